@@ -1,0 +1,34 @@
+/**
+ * The glue between commander and the command handlers: a handler gets its
+ * typed options and the CliContext, and returns an exit code (or nothing for
+ * 0). It never calls process.exit; main.ts does the one exit.
+ */
+
+import type { Command } from 'commander'
+import { contextFor, type CliContext } from './context.js'
+
+let pendingExitCode = 0
+
+export function takeExitCode(): number {
+    const code = pendingExitCode
+    pendingExitCode = 0
+    return code
+}
+
+export type Handler<O> = (options: O, ctx: CliContext, args: readonly string[], command: Command) => Promise<number | void>
+
+/** Wraps a handler as a commander action. */
+export function handle<O>(handler: Handler<O>): (...args: unknown[]) => Promise<void> {
+    return async (...args: unknown[]) => {
+        const command = args[args.length - 1] as Command
+        const options = command.opts() as O
+        const positional = args.slice(0, -2).filter((a): a is string => typeof a === 'string')
+        const code = await handler(options, contextFor(command), positional, command)
+        pendingExitCode = code ?? 0
+    }
+}
+
+/** Collects a repeatable flag's values into an array (commander's option argParser). */
+export function collect(value: string, previous: readonly string[] | undefined): string[] {
+    return [...(previous ?? []), value]
+}

@@ -1,0 +1,143 @@
+/**
+ * Output primitives shared by every command.
+ *
+ * stdout carries results only: in `--json` mode exactly one JSON document per
+ * command (or one object per line for streams). Everything else (progress,
+ * warnings, QR codes, logs) goes to stderr.
+ *
+ * Bytes are always rendered as standard padded base64 strings; secrets are
+ * redacted here, by the serialiser, not by each caller.
+ */
+
+import type { Writable } from 'node:stream'
+
+export interface Io {
+    readonly stdout: Writable & { readonly isTTY?: boolean }
+    readonly stderr: Writable & { readonly isTTY?: boolean }
+    readonly stdinIsTTY: boolean
+    /** true when the user asked for machine-readable output */
+    readonly json: boolean
+    /** true when colour may be used on stderr/stdout (TTY, no NO_COLOR, no --no-color) */
+    readonly color: boolean
+    readonly debug: boolean
+}
+
+export function processIo(flags: {
+    readonly json?: boolean
+    readonly color?: boolean
+    readonly debug?: boolean
+}): Io {
+    const noColorEnv = process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== ''
+    const color =
+        flags.color !== false &&
+        !noColorEnv &&
+        process.env.TERM !== 'dumb' &&
+        Boolean(process.stdout.isTTY || process.stderr.isTTY) &&
+        process.env.FORCE_COLOR !== '0'
+    return {
+        stdout: process.stdout,
+        stderr: process.stderr,
+        stdinIsTTY: Boolean(process.stdin.isTTY),
+        json: flags.json === true,
+        color,
+        debug: flags.debug === true
+    }
+}
+
+/** Field names whose values are secrets: redacted unless the caller explicitly reveals. */
+export const SECRET_FIELDS: ReadonlySet<string> = new Set([
+    'privKey',
+    'privateKey',
+    'private',
+    'advSecretKey',
+    'advSecret',
+    'companionEncStatic',
+    'chainKey',
+    'rootKey',
+    'macKey',
+    'cipherKey',
+    'keyData',
+    'seed',
+    'tcToken',
+    'nctSalt',
+    'passphrase'
+])
+
+export const REDACTED = '[redacted]'
+
+export interface JsonOptions {
+    /** show secret fields instead of "[redacted]" */
+    readonly reveal?: boolean
+}
+
+/** Converts a value into something JSON.stringify renders the way zapo documents. */
+export function toJsonValue(value: unknown, options: JsonOptions = {}): unknown {
+    return convert(value, options, undefined, new WeakSet())
+}
+
+function convert(value: unknown, options: JsonOptions, key: string | undefined, seen: WeakSet<object>): unknown {
+    if (key !== undefined && !options.reveal && SECRET_FIELDS.has(key) && value !== undefined && value !== null) {
+        return REDACTED
+    }
+    if (value === null || value === undefined) return value ?? null
+    if (typeof value === 'bigint') return value.toString()
+    if (typeof value === 'number') return Number.isFinite(value) ? value : null
+    if (typeof value !== 'object') return value
+    if (value instanceof Uint8Array) return base64(value)
+    if (value instanceof ArrayBuffer) return base64(new Uint8Array(value))
+    if (value instanceof Date) return value.toISOString()
+    if (value instanceof Error) return { name: value.name, message: value.message }
+    if (seen.has(value)) return '[circular]'
+    seen.add(value)
+    try {
+        if (value instanceof Map) {
+            const out: Record<string, unknown> = {}
+            for (const [k, v] of value) out[String(k)] = convert(v, options, String(k), seen)
+            return out
+        }
+        if (value instanceof Set) return [...value].map(v => convert(v, options, undefined, seen))
+        if (Array.isArray(value)) return value.map(v => convert(v, options, undefined, seen))
+        if (typeof (value as { toJSON?: unknown }).toJSON === 'function' && !isPlainObject(value)) {
+            return convert((value as { toJSON(): unknown }).toJSON(), options, key, seen)
+        }
+        const out: Record<string, unknown> = {}
+        for (const [k, v] of Object.entries(value)) {
+            if (v === undefined || typeof v === 'function') continue
+            out[k] = convert(v, options, k, seen)
+        }
+        return out
+    } finally {
+        seen.delete(value)
+    }
+}
+
+function isPlainObject(value: object): boolean {
+    const proto = Object.getPrototypeOf(value)
+    return proto === Object.prototype || proto === null
+}
+
+export function base64(bytes: Uint8Array): string {
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')
+}
+
+export function stringifyJson(value: unknown, options: JsonOptions & { readonly pretty?: boolean } = {}): string {
+    return JSON.stringify(toJsonValue(value, options), null, options.pretty ? 2 : undefined)
+}
+
+/** Writes one JSON document (pretty on a TTY, compact otherwise) to stdout. */
+export function printJson(io: Io, value: unknown, options: JsonOptions = {}): void {
+    io.stdout.write(stringifyJson(value, { ...options, pretty: Boolean(io.stdout.isTTY) }) + '\n')
+}
+
+/** Writes one NDJSON line to stdout. */
+export function printJsonLine(io: Io, value: unknown, options: JsonOptions = {}): boolean {
+    return io.stdout.write(stringifyJson(value, options) + '\n')
+}
+
+export function printLine(io: Io, line = ''): void {
+    io.stdout.write(line + '\n')
+}
+
+export function note(io: Io, line: string): void {
+    io.stderr.write(line + '\n')
+}

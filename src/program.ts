@@ -1,0 +1,32 @@
+/**
+ * The root command and its global options. Each command lives in
+ * src/commands/<name>.ts and is added here with one line; command files
+ * import only light modules and load their work (src/ops/…) when they run.
+ */
+
+import { Command } from 'commander'
+import { register as registerExitCodes } from './commands/exit-codes.js'
+import { VERSION } from './version.js'
+
+export function buildProgram(): Command {
+    const program = new Command('zapo')
+        .description('Operate zapo-js WhatsApp sessions: pair, inspect, export, migrate, watch and check them.')
+        .version(VERSION, '-V, --version', 'print the zapo version')
+        .option('--store <address>', 'store: URL, backend name or .sqlite path (or ZAPO_STORE)')
+        .option('--config <path>', 'config file (default: ./zapo.config.json, or ZAPO_CONFIG)')
+        .option('--json', 'machine-readable output on stdout (one document, or NDJSON for streams)')
+        .option('--no-color', 'no colour (also: NO_COLOR=1)')
+        .option('--debug', 'show stack traces and debug logs')
+        .showSuggestionAfterError(true)
+        .showHelpAfterError('(run with --help for usage)')
+        .exitOverride()
+        .configureHelp({ sortSubcommands: false, showGlobalOptions: true })
+        .addHelpText(
+            'after',
+            '\nStores: sqlite:./file.sqlite | postgres://… | mysql://… | redis://… | mongodb://… | sqlite|postgres|mysql|redis|mongo\n' +
+                'Default store: ./zapo.sqlite in the working directory. Exit codes: zapo exit-codes'
+        )
+
+    registerExitCodes(program)
+    return program
+}

@@ -1,0 +1,131 @@
+/**
+ * Simulated peers: accounts that message the companion. Each peer owns a Signal identity and
+ * in-memory Signal stores; its session with a device is built by X3DH against the prekeys that
+ * device uploaded to the sandbox (`pkmsg`) and then ratchets (`msg`). Peers live as long as the
+ * sandbox, so a peer keeps its session across client reconnects.
+ */
+import { proto } from 'zapo-js'
+import type { SignalAddress } from 'zapo-js/signal'
+import { SignalProtocol, generateRegistrationInfo, generateSignedPreKey } from 'zapo-js/signal'
+import {
+    WaIdentityMemoryStore,
+    WaPreKeyMemoryStore,
+    WaSessionMemoryStore,
+    WaSignalMemoryStore
+} from 'zapo-js/store'
+import { randomBytesAsync } from 'zapo-js/crypto'
+
+export interface DeviceKeyBundle {
+    readonly registrationId: number
+    readonly identity: Uint8Array
+    readonly signedPreKey: {
+        readonly id: number
+        readonly publicKey: Uint8Array
+        readonly signature: Uint8Array
+    }
+    /** Takes one one-time prekey out of the device's server-side list, as the real service does. */
+    readonly takeOneTimeKey: () => { readonly id: number; readonly publicKey: Uint8Array } | null
+}
+
+export interface EncryptedEnvelope {
+    readonly type: 'pkmsg' | 'msg'
+    readonly ciphertext: Uint8Array
+}
+
+export function addressOfJid(jid: string): SignalAddress {
+    const at = jid.indexOf('@')
+    if (at <= 0) throw new Error(`invalid jid: ${jid}`)
+    const server = jid.slice(at + 1)
+    const local = jid.slice(0, at)
+    const colon = local.indexOf(':')
+    const userPart = colon === -1 ? local : local.slice(0, colon)
+    const device = colon === -1 ? 0 : Number(local.slice(colon + 1))
+    const user = userPart.split('_')[0] ?? userPart
+    if (!Number.isSafeInteger(device) || device < 0) throw new Error(`invalid jid device: ${jid}`)
+    return { user, server, device }
+}
+
+async function padMessage(bytes: Uint8Array): Promise<Uint8Array> {
+    const seed = await randomBytesAsync(1)
+    const padLength = ((seed[0] ?? 0) & 0x0f) + 1
+    const out = new Uint8Array(bytes.length + padLength)
+    out.set(bytes, 0)
+    out.fill(padLength, bytes.length)
+    return out
+}
+
+export class SimulatedPeer {
+    readonly jid: string
+    private readonly protocol: SignalProtocol
+    private readonly sessions: WaSessionMemoryStore
+    private readonly established = new Set<string>()
+
+    private constructor(jid: string, stores: {
+        signal: WaSignalMemoryStore
+        preKey: WaPreKeyMemoryStore
+        session: WaSessionMemoryStore
+        identity: WaIdentityMemoryStore
+    }) {
+        this.jid = jid
+        this.sessions = stores.session
+        this.protocol = new SignalProtocol(stores)
+    }
+
+    static async create(jid: string): Promise<SimulatedPeer> {
+        const signal = new WaSignalMemoryStore()
+        const registration = await generateRegistrationInfo()
+        await signal.setRegistrationInfo(registration)
+        await signal.setSignedPreKey(
+            await generateSignedPreKey(1, registration.identityKeyPair.privKey)
+        )
+        return new SimulatedPeer(jid, {
+            signal,
+            preKey: new WaPreKeyMemoryStore(),
+            session: new WaSessionMemoryStore(),
+            identity: new WaIdentityMemoryStore()
+        })
+    }
+
+    /** Forgets the session with a device (after the device re-paired with new keys). */
+    forget(deviceJid: string): void {
+        this.established.delete(deviceJid)
+        void this.sessions.deleteSession(addressOfJid(deviceJid))
+    }
+
+    async encryptText(
+        deviceJid: string,
+        bundle: () => DeviceKeyBundle | null,
+        text: string
+    ): Promise<EncryptedEnvelope> {
+        const plaintext = proto.Message.encode({ conversation: text }).finish()
+        return this.encrypt(deviceJid, bundle, plaintext)
+    }
+
+    async encrypt(
+        deviceJid: string,
+        bundle: () => DeviceKeyBundle | null,
+        messageBytes: Uint8Array
+    ): Promise<EncryptedEnvelope> {
+        const address = addressOfJid(deviceJid)
+        if (!this.established.has(deviceJid)) {
+            const existing = await this.sessions.getSession(address)
+            if (!existing) {
+                const keys = bundle()
+                if (!keys) {
+                    throw new Error('device has not uploaded its prekeys to the sandbox yet')
+                }
+                const oneTime = keys.takeOneTimeKey()
+                await this.protocol.establishOutgoingSession(address, {
+                    regId: keys.registrationId,
+                    identity: keys.identity,
+                    signedKey: keys.signedPreKey,
+                    ...(oneTime ? { oneTimeKey: oneTime } : {})
+                })
+            }
+            this.established.add(deviceJid)
+        }
+        const padded = await padMessage(messageBytes)
+        const result = await this.protocol.encryptMessage(address, padded)
+        return { type: result.type, ciphertext: result.ciphertext }
+    }
+}
