@@ -12,6 +12,7 @@
  */
 
 import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 import type { WaStore, WaStoreBackend } from 'zapo-js'
 import { ZapoError } from '../errors.js'
@@ -52,6 +53,24 @@ export interface OpenedStore {
 }
 
 const CONNECT_TIMEOUT_MS = 5_000
+
+type StorePackages = {
+    '@zapo-js/store-sqlite': typeof import('@zapo-js/store-sqlite')
+    '@zapo-js/store-postgres': typeof import('@zapo-js/store-postgres')
+    '@zapo-js/store-mysql': typeof import('@zapo-js/store-mysql')
+    '@zapo-js/store-redis': typeof import('@zapo-js/store-redis')
+    '@zapo-js/store-mongo': typeof import('@zapo-js/store-mongo')
+}
+
+/**
+ * Loads a store package through its CommonJS build. The ESM builds of the 1.x store packages
+ * import `uint8TimingSafeEqual` from `zapo-js/util`, which zapo-js 0.3 does not export, so
+ * `import()` fails at link time; the CommonJS build only fails if that path is ever called
+ * (app-state MAC comparison, see doctor).
+ */
+function loadStorePackage<N extends keyof StorePackages>(name: N): StorePackages[N] {
+    return createRequire(import.meta.url)(name) as StorePackages[N]
+}
 
 export async function openStore(spec: StoreSpec, mode: OpenMode): Promise<OpenedStore> {
     const opened: OpenedBackend[] = []
@@ -150,7 +169,7 @@ async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBack
             if (code !== 'EEXIST') throw unavailable(spec, `cannot create ${path} (${code ?? 'error'})`, 'check the directory and its permissions')
         }
     }
-    const { openSqliteConnection, createSqliteStore } = await import('@zapo-js/store-sqlite')
+    const { openSqliteConnection, createSqliteStore } = loadStorePackage('@zapo-js/store-sqlite')
     let connection: import('@zapo-js/store-sqlite').WaSqliteConnection
     try {
         connection = await openSqliteConnection({
@@ -208,7 +227,7 @@ async function openPostgres(spec: BackendSpec): Promise<OpenedBackend> {
         await pool.end().catch(() => undefined)
         throw connectError(spec, error)
     }
-    const { createPostgresStore } = await import('@zapo-js/store-postgres')
+    const { createPostgresStore } = loadStorePackage('@zapo-js/store-postgres')
     const result = createPostgresStore({ pool, ...(spec.tablePrefix !== undefined ? { tablePrefix: spec.tablePrefix } : {}) })
     return {
         spec,
@@ -234,7 +253,7 @@ async function openMysql(spec: BackendSpec): Promise<OpenedBackend> {
         await pool.end().catch(() => undefined)
         throw connectError(spec, error)
     }
-    const { createMysqlStore } = await import('@zapo-js/store-mysql')
+    const { createMysqlStore } = loadStorePackage('@zapo-js/store-mysql')
     const result = createMysqlStore({ pool, ...(spec.tablePrefix !== undefined ? { tablePrefix: spec.tablePrefix } : {}) })
     return {
         spec,
@@ -262,7 +281,7 @@ async function openRedis(spec: BackendSpec): Promise<OpenedBackend> {
         redis.disconnect()
         throw connectError(spec, error)
     }
-    const { createRedisStore } = await import('@zapo-js/store-redis')
+    const { createRedisStore } = loadStorePackage('@zapo-js/store-redis')
     const result = createRedisStore({ redis, ...(spec.keyPrefix !== undefined ? { keyPrefix: spec.keyPrefix } : {}) })
     return {
         spec,
@@ -287,7 +306,7 @@ async function openMongo(spec: BackendSpec): Promise<OpenedBackend> {
         await client.close().catch(() => undefined)
         throw connectError(spec, error)
     }
-    const { createMongoStore } = await import('@zapo-js/store-mongo')
+    const { createMongoStore } = loadStorePackage('@zapo-js/store-mongo')
     const result = createMongoStore({ db, ...(spec.collectionPrefix !== undefined ? { collectionPrefix: spec.collectionPrefix } : {}) })
     return {
         spec,
