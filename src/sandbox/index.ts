@@ -1,0 +1,215 @@
+/**
+ * Public API of the zapo sandbox: a local WhatsApp Web protocol server for offline tests.
+ *
+ *     const sandbox = await startSandbox()
+ *     const client = createWaClient({ store, sessionId, server: { url: sandbox.url, rootCa: sandbox.rootCa } })
+ *     client.on('auth_qr', ({ qr }) => void sandbox.scan(qr))
+ *
+ * See docs/sandbox.md for the control interface and what is (not) modelled.
+ */
+import type { Logger } from 'zapo-js'
+
+import { formatRootCa } from '../client/root-ca.js'
+import type { NoiseRootCa } from '../client/root-ca.js'
+import { startControlServer } from './control.js'
+import type { ControlServer } from './control.js'
+import { CHAT_PATH, FaultKind, SandboxServer, parseFaultKind } from './server.js'
+import type {
+    DeviceInfo,
+    ScanResult,
+    SandboxServerEvents,
+    SendMessageInput,
+    SendMessageResult
+} from './server.js'
+
+export { FaultKind, parseFaultKind }
+export type { DeviceInfo, ScanResult, SandboxServerEvents, SendMessageInput, SendMessageResult }
+
+export const SANDBOX_DEFAULTS = Object.freeze({
+    host: '127.0.0.1',
+    port: 0
+} as const)
+
+export interface StartSandboxOptions {
+    /** Interface for the protocol endpoint (default 127.0.0.1). The control API is always loopback. */
+    readonly host?: string
+    /** Port for the protocol endpoint (default 0: any free port). */
+    readonly port?: number
+    /** Port for the loopback control API (default 0: any free port). */
+    readonly controlPort?: number
+    /** Delay before the phone scans a QR handed over with `presentQr` / `POST /scan {delayed}`. */
+    readonly autoScanMs?: number | null
+    /** Push fresh QR refs every N ms; default null leaves rotation to the client (60 s, then 20 s). */
+    readonly qrRotateMs?: number | null
+    readonly logger?: Logger
+}
+
+export function isLoopbackHost(host: string): boolean {
+    return host === 'localhost' || host === '::1' || host.startsWith('127.')
+}
+
+export class Sandbox {
+    /** `ws://host:port/ws/chat`: pass as `--server` / the client's chat socket URL. */
+    readonly url: string
+    /** `<serial>:<base64 key>`: pass as `--server-root-ca`. */
+    readonly rootCa: string
+    readonly noiseRootCa: NoiseRootCa
+    readonly controlUrl: string
+    readonly host: string
+    readonly port: number
+    /** The protocol server itself, an EventEmitter of {@link SandboxServerEvents}. */
+    readonly server: SandboxServer
+    private readonly control: ControlServer
+    private closing: Promise<void> | null = null
+
+    constructor(server: SandboxServer, control: ControlServer, host: string) {
+        this.server = server
+        this.control = control
+        this.host = host
+        this.port = server.port
+        const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host
+        this.url = `ws://${urlHost}:${server.port}${CHAT_PATH}`
+        this.noiseRootCa = Object.freeze({
+            publicKey: server.rootCa.publicKey,
+            serial: server.rootCa.serial
+        })
+        this.rootCa = formatRootCa(this.noiseRootCa)
+        this.controlUrl = control.url
+    }
+
+    /** Closes every client connection (WebSocket close 1001), then both listeners. */
+    close(): Promise<void> {
+        this.closing ??= (async () => {
+            await this.server.close()
+            await this.control.close()
+        })()
+        return this.closing
+    }
+
+    scan(qr: string, options: { readonly phone?: string } = {}): Promise<ScanResult> {
+        return this.server.scan(qr, options)
+    }
+
+    presentQr(qr: string, options: { readonly phone?: string } = {}): Promise<ScanResult> {
+        return this.server.presentQr(qr, options)
+    }
+
+    refuseNextScan(): void {
+        this.server.refuseNextScan()
+    }
+
+    enterPairingCode(code: string, options: { readonly phone?: string } = {}): Promise<ScanResult> {
+        return this.server.enterPairingCode(code, options)
+    }
+
+    devices(): DeviceInfo[] {
+        return this.server.devices()
+    }
+
+    sendMessage(input: SendMessageInput): Promise<SendMessageResult> {
+        return this.server.sendMessage(input)
+    }
+
+    sendPresence(input: Parameters<SandboxServer['sendPresence']>[0]): Promise<void> {
+        return this.server.sendPresence(input)
+    }
+
+    sendChatstate(input: Parameters<SandboxServer['sendChatstate']>[0]): Promise<void> {
+        return this.server.sendChatstate(input)
+    }
+
+    sendReceipt(input: Parameters<SandboxServer['sendReceipt']>[0]): Promise<void> {
+        return this.server.sendReceipt(input)
+    }
+
+    sendNotification(input: Parameters<SandboxServer['sendNotification']>[0]): Promise<string> {
+        return this.server.sendNotification(input)
+    }
+
+    sendGroupEvent(input: Parameters<SandboxServer['sendGroupEvent']>[0]): Promise<string> {
+        return this.server.sendGroupEvent(input)
+    }
+
+    sendCall(input: Parameters<SandboxServer['sendCall']>[0]): Promise<string> {
+        return this.server.sendCall(input)
+    }
+
+    fault(device: string, kind: FaultKind | string, options: { readonly ms?: number } = {}): Promise<void> {
+        return this.server.fault(device, parseFaultKind(kind), options)
+    }
+
+    on<K extends keyof SandboxServerEvents>(name: K, listener: (event: SandboxServerEvents[K]) => void): this {
+        this.server.on(name, listener)
+        return this
+    }
+
+    off<K extends keyof SandboxServerEvents>(name: K, listener: (event: SandboxServerEvents[K]) => void): this {
+        this.server.off(name, listener)
+        return this
+    }
+
+    waitFor<K extends keyof SandboxServerEvents>(
+        name: K,
+        predicate?: (event: SandboxServerEvents[K]) => boolean,
+        timeoutMs?: number
+    ): Promise<SandboxServerEvents[K]> {
+        return this.server.waitFor(name, predicate, timeoutMs)
+    }
+
+    /**
+     * Resolves with a device once it is connected and has uploaded its prekeys (ready to receive
+     * messages). `jid` narrows to one device; without it the first ready device wins.
+     */
+    async waitForDevice(jid: string | null = null, timeoutMs = 30_000): Promise<DeviceInfo> {
+        const ready = () =>
+            this.devices().find(
+                (device) =>
+                    (jid === null || device.jid === jid) &&
+                    device.connected &&
+                    device.hasSignedPreKey &&
+                    device.preKeyCount > 0
+            ) ?? null
+        const found = ready()
+        if (found) return found
+        return new Promise((resolve, reject) => {
+            const check = () => {
+                const device = ready()
+                if (!device) return
+                cleanup()
+                resolve(device)
+            }
+            const timer = setTimeout(() => {
+                cleanup()
+                reject(new Error(`timed out waiting for device ${jid ?? '(any)'}`))
+            }, timeoutMs)
+            const cleanup = () => {
+                clearTimeout(timer)
+                this.server.off('prekeys', check)
+                this.server.off('login', check)
+            }
+            this.server.on('prekeys', check)
+            this.server.on('login', check)
+        })
+    }
+}
+
+/** Starts the protocol endpoint and the loopback control interface. */
+export async function startSandbox(options: StartSandboxOptions = {}): Promise<Sandbox> {
+    const host = options.host ?? SANDBOX_DEFAULTS.host
+    const server = new SandboxServer({
+        host,
+        port: options.port ?? SANDBOX_DEFAULTS.port,
+        autoScanMs: options.autoScanMs ?? null,
+        qrRotateMs: options.qrRotateMs ?? null,
+        logger: options.logger ?? null
+    })
+    await server.start()
+    let control: ControlServer
+    try {
+        control = await startControlServer(server, options.controlPort ?? 0)
+    } catch (error) {
+        await server.close()
+        throw error
+    }
+    return new Sandbox(server, control, host)
+}

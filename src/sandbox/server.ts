@@ -1,0 +1,1516 @@
+/**
+ * The sandbox protocol server: a WebSocket endpoint speaking the WhatsApp Web companion
+ * transport (intro header, 3-byte length-prefixed frames, Noise), the pairing and login flows,
+ * the settle-time queries a client sends, and the stanzas a test injects.
+ */
+import { createHash } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import { createServer } from 'node:http'
+import type { IncomingMessage, Server as HttpServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+import { WebSocketServer } from 'ws'
+import type { RawData, WebSocket } from 'ws'
+import type { Logger } from 'zapo-js'
+import { X25519, randomBytesAsync } from 'zapo-js/crypto'
+import { decodeBinaryNodeStanza, encodeBinaryNodeStanza } from 'zapo-js/transport'
+import type { BinaryNode } from 'zapo-js/transport'
+
+import { createServerIdentity, respondToHandshake } from './noise.js'
+import type { HandshakeMode, KeyPair, NoiseTransport, ServerIdentity } from './noise.js'
+import {
+    buildPairSuccessIdentity,
+    bytesEqual,
+    enterLinkCode,
+    finishLinkCode,
+    verifyPairDeviceSign
+} from './pairing.js'
+import type { LinkCodePrimaryState } from './pairing.js'
+import { SimulatedPeer } from './peers.js'
+import type { DeviceKeyBundle } from './peers.js'
+
+export const HOST_DOMAIN = 's.whatsapp.net'
+export const CHAT_PATH = '/ws/chat'
+const HANDSHAKE_TIMEOUT_MS = 20_000
+const CLIENT_IQ_TIMEOUT_MS = 15_000
+const CLOSE_GRACE_MS = 2_000
+const RESTART_AFTER_PAIRING_GRACE_MS = 1_500
+const QR_REF_COUNT = 6
+
+/** Faults a test can inject into a device's live connection. */
+export const FaultKind = Object.freeze({
+    RESTART: 'restart',
+    REPLACED: 'replaced',
+    DEVICE_REMOVED: 'device_removed',
+    NOT_AUTHORIZED: 'not_authorized',
+    FORCE_LOGOUT: 'force_logout',
+    SERVICE_UNAVAILABLE: 'service_unavailable',
+    DROP: 'drop',
+    LATE: 'late'
+} as const)
+export type FaultKind = (typeof FaultKind)[keyof typeof FaultKind]
+
+const FAULT_ALIASES: Readonly<Record<string, FaultKind>> = Object.freeze({
+    '515': 'restart',
+    stream_error_515: 'restart',
+    conflict: 'replaced',
+    '401': 'not_authorized',
+    '516': 'force_logout',
+    '503': 'service_unavailable',
+    drop_socket: 'drop'
+})
+
+export function parseFaultKind(value: string): FaultKind {
+    const normalized = value.trim().toLowerCase().replace(/-/g, '_')
+    const known = Object.values(FaultKind) as string[]
+    if (known.includes(normalized)) return normalized as FaultKind
+    const alias = FAULT_ALIASES[normalized]
+    if (alias) return alias
+    throw new Error(`unknown fault "${value}": expected one of ${known.join(', ')}`)
+}
+
+export interface SandboxServerOptions {
+    readonly host: string
+    readonly port: number
+    /** Delay before the simulated phone scans a QR presented to it with `presentQr`. */
+    readonly autoScanMs: number | null
+    /** Push fresh QR refs this often; null leaves rotation to the client's own ref timers. */
+    readonly qrRotateMs: number | null
+    readonly logger: Logger | null
+}
+
+export interface Account {
+    readonly phone: string
+    readonly jid: string
+    readonly lidUser: string
+    readonly identity: KeyPair
+    nextDeviceId: number
+}
+
+export interface DeviceInfo {
+    readonly jid: string
+    readonly lid: string
+    readonly phone: string
+    readonly deviceId: number
+    readonly platform: string
+    readonly connected: boolean
+    readonly registrationId: number
+    readonly preKeyCount: number
+    readonly hasSignedPreKey: boolean
+    readonly pairedAt: number
+    readonly logins: number
+}
+
+interface DeviceRecord {
+    readonly jid: string
+    readonly lid: string
+    readonly account: Account
+    readonly deviceId: number
+    readonly noisePub: Uint8Array
+    readonly platform: string
+    readonly pairedAt: number
+    identityPub: Uint8Array
+    registrationId: number
+    signedPreKey: { id: number; publicKey: Uint8Array; signature: Uint8Array } | null
+    preKeys: Map<number, Uint8Array>
+    keysUploaded: boolean
+    connection: Connection | null
+    offline: BinaryNode[]
+    logins: number
+}
+
+interface RegistrationData {
+    readonly identityPub: Uint8Array
+    readonly registrationId: number
+    readonly signedPreKey: { id: number; publicKey: Uint8Array; signature: Uint8Array }
+    readonly noisePub: Uint8Array
+}
+
+interface LinkCodeSession {
+    readonly ref: string
+    readonly phone: string
+    readonly wrappedCompanionEphemeralPub: Uint8Array
+    primary: LinkCodePrimaryState | null
+    account: Account | null
+}
+
+interface PendingIq {
+    readonly resolve: (node: BinaryNode) => void
+    readonly reject: (error: Error) => void
+    readonly timer: NodeJS.Timeout
+}
+
+export interface ScanResult {
+    readonly status: 'paired' | 'refused'
+    readonly jid: string | null
+}
+
+export interface SendMessageInput {
+    /** A device JID (`<phone>:<device>@s.whatsapp.net`), an account JID or a bare phone number. */
+    readonly to: string
+    /** The simulated peer sending the message (`<phone>@s.whatsapp.net`). */
+    readonly from: string
+    readonly text: string
+    readonly id?: string
+    readonly pushName?: string
+}
+
+export interface SendMessageResult {
+    readonly id: string
+    readonly deliveries: readonly {
+        readonly jid: string
+        readonly type: 'pkmsg' | 'msg'
+        readonly queued: boolean
+    }[]
+}
+
+function noopLogger(): Logger {
+    const noop = () => undefined
+    return { level: 'error', trace: noop, debug: noop, info: noop, warn: noop, error: noop }
+}
+
+function toBase64(bytes: Uint8Array): string {
+    return Buffer.from(bytes).toString('base64')
+}
+
+function rawDataToBytes(data: RawData): Uint8Array {
+    if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data))
+    if (data instanceof ArrayBuffer) return new Uint8Array(data)
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+}
+
+function bytesContent(node: BinaryNode | undefined): Uint8Array | null {
+    const content = node?.content
+    if (content instanceof Uint8Array) return content
+    if (typeof content === 'string') return new TextEncoder().encode(content)
+    return null
+}
+
+function textContent(node: BinaryNode | undefined): string | null {
+    const content = node?.content
+    if (typeof content === 'string') return content
+    if (content instanceof Uint8Array) return new TextDecoder().decode(content)
+    return null
+}
+
+function children(node: BinaryNode | undefined): readonly BinaryNode[] {
+    const content = node?.content
+    return Array.isArray(content) ? (content as readonly BinaryNode[]) : []
+}
+
+function child(node: BinaryNode | undefined, tag: string): BinaryNode | undefined {
+    return children(node).find((entry) => entry.tag === tag)
+}
+
+function readUint(bytes: Uint8Array | null): number {
+    if (!bytes) return 0
+    let value = 0
+    for (const byte of bytes) value = value * 256 + byte
+    return value
+}
+
+function toNumber(value: unknown): number | null {
+    if (value === null || value === undefined) return null
+    if (typeof value === 'number') return value
+    if (typeof value === 'object' && 'toNumber' in value) {
+        return (value as { toNumber(): number }).toNumber()
+    }
+    return Number(value)
+}
+
+function nowSeconds(): string {
+    return String(Math.floor(Date.now() / 1000))
+}
+
+function delay(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+async function randomHex(bytes: number): Promise<string> {
+    return Buffer.from(await randomBytesAsync(bytes)).toString('hex').toUpperCase()
+}
+
+async function randomDigits(count: number): Promise<string> {
+    const bytes = await randomBytesAsync(count)
+    let out = ''
+    for (const byte of bytes) out += String(byte % 10)
+    return out
+}
+
+/** Splits the client's byte stream into frames, dropping the intro header first. */
+class FrameReader {
+    private buffer: Uint8Array = new Uint8Array(0)
+    private introDone = false
+
+    push(chunk: Uint8Array): Uint8Array[] {
+        const joined = new Uint8Array(this.buffer.length + chunk.length)
+        joined.set(this.buffer, 0)
+        joined.set(chunk, this.buffer.length)
+        this.buffer = joined
+        if (!this.introDone) {
+            let offset = 0
+            if (this.buffer[0] === 0x45 && this.buffer[1] === 0x44) {
+                if (this.buffer.length < 7) return []
+                const routingLength =
+                    ((this.buffer[4] ?? 0) << 16) | ((this.buffer[5] ?? 0) << 8) | (this.buffer[6] ?? 0)
+                offset = 7 + routingLength
+            }
+            if (this.buffer.length < offset + 4) return []
+            if (this.buffer[offset] !== 87 || this.buffer[offset + 1] !== 65) {
+                throw new Error('connection header is not a WhatsApp Web header')
+            }
+            this.buffer = this.buffer.subarray(offset + 4)
+            this.introDone = true
+        }
+        const frames: Uint8Array[] = []
+        while (this.buffer.length >= 3) {
+            const length =
+                ((this.buffer[0] ?? 0) << 16) | ((this.buffer[1] ?? 0) << 8) | (this.buffer[2] ?? 0)
+            if (this.buffer.length < 3 + length) break
+            frames.push(this.buffer.slice(3, 3 + length))
+            this.buffer = this.buffer.subarray(3 + length)
+        }
+        return frames
+    }
+}
+
+function frameBytes(payload: Uint8Array): Uint8Array {
+    const out = new Uint8Array(3 + payload.length)
+    out[0] = (payload.length >> 16) & 0xff
+    out[1] = (payload.length >> 8) & 0xff
+    out[2] = payload.length & 0xff
+    out.set(payload, 3)
+    return out
+}
+
+export class Connection {
+    readonly id: number
+    readonly remoteAddress: string
+    device: DeviceRecord | null = null
+    registration: RegistrationData | null = null
+    refs: string[] = []
+    linkCode: LinkCodeSession | null = null
+    linkCodeAdvSecret: Uint8Array | null = null
+    mode: HandshakeMode | null = null
+    lateMs = 0
+    closed = false
+    private transport: NoiseTransport | null = null
+    private readonly reader = new FrameReader()
+    private readonly handshakeFrames: Uint8Array[] = []
+    private handshakeWaiter: ((frame: Uint8Array) => void) | null = null
+    private writeChain: Promise<void> = Promise.resolve()
+    private readChain: Promise<void> = Promise.resolve()
+    private readonly pending = new Map<string, PendingIq>()
+    private readonly closeWaiters: (() => void)[] = []
+    rotateTimer: NodeJS.Timeout | null = null
+
+    constructor(
+        id: number,
+        private readonly ws: WebSocket,
+        remoteAddress: string,
+        private readonly onNode: (conn: Connection, node: BinaryNode) => Promise<void>,
+        private readonly logger: Logger
+    ) {
+        this.id = id
+        this.remoteAddress = remoteAddress
+    }
+
+    receive(data: RawData): void {
+        let frames: Uint8Array[]
+        try {
+            frames = this.reader.push(rawDataToBytes(data))
+        } catch (error) {
+            this.logger.warn('sandbox dropped connection with bad framing', {
+                connectionId: this.id,
+                message: (error as Error).message
+            })
+            this.terminate()
+            return
+        }
+        for (const frame of frames) {
+            if (!this.transport) {
+                const waiter = this.handshakeWaiter
+                if (waiter) {
+                    this.handshakeWaiter = null
+                    waiter(frame)
+                } else {
+                    this.handshakeFrames.push(frame)
+                }
+                continue
+            }
+            const transport = this.transport
+            const decrypted = transport.decrypt(frame)
+            this.readChain = this.readChain
+                .then(async () => {
+                    const node = await decodeBinaryNodeStanza(await decrypted)
+                    await this.onNode(this, node)
+                })
+                .catch((error: unknown) => {
+                    this.logger.warn('sandbox failed to handle client frame', {
+                        connectionId: this.id,
+                        message: (error as Error).message
+                    })
+                })
+        }
+    }
+
+    nextHandshakeFrame(): Promise<Uint8Array> {
+        const queued = this.handshakeFrames.shift()
+        if (queued) return Promise.resolve(queued)
+        return new Promise((resolve, reject) => {
+            const timer = setTimeout(() => {
+                this.handshakeWaiter = null
+                reject(new Error('handshake frame timeout'))
+            }, HANDSHAKE_TIMEOUT_MS)
+            this.handshakeWaiter = (frame) => {
+                clearTimeout(timer)
+                resolve(frame)
+            }
+        })
+    }
+
+    writeRaw(payload: Uint8Array): void {
+        if (this.closed) return
+        this.ws.send(frameBytes(payload))
+    }
+
+    setTransport(transport: NoiseTransport): void {
+        this.transport = transport
+        // Frames that raced the end of the handshake were queued as handshake frames.
+        const early = this.handshakeFrames.splice(0)
+        for (const frame of early) this.receive(frameBytes(frame) as unknown as RawData)
+    }
+
+    /** Encrypts and sends nodes strictly in order (the client decrypts with sequential nonces). */
+    send(node: BinaryNode): Promise<void> {
+        const transport = this.transport
+        if (!transport || this.closed) return Promise.resolve()
+        const result = this.writeChain.then(async () => {
+            if (this.closed) return
+            const encrypted = await transport.encrypt(encodeBinaryNodeStanza(node))
+            this.ws.send(frameBytes(encrypted))
+        })
+        this.writeChain = result.catch(() => undefined)
+        return result
+    }
+
+    /** Sends a response to a client request, honouring an injected `late` fault. */
+    async respond(node: BinaryNode): Promise<void> {
+        if (this.lateMs > 0) await delay(this.lateMs)
+        await this.send(node)
+    }
+
+    /** Sends an iq to the client and waits for its result/error. */
+    query(node: BinaryNode, timeoutMs = CLIENT_IQ_TIMEOUT_MS): Promise<BinaryNode> {
+        const id = node.attrs.id
+        if (!id) return Promise.reject(new Error('iq needs an id'))
+        return new Promise((resolve, reject) => {
+            const timer = setTimeout(() => {
+                this.pending.delete(id)
+                reject(new Error('client did not answer the iq in time'))
+            }, timeoutMs)
+            this.pending.set(id, { resolve, reject, timer })
+            this.send(node).catch((error: unknown) => {
+                clearTimeout(timer)
+                this.pending.delete(id)
+                reject(error as Error)
+            })
+        })
+    }
+
+    resolvePending(node: BinaryNode): boolean {
+        const id = node.attrs.id
+        if (!id) return false
+        const pending = this.pending.get(id)
+        if (!pending) return false
+        clearTimeout(pending.timer)
+        this.pending.delete(id)
+        pending.resolve(node)
+        return true
+    }
+
+    /** Waits until the client closes the socket, up to `timeoutMs`. Resolves true if it did. */
+    waitClosed(timeoutMs: number): Promise<boolean> {
+        if (this.closed) return Promise.resolve(true)
+        return new Promise((resolve) => {
+            const timer = setTimeout(() => resolve(false), timeoutMs)
+            this.closeWaiters.push(() => {
+                clearTimeout(timer)
+                resolve(true)
+            })
+        })
+    }
+
+    /** Sends a terminal stanza, lets the client read it and close, then closes if it did not. */
+    async endWith(node: BinaryNode | null, code = 1000): Promise<void> {
+        if (node) await this.send(node).catch(() => undefined)
+        const closedByClient = await this.waitClosed(CLOSE_GRACE_MS)
+        if (!closedByClient) this.close(code)
+    }
+
+    close(code = 1000, reason = ''): void {
+        if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) {
+            this.ws.close(code, reason)
+        }
+        // A peer that never answers the close handshake must not keep the process alive.
+        const ws = this.ws
+        setTimeout(() => {
+            if (ws.readyState !== ws.CLOSED) ws.terminate()
+        }, 1_000).unref()
+    }
+
+    terminate(): void {
+        this.ws.terminate()
+    }
+
+    markClosed(): void {
+        if (this.closed) return
+        this.closed = true
+        if (this.rotateTimer) clearInterval(this.rotateTimer)
+        this.rotateTimer = null
+        for (const [id, pending] of this.pending) {
+            clearTimeout(pending.timer)
+            pending.reject(new Error('connection closed'))
+            this.pending.delete(id)
+        }
+        for (const waiter of this.closeWaiters.splice(0)) waiter()
+        if (this.handshakeWaiter) this.handshakeWaiter = null
+    }
+}
+
+export interface SandboxServerEvents {
+    connection: { connectionId: number; remoteAddress: string }
+    qr: { connectionId: number; refs: readonly string[] }
+    'pairing-code': { connectionId: number; phone: string; ref: string }
+    paired: { jid: string; lid: string; phone: string; connectionId: number; via: 'qr' | 'code' }
+    login: { jid: string; connectionId: number; handshake: HandshakeMode }
+    prekeys: { jid: string; count: number }
+    disconnect: { connectionId: number; jid: string | null }
+    'client-stanza': { connectionId: number; jid: string | null; node: BinaryNode }
+}
+
+export class SandboxServer extends EventEmitter {
+    readonly options: SandboxServerOptions
+    private readonly logger: Logger
+    private identity: ServerIdentity | null = null
+    private http: HttpServer | null = null
+    private wss: WebSocketServer | null = null
+    private nextConnectionId = 1
+    private nextStanzaId = 1
+    private refuseScans = 0
+    private readonly connections = new Set<Connection>()
+    private readonly accounts = new Map<string, Account>()
+    private readonly devicesByJid = new Map<string, DeviceRecord>()
+    private readonly removedDevices = new Set<string>()
+    private readonly peers = new Map<string, Promise<SimulatedPeer>>()
+    private readonly pendingScans = new Set<NodeJS.Timeout>()
+    private boundPort = 0
+
+    constructor(options: SandboxServerOptions) {
+        super()
+        this.options = options
+        this.logger = options.logger ?? noopLogger()
+    }
+
+    get port(): number {
+        return this.boundPort
+    }
+
+    get rootCa(): { readonly publicKey: Uint8Array; readonly serial: number } {
+        if (!this.identity) throw new Error('sandbox is not started')
+        return this.identity.rootCa
+    }
+
+    async start(): Promise<void> {
+        this.identity = await createServerIdentity()
+        const http = createServer((_req, res) => {
+            res.writeHead(426, { 'content-type': 'text/plain' })
+            res.end('zapo sandbox: connect with a WebSocket to ' + CHAT_PATH + '\n')
+        })
+        const wss = new WebSocketServer({ server: http, path: CHAT_PATH })
+        wss.on('connection', (ws, request) => this.accept(ws, request))
+        this.http = http
+        this.wss = wss
+        await new Promise<void>((resolve, reject) => {
+            http.once('error', reject)
+            http.listen(this.options.port, this.options.host, () => {
+                http.off('error', reject)
+                resolve()
+            })
+        })
+        this.boundPort = (http.address() as AddressInfo).port
+        this.logger.info('sandbox listening', { host: this.options.host, port: this.boundPort })
+    }
+
+    async close(): Promise<void> {
+        for (const timer of this.pendingScans) clearTimeout(timer)
+        this.pendingScans.clear()
+        const closing = [...this.connections].map(async (conn) => {
+            conn.close(1001, 'sandbox_shutdown')
+            await conn.waitClosed(1_500)
+        })
+        await Promise.all(closing)
+        for (const conn of this.connections) conn.terminate()
+        await new Promise<void>((resolve) => (this.wss ? this.wss.close(() => resolve()) : resolve()))
+        await new Promise<void>((resolve) => {
+            if (!this.http) return resolve()
+            this.http.close(() => resolve())
+            this.http.closeAllConnections()
+        })
+        this.removeAllListeners()
+    }
+
+    // ---- public test surface -------------------------------------------------------------
+
+    devices(): DeviceInfo[] {
+        return [...this.devicesByJid.values()].map((device) => ({
+            jid: device.jid,
+            lid: device.lid,
+            phone: device.account.phone,
+            deviceId: device.deviceId,
+            platform: device.platform,
+            connected: device.connection !== null && !device.connection.closed,
+            registrationId: device.registrationId,
+            preKeyCount: device.preKeys.size,
+            hasSignedPreKey: device.signedPreKey !== null,
+            pairedAt: device.pairedAt,
+            logins: device.logins
+        }))
+    }
+
+    refuseNextScan(): void {
+        this.refuseScans += 1
+    }
+
+    /** The phone scans a QR string (`ref,noisePub,identityPub,advSecret[,platform]`). */
+    async scan(qr: string, options: { readonly phone?: string } = {}): Promise<ScanResult> {
+        const parts = qr.trim().split(',')
+        if (parts.length < 4) throw new Error('not a WhatsApp Web QR string')
+        const [ref, noiseB64, identityB64, advB64] = parts as [string, string, string, string]
+        const conn = [...this.connections].find(
+            (entry) => !entry.closed && entry.registration !== null && entry.refs.includes(ref)
+        )
+        if (!conn || !conn.registration) {
+            throw new Error('QR is expired or unknown: no pairing connection shows that ref')
+        }
+        const noisePub = new Uint8Array(Buffer.from(noiseB64, 'base64'))
+        const identityPub = new Uint8Array(Buffer.from(identityB64, 'base64'))
+        const advSecret = new Uint8Array(Buffer.from(advB64, 'base64'))
+        if (
+            !bytesEqual(noisePub, conn.registration.noisePub) ||
+            !bytesEqual(identityPub, conn.registration.identityPub)
+        ) {
+            throw new Error('QR keys do not match the connection that shows the ref')
+        }
+        if (advSecret.length !== 32) throw new Error('QR ADV secret must be 32 bytes')
+        if (this.refuseScans > 0) {
+            this.refuseScans -= 1
+            this.logger.info('sandbox refused scan', { connectionId: conn.id })
+            await this.sendPairDevice(conn)
+            return { status: 'refused', jid: null }
+        }
+        const account = await this.accountFor(options.phone ?? null)
+        const device = await this.completePairing(conn, account, advSecret, 'qr')
+        return { status: 'paired', jid: device.jid }
+    }
+
+    /** Schedules a scan `autoScanMs` later (immediately when auto-scan is off). */
+    presentQr(qr: string, options: { readonly phone?: string } = {}): Promise<ScanResult> {
+        const delayMs = this.options.autoScanMs ?? 0
+        return new Promise((resolve, reject) => {
+            const timer = setTimeout(() => {
+                this.pendingScans.delete(timer)
+                this.scan(qr, options).then(resolve, reject)
+            }, delayMs)
+            this.pendingScans.add(timer)
+        })
+    }
+
+    /** The phone user types the pairing code the companion displays. */
+    async enterPairingCode(
+        code: string,
+        options: { readonly phone?: string } = {}
+    ): Promise<ScanResult> {
+        const candidates = [...this.connections].filter(
+            (entry) =>
+                !entry.closed &&
+                entry.linkCode !== null &&
+                entry.linkCode.primary === null &&
+                (options.phone === undefined || entry.linkCode.phone === options.phone)
+        )
+        const conn = candidates[candidates.length - 1]
+        if (!conn || !conn.linkCode) {
+            throw new Error('no companion is waiting for a pairing code')
+        }
+        const session = conn.linkCode
+        const account = await this.accountFor(session.phone)
+        session.account = account
+        session.primary = await enterLinkCode(code, session.wrappedCompanionEphemeralPub)
+        const paired = this.waitFor('paired', (event) => event.connectionId === conn.id, 30_000)
+        await conn.send({
+            tag: 'notification',
+            attrs: {
+                from: HOST_DOMAIN,
+                id: this.stanzaId(),
+                type: 'link_code_companion_reg',
+                t: nowSeconds()
+            },
+            content: [
+                {
+                    tag: 'link_code_companion_reg',
+                    attrs: { stage: 'primary_hello' },
+                    content: [
+                        { tag: 'link_code_pairing_ref', attrs: {}, content: session.ref },
+                        {
+                            tag: 'link_code_pairing_wrapped_primary_ephemeral_pub',
+                            attrs: {},
+                            content: session.primary.wrappedPrimaryEphemeralPub
+                        },
+                        { tag: 'primary_identity_pub', attrs: {}, content: account.identity.pubKey }
+                    ]
+                }
+            ]
+        })
+        const event = await paired
+        return { status: 'paired', jid: event.jid }
+    }
+
+    async fault(target: string, kind: FaultKind, options: { readonly ms?: number } = {}): Promise<void> {
+        const conns = this.resolveConnections(target)
+        if (conns.length === 0) throw new Error(`no live connection for ${target}`)
+        await Promise.all(conns.map((conn) => this.applyFault(conn, kind, options.ms ?? 30_000)))
+    }
+
+    async sendMessage(input: SendMessageInput): Promise<SendMessageResult> {
+        const targets = this.resolveDevices(input.to)
+        if (targets.length === 0) throw new Error(`no paired device matches ${input.to}`)
+        const peerJid = normalizeUserJid(input.from)
+        const peer = await this.peerFor(peerJid)
+        const id = input.id ?? `3EB0${await randomHex(8)}`
+        const deliveries: { jid: string; type: 'pkmsg' | 'msg'; queued: boolean }[] = []
+        for (const device of targets) {
+            await this.waitForKeys(device, 10_000)
+            const envelope = await peer.encryptText(
+                device.jid,
+                () => this.keyBundle(device),
+                input.text
+            )
+            const node: BinaryNode = {
+                tag: 'message',
+                attrs: {
+                    id,
+                    from: peerJid,
+                    type: 'text',
+                    t: nowSeconds(),
+                    ...(input.pushName ? { notify: input.pushName } : {})
+                },
+                content: [
+                    { tag: 'enc', attrs: { v: '2', type: envelope.type }, content: envelope.ciphertext }
+                ]
+            }
+            const queued = await this.deliver(device, node)
+            deliveries.push({ jid: device.jid, type: envelope.type, queued })
+        }
+        return { id, deliveries }
+    }
+
+    async sendPresence(input: {
+        readonly to: string
+        readonly from: string
+        readonly type?: 'available' | 'unavailable'
+        readonly last?: number
+    }): Promise<void> {
+        await this.deliverToAll(input.to, {
+            tag: 'presence',
+            attrs: {
+                from: normalizeUserJid(input.from),
+                ...(input.type === 'unavailable'
+                    ? { type: 'unavailable', last: String(input.last ?? nowSeconds()) }
+                    : {})
+            }
+        })
+    }
+
+    async sendChatstate(input: {
+        readonly to: string
+        readonly from: string
+        readonly state?: 'composing' | 'paused' | 'recording'
+        readonly participant?: string
+    }): Promise<void> {
+        const state = input.state ?? 'composing'
+        await this.deliverToAll(input.to, {
+            tag: 'chatstate',
+            attrs: {
+                from: input.from.includes('@') ? input.from : normalizeUserJid(input.from),
+                ...(input.participant ? { participant: input.participant } : {})
+            },
+            content: [
+                state === 'recording'
+                    ? { tag: 'composing', attrs: { media: 'audio' } }
+                    : { tag: state, attrs: {} }
+            ]
+        })
+    }
+
+    async sendReceipt(input: {
+        readonly to: string
+        readonly from: string
+        readonly id: string
+        readonly type?: 'delivery' | 'read' | 'played'
+    }): Promise<void> {
+        const type = input.type ?? 'delivery'
+        await this.deliverToAll(input.to, {
+            tag: 'receipt',
+            attrs: {
+                from: normalizeUserJid(input.from),
+                id: input.id,
+                t: nowSeconds(),
+                ...(type === 'delivery' ? {} : { type })
+            }
+        })
+    }
+
+    async sendNotification(input: {
+        readonly to: string
+        readonly type?: string
+        readonly from?: string
+        readonly content?: readonly BinaryNode[]
+    }): Promise<string> {
+        const id = this.stanzaId()
+        const type = input.type ?? 'picture'
+        const from = input.from ? normalizeUserJid(input.from) : HOST_DOMAIN
+        await this.deliverToAll(input.to, {
+            tag: 'notification',
+            attrs: { from, id, type, t: nowSeconds() },
+            content: input.content
+                ? [...input.content]
+                : [{ tag: 'set', attrs: { jid: from, id: String(Date.now()) } }]
+        })
+        return id
+    }
+
+    async sendGroupEvent(input: {
+        readonly to: string
+        readonly group: string
+        readonly action: 'add' | 'remove' | 'promote' | 'demote' | 'subject' | 'announce'
+        readonly author: string
+        readonly participants?: readonly string[]
+        readonly subject?: string
+    }): Promise<string> {
+        const id = this.stanzaId()
+        const group = input.group.includes('@') ? input.group : `${input.group}@g.us`
+        let action: BinaryNode
+        if (input.action === 'subject') {
+            action = { tag: 'subject', attrs: { subject: input.subject ?? 'sandbox group', s_t: nowSeconds(), s_o: normalizeUserJid(input.author) } }
+        } else if (input.action === 'announce') {
+            action = { tag: 'announcement', attrs: {} }
+        } else {
+            action = {
+                tag: input.action,
+                attrs: {},
+                content: (input.participants ?? []).map((jid) => ({
+                    tag: 'participant',
+                    attrs: { jid: normalizeUserJid(jid) }
+                }))
+            }
+        }
+        await this.deliverToAll(input.to, {
+            tag: 'notification',
+            attrs: {
+                from: group,
+                id,
+                type: 'w:gp2',
+                participant: normalizeUserJid(input.author),
+                t: nowSeconds()
+            },
+            content: [action]
+        })
+        return id
+    }
+
+    async sendCall(input: { readonly to: string; readonly from: string; readonly video?: boolean }): Promise<string> {
+        const callId = await randomHex(16)
+        const from = normalizeUserJid(input.from)
+        await this.deliverToAll(input.to, {
+            tag: 'call',
+            attrs: { from, id: this.stanzaId(), t: nowSeconds() },
+            content: [
+                {
+                    tag: 'offer',
+                    attrs: { 'call-id': callId, 'call-creator': from },
+                    content: input.video ? [{ tag: 'video', attrs: {} }] : [{ tag: 'audio', attrs: { enc: 'opus', rate: '16000' } }]
+                }
+            ]
+        })
+        return callId
+    }
+
+    /** Resolves with the first event of `name` that matches, or rejects after `timeoutMs`. */
+    waitFor<K extends keyof SandboxServerEvents>(
+        name: K,
+        predicate: (event: SandboxServerEvents[K]) => boolean = () => true,
+        timeoutMs = 30_000
+    ): Promise<SandboxServerEvents[K]> {
+        return new Promise((resolve, reject) => {
+            const listener = (event: SandboxServerEvents[K]) => {
+                if (!predicate(event)) return
+                clearTimeout(timer)
+                this.off(name, listener)
+                resolve(event)
+            }
+            const timer = setTimeout(() => {
+                this.off(name, listener)
+                reject(new Error(`timed out waiting for sandbox event ${name}`))
+            }, timeoutMs)
+            this.on(name, listener)
+        })
+    }
+
+    // ---- connections -----------------------------------------------------------------------
+
+    private accept(ws: WebSocket, request: IncomingMessage): void {
+        const conn = new Connection(
+            this.nextConnectionId++,
+            ws,
+            request.socket.remoteAddress ?? 'unknown',
+            (c, node) => this.handleNode(c, node),
+            this.logger
+        )
+        this.connections.add(conn)
+        this.emit('connection', { connectionId: conn.id, remoteAddress: conn.remoteAddress })
+        ws.on('message', (data) => conn.receive(data))
+        ws.on('error', (error) => {
+            this.logger.debug('sandbox socket error', { connectionId: conn.id, message: error.message })
+        })
+        ws.on('close', () => {
+            conn.markClosed()
+            this.connections.delete(conn)
+            if (conn.device && conn.device.connection === conn) conn.device.connection = null
+            this.emit('disconnect', { connectionId: conn.id, jid: conn.device?.jid ?? null })
+        })
+        void this.runHandshake(conn)
+    }
+
+    private async runHandshake(conn: Connection): Promise<void> {
+        const identity = this.identity
+        if (!identity) return
+        try {
+            const first = await conn.nextHandshakeFrame()
+            const result = await respondToHandshake(
+                identity,
+                first,
+                () => conn.nextHandshakeFrame(),
+                (frame) => conn.writeRaw(frame)
+            )
+            conn.mode = result.mode
+            conn.setTransport(result.transport)
+            const username = toNumber(result.payload.username)
+            if (username !== null && username > 0) {
+                await this.login(conn, username, toNumber(result.payload.device) ?? 0, result.clientStatic)
+                return
+            }
+            const pairing = result.payload.devicePairingData
+            if (!pairing) throw new Error('client payload carries neither login nor registration')
+            conn.registration = {
+                identityPub: pairing.eIdent ?? new Uint8Array(0),
+                registrationId: readUint(pairing.eRegid ?? null),
+                signedPreKey: {
+                    id: readUint(pairing.eSkeyId ?? null),
+                    publicKey: pairing.eSkeyVal ?? new Uint8Array(0),
+                    signature: pairing.eSkeySig ?? new Uint8Array(0)
+                },
+                noisePub: result.clientStatic
+            }
+            await this.sendPairDevice(conn)
+            if (this.options.qrRotateMs !== null) {
+                conn.rotateTimer = setInterval(() => {
+                    void this.sendPairDevice(conn).catch(() => undefined)
+                }, this.options.qrRotateMs)
+            }
+        } catch (error) {
+            if (!conn.closed) {
+                this.logger.warn('sandbox handshake failed', {
+                    connectionId: conn.id,
+                    message: (error as Error).message
+                })
+                conn.terminate()
+            }
+        }
+    }
+
+    private async sendPairDevice(conn: Connection): Promise<void> {
+        const refs: string[] = []
+        for (let i = 0; i < QR_REF_COUNT; i += 1) {
+            refs.push(`2@${Buffer.from(await randomBytesAsync(36)).toString('base64')}`)
+        }
+        conn.refs = refs
+        await conn.query({
+            tag: 'iq',
+            attrs: { from: HOST_DOMAIN, id: this.stanzaId(), type: 'set', xmlns: 'md' },
+            content: [
+                {
+                    tag: 'pair-device',
+                    attrs: {},
+                    content: refs.map((ref) => ({ tag: 'ref', attrs: {}, content: ref }))
+                }
+            ]
+        })
+        this.emit('qr', { connectionId: conn.id, refs })
+    }
+
+    private async login(
+        conn: Connection,
+        username: number,
+        deviceId: number,
+        clientStatic: Uint8Array
+    ): Promise<void> {
+        const jid = `${username}:${deviceId}@${HOST_DOMAIN}`
+        if (this.removedDevices.has(jid)) {
+            await conn.endWith({ tag: 'failure', attrs: { reason: '401', location: 'sandbox' } })
+            return
+        }
+        let device = this.devicesByJid.get(jid)
+        if (!device) {
+            // The sandbox keeps state in memory; a device paired against an earlier run is adopted.
+            const account = await this.accountFor(String(username))
+            account.nextDeviceId = Math.max(account.nextDeviceId, deviceId + 1)
+            device = this.createDevice(account, deviceId, clientStatic, null, 'unknown')
+            this.logger.info('sandbox adopted unknown device', { jid })
+        } else if (!bytesEqual(device.noisePub, clientStatic)) {
+            await conn.endWith({ tag: 'failure', attrs: { reason: '401', location: 'sandbox' } })
+            return
+        }
+        const previous = device.connection
+        if (previous && previous !== conn && !previous.closed) {
+            void previous.endWith({
+                tag: 'stream:error',
+                attrs: {},
+                content: [{ tag: 'conflict', attrs: { type: 'replaced' } }]
+            })
+        }
+        device.connection = conn
+        device.logins += 1
+        conn.device = device
+        await conn.send({
+            tag: 'success',
+            attrs: {
+                t: nowSeconds(),
+                props: '1',
+                abprops: '1',
+                location: 'sandbox',
+                creation: String(Math.floor(device.pairedAt / 1000)),
+                lid: device.lid
+            }
+        })
+        this.emit('login', { jid, connectionId: conn.id, handshake: conn.mode ?? 'xx' })
+        const queued = device.offline.splice(0)
+        for (const node of queued) {
+            await conn.send({ ...node, attrs: { ...node.attrs, offline: '1' } })
+        }
+    }
+
+    private createDevice(
+        account: Account,
+        deviceId: number,
+        noisePub: Uint8Array,
+        registration: RegistrationData | null,
+        platform: string
+    ): DeviceRecord {
+        const jid = `${account.phone}:${deviceId}@${HOST_DOMAIN}`
+        const device: DeviceRecord = {
+            jid,
+            lid: `${account.lidUser}:${deviceId}@lid`,
+            account,
+            deviceId,
+            noisePub,
+            platform,
+            pairedAt: Date.now(),
+            identityPub: registration?.identityPub ?? new Uint8Array(0),
+            registrationId: registration?.registrationId ?? 0,
+            signedPreKey: registration?.signedPreKey ?? null,
+            preKeys: new Map(),
+            keysUploaded: false,
+            connection: null,
+            offline: [],
+            logins: 0
+        }
+        this.devicesByJid.set(jid, device)
+        this.removedDevices.delete(jid)
+        for (const peer of this.peers.values()) void peer.then((p) => p.forget(jid))
+        return device
+    }
+
+    private async completePairing(
+        conn: Connection,
+        account: Account,
+        advSecret: Uint8Array,
+        via: 'qr' | 'code'
+    ): Promise<DeviceRecord> {
+        const registration = conn.registration
+        if (!registration) throw new Error('connection is not pairing')
+        const deviceId = account.nextDeviceId++
+        const jid = `${account.phone}:${deviceId}@${HOST_DOMAIN}`
+        const lid = `${account.lidUser}:${deviceId}@lid`
+        const identity = await buildPairSuccessIdentity({
+            accountIdentity: account.identity,
+            companionIdentityPub: registration.identityPub,
+            advSecret,
+            keyIndex: deviceId
+        })
+        if (conn.rotateTimer) clearInterval(conn.rotateTimer)
+        conn.rotateTimer = null
+        conn.refs = []
+        const answer = await conn.query({
+            tag: 'iq',
+            attrs: { from: HOST_DOMAIN, id: this.stanzaId(), type: 'set', xmlns: 'md' },
+            content: [
+                {
+                    tag: 'pair-success',
+                    attrs: {},
+                    content: [
+                        { tag: 'device', attrs: { jid, lid } },
+                        { tag: 'platform', attrs: { name: 'android' } },
+                        { tag: 'device-identity', attrs: { 'key-index': String(deviceId) }, content: identity.wrapped }
+                    ]
+                }
+            ]
+        })
+        const signNode = child(answer, 'pair-device-sign')
+        const signed = bytesContent(child(signNode, 'device-identity'))
+        if (answer.attrs.type !== 'result' || !signed) {
+            throw new Error('companion rejected pair-success')
+        }
+        const valid = await verifyPairDeviceSign({
+            signedIdentityBytes: signed,
+            expectedDetails: identity.details,
+            companionIdentityPub: registration.identityPub,
+            accountIdentityPub: account.identity.pubKey
+        })
+        if (!valid) {
+            await conn.endWith({ tag: 'failure', attrs: { reason: '401', location: 'sandbox' } })
+            throw new Error('companion device signature is invalid')
+        }
+        const device = this.createDevice(account, deviceId, registration.noisePub, registration, 'web')
+        this.logger.info('sandbox paired device', { jid, via })
+        this.emit('paired', { jid, lid, phone: account.phone, connectionId: conn.id, via })
+        // The real service restarts the stream with 515; a client that already reconnects on its
+        // own (zapo-js does) closes first and never sees it.
+        void conn.waitClosed(RESTART_AFTER_PAIRING_GRACE_MS).then((closed) => {
+            if (!closed) {
+                void conn.endWith({ tag: 'stream:error', attrs: { code: '515' } })
+            }
+        })
+        return device
+    }
+
+    // ---- client stanzas --------------------------------------------------------------------
+
+    private async handleNode(conn: Connection, node: BinaryNode): Promise<void> {
+        this.emit('client-stanza', { connectionId: conn.id, jid: conn.device?.jid ?? null, node })
+        if (node.tag === 'iq') {
+            if ((node.attrs.type === 'result' || node.attrs.type === 'error') && conn.resolvePending(node)) {
+                return
+            }
+            await this.handleIq(conn, node)
+            return
+        }
+        if (node.tag === 'receipt' || node.tag === 'notification' || node.tag === 'call') {
+            if (node.attrs.id && node.tag === 'receipt') {
+                await conn.respond({
+                    tag: 'ack',
+                    attrs: {
+                        class: 'receipt',
+                        id: node.attrs.id,
+                        from: node.attrs.to ?? HOST_DOMAIN,
+                        ...(node.attrs.type ? { type: node.attrs.type } : {})
+                    }
+                })
+            }
+            return
+        }
+        if (node.tag === 'message' && node.attrs.id) {
+            await conn.respond({
+                tag: 'ack',
+                attrs: {
+                    class: 'message',
+                    id: node.attrs.id,
+                    from: node.attrs.to ?? HOST_DOMAIN,
+                    t: nowSeconds()
+                }
+            })
+        }
+        // presence, ack, chatstate and the rest need no answer.
+    }
+
+    private async handleIq(conn: Connection, node: BinaryNode): Promise<void> {
+        const id = node.attrs.id ?? ''
+        const xmlns = node.attrs.xmlns ?? ''
+        const first = children(node)[0]
+        const result = (content?: BinaryNode[]): BinaryNode => ({
+            tag: 'iq',
+            attrs: { from: node.attrs.to ?? HOST_DOMAIN, id, type: 'result' },
+            ...(content ? { content } : {})
+        })
+        const error = (code: number, text: string): BinaryNode => ({
+            tag: 'iq',
+            attrs: { from: node.attrs.to ?? HOST_DOMAIN, id, type: 'error' },
+            content: [{ tag: 'error', attrs: { code: String(code), text } }]
+        })
+        if (xmlns === 'w:p' || xmlns === 'urn:xmpp:ping') {
+            await conn.respond(result())
+            return
+        }
+        if (xmlns === 'md' && first?.tag === 'link_code_companion_reg') {
+            await conn.respond(await this.handleLinkCode(conn, first, result, error))
+            if (first.attrs.stage === 'companion_finish' && conn.linkCode?.account) {
+                const session = conn.linkCode
+                const account = conn.linkCode.account
+                const advSecret = conn.linkCodeAdvSecret
+                if (advSecret) {
+                    // Let the companion commit the derived ADV secret before pair-success lands.
+                    await delay(100)
+                    conn.linkCode = null
+                    await this.completePairing(conn, account, advSecret, 'code').catch((err: unknown) => {
+                        this.logger.warn('sandbox pairing-code completion failed', {
+                            connectionId: conn.id,
+                            ref: session.ref.length,
+                            message: (err as Error).message
+                        })
+                    })
+                }
+            }
+            return
+        }
+        if (xmlns === 'abt') {
+            await conn.respond(
+                result([
+                    {
+                        tag: 'props',
+                        attrs: { protocol: '1', ab_key: 'sandbox', hash: 'sandbox', refresh: '86400' }
+                    }
+                ])
+            )
+            return
+        }
+        if (xmlns === 'w:m' && first?.tag === 'media_conn') {
+            // Media transfer is not modelled: the host answers nothing, uploads fail.
+            await conn.respond(
+                result([
+                    {
+                        tag: 'media_conn',
+                        attrs: { auth: await randomHex(16), ttl: '3600', auth_ttl: '3600' },
+                        content: [{ tag: 'host', attrs: { hostname: 'media.sandbox.invalid' } }]
+                    }
+                ])
+            )
+            return
+        }
+        if (xmlns === 'passive' || xmlns === 'urn:xmpp:whatsapp:dirty' || xmlns === 'w:stats') {
+            await conn.respond(result())
+            return
+        }
+        if (xmlns === 'encrypt' && conn.device) {
+            await conn.respond(this.handleEncrypt(conn.device, node, first, result, error))
+            return
+        }
+        this.logger.debug('sandbox does not model iq', { xmlns, type: node.attrs.type, child: first?.tag })
+        await conn.respond(error(501, 'feature-not-implemented'))
+    }
+
+    private async handleLinkCode(
+        conn: Connection,
+        reg: BinaryNode,
+        result: (content?: BinaryNode[]) => BinaryNode,
+        error: (code: number, text: string) => BinaryNode
+    ): Promise<BinaryNode> {
+        const stage = reg.attrs.stage
+        if (stage === 'get_country_code') {
+            return result([
+                { tag: 'link_code_companion_reg', attrs: {}, content: [{ tag: 'country_code', attrs: { iso: 'US' } }] }
+            ])
+        }
+        if (stage === 'companion_hello') {
+            const phone = (reg.attrs.jid ?? '').split('@')[0]?.split(':')[0] ?? ''
+            const wrapped = bytesContent(child(reg, 'link_code_pairing_wrapped_companion_ephemeral_pub'))
+            if (!conn.registration || !/^\d{6,15}$/.test(phone) || !wrapped) {
+                return error(400, 'bad-request')
+            }
+            const ref = `2@${Buffer.from(await randomBytesAsync(24)).toString('base64')}`
+            conn.linkCode = { ref, phone, wrappedCompanionEphemeralPub: wrapped, primary: null, account: null }
+            this.emit('pairing-code', { connectionId: conn.id, phone, ref })
+            return result([
+                {
+                    tag: 'link_code_companion_reg',
+                    attrs: {},
+                    content: [{ tag: 'link_code_pairing_ref', attrs: {}, content: ref }]
+                }
+            ])
+        }
+        if (stage === 'companion_finish') {
+            const session = conn.linkCode
+            const wrappedBundle = bytesContent(child(reg, 'link_code_pairing_wrapped_key_bundle'))
+            const companionIdentity = bytesContent(child(reg, 'companion_identity_public'))
+            const ref = textContent(child(reg, 'link_code_pairing_ref'))
+            if (!session || !session.primary || !session.account || !wrappedBundle || !companionIdentity || ref !== session.ref) {
+                return error(400, 'bad-request')
+            }
+            try {
+                const advSecret = await finishLinkCode({
+                    state: session.primary,
+                    accountIdentity: session.account.identity,
+                    wrappedKeyBundle: wrappedBundle,
+                    companionIdentityPub: companionIdentity
+                })
+                conn.linkCodeAdvSecret = advSecret
+                return result()
+            } catch {
+                // The code typed on the phone did not match: the bundle does not decrypt.
+                session.primary = null
+                return error(401, 'not-authorized')
+            }
+        }
+        return error(400, 'bad-request')
+    }
+
+    private handleEncrypt(
+        device: DeviceRecord,
+        node: BinaryNode,
+        first: BinaryNode | undefined,
+        result: (content?: BinaryNode[]) => BinaryNode,
+        error: (code: number, text: string) => BinaryNode
+    ): BinaryNode {
+        if (node.attrs.type === 'set' && child(node, 'list')) {
+            const identity = bytesContent(child(node, 'identity'))
+            const registration = bytesContent(child(node, 'registration'))
+            const skey = child(node, 'skey')
+            if (!identity || !registration || !skey) return error(400, 'bad-request')
+            device.identityPub = identity
+            device.registrationId = readUint(registration)
+            device.signedPreKey = {
+                id: readUint(bytesContent(child(skey, 'id'))),
+                publicKey: bytesContent(child(skey, 'value')) ?? new Uint8Array(0),
+                signature: bytesContent(child(skey, 'signature')) ?? new Uint8Array(0)
+            }
+            for (const key of children(child(node, 'list'))) {
+                const keyId = readUint(bytesContent(child(key, 'id')))
+                const value = bytesContent(child(key, 'value'))
+                if (value) device.preKeys.set(keyId, value)
+            }
+            device.keysUploaded = true
+            this.emit('prekeys', { jid: device.jid, count: device.preKeys.size })
+            return result()
+        }
+        if (node.attrs.type === 'set' && first?.tag === 'rotate') {
+            const skey = child(first, 'skey')
+            if (!skey) return error(400, 'bad-request')
+            device.signedPreKey = {
+                id: readUint(bytesContent(child(skey, 'id'))),
+                publicKey: bytesContent(child(skey, 'value')) ?? new Uint8Array(0),
+                signature: bytesContent(child(skey, 'signature')) ?? new Uint8Array(0)
+            }
+            return result()
+        }
+        if (node.attrs.type === 'get' && first?.tag === 'count') {
+            return result([{ tag: 'count', attrs: { value: String(device.preKeys.size) } }])
+        }
+        if (node.attrs.type === 'get' && first?.tag === 'digest') {
+            if (!device.keysUploaded || !device.signedPreKey) return error(404, 'item-not-found')
+            return result([this.digestNode(device)])
+        }
+        return error(501, 'feature-not-implemented')
+    }
+
+    private digestNode(device: DeviceRecord): BinaryNode {
+        const signed = device.signedPreKey
+        if (!signed) throw new Error('device has no signed prekey')
+        const ids = [...device.preKeys.keys()]
+        const hashInput = [device.identityPub, signed.publicKey, signed.signature]
+        for (const keyId of ids) hashInput.push(device.preKeys.get(keyId) ?? new Uint8Array(0))
+        const hash = sha1Sync(concat(hashInput)).subarray(0, 20)
+        return {
+            tag: 'digest',
+            attrs: {},
+            content: [
+                { tag: 'type', attrs: {}, content: new Uint8Array([5]) },
+                { tag: 'registration', attrs: {}, content: uintBytes(4, device.registrationId) },
+                { tag: 'identity', attrs: {}, content: device.identityPub },
+                {
+                    tag: 'skey',
+                    attrs: {},
+                    content: [
+                        { tag: 'id', attrs: {}, content: uintBytes(3, signed.id) },
+                        { tag: 'value', attrs: {}, content: signed.publicKey },
+                        { tag: 'signature', attrs: {}, content: signed.signature }
+                    ]
+                },
+                {
+                    tag: 'list',
+                    attrs: {},
+                    content: ids.map((keyId) => ({ tag: 'id', attrs: {}, content: uintBytes(3, keyId) }))
+                },
+                { tag: 'hash', attrs: {}, content: hash }
+            ]
+        }
+    }
+
+    // ---- helpers ---------------------------------------------------------------------------
+
+    private stanzaId(): string {
+        return `sbx.${(this.nextStanzaId++).toString(36)}`
+    }
+
+    private async accountFor(phone: string | null): Promise<Account> {
+        const resolved = phone ?? `1555${await randomDigits(7)}`
+        const existing = this.accounts.get(resolved)
+        if (existing) return existing
+        const identity = await X25519.generateKeyPair()
+        const account: Account = {
+            phone: resolved,
+            jid: `${resolved}@${HOST_DOMAIN}`,
+            lidUser: `1${await randomDigits(13)}`,
+            identity,
+            nextDeviceId: 1
+        }
+        this.accounts.set(resolved, account)
+        return account
+    }
+
+    private peerFor(jid: string): Promise<SimulatedPeer> {
+        let peer = this.peers.get(jid)
+        if (!peer) {
+            peer = SimulatedPeer.create(jid)
+            this.peers.set(jid, peer)
+        }
+        return peer
+    }
+
+    private keyBundle(device: DeviceRecord): DeviceKeyBundle | null {
+        const signed = device.signedPreKey
+        if (!device.keysUploaded || !signed) return null
+        return {
+            registrationId: device.registrationId,
+            identity: device.identityPub,
+            signedPreKey: signed,
+            takeOneTimeKey: () => {
+                const first = device.preKeys.entries().next()
+                if (first.done) return null
+                const [id, publicKey] = first.value
+                device.preKeys.delete(id)
+                return { id, publicKey }
+            }
+        }
+    }
+
+    private async waitForKeys(device: DeviceRecord, timeoutMs: number): Promise<void> {
+        if (device.keysUploaded) return
+        await this.waitFor('prekeys', (event) => event.jid === device.jid, timeoutMs).catch(() => {
+            throw new Error(`device ${device.jid} has not uploaded prekeys; is it logged in?`)
+        })
+    }
+
+    private resolveDevices(target: string): DeviceRecord[] {
+        const exact = this.devicesByJid.get(target)
+        if (exact) return [exact]
+        const user = target.split('@')[0]?.split(':')[0] ?? target
+        return [...this.devicesByJid.values()].filter((device) => device.account.phone === user)
+    }
+
+    private resolveConnections(target: string): Connection[] {
+        const fromDevices = this.resolveDevices(target)
+            .map((device) => device.connection)
+            .filter((conn): conn is Connection => conn !== null && !conn.closed)
+        if (fromDevices.length > 0) return fromDevices
+        const byId = Number(target)
+        return [...this.connections].filter((conn) => conn.id === byId && !conn.closed)
+    }
+
+    private async deliver(device: DeviceRecord, node: BinaryNode): Promise<boolean> {
+        const conn = device.connection
+        if (conn && !conn.closed) {
+            await conn.send(node)
+            return false
+        }
+        device.offline.push(node)
+        return true
+    }
+
+    private async deliverToAll(target: string, node: BinaryNode): Promise<void> {
+        const devices = this.resolveDevices(target)
+        if (devices.length === 0) throw new Error(`no paired device matches ${target}`)
+        for (const device of devices) await this.deliver(device, node)
+    }
+
+    private async applyFault(conn: Connection, kind: FaultKind, lateMs: number): Promise<void> {
+        const device = conn.device
+        const removeDevice = () => {
+            if (!device) return
+            this.devicesByJid.delete(device.jid)
+            this.removedDevices.add(device.jid)
+        }
+        this.logger.info('sandbox injecting fault', { connectionId: conn.id, kind })
+        switch (kind) {
+            case 'restart':
+                await conn.endWith({ tag: 'stream:error', attrs: { code: '515' } })
+                return
+            case 'replaced':
+                await conn.endWith({
+                    tag: 'stream:error',
+                    attrs: {},
+                    content: [{ tag: 'conflict', attrs: { type: 'replaced' } }]
+                })
+                return
+            case 'device_removed':
+                removeDevice()
+                await conn.endWith({
+                    tag: 'stream:error',
+                    attrs: {},
+                    content: [{ tag: 'conflict', attrs: { type: 'device_removed' } }]
+                })
+                return
+            case 'not_authorized':
+                removeDevice()
+                await conn.endWith({ tag: 'failure', attrs: { reason: '401', location: 'sandbox' } })
+                return
+            case 'force_logout':
+                removeDevice()
+                await conn.endWith({ tag: 'stream:error', attrs: { code: '516' } })
+                return
+            case 'service_unavailable':
+                await conn.endWith({ tag: 'failure', attrs: { reason: '503', location: 'sandbox' } })
+                return
+            case 'drop':
+                conn.terminate()
+                return
+            case 'late':
+                conn.lateMs = lateMs
+                return
+        }
+    }
+}
+
+export function normalizeUserJid(value: string): string {
+    if (value.includes('@')) return value
+    const digits = value.replace(/[^\d]/g, '')
+    if (digits.length === 0) throw new Error(`not a phone number or JID: ${value}`)
+    return `${digits}@${HOST_DOMAIN}`
+}
+
+function uintBytes(length: number, value: number): Uint8Array {
+    const out = new Uint8Array(length)
+    let rest = value
+    for (let i = length - 1; i >= 0; i -= 1) {
+        out[i] = rest & 0xff
+        rest = Math.floor(rest / 256)
+    }
+    return out
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+    return new Uint8Array(Buffer.concat(parts.map((part) => Buffer.from(part))))
+}
+
+function sha1Sync(data: Uint8Array): Uint8Array {
+    return new Uint8Array(createHash('sha1').update(data).digest())
+}
+
+export { toBase64 }
