@@ -1,0 +1,166 @@
+/**
+ * `zapo sandbox`: a local WhatsApp Web protocol server for offline pairing, event and CI tests.
+ *
+ * With --json the first stdout line is one JSON object ({ url, rootCa, controlUrl, host, port });
+ * each later line is one sandbox event ({ event, ... }) as NDJSON. Runs until SIGINT/SIGTERM (or
+ * the given AbortSignal), then closes every connection and resolves with exit code 0.
+ */
+import type { Command } from 'commander'
+
+import { handle } from '../cli.js'
+import { usageError, ZapoError } from '../errors.js'
+import { note, printJsonLine, printLine } from '../output.js'
+import type { Io } from '../output.js'
+
+export interface SandboxCommandOptions {
+    readonly host: string
+    readonly port: number
+    readonly autoScanMs: number | null
+    readonly json: boolean
+}
+
+export interface SandboxCommandHooks {
+    /** Stops the sandbox like SIGINT would (tests, embedding). */
+    readonly signal?: AbortSignal
+    /** Called once the sandbox listens, with what the first JSON line carries. */
+    readonly onReady?: (info: SandboxReadyInfo) => void
+}
+
+export interface SandboxReadyInfo {
+    readonly url: string
+    readonly rootCa: string
+    readonly controlUrl: string
+    readonly host: string
+    readonly port: number
+}
+
+const SANDBOX_EVENTS = ['connection', 'qr', 'pairing-code', 'paired', 'login', 'disconnect'] as const
+
+function isLoopback(host: string): boolean {
+    return host === 'localhost' || host === '::1' || host.startsWith('127.')
+}
+
+export function parsePort(value: string): number {
+    const port = Number(value)
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(port) || port > 65_535) {
+        throw usageError(`--port must be an integer from 0 to 65535, got "${value}"`)
+    }
+    return port
+}
+
+export function parseAutoScanMs(value: string): number {
+    const ms = Number(value)
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(ms)) {
+        throw usageError(`--auto-scan must be a number of milliseconds, got "${value}"`)
+    }
+    return ms
+}
+
+export async function runSandboxCommand(
+    opts: SandboxCommandOptions,
+    io: Io,
+    hooks: SandboxCommandHooks = {}
+): Promise<number> {
+    const { startSandbox } = await import('../sandbox/index.js')
+    let sandbox
+    try {
+        sandbox = await startSandbox({
+            host: opts.host,
+            port: opts.port,
+            autoScanMs: opts.autoScanMs
+        })
+    } catch (error) {
+        const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message
+        throw new ZapoError(
+            'CONNECTION_FAILED',
+            `could not listen on ${opts.host}:${opts.port} (${reason}); pick another --port or --host`,
+            { host: opts.host, port: opts.port }
+        )
+    }
+    const info: SandboxReadyInfo = {
+        url: sandbox.url,
+        rootCa: sandbox.rootCa,
+        controlUrl: sandbox.controlUrl,
+        host: sandbox.host,
+        port: sandbox.port
+    }
+    if (opts.json) {
+        printJsonLine(io, info)
+    } else {
+        printLine(io, `zapo sandbox listening (a local protocol server; nothing reaches WhatsApp)`)
+        printLine(io, `  --server          ${info.url}`)
+        printLine(io, `  --server-root-ca  ${info.rootCa}`)
+        printLine(io, `  control API       ${info.controlUrl}  (loopback only, see docs/sandbox.md)`)
+        if (opts.autoScanMs !== null) {
+            printLine(io, `  auto scan         ${opts.autoScanMs} ms after a QR is handed to POST /scan`)
+        }
+        printLine(io, `Stop with Ctrl-C.`)
+    }
+    if (!isLoopback(opts.host)) {
+        note(
+            io,
+            `warning: the protocol endpoint listens on ${opts.host}: anyone who can reach this port can ` +
+                `pair against it; the control API stays on 127.0.0.1`
+        )
+    }
+    hooks.onReady?.(info)
+
+    const listeners = SANDBOX_EVENTS.map((name) => {
+        const listener = (event: Readonly<Record<string, unknown>>) => {
+            if (opts.json) {
+                printJsonLine(io, { event: name, ...event })
+            } else if (name === 'paired' || name === 'login' || name === 'disconnect') {
+                const jid = typeof event.jid === 'string' ? event.jid : '(unpaired)'
+                note(io, `${name}: ${jid}`)
+            }
+        }
+        sandbox.server.on(name, listener)
+        return { name, listener }
+    })
+
+    await new Promise<void>((resolve) => {
+        const stop = () => {
+            process.off('SIGINT', stop)
+            process.off('SIGTERM', stop)
+            hooks.signal?.removeEventListener('abort', stop)
+            resolve()
+        }
+        process.on('SIGINT', stop)
+        process.on('SIGTERM', stop)
+        if (hooks.signal?.aborted) stop()
+        else hooks.signal?.addEventListener('abort', stop)
+    })
+    for (const { name, listener } of listeners) sandbox.server.off(name, listener)
+    if (!opts.json) note(io, 'closing the sandbox')
+    await sandbox.close()
+    return 0
+}
+
+interface SandboxFlags {
+    readonly host?: string
+    readonly port?: string
+    readonly autoScan?: string
+}
+
+/** One-line registration for src/program.ts: `registerSandbox(program)`. */
+export function register(program: Command): void {
+    program
+        .command('sandbox')
+        .description('run a local WhatsApp Web protocol server for offline pairing and smoke tests')
+        .option('--host <host>', 'interface for the protocol endpoint', '127.0.0.1')
+        .option('--port <n>', 'port for the protocol endpoint (0: any free port)', '0')
+        .option('--auto-scan <ms>', 'scan QRs handed to the control API after this delay')
+        .action(
+            handle<SandboxFlags>(async (flags, ctx) =>
+                runSandboxCommand(
+                    {
+                        host: flags.host ?? '127.0.0.1',
+                        port: parsePort(flags.port ?? '0'),
+                        autoScanMs: flags.autoScan === undefined ? null : parseAutoScanMs(flags.autoScan),
+                        json: ctx.io.json
+                    },
+                    ctx.io
+                )
+            )
+        )
+}

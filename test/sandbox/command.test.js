@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
+import { test } from 'node:test'
+
+import { runSandboxCommand } from '../../dist/commands/sandbox.js'
+import { nextEvent, openSqliteStore, tempDir } from './helpers.js'
+import { createWaClient } from '../../dist/client/create-client.js'
+
+function captureIo(json) {
+    const stdout = new PassThrough()
+    const stderr = new PassThrough()
+    let out = ''
+    let err = ''
+    stdout.on('data', (chunk) => (out += chunk))
+    stderr.on('data', (chunk) => (err += chunk))
+    return {
+        io: { stdout, stderr, stdinIsTTY: false, json, color: false, debug: false },
+        out: () => out,
+        err: () => err
+    }
+}
+
+async function post(controlUrl, path, body) {
+    const response = await fetch(controlUrl + path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body)
+    })
+    const json = await response.json()
+    if (!response.ok) throw new Error(`${path}: ${response.status} ${json.error}`)
+    return json
+}
+
+const quiet = { level: 'error', trace() {}, debug() {}, info() {}, warn() {}, error() {} }
+
+test('zapo sandbox --json: a client built from url and rootCa pairs, reconnects and decrypts', async (t) => {
+    const capture = captureIo(true)
+    const stop = new AbortController()
+    let ready
+    const readyInfo = new Promise((resolve) => (ready = resolve))
+    const running = runSandboxCommand(
+        { host: '127.0.0.1', port: 0, autoScanMs: null, json: true },
+        capture.io,
+        { signal: stop.signal, onReady: ready }
+    )
+    t.after(async () => {
+        stop.abort()
+        await running
+    })
+    await readyInfo
+    const firstLine = JSON.parse(capture.out().split('\n')[0])
+    assert.match(firstLine.url, /^ws:\/\/127\.0\.0\.1:\d+\/ws\/chat$/)
+    assert.match(firstLine.rootCa, /^\d+:[A-Za-z0-9+/]+=*$/)
+    assert.match(firstLine.controlUrl, /^http:\/\/127\.0\.0\.1:\d+$/)
+    assert.equal(firstLine.host, '127.0.0.1')
+    assert.equal(typeof firstLine.port, 'number')
+
+    const path = join(tempDir(t), 'state.sqlite')
+    const store = openSqliteStore(path)
+    const client = createWaClient({
+        store,
+        sessionId: 'cli',
+        server: { url: firstLine.url, rootCa: firstLine.rootCa },
+        logger: quiet
+    })
+    t.after(async () => {
+        await client.disconnect().catch(() => undefined)
+        await store.destroy()
+    })
+    client.once('auth_qr', ({ qr }) => {
+        post(firstLine.controlUrl, '/scan', { qr }).catch(() => undefined)
+    })
+    const paired = nextEvent(client, 'auth_paired')
+    await client.connect()
+    const jid = (await paired).credentials.meJid
+
+    // Wait until the reconnected device uploaded its prekeys, as listed by the control API.
+    for (let i = 0; i < 100; i += 1) {
+        const { devices } = await (await fetch(firstLine.controlUrl + '/devices')).json()
+        if (devices.some((d) => d.jid === jid && d.connected && d.preKeyCount > 0)) break
+        await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    const message = nextEvent(client, 'message')
+    const sent = await post(firstLine.controlUrl, '/message', {
+        to: jid,
+        from: '15550002222',
+        text: 'via the control interface'
+    })
+    assert.equal(sent.deliveries.length, 1)
+    assert.equal((await message).message.conversation, 'via the control interface')
+
+    const events = capture
+        .out()
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((line) => JSON.parse(line).event)
+    assert.ok(events.includes('paired'))
+    assert.ok(events.includes('login'))
+})
+
+test('zapo sandbox (human mode) warns when bound to a non-loopback host and stops on abort', async () => {
+    const capture = captureIo(false)
+    const stop = new AbortController()
+    let ready
+    const readyInfo = new Promise((resolve) => (ready = resolve))
+    const running = runSandboxCommand(
+        { host: '0.0.0.0', port: 0, autoScanMs: 500, json: false },
+        capture.io,
+        { signal: stop.signal, onReady: ready }
+    )
+    await readyInfo
+    stop.abort()
+    assert.equal(await running, 0)
+    assert.match(capture.out(), /--server-root-ca\s+\d+:/)
+    assert.match(capture.err(), /warning: .*0\.0\.0\.0/)
+})
+
+test('control interface rejects bad requests with a JSON error', async (t) => {
+    const capture = captureIo(true)
+    const stop = new AbortController()
+    let ready
+    const readyInfo = new Promise((resolve) => (ready = resolve))
+    const running = runSandboxCommand(
+        { host: '127.0.0.1', port: 0, autoScanMs: null, json: true },
+        capture.io,
+        { signal: stop.signal, onReady: ready }
+    )
+    t.after(async () => {
+        stop.abort()
+        await running
+    })
+    const info = await readyInfo
+    const missing = await fetch(info.controlUrl + '/message', { method: 'POST', body: '{}' })
+    assert.equal(missing.status, 400)
+    assert.match((await missing.json()).error, /missing "to"/)
+    const unknown = await fetch(info.controlUrl + '/nope', { method: 'POST', body: '{}' })
+    assert.equal(unknown.status, 404)
+    const badFault = await fetch(info.controlUrl + '/fault', {
+        method: 'POST',
+        body: JSON.stringify({ device: 'x', kind: 'meteor' })
+    })
+    assert.equal(badFault.status, 400)
+    const noDevice = await fetch(info.controlUrl + '/presence', {
+        method: 'POST',
+        body: JSON.stringify({ to: '15550000000', from: '15550000001' })
+    })
+    assert.equal(noDevice.status, 409)
+})
