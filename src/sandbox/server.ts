@@ -483,6 +483,7 @@ export interface SandboxServerEvents {
     qr: { connectionId: number; refs: readonly string[] }
     'pairing-code': { connectionId: number; phone: string; ref: string }
     paired: { jid: string; lid: string; phone: string; connectionId: number; via: 'qr' | 'code' }
+    'pairing-failed': { connectionId: number; reason: string }
     login: { jid: string; connectionId: number; handshake: HandshakeMode }
     prekeys: { jid: string; count: number }
     disconnect: { connectionId: number; jid: string | null }
@@ -505,6 +506,7 @@ export class SandboxServer extends EventEmitter {
     private readonly peers = new Map<string, Promise<SimulatedPeer>>()
     private readonly pendingScans = new Set<NodeJS.Timeout>()
     private boundPort = 0
+    private readonly waitCancels = new Map<number, Set<() => void>>()
 
     constructor(options: SandboxServerOptions) {
         super()
@@ -646,7 +648,7 @@ export class SandboxServer extends EventEmitter {
         const account = await this.accountFor(session.phone)
         session.account = account
         session.primary = await enterLinkCode(code, session.wrappedCompanionEphemeralPub)
-        const paired = this.waitFor('paired', (event) => event.connectionId === conn.id, 30_000)
+        const paired = this.waitFor('paired', (event) => event.connectionId === conn.id, 30_000, conn.id)
         await conn.send({
             tag: 'notification',
             attrs: {
@@ -671,8 +673,24 @@ export class SandboxServer extends EventEmitter {
                 }
             ]
         })
-        const event = await paired
-        return { status: 'paired', jid: event.jid }
+        const failed = this.waitFor(
+            'pairing-failed',
+            (event) => event.connectionId === conn.id,
+            30_000,
+            conn.id
+        )
+        paired.catch(() => undefined)
+        failed.catch(() => undefined)
+        try {
+            const outcome = await Promise.race([
+                paired.then((event) => ({ ok: true as const, jid: event.jid })),
+                failed.then((event) => ({ ok: false as const, reason: event.reason }))
+            ])
+            if (!outcome.ok) throw new Error(`pairing code was not accepted (${outcome.reason})`)
+            return { status: 'paired', jid: outcome.jid }
+        } finally {
+            this.cancelWaits(conn.id)
+        }
     }
 
     async fault(target: string, kind: FaultKind, options: { readonly ms?: number } = {}): Promise<void> {
@@ -849,21 +867,42 @@ export class SandboxServer extends EventEmitter {
     waitFor<K extends keyof SandboxServerEvents>(
         name: K,
         predicate: (event: SandboxServerEvents[K]) => boolean = () => true,
-        timeoutMs = 30_000
+        timeoutMs = 30_000,
+        tag: number | null = null
     ): Promise<SandboxServerEvents[K]> {
         return new Promise((resolve, reject) => {
-            const listener = (event: SandboxServerEvents[K]) => {
-                if (!predicate(event)) return
+            const cleanup = () => {
                 clearTimeout(timer)
                 this.off(name, listener)
+                if (tag !== null) this.waitCancels.get(tag)?.delete(cancel)
+            }
+            const listener = (event: SandboxServerEvents[K]) => {
+                if (!predicate(event)) return
+                cleanup()
                 resolve(event)
             }
+            const cancel = () => {
+                cleanup()
+                reject(new Error('wait cancelled'))
+            }
             const timer = setTimeout(() => {
-                this.off(name, listener)
+                cleanup()
                 reject(new Error(`timed out waiting for sandbox event ${name}`))
             }, timeoutMs)
             this.on(name, listener)
+            if (tag !== null) {
+                const set = this.waitCancels.get(tag) ?? new Set()
+                set.add(cancel)
+                this.waitCancels.set(tag, set)
+            }
         })
+    }
+
+    private cancelWaits(tag: number): void {
+        const set = this.waitCancels.get(tag)
+        if (!set) return
+        this.waitCancels.delete(tag)
+        for (const cancel of set) cancel()
     }
 
     // ---- connections -----------------------------------------------------------------------
@@ -1162,22 +1201,21 @@ export class SandboxServer extends EventEmitter {
         }
         if (xmlns === 'md' && first?.tag === 'link_code_companion_reg') {
             await conn.respond(await this.handleLinkCode(conn, first, result, error))
-            if (first.attrs.stage === 'companion_finish' && conn.linkCode?.account) {
-                const session = conn.linkCode
-                const account = conn.linkCode.account
-                const advSecret = conn.linkCodeAdvSecret
-                if (advSecret) {
-                    // Let the companion commit the derived ADV secret before pair-success lands.
-                    await delay(100)
-                    conn.linkCode = null
-                    await this.completePairing(conn, account, advSecret, 'code').catch((err: unknown) => {
+            const account = conn.linkCode?.account ?? null
+            const advSecret = conn.linkCodeAdvSecret
+            if (first.attrs.stage === 'companion_finish' && account && advSecret) {
+                conn.linkCode = null
+                conn.linkCodeAdvSecret = null
+                // Detached: the client's answer to pair-success arrives through this same
+                // ordered read chain. The delay lets it commit the derived ADV secret first.
+                void delay(100)
+                    .then(() => this.completePairing(conn, account, advSecret, 'code'))
+                    .catch((err: unknown) => {
                         this.logger.warn('sandbox pairing-code completion failed', {
                             connectionId: conn.id,
-                            ref: session.ref.length,
                             message: (err as Error).message
                         })
                     })
-                }
             }
             return
         }
@@ -1266,6 +1304,7 @@ export class SandboxServer extends EventEmitter {
             } catch {
                 // The code typed on the phone did not match: the bundle does not decrypt.
                 session.primary = null
+                this.emit('pairing-failed', { connectionId: conn.id, reason: 'wrong_code' })
                 return error(401, 'not-authorized')
             }
         }
