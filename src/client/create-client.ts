@@ -26,6 +26,7 @@ export interface CreateWaClientOptions {
         | 'deviceBrowser'
         | 'deviceOsDisplayName'
         | 'history'
+        | 'logoutStoreClear'
     >
 }
 

@@ -1,0 +1,232 @@
+/**
+ * What a `connection` close event means for whoever stays connected (`logs`, `check --connect`).
+ *
+ * zapo-js emits `{ status: 'close', reason, code, isLogout }`; the library's error guide sorts
+ * the reasons into four classes, and each class decides what the reconnect policy does:
+ * - routine: 515 "reconnect now" (after pairing and sometimes later) → reconnect at once
+ * - transient: stream errors (ack, xml, other), 503, 500, comms stopped, a dropped socket or a
+ *   failed connect → back off, then reconnect
+ * - fatal: replaced, device removed, forced logout (516), not authorised (401), banned (406),
+ *   temporarily banned (402), locked (403), client too old (405), bad user agent (409), primary
+ *   identity changed, or any other close flagged `isLogout` → stop at once
+ * - expected: `client_disconnected`, our own `disconnect()` → nothing to do
+ *
+ * The classification is pure data: no zapo-js import, so tests and light modules can use it.
+ */
+
+import type { ZapoErrorCode } from '../errors.js'
+
+export type ReasonClass = 'routine' | 'transient' | 'fatal' | 'expected'
+
+/** The fields of a zapo-js `connection` close event this module reads. */
+export interface CloseEventLike {
+    readonly reason: string
+    readonly code?: number | null
+    readonly isLogout?: boolean
+}
+
+export interface CloseClassification {
+    readonly class: ReasonClass
+    /** the close reason as zapo-js named it (or one of ours: connect_failed, socket_closed) */
+    readonly reason: string
+    readonly code: number | null
+    /** the exit code to end with: the fatal class's code, CONNECTION_FAILED when retries run out, OK when expected */
+    readonly exit: ZapoErrorCode
+    /** what happened, in a few words, for people */
+    readonly summary: string
+    /** what to do next, one line */
+    readonly hint: string
+}
+
+/** The zapo-js `WA_DISCONNECT_REASONS` values plus the two this tool adds. */
+export const CLOSE_REASONS = Object.freeze({
+    CLIENT_DISCONNECTED: 'client_disconnected',
+    COMMS_STOPPED: 'comms_stopped',
+    STREAM_ERROR_REPLACED: 'stream_error_replaced',
+    STREAM_ERROR_DEVICE_REMOVED: 'stream_error_device_removed',
+    STREAM_ERROR_ACK: 'stream_error_ack',
+    STREAM_ERROR_XML_NOT_WELL_FORMED: 'stream_error_xml_not_well_formed',
+    STREAM_ERROR_OTHER: 'stream_error_other',
+    STREAM_ERROR_FORCE_LOGIN: 'stream_error_force_login',
+    STREAM_ERROR_FORCE_LOGOUT: 'stream_error_force_logout',
+    FAILURE_LOCKED: 'failure_locked',
+    FAILURE_NOT_AUTHORIZED: 'failure_not_authorized',
+    FAILURE_BANNED: 'failure_banned',
+    FAILURE_CLIENT_TOO_OLD: 'failure_client_too_old',
+    FAILURE_BAD_USER_AGENT: 'failure_bad_user_agent',
+    FAILURE_SERVICE_UNAVAILABLE: 'failure_service_unavailable',
+    PRIMARY_IDENTITY_KEY_CHANGE: 'primary_identity_key_change',
+    /** ours: `connect()` threw (server unreachable, handshake failed, timed out) */
+    CONNECT_FAILED: 'connect_failed',
+    /** ours: the socket went away without a reason from the server */
+    SOCKET_CLOSED: 'socket_closed'
+} as const)
+
+interface Rule {
+    readonly class: ReasonClass
+    readonly exit: ZapoErrorCode
+    readonly summary: string
+    readonly hint: string
+}
+
+const REPAIR = 're-pair the device: zapo pair --session <session>'
+
+const RULES_BY_REASON: Readonly<Record<string, Rule>> = Object.freeze({
+    client_disconnected: { class: 'expected', exit: 'OK', summary: 'disconnected by zapo', hint: 'nothing to do' },
+    stream_error_force_login: {
+        class: 'routine',
+        exit: 'CONNECTION_FAILED',
+        summary: 'the server asked for a reconnect (515)',
+        hint: 'routine: reconnecting with the stored credentials'
+    },
+    stream_error_replaced: {
+        class: 'fatal',
+        exit: 'REPLACED',
+        summary: 'replaced by another connection with the same credentials',
+        hint: 'stop the other app or zapo process using this session, then run this again'
+    },
+    stream_error_device_removed: {
+        class: 'fatal',
+        exit: 'LOGGED_OUT',
+        summary: 'the device was removed from the phone’s linked devices',
+        hint: REPAIR
+    },
+    stream_error_force_logout: {
+        class: 'fatal',
+        exit: 'LOGGED_OUT',
+        summary: 'the server logged the device out (516)',
+        hint: REPAIR
+    },
+    failure_not_authorized: {
+        class: 'fatal',
+        exit: 'LOGGED_OUT',
+        summary: 'the server no longer accepts these credentials (401 not authorised)',
+        hint: REPAIR
+    },
+    primary_identity_key_change: {
+        class: 'fatal',
+        exit: 'LOGGED_OUT',
+        summary: 'the account’s primary identity key changed',
+        hint: REPAIR
+    },
+    failure_banned: {
+        class: 'fatal',
+        exit: 'ACCOUNT_BLOCKED',
+        summary: 'the account is banned (406)',
+        hint: 'the account cannot connect; do not retry from this tool'
+    },
+    failure_locked: {
+        class: 'fatal',
+        exit: 'ACCOUNT_BLOCKED',
+        summary: 'the account is locked (403)',
+        hint: 'unlock the account on the phone, then re-pair: zapo pair --session <session>'
+    },
+    failure_client_too_old: {
+        class: 'fatal',
+        exit: 'CLIENT_REJECTED',
+        summary: 'the server rejected the client as too old (405)',
+        hint: 'upgrade zapo-js (zapo doctor shows the installed version)'
+    },
+    failure_bad_user_agent: {
+        class: 'fatal',
+        exit: 'CLIENT_REJECTED',
+        summary: 'the server rejected the client’s user agent (409)',
+        hint: 'check the device/browser settings the client announces, or upgrade zapo-js'
+    },
+    failure_service_unavailable: {
+        class: 'transient',
+        exit: 'CONNECTION_FAILED',
+        summary: 'the service is unavailable (503)',
+        hint: 'backing off, then reconnecting'
+    },
+    stream_error_ack: { class: 'transient', exit: 'CONNECTION_FAILED', summary: 'stream error (ack)', hint: 'backing off, then reconnecting' },
+    stream_error_xml_not_well_formed: {
+        class: 'transient',
+        exit: 'CONNECTION_FAILED',
+        summary: 'stream error (xml not well formed)',
+        hint: 'backing off, then reconnecting'
+    },
+    stream_error_other: { class: 'transient', exit: 'CONNECTION_FAILED', summary: 'stream error', hint: 'backing off, then reconnecting' },
+    comms_stopped: { class: 'transient', exit: 'CONNECTION_FAILED', summary: 'the connection stopped', hint: 'backing off, then reconnecting' },
+    connect_failed: {
+        class: 'transient',
+        exit: 'CONNECTION_FAILED',
+        summary: 'could not connect',
+        hint: 'check the network (or --server); backing off, then retrying'
+    },
+    socket_closed: { class: 'transient', exit: 'CONNECTION_FAILED', summary: 'the socket closed', hint: 'backing off, then reconnecting' }
+})
+
+/** Numeric codes (failure reasons and stream error codes) that decide on their own. */
+const RULES_BY_CODE: Readonly<Record<number, Rule>> = Object.freeze({
+    515: RULES_BY_REASON.stream_error_force_login as Rule,
+    516: RULES_BY_REASON.stream_error_force_logout as Rule,
+    401: RULES_BY_REASON.failure_not_authorized as Rule,
+    402: {
+        class: 'fatal',
+        exit: 'ACCOUNT_BLOCKED',
+        summary: 'the account is temporarily banned (402)',
+        hint: 'wait (hours) before connecting again; retrying now makes it worse'
+    },
+    403: RULES_BY_REASON.failure_locked as Rule,
+    405: RULES_BY_REASON.failure_client_too_old as Rule,
+    406: RULES_BY_REASON.failure_banned as Rule,
+    409: RULES_BY_REASON.failure_bad_user_agent as Rule,
+    500: { class: 'transient', exit: 'CONNECTION_FAILED', summary: 'internal server error (500)', hint: 'backing off, then reconnecting' },
+    503: RULES_BY_REASON.failure_service_unavailable as Rule
+})
+
+const UNKNOWN_LOGOUT: Rule = {
+    class: 'fatal',
+    exit: 'LOGGED_OUT',
+    summary: 'the server logged the device out',
+    hint: REPAIR
+}
+
+const UNKNOWN_TRANSIENT: Rule = {
+    class: 'transient',
+    exit: 'CONNECTION_FAILED',
+    summary: 'the connection closed',
+    hint: 'backing off, then reconnecting'
+}
+
+/**
+ * Classifies a close event. `sessionId` fills the `zapo pair --session …` hints.
+ *
+ * Order matters: zapo-js 0.3 flags a 515 close with `isLogout: true` (it then re-pairs unless
+ * the client keeps its store, see reconnect.ts), so a known reason or code wins over `isLogout`.
+ */
+export function classifyClose(event: CloseEventLike, sessionId: string | null = null): CloseClassification {
+    const code = typeof event.code === 'number' && Number.isFinite(event.code) ? event.code : null
+    const rule =
+        RULES_BY_REASON[event.reason] ??
+        (code !== null ? RULES_BY_CODE[code] : undefined) ??
+        (event.isLogout === true ? UNKNOWN_LOGOUT : UNKNOWN_TRANSIENT)
+    const hint = rule.hint.replace('<session>', sessionId ?? '<session>')
+    return Object.freeze({ class: rule.class, reason: event.reason, code, exit: rule.exit, summary: rule.summary, hint })
+}
+
+/** Fatal exit codes from most to least severe: with many sessions, the worst one is the exit code. */
+export const FATAL_SEVERITY: readonly ZapoErrorCode[] = Object.freeze([
+    'ACCOUNT_BLOCKED',
+    'LOGGED_OUT',
+    'CLIENT_REJECTED',
+    'REPLACED',
+    'CONNECTION_FAILED'
+])
+
+/** The most severe of some exit codes (OK when none). */
+export function worstExit(codes: Iterable<ZapoErrorCode>): ZapoErrorCode {
+    let best: ZapoErrorCode = 'OK'
+    let bestRank = Number.POSITIVE_INFINITY
+    for (const code of codes) {
+        if (code === 'OK') continue
+        const index = FATAL_SEVERITY.indexOf(code)
+        const rank = index === -1 ? FATAL_SEVERITY.length : index
+        if (rank < bestRank) {
+            best = code
+            bestRank = rank
+        }
+    }
+    return best
+}
