@@ -12,6 +12,7 @@
  */
 
 import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs'
+import { timingSafeEqual } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 import type { WaStore, WaStoreBackend } from 'zapo-js'
@@ -69,7 +70,22 @@ type StorePackages = {
  * (app-state MAC comparison, see doctor).
  */
 function loadStorePackage<N extends keyof StorePackages>(name: N): StorePackages[N] {
-    return createRequire(import.meta.url)(name) as StorePackages[N]
+    const require = createRequire(import.meta.url)
+    provideMissingZapoHelpers(require)
+    return require(name) as StorePackages[N]
+}
+
+/**
+ * The 1.x store packages compare app-state value MACs with `uint8TimingSafeEqual` from
+ * `zapo-js/util`, a helper zapo-js 0.3 lacks: rewriting a collection state that already exists
+ * (an idempotent re-import / migrate rerun) would throw "is not a function". Supplies it on
+ * zapo-js's CommonJS util exports (the store packages look it up at call time) when absent.
+ */
+function provideMissingZapoHelpers(require: NodeJS.Require): void {
+    const util = require('zapo-js/util') as Record<string, unknown>
+    if (typeof util.uint8TimingSafeEqual === 'function' || !Object.isExtensible(util)) return
+    util.uint8TimingSafeEqual = (a: Uint8Array, b: Uint8Array): boolean =>
+        a.byteLength === b.byteLength && timingSafeEqual(a, b)
 }
 
 export async function openStore(spec: StoreSpec, mode: OpenMode): Promise<OpenedStore> {

@@ -66,7 +66,13 @@ export type RecordBatch =
           readonly signedPreKey: SignedPreKeyRecord | null
           readonly signedPreKeyRotationTs: number | null
       }
-    | { readonly domain: 'preKey'; readonly records: readonly PreKeyRecord[]; readonly serverHasPreKeys: boolean }
+    | {
+          readonly domain: 'preKey'
+          readonly records: readonly PreKeyRecord[]
+          readonly serverHasPreKeys: boolean
+          /** the store's next one-time prekey id (its counter); absent/null when unknown */
+          readonly nextPreKeyId?: number | null
+      }
     | { readonly domain: 'session'; readonly entries: readonly { readonly address: SignalAddress; readonly session: SignalSessionRecord }[] }
     | { readonly domain: 'identity'; readonly entries: readonly { readonly address: SignalAddress; readonly identityKey: Uint8Array }[] }
     | {

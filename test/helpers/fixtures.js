@@ -279,6 +279,12 @@ export async function makeSession(store, sessionId, shape = {}) {
         await privacyToken.upsertBatch(records)
     }
 
+    // prepareGroupEncryption records our own distribution too: count what the store holds
+    let distributionCount = 0
+    for (const groupId of senderKeyGroups) {
+        distributionCount += (await senderKey.getGroupSenderKeyList(groupId)).skDistribList.length
+    }
+
     const registration = await signal.getRegistrationInfo()
     const signedPreKey = await signal.getSignedPreKey()
     return {
@@ -305,7 +311,7 @@ export async function makeSession(store, sessionId, shape = {}) {
             signalSessions: sessionAddresses.length,
             identities: identityAddresses.length,
             senderKeys: senderKeyGroups.length,
-            senderKeyDistributions: s.distributions,
+            senderKeyDistributions: distributionCount,
             appStateSyncKeys: appStateKeyIds.length,
             appStateCollections: collections.length,
             privacyTokens: privacyTokenJids.length

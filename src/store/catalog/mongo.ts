@@ -1,0 +1,199 @@
+/**
+ * MongoDB catalog over the collections of `@zapo-js/store-mongo` (`<collectionPrefix><name>`).
+ * Per-session documents are keyed `_id: <sid>` (auth_credentials, signal_meta,
+ * signal_registration, signal_signed_prekey) or `_id: { session_id, … }` (everything else).
+ * Existence is checked with listCollections; reading never creates a collection or an index.
+ */
+
+import type { Db, Document } from 'mongodb'
+import type { SignalAddress } from 'zapo-js/signal'
+import type { BackendSpec } from '../address.js'
+import type { SchemaState, SessionCounts } from '../records.types.js'
+import type { OpenedBackend } from '../open.js'
+import type { ZapoSessionCatalog } from './types.js'
+import { EMPTY_COUNTS, sortStrings } from './types.js'
+
+const MONGO_DURABLE = Object.freeze([
+    'auth_credentials',
+    'signal_meta',
+    'signal_registration',
+    'signal_signed_prekey',
+    'signal_prekeys',
+    'signal_sessions',
+    'signal_identities',
+    'sender_keys',
+    'sender_key_distribution',
+    'appstate_sync_keys',
+    'appstate_collection_versions',
+    'appstate_collection_index_values',
+    'privacy_tokens'
+] as const)
+type MongoCollection = (typeof MONGO_DURABLE)[number]
+
+const PLAIN_ID: ReadonlySet<MongoCollection> = new Set(['auth_credentials', 'signal_meta', 'signal_registration', 'signal_signed_prekey'])
+const SESSION_COLLECTIONS: readonly MongoCollection[] = MONGO_DURABLE.filter(
+    c => c !== 'signal_meta' && c !== 'appstate_collection_index_values'
+)
+
+function bytesOf(value: unknown): Uint8Array {
+    const v = value as { buffer?: unknown; value?: (asRaw?: boolean) => unknown }
+    if (value instanceof Uint8Array) return new Uint8Array(value)
+    if (v && v.buffer instanceof Uint8Array) return new Uint8Array(v.buffer)
+    throw new Error('catalog: expected binary _id part')
+}
+
+export function mongoCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSessionCatalog {
+    if (backend.handle.kind !== 'mongo') throw new Error('mongoCatalog needs a mongo backend')
+    const db: Db = backend.handle.db
+    const prefix = spec.collectionPrefix ?? ''
+    const name = (c: MongoCollection): string => `${prefix}${c}`
+    const col = (c: MongoCollection) => db.collection(name(c))
+
+    const present = async (): Promise<ReadonlySet<MongoCollection>> => {
+        const names = new Set(
+            (await db.listCollections({}, { nameOnly: true }).toArray()).map(c => c.name)
+        )
+        return new Set(MONGO_DURABLE.filter(c => names.has(name(c))))
+    }
+    const sidField = (c: MongoCollection): string => (PLAIN_ID.has(c) ? '_id' : '_id.session_id')
+
+    const countBy = async (c: MongoCollection, ids: readonly string[], have: ReadonlySet<MongoCollection>, extra: Document = {}) => {
+        const out = new Map<string, Document>()
+        if (!have.has(c)) return out
+        const rows = await col(c)
+            .aggregate([
+                { $match: { [sidField(c)]: { $in: ids } } },
+                { $group: { _id: `$${sidField(c)}`, n: { $sum: 1 }, ...extra } }
+            ])
+            .toArray()
+        for (const row of rows) out.set(String(row._id), row)
+        return out
+    }
+
+    async function* pages<T>(
+        c: MongoCollection,
+        sessionId: string,
+        fields: readonly string[],
+        pageSize: number,
+        toItem: (id: Document) => T
+    ): AsyncIterable<readonly T[]> {
+        if (!(await present()).has(c)) return
+        const sort: Record<string, 1> = {}
+        for (const f of fields) sort[`_id.${f}`] = 1
+        const cursor = col(c)
+            .find({ '_id.session_id': sessionId }, { projection: { _id: 1 } })
+            .sort(sort)
+            .batchSize(pageSize)
+        let page: T[] = []
+        for await (const doc of cursor) {
+            page.push(toItem(doc._id as Document))
+            if (page.length >= pageSize) {
+                yield page
+                page = []
+            }
+        }
+        if (page.length > 0) yield page
+    }
+
+    const toAddress = (id: Document): SignalAddress => ({
+        user: String(id.user),
+        server: String(id.server),
+        device: Number(id.device)
+    })
+
+    const catalog: ZapoSessionCatalog = {
+        kind: 'mongo',
+        async schemaState() {
+            const have = await present()
+            if (have.size === 0) return { state: 'missing' as SchemaState, detail: `no zapo collections with prefix "${prefix}"` }
+            // collections are created on first write: a store that never held a domain lacks it
+            const missing = MONGO_DURABLE.filter(c => !have.has(c))
+            if (!have.has('auth_credentials')) {
+                return { state: 'partial' as SchemaState, detail: `missing collections: ${missing.map(name).join(', ')}` }
+            }
+            return {
+                state: 'ready' as SchemaState,
+                detail: missing.length === 0 ? 'all durable collections' : `not yet written: ${missing.map(name).join(', ')}`
+            }
+        },
+        async listSessionIds() {
+            const have = await present()
+            const ids = new Set<string>()
+            for (const c of SESSION_COLLECTIONS) {
+                if (!have.has(c)) continue
+                for (const v of await col(c).distinct(sidField(c))) ids.add(String(v))
+            }
+            return sortStrings(ids)
+        },
+        async counts(sessionId) {
+            return (await catalog.countsMany([sessionId])).get(sessionId) ?? EMPTY_COUNTS
+        },
+        async countsMany(sessionIds) {
+            const ids = [...new Set(sessionIds)]
+            const have = await present()
+            const [auth, reg, spk, pk, sess, ident, sk, skd, keys, cols, tokens] = await Promise.all([
+                countBy('auth_credentials', ids, have),
+                countBy('signal_registration', ids, have),
+                countBy('signal_signed_prekey', ids, have),
+                countBy('signal_prekeys', ids, have, { up: { $sum: { $cond: ['$uploaded', 1, 0] } } }),
+                countBy('signal_sessions', ids, have),
+                countBy('signal_identities', ids, have),
+                countBy('sender_keys', ids, have),
+                countBy('sender_key_distribution', ids, have),
+                countBy('appstate_sync_keys', ids, have),
+                countBy('appstate_collection_versions', ids, have),
+                countBy('privacy_tokens', ids, have)
+            ])
+            const n = (m: Map<string, Document>, id: string, f = 'n'): number => Number(m.get(id)?.[f] ?? 0)
+            const out = new Map<string, SessionCounts>()
+            for (const id of ids) {
+                out.set(id, {
+                    credentials: n(auth, id) > 0,
+                    registration: n(reg, id) > 0,
+                    signedPreKey: n(spk, id) > 0,
+                    preKeys: n(pk, id),
+                    preKeysUploaded: n(pk, id, 'up'),
+                    signalSessions: n(sess, id),
+                    identities: n(ident, id),
+                    senderKeys: n(sk, id),
+                    senderKeyDistributions: n(skd, id),
+                    appStateSyncKeys: n(keys, id),
+                    appStateCollections: n(cols, id),
+                    privacyTokens: n(tokens, id)
+                })
+            }
+            return out
+        },
+        async nextPreKeyId(sessionId) {
+            if (!(await present()).has('signal_meta')) return null
+            const doc = await col('signal_meta').findOne({ _id: sessionId as never })
+            return doc && doc.next_prekey_id !== undefined ? Number(doc.next_prekey_id) : null
+        },
+        preKeyIds: (sessionId, pageSize) => pages('signal_prekeys', sessionId, ['key_id'], pageSize, id => Number(id.key_id)),
+        sessionAddresses: (sessionId, pageSize) =>
+            pages('signal_sessions', sessionId, ['user', 'server', 'device'], pageSize, toAddress),
+        identityAddresses: (sessionId, pageSize) =>
+            pages('signal_identities', sessionId, ['user', 'server', 'device'], pageSize, toAddress),
+        async *senderKeyGroupIds(sessionId, pageSize) {
+            const have = await present()
+            const groups = new Set<string>()
+            for (const c of ['sender_keys', 'sender_key_distribution'] as const) {
+                if (!have.has(c)) continue
+                for (const g of await col(c).distinct('_id.group_id', { '_id.session_id': sessionId })) groups.add(String(g))
+            }
+            const all = sortStrings(groups)
+            for (let at = 0; at < all.length; at += pageSize) yield all.slice(at, at + pageSize)
+        },
+        appStateSyncKeyIds: (sessionId, pageSize) =>
+            pages('appstate_sync_keys', sessionId, ['key_id'], pageSize, id => bytesOf(id.key_id)),
+        async appStateCollections(sessionId) {
+            if (!(await present()).has('appstate_collection_versions')) return []
+            const docs = await col('appstate_collection_versions')
+                .find({ '_id.session_id': sessionId }, { projection: { _id: 1 } })
+                .toArray()
+            return sortStrings(docs.map(d => String((d._id as unknown as Document).collection)))
+        },
+        privacyTokenJids: (sessionId, pageSize) => pages('privacy_tokens', sessionId, ['jid'], pageSize, id => String(id.jid))
+    }
+    return catalog
+}

@@ -1,0 +1,257 @@
+/**
+ * The session catalog of the three SQL store packages (sqlite, postgres, mysql). They share one
+ * table layout (same tables, columns and keys; see their migrations); a dialect supplies the
+ * query function, identifier quoting, the physical table names (prefix / overrides) and the
+ * list of tables that exist. Only `SELECT`s run here: nothing is created or changed.
+ */
+
+import type { SignalAddress } from 'zapo-js/signal'
+import type { SchemaState, SessionCounts } from '../records.types.js'
+import type { ZapoSessionCatalog } from './types.js'
+import { EMPTY_COUNTS, sortStrings } from './types.js'
+
+/** The durable tables of the SQL store packages, by their logical (unprefixed) names. */
+export const SQL_DURABLE_TABLES = Object.freeze([
+    'auth_credentials',
+    'signal_meta',
+    'signal_registration',
+    'signal_signed_prekey',
+    'signal_prekey',
+    'signal_session',
+    'signal_identity',
+    'sender_keys',
+    'sender_key_distribution',
+    'appstate_sync_keys',
+    'appstate_collection_versions',
+    'appstate_collection_index_values',
+    'privacy_tokens'
+] as const)
+export type SqlTable = (typeof SQL_DURABLE_TABLES)[number]
+
+/** Tables whose rows make a session "exist" (signal_meta alone is left behind by clear()). */
+const SESSION_TABLES: readonly SqlTable[] = [
+    'auth_credentials',
+    'signal_registration',
+    'signal_signed_prekey',
+    'signal_prekey',
+    'signal_session',
+    'signal_identity',
+    'sender_keys',
+    'sender_key_distribution',
+    'appstate_sync_keys',
+    'appstate_collection_versions',
+    'privacy_tokens'
+]
+
+export interface SqlDialect {
+    readonly kind: 'sqlite' | 'postgres' | 'mysql'
+    /** runs a SELECT with `?` placeholders */
+    query(sql: string, params: readonly unknown[]): Promise<readonly Record<string, unknown>[]>
+    /** the table reference to put in SQL text for a logical table */
+    table(name: SqlTable): string
+    /** the physical table name, as the database lists it */
+    physical(name: SqlTable): string
+    /** the physical names (of the given ones) that exist */
+    existingTables(physicalNames: readonly string[]): Promise<ReadonlySet<string>>
+    quote(column: string): string
+    /** SQL expression true when the `uploaded` column is set */
+    readonly uploadedTrue: string
+    readonly where: string
+}
+
+const IN_CHUNK = 500
+
+export function createSqlCatalog(dialect: SqlDialect): ZapoSessionCatalog {
+    let present: ReadonlySet<SqlTable> | null = null
+    const presentTables = async (): Promise<ReadonlySet<SqlTable>> => {
+        if (present !== null && present.size === SQL_DURABLE_TABLES.length) return present
+        const physical = SQL_DURABLE_TABLES.map(t => dialect.physical(t))
+        const existing = await dialect.existingTables(physical)
+        const lowered = new Set([...existing].map(n => n.toLowerCase()))
+        present = new Set(SQL_DURABLE_TABLES.filter(t => lowered.has(dialect.physical(t).toLowerCase())))
+        return present
+    }
+    const has = async (table: SqlTable): Promise<boolean> => (await presentTables()).has(table)
+    const q = dialect.quote
+
+    const countBy = async (
+        table: SqlTable,
+        ids: readonly string[],
+        extra = ''
+    ): Promise<Map<string, Record<string, unknown>>> => {
+        const out = new Map<string, Record<string, unknown>>()
+        if (!(await has(table)) || ids.length === 0) return out
+        for (let at = 0; at < ids.length; at += IN_CHUNK) {
+            const chunk = ids.slice(at, at + IN_CHUNK)
+            const rows = await dialect.query(
+                `SELECT session_id, COUNT(*) AS n${extra} FROM ${dialect.table(table)}
+                 WHERE session_id IN (${chunk.map(() => '?').join(', ')}) GROUP BY session_id`,
+                chunk
+            )
+            for (const row of rows) out.set(String(row.session_id), row)
+        }
+        return out
+    }
+
+    async function* pages<T>(
+        table: SqlTable,
+        sessionId: string,
+        columns: readonly string[],
+        pageSize: number,
+        toItem: (row: Record<string, unknown>) => T,
+        cursorOf: (item: T) => readonly unknown[]
+    ): AsyncIterable<readonly T[]> {
+        if (!(await has(table))) return
+        const cols = columns.map(q)
+        const tuple = cols.length === 1 ? cols[0]! : `(${cols.join(', ')})`
+        const marks = cols.length === 1 ? '?' : `(${cols.map(() => '?').join(', ')})`
+        let cursor: readonly unknown[] | null = null
+        for (;;) {
+            const rows = await dialect.query(
+                `SELECT ${cols.join(', ')} FROM ${dialect.table(table)}
+                 WHERE session_id = ?${cursor ? ` AND ${tuple} > ${marks}` : ''}
+                 ORDER BY ${cols.join(', ')} LIMIT ?`,
+                [sessionId, ...(cursor ?? []), pageSize]
+            )
+            if (rows.length === 0) return
+            const items = rows.map(toItem)
+            yield items
+            if (rows.length < pageSize) return
+            cursor = cursorOf(items[items.length - 1]!)
+        }
+    }
+
+    const toAddress = (row: Record<string, unknown>): SignalAddress => ({
+        user: String(row.user),
+        server: String(row.server),
+        device: Number(row.device)
+    })
+
+    const catalog: ZapoSessionCatalog = {
+        kind: dialect.kind,
+        async schemaState() {
+            const existing = await presentTables()
+            if (existing.size === 0) {
+                return { state: 'missing' as SchemaState, detail: `no zapo tables ${dialect.where}` }
+            }
+            const missing = SQL_DURABLE_TABLES.filter(t => !existing.has(t)).map(t => dialect.physical(t))
+            if (missing.length > 0) {
+                return { state: 'partial' as SchemaState, detail: `missing tables ${dialect.where}: ${missing.join(', ')}` }
+            }
+            return { state: 'ready' as SchemaState, detail: `${SQL_DURABLE_TABLES.length} durable tables ${dialect.where}` }
+        },
+        async listSessionIds() {
+            const existing = await presentTables()
+            const tables = SESSION_TABLES.filter(t => existing.has(t))
+            if (tables.length === 0) return []
+            const rows = await dialect.query(
+                tables.map(t => `SELECT DISTINCT session_id FROM ${dialect.table(t)}`).join(' UNION '),
+                []
+            )
+            return sortStrings(rows.map(r => String(r.session_id)))
+        },
+        async counts(sessionId) {
+            const all = await catalog.countsMany([sessionId])
+            return all.get(sessionId) ?? EMPTY_COUNTS
+        },
+        async countsMany(sessionIds) {
+            const ids = [...new Set(sessionIds)]
+            const [auth, reg, spk, pk, sess, ident, sk, skd, keys, cols, tokens] = await Promise.all([
+                countBy('auth_credentials', ids),
+                countBy('signal_registration', ids),
+                countBy('signal_signed_prekey', ids),
+                countBy('signal_prekey', ids, `, SUM(CASE WHEN ${dialect.uploadedTrue} THEN 1 ELSE 0 END) AS up`),
+                countBy('signal_session', ids),
+                countBy('signal_identity', ids),
+                countBy('sender_keys', ids),
+                countBy('sender_key_distribution', ids),
+                countBy('appstate_sync_keys', ids),
+                countBy('appstate_collection_versions', ids),
+                countBy('privacy_tokens', ids)
+            ])
+            const n = (m: Map<string, Record<string, unknown>>, id: string, field = 'n'): number =>
+                Number(m.get(id)?.[field] ?? 0)
+            const out = new Map<string, SessionCounts>()
+            for (const id of ids) {
+                out.set(id, {
+                    credentials: n(auth, id) > 0,
+                    registration: n(reg, id) > 0,
+                    signedPreKey: n(spk, id) > 0,
+                    preKeys: n(pk, id),
+                    preKeysUploaded: n(pk, id, 'up'),
+                    signalSessions: n(sess, id),
+                    identities: n(ident, id),
+                    senderKeys: n(sk, id),
+                    senderKeyDistributions: n(skd, id),
+                    appStateSyncKeys: n(keys, id),
+                    appStateCollections: n(cols, id),
+                    privacyTokens: n(tokens, id)
+                })
+            }
+            return out
+        },
+        async nextPreKeyId(sessionId) {
+            if (!(await has('signal_meta'))) return null
+            const rows = await dialect.query(
+                `SELECT next_prekey_id FROM ${dialect.table('signal_meta')} WHERE session_id = ?`,
+                [sessionId]
+            )
+            return rows[0] ? Number(rows[0].next_prekey_id) : null
+        },
+        preKeyIds: (sessionId, pageSize) =>
+            pages('signal_prekey', sessionId, ['key_id'], pageSize, r => Number(r.key_id), id => [id]),
+        sessionAddresses: (sessionId, pageSize) =>
+            pages('signal_session', sessionId, ['user', 'server', 'device'], pageSize, toAddress, a => [a.user, a.server, a.device]),
+        identityAddresses: (sessionId, pageSize) =>
+            pages('signal_identity', sessionId, ['user', 'server', 'device'], pageSize, toAddress, a => [a.user, a.server, a.device]),
+        async *senderKeyGroupIds(sessionId, pageSize) {
+            const existing = await presentTables()
+            const tables = (['sender_keys', 'sender_key_distribution'] as const).filter(t => existing.has(t))
+            if (tables.length === 0) return
+            let cursor: string | null = null
+            for (;;) {
+                const params: unknown[] = []
+                const parts = tables.map(t => {
+                    params.push(sessionId)
+                    if (cursor !== null) params.push(cursor)
+                    return `SELECT group_id FROM ${dialect.table(t)} WHERE session_id = ?${cursor !== null ? ' AND group_id > ?' : ''}`
+                })
+                params.push(pageSize)
+                const rows = await dialect.query(
+                    `SELECT DISTINCT group_id FROM (${parts.join(' UNION ')}) g ORDER BY group_id LIMIT ?`,
+                    params
+                )
+                if (rows.length === 0) return
+                const ids = rows.map(r => String(r.group_id))
+                yield ids
+                if (rows.length < pageSize) return
+                cursor = ids[ids.length - 1]!
+            }
+        },
+        appStateSyncKeyIds: (sessionId, pageSize) =>
+            pages('appstate_sync_keys', sessionId, ['key_id'], pageSize, r => toBytes(r.key_id), id => [Buffer.from(id)]),
+        async appStateCollections(sessionId) {
+            if (!(await has('appstate_collection_versions'))) return []
+            const rows = await dialect.query(
+                `SELECT collection FROM ${dialect.table('appstate_collection_versions')} WHERE session_id = ? ORDER BY collection`,
+                [sessionId]
+            )
+            return rows.map(r => String(r.collection))
+        },
+        privacyTokenJids: (sessionId, pageSize) =>
+            pages('privacy_tokens', sessionId, ['jid'], pageSize, r => String(r.jid), jid => [jid])
+    }
+    return catalog
+}
+
+export function toBytes(value: unknown): Uint8Array {
+    if (value instanceof Uint8Array) return new Uint8Array(value)
+    if (value instanceof ArrayBuffer) return new Uint8Array(value.slice(0))
+    if (typeof value === 'string') return new Uint8Array(Buffer.from(value, 'binary'))
+    throw new Error('catalog: expected binary column')
+}
+
+/** `LIKE`-escapes a prefix (`_` and `%` are wildcards). */
+export function likePrefix(prefix: string): string {
+    return `${prefix.replace(/[\\%_]/g, ch => `\\${ch}`)}%`
+}

@@ -1,0 +1,32 @@
+/** What every backend catalog offers beyond the shared `SessionCatalog` shape. */
+
+import type { BackendKind } from '../address.js'
+import type { SessionCatalog, SessionCounts } from '../records.types.js'
+
+export interface ZapoSessionCatalog extends SessionCatalog {
+    readonly kind: BackendKind
+    /** counts of many sessions at once (one pass per table / over the keyspace) */
+    countsMany(sessionIds: readonly string[]): Promise<ReadonlyMap<string, SessionCounts>>
+    /** the next one-time prekey id the store will hand out (its counter), null when it keeps none */
+    nextPreKeyId(sessionId: string): Promise<number | null>
+}
+
+export const EMPTY_COUNTS: SessionCounts = Object.freeze({
+    credentials: false,
+    registration: false,
+    signedPreKey: false,
+    preKeys: 0,
+    preKeysUploaded: 0,
+    signalSessions: 0,
+    identities: 0,
+    senderKeys: 0,
+    senderKeyDistributions: 0,
+    appStateSyncKeys: 0,
+    appStateCollections: 0,
+    privacyTokens: 0
+})
+
+/** Sorts by code unit order (not locale), the same on every backend. */
+export function sortStrings(values: Iterable<string>): string[] {
+    return [...new Set(values)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+}
