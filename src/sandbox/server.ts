@@ -507,6 +507,7 @@ export class SandboxServer extends EventEmitter {
     private readonly pendingScans = new Set<NodeJS.Timeout>()
     private boundPort = 0
     private readonly waitCancels = new Map<number, Set<() => void>>()
+    private readonly pendingPairings = new Map<string, Promise<void>>()
 
     constructor(options: SandboxServerOptions) {
         super()
@@ -1004,6 +1005,7 @@ export class SandboxServer extends EventEmitter {
         clientStatic: Uint8Array
     ): Promise<void> {
         const jid = `${username}:${deviceId}@${HOST_DOMAIN}`
+        await this.pendingPairings.get(jid)
         if (this.removedDevices.has(jid)) {
             await conn.endWith({ tag: 'failure', attrs: { reason: '401', location: 'sandbox' } })
             return
@@ -1099,6 +1101,27 @@ export class SandboxServer extends EventEmitter {
         if (conn.rotateTimer) clearInterval(conn.rotateTimer)
         conn.rotateTimer = null
         conn.refs = []
+        // The companion reconnects as soon as it answered; its login waits for this pairing.
+        let settle: () => void = () => undefined
+        this.pendingPairings.set(jid, new Promise<void>((resolve) => (settle = resolve)))
+        try {
+            return await this.finishPairing(conn, account, identity, registration, jid, lid, via)
+        } finally {
+            this.pendingPairings.delete(jid)
+            settle()
+        }
+    }
+
+    private async finishPairing(
+        conn: Connection,
+        account: Account,
+        identity: Awaited<ReturnType<typeof buildPairSuccessIdentity>>,
+        registration: RegistrationData,
+        jid: string,
+        lid: string,
+        via: 'qr' | 'code'
+    ): Promise<DeviceRecord> {
+        const deviceId = identity.keyIndex
         const answer = await conn.query({
             tag: 'iq',
             attrs: { from: HOST_DOMAIN, id: this.stanzaId(), type: 'set', xmlns: 'md' },

@@ -90,6 +90,7 @@ test('zapo sandbox --json: a client built from url and rootCa pairs, reconnects 
     assert.equal(sent.deliveries.length, 1)
     assert.equal((await message).message.conversation, 'via the control interface')
 
+    await new Promise((resolve) => setImmediate(resolve))
     const events = capture
         .out()
         .trim()
