@@ -6,6 +6,7 @@
 
 import { Command } from 'commander'
 import { register as registerExitCodes } from './commands/exit-codes.js'
+import { register as registerPair } from './commands/pair.js'
 import { VERSION } from './version.js'
 
 export function buildProgram(): Command {
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
                 'Default store: ./zapo.sqlite in the working directory. Exit codes: zapo exit-codes'
         )
 
+    registerPair(program)
     registerExitCodes(program)
     return program
 }

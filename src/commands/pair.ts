@@ -1,0 +1,263 @@
+/**
+ * `zapo pair`: flags → typed options → runPair → what the user sees.
+ *
+ * Human mode: the QR (or pairing code) on stderr, the summary on stdout.
+ * `--json`: stdout carries NDJSON events only — qr, pairing_code, paired, error — and nothing
+ * else; the drawing is left out. Without a TTY nothing is ever prompted.
+ */
+
+import type { Command } from 'commander'
+import { handle } from '../cli.js'
+import { isZapoError, toError, usageError, ZapoError } from '../errors.js'
+import { note, printJsonLine, printLine, type Io } from '../output.js'
+import { palette } from '../ui/color.js'
+import type { CliContext } from '../context.js'
+import { parseDuration } from '../context.js'
+import type { StoreSpec } from '../store/address.js'
+
+interface PairFlags {
+    readonly session?: string
+    readonly phone?: string
+    readonly force?: boolean
+    readonly timeout?: string
+    readonly server?: string
+    readonly serverRootCa?: string
+    readonly sandbox?: boolean
+}
+
+const DEFAULT_TIMEOUT = '3m'
+
+export function register(program: Command): void {
+    program
+        .command('pair')
+        .description('link a new device: scan a QR code in the terminal (or enter a pairing code with --phone) and store its credentials')
+        .option('--session <id>', 'the session id to store the device under (or ZAPO_SESSION); asked for on a terminal')
+        .option('--phone <number>', 'pair with an 8-character code for this phone number (country code included, e.g. +1 555 010 0000)')
+        .option('--force', 'pair again over an already paired session (its old credentials are replaced)')
+        .option('--timeout <duration>', 'give up when the pairing has not completed by then', DEFAULT_TIMEOUT)
+        .option('--server <url>', 'connect to a test server (zapo sandbox) instead of WhatsApp (or ZAPO_SERVER)')
+        .option('--server-root-ca <value>', "the test server's root, as printed by zapo sandbox --json (or ZAPO_SERVER_ROOT_CA)")
+        .option('--sandbox', 'pair against an in-process sandbox that scans the code by itself: try the whole flow without a phone')
+        .addHelpText(
+            'after',
+            '\nExamples:\n' +
+                '  zapo pair --sandbox --session demo             try it without a phone\n' +
+                '  zapo pair --session tenant-42                  QR code in the terminal\n' +
+                '  zapo pair --session tenant-42 --phone +4915…   pairing code\n' +
+                '  zapo pair --session t1 --json --server ws://127.0.0.1:7300/ws/chat --server-root-ca 0:…\n' +
+                '\nNothing is written to the store until the phone has confirmed: a timeout, Ctrl-C, a dropped\n' +
+                'connection or a refused pairing leave it exactly as it was.\n' +
+                'Exit codes: 0 paired, 2 usage, 7 already paired (use --force), 8 timeout, 14 connection failed,\n' +
+                '15 pairing refused, 130 cancelled. With --json, stdout is NDJSON: qr, pairing_code, paired, error.'
+        )
+        .action(handle<PairFlags>(async (flags, ctx) => pairCommand(flags, ctx)))
+}
+
+async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
+    const io = ctx.io
+    try {
+        return await pairInner(flags, ctx)
+    } catch (error) {
+        if (!io.json) throw error
+        // --json: the error is one more event on stdout, and the message goes to stderr
+        const zapoError = isZapoError(error)
+            ? error
+            : new ZapoError('INTERNAL', `unexpected error: ${toError(error).message.split('\n')[0]}`, {}, { cause: error })
+        note(io, `zapo: ${zapoError.message}`)
+        if (io.debug) note(io, String((zapoError.cause as Error | undefined)?.stack ?? zapoError.stack))
+        printJsonLine(io, { event: 'error', code: zapoError.code, message: zapoError.message })
+        return zapoError.exitCode
+    }
+}
+
+async function pairInner(flags: PairFlags, ctx: CliContext): Promise<number> {
+    const io = ctx.io
+    const timeoutMs = parseDuration(flags.timeout ?? DEFAULT_TIMEOUT, '--timeout')
+    if (timeoutMs < 1_000) throw usageError(`--timeout ${flags.timeout} is too short: give at least 1s (e.g. 3m)`)
+    if (flags.sandbox && (flags.server !== undefined || flags.serverRootCa !== undefined)) {
+        throw usageError('--sandbox starts its own server: drop --server / --server-root-ca, or drop --sandbox')
+    }
+    const server = flags.sandbox ? null : ctx.server(flags)
+    const { normalizePhone, runPair } = await import('../ops/pair.js')
+    let phone = flags.phone !== undefined ? normalizePhone(flags.phone) : null
+    let storeSpec = ctx.storeSpec()
+    let sessionId = ctx.optionalSessionId(flags.session)
+
+    if (sessionId === null) {
+        const { canPrompt } = await import('../ui/prompts.js')
+        if (!canPrompt(io)) {
+            throw usageError('no session given: pass --session ID (or set ZAPO_SESSION); zapo pair only asks on a terminal')
+        }
+        const answers = await ask(ctx, storeSpec, phone)
+        sessionId = answers.sessionId
+        phone = answers.phone
+        storeSpec = answers.storeSpec
+    }
+
+    const p = palette(io.color)
+    if (!io.json) {
+        if (flags.sandbox) {
+            note(io, p.warn('starting an in-process sandbox (a local test server, not WhatsApp): it scans the code by itself in a few seconds'))
+        } else if (server) {
+            note(io, p.warn(`connecting to the test server ${server.url} (not WhatsApp)`))
+        } else {
+            note(io, `connecting to WhatsApp to pair session ${p.session(sessionId)} (store ${p.path(storeSpec.label)})`)
+        }
+    } else if (server) {
+        note(io, `zapo: connecting to the test server ${server.url} (not WhatsApp)`)
+    }
+
+    const screen = await createScreen(io, { session: sessionId, phone, server: flags.sandbox ? 'in-process sandbox' : (server?.url ?? null) })
+    const controller = new AbortController()
+    const onSignal = (): void => controller.abort()
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+    let result: Awaited<ReturnType<typeof runPair>>
+    try {
+        result = await runPair(
+            {
+                storeSpec,
+                sessionId,
+                method: phone !== null ? { kind: 'phone', phone } : { kind: 'qr' },
+                force: flags.force === true,
+                timeoutMs,
+                server,
+                sandbox: flags.sandbox === true
+            },
+            {
+                signal: controller.signal,
+                ...(io.debug ? { logger: await debugLogger(io) } : {}),
+                onProgress: event => {
+                    switch (event.type) {
+                        case 'qr':
+                            if (io.json) printJsonLine(io, { event: 'qr', qr: event.qr, expiresInMs: event.expiresInMs })
+                            else screen?.showQr(event.qr, event.expiresInMs)
+                            break
+                        case 'pairing_code':
+                            if (io.json) printJsonLine(io, { event: 'pairing_code', code: event.code, expiresInMs: event.expiresInMs })
+                            else screen?.showCode(event.code, event.expiresInMs)
+                            break
+                        case 'scanned':
+                            if (!io.json) screen?.status(p.ok(`confirmed on the phone as ${event.meJid}: finishing`))
+                            break
+                        case 'saving':
+                        case 'connecting':
+                            break
+                    }
+                }
+            }
+        )
+    } finally {
+        process.off('SIGINT', onSignal)
+        process.off('SIGTERM', onSignal)
+        screen?.stop()
+    }
+
+    if (io.json) {
+        printJsonLine(io, { event: 'paired', session: result.sessionId, meJid: result.meJid, meLid: result.meLid, platform: result.platform })
+        return 0
+    }
+    printLine(io, `${p.ok('paired')} session ${p.session(result.sessionId)} → ${p.path(result.store)}`)
+    printLine(io, `  JID       ${p.jid(result.meJid)}`)
+    printLine(io, `  LID       ${result.meLid ? p.jid(result.meLid) : p.dim('(none)')}`)
+    printLine(io, `  name      ${result.displayName ?? p.dim('(not sent yet)')}`)
+    printLine(io, `  platform  ${result.platform ?? p.dim('(unknown)')}`)
+    if (result.replaced) {
+        note(io, p.warn(`replaced the credentials of ${result.previousMeJid}: remove that old device on the phone (Linked devices)`))
+    }
+    if (!result.settled) note(io, p.warn('the first login did not finish uploading keys before exit; it completes on the next connection'))
+    note(io, p.dim(`disconnected (the device stays linked). Next: zapo creds show --session ${result.sessionId}`))
+    return 0
+}
+
+interface Screen {
+    showQr(qr: string, expiresInMs: number): void
+    showCode(code: string, expiresInMs: number): void
+    status(text: string): void
+    stop(): void
+}
+
+/** Human mode only: the QR / pairing-code drawing on stderr. */
+async function createScreen(
+    io: Io,
+    options: { readonly session: string; readonly phone: string | null; readonly server: string | null }
+): Promise<Screen | null> {
+    if (io.json) return null
+    if (options.phone !== null) {
+        const { createPairingCodeScreen } = await import('../ui/pairing-code.js')
+        const screen = createPairingCodeScreen(io, { session: options.session, phone: options.phone })
+        return { showQr: () => undefined, showCode: (c, ms) => screen.show(c, ms), status: t => screen.status(t), stop: () => screen.stop() }
+    }
+    const { createQrScreen } = await import('../ui/qr.js')
+    const screen = createQrScreen(io, { session: options.session, server: options.server })
+    return { showQr: (qr, ms) => screen.show(qr, ms), showCode: () => undefined, status: t => screen.status(t), stop: () => screen.stop() }
+}
+
+/** --debug: the client's logs as lines on stderr (never key material: zapo-js logs none). */
+async function debugLogger(io: Io): Promise<import('zapo-js').Logger> {
+    const line = (level: string) => (message: string, context?: Readonly<Record<string, unknown>>) =>
+        io.stderr.write(`[${level}] ${message}${context ? ' ' + JSON.stringify(context) : ''}\n`)
+    return {
+        level: 'debug',
+        trace: () => undefined,
+        debug: line('debug'),
+        info: line('info'),
+        warn: line('warn'),
+        error: line('error')
+    }
+}
+
+/** Bare `zapo pair` on a terminal: session id, method, and the store it will write to. */
+async function ask(
+    ctx: CliContext,
+    storeSpec: StoreSpec,
+    phone: string | null
+): Promise<{ readonly sessionId: string; readonly phone: string | null; readonly storeSpec: StoreSpec }> {
+    const prompts = await import('../ui/prompts.js')
+    const { suggestSessionId, normalizePhone } = await import('../ops/pair.js')
+    const { validateSessionId } = await import('../context.js')
+    const suggestion = await suggestSessionId(storeSpec)
+    const sessionId = await prompts.text({
+        message: 'Session id for the new device',
+        placeholder: suggestion,
+        defaultValue: suggestion,
+        validate: value => {
+            if (value === '' || value === undefined) return undefined
+            try {
+                validateSessionId(value)
+                return undefined
+            } catch (error) {
+                return (error as Error).message
+            }
+        }
+    })
+    let chosenPhone = phone
+    if (chosenPhone === null) {
+        const method = await prompts.select<'qr' | 'phone'>({
+            message: 'How will the phone link it?',
+            choices: [
+                { value: 'qr', label: 'Scan a QR code', hint: 'shown here in the terminal' },
+                { value: 'phone', label: 'Enter a pairing code', hint: 'for a phone number' }
+            ],
+            initialValue: 'qr'
+        })
+        if (method === 'phone') {
+            const number = await prompts.text({
+                message: 'Phone number, with country code',
+                placeholder: '+1 555 010 0000',
+                validate: value => {
+                    try {
+                        normalizePhone(value ?? '')
+                        return undefined
+                    } catch (error) {
+                        return (error as Error).message
+                    }
+                }
+            })
+            chosenPhone = normalizePhone(number)
+        }
+    }
+    const ok = await prompts.confirm({ message: `Store the credentials in ${storeSpec.label}?`, initialValue: true })
+    if (!ok) throw new ZapoError('CANCELLED', 'cancelled: pass --store ADDRESS to choose another store')
+    return { sessionId: validateSessionId(sessionId === '' ? suggestion : sessionId), phone: chosenPhone, storeSpec }
+}

@@ -1,0 +1,147 @@
+/**
+ * The pairing QR code on the terminal (stderr).
+ *
+ * On a TTY the code is drawn with qrcode-terminal's small form (two modules per character
+ * cell, so modules stay square) with the instructions beside it, and redrawn in place: when
+ * the code rotates and every second for the remaining validity. A WhatsApp pairing QR is a
+ * version 8 code (49 modules): with its quiet zone it needs 26 rows, so on a terminal with
+ * fewer rows the top of the block scrolls away (the instructions say to enlarge the window).
+ *
+ * Without a TTY nothing is animated: each code is printed once, drawing and raw text, so a log
+ * or a pipe gets one entry per rotation.
+ */
+
+import qrcode from 'qrcode-terminal'
+import type { Io } from '../output.js'
+import { palette } from './color.js'
+
+export interface QrScreen {
+    /** shows a new code, replacing the previous one */
+    show(qr: string, expiresInMs: number): void
+    /** a status line under the instructions (e.g. "scanned: saving") */
+    status(text: string): void
+    /** stops the countdown and leaves the last frame on screen */
+    stop(): void
+}
+
+export interface QrScreenOptions {
+    readonly session: string
+    readonly server: string | null
+}
+
+/** The QR as text lines, small form (half-block characters). */
+export function renderQr(text: string): string[] {
+    let out = ''
+    qrcode.generate(text, { small: true }, rendered => {
+        out = rendered
+    })
+    return out.split('\n').filter(line => line.length > 0)
+}
+
+function formatRemaining(ms: number): string {
+    const total = Math.max(0, Math.ceil(ms / 1000))
+    const minutes = Math.floor(total / 60)
+    const seconds = total % 60
+    return `${minutes}:${String(seconds).padStart(2, '0')}`
+}
+
+export function createQrScreen(io: Io, options: QrScreenOptions): QrScreen {
+    const stream = io.stderr as NodeJS.WriteStream
+    const tty = Boolean(stream.isTTY)
+    const p = palette(io.color)
+    let qrLines: string[] = []
+    let expiresAt = 0
+    let statusText = ''
+    let drawnHeight = 0
+    let ticker: NodeJS.Timeout | null = null
+    let rotations = 0
+
+    const instructions = (): string[] => {
+        const remaining = expiresAt - Date.now()
+        return [
+            p.strong('Link a device'),
+            '',
+            '1. Open WhatsApp on the phone',
+            '2. Settings › Linked devices',
+            '3. Link a device, then scan',
+            '',
+            `${remaining > 0 ? `valid for ${p.strong(formatRemaining(remaining))}` : p.warn('expired, waiting for a new code')}`,
+            `code #${rotations}`,
+            '',
+            `session ${p.session(options.session)}`,
+            ...(options.server ? [p.warn('test server:'), options.server.length > 27 ? options.server.slice(0, 26) + '…' : options.server] : []),
+            '',
+            statusText ? statusText : p.dim('Ctrl-C cancels'),
+            ...((stream.rows ?? 100) < qrLines.length ? ['', p.warn(`enlarge to ${qrLines.length}+ rows`)] : [])
+        ]
+    }
+
+    const frame = (): string[] => {
+        const side = instructions()
+        const columns = stream.columns ?? 80
+        const qrWidth = qrLines.reduce((n, l) => Math.max(n, [...l].length), 0)
+        if (columns >= qrWidth + 2 + 26) {
+            const height = Math.max(qrLines.length, side.length)
+            const lines: string[] = []
+            for (let i = 0; i < height; i += 1) {
+                const left = qrLines[i] ?? ' '.repeat(qrWidth)
+                lines.push(`${left}  ${side[i] ?? ''}`)
+            }
+            return lines
+        }
+        return [...qrLines, ...side.filter(line => line !== '')]
+    }
+
+    const draw = (): void => {
+        const lines = frame()
+        let out = ''
+        if (drawnHeight > 0) {
+            // back to the first line of the previous frame, then overwrite it line by line
+            out += `\r\x1b[${drawnHeight - 1}A`
+        }
+        out += lines.map(line => `\x1b[2K${line}`).join('\n')
+        // the previous frame was taller: clear what is left of it
+        out += '\x1b[J'
+        stream.write(out)
+        drawnHeight = lines.length
+    }
+
+    const stopTicker = (): void => {
+        if (ticker) clearInterval(ticker)
+        ticker = null
+    }
+
+    return {
+        show(qr, expiresInMs) {
+            rotations += 1
+            qrLines = renderQr(qr)
+            expiresAt = Date.now() + expiresInMs
+            if (!tty) {
+                stream.write(
+                    `\nQR code #${rotations} for session ${options.session}, valid ${Math.round(expiresInMs / 1000)}s ` +
+                        '(WhatsApp › Settings › Linked devices › Link a device):\n' +
+                        qrLines.join('\n') +
+                        `\n${qr}\n`
+                )
+                return
+            }
+            draw()
+            if (!ticker) {
+                ticker = setInterval(draw, 1_000)
+                ticker.unref()
+            }
+        },
+        status(text) {
+            statusText = text
+            if (tty && drawnHeight > 0) draw()
+            else stream.write(text + '\n')
+        },
+        stop() {
+            stopTicker()
+            if (tty && drawnHeight > 0) {
+                stream.write('\n')
+                drawnHeight = 0
+            }
+        }
+    }
+}
