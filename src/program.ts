@@ -5,8 +5,11 @@
  */
 
 import { Command } from 'commander'
+import { register as registerCreds } from './commands/creds.js'
+import { register as registerDoctor } from './commands/doctor.js'
 import { register as registerExitCodes } from './commands/exit-codes.js'
 import { register as registerPair } from './commands/pair.js'
+import { register as registerSessions } from './commands/sessions.js'
 import { VERSION } from './version.js'
 
 export function buildProgram(): Command {
@@ -29,6 +32,9 @@ export function buildProgram(): Command {
         )
 
     registerPair(program)
+    registerSessions(program)
+    registerCreds(program)
+    registerDoctor(program)
     registerExitCodes(program)
     return program
 }

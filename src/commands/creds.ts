@@ -1,0 +1,173 @@
+import type { Command } from 'commander'
+import { handle } from '../cli.js'
+import { EXIT_CODES, usageError, ZapoError } from '../errors.js'
+import { printJson, printLine, REDACTED, toJsonValue, type Io } from '../output.js'
+import { palette } from '../ui/color.js'
+import { relativeTime } from '../ui/format.js'
+
+interface ShowFlags {
+    readonly session?: string
+    readonly reveal?: boolean
+    readonly yes?: boolean
+}
+
+export function register(program: Command): void {
+    const creds = program.command('creds').description("inspect a session's stored credentials")
+    creds
+        .command('show')
+        .description('show the auth and Signal registration of a session, secrets redacted, with integrity checks')
+        .option('--session <id>', 'the session (or ZAPO_SESSION)')
+        .option('--reveal', 'also print the private keys and secrets (asks for confirmation)')
+        .option('--yes', 'with --reveal: do not ask (required without a terminal or with --json)')
+        .addHelpText(
+            'after',
+            '\nPublic keys are shown as fingerprints: the first 8 bytes of SHA-256 of the 32-byte key, in hex.\n' +
+                'Exit 0 when every integrity check passes, 5 when one fails, 3 when the session is not in the store.'
+        )
+        .action(
+            handle<ShowFlags>(async (flags, ctx) => {
+                const sessionId = ctx.sessionId(flags.session)
+                const store = ctx.storeSpec()
+                const reveal = flags.reveal === true
+                const { canPrompt, confirm } = await import('../ui/prompts.js')
+                if (reveal && flags.yes !== true && !canPrompt(ctx.io)) {
+                    throw usageError(
+                        `--reveal prints private keys and needs confirmation: pass --yes as well (no terminal to ask on${ctx.io.json ? ', or --json' : ''})`
+                    )
+                }
+                if (flags.yes === true && !reveal) throw usageError('--yes only applies to --reveal: add --reveal or drop --yes')
+                const { runCredsShow, withoutFullPublicKeys } = await import('../ops/creds.js')
+                const view = await runCredsShow({ store, sessionId })
+                if (reveal && flags.yes !== true) {
+                    const ok = await confirm({
+                        message: `Print the private keys of session "${sessionId}" on this screen? Anyone who sees them can impersonate the device.`
+                    })
+                    if (!ok) throw new ZapoError('CANCELLED', 'not revealed: the private keys were not printed')
+                }
+                const shown = reveal ? view : withoutFullPublicKeys(view)
+                const code = view.integrity.ok ? EXIT_CODES.OK : EXIT_CODES.INTEGRITY
+                if (ctx.io.json) {
+                    printJson(ctx.io, shown, { reveal })
+                    return code
+                }
+                render(ctx.io, toJsonValue(shown, { reveal }) as RenderedView, reveal)
+                return code
+            })
+        )
+}
+
+/** The view after the serialiser: bytes are base64, secrets "[redacted]" unless revealed. */
+interface RenderedKey {
+    readonly fingerprint: string
+    readonly pubKey?: string
+    readonly privKey: string
+}
+
+interface RenderedView {
+    readonly store: string
+    readonly sessionId: string
+    readonly paired: boolean
+    readonly account: Readonly<Record<'meJid' | 'meLid' | 'displayName' | 'pushName' | 'platform' | 'lastLoginAt' | 'accountCreatedAt', string | null>>
+    readonly credentials: {
+        readonly registrationId: number
+        readonly identityKey: RenderedKey
+        readonly signedPreKey: RenderedKey & { readonly keyId: number; readonly signature: { readonly fingerprint: string }; readonly uploaded: boolean | null }
+        readonly noiseKey: RenderedKey
+        readonly advSecretKey: string
+        readonly companionEncStatic: string | null
+        readonly signedIdentity: {
+            readonly keyIndex: number | null
+            readonly accountType: string | null
+            readonly issuedAt: string | null
+            readonly accountSignatureKey: { readonly fingerprint: string } | null
+        } | null
+        readonly server: {
+            readonly staticKey: { readonly fingerprint: string } | null
+            readonly hasPreKeys: boolean | null
+            readonly routingInfoBytes: number | null
+            readonly connectionLocation: string | null
+            readonly propsVersion: number | null
+            readonly abPropsVersion: number | null
+        }
+    }
+    readonly signal: {
+        readonly registrationId: number | null
+        readonly identityKey: { readonly fingerprint: string } | null
+        readonly signedPreKey: { readonly keyId: number; readonly fingerprint: string } | null
+        readonly signedPreKeyRotatedAt: string | null
+    }
+    readonly integrity: { readonly ok: boolean; readonly checks: readonly { readonly name: string; readonly status: string; readonly detail: string }[] }
+}
+
+function render(io: Io, v: RenderedView, reveal: boolean): void {
+    const p = palette(io.color)
+    const out = (line = ''): void => printLine(io, line)
+    const none = p.dim('—')
+    const text = (value: string | null | undefined): string => (value === null || value === undefined || value === '' ? none : value)
+    const secret = (value: string | null): string => (value === null ? none : value === REDACTED ? p.dim(REDACTED) : p.warn(value))
+    const when = (iso: string | null): string => (iso === null ? none : `${iso} ${p.dim(`(${relativeTime(Date.parse(iso))})`)}`)
+    const key = (k: RenderedKey): string =>
+        `${p.strong(k.fingerprint)}${k.pubKey ? `  public ${k.pubKey}` : ''}  private ${secret(k.privKey)}`
+    const c = v.credentials
+    const section = (title: string, rows: readonly (readonly [string, string])[]): void => {
+        out(p.strong(title))
+        const width = Math.max(...rows.map(([label]) => label.length))
+        for (const [label, value] of rows) out(`  ${label.padEnd(width)}  ${value}`)
+        out()
+    }
+
+    section(`Session ${p.session(v.sessionId)}`, [
+        ['store', p.path(v.store)],
+        ['paired', v.paired ? p.ok('yes') : p.warn('no (run zapo pair to link it)')],
+        ['me JID', v.account.meJid ? p.jid(v.account.meJid) : none],
+        ['me LID', v.account.meLid ? p.jid(v.account.meLid) : none],
+        ['display name', text(v.account.displayName)],
+        ...(v.account.pushName ? [['push name', v.account.pushName] as const] : []),
+        ['platform', text(v.account.platform)],
+        ['last login', when(v.account.lastLoginAt)],
+        ...(v.account.accountCreatedAt ? [['account created', when(v.account.accountCreatedAt)] as const] : [])
+    ])
+    const adv = c.signedIdentity
+    section('Auth credentials', [
+        ['registration id', String(c.registrationId)],
+        ['identity key', key(c.identityKey)],
+        [
+            'signed prekey',
+            `#${c.signedPreKey.keyId}  ${key(c.signedPreKey)}  signature ${c.signedPreKey.signature.fingerprint}${c.signedPreKey.uploaded === null ? '' : `  uploaded ${c.signedPreKey.uploaded ? 'yes' : 'no'}`}`
+        ],
+        ['noise key', key(c.noiseKey)],
+        ['ADV secret', secret(c.advSecretKey)],
+        ['companion static', secret(c.companionEncStatic)],
+        [
+            'ADV identity',
+            adv
+                ? `key index ${adv.keyIndex ?? '?'}, ${adv.accountType ?? '?'}${adv.issuedAt ? `, issued ${adv.issuedAt}` : ''}${adv.accountSignatureKey ? `, account key ${adv.accountSignatureKey.fingerprint}` : ''}`
+                : none
+        ],
+        ['server static key', c.server.staticKey ? c.server.staticKey.fingerprint : none],
+        ['prekeys on server', c.server.hasPreKeys === null ? none : c.server.hasPreKeys ? 'yes' : 'no'],
+        ['routing info', c.server.routingInfoBytes === null ? none : `${c.server.routingInfoBytes} bytes`],
+        ...(c.server.connectionLocation ? [['location', c.server.connectionLocation] as const] : []),
+        ['props versions', c.server.propsVersion === null && c.server.abPropsVersion === null ? none : `props ${c.server.propsVersion ?? '—'}, ab ${c.server.abPropsVersion ?? '—'}`]
+    ])
+    section('Signal domain', [
+        ['registration id', v.signal.registrationId === null ? p.error('missing') : String(v.signal.registrationId)],
+        ['identity key', v.signal.identityKey ? v.signal.identityKey.fingerprint : p.error('missing')],
+        ['signed prekey', v.signal.signedPreKey ? `#${v.signal.signedPreKey.keyId}  ${v.signal.signedPreKey.fingerprint}` : p.error('missing')],
+        ['prekey rotated', when(v.signal.signedPreKeyRotatedAt)]
+    ])
+    const checks = v.integrity.checks
+    const passed = checks.filter(ch => ch.status === 'pass').length
+    const failed = checks.filter(ch => ch.status === 'fail').length
+    const skipped = checks.length - passed - failed
+    out(
+        `${p.strong('Integrity')}  ${v.integrity.ok ? p.ok('consistent') : p.error('FAILED')} ${p.dim(`(${passed} passed, ${failed} failed, ${skipped} skipped)`)}`
+    )
+    const width = Math.max(...checks.map(ch => ch.name.length))
+    const mark = (status: string): string => (status === 'pass' ? p.ok('ok  ') : status === 'fail' ? p.error('FAIL') : p.dim('skip'))
+    for (const ch of checks) out(`  ${mark(ch.status)}  ${ch.name.padEnd(width)}  ${ch.status === 'fail' ? p.strong(ch.detail) : p.dim(ch.detail)}`)
+    if (!reveal) {
+        out()
+        out(p.dim('Secrets are redacted; zapo creds show --reveal prints them after a confirmation.'))
+    }
+}

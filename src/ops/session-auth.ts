@@ -1,0 +1,46 @@
+/**
+ * Reading what a session's credentials say, for the read-only commands
+ * (sessions list, creds show, check). Light: no zapo-js code is loaded here,
+ * only its types; the records come through the store contracts.
+ */
+
+import type { WaAuthCredentials } from 'zapo-js'
+import type { RegistrationInfo, SignedPreKeyRecord } from 'zapo-js/signal'
+import type { SessionCounts } from '../store/records.types.js'
+import type { ReadableStore } from './read-store.js'
+
+/** The records `creds show`, `sessions list` and `check` read for a session. */
+export interface SessionAuthRecords {
+    readonly credentials: WaAuthCredentials | null
+    readonly registration: RegistrationInfo | null
+    readonly signedPreKey: SignedPreKeyRecord | null
+    /** ms since the epoch, as zapo-js stores it; null when never stamped */
+    readonly signedPreKeyRotationTs: number | null
+}
+
+/**
+ * Reads a session's auth and Signal records through the store contracts.
+ * Domains whose records the catalog does not see are not touched (the store
+ * packages would create their tables on first use).
+ */
+export async function readSessionAuth(readable: ReadableStore, sessionId: string, counts?: SessionCounts): Promise<SessionAuthRecords> {
+    const c = counts ?? (await readable.catalog.counts(sessionId))
+    const credentials = c.credentials ? await readable.store.domain('auth', sessionId).load() : null
+    const signal = c.registration || c.signedPreKey ? readable.store.domain('signal', sessionId) : null
+    const [registration, signedPreKey, signedPreKeyRotationTs] = signal
+        ? await Promise.all([
+              c.registration ? signal.getRegistrationInfo() : Promise.resolve(null),
+              c.signedPreKey ? signal.getSignedPreKey() : Promise.resolve(null),
+              signal.getSignedPreKeyRotationTs()
+          ])
+        : [null, null, null]
+    return { credentials, registration, signedPreKey, signedPreKeyRotationTs }
+}
+
+/** seconds or milliseconds since the epoch → ISO; zapo-js stores login times in seconds (the server's `t`). */
+export function toIso(value: number | null | undefined): string | null {
+    if (value === null || value === undefined || !Number.isFinite(value) || value <= 0) return null
+    const ms = value < 1e12 ? value * 1000 : value
+    return new Date(ms).toISOString()
+}
+

@@ -1,0 +1,91 @@
+/**
+ * `zapo sessions list`: every session a store holds, with what its
+ * credentials say about it and the record counts of its durable domains.
+ *
+ * Session ids and counts come from the session catalog (key enumeration);
+ * credentials and the signed-prekey rotation time are read through the
+ * store contracts. Nothing secret leaves this module: the summary holds no
+ * key material at all.
+ */
+
+import type { StoreSpec } from '../store/address.js'
+import type { SessionCounts } from '../store/records.types.js'
+import { readSessionAuth, toIso } from './session-auth.js'
+import { openForReading } from './read-store.js'
+
+export interface SessionsListOptions {
+    readonly store: StoreSpec
+    /** how many sessions' credentials are read at once (default 8) */
+    readonly concurrency?: number
+}
+
+export interface SessionSummary {
+    readonly id: string
+    /** the credentials name a device (meJid): the session was paired */
+    readonly paired: boolean
+    readonly meJid: string | null
+    readonly meLid: string | null
+    readonly displayName: string | null
+    readonly platform: string | null
+    /** the server time of the last successful login, from the credentials */
+    readonly lastLoginAt: string | null
+    readonly signedPreKey: {
+        readonly keyId: number
+        /** the Signal domain's rotation stamp (set at the first check after login and at each rotation) */
+        readonly rotatedAt: string | null
+    } | null
+    readonly counts: SessionCounts
+}
+
+export interface SessionsListResult {
+    readonly store: string
+    /** the backend holds no zapo schema yet (a fresh database or key prefix) */
+    readonly schema: 'missing' | 'partial' | 'ready'
+    readonly sessions: readonly SessionSummary[]
+}
+
+export async function runSessionsList(options: SessionsListOptions): Promise<SessionsListResult> {
+    const readable = await openForReading(options.store)
+    try {
+        if (readable.schema === 'missing') return { store: options.store.label, schema: 'missing', sessions: [] }
+        const ids = await readable.catalog.listSessionIds()
+        const countsById = await readable.catalog.countsMany(ids)
+        const sessions = await mapLimit(ids, options.concurrency ?? 8, async id => {
+            const counts = countsById.get(id) ?? (await readable.catalog.counts(id))
+            const records = await readSessionAuth(readable, id, counts)
+            const c = records.credentials
+            const summary: SessionSummary = {
+                id,
+                paired: typeof c?.meJid === 'string' && c.meJid !== '',
+                meJid: c?.meJid ?? null,
+                meLid: c?.meLid ?? null,
+                displayName: c?.meDisplayName ?? c?.pushName ?? null,
+                platform: c?.platform ?? null,
+                lastLoginAt: toIso(c?.lastSuccessTs),
+                signedPreKey: c
+                    ? { keyId: c.signedPreKey.keyId, rotatedAt: toIso(records.signedPreKeyRotationTs) }
+                    : records.signedPreKey
+                      ? { keyId: records.signedPreKey.keyId, rotatedAt: toIso(records.signedPreKeyRotationTs) }
+                      : null,
+                counts
+            }
+            return summary
+        })
+        return { store: options.store.label, schema: readable.schema, sessions }
+    } finally {
+        await readable.close()
+    }
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+    const out = new Array<R>(items.length)
+    let next = 0
+    const worker = async (): Promise<void> => {
+        while (next < items.length) {
+            const i = next++
+            out[i] = await fn(items[i]!)
+        }
+    }
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker))
+    return out
+}

@@ -1,0 +1,75 @@
+/**
+ * Small text helpers for human output: relative times, aligned key/value
+ * blocks and plain tables. Width is measured without ANSI colour codes.
+ */
+
+const ANSI = /\u001b\[[0-9;]*m/g
+
+export function visibleLength(text: string): number {
+    return text.replace(ANSI, '').length
+}
+
+export function padEnd(text: string, width: number): string {
+    const pad = width - visibleLength(text)
+    return pad > 0 ? text + ' '.repeat(pad) : text
+}
+
+export function padStart(text: string, width: number): string {
+    const pad = width - visibleLength(text)
+    return pad > 0 ? ' '.repeat(pad) + text : text
+}
+
+/** "3m ago", "2h ago", "5d ago", "in 4m" (for clocks that run ahead). */
+export function relativeTime(thenMs: number, nowMs: number = Date.now()): string {
+    const delta = nowMs - thenMs
+    const future = delta < 0
+    const s = Math.abs(delta) / 1000
+    let text: string
+    if (s < 45) text = `${Math.round(s)}s`
+    else if (s < 45 * 60) text = `${Math.round(s / 60)}m`
+    else if (s < 36 * 3600) text = `${Math.round(s / 3600)}h`
+    else if (s < 365 * 86_400) text = `${Math.round(s / 86_400)}d`
+    else text = `${(s / (365 * 86_400)).toFixed(1)}y`
+    return future ? `in ${text}` : `${text} ago`
+}
+
+/** "1.5d", "3h": a duration without "ago", for ages. */
+export function shortDuration(ms: number): string {
+    return relativeTime(0, Math.max(0, ms)).replace(/ ago$/, '')
+}
+
+/** Lines of "label  value" with the labels padded to one width. */
+export function keyValueLines(rows: readonly (readonly [string, string])[], indent = '  '): string[] {
+    const width = Math.max(0, ...rows.map(([label]) => visibleLength(label)))
+    return rows.map(([label, value]) => `${indent}${padEnd(label, width)}  ${value}`)
+}
+
+export interface TableColumn<R> {
+    readonly header: string
+    readonly value: (row: R) => string
+    readonly align?: 'left' | 'right'
+    /** cut longer values to this many characters (with "…") */
+    readonly max?: number
+}
+
+/** A plain table: header, then one line per row; columns separated by two spaces. */
+export function renderTable<R>(
+    rows: readonly R[],
+    columns: readonly TableColumn<R>[],
+    style: { readonly header?: (text: string) => string } = {}
+): string[] {
+    const cells = rows.map(row =>
+        columns.map(col => {
+            const value = col.value(row)
+            return col.max !== undefined && visibleLength(value) > col.max ? `${value.replace(ANSI, '').slice(0, col.max - 1)}…` : value
+        })
+    )
+    const widths = columns.map((col, i) => Math.max(col.header.length, ...cells.map(r => visibleLength(r[i]!))))
+    const line = (values: readonly string[]): string =>
+        values
+            .map((v, i) => (columns[i]!.align === 'right' ? padStart(v, widths[i]!) : i === values.length - 1 ? v : padEnd(v, widths[i]!)))
+            .join('  ')
+            .trimEnd()
+    const header = line(columns.map(c => c.header))
+    return [style.header ? style.header(header) : header, ...cells.map(line)]
+}
