@@ -463,18 +463,21 @@ export class Connection {
         this.ws.terminate()
     }
 
-    markClosed(): void {
-        if (this.closed) return
+    /** Marks the socket closed; answers already received are handled before pendings fail. */
+    markClosed(): Promise<void> {
+        if (this.closed) return Promise.resolve()
         this.closed = true
         if (this.rotateTimer) clearInterval(this.rotateTimer)
         this.rotateTimer = null
-        for (const [id, pending] of this.pending) {
-            clearTimeout(pending.timer)
-            pending.reject(new Error('connection closed'))
-            this.pending.delete(id)
-        }
-        for (const waiter of this.closeWaiters.splice(0)) waiter()
         if (this.handshakeWaiter) this.handshakeWaiter = null
+        return this.readChain.then(() => {
+            for (const [id, pending] of this.pending) {
+                clearTimeout(pending.timer)
+                pending.reject(new Error('connection closed'))
+                this.pending.delete(id)
+            }
+            for (const waiter of this.closeWaiters.splice(0)) waiter()
+        })
     }
 }
 
@@ -923,10 +926,11 @@ export class SandboxServer extends EventEmitter {
             this.logger.debug('sandbox socket error', { connectionId: conn.id, message: error.message })
         })
         ws.on('close', () => {
-            conn.markClosed()
             this.connections.delete(conn)
             if (conn.device && conn.device.connection === conn) conn.device.connection = null
-            this.emit('disconnect', { connectionId: conn.id, jid: conn.device?.jid ?? null })
+            void conn.markClosed().then(() => {
+                this.emit('disconnect', { connectionId: conn.id, jid: conn.device?.jid ?? null })
+            })
         })
         void this.runHandshake(conn)
     }

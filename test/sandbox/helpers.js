@@ -48,9 +48,24 @@ export function openSqliteStore(path) {
 }
 
 export async function startTestSandbox(t, options = {}) {
-    const sandbox = await startSandbox(options)
+    const sandbox = await startSandbox({ logger: testLogger('sandbox'), ...options })
     t.after(() => sandbox.close())
     return sandbox
+}
+
+/** SANDBOX_TEST_LOG=1 prints client and server logs to stderr (debugging a failing test). */
+export function testLogger(prefix) {
+    if (!process.env.SANDBOX_TEST_LOG) return quietLogger
+    const line = (level) => (message, context) =>
+        process.stderr.write(`${prefix} ${level} ${message} ${context ? JSON.stringify(context) : ''}\n`)
+    return {
+        level: 'debug',
+        trace() {},
+        debug: line('debug'),
+        info: line('info'),
+        warn: line('warn'),
+        error: line('error')
+    }
 }
 
 const quietLogger = Object.freeze({
@@ -69,7 +84,7 @@ export function newClient(t, sandbox, { path, sessionId = 'tenant', tuning } = {
         store,
         sessionId,
         server: { url: sandbox.url, rootCa: sandbox.rootCa },
-        logger: quietLogger,
+        logger: testLogger('client'),
         ...(tuning ? { tuning } : {})
     })
     let cleaned = false
