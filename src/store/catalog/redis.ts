@@ -136,16 +136,30 @@ export function redisCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
     /** One pass over the prefix's keys, tallied per session (only `wanted` ones when given). */
     const tallyAll = async (wanted: ReadonlySet<string> | null): Promise<Map<string, Tally>> => {
         const tallies = new Map<string, Tally>()
-        for await (const keys of scan(redis, `${escapeGlob(prefix)}*`)) {
+        // a few sessions: let the server filter by session id (one pass per id, fewer keys sent)
+        const patterns =
+            wanted && wanted.size <= 4
+                ? [...wanted].map(id => `${escapeGlob(prefix)}*${escapeGlob(id)}*`)
+                : [`${escapeGlob(prefix)}*`]
+        for (const pattern of patterns) await tallyPattern(pattern, wanted, tallies)
+        return tallies
+    }
+
+    const tallyPattern = async (pattern: string, wanted: ReadonlySet<string> | null, tallies: Map<string, Tally>): Promise<void> => {
+        const seen = new Set<string>()
+        for await (const keys of scan(redis, pattern)) {
             for (const full of keys) {
                 const hit = classify(full.slice(prefix.length))
                 if (!hit || (wanted && !wanted.has(hit.sid))) continue
+                // SCAN may return a key more than once (only counted keys are remembered:
+                // the bulk of a store, its prekey hashes, is never counted by scanning)
+                if (seen.has(full)) continue
+                seen.add(full)
                 let t = tallies.get(hit.sid)
                 if (!t) tallies.set(hit.sid, (t = newTally()))
                 hit.apply(t)
             }
         }
-        return tallies
     }
 
     /** Keys `<head>:<sid>:<parts…>` whose tail has exactly `trailing` parts. */
