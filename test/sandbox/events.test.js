@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { test } from 'node:test'
+
+import { nextEvent, pairWithQr, startTestSandbox, tempDir } from './helpers.js'
+
+test('injected stanzas arrive as the matching client events', async (t) => {
+    const sandbox = await startTestSandbox(t)
+    const { client, jid } = await pairWithQr(t, sandbox, { path: join(tempDir(t), 'state.sqlite') })
+    const peer = '15550004444@s.whatsapp.net'
+
+    await t.test('presence', async () => {
+        const event = nextEvent(client, 'presence')
+        await sandbox.sendPresence({ to: jid, from: peer, type: 'unavailable', last: 1_700_000_000 })
+        const presence = await event
+        assert.equal(presence.chatJid, peer)
+        assert.equal(presence.stanzaType, 'unavailable')
+        assert.equal(presence.rawNode.attrs.last, '1700000000')
+    })
+
+    await t.test('chatstate', async () => {
+        const event = nextEvent(client, 'chatstate')
+        await sandbox.sendChatstate({ to: jid, from: peer, state: 'composing' })
+        const chatstate = await event
+        assert.equal(chatstate.chatJid, peer)
+        assert.equal(chatstate.rawNode.content[0].tag, 'composing')
+    })
+
+    await t.test('receipt', async () => {
+        const event = nextEvent(client, 'message_receipt')
+        await sandbox.sendReceipt({ to: jid, from: peer, id: '3EB0AABBCCDD', type: 'read' })
+        const receipt = await event
+        assert.equal(receipt.stanzaId, '3EB0AABBCCDD')
+        assert.equal(receipt.stanzaType, 'read')
+        assert.equal(receipt.chatJid, peer)
+    })
+
+    await t.test('notification', async () => {
+        const event = nextEvent(client, 'notification', (n) => n.notificationType === 'picture')
+        const id = await sandbox.sendNotification({ to: jid, type: 'picture', from: peer })
+        const notification = await event
+        assert.equal(notification.stanzaId, id)
+        assert.equal(notification.classification, 'core')
+        assert.equal(notification.details.firstChildTag, 'set')
+    })
+
+    await t.test('group event', async () => {
+        const event = nextEvent(client, 'group_event')
+        await sandbox.sendGroupEvent({
+            to: jid,
+            group: '120363000000000001',
+            action: 'add',
+            author: peer,
+            participants: ['15550005555']
+        })
+        const group = await event
+        assert.equal(group.action, 'add')
+        assert.equal(group.groupJid, '120363000000000001@g.us')
+        assert.equal(group.authorJid, peer)
+        assert.equal(group.participants[0].jid, '15550005555@s.whatsapp.net')
+    })
+
+    await t.test('call offer', async () => {
+        const event = nextEvent(client, 'call')
+        const callId = await sandbox.sendCall({ to: jid, from: peer })
+        const call = await event
+        assert.equal(call.chatJid, peer)
+        assert.equal(call.rawNode.content[0].tag, 'offer')
+        assert.equal(call.rawNode.content[0].attrs['call-id'], callId)
+    })
+
+    await t.test('messages from two peers, several each, decrypt in order', async () => {
+        const texts = []
+        const done = new Promise((resolve) => {
+            const listener = (event) => {
+                texts.push(`${event.senderJid}:${event.message.conversation}`)
+                if (texts.length === 4) {
+                    client.off('message', listener)
+                    resolve()
+                }
+            }
+            client.on('message', listener)
+        })
+        await sandbox.sendMessage({ to: jid, from: peer, text: 'one' })
+        await sandbox.sendMessage({ to: jid, from: '15550006666', text: 'first from b' })
+        await sandbox.sendMessage({ to: jid, from: peer, text: 'two' })
+        await sandbox.sendMessage({ to: jid, from: '15550006666', text: 'second from b' })
+        await done
+        assert.deepEqual(texts.sort(), [
+            `${peer}:one`,
+            `${peer}:two`,
+            '15550006666@s.whatsapp.net:first from b',
+            '15550006666@s.whatsapp.net:second from b'
+        ])
+    })
+})
