@@ -1,0 +1,212 @@
+/**
+ * `zapo export --session ID … -o FILE`: flags → typed options → runExport
+ * (src/ops/export.ts) → summary. The file is always age-encrypted: to a
+ * passphrase (--passphrase-file, ZAPO_PASSPHRASE, or typed twice on a
+ * terminal; never from argv) or to age recipients.
+ */
+
+import type { Command } from 'commander'
+import { collect, handle } from '../cli.js'
+import type { CliContext } from '../context.js'
+import { validateSessionId } from '../context.js'
+import { usageError } from '../errors.js'
+import { note, printJson, printLine, type Io } from '../output.js'
+import { DURABLE_DOMAINS, type DurableDomain } from '../store/address.js'
+import { palette } from '../ui/color.js'
+import type { Encryption } from '../export/age.js'
+import type { ExportCounts } from '../export/format.js'
+import type { ExportOptions, ExportResult } from '../ops/export.js'
+
+interface ExportFlags {
+    readonly session?: readonly string[]
+    readonly output?: string
+    readonly domains?: string
+    readonly passphraseFile?: string
+    readonly recipient?: readonly string[]
+    readonly recipientsFile?: readonly string[]
+    readonly armor?: boolean
+    readonly force?: boolean
+}
+
+export const PASSPHRASE_ENV = 'ZAPO_PASSPHRASE'
+/** Test/CI knob: the scrypt work factor (log2 N) of passphrase exports; default 18 like age itself. */
+export const WORK_FACTOR_ENV = 'ZAPO_SCRYPT_WORK_FACTOR'
+
+export function register(program: Command): void {
+    program
+        .command('export')
+        .description('write the durable state of sessions to an age-encrypted, verifiable file')
+        .option('--session <id>', 'a session to export (repeatable; default ZAPO_SESSION / config)', collect)
+        .option('-o, --output <file>', 'the file to write ("-" for stdout)')
+        .option('--domains <list>', `comma-separated durable domains (default: all: ${DURABLE_DOMAINS.join(',')})`)
+        .option('--passphrase-file <file>', `read the passphrase from the first line of a file (or set ${PASSPHRASE_ENV})`)
+        .option('--recipient <age1…>', 'encrypt to an age public key instead of a passphrase (repeatable)', collect)
+        .option('--recipients-file <file>', 'encrypt to every age1… key in a file, one per line (repeatable)', collect)
+        .option('--armor', 'ASCII-armored output (PEM-like text) instead of binary')
+        .option('--force', 'replace an existing output file')
+        .addHelpText(
+            'after',
+            '\nExamples:\n' +
+                '  zapo export --session tenant-42 -o t42.age                       (asks for a passphrase twice)\n' +
+                `  ${PASSPHRASE_ENV}=… zapo export --session a --session b -o ab.age\n` +
+                '  zapo export --session tenant-42 --recipient age1… --armor -o - | ssh host zapo import - --identity key.txt\n' +
+                'The passphrase is never taken from the command line. Files are created with mode 0600.\n' +
+                'Format and what a partial (--domains) export restores: docs/export-format.md'
+        )
+        .action(handle<ExportFlags>(async (flags, ctx) => exportCommand(flags, ctx)))
+}
+
+export function parseExportDomains(value: string | undefined): DurableDomain[] {
+    if (value === undefined) return [...DURABLE_DOMAINS]
+    const chosen = value
+        .split(',')
+        .map(d => d.trim())
+        .filter(d => d !== '')
+    if (chosen.length === 0) throw usageError(`--domains is empty: pass some of ${DURABLE_DOMAINS.join(', ')}`)
+    for (const domain of chosen) {
+        if (!(DURABLE_DOMAINS as readonly string[]).includes(domain)) {
+            throw usageError(`unknown domain "${domain}" in --domains: use ${DURABLE_DOMAINS.join(', ')}`)
+        }
+    }
+    return DURABLE_DOMAINS.filter(d => chosen.includes(d))
+}
+
+export function parseWorkFactor(env: NodeJS.ProcessEnv): number | undefined {
+    const raw = env[WORK_FACTOR_ENV]
+    if (raw === undefined || raw === '') return undefined
+    if (!/^\d+$/.test(raw) || Number(raw) < 10 || Number(raw) > 20) {
+        throw usageError(`${WORK_FACTOR_ENV}="${raw}" must be a whole number from 10 to 20 (default 18)`)
+    }
+    return Number(raw)
+}
+
+async function readRecipientsFile(path: string): Promise<string> {
+    const { readSecretFile } = await import('../export/files.js')
+    return readSecretFile(path, 'recipients file')
+}
+
+/** Chooses the encryption from the flags, the environment, or (on a terminal) a passphrase typed twice. */
+export async function exportEncryption(flags: ExportFlags, ctx: CliContext, toStdout: boolean): Promise<Encryption> {
+    const { checkRecipient, parseRecipientsFile } = await import('../export/age.js')
+    const recipients: string[] = (flags.recipient ?? []).map(r => checkRecipient(r, '--recipient'))
+    for (const file of flags.recipientsFile ?? []) recipients.push(...parseRecipientsFile(await readRecipientsFile(file), file))
+    if (recipients.length > 0) {
+        if (flags.passphraseFile !== undefined) {
+            throw usageError('--passphrase-file and --recipient / --recipients-file exclude each other: an age file has either a passphrase or recipients')
+        }
+        return { kind: 'recipients', recipients }
+    }
+    const workFactor = parseWorkFactor(ctx.env)
+    const withFactor = (passphrase: string): Encryption => ({
+        kind: 'passphrase',
+        passphrase,
+        ...(workFactor !== undefined ? { workFactor } : {})
+    })
+    if (flags.passphraseFile !== undefined) {
+        const { readPassphraseFile } = await import('../export/files.js')
+        return withFactor(await readPassphraseFile(flags.passphraseFile))
+    }
+    const fromEnv = ctx.env[PASSPHRASE_ENV]
+    if (fromEnv !== undefined && fromEnv !== '') return withFactor(fromEnv)
+    const { canPrompt, password } = await import('../ui/prompts.js')
+    if (!canPrompt(ctx.io) || toStdout) {
+        throw usageError(
+            `no passphrase or recipient: pass --passphrase-file FILE, set ${PASSPHRASE_ENV}, or pass --recipient age1… / --recipients-file FILE (a passphrase is asked for only on a terminal)`
+        )
+    }
+    const first = await password({
+        message: 'Passphrase for the export (it protects private keys: use a long one)',
+        validate: value => (value.length === 0 ? 'the passphrase cannot be empty' : value.length < 8 ? 'use at least 8 characters' : undefined)
+    })
+    const second = await password({
+        message: 'Type the passphrase again',
+        validate: value => (value !== first ? 'the two passphrases differ' : undefined)
+    })
+    return withFactor(second)
+}
+
+async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<number> {
+    const io = ctx.io
+    if (flags.output === undefined || flags.output === '') throw usageError('no output file: pass -o FILE (or -o - for stdout)')
+    const toStdout = flags.output === '-'
+    if (toStdout && io.json) throw usageError('--json and -o - both write to stdout: pass -o FILE to get the JSON summary')
+    if (toStdout && io.stdout.isTTY && !flags.armor) {
+        throw usageError('refusing to write a binary file to the terminal: redirect stdout, pass -o FILE, or add --armor')
+    }
+    const ids = (flags.session ?? []).length > 0 ? flags.session!.map(id => validateSessionId(id)) : [ctx.sessionId(undefined)]
+    const domains = parseExportDomains(flags.domains)
+    const store = ctx.storeSpec()
+    if (!toStdout) {
+        // fail before asking for a passphrase
+        const { refuseExisting } = await import('../export/files.js')
+        refuseExisting(flags.output, flags.force === true)
+    }
+    const encryption = await exportEncryption(flags, ctx, toStdout)
+    const options: ExportOptions = {
+        store,
+        sessionIds: ids,
+        domains,
+        encryption,
+        armor: flags.armor === true,
+        target: toStdout
+            ? { kind: 'stream', write: chunk => writeStdout(io, chunk) }
+            : { kind: 'file', path: flags.output, force: flags.force === true }
+    }
+    const { runExport } = await import('../ops/export.js')
+    const result = await runExport(options)
+    if (io.json) {
+        printJson(io, result)
+        return 0
+    }
+    const say = toStdout ? (line: string) => note(io, line) : (line: string) => printLine(io, line)
+    printSummary(io, result, say)
+    return 0
+}
+
+function writeStdout(io: Io, chunk: Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) => {
+        io.stdout.write(chunk, error => (error ? reject(error) : resolve()))
+    })
+}
+
+export function formatBytes(bytes: number): string {
+    if (bytes < 1024) return `${bytes} B`
+    if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} kB`
+    return `${(bytes / 1024 / 1024).toFixed(1)} MB`
+}
+
+export function describeCounts(counts: ExportCounts, domains: readonly DurableDomain[]): string {
+    const parts: string[] = []
+    const has = (d: DurableDomain): boolean => domains.includes(d)
+    if (has('auth')) parts.push(counts.credentials ? 'credentials' : 'no credentials')
+    if (has('signal')) parts.push(counts.registration ? `registration${counts.signedPreKey ? ' + signed prekey' : ''}` : 'no registration')
+    if (has('preKey')) parts.push(`${counts.preKeys} prekeys (${counts.preKeysUploaded} uploaded)`)
+    if (has('session')) parts.push(`${counts.signalSessions} signal sessions`)
+    if (has('identity')) parts.push(`${counts.identities} identities`)
+    if (has('senderKey')) parts.push(`${counts.senderKeys} sender keys, ${counts.senderKeyDistributions} distributions`)
+    if (has('appState')) parts.push(`${counts.appStateSyncKeys} app-state keys, ${counts.appStateCollections} collections`)
+    if (has('privacyToken')) parts.push(`${counts.privacyTokens} privacy tokens`)
+    return parts.join(' · ')
+}
+
+function printSummary(io: Io, result: ExportResult, say: (line: string) => void): void {
+    const colors = palette(io.color)
+    const how = result.encryption === 'passphrase' ? 'passphrase' : `${result.recipients} recipient${result.recipients === 1 ? '' : 's'}`
+    const where = result.file !== null ? colors.path(result.file) : 'stdout'
+    say(
+        `${colors.ok('exported')} ${result.sessions.length} session${result.sessions.length === 1 ? '' : 's'} (${result.records} records) to ${where}` +
+            ` (${formatBytes(result.bytes)}, ${how}${result.armor ? ', armored' : ''}${result.file !== null ? ', mode 0600' : ''})`
+    )
+    for (const s of result.sessions) {
+        say(`  ${colors.session(s.id)}  ${s.meJid !== null ? colors.jid(s.meJid) : colors.dim('not paired')}`)
+        say(`    ${describeCounts(s.counts, result.domains)}`)
+    }
+    if (result.partial) {
+        note(
+            io,
+            colors.warn(
+                `partial export (${result.domains.join(', ')}): it cannot restore the other domains; see docs/export-format.md before relying on it`
+            )
+        )
+    }
+}

@@ -1,0 +1,126 @@
+/**
+ * `zapo import FILE [--session NEW] [--force] [--dry-run]`: flags → typed
+ * options → runImport (src/ops/import.ts) → summary. The target store is the
+ * global --store (or ZAPO_STORE / the config file / the embedded default).
+ */
+
+import type { Command } from 'commander'
+import { collect, handle } from '../cli.js'
+import type { CliContext } from '../context.js'
+import { validateSessionId } from '../context.js'
+import { usageError } from '../errors.js'
+import { note, printJson, printLine, type Io } from '../output.js'
+import { DURABLE_DOMAINS } from '../store/address.js'
+import { palette } from '../ui/color.js'
+import type { ImportResult } from '../ops/import.js'
+import { describeCounts, PASSPHRASE_ENV } from './export.js'
+
+interface ImportFlags {
+    readonly session?: string
+    readonly force?: boolean
+    readonly dryRun?: boolean
+    readonly identity?: readonly string[]
+    readonly passphraseFile?: string
+}
+
+export function register(program: Command): void {
+    program
+        .command('import')
+        .description('verify a `zapo export` file and write its sessions into a store, all or nothing')
+        .argument('<file>', 'the export file ("-" for stdin)')
+        .option('--session <id>', 'import the file\'s single session under this id (the old id must then never connect)')
+        .option('--force', 'replace a session the target store already holds')
+        .option('--dry-run', 'decrypt and verify, show what the file holds, write nothing (no store needed)')
+        .option('--identity <file>', 'age identity file (AGE-SECRET-KEY-1…) for recipient-encrypted exports (repeatable)', collect)
+        .option('--passphrase-file <file>', `read the passphrase from the first line of a file (or set ${PASSPHRASE_ENV})`)
+        .addHelpText(
+            'after',
+            '\nExamples:\n' +
+                '  zapo import t42.age --store postgres://db/zapo                  (asks for the passphrase)\n' +
+                '  zapo import t42.age --dry-run --passphrase-file pass.txt\n' +
+                '  zapo import t42.age --identity key.txt --session tenant-42b --store redis://…\n' +
+                'Nothing is written unless the whole file decrypts, verifies and passes the credential checks;\n' +
+                'a failure while writing removes what was written. Format: docs/export-format.md'
+        )
+        .action(handle<ImportFlags>(async (flags, ctx, args) => importCommand(args[0] ?? '', flags, ctx)))
+}
+
+async function importCommand(file: string, flags: ImportFlags, ctx: CliContext): Promise<number> {
+    const io = ctx.io
+    if (file === '') throw usageError('no file given: zapo import FILE')
+    const sessionId = flags.session !== undefined ? validateSessionId(flags.session) : null
+    const dryRun = flags.dryRun === true
+    const store = dryRun ? null : ctx.storeSpec()
+    const { readInput, readSecretFile, readPassphraseFile } = await import('../export/files.js')
+    const { parseIdentityFile } = await import('../export/age.js')
+    const identities: string[] = []
+    for (const path of flags.identity ?? []) identities.push(...parseIdentityFile(await readSecretFile(path, 'identity file'), path))
+    const fromStdin = file === '-'
+    const passphrase = async (): Promise<string | null> => {
+        if (flags.passphraseFile !== undefined) return readPassphraseFile(flags.passphraseFile)
+        const fromEnv = ctx.env[PASSPHRASE_ENV]
+        if (fromEnv !== undefined && fromEnv !== '') return fromEnv
+        const { canPrompt, password } = await import('../ui/prompts.js')
+        if (fromStdin || !canPrompt(io)) return null
+        return password({
+            message: `Passphrase for ${file}`,
+            validate: value => (value.length === 0 ? 'the passphrase cannot be empty' : undefined)
+        })
+    }
+    const input = await readInput(file)
+    const name = fromStdin ? 'stdin' : file
+
+    const colors = palette(io.color)
+    const controller = new AbortController()
+    const onSignal = (): void => {
+        controller.abort()
+        note(io, colors.warn('interrupted: removing what was written so far…'))
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+    let result: ImportResult
+    try {
+        const { runImport } = await import('../ops/import.js')
+        result = await runImport(
+            { input, name, store, sessionId, force: flags.force === true, dryRun, identities, passphrase },
+            { signal: controller.signal, onWarning: line => note(io, colors.warn(`warning: ${line}`)) }
+        )
+    } finally {
+        process.off('SIGINT', onSignal)
+        process.off('SIGTERM', onSignal)
+    }
+    if (io.json) {
+        printJson(io, result)
+        return 0
+    }
+    printSummary(io, result)
+    return 0
+}
+
+function printSummary(io: Io, result: ImportResult): void {
+    const colors = palette(io.color)
+    const f = result.file
+    const domains = f.domains.length === DURABLE_DOMAINS.length ? 'all domains' : `domains ${f.domains.join(', ')} (partial)`
+    const by = f.zapo !== null ? `zapo ${f.zapo}${f.zapoJs !== null ? ` (zapo-js ${f.zapoJs})` : ''}` : 'unknown'
+    if (result.dryRun) {
+        printLine(io, `${colors.strong(f.name)}: ${f.format} version ${f.version}, created ${f.createdAt} by ${by}`)
+        printLine(io, `  ${f.encryption === 'passphrase' ? 'passphrase' : 'recipient'}-encrypted${f.armored ? ', armored' : ''}, ${domains}, ${f.records} records, digests verified`)
+    } else {
+        printLine(
+            io,
+            `${colors.ok('imported')} ${result.sessions.length} session${result.sessions.length === 1 ? '' : 's'} (${f.records} records) into ${result.store ?? ''}, read back and verified`
+        )
+    }
+    for (const s of result.sessions) {
+        const rename = s.id !== s.sourceId ? ` (from ${colors.session(s.sourceId)})` : ''
+        const replaced = s.replaced ? colors.warn(' replaced') : ''
+        const jids = [s.meJid, s.meLid].filter((j): j is string => j !== null).map(j => colors.jid(j)).join(' ')
+        printLine(io, `  ${colors.session(s.id)}${rename}${replaced}  ${jids !== '' ? jids : colors.dim('not paired')}`)
+        printLine(io, `    ${describeCounts(s.counts, f.domains)}`)
+        if (result.dryRun) {
+            const passed = s.integrity.filter(c => c.status === 'pass').length
+            printLine(io, `    credential checks: ${passed} passed, ${s.integrity.filter(c => c.status === 'skip').length} skipped`)
+        }
+    }
+    if (result.dryRun) printLine(io, colors.dim('dry run: nothing was written'))
+}

@@ -1,0 +1,280 @@
+/**
+ * `zapo export`: the durable state of one or more sessions, read through the
+ * store contracts, written as a zapo export (src/export/format.ts) inside an
+ * age file. The plaintext is produced, encrypted and written as a stream:
+ * memory does not grow with the number of Signal sessions (except with
+ * --armor, whose encoder needs the whole binary file).
+ */
+
+import { createRequire } from 'node:module'
+import { ZapoError } from '../errors.js'
+import { armorEncode, encryptStream, type Encryption } from '../export/age.js'
+import { writeFileAtomic, refuseExisting } from '../export/files.js'
+import {
+    countRecord,
+    DomainDigests,
+    emptyCounts,
+    encodeBatch,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    preKeyStateRecord,
+    recordLine,
+    type ExportCounts,
+    type ExportHeader,
+    type SessionEnd,
+    type SessionIntro
+} from '../export/format.js'
+import { DURABLE_DOMAINS, type DurableDomain, type StoreSpec } from '../store/address.js'
+import { catalogFor } from '../store/catalog.js'
+import { openStore, type OpenedStore } from '../store/open.js'
+import { readSessionRecords } from '../store/records.js'
+import type { SessionCatalog } from '../store/records.types.js'
+import { VERSION } from '../version.js'
+
+export type ExportTarget =
+    | { readonly kind: 'file'; readonly path: string; readonly force: boolean }
+    | { readonly kind: 'stream'; readonly write: (chunk: Uint8Array) => Promise<void> }
+
+export interface ExportOptions {
+    readonly store: StoreSpec
+    readonly sessionIds: readonly string[]
+    /** the durable domains to export (all by default) */
+    readonly domains?: readonly DurableDomain[]
+    readonly encryption: Encryption
+    readonly armor: boolean
+    readonly target: ExportTarget
+    /** records per store read (default 500) */
+    readonly batchSize?: number
+}
+
+export interface ExportDeps {
+    readonly onProgress?: (event: { readonly sessionId: string; readonly records: number }) => void
+    /** the creation time written into the header (tests) */
+    readonly now?: () => Date
+}
+
+export interface ExportedSession {
+    readonly id: string
+    readonly meJid: string | null
+    readonly meLid: string | null
+    readonly paired: boolean
+    readonly counts: ExportCounts
+    readonly domains: SessionEnd['domains']
+}
+
+export interface ExportResult {
+    readonly format: typeof FORMAT_NAME
+    readonly version: number
+    readonly createdAt: string
+    readonly file: string | null
+    readonly bytes: number
+    readonly armor: boolean
+    readonly encryption: 'passphrase' | 'recipients'
+    readonly recipients: number
+    readonly domains: readonly DurableDomain[]
+    readonly partial: boolean
+    readonly sessions: readonly ExportedSession[]
+    readonly records: number
+    readonly durationMs: number
+}
+
+const CHUNK_BYTES = 256 * 1024
+
+export function zapoJsVersion(): string | null {
+    try {
+        const require = createRequire(import.meta.url)
+        const pkg = require('zapo-js/package.json') as { version?: string }
+        return pkg.version ?? null
+    } catch {
+        return null
+    }
+}
+
+export async function runExport(options: ExportOptions, deps: ExportDeps = {}): Promise<ExportResult> {
+    const started = performance.now()
+    const domains = DURABLE_DOMAINS.filter(d => (options.domains ?? DURABLE_DOMAINS).includes(d))
+    if (domains.length === 0) throw new ZapoError('USAGE', 'no domain to export: --domains needs at least one of ' + DURABLE_DOMAINS.join(', '))
+    const sessionIds = [...new Set(options.sessionIds)]
+    if (sessionIds.length === 0) throw new ZapoError('USAGE', 'no session to export: pass --session ID')
+    if (options.target.kind === 'file') refuseExisting(options.target.path, options.target.force)
+
+    const store = await openStore(options.store, 'read')
+    try {
+        const catalog = catalogFor(store.primary, options.store.primary)
+        const intros = new Map<string, SessionIntro>()
+        for (const sessionId of sessionIds) intros.set(sessionId, await introFor(store, catalog, sessionId))
+
+        const createdAt = (deps.now?.() ?? new Date()).toISOString()
+        const header: ExportHeader = {
+            type: 'header',
+            format: FORMAT_NAME,
+            version: FORMAT_VERSION,
+            createdAt,
+            zapo: VERSION,
+            zapoJs: zapoJsVersion(),
+            domains,
+            sessions: sessionIds
+        }
+        const sessions: ExportedSession[] = []
+        let totalRecords = 0
+        const batchSize = options.batchSize ?? 500
+
+        async function* lines(): AsyncGenerator<string> {
+            yield JSON.stringify(header)
+            for (const sessionId of sessionIds) {
+                const intro = intros.get(sessionId)!
+                yield JSON.stringify(intro)
+                const digests = new DomainDigests(domains)
+                const counts = emptyCounts()
+                let records = 0
+                let preKeyStateWritten = false
+                for await (const batch of readSessionRecords(store, catalog, sessionId, { domains, batchSize })) {
+                    if (batch.domain === 'preKey' && !preKeyStateWritten) {
+                        preKeyStateWritten = true
+                        const line = recordLine(preKeyStateRecord(batch.serverHasPreKeys, batch.nextPreKeyId ?? null))
+                        digests.add('preKey', line)
+                        records += 1
+                        yield line
+                    }
+                    for (const record of encodeBatch(batch)) {
+                        const line = recordLine(record)
+                        digests.add(record.domain, line)
+                        countRecord(counts, record.kind, record.data)
+                        records += 1
+                        yield line
+                    }
+                    deps.onProgress?.({ sessionId, records })
+                }
+                const end: SessionEnd = { type: 'sessionEnd', id: sessionId, domains: digests.summary(), counts }
+                yield JSON.stringify(end)
+                totalRecords += records
+                sessions.push({ id: sessionId, meJid: intro.meJid, meLid: intro.meLid, paired: intro.paired, counts, domains: end.domains })
+            }
+            yield JSON.stringify({ type: 'end', sessions: sessionIds.length, records: totalRecords })
+        }
+
+        const plaintext = toByteStream(lines())
+        const encrypted = await encryptStream(plaintext, options.encryption)
+        let bytes = 0
+        let file: string | null = null
+        const output: AsyncIterable<Uint8Array> = options.armor ? armored(encrypted) : iterate(encrypted)
+        if (options.target.kind === 'file') {
+            const written = await writeFileAtomic(options.target.path, output, { force: options.target.force })
+            bytes = written.bytes
+            file = written.path
+        } else {
+            for await (const chunk of output) {
+                await options.target.write(chunk)
+                bytes += chunk.byteLength
+            }
+        }
+        return {
+            format: FORMAT_NAME,
+            version: FORMAT_VERSION,
+            createdAt,
+            file,
+            bytes,
+            armor: options.armor,
+            encryption: options.encryption.kind,
+            recipients: options.encryption.kind === 'recipients' ? options.encryption.recipients.length : 0,
+            domains,
+            partial: domains.length !== DURABLE_DOMAINS.length,
+            sessions,
+            records: totalRecords,
+            durationMs: Math.round(performance.now() - started)
+        }
+    } finally {
+        await store.close()
+    }
+}
+
+async function introFor(store: OpenedStore, catalog: SessionCatalog, sessionId: string): Promise<SessionIntro> {
+    const counts = await catalog.counts(sessionId)
+    const any =
+        counts.credentials ||
+        counts.registration ||
+        counts.signedPreKey ||
+        Object.values(counts).some(v => typeof v === 'number' && v > 0)
+    if (!any) {
+        throw new ZapoError('SESSION_NOT_FOUND', `session "${sessionId}" holds no records in ${store.spec.label}: check the id (zapo sessions list) or --store`, {
+            sessionId,
+            store: store.spec.label
+        })
+    }
+    const credentials = counts.credentials ? await store.domain('auth', sessionId).load() : null
+    return {
+        type: 'session',
+        id: sessionId,
+        meJid: credentials?.meJid ?? null,
+        meLid: credentials?.meLid ?? null,
+        paired: Boolean(credentials?.meJid)
+    }
+}
+
+/** Lines → a byte stream of UTF-8 lines, in chunks of about CHUNK_BYTES. */
+function toByteStream(lines: AsyncGenerator<string>): ReadableStream<Uint8Array> {
+    let pending: string[] = []
+    let pendingLength = 0
+    return new ReadableStream<Uint8Array>(
+        {
+            async pull(controller) {
+                for (;;) {
+                    const next = await lines.next()
+                    if (next.done) {
+                        if (pendingLength > 0) controller.enqueue(encodeLines(pending))
+                        pending = []
+                        pendingLength = 0
+                        controller.close()
+                        return
+                    }
+                    pending.push(next.value)
+                    pendingLength += next.value.length + 1
+                    if (pendingLength >= CHUNK_BYTES) {
+                        controller.enqueue(encodeLines(pending))
+                        pending = []
+                        pendingLength = 0
+                        return
+                    }
+                }
+            },
+            async cancel() {
+                await lines.return(undefined)
+            }
+        },
+        { highWaterMark: 1 }
+    )
+}
+
+function encodeLines(lines: readonly string[]): Uint8Array {
+    const buf = Buffer.from(lines.join('\n') + '\n', 'utf8')
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
+}
+
+async function* iterate(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+    const reader = stream.getReader()
+    try {
+        for (;;) {
+            const { done, value } = await reader.read()
+            if (done) return
+            yield value
+        }
+    } finally {
+        reader.releaseLock()
+    }
+}
+
+async function* armored(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+    const chunks: Uint8Array[] = []
+    let size = 0
+    for await (const chunk of iterate(stream)) {
+        chunks.push(chunk)
+        size += chunk.byteLength
+    }
+    const all = new Uint8Array(size)
+    let at = 0
+    for (const chunk of chunks) {
+        all.set(chunk, at)
+        at += chunk.byteLength
+    }
+    yield armorEncode(all)
+}
