@@ -7,7 +7,9 @@
 import { Command } from 'commander'
 import { register as registerCreds } from './commands/creds.js'
 import { register as registerDoctor } from './commands/doctor.js'
+import { register as registerCheck } from './commands/check.js'
 import { register as registerExitCodes } from './commands/exit-codes.js'
+import { register as registerLogout } from './commands/logout.js'
 import { register as registerPair } from './commands/pair.js'
 import { register as registerSessions } from './commands/sessions.js'
 import { VERSION } from './version.js'
@@ -35,6 +37,8 @@ export function buildProgram(): Command {
     registerSessions(program)
     registerCreds(program)
     registerDoctor(program)
+    registerCheck(program)
+    registerLogout(program)
     registerExitCodes(program)
     return program
 }

@@ -1,0 +1,264 @@
+/**
+ * `zapo check`: smoke checks with exit codes for CI and cron. Flags and the config file's
+ * `check` object become typed options here; the work is src/ops/check.ts.
+ */
+
+import type { Command } from 'commander'
+import { handle } from '../cli.js'
+import type { CliContext } from '../context.js'
+import { parseDuration, parsePositiveInt } from '../context.js'
+import { EXIT_CODES, usageError } from '../errors.js'
+import { note, printJson, printLine } from '../output.js'
+import { palette, type Palette } from '../ui/color.js'
+import type { CheckReport, CheckResult, CheckThresholds, SessionReport } from '../ops/check.js'
+
+interface CheckFlags {
+    readonly session?: string
+    readonly all?: boolean
+    readonly shard?: string
+    readonly concurrency?: string
+    readonly connect?: boolean
+    readonly timeout?: string
+    readonly settle?: string
+    readonly server?: string
+    readonly serverRootCa?: string
+    readonly maxSignedPrekeyAge?: string
+    readonly minPrekeys?: string
+    readonly maxSinceLogin?: string
+    readonly strict?: boolean
+}
+
+/** The keys of the config file's `check` object (all optional, numbers). */
+export const CHECK_CONFIG_KEYS = Object.freeze({
+    minPreKeys: 'low-water mark of uploaded one-time prekeys (--min-prekeys)',
+    maxSignedPreKeyAgeDays: 'largest signed prekey age in days (--max-signed-prekey-age)',
+    maxSinceLoginHours: 'longest time since the last successful login in hours (--max-since-login)',
+    timeoutSeconds: 'login timeout of --connect in seconds (--timeout)',
+    concurrency: 'sessions checked at once with --all (--concurrency)'
+} as const)
+
+export const CHECK_DEFAULTS = Object.freeze({
+    maxSignedPreKeyAgeMs: 30 * 86_400_000,
+    minPreKeys: 20,
+    maxSinceLoginMs: 14 * 86_400_000,
+    timeoutMs: 30_000,
+    settleMs: 2_000,
+    concurrency: 4
+} as const)
+
+export function register(program: Command): void {
+    program
+        .command('check')
+        .description('smoke-check a session (or every session) for CI and cron: credentials, pairing, key age, prekey stock, last login; --connect logs in once')
+        .option('--session <id>', 'the session to check (or ZAPO_SESSION)')
+        .option('--all', 'check every session in the store')
+        .option('--shard <K/N>', 'with --all: only the sessions whose sha256(id) mod N equals K-1 (split a fleet across N runners)')
+        .option('--concurrency <n>', `with --all: sessions checked at once (default ${CHECK_DEFAULTS.concurrency})`)
+        .option('--connect', 'also log in once with the stored credentials, then disconnect (a running app with this session is kicked while it lasts)')
+        .option('--timeout <duration>', 'with --connect: the login must finish within this (default 30s)')
+        .option('--settle <duration>', 'with --connect: stay logged in this long to catch an immediate refusal (default 2s)')
+        .option('--server <url>', 'with --connect: a test server (zapo sandbox) instead of WhatsApp (or ZAPO_SERVER)')
+        .option('--server-root-ca <ca>', "with --server: the test server's root CA as printed by zapo sandbox (or ZAPO_SERVER_ROOT_CA)")
+        .option('--max-signed-prekey-age <duration>', 'fail when the signed prekey is older (default 30d; config check.maxSignedPreKeyAgeDays)')
+        .option('--min-prekeys <n>', 'fail when fewer uploaded one-time prekeys remain (default 20; config check.minPreKeys)')
+        .option('--max-since-login <duration>', 'fail when the last successful login is older (default 14d; config check.maxSinceLoginHours)')
+        .option('--strict', 'warnings fail the check too (exit 9)')
+        .addHelpText(
+            'after',
+            '\nExit codes: 0 every check passed; 3 no such session; 4 store unreachable; 5 inconsistent credentials;\n' +
+                '6 not paired; 8 login timed out; 9 a threshold failed; 10 logged out; 11 replaced; 12 banned/locked;\n' +
+                '13 client rejected; 14 could not connect. With --all the most severe result wins (docs/check.md).'
+        )
+        .action(handle<CheckFlags>(runCheckCommand))
+}
+
+async function runCheckCommand(flags: CheckFlags, ctx: CliContext): Promise<number> {
+    const options = await prepare(flags, ctx)
+    const { runCheck } = await import('../ops/check.js')
+    const colors = palette(ctx.io.color)
+    if (options.connect) {
+        const target = options.connect.server ? `the test server ${options.connect.server.url}` : 'WhatsApp'
+        const who = options.sessions.all ? 'each checked session' : `session ${options.sessions.sessionId}`
+        note(
+            ctx.io,
+            `zapo: --connect logs ${who} in to ${target} with its stored credentials: an app running with the same session is disconnected ("replaced") while the check is connected`
+        )
+    }
+    const report = await runCheck(options)
+    if (ctx.io.json) {
+        printJson(ctx.io, report)
+    } else {
+        render(report, options.sessions.all, ctx, colors)
+    }
+    if (report.shard && report.sessions.length === 0) {
+        note(ctx.io, `zapo: shard ${report.shard.index}/${report.shard.count} holds none of the store's ${report.storeSessions} sessions`)
+    }
+    return report.summary.exitCode
+}
+
+type PreparedOptions = Parameters<typeof import('../ops/check.js').runCheck>[0]
+
+/** Flags + config file → typed options. Exported for tests of the option parsing. */
+export async function prepare(flags: CheckFlags, ctx: CliContext): Promise<PreparedOptions> {
+    const config = ctx.config.check
+    for (const key of Object.keys(config)) {
+        if (!(key in CHECK_CONFIG_KEYS)) {
+            throw usageError(
+                `config file ${ctx.config.path}: unknown key check.${key} (known: ${Object.keys(CHECK_CONFIG_KEYS).join(', ')})`
+            )
+        }
+    }
+    if (flags.all && flags.session !== undefined) throw usageError('--all and --session exclude each other: pass one of them')
+    if (flags.shard !== undefined && !flags.all) throw usageError('--shard needs --all: it splits the store\'s sessions across runners')
+    if (!flags.connect) {
+        for (const [flag, value] of [
+            ['--timeout', flags.timeout],
+            ['--settle', flags.settle],
+            ['--server', flags.server]
+        ] as const) {
+            if (value !== undefined) throw usageError(`${flag} only applies with --connect: add --connect or drop ${flag}`)
+        }
+    }
+    const sessions = flags.all ? ({ all: true } as const) : ({ all: false, sessionId: ctx.sessionId(flags.session) } as const)
+    const thresholds: CheckThresholds = {
+        maxSignedPreKeyAgeMs:
+            flags.maxSignedPrekeyAge !== undefined
+                ? parseDuration(flags.maxSignedPrekeyAge, '--max-signed-prekey-age')
+                : config.maxSignedPreKeyAgeDays !== undefined
+                  ? Math.round(config.maxSignedPreKeyAgeDays * 86_400_000)
+                  : CHECK_DEFAULTS.maxSignedPreKeyAgeMs,
+        minPreKeys:
+            flags.minPrekeys !== undefined
+                ? parseCount(flags.minPrekeys, '--min-prekeys')
+                : config.minPreKeys !== undefined
+                  ? Math.floor(config.minPreKeys)
+                  : CHECK_DEFAULTS.minPreKeys,
+        maxSinceLoginMs:
+            flags.maxSinceLogin !== undefined
+                ? parseDuration(flags.maxSinceLogin, '--max-since-login')
+                : config.maxSinceLoginHours !== undefined
+                  ? Math.round(config.maxSinceLoginHours * 3_600_000)
+                  : CHECK_DEFAULTS.maxSinceLoginMs
+    }
+    const concurrency =
+        flags.concurrency !== undefined
+            ? parsePositiveInt(flags.concurrency, '--concurrency')
+            : config.concurrency !== undefined
+              ? Math.max(1, Math.floor(config.concurrency))
+              : CHECK_DEFAULTS.concurrency
+    const timeoutMs =
+        flags.timeout !== undefined
+            ? parseDuration(flags.timeout, '--timeout')
+            : config.timeoutSeconds !== undefined
+              ? Math.round(config.timeoutSeconds * 1000)
+              : CHECK_DEFAULTS.timeoutMs
+    if (timeoutMs <= 0) throw usageError('--timeout must be longer than 0: use e.g. 30s')
+    const settleMs = flags.settle !== undefined ? parseDuration(flags.settle, '--settle') : CHECK_DEFAULTS.settleMs
+    const connect = flags.connect
+        ? {
+              server: ctx.server({
+                  ...(flags.server !== undefined ? { server: flags.server } : {}),
+                  ...(flags.serverRootCa !== undefined ? { serverRootCa: flags.serverRootCa } : {})
+              }),
+              timeoutMs,
+              settleMs,
+              ...(await clientLogger(ctx))
+          }
+        : null
+    return {
+        store: ctx.storeSpec(),
+        sessions,
+        shard: flags.shard !== undefined ? parseShard(flags.shard) : null,
+        concurrency,
+        thresholds,
+        connect,
+        strict: flags.strict === true
+    }
+}
+
+/** The client's logs go to stderr only with --debug; otherwise the probe stays quiet. */
+async function clientLogger(_ctx: CliContext): Promise<{ logger?: import('zapo-js').Logger }> {
+    return {}
+}
+
+function parseCount(value: string, flag: string): number {
+    if (!/^\d+$/.test(value.trim())) throw usageError(`${flag} "${value}" must be a whole number (0 or more)`)
+    return Number(value)
+}
+
+/** "K/N" with 1 ≤ K ≤ N. */
+export function parseShard(value: string): { readonly index: number; readonly count: number } {
+    const match = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(value)
+    if (!match) throw usageError(`--shard "${value}" is not K/N: use e.g. --shard 1/4 (this runner takes the first of 4 parts)`)
+    const index = Number(match[1])
+    const count = Number(match[2])
+    if (count < 1 || count > 1_000_000) throw usageError(`--shard "${value}": N must be between 1 and 1000000`)
+    if (index < 1 || index > count) throw usageError(`--shard "${value}": K must be between 1 and ${count}`)
+    return { index, count }
+}
+
+// ---------------------------------------------------------------------------------------------
+// rendering (human mode)
+
+const MARK: Readonly<Record<CheckResult['status'], string>> = Object.freeze({ pass: '✓', warn: '!', fail: '✗', skip: '-' })
+
+function mark(status: CheckResult['status'], c: Palette): string {
+    const m = MARK[status]
+    return status === 'pass' ? c.ok(m) : status === 'warn' ? c.warn(m) : status === 'fail' ? c.error(m) : c.dim(m)
+}
+
+function render(report: CheckReport, fleet: boolean, ctx: CliContext, c: Palette): void {
+    const io = ctx.io
+    if (!fleet) {
+        const s = report.sessions[0]
+        if (!s) return
+        printLine(io, `session ${c.session(s.sessionId)}${s.jid ? ` (${c.jid(s.jid)})` : ''} in ${c.path(report.store)}`)
+        for (const line of checkLines(s, c, true)) printLine(io, line)
+        printLine(io, verdict(s, c))
+        return
+    }
+    for (const s of report.sessions) {
+        const head = `${mark(s.result === 'OK' ? 'pass' : 'fail', c)} ${c.session(s.sessionId)}${s.jid ? ` ${c.dim(s.jid)}` : ''}  ${
+            s.result === 'OK' ? c.ok('OK') : c.error(s.result)
+        }`
+        printLine(io, head)
+        for (const line of checkLines(s, c, false)) printLine(io, line)
+    }
+    const sum = report.summary
+    const parts = Object.entries(sum.byResult)
+        .filter(([code]) => code !== 'OK')
+        .map(([code, n]) => `${code} ${n}`)
+    const shard = report.shard ? ` (shard ${report.shard.index}/${report.shard.count} of ${report.storeSessions})` : ''
+    printLine(
+        io,
+        `${sum.sessions} session${sum.sessions === 1 ? '' : 's'}${shard}: ${c.ok(`${sum.ok} ok`)}, ${
+            sum.failed > 0 ? c.error(`${sum.failed} failed`) : `${sum.failed} failed`
+        }${parts.length > 0 ? ` (${parts.join(', ')})` : ''}; worst ${sum.worst} → exit ${sum.exitCode}`
+    )
+}
+
+/** Lines for one session's checks: all of them for one session, only the non-passing ones in a fleet. */
+function checkLines(s: SessionReport, c: Palette, all: boolean): string[] {
+    const lines: string[] = []
+    const integrity = s.checks.filter(k => k.name.startsWith('integrity.'))
+    const integrityOk = integrity.length > 0 && integrity.every(k => k.status !== 'fail')
+    let integrityShown = false
+    for (const k of s.checks) {
+        if (k.name.startsWith('integrity.') && integrityOk) {
+            if (!all || integrityShown) continue
+            integrityShown = true
+            const passed = integrity.filter(i => i.status === 'pass').length
+            const skipped = integrity.length - passed
+            lines.push(`  ${mark('pass', c)} ${'integrity'.padEnd(34)} ${passed} checks pass${skipped > 0 ? `, ${skipped} skipped` : ''}`)
+            continue
+        }
+        if (!all && (k.status === 'pass' || k.status === 'skip')) continue
+        lines.push(`  ${mark(k.status, c)} ${k.name.padEnd(34)} ${k.status === 'skip' ? c.dim(`skipped: ${k.detail}`) : k.detail}`)
+    }
+    return lines
+}
+
+function verdict(s: SessionReport, c: Palette): string {
+    if (s.result === 'OK') return c.ok(`ok: every check passed (exit ${EXIT_CODES.OK})`)
+    return c.error(`${s.result} (exit ${s.exitCode}): ${s.failures.join(', ')}`)
+}

@@ -1,0 +1,127 @@
+/**
+ * `zapo logout`: unlink a session's device through the server and report what the library
+ * removed from the store. The only command that may call `logout()` (src/ops/logout.ts).
+ */
+
+import type { Command } from 'commander'
+import { handle } from '../cli.js'
+import type { CliContext } from '../context.js'
+import { parseDuration } from '../context.js'
+import { EXIT_CODES, usageError } from '../errors.js'
+import { note, printJson, printLine } from '../output.js'
+import { palette } from '../ui/color.js'
+import type { LogoutResult, LogoutTarget } from '../ops/logout.js'
+
+interface LogoutFlags {
+    readonly session?: string
+    readonly yes?: boolean
+    readonly timeout?: string
+    readonly server?: string
+    readonly serverRootCa?: string
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000
+
+/** The count fields in the order they are reported, with the durable domain that holds each. */
+const COUNT_ROWS = Object.freeze([
+    ['credentials', 'auth'],
+    ['registration', 'signal'],
+    ['signedPreKey', 'signal'],
+    ['preKeys', 'preKey'],
+    ['preKeysUploaded', 'preKey'],
+    ['signalSessions', 'session'],
+    ['identities', 'identity'],
+    ['senderKeys', 'senderKey'],
+    ['senderKeyDistributions', 'senderKey'],
+    ['appStateSyncKeys', 'appState'],
+    ['appStateCollections', 'appState'],
+    ['privacyTokens', 'privacyToken']
+] as const)
+
+export function register(program: Command): void {
+    program
+        .command('logout')
+        .description('unlink a session\'s device through the server (it leaves the phone\'s linked devices) and remove its stored state')
+        .option('--session <id>', 'the session to log out (or ZAPO_SESSION)')
+        .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
+        .option('--timeout <duration>', 'for the login and for the server\'s answer (default 30s)')
+        .option('--server <url>', 'a test server (zapo sandbox) instead of WhatsApp (or ZAPO_SERVER)')
+        .option('--server-root-ca <ca>', "with --server: the test server's root CA as printed by zapo sandbox (or ZAPO_SERVER_ROOT_CA)")
+        .addHelpText(
+            'after',
+            '\nNothing is removed when the server cannot be reached (exit 14): the device would stay linked on the phone.\n' +
+                'Exit codes: 0 logged out; 2 no --yes without a terminal; 3 no such session; 6 not paired (nothing to unlink);\n' +
+                '8 the server did not confirm in time; 11 replaced by a running app; 14 could not connect; 19 records left behind.'
+        )
+        .action(handle<LogoutFlags>(runLogoutCommand))
+}
+
+async function runLogoutCommand(flags: LogoutFlags, ctx: CliContext): Promise<number> {
+    const sessionId = ctx.sessionId(flags.session)
+    const yes = flags.yes === true
+    const { canPrompt, confirm } = await import('../ui/prompts.js')
+    if (!yes && !canPrompt(ctx.io)) {
+        throw usageError(`zapo logout unlinks ${sessionId} for good and needs a confirmation: pass --yes (there is no terminal to ask on)`)
+    }
+    const timeoutMs = flags.timeout !== undefined ? parseDuration(flags.timeout, '--timeout') : DEFAULT_TIMEOUT_MS
+    if (timeoutMs <= 0) throw usageError('--timeout must be longer than 0: use e.g. 30s')
+    const server = ctx.server({
+        ...(flags.server !== undefined ? { server: flags.server } : {}),
+        ...(flags.serverRootCa !== undefined ? { serverRootCa: flags.serverRootCa } : {})
+    })
+    const store = ctx.storeSpec()
+    const c = palette(ctx.io.color)
+    const { runLogout } = await import('../ops/logout.js')
+    const result = await runLogout(
+        { store, sessionId, server, timeoutMs },
+        {
+            confirm: async (target: LogoutTarget) => {
+                const where = server ? `the test server ${server.url}` : 'WhatsApp'
+                note(
+                    ctx.io,
+                    `zapo: logging out ${target.sessionId} (${target.jid}) in ${target.store} through ${where}: the device leaves the phone's linked devices and its stored state is removed; an app running with this session is disconnected`
+                )
+                if (yes) return true
+                return confirm({ message: `Log out ${target.sessionId} (${target.jid}) for good?`, initialValue: false })
+            },
+            onProgress: line => note(ctx.io, `zapo: ${line}`)
+        }
+    )
+    if (ctx.io.json) {
+        printJson(ctx.io, { ...result, exitCode: EXIT_CODES[result.result] })
+    } else {
+        render(result, ctx, c)
+    }
+    return EXIT_CODES[result.result]
+}
+
+function render(result: LogoutResult, ctx: CliContext, c: ReturnType<typeof palette>): void {
+    const io = ctx.io
+    const who = `${c.session(result.sessionId)}${result.jid ? ` (${c.jid(result.jid)})` : ''}`
+    if (result.status === 'not-paired') {
+        printLine(io, `${who} is not paired: no device is linked on a phone, so there is nothing to log out; nothing was removed`)
+        printLine(io, c.dim(`(pair it with zapo pair --session ${result.sessionId})`))
+        return
+    }
+    const how =
+        result.status === 'already-logged-out'
+            ? `the server had already unlinked it (${result.reason ?? 'logged out'})`
+            : 'the server removed the device'
+    const by =
+        result.clearedBy === 'library'
+            ? 'the library removed its stored state'
+            : result.clearedBy === 'zapo'
+              ? 'zapo removed its stored state (the server kept the stream open)'
+              : 'nothing was removed'
+    printLine(io, `logged out ${who}: ${how}; ${by}`)
+    printLine(io, `  ${'records'.padEnd(24)} ${'domain'.padEnd(13)} ${'before'.padStart(7)} ${'after'.padStart(7)}`)
+    for (const [field, domain] of COUNT_ROWS) {
+        const b = Number(result.before[field])
+        const a = Number(result.after[field])
+        if (b === 0 && a === 0) continue
+        printLine(io, `  ${field.padEnd(24)} ${domain.padEnd(13)} ${String(b).padStart(7)} ${String(a).padStart(7)}`)
+    }
+    if (result.remaining.length > 0) {
+        printLine(io, c.error(`records left behind: ${result.remaining.join(', ')}; inspect them with zapo creds show --session ${result.sessionId}`))
+    }
+}

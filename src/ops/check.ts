@@ -1,0 +1,491 @@
+/**
+ * `zapo check`: smoke checks of one session or a whole store, for CI and cron.
+ *
+ * The checks are data (`SESSION_CHECKS`, a `{ name, run }` list) run in order
+ * by one function over a `SessionProbe` (everything read once through the
+ * store contracts and the catalog). Each check returns a status
+ * (pass | warn | fail | skip), a value and its threshold; a failed check names
+ * the error code it stands for, and a session's result is the most severe of
+ * those codes (`SEVERITY`). `--connect` adds a real login through the
+ * library's client. Nothing here prints, prompts or exits.
+ *
+ * A check never removes anything: the login probe disables the library's
+ * clean-up on a logout answer (`logoutStoreClear`), so a refused login leaves
+ * the stored state as it was. Only `zapo logout` removes a session's state.
+ */
+
+import { createHash } from 'node:crypto'
+import type { Logger, WaAuthCredentials } from 'zapo-js'
+import { proto } from 'zapo-js/proto'
+import type { RegistrationInfo, SignedPreKeyRecord } from 'zapo-js/signal'
+import { EXIT_CODES, isZapoError, toError, ZapoError, type ZapoErrorCode } from '../errors.js'
+import type { StoreSpec } from '../store/address.js'
+import { catalogFor } from '../store/catalog.js'
+import { openStore, type OpenedStore } from '../store/open.js'
+import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
+import { checkCredentialIntegrity } from './integrity.js'
+import { probeLogin, type LoginProbeResult, type ServerOverride } from './login-probe.js'
+
+export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip'
+
+/** One line of the report. Durations are in milliseconds (`unit: 'ms'`). */
+export interface CheckResult {
+    readonly name: string
+    readonly status: CheckStatus
+    readonly value: number | string | boolean | null
+    readonly threshold: number | string | null
+    readonly unit: 'ms' | 'keys' | null
+    /** one line for people; never key material */
+    readonly detail: string
+    /** for a failed check: the error code it stands for */
+    readonly code: ZapoErrorCode | null
+}
+
+export interface CheckThresholds {
+    /** the signed prekey may be at most this old (ms) */
+    readonly maxSignedPreKeyAgeMs: number
+    /** low-water mark of uploaded, unused one-time prekeys */
+    readonly minPreKeys: number
+    /** the last successful login may be at most this long ago (ms) */
+    readonly maxSinceLoginMs: number
+}
+
+export const DEFAULT_THRESHOLDS: CheckThresholds = Object.freeze({
+    maxSignedPreKeyAgeMs: 30 * 86_400_000,
+    minPreKeys: 20,
+    maxSinceLoginMs: 14 * 86_400_000
+})
+
+export interface ConnectOptions {
+    readonly server: ServerOverride | null
+    /** the login must complete within this (ms) */
+    readonly timeoutMs: number
+    /** stay connected this long after the login to catch an immediate refusal (ms) */
+    readonly settleMs: number
+    readonly logger?: Logger
+}
+
+/**
+ * Severity of a session's result, most severe first. A fleet's exit code is
+ * the exit code of its most severe session result.
+ */
+export const SEVERITY: readonly ZapoErrorCode[] = Object.freeze([
+    'INTERNAL',
+    'STORE_UNAVAILABLE',
+    'INTEGRITY',
+    'LOGGED_OUT',
+    'ACCOUNT_BLOCKED',
+    'CLIENT_REJECTED',
+    'REPLACED',
+    'SESSION_NOT_FOUND',
+    'NOT_PAIRED',
+    'CONNECTION_FAILED',
+    'TIMEOUT',
+    'CHECK_FAILED',
+    'OK'
+] as const)
+
+export function moreSevere(a: ZapoErrorCode, b: ZapoErrorCode): ZapoErrorCode {
+    const ra = SEVERITY.indexOf(a)
+    const rb = SEVERITY.indexOf(b)
+    return (ra < 0 ? 0 : ra) <= (rb < 0 ? 0 : rb) ? a : b
+}
+
+/** Everything the checks look at, read once per session. */
+export interface SessionProbe {
+    readonly sessionId: string
+    readonly now: number
+    readonly credentials: WaAuthCredentials | null
+    readonly registration: RegistrationInfo | null
+    readonly signedPreKey: SignedPreKeyRecord | null
+    /** the signal domain's last signed prekey rotation (ms since epoch), null when none is stored */
+    readonly signedPreKeyRotationTs: number | null
+    readonly counts: SessionCounts
+    readonly thresholds: CheckThresholds
+    /** results so far, for checks that depend on earlier ones */
+    readonly earlier: readonly CheckResult[]
+}
+
+export interface SessionCheck {
+    readonly name: string
+    run(probe: SessionProbe): Promise<CheckResult | readonly CheckResult[]>
+}
+
+type Outcome = Omit<CheckResult, 'name'>
+
+const result = (
+    status: CheckStatus,
+    detail: string,
+    extra: { value?: CheckResult['value']; threshold?: CheckResult['threshold']; unit?: CheckResult['unit']; code?: ZapoErrorCode | null } = {}
+): Outcome => ({
+    status,
+    value: extra.value ?? null,
+    threshold: extra.threshold ?? null,
+    unit: extra.unit ?? null,
+    detail,
+    code: status === 'fail' ? (extra.code ?? 'CHECK_FAILED') : null
+})
+
+const named = (name: string, outcome: Outcome): CheckResult => ({ name, ...outcome })
+
+function isPaired(credentials: WaAuthCredentials | null): boolean {
+    return typeof credentials?.meJid === 'string' && credentials.meJid !== ''
+}
+
+function hasFailed(probe: SessionProbe, name: string): boolean {
+    return probe.earlier.some(c => c.status === 'fail' && (c.name === name || c.name.startsWith(`${name}.`)))
+}
+
+/** Why the threshold checks do not apply to this session, or null when they do. */
+function thresholdPrecondition(probe: SessionProbe): string | null {
+    if (!probe.credentials) return 'no credentials'
+    if (!isPaired(probe.credentials)) return 'not paired'
+    return null
+}
+
+/** The offline checks, in the order they run and are reported. */
+export const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
+    {
+        name: 'credentials',
+        run: async probe => {
+            if (probe.credentials) return named('credentials', result('pass', 'the auth domain holds credentials', { value: true }))
+            const others = Object.entries(probe.counts).filter(([k, v]) => k !== 'credentials' && v !== false && v !== 0).length
+            const detail =
+                others > 0
+                    ? `no credentials in the auth domain, but ${others} other domain(s) hold records (a half-written or half-removed session)`
+                    : 'no credentials in the auth domain'
+            return named('credentials', result('fail', detail, { value: false, code: 'SESSION_NOT_FOUND' }))
+        }
+    },
+    {
+        name: 'paired',
+        run: async probe => {
+            if (!probe.credentials) return named('paired', result('skip', 'no credentials'))
+            if (isPaired(probe.credentials)) {
+                return named('paired', result('pass', `paired as ${probe.credentials.meJid}`, { value: probe.credentials.meJid ?? null }))
+            }
+            return named('paired', result('fail', 'the credentials are not paired with a phone: run zapo pair', { value: false, code: 'NOT_PAIRED' }))
+        }
+    },
+    {
+        name: 'integrity',
+        run: async probe => {
+            if (!probe.credentials) return named('integrity', result('skip', 'no credentials'))
+            const report = await checkCredentialIntegrity({
+                credentials: probe.credentials,
+                registration: probe.registration,
+                signedPreKey: probe.signedPreKey
+            })
+            return report.checks.map(c =>
+                named(`integrity.${c.name}`, result(c.status, c.detail, { value: c.status !== 'fail', code: 'INTEGRITY' }))
+            )
+        }
+    },
+    {
+        name: 'signed-prekey-age',
+        run: async probe => {
+            const name = 'signed-prekey-age'
+            const threshold = probe.thresholds.maxSignedPreKeyAgeMs
+            const why = thresholdPrecondition(probe)
+            if (why) return named(name, result('skip', why, { threshold, unit: 'ms' }))
+            if (hasFailed(probe, 'integrity')) return named(name, result('skip', 'credentials are inconsistent', { threshold, unit: 'ms' }))
+            let since: number | null = probe.signedPreKeyRotationTs
+            let source = 'last rotation recorded in the signal domain'
+            if (since === null) {
+                since = pairingTimeMs(probe.credentials)
+                source = 'no rotation recorded; the pairing time from the ADV identity (a lower bound of the key age)'
+            }
+            if (since === null) {
+                return named(
+                    name,
+                    result('warn', 'no rotation time recorded and no pairing time known: the library records one at its next login', {
+                        threshold,
+                        unit: 'ms'
+                    })
+                )
+            }
+            const age = Math.max(0, probe.now - since)
+            const detail = `${formatDuration(age)} old (${source}; limit ${formatDuration(threshold)})`
+            if (age > threshold) {
+                return named(name, result('fail', `${detail}: log in (the library rotates it when due) or re-pair`, { value: age, threshold, unit: 'ms' }))
+            }
+            return named(name, result(probe.signedPreKeyRotationTs === null ? 'warn' : 'pass', detail, { value: age, threshold, unit: 'ms' }))
+        }
+    },
+    {
+        name: 'prekey-stock',
+        run: async probe => {
+            const name = 'prekey-stock'
+            const threshold = probe.thresholds.minPreKeys
+            const why = thresholdPrecondition(probe)
+            if (why) return named(name, result('skip', why, { threshold, unit: 'keys' }))
+            const uploaded = probe.counts.preKeysUploaded
+            const detail = `${uploaded} uploaded unused one-time prekeys (${probe.counts.preKeys} stored; low-water mark ${threshold})`
+            if (uploaded < threshold) {
+                return named(name, result('fail', `${detail}: log in so the library uploads more`, { value: uploaded, threshold, unit: 'keys' }))
+            }
+            return named(name, result('pass', detail, { value: uploaded, threshold, unit: 'keys' }))
+        }
+    },
+    {
+        name: 'since-login',
+        run: async probe => {
+            const name = 'since-login'
+            const threshold = probe.thresholds.maxSinceLoginMs
+            const why = thresholdPrecondition(probe)
+            if (why) return named(name, result('skip', why, { threshold, unit: 'ms' }))
+            const ts = probe.credentials?.lastSuccessTs
+            if (typeof ts !== 'number' || !Number.isFinite(ts) || ts <= 0) {
+                return named(name, result('warn', 'no successful login recorded in the credentials', { threshold, unit: 'ms' }))
+            }
+            const age = Math.max(0, probe.now - ts * 1000)
+            const detail = `last successful login ${formatDuration(age)} ago (limit ${formatDuration(threshold)})`
+            if (age > threshold) {
+                return named(name, result('fail', `${detail}: the session is not being run; start it or check its host`, { value: age, threshold, unit: 'ms' }))
+            }
+            return named(name, result('pass', detail, { value: age, threshold, unit: 'ms' }))
+        }
+    }
+])
+
+/** The pairing time from the ADV device identity details (seconds in the record), or null. */
+function pairingTimeMs(credentials: WaAuthCredentials | null): number | null {
+    const details = credentials?.signedIdentity?.details
+    if (!(details instanceof Uint8Array) || details.length === 0) return null
+    try {
+        const decoded = proto.ADVDeviceIdentity.decode(details)
+        const seconds = Number(decoded.timestamp ?? 0)
+        return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : null
+    } catch {
+        return null
+    }
+}
+
+export function formatDuration(ms: number): string {
+    const abs = Math.abs(ms)
+    if (abs < 1_000) return `${Math.round(ms)}ms`
+    if (abs < 60_000) return `${(ms / 1_000).toFixed(1)}s`
+    if (abs < 3_600_000) return `${Math.round(ms / 60_000)}m`
+    if (abs < 2 * 86_400_000) return `${(ms / 3_600_000).toFixed(1)}h`
+    return `${(ms / 86_400_000).toFixed(1)}d`
+}
+
+export interface SessionReport {
+    readonly sessionId: string
+    readonly jid: string | null
+    /** OK, or the most severe failure's code */
+    readonly result: ZapoErrorCode
+    readonly exitCode: number
+    readonly checks: readonly CheckResult[]
+    /** names of the failed checks (and, with strict, the warned ones) */
+    readonly failures: readonly string[]
+    readonly durationMs: number
+}
+
+export interface CheckOptions {
+    readonly store: StoreSpec
+    /** one session, or every session in the store */
+    readonly sessions: { readonly all: true } | { readonly all: false; readonly sessionId: string }
+    /** only sessions with sha256(id) mod count == index - 1 */
+    readonly shard: { readonly index: number; readonly count: number } | null
+    readonly concurrency: number
+    readonly thresholds: CheckThresholds
+    readonly connect: ConnectOptions | null
+    /** warnings count as failures (CHECK_FAILED) */
+    readonly strict: boolean
+}
+
+export interface CheckDeps {
+    readonly now?: () => number
+    /** called as each session's report is ready (in completion order) */
+    readonly onSession?: (report: SessionReport) => void
+    /** called just before a login probe starts, per session */
+    readonly onConnect?: (sessionId: string) => void
+}
+
+export interface FleetSummary {
+    readonly sessions: number
+    readonly ok: number
+    readonly failed: number
+    readonly byResult: Readonly<Partial<Record<ZapoErrorCode, number>>>
+    readonly worst: ZapoErrorCode
+    readonly exitCode: number
+}
+
+export interface CheckReport {
+    readonly store: string
+    readonly checkedAt: string
+    readonly thresholds: CheckThresholds & { readonly connectTimeoutMs: number | null }
+    readonly shard: { readonly index: number; readonly count: number } | null
+    /** sessions in the store before sharding (null when one session was named) */
+    readonly storeSessions: number | null
+    readonly sessions: readonly SessionReport[]
+    readonly summary: FleetSummary
+}
+
+/** The shard (1..count) a session id belongs to: first 8 bytes of SHA-256(id), big-endian, mod count, plus 1. */
+export function shardOf(sessionId: string, count: number): number {
+    const digest = createHash('sha256').update(sessionId, 'utf8').digest()
+    return Number(digest.readBigUInt64BE(0) % BigInt(count)) + 1
+}
+
+export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Promise<CheckReport> {
+    const now = deps.now ?? Date.now
+    const store = await openStore(options.store, 'read')
+    try {
+        const catalog = catalogFor(store)
+        let ids: readonly string[]
+        let storeSessions: number | null = null
+        if (options.sessions.all) {
+            const all = await catalog.listSessionIds()
+            storeSessions = all.length
+            if (all.length === 0) {
+                throw new ZapoError('SESSION_NOT_FOUND', `the store ${options.store.label} holds no sessions: pair one (zapo pair) or fix --store`, {
+                    store: options.store.label
+                })
+            }
+            ids = options.shard ? all.filter(id => shardOf(id, options.shard!.count) === options.shard!.index) : all
+        } else {
+            ids = [options.sessions.sessionId]
+        }
+        const reports = await mapBounded(ids, Math.max(1, options.concurrency), async id => {
+            const report = await checkSession(store, catalog, id, options, deps, now)
+            deps.onSession?.(report)
+            return report
+        })
+        return {
+            store: options.store.label,
+            checkedAt: new Date(now()).toISOString(),
+            thresholds: { ...options.thresholds, connectTimeoutMs: options.connect?.timeoutMs ?? null },
+            shard: options.shard,
+            storeSessions,
+            sessions: reports,
+            summary: summarize(reports)
+        }
+    } finally {
+        await store.close()
+    }
+}
+
+export function summarize(reports: readonly SessionReport[]): FleetSummary {
+    const byResult: Partial<Record<ZapoErrorCode, number>> = {}
+    let worst: ZapoErrorCode = 'OK'
+    for (const r of reports) {
+        byResult[r.result] = (byResult[r.result] ?? 0) + 1
+        worst = moreSevere(worst, r.result)
+    }
+    const ok = byResult.OK ?? 0
+    return { sessions: reports.length, ok, failed: reports.length - ok, byResult, worst, exitCode: EXIT_CODES[worst] }
+}
+
+async function checkSession(
+    store: OpenedStore,
+    catalog: SessionCatalog,
+    sessionId: string,
+    options: CheckOptions,
+    deps: CheckDeps,
+    now: () => number
+): Promise<SessionReport> {
+    const started = now()
+    const checks: CheckResult[] = []
+    let jid: string | null = null
+    try {
+        const [credentials, registration, signedPreKey, signedPreKeyRotationTs, counts] = await Promise.all([
+            store.domain('auth', sessionId).load(),
+            store.domain('signal', sessionId).getRegistrationInfo(),
+            store.domain('signal', sessionId).getSignedPreKey(),
+            store.domain('signal', sessionId).getSignedPreKeyRotationTs(),
+            catalog.counts(sessionId)
+        ])
+        jid = credentials?.meJid ?? null
+        for (const check of SESSION_CHECKS) {
+            const probe: SessionProbe = {
+                sessionId,
+                now: now(),
+                credentials,
+                registration,
+                signedPreKey,
+                signedPreKeyRotationTs,
+                counts,
+                thresholds: options.thresholds,
+                earlier: checks
+            }
+            const out = await check.run(probe)
+            for (const c of Array.isArray(out) ? out : [out as CheckResult]) checks.push(c)
+        }
+        if (options.connect) {
+            const blocking = checks.find(c => c.status === 'fail' && c.code !== 'CHECK_FAILED')
+            if (blocking) {
+                checks.push(named('login', result('skip', `not attempted: ${blocking.name} failed`, { threshold: options.connect.timeoutMs, unit: 'ms' })))
+            } else {
+                deps.onConnect?.(sessionId)
+                const probe = await probeLogin(store, sessionId, options.connect)
+                checks.push(loginResult(probe, options.connect.timeoutMs))
+            }
+        }
+    } catch (error) {
+        checks.push(named('store', storeFailure(error)))
+    }
+    return finishReport(sessionId, jid, checks, options.strict, now() - started)
+}
+
+function loginResult(probe: LoginProbeResult, timeoutMs: number): CheckResult {
+    const base = { threshold: timeoutMs, unit: 'ms' as const }
+    switch (probe.status) {
+        case 'ok':
+            return named('login', result('pass', `logged in in ${formatDuration(probe.loginMs)}${probe.restarts > 0 ? ` (after ${probe.restarts} routine 515 restart)` : ''}, then disconnected`, { ...base, value: probe.loginMs }))
+        case 'refused':
+            return named(
+                'login',
+                result('fail', `the server refused the login: ${probe.reason}; ${probe.classification.class === 'fatal' ? probe.hint : 'a transient answer: run the check again later'}`, {
+                    ...base,
+                    value: probe.classification.reason,
+                    code: probe.code
+                })
+            )
+        case 'timeout':
+            return named('login', result('fail', `no login within ${formatDuration(timeoutMs)}: ${probe.detail}`, { ...base, code: 'TIMEOUT' }))
+        case 'failed':
+            return named('login', result('fail', `could not connect: ${probe.detail}`, { ...base, code: 'CONNECTION_FAILED' }))
+    }
+}
+
+function storeFailure(error: unknown): Outcome {
+    if (isZapoError(error)) return result('fail', error.message, { code: error.code })
+    const err = toError(error)
+    const message = err.message.split('\n')[0] ?? ''
+    const code = (err as NodeJS.ErrnoException).code ?? ''
+    if (/^(ECONN|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH)/.test(code) || /connection (is )?closed|ECONNRESET|ECONNREFUSED|terminated/i.test(message)) {
+        return result('fail', `the store stopped answering: ${message}; check the store server and rerun`, { code: 'STORE_UNAVAILABLE' })
+    }
+    return result('fail', `stored records of this session do not decode: ${message}; inspect them with zapo creds show`, { code: 'INTEGRITY' })
+}
+
+function finishReport(sessionId: string, jid: string | null, checks: readonly CheckResult[], strict: boolean, durationMs: number): SessionReport {
+    let worst: ZapoErrorCode = 'OK'
+    const failures: string[] = []
+    for (const c of checks) {
+        if (c.status === 'fail') {
+            failures.push(c.name)
+            worst = moreSevere(worst, c.code ?? 'CHECK_FAILED')
+        } else if (c.status === 'warn' && strict) {
+            failures.push(c.name)
+            worst = moreSevere(worst, 'CHECK_FAILED')
+        }
+    }
+    return { sessionId, jid, result: worst, exitCode: EXIT_CODES[worst], checks, failures, durationMs }
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
+export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+    const out = new Array<R>(items.length)
+    let next = 0
+    const worker = async (): Promise<void> => {
+        while (next < items.length) {
+            const i = next++
+            out[i] = await fn(items[i]!)
+        }
+    }
+    await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+    return out
+}

@@ -1,0 +1,215 @@
+/**
+ * One login with stored credentials, for `check --connect` and `logout`: build the client,
+ * connect, wait for the server's `<success>` within a timeout, stay a moment to catch an
+ * immediate refusal, and hand the live client to the caller (or disconnect).
+ *
+ * The library does not reconnect by itself, except that zapo-js 0.3 restarts the stream on its
+ * own after a 515 ("reconnect now"): one such restart right after the login is routine and is
+ * followed; a second one is reported. Every other close is classified by client/reasons.ts.
+ *
+ * `logoutStoreClear` is set to keep everything (reconnect.ts `KEEP_STORE_ON_CLOSE`) unless the
+ * caller is `zapo logout`: a refused login never wipes the stored state behind the user's back
+ * (zapo-js 0.3 would clear it on 401/403/406, 516, device removed, and even on a 515).
+ */
+
+import type { Logger, WaClient, WaClientOptions } from 'zapo-js'
+import { createWaClient } from '../client/create-client.js'
+import { classifyClose, type CloseClassification, type CloseEventLike } from '../client/reasons.js'
+import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
+import type { ZapoErrorCode } from '../errors.js'
+import type { OpenedStore } from '../store/open.js'
+
+export interface ServerOverride {
+    readonly url: string
+    readonly rootCa: string
+}
+
+export interface LoginProbeOptions {
+    readonly server: ServerOverride | null
+    readonly timeoutMs: number
+    /** stay connected this long after `<success>` (ms) */
+    readonly settleMs: number
+    readonly logger?: Logger
+    /** the library's clean-up on a logout answer: kept (default) or the library's own default */
+    readonly storeClear?: 'keep' | 'library'
+    /** keep the client connected and return it (the caller disconnects) */
+    readonly keepOpen?: boolean
+}
+
+export type LoginProbeResult =
+    | { readonly status: 'ok'; readonly loginMs: number; readonly restarts: number; readonly client: WaClient | null }
+    | {
+          readonly status: 'refused'
+          readonly code: ZapoErrorCode
+          /** the server's reason, as classified */
+          readonly reason: string
+          readonly hint: string
+          readonly classification: CloseClassification
+          /** false when the refusal came before `<success>` */
+          readonly loggedIn: boolean
+      }
+    | { readonly status: 'timeout'; readonly detail: string }
+    | { readonly status: 'failed'; readonly detail: string }
+
+const DISCONNECT_GRACE_MS = 5_000
+
+/** Connects `sessionId` from `store` once; never throws for a network or server outcome. */
+export async function probeLogin(store: OpenedStore, sessionId: string, options: LoginProbeOptions): Promise<LoginProbeResult> {
+    const socketErrors: string[] = []
+    let socketOpened = false
+    const logger = watchingLogger(options.logger ?? null, {
+        onSocketError: message => socketErrors.push(message),
+        onSocketOpen: () => {
+            socketOpened = true
+        }
+    })
+    const waStore = await store.createWaStore()
+    const tuning: Partial<WaClientOptions> =
+        options.storeClear === 'library' ? {} : { logoutStoreClear: KEEP_STORE_ON_CLOSE }
+    const client = createWaClient({ store: waStore, sessionId, server: options.server, logger, tuning: tuning as never })
+
+    const started = Date.now()
+    let loginAt: number | null = null
+    let restarts = 0
+    let settle: ((r: LoginProbeResult) => void) | null = null
+    const outcome = new Promise<LoginProbeResult>(resolve => {
+        settle = r => {
+            settle = null
+            resolve(r)
+        }
+    })
+    const finish = (r: LoginProbeResult): void => settle?.(r)
+
+    client.on('connection_success', () => {
+        loginAt ??= Date.now()
+    })
+    client.on('auth_qr', () => {
+        // stored credentials the server does not know: it offers pairing instead of logging in
+        const classification = classifyClose({ reason: 'failure_not_authorized', code: 401, isLogout: true }, sessionId)
+        finish({
+            status: 'refused',
+            code: 'LOGGED_OUT',
+            reason: 'the server offered a new pairing instead of logging the stored device in',
+            hint: classification.hint,
+            classification,
+            loggedIn: false
+        })
+    })
+    client.on('connection', (raw: unknown) => {
+        const event = raw as CloseEventLike & { readonly status: 'open' | 'close' }
+        if (event.status !== 'close') return
+        const classification = classifyClose(event, sessionId)
+        if (classification.class === 'expected') return
+        if (classification.class === 'routine' && restarts === 0) {
+            // a 515 right after the login: zapo-js restarts the stream itself; follow it once
+            restarts += 1
+            loginAt = null
+            return
+        }
+        if (classification.class === 'routine') {
+            finish(refused(classification, 'the server asked for a reconnect (515) again right after it', loginAt !== null))
+            return
+        }
+        finish(refused(classification, null, loginAt !== null))
+    })
+
+    const timer = setTimeout(() => {
+        if (loginAt !== null) return
+        if (!socketOpened && socketErrors.length > 0) {
+            finish({ status: 'failed', detail: `${lastOf(socketErrors)} (no socket opened within ${options.timeoutMs} ms)` })
+        } else {
+            finish({ status: 'timeout', detail: socketOpened ? 'the server accepted the socket but did not log the device in' : 'no answer from the server' })
+        }
+    }, options.timeoutMs)
+
+    // after <success>: wait `settleMs` for an immediate refusal, then report the login time
+    const waitLogin = setInterval(() => {
+        if (loginAt !== null && Date.now() - loginAt >= options.settleMs) {
+            finish({ status: 'ok', loginMs: loginAt - started, restarts, client: null })
+        }
+    }, 25)
+
+    client.connect().catch((error: unknown) => {
+        const message = error instanceof Error ? error.message : String(error)
+        const detail = socketErrors.length > 0 ? `${lastOf(socketErrors)} (${message})` : message
+        finish({ status: 'failed', detail })
+    })
+
+    let result = await outcome
+    clearTimeout(timer)
+    clearInterval(waitLogin)
+    if (result.status === 'ok' && options.keepOpen) return { ...result, client }
+    await withTimeout(client.disconnect(), DISCONNECT_GRACE_MS).catch(() => undefined)
+    if (result.status === 'ok') result = { ...result, client: null }
+    return result
+}
+
+function refused(classification: CloseClassification, reason: string | null, loggedIn: boolean): LoginProbeResult {
+    const code: ZapoErrorCode = classification.class === 'fatal' ? classification.exit : 'CONNECTION_FAILED'
+    const because = classification.code !== null && !classification.summary.includes(String(classification.code))
+        ? `${classification.summary} (${classification.code})`
+        : classification.summary
+    return { status: 'refused', code, reason: reason ?? because, hint: classification.hint, classification, loggedIn }
+}
+
+function lastOf(items: readonly string[]): string {
+    return items[items.length - 1] ?? ''
+}
+
+export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)
+        promise.then(
+            value => {
+                clearTimeout(timer)
+                resolve(value)
+            },
+            error => {
+                clearTimeout(timer)
+                reject(error)
+            }
+        )
+    })
+}
+
+const SILENT: Logger = Object.freeze({
+    level: 'error' as const,
+    trace: () => undefined,
+    debug: () => undefined,
+    info: () => undefined,
+    warn: () => undefined,
+    error: () => undefined
+})
+
+const LEVELS = Object.freeze(['trace', 'debug', 'info', 'warn', 'error'] as const)
+type Level = (typeof LEVELS)[number]
+
+/**
+ * The client's logger, passed through at its own level, plus what the probe needs to tell
+ * "refused" from "unreachable": zapo-js reports socket failures only in its logs (and keeps
+ * retrying for 10 s), and the start of the Noise handshake only at debug level.
+ */
+function watchingLogger(inner: Logger | null, hooks: { onSocketError(message: string): void; onSocketOpen(): void }): Logger {
+    const base = inner ?? SILENT
+    const floor = LEVELS.indexOf(base.level as Level)
+    const watch = (message: string, context?: Readonly<Record<string, unknown>>): void => {
+        if (message === 'socket open failed' || message === 'socket open error') {
+            const detail =
+                typeof context?.message === 'string'
+                    ? context.message
+                    : typeof context?.url === 'string'
+                      ? `cannot open a socket to ${context.url}`
+                      : message
+            hooks.onSocketError(detail.replace(/\?ED=[^\s)]*/g, ''))
+        } else if (message.startsWith('noise session')) {
+            hooks.onSocketOpen()
+        }
+    }
+    const at =
+        (level: Level) =>
+        (message: string, context?: Readonly<Record<string, unknown>>): void => {
+            watch(message, context)
+            if (floor === -1 || LEVELS.indexOf(level) >= floor) base[level](message, context)
+        }
+    return { level: 'debug', trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
+}

@@ -1,0 +1,222 @@
+/**
+ * `zapo logout`: the only place in the tool that calls `WaClient.logout()`.
+ *
+ * Order: read the session (credentials, JID, record counts) → ask the caller to confirm →
+ * log in with the stored credentials → `logout()` (the server removes the companion device)
+ * → the library ends the stream and clears the stored state (zapo-js `clearStoredState`) →
+ * count again and report what was removed, per domain.
+ *
+ * Nothing is removed unless the server was reached: a device still linked on the phone with
+ * its local state gone is worse than both. If the server confirmed the removal but the library
+ * did not clear the store (the stream did not end), zapo clears the same durable domains
+ * through the store contracts and says so (`clearedBy: 'zapo'`).
+ */
+
+import type { Logger, WaClient } from 'zapo-js'
+import { ZapoError, type ZapoErrorCode } from '../errors.js'
+import type { StoreSpec } from '../store/address.js'
+import { catalogFor } from '../store/catalog.js'
+import { openStore, type OpenedStore } from '../store/open.js'
+import { clearSession } from '../store/records.js'
+import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
+import { probeLogin, withTimeout, type ServerOverride } from './login-probe.js'
+
+export interface LogoutOptions {
+    readonly store: StoreSpec
+    readonly sessionId: string
+    readonly server: ServerOverride | null
+    /** for the login and for the server's answer to the removal (ms) */
+    readonly timeoutMs: number
+    readonly logger?: Logger
+}
+
+export interface LogoutTarget {
+    readonly sessionId: string
+    readonly jid: string
+    readonly store: string
+    readonly counts: SessionCounts
+}
+
+export interface LogoutDeps {
+    /** asked once the session is known to be paired, before anything connects; false stops with CANCELLED */
+    readonly confirm: (target: LogoutTarget) => Promise<boolean>
+    /** progress lines for stderr */
+    readonly onProgress?: (line: string) => void
+}
+
+export type LogoutStatus = 'logged-out' | 'already-logged-out' | 'not-paired'
+
+export interface LogoutResult {
+    readonly sessionId: string
+    readonly jid: string | null
+    readonly store: string
+    readonly status: LogoutStatus
+    /** who removed the stored state: the library on the server's logout, zapo after the server confirmed, or nobody */
+    readonly clearedBy: 'library' | 'zapo' | null
+    readonly before: SessionCounts
+    readonly after: SessionCounts
+    /** records removed, per count field (only fields that changed) */
+    readonly removed: Readonly<Partial<Record<keyof SessionCounts, number>>>
+    /** count fields still holding records afterwards */
+    readonly remaining: readonly (keyof SessionCounts)[]
+    readonly result: ZapoErrorCode
+    /** the server's reason, when it refused the login because the device was already gone */
+    readonly reason: string | null
+}
+
+const LIBRARY_CLEAR_WAIT_MS = 10_000
+const POLL_MS = 100
+
+export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promise<LogoutResult> {
+    const progress = deps.onProgress ?? (() => undefined)
+    const store = await openStore(options.store, 'read')
+    let client: WaClient | null = null
+    try {
+        const catalog = catalogFor(store)
+        const credentials = await store.domain('auth', options.sessionId).load()
+        const before = await catalog.counts(options.sessionId)
+        if (!credentials) {
+            throw new ZapoError(
+                'SESSION_NOT_FOUND',
+                `no session "${options.sessionId}" in ${options.store.label}: check --session and --store (zapo sessions list shows what the store holds)`,
+                { sessionId: options.sessionId, store: options.store.label }
+            )
+        }
+        const jid = typeof credentials.meJid === 'string' && credentials.meJid !== '' ? credentials.meJid : null
+        const base = { sessionId: options.sessionId, store: options.store.label, before }
+        if (jid === null) {
+            return finish({ ...base, jid: null, status: 'not-paired', clearedBy: null, after: before, result: 'NOT_PAIRED', reason: null })
+        }
+        if (!(await deps.confirm({ sessionId: options.sessionId, jid, store: options.store.label, counts: before }))) {
+            throw new ZapoError('CANCELLED', 'logout not confirmed; nothing was changed')
+        }
+
+        progress(`connecting ${options.sessionId} to ${options.server ? options.server.url : 'WhatsApp'}`)
+        const login = await probeLogin(store, options.sessionId, {
+            server: options.server,
+            timeoutMs: options.timeoutMs,
+            settleMs: 0,
+            storeClear: 'library',
+            keepOpen: true,
+            ...(options.logger ? { logger: options.logger } : {})
+        })
+        const nothingRemoved = 'nothing was removed: the device stays linked on the phone, and deleting only its local state would leave it there'
+        if (login.status === 'failed' || login.status === 'timeout') {
+            const what = login.status === 'timeout' ? `no login within ${options.timeoutMs} ms (${login.detail})` : login.detail
+            throw new ZapoError('CONNECTION_FAILED', `cannot reach the server to unlink ${options.sessionId}: ${what}; ${nothingRemoved}; rerun when it is reachable`, {
+                sessionId: options.sessionId,
+                jid
+            })
+        }
+        if (login.status === 'refused') {
+            if (login.code === 'LOGGED_OUT') {
+                // the server already unlinked it; the library clears on that answer
+                const after = await settleCounts(catalog, options.sessionId, LIBRARY_CLEAR_WAIT_MS)
+                return finish({ ...base, jid, status: 'already-logged-out', clearedBy: 'library', after, result: 'OK', reason: login.reason })
+            }
+            const after = await catalog.counts(options.sessionId)
+            const changed = before.credentials && !after.credentials
+            throw new ZapoError(
+                login.code,
+                `the server refused the login of ${options.sessionId}: ${login.reason}; ${changed ? 'the library removed the stored credentials on that answer' : nothingRemoved}; ${login.hint}`,
+                { sessionId: options.sessionId, jid, reason: login.classification.reason }
+            )
+        }
+
+        client = login.client
+        if (!client) throw new Error('login probe returned no client')
+        const loggedOut = waitForLogoutClose(client, LIBRARY_CLEAR_WAIT_MS)
+        progress(`logged in; asking the server to remove ${jid}`)
+        try {
+            await withTimeout(client.logout(), options.timeoutMs)
+        } catch (error) {
+            loggedOut.cancel()
+            const message = error instanceof Error ? error.message : String(error)
+            const timedOut = /timed out|timeout/i.test(message)
+            throw new ZapoError(
+                timedOut ? 'TIMEOUT' : 'CONNECTION_FAILED',
+                `the server did not confirm the removal of ${jid} (${message.split('\n')[0]}); nothing was removed locally; check the phone's linked devices and rerun`,
+                { sessionId: options.sessionId, jid }
+            )
+        }
+        const closedByServer = await loggedOut.promise
+        let clearedBy: 'library' | 'zapo'
+        let after: SessionCounts
+        if (closedByServer) {
+            after = await settleCounts(catalog, options.sessionId, LIBRARY_CLEAR_WAIT_MS)
+            clearedBy = 'library'
+        } else {
+            // the server confirmed the removal but kept the stream open: the library cleared nothing
+            progress('the server confirmed the removal but did not end the stream; clearing the stored state through the store contracts')
+            await withTimeout(client.disconnect(), 5_000).catch(() => undefined)
+            client = null
+            await clearSession(store, options.sessionId)
+            after = await catalog.counts(options.sessionId)
+            clearedBy = 'zapo'
+        }
+        return finish({ ...base, jid, status: 'logged-out', clearedBy, after, result: 'OK', reason: null })
+    } finally {
+        if (client) await withTimeout(client.disconnect(), 5_000).catch(() => undefined)
+        await store.close()
+    }
+}
+
+function finish(input: Omit<LogoutResult, 'removed' | 'remaining' | 'result'> & { readonly result: ZapoErrorCode }): LogoutResult {
+    const removed: Partial<Record<keyof SessionCounts, number>> = {}
+    const remaining: (keyof SessionCounts)[] = []
+    for (const key of Object.keys(input.before) as (keyof SessionCounts)[]) {
+        const b = Number(input.before[key])
+        const a = Number(input.after[key])
+        if (b > a) removed[key] = b - a
+        if (a > 0) remaining.push(key)
+    }
+    let result = input.result
+    if (result === 'OK' && input.status !== 'not-paired' && remaining.length > 0) result = 'VERIFY_FAILED'
+    return { ...input, removed, remaining, result }
+}
+
+/** Resolves true on the library's logout close (`isLogout`), false when none comes in time. */
+function waitForLogoutClose(client: WaClient, timeoutMs: number): { promise: Promise<boolean>; cancel(): void } {
+    let done: ((value: boolean) => void) | null = null
+    const listener = (raw: unknown): void => {
+        const event = raw as { readonly status?: string; readonly isLogout?: boolean }
+        if (event.status === 'close' && event.isLogout === true) done?.(true)
+    }
+    const promise = new Promise<boolean>(resolve => {
+        const timer = setTimeout(() => done?.(false), timeoutMs)
+        done = value => {
+            done = null
+            clearTimeout(timer)
+            client.off('connection', listener)
+            resolve(value)
+        }
+    })
+    client.on('connection', listener)
+    return { promise, cancel: () => done?.(false) }
+}
+
+/**
+ * The library clears domain after domain once the stream ended; nothing signals the end of it.
+ * Poll the counts until every domain is empty, or until they stop changing for a while.
+ */
+async function settleCounts(catalog: SessionCatalog, sessionId: string, timeoutMs: number): Promise<SessionCounts> {
+    const deadline = Date.now() + timeoutMs
+    let last = await catalog.counts(sessionId)
+    let stableSince = Date.now()
+    while (Date.now() < deadline) {
+        if (isEmpty(last)) return last
+        await new Promise(resolve => setTimeout(resolve, POLL_MS))
+        const next = await catalog.counts(sessionId)
+        if (JSON.stringify(next) !== JSON.stringify(last)) {
+            last = next
+            stableSince = Date.now()
+        } else if (!last.credentials && Date.now() - stableSince > 2_000) {
+            return last
+        }
+    }
+    return last
+}
+
+function isEmpty(counts: SessionCounts): boolean {
+    return Object.values(counts).every(v => v === false || v === 0)
+}
