@@ -9,6 +9,8 @@ import { register as registerCreds } from './commands/creds.js'
 import { register as registerDoctor } from './commands/doctor.js'
 import { register as registerCheck } from './commands/check.js'
 import { register as registerExitCodes } from './commands/exit-codes.js'
+import { register as registerExport } from './commands/export.js'
+import { register as registerImport } from './commands/import.js'
 import { register as registerLogout } from './commands/logout.js'
 import { register as registerPair } from './commands/pair.js'
 import { register as registerSessions } from './commands/sessions.js'
@@ -39,6 +41,8 @@ export function buildProgram(): Command {
     registerDoctor(program)
     registerCheck(program)
     registerLogout(program)
+    registerExport(program)
+    registerImport(program)
     registerExitCodes(program)
     return program
 }

@@ -1,0 +1,85 @@
+/**
+ * The client's own log lines, and zapo's, through pino: pretty (pino-pretty) on stderr for
+ * people, one JSON object per line on stderr with `--json`. The result implements zapo-js's
+ * `Logger` (level, trace/debug/info/warn/error(message, context)) and is what createWaClient
+ * gets as `logger`.
+ *
+ * Context objects go through output.ts's serialiser before pino sees them: bytes become
+ * base64, and every field named in SECRET_FIELDS is redacted whatever its depth, so no key
+ * material reaches a log line even at trace level.
+ */
+
+import pino from 'pino'
+import type { Writable } from 'node:stream'
+import type { Logger } from 'zapo-js'
+import { usageError } from '../errors.js'
+import { toJsonValue } from '../output.js'
+import { prettyLogStream } from '../ui/log-pretty.js'
+
+export const LOG_LEVELS = Object.freeze(['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const)
+export type LogLevelName = (typeof LOG_LEVELS)[number]
+type ZapoLogLevel = Logger['level']
+
+export const DEFAULT_LOG_LEVEL: LogLevelName = 'warn'
+
+export function parseLogLevel(value: string, flag = '--log-level'): LogLevelName {
+    const level = value.trim().toLowerCase()
+    if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+        throw usageError(`${flag} "${value}" is not a level: use one of ${LOG_LEVELS.join(', ')}`)
+    }
+    return level as LogLevelName
+}
+
+export interface ClientLoggerOptions {
+    readonly level: LogLevelName
+    /** JSON lines instead of pretty ones */
+    readonly json: boolean
+    readonly color: boolean
+    /** fields on every line, e.g. { session: 't1' } */
+    readonly bindings?: Readonly<Record<string, string>>
+    /** where lines go (default: stderr); tests pass a stream */
+    readonly stream?: Writable
+}
+
+export interface ClientLogger extends Logger {
+    /** the same sink with more bound fields (one per session) */
+    child(bindings: Readonly<Record<string, string>>): ClientLogger
+}
+
+/** Builds the pino root and wraps it as a zapo-js Logger. */
+export function createClientLogger(options: ClientLoggerOptions): ClientLogger {
+    const destination: pino.DestinationStream = options.json
+        ? options.stream ?? pino.destination({ dest: 2, sync: true })
+        : (prettyLogStream({ color: options.color, ...(options.stream ? { stream: options.stream } : {}) }) as pino.DestinationStream)
+    const root = pino(
+        {
+            level: options.level,
+            base: null,
+            timestamp: pino.stdTimeFunctions.isoTime,
+            formatters: { level: label => ({ level: label }) }
+        },
+        destination
+    )
+    return adapt(options.bindings ? root.child(options.bindings) : root)
+}
+
+function adapt(log: pino.Logger): ClientLogger {
+    const write =
+        (method: 'trace' | 'debug' | 'info' | 'warn' | 'error') =>
+        (message: string, context?: Readonly<Record<string, unknown>>): void => {
+            if (!log.isLevelEnabled(method)) return
+            if (context === undefined) log[method](message)
+            else log[method](toJsonValue(context) as Record<string, unknown>, message)
+        }
+    const level = log.level as string
+    return {
+        // zapo-js reads `level` to decide on costly trace work; 'silent' maps to its quietest
+        level: (level === 'silent' || level === 'fatal' ? 'error' : level) as ZapoLogLevel,
+        trace: write('trace'),
+        debug: write('debug'),
+        info: write('info'),
+        warn: write('warn'),
+        error: write('error'),
+        child: bindings => adapt(log.child(bindings))
+    }
+}

@@ -1,0 +1,149 @@
+/**
+ * `zapo logs`: tail live events of one or many sessions, as lines for people or NDJSON for
+ * programs. Flags become typed options here; the work is src/ops/logs.ts; the records are
+ * rendered here (src/ui/event-line.ts for people, one JSON object per line with --json).
+ */
+
+import type { Command } from 'commander'
+import { collect, handle } from '../cli.js'
+import type { CliContext } from '../context.js'
+import { parseDuration, parsePositiveInt, validateSessionId } from '../context.js'
+import { EXIT_CODES, usageError } from '../errors.js'
+import { note } from '../output.js'
+import { palette } from '../ui/color.js'
+import type { LogsOptions } from '../ops/logs.js'
+import type { EventRecord } from '../ops/event-json.js'
+
+interface LogsFlags {
+    readonly session?: readonly string[]
+    readonly all?: boolean
+    readonly type?: readonly string[]
+    readonly chat?: string
+    readonly from?: string
+    readonly count?: string
+    readonly timeout?: string
+    readonly raw?: boolean
+    readonly logLevel?: string
+    readonly server?: string
+    readonly serverRootCa?: string
+}
+
+export function register(program: Command): void {
+    program
+        .command('logs')
+        .description('tail the live events of one or many paired sessions (messages, receipts, presence, groups, calls, …)')
+        .option('--session <id>', 'a session to tail; repeat for several (or ZAPO_SESSION)', collect)
+        .option('--all', 'tail every paired session in the store')
+        .option('--type <types>', 'only these event types, comma-separated (message,receipt,presence,chatstate,call,notification,group,…)', collect)
+        .option('--chat <jid>', 'only events of this chat (a JID, or a phone number)')
+        .option('--from <jid>', 'only events caused by this JID (any of its devices), or phone number')
+        .option('--count <n>', 'stop after N matching events (connection/reconnect/error lines are not counted)')
+        .option('--timeout <duration>', 'stop after this long, with exit 0 (e.g. 30s, 5m)')
+        .option('--raw', 'with --json: add the raw binary node of each stanza as "raw"')
+        .option('--log-level <level>', "the client's own log lines on stderr: trace, debug, info, warn, error, silent (default warn)")
+        .option('--server <url>', 'a test server (zapo sandbox) instead of WhatsApp (or ZAPO_SERVER)')
+        .option('--server-root-ca <ca>', "with --server: the test server's root CA as printed by zapo sandbox (or ZAPO_SERVER_ROOT_CA)")
+        .addHelpText(
+            'after',
+            '\nConnecting kicks an app running the same session while this runs (one connection per device).\n' +
+                'Ctrl-C or SIGTERM disconnects (the device stays linked) and exits 0; a second Ctrl-C exits at once (130).\n' +
+                'Exit codes when every session stopped by itself: 10 logged out, 11 replaced, 12 banned/locked,\n' +
+                '13 client rejected, 14 could not connect (the most severe wins). JSON schema: docs/logs.md'
+        )
+        .action(handle<LogsFlags>(runLogsCommand))
+}
+
+async function prepare(flags: LogsFlags, ctx: CliContext): Promise<LogsOptions> {
+    const [{ parseEventTypes, normalizeJidFlag }, { parseLogLevel, DEFAULT_LOG_LEVEL }] = await Promise.all([
+        import('../ops/event-json.js'),
+        import('../client/logger.js')
+    ])
+    const given = flags.session ?? []
+    if (flags.all && given.length > 0) throw usageError('--all and --session exclude each other: pass one of them')
+    const sessions: readonly string[] | 'all' = flags.all
+        ? 'all'
+        : given.length > 0
+          ? given.map(id => validateSessionId(id))
+          : [ctx.sessionId(undefined)]
+    const asUsage = <T>(fn: () => T, flag: string): T => {
+        try {
+            return fn()
+        } catch (error) {
+            throw usageError(`${flag}: ${(error as Error).message}`)
+        }
+    }
+    const timeoutMs = flags.timeout !== undefined ? parseDuration(flags.timeout, '--timeout') : null
+    if (timeoutMs !== null && timeoutMs <= 0) throw usageError('--timeout must be longer than 0: use e.g. 30s')
+    if (flags.raw && !ctx.io.json) throw usageError('--raw adds binary nodes to JSON lines: use it with --json')
+    return {
+        storeSpec: ctx.storeSpec(),
+        sessions,
+        server: ctx.server({
+            ...(flags.server !== undefined ? { server: flags.server } : {}),
+            ...(flags.serverRootCa !== undefined ? { serverRootCa: flags.serverRootCa } : {})
+        }),
+        types: asUsage(() => parseEventTypes(flags.type ?? []), '--type'),
+        chat: flags.chat !== undefined ? asUsage(() => normalizeJidFlag(flags.chat as string), '--chat') : null,
+        from: flags.from !== undefined ? asUsage(() => normalizeJidFlag(flags.from as string), '--from') : null,
+        count: flags.count !== undefined ? parsePositiveInt(flags.count, '--count') : null,
+        timeoutMs,
+        raw: flags.raw === true,
+        logLevel: flags.logLevel !== undefined ? parseLogLevel(flags.logLevel) : ctx.io.debug ? 'debug' : DEFAULT_LOG_LEVEL,
+        json: ctx.io.json,
+        color: ctx.io.color
+    }
+}
+
+async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number> {
+    const options = await prepare(flags, ctx)
+    const [{ runLogs }, { eventLineFormatter }] = await Promise.all([import('../ops/logs.js'), import('../ui/event-line.js')])
+    const { io } = ctx
+    const p = palette(io.color && Boolean(io.stderr.isTTY))
+    const explicit = options.sessions === 'all' ? [] : options.sessions
+    const formatter = eventLineFormatter(io.color && Boolean(io.stdout.isTTY), {
+        sessionWidth: Math.min(24, Math.max(0, ...explicit.map(id => id.length)))
+    })
+
+    const stopLine = (record: EventRecord) =>
+        note(io, p.error(`zapo: ${record.session}: ${String(record.summary)} (${String(record.reason)}${typeof record.code === 'number' ? ` ${record.code}` : ''}): ${String(record.hint)}`))
+    const onRecord = (record: EventRecord) => {
+        if (record.type === 'stopped') stopLine(record)
+        if (io.json) {
+            // records are already JSON-ready (bytes base64, secrets redacted) by event-json.ts
+            io.stdout.write(JSON.stringify(record) + '\n')
+        } else if (record.type !== 'stopped') {
+            io.stdout.write(formatter.format(record) + '\n')
+        }
+    }
+
+    // first Ctrl-C / SIGTERM: disconnect every session and exit 0; a second one: exit at once
+    const controller = new AbortController()
+    let interrupts = 0
+    const onSignal = () => {
+        interrupts += 1
+        if (interrupts > 1) process.exit(EXIT_CODES.CANCELLED)
+        if (!io.json) note(io, p.dim('zapo: disconnecting (the device stays linked); Ctrl-C again to quit at once'))
+        controller.abort()
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+    try {
+        const result = await runLogs(options, {
+            onRecord,
+            signal: controller.signal,
+            onConnecting: ids => {
+                const who = ids.length === 1 ? `session ${ids[0]}` : `${ids.length} sessions (${ids.join(', ')})`
+                const where = options.server ? ` to the test server ${options.server.url}` : ''
+                note(
+                    io,
+                    p.warn(`zapo: connecting ${who}${where}: an app running the same session will be disconnected while this runs`)
+                )
+            }
+        })
+        if (!io.json && result.ended === 'timeout') note(io, p.dim(`zapo: --timeout reached after ${result.matched} event(s)`))
+        return EXIT_CODES[result.exit]
+    } finally {
+        process.off('SIGINT', onSignal)
+        process.off('SIGTERM', onSignal)
+    }
+}

@@ -1,0 +1,376 @@
+/**
+ * `zapo logs`: tail the live events of one or many paired sessions.
+ *
+ * One WaClient per session, all on one opened store. Each client's events become records
+ * (event-json.ts), pass the filters and go to `onRecord` as they happen. Each session owns a
+ * ReconnectPolicy: 515 reconnects at once, transient closes back off, a fatal close stops that
+ * session (the others go on). The run ends when --count matching events were seen, --timeout
+ * passed, the caller aborts (Ctrl-C), or every session stopped by itself.
+ *
+ * Ending means `disconnect()` for every client (write-behind flushed, device still linked);
+ * nothing here ever calls `logout()` or clears the store (see KEEP_STORE_ON_CLOSE).
+ * Never prints, prompts or exits: the command renders the records.
+ */
+
+import type { WaClient } from 'zapo-js'
+import { createWaClient, type CreateWaClientOptions, type WaServerOverride } from '../client/create-client.js'
+import { createClientLogger, type ClientLogger, type LogLevelName } from '../client/logger.js'
+import { worstExit, type CloseClassification } from '../client/reasons.js'
+import { KEEP_STORE_ON_CLOSE, ReconnectPolicy, type ReconnectDecision, type ReconnectPolicyOptions } from '../client/reconnect.js'
+import { toError, ZapoError, type ZapoErrorCode } from '../errors.js'
+import type { StoreSpec } from '../store/address.js'
+import type { OpenedStore } from '../store/open.js'
+import {
+    CLIENT_EVENT_TYPES,
+    errorRecord,
+    jidMatches,
+    OPT_IN_TYPES,
+    reconnectRecord,
+    STATUS_TYPES,
+    stoppedRecord,
+    toEventRecord,
+    withClass,
+    type EventRecord,
+    type EventType
+} from './event-json.js'
+
+export interface LogsOptions {
+    readonly storeSpec: StoreSpec
+    /** session ids, or every paired session of the store */
+    readonly sessions: readonly string[] | 'all'
+    readonly server: WaServerOverride | null
+    /** null: every type except the opt-in ones */
+    readonly types: ReadonlySet<EventType> | null
+    /** normalised JIDs (see normalizeJidFlag) */
+    readonly chat: string | null
+    readonly from: string | null
+    readonly count: number | null
+    readonly timeoutMs: number | null
+    readonly raw: boolean
+    readonly logLevel: LogLevelName
+    readonly json: boolean
+    readonly color: boolean
+}
+
+export interface LogsDeps {
+    /** every matching record, in order, as it happens */
+    readonly onRecord: (record: EventRecord) => void
+    /** the sessions are resolved and about to connect */
+    readonly onConnecting?: (sessionIds: readonly string[]) => void
+    /** aborting ends the run like --timeout does (Ctrl-C, SIGTERM, a closed stdout) */
+    readonly signal?: AbortSignal
+    readonly policy?: ReconnectPolicyOptions
+    readonly logger?: ClientLogger
+    readonly tuning?: CreateWaClientOptions['tuning']
+}
+
+export type LogsEnd = 'count' | 'timeout' | 'aborted' | 'sessions_ended'
+
+export interface SessionOutcome {
+    readonly sessionId: string
+    /** 'running' until the end; 'stopped' when a fatal reason (or exhausted retries) ended it */
+    readonly state: 'running' | 'stopped'
+    readonly stoppedBy: CloseClassification | null
+    readonly records: number
+    readonly reconnects: number
+}
+
+export interface LogsResult {
+    readonly ended: LogsEnd
+    /** records counted by --count (every record except connection/reconnect/stopped) */
+    readonly matched: number
+    readonly sessions: readonly SessionOutcome[]
+    /** OK unless every session stopped by itself: then the most severe of their exit codes */
+    readonly exit: ZapoErrorCode
+}
+
+/** Library log lines that are bookkeeping for this command, shown at debug rather than warn. */
+const DEMOTED_LOG_MESSAGES: ReadonlySet<string> = new Set([
+    'clearing pending node queries',
+    // after a 515 the library has destroyed its write-behind (archive domains live in memory here)
+    'write-behind discarded pending write',
+    'auth client clearing stored credentials'
+])
+
+export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<LogsResult> {
+    const sessionIds = await resolveSessions(options.storeSpec, options.sessions)
+    if (deps.signal?.aborted) return { ended: 'aborted', matched: 0, sessions: [], exit: 'OK' }
+    deps.onConnecting?.(sessionIds)
+
+    const { openStore } = await import('../store/open.js')
+    const store = await openStore(options.storeSpec, 'write')
+    const baseLogger =
+        deps.logger ?? createClientLogger({ level: options.logLevel, json: options.json, color: options.color })
+    const runners: SessionRunner[] = []
+    let matched = 0
+    let finishing = false
+    let resolveEnd: (end: LogsEnd) => void = () => undefined
+    const ended = new Promise<LogsEnd>(resolve => (resolveEnd = resolve))
+    const finish = (end: LogsEnd) => {
+        if (finishing) return
+        finishing = true
+        resolveEnd(end)
+    }
+
+    const emit = (record: EventRecord): void => {
+        if (finishing || !passes(record, options)) return
+        deps.onRecord(record)
+        if (STATUS_TYPES.has(record.type)) return
+        matched += 1
+        if (options.count !== null && matched >= options.count) finish('count')
+    }
+
+    const onAbort = () => finish('aborted')
+    deps.signal?.addEventListener('abort', onAbort, { once: true })
+    const timer = options.timeoutMs !== null ? setTimeout(() => finish('timeout'), options.timeoutMs) : null
+
+    try {
+        const waStore = await store.createWaStore()
+        for (const sessionId of sessionIds) {
+            const runner = new SessionRunner(sessionId, {
+                emit,
+                raw: options.raw,
+                policy: deps.policy ?? {},
+                onStopped: () => {
+                    if (runners.every(r => r.state === 'stopped')) finish('sessions_ended')
+                },
+                build: () =>
+                    createWaClient({
+                        store: waStore,
+                        sessionId,
+                        server: options.server,
+                        logger: demote(baseLogger.child({ session: sessionId })),
+                        tuning: { ...(deps.tuning ?? {}), logoutStoreClear: KEEP_STORE_ON_CLOSE } as CreateWaClientOptions['tuning']
+                    })
+            })
+            runners.push(runner)
+        }
+        for (const runner of runners) runner.start()
+        const end = await ended
+        await Promise.all(runners.map(r => r.shutdown()))
+        const outcomes = runners.map(r => r.outcome())
+        const exit =
+            end === 'sessions_ended' ? worstExit(outcomes.map(o => o.stoppedBy?.exit ?? 'OK')) : 'OK'
+        return { ended: end, matched, sessions: outcomes, exit }
+    } finally {
+        if (timer) clearTimeout(timer)
+        deps.signal?.removeEventListener('abort', onAbort)
+        finishing = true
+        await Promise.all(runners.map(r => r.shutdown()))
+        await store.close()
+    }
+}
+
+function passes(record: EventRecord, options: LogsOptions): boolean {
+    // the end of a session is always reported, whatever the filters
+    if (record.type === 'stopped') return true
+    if (options.types === null ? OPT_IN_TYPES.has(record.type) : !options.types.has(record.type)) return false
+    if (STATUS_TYPES.has(record.type)) return true
+    if (options.chat !== null && !jidMatches(record.chat, options.chat)) return false
+    if (options.from !== null && !jidMatches(record.from, options.from)) return false
+    return true
+}
+
+function demote(logger: ClientLogger): ClientLogger {
+    return {
+        ...logger,
+        warn: (message, context) => (DEMOTED_LOG_MESSAGES.has(message) ? logger.debug(message, context) : logger.warn(message, context)),
+        info: (message, context) => (DEMOTED_LOG_MESSAGES.has(message) ? logger.debug(message, context) : logger.info(message, context))
+    }
+}
+
+interface ConnectionEventLike {
+    readonly status: string
+    readonly reason: string
+    readonly code: number | null
+    readonly isLogout: boolean
+}
+
+interface RunnerDeps {
+    readonly emit: (record: EventRecord) => void
+    readonly raw: boolean
+    readonly policy: ReconnectPolicyOptions
+    readonly onStopped: () => void
+    readonly build: () => WaClient
+}
+
+/** One session: its client, its reconnect policy, its timers. */
+class SessionRunner {
+    private readonly policy: ReconnectPolicy
+    private client: WaClient | null = null
+    private timer: NodeJS.Timeout | null = null
+    private shuttingDown: Promise<void> | null = null
+    private records = 0
+    private reconnects = 0
+
+    constructor(
+        readonly sessionId: string,
+        private readonly deps: RunnerDeps
+    ) {
+        this.policy = new ReconnectPolicy(deps.policy)
+    }
+
+    private stopped(): boolean {
+        return this.policy.state === 'stopped'
+    }
+
+    get state(): 'running' | 'stopped' {
+        return this.policy.state === 'stopped' ? 'stopped' : 'running'
+    }
+
+    outcome(): SessionOutcome {
+        return {
+            sessionId: this.sessionId,
+            state: this.policy.stoppedBy ? 'stopped' : 'running',
+            stoppedBy: this.policy.stoppedBy,
+            records: this.records,
+            reconnects: this.reconnects
+        }
+    }
+
+    start(): void {
+        const client = this.deps.build()
+        this.client = client
+        for (const name of Object.keys(CLIENT_EVENT_TYPES)) {
+            if (name === 'connection') continue
+            client.on(name as 'message', (payload: unknown) => this.forward(name, payload))
+        }
+        client.on('connection', (event: ConnectionEventLike) => this.onConnection(event))
+        // a paired session never shows a QR: if it does, its credentials are gone
+        client.on('auth_qr', () =>
+            this.onFatal({ reason: 'credentials_missing', code: null, isLogout: true }, 'the stored credentials are gone: the client started a new pairing')
+        )
+        void this.connect()
+    }
+
+    private forward(name: string, payload: unknown): void {
+        if (this.policy.state === 'stopped') return
+        const record = toEventRecord(this.sessionId, name, payload, { raw: this.deps.raw })
+        if (record === null) return
+        this.records += 1
+        this.deps.emit(record)
+    }
+
+    private onConnection(event: ConnectionEventLike): void {
+        if (event.status === 'open') {
+            if (this.policy.state === 'stopped') {
+                // the library restarted on its own after a fatal close (zapo-js 0.3 does after 516)
+                void this.client?.disconnect().catch(() => undefined)
+                return
+            }
+            this.policy.opened()
+            this.forward('connection', event)
+            return
+        }
+        if (this.policy.state === 'stopped') return
+        const decision = this.policy.closed(event, this.sessionId)
+        if (decision.action === 'none') return
+        const record = toEventRecord(this.sessionId, 'connection', event, { raw: false })
+        if (record) {
+            this.records += 1
+            this.deps.emit(withClass(record, decision.classification))
+        }
+        this.act(decision)
+    }
+
+    private onFatal(event: { reason: string; code: number | null; isLogout: boolean }, _why: string): void {
+        if (this.policy.state === 'stopped') return
+        this.act(this.policy.closed(event, this.sessionId))
+    }
+
+    private act(decision: ReconnectDecision): void {
+        if (decision.action === 'none') return
+        if (decision.action === 'stop') {
+            this.deps.emit(stoppedRecord(this.sessionId, decision.classification))
+            this.clearTimer()
+            void this.client?.disconnect().catch(() => undefined)
+            this.deps.onStopped()
+            return
+        }
+        this.reconnects += 1
+        this.deps.emit(reconnectRecord(this.sessionId, decision))
+        this.clearTimer()
+        this.timer = setTimeout(() => {
+            this.timer = null
+            this.policy.connecting()
+            void this.connect()
+        }, decision.delayMs)
+    }
+
+    private async connect(): Promise<void> {
+        const client = this.client
+        if (!client || this.policy.state === 'stopped' || this.shuttingDown) return
+        try {
+            await client.connect()
+        } catch (error) {
+            if (this.stopped() || this.shuttingDown) return
+            const decision = this.policy.connectFailed(this.sessionId)
+            this.deps.emit(errorRecord(this.sessionId, `connect failed: ${toError(error).message}`))
+            this.act(decision)
+        }
+    }
+
+    private clearTimer(): void {
+        if (this.timer) clearTimeout(this.timer)
+        this.timer = null
+    }
+
+    /** disconnect(): flushes write-behind, keeps the device linked. Never logout(). */
+    shutdown(): Promise<void> {
+        this.shuttingDown ??= (async () => {
+            this.clearTimer()
+            if (this.policy.state !== 'stopped') this.policy.stop()
+            try {
+                await this.client?.disconnect()
+            } catch {
+                // the session's end is already decided; a failing disconnect changes nothing
+            }
+        })()
+        return this.shuttingDown
+    }
+}
+
+/** The sessions to tail, refused before anything connects when one is missing or unpaired. */
+async function resolveSessions(spec: StoreSpec, wanted: readonly string[] | 'all'): Promise<readonly string[]> {
+    const { openForReading } = await import('./read-store.js')
+    const readable = await openForReading(spec)
+    try {
+        const { store, catalog } = readable
+        const where = spec.primary.display
+        if (wanted === 'all') {
+            const ids = readable.schema === 'missing' ? [] : await catalog.listSessionIds()
+            const paired: string[] = []
+            for (const id of ids) if ((await pairedState(store, id)) === 'paired') paired.push(id)
+            if (paired.length === 0) {
+                throw new ZapoError('SESSION_NOT_FOUND', `no paired session in ${where}: pair one first (zapo pair --session ID)`, { store: where })
+            }
+            return paired
+        }
+        for (const id of wanted) {
+            const state = readable.schema === 'missing' ? 'missing' : await pairedState(store, id)
+            if (state === 'missing') {
+                throw new ZapoError('SESSION_NOT_FOUND', `no session "${id}" in ${where}: pair it first (zapo pair --session ${id}) or pass the right --store`, {
+                    session: id,
+                    store: where
+                })
+            }
+            if (state === 'unpaired') {
+                throw new ZapoError('NOT_PAIRED', `session "${id}" in ${where} is not paired: run zapo pair --session ${id}`, { session: id, store: where })
+            }
+        }
+        return [...new Set(wanted)]
+    } finally {
+        await readable.close()
+    }
+}
+
+async function pairedState(store: OpenedStore, sessionId: string): Promise<'paired' | 'unpaired' | 'missing'> {
+    let credentials
+    try {
+        credentials = await store.domain('auth', sessionId).load()
+    } catch (error) {
+        throw new ZapoError('STORE_UNAVAILABLE', `cannot read the credentials of "${sessionId}": ${toError(error).message}`, { session: sessionId }, { cause: error })
+    }
+    if (credentials === null) return 'missing'
+    return credentials.meJid ? 'paired' : 'unpaired'
+}

@@ -1,0 +1,393 @@
+/**
+ * `zapo logs` end to end: the built binary tails sessions paired into a real SQLite file
+ * against the sandbox, which injects events and faults.
+ */
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { test } from 'node:test'
+
+import { REPO_ROOT, runZapo, ZAPO_BIN } from '../helpers/run.js'
+import { openStore } from '../../dist/store/open.js'
+import { parseStoreUrl, singleStore } from '../../dist/store/address.js'
+import { pairWithQr, startTestSandbox, tempDir, newClient, nextEvent } from '../sandbox/helpers.js'
+
+const PEER = '15559990000@s.whatsapp.net'
+const OTHER = '15558880000@s.whatsapp.net'
+const GROUP = '120363000000000001@g.us'
+
+/** Pairs a session into the SQLite file at `path`, then lets go of it (disconnect + close). */
+async function pairInto(t, sandbox, path, sessionId) {
+    const handle = await pairWithQr(t, sandbox, { path, sessionId })
+    await handle.cleanup()
+    return handle.jid
+}
+
+async function setup(t, sessionIds = ['t1']) {
+    const sandbox = await startTestSandbox(t)
+    const dir = tempDir(t)
+    const path = join(dir, 'zapo.sqlite')
+    const jids = {}
+    for (const id of sessionIds) jids[id] = await pairInto(t, sandbox, path, id)
+    const base = ['--store', `sqlite:${path}`, '--server', sandbox.url, '--server-root-ca', sandbox.rootCa]
+    return { sandbox, dir, path, jids, base }
+}
+
+/** Spawns `zapo logs …` and follows its output line by line. */
+function tail(t, args, { cwd = REPO_ROOT, timeoutMs = 40_000 } = {}) {
+    const child = spawn(process.execPath, [ZAPO_BIN, 'logs', ...args], {
+        cwd,
+        env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', ZAPO_SESSION: undefined },
+        stdio: ['ignore', 'pipe', 'pipe']
+    })
+    const lines = []
+    let stderr = ''
+    let buffer = ''
+    const waiters = []
+    const check = () => {
+        for (const waiter of [...waiters]) {
+            const found = lines.find(waiter.predicate)
+            if (found !== undefined) {
+                waiters.splice(waiters.indexOf(waiter), 1)
+                clearTimeout(waiter.timer)
+                waiter.resolve(found)
+            }
+        }
+    }
+    child.stdout.setEncoding('utf8').on('data', chunk => {
+        buffer += chunk
+        let at
+        while ((at = buffer.indexOf('\n')) !== -1) {
+            lines.push(buffer.slice(0, at))
+            buffer = buffer.slice(at + 1)
+        }
+        check()
+    })
+    child.stderr.setEncoding('utf8').on('data', chunk => (stderr += chunk))
+    const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    const done = new Promise(resolve =>
+        child.on('close', (code, signal) => {
+            clearTimeout(killer)
+            for (const waiter of waiters) waiter.reject(new Error(`zapo logs ended (${code ?? signal}) before the line came\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`))
+            resolve({ code, signal, lines, stderr })
+        })
+    )
+    t.after(() => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    })
+    return {
+        child,
+        lines,
+        get stderr() {
+            return stderr
+        },
+        done,
+        json: () => lines.filter(l => l.startsWith('{')).map(l => JSON.parse(l)),
+        waitFor(predicate, ms = 20_000) {
+            return new Promise((resolve, reject) => {
+                const wrapped = line => {
+                    if (!line.startsWith('{')) return predicate(line)
+                    return predicate(JSON.parse(line), line)
+                }
+                const waiter = { predicate: wrapped, resolve, reject }
+                waiter.timer = setTimeout(() => {
+                    waiters.splice(waiters.indexOf(waiter), 1)
+                    reject(new Error(`timed out waiting for a line\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`))
+                }, ms)
+                waiters.push(waiter)
+                check()
+            })
+        }
+    }
+}
+
+const isOpen = session => r => typeof r === 'object' && r.type === 'connection' && r.status === 'open' && r.session === session
+
+/** Waits until zapo logs is connected as `session` and the sandbox sees its device ready. */
+async function connected(run, sandbox, session, jid) {
+    await run.waitFor(isOpen(session))
+    await sandbox.waitForDevice(jid)
+}
+
+async function storedCredentials(path, sessionId) {
+    const opened = await openStore(singleStore(parseStoreUrl(`sqlite:${path}`, 'flag', REPO_ROOT)), 'read')
+    try {
+        return await opened.domain('auth', sessionId).load()
+    } finally {
+        await opened.close()
+    }
+}
+
+test('--json --count 3 prints three injected events with the documented schema, then exits 0', async t => {
+    const { sandbox, jids, base } = await setup(t)
+    const run = tail(t, [...base, '--session', 't1', '--json', '--count', '3'])
+    await connected(run, sandbox, 't1', jids.t1)
+    assert.match(run.stderr, /connecting session t1 .*an app running the same session will be disconnected/)
+    await sandbox.sendPresence({ to: jids.t1, from: PEER, type: 'available' })
+    await sandbox.sendChatstate({ to: jids.t1, from: PEER, state: 'composing' })
+    await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'hello from the sandbox', pushName: 'Bob' })
+    const { code, stderr } = await run.done
+    assert.equal(code, 0, stderr)
+    const records = run.json()
+    const events = records.filter(r => r.type !== 'connection')
+    assert.equal(events.length, 3, JSON.stringify(records))
+    for (const r of records) {
+        assert.equal(r.session, 't1')
+        assert.ok(!Number.isNaN(Date.parse(r.ts)) && r.ts.endsWith('Z'), 'ts is ISO-8601 UTC')
+    }
+    const byType = Object.fromEntries(events.map(r => [r.type, r]))
+    assert.deepEqual(Object.keys(byType).sort(), ['chatstate', 'message', 'presence'])
+    assert.equal(byType.presence.from, PEER)
+    assert.equal(byType.presence.presence, 'available')
+    assert.equal(byType.chatstate.state, 'composing')
+    const message = byType.message
+    assert.equal(message.text, 'hello from the sandbox', 'the decrypted text is in the JSON line')
+    assert.equal(message.kind, 'conversation')
+    assert.deepEqual(message.message, { conversation: 'hello from the sandbox' })
+    assert.equal(message.from, PEER)
+    assert.equal(message.chat, PEER)
+    assert.equal(message.pushName, 'Bob')
+    assert.equal(message.isGroup, false)
+    assert.match(message.encryption, /^(pkmsg|msg)$/)
+    assert.ok(message.id.length > 0)
+    assert.equal(message.raw, undefined, 'no raw node without --raw')
+})
+
+test('every event type the sandbox sends: receipt, notification, group, call (and --raw adds base64 nodes)', async t => {
+    const { sandbox, jids, base } = await setup(t)
+    const run = tail(t, [...base, '--session', 't1', '--json', '--raw', '--count', '5'])
+    await connected(run, sandbox, 't1', jids.t1)
+    await sandbox.sendReceipt({ to: jids.t1, from: PEER, id: '3EB0AAAA', type: 'read' })
+    await sandbox.sendNotification({ to: jids.t1 })
+    await sandbox.sendGroupEvent({ to: jids.t1, group: GROUP, author: PEER, action: 'add', participants: [OTHER] })
+    await sandbox.sendCall({ to: jids.t1, from: PEER, video: true })
+    await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'raw please' })
+    const { code, stderr } = await run.done
+    assert.equal(code, 0, stderr)
+    const byType = Object.fromEntries(run.json().filter(r => r.type !== 'connection').map(r => [r.type, r]))
+    assert.deepEqual(Object.keys(byType).sort(), ['call', 'group', 'message', 'notification', 'receipt'])
+    assert.equal(byType.receipt.receipt, 'read')
+    assert.equal(byType.receipt.id, '3EB0AAAA')
+    assert.equal(byType.receipt.from, PEER)
+    assert.equal(typeof byType.notification.notification, 'string')
+    assert.equal(byType.group.action, 'add')
+    assert.equal(byType.group.chat, GROUP)
+    assert.equal(byType.group.from, PEER)
+    assert.deepEqual(byType.group.participants.map(p => p.jid), [OTHER])
+    assert.equal(byType.call.from, PEER)
+    assert.equal(byType.call.call, 'offer')
+    assert.equal(byType.call.video, true)
+    for (const r of Object.values(byType)) assert.equal(typeof r.raw?.tag, 'string', `${r.type} has its raw node`)
+    const enc = byType.message.raw.content.find(c => c.tag === 'enc')
+    assert.match(enc.content, /^[A-Za-z0-9+/]+=*$/, 'raw bytes are base64 strings')
+})
+
+test('filters: --type, --from, --chat; --count counts only matching events', async t => {
+    const { sandbox, jids, base } = await setup(t)
+    const run = tail(t, [...base, '--session', 't1', '--json', '--type', 'message,receipt', '--from', '15559990000', '--count', '2'])
+    await connected(run, sandbox, 't1', jids.t1)
+    await sandbox.sendPresence({ to: jids.t1, from: PEER }) // wrong type
+    await sandbox.sendMessage({ to: jids.t1, from: OTHER, text: 'not from the peer' }) // wrong sender
+    await sandbox.sendReceipt({ to: jids.t1, from: PEER, id: 'R1', type: 'delivery' })
+    await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'from the peer' })
+    const { code, stderr } = await run.done
+    assert.equal(code, 0, stderr)
+    const events = run.json().filter(r => r.type !== 'connection')
+    assert.deepEqual(
+        events.map(r => [r.type, r.from, r.text ?? r.id]),
+        [
+            ['receipt', PEER, 'R1'],
+            ['message', PEER, 'from the peer']
+        ]
+    )
+
+    const chat = tail(t, [...base, '--session', 't1', '--json', '--chat', GROUP, '--count', '1'])
+    await connected(chat, sandbox, 't1', jids.t1)
+    await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'a direct message' })
+    await sandbox.sendGroupEvent({ to: jids.t1, group: GROUP, author: OTHER, action: 'promote', participants: [PEER] })
+    const chatEnd = await chat.done
+    assert.equal(chatEnd.code, 0, chatEnd.stderr)
+    assert.deepEqual(
+        chat.json().filter(r => r.type !== 'connection').map(r => [r.type, r.chat, r.action]),
+        [['group', GROUP, 'promote']]
+    )
+})
+
+test('--timeout stops with exit 0; human lines carry time, session, type and summary', async t => {
+    const { sandbox, jids, base } = await setup(t)
+    const started = Date.now()
+    const run = tail(t, [...base, '--session', 't1', '--timeout', '3s'])
+    await run.waitFor(line => / t1 +connection +open/.test(line))
+    await sandbox.waitForDevice(jids.t1)
+    await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'hi there', pushName: 'Bob' })
+    await sandbox.sendReceipt({ to: jids.t1, from: PEER, id: 'R9', type: 'read' })
+    const { code, stderr, lines } = await run.done
+    assert.equal(code, 0, stderr)
+    assert.ok(Date.now() - started >= 3_000)
+    assert.ok(lines.some(l => /^\d\d:\d\d:\d\d\.\d{3} +t1 +message +Bob <15559990000@s\.whatsapp\.net> +"hi there"$/.test(l)), lines.join('\n'))
+    assert.ok(lines.some(l => /t1 +receipt +15559990000@s\.whatsapp\.net +read R9$/.test(l)), lines.join('\n'))
+    assert.ok(!lines.some(l => l.includes('\u001b[')), 'no colour when not a TTY')
+})
+
+test('refuses a missing session (3) and an unpaired one (6) with a pointer to zapo pair', async t => {
+    const { sandbox, path, base } = await setup(t)
+    const missing = await runZapo(['logs', ...base, '--session', 'nobody'])
+    assert.equal(missing.code, 3, missing.stderr)
+    assert.match(missing.stderr, /no session "nobody".*zapo pair --session nobody/)
+    assert.equal(missing.stdout, '')
+    // a client that connects but is never scanned leaves unpaired credentials behind
+    const { client, cleanup } = newClient(t, sandbox, { path, sessionId: 'half' })
+    const qr = nextEvent(client, 'auth_qr')
+    await client.connect()
+    await qr
+    await cleanup()
+    const unpaired = await runZapo(['logs', ...base, '--session', 'half'])
+    assert.equal(unpaired.code, 6, unpaired.stderr)
+    assert.match(unpaired.stderr, /not paired: run zapo pair --session half/)
+    const usage = await runZapo(['logs', ...base, '--session', 't1', '--all'])
+    assert.equal(usage.code, 2)
+    const badType = await runZapo(['logs', ...base, '--session', 't1', '--type', 'mesage'])
+    assert.equal(badType.code, 2)
+    assert.match(badType.stderr, /unknown event type "mesage"/)
+})
+
+test('--all tails every paired session; one fatal session does not stop the others', async t => {
+    const { sandbox, jids, base } = await setup(t, ['t1', 't2'])
+    const run = tail(t, [...base, '--all', '--json'])
+    await connected(run, sandbox, 't1', jids.t1)
+    await connected(run, sandbox, 't2', jids.t2)
+    assert.match(run.stderr, /connecting 2 sessions \(t1, t2\)/)
+    await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'to one' })
+    await sandbox.sendMessage({ to: jids.t2, from: PEER, text: 'to two' })
+    await run.waitFor(r => r.type === 'message' && r.session === 't1' && r.text === 'to one')
+    await run.waitFor(r => r.type === 'message' && r.session === 't2' && r.text === 'to two')
+    await sandbox.fault(jids.t1, 'replaced')
+    const stopped = await run.waitFor(r => r.type === 'stopped')
+    assert.equal(stopped.session, 't1')
+    assert.equal(stopped.exit, 'REPLACED')
+    await sandbox.sendMessage({ to: jids.t2, from: PEER, text: 'still here' })
+    await run.waitFor(r => r.type === 'message' && r.session === 't2' && r.text === 'still here')
+    run.child.kill('SIGINT')
+    const { code, stderr } = await run.done
+    assert.equal(code, 0, 'stopped by the user: exit 0 even though t1 ended fatally')
+    assert.match(stderr, /t1: replaced by another connection/)
+})
+
+test('every session stopping by itself exits with the most severe class (logged out over replaced)', async t => {
+    const { sandbox, jids, base } = await setup(t, ['t1', 't2'])
+    const run = tail(t, [...base, '--session', 't1', '--session', 't2', '--json'])
+    await connected(run, sandbox, 't1', jids.t1)
+    await connected(run, sandbox, 't2', jids.t2)
+    await sandbox.fault(jids.t1, 'replaced')
+    await run.waitFor(r => r.type === 'stopped' && r.session === 't1')
+    await sandbox.fault(jids.t2, 'force_logout')
+    const { code, stderr } = await run.done
+    assert.equal(code, 10, stderr)
+    const stops = run.json().filter(r => r.type === 'stopped')
+    assert.deepEqual(stops.map(r => [r.session, r.exit, r.exitCode]), [
+        ['t1', 'REPLACED', 11],
+        ['t2', 'LOGGED_OUT', 10]
+    ])
+})
+
+test('515 reconnects at once and keeps tailing; the credentials stay (no re-pair)', async t => {
+    const { sandbox, path, jids, base } = await setup(t)
+    const before = await storedCredentials(path, 't1')
+    const run = tail(t, [...base, '--session', 't1', '--json'])
+    await connected(run, sandbox, 't1', jids.t1)
+    await sandbox.fault(jids.t1, 'restart')
+    const reconnect = await run.waitFor(r => r.type === 'reconnect')
+    assert.deepEqual([reconnect.reason, reconnect.code, reconnect.class, reconnect.attempt, reconnect.delayMs], ['stream_error_force_login', 515, 'routine', 1, 0])
+    await run.waitFor(r => r.type === 'connection' && r.status === 'open' && run.json().indexOf(r) > run.json().findIndex(x => x.type === 'reconnect'))
+    await sandbox.waitForDevice(jids.t1)
+    await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'after the restart' })
+    await run.waitFor(r => r.type === 'message' && r.text === 'after the restart')
+    assert.equal(sandbox.devices().length, 1, 'no second device was paired')
+    run.child.kill('SIGINT')
+    const { code, stderr } = await run.done
+    assert.equal(code, 0, stderr)
+    assert.ok(!run.json().some(r => r.type === 'stopped'))
+    const after = await storedCredentials(path, 't1')
+    assert.equal(after.meJid, before.meJid)
+})
+
+test('503: the backoff is visible (human line), then it reconnects and keeps tailing', async t => {
+    const { sandbox, jids, base } = await setup(t)
+    const run = tail(t, [...base, '--session', 't1'])
+    await run.waitFor(line => / t1 +connection +open/.test(line))
+    await sandbox.waitForDevice(jids.t1)
+    await sandbox.fault(jids.t1, 'service_unavailable')
+    const line = await run.waitFor(l => /reconnect/.test(l) && /\(attempt 1\): failure_service_unavailable$/.test(l))
+    assert.match(line, /t1 +reconnect +reconnecting (now|in \d+(ms|\.\ds|s)) \(attempt 1\): failure_service_unavailable/)
+    assert.ok(run.lines.some(l => /t1 +connection +closed: failure_service_unavailable 503 \[transient\]/.test(l)), run.lines.join('\n'))
+    await run.waitFor(l => / t1 +connection +open/.test(l) && run.lines.indexOf(l) > run.lines.indexOf(line))
+    await sandbox.waitForDevice(jids.t1)
+    await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'back again' })
+    await run.waitFor(l => l.includes('"back again"'))
+    run.child.kill('SIGTERM')
+    const { code } = await run.done
+    assert.equal(code, 0)
+})
+
+for (const [fault, exit, reason, pattern] of [
+    ['replaced', 11, 'stream_error_replaced', /replaced by another connection.*stop the other app/],
+    ['force_logout', 10, 'stream_error_force_logout', /logged the device out \(stream_error_force_logout 516\): re-pair the device: zapo pair --session t1/],
+    ['not_authorized', 10, 'failure_not_authorized', /not authorised.*zapo pair --session t1/]
+]) {
+    test(`${fault} while tailing ends it with exit ${exit} and one clear line`, async t => {
+        const { sandbox, jids, base } = await setup(t)
+        const run = tail(t, [...base, '--session', 't1', '--json'])
+        await connected(run, sandbox, 't1', jids.t1)
+        await sandbox.fault(jids.t1, fault)
+        const { code, stderr } = await run.done
+        assert.equal(code, exit, stderr)
+        const stopLines = stderr.split('\n').filter(l => l.startsWith('zapo: t1:'))
+        assert.equal(stopLines.length, 1, stderr)
+        assert.match(stopLines[0], pattern)
+        const stopped = run.json().find(r => r.type === 'stopped')
+        assert.equal(stopped.reason, reason)
+        assert.equal(stopped.exitCode, exit)
+        assert.ok(!run.json().some(r => r.type === 'reconnect'), 'fatal: no reconnect attempt')
+    })
+}
+
+test('SIGINT disconnects, exits 0, and the session stays in the store, paired and linked', async t => {
+    const { sandbox, path, jids, base } = await setup(t)
+    const run = tail(t, [...base, '--session', 't1', '--json'])
+    await connected(run, sandbox, 't1', jids.t1)
+    run.child.kill('SIGINT')
+    const { code, stderr } = await run.done
+    assert.equal(code, 0, stderr)
+    const creds = await storedCredentials(path, 't1')
+    assert.equal(creds.meJid, jids.t1)
+    const device = sandbox.devices().find(d => d.jid === jids.t1)
+    assert.ok(device, 'the device is still linked on the server')
+    assert.equal(device.connected, false, 'disconnected')
+})
+
+test('piping into head -n 1 ends quietly', async t => {
+    const { sandbox, jids, base } = await setup(t)
+    const quoted = [process.execPath, ZAPO_BIN, 'logs', ...base, '--session', 't1', '--json', '--type', 'message']
+        .map(a => `'${a.replace(/'/g, `'\\''`)}'`)
+        .join(' ')
+    const child = spawn('bash', ['-c', `set -o pipefail; ${quoted} | head -n 1`], {
+        env: { ...process.env, NO_COLOR: '1' },
+        stdio: ['ignore', 'pipe', 'pipe']
+    })
+    t.after(() => child.exitCode === null && child.kill('SIGKILL'))
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', c => (stdout += c))
+    child.stderr.on('data', c => (stderr += c))
+    const done = new Promise(resolve => child.on('close', code => resolve(code)))
+    await sandbox.waitFor('login', e => e.jid === jids.t1, 20_000)
+    await sandbox.waitForDevice(jids.t1)
+    await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'first' })
+    await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'second' })
+    await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'third' })
+    const code = await done
+    assert.equal(code, 0, stderr)
+    assert.equal(stdout.trim().split('\n').length, 1)
+    assert.equal(JSON.parse(stdout).text, 'first')
+    assert.doesNotMatch(stderr, /EPIPE|Error|at /)
+})
