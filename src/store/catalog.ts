@@ -32,7 +32,7 @@ export function catalogFor(target: OpenedBackend | OpenedStore, spec?: BackendSp
     return catalogForBackend(backend, backendSpec)
 }
 
-function catalogForBackend(backend: OpenedBackend, spec: BackendSpec): ZapoSessionCatalog {
+export function catalogForBackend(backend: OpenedBackend, spec: BackendSpec): ZapoSessionCatalog {
     switch (backend.kind) {
         case 'sqlite':
             return sqliteCatalog(backend, spec)
@@ -105,6 +105,9 @@ export function catalogForStore(store: OpenedStore): ZapoSessionCatalog {
             return out
         },
         nextPreKeyId: id => of('preKey').nextPreKeyId(id),
+        async sessionsSharingKeys(id) {
+            return sortStrings((await Promise.all(unique().map(c => c.sessionsSharingKeys(id)))).flat())
+        },
         preKeyIds: (id, n) => of('preKey').preKeyIds(id, n),
         sessionAddresses: (id, n) => of('session').sessionAddresses(id, n),
         identityAddresses: (id, n) => of('identity').identityAddresses(id, n),

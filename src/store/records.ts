@@ -18,6 +18,8 @@ import type { PreKeyRecord, SenderKeyRecord, SignalAddress, SignalSessionRecord 
 import { encodeSenderKeyRecord, encodeSignalSessionRecord, generatePreKeyPair } from 'zapo-js/signal'
 import type { DurableDomain, StoreDomain } from './address.js'
 import { DURABLE_DOMAINS } from './address.js'
+import { catalogForBackend } from './catalog.js'
+import { ZapoError } from '../errors.js'
 import type { OpenedStore } from './open.js'
 import type { RecordBatch, SessionCatalog, SessionCounts } from './records.types.js'
 
@@ -256,10 +258,29 @@ export async function clearSession(
     domains: readonly StoreDomain[] | ClearOptions = DURABLE_DOMAINS
 ): Promise<void> {
     const list: readonly string[] = Array.isArray(domains) ? domains : ((domains as ClearOptions).domains ?? DURABLE_DOMAINS)
+    await refuseSharedKeys(store, sessionId, DURABLE_DOMAINS.filter(d => list.includes(d)))
     // auth last: a session interrupted half-way still shows up (by its credentials) to be cleared again
     const order = DURABLE_DOMAINS.filter(d => d !== 'auth' && list.includes(d))
     for (const domain of order) await store.domain(domain, sessionId).clear()
     if (list.includes('auth')) await store.domain('auth', sessionId).clear()
+}
+
+/**
+ * `@zapo-js/store-redis` clears a session by key pattern (`<type>:<sid>:*`), which also matches
+ * every session whose id starts with `<sid>:`. Refuses before anything is deleted.
+ */
+async function refuseSharedKeys(store: OpenedStore, sessionId: string, domains: readonly DurableDomain[]): Promise<void> {
+    const backends = new Set(domains.map(d => store.backendFor(d)).filter(b => b.kind === 'redis'))
+    for (const backend of backends) {
+        const others = await catalogForBackend(backend, backend.spec).sessionsSharingKeys(sessionId)
+        if (others.length > 0) {
+            throw new ZapoError(
+                'USAGE',
+                `clearing session "${sessionId}" in Redis would also delete the records of ${others.map(o => `"${o}"`).join(', ')} (the Redis store clears by key pattern): move or clear those sessions first`,
+                { sessionId, sharedWith: others, store: backend.spec.display }
+            )
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

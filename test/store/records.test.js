@@ -213,6 +213,26 @@ describe('records', () => {
         }
     })
 
+    test('clearSession refuses when the Redis store would also delete another session, and clears only its own elsewhere', async () => {
+        for (const kind of ['redis', 'sqlite', 'postgres']) {
+            const store = stores[kind]
+            const parent = await makeSession(store, 'acme', { preKeys: 2, uploaded: 0, signalSessions: 1, identities: 1 })
+            const child = await makeSession(store, 'acme:eu', { preKeys: 3, uploaded: 1, signalSessions: 2, identities: 2 })
+            if (kind === 'redis') {
+                await assert.rejects(clearSession(store, 'acme'), err => err.code === 'USAGE' && /"acme:eu"/.test(err.message))
+                assert.deepEqual(await catalogFor(store).counts('acme'), parent.counts, 'nothing deleted')
+                await clearSession(store, 'acme:eu')
+                await clearSession(store, 'acme')
+                assert.equal((await catalogFor(store).counts('acme')).credentials, false)
+            } else {
+                await clearSession(store, 'acme')
+                assert.equal((await catalogFor(store).counts('acme')).credentials, false)
+                assert.deepEqual(await catalogFor(store).counts('acme:eu'), child.counts, `${kind}: the other session is intact`)
+                await clearSession(store, 'acme:eu')
+            }
+        }
+    })
+
     test('reading only some domains yields only those', async () => {
         const batches = await readAll(stores.postgres, 'tenant-1', { domains: ['auth', 'session'] })
         assert.deepEqual([...new Set(batches.map(b => b.domain))], ['auth', 'session'])

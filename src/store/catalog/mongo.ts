@@ -164,6 +164,7 @@ export function mongoCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
             }
             return out
         },
+        sessionsSharingKeys: async () => [],
         async nextPreKeyId(sessionId) {
             if (!(await present()).has('signal_meta')) return null
             const doc = await col('signal_meta').findOne({ _id: sessionId as never })

@@ -190,6 +190,7 @@ export function createSqlCatalog(dialect: SqlDialect): ZapoSessionCatalog {
             }
             return out
         },
+        sessionsSharingKeys: async () => [],
         async nextPreKeyId(sessionId) {
             if (!(await has('signal_meta'))) return null
             const rows = await dialect.query(

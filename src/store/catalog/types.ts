@@ -9,6 +9,12 @@ export interface ZapoSessionCatalog extends SessionCatalog {
     countsMany(sessionIds: readonly string[]): Promise<ReadonlyMap<string, SessionCounts>>
     /** the next one-time prekey id the store will hand out (its counter), null when it keeps none */
     nextPreKeyId(sessionId: string): Promise<number | null>
+    /**
+     * Other sessions whose records the store package's own `clear()` of `sessionId` would also
+     * delete (Redis: clear() matches `<type>:<sid>:*`, which covers session ids starting with
+     * `<sid>:`). Empty on backends without that hazard.
+     */
+    sessionsSharingKeys(sessionId: string): Promise<readonly string[]>
 }
 
 export const EMPTY_COUNTS: SessionCounts = Object.freeze({
