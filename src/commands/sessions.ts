@@ -61,15 +61,10 @@ export function register(program: Command): void {
                     printLine(ctx.io, p.dim(`  ${lid}${compactCounts(s.counts)}`))
                 })
                 printLine(ctx.io, '')
-                printLine(
-                    ctx.io,
-                    p.dim(
-                        `${result.sessions.length} session${result.sessions.length === 1 ? '' : 's'} in ${result.store}. ` +
-                            'pk uploaded/total prekeys, sess Signal sessions, id identities,\n' +
-                            'sk sender keys/distributions, as app-state keys/collections, pt privacy tokens. ' +
-                            'Full times and JIDs: --json.'
-                    )
-                )
+                const count = result.sessions.length
+                printLine(ctx.io, `${count} session${count === 1 ? '' : 's'} in ${p.path(result.store)}`)
+                printLine(ctx.io, p.dim('pk uploaded/total prekeys · sess Signal sessions · id identities · sk sender keys/distributions'))
+                printLine(ctx.io, p.dim('as app-state sync keys/collections · pt privacy tokens · --json for full JIDs and times'))
             })
         )
 }
