@@ -1290,9 +1290,7 @@ export class SandboxServer extends EventEmitter {
     ): Promise<BinaryNode> {
         const stage = reg.attrs.stage
         if (stage === 'get_country_code') {
-            return result([
-                { tag: 'link_code_companion_reg', attrs: {}, content: [{ tag: 'country_code', attrs: { iso: 'US' } }] }
-            ])
+            return result([{ tag: 'country_code', attrs: { iso: 'US' } }])
         }
         if (stage === 'companion_hello') {
             const phone = (reg.attrs.jid ?? '').split('@')[0]?.split(':')[0] ?? ''
