@@ -111,44 +111,69 @@ export async function runPair(options: PairOptions, deps: PairDeps): Promise<Pai
     if (method.kind === 'phone') normalizePhone(method.phone)
     if (deps.signal?.aborted) throw cancelled()
 
-    const store = await openStore(options.storeSpec, 'write')
+    const existing = await readExisting(options.storeSpec, sessionId)
+    if (existing.meJid !== null && !options.force) {
+        throw new ZapoError(
+            'EXISTS',
+            `session "${sessionId}" is already paired as ${existing.meJid}: pass --force to pair it again (the old linked device stays listed on the phone until you remove it there; its credentials in this store are replaced)`,
+            { session: sessionId, meJid: existing.meJid }
+        )
+    }
+    const outcome = await pairIntoStaging(options, deps)
+    deps.onProgress({ type: 'saving' })
+    const started = Date.now()
+    const credentials = credentialsOf(outcome.batches)
+    let store: OpenedStore | null = null
     try {
-        const existing = await store.domain('auth', sessionId).load()
-        if (existing?.meJid && !options.force) {
-            throw new ZapoError(
-                'EXISTS',
-                `session "${sessionId}" is already paired as ${existing.meJid}: pass --force to pair it again (the old linked device stays listed on the phone until you remove it there; its credentials in this store are replaced)`,
-                { session: sessionId, meJid: existing.meJid }
-            )
-        }
-        const outcome = await pairIntoStaging(options, deps)
-        try {
-            deps.onProgress({ type: 'saving' })
-            const started = Date.now()
-            await commit(store, sessionId, outcome.batches, existing !== null)
-            const credentials = credentialsOf(outcome.batches)
-            return {
-                sessionId,
-                store: options.storeSpec.label,
-                meJid: credentials.meJid ?? '',
-                meLid: credentials.meLid ?? null,
-                displayName: credentials.meDisplayName ?? null,
-                platform: credentials.platform ?? null,
-                replaced: Boolean(existing?.meJid),
-                previousMeJid: existing?.meJid ?? null,
-                settled: outcome.settled,
-                timings: { pairedMs: outcome.pairedMs, storedMs: outcome.pairedMs + (Date.now() - started) }
-            }
-        } catch (error) {
-            if (error instanceof ZapoError) throw error
-            const err = toError(error)
-            throw new ZapoError(
-                'STORE_UNAVAILABLE',
-                `the device was paired as ${credentialsOf(outcome.batches).meJid ?? '?'} but writing it to ${options.storeSpec.label} failed (${err.message.split('\n')[0]}): remove the device on the phone and pair again`,
-                { session: sessionId },
-                { cause: err }
-            )
-        }
+        store = await openStore(options.storeSpec, 'write')
+        await commit(store, sessionId, outcome.batches, existing.hasState)
+    } catch (error) {
+        const err = toError(error)
+        throw new ZapoError(
+            'STORE_UNAVAILABLE',
+            `the phone linked the device as ${credentials.meJid ?? '?'} but writing it to ${options.storeSpec.label} failed (${err.message.split('\n')[0]}): fix the store, remove the device on the phone and pair again`,
+            { session: sessionId },
+            { cause: err }
+        )
+    } finally {
+        await store?.close()
+    }
+    return {
+        sessionId,
+        store: options.storeSpec.label,
+        meJid: credentials.meJid ?? '',
+        meLid: credentials.meLid ?? null,
+        displayName: credentials.meDisplayName ?? null,
+        platform: credentials.platform ?? null,
+        replaced: existing.meJid !== null,
+        previousMeJid: existing.meJid,
+        settled: outcome.settled,
+        timings: { pairedMs: outcome.pairedMs, storedMs: outcome.pairedMs + (Date.now() - started) }
+    }
+}
+
+/**
+ * What the store holds under the session id, read without creating anything: a SQLite file
+ * that does not exist, or a schema that is not there, means nothing. (Opening for writing
+ * creates files and tables, which an unfinished pairing must not leave behind.)
+ */
+async function readExisting(spec: StoreSpec, sessionId: string): Promise<{ readonly meJid: string | null; readonly hasState: boolean }> {
+    let store: OpenedStore
+    try {
+        store = await openStore(spec, 'read')
+    } catch (error) {
+        if (error instanceof ZapoError && error.code === 'SESSION_NOT_FOUND') return { meJid: null, hasState: false }
+        throw error
+    }
+    try {
+        const { catalogForStore } = await import('../store/catalog.js')
+        const catalog = catalogForStore(store)
+        const schema = await catalog.schemaState()
+        if (schema.state === 'missing') return { meJid: null, hasState: false }
+        const counts = await catalog.counts(sessionId)
+        const hasState = Object.values(counts).some(value => value === true || (typeof value === 'number' && value > 0))
+        const credentials = counts.credentials ? await store.domain('auth', sessionId).load() : null
+        return { meJid: credentials?.meJid ?? null, hasState: hasState || credentials !== null }
     } finally {
         await store.close()
     }

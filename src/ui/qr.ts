@@ -38,6 +38,15 @@ export function renderQr(text: string): string[] {
     return out.split('\n').filter(line => line.length > 0)
 }
 
+const ANSI = /\x1b\[[0-9;]*m/g
+
+/** Cuts a line to `width` visible characters (colour codes kept off the count), never wrapping. */
+function fit(line: string, width: number): string {
+    const visible = line.replace(ANSI, '')
+    if ([...visible].length <= width) return line
+    return [...visible].slice(0, Math.max(0, width - 1)).join('') + '…'
+}
+
 function formatRemaining(ms: number): string {
     const total = Math.max(0, Math.ceil(ms / 1000))
     const minutes = Math.floor(total / 60)
@@ -61,18 +70,19 @@ export function createQrScreen(io: Io, options: QrScreenOptions): QrScreen {
         return [
             p.strong('Link a device'),
             '',
-            '1. Open WhatsApp on the phone',
-            '2. Settings › Linked devices',
-            '3. Link a device, then scan',
+            '1. WhatsApp › Settings',
+            '2. Linked devices',
+            '3. Link a device',
+            '4. Scan this code',
             '',
-            `${remaining > 0 ? `valid for ${p.strong(formatRemaining(remaining))}` : p.warn('expired, waiting for a new code')}`,
+            `${remaining > 0 ? `valid for ${p.strong(formatRemaining(remaining))}` : p.warn('expired: wait for a new one')}`,
             `code #${rotations}`,
+            ...((stream.rows ?? 100) <= qrLines.length ? [p.warn(`enlarge to ${qrLines.length + 1}+ rows`)] : []),
             '',
             `session ${p.session(options.session)}`,
-            ...(options.server ? [p.warn('test server:'), options.server.length > 27 ? options.server.slice(0, 26) + '…' : options.server] : []),
+            ...(options.server ? [p.warn('test server:'), options.server] : []),
             '',
-            statusText ? statusText : p.dim('Ctrl-C cancels'),
-            ...((stream.rows ?? 100) < qrLines.length ? ['', p.warn(`enlarge to ${qrLines.length}+ rows`)] : [])
+            statusText ? statusText : p.dim('Ctrl-C cancels')
         ]
     }
 
@@ -80,20 +90,30 @@ export function createQrScreen(io: Io, options: QrScreenOptions): QrScreen {
         const side = instructions()
         const columns = stream.columns ?? 80
         const qrWidth = qrLines.reduce((n, l) => Math.max(n, [...l].length), 0)
-        if (columns >= qrWidth + 2 + 26) {
+        if (columns >= qrWidth + 2 + 24) {
             const height = Math.max(qrLines.length, side.length)
             const lines: string[] = []
+            const room = columns - qrWidth - 3
             for (let i = 0; i < height; i += 1) {
                 const left = qrLines[i] ?? ' '.repeat(qrWidth)
-                lines.push(`${left}  ${side[i] ?? ''}`)
+                lines.push(`${left}  ${fit(side[i] ?? '', room)}`)
             }
             return lines
         }
-        return [...qrLines, ...side.filter(line => line !== '')]
+        return [...qrLines, ...side.filter(line => line !== '').map(line => fit(line, columns - 1))]
     }
 
     const draw = (): void => {
         const lines = frame()
+        const rows = stream.rows ?? Number.POSITIVE_INFINITY
+        if (lines.length >= rows) {
+            // taller than the screen: overwrite it from the top, line by line, without ever
+            // scrolling or clearing it (either would push a copy of the frame into the history
+            // at every tick); the side text asks for a taller window, and a resize redraws
+            stream.write(`\x1b[H${lines.slice(0, rows).map(line => `\x1b[2K${line}`).join('\n')}`)
+            drawnHeight = rows
+            return
+        }
         let out = ''
         if (drawnHeight > 0) {
             // back to the first line of the previous frame, then overwrite it line by line
@@ -104,6 +124,13 @@ export function createQrScreen(io: Io, options: QrScreenOptions): QrScreen {
         out += '\x1b[J'
         stream.write(out)
         drawnHeight = lines.length
+    }
+    const onResize = (): void => {
+        if (drawnHeight === 0) return
+        // the terminal may have reflowed the old frame: start over from the top
+        stream.write('\x1b[H')
+        drawnHeight = 0
+        draw()
     }
 
     const stopTicker = (): void => {
@@ -127,6 +154,7 @@ export function createQrScreen(io: Io, options: QrScreenOptions): QrScreen {
             }
             draw()
             if (!ticker) {
+                stream.on('resize', onResize)
                 ticker = setInterval(draw, 1_000)
                 ticker.unref()
             }
@@ -138,6 +166,7 @@ export function createQrScreen(io: Io, options: QrScreenOptions): QrScreen {
         },
         stop() {
             stopTicker()
+            stream.off('resize', onResize)
             if (tty && drawnHeight > 0) {
                 stream.write('\n')
                 drawnHeight = 0
