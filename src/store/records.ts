@@ -359,7 +359,7 @@ export function canonicalRecords(batch: RecordBatch): [string, unknown][] {
         case 'signal': {
             const out: [string, unknown][] = []
             if (batch.registration) out.push(['registration', batch.registration])
-            if (batch.signedPreKey) out.push(['signedPreKey', { ...batch.signedPreKey, uploaded: undefined }])
+            if (batch.signedPreKey) out.push(['signedPreKey', { ...batch.signedPreKey, uploaded: batch.signedPreKey.uploaded === true }])
             out.push(['signedPreKeyRotationTs', batch.signedPreKeyRotationTs])
             return out
         }
