@@ -19,6 +19,7 @@ export interface CreateWaClientOptions {
     readonly tuning?: Pick<
         WaClientOptions,
         | 'connectTimeoutMs'
+        | 'timeoutIntervalMs'
         | 'iqTimeoutMs'
         | 'keepAliveIntervalMs'
         | 'deadSocketTimeoutMs'

@@ -61,7 +61,7 @@ async function runLogoutCommand(flags: LogoutFlags, ctx: CliContext): Promise<nu
     const yes = flags.yes === true
     const { canPrompt, confirm } = await import('../ui/prompts.js')
     if (!yes && !canPrompt(ctx.io)) {
-        throw usageError(`zapo logout unlinks ${sessionId} for good and needs a confirmation: pass --yes (there is no terminal to ask on)`)
+        throw usageError(`logout unlinks ${sessionId} for good and needs a confirmation: pass --yes (there is no terminal to ask on)`)
     }
     const timeoutMs = flags.timeout !== undefined ? parseDuration(flags.timeout, '--timeout') : DEFAULT_TIMEOUT_MS
     if (timeoutMs <= 0) throw usageError('--timeout must be longer than 0: use e.g. 30s')

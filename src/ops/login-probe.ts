@@ -52,6 +52,7 @@ export type LoginProbeResult =
     | { readonly status: 'failed'; readonly detail: string }
 
 const DISCONNECT_GRACE_MS = 5_000
+const SOCKET_WAIT_MS = 2_000
 
 /** Connects `sessionId` from `store` once; never throws for a network or server outcome. */
 export async function probeLogin(store: OpenedStore, sessionId: string, options: LoginProbeOptions): Promise<LoginProbeResult> {
@@ -64,8 +65,12 @@ export async function probeLogin(store: OpenedStore, sessionId: string, options:
         }
     })
     const waStore = await store.createWaStore()
-    const tuning: Partial<WaClientOptions> =
-        options.storeClear === 'library' ? {} : { logoutStoreClear: KEEP_STORE_ON_CLOSE }
+    const tuning: Partial<WaClientOptions> = {
+        // zapo-js waits this long for a socket to open and, after a server-side close, for the
+        // close handshake it never sees (10 s by default): keep a refused probe from lingering
+        timeoutIntervalMs: Math.max(1_000, Math.min(options.timeoutMs, SOCKET_WAIT_MS)),
+        ...(options.storeClear === 'library' ? {} : { logoutStoreClear: KEEP_STORE_ON_CLOSE })
+    }
     const client = createWaClient({ store: waStore, sessionId, server: options.server, logger, tuning: tuning as never })
 
     const started = Date.now()

@@ -135,7 +135,9 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
             const timedOut = /timed out|timeout/i.test(message)
             throw new ZapoError(
                 timedOut ? 'TIMEOUT' : 'CONNECTION_FAILED',
-                `the server did not confirm the removal of ${jid} (${message.split('\n')[0]}); nothing was removed locally; check the phone's linked devices and rerun`,
+                timedOut
+                    ? `the server did not confirm the removal of ${jid} within ${options.timeoutMs} ms; nothing was removed locally; check the phone's linked devices and rerun`
+                    : `the server refused to remove ${jid} (${message.split('\n')[0]}); nothing was removed locally; check the phone's linked devices and rerun`,
                 { sessionId: options.sessionId, jid }
             )
         }

@@ -491,6 +491,8 @@ export interface SandboxServerEvents {
     prekeys: { jid: string; count: number }
     disconnect: { connectionId: number; jid: string | null }
     'client-stanza': { connectionId: number; jid: string | null; node: BinaryNode }
+    /** a companion unlinked itself (`WaClient.logout()`: `<remove-companion-device>`) */
+    'device-removed': { jid: string; reason: string | null; connectionId: number }
 }
 
 export class SandboxServer extends EventEmitter {
@@ -1276,6 +1278,26 @@ export class SandboxServer extends EventEmitter {
         }
         if (xmlns === 'encrypt' && conn.device) {
             await conn.respond(this.handleEncrypt(conn.device, node, first, result, error))
+            return
+        }
+        if (xmlns === 'md' && first?.tag === 'remove-companion-device' && conn.device) {
+            // A companion may only unlink itself; the server confirms, forgets the device and
+            // ends the stream with a device_removed conflict (the client then clears its store).
+            const device = conn.device
+            const target = first.attrs.jid ?? ''
+            if (target.split('@')[0] !== device.jid.split('@')[0]) {
+                await conn.respond(error(403, 'forbidden'))
+                return
+            }
+            await conn.respond(result())
+            this.devicesByJid.delete(device.jid)
+            this.removedDevices.add(device.jid)
+            this.emit('device-removed', { jid: device.jid, reason: first.attrs.reason ?? null, connectionId: conn.id })
+            await conn.endWith({
+                tag: 'stream:error',
+                attrs: {},
+                content: [{ tag: 'conflict', attrs: { type: 'device_removed' } }]
+            })
             return
         }
         this.logger.debug('sandbox does not model iq', { xmlns, type: node.attrs.type, child: first?.tag })

@@ -45,7 +45,10 @@ test('faults end the connection with the documented close event', async (t) => {
     }
 
     await t.test('drop: no close event, the library reconnects and logs in again', async (st) => {
-        const { client, jid } = await pairWithQr(st, sandbox, { path: join(dir, 'drop.sqlite') })
+        const { client, jid } = await pairWithQr(st, sandbox, {
+            path: join(dir, 'drop.sqlite'),
+            tuning: { reconnectIntervalMs: 200 }
+        })
         let closeEvents = 0
         client.on('connection', (event) => {
             if (event.status === 'close') closeEvents += 1
