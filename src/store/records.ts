@@ -21,6 +21,7 @@ import { DURABLE_DOMAINS } from './address.js'
 import { catalogForBackend } from './catalog.js'
 import { ZapoError } from '../errors.js'
 import type { OpenedStore } from './open.js'
+import type { SessionKeyLists } from './catalog/types.js'
 import type { RecordBatch, SessionCatalog, SessionCounts } from './records.types.js'
 
 export type { RecordBatch } from './records.types.js'
@@ -30,6 +31,8 @@ export interface ReadOptions {
     readonly domains?: readonly StoreDomain[]
     /** records per batch (default 500) */
     readonly batchSize?: number
+    /** the session's counts when the caller already has them (saves a catalog pass) */
+    readonly counts?: SessionCounts
 }
 
 const DEFAULT_BATCH_SIZE = 500
@@ -75,7 +78,8 @@ export async function* readSessionRecords(
 ): AsyncIterable<RecordBatch> {
     const domains = new Set<string>(options.domains ?? DURABLE_DOMAINS)
     const pageSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE)
-    const counts: SessionCounts = await catalog.counts(sessionId)
+    const counts: SessionCounts = options.counts ?? (await catalog.counts(sessionId))
+    catalog = await withSessionKeys(catalog, sessionId, counts)
 
     if (domains.has('auth') && counts.credentials) {
         const credentials = await store.domain('auth', sessionId).load()
@@ -171,6 +175,29 @@ export async function* readSessionRecords(
             if (records.length > 0) yield { domain: 'privacyToken', records }
         }
     }
+}
+
+/**
+ * Where the catalog enumerates a session in one pass (Redis), a view of it that pages over
+ * that one pass instead of walking the keyspace once per domain.
+ */
+async function withSessionKeys(catalog: SessionCatalog, sessionId: string, counts: SessionCounts): Promise<SessionCatalog> {
+    const one = catalog as SessionCatalog & { sessionKeys?: (id: string) => Promise<SessionKeyLists> }
+    const enumerated =
+        counts.signalSessions + counts.identities + counts.senderKeys + counts.senderKeyDistributions +
+        counts.appStateCollections + counts.privacyTokens
+    if (typeof one.sessionKeys !== 'function' || enumerated === 0) return catalog
+    const keys = await one.sessionKeys(sessionId)
+    async function* pages<T>(list: readonly T[], size: number): AsyncIterable<readonly T[]> {
+        for (let at = 0; at < list.length; at += size) yield list.slice(at, at + size)
+    }
+    return Object.assign(Object.create(catalog) as SessionCatalog, {
+        sessionAddresses: (_id: string, size: number) => pages(keys.sessionAddresses, size),
+        identityAddresses: (_id: string, size: number) => pages(keys.identityAddresses, size),
+        senderKeyGroupIds: (_id: string, size: number) => pages(keys.senderKeyGroupIds, size),
+        appStateCollections: async () => keys.appStateCollections,
+        privacyTokenJids: (_id: string, size: number) => pages(keys.privacyTokenJids, size)
+    })
 }
 
 async function nextPreKeyIdOf(catalog: SessionCatalog, sessionId: string): Promise<number | null> {

@@ -70,6 +70,15 @@ for (const kind of kinds) {
                 assert.deepEqual(keyIds.sort(), m.appStateKeyIds.map(k => Buffer.from(k).toString('hex')).sort())
                 assert.deepEqual(await catalog.appStateCollections(id), [...m.collections].sort())
                 assert.deepEqual((await collect(catalog.privacyTokenJids(id, 1))).flat().sort(), [...m.privacyTokenJids].sort())
+                if (catalog.sessionKeys) {
+                    // the one-pass enumeration (redis) agrees with the per-domain one
+                    const keys = await catalog.sessionKeys(id)
+                    assert.deepEqual(keys.sessionAddresses.map(addressKey).sort(), sortedKeys(m.sessionAddresses))
+                    assert.deepEqual(keys.identityAddresses.map(addressKey).sort(), sortedKeys(m.identityAddresses))
+                    assert.deepEqual(keys.senderKeyGroupIds, [...m.senderKeyGroups].sort())
+                    assert.deepEqual(keys.appStateCollections, [...m.collections].sort())
+                    assert.deepEqual(keys.privacyTokenJids, [...m.privacyTokenJids].sort())
+                }
             }
         })
 

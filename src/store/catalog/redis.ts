@@ -16,7 +16,7 @@ import type { SignalAddress } from 'zapo-js/signal'
 import type { BackendSpec } from '../address.js'
 import type { SchemaState, SessionCounts } from '../records.types.js'
 import type { OpenedBackend } from '../open.js'
-import type { ZapoSessionCatalog } from './types.js'
+import type { SessionKeyLists, ZapoSessionCatalog } from './types.js'
 import { EMPTY_COUNTS, sortStrings } from './types.js'
 
 const SCAN_COUNT = 1_000
@@ -123,6 +123,29 @@ function classify(key: string): { sid: string; apply: (t: Tally) => void } | nul
         if (rest.endsWith(':tc_token') || rest.endsWith(':nct_salt')) return null
         sid = sidOf(rest, 1)
         return sid ? { sid, apply: t => void (t.privacyTokens += 1) } : null
+    }
+    return null
+}
+
+/** The per-session key families enumerated from one key, for `sessionKeys`. */
+function keyDetail(key: string): { sid: string; family: keyof SessionKeyLists; tail: string[] } | null {
+    const families: readonly [string, keyof SessionKeyLists, number][] = [
+        ['signal:sess:', 'sessionAddresses', 3],
+        ['signal:ident:', 'identityAddresses', 3],
+        ['sk:grp:', 'senderKeyGroupIds', 1],
+        ['skd:', 'senderKeyGroupIds', 1],
+        ['appstate:col:', 'appStateCollections', 1],
+        ['privtoken:', 'privacyTokenJids', 1]
+    ]
+    for (const [head, family, trailing] of families) {
+        if (!key.startsWith(head)) continue
+        const rest = key.slice(head.length)
+        if (family === 'appStateCollections' && rest.endsWith(':hash')) return null
+        if (family === 'privacyTokenJids' && (rest.endsWith(':tc_token') || rest.endsWith(':nct_salt'))) return null
+        const sid = sidOf(rest, trailing)
+        if (!sid) return null
+        const tail = rest.slice(sid.length + 1).split(':')
+        return tail.every(p => p !== '') ? { sid, family, tail } : null
     }
     return null
 }
@@ -267,6 +290,30 @@ export function redisCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
                 })
             }
             return out
+        },
+        async sessionKeys(sessionId) {
+            const lists: { [F in keyof SessionKeyLists]: Set<string> } = {
+                sessionAddresses: new Set(),
+                identityAddresses: new Set(),
+                senderKeyGroupIds: new Set(),
+                appStateCollections: new Set(),
+                privacyTokenJids: new Set()
+            }
+            for await (const keys of scan(redis, `${escapeGlob(prefix)}*${escapeGlob(sessionId)}:*`)) {
+                for (const key of keys) {
+                    const d = keyDetail(key.slice(prefix.length))
+                    if (d && d.sid === sessionId) lists[d.family].add(d.tail.join(':'))
+                }
+            }
+            const addresses = (set: Set<string>): SignalAddress[] =>
+                [...set].map(t => toAddress(t.split(':'))).sort(byAddress)
+            return {
+                sessionAddresses: addresses(lists.sessionAddresses),
+                identityAddresses: addresses(lists.identityAddresses),
+                senderKeyGroupIds: sortStrings(lists.senderKeyGroupIds),
+                appStateCollections: sortStrings(lists.appStateCollections),
+                privacyTokenJids: sortStrings(lists.privacyTokenJids)
+            }
         },
         async sessionsSharingKeys(sessionId) {
             const others = new Set<string>()

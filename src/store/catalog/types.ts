@@ -1,5 +1,6 @@
 /** What every backend catalog offers beyond the shared `SessionCatalog` shape. */
 
+import type { SignalAddress } from 'zapo-js/signal'
 import type { BackendKind } from '../address.js'
 import type { SessionCatalog, SessionCounts } from '../records.types.js'
 
@@ -15,6 +16,20 @@ export interface ZapoSessionCatalog extends SessionCatalog {
      * `<sid>:`). Empty on backends without that hazard.
      */
     sessionsSharingKeys(sessionId: string): Promise<readonly string[]>
+    /**
+     * Every enumerable key of one session in one pass, where the backend can only enumerate by
+     * walking its keyspace (Redis: one SCAN instead of one per domain). Absent elsewhere.
+     */
+    sessionKeys?(sessionId: string): Promise<SessionKeyLists>
+}
+
+/** A session's keys, sorted (see `ZapoSessionCatalog.sessionKeys`). */
+export interface SessionKeyLists {
+    readonly sessionAddresses: readonly SignalAddress[]
+    readonly identityAddresses: readonly SignalAddress[]
+    readonly senderKeyGroupIds: readonly string[]
+    readonly appStateCollections: readonly string[]
+    readonly privacyTokenJids: readonly string[]
 }
 
 export const EMPTY_COUNTS: SessionCounts = Object.freeze({
