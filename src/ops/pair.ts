@@ -247,6 +247,7 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
         let pairedAt = 0
         let lastQrExpiresAt = 0
         let codeRequested = false
+        let connected = false
 
         const outcome = await new Promise<StagedOutcome>((resolve, reject) => {
             const fail = (error: ZapoError): void => {
@@ -277,6 +278,16 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
             deps.signal?.addEventListener('abort', onAbort, { once: true })
             later(options.timeoutMs, () => {
                 if (paired) return
+                if (!connected) {
+                    fail(
+                        new ZapoError(
+                            'CONNECTION_FAILED',
+                            `could not connect to ${server?.url ?? 'the WhatsApp service'} within ${Math.round(options.timeoutMs / 1000)}s (--timeout): check the network${server ? ', --server and --server-root-ca' : ''}`,
+                            { server: server?.url ?? null, timeoutMs: options.timeoutMs }
+                        )
+                    )
+                    return
+                }
                 fail(
                     new ZapoError(
                         'TIMEOUT',
@@ -316,6 +327,7 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
             }
 
             active.on('auth_qr', ({ qr, ttlMs }) => {
+                connected = true
                 if (finished || paired) return
                 lastQrExpiresAt = Date.now() + ttlMs
                 if (method.kind === 'phone') {
@@ -364,6 +376,7 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
                 }
             })
             active.on('connection', event => {
+                if (event.status === 'open') connected = true
                 if (event.status !== 'close' || finished) return
                 if (paired) {
                     if (event.isLogout) {

@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { test } from 'node:test'
+import { describe, test } from 'node:test'
 
 import { startSandbox } from '../../dist/sandbox/index.js'
 import { catalogForStore } from '../../dist/store/catalog.js'
@@ -123,356 +123,359 @@ async function pairByQr(t, sandbox, { url, sessionId, cwd, extra = [] }) {
     return { result, events: result.stdout.trim().split('\n').map(line => JSON.parse(line)), jid: scan.jid }
 }
 
-test('QR pairing: exact NDJSON event stream, then creds show reports the session paired and consistent', async t => {
-    const sandbox = await sandboxFor(t)
-    const cwd = tempDir(t)
-    const url = `sqlite:${join(cwd, 'pair.sqlite')}`
-    const { events, jid, result } = await pairByQr(t, sandbox, { url, sessionId: 't1', cwd })
+// independent tests (own sandbox, own stores): run a few at once to keep the file fast
+describe('zapo pair', { concurrency: 4 }, () => {
+    test('QR pairing: exact NDJSON event stream, then creds show reports the session paired and consistent', async t => {
+        const sandbox = await sandboxFor(t)
+        const cwd = tempDir(t)
+        const url = `sqlite:${join(cwd, 'pair.sqlite')}`
+        const { events, jid, result } = await pairByQr(t, sandbox, { url, sessionId: 't1', cwd })
 
-    // nothing but events on stdout, each with exactly the documented keys
-    assert.ok(events.length >= 2)
-    const qrEvents = events.slice(0, -1)
-    for (const event of qrEvents) {
-        assert.deepEqual(Object.keys(event), ['event', 'qr', 'expiresInMs'])
-        assert.equal(event.event, 'qr')
-        assert.equal(event.qr.split(',').length, 5)
-        assert.ok(event.expiresInMs > 0 && event.expiresInMs <= 60_000)
-    }
-    const paired = events.at(-1)
-    assert.deepEqual(Object.keys(paired), ['event', 'session', 'meJid', 'meLid', 'platform'])
-    assert.equal(paired.event, 'paired')
-    assert.equal(paired.session, 't1')
-    assert.equal(paired.meJid, jid)
-    assert.match(paired.meLid, /@lid$/)
-    assert.equal(paired.platform, 'android')
-    assert.match(result.stderr, /test server ws:\/\/127\.0\.0\.1:\d+\/ws\/chat \(not WhatsApp\)/)
-    assert.doesNotMatch(result.stderr, /█/, 'no QR drawing with --json')
+        // nothing but events on stdout, each with exactly the documented keys
+        assert.ok(events.length >= 2)
+        const qrEvents = events.slice(0, -1)
+        for (const event of qrEvents) {
+            assert.deepEqual(Object.keys(event), ['event', 'qr', 'expiresInMs'])
+            assert.equal(event.event, 'qr')
+            assert.equal(event.qr.split(',').length, 5)
+            assert.ok(event.expiresInMs > 0 && event.expiresInMs <= 60_000)
+        }
+        const paired = events.at(-1)
+        assert.deepEqual(Object.keys(paired), ['event', 'session', 'meJid', 'meLid', 'platform'])
+        assert.equal(paired.event, 'paired')
+        assert.equal(paired.session, 't1')
+        assert.equal(paired.meJid, jid)
+        assert.match(paired.meLid, /@lid$/)
+        assert.equal(paired.platform, 'android')
+        assert.match(result.stderr, /test server ws:\/\/127\.0\.0\.1:\d+\/ws\/chat \(not WhatsApp\)/)
+        assert.doesNotMatch(result.stderr, /█/, 'no QR drawing with --json')
 
-    // the real store got the settled state: paired credentials, uploaded prekeys
-    const { credentials, counts } = await storedCredentials(url, 't1')
-    assert.equal(credentials.meJid, jid)
-    assert.equal(credentials.serverHasPreKeys, true)
-    assert.equal(counts.preKeys, 812)
-    assert.equal(counts.preKeysUploaded, 812)
-    const device = sandbox.devices().find(d => d.jid === jid)
-    assert.equal(device.preKeyCount, 812)
-    assert.equal(device.connected, false, 'disconnected after pairing')
+        // the real store got the settled state: paired credentials, uploaded prekeys
+        const { credentials, counts } = await storedCredentials(url, 't1')
+        assert.equal(credentials.meJid, jid)
+        assert.equal(credentials.serverHasPreKeys, true)
+        assert.equal(counts.preKeys, 812)
+        assert.equal(counts.preKeysUploaded, 812)
+        const device = sandbox.devices().find(d => d.jid === jid)
+        assert.equal(device.preKeyCount, 812)
+        assert.equal(device.connected, false, 'disconnected after pairing')
 
-    const show = await runZapo(['creds', 'show', '--session', 't1', '--store', url, '--json'], { cwd })
-    assert.equal(show.code, 0, show.stderr)
-    const view = JSON.parse(show.stdout)
-    assert.equal(view.paired, true)
-    assert.equal(view.account.meJid, jid)
-    assert.equal(view.integrity.ok, true)
-})
-
-test('QR pairing end to end into every backend', async t => {
-    const sandbox = await sandboxFor(t)
-    const cwd = tempDir(t)
-    const urls = storeUrls()
-    if (!urls.mongo) t.diagnostic('mongo skipped: MONGODB_URI not set')
-    for (const [kind, url] of Object.entries(urls)) {
-        await t.test(kind, async t2 => {
-            t2.after(() => dropStore(url))
-            const sessionId = `tenant-${kind}`
-            const { jid } = await pairByQr(t2, sandbox, { url, sessionId, cwd })
-            const { credentials, counts } = await storedCredentials(url, sessionId)
-            assert.equal(credentials.meJid, jid)
-            assert.equal(counts.preKeys, 812)
-            const show = await runZapo(['creds', 'show', '--session', sessionId, '--store', url, '--json'], { cwd })
-            assert.equal(show.code, 0, show.stderr)
-            const view = JSON.parse(show.stdout)
-            assert.equal(view.paired, true)
-            assert.equal(view.integrity.ok, true)
-        })
-    }
-})
-
-test('pairing-code flow: the code is printed once the server accepted it, the phone types it, paired', async t => {
-    const sandbox = await sandboxFor(t)
-    const cwd = tempDir(t)
-    const url = `sqlite:${join(cwd, 'code.sqlite')}`
-    const run = spawnPair(t, ['--json', '--session', 'c1', '--store', url, '--phone', '+1 555-010-0000', ...serverArgs(sandbox)], { cwd })
-    const requested = sandbox.waitFor('pairing-code', undefined, 15_000)
-    const event = await run.nextEvent()
-    assert.deepEqual(Object.keys(event), ['event', 'code', 'expiresInMs'])
-    assert.equal(event.event, 'pairing_code')
-    assert.match(event.code, /^[1-9A-HJ-NP-TV-Z]{8}$/)
-    assert.equal(event.expiresInMs, 180_000)
-    assert.equal((await requested).phone, '15550100000', 'number normalised')
-    const entered = await sandbox.enterPairingCode(event.code, { phone: '15550100000' })
-    assert.equal(entered.status, 'paired')
-    const result = await run.done
-    assert.equal(result.code, 0, result.stderr)
-    const events = run.lines()
-    assert.deepEqual(events.map(e => e.event), ['pairing_code', 'paired'])
-    assert.equal(events[1].meJid, entered.jid)
-    assert.match(entered.jid, /^15550100000:/)
-    const { credentials } = await storedCredentials(url, 'c1')
-    assert.equal(credentials.meJid, entered.jid)
-})
-
-test('a wrong pairing code typed on the phone: exit 15, store unchanged', async t => {
-    const sandbox = await sandboxFor(t)
-    const cwd = tempDir(t)
-    const url = `sqlite:${join(cwd, 'wrong.sqlite')}`
-    const seeded = await openTestStore(url, 'write')
-    await makeSession(seeded, 'other', { signalSessions: 1, identities: 1 })
-    await seeded.close()
-    const before = await storeDigest(url)
-    const run = spawnPair(t, ['--json', '--session', 'c2', '--store', url, '--phone', '15550100001', ...serverArgs(sandbox)], { cwd })
-    const event = await run.nextEvent(e => e.event === 'pairing_code')
-    const wrong = event.code.startsWith('AAAA') ? 'BBBBBBBB' : 'AAAAAAAA'
-    await assert.rejects(sandbox.enterPairingCode(wrong, { phone: '15550100001' }))
-    const result = await run.done
-    assert.equal(result.code, 15, result.stderr)
-    const last = run.lines().at(-1)
-    assert.deepEqual(Object.keys(last), ['event', 'code', 'message'])
-    assert.equal(last.code, 'PAIRING_REFUSED')
-    assert.equal(await storeDigest(url), before)
-})
-
-test('QR rotation: each new code is a new qr event; scanning the latest pairs', async t => {
-    const sandbox = await sandboxFor(t, { qrRotateMs: 400 })
-    const cwd = tempDir(t)
-    const url = `sqlite:${join(cwd, 'rotate.sqlite')}`
-    const run = spawnPair(t, ['--json', '--session', 'r1', '--store', url, ...serverArgs(sandbox)], { cwd })
-    const first = await run.nextEvent(e => e.event === 'qr')
-    const second = await run.nextEvent(e => e.event === 'qr')
-    const third = await run.nextEvent(e => e.event === 'qr')
-    const refs = new Set([first, second, third].map(e => e.qr.split(',')[0]))
-    assert.equal(refs.size, 3, 'every rotation carries a new ref')
-    await assert.rejects(sandbox.scan(first.qr), /expired or unknown/)
-    // scan whatever is current now
-    const latest = await run.nextEvent(e => e.event === 'qr')
-    const scan = await sandbox.scan(latest.qr).catch(async () => sandbox.scan((await run.nextEvent(e => e.event === 'qr')).qr))
-    assert.equal(scan.status, 'paired')
-    const result = await run.done
-    assert.equal(result.code, 0, result.stderr)
-    assert.equal(run.lines().at(-1).event, 'paired')
-})
-
-test('timeout: exit 8, an error event, and the store exactly as it was (absent file stays absent)', async t => {
-    const sandbox = await sandboxFor(t)
-    const cwd = tempDir(t)
-    const absent = `sqlite:${join(cwd, 'never.sqlite')}`
-    const first = await runZapo(['pair', '--json', '--session', 'x1', '--store', absent, '--timeout', '2s', ...serverArgs(sandbox)], {
-        cwd
+        const show = await runZapo(['creds', 'show', '--session', 't1', '--store', url, '--json'], { cwd })
+        assert.equal(show.code, 0, show.stderr)
+        const view = JSON.parse(show.stdout)
+        assert.equal(view.paired, true)
+        assert.equal(view.account.meJid, jid)
+        assert.equal(view.integrity.ok, true)
     })
-    assert.equal(first.code, 8, first.stderr)
-    const events = first.stdout.trim().split('\n').map(line => JSON.parse(line))
-    assert.equal(events[0].event, 'qr')
-    assert.deepEqual(events.at(-1), { event: 'error', code: 'TIMEOUT', message: events.at(-1).message })
-    assert.match(events.at(-1).message, /--timeout/)
-    assert.equal(existsSync(join(cwd, 'never.sqlite')), false, 'no store file created by an unfinished pairing')
 
-    const urls = storeUrls()
-    for (const kind of ['sqlite', 'postgres', 'redis']) {
-        const url = urls[kind]
-        t.after(() => dropStore(url))
+    test('QR pairing end to end into every backend', async t => {
+        const sandbox = await sandboxFor(t)
+        const cwd = tempDir(t)
+        const urls = storeUrls()
+        if (!urls.mongo) t.diagnostic('mongo skipped: MONGODB_URI not set')
+        for (const [kind, url] of Object.entries(urls)) {
+            await t.test(kind, async t2 => {
+                t2.after(() => dropStore(url))
+                const sessionId = `tenant-${kind}`
+                const { jid } = await pairByQr(t2, sandbox, { url, sessionId, cwd })
+                const { credentials, counts } = await storedCredentials(url, sessionId)
+                assert.equal(credentials.meJid, jid)
+                assert.equal(counts.preKeys, 812)
+                const show = await runZapo(['creds', 'show', '--session', sessionId, '--store', url, '--json'], { cwd })
+                assert.equal(show.code, 0, show.stderr)
+                const view = JSON.parse(show.stdout)
+                assert.equal(view.paired, true)
+                assert.equal(view.integrity.ok, true)
+            })
+        }
+    })
+
+    test('pairing-code flow: the code is printed once the server accepted it, the phone types it, paired', async t => {
+        const sandbox = await sandboxFor(t)
+        const cwd = tempDir(t)
+        const url = `sqlite:${join(cwd, 'code.sqlite')}`
+        const run = spawnPair(t, ['--json', '--session', 'c1', '--store', url, '--phone', '+1 555-010-0000', ...serverArgs(sandbox)], { cwd })
+        const requested = sandbox.waitFor('pairing-code', undefined, 15_000)
+        const event = await run.nextEvent()
+        assert.deepEqual(Object.keys(event), ['event', 'code', 'expiresInMs'])
+        assert.equal(event.event, 'pairing_code')
+        assert.match(event.code, /^[1-9A-HJ-NP-TV-Z]{8}$/)
+        assert.equal(event.expiresInMs, 180_000)
+        assert.equal((await requested).phone, '15550100000', 'number normalised')
+        const entered = await sandbox.enterPairingCode(event.code, { phone: '15550100000' })
+        assert.equal(entered.status, 'paired')
+        const result = await run.done
+        assert.equal(result.code, 0, result.stderr)
+        const events = run.lines()
+        assert.deepEqual(events.map(e => e.event), ['pairing_code', 'paired'])
+        assert.equal(events[1].meJid, entered.jid)
+        assert.match(entered.jid, /^15550100000:/)
+        const { credentials } = await storedCredentials(url, 'c1')
+        assert.equal(credentials.meJid, entered.jid)
+    })
+
+    test('a wrong pairing code typed on the phone: exit 15, store unchanged', async t => {
+        const sandbox = await sandboxFor(t)
+        const cwd = tempDir(t)
+        const url = `sqlite:${join(cwd, 'wrong.sqlite')}`
         const seeded = await openTestStore(url, 'write')
         await makeSession(seeded, 'other', { signalSessions: 1, identities: 1 })
         await seeded.close()
         const before = await storeDigest(url)
-        const run = await runZapo(['pair', '--json', '--session', 'x2', '--store', url, '--timeout', '1500ms', ...serverArgs(sandbox)], {
+        const run = spawnPair(t, ['--json', '--session', 'c2', '--store', url, '--phone', '15550100001', ...serverArgs(sandbox)], { cwd })
+        const event = await run.nextEvent(e => e.event === 'pairing_code')
+        const wrong = event.code.startsWith('AAAA') ? 'BBBBBBBB' : 'AAAAAAAA'
+        await assert.rejects(sandbox.enterPairingCode(wrong, { phone: '15550100001' }))
+        const result = await run.done
+        assert.equal(result.code, 15, result.stderr)
+        const last = run.lines().at(-1)
+        assert.deepEqual(Object.keys(last), ['event', 'code', 'message'])
+        assert.equal(last.code, 'PAIRING_REFUSED')
+        assert.equal(await storeDigest(url), before)
+    })
+
+    test('QR rotation: each new code is a new qr event; scanning the latest pairs', async t => {
+        const sandbox = await sandboxFor(t, { qrRotateMs: 400 })
+        const cwd = tempDir(t)
+        const url = `sqlite:${join(cwd, 'rotate.sqlite')}`
+        const run = spawnPair(t, ['--json', '--session', 'r1', '--store', url, ...serverArgs(sandbox)], { cwd })
+        const first = await run.nextEvent(e => e.event === 'qr')
+        const second = await run.nextEvent(e => e.event === 'qr')
+        const third = await run.nextEvent(e => e.event === 'qr')
+        const refs = new Set([first, second, third].map(e => e.qr.split(',')[0]))
+        assert.equal(refs.size, 3, 'every rotation carries a new ref')
+        await assert.rejects(sandbox.scan(first.qr), /expired or unknown/)
+        // scan whatever is current now
+        const latest = await run.nextEvent(e => e.event === 'qr')
+        const scan = await sandbox.scan(latest.qr).catch(async () => sandbox.scan((await run.nextEvent(e => e.event === 'qr')).qr))
+        assert.equal(scan.status, 'paired')
+        const result = await run.done
+        assert.equal(result.code, 0, result.stderr)
+        assert.equal(run.lines().at(-1).event, 'paired')
+    })
+
+    test('timeout: exit 8, an error event, and the store exactly as it was (absent file stays absent)', async t => {
+        const sandbox = await sandboxFor(t)
+        const cwd = tempDir(t)
+        const absent = `sqlite:${join(cwd, 'never.sqlite')}`
+        const first = await runZapo(['pair', '--json', '--session', 'x1', '--store', absent, '--timeout', '2s', ...serverArgs(sandbox)], {
             cwd
         })
-        assert.equal(run.code, 8, `${kind}: ${run.stderr}`)
-        assert.equal(await storeDigest(url), before, `${kind}: store unchanged`)
-    }
-})
+        assert.equal(first.code, 8, first.stderr)
+        const events = first.stdout.trim().split('\n').map(line => JSON.parse(line))
+        assert.equal(events[0].event, 'qr')
+        assert.deepEqual(events.at(-1), { event: 'error', code: 'TIMEOUT', message: events.at(-1).message })
+        assert.match(events.at(-1).message, /--timeout/)
+        assert.equal(existsSync(join(cwd, 'never.sqlite')), false, 'no store file created by an unfinished pairing')
 
-test('SIGINT while waiting for the scan: exit 130, store untouched', async t => {
-    const sandbox = await sandboxFor(t)
-    const cwd = tempDir(t)
-    const url = `sqlite:${join(cwd, 'int.sqlite')}`
-    const seeded = await openTestStore(url, 'write')
-    await makeSession(seeded, 'other')
-    await seeded.close()
-    const before = await storeDigest(url)
-    const run = spawnPair(t, ['--json', '--session', 'i1', '--store', url, ...serverArgs(sandbox)], { cwd })
-    await run.nextEvent(e => e.event === 'qr')
-    run.child.kill('SIGINT')
-    const result = await run.done
-    assert.equal(result.code, 130, result.stderr)
-    assert.equal(run.lines().at(-1).code, 'CANCELLED')
-    assert.equal(await storeDigest(url), before)
-    assert.equal(sandbox.devices().length, 0)
-})
-
-test('refusals: the server refusing the pairing exits 15; a refused scan shows a fresh code; store unchanged', async t => {
-    const sandbox = await sandboxFor(t)
-    const cwd = tempDir(t)
-    const url = `sqlite:${join(cwd, 'refused.sqlite')}`
-    const seeded = await openTestStore(url, 'write')
-    await makeSession(seeded, 'other')
-    await seeded.close()
-    const before = await storeDigest(url)
-
-    // the server ends the pairing connection with <failure reason=401>
-    const connection = sandbox.waitFor('qr', undefined, 15_000)
-    const run = spawnPair(t, ['--json', '--session', 'f1', '--store', url, ...serverArgs(sandbox)], { cwd })
-    await run.nextEvent(e => e.event === 'qr')
-    await sandbox.fault(String((await connection).connectionId), 'not_authorized')
-    const result = await run.done
-    assert.equal(result.code, 15, result.stderr)
-    assert.equal(run.lines().at(-1).code, 'PAIRING_REFUSED')
-    assert.equal(await storeDigest(url), before)
-
-    // the phone's scan is refused: the server restarts pairing, the command shows the new code
-    const second = spawnPair(t, ['--json', '--session', 'f2', '--store', url, '--timeout', '4s', ...serverArgs(sandbox)], { cwd })
-    const qr = await second.nextEvent(e => e.event === 'qr')
-    sandbox.refuseNextScan()
-    assert.deepEqual(await sandbox.scan(qr.qr), { status: 'refused', jid: null })
-    const fresh = await second.nextEvent(e => e.event === 'qr')
-    assert.notEqual(fresh.qr.split(',')[0], qr.qr.split(',')[0])
-    const ended = await second.done
-    assert.equal(ended.code, 8, ended.stderr)
-    assert.equal(await storeDigest(url), before)
-})
-
-test('a dropped or unavailable connection: exit 14, store unchanged', async t => {
-    const sandbox = await sandboxFor(t)
-    const cwd = tempDir(t)
-    const url = `sqlite:${join(cwd, 'drop.sqlite')}`
-    const unreachable = await runZapo(
-        ['pair', '--json', '--session', 'd0', '--store', url, '--server', 'ws://127.0.0.1:9/ws/chat', '--server-root-ca', sandbox.rootCa],
-        { cwd, timeoutMs: 60_000 }
-    )
-    assert.equal(unreachable.code, 14, unreachable.stderr)
-    assert.equal(JSON.parse(unreachable.stdout.trim().split('\n').at(-1)).code, 'CONNECTION_FAILED')
-    assert.equal(existsSync(join(cwd, 'drop.sqlite')), false)
-
-    const connection = sandbox.waitFor('qr', undefined, 15_000)
-    const run = spawnPair(t, ['--json', '--session', 'd1', '--store', url, ...serverArgs(sandbox)], { cwd })
-    await run.nextEvent(e => e.event === 'qr')
-    await sandbox.fault(String((await connection).connectionId), 'service_unavailable')
-    const result = await run.done
-    assert.equal(result.code, 14, result.stderr)
-    assert.equal(existsSync(join(cwd, 'drop.sqlite')), false)
-})
-
-test('an already paired session is refused without --force (exit 7); --force re-pairs and replaces every old key', async t => {
-    const sandbox = await sandboxFor(t)
-    const cwd = tempDir(t)
-    const url = `sqlite:${join(cwd, 'force.sqlite')}`
-    const { jid: firstJid } = await pairByQr(t, sandbox, { url, sessionId: 'p1', cwd })
-    const pairedDigest = await storeDigest(url)
-
-    const refused = await runZapo(['pair', '--session', 'p1', '--store', url, ...serverArgs(sandbox)], { cwd })
-    assert.equal(refused.code, 7, refused.stderr)
-    assert.match(refused.stderr, /already paired as .*--force/)
-    assert.match(refused.stderr, /stays listed on the phone until you remove it there/)
-    assert.equal(await storeDigest(url), pairedDigest)
-
-    // --force but the new pairing does not complete: the old device's state survives
-    const failed = await runZapo(['pair', '--json', '--force', '--session', 'p1', '--store', url, '--timeout', '1500ms', ...serverArgs(sandbox)], {
-        cwd
-    })
-    assert.equal(failed.code, 8, failed.stderr)
-    assert.equal(await storeDigest(url), pairedDigest)
-    const stillOld = await storedCredentials(url, 'p1')
-    assert.equal(stillOld.credentials.meJid, firstJid)
-
-    // give the old session some extra prekeys, so leftovers would show
-    const store = await openTestStore(url, 'write')
-    const { generatePreKeyPair } = await import('zapo-js/signal')
-    await store.domain('preKey', 'p1').getOrGenPreKeys(100, generatePreKeyPair)
-    await store.close()
-    assert.equal((await storedCredentials(url, 'p1')).counts.preKeys, 912)
-
-    const { jid: secondJid, events } = await pairByQr(t, sandbox, { url, sessionId: 'p1', cwd, extra: ['--force'] })
-    assert.notEqual(secondJid, firstJid)
-    assert.equal(events.at(-1).meJid, secondJid)
-    const after = await storedCredentials(url, 'p1')
-    assert.equal(after.credentials.meJid, secondJid)
-    assert.equal(after.counts.preKeys, 812, 'no prekey of the old device left')
-})
-
-test('usage: no session without a terminal names --session; a bad phone number is a usage error', async t => {
-    const cwd = tempDir(t)
-    const bare = await runZapo(['pair'], { cwd, env: { ZAPO_SESSION: undefined } })
-    assert.equal(bare.code, 2)
-    assert.match(bare.stderr, /--session/)
-    assert.equal(existsSync(join(cwd, 'zapo.sqlite')), false)
-    const json = await runZapo(['pair', '--json'], { cwd, env: { ZAPO_SESSION: undefined } })
-    assert.equal(json.code, 2)
-    assert.deepEqual(Object.keys(JSON.parse(json.stdout)), ['event', 'code', 'message'])
-    for (const phone of ['call-me', '0049 170 1234567', '12345']) {
-        const bad = await runZapo(['pair', '--session', 's', '--phone', phone], { cwd })
-        assert.equal(bad.code, 2, phone)
-        assert.match(bad.stderr, /--phone/)
-    }
-    const both = await runZapo(['pair', '--session', 's', '--sandbox', '--server', 'ws://x'], { cwd })
-    assert.equal(both.code, 2)
-})
-
-test('--sandbox: the README first command pairs into the embedded SQLite default and exits 0 by itself', async t => {
-    const cwd = tempDir(t)
-    const run = await runZapo(['pair', '--sandbox', '--session', 'demo'], { cwd, env: { ZAPO_STORE: undefined }, timeoutMs: 30_000 })
-    assert.equal(run.code, 0, run.stderr)
-    assert.match(run.stderr, /in-process sandbox/)
-    assert.match(run.stderr, /QR code #1/)
-    assert.match(run.stderr, /█/)
-    assert.match(run.stdout, /paired session demo/)
-    assert.match(run.stdout, /JID +\d+:\d+@s\.whatsapp\.net/)
-    assert.match(run.stdout, /platform +android/)
-    assert.ok(existsSync(join(cwd, 'zapo.sqlite')))
-    const show = await runZapo(['creds', 'show', '--session', 'demo', '--json'], { cwd, env: { ZAPO_STORE: undefined } })
-    assert.equal(show.code, 0, show.stderr)
-    assert.equal(JSON.parse(show.stdout).paired, true)
-})
-
-for (const rows of [24, 32]) {
-test(`terminal: the QR is drawn and replaced in place (tmux, 80×${rows})`, async t => {
-    if (spawnSync('tmux', ['-V']).status !== 0) {
-        t.skip('tmux is not installed (apt-get install tmux)')
-        return
-    }
-    const sandbox = await sandboxFor(t, { qrRotateMs: 2_500 })
-    const cwd = tempDir(t)
-    const name = `zapo-pair-${process.pid}-${Date.now()}`
-    const socket = join(cwd, 'tmux.sock')
-    const tmux = (...args) => spawnSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' })
-    const command = [process.execPath, ZAPO_BIN, 'pair', '--session', 'tty1', '--store', `sqlite:${join(cwd, 'tty.sqlite')}`, ...serverArgs(sandbox), '--timeout', '30s']
-        .map(arg => `'${arg.replace(/'/g, "'\\''")}'`)
-        .join(' ')
-    const started = tmux('new-session', '-d', '-x', '80', '-y', String(rows), '-s', name, `${command}; sleep 30`)
-    assert.equal(started.status, 0, started.stderr)
-    t.after(() => tmux('kill-server'))
-    const capture = () => tmux('capture-pane', '-p', '-t', name).stdout
-    const history = () => tmux('capture-pane', '-p', '-S', '-', '-t', name).stdout
-    const waitFor = async (predicate, what) => {
-        for (let i = 0; i < 100; i += 1) {
-            const screen = capture()
-            if (predicate(screen)) return screen
-            await new Promise(r => setTimeout(r, 100))
+        const urls = storeUrls()
+        for (const kind of ['sqlite', 'postgres', 'redis']) {
+            const url = urls[kind]
+            t.after(() => dropStore(url))
+            const seeded = await openTestStore(url, 'write')
+            await makeSession(seeded, 'other', { signalSessions: 1, identities: 1 })
+            await seeded.close()
+            const before = await storeDigest(url)
+            const run = await runZapo(['pair', '--json', '--session', 'x2', '--store', url, '--timeout', '1500ms', ...serverArgs(sandbox)], {
+                cwd
+            })
+            assert.equal(run.code, 8, `${kind}: ${run.stderr}`)
+            assert.equal(await storeDigest(url), before, `${kind}: store unchanged`)
         }
-        throw new Error(`terminal never showed ${what}:\n${capture()}`)
+    })
+
+    test('SIGINT while waiting for the scan: exit 130, store untouched', async t => {
+        const sandbox = await sandboxFor(t)
+        const cwd = tempDir(t)
+        const url = `sqlite:${join(cwd, 'int.sqlite')}`
+        const seeded = await openTestStore(url, 'write')
+        await makeSession(seeded, 'other')
+        await seeded.close()
+        const before = await storeDigest(url)
+        const run = spawnPair(t, ['--json', '--session', 'i1', '--store', url, ...serverArgs(sandbox)], { cwd })
+        await run.nextEvent(e => e.event === 'qr')
+        run.child.kill('SIGINT')
+        const result = await run.done
+        assert.equal(result.code, 130, result.stderr)
+        assert.equal(run.lines().at(-1).code, 'CANCELLED')
+        assert.equal(await storeDigest(url), before)
+        assert.equal(sandbox.devices().length, 0)
+    })
+
+    test('refusals: the server refusing the pairing exits 15; a refused scan shows a fresh code; store unchanged', async t => {
+        const sandbox = await sandboxFor(t)
+        const cwd = tempDir(t)
+        const url = `sqlite:${join(cwd, 'refused.sqlite')}`
+        const seeded = await openTestStore(url, 'write')
+        await makeSession(seeded, 'other')
+        await seeded.close()
+        const before = await storeDigest(url)
+
+        // the server ends the pairing connection with <failure reason=401>
+        const connection = sandbox.waitFor('qr', undefined, 15_000)
+        const run = spawnPair(t, ['--json', '--session', 'f1', '--store', url, ...serverArgs(sandbox)], { cwd })
+        await run.nextEvent(e => e.event === 'qr')
+        await sandbox.fault(String((await connection).connectionId), 'not_authorized')
+        const result = await run.done
+        assert.equal(result.code, 15, result.stderr)
+        assert.equal(run.lines().at(-1).code, 'PAIRING_REFUSED')
+        assert.equal(await storeDigest(url), before)
+
+        // the phone's scan is refused: the server restarts pairing, the command shows the new code
+        const second = spawnPair(t, ['--json', '--session', 'f2', '--store', url, '--timeout', '4s', ...serverArgs(sandbox)], { cwd })
+        const qr = await second.nextEvent(e => e.event === 'qr')
+        sandbox.refuseNextScan()
+        assert.deepEqual(await sandbox.scan(qr.qr), { status: 'refused', jid: null })
+        const fresh = await second.nextEvent(e => e.event === 'qr')
+        assert.notEqual(fresh.qr.split(',')[0], qr.qr.split(',')[0])
+        const ended = await second.done
+        assert.equal(ended.code, 8, ended.stderr)
+        assert.equal(await storeDigest(url), before)
+    })
+
+    test('a dropped or unavailable connection: exit 14, store unchanged', async t => {
+        const sandbox = await sandboxFor(t)
+        const cwd = tempDir(t)
+        const url = `sqlite:${join(cwd, 'drop.sqlite')}`
+        const unreachable = await runZapo(
+            ['pair', '--json', '--session', 'd0', '--store', url, '--timeout', '2s', '--server', 'ws://127.0.0.1:9/ws/chat', '--server-root-ca', sandbox.rootCa],
+            { cwd, timeoutMs: 60_000 }
+        )
+        assert.equal(unreachable.code, 14, unreachable.stderr)
+        assert.equal(JSON.parse(unreachable.stdout.trim().split('\n').at(-1)).code, 'CONNECTION_FAILED')
+        assert.equal(existsSync(join(cwd, 'drop.sqlite')), false)
+
+        const connection = sandbox.waitFor('qr', undefined, 15_000)
+        const run = spawnPair(t, ['--json', '--session', 'd1', '--store', url, ...serverArgs(sandbox)], { cwd })
+        await run.nextEvent(e => e.event === 'qr')
+        await sandbox.fault(String((await connection).connectionId), 'service_unavailable')
+        const result = await run.done
+        assert.equal(result.code, 14, result.stderr)
+        assert.equal(existsSync(join(cwd, 'drop.sqlite')), false)
+    })
+
+    test('an already paired session is refused without --force (exit 7); --force re-pairs and replaces every old key', async t => {
+        const sandbox = await sandboxFor(t)
+        const cwd = tempDir(t)
+        const url = `sqlite:${join(cwd, 'force.sqlite')}`
+        const { jid: firstJid } = await pairByQr(t, sandbox, { url, sessionId: 'p1', cwd })
+        const pairedDigest = await storeDigest(url)
+
+        const refused = await runZapo(['pair', '--session', 'p1', '--store', url, ...serverArgs(sandbox)], { cwd })
+        assert.equal(refused.code, 7, refused.stderr)
+        assert.match(refused.stderr, /already paired as .*--force/)
+        assert.match(refused.stderr, /stays listed on the phone until you remove it there/)
+        assert.equal(await storeDigest(url), pairedDigest)
+
+        // --force but the new pairing does not complete: the old device's state survives
+        const failed = await runZapo(['pair', '--json', '--force', '--session', 'p1', '--store', url, '--timeout', '1500ms', ...serverArgs(sandbox)], {
+            cwd
+        })
+        assert.equal(failed.code, 8, failed.stderr)
+        assert.equal(await storeDigest(url), pairedDigest)
+        const stillOld = await storedCredentials(url, 'p1')
+        assert.equal(stillOld.credentials.meJid, firstJid)
+
+        // give the old session some extra prekeys, so leftovers would show
+        const store = await openTestStore(url, 'write')
+        const { generatePreKeyPair } = await import('zapo-js/signal')
+        await store.domain('preKey', 'p1').getOrGenPreKeys(100, generatePreKeyPair)
+        await store.close()
+        assert.equal((await storedCredentials(url, 'p1')).counts.preKeys, 912)
+
+        const { jid: secondJid, events } = await pairByQr(t, sandbox, { url, sessionId: 'p1', cwd, extra: ['--force'] })
+        assert.notEqual(secondJid, firstJid)
+        assert.equal(events.at(-1).meJid, secondJid)
+        const after = await storedCredentials(url, 'p1')
+        assert.equal(after.credentials.meJid, secondJid)
+        assert.equal(after.counts.preKeys, 812, 'no prekey of the old device left')
+    })
+
+    test('usage: no session without a terminal names --session; a bad phone number is a usage error', async t => {
+        const cwd = tempDir(t)
+        const bare = await runZapo(['pair'], { cwd, env: { ZAPO_SESSION: undefined } })
+        assert.equal(bare.code, 2)
+        assert.match(bare.stderr, /--session/)
+        assert.equal(existsSync(join(cwd, 'zapo.sqlite')), false)
+        const json = await runZapo(['pair', '--json'], { cwd, env: { ZAPO_SESSION: undefined } })
+        assert.equal(json.code, 2)
+        assert.deepEqual(Object.keys(JSON.parse(json.stdout)), ['event', 'code', 'message'])
+        for (const phone of ['call-me', '0049 170 1234567', '12345']) {
+            const bad = await runZapo(['pair', '--session', 's', '--phone', phone], { cwd })
+            assert.equal(bad.code, 2, phone)
+            assert.match(bad.stderr, /--phone/)
+        }
+        const both = await runZapo(['pair', '--session', 's', '--sandbox', '--server', 'ws://x'], { cwd })
+        assert.equal(both.code, 2)
+    })
+
+    test('--sandbox: the README first command pairs into the embedded SQLite default and exits 0 by itself', async t => {
+        const cwd = tempDir(t)
+        const run = await runZapo(['pair', '--sandbox', '--session', 'demo'], { cwd, env: { ZAPO_STORE: undefined }, timeoutMs: 30_000 })
+        assert.equal(run.code, 0, run.stderr)
+        assert.match(run.stderr, /in-process sandbox/)
+        assert.match(run.stderr, /QR code #1/)
+        assert.match(run.stderr, /█/)
+        assert.match(run.stdout, /paired session demo/)
+        assert.match(run.stdout, /JID +\d+:\d+@s\.whatsapp\.net/)
+        assert.match(run.stdout, /platform +android/)
+        assert.ok(existsSync(join(cwd, 'zapo.sqlite')))
+        const show = await runZapo(['creds', 'show', '--session', 'demo', '--json'], { cwd, env: { ZAPO_STORE: undefined } })
+        assert.equal(show.code, 0, show.stderr)
+        assert.equal(JSON.parse(show.stdout).paired, true)
+    })
+
+    for (const rows of [24, 32]) {
+    test(`terminal: the QR is drawn and replaced in place (tmux, 80×${rows})`, async t => {
+        if (spawnSync('tmux', ['-V']).status !== 0) {
+            t.skip('tmux is not installed (apt-get install tmux)')
+            return
+        }
+        const sandbox = await sandboxFor(t, { qrRotateMs: 2_500 })
+        const cwd = tempDir(t)
+        const name = `zapo-pair-${process.pid}-${Date.now()}`
+        const socket = join(cwd, 'tmux.sock')
+        const tmux = (...args) => spawnSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' })
+        const command = [process.execPath, ZAPO_BIN, 'pair', '--session', 'tty1', '--store', `sqlite:${join(cwd, 'tty.sqlite')}`, ...serverArgs(sandbox), '--timeout', '30s']
+            .map(arg => `'${arg.replace(/'/g, "'\\''")}'`)
+            .join(' ')
+        const started = tmux('new-session', '-d', '-x', '80', '-y', String(rows), '-s', name, `${command}; sleep 30`)
+        assert.equal(started.status, 0, started.stderr)
+        t.after(() => tmux('kill-server'))
+        const capture = () => tmux('capture-pane', '-p', '-t', name).stdout
+        const history = () => tmux('capture-pane', '-p', '-S', '-', '-t', name).stdout
+        const waitFor = async (predicate, what) => {
+            for (let i = 0; i < 100; i += 1) {
+                const screen = capture()
+                if (predicate(screen)) return screen
+                await new Promise(r => setTimeout(r, 100))
+            }
+            throw new Error(`terminal never showed ${what}:\n${capture()}`)
+        }
+        const first = await waitFor(s => /code #1/.test(s), 'the first QR')
+        assert.match(first, /▀|▄|█/)
+        assert.match(first, /valid for \d:\d\d/)
+        const qrRows = s => s.split('\n').filter(line => /^[▀▄█ ]{45,}/.test(line))
+        const before = qrRows(first)
+        // the countdown ticks in place
+        await waitFor(s => s !== first && /code #1/.test(s), 'a countdown tick')
+        const rotated = await waitFor(s => /code #2/.test(s), 'the second QR')
+        const after = qrRows(rotated)
+        assert.notDeepEqual(after, before, 'a different code is drawn')
+        assert.doesNotMatch(rotated, /code #1/, 'the old code is gone from the screen')
+        // in place: the whole session's output holds about one frame, not one frame per tick/rotation
+        const all = history()
+        const frames = (all.match(/code #\d/g) ?? []).length
+        assert.equal(frames, 1, `expected the frame redrawn in place, found ${frames} copies:\n${all}`)
+        if (rows >= 27) {
+            // tall enough: the whole code is on screen, quiet zone included, and no resize hint
+            assert.equal(qrRows(rotated).length >= 25, true)
+            assert.doesNotMatch(rotated, /enlarge/)
+            assert.match(all, /connecting to the test server/, 'the lines before the frame stay')
+        } else {
+            assert.match(rotated, /enlarge to 27\+ rows/)
+        }
+        assert.equal(sandbox.devices().length, 0, 'nothing paired')
+    })
     }
-    const first = await waitFor(s => /code #1/.test(s), 'the first QR')
-    assert.match(first, /▀|▄|█/)
-    assert.match(first, /valid for \d:\d\d/)
-    const qrRows = s => s.split('\n').filter(line => /^[▀▄█ ]{45,}/.test(line))
-    const before = qrRows(first)
-    // the countdown ticks in place
-    await waitFor(s => s !== first && /code #1/.test(s), 'a countdown tick')
-    const rotated = await waitFor(s => /code #2/.test(s), 'the second QR')
-    const after = qrRows(rotated)
-    assert.notDeepEqual(after, before, 'a different code is drawn')
-    assert.doesNotMatch(rotated, /code #1/, 'the old code is gone from the screen')
-    // in place: the whole session's output holds about one frame, not one frame per tick/rotation
-    const all = history()
-    const frames = (all.match(/code #\d/g) ?? []).length
-    assert.equal(frames, 1, `expected the frame redrawn in place, found ${frames} copies:\n${all}`)
-    if (rows >= 27) {
-        // tall enough: the whole code is on screen, quiet zone included, and no resize hint
-        assert.equal(qrRows(rotated).length >= 25, true)
-        assert.doesNotMatch(rotated, /enlarge/)
-        assert.match(all, /connecting to the test server/, 'the lines before the frame stay')
-    } else {
-        assert.match(rotated, /enlarge to 27\+ rows/)
-    }
-    assert.equal(sandbox.devices().length, 0, 'nothing paired')
 })
-}
