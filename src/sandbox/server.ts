@@ -385,10 +385,12 @@ export class Connection {
     send(node: BinaryNode): Promise<void> {
         const transport = this.transport
         if (!transport || this.closed) return Promise.resolve()
+        // The nonce is taken now, in call order; encryption runs in parallel, writes stay ordered.
+        const encrypted = transport.encrypt(encodeBinaryNodeStanza(node))
         const result = this.writeChain.then(async () => {
+            const bytes = await encrypted
             if (this.closed) return
-            const encrypted = await transport.encrypt(encodeBinaryNodeStanza(node))
-            this.ws.send(frameBytes(encrypted))
+            this.ws.send(frameBytes(bytes))
         })
         this.writeChain = result.catch(() => undefined)
         return result
