@@ -261,7 +261,7 @@ function toMap(value: ReadonlyMap<string, Uint8Array> | Readonly<Record<string, 
 }
 
 /**
- * The `preKeyState` record, written before the domain's prekeys: the serverHasPreKeys flag and
+ * The `preKeyState` record, the last record of the preKey domain: the serverHasPreKeys flag and
  * the store's prekey id counter (null when unknown).
  */
 export function preKeyStateRecord(serverHasPreKeys: boolean, nextPreKeyId: number | null): EncodedRecord {
@@ -466,55 +466,56 @@ export function isRecordKind(domain: string, kind: unknown): kind is RecordKind 
  * Groups decoded records of one session into RecordBatches for the data layer's
  * writer, at most `batchSize` records each, preserving file order.
  */
-export function* batchesOf(records: Iterable<DecodedRecord>, batchSize: number): Generator<RecordBatch> {
-    let state: PreKeyState = { serverHasPreKeys: false, nextPreKeyId: null }
-    // a preKeyState not yet carried by any preKey batch (a session without prekeys)
-    let stateOnly = false
+export function* batchesOf(
+    records: Iterable<DecodedRecord>,
+    batchSize: number,
+    preKeyState: PreKeyState | null = null
+): Generator<RecordBatch> {
+    // every preKey batch carries the flag; the counter rides on the last one (after all keys)
+    const state: PreKeyState = preKeyState ?? { serverHasPreKeys: false, nextPreKeyId: null }
     let pending: { kind: RecordKind; values: unknown[] } | null = null
-    const flush = function* (): Generator<RecordBatch> {
+    let preKeyBatches = 0
+    const flush = function* (last = false): Generator<RecordBatch> {
         if (pending === null || pending.values.length === 0) return
         const { kind, values } = pending
         pending = null
-        if (kind === 'preKey') stateOnly = false
-        yield toBatch(kind, values, state)
-    }
-    const flushState = function* (): Generator<RecordBatch> {
-        if (!stateOnly) return
-        stateOnly = false
-        yield { domain: 'preKey', records: [], ...state }
+        if (kind === 'preKey') {
+            preKeyBatches += 1
+            yield { domain: 'preKey', records: values as never, serverHasPreKeys: state.serverHasPreKeys, nextPreKeyId: last ? state.nextPreKeyId : null }
+            return
+        }
+        yield toBatch(kind as Exclude<RecordKind, 'preKey' | 'preKeyState'>, values)
     }
     for (const record of records) {
         if (record.kind === 'preKeyState') {
-            yield* flush()
-            yield* flushState()
-            state = record.value as PreKeyState
-            stateOnly = true
+            // the last record of the preKey domain
+            const value = record.value as PreKeyState
+            if (pending?.kind === 'preKey') {
+                yield* flush(true)
+            } else if (preKeyBatches === 0) {
+                yield { domain: 'preKey', records: [], ...value }
+            }
             continue
         }
-        if (record.kind !== 'preKey') yield* flushState()
         const single = record.kind === 'credentials' || record.kind === 'signal'
         if (pending !== null && (pending.kind !== record.kind || pending.values.length >= batchSize || single)) yield* flush()
         pending ??= { kind: record.kind, values: [] }
         pending.values.push(record.value)
     }
     yield* flush()
-    yield* flushState()
 }
 
-interface PreKeyState {
+export interface PreKeyState {
     readonly serverHasPreKeys: boolean
     readonly nextPreKeyId: number | null
 }
 
-function toBatch(kind: RecordKind, values: unknown[], state: PreKeyState): RecordBatch {
+function toBatch(kind: Exclude<RecordKind, 'preKey' | 'preKeyState'>, values: unknown[]): RecordBatch {
     switch (kind) {
         case 'credentials':
             return { domain: 'auth', credentials: values[0] as never }
         case 'signal':
             return { domain: 'signal', ...(values[0] as object) } as RecordBatch
-        case 'preKey':
-        case 'preKeyState':
-            return { domain: 'preKey', records: values as never, ...state }
         case 'session':
             return { domain: 'session', entries: values as never }
         case 'identity':
@@ -540,6 +541,8 @@ export interface ParsedSession {
     readonly end: SessionEnd
     /** [start, end) byte offsets of each record line in the plaintext */
     readonly lines: readonly (readonly [number, number])[]
+    /** the session's preKeyState record (null when the preKey domain was not exported) */
+    readonly preKeyState: PreKeyState | null
 }
 
 export interface ParsedExport {
@@ -645,6 +648,7 @@ export function parseExport(plaintext: Uint8Array): ParsedExport {
         const digests = new DomainDigests(header.domains)
         const counts = emptyCounts()
         const lines: (readonly [number, number])[] = []
+        let preKeyState: PreKeyState | null = null
         let end: SessionEnd | null = null
         for (let r = nextLine(); r !== null; r = nextLine()) {
             lineNo += 1
@@ -666,6 +670,10 @@ export function parseExport(plaintext: Uint8Array): ParsedExport {
                     { reason: 'malformed' }
                 )
             }
+            if (preKeyState !== null && domain === 'preKey') {
+                throw badFile(`line ${lineNo}: a preKey record follows the preKey state: the file is damaged; use an intact copy`, { reason: 'malformed' })
+            }
+            if (rec.kind === 'preKeyState') preKeyState = value as PreKeyState
             countRecord(counts, rec.kind, value)
             digests.add(domain as DurableDomain, buf.subarray(r[0], r[1]))
             lines.push(r)
@@ -684,7 +692,7 @@ export function parseExport(plaintext: Uint8Array): ParsedExport {
             }
         }
         totalRecords += lines.length
-        sessions.push({ intro, end: { ...end, counts }, lines })
+        sessions.push({ intro, end: { ...end, counts }, lines, preKeyState })
     }
     if (ended === null) throw badFile('the export has no end marker: the file is truncated; use a complete copy', { reason: 'truncated' })
     if (ended.sessions !== sessions.length || ended.records !== totalRecords) {

@@ -127,14 +127,25 @@ export async function runExport(options: ExportOptions, deps: ExportDeps = {}): 
                 const digests = new DomainDigests(domains)
                 const counts = emptyCounts()
                 let records = 0
-                let preKeyStateWritten = false
+                // the preKey domain ends with its state: the flag, and the counter the reader gives
+                const preKey: { state: { serverHasPreKeys: boolean; nextPreKeyId: number | null } | null } = { state: null }
+                const closePreKeys = function* (): Generator<string> {
+                    const state = preKey.state
+                    if (state === null) return
+                    const line = recordLine(preKeyStateRecord(state.serverHasPreKeys, state.nextPreKeyId))
+                    preKey.state = null
+                    digests.add('preKey', line)
+                    records += 1
+                    yield line
+                }
                 for await (const batch of readSessionRecords(store, catalog, sessionId, { domains, batchSize })) {
-                    if (batch.domain === 'preKey' && !preKeyStateWritten) {
-                        preKeyStateWritten = true
-                        const line = recordLine(preKeyStateRecord(batch.serverHasPreKeys, batch.nextPreKeyId ?? null))
-                        digests.add('preKey', line)
-                        records += 1
-                        yield line
+                    if (batch.domain === 'preKey') {
+                        preKey.state = {
+                            serverHasPreKeys: batch.serverHasPreKeys,
+                            nextPreKeyId: batch.nextPreKeyId ?? preKey.state?.nextPreKeyId ?? null
+                        }
+                    } else {
+                        yield* closePreKeys()
                     }
                     for (const record of encodeBatch(batch)) {
                         const line = recordLine(record)
@@ -145,6 +156,7 @@ export async function runExport(options: ExportOptions, deps: ExportDeps = {}): 
                     }
                     deps.onProgress?.({ sessionId, records })
                 }
+                yield* closePreKeys()
                 const end: SessionEnd = { type: 'sessionEnd', id: sessionId, domains: digests.summary(), counts }
                 yield JSON.stringify(end)
                 totalRecords += records

@@ -332,7 +332,7 @@ async function writeSession(
         written += batchSizeOf(batch)
         deps.onProgress?.({ sessionId: id, records: written, total })
     }
-    for (const batch of batchesOf(decodedRecords(plaintext, session), batchSize)) {
+    for (const batch of batchesOf(decodedRecords(plaintext, session), batchSize, session.preKeyState)) {
         if (batch.domain === 'auth') {
             auth = batch
             continue
@@ -353,7 +353,7 @@ async function verifySession(
 ): Promise<void> {
     const domains = DURABLE_DOMAINS.filter(d => session.end.domains[d] !== undefined)
     const expected = digestSessionRecords()
-    for (const batch of batchesOf(decodedRecords(plaintext, session), batchSize)) expected.add(batch)
+    for (const batch of batchesOf(decodedRecords(plaintext, session), batchSize, session.preKeyState)) expected.add(batch)
     const actual = digestSessionRecords()
     for await (const batch of readSessionRecords(store, catalog, id, { domains, batchSize })) actual.add(batch)
     const want = expected.result()

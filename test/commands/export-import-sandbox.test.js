@@ -1,0 +1,100 @@
+// The strongest export/import test: a session paired through the sandbox, holding a Signal
+// session with a peer, is exported with `zapo export`, imported into another backend with
+// `zapo import`, and from there reconnects without pairing and decrypts a new message from
+// that same peer, which the peer encrypts on the session it already holds. The peer's session
+// used one of the device's one-time prekeys, which the device consumed at the first message:
+// only the imported Signal session can decrypt the later messages. The control run proves it:
+// the same move without the `session` domain cannot decrypt the peer's next message.
+
+import assert from 'node:assert/strict'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { test } from 'node:test'
+
+import { createWaClient } from '../../dist/client/create-client.js'
+import { dropStore, openTestStore, storeUrls } from '../helpers/fixtures.js'
+import { runZapo } from '../helpers/run.js'
+import { nextEvent, pairWithQr, startTestSandbox, tempDir, testLogger } from '../sandbox/helpers.js'
+
+const ENV = { ZAPO_SCRYPT_WORK_FACTOR: '10', ZAPO_PASSPHRASE: undefined, ZAPO_STORE: undefined, ZAPO_SESSION: undefined }
+const PEER = '15550007777'
+
+const CASES = [
+    { target: 'postgres', domains: null, decrypts: true },
+    { target: 'redis', domains: null, decrypts: true },
+    { target: 'mysql', domains: 'auth,signal,preKey,identity,senderKey,appState,privacyToken', decrypts: false }
+]
+
+for (const { target: targetKind, domains, decrypts } of CASES) {
+    const title = decrypts
+        ? `paired in the sandbox → export → import into ${targetKind} → reconnects without pairing and decrypts the same peer`
+        : `control: the same move without the session domain (into ${targetKind}) cannot decrypt the peer's next message`
+    test(title, async t => {
+        const sandbox = await startTestSandbox(t)
+        const dir = tempDir(t)
+        const urls = storeUrls()
+        t.after(async () => {
+            for (const url of Object.values(urls)) await dropStore(url).catch(() => undefined)
+        })
+        const path = join(dir, 'origin.sqlite')
+
+        // pair, and let the peer build a Signal session with the device
+        const origin = await pairWithQr(t, sandbox, { path, sessionId: 'tenant' })
+        const first = nextEvent(origin.client, 'message')
+        const sent1 = await sandbox.sendMessage({ to: origin.jid, from: PEER, text: 'before the move' })
+        assert.equal(sent1.deliveries[0].type, 'pkmsg')
+        assert.equal((await first).message.conversation, 'before the move')
+        const second = nextEvent(origin.client, 'message')
+        const sent2 = await sandbox.sendMessage({ to: origin.jid, from: PEER, text: 'ratcheting' })
+        assert.equal(sent2.deliveries[0].type, 'pkmsg', 'the peer continues its session (unacknowledged: still a prekey message)')
+        assert.equal((await second).message.conversation, 'ratcheting')
+        // the original stops before the copy runs anywhere else (one connection per device)
+        await origin.cleanup()
+
+        writeFileSync(join(dir, 'pass.txt'), 'move me safely\n', { mode: 0o600 })
+        const exported = await runZapo(
+            ['--store', `sqlite:${path}`, 'export', '--session', 'tenant', '-o', 'tenant.age', '--passphrase-file', 'pass.txt', '--json', ...(domains ? ['--domains', domains] : [])],
+            { cwd: dir, env: ENV }
+        )
+        assert.equal(exported.code, 0, exported.stderr)
+        const summary = JSON.parse(exported.stdout)
+        assert.equal(summary.sessions[0].meJid, origin.jid)
+        if (decrypts) assert.ok(summary.sessions[0].counts.signalSessions >= 1, 'the export holds the Signal session')
+
+        const target = urls[targetKind]
+        const imported = await runZapo(['--store', target, 'import', 'tenant.age', '--passphrase-file', 'pass.txt'], { cwd: dir, env: ENV })
+        assert.equal(imported.code, 0, `import failed: ${imported.stderr}`)
+
+        // a client on the imported store: no QR, no pairing, straight to a login
+        const store = await openTestStore(target, 'write')
+        const waStore = await store.createWaStore()
+        const client = createWaClient({
+            store: waStore,
+            sessionId: 'tenant',
+            server: { url: sandbox.url, rootCa: sandbox.rootCa },
+            logger: testLogger('imported')
+        })
+        let qrs = 0
+        client.on('auth_qr', () => (qrs += 1))
+        t.after(async () => {
+            await client.disconnect().catch(() => undefined)
+            await store.close().catch(() => undefined)
+        })
+        const loggedIn = nextEvent(client, 'connection_success', () => true, 20_000)
+        await client.connect()
+        await loggedIn
+        assert.equal(client.getCredentials()?.meJid, origin.jid, 'the same device logged in')
+
+        const wanted = event => event.message?.conversation === 'after the move'
+        const third = nextEvent(client, 'message', wanted, decrypts ? 20_000 : 6_000)
+        const sent3 = await sandbox.sendMessage({ to: origin.jid, from: PEER, text: 'after the move' })
+        assert.equal(sent3.deliveries[0].type, 'pkmsg', 'the peer kept its session (no new X3DH)')
+        if (decrypts) {
+            const received = await third
+            assert.equal(received.message.conversation, 'after the move')
+        } else {
+            await assert.rejects(third, /timed out/, 'without the Signal session the message must not decrypt')
+        }
+        assert.equal(qrs, 0, 'no pairing was asked for')
+    })
+}
