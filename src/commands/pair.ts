@@ -126,7 +126,7 @@ async function pairInner(flags: PairFlags, ctx: CliContext): Promise<number> {
             },
             {
                 signal: controller.signal,
-                ...(io.debug ? { logger: await debugLogger(io) } : {}),
+                ...(io.debug ? { logger: await debugLogger(io, sessionId) } : {}),
                 onProgress: event => {
                     switch (event.type) {
                         case 'qr':
@@ -193,18 +193,10 @@ async function createScreen(
     return { showQr: (qr, ms) => screen.show(qr, ms), showCode: () => undefined, status: t => screen.status(t), stop: () => screen.stop() }
 }
 
-/** --debug: the client's logs as lines on stderr (never key material: zapo-js logs none). */
-async function debugLogger(io: Io): Promise<import('zapo-js').Logger> {
-    const line = (level: string) => (message: string, context?: Readonly<Record<string, unknown>>) =>
-        io.stderr.write(`[${level}] ${message}${context ? ' ' + JSON.stringify(context) : ''}\n`)
-    return {
-        level: 'debug',
-        trace: () => undefined,
-        debug: line('debug'),
-        info: line('info'),
-        warn: line('warn'),
-        error: line('error')
-    }
+/** --debug: the client's logs on stderr (pretty, or JSON lines with --json), secrets redacted. */
+async function debugLogger(io: Io, session: string): Promise<import('zapo-js').Logger> {
+    const { createClientLogger } = await import('../client/logger.js')
+    return createClientLogger({ level: 'debug', json: io.json, color: io.color, bindings: { session } })
 }
 
 /** Bare `zapo pair` on a terminal: session id, method, and the store it will write to. */

@@ -7,13 +7,13 @@
  * leave an unpaired credentials row and orphaned prekeys behind every aborted attempt. Here
  * the client sees memory stores wrapped by recorders that note which keys it touched (the
  * memory stores have no enumeration), and `snapshot()` reads the finished state back out as
- * `RecordBatch`es, through the same contracts, for `writeBatches` to copy into the real store.
+ * `RecordBatch`es, through the same contracts, for the data layer (records.ts) to write into
+ * the real store.
  */
 
 import type { WaAuthCredentials } from 'zapo-js'
 import type { WaStore, WaStoreSession } from 'zapo-js/store'
 import type { PreKeyRecord } from 'zapo-js/signal'
-import type { OpenedStore } from '../store/open.js'
 import type { RecordBatch } from '../store/records.types.js'
 
 interface CollectionVersion {
@@ -190,7 +190,12 @@ export async function createStagingStore(sessionId: string): Promise<StagingStor
         const records = found
             .filter((record): record is PreKeyRecord => record !== null)
             .map((record: PreKeyRecord) => ({ ...record, uploaded: uploadedUpTo !== null && record.keyId <= uploadedUpTo }))
-        batches.push({ domain: 'preKey', records, serverHasPreKeys: await base.preKey.getServerHasPreKeys() })
+        batches.push({
+            domain: 'preKey',
+            records,
+            serverHasPreKeys: await base.preKey.getServerHasPreKeys(),
+            nextPreKeyId: ids.length > 0 ? (ids[ids.length - 1] ?? 0) + 1 : null
+        })
         const addresses = [...sessionAddresses.values()]
         if (addresses.length > 0) {
             const sessions = await base.session.getSessionsBatch(addresses)
@@ -243,60 +248,4 @@ export function credentialsOf(batches: readonly RecordBatch[]): WaAuthCredential
     const auth = batches.find(batch => batch.domain === 'auth')
     if (!auth || auth.domain !== 'auth') throw new Error('snapshot holds no credentials')
     return auth.credentials
-}
-
-/**
- * Writes batches into one session of the real store through the zapo-js store contracts.
- * Credentials go last: an interrupted copy leaves no paired credentials pointing at missing
- * keys. The caller clears the session first when it held anything.
- */
-export async function writeBatches(store: OpenedStore, sessionId: string, batches: readonly RecordBatch[]): Promise<void> {
-    let credentials: WaAuthCredentials | null = null
-    for (const batch of batches) {
-        switch (batch.domain) {
-            case 'auth':
-                credentials = batch.credentials
-                break
-            case 'signal': {
-                const signal = store.domain('signal', sessionId)
-                if (batch.registration) await signal.setRegistrationInfo(batch.registration)
-                if (batch.signedPreKey) await signal.setSignedPreKey(batch.signedPreKey)
-                if (batch.signedPreKeyRotationTs !== null) await signal.setSignedPreKeyRotationTs(batch.signedPreKeyRotationTs)
-                break
-            }
-            case 'preKey': {
-                const preKey = store.domain('preKey', sessionId)
-                let lastUploaded: number | null = null
-                for (const record of batch.records) {
-                    await preKey.putPreKey({ keyId: record.keyId, keyPair: record.keyPair })
-                    if (record.uploaded) lastUploaded = Math.max(lastUploaded ?? 0, record.keyId)
-                }
-                if (lastUploaded !== null) await preKey.markKeyAsUploaded(lastUploaded)
-                await preKey.setServerHasPreKeys(batch.serverHasPreKeys)
-                break
-            }
-            case 'session':
-                await store.domain('session', sessionId).setSessionsBatch(batch.entries)
-                break
-            case 'identity':
-                await store.domain('identity', sessionId).setRemoteIdentities(batch.entries)
-                break
-            case 'senderKey': {
-                const senderKey = store.domain('senderKey', sessionId)
-                for (const record of batch.senderKeys) await senderKey.upsertSenderKey(record)
-                if (batch.distributions.length > 0) await senderKey.upsertSenderKeyDistributions(batch.distributions)
-                break
-            }
-            case 'appState':
-                await store.domain('appState', sessionId).upsertSyncKeys(batch.syncKeys)
-                break
-            case 'appStateCollections':
-                await store.domain('appState', sessionId).setCollectionStates(batch.collections as never)
-                break
-            case 'privacyToken':
-                await store.domain('privacyToken', sessionId).upsertBatch(batch.records)
-                break
-        }
-    }
-    if (credentials) await store.domain('auth', sessionId).save(credentials)
 }

@@ -18,7 +18,7 @@ import type { StoreSpec } from '../store/address.js'
 import { DURABLE_DOMAINS } from '../store/address.js'
 import { openStore, type OpenedStore } from '../store/open.js'
 import type { RecordBatch } from '../store/records.types.js'
-import { createStagingStore, credentialsOf, writeBatches } from './pair-staging.js'
+import { createStagingStore, credentialsOf } from './pair-staging.js'
 
 export type PairMethod = { readonly kind: 'qr' } | { readonly kind: 'phone'; readonly phone: string }
 
@@ -72,6 +72,7 @@ export const PAIRING_CODE_TTL_MS = 180_000
 export const DEFAULT_PAIR_TIMEOUT_MS = 180_000
 const DEFAULT_SETTLE_MS = 15_000
 const QR_EXPIRY_GRACE_MS = 3_000
+const SOCKET_WAIT_MS = 2_000
 
 /**
  * Normalises a phone number for the pairing-code flow: digits with the country code; '+',
@@ -181,16 +182,33 @@ async function readExisting(spec: StoreSpec, sessionId: string): Promise<{ reado
 
 /**
  * Replaces the session's durable state with the staged one. When the session held anything
- * (an earlier pairing, an abandoned credentials row), its domains are cleared first so no key
- * of the old device survives next to the new one.
+ * (an earlier pairing, an abandoned credentials row), its state is read first, then cleared so
+ * no key of the old device survives next to the new one; if writing the new state fails, the
+ * old one is put back. Credentials are written last.
  */
 async function commit(store: OpenedStore, sessionId: string, batches: readonly RecordBatch[], hadState: boolean): Promise<void> {
+    const { clearSession, readSessionRecords, writeSessionRecords } = await import('../store/records.js')
+    const authLast = (list: readonly RecordBatch[]): RecordBatch[] => [
+        ...list.filter(batch => batch.domain !== 'auth'),
+        ...list.filter(batch => batch.domain === 'auth')
+    ]
+    const previous: RecordBatch[] = []
     if (hadState) {
-        for (const domain of DURABLE_DOMAINS) {
-            await (store.domain(domain, sessionId) as { clear(): Promise<void> }).clear()
-        }
+        const { catalogForStore } = await import('../store/catalog.js')
+        for await (const batch of readSessionRecords(store, catalogForStore(store), sessionId)) previous.push(batch)
+        await clearSession(store, sessionId)
     }
-    await writeBatches(store, sessionId, batches)
+    try {
+        for (const batch of authLast(batches)) await writeSessionRecords(store, sessionId, batch)
+    } catch (error) {
+        try {
+            await clearSession(store, sessionId)
+            for (const batch of authLast(previous)) await writeSessionRecords(store, sessionId, batch)
+        } catch {
+            // the write error below is what the user needs to see
+        }
+        throw error
+    }
 }
 
 interface StagedOutcome {
@@ -235,7 +253,16 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
         }
         const { createWaClient } = await import('../client/create-client.js')
         try {
-            client = createWaClient({ store: staging.store, sessionId, server, logger: deps.logger ?? silentLogger }) as WaClient
+            client = createWaClient({
+                store: staging.store,
+                sessionId,
+                server,
+                logger: deps.logger ?? silentLogger,
+                // zapo-js waits this long for a socket to open (then retries) and, after the server
+                // closed first, for a close handshake it never sees: keep a refused pairing from
+                // lingering 10 s after its result
+                tuning: { timeoutIntervalMs: Math.max(1_000, Math.min(options.timeoutMs, SOCKET_WAIT_MS)) } as never
+            }) as WaClient
         } catch (error) {
             throw usageError(`${toError(error).message}: check --server and --server-root-ca (zapo sandbox --json prints both)`)
         }
