@@ -81,11 +81,18 @@ function send(res: ServerResponse, status: number, value: unknown): void {
     res.end(body)
 }
 
-async function route(server: SandboxServer, method: string, path: string, body: Body): Promise<unknown> {
+async function route(
+    server: SandboxServer,
+    method: string,
+    path: string,
+    query: URLSearchParams,
+    body: Body
+): Promise<unknown> {
     if (method === 'GET' && path === '/') {
         return {
             endpoints: [
                 'GET /devices',
+                'GET /messages?peer=',
                 'POST /scan',
                 'POST /refuse-next-scan',
                 'POST /pairing-code',
@@ -102,6 +109,12 @@ async function route(server: SandboxServer, method: string, path: string, body: 
     }
     if (method === 'GET' && path === '/devices') {
         return { devices: server.devices() }
+    }
+    if (method === 'GET' && path === '/messages') {
+        const peer = query.get('peer')
+        return {
+            messages: server.peerMessages(peer).map(({ message: _message, ...entry }) => entry)
+        }
     }
     if (method !== 'POST') throw new HttpError(405, 'use POST')
     switch (path) {
@@ -218,9 +231,10 @@ export interface ControlServer {
 
 export async function startControlServer(server: SandboxServer, port = 0): Promise<ControlServer> {
     const http: Server = createServer((req, res) => {
-        const path = new URL(req.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '') || '/'
+        const url = new URL(req.url ?? '/', 'http://localhost')
+        const path = url.pathname.replace(/\/+$/, '') || '/'
         readBody(req)
-            .then((body) => route(server, req.method ?? 'GET', path, body))
+            .then((body) => route(server, req.method ?? 'GET', path, url.searchParams, body))
             .then((result) => send(res, 200, result))
             .catch((error: unknown) => {
                 const status = error instanceof HttpError ? error.status : 409

@@ -16,6 +16,7 @@ import type { ControlServer } from './control.js'
 import { CHAT_PATH, FaultKind, SandboxServer, parseFaultKind } from './server.js'
 import type {
     DeviceInfo,
+    PeerMessage,
     ScanResult,
     SandboxServerEvents,
     SendMessageInput,
@@ -23,7 +24,14 @@ import type {
 } from './server.js'
 
 export { FaultKind, parseFaultKind }
-export type { DeviceInfo, ScanResult, SandboxServerEvents, SendMessageInput, SendMessageResult }
+export type {
+    DeviceInfo,
+    PeerMessage,
+    ScanResult,
+    SandboxServerEvents,
+    SendMessageInput,
+    SendMessageResult
+}
 
 export const SANDBOX_DEFAULTS = Object.freeze({
     host: '127.0.0.1',
@@ -96,6 +104,11 @@ export class Sandbox {
 
     refuseNextScan(): void {
         this.server.refuseNextScan()
+    }
+
+    /** Messages clients sent to simulated peers, decrypted by the peer (newest last). */
+    peerMessages(peer: string | null = null): PeerMessage[] {
+        return this.server.peerMessages(peer)
     }
 
     enterPairingCode(code: string, options: { readonly phone?: string } = {}): Promise<ScanResult> {

@@ -6,14 +6,19 @@
  */
 import { proto } from 'zapo-js'
 import type { SignalAddress } from 'zapo-js/signal'
-import { SignalProtocol, generateRegistrationInfo, generateSignedPreKey } from 'zapo-js/signal'
+import {
+    SignalProtocol,
+    generatePreKeyPair,
+    generateRegistrationInfo,
+    generateSignedPreKey
+} from 'zapo-js/signal'
 import {
     WaIdentityMemoryStore,
     WaPreKeyMemoryStore,
     WaSessionMemoryStore,
     WaSignalMemoryStore
 } from 'zapo-js/store'
-import { randomBytesAsync } from 'zapo-js/crypto'
+import { randomBytesAsync, toRawPubKey } from 'zapo-js/crypto'
 
 export interface DeviceKeyBundle {
     readonly registrationId: number
@@ -25,6 +30,14 @@ export interface DeviceKeyBundle {
     }
     /** Takes one one-time prekey out of the device's server-side list, as the real service does. */
     readonly takeOneTimeKey: () => { readonly id: number; readonly publicKey: Uint8Array } | null
+}
+
+/** What the server hands out for a peer in a key fetch (`<iq xmlns=encrypt><key>`). */
+export interface PeerKeyBundle {
+    readonly registrationId: number
+    readonly identity: Uint8Array
+    readonly signedPreKey: { readonly id: number; readonly publicKey: Uint8Array; readonly signature: Uint8Array }
+    readonly oneTimeKey: { readonly id: number; readonly publicKey: Uint8Array }
 }
 
 export interface EncryptedEnvelope {
@@ -58,6 +71,8 @@ export class SimulatedPeer {
     readonly jid: string
     private readonly protocol: SignalProtocol
     private readonly sessions: WaSessionMemoryStore
+    private readonly signal: WaSignalMemoryStore
+    private readonly preKeys: WaPreKeyMemoryStore
     private readonly established = new Set<string>()
 
     private constructor(jid: string, stores: {
@@ -68,6 +83,8 @@ export class SimulatedPeer {
     }) {
         this.jid = jid
         this.sessions = stores.session
+        this.signal = stores.signal
+        this.preKeys = stores.preKey
         this.protocol = new SignalProtocol(stores)
     }
 
@@ -84,6 +101,36 @@ export class SimulatedPeer {
             session: new WaSessionMemoryStore(),
             identity: new WaIdentityMemoryStore()
         })
+    }
+
+    /** The peer's bundle with a fresh one-time prekey, as the service hands it to a sender. */
+    async keyBundle(): Promise<PeerKeyBundle> {
+        const [registration, signed] = await Promise.all([
+            this.signal.getRegistrationInfo(),
+            this.signal.getSignedPreKey()
+        ])
+        if (!registration || !signed) throw new Error('peer keys are missing')
+        const oneTime = await this.preKeys.getOrGenSinglePreKey(generatePreKeyPair)
+        await this.preKeys.markKeyAsUploaded(oneTime.keyId)
+        return {
+            registrationId: registration.registrationId,
+            identity: toRawPubKey(registration.identityKeyPair.pubKey),
+            signedPreKey: {
+                id: signed.keyId,
+                publicKey: toRawPubKey(signed.keyPair.pubKey),
+                signature: signed.signature
+            },
+            oneTimeKey: { id: oneTime.keyId, publicKey: toRawPubKey(oneTime.keyPair.pubKey) }
+        }
+    }
+
+    /** Decrypts what a device sent this peer; the peer's session with it then ratchets (`msg`). */
+    async decrypt(fromDeviceJid: string, envelope: EncryptedEnvelope): Promise<Uint8Array> {
+        const padded = await this.protocol.decryptMessage(addressOfJid(fromDeviceJid), envelope)
+        this.established.add(fromDeviceJid)
+        const padLength = padded[padded.length - 1] ?? 0
+        if (padLength === 0 || padLength > padded.length) throw new Error('bad message padding')
+        return padded.subarray(0, padded.length - padLength)
     }
 
     /** Forgets the session with a device (after the device re-paired with new keys). */

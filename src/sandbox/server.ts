@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net'
 
 import { WebSocketServer } from 'ws'
 import type { RawData, WebSocket } from 'ws'
+import { proto } from 'zapo-js'
 import type { Logger } from 'zapo-js'
 import { X25519, randomBytesAsync } from 'zapo-js/crypto'
 import { decodeBinaryNodeStanza, encodeBinaryNodeStanza } from 'zapo-js/transport'
@@ -36,6 +37,7 @@ const CLIENT_IQ_TIMEOUT_MS = 15_000
 const CLOSE_GRACE_MS = 2_000
 const RESTART_AFTER_PAIRING_GRACE_MS = 1_500
 const QR_REF_COUNT = 6
+const INBOX_LIMIT = 1_000
 
 /** Faults a test can inject into a device's live connection. */
 export const FaultKind = Object.freeze({
@@ -138,6 +140,16 @@ interface PendingIq {
     readonly resolve: (node: BinaryNode) => void
     readonly reject: (error: Error) => void
     readonly timer: NodeJS.Timeout
+}
+
+export interface PeerMessage {
+    readonly peer: string
+    readonly from: string
+    readonly id: string
+    readonly type: 'pkmsg' | 'msg'
+    readonly text: string | null
+    readonly message: proto.IMessage
+    readonly at: number
 }
 
 export interface ScanResult {
@@ -493,6 +505,8 @@ export interface SandboxServerEvents {
     prekeys: { jid: string; count: number }
     disconnect: { connectionId: number; jid: string | null }
     'client-stanza': { connectionId: number; jid: string | null; node: BinaryNode }
+    /** a simulated peer decrypted a message a client sent it */
+    'peer-message': PeerMessage
     /** a companion unlinked itself (`WaClient.logout()`: `<remove-companion-device>`) */
     'device-removed': { jid: string; reason: string | null; connectionId: number }
 }
@@ -515,6 +529,7 @@ export class SandboxServer extends EventEmitter {
     private boundPort = 0
     private readonly waitCancels = new Map<number, Set<() => void>>()
     private readonly pendingPairings = new Map<string, Promise<void>>()
+    private readonly inbox: PeerMessage[] = []
 
     constructor(options: SandboxServerOptions) {
         super()
@@ -586,6 +601,12 @@ export class SandboxServer extends EventEmitter {
             pairedAt: device.pairedAt,
             logins: device.logins
         }))
+    }
+
+    /** Messages clients sent to simulated peers (newest last), optionally for one peer. */
+    peerMessages(peer: string | null = null): PeerMessage[] {
+        const jid = peer === null ? null : normalizeUserJid(peer)
+        return this.inbox.filter((entry) => jid === null || entry.peer === jid)
     }
 
     refuseNextScan(): void {
@@ -1199,6 +1220,7 @@ export class SandboxServer extends EventEmitter {
             return
         }
         if (node.tag === 'message' && node.attrs.id) {
+            await this.receiveFromClient(conn, node)
             await conn.respond({
                 tag: 'ack',
                 attrs: {
@@ -1279,7 +1301,7 @@ export class SandboxServer extends EventEmitter {
             return
         }
         if (xmlns === 'encrypt' && conn.device) {
-            await conn.respond(this.handleEncrypt(conn.device, node, first, result, error))
+            await conn.respond(await this.handleEncrypt(conn.device, node, first, result, error))
             return
         }
         if (xmlns === 'md' && first?.tag === 'remove-companion-device' && conn.device) {
@@ -1360,13 +1382,22 @@ export class SandboxServer extends EventEmitter {
         return error(400, 'bad-request')
     }
 
-    private handleEncrypt(
+    private async handleEncrypt(
         device: DeviceRecord,
         node: BinaryNode,
         first: BinaryNode | undefined,
         result: (content?: BinaryNode[]) => BinaryNode,
         error: (code: number, text: string) => BinaryNode
-    ): BinaryNode {
+    ): Promise<BinaryNode> {
+        if (node.attrs.type === 'get' && first?.tag === 'key') {
+            const users: BinaryNode[] = []
+            for (const user of children(first)) {
+                const jid = user.attrs.jid
+                if (!jid) continue
+                users.push(await this.peerKeyNode(jid))
+            }
+            return result([{ tag: 'list', attrs: {}, content: users }])
+        }
         if (node.attrs.type === 'set' && child(node, 'list')) {
             const identity = bytesContent(child(node, 'identity'))
             const registration = bytesContent(child(node, 'registration'))
@@ -1406,6 +1437,94 @@ export class SandboxServer extends EventEmitter {
             return result([this.digestNode(device)])
         }
         return error(501, 'feature-not-implemented')
+    }
+
+    /** A key-fetch `<user>` for a simulated peer; sandbox accounts are not handed out. */
+    private async peerKeyNode(jid: string): Promise<BinaryNode> {
+        const user = jid.split('@')[0]?.split(':')[0] ?? ''
+        const deviceId = jid.split('@')[0]?.split(':')[1]
+        if (!jid.endsWith(`@${HOST_DOMAIN}`) || this.accounts.has(user) || (deviceId && deviceId !== '0')) {
+            return {
+                tag: 'user',
+                attrs: { jid },
+                content: [{ tag: 'error', attrs: { code: '404', text: 'item-not-found' } }]
+            }
+        }
+        const peer = await this.peerFor(`${user}@${HOST_DOMAIN}`)
+        const bundle = await peer.keyBundle()
+        return {
+            tag: 'user',
+            attrs: { jid },
+            content: [
+                { tag: 'registration', attrs: {}, content: uintBytes(4, bundle.registrationId) },
+                { tag: 'type', attrs: {}, content: new Uint8Array([5]) },
+                { tag: 'identity', attrs: {}, content: bundle.identity },
+                {
+                    tag: 'skey',
+                    attrs: {},
+                    content: [
+                        { tag: 'id', attrs: {}, content: uintBytes(3, bundle.signedPreKey.id) },
+                        { tag: 'value', attrs: {}, content: bundle.signedPreKey.publicKey },
+                        { tag: 'signature', attrs: {}, content: bundle.signedPreKey.signature }
+                    ]
+                },
+                {
+                    tag: 'key',
+                    attrs: {},
+                    content: [
+                        { tag: 'id', attrs: {}, content: uintBytes(3, bundle.oneTimeKey.id) },
+                        { tag: 'value', attrs: {}, content: bundle.oneTimeKey.publicKey }
+                    ]
+                }
+            ]
+        }
+    }
+
+    /** A message the client sent: peers decrypt what is addressed to them. */
+    private async receiveFromClient(conn: Connection, node: BinaryNode): Promise<void> {
+        const device = conn.device
+        const to = node.attrs.to
+        if (!device || !to) return
+        const targets: { jid: string; enc: BinaryNode }[] = []
+        for (const entry of children(node)) {
+            if (entry.tag === 'enc') targets.push({ jid: to, enc: entry })
+            if (entry.tag === 'participants') {
+                for (const participant of children(entry)) {
+                    const enc = child(participant, 'enc')
+                    if (participant.attrs.jid && enc) targets.push({ jid: participant.attrs.jid, enc })
+                }
+            }
+        }
+        for (const target of targets) {
+            const user = target.jid.split('@')[0]?.split(':')[0] ?? ''
+            const peerJid = `${user}@${HOST_DOMAIN}`
+            const type = target.enc.attrs.type
+            const ciphertext = bytesContent(target.enc)
+            if (!this.peers.has(peerJid) || (type !== 'pkmsg' && type !== 'msg') || !ciphertext) continue
+            try {
+                const peer = await this.peerFor(peerJid)
+                const plaintext = await peer.decrypt(device.jid, { type, ciphertext })
+                const message = proto.Message.decode(plaintext)
+                const entry: PeerMessage = {
+                    peer: peerJid,
+                    from: device.jid,
+                    id: node.attrs.id ?? '',
+                    type,
+                    text: message.conversation ?? message.extendedTextMessage?.text ?? null,
+                    message,
+                    at: Date.now()
+                }
+                this.inbox.push(entry)
+                if (this.inbox.length > INBOX_LIMIT) this.inbox.splice(0, this.inbox.length - INBOX_LIMIT)
+                this.emit('peer-message', entry)
+            } catch (err) {
+                this.logger.warn('sandbox peer could not decrypt a client message', {
+                    peer: peerJid,
+                    from: device.jid,
+                    message: (err as Error).message
+                })
+            }
+        }
     }
 
     private digestNode(device: DeviceRecord): BinaryNode {

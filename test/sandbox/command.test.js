@@ -90,6 +90,15 @@ test('zapo sandbox --json: a client built from url and rootCa pairs, reconnects 
     assert.equal(sent.deliveries.length, 1)
     assert.equal((await message).message.conversation, 'via the control interface')
 
+    await client.sendMessage('15550002222@s.whatsapp.net', { conversation: 'reply to the peer' })
+    let inbox = []
+    for (let i = 0; i < 100 && inbox.length === 0; i += 1) {
+        inbox = (await (await fetch(firstLine.controlUrl + '/messages?peer=15550002222')).json()).messages
+        if (inbox.length === 0) await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    assert.equal(inbox[0].text, 'reply to the peer')
+    assert.equal(inbox[0].from, jid)
+
     await new Promise((resolve) => setImmediate(resolve))
     const events = capture
         .out()
