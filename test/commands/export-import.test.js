@@ -8,195 +8,27 @@
 import assert from 'node:assert/strict'
 import { execFileSync, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 
-import { armor, Decrypter, Encrypter, generateIdentity, identityToRecipient } from 'age-encryption'
-import Database from 'better-sqlite3'
+import { armor, generateIdentity, identityToRecipient } from 'age-encryption'
 
-import { dropStore, makeSession, openTestStore, storeUrls } from '../helpers/fixtures.js'
 import { runZapo } from '../helpers/run.js'
-import { parseStoreUrl } from '../../dist/store/address.js'
-import { catalogFor } from '../../dist/store/catalog.js'
-import { digestRecords, readSessionRecords } from '../../dist/store/records.js'
-
-const PASSPHRASE = 'correct horse battery staple'
-// a low scrypt work factor keeps the suite fast; the format and code path are the same
-const ENV = { ZAPO_SCRYPT_WORK_FACTOR: '10', ZAPO_PASSPHRASE: undefined, ZAPO_STORE: undefined, ZAPO_SESSION: undefined }
-
-function tempDir(t) {
-    const dir = mkdtempSync(join(tmpdir(), 'zapo-export-'))
-    t.after(() => rmSync(dir, { recursive: true, force: true }))
-    return dir
-}
-
-function urlsFor(t) {
-    const urls = storeUrls()
-    t.after(async () => {
-        for (const url of Object.values(urls)) await dropStore(url).catch(() => undefined)
-    })
-    return urls
-}
-
-async function withStore(url, fn, mode = 'write') {
-    const store = await openTestStore(url, mode)
-    try {
-        return await fn(store)
-    } finally {
-        await store.close()
-    }
-}
-
-async function seed(url, ids, shape) {
-    return withStore(url, async store => {
-        const out = []
-        for (const id of ids) out.push(await makeSession(store, id, shape))
-        return out
-    })
-}
-
-/** Bytes as hex, absent fields dropped, maps sorted: a backend-neutral view of decoded records. */
-function normalize(value) {
-    if (value === null || value === undefined) return null
-    if (value instanceof Uint8Array) return `hex:${Buffer.from(value).toString('hex')}`
-    if (value instanceof Map) return normalize(Object.fromEntries([...value.entries()].sort(([a], [b]) => (a < b ? -1 : 1))))
-    if (Array.isArray(value)) return value.map(normalize)
-    if (typeof value === 'bigint') return value.toString()
-    if (typeof value === 'object') {
-        if (typeof value.toNumber === 'function' && 'low' in value && 'high' in value) return value.toNumber()
-        const out = {}
-        for (const key of Object.keys(value).sort()) {
-            if (value[key] === undefined || value[key] === null) continue
-            out[key] = normalize(value[key])
-        }
-        return out
-    }
-    return value
-}
-
-function sortedBy(list) {
-    return [...list].sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1))
-}
-
-/** Everything a fixture session holds, read through the zapo-js store contracts (not zapo's reader). */
-async function snapshot(store, fixture, id = fixture.sessionId) {
-    const signal = store.domain('signal', id)
-    const preKey = store.domain('preKey', id)
-    const senderKey = store.domain('senderKey', id)
-    const appState = store.domain('appState', id)
-    const privacy = store.domain('privacyToken', id)
-    const preKeys = await preKey.getPreKeysById(fixture.preKeyIds)
-    return normalize({
-        credentials: await store.domain('auth', id).load(),
-        registration: await signal.getRegistrationInfo(),
-        signedPreKey: await signal.getSignedPreKey(),
-        rotation: await signal.getSignedPreKeyRotationTs(),
-        preKeys: preKeys.map(r => (r ? { ...r, uploaded: r.uploaded === true } : null)),
-        serverHasPreKeys: await preKey.getServerHasPreKeys(),
-        sessions: await store.domain('session', id).getSessionsBatch(fixture.sessionAddresses),
-        identities: await store.domain('identity', id).getRemoteIdentities(fixture.identityAddresses),
-        // list order is each backend's own: compare as sets
-        senderKeys: (await Promise.all(fixture.senderKeyGroups.map(g => senderKey.getGroupSenderKeyList(g)))).map(l => ({
-            skList: sortedBy(normalize(l.skList)),
-            skDistribList: sortedBy(normalize(l.skDistribList))
-        })),
-        syncKeys: await appState.getSyncKeysBatch(fixture.appStateKeyIds),
-        collections: await appState.getCollectionStates(fixture.collections),
-        privacyTokens: await Promise.all(fixture.privacyTokenJids.map(j => privacy.getByJid(j)))
-    })
-}
-
-/** The data layer's per-domain digests and the catalog's counts of one session. */
-async function digestOf(url, id) {
-    return withStore(
-        url,
-        async store => {
-            const catalog = catalogFor(store.primary, parseStoreUrl(url, 'flag', process.cwd()))
-            return { digests: await digestRecords(readSessionRecords(store, catalog, id)), counts: await catalog.counts(id) }
-        },
-        'read'
-    )
-}
-
-async function assertSameSession(srcUrl, dstUrl, fixture, dstId = fixture.sessionId) {
-    const [a, b] = await Promise.all([
-        withStore(srcUrl, s => snapshot(s, fixture), 'read'),
-        withStore(dstUrl, s => snapshot(s, fixture, dstId), 'read')
-    ])
-    assert.ok(a.credentials && a.sessions.every(Boolean) && a.preKeys.every(Boolean), 'the source fixture is complete')
-    assert.deepEqual(b, a, `session ${fixture.sessionId} differs between source and target`)
-    const [da, db] = await Promise.all([digestOf(srcUrl, fixture.sessionId), digestOf(dstUrl, dstId)])
-    assert.deepEqual(db.digests, da.digests, 'per-domain digests differ')
-    assert.deepEqual(db.counts, da.counts, 'catalog counts differ')
-    assert.equal(Object.keys(da.digests).length, 8, 'every durable domain holds records')
-}
-
-/** Every row of every table of a SQLite file: the strongest "unchanged" check. */
-function sqliteRows(url) {
-    const path = parseStoreUrl(url, 'flag', process.cwd()).target
-    if (!existsSync(path)) return null
-    const db = new Database(path, { readonly: true })
-    try {
-        const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all()
-        const out = {}
-        for (const { name } of tables) {
-            const rows = db.prepare(`SELECT * FROM "${name}"`).all()
-            out[name] = createHash('sha256').update(JSON.stringify(rows, (_k, v) => (v instanceof Uint8Array || Buffer.isBuffer(v) ? Buffer.from(v).toString('hex') : v))).digest('hex') + `:${rows.length}`
-        }
-        return out
-    } finally {
-        db.close()
-    }
-}
-
-function passFile(dir, text = PASSPHRASE) {
-    const path = join(dir, 'pass.txt')
-    writeFileSync(path, `${text}\n`, { mode: 0o600 })
-    return path
-}
-
-async function exportTo(dir, storeUrl, args, env = {}) {
-    const result = await runZapo(['--store', storeUrl, 'export', ...args], { cwd: dir, env: { ...ENV, ...env } })
-    return result
-}
-
-/** Decrypts with age-encryption directly (no zapo code) and returns the JSON Lines. */
-async function decryptLines(bytes, { passphrase, identity }) {
-    const d = new Decrypter()
-    if (passphrase) d.addPassphrase(passphrase)
-    if (identity) d.addIdentity(identity)
-    const text = await d.decrypt(bytes, 'text')
-    assert.ok(text.endsWith('\n'))
-    return text.slice(0, -1).split('\n').map(line => JSON.parse(line))
-}
-
-/** Re-encrypts a (possibly edited) plaintext, recomputing each session's digests when asked. */
-async function reencrypt(lines, { passphrase = PASSPHRASE, fixDigests = true } = {}) {
-    if (fixDigests) {
-        let hashes = null
-        for (const line of lines) {
-            if (line.type === 'session') hashes = new Map()
-            if (line.type === 'record') {
-                const h = hashes.get(line.domain) ?? { hash: createHash('sha256'), records: 0 }
-                h.hash.update(JSON.stringify(line) + '\n')
-                h.records += 1
-                hashes.set(line.domain, h)
-            }
-            if (line.type === 'sessionEnd') {
-                for (const domain of Object.keys(line.domains)) {
-                    const h = hashes.get(domain)
-                    line.domains[domain] = h ? { records: h.records, sha256: h.hash.digest('hex') } : { records: 0, sha256: createHash('sha256').digest('hex') }
-                }
-            }
-        }
-    }
-    const e = new Encrypter()
-    e.setPassphrase(passphrase)
-    e.setScryptWorkFactor(10)
-    return e.encrypt(lines.map(l => JSON.stringify(l)).join('\n') + '\n')
-}
+import {
+    ENV,
+    PASSPHRASE,
+    assertSameSession,
+    decryptLines,
+    digestOf,
+    exportTo,
+    passFile,
+    seed,
+    snapshot,
+    tempDir,
+    urlsFor,
+    withStore
+} from '../helpers/export.js'
 
 // ---------------------------------------------------------------------------------------------
 
@@ -250,7 +82,7 @@ test('export redis → import mariadb: two sessions, ZAPO_PASSPHRASE, --armor', 
     for (const fixture of fixtures) await assertSameSession(urls.redis, urls.mysql, fixture)
 })
 
-test('export postgres → import redis and sqlite → mongo when available', async t => {
+test('export postgres → import redis', async t => {
     const dir = tempDir(t)
     const urls = urlsFor(t)
     const [fixture] = await seed(urls.postgres, ['pg-1'])
@@ -259,10 +91,18 @@ test('export postgres → import redis and sqlite → mongo when available', asy
     const imp = await runZapo(['--store', urls.redis, 'import', 'x.age'], { cwd: dir, env: { ...ENV, ZAPO_PASSPHRASE: PASSPHRASE } })
     assert.equal(imp.code, 0, imp.stderr)
     await assertSameSession(urls.postgres, urls.redis, fixture)
-    if (!urls.mongo) return t.skip('MONGODB_URI not set: mongo leg skipped')
-    const imp2 = await runZapo(['--store', urls.mongo, 'import', 'x.age'], { cwd: dir, env: { ...ENV, ZAPO_PASSPHRASE: PASSPHRASE } })
-    assert.equal(imp2.code, 0, imp2.stderr)
-    await assertSameSession(urls.postgres, urls.mongo, fixture)
+})
+
+test('export sqlite → import mongo', async t => {
+    if (!process.env.MONGODB_URI) return t.skip('MONGODB_URI not set')
+    const dir = tempDir(t)
+    const urls = urlsFor(t)
+    const [fixture] = await seed(urls.sqlite, ['mongo-1'])
+    const out = await exportTo(dir, urls.sqlite, ['--session', 'mongo-1', '-o', 'm.age'], { ZAPO_PASSPHRASE: PASSPHRASE })
+    assert.equal(out.code, 0, out.stderr)
+    const imp = await runZapo(['--store', urls.mongo, 'import', 'm.age'], { cwd: dir, env: { ...ENV, ZAPO_PASSPHRASE: PASSPHRASE } })
+    assert.equal(imp.code, 0, imp.stderr)
+    await assertSameSession(urls.sqlite, urls.mongo, fixture)
 })
 
 test('recipients: --recipient and --recipients-file; import needs a matching --identity', async t => {
@@ -360,89 +200,9 @@ test('never over an existing file without --force; never a passphrase from nowhe
     assert.ok(!existsSync(join(dir, 'nobody.age')))
     // nothing half-written is left behind
     assert.deepEqual(
-        (await import('node:fs')).readdirSync(dir).filter(n => n.endsWith('.tmp')),
+        readdirSync(dir).filter(n => n.endsWith('.tmp')),
         []
     )
-})
-
-test('every import error leaves the target store unchanged, with its own exit code', async t => {
-    const dir = tempDir(t)
-    const urls = urlsFor(t)
-    const [fixture] = await seed(urls.postgres, ['victim'])
-    // the target already holds another session (and the same id, for EXISTS)
-    await seed(urls.sqlite, ['resident'])
-    const pass = passFile(dir)
-    const out = await exportTo(dir, urls.postgres, ['--session', 'victim', '-o', 'v.age', '--passphrase-file', pass])
-    assert.equal(out.code, 0, out.stderr)
-    const good = readFileSync(join(dir, 'v.age'))
-    const lines = await decryptLines(good, { passphrase: PASSPHRASE })
-
-    const cases = []
-    const add = (name, bytes, code, pattern, extra = []) => cases.push({ name, bytes, code, pattern, extra })
-    writeFileSync(join(dir, 'wrong.txt'), 'not the passphrase\n')
-    add('wrong passphrase', good, 16, /wrong passphrase/, ['--passphrase-file', join(dir, 'wrong.txt')])
-    add('truncated', good.subarray(0, good.length - 100), 17, /truncated or was altered/)
-    const flipped = Buffer.from(good)
-    flipped[flipped.length - 200] ^= 0x01
-    add('tampered payload', flipped, 17, /truncated or was altered/)
-    // the header MAC (after "--- ") no longer matches: tampering, not a wrong passphrase
-    const header = Buffer.from(good)
-    const mac = header.indexOf('\n--- ') + 6
-    header[mac] = header[mac] === 0x41 ? 0x42 : 0x41
-    add('tampered header', header, 17, /damaged or altered age header/)
-    add('random bytes', Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256)), 17, /not an age-encrypted file/)
-    add('empty file', Buffer.alloc(0), 17, /is empty/)
-    const e = new Encrypter()
-    e.setPassphrase(PASSPHRASE)
-    e.setScryptWorkFactor(10)
-    add('age file holding something else', await e.encrypt('{"hello":"world"}\n'), 17, /decrypts, but it is not a zapo export/)
-    add('newer format version', await reencrypt(lines.map(l => (l.type === 'header' ? { ...l, version: 2 } : l))), 18, /format version 2.*upgrade zapo/)
-    // a record changed inside a correctly encrypted file: only the digest notices
-    const edited = structuredClone(lines)
-    const identityRecord = edited.find(l => l.type === 'record' && l.domain === 'identity')
-    identityRecord.data.identityKey.$bytes = Buffer.alloc(33, 5).toString('base64')
-    add('digest mismatch', await reencrypt(edited, { fixDigests: false }), 17, /digest mismatch in domain identity/)
-    // consistent digests, inconsistent credentials: the signed prekey signature is wrong
-    const broken = structuredClone(lines)
-    for (const l of broken) {
-        if (l.type === 'record' && l.kind === 'credentials') l.data.signedPreKey.signature.$bytes = Buffer.alloc(64, 1).toString('base64')
-        if (l.type === 'record' && l.kind === 'signal') l.data.signedPreKey.signature.$bytes = Buffer.alloc(64, 1).toString('base64')
-    }
-    add('integrity failure', await reencrypt(broken), 5, /inconsistent credentials \(.*signed-prekey-signature/)
-    const truncatedPlain = lines.slice(0, -3)
-    add('plaintext without its end', await reencrypt(truncatedPlain, { fixDigests: false }), 17, /truncated/)
-
-    const before = sqliteRows(urls.sqlite)
-    assert.ok(before && Object.keys(before).length > 5)
-    for (const c of cases) {
-        const file = join(dir, `case-${cases.indexOf(c)}.age`)
-        writeFileSync(file, c.bytes)
-        const args = c.extra.length > 0 ? c.extra : ['--passphrase-file', pass]
-        const result = await runZapo(['--store', urls.sqlite, 'import', file, ...args], { cwd: dir, env: ENV })
-        assert.equal(result.code, c.code, `${c.name}: exit ${result.code}, stderr ${result.stderr}`)
-        assert.match(result.stderr, c.pattern, c.name)
-        assert.equal(result.stderr.trim().split('\n').length, 1, `${c.name}: one clear line (${result.stderr})`)
-        assert.deepEqual(sqliteRows(urls.sqlite), before, `${c.name}: the target store changed`)
-        // dry run reports the same error
-        const dry = await runZapo(['import', file, '--dry-run', ...args], { cwd: dir, env: ENV })
-        assert.equal(dry.code, c.code, `${c.name} (dry run): ${dry.stderr}`)
-    }
-
-    // an existing session is never overwritten without --force
-    const imp = await runZapo(['--store', urls.sqlite, 'import', 'v.age', '--passphrase-file', pass, '--session', 'resident'], { cwd: dir, env: ENV })
-    assert.equal(imp.code, 7, imp.stderr)
-    assert.match(imp.stderr, /already exists.*--force/)
-    assert.deepEqual(sqliteRows(urls.sqlite), before)
-
-    // --force replaces it: clear, then write
-    const forced = await runZapo(['--store', urls.sqlite, 'import', 'v.age', '--passphrase-file', pass, '--session', 'resident', '--force', '--json'], {
-        cwd: dir,
-        env: ENV
-    })
-    assert.equal(forced.code, 0, forced.stderr)
-    assert.equal(JSON.parse(forced.stdout).sessions[0].replaced, true)
-    assert.match(forced.stderr, /never connect "victim" again/)
-    await assertSameSession(urls.postgres, urls.sqlite, fixture, 'resident')
 })
 
 test('--dry-run shows sessions, JIDs, counts, version and creation time, and writes nothing', async t => {
