@@ -12,6 +12,7 @@ import { register as registerExitCodes } from './commands/exit-codes.js'
 import { register as registerExport } from './commands/export.js'
 import { register as registerImport } from './commands/import.js'
 import { register as registerLogout } from './commands/logout.js'
+import { register as registerLogs } from './commands/logs.js'
 import { register as registerPair } from './commands/pair.js'
 import { register as registerSessions } from './commands/sessions.js'
 import { VERSION } from './version.js'
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
     registerSessions(program)
     registerCreds(program)
     registerDoctor(program)
+    registerLogs(program)
     registerCheck(program)
     registerLogout(program)
     registerExport(program)

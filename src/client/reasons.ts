@@ -76,7 +76,7 @@ const RULES_BY_REASON: Readonly<Record<string, Rule>> = Object.freeze({
     stream_error_force_login: {
         class: 'routine',
         exit: 'CONNECTION_FAILED',
-        summary: 'the server asked for a reconnect (515)',
+        summary: 'the server asked for a reconnect',
         hint: 'routine: reconnecting with the stored credentials'
     },
     stream_error_replaced: {
@@ -94,13 +94,13 @@ const RULES_BY_REASON: Readonly<Record<string, Rule>> = Object.freeze({
     stream_error_force_logout: {
         class: 'fatal',
         exit: 'LOGGED_OUT',
-        summary: 'the server logged the device out (516)',
+        summary: 'the server logged the device out',
         hint: REPAIR
     },
     failure_not_authorized: {
         class: 'fatal',
         exit: 'LOGGED_OUT',
-        summary: 'the server no longer accepts these credentials (401 not authorised)',
+        summary: 'the server no longer accepts these credentials (not authorised)',
         hint: REPAIR
     },
     primary_identity_key_change: {
@@ -112,31 +112,31 @@ const RULES_BY_REASON: Readonly<Record<string, Rule>> = Object.freeze({
     failure_banned: {
         class: 'fatal',
         exit: 'ACCOUNT_BLOCKED',
-        summary: 'the account is banned (406)',
+        summary: 'the account is banned',
         hint: 'the account cannot connect; do not retry from this tool'
     },
     failure_locked: {
         class: 'fatal',
         exit: 'ACCOUNT_BLOCKED',
-        summary: 'the account is locked (403)',
+        summary: 'the account is locked',
         hint: 'unlock the account on the phone, then re-pair: zapo pair --session <session>'
     },
     failure_client_too_old: {
         class: 'fatal',
         exit: 'CLIENT_REJECTED',
-        summary: 'the server rejected the client as too old (405)',
+        summary: 'the server rejected the client as too old',
         hint: 'upgrade zapo-js (zapo doctor shows the installed version)'
     },
     failure_bad_user_agent: {
         class: 'fatal',
         exit: 'CLIENT_REJECTED',
-        summary: 'the server rejected the client’s user agent (409)',
+        summary: 'the server rejected the client’s user agent',
         hint: 'check the device/browser settings the client announces, or upgrade zapo-js'
     },
     failure_service_unavailable: {
         class: 'transient',
         exit: 'CONNECTION_FAILED',
-        summary: 'the service is unavailable (503)',
+        summary: 'the service is unavailable',
         hint: 'backing off, then reconnecting'
     },
     stream_error_ack: { class: 'transient', exit: 'CONNECTION_FAILED', summary: 'stream error (ack)', hint: 'backing off, then reconnecting' },
@@ -165,14 +165,14 @@ const RULES_BY_CODE: Readonly<Record<number, Rule>> = Object.freeze({
     402: {
         class: 'fatal',
         exit: 'ACCOUNT_BLOCKED',
-        summary: 'the account is temporarily banned (402)',
+        summary: 'the account is temporarily banned',
         hint: 'wait (hours) before connecting again; retrying now makes it worse'
     },
     403: RULES_BY_REASON.failure_locked as Rule,
     405: RULES_BY_REASON.failure_client_too_old as Rule,
     406: RULES_BY_REASON.failure_banned as Rule,
     409: RULES_BY_REASON.failure_bad_user_agent as Rule,
-    500: { class: 'transient', exit: 'CONNECTION_FAILED', summary: 'internal server error (500)', hint: 'backing off, then reconnecting' },
+    500: { class: 'transient', exit: 'CONNECTION_FAILED', summary: 'internal server error', hint: 'backing off, then reconnecting' },
     503: RULES_BY_REASON.failure_service_unavailable as Rule
 })
 

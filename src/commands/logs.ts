@@ -94,6 +94,18 @@ async function prepare(flags: LogsFlags, ctx: CliContext): Promise<LogsOptions> 
     }
 }
 
+/**
+ * Every client is disconnected and the store closed, but zapo-js 0.3 can leave a socket-close
+ * timer (10 s, not unref'd) behind when the server closed the socket first (replaced, 516, …).
+ * Rather than make the user wait it out, exit once stdout is flushed if the process is still
+ * alive shortly after; the timer is unref'd, so a clean shutdown exits on its own first.
+ */
+function exitAfterLingeringTimers(ctx: CliContext, code: number): void {
+    setTimeout(() => {
+        ctx.io.stdout.write('', () => ctx.io.stderr.write('', () => process.exit(code)))
+    }, 300).unref()
+}
+
 async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number> {
     const options = await prepare(flags, ctx)
     const [{ runLogs }, { eventLineFormatter }] = await Promise.all([import('../ops/logs.js'), import('../ui/event-line.js')])
@@ -141,7 +153,9 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
             }
         })
         if (!io.json && result.ended === 'timeout') note(io, p.dim(`zapo: --timeout reached after ${result.matched} event(s)`))
-        return EXIT_CODES[result.exit]
+        const code = EXIT_CODES[result.exit]
+        exitAfterLingeringTimers(ctx, code)
+        return code
     } finally {
         process.off('SIGINT', onSignal)
         process.off('SIGTERM', onSignal)

@@ -200,6 +200,7 @@ class SessionRunner {
     private client: WaClient | null = null
     private timer: NodeJS.Timeout | null = null
     private shuttingDown: Promise<void> | null = null
+    private disconnecting: Promise<void> | null = null
     private records = 0
     private reconnects = 0
 
@@ -255,7 +256,7 @@ class SessionRunner {
         if (event.status === 'open') {
             if (this.policy.state === 'stopped') {
                 // the library restarted on its own after a fatal close (zapo-js 0.3 does after 516)
-                void this.client?.disconnect().catch(() => undefined)
+                void this.disconnect()
                 return
             }
             this.policy.opened()
@@ -283,7 +284,7 @@ class SessionRunner {
         if (decision.action === 'stop') {
             this.deps.emit(stoppedRecord(this.sessionId, decision.classification))
             this.clearTimer()
-            void this.client?.disconnect().catch(() => undefined)
+            void this.disconnect()
             this.deps.onStopped()
             return
         }
@@ -310,6 +311,21 @@ class SessionRunner {
         }
     }
 
+    /** one disconnect() at a time: two concurrent ones make the second wait out write-behind timeouts */
+    private disconnect(): Promise<void> {
+        const client = this.client
+        if (!client) return Promise.resolve()
+        if (this.disconnecting) return this.disconnecting
+        const running = client
+            .disconnect()
+            .catch(() => undefined)
+            .finally(() => {
+                this.disconnecting = null
+            })
+        this.disconnecting = running
+        return running
+    }
+
     private clearTimer(): void {
         if (this.timer) clearTimeout(this.timer)
         this.timer = null
@@ -320,11 +336,9 @@ class SessionRunner {
         this.shuttingDown ??= (async () => {
             this.clearTimer()
             if (this.policy.state !== 'stopped') this.policy.stop()
-            try {
-                await this.client?.disconnect()
-            } catch {
-                // the session's end is already decided; a failing disconnect changes nothing
-            }
+            // wait for a disconnect already under way, then make sure the client is down
+            if (this.disconnecting) await this.disconnecting
+            await this.disconnect()
         })()
         return this.shuttingDown
     }
