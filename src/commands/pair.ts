@@ -97,7 +97,7 @@ async function pairInner(flags: PairFlags, ctx: CliContext): Promise<number> {
     const p = palette(io.color)
     if (!io.json) {
         if (flags.sandbox) {
-            note(io, p.warn('starting an in-process sandbox (a local test server, not WhatsApp): it scans the code by itself in a few seconds'))
+            note(io, p.warn('starting an in-process sandbox (a local test server, not WhatsApp): it plays the phone and scans the QR (or types the code) by itself in a few seconds'))
         } else if (server) {
             note(io, p.warn(`connecting to the test server ${server.url} (not WhatsApp)`))
         } else {
@@ -109,7 +109,16 @@ async function pairInner(flags: PairFlags, ctx: CliContext): Promise<number> {
 
     const screen = await createScreen(io, { session: sessionId, phone, server: flags.sandbox ? 'in-process sandbox' : (server?.url ?? null) })
     const controller = new AbortController()
-    const onSignal = (): void => controller.abort()
+    const onSignal = (signal: NodeJS.Signals): void => {
+        if (!controller.signal.aborted) {
+            controller.abort()
+            return
+        }
+        // a second Ctrl-C while winding down: let the signal's default action end the process
+        process.off('SIGINT', onSignal)
+        process.off('SIGTERM', onSignal)
+        process.kill(process.pid, signal)
+    }
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
     let result: Awaited<ReturnType<typeof runPair>>

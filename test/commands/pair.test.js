@@ -425,6 +425,43 @@ describe('zapo pair', { concurrency: 4 }, () => {
         assert.equal(JSON.parse(show.stdout).paired, true)
     })
 
+    test('bare zapo pair on a terminal asks for the session (suggesting an unused one), the method and the store', async t => {
+        if (spawnSync('tmux', ['-V']).status !== 0) {
+            t.skip('tmux is not installed (apt-get install tmux)')
+            return
+        }
+        const cwd = tempDir(t)
+        const url = `sqlite:${join(cwd, 'zapo.sqlite')}`
+        const seeded = await openTestStore(url, 'write')
+        await makeSession(seeded, 'device-1', { signalSessions: 0, identities: 0, senderKeys: 0, distributions: 0 })
+        await seeded.close()
+        const socket = join(cwd, 'tmux.sock')
+        const tmux = (...args) => spawnSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' })
+        const command = `cd '${cwd}' && NO_COLOR=1 '${process.execPath}' '${ZAPO_BIN}' pair --sandbox; echo EXIT=$?; sleep 30`
+        assert.equal(tmux('new-session', '-d', '-x', '100', '-y', '40', '-s', 'bare', command).status, 0)
+        t.after(() => tmux('kill-server'))
+        const screen = () => tmux('capture-pane', '-p', '-S', '-', '-t', 'bare').stdout
+        const waitFor = async (pattern, what) => {
+            for (let i = 0; i < 150; i += 1) {
+                if (pattern.test(screen())) return
+                await new Promise(r => setTimeout(r, 100))
+            }
+            throw new Error(`terminal never showed ${what}:\n${screen()}`)
+        }
+        await waitFor(/Session id for the new device[\s\S]*device-2/, 'the session prompt suggesting device-2')
+        tmux('send-keys', '-t', 'bare', 'Enter')
+        await waitFor(/How will the phone link it\?/, 'the method prompt')
+        tmux('send-keys', '-t', 'bare', 'Enter')
+        await waitFor(/Store the credentials in sqlite:.*zapo\.sqlite\?/, 'the store confirmation')
+        tmux('send-keys', '-t', 'bare', 'Enter')
+        await waitFor(/EXIT=\d+/, 'the end of the run')
+        const all = screen()
+        assert.match(all, /EXIT=0/)
+        assert.match(all, /paired session device-2/)
+        const { credentials } = await storedCredentials(url, 'device-2')
+        assert.match(credentials.meJid, /@s\.whatsapp\.net$/)
+    })
+
     for (const rows of [24, 32]) {
     test(`terminal: the QR is drawn and replaced in place (tmux, 80×${rows})`, async t => {
         if (spawnSync('tmux', ['-V']).status !== 0) {
