@@ -1,10 +1,10 @@
 // The strongest export/import test: a session paired through the sandbox, holding a Signal
 // session with a peer, is exported with `zapo export`, imported into another backend with
 // `zapo import`, and from there reconnects without pairing and decrypts a new message from
-// that same peer, which the peer encrypts on the session it already holds. The peer's session
-// used one of the device's one-time prekeys, which the device consumed at the first message:
-// only the imported Signal session can decrypt the later messages. The control run proves it:
-// the same move without the `session` domain cannot decrypt the peer's next message.
+// that same peer, which the peer encrypts on the session it already holds: after the device
+// replied, the peer ratchets (`msg`, no prekey material), so only the imported Signal session
+// can decrypt it. The control run proves it: the same move without the `session` domain cannot
+// decrypt the peer's next message.
 
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
@@ -17,7 +17,7 @@ import { runZapo } from '../helpers/run.js'
 import { nextEvent, pairWithQr, startTestSandbox, tempDir, testLogger } from '../sandbox/helpers.js'
 
 const ENV = { ZAPO_SCRYPT_WORK_FACTOR: '10', ZAPO_PASSPHRASE: undefined, ZAPO_STORE: undefined, ZAPO_SESSION: undefined }
-const PEER = '15550007777'
+const PEER = '15550007777@s.whatsapp.net'
 
 const CASES = [
     { target: 'postgres', domains: null, decrypts: true },
@@ -44,9 +44,13 @@ for (const { target: targetKind, domains, decrypts } of CASES) {
         const sent1 = await sandbox.sendMessage({ to: origin.jid, from: PEER, text: 'before the move' })
         assert.equal(sent1.deliveries[0].type, 'pkmsg')
         assert.equal((await first).message.conversation, 'before the move')
+        // the device answers; from then on the peer ratchets on the established session
+        const atPeer = sandbox.waitFor('peer-message', m => m.peer === PEER)
+        await origin.client.sendMessage(PEER, { conversation: 'reply from the device' })
+        assert.equal((await atPeer).text, 'reply from the device')
         const second = nextEvent(origin.client, 'message')
         const sent2 = await sandbox.sendMessage({ to: origin.jid, from: PEER, text: 'ratcheting' })
-        assert.equal(sent2.deliveries[0].type, 'pkmsg', 'the peer continues its session (unacknowledged: still a prekey message)')
+        assert.equal(sent2.deliveries[0].type, 'msg', 'the peer now ratchets on the established session')
         assert.equal((await second).message.conversation, 'ratcheting')
         // the original stops before the copy runs anywhere else (one connection per device)
         await origin.cleanup()
@@ -88,7 +92,7 @@ for (const { target: targetKind, domains, decrypts } of CASES) {
         const wanted = event => event.message?.conversation === 'after the move'
         const third = nextEvent(client, 'message', wanted, decrypts ? 20_000 : 6_000)
         const sent3 = await sandbox.sendMessage({ to: origin.jid, from: PEER, text: 'after the move' })
-        assert.equal(sent3.deliveries[0].type, 'pkmsg', 'the peer kept its session (no new X3DH)')
+        assert.equal(sent3.deliveries[0].type, 'msg', 'the peer kept its session: only the imported one decrypts this')
         if (decrypts) {
             const received = await third
             assert.equal(received.message.conversation, 'after the move')
