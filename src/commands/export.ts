@@ -153,7 +153,17 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
             : { kind: 'file', path: flags.output, force: flags.force === true }
     }
     const { runExport } = await import('../ops/export.js')
-    const result = await runExport(options)
+    const controller = new AbortController()
+    const onSignal = (): void => controller.abort()
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+    let result: ExportResult
+    try {
+        result = await runExport(options, { signal: controller.signal })
+    } finally {
+        process.off('SIGINT', onSignal)
+        process.off('SIGTERM', onSignal)
+    }
     if (io.json) {
         printJson(io, result)
         return 0

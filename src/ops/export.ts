@@ -51,6 +51,8 @@ export interface ExportDeps {
     readonly onProgress?: (event: { readonly sessionId: string; readonly records: number }) => void
     /** the creation time written into the header (tests) */
     readonly now?: () => Date
+    /** aborting stops between batches; the partial output file is removed (Ctrl-C) */
+    readonly signal?: AbortSignal
 }
 
 export interface ExportedSession {
@@ -139,6 +141,9 @@ export async function runExport(options: ExportOptions, deps: ExportDeps = {}): 
                     yield line
                 }
                 for await (const batch of readSessionRecords(store, catalog, sessionId, { domains, batchSize })) {
+                    if (deps.signal?.aborted) {
+                        throw new ZapoError('CANCELLED', 'export interrupted: no file was written')
+                    }
                     if (batch.domain === 'preKey') {
                         preKey.state = {
                             serverHasPreKeys: batch.serverHasPreKeys,

@@ -258,3 +258,38 @@ test('a passphrase file is asked for only when the file needs one', async t => {
         err => err.code === 'BAD_FILE' && /not a zapo export/.test(err.message)
     )
 })
+
+test('an interrupted export leaves no file and no temporary file behind', async t => {
+    const urls = urlsFor(t)
+    await withStore(urls.sqlite, s => makeSession(s, 'cut', { preKeys: 40, uploaded: 5 }))
+    const { mkdtempSync, readdirSync, rmSync } = await import('node:fs')
+    const { join } = await import('node:path')
+    const { tmpdir } = await import('node:os')
+    const dir = mkdtempSync(join(tmpdir(), 'zapo-cut-'))
+    t.after(() => rmSync(dir, { recursive: true, force: true }))
+    const identity = await generateIdentity()
+    const controller = new AbortController()
+    let progress = 0
+    await assert.rejects(
+        runExport(
+            {
+                store: spec(urls.sqlite),
+                sessionIds: ['cut'],
+                encryption: { kind: 'recipients', recipients: [await identityToRecipient(identity)] },
+                armor: false,
+                target: { kind: 'file', path: join(dir, 'cut.age'), force: false },
+                batchSize: 10
+            },
+            {
+                signal: controller.signal,
+                onProgress: () => {
+                    progress += 1
+                    if (progress === 2) controller.abort()
+                }
+            }
+        ),
+        err => err.code === 'CANCELLED'
+    )
+    assert.ok(progress >= 2)
+    assert.deepEqual(readdirSync(dir), [])
+})
