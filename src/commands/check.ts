@@ -26,6 +26,7 @@ interface CheckFlags {
     readonly minPrekeys?: string
     readonly maxSinceLogin?: string
     readonly strict?: boolean
+    readonly logLevel?: string
 }
 
 /** The keys of the config file's `check` object (all optional, numbers). */
@@ -63,6 +64,7 @@ export function register(program: Command): void {
         .option('--min-prekeys <n>', 'fail when fewer uploaded one-time prekeys remain (default 20; config check.minPreKeys)')
         .option('--max-since-login <duration>', 'fail when the last successful login is older (default 14d; config check.maxSinceLoginHours)')
         .option('--strict', 'warnings fail the check too (exit 9)')
+        .option('--log-level <level>', "with --connect: the client's own log lines on stderr (trace … error; default silent, debug with --debug)")
         .addHelpText(
             'after',
             '\nExit codes: 0 every check passed; 3 no such session; 4 store unreachable; 5 inconsistent credentials;\n' +
@@ -114,7 +116,8 @@ export async function prepare(flags: CheckFlags, ctx: CliContext): Promise<Prepa
         for (const [flag, value] of [
             ['--timeout', flags.timeout],
             ['--settle', flags.settle],
-            ['--server', flags.server]
+            ['--server', flags.server],
+            ['--log-level', flags.logLevel]
         ] as const) {
             if (value !== undefined) throw usageError(`${flag} only applies with --connect: add --connect or drop ${flag}`)
         }
@@ -162,7 +165,7 @@ export async function prepare(flags: CheckFlags, ctx: CliContext): Promise<Prepa
               }),
               timeoutMs,
               settleMs,
-              ...(await clientLogger(ctx))
+              ...(await clientLogger(ctx, flags.logLevel))
           }
         : null
     return {
@@ -176,9 +179,12 @@ export async function prepare(flags: CheckFlags, ctx: CliContext): Promise<Prepa
     }
 }
 
-/** The client's logs go to stderr only with --debug; otherwise the probe stays quiet. */
-async function clientLogger(_ctx: CliContext): Promise<{ logger?: import('zapo-js').Logger }> {
-    return {}
+/** The client's own log lines go to stderr only when asked for (--log-level, or --debug). */
+export async function clientLogger(ctx: CliContext, flag: string | undefined): Promise<{ logger?: import('zapo-js').Logger }> {
+    const { createClientLogger, parseLogLevel } = await import('../client/logger.js')
+    const level = flag !== undefined ? parseLogLevel(flag) : ctx.io.debug ? 'debug' : 'silent'
+    if (level === 'silent') return {}
+    return { logger: createClientLogger({ level, json: ctx.io.json, color: ctx.io.color }) }
 }
 
 function parseCount(value: string, flag: string): number {

@@ -18,6 +18,7 @@ interface LogoutFlags {
     readonly timeout?: string
     readonly server?: string
     readonly serverRootCa?: string
+    readonly logLevel?: string
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000
@@ -47,6 +48,7 @@ export function register(program: Command): void {
         .option('--timeout <duration>', 'for the login and for the server\'s answer (default 30s)')
         .option('--server <url>', 'a test server (zapo sandbox) instead of WhatsApp (or ZAPO_SERVER)')
         .option('--server-root-ca <ca>', "with --server: the test server's root CA as printed by zapo sandbox (or ZAPO_SERVER_ROOT_CA)")
+        .option('--log-level <level>', "the client's own log lines on stderr (trace … error; default silent, debug with --debug)")
         .addHelpText(
             'after',
             '\nNothing is removed when the server cannot be reached (exit 14): the device would stay linked on the phone.\n' +
@@ -71,9 +73,10 @@ async function runLogoutCommand(flags: LogoutFlags, ctx: CliContext): Promise<nu
     })
     const store = ctx.storeSpec()
     const c = palette(ctx.io.color)
-    const { runLogout } = await import('../ops/logout.js')
+    const [{ runLogout }, { clientLogger }] = await Promise.all([import('../ops/logout.js'), import('./check.js')])
+    const logging = await clientLogger(ctx, flags.logLevel)
     const result = await runLogout(
-        { store, sessionId, server, timeoutMs },
+        { store, sessionId, server, timeoutMs, ...logging },
         {
             confirm: async (target: LogoutTarget) => {
                 const where = server ? `the test server ${server.url}` : 'WhatsApp'

@@ -206,7 +206,7 @@ function watchingLogger(inner: Logger | null, hooks: { onSocketError(message: st
                       ? `cannot open a socket to ${context.url}`
                       : message
             hooks.onSocketError(detail.replace(/\?ED=[^\s)]*/g, ''))
-        } else if (message.startsWith('noise session')) {
+        } else if (message === 'socket open success' || message.startsWith('noise session')) {
             hooks.onSocketOpen()
         }
     }
