@@ -158,7 +158,8 @@ function makeRecord(session: string, type: EventType, fields: Record<string, unk
     const body: Record<string, unknown> = { ts: new Date((now ?? Date.now)()).toISOString(), session, type }
     for (const [key, value] of Object.entries(fields)) {
         if (value === undefined) continue
-        body[key] = value
+        // an event field never overwrites ts/session/type: `type` becomes `eventType`, and so on
+        body[key in body ? `event${key[0]?.toUpperCase()}${key.slice(1)}` : key] = value
     }
     if (raw !== undefined) body.raw = raw
     return toJsonValue(body) as EventRecord
@@ -323,6 +324,12 @@ const FIELDS: Partial<Record<EventType, (event: AnyEvent) => Record<string, unkn
             ...rest
         }
     },
+    privacy_token: event => ({
+        jid: str(event.jid),
+        timestamp: isoSeconds(event.timestampS),
+        tokenType: str(event.type),
+        source: str(event.source)
+    }),
     registration_code: event => ({
         // the code itself is a credential of the account: never shown
         from: str(event.fromDeviceId),

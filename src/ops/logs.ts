@@ -125,7 +125,8 @@ export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<Log
     const timer = options.timeoutMs !== null ? setTimeout(() => finish('timeout'), options.timeoutMs) : null
 
     try {
-        const waStore = await store.createWaStore()
+        // archive domains are not kept: a tail that runs for days must not grow with what it saw
+        const waStore = await store.createWaStore({ archive: 'none' })
         for (const sessionId of sessionIds) {
             const runner = new SessionRunner(sessionId, {
                 emit,

@@ -48,8 +48,11 @@ export interface OpenedStore {
     backendFor(domain: AnyDomain): OpenedBackend
     /** the store contract of one domain for one session, through its backend */
     domain<D extends StoreDomain>(domain: D, sessionId: string): ReturnType<DomainStores[D]>
-    /** a zapo-js `WaStore` for a `WaClient` (caches in memory, archive domains as chosen) */
-    createWaStore(options?: { readonly archive?: 'memory' | 'store' }): Promise<WaStore>
+    /**
+     * a zapo-js `WaStore` for a `WaClient` (caches in memory, archive domains as chosen: in memory
+     * (default), in the store, or not kept at all — `none` suits clients that only watch)
+     */
+    createWaStore(options?: { readonly archive?: 'memory' | 'store' | 'none' }): Promise<WaStore>
     close(): Promise<void>
 }
 
@@ -120,7 +123,13 @@ export async function openStore(spec: StoreSpec, mode: OpenMode): Promise<Opened
                     backends[name] ??= { stores: backend.stores, caches: {} as WaStoreBackend['caches'] }
                     const archive = (ARCHIVE_DOMAINS as readonly string[]).includes(domain)
                     // the 1.x store packages' contact store needs zapo-js ≥1.x helpers (see doctor)
-                    providers[domain] = archive && (options?.archive !== 'store' || domain === 'contacts') ? 'memory' : name
+                    providers[domain] = !archive
+                        ? name
+                        : options?.archive === 'none'
+                          ? 'none'
+                          : options?.archive !== 'store' || domain === 'contacts'
+                            ? 'memory'
+                            : name
                 }
                 return createStore({
                     backends,

@@ -329,6 +329,32 @@ test('503: the backoff is visible (human line), then it reconnects and keeps tai
     assert.equal(code, 0)
 })
 
+test('a dropped socket is resumed by the transport and the tail goes on', async t => {
+    const { sandbox, jids, base } = await setup(t)
+    const run = tail(t, [...base, '--session', 't1', '--json', '--type', 'message,stopped'])
+    await sandbox.waitForDevice(jids.t1)
+    const logins = sandbox.devices().find(d => d.jid === jids.t1).logins
+    await sandbox.fault(jids.t1, 'drop')
+    await waitForLogin(sandbox, jids.t1, logins + 1)
+    await sandbox.waitForDevice(jids.t1)
+    await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'after the drop' })
+    await run.waitFor(r => r.type === 'message' && r.text === 'after the drop')
+    run.child.kill('SIGINT')
+    const { code, stderr } = await run.done
+    assert.equal(code, 0, stderr)
+    assert.ok(!run.json().some(r => r.type === 'stopped'))
+})
+
+async function waitForLogin(sandbox, jid, logins, ms = 20_000) {
+    const started = Date.now()
+    while (Date.now() - started < ms) {
+        const device = sandbox.devices().find(d => d.jid === jid)
+        if (device && device.logins >= logins && device.connected) return
+        await new Promise(r => setTimeout(r, 50))
+    }
+    throw new Error(`no login #${logins} of ${jid}`)
+}
+
 for (const [fault, exit, reason, pattern] of [
     ['replaced', 11, 'stream_error_replaced', /replaced by another connection.*stop the other app/],
     ['force_logout', 10, 'stream_error_force_logout', /^zapo: t1: the server logged the device out \(stream_error_force_logout 516\): re-pair the device: zapo pair --session t1$/],

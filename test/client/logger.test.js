@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict'
+import { Writable } from 'node:stream'
+import { test } from 'node:test'
+
+import { createClientLogger, parseLogLevel } from '../../dist/client/logger.js'
+
+function sink() {
+    const chunks = []
+    const stream = new Writable({
+        write(chunk, _enc, done) {
+            chunks.push(String(chunk))
+            done()
+        }
+    })
+    return { stream, text: () => chunks.join('') }
+}
+
+test('JSON lines: level filter, session binding, bytes as base64, secrets redacted at any depth', () => {
+    const out = sink()
+    const logger = createClientLogger({ level: 'warn', json: true, color: false, stream: out.stream }).child({ session: 't1' })
+    assert.equal(logger.level, 'warn')
+    logger.info('not shown', { a: 1 })
+    logger.warn('noise keys', { noiseKey: { privKey: new Uint8Array([1, 2]), pubKey: new Uint8Array([3, 4]) }, advSecretKey: 'abc', nested: [{ privateKey: 'x' }] })
+    const lines = out.text().trim().split('\n')
+    assert.equal(lines.length, 1)
+    const line = JSON.parse(lines[0])
+    assert.equal(line.level, 'warn')
+    assert.equal(line.msg, 'noise keys')
+    assert.equal(line.session, 't1')
+    assert.deepEqual(line.noiseKey, { privKey: '[redacted]', pubKey: 'AwQ=' })
+    assert.equal(line.advSecretKey, '[redacted]')
+    assert.deepEqual(line.nested, [{ privateKey: '[redacted]' }])
+    assert.ok(!out.text().includes('AQI='), 'the private key bytes never appear')
+})
+
+test('pretty lines for people go through pino-pretty, redacted the same way', () => {
+    const out = sink()
+    const logger = createClientLogger({ level: 'debug', json: false, color: false, stream: out.stream })
+    logger.debug('socket open start', { url: 'ws://x', privKey: new Uint8Array([7]) })
+    const text = out.text()
+    assert.match(text, /DEBUG.*socket open start/)
+    assert.match(text, /\[redacted\]/)
+    assert.ok(!text.includes('Bw=='))
+})
+
+test('silent logs nothing; bad levels are usage errors', () => {
+    const out = sink()
+    const logger = createClientLogger({ level: 'silent', json: true, color: false, stream: out.stream })
+    logger.error('x')
+    assert.equal(out.text(), '')
+    assert.equal(parseLogLevel('INFO'), 'info')
+    assert.throws(() => parseLogLevel('loud'), e => e.code === 'USAGE')
+})
