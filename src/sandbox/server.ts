@@ -1283,6 +1283,13 @@ export class SandboxServer extends EventEmitter {
             )
             return
         }
+        if (xmlns === 'usync' && first?.tag === 'usync') {
+            const protocols = children(child(first, 'query')).map((entry) => entry.tag)
+            if (protocols.length === 1 && protocols[0] === 'devices') {
+                await conn.respond(result([this.deviceListNode(first)]))
+                return
+            }
+        }
         if (xmlns === 'w:m' && first?.tag === 'media_conn') {
             // Media transfer is not modelled: the host answers nothing, uploads fail.
             await conn.respond(
@@ -1294,6 +1301,10 @@ export class SandboxServer extends EventEmitter {
                     }
                 ])
             )
+            return
+        }
+        if (xmlns === 'privacy' && node.attrs.type === 'set' && first?.tag === 'tokens') {
+            await conn.respond(result())
             return
         }
         if (xmlns === 'passive' || xmlns === 'urn:xmpp:whatsapp:dirty' || xmlns === 'w:stats') {
@@ -1437,6 +1448,43 @@ export class SandboxServer extends EventEmitter {
             return result([this.digestNode(device)])
         }
         return error(501, 'feature-not-implemented')
+    }
+
+    /**
+     * usync `devices`: a simulated peer has one device (its phone, id 0). Sandbox accounts answer
+     * an empty list: companions of the same account do not receive each other's messages here.
+     */
+    private deviceListNode(usync: BinaryNode): BinaryNode {
+        const users = children(child(usync, 'list')).map((user): BinaryNode => {
+            const jid = user.attrs.jid ?? ''
+            const phone = jid.split('@')[0]?.split(':')[0] ?? ''
+            const isPeer = jid.endsWith(`@${HOST_DOMAIN}`) && !this.accounts.has(phone)
+            return {
+                tag: 'user',
+                attrs: { jid },
+                content: [
+                    {
+                        tag: 'devices',
+                        attrs: {},
+                        content: [
+                            {
+                                tag: 'device-list',
+                                attrs: {},
+                                content: isPeer ? [{ tag: 'device', attrs: { id: '0' } }] : []
+                            }
+                        ]
+                    }
+                ]
+            }
+        })
+        return {
+            tag: 'usync',
+            attrs: { sid: usync.attrs.sid ?? '', index: '0', last: 'true', mode: usync.attrs.mode ?? 'query' },
+            content: [
+                { tag: 'result', attrs: {}, content: [{ tag: 'devices', attrs: {} }] },
+                { tag: 'list', attrs: {}, content: users }
+            ]
+        }
     }
 
     /** A key-fetch `<user>` for a simulated peer; sandbox accounts are not handed out. */
