@@ -183,3 +183,9 @@ export function formatDelay(ms: number): string {
     const seconds = ms / 1_000
     return `${Number.isInteger(seconds) || seconds >= 10 ? Math.round(seconds) : seconds.toFixed(1)}s`
 }
+
+/** The human line of a reconnect decision: `reconnecting in 4s (attempt 3): stream_error_other`. */
+export function formatReconnect(decision: { readonly attempt: number; readonly delayMs: number; readonly reason: string }): string {
+    const when = decision.delayMs <= 0 ? 'reconnecting now' : `reconnecting in ${formatDelay(decision.delayMs)}`
+    return `${when} (attempt ${decision.attempt}): ${decision.reason}`
+}

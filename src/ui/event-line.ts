@@ -9,7 +9,7 @@
  * The line is built from the same record as the JSON output, so both always agree.
  */
 
-import { formatDelay } from '../client/reconnect.js'
+import { formatReconnect } from '../client/reconnect.js'
 import type { EventRecord } from '../ops/event-json.js'
 import { palette, type Palette } from './color.js'
 
@@ -104,11 +104,14 @@ function summaryOf(r: EventRecord, p: Palette): string {
             const code = typeof r.code === 'number' ? ` ${r.code}` : ''
             return `closed: ${String(r.reason)}${code}${r.class ? ` [${String(r.class)}]` : ''}`
         }
-        case 'reconnect': {
-            const delay = typeof r.delayMs === 'number' ? r.delayMs : 0
-            const when = delay <= 0 ? 'reconnecting now' : `reconnecting in ${formatDelay(delay)}`
-            return p.warn(`${when} (attempt ${String(r.attempt)}): ${String(r.reason)}`)
-        }
+        case 'reconnect':
+            return p.warn(
+                formatReconnect({
+                    attempt: typeof r.attempt === 'number' ? r.attempt : 0,
+                    delayMs: typeof r.delayMs === 'number' ? r.delayMs : 0,
+                    reason: String(r.reason)
+                })
+            )
         case 'stopped':
             return p.error(`stopped: ${String(r.summary)} (${String(r.reason)}${typeof r.code === 'number' ? ` ${r.code}` : ''}): ${String(r.hint)}`)
         case 'error':
