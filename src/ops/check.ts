@@ -20,10 +20,10 @@ import { proto } from 'zapo-js/proto'
 import type { RegistrationInfo, SignedPreKeyRecord } from 'zapo-js/signal'
 import { EXIT_CODES, isZapoError, toError, ZapoError, type ZapoErrorCode } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
-import { catalogFor } from '../store/catalog.js'
-import { openStore, type OpenedStore } from '../store/open.js'
+import type { OpenedStore } from '../store/open.js'
 import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
 import { checkCredentialIntegrity } from './integrity.js'
+import { openForReading } from './read-store.js'
 import { probeLogin, type LoginProbeResult, type ServerOverride } from './login-probe.js'
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip'
@@ -331,9 +331,9 @@ export function shardOf(sessionId: string, count: number): number {
 
 export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Promise<CheckReport> {
     const now = deps.now ?? Date.now
-    const store = await openStore(options.store, 'read')
+    const readable = await openForReading(options.store)
+    const { store, catalog } = readable
     try {
-        const catalog = catalogFor(store)
         let ids: readonly string[]
         let storeSessions: number | null = null
         if (options.sessions.all) {
@@ -363,7 +363,7 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Pro
             summary: summarize(reports)
         }
     } finally {
-        await store.close()
+        await readable.close()
     }
 }
 
@@ -390,13 +390,15 @@ async function checkSession(
     const checks: CheckResult[] = []
     let jid: string | null = null
     try {
-        const [credentials, registration, signedPreKey, signedPreKeyRotationTs, counts] = await Promise.all([
-            store.domain('auth', sessionId).load(),
-            store.domain('signal', sessionId).getRegistrationInfo(),
-            store.domain('signal', sessionId).getSignedPreKey(),
-            store.domain('signal', sessionId).getSignedPreKeyRotationTs(),
-            catalog.counts(sessionId)
-        ])
+        // the catalog first: a store contract is only used where the catalog saw records, because
+        // the store packages create their tables on first use (a check writes nothing)
+        const counts = await catalog.counts(sessionId)
+        const signal = store.domain('signal', sessionId)
+        const hasSignal = counts.registration || counts.signedPreKey
+        const credentials = counts.credentials ? await store.domain('auth', sessionId).load() : null
+        const registration = counts.registration ? await signal.getRegistrationInfo() : null
+        const signedPreKey = counts.signedPreKey ? await signal.getSignedPreKey() : null
+        const signedPreKeyRotationTs = hasSignal ? await signal.getSignedPreKeyRotationTs() : null
         jid = credentials?.meJid ?? null
         for (const check of SESSION_CHECKS) {
             const probe: SessionProbe = {

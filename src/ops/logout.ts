@@ -15,11 +15,10 @@
 import type { Logger, WaClient } from 'zapo-js'
 import { ZapoError, type ZapoErrorCode } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
-import { catalogFor } from '../store/catalog.js'
-import { openStore, type OpenedStore } from '../store/open.js'
 import { clearSession } from '../store/records.js'
 import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
 import { probeLogin, withTimeout, type ServerOverride } from './login-probe.js'
+import { openForReading } from './read-store.js'
 
 export interface LogoutOptions {
     readonly store: StoreSpec
@@ -69,12 +68,13 @@ const POLL_MS = 100
 
 export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promise<LogoutResult> {
     const progress = deps.onProgress ?? (() => undefined)
-    const store = await openStore(options.store, 'read')
+    const readable = await openForReading(options.store)
+    const { store, catalog } = readable
     let client: WaClient | null = null
     try {
-        const catalog = catalogFor(store)
-        const credentials = await store.domain('auth', options.sessionId).load()
+        // the catalog first: the store packages create their tables on first use of a contract
         const before = await catalog.counts(options.sessionId)
+        const credentials = before.credentials ? await store.domain('auth', options.sessionId).load() : null
         if (!credentials) {
             throw new ZapoError(
                 'SESSION_NOT_FOUND',
@@ -159,7 +159,7 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
         return finish({ ...base, jid, status: 'logged-out', clearedBy, after, result: 'OK', reason: null })
     } finally {
         if (client) await withTimeout(client.disconnect(), 5_000).catch(() => undefined)
-        await store.close()
+        await readable.close()
     }
 }
 

@@ -43,7 +43,7 @@ function parseReport(result) {
     return JSON.parse(result.stdout)
 }
 
-describe('zapo check --all over a store with one healthy, one unpaired and one corrupted session', () => {
+describe('zapo check --all over a store with one healthy, one unpaired and one corrupted session', { concurrency: true }, () => {
     const urls = storeUrls()
     for (const backend of ['sqlite', 'postgres', 'mysql', 'redis', 'mongo']) {
         test(`${backend}: worst exit code and a report naming each failure`, async t => {
@@ -112,7 +112,7 @@ describe('zapo check --all over a store with one healthy, one unpaired and one c
     })
 })
 
-describe('zapo check --session: one outcome per exit code', () => {
+describe('zapo check --session: one outcome per exit code', { concurrency: true }, () => {
     const url = storeUrls().sqlite
     const store = { url }
 
@@ -228,6 +228,24 @@ describe('zapo check --session: one outcome per exit code', () => {
     })
 })
 
+test('a database without zapo tables: no such session (3), and nothing is created', async () => {
+    const urls = storeUrls()
+    const pg = await import('pg')
+    for (const args of [['--session', 'x'], ['--all']]) {
+        const result = await zapo(['--store', urls.postgres, 'check', ...args, '--json'])
+        assert.equal(result.code, 3, result.stdout + result.stderr)
+    }
+    const prefix = new URL(urls.postgres).searchParams.get('tablePrefix')
+    const pool = new pg.default.Pool({ connectionString: urls.postgres.replace(/\?.*$/, ''), max: 1 })
+    try {
+        const { rows } = await pool.query('SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name LIKE $1', [`${prefix}%`])
+        assert.equal(rows[0].n, 0, 'no table created by a check')
+    } finally {
+        await pool.end()
+        await dropStore(urls.postgres)
+    }
+})
+
 describe('zapo check --all --shard K/N', () => {
     const url = storeUrls().sqlite
     const ids = Array.from({ length: 14 }, (_, i) => `tenant-${String(i).padStart(2, '0')}`)
@@ -247,8 +265,11 @@ describe('zapo check --all --shard K/N', () => {
     test('the union over K = 1..N is every session, and the parts are disjoint', async () => {
         for (const n of [1, 3, 5]) {
             const parts = []
+            const runs = await Promise.all(
+                Array.from({ length: n }, (_, i) => zapo(['--store', url, 'check', '--all', '--shard', `${i + 1}/${n}`, '--json']))
+            )
             for (let k = 1; k <= n; k += 1) {
-                const result = await zapo(['--store', url, 'check', '--all', '--shard', `${k}/${n}`, '--json'])
+                const result = runs[k - 1]
                 const report = parseReport(result)
                 assert.deepEqual(report.shard, { index: k, count: n })
                 assert.equal(report.storeSessions, ids.length)
@@ -371,7 +392,7 @@ describe('zapo check --connect against the sandbox', () => {
 
     test('nothing listens at the server address → 14', async () => {
         const result = await zapo([
-            '--store', url, 'check', '--session', 'ok', '--connect', '--timeout', '3s',
+            '--store', url, 'check', '--session', 'ok', '--connect', '--timeout', '1s',
             '--server', 'ws://127.0.0.1:1/ws/chat', '--server-root-ca', sandbox.rootCa
         ])
         assert.equal(result.code, 14, result.stdout)
