@@ -98,6 +98,7 @@ async function syncDirectory(dir: string): Promise<void> {
 /** Reads an input file (or stdin for "-") whole; a missing file is a usage error. */
 export async function readInput(path: string, stdin: NodeJS.ReadableStream = process.stdin): Promise<Uint8Array> {
     if (path === '-') {
+        if ((stdin as { isTTY?: boolean }).isTTY) throw usageError('"-" reads the export from stdin, but stdin is a terminal: pipe the file in, or pass its path')
         const chunks: Buffer[] = []
         for await (const chunk of stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string))
         const all = Buffer.concat(chunks)

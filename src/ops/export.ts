@@ -102,7 +102,7 @@ export async function runExport(options: ExportOptions, deps: ExportDeps = {}): 
 
     const store = await openStore(options.store, 'read')
     try {
-        const catalog = catalogFor(store.primary, options.store.primary)
+        const catalog = catalogFor(store)
         const intros = new Map<string, SessionIntro>()
         for (const sessionId of sessionIds) intros.set(sessionId, await introFor(store, catalog, sessionId))
 

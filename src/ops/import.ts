@@ -213,7 +213,7 @@ export async function runImport(options: ImportOptions, deps: ImportDeps = {}): 
 
     const store = await openStore(options.store, 'write')
     try {
-        const catalog = catalogFor(store.primary, options.store.primary)
+        const catalog = catalogFor(store)
         const replaced = await writeAll(store, catalog, parsed, plaintext, targetIdOf, options, deps)
         return {
             dryRun: false,
