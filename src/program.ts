@@ -13,6 +13,7 @@ import { register as registerExport } from './commands/export.js'
 import { register as registerImport } from './commands/import.js'
 import { register as registerLogout } from './commands/logout.js'
 import { register as registerLogs } from './commands/logs.js'
+import { register as registerMigrate } from './commands/migrate.js'
 import { register as registerPair } from './commands/pair.js'
 import { register as registerSessions } from './commands/sessions.js'
 import { VERSION } from './version.js'
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
     registerLogout(program)
     registerExport(program)
     registerImport(program)
+    registerMigrate(program)
     registerExitCodes(program)
     return program
 }

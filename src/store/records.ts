@@ -21,6 +21,7 @@ import { DURABLE_DOMAINS } from './address.js'
 import { catalogForBackend } from './catalog.js'
 import { ZapoError } from '../errors.js'
 import type { OpenedStore } from './open.js'
+import { putPreKeys } from './prekey-bulk.js'
 import type { SessionKeyLists } from './catalog/types.js'
 import type { RecordBatch, SessionCatalog, SessionCounts } from './records.types.js'
 
@@ -101,6 +102,9 @@ export async function* readSessionRecords(
         const serverHasPreKeys = await preKey.getServerHasPreKeys()
         const nextPreKeyId = await nextPreKeyIdOf(catalog, sessionId)
         let any = false
+        // the counter rides on the last batch only: a writer raising it early would put the
+        // later keys below the counter (and off the bulk path, see prekey-bulk.ts)
+        let held: PreKeyRecord[] | null = null
         for await (const ids of catalog.preKeyIds(sessionId, pageSize)) {
             const found = await preKey.getPreKeysById(ids)
             const records: PreKeyRecord[] = []
@@ -109,8 +113,10 @@ export async function* readSessionRecords(
             }
             if (records.length === 0) continue
             any = true
-            yield { domain: 'preKey', records, serverHasPreKeys, nextPreKeyId }
+            if (held !== null) yield { domain: 'preKey', records: held, serverHasPreKeys, nextPreKeyId: null }
+            held = records
         }
+        if (held !== null) yield { domain: 'preKey', records: held, serverHasPreKeys, nextPreKeyId }
         if (!any && (serverHasPreKeys || (nextPreKeyId !== null && nextPreKeyId > 1))) {
             yield { domain: 'preKey', records: [], serverHasPreKeys, nextPreKeyId }
         }
@@ -220,11 +226,9 @@ export async function writeSessionRecords(store: OpenedStore, sessionId: string,
         }
         case 'preKey': {
             const preKey = store.domain('preKey', sessionId)
-            // putPreKey upserts the record with its own `uploaded` flag and raises the store's
-            // id counter past it; markKeyAsUploaded(id) would flag every lower id as well
-            for (const record of batch.records) {
-                await preKey.putPreKey({ keyId: record.keyId, keyPair: record.keyPair, uploaded: record.uploaded === true })
-            }
+            // each record keeps its own id and `uploaded` flag; the store's id counter ends past
+            // them (bulk through getOrGenPreKeys when safe, else putPreKey per key: prekey-bulk.ts)
+            await putPreKeys(store, sessionId, batch.records)
             await raisePreKeyCounter(preKey, batch.nextPreKeyId ?? null)
             await preKey.setServerHasPreKeys(batch.serverHasPreKeys)
             return

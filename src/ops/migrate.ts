@@ -1,0 +1,594 @@
+/**
+ * `zapo migrate`: moves sessions from one store to another through the
+ * official store packages, verified, restartable, streaming.
+ *
+ * plan   → which sessions, how many records per domain, what the target holds
+ * copy   → per session: mark "copying" in the target, (clear a partial copy),
+ *          stream batches source → target (auth credentials last), then read
+ *          the session back from the target and compare per-domain digests
+ *          with what was read from the source; mark "verified"
+ * delete → only with --delete-source, only after every session verified:
+ *          mark "deleting-source", clear the source session, mark "moved"
+ *
+ * The source is opened read-only and never written (except by
+ * --delete-source). Writes to the target are upserts, so a rerun after an
+ * interruption (Ctrl-C, kill -9, the target going away) copies again what
+ * the marks say was not verified, with no duplicates.
+ *
+ * This module never prints, prompts or exits: it reports through callbacks
+ * and returns a result (or throws a ZapoError).
+ */
+
+import { ZapoError } from '../errors.js'
+import type { DurableDomain, StoreSpec } from '../store/address.js'
+import { catalogForStore } from '../store/catalog.js'
+import type { MigrationMark, MigrationMarks } from '../store/migration-marks.js'
+import { migrationMarksFor } from '../store/migration-marks.js'
+import type { OpenedStore } from '../store/open.js'
+import { openStore } from '../store/open.js'
+import { batchSizeOf, clearSession, digestSessionRecords, readSessionRecords, writeSessionRecords } from '../store/records.js'
+import type { DomainDigest } from '../store/records.js'
+import type { RecordBatch, SessionCatalog, SessionCounts } from '../store/records.types.js'
+
+export type ExistingPolicy = 'refuse' | 'skip' | 'overwrite'
+export type MigrateMode = 'copy' | 'dry-run' | 'verify-only'
+
+export interface MigrateOptions {
+    readonly from: StoreSpec
+    readonly to: StoreSpec
+    /** explicit session ids, or 'all' for every session of the source */
+    readonly sessions: readonly string[] | 'all'
+    readonly domains: readonly DurableDomain[]
+    readonly mode: MigrateMode
+    readonly existing: ExistingPolicy
+    readonly deleteSource: boolean
+    readonly batchSize: number
+    /** sessions copied at the same time */
+    readonly concurrency?: number
+    /** a session whose last successful login is newer than this is named as live */
+    readonly liveWindowMs?: number
+}
+
+/** What happens to one session. */
+export type SessionAction =
+    | 'copy' // not in the target: copy
+    | 'resume' // an earlier run of this migration left it unverified: clear and copy again
+    | 'overwrite' // in the target, --overwrite: clear and copy
+    | 'skip' // in the target, --skip-existing
+    | 'refuse' // in the target, neither flag (the run stops before copying anything)
+    | 'reverify' // verified by an earlier run of this migration: verify again, copy nothing
+    | 'moved' // an earlier run of this migration moved it and deleted the source
+    | 'verify' // --verify-only
+
+export interface PlannedSession {
+    readonly sessionId: string
+    readonly action: SessionAction
+    readonly inTarget: boolean
+    /** the earlier mark in the target, when one exists */
+    readonly mark: MigrationMark | null
+    /** records per domain in the source */
+    readonly records: Readonly<Partial<Record<DurableDomain, number>>>
+    readonly total: number
+    /** last successful login (ms since epoch) when recent enough to look live */
+    readonly liveSince: number | null
+}
+
+export interface MigratePlan {
+    readonly from: string
+    readonly to: string
+    readonly mode: MigrateMode
+    readonly domains: readonly DurableDomain[]
+    readonly sessions: readonly PlannedSession[]
+    /** records that will be copied (sessions with copy/resume/overwrite) */
+    readonly recordsToCopy: number
+}
+
+export interface MigrateProgress {
+    readonly phase: 'copy' | 'verify' | 'delete'
+    readonly sessionId: string
+    readonly sessionDone: number
+    readonly sessionTotal: number
+    readonly done: number
+    readonly total: number
+    readonly sessionsDone: number
+    readonly sessionsTotal: number
+    readonly elapsedMs: number
+    /** records per second so far */
+    readonly rate: number
+    /** ms left at the current rate, null before the first batch */
+    readonly etaMs: number | null
+}
+
+export interface DigestMismatch {
+    readonly domain: string
+    readonly source: DomainDigest | null
+    readonly target: DomainDigest | null
+}
+
+export interface SessionOutcome {
+    readonly sessionId: string
+    readonly action: SessionAction
+    readonly copied: number
+    /** true: target equals source; false: mismatch; null: not verified (skipped, cancelled) */
+    readonly verified: boolean | null
+    readonly digests: Readonly<Record<string, DomainDigest>>
+    readonly mismatches: readonly DigestMismatch[]
+    readonly sourceDeleted: boolean
+    readonly durationMs: number
+}
+
+export type MigrateStatus = 'planned' | 'migrated' | 'verified' | 'verify-failed' | 'cancelled'
+
+export interface MigrateResult {
+    readonly status: MigrateStatus
+    readonly plan: MigratePlan
+    readonly sessions: readonly SessionOutcome[]
+    readonly totals: {
+        readonly sessions: number
+        readonly copiedSessions: number
+        readonly verifiedSessions: number
+        readonly failedSessions: number
+        readonly skippedSessions: number
+        readonly copiedRecords: number
+        readonly sourceDeleted: number
+    }
+    readonly durationMs: number
+    readonly recordsPerSecond: number
+}
+
+export interface MigrateDeps {
+    /** called once the plan is known, before anything is written */
+    readonly onPlan?: (plan: MigratePlan) => void
+    readonly onProgress?: (progress: MigrateProgress) => void
+    /** a session finished (copied + verified, skipped, failed) */
+    readonly onSession?: (outcome: SessionOutcome) => void
+    /** aborting stops after the current batch; the result has status 'cancelled' */
+    readonly signal?: AbortSignal
+    readonly now?: () => number
+}
+
+export const DEFAULT_BATCH_SIZE = 500
+export const DEFAULT_CONCURRENCY = 4
+export const DEFAULT_LIVE_WINDOW_MS = 10 * 60_000
+
+/** Records of each domain in SessionCounts terms. */
+export function recordsByDomain(counts: SessionCounts, domains: readonly DurableDomain[]): Partial<Record<DurableDomain, number>> {
+    const all: Partial<Record<DurableDomain, number>> = {
+        auth: counts.credentials ? 1 : 0,
+        signal: (counts.registration ? 1 : 0) + (counts.signedPreKey ? 1 : 0),
+        preKey: counts.preKeys,
+        session: counts.signalSessions,
+        identity: counts.identities,
+        senderKey: counts.senderKeys + counts.senderKeyDistributions,
+        appState: counts.appStateSyncKeys + counts.appStateCollections,
+        privacyToken: counts.privacyTokens
+    }
+    const out: Partial<Record<DurableDomain, number>> = {}
+    for (const domain of domains) out[domain] = all[domain] ?? 0
+    return out
+}
+
+interface Opened {
+    readonly src: OpenedStore
+    readonly srcCatalog: SessionCatalog
+    dst: OpenedStore | null
+}
+
+export async function runMigrate(options: MigrateOptions, deps: MigrateDeps = {}): Promise<MigrateResult> {
+    const now = deps.now ?? Date.now
+    const started = now()
+    if (sameStore(options.from, options.to)) {
+        throw new ZapoError('USAGE', `--from and --to name the same store (${options.from.label}): pass a different target`, {})
+    }
+    const src = await openStore(options.from, 'read')
+    const opened: Opened = { src, srcCatalog: catalogForStore(src), dst: null }
+    try {
+        const dstReadOnly = options.mode !== 'copy'
+        opened.dst = await openTarget(options.to, dstReadOnly ? 'read' : 'write', options.mode)
+        const dst = opened.dst
+        const dstCatalog = dst ? catalogForStore(dst) : null
+        const marks = dst ? migrationMarksFor(dst.primary) : null
+        const plan = await makePlan(options, opened.srcCatalog, src, dstCatalog, marks, now())
+        deps.onPlan?.(plan)
+        if (options.mode === 'dry-run') return finish('planned', plan, [], started, now())
+        if (dst === null || dstCatalog === null || marks === null) {
+            throw new ZapoError('SESSION_NOT_FOUND', `the target ${options.to.label} does not exist: there is nothing to verify; run the migration first`, {
+                store: options.to.label
+            })
+        }
+        const refused = plan.sessions.filter(s => s.action === 'refuse')
+        if (refused.length > 0) throw existsError(refused, options.to.label)
+
+        const runner = new Runner(options, deps, plan, src, opened.srcCatalog, dst, dstCatalog, marks, now, started)
+        const outcomes = await runner.run()
+        const failed = outcomes.filter(o => o.verified === false)
+        const cancelled = deps.signal?.aborted === true
+        if (cancelled) return finish('cancelled', plan, outcomes, started, now())
+        if (failed.length > 0) return finish('verify-failed', plan, outcomes, started, now())
+        if (options.deleteSource && options.mode === 'copy') {
+            const deleted = await runner.deleteSources(outcomes)
+            const final = finish(deps.signal?.aborted ? 'cancelled' : 'migrated', plan, deleted, started, now())
+            return final
+        }
+        return finish(options.mode === 'verify-only' ? 'verified' : 'migrated', plan, outcomes, started, now())
+    } finally {
+        await opened.dst?.close()
+        await src.close()
+    }
+}
+
+function sameStore(a: StoreSpec, b: StoreSpec): boolean {
+    const x = a.primary
+    const y = b.primary
+    return (
+        x.kind === y.kind &&
+        x.target === y.target &&
+        (x.tablePrefix ?? '') === (y.tablePrefix ?? '') &&
+        (x.keyPrefix ?? '') === (y.keyPrefix ?? '') &&
+        (x.collectionPrefix ?? '') === (y.collectionPrefix ?? '')
+    )
+}
+
+async function openTarget(spec: StoreSpec, mode: 'read' | 'write', migrateMode: MigrateMode): Promise<OpenedStore | null> {
+    if (mode === 'read' && spec.primary.kind === 'sqlite') {
+        const { existsSync } = await import('node:fs')
+        if (!existsSync(spec.primary.target)) {
+            if (migrateMode === 'dry-run') return null
+            throw new ZapoError('SESSION_NOT_FOUND', `no SQLite store at ${spec.primary.target}: there is nothing to verify; run the migration first`, {
+                store: spec.label
+            })
+        }
+    }
+    return openStore(spec, mode)
+}
+
+function existsError(refused: readonly PlannedSession[], target: string): ZapoError {
+    const ids = refused.map(s => s.sessionId)
+    const shown = ids.slice(0, 5).join(', ') + (ids.length > 5 ? ` and ${ids.length - 5} more` : '')
+    return new ZapoError(
+        'EXISTS',
+        `${ids.length === 1 ? 'session' : `${ids.length} sessions`} already in ${target}: ${shown}; pass --skip-existing to leave them, --overwrite to replace them, or --session to choose others`,
+        { sessions: ids, target }
+    )
+}
+
+async function makePlan(
+    options: MigrateOptions,
+    srcCatalog: SessionCatalog,
+    src: OpenedStore,
+    dstCatalog: SessionCatalog | null,
+    marks: MigrationMarks | null,
+    nowMs: number
+): Promise<MigratePlan> {
+    const source = options.from.label
+    const srcIds = await srcCatalog.listSessionIds()
+    const srcSet = new Set(srcIds)
+    const targetState = dstCatalog ? await dstCatalog.schemaState() : null
+    const dstIds = dstCatalog && targetState?.state !== 'missing' ? new Set(await dstCatalog.listSessionIds()) : new Set<string>()
+    const allMarks = marks ? await marks.readAll() : new Map<string, MigrationMark>()
+    const ours = (id: string): MigrationMark | null => {
+        const mark = allMarks.get(id)
+        return mark !== undefined && mark.source === source ? mark : null
+    }
+
+    let ids: readonly string[]
+    if (options.sessions === 'all') {
+        ids = srcIds
+    } else {
+        const missing = options.sessions.filter(id => !srcSet.has(id) && !isMoved(ours(id)))
+        if (missing.length > 0) {
+            throw new ZapoError(
+                'SESSION_NOT_FOUND',
+                `no session ${missing.map(id => `"${id}"`).join(', ')} in ${source}: check the id (zapo sessions list --store …) or use --all`,
+                { sessions: missing, store: source }
+            )
+        }
+        ids = [...new Set(options.sessions)]
+    }
+
+    const liveWindow = options.liveWindowMs ?? DEFAULT_LIVE_WINDOW_MS
+    const sessions: PlannedSession[] = []
+    let recordsToCopy = 0
+    for (const sessionId of ids) {
+        const mark = allMarks.get(sessionId) ?? null
+        const own = ours(sessionId)
+        const inTarget = dstIds.has(sessionId)
+        const inSource = srcSet.has(sessionId)
+        let action: SessionAction
+        if (options.mode === 'verify-only') action = 'verify'
+        else if (isMoved(own)) action = 'moved'
+        else if (own?.state === 'verified' && inTarget) action = 'reverify'
+        else if (own?.state === 'copying') action = 'resume'
+        else if (inTarget) action = options.existing === 'skip' ? 'skip' : options.existing === 'overwrite' ? 'overwrite' : 'refuse'
+        else action = 'copy'
+
+        let records: Partial<Record<DurableDomain, number>> = {}
+        let liveSince: number | null = null
+        if (inSource) {
+            records = recordsByDomain(await srcCatalog.counts(sessionId), options.domains)
+            liveSince = await lastSuccess(src, sessionId, nowMs, liveWindow)
+        }
+        const total = Object.values(records).reduce((n, v) => n + (v ?? 0), 0)
+        if (action === 'copy' || action === 'resume' || action === 'overwrite') recordsToCopy += total
+        sessions.push({ sessionId, action, inTarget, mark, records, total, liveSince })
+    }
+    return { from: source, to: options.to.label, mode: options.mode, domains: options.domains, sessions, recordsToCopy }
+}
+
+function isMoved(mark: MigrationMark | null): boolean {
+    return mark !== null && (mark.state === 'moved' || mark.state === 'deleting-source')
+}
+
+async function lastSuccess(src: OpenedStore, sessionId: string, nowMs: number, windowMs: number): Promise<number | null> {
+    try {
+        const credentials = await src.domain('auth', sessionId).load()
+        const ts = credentials?.lastSuccessTs
+        if (typeof ts !== 'number' || !Number.isFinite(ts)) return null
+        const ms = ts < 1e12 ? ts * 1000 : ts
+        return nowMs - ms <= windowMs ? ms : null
+    } catch {
+        return null
+    }
+}
+
+function finish(
+    status: MigrateStatus,
+    plan: MigratePlan,
+    outcomes: readonly SessionOutcome[],
+    started: number,
+    ended: number
+): MigrateResult {
+    const copiedRecords = outcomes.reduce((n, o) => n + o.copied, 0)
+    const durationMs = Math.max(0, ended - started)
+    return {
+        status,
+        plan,
+        sessions: outcomes,
+        totals: {
+            sessions: plan.sessions.length,
+            copiedSessions: outcomes.filter(o => ['copy', 'resume', 'overwrite'].includes(o.action) && o.verified === true).length,
+            verifiedSessions: outcomes.filter(o => o.verified === true).length,
+            failedSessions: outcomes.filter(o => o.verified === false).length,
+            skippedSessions: plan.sessions.filter(s => s.action === 'skip').length,
+            copiedRecords,
+            sourceDeleted: outcomes.filter(o => o.sourceDeleted).length
+        },
+        durationMs,
+        recordsPerSecond: durationMs > 0 ? Math.round((copiedRecords * 1000) / durationMs) : 0
+    }
+}
+
+class Runner {
+    private done = 0
+    private sessionsDone = 0
+    private readonly total: number
+    private readonly sessionsTotal: number
+
+    constructor(
+        private readonly options: MigrateOptions,
+        private readonly deps: MigrateDeps,
+        private readonly plan: MigratePlan,
+        private readonly src: OpenedStore,
+        private readonly srcCatalog: SessionCatalog,
+        private readonly dst: OpenedStore,
+        private readonly dstCatalog: SessionCatalog,
+        private readonly marks: MigrationMarks,
+        private readonly now: () => number,
+        private readonly started: number
+    ) {
+        this.total = plan.recordsToCopy
+        this.sessionsTotal = plan.sessions.filter(s => s.action !== 'skip').length
+    }
+
+    private get aborted(): boolean {
+        return this.deps.signal?.aborted === true
+    }
+
+    async run(): Promise<SessionOutcome[]> {
+        if (this.options.mode === 'copy') await warmUp(this.dst, this.options.domains)
+        const queue = this.plan.sessions.filter(s => s.action !== 'skip' && s.action !== 'refuse')
+        const outcomes = new Map<string, SessionOutcome>()
+        let next = 0
+        const worker = async (): Promise<void> => {
+            while (next < queue.length && !this.aborted) {
+                const planned = queue[next++]!
+                const outcome = await this.session(planned)
+                if (outcome === null) continue
+                outcomes.set(planned.sessionId, outcome)
+                this.sessionsDone += 1
+                this.deps.onSession?.(outcome)
+            }
+        }
+        const concurrency = Math.max(1, Math.min(this.options.concurrency ?? DEFAULT_CONCURRENCY, queue.length))
+        await Promise.all(Array.from({ length: concurrency }, () => worker()))
+        // keep the plan's order
+        return queue.map(s => outcomes.get(s.sessionId)).filter((o): o is SessionOutcome => o !== undefined)
+    }
+
+    /** null when cancelled before the session finished */
+    private async session(planned: PlannedSession): Promise<SessionOutcome | null> {
+        const t0 = this.now()
+        const base = { sessionId: planned.sessionId, action: planned.action, sourceDeleted: false }
+        switch (planned.action) {
+            case 'moved':
+                return { ...base, copied: 0, verified: true, digests: {}, mismatches: [], sourceDeleted: planned.mark?.state === 'moved', durationMs: 0 }
+            case 'verify':
+            case 'reverify': {
+                const result = await this.verify(planned)
+                if (result === null) return null
+                if (result.mismatches.length === 0 && planned.action === 'reverify') {
+                    // a clean re-verification stands; nothing to write
+                } else if (planned.action === 'reverify' && this.options.existing === 'overwrite') {
+                    // the target changed since the earlier run and --overwrite asks for a fresh copy
+                    return this.copy({ ...planned, action: 'overwrite' }, t0)
+                }
+                return { ...base, copied: 0, verified: result.mismatches.length === 0, ...result, durationMs: this.now() - t0 }
+            }
+            default:
+                return this.copy(planned, t0)
+        }
+    }
+
+    private async copy(planned: PlannedSession, t0: number): Promise<SessionOutcome | null> {
+        const { sessionId } = planned
+        const domains = this.options.domains
+        await this.marks.write({ sessionId, source: this.plan.from, state: 'copying', updatedAt: this.now() })
+        if (planned.action !== 'copy') await clearSession(this.dst, sessionId, { domains })
+
+        const sourceDigest = digestSessionRecords()
+        let authBatch: RecordBatch | null = null
+        let copied = 0
+        const iterator = readSessionRecords(this.src, this.srcCatalog, sessionId, { domains, batchSize: this.options.batchSize })[
+            Symbol.asyncIterator
+        ]()
+        try {
+            // read the next batch while the current one is written
+            let pending = iterator.next()
+            while (true) {
+                const step = await pending
+                if (step.done) break
+                if (this.aborted) return null
+                pending = iterator.next()
+                pending.catch(() => undefined)
+                const batch = step.value
+                sourceDigest.add(batch)
+                if (batch.domain === 'auth') {
+                    // credentials go last: a half-copied session never looks paired
+                    authBatch = batch
+                    continue
+                }
+                await writeSessionRecords(this.dst, sessionId, batch)
+                const n = batchSizeOf(batch)
+                copied += n
+                this.advance('copy', sessionId, copied, planned.total, n)
+            }
+            if (authBatch !== null) {
+                if (this.aborted) return null
+                await writeSessionRecords(this.dst, sessionId, authBatch)
+                copied += 1
+                this.advance('copy', sessionId, copied, planned.total, 1)
+            }
+        } finally {
+            await iterator.return?.()
+        }
+        if (this.aborted) return null
+        const target = await this.digestOf(this.dst, this.dstCatalog, sessionId)
+        if (target === null) return null
+        const source = sourceDigest.result()
+        const mismatches = compareDigests(source, target)
+        if (mismatches.length === 0) {
+            await this.marks.write({ sessionId, source: this.plan.from, state: 'verified', updatedAt: this.now() })
+        }
+        return {
+            sessionId,
+            action: planned.action,
+            copied,
+            verified: mismatches.length === 0,
+            digests: source,
+            mismatches,
+            sourceDeleted: false,
+            durationMs: this.now() - t0
+        }
+    }
+
+    private async verify(planned: PlannedSession): Promise<{ digests: Record<string, DomainDigest>; mismatches: DigestMismatch[] } | null> {
+        const [source, target] = await Promise.all([
+            this.digestOf(this.src, this.srcCatalog, planned.sessionId),
+            this.digestOf(this.dst, this.dstCatalog, planned.sessionId)
+        ])
+        if (source === null || target === null) return null
+        this.advance('verify', planned.sessionId, 0, 0, 0)
+        return { digests: source, mismatches: compareDigests(source, target) }
+    }
+
+    private async digestOf(store: OpenedStore, catalog: SessionCatalog, sessionId: string): Promise<Record<string, DomainDigest> | null> {
+        const digest = digestSessionRecords()
+        for await (const batch of readSessionRecords(store, catalog, sessionId, { domains: this.options.domains, batchSize: this.options.batchSize })) {
+            if (this.aborted) return null
+            digest.add(batch)
+        }
+        return digest.result()
+    }
+
+    private advance(phase: MigrateProgress['phase'], sessionId: string, sessionDone: number, sessionTotal: number, n: number): void {
+        this.done += n
+        const elapsedMs = Math.max(1, this.now() - this.started)
+        const rate = (this.done * 1000) / elapsedMs
+        const left = Math.max(0, this.total - this.done)
+        this.deps.onProgress?.({
+            phase,
+            sessionId,
+            sessionDone,
+            sessionTotal,
+            done: this.done,
+            total: this.total,
+            sessionsDone: this.sessionsDone,
+            sessionsTotal: this.sessionsTotal,
+            elapsedMs,
+            rate,
+            etaMs: this.done > 0 ? Math.round((left / rate) * 1000) : null
+        })
+    }
+
+    /** Deletes the source of every verified session (the whole run verified). */
+    async deleteSources(outcomes: readonly SessionOutcome[]): Promise<SessionOutcome[]> {
+        const writable = await openStore(this.options.from, 'write')
+        const out: SessionOutcome[] = []
+        try {
+            for (const outcome of outcomes) {
+                if (this.aborted || outcome.verified !== true || outcome.sourceDeleted) {
+                    out.push(outcome)
+                    continue
+                }
+                const { sessionId } = outcome
+                await this.marks.write({ sessionId, source: this.plan.from, state: 'deleting-source', updatedAt: this.now() })
+                await clearSession(writable, sessionId, { domains: this.options.domains })
+                await this.marks.write({ sessionId, source: this.plan.from, state: 'moved', updatedAt: this.now() })
+                this.advance('delete', sessionId, 0, 0, 0)
+                out.push({ ...outcome, sourceDeleted: true })
+            }
+        } finally {
+            await writable.close()
+        }
+        return out
+    }
+}
+
+const PROBE_SESSION = '__zapo_migrate_probe__'
+const PROBE_ADDRESS = { user: '0', server: 's.whatsapp.net', device: 0 }
+
+/**
+ * Lets the target's store package create its schema before sessions are copied in parallel
+ * (the packages create tables lazily, on first use; concurrent first uses race in the
+ * database catalog). Reads only: nothing is stored for the probe session.
+ */
+async function warmUp(store: OpenedStore, domains: readonly DurableDomain[]): Promise<void> {
+    const probes: Readonly<Record<DurableDomain, () => Promise<unknown>>> = {
+        auth: () => store.domain('auth', PROBE_SESSION).load(),
+        signal: () => store.domain('signal', PROBE_SESSION).getRegistrationInfo(),
+        preKey: () => store.domain('preKey', PROBE_SESSION).getPreKeyById(1),
+        session: () => store.domain('session', PROBE_SESSION).hasSession(PROBE_ADDRESS),
+        identity: () => store.domain('identity', PROBE_SESSION).getRemoteIdentity(PROBE_ADDRESS),
+        senderKey: () => store.domain('senderKey', PROBE_SESSION).getGroupSenderKeyList('0@g.us'),
+        appState: () => store.domain('appState', PROBE_SESSION).getSyncKeyData(new Uint8Array([0])),
+        privacyToken: () => store.domain('privacyToken', PROBE_SESSION).getByJid('0@s.whatsapp.net')
+    }
+    for (const domain of domains) await probes[domain]()
+}
+
+/** Domains whose count or sha256 differ (a domain missing on one side counts as empty). */
+export function compareDigests(
+    source: Readonly<Record<string, DomainDigest>>,
+    target: Readonly<Record<string, DomainDigest>>
+): DigestMismatch[] {
+    const out: DigestMismatch[] = []
+    for (const domain of new Set([...Object.keys(source), ...Object.keys(target)])) {
+        const a = source[domain] ?? null
+        const b = target[domain] ?? null
+        const countA = a?.count ?? 0
+        const countB = b?.count ?? 0
+        if (countA === 0 && countB === 0) continue
+        if (countA !== countB || a?.sha256 !== b?.sha256) out.push({ domain, source: a, target: b })
+    }
+    return out
+}

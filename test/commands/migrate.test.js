@@ -1,0 +1,370 @@
+// `zapo migrate`: every ordered pair of backends, the plan, the existing-session policies,
+// verification, restart after kill -9, Ctrl-C and --delete-source. The binary is spawned; what
+// the target holds is read back through the zapo-js store contracts, not through zapo's reader.
+
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+
+import { dropStore, makeSession, openTestStore, storeUrls } from '../helpers/fixtures.js'
+import { runZapo, ZAPO_BIN } from '../helpers/run.js'
+import { catalogFor } from '../../dist/store/catalog.js'
+import { parseStoreUrl } from '../../dist/store/address.js'
+
+const KINDS = ['sqlite', 'postgres', 'mysql', 'redis', ...(process.env.MONGODB_URI ? ['mongo'] : [])]
+
+function cwd(t) {
+    const dir = mkdtempSync(join(tmpdir(), 'zapo-migrate-'))
+    t.after(() => rmSync(dir, { recursive: true, force: true }))
+    return dir
+}
+
+function urlsFor(t) {
+    const urls = storeUrls()
+    t.after(async () => {
+        for (const url of Object.values(urls)) await dropStore(url).catch(() => undefined)
+    })
+    return urls
+}
+
+/** Bytes as hex, absent optional fields and `undefined` dropped: a backend-neutral view of a record. */
+function normalize(value) {
+    if (value === null || value === undefined) return null
+    if (value instanceof Uint8Array) return `hex:${Buffer.from(value).toString('hex')}`
+    if (value instanceof Map) return normalize(Object.fromEntries([...value.entries()].sort(([a], [b]) => (a < b ? -1 : 1))))
+    if (Array.isArray(value)) return value.map(normalize)
+    if (typeof value === 'bigint') return value.toString()
+    if (typeof value === 'object') {
+        if (typeof value.toNumber === 'function' && 'low' in value && 'high' in value) return value.toNumber()
+        const out = {}
+        for (const key of Object.keys(value).sort()) {
+            const v = value[key]
+            if (v === undefined || v === null) continue
+            out[key] = normalize(v)
+        }
+        return out
+    }
+    return value
+}
+
+/** Lists whose order the contract does not fix, sorted by sender address. */
+function bySender(list) {
+    const key = r => `${r.sender.user}:${r.sender.server ?? ''}:${r.sender.device}`
+    return [...list].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))
+}
+
+/** Everything a fixture session holds, read through the store contracts of `store`. */
+async function snapshot(store, fixture) {
+    const id = fixture.sessionId
+    const signal = store.domain('signal', id)
+    const preKey = store.domain('preKey', id)
+    const senderKey = store.domain('senderKey', id)
+    const appState = store.domain('appState', id)
+    const privacy = store.domain('privacyToken', id)
+    const preKeys = await preKey.getPreKeysById(fixture.preKeyIds)
+    return normalize({
+        credentials: await store.domain('auth', id).load(),
+        registration: await signal.getRegistrationInfo(),
+        signedPreKey: await signal.getSignedPreKey(),
+        rotation: await signal.getSignedPreKeyRotationTs(),
+        preKeys: preKeys.map(r => (r ? { ...r, uploaded: r.uploaded === true } : null)),
+        serverHasPreKeys: await preKey.getServerHasPreKeys(),
+        sessions: await store.domain('session', id).getSessionsBatch(fixture.sessionAddresses),
+        identities: await store.domain('identity', id).getRemoteIdentities(fixture.identityAddresses),
+        senderKeys: await Promise.all(
+            fixture.senderKeyGroups.map(async g => {
+                const { skList, skDistribList } = await senderKey.getGroupSenderKeyList(g)
+                return { skList: bySender(skList), skDistribList: bySender(skDistribList) }
+            })
+        ),
+        syncKeys: await appState.getSyncKeysBatch(fixture.appStateKeyIds),
+        collections: await appState.getCollectionStates(fixture.collections),
+        privacyTokens: await Promise.all(fixture.privacyTokenJids.map(j => privacy.getByJid(j)))
+    })
+}
+
+async function counts(url, sessionId) {
+    const store = await openTestStore(url, 'read')
+    try {
+        return await catalogFor(store.primary, parseStoreUrl(url, 'flag', process.cwd())).counts(sessionId)
+    } finally {
+        await store.close()
+    }
+}
+
+async function sessionIds(url) {
+    const store = await openTestStore(url, 'read')
+    try {
+        return await catalogFor(store.primary, parseStoreUrl(url, 'flag', process.cwd())).listSessionIds()
+    } finally {
+        await store.close()
+    }
+}
+
+async function withStore(url, fn, mode = 'write') {
+    const store = await openTestStore(url, mode)
+    try {
+        return await fn(store)
+    } finally {
+        await store.close()
+    }
+}
+
+async function seed(url, ids, shape) {
+    return withStore(url, async store => {
+        const out = []
+        for (const id of ids) out.push(await makeSession(store, id, shape))
+        return out
+    })
+}
+
+async function assertSameSessions(srcUrl, dstUrl, fixtures) {
+    for (const fixture of fixtures) {
+        const [a, b] = await Promise.all([
+            withStore(srcUrl, s => snapshot(s, fixture), 'read'),
+            withStore(dstUrl, s => snapshot(s, fixture), 'read')
+        ])
+        assert.ok(a.credentials, 'the source fixture has credentials')
+        assert.deepEqual(b, a, `session ${fixture.sessionId} differs between source and target`)
+        assert.deepEqual(await counts(dstUrl, fixture.sessionId), await counts(srcUrl, fixture.sessionId))
+    }
+}
+
+function json(result) {
+    assert.ok(result.stdout.trim().length > 0, `no stdout; stderr: ${result.stderr}`)
+    return JSON.parse(result.stdout)
+}
+
+for (const from of KINDS) {
+    for (const to of KINDS) {
+        if (from === to) continue
+        test(`migrate ${from} → ${to}: every record arrives and verifies`, async t => {
+            const urls = urlsFor(t)
+            const fixtures = await seed(urls[from], ['tenant-a', 'tenant-b'])
+            const result = await runZapo(['migrate', '--from', urls[from], '--to', urls[to], '--all', '--json'], { cwd: cwd(t) })
+            assert.equal(result.code, 0, result.stderr)
+            const out = json(result)
+            assert.equal(out.status, 'migrated')
+            assert.deepEqual(
+                out.sessions.map(s => [s.sessionId, s.action, s.verified]),
+                [
+                    ['tenant-a', 'copy', true],
+                    ['tenant-b', 'copy', true]
+                ]
+            )
+            assert.equal(out.totals.copiedRecords, out.recordsToCopy)
+            assert.ok(out.sessions[0].digests.preKey.count > 0)
+            assert.match(out.sessions[0].digests.preKey.sha256, /^[0-9a-f]{64}$/)
+            await assertSameSessions(urls[from], urls[to], fixtures)
+            // source untouched
+            assert.deepEqual(await sessionIds(urls[from]), ['tenant-a', 'tenant-b'])
+        })
+    }
+}
+
+test('--dry-run prints the plan and writes nothing to the target', async t => {
+    const urls = urlsFor(t)
+    const fixtures = await seed(urls.sqlite, ['t1', 't2'])
+    const preKeys = fixtures[0].counts.preKeys
+    const dir = cwd(t)
+    const human = await runZapo(['migrate', '--from', urls.sqlite, '--to', urls.postgres, '--all', '--dry-run'], { cwd: dir })
+    assert.equal(human.code, 0, human.stderr)
+    assert.match(human.stdout, /t1\s+\d+\s+copy/)
+    assert.match(human.stdout, new RegExp(`preKey ${preKeys}, session 5`))
+    assert.match(human.stdout, /nothing was written/)
+    const machine = await runZapo(['migrate', '--from', urls.sqlite, '--to', urls.postgres, '--all', '--dry-run', '--json'], { cwd: dir })
+    assert.equal(machine.code, 0, machine.stderr)
+    const plan = json(machine)
+    assert.equal(plan.status, 'planned')
+    assert.deepEqual(plan.sessions.map(s => s.sessionId), ['t1', 't2'])
+    assert.equal(plan.sessions[0].records.preKey, preKeys)
+    assert.equal(plan.sessions[0].records.auth, 1)
+    // no table with the target's prefix exists
+    const { default: pg } = await import('pg')
+    const spec = parseStoreUrl(urls.postgres, 'flag', process.cwd())
+    const pool = new pg.Pool({ connectionString: spec.target, max: 1 })
+    try {
+        const { rows } = await pool.query(`SELECT table_name FROM information_schema.tables WHERE table_name LIKE $1`, [`${spec.tablePrefix}%`])
+        assert.deepEqual(rows, [])
+    } finally {
+        await pool.end()
+    }
+    // a SQLite target file is not even created
+    const sqliteTarget = await runZapo(['migrate', '--from', urls.postgres, '--to', join(dir, 'new.sqlite'), '--all', '--dry-run'], { cwd: dir })
+    assert.equal(sqliteTarget.code, 0, sqliteTarget.stderr)
+    const { existsSync } = await import('node:fs')
+    assert.equal(existsSync(join(dir, 'new.sqlite')), false)
+})
+
+test('sessions already in the target: refused by default, --skip-existing leaves them, --overwrite replaces them', async t => {
+    const urls = urlsFor(t)
+    const dir = cwd(t)
+    const fixtures = await seed(urls.sqlite, ['keep', 'fresh'])
+    // the target already holds a different "keep" (other keys, more prekeys)
+    const other = await seed(urls.redis, ['keep'], { preKeys: 40 })
+    const before = await withStore(urls.redis, s => snapshot(s, other[0]), 'read')
+
+    const refused = await runZapo(['migrate', '--from', urls.sqlite, '--to', urls.redis, '--all'], { cwd: dir })
+    assert.equal(refused.code, 7, refused.stderr)
+    assert.match(refused.stderr, /keep/)
+    assert.match(refused.stderr, /--skip-existing/)
+    assert.match(refused.stderr, /--overwrite/)
+    assert.deepEqual(await sessionIds(urls.redis), ['keep'], 'nothing was copied')
+
+    const skipped = await runZapo(['migrate', '--from', urls.sqlite, '--to', urls.redis, '--all', '--skip-existing', '--json'], { cwd: dir })
+    assert.equal(skipped.code, 0, skipped.stderr)
+    const out = json(skipped)
+    assert.deepEqual(out.sessions.map(s => [s.sessionId, s.action, s.verified]), [
+        ['fresh', 'copy', true],
+        ['keep', 'skip', null]
+    ])
+    assert.deepEqual(await withStore(urls.redis, s => snapshot(s, other[0]), 'read'), before, '"keep" untouched')
+    await assertSameSessions(urls.sqlite, urls.redis, [fixtures[1]])
+
+    const overwritten = await runZapo(['migrate', '--from', urls.sqlite, '--to', urls.redis, '--session', 'keep', '--overwrite', '--json'], { cwd: dir })
+    assert.equal(overwritten.code, 0, overwritten.stderr)
+    assert.deepEqual(json(overwritten).sessions.map(s => [s.sessionId, s.action, s.verified]), [['keep', 'overwrite', true]])
+    await assertSameSessions(urls.sqlite, urls.redis, [fixtures[0]])
+    // the old "keep"'s extra prekeys are gone
+    assert.equal((await counts(urls.redis, 'keep')).preKeys, fixtures[0].counts.preKeys)
+})
+
+test('--verify-only passes on a migrated store and finds a tampered record (exit 19)', async t => {
+    const urls = urlsFor(t)
+    const dir = cwd(t)
+    const fixtures = await seed(urls.postgres, ['v1', 'v2'])
+    const copy = await runZapo(['migrate', '--from', urls.postgres, '--to', urls.mysql, '--all'], { cwd: dir })
+    assert.equal(copy.code, 0, copy.stderr)
+    assert.match(copy.stdout, /2\/2 session\(s\) verified/)
+
+    const ok = await runZapo(['migrate', '--from', urls.postgres, '--to', urls.mysql, '--all', '--verify-only', '--json'], { cwd: dir })
+    assert.equal(ok.code, 0, ok.stderr)
+    assert.equal(json(ok).status, 'verified')
+    assert.equal(json(ok).totals.copiedRecords, 0)
+
+    // tamper: one identity key in the target changes
+    await withStore(urls.mysql, s =>
+        s.domain('identity', 'v2').setRemoteIdentity(fixtures[1].identityAddresses[0], new Uint8Array(33).fill(5))
+    )
+    const bad = await runZapo(['migrate', '--from', urls.postgres, '--to', urls.mysql, '--all', '--verify-only'], { cwd: dir })
+    assert.equal(bad.code, 19, bad.stderr)
+    assert.match(bad.stderr, /v2/)
+    assert.match(bad.stderr, /identity/)
+    assert.match(bad.stdout, /v1 .*verified/)
+    assert.match(bad.stdout, /v2 .*MISMATCH/)
+    const badJson = await runZapo(['migrate', '--from', urls.postgres, '--to', urls.mysql, '--all', '--verify-only', '--json'], { cwd: dir })
+    assert.equal(badJson.code, 19)
+    const envelope = json(badJson)
+    assert.equal(envelope.error.code, 'VERIFY_FAILED')
+    assert.deepEqual(envelope.error.meta.sessions.map(s => [s.sessionId, s.mismatches.map(m => m.domain)]), [['v2', ['identity']]])
+    const m = envelope.error.meta.sessions[0].mismatches[0]
+    assert.equal(m.source.count, m.target.count)
+    assert.notEqual(m.source.sha256, m.target.sha256)
+
+    // a record missing in the target is found too (counts differ)
+    await withStore(urls.mysql, s => s.domain('session', 'v1').deleteSession(fixtures[0].sessionAddresses[0]))
+    const missing = await runZapo(['migrate', '--from', urls.postgres, '--to', urls.mysql, '--session', 'v1', '--verify-only', '--json'], { cwd: dir })
+    assert.equal(missing.code, 19)
+    const mm = json(missing).error.meta.sessions[0].mismatches[0]
+    assert.equal(mm.domain, 'session')
+    assert.equal(mm.target.count, mm.source.count - 1)
+})
+
+/** Spawns the binary and kills it with `signal` once a progress line for the copy appears. */
+function runAndKill(args, { cwd: dir, signal }) {
+    return new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, [ZAPO_BIN, ...args], { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+        let stderr = ''
+        let stdout = ''
+        let sent = false
+        child.stdout.setEncoding('utf8').on('data', d => (stdout += d))
+        child.stderr.setEncoding('utf8').on('data', d => {
+            stderr += d
+            if (!sent && /^copy .*records/m.test(stderr)) {
+                sent = true
+                child.kill(signal)
+            }
+        })
+        child.on('error', reject)
+        child.on('close', (code, sig) => resolve({ code, signal: sig, stdout, stderr, sent }))
+    })
+}
+
+const BIG = { preKeys: 600, uploaded: 500, signalSessions: 2, identities: 1500 }
+
+test('kill -9 in the middle of a copy: the same command again finishes, verified, no duplicates', async t => {
+    const urls = urlsFor(t)
+    const dir = cwd(t)
+    const fixtures = await seed(urls.sqlite, ['k1', 'k2', 'k3'], BIG)
+    const args = ['migrate', '--from', urls.sqlite, '--to', urls.postgres, '--all', '--batch-size', '100']
+    const killed = await runAndKill(args, { cwd: dir, signal: 'SIGKILL' })
+    assert.equal(killed.signal, 'SIGKILL', `the copy finished before it could be killed: ${killed.stderr}`)
+    // something, but not everything, arrived
+    const partial = await sessionIds(urls.postgres)
+    assert.ok(partial.length >= 1, 'the killed run wrote something')
+
+    const rerun = await runZapo([...args, '--json'], { cwd: dir, timeoutMs: 60_000 })
+    assert.equal(rerun.code, 0, rerun.stderr)
+    const out = json(rerun)
+    assert.equal(out.status, 'migrated')
+    assert.ok(out.sessions.every(s => s.verified === true), JSON.stringify(out.sessions.map(s => [s.sessionId, s.action, s.verified])))
+    assert.ok(out.sessions.some(s => s.action === 'resume'), 'the interrupted session is resumed, not refused as pre-existing')
+    await assertSameSessions(urls.sqlite, urls.postgres, fixtures)
+
+    // and again: nothing left to copy, everything re-verified
+    const third = await runZapo([...args, '--json'], { cwd: dir, timeoutMs: 60_000 })
+    assert.equal(third.code, 0, third.stderr)
+    assert.ok(json(third).sessions.every(s => s.action === 'reverify' && s.verified === true))
+    assert.equal(json(third).totals.copiedRecords, 0)
+})
+
+test('Ctrl-C stops after the current batch with exit 130; the rerun completes', async t => {
+    const urls = urlsFor(t)
+    const dir = cwd(t)
+    const fixtures = await seed(urls.sqlite, ['c1', 'c2'], BIG)
+    const args = ['migrate', '--from', urls.sqlite, '--to', urls.redis, '--all', '--batch-size', '100']
+    const interrupted = await runAndKill(args, { cwd: dir, signal: 'SIGINT' })
+    assert.equal(interrupted.code, 130, interrupted.stderr)
+    assert.match(interrupted.stderr, /interrupted/)
+    assert.match(interrupted.stderr, /same command/)
+    const rerun = await runZapo(args, { cwd: dir, timeoutMs: 60_000 })
+    assert.equal(rerun.code, 0, rerun.stderr)
+    await assertSameSessions(urls.sqlite, urls.redis, fixtures)
+})
+
+test('--delete-source clears the source only after verification; a rerun reports the sessions as moved', async t => {
+    const urls = urlsFor(t)
+    const dir = cwd(t)
+    const fixtures = await seed(urls.mysql, ['d1', 'd2'])
+    const reference = await Promise.all(fixtures.map(f => withStore(urls.mysql, s => snapshot(s, f), 'read')))
+    const args = ['migrate', '--from', urls.mysql, '--to', urls.sqlite, '--all', '--delete-source', '--json']
+    const moved = await runZapo(args, { cwd: dir })
+    assert.equal(moved.code, 0, moved.stderr)
+    const out = json(moved)
+    assert.ok(out.sessions.every(s => s.verified === true && s.sourceDeleted === true))
+    assert.deepEqual(await sessionIds(urls.mysql), [], 'the source holds no session any more')
+    for (let i = 0; i < fixtures.length; i += 1) {
+        assert.deepEqual(await withStore(urls.sqlite, s => snapshot(s, fixtures[i]), 'read'), reference[i])
+    }
+    const again = await runZapo(['migrate', '--from', urls.mysql, '--to', urls.sqlite, '--session', 'd1', '--delete-source', '--json'], { cwd: dir })
+    assert.equal(again.code, 0, again.stderr)
+    assert.deepEqual(json(again).sessions.map(s => [s.sessionId, s.action]), [['d1', 'moved']])
+})
+
+test('usage errors name the flag', async t => {
+    const dir = cwd(t)
+    const same = await runZapo(['migrate', '--from', join(dir, 'a.sqlite'), '--to', join(dir, 'a.sqlite'), '--all'], { cwd: dir })
+    assert.equal(same.code, 2)
+    assert.match(same.stderr, /same store/)
+    const none = await runZapo(['migrate', '--from', 'sqlite:x.sqlite', '--to', 'sqlite:y.sqlite'], { cwd: dir })
+    assert.equal(none.code, 2)
+    assert.match(none.stderr, /--session ID .*--all/)
+    const both = await runZapo(['migrate', '--from', 'a.sqlite', '--to', 'b.sqlite', '--all', '--skip-existing', '--overwrite'], { cwd: dir })
+    assert.equal(both.code, 2)
+    const domains = await runZapo(['migrate', '--from', 'a.sqlite', '--to', 'b.sqlite', '--all', '--domains', 'auth,bogus'], { cwd: dir })
+    assert.equal(domains.code, 2)
+    assert.match(domains.stderr, /bogus/)
+})
