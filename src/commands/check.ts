@@ -92,6 +92,13 @@ async function runCheckCommand(flags: CheckFlags, ctx: CliContext): Promise<numb
     } else {
         render(report, options.sessions.all, ctx, colors)
     }
+    const lib = report.library
+    if (lib.satisfied === false && !ctx.io.json) {
+        note(
+            ctx.io,
+            `zapo: note: ${lib.storePackage} ${lib.storePackageVersion} declares peer zapo-js ${lib.peerRange}, installed zapo-js ${lib.zapoJs} does not satisfy it (zapo doctor lists what that breaks)`
+        )
+    }
     if (report.shard && report.sessions.length === 0) {
         note(ctx.io, `zapo: shard ${report.shard.index}/${report.shard.count} holds none of the store's ${report.storeSessions} sessions`)
     }

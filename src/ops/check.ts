@@ -15,6 +15,7 @@
  */
 
 import { createHash } from 'node:crypto'
+import { createRequire } from 'node:module'
 import type { Logger, WaAuthCredentials } from 'zapo-js'
 import { proto } from 'zapo-js/proto'
 import type { RegistrationInfo, SignedPreKeyRecord } from 'zapo-js/signal'
@@ -23,6 +24,7 @@ import type { StoreSpec } from '../store/address.js'
 import type { OpenedStore } from '../store/open.js'
 import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
 import { checkCredentialIntegrity } from './integrity.js'
+import { readInstalledPackage } from './doctor.js'
 import { openForReading } from './read-store.js'
 import { probeLogin, type LoginProbeResult, type ServerOverride } from './login-probe.js'
 
@@ -319,8 +321,34 @@ export interface CheckReport {
     readonly shard: { readonly index: number; readonly count: number } | null
     /** sessions in the store before sharding (null when one session was named) */
     readonly storeSessions: number | null
+    /** the installed zapo-js and the primary backend's store package, and whether its peer range holds */
+    readonly library: LibraryVersions
     readonly sessions: readonly SessionReport[]
     readonly summary: FleetSummary
+}
+
+export interface LibraryVersions {
+    readonly zapoJs: string | null
+    readonly storePackage: string
+    readonly storePackageVersion: string | null
+    /** the store package's peer range for zapo-js */
+    readonly peerRange: string | null
+    /** null when a version or the range is unknown */
+    readonly satisfied: boolean | null
+}
+
+/** The installed versions behind the store (NOTES: 1.x store packages over zapo-js 0.3 is a known mismatch). */
+export function libraryVersions(kind: StoreSpec['primary']['kind']): LibraryVersions {
+    const storePackage = `@zapo-js/store-${kind}`
+    const zapoJs = readInstalledPackage('zapo-js')?.version ?? null
+    const pkg = readInstalledPackage(storePackage)
+    const peerRange = ((pkg?.json.peerDependencies ?? {}) as Record<string, string>)['zapo-js'] ?? null
+    let satisfied: boolean | null = null
+    if (zapoJs !== null && peerRange !== null) {
+        const semver = createRequire(import.meta.url)('semver') as { satisfies(v: string, r: string): boolean }
+        satisfied = semver.satisfies(zapoJs, peerRange)
+    }
+    return { zapoJs, storePackage, storePackageVersion: pkg?.version ?? null, peerRange, satisfied }
 }
 
 /** The shard (1..count) a session id belongs to: first 8 bytes of SHA-256(id), big-endian, mod count, plus 1. */
@@ -359,6 +387,7 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Pro
             thresholds: { ...options.thresholds, connectTimeoutMs: options.connect?.timeoutMs ?? null },
             shard: options.shard,
             storeSessions,
+            library: libraryVersions(options.store.primary.kind),
             sessions: reports,
             summary: summarize(reports)
         }
