@@ -23,14 +23,22 @@ export interface SessionAuthRecords {
  * Domains whose records the catalog does not see are not touched (the store
  * packages would create their tables on first use).
  */
-export async function readSessionAuth(readable: ReadableStore, sessionId: string, counts?: SessionCounts): Promise<SessionAuthRecords> {
+export async function readSessionAuth(
+    readable: ReadableStore,
+    sessionId: string,
+    counts?: SessionCounts,
+    options: { readonly signalRecords?: boolean } = {}
+): Promise<SessionAuthRecords> {
     const c = counts ?? (await readable.catalog.counts(sessionId))
     const credentials = c.credentials ? await readable.store.domain('auth', sessionId).load() : null
     const signal = c.registration || c.signedPreKey ? readable.store.domain('signal', sessionId) : null
+    // signalRecords: false reads only the rotation stamp (what a listing needs), unless there
+    // are no credentials to take the signed prekey from
+    const records = options.signalRecords !== false || credentials === null
     const [registration, signedPreKey, signedPreKeyRotationTs] = signal
         ? await Promise.all([
-              c.registration ? signal.getRegistrationInfo() : Promise.resolve(null),
-              c.signedPreKey ? signal.getSignedPreKey() : Promise.resolve(null),
+              records && c.registration ? signal.getRegistrationInfo() : Promise.resolve(null),
+              records && c.signedPreKey ? signal.getSignedPreKey() : Promise.resolve(null),
               signal.getSignedPreKeyRotationTs()
           ])
         : [null, null, null]

@@ -52,7 +52,7 @@ export async function runSessionsList(options: SessionsListOptions): Promise<Ses
         const countsById = await readable.catalog.countsMany(ids)
         const sessions = await mapLimit(ids, options.concurrency ?? 8, async id => {
             const counts = countsById.get(id) ?? (await readable.catalog.counts(id))
-            const records = await readSessionAuth(readable, id, counts)
+            const records = await readSessionAuth(readable, id, counts, { signalRecords: false })
             const c = records.credentials
             const summary: SessionSummary = {
                 id,

@@ -4,6 +4,7 @@
  */
 
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -62,6 +63,9 @@ describe('zapo creds show', () => {
         const store = await openTestStore(url, 'write')
         try {
             alpha = await makeSession(store, 'alpha', { preKeys: 5, uploaded: 2, signalSessions: 1, identities: 1 })
+            // a companion static key too, so that every secret field of the credentials is exercised
+            alpha.credentials = { ...alpha.credentials, companionEncStatic: new Uint8Array(randomBytes(32)) }
+            await store.domain('auth', 'alpha').save(alpha.credentials)
             unpaired = await makeSession(store, 'fresh', { paired: false, preKeys: 3, uploaded: 0, signalSessions: 0, identities: 0, senderKeys: 0, distributions: 0, appStateKeys: 0, collections: 0, privacyTokens: 0 })
             // altered signed prekey in the signal domain only (the contract's own setter)
             const spkSignal = await makeSession(store, 'spk-signal', { signalSessions: 0, identities: 0 })
@@ -131,6 +135,7 @@ describe('zapo creds show', () => {
         assert.equal(doc.credentials.signedPreKey.privKey, '[redacted]')
         assert.equal(doc.credentials.noiseKey.privKey, '[redacted]')
         assert.equal(doc.credentials.advSecretKey, '[redacted]')
+        assert.equal(doc.credentials.companionEncStatic, '[redacted]')
         assert.match(doc.credentials.identityKey.fingerprint, /^[0-9a-f]{16}$/)
         assert.equal(doc.credentials.identityKey.pubKey, undefined, 'no full public key unless revealed')
         assert.equal(doc.signal.identityKey.fingerprint, doc.credentials.identityKey.fingerprint)
@@ -230,6 +235,7 @@ describe('zapo creds show', () => {
         assert.equal(doc.credentials.signedPreKey.privKey, b64(alpha.credentials.signedPreKey.keyPair.privKey))
         assert.equal(doc.credentials.noiseKey.privKey, b64(alpha.credentials.noiseKeyPair.privKey))
         assert.equal(doc.credentials.advSecretKey, b64(alpha.credentials.advSecretKey))
+        assert.equal(doc.credentials.companionEncStatic, b64(alpha.credentials.companionEncStatic))
         assert.equal(doc.credentials.identityKey.pubKey, b64(alpha.credentials.registrationInfo.identityKeyPair.pubKey))
     })
 

@@ -72,6 +72,11 @@ describe('zapo sessions list over every backend', () => {
         for (const url of Object.values(urls)) await dropStore(url)
     })
 
+    test('MongoDB takes part when MONGODB_URI is set', t => {
+        if (!urls.mongo) t.skip('MONGODB_URI not set: MongoDB was not compared')
+        else assert.ok(backends.includes('mongo'))
+    })
+
     test('every backend gives the same sessions list --json (but for the store field)', async () => {
         const docs = {}
         for (const backend of backends) {
