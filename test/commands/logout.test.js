@@ -13,7 +13,8 @@ import { after, before, describe, test } from 'node:test'
 import { catalogForStore } from '../../dist/store/catalog.js'
 import { startSandbox } from '../../dist/sandbox/index.js'
 import { dropStore, makeSession, openTestStore, storeUrls } from '../helpers/fixtures.js'
-import { REPO_ROOT, runZapo } from '../helpers/run.js'
+import { spawnSync } from 'node:child_process'
+import { REPO_ROOT, runZapo, ZAPO_BIN } from '../helpers/run.js'
 
 const cwd = mkdtempSync(join(tmpdir(), 'zapo-logout-'))
 const env = { ZAPO_STORE: undefined, ZAPO_SESSION: undefined, ZAPO_CONFIG: undefined, ZAPO_SERVER: undefined, ZAPO_SERVER_ROOT_CA: undefined }
@@ -207,6 +208,49 @@ describe('zapo logout removes nothing when it should not', () => {
         assert.equal(result.code, 3)
         assert.match(result.stderr, /^zapo: no session "nobody" in sqlite:/)
     })
+})
+
+test('on a terminal it names the session and its JID and asks; "no" removes nothing, "yes" logs out (tmux)', async t => {
+    if (spawnSync('tmux', ['-V']).status !== 0) return t.skip('tmux is not installed (apt-get install tmux)')
+    const sandbox = await startSandbox()
+    const url = storeUrls().sqlite
+    t.after(async () => {
+        await sandbox.close()
+        await dropStore(url)
+    })
+    const store = await openTestStore(url, 'write')
+    const made = await makeSession(store, 'tty-tenant', { preKeys: 10, uploaded: 10 })
+    await store.close()
+    const dir = mkdtempSync(join(tmpdir(), 'zapo-logout-tty-'))
+    const socket = join(dir, 'tmux.sock')
+    const tmux = (...args) => spawnSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' })
+    t.after(() => tmux('kill-server'))
+    const quote = arg => `'${arg.replace(/'/g, "'\\''")}'`
+    const run = async (name, keys) => {
+        const command = [process.execPath, ZAPO_BIN, '--store', url, 'logout', '--session', 'tty-tenant', '--server', sandbox.url, '--server-root-ca', sandbox.rootCa]
+            .map(quote)
+            .join(' ')
+        assert.equal(tmux('new-session', '-d', '-x', '160', '-y', '40', '-s', name, `NO_COLOR=1 ${command}; echo EXIT=$?; sleep 30`).status, 0)
+        const screen = () => tmux('capture-pane', '-p', '-J', '-S', '-', '-t', name).stdout
+        const waitFor = async (pattern, what) => {
+            for (let i = 0; i < 200; i += 1) {
+                if (pattern.test(screen())) return screen()
+                await new Promise(r => setTimeout(r, 100))
+            }
+            throw new Error(`terminal never showed ${what}:\n${screen()}`)
+        }
+        const asked = await waitFor(/Log out tty-tenant \(.*\) for good\?/, 'the confirmation')
+        assert.ok(asked.includes(made.credentials.meJid), 'the prompt names the JID')
+        for (const key of keys) tmux('send-keys', '-t', name, key)
+        return waitFor(/EXIT=\d+/, 'the end of the run')
+    }
+    const declined = await run('no', ['Enter']) // the default answer is No
+    assert.match(declined, /EXIT=130/)
+    assert.deepEqual(await countsOf(url, 'tty-tenant'), made.counts, 'nothing removed after "no"')
+    const accepted = await run('yes', ['y', 'Enter'])
+    assert.match(accepted, /EXIT=0/, accepted)
+    assert.match(accepted, /logged out tty-tenant/)
+    assert.deepEqual(await countsOf(url, 'tty-tenant'), EMPTY)
 })
 
 test('only src/ops/logout.ts calls logout()', () => {
