@@ -18,6 +18,8 @@ import type { StoreSpec } from '../store/address.js'
 import { DURABLE_DOMAINS } from '../store/address.js'
 import { openStore, type OpenedStore } from '../store/open.js'
 import type { RecordBatch } from '../store/records.types.js'
+import { classifyClose } from '../client/reasons.js'
+import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
 import { createStagingStore, credentialsOf } from './pair-staging.js'
 
 export type PairMethod = { readonly kind: 'qr' } | { readonly kind: 'phone'; readonly phone: string }
@@ -261,7 +263,11 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
                 // zapo-js waits this long for a socket to open (then retries) and, after the server
                 // closed first, for a close handshake it never sees: keep a refused pairing from
                 // lingering 10 s after its result
-                tuning: { timeoutIntervalMs: Math.max(1_000, Math.min(options.timeoutMs, SOCKET_WAIT_MS)) } as never
+                tuning: {
+                    timeoutIntervalMs: Math.max(1_000, Math.min(options.timeoutMs, SOCKET_WAIT_MS)),
+                    // a 515 "reconnect now" right after pairing must not wipe the staged device
+                    logoutStoreClear: KEEP_STORE_ON_CLOSE
+                } as never
             }) as WaClient
         } catch (error) {
             throw usageError(`${toError(error).message}: check --server and --server-root-ca (zapo sandbox --json prints both)`)
@@ -406,8 +412,17 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
                 if (event.status === 'open') connected = true
                 if (event.status !== 'close' || finished) return
                 if (paired) {
-                    if (event.isLogout) {
-                        fail(new ZapoError('PAIRING_REFUSED', 'the server removed the new device right after pairing: nothing was stored; pair again', { reason: event.reason }))
+                    // after the phone confirmed: a 515 restart and transient drops are routine
+                    // (the client logs in again); only a fatal close undoes the pairing
+                    const close = classifyClose(event, sessionId)
+                    if (close.class === 'fatal') {
+                        fail(
+                            new ZapoError(
+                                'PAIRING_REFUSED',
+                                `the server ended the new device's first login (${close.summary}): nothing was stored; remove it on the phone and pair again`,
+                                { reason: event.reason }
+                            )
+                        )
                     }
                     return
                 }

@@ -172,7 +172,7 @@ describe('zapo pair', { concurrency: 4 }, () => {
         const sandbox = await sandboxFor(t)
         const cwd = tempDir(t)
         const urls = storeUrls()
-        if (!urls.mongo) t.diagnostic('mongo skipped: MONGODB_URI not set')
+        if (!urls.mongo) await t.test('mongo', t2 => t2.skip('MONGODB_URI not set'))
         for (const [kind, url] of Object.entries(urls)) {
             await t.test(kind, async t2 => {
                 t2.after(() => dropStore(url))
@@ -258,7 +258,7 @@ describe('zapo pair', { concurrency: 4 }, () => {
         const sandbox = await sandboxFor(t)
         const cwd = tempDir(t)
         const absent = `sqlite:${join(cwd, 'never.sqlite')}`
-        const first = await runZapo(['pair', '--json', '--session', 'x1', '--store', absent, '--timeout', '2s', ...serverArgs(sandbox)], {
+        const first = await runZapo(['pair', '--json', '--session', 'x1', '--store', absent, '--timeout', '5s', ...serverArgs(sandbox)], {
             cwd
         })
         assert.equal(first.code, 8, first.stderr)
@@ -269,19 +269,21 @@ describe('zapo pair', { concurrency: 4 }, () => {
         assert.equal(existsSync(join(cwd, 'never.sqlite')), false, 'no store file created by an unfinished pairing')
 
         const urls = storeUrls()
-        for (const kind of ['sqlite', 'postgres', 'redis']) {
-            const url = urls[kind]
-            t.after(() => dropStore(url))
-            const seeded = await openTestStore(url, 'write')
-            await makeSession(seeded, 'other', { signalSessions: 1, identities: 1 })
-            await seeded.close()
-            const before = await storeDigest(url)
-            const run = await runZapo(['pair', '--json', '--session', 'x2', '--store', url, '--timeout', '1500ms', ...serverArgs(sandbox)], {
-                cwd
+        await Promise.all(
+            ['sqlite', 'postgres', 'redis'].map(async kind => {
+                const url = urls[kind]
+                t.after(() => dropStore(url))
+                const seeded = await openTestStore(url, 'write')
+                await makeSession(seeded, 'other', { signalSessions: 1, identities: 1 })
+                await seeded.close()
+                const before = await storeDigest(url)
+                const run = await runZapo(['pair', '--json', '--session', 'x2', '--store', url, '--timeout', '5s', ...serverArgs(sandbox)], {
+                    cwd
+                })
+                assert.equal(run.code, 8, `${kind}: ${run.stderr}`)
+                assert.equal(await storeDigest(url), before, `${kind}: store unchanged`)
             })
-            assert.equal(run.code, 8, `${kind}: ${run.stderr}`)
-            assert.equal(await storeDigest(url), before, `${kind}: store unchanged`)
-        }
+        )
     })
 
     test('SIGINT while waiting for the scan: exit 130, store untouched', async t => {
@@ -368,7 +370,7 @@ describe('zapo pair', { concurrency: 4 }, () => {
         assert.equal(await storeDigest(url), pairedDigest)
 
         // --force but the new pairing does not complete: the old device's state survives
-        const failed = await runZapo(['pair', '--json', '--force', '--session', 'p1', '--store', url, '--timeout', '1500ms', ...serverArgs(sandbox)], {
+        const failed = await runZapo(['pair', '--json', '--force', '--session', 'p1', '--store', url, '--timeout', '5s', ...serverArgs(sandbox)], {
             cwd
         })
         assert.equal(failed.code, 8, failed.stderr)
@@ -389,6 +391,43 @@ describe('zapo pair', { concurrency: 4 }, () => {
         const after = await storedCredentials(url, 'p1')
         assert.equal(after.credentials.meJid, secondJid)
         assert.equal(after.counts.preKeys, 812, 'no prekey of the old device left')
+    })
+
+    test('after the phone confirmed: a 515 restart is routine (stored, exit 0); a removed device is not (exit 15, nothing stored)', async t => {
+        const sandbox = await sandboxFor(t)
+        const cwd = tempDir(t)
+        for (const [fault, expected] of [['restart', 0], ['device_removed', 15]]) {
+            const url = `sqlite:${join(cwd, `${fault}.sqlite`)}`
+            const firstLogin = sandbox.waitFor('login', undefined, 15_000)
+            const run = spawnPair(t, ['--json', '--session', fault, '--store', url, ...serverArgs(sandbox)], { cwd })
+            const qr = await run.nextEvent(e => e.event === 'qr')
+            await sandbox.scan(qr.qr)
+            await sandbox.fault((await firstLogin).jid, fault)
+            const result = await run.done
+            assert.equal(result.code, expected, `${fault}: ${result.stderr}`)
+            if (expected === 0) {
+                assert.equal(run.lines().at(-1).event, 'paired')
+                assert.match((await storedCredentials(url, fault)).credentials.meJid, /@s\.whatsapp\.net$/)
+            } else {
+                assert.equal(run.lines().at(-1).code, 'PAIRING_REFUSED')
+                assert.equal(existsSync(join(cwd, `${fault}.sqlite`)), false)
+            }
+        }
+    })
+
+    test('an abandoned unpaired credentials row is replaced without --force, leaving no old prekey', async t => {
+        const sandbox = await sandboxFor(t)
+        const cwd = tempDir(t)
+        const url = `sqlite:${join(cwd, 'abandoned.sqlite')}`
+        const seeded = await openTestStore(url, 'write')
+        const old = await makeSession(seeded, 'a1', { paired: false, preKeys: 900, uploaded: 0, signalSessions: 0, identities: 0, senderKeys: 0, distributions: 0, appStateKeys: 0, collections: 0, privacyTokens: 0 })
+        await seeded.close()
+        assert.equal((await storedCredentials(url, 'a1')).counts.preKeys, 900)
+        const { jid } = await pairByQr(t, sandbox, { url, sessionId: 'a1', cwd })
+        const after = await storedCredentials(url, 'a1')
+        assert.equal(after.credentials.meJid, jid)
+        assert.notDeepEqual(after.credentials.registrationInfo.identityKeyPair.pubKey, old.credentials.registrationInfo.identityKeyPair.pubKey)
+        assert.equal(after.counts.preKeys, 812)
     })
 
     test('usage: no session without a terminal names --session; a bad phone number is a usage error', async t => {
