@@ -10,7 +10,10 @@ import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { shardOf } from '../../dist/ops/check.js'
+import { runCheck, SEVERITY, shardOf } from '../../dist/ops/check.js'
+import { parseShard } from '../../dist/commands/check.js'
+import { parseStoreUrl, singleStore } from '../../dist/store/address.js'
+import { EXIT_CODES } from '../../dist/errors.js'
 import { startSandbox } from '../../dist/sandbox/index.js'
 import { dropStore, makeSession, openTestStore, storeUrls } from '../helpers/fixtures.js'
 import { runZapo } from '../helpers/run.js'
@@ -415,5 +418,53 @@ describe('zapo check --connect against the sandbox', () => {
         assert.equal(login.status, 'skip')
         assert.match(login.detail, /not attempted: paired failed/)
         assert.equal(connected, 0)
+    })
+})
+
+describe('the programmatic API and the option parsing', () => {
+    test('runCheck returns the report and never writes to stdout or stderr', async t => {
+        const url = storeUrls().sqlite
+        const store = await openTestStore(url, 'write')
+        await makeFleet(store)
+        await store.close()
+        t.after(() => dropStore(url))
+        const writes = []
+        const out = process.stdout.write
+        const err = process.stderr.write
+        process.stdout.write = chunk => (writes.push(String(chunk)), true)
+        process.stderr.write = chunk => (writes.push(String(chunk)), true)
+        let report
+        try {
+            report = await runCheck({
+                store: singleStore(parseStoreUrl(url, 'flag', cwd)),
+                sessions: { all: true },
+                shard: null,
+                concurrency: 2,
+                thresholds: { maxSignedPreKeyAgeMs: 30 * 86_400_000, minPreKeys: 20, maxSinceLoginMs: 14 * 86_400_000 },
+                connect: null,
+                strict: false
+            })
+        } finally {
+            process.stdout.write = out
+            process.stderr.write = err
+        }
+        assert.deepEqual(writes, [])
+        assert.equal(report.summary.worst, 'INTEGRITY')
+        assert.equal(report.summary.exitCode, 5)
+    })
+
+    test('--shard K/N parsing', () => {
+        assert.deepEqual(parseShard('2/4'), { index: 2, count: 4 })
+        assert.deepEqual(parseShard(' 1 / 1 '), { index: 1, count: 1 })
+        for (const bad of ['0/4', '5/4', '1/0', '1', '1/2/3', 'a/b', '-1/2']) assert.throws(() => parseShard(bad), { code: 'USAGE' }, bad)
+    })
+
+    test('the severity order covers every result a check can end with, OK last', () => {
+        assert.equal(SEVERITY.at(-1), 'OK')
+        for (const code of SEVERITY) assert.ok(code in EXIT_CODES, code)
+        assert.ok(SEVERITY.indexOf('STORE_UNAVAILABLE') < SEVERITY.indexOf('INTEGRITY'))
+        assert.ok(SEVERITY.indexOf('INTEGRITY') < SEVERITY.indexOf('LOGGED_OUT'))
+        assert.ok(SEVERITY.indexOf('LOGGED_OUT') < SEVERITY.indexOf('NOT_PAIRED'))
+        assert.ok(SEVERITY.indexOf('NOT_PAIRED') < SEVERITY.indexOf('CHECK_FAILED'))
     })
 })
