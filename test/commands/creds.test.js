@@ -4,6 +4,7 @@
  */
 
 import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -11,7 +12,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { generateRegistrationInfo } from 'zapo-js/signal'
 import { dropStore, makeSession, openTestStore, storeUrls } from '../helpers/fixtures.js'
-import { runZapo } from '../helpers/run.js'
+import { REPO_ROOT, runZapo } from '../helpers/run.js'
 
 const cwd = mkdtempSync(join(tmpdir(), 'zapo-creds-'))
 const env = { ZAPO_STORE: undefined, ZAPO_SESSION: undefined, ZAPO_CONFIG: undefined }
@@ -44,6 +45,40 @@ function assertOneErrorLine(result, pattern) {
     assert.match(lines[0], /^zapo: /)
     if (pattern) assert.match(lines[0], pattern)
     assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace')
+}
+
+/**
+ * Runs zapo on a pseudo-terminal (util-linux script(1)); once `prompt` shows up, types
+ * `answer` and Enter. Resolves with the exit code and everything the terminal showed.
+ */
+function onTerminal(args, prompt, answer) {
+    const quoted = ['node', join(REPO_ROOT, 'bin', 'zapo.js'), ...args].map(a => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')
+    return new Promise((resolve, reject) => {
+        // a fresh pty has 0 columns: give it a size, or the prompt wraps after every character
+        const child = spawn('script', ['-qec', `stty cols 160 rows 50; ${quoted}`, '/dev/null'], {
+            cwd,
+            env: { ...process.env, NO_COLOR: '1', ZAPO_STORE: '', ZAPO_SESSION: '' },
+            stdio: ['pipe', 'pipe', 'pipe']
+        })
+        let output = ''
+        let answered = false
+        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
+        const onData = chunk => {
+            output += chunk
+            if (!answered && prompt.test(output)) {
+                answered = true
+                child.stdin.write(answer)
+                setTimeout(() => child.stdin.write('\r'), 300)
+            }
+        }
+        child.stdout.setEncoding('utf8').on('data', onData)
+        child.stderr.setEncoding('utf8').on('data', onData)
+        child.on('error', reject)
+        child.on('close', code => {
+            clearTimeout(timer)
+            resolve({ code, output })
+        })
+    })
 }
 
 function flip(bytes, index = 5) {
@@ -237,6 +272,24 @@ describe('zapo creds show', () => {
         assert.equal(doc.credentials.advSecretKey, b64(alpha.credentials.advSecretKey))
         assert.equal(doc.credentials.companionEncStatic, b64(alpha.credentials.companionEncStatic))
         assert.equal(doc.credentials.identityKey.pubKey, b64(alpha.credentials.registrationInfo.identityKeyPair.pubKey))
+    })
+
+    test('--reveal on a terminal asks first: yes prints the keys, no prints nothing secret (exit 130)', async t => {
+        if (spawnSync('script', ['--version']).status !== 0) {
+            t.skip('no script(1) to give zapo a terminal')
+            return
+        }
+        for (const [answer, code] of [['y', 0], ['n', 130]]) {
+            const result = await onTerminal(['creds', 'show', '--session', 'alpha', '--store', url, '--reveal'], /Print the private keys/, answer)
+            assert.equal(result.code, code, result.output)
+            assert.match(result.output, /Print the private keys of session "alpha"/)
+            const identityPriv = b64(alpha.credentials.registrationInfo.identityKeyPair.privKey)
+            if (answer === 'y') assert.ok(result.output.includes(identityPriv), 'revealed after yes')
+            else {
+                assertNoSecrets(result.output, alpha.credentials, 'declined --reveal')
+                assert.match(result.output, /not revealed/)
+            }
+        }
     })
 
     test('--yes without --reveal is a usage error', async () => {
