@@ -405,6 +405,33 @@ describe('zapo check --connect against the sandbox', () => {
         assert.match(result.stdout, /✗ login\s+could not connect: websocket connect error for ws:\/\/127\.0\.0\.1:1\/ws\/chat/)
     })
 
+    test('--all --connect: logins run concurrently, the worst refusal is the exit code', async t => {
+        const fleetUrl = storeUrls().sqlite
+        t.after(() => dropStore(fleetUrl))
+        const s = await openTestStore(fleetUrl, 'write')
+        const made = []
+        try {
+            for (const id of ['fleet-a', 'fleet-b', 'fleet-c', 'fleet-d']) made.push(await makeSession(s, id, HEALTHY))
+        } finally {
+            await s.close()
+        }
+        const kicked = made[1].credentials.meJid
+        const inject = e => {
+            if (e.jid === kicked) void sandbox.fault(e.jid, 'replaced').catch(() => undefined)
+        }
+        sandbox.on('login', inject)
+        const result = await zapo(['--store', fleetUrl, 'check', '--all', '--connect', '--concurrency', '4', '--settle', '500ms', ...server(), '--json'])
+        sandbox.off('login', inject)
+        assert.equal(result.code, 11, result.stderr)
+        const report = parseReport(result)
+        assert.deepEqual(
+            report.sessions.map(x => [x.sessionId, x.result]),
+            [['fleet-a', 'OK'], ['fleet-b', 'REPLACED'], ['fleet-c', 'OK'], ['fleet-d', 'OK']]
+        )
+        assert.deepEqual(report.summary.byResult, { OK: 3, REPLACED: 1 })
+        for (const x of report.sessions.filter(x => x.result === 'OK')) assert.equal(typeof byName(x, 'login').value, 'number')
+    })
+
     test('an unpaired session is never connected (no pairing starts)', async () => {
         let connected = 0
         const count = () => (connected += 1)
