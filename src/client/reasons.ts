@@ -59,7 +59,9 @@ export const CLOSE_REASONS = Object.freeze({
     /** ours: `connect()` threw (server unreachable, handshake failed, timed out) */
     CONNECT_FAILED: 'connect_failed',
     /** ours: the socket went away without a reason from the server */
-    SOCKET_CLOSED: 'socket_closed'
+    SOCKET_CLOSED: 'socket_closed',
+    /** ours: a paired session's client asked for a QR: its stored credentials are gone */
+    CREDENTIALS_MISSING: 'credentials_missing'
 } as const)
 
 interface Rule {
@@ -153,6 +155,12 @@ const RULES_BY_REASON: Readonly<Record<string, Rule>> = Object.freeze({
         exit: 'CONNECTION_FAILED',
         summary: 'could not connect',
         hint: 'check the network (or --server); backing off, then retrying'
+    },
+    credentials_missing: {
+        class: 'fatal',
+        exit: 'LOGGED_OUT',
+        summary: 'the stored credentials are gone (the client started a new pairing)',
+        hint: REPAIR
     },
     socket_closed: { class: 'transient', exit: 'CONNECTION_FAILED', summary: 'the socket closed', hint: 'backing off, then reconnecting' }
 })

@@ -54,9 +54,10 @@ export function register(program: Command): void {
 }
 
 async function prepare(flags: LogsFlags, ctx: CliContext): Promise<LogsOptions> {
-    const [{ parseEventTypes, normalizeJidFlag }, { parseLogLevel, DEFAULT_LOG_LEVEL }] = await Promise.all([
+    const [{ parseEventTypes, normalizeJidFlag }, { parseLogLevel, DEFAULT_LOG_LEVEL }, { parseRootCa }] = await Promise.all([
         import('../ops/event-json.js'),
-        import('../client/logger.js')
+        import('../client/logger.js'),
+        import('../client/root-ca.js')
     ])
     const given = flags.session ?? []
     if (flags.all && given.length > 0) throw usageError('--all and --session exclude each other: pass one of them')
@@ -75,13 +76,15 @@ async function prepare(flags: LogsFlags, ctx: CliContext): Promise<LogsOptions> 
     const timeoutMs = flags.timeout !== undefined ? parseDuration(flags.timeout, '--timeout') : null
     if (timeoutMs !== null && timeoutMs <= 0) throw usageError('--timeout must be longer than 0: use e.g. 30s')
     if (flags.raw && !ctx.io.json) throw usageError('--raw adds binary nodes to JSON lines: use it with --json')
+    const server = ctx.server({
+        ...(flags.server !== undefined ? { server: flags.server } : {}),
+        ...(flags.serverRootCa !== undefined ? { serverRootCa: flags.serverRootCa } : {})
+    })
+    if (server !== null) asUsage(() => parseRootCa(server.rootCa), '--server-root-ca')
     return {
         storeSpec: ctx.storeSpec(),
         sessions,
-        server: ctx.server({
-            ...(flags.server !== undefined ? { server: flags.server } : {}),
-            ...(flags.serverRootCa !== undefined ? { serverRootCa: flags.serverRootCa } : {})
-        }),
+        server,
         types: asUsage(() => parseEventTypes(flags.type ?? []), '--type'),
         chat: flags.chat !== undefined ? asUsage(() => normalizeJidFlag(flags.chat as string), '--chat') : null,
         from: flags.from !== undefined ? asUsage(() => normalizeJidFlag(flags.from as string), '--from') : null,

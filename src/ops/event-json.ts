@@ -45,7 +45,15 @@ export const EVENT_TYPES = Object.freeze([
 export type EventType = (typeof EVENT_TYPES)[number]
 
 /** The session's own lifecycle (and zapo's errors): shown whatever --chat/--from say, never counted by --count. */
-export const STATUS_TYPES: ReadonlySet<EventType> = new Set(['connection', 'reconnect', 'stopped', 'error'])
+export const STATUS_TYPES: ReadonlySet<EventType> = new Set(['connection', 'reconnect', 'stopped', 'error', 'offline_resume'])
+
+/**
+ * Status records: the STATUS_TYPES, and the server's info bulletins (notifications classified
+ * `info_bulletin`, such as the offline preview sent at every login).
+ */
+export function isStatusRecord(record: { readonly type: string; readonly classification?: unknown }): boolean {
+    return STATUS_TYPES.has(record.type as EventType) || (record.type === 'notification' && record.classification === 'info_bulletin')
+}
 
 /** Types left out unless asked for with --type (noisy bookkeeping of the protocol). */
 export const OPT_IN_TYPES: ReadonlySet<EventType> = new Set(['unhandled'])

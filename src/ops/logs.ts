@@ -15,7 +15,7 @@
 import type { WaClient } from 'zapo-js'
 import { createWaClient, type CreateWaClientOptions, type WaServerOverride } from '../client/create-client.js'
 import { createClientLogger, type ClientLogger, type LogLevelName } from '../client/logger.js'
-import { worstExit, type CloseClassification } from '../client/reasons.js'
+import { CLOSE_REASONS, worstExit, type CloseClassification } from '../client/reasons.js'
 import { KEEP_STORE_ON_CLOSE, ReconnectPolicy, type ReconnectDecision, type ReconnectPolicyOptions } from '../client/reconnect.js'
 import { toError, ZapoError, type ZapoErrorCode } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
@@ -26,7 +26,7 @@ import {
     jidMatches,
     OPT_IN_TYPES,
     reconnectRecord,
-    STATUS_TYPES,
+    isStatusRecord,
     stoppedRecord,
     toEventRecord,
     withClass,
@@ -115,7 +115,7 @@ export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<Log
     const emit = (record: EventRecord): void => {
         if (finishing || !passes(record, options)) return
         deps.onRecord(record)
-        if (STATUS_TYPES.has(record.type)) return
+        if (isStatusRecord(record)) return
         matched += 1
         if (options.count !== null && matched >= options.count) finish('count')
     }
@@ -166,7 +166,7 @@ function passes(record: EventRecord, options: LogsOptions): boolean {
     // the end of a session is always reported, whatever the filters
     if (record.type === 'stopped') return true
     if (options.types === null ? OPT_IN_TYPES.has(record.type) : !options.types.has(record.type)) return false
-    if (STATUS_TYPES.has(record.type)) return true
+    if (isStatusRecord(record)) return true
     if (options.chat !== null && !jidMatches(record.chat, options.chat)) return false
     if (options.from !== null && !jidMatches(record.from, options.from)) return false
     return true
@@ -239,9 +239,7 @@ class SessionRunner {
         }
         client.on('connection', (event: ConnectionEventLike) => this.onConnection(event))
         // a paired session never shows a QR: if it does, its credentials are gone
-        client.on('auth_qr', () =>
-            this.onFatal({ reason: 'credentials_missing', code: null, isLogout: true }, 'the stored credentials are gone: the client started a new pairing')
-        )
+        client.on('auth_qr', () => this.onFatal({ reason: CLOSE_REASONS.CREDENTIALS_MISSING, code: null, isLogout: true }))
         void this.connect()
     }
 
@@ -275,7 +273,7 @@ class SessionRunner {
         this.act(decision)
     }
 
-    private onFatal(event: { reason: string; code: number | null; isLogout: boolean }, _why: string): void {
+    private onFatal(event: { reason: string; code: number | null; isLogout: boolean }): void {
         if (this.policy.state === 'stopped') return
         this.act(this.policy.closed(event, this.sessionId))
     }

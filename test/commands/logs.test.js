@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 
 import { REPO_ROOT, runZapo, ZAPO_BIN } from '../helpers/run.js'
+import { isStatusRecord } from '../../dist/ops/event-json.js'
 import { openStore } from '../../dist/store/open.js'
 import { parseStoreUrl, singleStore } from '../../dist/store/address.js'
 import { pairWithQr, startTestSandbox, tempDir, newClient, nextEvent } from '../sandbox/helpers.js'
@@ -129,7 +130,7 @@ test('--json --count 3 prints three injected events with the documented schema, 
     const { code, stderr } = await run.done
     assert.equal(code, 0, stderr)
     const records = run.json()
-    const events = records.filter(r => r.type !== 'connection')
+    const events = records.filter(r => !isStatusRecord(r))
     assert.equal(events.length, 3, JSON.stringify(records))
     for (const r of records) {
         assert.equal(r.session, 't1')
@@ -164,7 +165,7 @@ test('every event type the sandbox sends: receipt, notification, group, call (an
     await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'raw please' })
     const { code, stderr } = await run.done
     assert.equal(code, 0, stderr)
-    const byType = Object.fromEntries(run.json().filter(r => r.type !== 'connection').map(r => [r.type, r]))
+    const byType = Object.fromEntries(run.json().filter(r => !isStatusRecord(r)).map(r => [r.type, r]))
     assert.deepEqual(Object.keys(byType).sort(), ['call', 'group', 'message', 'notification', 'receipt'])
     assert.equal(byType.receipt.receipt, 'read')
     assert.equal(byType.receipt.id, '3EB0AAAA')
@@ -192,7 +193,7 @@ test('filters: --type, --from, --chat; --count counts only matching events', asy
     await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'from the peer' })
     const { code, stderr } = await run.done
     assert.equal(code, 0, stderr)
-    const events = run.json().filter(r => r.type !== 'connection')
+    const events = run.json().filter(r => !isStatusRecord(r))
     assert.deepEqual(
         events.map(r => [r.type, r.from, r.text ?? r.id]),
         [
@@ -208,7 +209,7 @@ test('filters: --type, --from, --chat; --count counts only matching events', asy
     const chatEnd = await chat.done
     assert.equal(chatEnd.code, 0, chatEnd.stderr)
     assert.deepEqual(
-        chat.json().filter(r => r.type !== 'connection').map(r => [r.type, r.chat, r.action]),
+        chat.json().filter(r => !isStatusRecord(r)).map(r => [r.type, r.chat, r.action]),
         [['group', GROUP, 'promote']]
     )
 })
