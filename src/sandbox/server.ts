@@ -306,6 +306,8 @@ export class Connection {
     mode: HandshakeMode | null = null
     lateMs = 0
     closed = false
+    /** true between the offline preview and the client's batch request */
+    offlineWaiting = false
     private transport: NoiseTransport | null = null
     private readonly reader = new FrameReader()
     private readonly handshakeFrames: Uint8Array[] = []
@@ -1073,10 +1075,49 @@ export class SandboxServer extends EventEmitter {
             }
         })
         this.emit('login', { jid, connectionId: conn.id, handshake: conn.mode ?? 'xx' })
+        // Offline delivery as the service does it: with nothing queued, only the end marker; else
+        // a preview, the client asks for a batch, the queued stanzas follow, then the end marker
+        // (the client emits offline_resume events).
+        if (device.offline.length === 0) {
+            await conn.send({
+                tag: 'ib',
+                attrs: {},
+                content: [{ tag: 'offline', attrs: { count: '0' } }]
+            })
+            return
+        }
+        conn.offlineWaiting = true
+        await conn.send({
+            tag: 'ib',
+            attrs: {},
+            content: [
+                {
+                    tag: 'offline_preview',
+                    attrs: {
+                        count: String(device.offline.length),
+                        message: String(device.offline.filter((n) => n.tag === 'message').length),
+                        notification: '0',
+                        receipt: '0',
+                        call: '0'
+                    }
+                }
+            ]
+        })
+    }
+
+    private async deliverOffline(conn: Connection): Promise<void> {
+        const device = conn.device
+        if (!device || !conn.offlineWaiting) return
+        conn.offlineWaiting = false
         const queued = device.offline.splice(0)
         for (const node of queued) {
             await conn.send({ ...node, attrs: { ...node.attrs, offline: '1' } })
         }
+        await conn.send({
+            tag: 'ib',
+            attrs: {},
+            content: [{ tag: 'offline', attrs: { count: String(queued.length) } }]
+        })
     }
 
     private createDevice(
@@ -1203,6 +1244,10 @@ export class SandboxServer extends EventEmitter {
                 return
             }
             await this.handleIq(conn, node)
+            return
+        }
+        if (node.tag === 'ib') {
+            if (child(node, 'offline_batch')) await this.deliverOffline(conn)
             return
         }
         if (node.tag === 'receipt' || node.tag === 'notification' || node.tag === 'call') {
@@ -1681,7 +1726,7 @@ export class SandboxServer extends EventEmitter {
 
     private async deliver(device: DeviceRecord, node: BinaryNode): Promise<boolean> {
         const conn = device.connection
-        if (conn && !conn.closed) {
+        if (conn && !conn.closed && !conn.offlineWaiting) {
             await conn.send(node)
             return false
         }

@@ -73,8 +73,11 @@ test('messages for an offline device are queued and delivered at its next login'
 
     const { client } = newClient(t, sandbox, { path })
     const message = nextEvent(client, 'message')
+    const resumed = nextEvent(client, 'offline_resume', (event) => event.status === 'complete')
     await client.connect()
     const received = await message
     assert.equal(received.message.conversation, 'while away')
     assert.equal(received.rawNode.attrs.offline, '1')
+    const complete = await resumed
+    assert.equal(complete.forced, false)
 })
