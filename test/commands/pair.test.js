@@ -430,6 +430,39 @@ describe('zapo pair', { concurrency: 4 }, () => {
         assert.equal(after.counts.preKeys, 812)
     })
 
+    test('done when: zapo sandbox --json in one process, zapo pair with its url and rootCa verbatim in another, creds show paired', async t => {
+        const cwd = tempDir(t)
+        const help = await runZapo(['--help'], { cwd })
+        if (!/^\s+sandbox\b/m.test(help.stdout)) {
+            t.skip('zapo sandbox is not registered in this build')
+            return
+        }
+        const box = spawn(process.execPath, [ZAPO_BIN, 'sandbox', '--json'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+        t.after(() => box.kill('SIGTERM'))
+        const info = await new Promise((resolve, reject) => {
+            let buffered = ''
+            box.stdout.setEncoding('utf8').on('data', chunk => {
+                buffered += chunk
+                const nl = buffered.indexOf('\n')
+                if (nl >= 0) resolve(JSON.parse(buffered.slice(0, nl)))
+            })
+            box.on('close', code => reject(new Error(`zapo sandbox exited ${code}`)))
+        })
+        // the default store of the working directory, values exactly as printed
+        const run = spawnPair(t, ['--json', '--session', 't1', '--server', info.url, '--server-root-ca', info.rootCa], { cwd })
+        const qr = await run.nextEvent(e => e.event === 'qr')
+        const scanned = await fetch(`${info.controlUrl}/scan`, { method: 'POST', body: JSON.stringify({ qr: qr.qr }) })
+        assert.equal((await scanned.json()).status, 'paired')
+        const result = await run.done
+        assert.equal(result.code, 0, result.stderr)
+        assert.ok(existsSync(join(cwd, 'zapo.sqlite')))
+        const show = await runZapo(['creds', 'show', '--session', 't1', '--json'], { cwd, env: { ZAPO_STORE: undefined } })
+        assert.equal(show.code, 0, show.stderr)
+        const view = JSON.parse(show.stdout)
+        assert.equal(view.paired, true)
+        assert.equal(view.integrity.ok, true)
+    })
+
     test('usage: no session without a terminal names --session; a bad phone number is a usage error', async t => {
         const cwd = tempDir(t)
         const bare = await runZapo(['pair'], { cwd, env: { ZAPO_SESSION: undefined } })
