@@ -37,7 +37,7 @@ export function register(program: Command): void {
         .option('--type <types>', 'only these event types, comma-separated (message,receipt,presence,chatstate,call,notification,group,…)', collect)
         .option('--chat <jid>', 'only events of this chat (a JID, or a phone number)')
         .option('--from <jid>', 'only events caused by this JID (any of its devices), or phone number')
-        .option('--count <n>', 'stop after N matching events (connection/reconnect/error lines are not counted)')
+        .option('--count <n>', 'stop after N matching events (status lines such as connection, reconnect, error are not counted)')
         .option('--timeout <duration>', 'stop after this long, with exit 0 (e.g. 30s, 5m)')
         .option('--raw', 'with --json: add the raw binary node of each stanza as "raw"')
         .option('--log-level <level>', "the client's own log lines on stderr: trace, debug, info, warn, error, silent (default warn)")
@@ -48,7 +48,8 @@ export function register(program: Command): void {
             '\nConnecting kicks an app running the same session while this runs (one connection per device).\n' +
                 'Ctrl-C or SIGTERM disconnects (the device stays linked) and exits 0; a second Ctrl-C exits at once (130).\n' +
                 'Exit codes when every session stopped by itself: 10 logged out, 11 replaced, 12 banned/locked,\n' +
-                '13 client rejected, 14 could not connect (the most severe wins). JSON schema: docs/logs.md'
+                '13 client rejected (the most severe wins). Transient failures are retried with backoff, without end.\n' +
+                'JSON schema and reconnect policy: docs/logs.md'
         )
         .action(handle<LogsFlags>(runLogsCommand))
 }
@@ -114,10 +115,8 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
     const [{ runLogs }, { eventLineFormatter }] = await Promise.all([import('../ops/logs.js'), import('../ui/event-line.js')])
     const { io } = ctx
     const p = palette(io.color && Boolean(io.stderr.isTTY))
-    const explicit = options.sessions === 'all' ? [] : options.sessions
-    const formatter = eventLineFormatter(io.color && Boolean(io.stdout.isTTY), {
-        sessionWidth: Math.min(24, Math.max(0, ...explicit.map(id => id.length)))
-    })
+    const lineColor = io.color && Boolean(io.stdout.isTTY)
+    let formatter = eventLineFormatter(lineColor)
 
     const stopLine = (record: EventRecord) =>
         note(io, p.error(`zapo: ${record.session}: ${String(record.summary)} (${String(record.reason)}${typeof record.code === 'number' ? ` ${record.code}` : ''}): ${String(record.hint)}`))
@@ -147,6 +146,8 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
             onRecord,
             signal: controller.signal,
             onConnecting: ids => {
+                // sessions in one column: pad to the longest id (up to 24)
+                formatter = eventLineFormatter(lineColor, { sessionWidth: Math.min(24, Math.max(0, ...ids.map(id => id.length))) })
                 const who = ids.length === 1 ? `session ${ids[0]}` : `${ids.length} sessions (${ids.join(', ')})`
                 const where = options.server ? ` to the test server ${options.server.url}` : ''
                 note(
