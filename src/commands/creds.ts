@@ -106,13 +106,20 @@ function render(io: Io, v: RenderedView, reveal: boolean): void {
     const text = (value: string | null | undefined): string => (value === null || value === undefined || value === '' ? none : value)
     const secret = (value: string | null): string => (value === null ? none : value === REDACTED ? p.dim(REDACTED) : p.warn(value))
     const when = (iso: string | null): string => (iso === null ? none : `${iso} ${p.dim(`(${relativeTime(Date.parse(iso))})`)}`)
+    // revealed keys are long: public and private go on lines of their own
     const key = (k: RenderedKey): string =>
-        `${p.strong(k.fingerprint)}${k.pubKey ? `  public ${k.pubKey}` : ''}  private ${secret(k.privKey)}`
+        k.pubKey
+            ? `${p.strong(k.fingerprint)}\npublic  ${k.pubKey}\nprivate ${secret(k.privKey)}`
+            : `${p.strong(k.fingerprint)}  private ${secret(k.privKey)}`
     const c = v.credentials
     const section = (title: string, rows: readonly (readonly [string, string])[]): void => {
         out(p.strong(title))
         const width = Math.max(...rows.map(([label]) => label.length))
-        for (const [label, value] of rows) out(`  ${label.padEnd(width)}  ${value}`)
+        for (const [label, value] of rows) {
+            const [first, ...more] = value.split('\n')
+            out(`  ${label.padEnd(width)}  ${first}`)
+            for (const line of more) out(`  ${' '.repeat(width)}    ${line}`)
+        }
         out()
     }
 
@@ -133,7 +140,7 @@ function render(io: Io, v: RenderedView, reveal: boolean): void {
         ['identity key', key(c.identityKey)],
         [
             'signed prekey',
-            `#${c.signedPreKey.keyId}  ${key(c.signedPreKey)}  signature ${c.signedPreKey.signature.fingerprint}${c.signedPreKey.uploaded === null ? '' : `  uploaded ${c.signedPreKey.uploaded ? 'yes' : 'no'}`}`
+            `#${c.signedPreKey.keyId}  signature ${c.signedPreKey.signature.fingerprint}${c.signedPreKey.uploaded === null ? '' : `  uploaded ${c.signedPreKey.uploaded ? 'yes' : 'no'}`}  key ${key(c.signedPreKey)}`
         ],
         ['noise key', key(c.noiseKey)],
         ['ADV secret', secret(c.advSecretKey)],
