@@ -359,7 +359,8 @@ async function waitForLogin(sandbox, jid, logins, ms = 20_000) {
 for (const [fault, exit, reason, pattern] of [
     ['replaced', 11, 'stream_error_replaced', /replaced by another connection.*stop the other app/],
     ['force_logout', 10, 'stream_error_force_logout', /^zapo: t1: the server logged the device out \(stream_error_force_logout 516\): re-pair the device: zapo pair --session t1$/],
-    ['not_authorized', 10, 'failure_not_authorized', /not authorised.*zapo pair --session t1/]
+    ['not_authorized', 10, 'failure_not_authorized', /not authorised.*zapo pair --session t1/],
+    ['device_removed', 10, 'stream_error_device_removed', /removed from the phone’s linked devices.*zapo pair --session t1/]
 ]) {
     test(`${fault} while tailing ends it with exit ${exit} and one clear line`, async t => {
         const { sandbox, jids, base } = await setup(t)
