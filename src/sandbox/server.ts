@@ -312,6 +312,7 @@ export class Connection {
     private readonly reader = new FrameReader()
     private readonly handshakeFrames: Uint8Array[] = []
     private handshakeWaiter: ((frame: Uint8Array) => void) | null = null
+    private handshakeRejecter: ((error: Error) => void) | null = null
     private writeChain: Promise<void> = Promise.resolve()
     private readChain: Promise<void> = Promise.resolve()
     private readonly pending = new Map<string, PendingIq>()
@@ -371,14 +372,22 @@ export class Connection {
     nextHandshakeFrame(): Promise<Uint8Array> {
         const queued = this.handshakeFrames.shift()
         if (queued) return Promise.resolve(queued)
+        if (this.closed) return Promise.reject(new Error('connection closed'))
         return new Promise((resolve, reject) => {
             const timer = setTimeout(() => {
                 this.handshakeWaiter = null
+                this.handshakeRejecter = null
                 reject(new Error('handshake frame timeout'))
             }, HANDSHAKE_TIMEOUT_MS)
             this.handshakeWaiter = (frame) => {
                 clearTimeout(timer)
+                this.handshakeRejecter = null
                 resolve(frame)
+            }
+            this.handshakeRejecter = (error) => {
+                clearTimeout(timer)
+                this.handshakeWaiter = null
+                reject(error)
             }
         })
     }
@@ -485,7 +494,10 @@ export class Connection {
         this.closed = true
         if (this.rotateTimer) clearInterval(this.rotateTimer)
         this.rotateTimer = null
-        if (this.handshakeWaiter) this.handshakeWaiter = null
+        const rejectHandshake = this.handshakeRejecter
+        this.handshakeWaiter = null
+        this.handshakeRejecter = null
+        rejectHandshake?.(new Error('connection closed'))
         return this.readChain.then(() => {
             for (const [id, pending] of this.pending) {
                 clearTimeout(pending.timer)
