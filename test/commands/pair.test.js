@@ -269,13 +269,19 @@ describe('zapo pair', { concurrency: 4 }, () => {
         assert.equal(existsSync(join(cwd, 'never.sqlite')), false, 'no store file created by an unfinished pairing')
 
         const urls = storeUrls()
+        const fresh = storeUrls()
         await Promise.all(
-            ['sqlite', 'postgres', 'redis'].map(async kind => {
-                const url = urls[kind]
+            [
+                ...['sqlite', 'postgres', 'mysql', 'redis'].map(kind => ({ kind, url: urls[kind], seed: true })),
+                // never used: not even a table may appear
+                ...['postgres', 'mysql', 'redis'].map(kind => ({ kind: `empty ${kind}`, url: fresh[kind], seed: false }))
+            ].map(async ({ kind, url, seed }) => {
                 t.after(() => dropStore(url))
-                const seeded = await openTestStore(url, 'write')
-                await makeSession(seeded, 'other', { signalSessions: 1, identities: 1 })
-                await seeded.close()
+                if (seed) {
+                    const seeded = await openTestStore(url, 'write')
+                    await makeSession(seeded, 'other', { signalSessions: 1, identities: 1 })
+                    await seeded.close()
+                }
                 const before = await storeDigest(url)
                 const run = await runZapo(['pair', '--json', '--session', 'x2', '--store', url, '--timeout', '5s', ...serverArgs(sandbox)], {
                     cwd
