@@ -269,7 +269,7 @@ describe('zapo check --all --shard K/N', () => {
     after(() => dropStore(url))
 
     test('the union over K = 1..N is every session, and the parts are disjoint', async () => {
-        for (const n of [1, 3, 5]) {
+        for (const n of [1, 4]) {
             const parts = []
             const runs = await Promise.all(
                 Array.from({ length: n }, (_, i) => zapo(['--store', url, 'check', '--all', '--shard', `${i + 1}/${n}`, '--json']))
@@ -287,7 +287,7 @@ describe('zapo check --all --shard K/N', () => {
             const all = parts.flat()
             assert.equal(new Set(all).size, all.length, `disjoint for N=${n}`)
             assert.deepEqual([...all].sort(), ids, `union for N=${n}`)
-            if (n === 5) assert.ok(parts.filter(p => p.length > 0).length >= 3, 'the hash spreads 14 ids over the parts')
+            if (n === 4) assert.ok(parts.filter(p => p.length > 0).length >= 3, 'the hash spreads 14 ids over the parts')
         }
     })
 })
