@@ -84,13 +84,13 @@ for (const { target: targetKind, domains, decrypts } of CASES) {
             await client.disconnect().catch(() => undefined)
             await store.close().catch(() => undefined)
         })
-        const loggedIn = nextEvent(client, 'connection_success', () => true, 20_000)
+        const loggedIn = nextEvent(client, 'connection_success', () => true, 40_000)
         await client.connect()
         await loggedIn
         assert.equal(client.getCredentials()?.meJid, origin.jid, 'the same device logged in')
 
         const wanted = event => event.message?.conversation === 'after the move'
-        const third = nextEvent(client, 'message', wanted, decrypts ? 20_000 : 6_000)
+        const third = nextEvent(client, 'message', wanted, decrypts ? 40_000 : 6_000)
         const sent3 = await sandbox.sendMessage({ to: origin.jid, from: PEER, text: 'after the move' })
         assert.equal(sent3.deliveries[0].type, 'msg', 'the peer kept its session: only the imported one decrypts this')
         if (decrypts) {
