@@ -168,13 +168,14 @@ describe('zapo pair', { concurrency: 4 }, () => {
         assert.equal(view.integrity.ok, true)
     })
 
-    test('QR pairing end to end into every backend', async t => {
+    test('QR pairing end to end into every backend', { concurrency: true }, async t => {
         const sandbox = await sandboxFor(t)
         const cwd = tempDir(t)
         const urls = storeUrls()
-        if (!urls.mongo) await t.test('mongo', t2 => t2.skip('MONGODB_URI not set'))
+        const runs = []
+        if (!urls.mongo) runs.push(t.test('mongo', t2 => t2.skip('MONGODB_URI not set')))
         for (const [kind, url] of Object.entries(urls)) {
-            await t.test(kind, async t2 => {
+            runs.push(t.test(kind, async t2 => {
                 t2.after(() => dropStore(url))
                 const sessionId = `tenant-${kind}`
                 const { jid } = await pairByQr(t2, sandbox, { url, sessionId, cwd })
@@ -186,8 +187,9 @@ describe('zapo pair', { concurrency: 4 }, () => {
                 const view = JSON.parse(show.stdout)
                 assert.equal(view.paired, true)
                 assert.equal(view.integrity.ok, true)
-            })
+            }))
         }
+        await Promise.all(runs)
     })
 
     test('pairing-code flow: the code is printed once the server accepted it, the phone types it, paired', async t => {
