@@ -126,10 +126,19 @@ export async function runPair(options: PairOptions, deps: PairDeps): Promise<Pai
     deps.onProgress({ type: 'saving' })
     const started = Date.now()
     const credentials = credentialsOf(outcome.batches)
+    // the pairing took minutes: the session may have been paired by someone else meanwhile
+    const now = await readExisting(options.storeSpec, sessionId)
+    if (now.meJid !== null && now.meJid !== existing.meJid && !options.force) {
+        throw new ZapoError(
+            'EXISTS',
+            `session "${sessionId}" was paired as ${now.meJid} by another process while this pairing ran: the new device ${credentials.meJid ?? ''} is linked on the phone but not stored; remove it there (or pair again with --force)`,
+            { session: sessionId, meJid: now.meJid, unsaved: credentials.meJid ?? null }
+        )
+    }
     let store: OpenedStore | null = null
     try {
         store = await openStore(options.storeSpec, 'write')
-        await commit(store, sessionId, outcome.batches, existing.hasState)
+        await commit(store, sessionId, outcome.batches, now.hasState)
     } catch (error) {
         const err = toError(error)
         throw new ZapoError(
@@ -148,8 +157,8 @@ export async function runPair(options: PairOptions, deps: PairDeps): Promise<Pai
         meLid: credentials.meLid ?? null,
         displayName: credentials.meDisplayName ?? null,
         platform: credentials.platform ?? null,
-        replaced: existing.meJid !== null,
-        previousMeJid: existing.meJid,
+        replaced: now.meJid !== null,
+        previousMeJid: now.meJid,
         settled: outcome.settled,
         timings: { pairedMs: outcome.pairedMs, storedMs: outcome.pairedMs + (Date.now() - started) }
     }

@@ -189,3 +189,32 @@ test('runPair as a library: resolves with the result, writes nothing to stdout o
         error => error.code === 'CANCELLED' && error.exitCode === 130
     )
 })
+
+test('runPair: a session paired by another process while the QR was up is not overwritten', async t => {
+    const sandbox = await startSandbox()
+    t.after(() => sandbox.close())
+    const url = `sqlite:${join(tempDir(t), 'race.sqlite')}`
+    const storeSpec = singleStore(parseStoreUrl(url, 'flag', process.cwd()))
+    const { makeSession } = await import('../helpers/fixtures.js')
+    let other = null
+    await assert.rejects(
+        runPair(
+            { storeSpec, sessionId: 'race', method: { kind: 'qr' }, force: false, timeoutMs: 20_000, server: { url: sandbox.url, rootCa: sandbox.rootCa } },
+            {
+                onProgress: event => {
+                    if (event.type !== 'qr') return
+                    void (async () => {
+                        const store = await openTestStore(url, 'write')
+                        other = await makeSession(store, 'race')
+                        await store.close()
+                        await sandbox.scan(event.qr)
+                    })()
+                }
+            }
+        ),
+        error => error.code === 'EXISTS' && /another process/.test(error.message)
+    )
+    const store = await openTestStore(url, 'read')
+    t.after(() => store.close())
+    assert.equal((await store.domain('auth', 'race').load()).meJid, other.credentials.meJid)
+})
