@@ -7,9 +7,9 @@
  * own after a 515 ("reconnect now"): one such restart right after the login is routine and is
  * followed; a second one is reported. Every other close is classified by client/reasons.ts.
  *
- * `logoutStoreClear` is set to keep everything (reconnect.ts `KEEP_STORE_ON_CLOSE`) unless the
- * caller is `zapo logout`: a refused login never wipes the stored state behind the user's back
- * (zapo-js 0.3 would clear it on 401/403/406, 516, device removed, and even on a 515).
+ * `logoutStoreClear` keeps everything (reconnect.ts `KEEP_STORE_ON_CLOSE`): a refused login
+ * never wipes the stored state behind the user's back (zapo-js 0.3 would clear it on
+ * 401/403/406, 516, device removed, and even on a 515). `zapo logout` passes its own gate.
  */
 
 import type { Logger, WaClient, WaClientOptions } from 'zapo-js'
@@ -30,8 +30,11 @@ export interface LoginProbeOptions {
     /** stay connected this long after `<success>` (ms) */
     readonly settleMs: number
     readonly logger?: Logger
-    /** the library's clean-up on a logout answer: kept (default) or the library's own default */
-    readonly storeClear?: 'keep' | 'library'
+    /**
+     * the library's clean-up on a logout answer (zapo-js `logoutStoreClear`): everything kept by
+     * default; `zapo logout` passes its own object and opens it once the server confirmed
+     */
+    readonly storeClear?: NonNullable<WaClientOptions['logoutStoreClear']>
     /** keep the client connected and return it (the caller disconnects) */
     readonly keepOpen?: boolean
 }
@@ -69,7 +72,7 @@ export async function probeLogin(store: OpenedStore, sessionId: string, options:
         // zapo-js waits this long for a socket to open and, after a server-side close, for the
         // close handshake it never sees (10 s by default): keep a refused probe from lingering
         timeoutIntervalMs: Math.max(1_000, Math.min(options.timeoutMs, SOCKET_WAIT_MS)),
-        ...(options.storeClear === 'library' ? {} : { logoutStoreClear: KEEP_STORE_ON_CLOSE })
+        logoutStoreClear: options.storeClear ?? KEEP_STORE_ON_CLOSE
     }
     const client = createWaClient({ store: waStore, sessionId, server: options.server, logger, tuning: tuning as never })
 

@@ -6,10 +6,13 @@
  * → the library ends the stream and clears the stored state (zapo-js `clearStoredState`) →
  * count again and report what was removed, per domain.
  *
- * Nothing is removed unless the server was reached: a device still linked on the phone with
- * its local state gone is worse than both. If the server confirmed the removal but the library
- * did not clear the store (the stream did not end), zapo clears the same durable domains
- * through the store contracts and says so (`clearedBy: 'zapo'`).
+ * Nothing is removed unless the server confirmed that the device is gone: a device still linked
+ * on the phone with its local state gone is worse than both. The library's clean-up is shut
+ * (`logoutStoreClear` all false) until the server answered the removal, because zapo-js 0.3
+ * also clears on a routine 515 and on refusals; it is opened right after. If the library still
+ * leaves records (the stream did not end, or ended before the gate opened), or the server said
+ * at login that the device is already gone, zapo clears the same durable domains through the
+ * store contracts and says so (`clearedBy: 'zapo'`).
  */
 
 import type { Logger, WaClient } from 'zapo-js'
@@ -17,6 +20,7 @@ import { ZapoError, type ZapoErrorCode } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
 import { clearSession } from '../store/records.js'
 import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
+import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
 import { probeLogin, withTimeout, type ServerOverride } from './login-probe.js'
 import { openForReading } from './read-store.js'
 
@@ -65,6 +69,7 @@ export interface LogoutResult {
 
 const LIBRARY_CLEAR_WAIT_MS = 10_000
 const POLL_MS = 100
+const STABLE_MS = 1_500
 
 export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promise<LogoutResult> {
     const progress = deps.onProgress ?? (() => undefined)
@@ -92,11 +97,17 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
         }
 
         progress(`connecting ${options.sessionId} to ${options.server ? options.server.url : 'WhatsApp'}`)
+        // The library's clean-up stays shut until the server has confirmed the removal: zapo-js 0.3
+        // would otherwise wipe the store on a routine 515 or any refusal while the device is linked.
+        const gate: Record<string, boolean> = { ...KEEP_STORE_ON_CLOSE }
+        const openGate = (): void => {
+            for (const key of Object.keys(gate)) gate[key] = true
+        }
         const login = await probeLogin(store, options.sessionId, {
             server: options.server,
             timeoutMs: options.timeoutMs,
             settleMs: 0,
-            storeClear: 'library',
+            storeClear: gate,
             keepOpen: true,
             ...(options.logger ? { logger: options.logger } : {})
         })
@@ -110,15 +121,16 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
         }
         if (login.status === 'refused') {
             if (login.code === 'LOGGED_OUT') {
-                // the server already unlinked it; the library clears on that answer
-                const after = await settleCounts(catalog, options.sessionId, LIBRARY_CLEAR_WAIT_MS)
-                return finish({ ...base, jid, status: 'already-logged-out', clearedBy: 'library', after, result: 'OK', reason: login.reason })
+                // the server says the device is gone already: nothing is linked any more, so the
+                // stored state goes too (the library kept it, its clean-up was shut)
+                progress(`the server says ${jid} is already logged out (${login.reason}); removing its stored state`)
+                await clearSession(store, options.sessionId)
+                const after = await catalog.counts(options.sessionId)
+                return finish({ ...base, jid, status: 'already-logged-out', clearedBy: 'zapo', after, result: 'OK', reason: login.reason })
             }
-            const after = await catalog.counts(options.sessionId)
-            const changed = before.credentials && !after.credentials
             throw new ZapoError(
                 login.code,
-                `the server refused the login of ${options.sessionId}: ${login.reason}; ${changed ? 'the library removed the stored credentials on that answer' : nothingRemoved}; ${login.hint}`,
+                `the server refused the login of ${options.sessionId}: ${login.reason}; ${nothingRemoved}; ${login.hint}`,
                 { sessionId: options.sessionId, jid, reason: login.classification.reason }
             )
         }
@@ -141,12 +153,21 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
                 { sessionId: options.sessionId, jid }
             )
         }
+        // confirmed: from now on the library's own clean-up may run (on the stream end that follows)
+        openGate()
         const closedByServer = await loggedOut.promise
         let clearedBy: 'library' | 'zapo'
-        let after: SessionCounts
+        let after: SessionCounts = await catalog.counts(options.sessionId)
         if (closedByServer) {
             after = await settleCounts(catalog, options.sessionId, LIBRARY_CLEAR_WAIT_MS)
             clearedBy = 'library'
+            if (!isEmpty(after)) {
+                // the stream ended before the gate opened: the library kept what it found
+                progress('the library left records behind; clearing them through the store contracts')
+                await clearSession(store, options.sessionId)
+                after = await catalog.counts(options.sessionId)
+                clearedBy = 'zapo'
+            }
         } else {
             // the server confirmed the removal but kept the stream open: the library cleared nothing
             progress('the server confirmed the removal but did not end the stream; clearing the stored state through the store contracts')
@@ -212,7 +233,7 @@ async function settleCounts(catalog: SessionCatalog, sessionId: string, timeoutM
         if (JSON.stringify(next) !== JSON.stringify(last)) {
             last = next
             stableSince = Date.now()
-        } else if (!last.credentials && Date.now() - stableSince > 2_000) {
+        } else if (Date.now() - stableSince > STABLE_MS) {
             return last
         }
     }

@@ -136,6 +136,7 @@ describe('zapo logout --yes through the sandbox', () => {
         assert.equal(result.code, 0, result.stdout + result.stderr)
         const report = JSON.parse(result.stdout)
         assert.equal(report.status, 'already-logged-out')
+        assert.equal(report.clearedBy, 'zapo')
         assert.match(report.reason, /401/)
         assert.deepEqual(report.after, EMPTY)
         assert.deepEqual(await countsOf(url, 'gone'), EMPTY)
