@@ -20,11 +20,24 @@ function store(path) {
     return createStore({
         backends: { sqlite: createSqliteStore({ path }) },
         providers: {
-            auth: 'sqlite', signal: 'sqlite', preKey: 'sqlite', session: 'sqlite', identity: 'sqlite',
-            senderKey: 'sqlite', appState: 'sqlite', privacyToken: 'sqlite',
-            messages: 'none', threads: 'none', contacts: 'memory'
+            auth: 'sqlite',
+            signal: 'sqlite',
+            preKey: 'sqlite',
+            session: 'sqlite',
+            identity: 'sqlite',
+            senderKey: 'sqlite',
+            appState: 'sqlite',
+            privacyToken: 'sqlite',
+            messages: 'none',
+            threads: 'none',
+            contacts: 'memory'
         },
-        cacheProviders: { retry: 'memory', participants: 'memory', deviceList: 'memory', messageSecret: 'memory' }
+        cacheProviders: {
+            retry: 'memory',
+            participants: 'memory',
+            deviceList: 'memory',
+            messageSecret: 'memory'
+        }
     })
 }
 
@@ -43,7 +56,11 @@ async function pairOnce(sandbox, dir, index) {
         tuning: { timeoutIntervalMs: 1_000 }
     })
     let scannedAt = 0
-    const paired = new Promise((resolve) => client.once('auth_paired', (e) => resolve({ at: performance.now(), jid: e.credentials.meJid })))
+    const paired = new Promise(resolve =>
+        client.once('auth_paired', e =>
+            resolve({ at: performance.now(), jid: e.credentials.meJid })
+        )
+    )
     client.once('auth_qr', ({ qr }) => {
         scannedAt = performance.now()
         void sandbox.scan(qr)
@@ -63,13 +80,15 @@ try {
         timings.push(handle.ms)
         handles.push(handle)
     }
-    console.log(`scan -> auth_paired: median ${median(timings).toFixed(1)} ms, min ${Math.min(...timings).toFixed(1)} ms, max ${Math.max(...timings).toFixed(1)} ms (${PAIRINGS} pairings)`)
+    console.log(
+        `scan -> auth_paired: median ${median(timings).toFixed(1)} ms, min ${Math.min(...timings).toFixed(1)} ms, max ${Math.max(...timings).toFixed(1)} ms (${PAIRINGS} pairings)`
+    )
 
     const { client, jid } = handles[0]
     await sandbox.waitForDevice(jid)
 
     let seen = 0
-    const allPresence = new Promise((resolve) => {
+    const allPresence = new Promise(resolve => {
         client.on('presence', () => {
             seen += 1
             if (seen === PRESENCE_EVENTS) resolve()
@@ -81,10 +100,12 @@ try {
     }
     await allPresence
     let seconds = (performance.now() - started) / 1000
-    console.log(`presence stanzas into one client: ${Math.round(PRESENCE_EVENTS / seconds)} events/s (${PRESENCE_EVENTS} in ${seconds.toFixed(2)} s)`)
+    console.log(
+        `presence stanzas into one client: ${Math.round(PRESENCE_EVENTS / seconds)} events/s (${PRESENCE_EVENTS} in ${seconds.toFixed(2)} s)`
+    )
 
     let decrypted = 0
-    const allMessages = new Promise((resolve) => {
+    const allMessages = new Promise(resolve => {
         client.on('message', () => {
             decrypted += 1
             if (decrypted === MESSAGES) resolve()
@@ -101,7 +122,9 @@ try {
     )
     await allMessages
     seconds = (performance.now() - started) / 1000
-    console.log(`encrypted 1:1 messages decrypted by one client: ${Math.round(MESSAGES / seconds)} messages/s (${MESSAGES} from ${peers.length} peers in ${seconds.toFixed(2)} s)`)
+    console.log(
+        `encrypted 1:1 messages decrypted by one client: ${Math.round(MESSAGES / seconds)} messages/s (${MESSAGES} from ${peers.length} peers in ${seconds.toFixed(2)} s)`
+    )
 } finally {
     for (const handle of handles) {
         await handle.client.disconnect().catch(() => undefined)

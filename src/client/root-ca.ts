@@ -35,7 +35,8 @@ export function parseRootCa(value: string): NoiseRootCa {
     const match = ROOT_CA_PATTERN.exec(value.trim())
     if (!match) {
         throw new RootCaFormatError(
-            'invalid server root CA: expected "<serial>:<base64 public key>" as printed by zapo sandbox --json'
+            'invalid server root CA: expected "<serial>:<base64 public key>" ' +
+                'as printed by zapo sandbox --json'
         )
     }
     const serial = Number(match[1])

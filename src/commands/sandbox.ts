@@ -34,7 +34,14 @@ export interface SandboxReadyInfo {
     readonly port: number
 }
 
-const SANDBOX_EVENTS = ['connection', 'qr', 'pairing-code', 'paired', 'login', 'disconnect'] as const
+const SANDBOX_EVENTS = [
+    'connection',
+    'qr',
+    'pairing-code',
+    'paired',
+    'login',
+    'disconnect'
+] as const
 
 function isLoopback(host: string): boolean {
     return host === 'localhost' || host === '::1' || host.startsWith('127.')
@@ -73,7 +80,8 @@ export async function runSandboxCommand(
         const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message
         throw new ZapoError(
             'CONNECTION_FAILED',
-            `could not listen on ${opts.host}:${opts.port} (${reason}); pick another --port or --host`,
+            `could not listen on ${opts.host}:${opts.port} (${reason}); ` +
+                'pick another --port or --host',
             { host: opts.host, port: opts.port }
         )
     }
@@ -90,22 +98,29 @@ export async function runSandboxCommand(
         printLine(io, `zapo sandbox listening (a local protocol server; nothing reaches WhatsApp)`)
         printLine(io, `  --server          ${info.url}`)
         printLine(io, `  --server-root-ca  ${info.rootCa}`)
-        printLine(io, `  control API       ${info.controlUrl}  (loopback only, see docs/sandbox.md)`)
+        printLine(
+            io,
+            `  control API       ${info.controlUrl}  (loopback only, see docs/sandbox.md)`
+        )
         if (opts.autoScanMs !== null) {
-            printLine(io, `  auto scan         ${opts.autoScanMs} ms after a QR is handed to POST /scan`)
+            printLine(
+                io,
+                `  auto scan         ${opts.autoScanMs} ms after a QR is handed to POST /scan`
+            )
         }
         printLine(io, `Stop with Ctrl-C.`)
     }
     if (!isLoopback(opts.host)) {
         note(
             io,
-            `warning: the protocol endpoint listens on ${opts.host}: anyone who can reach this port can ` +
+            `warning: the protocol endpoint listens on ${opts.host}: ` +
+                'anyone who can reach this port can ' +
                 `pair against it; the control API stays on 127.0.0.1`
         )
     }
     hooks.onReady?.(info)
 
-    const listeners = SANDBOX_EVENTS.map((name) => {
+    const listeners = SANDBOX_EVENTS.map(name => {
         const listener = (event: Readonly<Record<string, unknown>>) => {
             if (opts.json) {
                 printJsonLine(io, { event: name, ...event })
@@ -118,7 +133,7 @@ export async function runSandboxCommand(
         return { name, listener }
     })
 
-    await new Promise<void>((resolve) => {
+    await new Promise<void>(resolve => {
         const stop = () => {
             process.off('SIGINT', stop)
             process.off('SIGTERM', stop)
@@ -156,7 +171,8 @@ export function register(program: Command): void {
                     {
                         host: flags.host ?? '127.0.0.1',
                         port: parsePort(flags.port ?? '0'),
-                        autoScanMs: flags.autoScan === undefined ? null : parseAutoScanMs(flags.autoScan),
+                        autoScanMs:
+                            flags.autoScan === undefined ? null : parseAutoScanMs(flags.autoScan),
                         json: ctx.io.json
                     },
                     ctx.io

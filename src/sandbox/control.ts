@@ -137,7 +137,9 @@ async function route(
                 from: str(body, 'from') as string,
                 text: str(body, 'text') as string,
                 ...(str(body, 'id', false) ? { id: str(body, 'id') as string } : {}),
-                ...(str(body, 'pushName', false) ? { pushName: str(body, 'pushName') as string } : {})
+                ...(str(body, 'pushName', false)
+                    ? { pushName: str(body, 'pushName') as string }
+                    : {})
             })
         case '/presence': {
             const type = oneOf(body, 'type', ['available', 'unavailable'] as const)
@@ -183,10 +185,19 @@ async function route(
         }
         case '/group-event': {
             const action =
-                oneOf(body, 'action', ['add', 'remove', 'promote', 'demote', 'subject', 'announce'] as const) ??
-                'add'
+                oneOf(body, 'action', [
+                    'add',
+                    'remove',
+                    'promote',
+                    'demote',
+                    'subject',
+                    'announce'
+                ] as const) ?? 'add'
             const participants = body.participants
-            if (participants !== undefined && (!Array.isArray(participants) || participants.some((p) => typeof p !== 'string'))) {
+            if (
+                participants !== undefined &&
+                (!Array.isArray(participants) || participants.some(p => typeof p !== 'string'))
+            ) {
                 throw new HttpError(400, '"participants" must be an array of strings')
             }
             const subject = str(body, 'subject', false)
@@ -234,8 +245,8 @@ export async function startControlServer(server: SandboxServer, port = 0): Promi
         const url = new URL(req.url ?? '/', 'http://localhost')
         const path = url.pathname.replace(/\/+$/, '') || '/'
         readBody(req)
-            .then((body) => route(server, req.method ?? 'GET', path, url.searchParams, body))
-            .then((result) => send(res, 200, result))
+            .then(body => route(server, req.method ?? 'GET', path, url.searchParams, body))
+            .then(result => send(res, 200, result))
             .catch((error: unknown) => {
                 const status = error instanceof HttpError ? error.status : 409
                 send(res, status, { error: (error as Error).message })
@@ -252,7 +263,7 @@ export async function startControlServer(server: SandboxServer, port = 0): Promi
     return {
         url: `http://127.0.0.1:${address.port}`,
         close: () =>
-            new Promise<void>((resolve) => {
+            new Promise<void>(resolve => {
                 http.close(() => resolve())
                 http.closeAllConnections()
             })

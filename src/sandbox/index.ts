@@ -2,7 +2,8 @@
  * Public API of the zapo sandbox: a local WhatsApp Web protocol server for offline tests.
  *
  *     const sandbox = await startSandbox()
- *     const client = createWaClient({ store, sessionId, server: { url: sandbox.url, rootCa: sandbox.rootCa } })
+ *     const server = { url: sandbox.url, rootCa: sandbox.rootCa }
+ *     const client = createWaClient({ store, sessionId, server })
  *     client.on('auth_qr', ({ qr }) => void sandbox.scan(qr))
  *
  * See docs/sandbox.md for the control interface and what is (not) modelled.
@@ -39,7 +40,7 @@ export const SANDBOX_DEFAULTS = Object.freeze({
 } as const)
 
 export interface StartSandboxOptions {
-    /** Interface for the protocol endpoint (default 127.0.0.1). The control API is always loopback. */
+    /** Interface of the protocol endpoint (default 127.0.0.1); the control API stays on loopback. */
     readonly host?: string
     /** Port for the protocol endpoint (default 0: any free port). */
     readonly port?: number
@@ -47,7 +48,7 @@ export interface StartSandboxOptions {
     readonly controlPort?: number
     /** Delay before the phone scans a QR handed over with `presentQr` / `POST /scan {delayed}`. */
     readonly autoScanMs?: number | null
-    /** Push fresh QR refs every N ms; default null leaves rotation to the client (60 s, then 20 s). */
+    /** Push fresh QR refs every N ms; null (default) leaves rotation to the client's timers. */
     readonly qrRotateMs?: number | null
     readonly logger?: Logger
 }
@@ -147,16 +148,26 @@ export class Sandbox {
         return this.server.sendCall(input)
     }
 
-    fault(device: string, kind: FaultKind | string, options: { readonly ms?: number } = {}): Promise<void> {
+    fault(
+        device: string,
+        kind: FaultKind | string,
+        options: { readonly ms?: number } = {}
+    ): Promise<void> {
         return this.server.fault(device, parseFaultKind(kind), options)
     }
 
-    on<K extends keyof SandboxServerEvents>(name: K, listener: (event: SandboxServerEvents[K]) => void): this {
+    on<K extends keyof SandboxServerEvents>(
+        name: K,
+        listener: (event: SandboxServerEvents[K]) => void
+    ): this {
         this.server.on(name, listener)
         return this
     }
 
-    off<K extends keyof SandboxServerEvents>(name: K, listener: (event: SandboxServerEvents[K]) => void): this {
+    off<K extends keyof SandboxServerEvents>(
+        name: K,
+        listener: (event: SandboxServerEvents[K]) => void
+    ): this {
         this.server.off(name, listener)
         return this
     }
@@ -176,7 +187,7 @@ export class Sandbox {
     async waitForDevice(jid: string | null = null, timeoutMs = 30_000): Promise<DeviceInfo> {
         const ready = () =>
             this.devices().find(
-                (device) =>
+                device =>
                     (jid === null || device.jid === jid) &&
                     device.connected &&
                     device.hasSignedPreKey &&

@@ -184,7 +184,13 @@ export async function respondToHandshake(
     const hello = proto.HandshakeMessage.decode(first).clientHello
     const clientEphemeral = requireBytes(hello?.ephemeral, 'client ephemeral')
     if (hello?.static && hello.static.length > 0 && hello.payload) {
-        const resumed = await tryResume(identity, clientEphemeral, hello.static, hello.payload, write)
+        const resumed = await tryResume(
+            identity,
+            clientEphemeral,
+            hello.static,
+            hello.payload,
+            write
+        )
         if (resumed) return resumed
         return respondFull(identity, NOISE_XX_FALLBACK, clientEphemeral, read, write, 'xx_fallback')
     }

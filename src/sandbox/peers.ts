@@ -36,7 +36,11 @@ export interface DeviceKeyBundle {
 export interface PeerKeyBundle {
     readonly registrationId: number
     readonly identity: Uint8Array
-    readonly signedPreKey: { readonly id: number; readonly publicKey: Uint8Array; readonly signature: Uint8Array }
+    readonly signedPreKey: {
+        readonly id: number
+        readonly publicKey: Uint8Array
+        readonly signature: Uint8Array
+    }
     readonly oneTimeKey: { readonly id: number; readonly publicKey: Uint8Array }
 }
 
@@ -75,12 +79,15 @@ export class SimulatedPeer {
     private readonly preKeys: WaPreKeyMemoryStore
     private readonly established = new Set<string>()
 
-    private constructor(jid: string, stores: {
-        signal: WaSignalMemoryStore
-        preKey: WaPreKeyMemoryStore
-        session: WaSessionMemoryStore
-        identity: WaIdentityMemoryStore
-    }) {
+    private constructor(
+        jid: string,
+        stores: {
+            signal: WaSignalMemoryStore
+            preKey: WaPreKeyMemoryStore
+            session: WaSessionMemoryStore
+            identity: WaIdentityMemoryStore
+        }
+    ) {
         this.jid = jid
         this.sessions = stores.session
         this.signal = stores.signal

@@ -211,7 +211,7 @@ function children(node: BinaryNode | undefined): readonly BinaryNode[] {
 }
 
 function child(node: BinaryNode | undefined, tag: string): BinaryNode | undefined {
-    return children(node).find((entry) => entry.tag === tag)
+    return children(node).find(entry => entry.tag === tag)
 }
 
 function readUint(bytes: Uint8Array | null): number {
@@ -235,11 +235,13 @@ function nowSeconds(): string {
 }
 
 function delay(ms: number): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, ms))
+    return new Promise(resolve => setTimeout(resolve, ms))
 }
 
 async function randomHex(bytes: number): Promise<string> {
-    return Buffer.from(await randomBytesAsync(bytes)).toString('hex').toUpperCase()
+    return Buffer.from(await randomBytesAsync(bytes))
+        .toString('hex')
+        .toUpperCase()
 }
 
 async function randomDigits(count: number): Promise<string> {
@@ -264,7 +266,9 @@ class FrameReader {
             if (this.buffer[0] === 0x45 && this.buffer[1] === 0x44) {
                 if (this.buffer.length < 7) return []
                 const routingLength =
-                    ((this.buffer[4] ?? 0) << 16) | ((this.buffer[5] ?? 0) << 8) | (this.buffer[6] ?? 0)
+                    ((this.buffer[4] ?? 0) << 16) |
+                    ((this.buffer[5] ?? 0) << 8) |
+                    (this.buffer[6] ?? 0)
                 offset = 7 + routingLength
             }
             if (this.buffer.length < offset + 4) return []
@@ -379,12 +383,12 @@ export class Connection {
                 this.handshakeRejecter = null
                 reject(new Error('handshake frame timeout'))
             }, HANDSHAKE_TIMEOUT_MS)
-            this.handshakeWaiter = (frame) => {
+            this.handshakeWaiter = frame => {
                 clearTimeout(timer)
                 this.handshakeRejecter = null
                 resolve(frame)
             }
-            this.handshakeRejecter = (error) => {
+            this.handshakeRejecter = error => {
                 clearTimeout(timer)
                 this.handshakeWaiter = null
                 reject(error)
@@ -457,7 +461,7 @@ export class Connection {
     /** Waits until the client closes the socket, up to `timeoutMs`. Resolves true if it did. */
     waitClosed(timeoutMs: number): Promise<boolean> {
         if (this.closed) return Promise.resolve(true)
-        return new Promise((resolve) => {
+        return new Promise(resolve => {
             const timer = setTimeout(() => resolve(false), timeoutMs)
             this.closeWaiters.push(() => {
                 clearTimeout(timer)
@@ -584,14 +588,14 @@ export class SandboxServer extends EventEmitter {
     async close(): Promise<void> {
         for (const timer of this.pendingScans) clearTimeout(timer)
         this.pendingScans.clear()
-        const closing = [...this.connections].map(async (conn) => {
+        const closing = [...this.connections].map(async conn => {
             conn.close(1001, 'sandbox_shutdown')
             await conn.waitClosed(1_500)
         })
         await Promise.all(closing)
         for (const conn of this.connections) conn.terminate()
-        await new Promise<void>((resolve) => (this.wss ? this.wss.close(() => resolve()) : resolve()))
-        await new Promise<void>((resolve) => {
+        await new Promise<void>(resolve => (this.wss ? this.wss.close(() => resolve()) : resolve()))
+        await new Promise<void>(resolve => {
             if (!this.http) return resolve()
             this.http.close(() => resolve())
             this.http.closeAllConnections()
@@ -602,7 +606,7 @@ export class SandboxServer extends EventEmitter {
     // ---- public test surface -------------------------------------------------------------
 
     devices(): DeviceInfo[] {
-        return [...this.devicesByJid.values()].map((device) => ({
+        return [...this.devicesByJid.values()].map(device => ({
             jid: device.jid,
             lid: device.lid,
             phone: device.account.phone,
@@ -620,7 +624,7 @@ export class SandboxServer extends EventEmitter {
     /** Messages clients sent to simulated peers (newest last), optionally for one peer. */
     peerMessages(peer: string | null = null): PeerMessage[] {
         const jid = peer === null ? null : normalizeUserJid(peer)
-        return this.inbox.filter((entry) => jid === null || entry.peer === jid)
+        return this.inbox.filter(entry => jid === null || entry.peer === jid)
     }
 
     refuseNextScan(): void {
@@ -633,7 +637,7 @@ export class SandboxServer extends EventEmitter {
         if (parts.length < 4) throw new Error('not a WhatsApp Web QR string')
         const [ref, noiseB64, identityB64, advB64] = parts as [string, string, string, string]
         const conn = [...this.connections].find(
-            (entry) => !entry.closed && entry.registration !== null && entry.refs.includes(ref)
+            entry => !entry.closed && entry.registration !== null && entry.refs.includes(ref)
         )
         if (!conn || !conn.registration) {
             throw new Error('QR is expired or unknown: no pairing connection shows that ref')
@@ -677,7 +681,7 @@ export class SandboxServer extends EventEmitter {
         options: { readonly phone?: string } = {}
     ): Promise<ScanResult> {
         const candidates = [...this.connections].filter(
-            (entry) =>
+            entry =>
                 !entry.closed &&
                 entry.linkCode !== null &&
                 entry.linkCode.primary === null &&
@@ -691,7 +695,12 @@ export class SandboxServer extends EventEmitter {
         const account = await this.accountFor(session.phone)
         session.account = account
         session.primary = await enterLinkCode(code, session.wrappedCompanionEphemeralPub)
-        const paired = this.waitFor('paired', (event) => event.connectionId === conn.id, 30_000, conn.id)
+        const paired = this.waitFor(
+            'paired',
+            event => event.connectionId === conn.id,
+            30_000,
+            conn.id
+        )
         await conn.send({
             tag: 'notification',
             attrs: {
@@ -718,7 +727,7 @@ export class SandboxServer extends EventEmitter {
         })
         const failed = this.waitFor(
             'pairing-failed',
-            (event) => event.connectionId === conn.id,
+            event => event.connectionId === conn.id,
             30_000,
             conn.id
         )
@@ -726,8 +735,8 @@ export class SandboxServer extends EventEmitter {
         failed.catch(() => undefined)
         try {
             const outcome = await Promise.race([
-                paired.then((event) => ({ ok: true as const, jid: event.jid })),
-                failed.then((event) => ({ ok: false as const, reason: event.reason }))
+                paired.then(event => ({ ok: true as const, jid: event.jid })),
+                failed.then(event => ({ ok: false as const, reason: event.reason }))
             ])
             if (!outcome.ok) throw new Error(`pairing code was not accepted (${outcome.reason})`)
             return { status: 'paired', jid: outcome.jid }
@@ -736,10 +745,14 @@ export class SandboxServer extends EventEmitter {
         }
     }
 
-    async fault(target: string, kind: FaultKind, options: { readonly ms?: number } = {}): Promise<void> {
+    async fault(
+        target: string,
+        kind: FaultKind,
+        options: { readonly ms?: number } = {}
+    ): Promise<void> {
         const conns = this.resolveConnections(target)
         if (conns.length === 0) throw new Error(`no live connection for ${target}`)
-        await Promise.all(conns.map((conn) => this.applyFault(conn, kind, options.ms ?? 30_000)))
+        await Promise.all(conns.map(conn => this.applyFault(conn, kind, options.ms ?? 30_000)))
     }
 
     async sendMessage(input: SendMessageInput): Promise<SendMessageResult> {
@@ -766,7 +779,11 @@ export class SandboxServer extends EventEmitter {
                     ...(input.pushName ? { notify: input.pushName } : {})
                 },
                 content: [
-                    { tag: 'enc', attrs: { v: '2', type: envelope.type }, content: envelope.ciphertext }
+                    {
+                        tag: 'enc',
+                        attrs: { v: '2', type: envelope.type },
+                        content: envelope.ciphertext
+                    }
                 ]
             }
             const queued = await this.deliver(device, node)
@@ -862,14 +879,21 @@ export class SandboxServer extends EventEmitter {
         const group = input.group.includes('@') ? input.group : `${input.group}@g.us`
         let action: BinaryNode
         if (input.action === 'subject') {
-            action = { tag: 'subject', attrs: { subject: input.subject ?? 'sandbox group', s_t: nowSeconds(), s_o: normalizeUserJid(input.author) } }
+            action = {
+                tag: 'subject',
+                attrs: {
+                    subject: input.subject ?? 'sandbox group',
+                    s_t: nowSeconds(),
+                    s_o: normalizeUserJid(input.author)
+                }
+            }
         } else if (input.action === 'announce') {
             action = { tag: 'announcement', attrs: {} }
         } else {
             action = {
                 tag: input.action,
                 attrs: {},
-                content: (input.participants ?? []).map((jid) => ({
+                content: (input.participants ?? []).map(jid => ({
                     tag: 'participant',
                     attrs: { jid: normalizeUserJid(jid) }
                 }))
@@ -889,7 +913,11 @@ export class SandboxServer extends EventEmitter {
         return id
     }
 
-    async sendCall(input: { readonly to: string; readonly from: string; readonly video?: boolean }): Promise<string> {
+    async sendCall(input: {
+        readonly to: string
+        readonly from: string
+        readonly video?: boolean
+    }): Promise<string> {
         const callId = await randomHex(16)
         const from = normalizeUserJid(input.from)
         await this.deliverToAll(input.to, {
@@ -899,7 +927,9 @@ export class SandboxServer extends EventEmitter {
                 {
                     tag: 'offer',
                     attrs: { 'call-id': callId, 'call-creator': from },
-                    content: input.video ? [{ tag: 'video', attrs: {} }] : [{ tag: 'audio', attrs: { enc: 'opus', rate: '16000' } }]
+                    content: input.video
+                        ? [{ tag: 'video', attrs: {} }]
+                        : [{ tag: 'audio', attrs: { enc: 'opus', rate: '16000' } }]
                 }
             ]
         })
@@ -960,9 +990,12 @@ export class SandboxServer extends EventEmitter {
         )
         this.connections.add(conn)
         this.emit('connection', { connectionId: conn.id, remoteAddress: conn.remoteAddress })
-        ws.on('message', (data) => conn.receive(data))
-        ws.on('error', (error) => {
-            this.logger.debug('sandbox socket error', { connectionId: conn.id, message: error.message })
+        ws.on('message', data => conn.receive(data))
+        ws.on('error', error => {
+            this.logger.debug('sandbox socket error', {
+                connectionId: conn.id,
+                message: error.message
+            })
         })
         ws.on('close', () => {
             this.connections.delete(conn)
@@ -983,13 +1016,18 @@ export class SandboxServer extends EventEmitter {
                 identity,
                 first,
                 () => conn.nextHandshakeFrame(),
-                (frame) => conn.writeRaw(frame)
+                frame => conn.writeRaw(frame)
             )
             conn.mode = result.mode
             conn.setTransport(result.transport)
             const username = toNumber(result.payload.username)
             if (username !== null && username > 0) {
-                await this.login(conn, username, toNumber(result.payload.device) ?? 0, result.clientStatic)
+                await this.login(
+                    conn,
+                    username,
+                    toNumber(result.payload.device) ?? 0,
+                    result.clientStatic
+                )
                 return
             }
             const pairing = result.payload.devicePairingData
@@ -1034,7 +1072,7 @@ export class SandboxServer extends EventEmitter {
                 {
                     tag: 'pair-device',
                     attrs: {},
-                    content: refs.map((ref) => ({ tag: 'ref', attrs: {}, content: ref }))
+                    content: refs.map(ref => ({ tag: 'ref', attrs: {}, content: ref }))
                 }
             ]
         })
@@ -1107,7 +1145,7 @@ export class SandboxServer extends EventEmitter {
                     tag: 'offline_preview',
                     attrs: {
                         count: String(device.offline.length),
-                        message: String(device.offline.filter((n) => n.tag === 'message').length),
+                        message: String(device.offline.filter(n => n.tag === 'message').length),
                         notification: '0',
                         receipt: '0',
                         call: '0'
@@ -1159,7 +1197,7 @@ export class SandboxServer extends EventEmitter {
         }
         this.devicesByJid.set(jid, device)
         this.removedDevices.delete(jid)
-        for (const peer of this.peers.values()) void peer.then((p) => p.forget(jid))
+        for (const peer of this.peers.values()) void peer.then(p => p.forget(jid))
         return device
     }
 
@@ -1185,7 +1223,7 @@ export class SandboxServer extends EventEmitter {
         conn.refs = []
         // The companion reconnects as soon as it answered; its login waits for this pairing.
         let settle: () => void = () => undefined
-        this.pendingPairings.set(jid, new Promise<void>((resolve) => (settle = resolve)))
+        this.pendingPairings.set(jid, new Promise<void>(resolve => (settle = resolve)))
         try {
             return await this.finishPairing(conn, account, identity, registration, jid, lid, via)
         } finally {
@@ -1214,7 +1252,11 @@ export class SandboxServer extends EventEmitter {
                     content: [
                         { tag: 'device', attrs: { jid, lid } },
                         { tag: 'platform', attrs: { name: 'android' } },
-                        { tag: 'device-identity', attrs: { 'key-index': String(deviceId) }, content: identity.wrapped }
+                        {
+                            tag: 'device-identity',
+                            attrs: { 'key-index': String(deviceId) },
+                            content: identity.wrapped
+                        }
                     ]
                 }
             ]
@@ -1234,12 +1276,18 @@ export class SandboxServer extends EventEmitter {
             await conn.endWith({ tag: 'failure', attrs: { reason: '401', location: 'sandbox' } })
             throw new Error('companion device signature is invalid')
         }
-        const device = this.createDevice(account, deviceId, registration.noisePub, registration, 'web')
+        const device = this.createDevice(
+            account,
+            deviceId,
+            registration.noisePub,
+            registration,
+            'web'
+        )
         this.logger.info('sandbox paired device', { jid, via })
         this.emit('paired', { jid, lid, phone: account.phone, connectionId: conn.id, via })
         // The real service restarts the stream with 515; a client that already reconnects on its
         // own (zapo-js does) closes first and never sees it.
-        void conn.waitClosed(RESTART_AFTER_PAIRING_GRACE_MS).then((closed) => {
+        void conn.waitClosed(RESTART_AFTER_PAIRING_GRACE_MS).then(closed => {
             if (!closed) {
                 void conn.endWith({ tag: 'stream:error', attrs: { code: '515' } })
             }
@@ -1252,7 +1300,10 @@ export class SandboxServer extends EventEmitter {
     private async handleNode(conn: Connection, node: BinaryNode): Promise<void> {
         this.emit('client-stanza', { connectionId: conn.id, jid: conn.device?.jid ?? null, node })
         if (node.tag === 'iq') {
-            if ((node.attrs.type === 'result' || node.attrs.type === 'error') && conn.resolvePending(node)) {
+            if (
+                (node.attrs.type === 'result' || node.attrs.type === 'error') &&
+                conn.resolvePending(node)
+            ) {
                 return
             }
             await this.handleIq(conn, node)
@@ -1334,14 +1385,19 @@ export class SandboxServer extends EventEmitter {
                 result([
                     {
                         tag: 'props',
-                        attrs: { protocol: '1', ab_key: 'sandbox', hash: 'sandbox', refresh: '86400' }
+                        attrs: {
+                            protocol: '1',
+                            ab_key: 'sandbox',
+                            hash: 'sandbox',
+                            refresh: '86400'
+                        }
                     }
                 ])
             )
             return
         }
         if (xmlns === 'usync' && first?.tag === 'usync') {
-            const protocols = children(child(first, 'query')).map((entry) => entry.tag)
+            const protocols = children(child(first, 'query')).map(entry => entry.tag)
             if (protocols.length === 1 && protocols[0] === 'devices') {
                 await conn.respond(result([this.deviceListNode(first)]))
                 return
@@ -1384,7 +1440,11 @@ export class SandboxServer extends EventEmitter {
             await conn.respond(result())
             this.devicesByJid.delete(device.jid)
             this.removedDevices.add(device.jid)
-            this.emit('device-removed', { jid: device.jid, reason: first.attrs.reason ?? null, connectionId: conn.id })
+            this.emit('device-removed', {
+                jid: device.jid,
+                reason: first.attrs.reason ?? null,
+                connectionId: conn.id
+            })
             await conn.endWith({
                 tag: 'stream:error',
                 attrs: {},
@@ -1392,7 +1452,11 @@ export class SandboxServer extends EventEmitter {
             })
             return
         }
-        this.logger.debug('sandbox does not model iq', { xmlns, type: node.attrs.type, child: first?.tag })
+        this.logger.debug('sandbox does not model iq', {
+            xmlns,
+            type: node.attrs.type,
+            child: first?.tag
+        })
         await conn.respond(error(501, 'feature-not-implemented'))
     }
 
@@ -1408,12 +1472,20 @@ export class SandboxServer extends EventEmitter {
         }
         if (stage === 'companion_hello') {
             const phone = (reg.attrs.jid ?? '').split('@')[0]?.split(':')[0] ?? ''
-            const wrapped = bytesContent(child(reg, 'link_code_pairing_wrapped_companion_ephemeral_pub'))
+            const wrapped = bytesContent(
+                child(reg, 'link_code_pairing_wrapped_companion_ephemeral_pub')
+            )
             if (!conn.registration || !/^\d{6,15}$/.test(phone) || !wrapped) {
                 return error(400, 'bad-request')
             }
             const ref = `2@${Buffer.from(await randomBytesAsync(24)).toString('base64')}`
-            conn.linkCode = { ref, phone, wrappedCompanionEphemeralPub: wrapped, primary: null, account: null }
+            conn.linkCode = {
+                ref,
+                phone,
+                wrappedCompanionEphemeralPub: wrapped,
+                primary: null,
+                account: null
+            }
             this.emit('pairing-code', { connectionId: conn.id, phone, ref })
             return result([
                 {
@@ -1428,7 +1500,14 @@ export class SandboxServer extends EventEmitter {
             const wrappedBundle = bytesContent(child(reg, 'link_code_pairing_wrapped_key_bundle'))
             const companionIdentity = bytesContent(child(reg, 'companion_identity_public'))
             const ref = textContent(child(reg, 'link_code_pairing_ref'))
-            if (!session || !session.primary || !session.account || !wrappedBundle || !companionIdentity || ref !== session.ref) {
+            if (
+                !session ||
+                !session.primary ||
+                !session.account ||
+                !wrappedBundle ||
+                !companionIdentity ||
+                ref !== session.ref
+            ) {
                 return error(400, 'bad-request')
             }
             try {
@@ -1536,7 +1615,12 @@ export class SandboxServer extends EventEmitter {
         })
         return {
             tag: 'usync',
-            attrs: { sid: usync.attrs.sid ?? '', index: '0', last: 'true', mode: usync.attrs.mode ?? 'query' },
+            attrs: {
+                sid: usync.attrs.sid ?? '',
+                index: '0',
+                last: 'true',
+                mode: usync.attrs.mode ?? 'query'
+            },
             content: [
                 { tag: 'result', attrs: {}, content: [{ tag: 'devices', attrs: {} }] },
                 { tag: 'list', attrs: {}, content: users }
@@ -1548,7 +1632,11 @@ export class SandboxServer extends EventEmitter {
     private async peerKeyNode(jid: string): Promise<BinaryNode> {
         const user = jid.split('@')[0]?.split(':')[0] ?? ''
         const deviceId = jid.split('@')[0]?.split(':')[1]
-        if (!jid.endsWith(`@${HOST_DOMAIN}`) || this.accounts.has(user) || (deviceId && deviceId !== '0')) {
+        if (
+            !jid.endsWith(`@${HOST_DOMAIN}`) ||
+            this.accounts.has(user) ||
+            (deviceId && deviceId !== '0')
+        ) {
             return {
                 tag: 'user',
                 attrs: { jid },
@@ -1596,7 +1684,8 @@ export class SandboxServer extends EventEmitter {
             if (entry.tag === 'participants') {
                 for (const participant of children(entry)) {
                     const enc = child(participant, 'enc')
-                    if (participant.attrs.jid && enc) targets.push({ jid: participant.attrs.jid, enc })
+                    if (participant.attrs.jid && enc)
+                        targets.push({ jid: participant.attrs.jid, enc })
                 }
             }
         }
@@ -1605,7 +1694,8 @@ export class SandboxServer extends EventEmitter {
             const peerJid = `${user}@${HOST_DOMAIN}`
             const type = target.enc.attrs.type
             const ciphertext = bytesContent(target.enc)
-            if (!this.peers.has(peerJid) || (type !== 'pkmsg' && type !== 'msg') || !ciphertext) continue
+            if (!this.peers.has(peerJid) || (type !== 'pkmsg' && type !== 'msg') || !ciphertext)
+                continue
             try {
                 const peer = await this.peerFor(peerJid)
                 const plaintext = await peer.decrypt(device.jid, { type, ciphertext })
@@ -1620,7 +1710,8 @@ export class SandboxServer extends EventEmitter {
                     at: Date.now()
                 }
                 this.inbox.push(entry)
-                if (this.inbox.length > INBOX_LIMIT) this.inbox.splice(0, this.inbox.length - INBOX_LIMIT)
+                if (this.inbox.length > INBOX_LIMIT)
+                    this.inbox.splice(0, this.inbox.length - INBOX_LIMIT)
                 this.emit('peer-message', entry)
             } catch (err) {
                 this.logger.warn('sandbox peer could not decrypt a client message', {
@@ -1658,7 +1749,11 @@ export class SandboxServer extends EventEmitter {
                 {
                     tag: 'list',
                     attrs: {},
-                    content: ids.map((keyId) => ({ tag: 'id', attrs: {}, content: uintBytes(3, keyId) }))
+                    content: ids.map(keyId => ({
+                        tag: 'id',
+                        attrs: {},
+                        content: uintBytes(3, keyId)
+                    }))
                 },
                 { tag: 'hash', attrs: {}, content: hash }
             ]
@@ -1715,7 +1810,7 @@ export class SandboxServer extends EventEmitter {
 
     private async waitForKeys(device: DeviceRecord, timeoutMs: number): Promise<void> {
         if (device.keysUploaded) return
-        await this.waitFor('prekeys', (event) => event.jid === device.jid, timeoutMs).catch(() => {
+        await this.waitFor('prekeys', event => event.jid === device.jid, timeoutMs).catch(() => {
             throw new Error(`device ${device.jid} has not uploaded prekeys; is it logged in?`)
         })
     }
@@ -1724,16 +1819,16 @@ export class SandboxServer extends EventEmitter {
         const exact = this.devicesByJid.get(target)
         if (exact) return [exact]
         const user = target.split('@')[0]?.split(':')[0] ?? target
-        return [...this.devicesByJid.values()].filter((device) => device.account.phone === user)
+        return [...this.devicesByJid.values()].filter(device => device.account.phone === user)
     }
 
     private resolveConnections(target: string): Connection[] {
         const fromDevices = this.resolveDevices(target)
-            .map((device) => device.connection)
+            .map(device => device.connection)
             .filter((conn): conn is Connection => conn !== null && !conn.closed)
         if (fromDevices.length > 0) return fromDevices
         const byId = Number(target)
-        return [...this.connections].filter((conn) => conn.id === byId && !conn.closed)
+        return [...this.connections].filter(conn => conn.id === byId && !conn.closed)
     }
 
     private async deliver(device: DeviceRecord, node: BinaryNode): Promise<boolean> {
@@ -1781,14 +1876,20 @@ export class SandboxServer extends EventEmitter {
                 return
             case 'not_authorized':
                 removeDevice()
-                await conn.endWith({ tag: 'failure', attrs: { reason: '401', location: 'sandbox' } })
+                await conn.endWith({
+                    tag: 'failure',
+                    attrs: { reason: '401', location: 'sandbox' }
+                })
                 return
             case 'force_logout':
                 removeDevice()
                 await conn.endWith({ tag: 'stream:error', attrs: { code: '516' } })
                 return
             case 'service_unavailable':
-                await conn.endWith({ tag: 'failure', attrs: { reason: '503', location: 'sandbox' } })
+                await conn.endWith({
+                    tag: 'failure',
+                    attrs: { reason: '503', location: 'sandbox' }
+                })
                 return
             case 'drop':
                 conn.terminate()
@@ -1818,7 +1919,7 @@ function uintBytes(length: number, value: number): Uint8Array {
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {
-    return new Uint8Array(Buffer.concat(parts.map((part) => Buffer.from(part))))
+    return new Uint8Array(Buffer.concat(parts.map(part => Buffer.from(part))))
 }
 
 function sha1Sync(data: Uint8Array): Uint8Array {

@@ -15,18 +15,20 @@ function spawnSandbox(t) {
     })
     let stdout = ''
     let stderr = ''
-    const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })))
+    const exited = new Promise(resolve =>
+        child.on('close', (code, signal) => resolve({ code, signal }))
+    )
     t.after(async () => {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
         await exited
     })
-    const first = new Promise((resolve) => {
-        child.stdout.setEncoding('utf8').on('data', (chunk) => {
+    const first = new Promise(resolve => {
+        child.stdout.setEncoding('utf8').on('data', chunk => {
             stdout += chunk
             const newline = stdout.indexOf('\n')
             if (newline !== -1) resolve(JSON.parse(stdout.slice(0, newline)))
         })
-        child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk))
+        child.stderr.setEncoding('utf8').on('data', chunk => (stderr += chunk))
         exited.then(() => resolve(null))
     })
     return { child, first, exited, output: () => ({ stdout, stderr }) }
@@ -39,7 +41,7 @@ async function post(controlUrl, path, body) {
     return json
 }
 
-test('spawned `zapo sandbox --json`: pair from url + rootCa, reconnect, decrypt, SIGINT exits 0', async (t) => {
+test('spawned `zapo sandbox --json`: pair from url + rootCa, reconnect, decrypt, SIGINT exits 0', async t => {
     const sandbox = spawnSandbox(t)
     const info = await sandbox.first
     if (info?.error && /unknown command/i.test(info.error.message)) {
@@ -74,7 +76,10 @@ test('spawned `zapo sandbox --json`: pair from url + rootCa, reconnect, decrypt,
     }
 
     const first = await connectOnce()
-    first.client.once('auth_qr', ({ qr }) => void post(info.controlUrl, '/scan', { qr }).catch(() => undefined))
+    first.client.once(
+        'auth_qr',
+        ({ qr }) => void post(info.controlUrl, '/scan', { qr }).catch(() => undefined)
+    )
     const paired = nextEvent(first.client, 'auth_paired')
     await first.client.connect()
     const jid = (await paired).credentials.meJid
@@ -88,8 +93,8 @@ test('spawned `zapo sandbox --json`: pair from url + rootCa, reconnect, decrypt,
     let ready = false
     for (let i = 0; i < 200 && !ready; i += 1) {
         const { devices } = await (await fetch(info.controlUrl + '/devices')).json()
-        ready = devices.some((d) => d.jid === jid && d.connected && d.preKeyCount > 0)
-        if (!ready) await new Promise((resolve) => setTimeout(resolve, 25))
+        ready = devices.some(d => d.jid === jid && d.connected && d.preKeyCount > 0)
+        if (!ready) await new Promise(resolve => setTimeout(resolve, 25))
     }
     assert.ok(ready, 'reconnected device is ready')
     const message = nextEvent(second.client, 'message')

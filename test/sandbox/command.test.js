@@ -12,8 +12,8 @@ function captureIo(json) {
     const stderr = new PassThrough()
     let out = ''
     let err = ''
-    stdout.on('data', (chunk) => (out += chunk))
-    stderr.on('data', (chunk) => (err += chunk))
+    stdout.on('data', chunk => (out += chunk))
+    stderr.on('data', chunk => (err += chunk))
     return {
         io: { stdout, stderr, stdinIsTTY: false, json, color: false, debug: false },
         out: () => out,
@@ -34,11 +34,11 @@ async function post(controlUrl, path, body) {
 
 const quiet = { level: 'error', trace() {}, debug() {}, info() {}, warn() {}, error() {} }
 
-test('zapo sandbox --json: a client built from url and rootCa pairs, reconnects and decrypts', async (t) => {
+test('zapo sandbox --json: a client built from url and rootCa pairs, reconnects and decrypts', async t => {
     const capture = captureIo(true)
     const stop = new AbortController()
     let ready
-    const readyInfo = new Promise((resolve) => (ready = resolve))
+    const readyInfo = new Promise(resolve => (ready = resolve))
     const running = runSandboxCommand(
         { host: '127.0.0.1', port: 0, autoScanMs: null, json: true },
         capture.io,
@@ -78,8 +78,8 @@ test('zapo sandbox --json: a client built from url and rootCa pairs, reconnects 
     // Wait until the reconnected device uploaded its prekeys, as listed by the control API.
     for (let i = 0; i < 100; i += 1) {
         const { devices } = await (await fetch(firstLine.controlUrl + '/devices')).json()
-        if (devices.some((d) => d.jid === jid && d.connected && d.preKeyCount > 0)) break
-        await new Promise((resolve) => setTimeout(resolve, 50))
+        if (devices.some(d => d.jid === jid && d.connected && d.preKeyCount > 0)) break
+        await new Promise(resolve => setTimeout(resolve, 50))
     }
     const message = nextEvent(client, 'message')
     const sent = await post(firstLine.controlUrl, '/message', {
@@ -93,19 +93,20 @@ test('zapo sandbox --json: a client built from url and rootCa pairs, reconnects 
     await client.sendMessage('15550002222@s.whatsapp.net', { conversation: 'reply to the peer' })
     let inbox = []
     for (let i = 0; i < 100 && inbox.length === 0; i += 1) {
-        inbox = (await (await fetch(firstLine.controlUrl + '/messages?peer=15550002222')).json()).messages
-        if (inbox.length === 0) await new Promise((resolve) => setTimeout(resolve, 20))
+        inbox = (await (await fetch(firstLine.controlUrl + '/messages?peer=15550002222')).json())
+            .messages
+        if (inbox.length === 0) await new Promise(resolve => setTimeout(resolve, 20))
     }
     assert.equal(inbox[0].text, 'reply to the peer')
     assert.equal(inbox[0].from, jid)
 
-    await new Promise((resolve) => setImmediate(resolve))
+    await new Promise(resolve => setImmediate(resolve))
     const events = capture
         .out()
         .trim()
         .split('\n')
         .slice(1)
-        .map((line) => JSON.parse(line).event)
+        .map(line => JSON.parse(line).event)
     assert.ok(events.includes('paired'))
     assert.ok(events.includes('login'))
 })
@@ -114,7 +115,7 @@ test('zapo sandbox (human mode) warns when bound to a non-loopback host and stop
     const capture = captureIo(false)
     const stop = new AbortController()
     let ready
-    const readyInfo = new Promise((resolve) => (ready = resolve))
+    const readyInfo = new Promise(resolve => (ready = resolve))
     const running = runSandboxCommand(
         { host: '0.0.0.0', port: 0, autoScanMs: 500, json: false },
         capture.io,
@@ -127,11 +128,11 @@ test('zapo sandbox (human mode) warns when bound to a non-loopback host and stop
     assert.match(capture.err(), /warning: .*0\.0\.0\.0/)
 })
 
-test('control interface rejects bad requests with a JSON error', async (t) => {
+test('control interface rejects bad requests with a JSON error', async t => {
     const capture = captureIo(true)
     const stop = new AbortController()
     let ready
-    const readyInfo = new Promise((resolve) => (ready = resolve))
+    const readyInfo = new Promise(resolve => (ready = resolve))
     const running = runSandboxCommand(
         { host: '127.0.0.1', port: 0, autoScanMs: null, json: true },
         capture.io,

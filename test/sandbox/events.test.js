@@ -4,14 +4,19 @@ import { test } from 'node:test'
 
 import { nextEvent, pairWithQr, startTestSandbox, tempDir } from './helpers.js'
 
-test('injected stanzas arrive as the matching client events', async (t) => {
+test('injected stanzas arrive as the matching client events', async t => {
     const sandbox = await startTestSandbox(t)
     const { client, jid } = await pairWithQr(t, sandbox, { path: join(tempDir(t), 'state.sqlite') })
     const peer = '15550004444@s.whatsapp.net'
 
     await t.test('presence', async () => {
         const event = nextEvent(client, 'presence')
-        await sandbox.sendPresence({ to: jid, from: peer, type: 'unavailable', last: 1_700_000_000 })
+        await sandbox.sendPresence({
+            to: jid,
+            from: peer,
+            type: 'unavailable',
+            last: 1_700_000_000
+        })
         const presence = await event
         assert.equal(presence.chatJid, peer)
         assert.equal(presence.stanzaType, 'unavailable')
@@ -36,7 +41,7 @@ test('injected stanzas arrive as the matching client events', async (t) => {
     })
 
     await t.test('notification', async () => {
-        const event = nextEvent(client, 'notification', (n) => n.notificationType === 'picture')
+        const event = nextEvent(client, 'notification', n => n.notificationType === 'picture')
         const id = await sandbox.sendNotification({ to: jid, type: 'picture', from: peer })
         const notification = await event
         assert.equal(notification.stanzaId, id)
@@ -71,8 +76,8 @@ test('injected stanzas arrive as the matching client events', async (t) => {
 
     await t.test('messages from two peers, several each, decrypt in order', async () => {
         const texts = []
-        const done = new Promise((resolve) => {
-            const listener = (event) => {
+        const done = new Promise(resolve => {
+            const listener = event => {
                 texts.push(`${event.senderJid}:${event.message.conversation}`)
                 if (texts.length === 4) {
                     client.off('message', listener)

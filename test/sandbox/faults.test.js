@@ -10,23 +10,59 @@ import { nextEvent, pairWithQr, startTestSandbox, tempDir } from './helpers.js'
  * over as a new, unpaired device.
  */
 const CLOSE_FAULTS = [
-    { kind: 'restart', reason: 'stream_error_force_login', code: 515, isLogout: true, relogin: 'qr' },
-    { kind: 'replaced', reason: 'stream_error_replaced', code: null, isLogout: false, relogin: null },
-    { kind: 'device_removed', reason: 'stream_error_device_removed', code: null, isLogout: true, relogin: null },
-    { kind: 'not_authorized', reason: 'failure_not_authorized', code: 401, isLogout: true, relogin: null },
-    { kind: 'force_logout', reason: 'stream_error_force_logout', code: 516, isLogout: true, relogin: 'qr' },
-    { kind: 'service_unavailable', reason: 'failure_service_unavailable', code: 503, isLogout: false, relogin: null }
+    {
+        kind: 'restart',
+        reason: 'stream_error_force_login',
+        code: 515,
+        isLogout: true,
+        relogin: 'qr'
+    },
+    {
+        kind: 'replaced',
+        reason: 'stream_error_replaced',
+        code: null,
+        isLogout: false,
+        relogin: null
+    },
+    {
+        kind: 'device_removed',
+        reason: 'stream_error_device_removed',
+        code: null,
+        isLogout: true,
+        relogin: null
+    },
+    {
+        kind: 'not_authorized',
+        reason: 'failure_not_authorized',
+        code: 401,
+        isLogout: true,
+        relogin: null
+    },
+    {
+        kind: 'force_logout',
+        reason: 'stream_error_force_logout',
+        code: 516,
+        isLogout: true,
+        relogin: 'qr'
+    },
+    {
+        kind: 'service_unavailable',
+        reason: 'failure_service_unavailable',
+        code: 503,
+        isLogout: false,
+        relogin: null
+    }
 ]
 
-test('faults end the connection with the documented close event', async (t) => {
+test('faults end the connection with the documented close event', async t => {
     const sandbox = await startTestSandbox(t)
     const dir = tempDir(t)
     for (const expected of CLOSE_FAULTS) {
-        await t.test(expected.kind, async (st) => {
+        await t.test(expected.kind, async st => {
             const { client, jid } = await pairWithQr(st, sandbox, {
                 path: join(dir, `${expected.kind}.sqlite`)
             })
-            const closed = nextEvent(client, 'connection', (event) => event.status === 'close')
+            const closed = nextEvent(client, 'connection', event => event.status === 'close')
             const qrAgain = expected.relogin === 'qr' ? nextEvent(client, 'auth_qr') : null
             await sandbox.fault(jid, expected.kind)
             const event = await closed
@@ -37,23 +73,23 @@ test('faults end the connection with the documented close event', async (t) => {
                 await qrAgain
                 assert.equal(client.getCredentials()?.meJid, undefined, 'stored credentials wiped')
             }
-            const device = sandbox.devices().find((d) => d.jid === jid)
+            const device = sandbox.devices().find(d => d.jid === jid)
             if (expected.isLogout && expected.kind !== 'restart') {
                 assert.equal(device, undefined, 'the sandbox forgets a removed device')
             }
         })
     }
 
-    await t.test('drop: no close event, the library reconnects and logs in again', async (st) => {
+    await t.test('drop: no close event, the library reconnects and logs in again', async st => {
         const { client, jid } = await pairWithQr(st, sandbox, {
             path: join(dir, 'drop.sqlite'),
             tuning: { reconnectIntervalMs: 200 }
         })
         let closeEvents = 0
-        client.on('connection', (event) => {
+        client.on('connection', event => {
             if (event.status === 'close') closeEvents += 1
         })
-        const relogin = sandbox.waitFor('login', (event) => event.jid === jid, 15_000)
+        const relogin = sandbox.waitFor('login', event => event.jid === jid, 15_000)
         await sandbox.fault(jid, 'drop')
         const event = await relogin
         assert.equal(event.handshake, 'ik')
@@ -63,7 +99,7 @@ test('faults end the connection with the documented close event', async (t) => {
         assert.equal((await message).message.conversation, 'after the drop')
     })
 
-    await t.test('late: answers to client queries are held back', async (st) => {
+    await t.test('late: answers to client queries are held back', async st => {
         const { client, jid } = await pairWithQr(st, sandbox, { path: join(dir, 'late.sqlite') })
         await sandbox.fault(jid, 'late', { ms: 700 })
         const started = Date.now()
@@ -72,13 +108,13 @@ test('faults end the connection with the documented close event', async (t) => {
         assert.ok(Date.now() - started >= 650, 'the answer came late')
     })
 
-    await t.test('a second connection with the same credentials replaces the first', async (st) => {
+    await t.test('a second connection with the same credentials replaces the first', async st => {
         const path = join(dir, 'twice.sqlite')
         const { client, jid } = await pairWithQr(st, sandbox, { path })
         const { newClient } = await import('./helpers.js')
         const second = newClient(st, sandbox, { path })
-        const replaced = nextEvent(client, 'connection', (event) => event.status === 'close')
-        const login = sandbox.waitFor('login', (event) => event.jid === jid)
+        const replaced = nextEvent(client, 'connection', event => event.status === 'close')
+        const login = sandbox.waitFor('login', event => event.jid === jid)
         await second.client.connect()
         await login
         const event = await replaced

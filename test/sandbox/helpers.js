@@ -55,7 +55,7 @@ export async function startTestSandbox(t, options = {}) {
     const cleanups = []
     cleanupsBySandbox.set(sandbox, cleanups)
     t.after(async () => {
-        await Promise.all(cleanups.map((cleanup) => cleanup()))
+        await Promise.all(cleanups.map(cleanup => cleanup()))
         await sandbox.close()
     })
     return sandbox
@@ -64,8 +64,10 @@ export async function startTestSandbox(t, options = {}) {
 /** SANDBOX_TEST_LOG=1 prints client and server logs to stderr (debugging a failing test). */
 export function testLogger(prefix) {
     if (!process.env.SANDBOX_TEST_LOG) return quietLogger
-    const line = (level) => (message, context) =>
-        process.stderr.write(`${prefix} ${level} ${message} ${context ? JSON.stringify(context) : ''}\n`)
+    const line = level => (message, context) =>
+        process.stderr.write(
+            `${prefix} ${level} ${message} ${context ? JSON.stringify(context) : ''}\n`
+        )
     return {
         level: 'debug',
         trace() {},
@@ -112,7 +114,7 @@ export function newClient(t, sandbox, { path, sessionId = 'tenant', tuning } = {
 /** Resolves with the next `name` event that matches `predicate`. */
 export function nextEvent(emitter, name, predicate = () => true, timeoutMs = 15_000) {
     return new Promise((resolve, reject) => {
-        const listener = (event) => {
+        const listener = event => {
             if (!predicate(event)) return
             clearTimeout(timer)
             emitter.off(name, listener)

@@ -4,7 +4,7 @@ import { test } from 'node:test'
 
 import { nextEvent, newClient, pairWithQr, startTestSandbox, tempDir } from './helpers.js'
 
-test('two tenants at once in one SQLite file stay isolated', async (t) => {
+test('two tenants at once in one SQLite file stay isolated', async t => {
     const sandbox = await startTestSandbox(t)
     const path = join(tempDir(t), 'fleet.sqlite')
     const [a, b] = await Promise.all([
@@ -21,10 +21,10 @@ test('two tenants at once in one SQLite file stay isolated', async (t) => {
     assert.equal((await toA).message.conversation, 'only for a')
 
     let bClosed = false
-    b.client.on('connection', (event) => {
+    b.client.on('connection', event => {
         if (event.status === 'close') bClosed = true
     })
-    const aClosed = nextEvent(a.client, 'connection', (event) => event.status === 'close')
+    const aClosed = nextEvent(a.client, 'connection', event => event.status === 'close')
     await sandbox.fault(a.jid, 'replaced')
     await aClosed
 
@@ -33,13 +33,13 @@ test('two tenants at once in one SQLite file stay isolated', async (t) => {
     assert.equal((await toB).message.conversation, 'b is still up')
     assert.equal(bMessages, 1)
     assert.equal(bClosed, false)
-    assert.equal(sandbox.devices().find((d) => d.jid === b.jid).connected, true)
+    assert.equal(sandbox.devices().find(d => d.jid === b.jid).connected, true)
 })
 
-test('two companions of one account get distinct device ids; the account JID reaches both', async (t) => {
+test('two companions of one account get distinct device ids; the account JID reaches both', async t => {
     const sandbox = await startTestSandbox(t)
     const dir = tempDir(t)
-    const pairInto = async (name) => {
+    const pairInto = async name => {
         const handle = newClient(t, sandbox, { path: join(dir, `${name}.sqlite`) })
         handle.client.once('auth_qr', ({ qr }) => {
             sandbox.scan(qr, { phone: '15559990000' }).catch(() => undefined)
@@ -55,25 +55,36 @@ test('two companions of one account get distinct device ids; the account JID rea
     assert.equal(first.jid, '15559990000:1@s.whatsapp.net')
     assert.equal(second.jid, '15559990000:2@s.whatsapp.net')
 
-    const both = Promise.all([nextEvent(first.client, 'message'), nextEvent(second.client, 'message')])
-    const sent = await sandbox.sendMessage({ to: '15559990000', from: '15550001212', text: 'fan-out' })
+    const both = Promise.all([
+        nextEvent(first.client, 'message'),
+        nextEvent(second.client, 'message')
+    ])
+    const sent = await sandbox.sendMessage({
+        to: '15559990000',
+        from: '15550001212',
+        text: 'fan-out'
+    })
     assert.equal(sent.deliveries.length, 2)
     const [m1, m2] = await both
     assert.equal(m1.message.conversation, 'fan-out')
     assert.equal(m2.message.conversation, 'fan-out')
 })
 
-test('messages for an offline device are queued and delivered at its next login', async (t) => {
+test('messages for an offline device are queued and delivered at its next login', async t => {
     const sandbox = await startTestSandbox(t)
     const path = join(tempDir(t), 'offline.sqlite')
     const first = await pairWithQr(t, sandbox, { path })
     await first.cleanup()
-    const sent = await sandbox.sendMessage({ to: first.jid, from: '15550003434', text: 'while away' })
+    const sent = await sandbox.sendMessage({
+        to: first.jid,
+        from: '15550003434',
+        text: 'while away'
+    })
     assert.equal(sent.deliveries[0].queued, true)
 
     const { client } = newClient(t, sandbox, { path })
     const message = nextEvent(client, 'message')
-    const resumed = nextEvent(client, 'offline_resume', (event) => event.status === 'complete')
+    const resumed = nextEvent(client, 'offline_resume', event => event.status === 'complete')
     await client.connect()
     const received = await message
     assert.equal(received.message.conversation, 'while away')

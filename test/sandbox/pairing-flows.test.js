@@ -4,7 +4,7 @@ import { test } from 'node:test'
 
 import { nextEvent, newClient, startTestSandbox, tempDir } from './helpers.js'
 
-test('pairing code: the phone enters the code, the companion pairs and logs in', async (t) => {
+test('pairing code: the phone enters the code, the companion pairs and logs in', async t => {
     const sandbox = await startTestSandbox(t)
     const { client } = newClient(t, sandbox, { path: join(tempDir(t), 'state.sqlite') })
     const firstQr = nextEvent(client, 'auth_qr')
@@ -32,7 +32,7 @@ test('pairing code: the phone enters the code, the companion pairs and logs in',
     assert.equal((await message).message.conversation, 'paired by code')
 })
 
-test('pairing code: a wrongly typed code does not pair', async (t) => {
+test('pairing code: a wrongly typed code does not pair', async t => {
     const sandbox = await startTestSandbox(t)
     const { client } = newClient(t, sandbox, { path: join(tempDir(t), 'state.sqlite') })
     const firstQr = nextEvent(client, 'auth_qr')
@@ -47,11 +47,11 @@ test('pairing code: a wrongly typed code does not pair', async (t) => {
     assert.equal(sandbox.devices().length, 0)
 })
 
-test('QR refs rotate: each pair-device gives a new QR and old refs stop scanning', async (t) => {
+test('QR refs rotate: each pair-device gives a new QR and old refs stop scanning', async t => {
     const sandbox = await startTestSandbox(t, { qrRotateMs: 150 })
     const { client } = newClient(t, sandbox, { path: join(tempDir(t), 'state.sqlite') })
     const qrs = []
-    const threeQrs = new Promise((resolve) => {
+    const threeQrs = new Promise(resolve => {
         client.on('auth_qr', ({ qr, ttlMs }) => {
             qrs.push({ qr, ttlMs })
             if (qrs.length === 3) resolve()
@@ -71,7 +71,7 @@ test('QR refs rotate: each pair-device gives a new QR and old refs stop scanning
     await paired
 })
 
-test('a refused scan shows a fresh QR and pairs on the next scan', async (t) => {
+test('a refused scan shows a fresh QR and pairs on the next scan', async t => {
     const sandbox = await startTestSandbox(t)
     const { client } = newClient(t, sandbox, { path: join(tempDir(t), 'state.sqlite') })
     let paired = 0

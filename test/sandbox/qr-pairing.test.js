@@ -4,7 +4,7 @@ import { test } from 'node:test'
 
 import { nextEvent, newClient, pairWithQr, startTestSandbox, tempDir } from './helpers.js'
 
-test('QR pairing, reconnect with stored credentials, and a decrypted injected message', async (t) => {
+test('QR pairing, reconnect with stored credentials, and a decrypted injected message', async t => {
     const sandbox = await startTestSandbox(t)
     const path = join(tempDir(t), 'state.sqlite')
 
@@ -23,7 +23,11 @@ test('QR pairing, reconnect with stored credentials, and a decrypted injected me
     assert.ok(creds.serverStaticKey instanceof Uint8Array, 'server static key persisted')
 
     const message = nextEvent(first.client, 'message')
-    const sent = await sandbox.sendMessage({ to: first.jid, from: '15550001111', text: 'hello from a peer' })
+    const sent = await sandbox.sendMessage({
+        to: first.jid,
+        from: '15550001111',
+        text: 'hello from a peer'
+    })
     assert.equal(sent.deliveries[0].type, 'pkmsg')
     const received = await message
     assert.equal(received.message.conversation, 'hello from a peer')
@@ -37,7 +41,7 @@ test('QR pairing, reconnect with stored credentials, and a decrypted injected me
     second.client.on('auth_qr', () => {
         sawQr = true
     })
-    const relogin = sandbox.waitFor('login', (event) => event.jid === first.jid)
+    const relogin = sandbox.waitFor('login', event => event.jid === first.jid)
     await second.client.connect()
     const event = await relogin
     assert.equal(event.handshake, 'ik', 'resumed handshake with the stored server static key')
@@ -45,12 +49,16 @@ test('QR pairing, reconnect with stored credentials, and a decrypted injected me
     await sandbox.waitForDevice(first.jid)
 
     const again = nextEvent(second.client, 'message')
-    await sandbox.sendMessage({ to: first.jid, from: '15550001111', text: 'same peer, same session' })
+    await sandbox.sendMessage({
+        to: first.jid,
+        from: '15550001111',
+        text: 'same peer, same session'
+    })
     assert.equal((await again).message.conversation, 'same peer, same session')
     assert.equal(sandbox.devices().length, 1)
 })
 
-test('a client with a stale server key falls back to XX when the sandbox restarted', async (t) => {
+test('a client with a stale server key falls back to XX when the sandbox restarted', async t => {
     const path = join(tempDir(t), 'state.sqlite')
     const before = await startTestSandbox(t)
     const paired = await pairWithQr(t, before, { path })

@@ -13,40 +13,63 @@ test('root CA strings round-trip and bad ones fail with a clear message', () => 
     const parsed = parseRootCa(` ${text} `)
     assert.equal(parsed.serial, 4242)
     assert.deepEqual([...parsed.publicKey], [...publicKey])
-    for (const bad of ['', 'abc', '12', ':AAAA', '-1:AAAA', '12:not base64!', `12:${Buffer.alloc(31).toString('base64')}`]) {
-        assert.throws(() => parseRootCa(bad), (error) => {
-            assert.equal(error.code, 'E_ROOT_CA_FORMAT')
-            assert.match(error.message, /invalid server root CA/)
-            return true
-        })
+    for (const bad of [
+        '',
+        'abc',
+        '12',
+        ':AAAA',
+        '-1:AAAA',
+        '12:not base64!',
+        `12:${Buffer.alloc(31).toString('base64')}`
+    ]) {
+        assert.throws(
+            () => parseRootCa(bad),
+            error => {
+                assert.equal(error.code, 'E_ROOT_CA_FORMAT')
+                assert.match(error.message, /invalid server root CA/)
+                return true
+            }
+        )
     }
     assert.throws(() => formatRootCa({ publicKey: new Uint8Array(5), serial: 1 }), /32 bytes/)
 })
 
-test('createWaClient rejects a server URL that is not ws(s)', (t) => {
+test('createWaClient rejects a server URL that is not ws(s)', t => {
     const store = openSqliteStore(join(tempDir(t), 'x.sqlite'))
     t.after(() => store.destroy())
     assert.throws(
-        () => createWaClient({ store, sessionId: 's', server: { url: 'http://127.0.0.1:1/ws/chat', rootCa: '1:' + Buffer.alloc(32).toString('base64') } }),
+        () =>
+            createWaClient({
+                store,
+                sessionId: 's',
+                server: {
+                    url: 'http://127.0.0.1:1/ws/chat',
+                    rootCa: '1:' + Buffer.alloc(32).toString('base64')
+                }
+            }),
         /ws: or wss:/
     )
 })
 
-test('a client that trusts another root refuses the sandbox certificate: nothing pairs', async (t) => {
+test('a client that trusts another root refuses the sandbox certificate: nothing pairs', async t => {
     const sandbox = await startTestSandbox(t)
     const other = await startTestSandbox(t)
     let sawQr = false
     sandbox.on('qr', () => (sawQr = true))
-    const { client } = newClient(t, { url: sandbox.url, rootCa: other.rootCa }, {
-        path: join(tempDir(t), 'state.sqlite'),
-        tuning: { connectTimeoutMs: 1_500, reconnectIntervalMs: 5_000 }
-    })
+    const { client } = newClient(
+        t,
+        { url: sandbox.url, rootCa: other.rootCa },
+        {
+            path: join(tempDir(t), 'state.sqlite'),
+            tuning: { connectTimeoutMs: 1_500, reconnectIntervalMs: 5_000 }
+        }
+    )
     await assert.rejects(client.connect(), /timeout|closed|connect/i)
     assert.equal(sawQr, false)
     assert.equal(sandbox.devices().length, 0)
 })
 
-test('auto scan: a presented QR is scanned after autoScanMs', async (t) => {
+test('auto scan: a presented QR is scanned after autoScanMs', async t => {
     const sandbox = await startTestSandbox(t, { autoScanMs: 300 })
     const { client } = newClient(t, sandbox, { path: join(tempDir(t), 'state.sqlite') })
     let presentedAt = 0
@@ -54,7 +77,7 @@ test('auto scan: a presented QR is scanned after autoScanMs', async (t) => {
         presentedAt = Date.now()
         sandbox.presentQr(qr).catch(() => undefined)
     })
-    const paired = new Promise((resolve) => client.once('auth_paired', () => resolve(Date.now())))
+    const paired = new Promise(resolve => client.once('auth_paired', () => resolve(Date.now())))
     await client.connect()
     const pairedAt = await paired
     assert.ok(pairedAt - presentedAt >= 290, `scanned after ${pairedAt - presentedAt} ms`)
