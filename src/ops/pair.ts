@@ -185,6 +185,17 @@ async function readExisting(spec: StoreSpec, sessionId: string): Promise<{ reado
         const counts = await catalog.counts(sessionId)
         const hasState = Object.values(counts).some(value => value === true || (typeof value === 'number' && value > 0))
         const credentials = counts.credentials ? await store.domain('auth', sessionId).load() : null
+        if (hasState || credentials !== null) {
+            // replacing the state means clearing it first: refuse now, before a phone links a
+            // device that could then not be stored (the Redis store clears by key pattern)
+            const sharing = await catalog.sessionsSharingKeys(sessionId)
+            if (sharing.length > 0) {
+                throw usageError(
+                    `session "${sessionId}" cannot be replaced in this store: clearing it would also delete ${sharing.map(o => `"${o}"`).join(', ')} (the Redis store clears by key pattern); pair under another session id`,
+                    { session: sessionId, sharedWith: sharing }
+                )
+            }
+        }
         return { meJid: credentials?.meJid ?? null, hasState: hasState || credentials !== null }
     } finally {
         await store.close()

@@ -218,3 +218,23 @@ test('runPair: a session paired by another process while the QR was up is not ov
     t.after(() => store.close())
     assert.equal((await store.domain('auth', 'race').load()).meJid, other.credentials.meJid)
 })
+
+test('runPair refuses, before connecting, a Redis session whose clear would delete another session', async t => {
+    const { dropStore, makeSession, storeUrls } = await import('../helpers/fixtures.js')
+    const url = storeUrls().redis
+    t.after(() => dropStore(url))
+    const store = await openTestStore(url, 'write')
+    await makeSession(store, 'shop', { paired: false, signalSessions: 0, identities: 0, senderKeys: 0, distributions: 0 })
+    await makeSession(store, 'shop:eu', { signalSessions: 0, identities: 0, senderKeys: 0, distributions: 0 })
+    await store.close()
+    const storeSpec = singleStore(parseStoreUrl(url, 'flag', process.cwd()))
+    let connected = false
+    await assert.rejects(
+        runPair(
+            { storeSpec, sessionId: 'shop', method: { kind: 'qr' }, force: true, timeoutMs: 5_000, server: { url: 'ws://127.0.0.1:9/ws/chat', rootCa: `1:${Buffer.alloc(32, 1).toString('base64')}` } },
+            { onProgress: event => (connected ||= event.type === 'connecting') }
+        ),
+        error => error.code === 'USAGE' && /"shop:eu"/.test(error.message)
+    )
+    assert.equal(connected, false)
+})
