@@ -118,6 +118,34 @@ describe('zapo logout --yes through the sandbox', () => {
         assert.doesNotMatch(result.stdout, /left behind/)
     })
 
+    test('a routine 515 during the logout never leaves a linked device without its state (or the reverse)', async t => {
+        const url = storeUrls().sqlite
+        t.after(() => dropStore(url))
+        const store = await openTestStore(url, 'write')
+        const made = await makeSession(store, 'restarted', { preKeys: 10, uploaded: 10 })
+        await store.close()
+        let first = true
+        const inject = e => {
+            if (e.jid !== made.credentials.meJid || !first) return
+            first = false
+            void sandbox.fault(e.jid, 'restart').catch(() => undefined)
+        }
+        sandbox.on('login', inject)
+        const result = await zapo(['--store', url, 'logout', '--session', 'restarted', '--yes', '--json', ...server()])
+        sandbox.off('login', inject)
+        t.diagnostic(`exit ${result.code}`)
+        const linked = sandbox.devices().some(d => d.jid === made.credentials.meJid)
+        const counts = await countsOf(url, 'restarted')
+        if (result.code === 0) {
+            assert.equal(linked, false, 'logged out: the server no longer knows the device')
+            assert.deepEqual(counts, EMPTY)
+        } else {
+            assert.ok([8, 14].includes(result.code), result.stdout + result.stderr)
+            assert.equal(linked, true, 'not confirmed: the device is still linked…')
+            assert.deepEqual(counts, made.counts, '…and its stored state is all there')
+        }
+    })
+
     test('a device the server already removed: its refusal is reported and the library clears the store', async t => {
         const url = storeUrls().sqlite
         t.after(() => dropStore(url))
