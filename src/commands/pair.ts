@@ -174,6 +174,9 @@ async function pairInner(flags: PairFlags, ctx: CliContext): Promise<number> {
     if (result.replaced) {
         note(io, p.warn(`replaced the credentials of ${result.previousMeJid}: remove that old device on the phone (Linked devices)`))
     }
+    if (flags.sandbox) {
+        note(io, p.dim('this device belongs to the in-process sandbox (gone now), not to WhatsApp: use the session to try zapo, not to send messages'))
+    }
     if (!result.settled) note(io, p.warn('the first login did not finish uploading keys before exit; it completes on the next connection'))
     note(io, p.dim(`disconnected (the device stays linked). Next: zapo creds show --session ${result.sessionId}`))
     return 0
