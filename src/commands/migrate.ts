@@ -172,7 +172,11 @@ function statusError(result: MigrateResult): ZapoError {
     const failed = result.sessions.filter(s => s.verified === false)
     const first = failed[0]!
     const detail = first.mismatches
-        .map(m => `${m.domain}: source ${m.source?.count ?? 0} records, target ${m.target?.count ?? 0}${(m.source?.count ?? 0) === (m.target?.count ?? 0) ? ' (contents differ)' : ''}`)
+        .map(m =>
+            m.extra !== undefined
+                ? `${m.domain}: ${m.extra}`
+                : `${m.domain}: source ${m.source?.count ?? 0} records, target ${m.target?.count ?? 0}${(m.source?.count ?? 0) === (m.target?.count ?? 0) ? ' (contents differ)' : ''}`
+        )
         .join('; ')
     return new ZapoError(
         'VERIFY_FAILED',
@@ -242,6 +246,10 @@ function printSummary(io: Io, result: MigrateResult): void {
         const mark = s.verified === true ? colors.ok('verified') : s.verified === false ? colors.error('MISMATCH') : colors.dim('not verified')
         printLine(io, `${colors.session(s.sessionId)}  ${ACTION_TEXT[s.action] ?? s.action}  ${s.copied} copied  ${mark}${s.sourceDeleted ? '  source deleted' : ''}`)
         for (const m of s.mismatches) {
+            if (m.extra !== undefined) {
+                printLine(io, `  ${m.domain}: ${m.extra}`)
+                continue
+            }
             printLine(io, `  ${m.domain}: source ${m.source?.count ?? 0} (${m.source?.sha256.slice(0, 12) ?? '-'}), target ${m.target?.count ?? 0} (${m.target?.sha256.slice(0, 12) ?? '-'})`)
         }
     }

@@ -26,9 +26,11 @@ import type { MigrationMark, MigrationMarks } from '../store/migration-marks.js'
 import { migrationMarksFor } from '../store/migration-marks.js'
 import type { OpenedStore } from '../store/open.js'
 import { openStore } from '../store/open.js'
+import { emptyCounts, readBackBatch, tallyBatch } from '../store/read-back.js'
 import { batchSizeOf, clearSession, digestSessionRecords, readSessionRecords, writeSessionRecords } from '../store/records.js'
 import type { DomainDigest } from '../store/records.js'
-import type { RecordBatch, SessionCatalog, SessionCounts } from '../store/records.types.js'
+import type { RecordBatch, SessionCounts } from '../store/records.types.js'
+import type { ZapoSessionCatalog } from '../store/catalog.js'
 
 export type ExistingPolicy = 'refuse' | 'skip' | 'overwrite'
 export type MigrateMode = 'copy' | 'dry-run' | 'verify-only'
@@ -103,6 +105,8 @@ export interface DigestMismatch {
     readonly domain: string
     readonly source: DomainDigest | null
     readonly target: DomainDigest | null
+    /** set when the target holds records the source does not (counted in the target's catalog) */
+    readonly extra?: string
 }
 
 export interface SessionOutcome {
@@ -170,7 +174,7 @@ export function recordsByDomain(counts: SessionCounts, domains: readonly Durable
 
 interface Opened {
     readonly src: OpenedStore
-    readonly srcCatalog: SessionCatalog
+    readonly srcCatalog: ZapoSessionCatalog
     dst: OpenedStore | null
 }
 
@@ -254,9 +258,9 @@ function existsError(refused: readonly PlannedSession[], target: string): ZapoEr
 
 async function makePlan(
     options: MigrateOptions,
-    srcCatalog: SessionCatalog,
+    srcCatalog: ZapoSessionCatalog,
     src: OpenedStore,
-    dstCatalog: SessionCatalog | null,
+    dstCatalog: ZapoSessionCatalog | null,
     marks: MigrationMarks | null,
     nowMs: number
 ): Promise<MigratePlan> {
@@ -287,6 +291,8 @@ async function makePlan(
     }
 
     const liveWindow = options.liveWindowMs ?? DEFAULT_LIVE_WINDOW_MS
+    // one pass over the source for every session's counts
+    const allCounts = await srcCatalog.countsMany(ids.filter(id => srcSet.has(id)))
     const sessions: PlannedSession[] = []
     let recordsToCopy = 0
     for (const sessionId of ids) {
@@ -305,7 +311,8 @@ async function makePlan(
         let records: Partial<Record<DurableDomain, number>> = {}
         let liveSince: number | null = null
         if (inSource) {
-            records = recordsByDomain(await srcCatalog.counts(sessionId), options.domains)
+            const counts = allCounts.get(sessionId) ?? (await srcCatalog.counts(sessionId))
+            records = recordsByDomain(counts, options.domains)
             liveSince = await lastSuccess(src, sessionId, nowMs, liveWindow)
         }
         const total = Object.values(records).reduce((n, v) => n + (v ?? 0), 0)
@@ -369,9 +376,9 @@ class Runner {
         private readonly deps: MigrateDeps,
         private readonly plan: MigratePlan,
         private readonly src: OpenedStore,
-        private readonly srcCatalog: SessionCatalog,
+        private readonly srcCatalog: ZapoSessionCatalog,
         private readonly dst: OpenedStore,
-        private readonly dstCatalog: SessionCatalog,
+        private readonly dstCatalog: ZapoSessionCatalog,
         private readonly marks: MigrationMarks,
         private readonly now: () => number,
         private readonly started: number
@@ -435,9 +442,20 @@ class Runner {
         await this.marks.write({ sessionId, source: this.plan.from, state: 'copying', updatedAt: this.now() })
         if (planned.action !== 'copy') await clearSession(this.dst, sessionId, { domains })
 
+        // verification runs along: every written batch is read back from the target by its keys
         const sourceDigest = digestSessionRecords()
+        const targetDigest = digestSessionRecords()
+        const copiedCounts = emptyCounts()
         let authBatch: RecordBatch | null = null
         let copied = 0
+        const put = async (batch: RecordBatch): Promise<void> => {
+            await writeSessionRecords(this.dst, sessionId, batch)
+            const back = await readBackBatch(this.dst, sessionId, batch)
+            if (back !== null) targetDigest.add(back)
+            const n = batchSizeOf(batch)
+            copied += n
+            this.advance('copy', sessionId, copied, planned.total, n)
+        }
         const iterator = readSessionRecords(this.src, this.srcCatalog, sessionId, { domains, batchSize: this.options.batchSize })[
             Symbol.asyncIterator
         ]()
@@ -452,30 +470,28 @@ class Runner {
                 pending.catch(() => undefined)
                 const batch = step.value
                 sourceDigest.add(batch)
+                tallyBatch(copiedCounts, batch)
                 if (batch.domain === 'auth') {
                     // credentials go last: a half-copied session never looks paired
                     authBatch = batch
                     continue
                 }
-                await writeSessionRecords(this.dst, sessionId, batch)
-                const n = batchSizeOf(batch)
-                copied += n
-                this.advance('copy', sessionId, copied, planned.total, n)
+                await put(batch)
             }
             if (authBatch !== null) {
                 if (this.aborted) return null
-                await writeSessionRecords(this.dst, sessionId, authBatch)
-                copied += 1
-                this.advance('copy', sessionId, copied, planned.total, 1)
+                await put(authBatch)
             }
         } finally {
             await iterator.return?.()
         }
         if (this.aborted) return null
-        const target = await this.digestOf(this.dst, this.dstCatalog, sessionId)
-        if (target === null) return null
         const source = sourceDigest.result()
-        const mismatches = compareDigests(source, target)
+        const mismatches = compareDigests(source, targetDigest.result())
+        if (planned.action !== 'copy' && mismatches.length === 0) {
+            // the target held this session before: prove the clear left nothing behind
+            mismatches.push(...compareCounts(copiedCounts, await this.dstCatalog.counts(sessionId), domains, source))
+        }
         if (mismatches.length === 0) {
             await this.marks.write({ sessionId, source: this.plan.from, state: 'verified', updatedAt: this.now() })
         }
@@ -501,7 +517,7 @@ class Runner {
         return { digests: source, mismatches: compareDigests(source, target) }
     }
 
-    private async digestOf(store: OpenedStore, catalog: SessionCatalog, sessionId: string): Promise<Record<string, DomainDigest> | null> {
+    private async digestOf(store: OpenedStore, catalog: ZapoSessionCatalog, sessionId: string): Promise<Record<string, DomainDigest> | null> {
         const digest = digestSessionRecords()
         for await (const batch of readSessionRecords(store, catalog, sessionId, { domains: this.options.domains, batchSize: this.options.batchSize })) {
             if (this.aborted) return null
@@ -574,6 +590,39 @@ async function warmUp(store: OpenedStore, domains: readonly DurableDomain[]): Pr
         privacyToken: () => store.domain('privacyToken', PROBE_SESSION).getByJid('0@s.whatsapp.net')
     }
     for (const domain of domains) await probes[domain]()
+}
+
+/** Which SessionCounts fields each durable domain owns. */
+const COUNT_FIELDS: Readonly<Record<DurableDomain, readonly (keyof SessionCounts)[]>> = Object.freeze({
+    auth: ['credentials'],
+    signal: ['registration', 'signedPreKey'],
+    preKey: ['preKeys', 'preKeysUploaded'],
+    session: ['signalSessions'],
+    identity: ['identities'],
+    senderKey: ['senderKeys', 'senderKeyDistributions'],
+    appState: ['appStateSyncKeys', 'appStateCollections'],
+    privacyToken: ['privacyTokens']
+})
+
+/** Domains where the target's catalog counts more (or other) records than were copied. */
+export function compareCounts(
+    copied: SessionCounts,
+    target: SessionCounts,
+    domains: readonly DurableDomain[],
+    digests: Readonly<Record<string, DomainDigest>>
+): DigestMismatch[] {
+    const out: DigestMismatch[] = []
+    for (const domain of domains) {
+        const differ = COUNT_FIELDS[domain].filter(f => copied[f] !== target[f])
+        if (differ.length === 0) continue
+        out.push({
+            domain,
+            source: digests[domain] ?? null,
+            target: null,
+            extra: differ.map(f => `${f}: copied ${String(copied[f])}, target holds ${String(target[f])}`).join('; ')
+        })
+    }
+    return out
 }
 
 /** Domains whose count or sha256 differ (a domain missing on one side counts as empty). */
