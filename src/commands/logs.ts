@@ -13,6 +13,7 @@ import { note } from '../output.js'
 import { palette } from '../ui/color.js'
 import type { LogsOptions } from '../ops/logs.js'
 import type { EventRecord } from '../ops/event-json.js'
+import type { LogLevelName } from '../client/logger.js'
 
 interface LogsFlags {
     readonly session?: readonly string[]
@@ -54,7 +55,12 @@ export function register(program: Command): void {
         .action(handle<LogsFlags>(runLogsCommand))
 }
 
-async function prepare(flags: LogsFlags, ctx: CliContext): Promise<LogsOptions> {
+interface Prepared {
+    readonly options: LogsOptions
+    readonly logLevel: LogLevelName
+}
+
+async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
     const [{ parseEventTypes, normalizeJidFlag }, { parseLogLevel, DEFAULT_LOG_LEVEL }, { parseRootCa }] = await Promise.all([
         import('../ops/event-json.js'),
         import('../client/logger.js'),
@@ -82,7 +88,7 @@ async function prepare(flags: LogsFlags, ctx: CliContext): Promise<LogsOptions> 
         ...(flags.serverRootCa !== undefined ? { serverRootCa: flags.serverRootCa } : {})
     })
     if (server !== null) asUsage(() => parseRootCa(server.rootCa), '--server-root-ca')
-    return {
+    const options: LogsOptions = {
         storeSpec: ctx.storeSpec(),
         sessions,
         server,
@@ -91,11 +97,10 @@ async function prepare(flags: LogsFlags, ctx: CliContext): Promise<LogsOptions> 
         from: flags.from !== undefined ? asUsage(() => normalizeJidFlag(flags.from as string), '--from') : null,
         count: flags.count !== undefined ? parsePositiveInt(flags.count, '--count') : null,
         timeoutMs,
-        raw: flags.raw === true,
-        logLevel: flags.logLevel !== undefined ? parseLogLevel(flags.logLevel) : ctx.io.debug ? 'debug' : DEFAULT_LOG_LEVEL,
-        json: ctx.io.json,
-        color: ctx.io.color
+        raw: flags.raw === true
     }
+    const logLevel = flags.logLevel !== undefined ? parseLogLevel(flags.logLevel) : ctx.io.debug ? 'debug' : DEFAULT_LOG_LEVEL
+    return { options, logLevel }
 }
 
 /**
@@ -111,9 +116,15 @@ function exitAfterLingeringTimers(ctx: CliContext, code: number): void {
 }
 
 async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number> {
-    const options = await prepare(flags, ctx)
-    const [{ runLogs }, { eventLineFormatter }] = await Promise.all([import('../ops/logs.js'), import('../ui/event-line.js')])
+    const { options, logLevel } = await prepare(flags, ctx)
+    const [{ runLogs }, { eventLineFormatter }, { createClientLogger }] = await Promise.all([
+        import('../ops/logs.js'),
+        import('../ui/event-line.js'),
+        import('../client/logger.js')
+    ])
     const { io } = ctx
+    // the clients' own log lines: stderr, pretty for people, pino JSON lines with --json
+    const logger = createClientLogger({ level: logLevel, json: io.json, color: io.color && Boolean(io.stderr.isTTY) })
     const p = palette(io.color && Boolean(io.stderr.isTTY))
     const lineColor = io.color && Boolean(io.stdout.isTTY)
     let formatter = eventLineFormatter(lineColor)
@@ -144,6 +155,7 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
     try {
         const result = await runLogs(options, {
             onRecord,
+            logger,
             signal: controller.signal,
             onConnecting: ids => {
                 // sessions in one column: pad to the longest id (up to 24)

@@ -45,7 +45,7 @@ export const EVENT_TYPES = Object.freeze([
 export type EventType = (typeof EVENT_TYPES)[number]
 
 /** The session's own lifecycle (and zapo's errors): shown whatever --chat/--from say, never counted by --count. */
-export const STATUS_TYPES: ReadonlySet<EventType> = new Set(['connection', 'reconnect', 'stopped', 'error', 'offline_resume'])
+export const STATUS_TYPES: ReadonlySet<EventType> = new Set(['connection', 'reconnect', 'stopped', 'error', 'failure', 'offline_resume'])
 
 /**
  * Status records: the STATUS_TYPES, and the server's info bulletins (notifications classified

@@ -14,7 +14,8 @@
 
 import type { WaClient } from 'zapo-js'
 import { createWaClient, type CreateWaClientOptions, type WaServerOverride } from '../client/create-client.js'
-import { createClientLogger, type ClientLogger, type LogLevelName } from '../client/logger.js'
+import type { Logger } from 'zapo-js'
+import type { ClientLogger } from '../client/logger.js'
 import { CLOSE_REASONS, worstExit, type CloseClassification } from '../client/reasons.js'
 import { KEEP_STORE_ON_CLOSE, ReconnectPolicy, type ReconnectDecision, type ReconnectPolicyOptions } from '../client/reconnect.js'
 import { toError, ZapoError, type ZapoErrorCode } from '../errors.js'
@@ -47,9 +48,6 @@ export interface LogsOptions {
     readonly count: number | null
     readonly timeoutMs: number | null
     readonly raw: boolean
-    readonly logLevel: LogLevelName
-    readonly json: boolean
-    readonly color: boolean
 }
 
 export interface LogsDeps {
@@ -60,6 +58,7 @@ export interface LogsDeps {
     /** aborting ends the run like --timeout does (Ctrl-C, SIGTERM, a closed stdout) */
     readonly signal?: AbortSignal
     readonly policy?: ReconnectPolicyOptions
+    /** the clients' log lines (one child per session); default: none */
     readonly logger?: ClientLogger
     readonly tuning?: CreateWaClientOptions['tuning']
 }
@@ -84,6 +83,17 @@ export interface LogsResult {
     readonly exit: ZapoErrorCode
 }
 
+const noop = (): void => undefined
+const SILENT_LOGGER: ClientLogger = Object.freeze({
+    level: 'error' as Logger['level'],
+    trace: noop,
+    debug: noop,
+    info: noop,
+    warn: noop,
+    error: noop,
+    child: () => SILENT_LOGGER
+})
+
 /** Library log lines that are bookkeeping for this command, shown at debug rather than warn. */
 const DEMOTED_LOG_MESSAGES: ReadonlySet<string> = new Set([
     'clearing pending node queries',
@@ -99,8 +109,7 @@ export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<Log
 
     const { openStore } = await import('../store/open.js')
     const store = await openStore(options.storeSpec, 'write')
-    const baseLogger =
-        deps.logger ?? createClientLogger({ level: options.logLevel, json: options.json, color: options.color })
+    const baseLogger: ClientLogger = deps.logger ?? SILENT_LOGGER
     const runners: SessionRunner[] = []
     let matched = 0
     let finishing = false
