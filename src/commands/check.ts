@@ -124,6 +124,7 @@ export async function prepare(flags: CheckFlags, ctx: CliContext): Promise<Prepa
             ['--timeout', flags.timeout],
             ['--settle', flags.settle],
             ['--server', flags.server],
+            ['--server-root-ca', flags.serverRootCa],
             ['--log-level', flags.logLevel]
         ] as const) {
             if (value !== undefined) throw usageError(`${flag} only applies with --connect: add --connect or drop ${flag}`)

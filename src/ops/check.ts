@@ -52,12 +52,6 @@ export interface CheckThresholds {
     readonly maxSinceLoginMs: number
 }
 
-export const DEFAULT_THRESHOLDS: CheckThresholds = Object.freeze({
-    maxSignedPreKeyAgeMs: 30 * 86_400_000,
-    minPreKeys: 20,
-    maxSinceLoginMs: 14 * 86_400_000
-})
-
 export interface ConnectOptions {
     readonly server: ServerOverride | null
     /** the login must complete within this (ms) */
