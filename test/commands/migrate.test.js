@@ -368,3 +368,65 @@ test('usage errors name the flag', async t => {
     assert.equal(domains.code, 2)
     assert.match(domains.stderr, /bogus/)
 })
+
+test('a session paired through the sandbox and talking to peers is migrated, then connects from the target without pairing and decrypts new messages', async t => {
+    const { startTestSandbox, pairWithQr, nextEvent, testLogger } = await import('../sandbox/helpers.js')
+    const { createWaClient } = await import('../../dist/client/create-client.js')
+    const urls = urlsFor(t)
+    const dir = cwd(t)
+    const sandbox = await startTestSandbox(t)
+    const srcPath = join(dir, 'source.sqlite')
+    const paired = await pairWithQr(t, sandbox, { path: srcPath, sessionId: 'tenant' })
+    const peerA = '15550007001@s.whatsapp.net'
+    const peerB = '15550007002@s.whatsapp.net'
+    // peer A opens a session to the device (X3DH on its uploaded prekeys)
+    const first = nextEvent(paired.client, 'message')
+    assert.equal((await sandbox.sendMessage({ to: paired.jid, from: peerA, text: 'ping' })).deliveries[0].type, 'pkmsg')
+    assert.equal((await first).message.conversation, 'ping')
+    // the device opens a session to peer B, who answers on it
+    const atB = sandbox.waitFor('peer-message', m => m.peer === peerB)
+    await paired.client.sendMessage(peerB, { conversation: 'hello B' })
+    assert.equal((await atB).text, 'hello B')
+    const replyB = nextEvent(paired.client, 'message')
+    await sandbox.sendMessage({ to: paired.jid, from: peerB, text: 'hi device' })
+    assert.equal((await replyB).message.conversation, 'hi device')
+    await paired.cleanup() // disconnect (flushes write-behind) and close the source store
+
+    const migrated = await runZapo(['migrate', '--from', `sqlite:${srcPath}`, '--to', urls.postgres, '--all', '--json'], { cwd: dir })
+    assert.equal(migrated.code, 0, migrated.stderr)
+    const out = json(migrated)
+    assert.deepEqual(out.sessions.map(s => [s.sessionId, s.verified]), [['tenant', true]])
+    assert.ok(out.sessions[0].digests.session.count >= 2, 'both peer sessions were migrated')
+
+    // the migrated session, from the target only: no QR, logs in, and decrypts on the old sessions
+    const target = await openTestStore(urls.postgres, 'write')
+    const client = createWaClient({
+        store: await target.createWaStore(),
+        sessionId: 'tenant',
+        server: { url: sandbox.url, rootCa: sandbox.rootCa },
+        logger: testLogger('migrated'),
+        tuning: { timeoutIntervalMs: 1_000 }
+    })
+    t.after(async () => {
+        await client.disconnect().catch(() => undefined)
+        await target.close()
+    })
+    let qrShown = false
+    client.on('auth_qr', () => (qrShown = true))
+    const login = sandbox.waitFor('login', e => e.jid === paired.jid, 15_000)
+    await client.connect()
+    await login
+    assert.equal(qrShown, false, 'the migrated session had to pair again')
+    // A never got an answer, so it still sends prekey messages naming the one-time prekey the
+    // device consumed before the move: only the migrated session can decrypt them. B got one, so
+    // it ratchets on (msg).
+    for (const [peer, text, type] of [
+        [peerA, 'after the move, A', 'pkmsg'],
+        [peerB, 'after the move, B', 'msg']
+    ]) {
+        const received = nextEvent(client, 'message', m => m.message?.conversation === text)
+        const sent = await sandbox.sendMessage({ to: paired.jid, from: peer, text })
+        assert.equal(sent.deliveries[0].type, type)
+        assert.equal((await received).message.conversation, text)
+    }
+})
