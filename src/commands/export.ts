@@ -103,8 +103,11 @@ export async function exportEncryption(flags: ExportFlags, ctx: CliContext, toSt
         ...(workFactor !== undefined ? { workFactor } : {})
     })
     if (flags.passphraseFile !== undefined) {
-        const { readPassphraseFile } = await import('../export/files.js')
-        return withFactor(await readPassphraseFile(flags.passphraseFile))
+        const { looseModeWarning, readPassphraseFile } = await import('../export/files.js')
+        const passphrase = await readPassphraseFile(flags.passphraseFile)
+        const warning = looseModeWarning(flags.passphraseFile, 'passphrase file')
+        if (warning !== null) note(ctx.io, `warning: ${warning}`)
+        return withFactor(passphrase)
     }
     const fromEnv = ctx.env[PASSPHRASE_ENV]
     if (fromEnv !== undefined && fromEnv !== '') return withFactor(fromEnv)

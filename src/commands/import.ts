@@ -51,13 +51,22 @@ async function importCommand(file: string, flags: ImportFlags, ctx: CliContext):
     const sessionId = flags.session !== undefined ? validateSessionId(flags.session) : null
     const dryRun = flags.dryRun === true
     const store = dryRun ? null : ctx.storeSpec()
-    const { readInput, readSecretFile, readPassphraseFile } = await import('../export/files.js')
+    const { looseModeWarning, readInput, readSecretFile, readPassphraseFile } = await import('../export/files.js')
     const { parseIdentityFile } = await import('../export/age.js')
     const identities: string[] = []
-    for (const path of flags.identity ?? []) identities.push(...parseIdentityFile(await readSecretFile(path, 'identity file'), path))
+    for (const path of flags.identity ?? []) {
+        identities.push(...parseIdentityFile(await readSecretFile(path, 'identity file'), path))
+        const warning = looseModeWarning(path, 'identity file')
+        if (warning !== null) note(io, `warning: ${warning}`)
+    }
     const fromStdin = file === '-'
     const passphrase = async (): Promise<string | null> => {
-        if (flags.passphraseFile !== undefined) return readPassphraseFile(flags.passphraseFile)
+        if (flags.passphraseFile !== undefined) {
+            const passphrase = await readPassphraseFile(flags.passphraseFile)
+            const warning = looseModeWarning(flags.passphraseFile, 'passphrase file')
+            if (warning !== null) note(io, `warning: ${warning}`)
+            return passphrase
+        }
         const fromEnv = ctx.env[PASSPHRASE_ENV]
         if (fromEnv !== undefined && fromEnv !== '') return fromEnv
         const { canPrompt, password } = await import('../ui/prompts.js')

@@ -5,7 +5,7 @@
  */
 
 import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { ZapoError, usageError } from '../errors.js'
@@ -137,4 +137,15 @@ export async function readPassphraseFile(path: string): Promise<string> {
     const first = text.split(/\r?\n/)[0] ?? ''
     if (first === '') throw usageError(`passphrase file ${path} is empty: put the passphrase on its first line`)
     return first
+}
+
+/** A warning line when a secret file is readable or writable by group or others, else null. */
+export function looseModeWarning(path: string, what: string): string | null {
+    try {
+        const mode = statSync(path).mode & 0o777
+        if ((mode & 0o077) === 0) return null
+        return `${what} ${path} is accessible to other users (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 ${path}`
+    } catch {
+        return null
+    }
 }

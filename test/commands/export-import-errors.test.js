@@ -37,7 +37,7 @@ test('every import error leaves the target store unchanged, with its own exit co
 
     const cases = []
     const add = (name, bytes, code, pattern, extra = []) => cases.push({ name, bytes, code, pattern, extra })
-    writeFileSync(join(dir, 'wrong.txt'), 'not the passphrase\n')
+    writeFileSync(join(dir, 'wrong.txt'), 'not the passphrase\n', { mode: 0o600 })
     add('wrong passphrase', good, 16, /wrong passphrase/, ['--passphrase-file', join(dir, 'wrong.txt')])
     add('truncated', good.subarray(0, good.length - 100), 17, /truncated or was altered/)
     const flipped = Buffer.from(good)

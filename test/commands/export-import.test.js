@@ -351,3 +351,16 @@ test('a store whose config routes domains to another backend: import splits, exp
     assert.deepEqual(summary.sessions[0].counts, JSON.parse(original.stdout).sessions[0].counts)
     assert.deepEqual(summary.sessions[0].domains, JSON.parse(original.stdout).sessions[0].domains, 'same records, same digests')
 })
+
+test('a passphrase or identity file others can read gets a warning', async t => {
+    const dir = tempDir(t)
+    const urls = urlsFor(t)
+    await seed(urls.sqlite, ['loose'], { preKeys: 3, uploaded: 1, signalSessions: 1, identities: 1 })
+    writeFileSync(join(dir, 'loose.txt'), `${PASSPHRASE}\n`, { mode: 0o644 })
+    const out = await exportTo(dir, urls.sqlite, ['--session', 'loose', '-o', 'l.age', '--passphrase-file', 'loose.txt'])
+    assert.equal(out.code, 0, out.stderr)
+    assert.match(out.stderr, /passphrase file loose.txt is accessible to other users \(mode 0644\): chmod 600/)
+    const strict = await runZapo(['import', 'l.age', '--dry-run', '--passphrase-file', passFile(dir)], { cwd: dir, env: ENV })
+    assert.equal(strict.code, 0, strict.stderr)
+    assert.equal(strict.stderr, '', 'no warning for a 0600 file')
+})
