@@ -97,7 +97,7 @@ async function pairInner(flags: PairFlags, ctx: CliContext): Promise<number> {
     const p = palette(io.color)
     if (!io.json) {
         if (flags.sandbox) {
-            note(io, p.warn('starting an in-process sandbox (a local test server, not WhatsApp): it plays the phone and scans the QR (or types the code) by itself in a few seconds'))
+            note(io, p.warn('starting an in-process sandbox (not WhatsApp): its phone links by itself in ~3 s'))
         } else if (server) {
             note(io, p.warn(`connecting to the test server ${server.url} (not WhatsApp)`))
         } else {
@@ -147,7 +147,7 @@ async function pairInner(flags: PairFlags, ctx: CliContext): Promise<number> {
                             else screen?.showCode(event.code, event.expiresInMs)
                             break
                         case 'scanned':
-                            if (!io.json) screen?.status(p.ok(`confirmed on the phone as ${event.meJid}: finishing`))
+                            if (!io.json) screen?.status(p.ok(`confirmed as ${event.meJid}, saving`))
                             break
                         case 'saving':
                         case 'connecting':
@@ -175,7 +175,7 @@ async function pairInner(flags: PairFlags, ctx: CliContext): Promise<number> {
         note(io, p.warn(`replaced the credentials of ${result.previousMeJid}: remove that old device on the phone (Linked devices)`))
     }
     if (flags.sandbox) {
-        note(io, p.dim('this device belongs to the in-process sandbox (gone now), not to WhatsApp: use the session to try zapo, not to send messages'))
+        note(io, p.dim('(a sandbox device, not a WhatsApp one: for trying zapo only)'))
     }
     if (!result.settled) note(io, p.warn('the first login did not finish uploading keys before exit; it completes on the next connection'))
     note(io, p.dim(`disconnected (the device stays linked). Next: zapo creds show --session ${result.sessionId}`))

@@ -6,6 +6,7 @@
 
 import type { Io } from '../output.js'
 import { palette } from './color.js'
+import { fit } from './fit.js'
 
 /** 4×5 glyphs of the pairing-code alphabet (Crockford base32: no 0, I, O, U). */
 const GLYPHS: Readonly<Record<string, readonly string[]>> = Object.freeze({
@@ -83,7 +84,7 @@ export function createPairingCodeScreen(io: Io, options: { readonly session: str
     const validity = (): string => {
         const remaining = expiresAt - Date.now()
         const head = remaining > 0 ? `valid for ${p.strong(formatRemaining(remaining))}` : p.warn('expired: run zapo pair again')
-        return `  ${head}   ${statusText || p.dim('Ctrl-C cancels')}`
+        return fit(`  ${head}   ${statusText || p.dim('Ctrl-C cancels')}`, (stream.columns ?? 80) - 1)
     }
     const redrawValidity = (): void => {
         // the validity line is the last one written: go up one line and rewrite it

@@ -14,6 +14,7 @@
 import qrcode from 'qrcode-terminal'
 import type { Io } from '../output.js'
 import { palette } from './color.js'
+import { fit } from './fit.js'
 
 export interface QrScreen {
     /** shows a new code, replacing the previous one */
@@ -36,15 +37,6 @@ export function renderQr(text: string): string[] {
         out = rendered
     })
     return out.split('\n').filter(line => line.length > 0)
-}
-
-const ANSI = /\x1b\[[0-9;]*m/g
-
-/** Cuts a line to `width` visible characters (colour codes kept off the count), never wrapping. */
-function fit(line: string, width: number): string {
-    const visible = line.replace(ANSI, '')
-    if ([...visible].length <= width) return line
-    return [...visible].slice(0, Math.max(0, width - 1)).join('') + '…'
 }
 
 function formatRemaining(ms: number): string {
