@@ -97,6 +97,7 @@ async function route(
                 'POST /refuse-next-scan',
                 'POST /pairing-code',
                 'POST /message',
+                'POST /group-message',
                 'POST /presence',
                 'POST /chatstate',
                 'POST /receipt',
@@ -141,6 +142,18 @@ async function route(
                     ? { pushName: str(body, 'pushName') as string }
                     : {})
             })
+        case '/group-message': {
+            const id = str(body, 'id', false)
+            const pushName = str(body, 'pushName', false)
+            return server.sendGroupMessage({
+                to: str(body, 'to') as string,
+                group: str(body, 'group') as string,
+                from: str(body, 'from') as string,
+                text: str(body, 'text') as string,
+                ...(id ? { id } : {}),
+                ...(pushName ? { pushName } : {})
+            })
+        }
         case '/presence': {
             const type = oneOf(body, 'type', ['available', 'unavailable'] as const)
             const last = num(body, 'last')

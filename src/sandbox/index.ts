@@ -20,6 +20,8 @@ import type {
     PeerMessage,
     ScanResult,
     SandboxServerEvents,
+    SendGroupMessageInput,
+    SendGroupMessageResult,
     SendMessageInput,
     SendMessageResult
 } from './server.js'
@@ -30,6 +32,8 @@ export type {
     PeerMessage,
     ScanResult,
     SandboxServerEvents,
+    SendGroupMessageInput,
+    SendGroupMessageResult,
     SendMessageInput,
     SendMessageResult
 }
@@ -122,6 +126,10 @@ export class Sandbox {
 
     sendMessage(input: SendMessageInput): Promise<SendMessageResult> {
         return this.server.sendMessage(input)
+    }
+
+    sendGroupMessage(input: SendGroupMessageInput): Promise<SendGroupMessageResult> {
+        return this.server.sendGroupMessage(input)
     }
 
     sendPresence(input: Parameters<SandboxServer['sendPresence']>[0]): Promise<void> {

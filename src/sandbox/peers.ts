@@ -7,12 +7,14 @@
 import { proto } from 'zapo-js'
 import type { SignalAddress } from 'zapo-js/signal'
 import {
+    SenderKeyManager,
     SignalProtocol,
     generatePreKeyPair,
     generateRegistrationInfo,
     generateSignedPreKey
 } from 'zapo-js/signal'
 import {
+    SenderKeyMemoryStore,
     WaIdentityMemoryStore,
     WaPreKeyMemoryStore,
     WaSessionMemoryStore,
@@ -78,6 +80,9 @@ export class SimulatedPeer {
     private readonly signal: WaSignalMemoryStore
     private readonly preKeys: WaPreKeyMemoryStore
     private readonly established = new Set<string>()
+    private readonly senderKeys = new SenderKeyManager(new SenderKeyMemoryStore())
+    /** `<group>|<sender key id>|<device jid>` the peer already gave its sender key to */
+    private readonly distributed = new Set<string>()
 
     private constructor(
         jid: string,
@@ -143,7 +148,45 @@ export class SimulatedPeer {
     /** Forgets the session with a device (after the device re-paired with new keys). */
     forget(deviceJid: string): void {
         this.established.delete(deviceJid)
+        for (const key of this.distributed) {
+            if (key.endsWith(`|${deviceJid}`)) this.distributed.delete(key)
+        }
         void this.sessions.deleteSession(addressOfJid(deviceJid))
+    }
+
+    /**
+     * A group text from this peer: one sender-key ciphertext (`skmsg`) for every recipient, plus,
+     * for each device that has not got this peer's sender key yet, a 1:1 envelope carrying the
+     * SenderKeyDistributionMessage.
+     */
+    async encryptGroupText(
+        groupJid: string,
+        text: string,
+        devices: readonly { readonly jid: string; readonly bundle: () => DeviceKeyBundle | null }[]
+    ): Promise<{
+        readonly skmsg: Uint8Array
+        readonly distributions: ReadonlyMap<string, EncryptedEnvelope>
+    }> {
+        const plaintext = await padMessage(proto.Message.encode({ conversation: text }).finish())
+        const prepared = await this.senderKeys.prepareGroupEncryption(
+            groupJid,
+            addressOfJid(this.jid),
+            plaintext
+        )
+        const distributions = new Map<string, EncryptedEnvelope>()
+        for (const device of devices) {
+            const key = `${groupJid}|${prepared.keyId}|${device.jid}`
+            if (this.distributed.has(key)) continue
+            const distribution = proto.Message.encode({
+                senderKeyDistributionMessage: prepared.distributionMessage
+            }).finish()
+            distributions.set(
+                device.jid,
+                await this.encrypt(device.jid, device.bundle, distribution)
+            )
+            this.distributed.add(key)
+        }
+        return { skmsg: prepared.ciphertext.ciphertext, distributions }
     }
 
     async encryptText(

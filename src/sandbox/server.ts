@@ -167,6 +167,28 @@ export interface SendMessageInput {
     readonly pushName?: string
 }
 
+export interface SendGroupMessageInput {
+    /** Devices in the group: a device JID, an account JID or a bare phone number. */
+    readonly to: string
+    /** The group: `<id>@g.us` or the bare id. */
+    readonly group: string
+    /** The group member (a simulated peer) who writes. */
+    readonly from: string
+    readonly text: string
+    readonly id?: string
+    readonly pushName?: string
+}
+
+export interface SendGroupMessageResult {
+    readonly id: string
+    /** `distribution`: the 1:1 envelope that carried the sender key, null once the device has it */
+    readonly deliveries: readonly {
+        readonly jid: string
+        readonly distribution: 'pkmsg' | 'msg' | null
+        readonly queued: boolean
+    }[]
+}
+
 export interface SendMessageResult {
     readonly id: string
     readonly deliveries: readonly {
@@ -788,6 +810,51 @@ export class SandboxServer extends EventEmitter {
             }
             const queued = await this.deliver(device, node)
             deliveries.push({ jid: device.jid, type: envelope.type, queued })
+        }
+        return { id, deliveries }
+    }
+
+    /** A text from `from` in group `group`, to every targeted device (sender keys, `skmsg`). */
+    async sendGroupMessage(input: SendGroupMessageInput): Promise<SendGroupMessageResult> {
+        const targets = this.resolveDevices(input.to)
+        if (targets.length === 0) throw new Error(`no paired device matches ${input.to}`)
+        const group = input.group.includes('@') ? input.group : `${input.group}@g.us`
+        const peerJid = normalizeUserJid(input.from)
+        const peer = await this.peerFor(peerJid)
+        const id = input.id ?? `3EB0${await randomHex(8)}`
+        for (const device of targets) await this.waitForKeys(device, 10_000)
+        const encrypted = await peer.encryptGroupText(
+            group,
+            input.text,
+            targets.map(device => ({ jid: device.jid, bundle: () => this.keyBundle(device) }))
+        )
+        const deliveries: { jid: string; distribution: 'pkmsg' | 'msg' | null; queued: boolean }[] =
+            []
+        for (const device of targets) {
+            const distribution = encrypted.distributions.get(device.jid)
+            const content: BinaryNode[] = []
+            if (distribution) {
+                content.push({
+                    tag: 'enc',
+                    attrs: { v: '2', type: distribution.type },
+                    content: distribution.ciphertext
+                })
+            }
+            content.push({ tag: 'enc', attrs: { v: '2', type: 'skmsg' }, content: encrypted.skmsg })
+            const node: BinaryNode = {
+                tag: 'message',
+                attrs: {
+                    id,
+                    from: group,
+                    participant: peerJid,
+                    type: 'text',
+                    t: nowSeconds(),
+                    ...(input.pushName ? { notify: input.pushName } : {})
+                },
+                content
+            }
+            const queued = await this.deliver(device, node)
+            deliveries.push({ jid: device.jid, distribution: distribution?.type ?? null, queued })
         }
         return { id, deliveries }
     }

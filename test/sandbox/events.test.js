@@ -99,3 +99,38 @@ test('injected stanzas arrive as the matching client events', async t => {
         ])
     })
 })
+
+test('group messages: the sender key travels once per device, then only skmsg', async t => {
+    const sandbox = await startTestSandbox(t)
+    const dir = tempDir(t)
+    const [a, b] = await Promise.all([
+        pairWithQr(t, sandbox, { path: join(dir, 'a.sqlite') }),
+        pairWithQr(t, sandbox, { path: join(dir, 'b.sqlite') })
+    ])
+    const group = '120363000000000077@g.us'
+    const member = '15550006060@s.whatsapp.net'
+
+    const firstA = nextEvent(a.client, 'message')
+    const first = await sandbox.sendGroupMessage({
+        to: a.jid,
+        group,
+        from: member,
+        text: 'hello group'
+    })
+    assert.equal(first.deliveries[0].distribution, 'pkmsg')
+    const received = await firstA
+    assert.equal(received.message.conversation, 'hello group')
+    assert.equal(received.isGroupChat, true)
+    assert.equal(received.chatJid, group)
+    assert.equal(received.senderJid, member)
+    assert.equal(received.encryptionType, 'skmsg')
+
+    const secondA = nextEvent(a.client, 'message')
+    const firstB = nextEvent(b.client, 'message')
+    const second = await sandbox.sendGroupMessage({ to: a.jid, group, from: member, text: 'again' })
+    assert.equal(second.deliveries[0].distribution, null, 'a already holds the sender key')
+    assert.equal((await secondA).message.conversation, 'again')
+    const toB = await sandbox.sendGroupMessage({ to: b.jid, group, from: member, text: 'hi b' })
+    assert.equal(toB.deliveries[0].distribution, 'pkmsg')
+    assert.equal((await firstB).message.conversation, 'hi b')
+})
