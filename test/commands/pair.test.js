@@ -236,11 +236,15 @@ describe('zapo pair', { concurrency: 4 }, () => {
         assert.equal(await storeDigest(url), before)
     })
 
-    test('QR rotation: each new code is a new qr event; scanning the latest pairs', async t => {
+    test('QR rotation (server from ZAPO_SERVER / ZAPO_SERVER_ROOT_CA): each new code is a new qr event; scanning the latest pairs', async t => {
         const sandbox = await sandboxFor(t, { qrRotateMs: 400 })
         const cwd = tempDir(t)
         const url = `sqlite:${join(cwd, 'rotate.sqlite')}`
-        const run = spawnPair(t, ['--json', '--session', 'r1', '--store', url, ...serverArgs(sandbox)], { cwd })
+        // the test server through the environment this time
+        const run = spawnPair(t, ['--json', '--session', 'r1', '--store', url], {
+            cwd,
+            env: { ZAPO_SERVER: sandbox.url, ZAPO_SERVER_ROOT_CA: sandbox.rootCa }
+        })
         const first = await run.nextEvent(e => e.event === 'qr')
         const second = await run.nextEvent(e => e.event === 'qr')
         const third = await run.nextEvent(e => e.event === 'qr')
