@@ -28,6 +28,16 @@ export function register(program: Command): void {
                         `no sessions in ${store.label}${result.schema === 'missing' ? ' (no zapo data there yet)' : ''}; pair one with zapo pair --session ID`
                     )
                 }
+                const broken = result.sessions.filter(s => s.problem !== null)
+                if (broken.length > 0) {
+                    note(
+                        ctx.io,
+                        `zapo: ${broken.length} session${broken.length === 1 ? '' : 's'} with unreadable credentials (${broken
+                            .slice(0, 3)
+                            .map(s => s.id)
+                            .join(', ')}${broken.length > 3 ? ', …' : ''}); zapo creds show --session ID says more`
+                    )
+                }
                 if (ctx.io.json) {
                     printJson(ctx.io, { store: result.store, sessions: result.sessions })
                     return
@@ -39,7 +49,10 @@ export function register(program: Command): void {
                     result.sessions,
                     [
                         { header: 'SESSION', value: s => p.session(s.id), max: 22 },
-                        { header: 'PAIRED', value: s => (s.paired ? p.ok('yes') : s.counts.credentials ? p.warn('no') : p.error('no creds')) },
+                        {
+                            header: 'PAIRED',
+                            value: s => (s.problem !== null ? p.error('corrupt') : s.paired ? p.ok('yes') : s.counts.credentials ? p.warn('no') : p.error('no creds'))
+                        },
                         { header: 'PHONE', value: s => (s.meJid ? p.jid(jidUser(s.meJid)) : p.dim('—')), max: 18 },
                         { header: 'NAME', value: s => s.displayName ?? p.dim('—'), max: 14 },
                         { header: 'PLATFORM', value: s => s.platform ?? p.dim('—'), max: 9 },
@@ -59,6 +72,7 @@ export function register(program: Command): void {
                     printLine(ctx.io, lines[i + 1])
                     const lid = s.meLid ? `lid ${jidUser(s.meLid)}  ` : ''
                     printLine(ctx.io, p.dim(`  ${lid}${compactCounts(s.counts)}`))
+                    if (s.problem !== null) printLine(ctx.io, `  ${p.error(s.problem)}`)
                 })
                 printLine(ctx.io, '')
                 const count = result.sessions.length

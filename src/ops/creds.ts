@@ -16,7 +16,7 @@ import type { StoreSpec } from '../store/address.js'
 import type { SessionCounts } from '../store/records.types.js'
 import { bytesFingerprint, checkCredentialIntegrity, proto, publicKeyFingerprint, type IntegrityReport } from './integrity.js'
 import { openForReading } from './read-store.js'
-import { readSessionAuth, toIso, type SessionAuthRecords } from './session-auth.js'
+import { readSessionAuth, toIso, undecodable, type SessionAuthRecords } from './session-auth.js'
 
 export interface CredsShowOptions {
     readonly store: StoreSpec
@@ -86,7 +86,12 @@ export async function runCredsShow(options: CredsShowOptions): Promise<CredsView
         const { sessionId } = options
         if (readable.schema === 'missing') throw notFound(options)
         const counts = await readable.catalog.counts(sessionId)
-        const records = await readSessionAuth(readable, sessionId, counts)
+        let records: SessionAuthRecords
+        try {
+            records = await readSessionAuth(readable, sessionId, counts)
+        } catch (error) {
+            throw undecodable(error, sessionId, options.store.label)
+        }
         if (records.credentials === null) {
             if (hasAnyRecord(counts)) {
                 throw new ZapoError(

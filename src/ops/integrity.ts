@@ -171,7 +171,16 @@ async function advChecks(credentials: WaAuthCredentials): Promise<readonly Integ
             { name: 'adv-device-signature', status: 'fail', detail }
         ]
     }
-    const rawIdentity = toRawPubKey(identityPub)
+    let rawIdentity: Uint8Array
+    try {
+        rawIdentity = toRawPubKey(identityPub)
+    } catch (error) {
+        const detail = `malformed identity key: ${describeError(error)}`
+        return [
+            { name: 'adv-account-signature', status: 'fail', detail },
+            { name: 'adv-device-signature', status: 'fail', detail }
+        ]
+    }
     const checks: IntegrityCheck[] = []
     try {
         if (!accountSignature || !accountSignatureKey) {

@@ -6,6 +6,7 @@
 
 import type { WaAuthCredentials } from 'zapo-js'
 import type { RegistrationInfo, SignedPreKeyRecord } from 'zapo-js/signal'
+import { ZapoError } from '../errors.js'
 import type { SessionCounts } from '../store/records.types.js'
 import type { ReadableStore } from './read-store.js'
 
@@ -52,3 +53,25 @@ export function toIso(value: number | null | undefined): string | null {
     return new Date(ms).toISOString()
 }
 
+/**
+ * A record the store package cannot decode is corrupt (INTEGRITY); an error with a driver
+ * code (ECONNRESET, 57P01, ER_…) is the store going away (STORE_UNAVAILABLE).
+ */
+export function undecodable(error: unknown, sessionId: string, store: string): ZapoError {
+    if (error instanceof ZapoError) return error
+    const err = error as { code?: unknown; message?: unknown }
+    const message = String(err?.message ?? error).split('\n')[0]
+    if (typeof err?.code === 'string' && err.code !== '') {
+        return new ZapoError('STORE_UNAVAILABLE', `lost the store ${store} while reading session "${sessionId}": ${message}; check the store and retry`, {
+            sessionId,
+            store,
+            driverCode: err.code
+        }, { cause: error })
+    }
+    return new ZapoError(
+        'INTEGRITY',
+        `the credentials of session "${sessionId}" in ${store} do not decode (${message}): the stored record is corrupt; restore it from an export or re-pair`,
+        { sessionId, store },
+        { cause: error }
+    )
+}

@@ -10,7 +10,7 @@
 
 import type { StoreSpec } from '../store/address.js'
 import type { SessionCounts } from '../store/records.types.js'
-import { readSessionAuth, toIso } from './session-auth.js'
+import { readSessionAuth, toIso, undecodable, type SessionAuthRecords } from './session-auth.js'
 import { openForReading } from './read-store.js'
 
 export interface SessionsListOptions {
@@ -35,6 +35,8 @@ export interface SessionSummary {
         readonly rotatedAt: string | null
     } | null
     readonly counts: SessionCounts
+    /** why the session's credentials could not be read (a corrupt record), else null */
+    readonly problem: string | null
 }
 
 export interface SessionsListResult {
@@ -44,6 +46,16 @@ export interface SessionsListResult {
     readonly sessions: readonly SessionSummary[]
 }
 
+const EMPTY_SUMMARY = Object.freeze({
+    paired: false,
+    meJid: null,
+    meLid: null,
+    displayName: null,
+    platform: null,
+    lastLoginAt: null,
+    signedPreKey: null
+})
+
 export async function runSessionsList(options: SessionsListOptions): Promise<SessionsListResult> {
     const readable = await openForReading(options.store)
     try {
@@ -52,7 +64,16 @@ export async function runSessionsList(options: SessionsListOptions): Promise<Ses
         const countsById = await readable.catalog.countsMany(ids)
         const sessions = await mapLimit(ids, options.concurrency ?? 8, async id => {
             const counts = countsById.get(id) ?? (await readable.catalog.counts(id))
-            const records = await readSessionAuth(readable, id, counts, { signalRecords: false })
+            let records: SessionAuthRecords
+            try {
+                records = await readSessionAuth(readable, id, counts, { signalRecords: false })
+            } catch (error) {
+                const problem = undecodable(error, id, options.store.label)
+                // a lost connection ends the listing; a corrupt record is reported with its session
+                if (problem.code !== 'INTEGRITY') throw problem
+                const cause = String((error as { message?: unknown })?.message ?? error).split('\n')[0] ?? ''
+                return { id, ...EMPTY_SUMMARY, counts, problem: `credentials do not decode (${cause.slice(0, 60)}): corrupt record` }
+            }
             const c = records.credentials
             const summary: SessionSummary = {
                 id,
@@ -67,7 +88,8 @@ export async function runSessionsList(options: SessionsListOptions): Promise<Ses
                     : records.signedPreKey
                       ? { keyId: records.signedPreKey.keyId, rotatedAt: toIso(records.signedPreKeyRotationTs) }
                       : null,
-                counts
+                counts,
+                problem: null
             }
             return summary
         })

@@ -110,6 +110,7 @@ describe('zapo sessions list over every backend', () => {
         assert.equal(gamma.paired, false)
         assert.equal(gamma.meJid, null)
         assert.equal(gamma.lastLoginAt, null)
+        assert.ok(reference.sessions.every(s => s.problem === null))
         for (const backend of backends.filter(b => b !== 'sqlite')) {
             assert.notEqual(docs[backend].store, reference.store)
             assert.deepEqual(docs[backend].sessions, reference.sessions, `${backend} differs from sqlite`)
@@ -185,6 +186,34 @@ describe('zapo sessions list on empty and bad stores', () => {
         assert.equal(result.code, 0, result.stderr)
         assert.deepEqual(JSON.parse(result.stdout), { store: JSON.parse(result.stdout).store, sessions: [] })
         assert.match(result.stderr, /zapo pair/)
+    })
+
+    test('a corrupt credentials record: listed with its problem (exit 0), creds show exits 5', async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'zapo-corrupt-'))
+        const url = `sqlite:${join(dir, 'c.sqlite')}`
+        const store = await openTestStore(url, 'write')
+        try {
+            for (const id of ['good', 'bad']) await makeSession(store, id, { signalSessions: 0, identities: 0, senderKeys: 0, distributions: 0 })
+        } finally {
+            await store.close()
+        }
+        // simulated disk / database corruption: bytes no protobuf decoder accepts, where the
+        // store keeps the ADV signed identity
+        const db = new Database(join(dir, 'c.sqlite'))
+        db.prepare("UPDATE auth_credentials SET signed_identity = x'ffffff0102' WHERE session_id = 'bad'").run()
+        db.close()
+        const list = await zapo(['sessions', 'list', '--json', '--store', url])
+        assert.equal(list.code, 0, list.stderr)
+        const byId = Object.fromEntries(JSON.parse(list.stdout).sessions.map(s => [s.id, s]))
+        assert.match(byId.bad.problem, /credentials do not decode/)
+        assert.equal(byId.bad.paired, false)
+        assert.equal(byId.good.problem, null)
+        assert.equal(byId.good.paired, true)
+        assert.match(list.stderr, /1 session with unreadable credentials \(bad\)/)
+        const creds = await zapo(['creds', 'show', '--session', 'bad', '--store', url])
+        assert.equal(creds.code, 5)
+        assertOneErrorLine(creds, /credentials of session "bad" .* do not decode/)
+        await dropStore(url)
     })
 
     test('a missing SQLite file: exit 3, one line, and no file is left behind', async () => {
