@@ -162,7 +162,10 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
     process.on('SIGTERM', onSignal)
     let result: ExportResult
     try {
-        result = await runExport(options, { signal: controller.signal })
+        result = await runExport(options, {
+            signal: controller.signal,
+            onWarning: line => note(io, palette(io.color).warn(`warning: ${line}`))
+        })
     } finally {
         process.off('SIGINT', onSignal)
         process.off('SIGTERM', onSignal)

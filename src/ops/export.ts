@@ -53,7 +53,11 @@ export interface ExportDeps {
     readonly now?: () => Date
     /** aborting stops between batches; the partial output file is removed (Ctrl-C) */
     readonly signal?: AbortSignal
+    readonly onWarning?: (line: string) => void
 }
+
+/** A session whose last login is this recent may be running while it is exported. */
+export const LIVE_WINDOW_MS = 10 * 60_000
 
 export interface ExportedSession {
     readonly id: string
@@ -104,7 +108,16 @@ export async function runExport(options: ExportOptions, deps: ExportDeps = {}): 
     try {
         const catalog = catalogFor(store)
         const intros = new Map<string, SessionIntro>()
-        for (const sessionId of sessionIds) intros.set(sessionId, await introFor(store, catalog, sessionId))
+        const nowMs = (deps.now?.() ?? new Date()).getTime()
+        for (const sessionId of sessionIds) {
+            const { intro, lastSuccessMs } = await introFor(store, catalog, sessionId)
+            intros.set(sessionId, intro)
+            if (lastSuccessMs !== null && nowMs - lastSuccessMs <= LIVE_WINDOW_MS) {
+                deps.onWarning?.(
+                    `session "${sessionId}" logged in ${Math.max(0, Math.round((nowMs - lastSuccessMs) / 60_000))} min ago and may be running: stop it first, or what it changes during and after the export is not in the file; never run it and its import at the same time`
+                )
+            }
+        }
 
         const createdAt = (deps.now?.() ?? new Date()).toISOString()
         const header: ExportHeader = {
@@ -205,7 +218,11 @@ export async function runExport(options: ExportOptions, deps: ExportDeps = {}): 
     }
 }
 
-async function introFor(store: OpenedStore, catalog: SessionCatalog, sessionId: string): Promise<SessionIntro> {
+async function introFor(
+    store: OpenedStore,
+    catalog: SessionCatalog,
+    sessionId: string
+): Promise<{ readonly intro: SessionIntro; readonly lastSuccessMs: number | null }> {
     const counts = await catalog.counts(sessionId)
     const any =
         counts.credentials ||
@@ -219,12 +236,17 @@ async function introFor(store: OpenedStore, catalog: SessionCatalog, sessionId: 
         })
     }
     const credentials = counts.credentials ? await store.domain('auth', sessionId).load() : null
+    const ts = credentials?.lastSuccessTs
+    const lastSuccessMs = typeof ts === 'number' && Number.isFinite(ts) ? (ts < 1e12 ? ts * 1000 : ts) : null
     return {
-        type: 'session',
-        id: sessionId,
-        meJid: credentials?.meJid ?? null,
-        meLid: credentials?.meLid ?? null,
-        paired: Boolean(credentials?.meJid)
+        intro: {
+            type: 'session',
+            id: sessionId,
+            meJid: credentials?.meJid ?? null,
+            meLid: credentials?.meLid ?? null,
+            paired: Boolean(credentials?.meJid)
+        },
+        lastSuccessMs
     }
 }
 

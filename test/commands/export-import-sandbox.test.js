@@ -61,6 +61,7 @@ for (const { target: targetKind, domains, decrypts } of CASES) {
             { cwd: dir, env: ENV }
         )
         assert.equal(exported.code, 0, exported.stderr)
+        assert.match(exported.stderr, /logged in \d+ min ago and may be running/, 'a session that just logged in gets a warning')
         const summary = JSON.parse(exported.stdout)
         assert.equal(summary.sessions[0].meJid, origin.jid)
         if (decrypts) assert.ok(summary.sessions[0].counts.signalSessions >= 1, 'the export holds the Signal session')
