@@ -97,7 +97,7 @@ const SILENT_LOGGER: ClientLogger = Object.freeze({
 /** Library log lines that are bookkeeping for this command, shown at debug rather than warn. */
 const DEMOTED_LOG_MESSAGES: ReadonlySet<string> = new Set([
     'clearing pending node queries',
-    // after a 515 the library has destroyed its write-behind (archive domains live in memory here)
+    // after a 515 zapo-js 0.3 has destroyed its write-behind (archive domains are not kept here)
     'write-behind discarded pending write',
     'auth client clearing stored credentials'
 ])
@@ -267,8 +267,10 @@ class SessionRunner {
                 void this.disconnect()
                 return
             }
+            // our connect() joining the library's own restart reports a second open: show one
+            const already = this.policy.state === 'open'
             this.policy.opened()
-            this.forward('connection', event)
+            if (!already) this.forward('connection', event)
             return
         }
         if (this.policy.state === 'stopped') return
@@ -301,6 +303,8 @@ class SessionRunner {
         this.clearTimer()
         this.timer = setTimeout(() => {
             this.timer = null
+            // zapo-js 0.3 restarts on its own after a 515: nothing to do if it is already back
+            if (this.policy.state === 'open') return
             this.policy.connecting()
             void this.connect()
         }, decision.delayMs)
@@ -313,6 +317,8 @@ class SessionRunner {
             await client.connect()
         } catch (error) {
             if (this.stopped() || this.shuttingDown) return
+            // the library's own restart (after a 515) took over this connect: not a failure
+            if (/superseded/i.test(toError(error).message)) return
             const decision = this.policy.connectFailed(this.sessionId)
             this.deps.emit(errorRecord(this.sessionId, `connect failed: ${toError(error).message}`))
             this.act(decision)
