@@ -11,6 +11,8 @@
  * Never prints, prompts or exits: progress goes to `deps.onProgress`, failures are ZapoErrors.
  */
 
+import { accessSync, constants, existsSync } from 'node:fs'
+import { dirname } from 'node:path'
 import type { Logger, WaAuthCredentials } from 'zapo-js'
 import type { WaClient } from 'zapo-js/client'
 import { ZapoError, toError, usageError } from '../errors.js'
@@ -170,6 +172,7 @@ export async function runPair(options: PairOptions, deps: PairDeps): Promise<Pai
  * creates files and tables, which an unfinished pairing must not leave behind.)
  */
 async function readExisting(spec: StoreSpec, sessionId: string): Promise<{ readonly meJid: string | null; readonly hasState: boolean }> {
+    assertSqliteWritable(spec)
     let store: OpenedStore
     try {
         store = await openStore(spec, 'read')
@@ -199,6 +202,29 @@ async function readExisting(spec: StoreSpec, sessionId: string): Promise<{ reado
         return { meJid: credentials?.meJid ?? null, hasState: hasState || credentials !== null }
     } finally {
         await store.close()
+    }
+}
+
+/**
+ * A SQLite store that could not be written after the phone linked the device would strand it:
+ * check the file (or, when it does not exist yet, its nearest existing directory) up front.
+ */
+function assertSqliteWritable(spec: StoreSpec): void {
+    for (const backend of [spec.primary, ...Object.values(spec.backends)]) {
+        if (backend.kind !== 'sqlite') continue
+        let target = backend.target
+        while (!existsSync(target)) {
+            const parent = dirname(target)
+            if (parent === target) break
+            target = parent
+        }
+        try {
+            accessSync(target, constants.W_OK)
+        } catch {
+            throw new ZapoError('STORE_UNAVAILABLE', `cannot write ${target}: pick a writable --store (or fix the permissions) before pairing`, {
+                store: backend.display
+            })
+        }
     }
 }
 
