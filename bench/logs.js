@@ -76,6 +76,16 @@ function rssMb(pid) {
     return kb / 1024
 }
 
+/** The lowest RSS over a quiet second (single samples jump with the garbage collector). */
+async function settledRssMb(pid) {
+    let low = Number.POSITIVE_INFINITY
+    for (let i = 0; i < 10; i++) {
+        low = Math.min(low, rssMb(pid))
+        await new Promise(r => setTimeout(r, 100))
+    }
+    return low
+}
+
 /** Sends n events to each device: receipt, presence, chatstate (and 1 in 4 a message with `messages`). */
 async function inject(sandbox, devices, n, messages) {
     const kinds = [
@@ -139,16 +149,25 @@ try {
 
     const measure = async (n, label, messages = true) => {
         zapoCount = 0
+        // let stragglers of the previous batch arrive, then start counting afresh on both sides
+        await new Promise(r => setTimeout(r, 300))
+        zapoCount = 0
         rawChild.stdin.write('reset\n')
         await new Promise(r => setTimeout(r, 50))
         const injectStart = performance.now()
         await inject(sandbox, [raw.jid, tailed.jid], n, messages)
         const injectMs = performance.now() - injectStart
         await waitUntil(() => zapoCount >= n, `zapo logs saw ${n} events (saw ${zapoCount})`)
-        const before = rawReports.length
-        rawChild.stdin.write('report\n')
-        await waitUntil(() => rawReports.length > before, 'raw report')
-        const report = rawReports[rawReports.length - 1]
+        // the raw client may still be behind: ask until it saw the whole batch too
+        let report = { count: 0, ms: 0 }
+        const askedAt = Date.now()
+        while (report.count < n && Date.now() - askedAt < 60_000) {
+            const before = rawReports.length
+            rawChild.stdin.write('report\n')
+            await waitUntil(() => rawReports.length > before, 'raw report')
+            report = rawReports[rawReports.length - 1]
+            if (report.count < n) await new Promise(r => setTimeout(r, 20))
+        }
         const zapoRate = (zapoCount - 1) / ((zapoLast - zapoFirst) / 1000)
         const rawRate = (report.count - 1) / (report.ms / 1000)
         console.log(
@@ -164,12 +183,12 @@ try {
     await measure(200, 'warm-up')
     const plain = await measure(BATCH, 'plain stanzas', false)
     const short = await measure(BATCH, 'short run')
-    const rssShort = rssMb(zapo.pid)
-    const rawShort = rssMb(rawChild.pid)
+    const rssShort = await settledRssMb(zapo.pid)
+    const rawShort = await settledRssMb(rawChild.pid)
     console.log(`  RSS after the short run: zapo logs ${rssShort.toFixed(1)} MB, raw client ${rawShort.toFixed(1)} MB`)
     const long = await measure(LONG, 'long run')
-    const rssLong = rssMb(zapo.pid)
-    const rawLong = rssMb(rawChild.pid)
+    const rssLong = await settledRssMb(zapo.pid)
+    const rawLong = await settledRssMb(rawChild.pid)
     console.log(
         `  RSS after the long run:  zapo logs ${rssLong.toFixed(1)} MB (+${(rssLong - rssShort).toFixed(1)}), ` +
             `raw client ${rawLong.toFixed(1)} MB (+${(rawLong - rawShort).toFixed(1)}) after ${LONG} more events`
