@@ -396,10 +396,17 @@ class Runner {
         const queue = this.plan.sessions.filter(s => s.action !== 'skip' && s.action !== 'refuse')
         const outcomes = new Map<string, SessionOutcome>()
         let next = 0
+        const failures: { sessionId: string; error: unknown }[] = []
         const worker = async (): Promise<void> => {
-            while (next < queue.length && !this.aborted) {
+            while (next < queue.length && !this.aborted && failures.length === 0) {
                 const planned = queue[next++]!
-                const outcome = await this.session(planned)
+                let outcome: SessionOutcome | null
+                try {
+                    outcome = await this.session(planned)
+                } catch (error) {
+                    failures.push({ sessionId: planned.sessionId, error })
+                    return
+                }
                 if (outcome === null) continue
                 outcomes.set(planned.sessionId, outcome)
                 this.sessionsDone += 1
@@ -408,6 +415,8 @@ class Runner {
         }
         const concurrency = Math.max(1, Math.min(this.options.concurrency ?? DEFAULT_CONCURRENCY, queue.length))
         await Promise.all(Array.from({ length: concurrency }, () => worker()))
+        const failed = failures[0]
+        if (failed !== undefined) throw copyFailed(failed.sessionId, failed.error, outcomes.size)
         // keep the plan's order
         return queue.map(s => outcomes.get(s.sessionId)).filter((o): o is SessionOutcome => o !== undefined)
     }
@@ -568,6 +577,21 @@ class Runner {
         }
         return out
     }
+}
+
+/**
+ * A store failing in the middle of the copy (the target going away, a lost connection) ends
+ * the run; the marks make the same command finish the job.
+ */
+function copyFailed(sessionId: string, error: unknown, done: number): ZapoError {
+    if (error instanceof ZapoError) return error
+    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]
+    return new ZapoError(
+        'STORE_UNAVAILABLE',
+        `a store failed while migrating session ${sessionId} (${message}); ${done} session(s) finished before it. Fix the store and run the same command again: it resumes where this run stopped`,
+        { session: sessionId, finishedSessions: done },
+        { cause: error }
+    )
 }
 
 const PROBE_SESSION = '__zapo_migrate_probe__'

@@ -246,6 +246,9 @@ async function openPostgres(spec: BackendSpec): Promise<OpenedBackend> {
         allowExitOnIdle: true
     })
     pool.on('error', () => undefined)
+    // a checked-out client whose connection dies (server restart, terminated backend) emits
+    // 'error' too; its in-flight query rejects with the same error, which the caller handles
+    pool.on('connect', client => void client.on('error', () => undefined))
     try {
         await pool.query('SELECT 1')
     } catch (error) {

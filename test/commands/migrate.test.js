@@ -169,12 +169,18 @@ test('--dry-run prints the plan and writes nothing to the target', async t => {
     const urls = urlsFor(t)
     const fixtures = await seed(urls.sqlite, ['t1', 't2'])
     const preKeys = fixtures[0].counts.preKeys
+    // t2 logged in a minute ago: it may be running
+    await withStore(urls.sqlite, s =>
+        s.domain('auth', 't2').save({ ...fixtures[1].credentials, lastSuccessTs: Math.floor(Date.now() / 1000) - 60 })
+    )
     const dir = cwd(t)
     const human = await runZapo(['migrate', '--from', urls.sqlite, '--to', urls.postgres, '--all', '--dry-run'], { cwd: dir })
     assert.equal(human.code, 0, human.stderr)
     assert.match(human.stdout, /t1\s+\d+\s+copy/)
     assert.match(human.stdout, new RegExp(`preKey ${preKeys}, session 5`))
     assert.match(human.stdout, /nothing was written/)
+    assert.match(human.stderr, /warning: 1 session\(s\) logged in recently and may be running: t2;/)
+    assert.match(human.stdout, /t2 .*looks live/)
     const machine = await runZapo(['migrate', '--from', urls.sqlite, '--to', urls.postgres, '--all', '--dry-run', '--json'], { cwd: dir })
     assert.equal(machine.code, 0, machine.stderr)
     const plan = json(machine)
@@ -333,6 +339,41 @@ test('Ctrl-C stops after the current batch with exit 130; the rerun completes', 
     const rerun = await runZapo(args, { cwd: dir, timeoutMs: 60_000 })
     assert.equal(rerun.code, 0, rerun.stderr)
     await assertSameSessions(urls.sqlite, urls.redis, fixtures)
+})
+
+test('the target going away mid-copy fails with exit 4; the same command then finishes, verified', async t => {
+    const urls = urlsFor(t)
+    const dir = cwd(t)
+    const fixtures = await seed(urls.sqlite, ['g1', 'g2'], BIG)
+    const app = `zapo_mig_${Math.random().toString(36).slice(2, 10)}`
+    const target = `${urls.postgres}&application_name=${app}`
+    const args = ['migrate', '--from', urls.sqlite, '--to', target, '--all', '--batch-size', '100']
+    const { default: pg } = await import('pg')
+    const admin = new pg.Pool({ connectionString: parseStoreUrl(urls.postgres, 'flag', process.cwd()).target, max: 1 })
+    t.after(() => admin.end())
+    let stop = false
+    const child = spawn(process.execPath, [ZAPO_BIN, ...args], { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    const killer = (async () => {
+        // once the copy runs, keep cutting the target's connections until zapo gives up
+        while (!stop && !/^copy .*records/m.test(stderr)) await new Promise(r => setTimeout(r, 20))
+        while (!stop) {
+            await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [app])
+            await new Promise(r => setTimeout(r, 30))
+        }
+    })()
+    child.stderr.setEncoding('utf8').on('data', d => (stderr += d))
+    const code = await new Promise(resolve => child.on('close', resolve))
+    stop = true
+    await killer
+    assert.equal(code, 4, stderr)
+    assert.match(stderr, /a store failed while migrating session g\d/)
+    assert.match(stderr, /run the same command again/)
+
+    const rerun = await runZapo([...args, '--json'], { cwd: dir, timeoutMs: 60_000 })
+    assert.equal(rerun.code, 0, rerun.stderr)
+    assert.ok(json(rerun).sessions.every(s => s.verified === true))
+    await assertSameSessions(urls.sqlite, urls.postgres, fixtures)
 })
 
 test('--delete-source clears the source only after verification; a rerun reports the sessions as moved', async t => {
