@@ -332,6 +332,8 @@ export class Connection {
     mode: HandshakeMode | null = null
     lateMs = 0
     closed = false
+    /** set once a terminal stanza (stream error, failure) is sent: later sends are dropped */
+    ending = false
     /** true between the offline preview and the client's batch request */
     offlineWaiting = false
     private transport: NoiseTransport | null = null
@@ -433,7 +435,7 @@ export class Connection {
     /** Encrypts and sends nodes strictly in order (the client decrypts with sequential nonces). */
     send(node: BinaryNode): Promise<void> {
         const transport = this.transport
-        if (!transport || this.closed) return Promise.resolve()
+        if (!transport || this.closed || this.ending) return Promise.resolve()
         // The nonce is taken now, in call order; encryption runs in parallel, writes stay ordered.
         const encrypted = transport.encrypt(encodeBinaryNodeStanza(node))
         const result = this.writeChain.then(async () => {
@@ -494,7 +496,11 @@ export class Connection {
 
     /** Sends a terminal stanza, lets the client read it and close, then closes if it did not. */
     async endWith(node: BinaryNode | null, code = 1000): Promise<void> {
-        if (node) await this.send(node).catch(() => undefined)
+        if (this.ending) return
+        const sent = node ? this.send(node) : Promise.resolve()
+        // Nothing follows a terminal stanza on the real service.
+        this.ending = true
+        await sent.catch(() => undefined)
         const closedByClient = await this.waitClosed(CLOSE_GRACE_MS)
         if (!closedByClient) this.close(code)
     }
