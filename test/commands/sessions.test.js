@@ -230,7 +230,7 @@ describe('zapo sessions list on empty and bad stores', () => {
         }
         // the embedded default (./zapo.sqlite in the working directory) is not created either
         const result = await zapo(['sessions', 'list'])
-        assert.equal(result.code, 3)
+        assert.equal(result.code, 3, result.stderr)
         assert.equal(existsSync(join(cwd, 'zapo.sqlite')), false)
     })
 
