@@ -183,6 +183,26 @@ test('every event type the sandbox sends: receipt, notification, group, call (an
     assert.equal(byType.message.raw.attrs.from, PEER)
 })
 
+test('a group text (sender key) is decrypted; --chat GROUP keeps only the group', async t => {
+    const { sandbox, jids, base } = await setup(t)
+    const run = tail(t, [...base, '--session', 't1', '--json', '--chat', GROUP, '--type', 'message', '--count', '2'])
+    await sandbox.waitForDevice(jids.t1)
+    await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'direct, filtered out' })
+    await sandbox.sendGroupMessage({ to: jids.t1, group: GROUP, from: PEER, text: 'hello group', pushName: 'Bob' })
+    await sandbox.sendGroupMessage({ to: jids.t1, group: GROUP, from: OTHER, text: 'second in group' })
+    const { code, stderr } = await run.done
+    assert.equal(code, 0, stderr)
+    const messages = run.json().filter(r => r.type === 'message')
+    assert.deepEqual(
+        messages.map(r => [r.chat, r.from, r.text, r.isGroup]),
+        [
+            [GROUP, PEER, 'hello group', true],
+            [GROUP, OTHER, 'second in group', true]
+        ]
+    )
+    assert.equal(messages[1].encryption, 'skmsg', 'the second text of a member comes under its sender key')
+})
+
 test('filters: --type, --from, --chat; --count counts only matching events', async t => {
     const { sandbox, jids, base } = await setup(t)
     const run = tail(t, [...base, '--session', 't1', '--json', '--type', 'message,receipt', '--from', '15559990000', '--count', '2'])
