@@ -184,7 +184,12 @@ export async function runMigrate(options: MigrateOptions, deps: MigrateDeps = {}
     if (sameStore(options.from, options.to)) {
         throw new ZapoError('USAGE', `--from and --to name the same store (${options.from.label}): pass a different target`, {})
     }
-    const src = await openStore(options.from, 'read')
+    const src = await openStore(options.from, 'read').catch((error: unknown) => {
+        if (error instanceof ZapoError && error.code === 'SESSION_NOT_FOUND') {
+            throw new ZapoError('SESSION_NOT_FOUND', `the source ${options.from.label} does not exist: check --from`, error.meta)
+        }
+        throw error
+    })
     const opened: Opened = { src, srcCatalog: catalogForStore(src), dst: null }
     try {
         const dstReadOnly = options.mode !== 'copy'
