@@ -65,6 +65,26 @@ test('injected stanzas arrive as the matching client events', async t => {
         assert.equal(group.participants[0].jid, '15550005555@s.whatsapp.net')
     })
 
+    await t.test('group subject and announce', async () => {
+        const subject = nextEvent(client, 'group_event', e => e.action === 'subject')
+        await sandbox.sendGroupEvent({
+            to: jid,
+            group: '120363000000000001',
+            action: 'subject',
+            author: peer,
+            subject: 'renamed'
+        })
+        assert.equal((await subject).subject, 'renamed')
+        const announce = nextEvent(client, 'group_event', e => e.action === 'announce')
+        await sandbox.sendGroupEvent({
+            to: jid,
+            group: '120363000000000001',
+            action: 'announce',
+            author: peer
+        })
+        assert.equal((await announce).enabled, true)
+    })
+
     await t.test('call offer', async () => {
         const event = nextEvent(client, 'call')
         const callId = await sandbox.sendCall({ to: jid, from: peer })
