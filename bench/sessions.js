@@ -9,7 +9,12 @@ import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { randomBytesAsync, X25519 } from 'zapo-js/crypto'
 import { createAndStoreInitialKeys } from 'zapo-js/signal'
-import { dropStore, makeSignedIdentity, openTestStore, storeUrls } from '../test/helpers/fixtures.js'
+import {
+    dropStore,
+    makeSignedIdentity,
+    openTestStore,
+    storeUrls
+} from '../test/helpers/fixtures.js'
 
 const args = process.argv.slice(2)
 const SESSIONS = Number(args.find(a => /^\d+$/.test(a)) ?? 1000)
@@ -52,15 +57,22 @@ function timeRun(argv) {
     let last = null
     for (let i = 0; i < RUNS; i++) {
         const start = performance.now()
-        last = spawnSync(process.execPath, argv, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: { ...process.env, NO_COLOR: '1' } })
+        last = spawnSync(process.execPath, argv, {
+            encoding: 'utf8',
+            maxBuffer: 64 * 1024 * 1024,
+            env: { ...process.env, NO_COLOR: '1' }
+        })
         samples.push(performance.now() - start)
-        if (last.status !== 0) throw new Error(`${argv.join(' ')} exited ${last.status}: ${last.stderr}`)
+        if (last.status !== 0)
+            throw new Error(`${argv.join(' ')} exited ${last.status}: ${last.stderr}`)
     }
     return { ms: median(samples), stdout: last.stdout }
 }
 
 const baseline = timeRun(['-e', '0']).ms
-console.log(`sessions list over ${SESSIONS} sessions per backend (median of ${RUNS} runs, start-up included)`)
+console.log(
+    `sessions list over ${SESSIONS} sessions per backend (median of ${RUNS} runs, start-up included)`
+)
 console.log(`baseline node -e 0: ${baseline.toFixed(0)} ms`)
 for (const kind of ['sqlite', 'postgres', 'mysql', 'redis', 'mongo']) {
     if (!urls[kind] || (BACKENDS.length > 0 && !BACKENDS.includes(kind))) continue
@@ -73,7 +85,11 @@ for (const kind of ['sqlite', 'postgres', 'mysql', 'redis', 'mongo']) {
             await writeSession(store, 'tenant-00000', 0)
             for (let at = 1; at < SESSIONS; at += CONCURRENCY) {
                 const n = Math.min(CONCURRENCY, SESSIONS - at)
-                await Promise.all(Array.from({ length: n }, (_, j) => writeSession(store, `tenant-${String(at + j).padStart(5, '0')}`, at + j)))
+                await Promise.all(
+                    Array.from({ length: n }, (_, j) =>
+                        writeSession(store, `tenant-${String(at + j).padStart(5, '0')}`, at + j)
+                    )
+                )
             }
         } finally {
             await store.close()
@@ -83,7 +99,16 @@ for (const kind of ['sqlite', 'postgres', 'mysql', 'redis', 'mongo']) {
         const count = JSON.parse(list.stdout).sessions.length
         if (count !== SESSIONS) throw new Error(`listed ${count} sessions, expected ${SESSIONS}`)
         const human = timeRun([bin, 'sessions', 'list', '--store', url])
-        const creds = timeRun([bin, 'creds', 'show', '--json', '--session', 'tenant-00500', '--store', url])
+        const creds = timeRun([
+            bin,
+            'creds',
+            'show',
+            '--json',
+            '--session',
+            'tenant-00500',
+            '--store',
+            url
+        ])
         console.log(
             `${kind.padEnd(8)} sessions list --json ${list.ms.toFixed(0).padStart(5)} ms` +
                 ` (${((list.ms - baseline) / SESSIONS).toFixed(2)} ms/session after start-up)` +

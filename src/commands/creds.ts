@@ -15,7 +15,9 @@ export function register(program: Command): void {
     const creds = program.command('creds').description("inspect a session's stored credentials")
     creds
         .command('show')
-        .description('show the auth and Signal registration of a session, secrets redacted, with integrity checks')
+        .description(
+            'show the auth and Signal registration of a session, secrets redacted, with integrity checks'
+        )
         .option('--session <id>', 'the session (or ZAPO_SESSION)')
         .option('--reveal', 'also print the private keys and secrets (asks for confirmation)')
         .option('--yes', 'with --reveal: do not ask (required without a terminal or with --json)')
@@ -35,14 +37,19 @@ export function register(program: Command): void {
                         `--reveal prints private keys and needs confirmation: pass --yes as well (no terminal to ask on${ctx.io.json ? ', or --json' : ''})`
                     )
                 }
-                if (flags.yes === true && !reveal) throw usageError('--yes only applies to --reveal: add --reveal or drop --yes')
+                if (flags.yes === true && !reveal)
+                    throw usageError('--yes only applies to --reveal: add --reveal or drop --yes')
                 const { runCredsShow, withoutFullPublicKeys } = await import('../ops/creds.js')
                 const view = await runCredsShow({ store, sessionId })
                 if (reveal && flags.yes !== true) {
                     const ok = await confirm({
                         message: `Print the private keys of session "${sessionId}" on this screen? Anyone who sees them can impersonate the device.`
                     })
-                    if (!ok) throw new ZapoError('CANCELLED', 'not revealed: the private keys were not printed')
+                    if (!ok)
+                        throw new ZapoError(
+                            'CANCELLED',
+                            'not revealed: the private keys were not printed'
+                        )
                 }
                 const shown = reveal ? view : withoutFullPublicKeys(view)
                 const code = view.integrity.ok ? EXIT_CODES.OK : EXIT_CODES.INTEGRITY
@@ -67,11 +74,26 @@ interface RenderedView {
     readonly store: string
     readonly sessionId: string
     readonly paired: boolean
-    readonly account: Readonly<Record<'meJid' | 'meLid' | 'displayName' | 'pushName' | 'platform' | 'lastLoginAt' | 'accountCreatedAt', string | null>>
+    readonly account: Readonly<
+        Record<
+            | 'meJid'
+            | 'meLid'
+            | 'displayName'
+            | 'pushName'
+            | 'platform'
+            | 'lastLoginAt'
+            | 'accountCreatedAt',
+            string | null
+        >
+    >
     readonly credentials: {
         readonly registrationId: number
         readonly identityKey: RenderedKey
-        readonly signedPreKey: RenderedKey & { readonly keyId: number; readonly signature: { readonly fingerprint: string }; readonly uploaded: boolean | null }
+        readonly signedPreKey: RenderedKey & {
+            readonly keyId: number
+            readonly signature: { readonly fingerprint: string }
+            readonly uploaded: boolean | null
+        }
         readonly noiseKey: RenderedKey
         readonly advSecretKey: string
         readonly companionEncStatic: string | null
@@ -96,16 +118,26 @@ interface RenderedView {
         readonly signedPreKey: { readonly keyId: number; readonly fingerprint: string } | null
         readonly signedPreKeyRotatedAt: string | null
     }
-    readonly integrity: { readonly ok: boolean; readonly checks: readonly { readonly name: string; readonly status: string; readonly detail: string }[] }
+    readonly integrity: {
+        readonly ok: boolean
+        readonly checks: readonly {
+            readonly name: string
+            readonly status: string
+            readonly detail: string
+        }[]
+    }
 }
 
 function render(io: Io, v: RenderedView, reveal: boolean): void {
     const p = palette(io.color)
     const out = (line = ''): void => printLine(io, line)
     const none = p.dim('—')
-    const text = (value: string | null | undefined): string => (value === null || value === undefined || value === '' ? none : value)
-    const secret = (value: string | null): string => (value === null ? none : value === REDACTED ? p.dim(REDACTED) : p.warn(value))
-    const when = (iso: string | null): string => (iso === null ? none : `${iso} ${p.dim(`(${relativeTime(Date.parse(iso))})`)}`)
+    const text = (value: string | null | undefined): string =>
+        value === null || value === undefined || value === '' ? none : value
+    const secret = (value: string | null): string =>
+        value === null ? none : value === REDACTED ? p.dim(REDACTED) : p.warn(value)
+    const when = (iso: string | null): string =>
+        iso === null ? none : `${iso} ${p.dim(`(${relativeTime(Date.parse(iso))})`)}`
     // revealed keys are long: public and private go on lines of their own
     const key = (k: RenderedKey): string =>
         k.pubKey
@@ -132,7 +164,9 @@ function render(io: Io, v: RenderedView, reveal: boolean): void {
         ...(v.account.pushName ? [['push name', v.account.pushName] as const] : []),
         ['platform', text(v.account.platform)],
         ['last login', when(v.account.lastLoginAt)],
-        ...(v.account.accountCreatedAt ? [['account created', when(v.account.accountCreatedAt)] as const] : [])
+        ...(v.account.accountCreatedAt
+            ? [['account created', when(v.account.accountCreatedAt)] as const]
+            : [])
     ])
     const adv = c.signedIdentity
     section('Auth credentials', [
@@ -152,15 +186,39 @@ function render(io: Io, v: RenderedView, reveal: boolean): void {
                 : none
         ],
         ['server static key', c.server.staticKey ? c.server.staticKey.fingerprint : none],
-        ['prekeys on server', c.server.hasPreKeys === null ? none : c.server.hasPreKeys ? 'yes' : 'no'],
-        ['routing info', c.server.routingInfoBytes === null ? none : `${c.server.routingInfoBytes} bytes`],
-        ...(c.server.connectionLocation ? [['location', c.server.connectionLocation] as const] : []),
-        ['props versions', c.server.propsVersion === null && c.server.abPropsVersion === null ? none : `props ${c.server.propsVersion ?? '—'}, ab ${c.server.abPropsVersion ?? '—'}`]
+        [
+            'prekeys on server',
+            c.server.hasPreKeys === null ? none : c.server.hasPreKeys ? 'yes' : 'no'
+        ],
+        [
+            'routing info',
+            c.server.routingInfoBytes === null ? none : `${c.server.routingInfoBytes} bytes`
+        ],
+        ...(c.server.connectionLocation
+            ? [['location', c.server.connectionLocation] as const]
+            : []),
+        [
+            'props versions',
+            c.server.propsVersion === null && c.server.abPropsVersion === null
+                ? none
+                : `props ${c.server.propsVersion ?? '—'}, ab ${c.server.abPropsVersion ?? '—'}`
+        ]
     ])
     section('Signal domain', [
-        ['registration id', v.signal.registrationId === null ? p.error('missing') : String(v.signal.registrationId)],
-        ['identity key', v.signal.identityKey ? v.signal.identityKey.fingerprint : p.error('missing')],
-        ['signed prekey', v.signal.signedPreKey ? `#${v.signal.signedPreKey.keyId}  ${v.signal.signedPreKey.fingerprint}` : p.error('missing')],
+        [
+            'registration id',
+            v.signal.registrationId === null ? p.error('missing') : String(v.signal.registrationId)
+        ],
+        [
+            'identity key',
+            v.signal.identityKey ? v.signal.identityKey.fingerprint : p.error('missing')
+        ],
+        [
+            'signed prekey',
+            v.signal.signedPreKey
+                ? `#${v.signal.signedPreKey.keyId}  ${v.signal.signedPreKey.fingerprint}`
+                : p.error('missing')
+        ],
         ['prekey rotated', when(v.signal.signedPreKeyRotatedAt)]
     ])
     const checks = v.integrity.checks
@@ -171,10 +229,18 @@ function render(io: Io, v: RenderedView, reveal: boolean): void {
         `${p.strong('Integrity')}  ${v.integrity.ok ? p.ok('consistent') : p.error('FAILED')} ${p.dim(`(${passed} passed, ${failed} failed, ${skipped} skipped)`)}`
     )
     const width = Math.max(...checks.map(ch => ch.name.length))
-    const mark = (status: string): string => (status === 'pass' ? p.ok('ok  ') : status === 'fail' ? p.error('FAIL') : p.dim('skip'))
-    for (const ch of checks) out(`  ${mark(ch.status)}  ${ch.name.padEnd(width)}  ${ch.status === 'fail' ? p.strong(ch.detail) : p.dim(ch.detail)}`)
+    const mark = (status: string): string =>
+        status === 'pass' ? p.ok('ok  ') : status === 'fail' ? p.error('FAIL') : p.dim('skip')
+    for (const ch of checks)
+        out(
+            `  ${mark(ch.status)}  ${ch.name.padEnd(width)}  ${ch.status === 'fail' ? p.strong(ch.detail) : p.dim(ch.detail)}`
+        )
     if (!reveal) {
         out()
-        out(p.dim('Secrets are redacted; zapo creds show --reveal prints them after a confirmation.'))
+        out(
+            p.dim(
+                'Secrets are redacted; zapo creds show --reveal prints them after a confirmation.'
+            )
+        )
     }
 }

@@ -10,7 +10,9 @@ interface DoctorFlags {
 export function register(program: Command): void {
     program
         .command('doctor')
-        .description('check Node, zapo-js, the store packages and drivers, WebSocket support, and the store')
+        .description(
+            'check Node, zapo-js, the store packages and drivers, WebSocket support, and the store'
+        )
         .option('--no-store-check', 'check the machine only, not the store')
         .addHelpText(
             'after',
@@ -28,18 +30,28 @@ export function register(program: Command): void {
                 }
                 const p = palette(ctx.io.color)
                 const width = Math.max(...report.checks.map(c => c.name.length))
-                const mark = { ok: p.ok('ok  '), warn: p.warn('warn'), fail: p.error('FAIL') } as const
+                const mark = {
+                    ok: p.ok('ok  '),
+                    warn: p.warn('warn'),
+                    fail: p.error('FAIL')
+                } as const
                 const indent = ' '.repeat(4 + 2 + width + 2)
                 for (const check of report.checks) {
                     const [first, ...more] = check.detail.split('\n')
                     const style = check.status === 'ok' ? (t: string) => t : p.strong
-                    printLine(ctx.io, `${mark[check.status]}  ${check.name.padEnd(width)}  ${style(first ?? '')}`)
+                    printLine(
+                        ctx.io,
+                        `${mark[check.status]}  ${check.name.padEnd(width)}  ${style(first ?? '')}`
+                    )
                     for (const line of more) printLine(ctx.io, `${indent}${style(line)}`)
                 }
                 const { ok, warn, fail } = report.summary
                 const summary = `${ok} ok, ${warn} warning${warn === 1 ? '' : 's'}, ${fail} failed`
                 printLine(ctx.io, '')
-                printLine(ctx.io, fail > 0 ? p.error(summary) : warn > 0 ? p.warn(summary) : p.ok(summary))
+                printLine(
+                    ctx.io,
+                    fail > 0 ? p.error(summary) : warn > 0 ? p.warn(summary) : p.ok(summary)
+                )
                 return report.exitCode
             })
         )

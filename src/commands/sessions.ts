@@ -10,7 +10,9 @@ export function register(program: Command): void {
     sessions
         .command('list')
         .alias('ls')
-        .description('list every session in the store: pairing, account, last login, signed prekey and record counts')
+        .description(
+            'list every session in the store: pairing, account, last login, signed prekey and record counts'
+        )
         .addHelpText(
             'after',
             '\nJSON: { store, sessions: [{ id, paired, meJid, meLid, displayName, platform, lastLoginAt,\n' +
@@ -35,7 +37,9 @@ export function register(program: Command): void {
                         `zapo: ${broken.length} session${broken.length === 1 ? '' : 's'} with unreadable credentials (${broken
                             .slice(0, 3)
                             .map(s => s.id)
-                            .join(', ')}${broken.length > 3 ? ', …' : ''}); zapo creds show --session ID says more`
+                            .join(
+                                ', '
+                            )}${broken.length > 3 ? ', …' : ''}); zapo creds show --session ID says more`
                     )
                 }
                 if (ctx.io.json) {
@@ -51,12 +55,29 @@ export function register(program: Command): void {
                         { header: 'SESSION', value: s => p.session(s.id), max: 22 },
                         {
                             header: 'PAIRED',
-                            value: s => (s.problem !== null ? p.error('corrupt') : s.paired ? p.ok('yes') : s.counts.credentials ? p.warn('no') : p.error('no creds'))
+                            value: s =>
+                                s.problem !== null
+                                    ? p.error('corrupt')
+                                    : s.paired
+                                      ? p.ok('yes')
+                                      : s.counts.credentials
+                                        ? p.warn('no')
+                                        : p.error('no creds')
                         },
-                        { header: 'PHONE', value: s => (s.meJid ? p.jid(jidUser(s.meJid)) : p.dim('—')), max: 18 },
+                        {
+                            header: 'PHONE',
+                            value: s => (s.meJid ? p.jid(jidUser(s.meJid)) : p.dim('—')),
+                            max: 18
+                        },
                         { header: 'NAME', value: s => s.displayName ?? p.dim('—'), max: 14 },
                         { header: 'PLATFORM', value: s => s.platform ?? p.dim('—'), max: 9 },
-                        { header: 'LAST LOGIN', value: s => (s.lastLoginAt ? relativeTime(Date.parse(s.lastLoginAt), now) : p.dim('never')) },
+                        {
+                            header: 'LAST LOGIN',
+                            value: s =>
+                                s.lastLoginAt
+                                    ? relativeTime(Date.parse(s.lastLoginAt), now)
+                                    : p.dim('never')
+                        },
                         {
                             header: 'SIGNED PREKEY',
                             value: s =>
@@ -76,9 +97,22 @@ export function register(program: Command): void {
                 })
                 printLine(ctx.io, '')
                 const count = result.sessions.length
-                printLine(ctx.io, `${count} session${count === 1 ? '' : 's'} in ${p.path(result.store)}`)
-                printLine(ctx.io, p.dim('pk uploaded/total prekeys · sess Signal sessions · id identities · sk sender keys/distributions'))
-                printLine(ctx.io, p.dim('as app-state sync keys/collections · pt privacy tokens · --json for full JIDs and times'))
+                printLine(
+                    ctx.io,
+                    `${count} session${count === 1 ? '' : 's'} in ${p.path(result.store)}`
+                )
+                printLine(
+                    ctx.io,
+                    p.dim(
+                        'pk uploaded/total prekeys · sess Signal sessions · id identities · sk sender keys/distributions'
+                    )
+                )
+                printLine(
+                    ctx.io,
+                    p.dim(
+                        'as app-state sync keys/collections · pt privacy tokens · --json for full JIDs and times'
+                    )
+                )
             })
         )
 }

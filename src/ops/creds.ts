@@ -14,7 +14,13 @@ import type { RegistrationInfo, SignedPreKeyRecord } from 'zapo-js/signal'
 import { ZapoError } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
 import type { SessionCounts } from '../store/records.types.js'
-import { bytesFingerprint, checkCredentialIntegrity, proto, publicKeyFingerprint, type IntegrityReport } from './integrity.js'
+import {
+    bytesFingerprint,
+    checkCredentialIntegrity,
+    proto,
+    publicKeyFingerprint,
+    type IntegrityReport
+} from './integrity.js'
 import { openForReading } from './read-store.js'
 import { readSessionAuth, toIso, undecodable, type SessionAuthRecords } from './session-auth.js'
 
@@ -107,7 +113,11 @@ export async function runCredsShow(options: CredsShowOptions): Promise<CredsView
             registration: records.registration,
             signedPreKey: records.signedPreKey
         })
-        return buildView(options, records as SessionAuthRecords & { credentials: WaAuthCredentials }, integrity)
+        return buildView(
+            options,
+            records as SessionAuthRecords & { credentials: WaAuthCredentials },
+            integrity
+        )
     } finally {
         await readable.close()
     }
@@ -125,12 +135,24 @@ function hasAnyRecord(c: SessionCounts): boolean {
     return (
         c.registration ||
         c.signedPreKey ||
-        c.preKeys + c.signalSessions + c.identities + c.senderKeys + c.senderKeyDistributions + c.appStateSyncKeys + c.appStateCollections + c.privacyTokens > 0
+        c.preKeys +
+            c.signalSessions +
+            c.identities +
+            c.senderKeys +
+            c.senderKeyDistributions +
+            c.appStateSyncKeys +
+            c.appStateCollections +
+            c.privacyTokens >
+            0
     )
 }
 
 function keyView(pair: { readonly pubKey: Uint8Array; readonly privKey: Uint8Array }): KeyView {
-    return { fingerprint: publicKeyFingerprint(pair.pubKey), pubKey: pair.pubKey, privKey: pair.privKey }
+    return {
+        fingerprint: publicKeyFingerprint(pair.pubKey),
+        pubKey: pair.pubKey,
+        privKey: pair.privKey
+    }
 }
 
 function decodeAdv(details: Uint8Array | null | undefined): {
@@ -192,11 +214,15 @@ function buildView(
                       keyIndex: adv?.keyIndex ?? null,
                       accountType: adv?.accountType ?? null,
                       issuedAt: adv?.issuedAt ?? null,
-                      accountSignatureKey: signed.accountSignatureKey ? { fingerprint: publicKeyFingerprint(signed.accountSignatureKey) } : null
+                      accountSignatureKey: signed.accountSignatureKey
+                          ? { fingerprint: publicKeyFingerprint(signed.accountSignatureKey) }
+                          : null
                   }
                 : null,
             server: {
-                staticKey: c.serverStaticKey ? { fingerprint: publicKeyFingerprint(c.serverStaticKey) } : null,
+                staticKey: c.serverStaticKey
+                    ? { fingerprint: publicKeyFingerprint(c.serverStaticKey) }
+                    : null,
                 hasPreKeys: c.serverHasPreKeys ?? null,
                 routingInfoBytes: c.routingInfo ? c.routingInfo.length : null,
                 connectionLocation: c.connectionLocation ?? null,
@@ -206,9 +232,14 @@ function buildView(
         },
         signal: {
             registrationId: records.registration?.registrationId ?? null,
-            identityKey: records.registration ? { fingerprint: publicKeyFingerprint(records.registration.identityKeyPair.pubKey) } : null,
+            identityKey: records.registration
+                ? { fingerprint: publicKeyFingerprint(records.registration.identityKeyPair.pubKey) }
+                : null,
             signedPreKey: records.signedPreKey
-                ? { keyId: records.signedPreKey.keyId, fingerprint: publicKeyFingerprint(records.signedPreKey.keyPair.pubKey) }
+                ? {
+                      keyId: records.signedPreKey.keyId,
+                      fingerprint: publicKeyFingerprint(records.signedPreKey.keyPair.pubKey)
+                  }
                 : null,
             signedPreKeyRotatedAt: toIso(records.signedPreKeyRotationTs)
         },

@@ -52,7 +52,11 @@ export async function runChecks<S>(
         } catch (error) {
             outcome = isZapoError(error)
                 ? { status: 'fail', detail: error.message, code: error.code }
-                : { status: 'fail', detail: `check crashed: ${firstLine(error)}`, code: 'CHECK_FAILED' }
+                : {
+                      status: 'fail',
+                      detail: `check crashed: ${firstLine(error)}`,
+                      code: 'CHECK_FAILED'
+                  }
         }
         if (outcome === null) continue
         const result = { name: check.name, ...outcome }
@@ -83,7 +87,10 @@ interface DoctorState {
     catalog: import('../store/records.types.js').SessionCatalog | null
 }
 
-export async function runDoctor(options: DoctorOptions, onResult?: (result: DoctorResult) => void): Promise<DoctorReport> {
+export async function runDoctor(
+    options: DoctorOptions,
+    onResult?: (result: DoctorResult) => void
+): Promise<DoctorReport> {
     const state: DoctorState = { options, zapoJsVersion: null, opened: null, catalog: null }
     let checks: readonly DoctorResult[]
     try {
@@ -96,7 +103,13 @@ export async function runDoctor(options: DoctorOptions, onResult?: (result: Doct
         warn: checks.filter(c => c.status === 'warn').length,
         fail: checks.filter(c => c.status === 'fail').length
     }
-    return { ok: summary.fail === 0, exitCode: exitCodeFor(checks), store: options.store?.label ?? null, checks, summary }
+    return {
+        ok: summary.fail === 0,
+        exitCode: exitCodeFor(checks),
+        store: options.store?.label ?? null,
+        checks,
+        summary
+    }
 }
 
 /**
@@ -124,8 +137,10 @@ const STORE_PACKAGES = Object.freeze([
 
 /** What a missing zapo-js export breaks, by the store-package file that calls it. */
 const AFFECTED_PATHS: Readonly<Record<string, string>> = Object.freeze({
-    'contact.store.js': 'contact upserts throw (zapo keeps the contacts domain in memory, so zapo itself is not affected)',
-    'device-list.store.js': 'device-list cache reads throw (zapo keeps caches in memory, so zapo itself is not affected)',
+    'contact.store.js':
+        'contact upserts throw (zapo keeps the contacts domain in memory, so zapo itself is not affected)',
+    'device-list.store.js':
+        'device-list cache reads throw (zapo keeps caches in memory, so zapo itself is not affected)',
     // store/open.ts puts a stand-in on zapo-js/util's exports before it loads a store package
     'appstate.store.js':
         'app-state MAC comparison would throw on rewriting a collection state (zapo supplies a stand-in when it loads a store package, so zapo itself is not affected)'
@@ -135,9 +150,15 @@ function doctorChecks(options: DoctorOptions): readonly DoctorCheck<DoctorState>
     const checks: DoctorCheck<DoctorState>[] = [
         { name: 'node', run: async () => checkNode() },
         { name: 'zapo-js', run: async state => checkZapoJs(state) },
-        ...STORE_PACKAGES.map(pkg => ({ name: pkg.name, run: async (state: DoctorState) => checkStorePackage(pkg.name, state) })),
+        ...STORE_PACKAGES.map(pkg => ({
+            name: pkg.name,
+            run: async (state: DoctorState) => checkStorePackage(pkg.name, state)
+        })),
         { name: 'zapo-js-api', run: async () => checkZapoJsApi() },
-        ...STORE_PACKAGES.map(pkg => ({ name: `driver:${pkg.driver}`, run: async () => checkDriver(pkg.driver, pkg.name) })),
+        ...STORE_PACKAGES.map(pkg => ({
+            name: `driver:${pkg.driver}`,
+            run: async () => checkDriver(pkg.driver, pkg.name)
+        })),
         { name: 'websocket', run: async () => checkWebSocket() }
     ]
     if (options.store !== null) {
@@ -154,7 +175,11 @@ const requireHere = createRequire(import.meta.url)
 
 /** The part of the `semver` package doctor uses (it ships no types). */
 interface Semver {
-    satisfies(version: string, range: string, options?: { readonly includePrerelease?: boolean }): boolean
+    satisfies(
+        version: string,
+        range: string,
+        options?: { readonly includePrerelease?: boolean }
+    ): boolean
 }
 
 async function semver(): Promise<Semver> {
@@ -185,44 +210,88 @@ export function readInstalledPackage(name: string): InstalledPackage | null {
 }
 
 function ownPackage(): Readonly<Record<string, unknown>> {
-    return JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as Record<string, unknown>
+    return JSON.parse(
+        readFileSync(new URL('../../package.json', import.meta.url), 'utf8')
+    ) as Record<string, unknown>
 }
 
 async function checkNode(): Promise<Omit<DoctorResult, 'name'>> {
     const sv = await semver()
     const version = process.versions.node
-    const required = ((ownPackage().engines as Record<string, string> | undefined)?.node ?? '>=20.11') as string
+    const required = ((ownPackage().engines as Record<string, string> | undefined)?.node ??
+        '>=20.11') as string
     const zapoJs = readInstalledPackage('zapo-js')
     const zapoJsRange = (zapoJs?.json.engines as Record<string, string> | undefined)?.node ?? null
     const ours = sv.satisfies(version, required)
     const theirs = zapoJsRange === null || sv.satisfies(version, zapoJsRange)
     const data = { version, required, zapoJsRequires: zapoJsRange }
-    if (ours && theirs) return { status: 'ok', detail: `${version} (zapo requires ${required})`, data }
-    const needs = [!ours ? `zapo requires ${required}` : null, !theirs ? `zapo-js requires ${zapoJsRange}` : null].filter(Boolean)
-    return { status: 'fail', detail: `${version} is too old: ${needs.join(', ')}; install a newer Node`, code: 'CHECK_FAILED', data }
+    if (ours && theirs)
+        return { status: 'ok', detail: `${version} (zapo requires ${required})`, data }
+    const needs = [
+        !ours ? `zapo requires ${required}` : null,
+        !theirs ? `zapo-js requires ${zapoJsRange}` : null
+    ].filter(Boolean)
+    return {
+        status: 'fail',
+        detail: `${version} is too old: ${needs.join(', ')}; install a newer Node`,
+        code: 'CHECK_FAILED',
+        data
+    }
 }
 
 async function checkZapoJs(state: DoctorState): Promise<Omit<DoctorResult, 'name'>> {
     const pkg = readInstalledPackage('zapo-js')
-    if (pkg === null) return { status: 'fail', detail: 'zapo-js is not installed; run npm ci in the zapo directory', code: 'CHECK_FAILED' }
+    if (pkg === null)
+        return {
+            status: 'fail',
+            detail: 'zapo-js is not installed; run npm ci in the zapo directory',
+            code: 'CHECK_FAILED'
+        }
     state.zapoJsVersion = pkg.version
-    const declared = (ownPackage().dependencies as Record<string, string> | undefined)?.['zapo-js'] ?? null
-    return { status: 'ok', detail: `${pkg.version}${declared ? ` (zapo declares ${declared})` : ''}`, data: { version: pkg.version, declared } }
+    const declared =
+        (ownPackage().dependencies as Record<string, string> | undefined)?.['zapo-js'] ?? null
+    return {
+        status: 'ok',
+        detail: `${pkg.version}${declared ? ` (zapo declares ${declared})` : ''}`,
+        data: { version: pkg.version, declared }
+    }
 }
 
-async function checkStorePackage(name: string, state: DoctorState): Promise<Omit<DoctorResult, 'name'>> {
+async function checkStorePackage(
+    name: string,
+    state: DoctorState
+): Promise<Omit<DoctorResult, 'name'>> {
     const pkg = readInstalledPackage(name)
-    if (pkg === null) return { status: 'fail', detail: `${name} is not installed; run npm ci in the zapo directory`, code: 'CHECK_FAILED' }
+    if (pkg === null)
+        return {
+            status: 'fail',
+            detail: `${name} is not installed; run npm ci in the zapo directory`,
+            code: 'CHECK_FAILED'
+        }
     const peers = (pkg.json.peerDependencies ?? {}) as Record<string, string>
     const range = peers['zapo-js'] ?? null
     const installed = state.zapoJsVersion
-    const data = { version: pkg.version, peerDependencies: peers, zapoJs: installed, satisfied: null as boolean | null }
+    const data = {
+        version: pkg.version,
+        peerDependencies: peers,
+        zapoJs: installed,
+        satisfied: null as boolean | null
+    }
     if (range === null || installed === null) {
-        return { status: 'ok', detail: `${pkg.version}${range ? ` (peer zapo-js ${range})` : ''}`, data }
+        return {
+            status: 'ok',
+            detail: `${pkg.version}${range ? ` (peer zapo-js ${range})` : ''}`,
+            data
+        }
     }
     const satisfied = (await semver()).satisfies(installed, range)
     data.satisfied = satisfied
-    if (satisfied) return { status: 'ok', detail: `${pkg.version}, peer zapo-js ${range}: satisfied by ${installed}`, data }
+    if (satisfied)
+        return {
+            status: 'ok',
+            detail: `${pkg.version}, peer zapo-js ${range}: satisfied by ${installed}`,
+            data
+        }
     return {
         status: 'warn',
         detail: `${pkg.version} declares peer zapo-js ${range}, installed zapo-js ${installed} does not satisfy it (npm overrides force it; see zapo-js-api)`,
@@ -264,9 +333,13 @@ async function checkZapoJsApi(): Promise<Omit<DoctorResult, 'name'>> {
         const sources = files.map(file => ({ file, text: readFileSync(file, 'utf8') }))
         const wanted = new Map<string, Set<string>>() // module → names
         for (const { text } of sources) {
-            for (const match of text.matchAll(/(?:const|var|let)\s+([A-Za-z_$][\w$]*)\s*=\s*require\("(zapo-js(?:\/[\w-]+)?)"\)/g)) {
+            for (const match of text.matchAll(
+                /(?:const|var|let)\s+([A-Za-z_$][\w$]*)\s*=\s*require\("(zapo-js(?:\/[\w-]+)?)"\)/g
+            )) {
                 const [, variable, module] = match as unknown as [string, string, string]
-                for (const use of text.matchAll(new RegExp(`\\b${escapeRegExp(variable)}\\.([A-Za-z_$][\\w$]*)`, 'g'))) {
+                for (const use of text.matchAll(
+                    new RegExp(`\\b${escapeRegExp(variable)}\\.([A-Za-z_$][\\w$]*)`, 'g')
+                )) {
                     const names = wanted.get(module) ?? new Set<string>()
                     names.add(use[1]!)
                     wanted.set(module, names)
@@ -280,27 +353,47 @@ async function checkZapoJsApi(): Promise<Omit<DoctorResult, 'name'>> {
                 // a compiled import alias (`util_1.name`, `helpers_1.name`), not a re-export line
                 const use = new RegExp(`_\\d+\\.${escapeRegExp(exported)}\\b`)
                 const usedIn = sources
-                    .filter(s => s.text.split('\n').some(line => use.test(line) && !line.includes('defineProperty(exports')))
+                    .filter(s =>
+                        s.text
+                            .split('\n')
+                            .some(
+                                line => use.test(line) && !line.includes('defineProperty(exports')
+                            )
+                    )
                     .map(s => basename(s.file))
                 missing.push({ package: name, module, name: exported, usedIn })
             }
         }
     }
-    if (scanned === 0) return { status: 'warn', detail: 'no store package build found to compare with zapo-js' }
+    if (scanned === 0)
+        return { status: 'warn', detail: 'no store package build found to compare with zapo-js' }
     const version = readInstalledPackage('zapo-js')?.version ?? '?'
     if (missing.length === 0) {
-        return { status: 'ok', detail: `every name the store packages take from zapo-js is exported by zapo-js ${version}`, data: { missing } }
+        return {
+            status: 'ok',
+            detail: `every name the store packages take from zapo-js is exported by zapo-js ${version}`,
+            data: { missing }
+        }
     }
     const byName = new Map<string, { module: string; packages: Set<string>; usedIn: Set<string> }>()
     for (const m of missing) {
-        const entry = byName.get(m.name) ?? { module: m.module, packages: new Set<string>(), usedIn: new Set<string>() }
+        const entry = byName.get(m.name) ?? {
+            module: m.module,
+            packages: new Set<string>(),
+            usedIn: new Set<string>()
+        }
         entry.packages.add(m.package.replace('@zapo-js/', ''))
         for (const file of m.usedIn) entry.usedIn.add(file)
         byName.set(m.name, entry)
     }
     const parts = [...byName].map(([exported, entry]) => {
-        const effects = [...entry.usedIn].map(file => AFFECTED_PATHS[file] ?? `calls in ${file} throw`)
-        const users = entry.packages.size === STORE_PACKAGES.length ? 'every store package' : [...entry.packages].join(', ')
+        const effects = [...entry.usedIn].map(
+            file => AFFECTED_PATHS[file] ?? `calls in ${file} throw`
+        )
+        const users =
+            entry.packages.size === STORE_PACKAGES.length
+                ? 'every store package'
+                : [...entry.packages].join(', ')
         return `${entry.module} ${exported} (${users}): ${effects.join('; ') || 'not called directly'}`
     })
     return {
@@ -322,12 +415,25 @@ function listCjsFiles(pkg: InstalledPackage): readonly string[] {
     }
 }
 
-async function checkDriver(driver: string, storePackage: string): Promise<Omit<DoctorResult, 'name'>> {
+async function checkDriver(
+    driver: string,
+    storePackage: string
+): Promise<Omit<DoctorResult, 'name'>> {
     const pkg = readInstalledPackage(driver)
     if (pkg === null) {
-        return { status: 'fail', detail: `${driver} is not installed (${storePackage} needs it); run npm ci in the zapo directory`, code: 'CHECK_FAILED' }
+        return {
+            status: 'fail',
+            detail: `${driver} is not installed (${storePackage} needs it); run npm ci in the zapo directory`,
+            code: 'CHECK_FAILED'
+        }
     }
-    const range = ((readInstalledPackage(storePackage)?.json.peerDependencies ?? {}) as Record<string, string>)[driver] ?? null
+    const range =
+        (
+            (readInstalledPackage(storePackage)?.json.peerDependencies ?? {}) as Record<
+                string,
+                string
+            >
+        )[driver] ?? null
     const data = { version: pkg.version, requiredBy: storePackage, range }
     if (driver === 'better-sqlite3') {
         try {
@@ -345,10 +451,18 @@ async function checkDriver(driver: string, storePackage: string): Promise<Omit<D
         }
     }
     if (range !== null && !(await semver()).satisfies(pkg.version, range)) {
-        return { status: 'warn', detail: `${pkg.version}, but ${storePackage} asks for ${range}`, data }
+        return {
+            status: 'warn',
+            detail: `${pkg.version}, but ${storePackage} asks for ${range}`,
+            data
+        }
     }
     const loaded = driver === 'better-sqlite3' ? ', native module loads' : ''
-    return { status: 'ok', detail: `${pkg.version}${loaded}${range ? ` (${storePackage} asks for ${range})` : ''}`, data }
+    return {
+        status: 'ok',
+        detail: `${pkg.version}${loaded}${range ? ` (${storePackage} asks for ${range})` : ''}`,
+        data
+    }
 }
 
 async function checkWebSocket(): Promise<Omit<DoctorResult, 'name'>> {
@@ -363,10 +477,16 @@ async function checkWebSocket(): Promise<Omit<DoctorResult, 'name'>> {
                 data: { global: hasGlobal, ws: ws.version }
             }
         } catch (error) {
-            if (hasGlobal) return { status: 'warn', detail: `ws does not load (${firstLine(error)}); the global WebSocket will be used`, data: { global: true, ws: null } }
+            if (hasGlobal)
+                return {
+                    status: 'warn',
+                    detail: `ws does not load (${firstLine(error)}); the global WebSocket will be used`,
+                    data: { global: true, ws: null }
+                }
         }
     }
-    if (hasGlobal) return { status: 'ok', detail: 'global WebSocket', data: { global: true, ws: null } }
+    if (hasGlobal)
+        return { status: 'ok', detail: 'global WebSocket', data: { global: true, ws: null } }
     return {
         status: 'fail',
         detail: 'no WebSocket: Node has no global one and the ws package is missing; run npm ci in the zapo directory',
@@ -381,14 +501,27 @@ async function checkStoreReachable(state: DoctorState): Promise<Omit<DoctorResul
     try {
         state.opened = await openStore(spec, 'read')
     } catch (error) {
-        if (isZapoError(error) && error.code === 'SESSION_NOT_FOUND' && spec.primary.kind === 'sqlite' && spec.primary.source === 'default') {
-            return { status: 'warn', detail: `no store yet at ${spec.primary.target} (zapo pair creates it)`, data: { store: spec.label, exists: false } }
+        if (
+            isZapoError(error) &&
+            error.code === 'SESSION_NOT_FOUND' &&
+            spec.primary.kind === 'sqlite' &&
+            spec.primary.source === 'default'
+        ) {
+            return {
+                status: 'warn',
+                detail: `no store yet at ${spec.primary.target} (zapo pair creates it)`,
+                data: { store: spec.label, exists: false }
+            }
         }
         throw error
     }
     const { catalogForStore } = await import('../store/catalog.js')
     state.catalog = catalogForStore(state.opened)
-    return { status: 'ok', detail: `${spec.label} (${spec.primary.kind})`, data: { store: spec.label, kind: spec.primary.kind } }
+    return {
+        status: 'ok',
+        detail: `${spec.label} (${spec.primary.kind})`,
+        data: { store: spec.label, kind: spec.primary.kind }
+    }
 }
 
 async function checkStoreSchema(state: DoctorState): Promise<Omit<DoctorResult, 'name'> | null> {
@@ -399,10 +532,22 @@ async function checkStoreSchema(state: DoctorState): Promise<Omit<DoctorResult, 
         case 'ready':
             return { status: 'ok', detail: `ready: ${detail}`, data }
         case 'missing':
-            if (state.opened !== null && (await import('./read-store.js')).sqliteTableCount(state.opened) > 0) {
-                return { status: 'fail', detail: `not a zapo store: it holds tables, none of them zapo's; point --store at the SQLite file zapo pair wrote`, code: 'STORE_UNAVAILABLE', data }
+            if (
+                state.opened !== null &&
+                (await import('./read-store.js')).sqliteTableCount(state.opened) > 0
+            ) {
+                return {
+                    status: 'fail',
+                    detail: `not a zapo store: it holds tables, none of them zapo's; point --store at the SQLite file zapo pair wrote`,
+                    code: 'STORE_UNAVAILABLE',
+                    data
+                }
             }
-            return { status: 'warn', detail: `no zapo schema yet: ${detail} (the first write, e.g. zapo pair, creates it)`, data }
+            return {
+                status: 'warn',
+                detail: `no zapo schema yet: ${detail} (the first write, e.g. zapo pair, creates it)`,
+                data
+            }
         case 'partial':
             // the store packages create a domain's tables on its first use: a session that never
             // received a message has no Signal-session tables yet, and that is normal
@@ -413,8 +558,17 @@ async function checkStoreSchema(state: DoctorState): Promise<Omit<DoctorResult, 
 async function checkStoreSessions(state: DoctorState): Promise<Omit<DoctorResult, 'name'> | null> {
     if (state.catalog === null) return null
     const ids = await state.catalog.listSessionIds()
-    if (ids.length === 0) return { status: 'warn', detail: 'no sessions yet (zapo pair --session ID adds one)', data: { sessions: 0 } }
-    return { status: 'ok', detail: `${ids.length} session${ids.length === 1 ? '' : 's'}`, data: { sessions: ids.length } }
+    if (ids.length === 0)
+        return {
+            status: 'warn',
+            detail: 'no sessions yet (zapo pair --session ID adds one)',
+            data: { sessions: 0 }
+        }
+    return {
+        status: 'ok',
+        detail: `${ids.length} session${ids.length === 1 ? '' : 's'}`,
+        data: { sessions: ids.length }
+    }
 }
 
 function escapeRegExp(value: string): string {

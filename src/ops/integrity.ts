@@ -30,7 +30,9 @@ import type { RegistrationInfo, SignedPreKeyRecord } from 'zapo-js/signal'
 // zapo-js through its CommonJS build: the store packages load that build (see store/open.ts),
 // so the process holds one copy of zapo-js instead of two (about 0.2 s less start-up)
 const requireCjs = createRequire(import.meta.url)
-const { toRawPubKey, toSerializedPubKey, X25519, xeddsaVerify } = requireCjs('zapo-js/crypto') as typeof import('zapo-js/crypto')
+const { toRawPubKey, toSerializedPubKey, X25519, xeddsaVerify } = requireCjs(
+    'zapo-js/crypto'
+) as typeof import('zapo-js/crypto')
 export const proto = (requireCjs('zapo-js/proto') as typeof import('zapo-js/proto')).proto
 
 export type IntegrityStatus = 'pass' | 'fail' | 'skip'
@@ -82,17 +84,26 @@ export async function checkCredentialIntegrity(input: IntegrityInput): Promise<I
     const { credentials, registration, signedPreKey } = input
     const identity = credentials.registrationInfo?.identityKeyPair
     const checks: IntegrityCheck[] = []
-    const run = async (name: IntegrityCheckName, fn: () => Promise<Omit<IntegrityCheck, 'name'>>): Promise<void> => {
+    const run = async (
+        name: IntegrityCheckName,
+        fn: () => Promise<Omit<IntegrityCheck, 'name'>>
+    ): Promise<void> => {
         try {
             checks.push({ name, ...(await fn()) })
         } catch (error) {
-            checks.push({ name, status: 'fail', detail: `malformed record: ${describeError(error)}` })
+            checks.push({
+                name,
+                status: 'fail',
+                detail: `malformed record: ${describeError(error)}`
+            })
         }
     }
 
     await run('identity-key-pair', async () => keyPairCheck('identity', identity))
     await run('noise-key-pair', async () => keyPairCheck('noise', credentials.noiseKeyPair))
-    await run('signed-prekey-key-pair', async () => keyPairCheck('signed prekey', credentials.signedPreKey?.keyPair))
+    await run('signed-prekey-key-pair', async () =>
+        keyPairCheck('signed prekey', credentials.signedPreKey?.keyPair)
+    )
 
     await run('signed-prekey-signature', async () => {
         const spk = credentials.signedPreKey
@@ -104,28 +115,39 @@ export async function checkCredentialIntegrity(input: IntegrityInput): Promise<I
     })
 
     await run('registration-identity', async () => {
-        if (!registration) return fail('the signal domain holds no registration (half-written store)')
+        if (!registration)
+            return fail('the signal domain holds no registration (half-written store)')
         const ours = credentials.registrationInfo
         const problems: string[] = []
         if (registration.registrationId !== ours.registrationId) {
             problems.push(`registration id ${registration.registrationId} ≠ ${ours.registrationId}`)
         }
-        if (!samePubKey(registration.identityKeyPair.pubKey, ours.identityKeyPair.pubKey)) problems.push('identity public key differs')
-        if (!bytesEqual(registration.identityKeyPair.privKey, ours.identityKeyPair.privKey)) problems.push('identity private key differs')
+        if (!samePubKey(registration.identityKeyPair.pubKey, ours.identityKeyPair.pubKey))
+            problems.push('identity public key differs')
+        if (!bytesEqual(registration.identityKeyPair.privKey, ours.identityKeyPair.privKey))
+            problems.push('identity private key differs')
         return problems.length === 0
             ? pass(`signal registration ${registration.registrationId} matches the credentials`)
             : fail(`signal domain vs credentials: ${problems.join('; ')}`)
     })
 
     await run('signal-signed-prekey', async () => {
-        if (!signedPreKey) return fail('the signal domain holds no signed prekey (half-written store)')
+        if (!signedPreKey)
+            return fail('the signal domain holds no signed prekey (half-written store)')
         const ours = credentials.signedPreKey
         const problems: string[] = []
-        if (signedPreKey.keyId !== ours.keyId) problems.push(`key id ${signedPreKey.keyId} ≠ ${ours.keyId}`)
-        if (!samePubKey(signedPreKey.keyPair.pubKey, ours.keyPair.pubKey)) problems.push('public key differs')
-        if (!bytesEqual(signedPreKey.keyPair.privKey, ours.keyPair.privKey)) problems.push('private key differs')
+        if (signedPreKey.keyId !== ours.keyId)
+            problems.push(`key id ${signedPreKey.keyId} ≠ ${ours.keyId}`)
+        if (!samePubKey(signedPreKey.keyPair.pubKey, ours.keyPair.pubKey))
+            problems.push('public key differs')
+        if (!bytesEqual(signedPreKey.keyPair.privKey, ours.keyPair.privKey))
+            problems.push('private key differs')
         if (!bytesEqual(signedPreKey.signature, ours.signature)) problems.push('signature differs')
-        if (problems.length > 0 && identity && !(await verifySignedPreKey(identity.pubKey, signedPreKey))) {
+        if (
+            problems.length > 0 &&
+            identity &&
+            !(await verifySignedPreKey(identity.pubKey, signedPreKey))
+        ) {
             problems.push('its signature does not verify against the identity key')
         }
         return problems.length === 0
@@ -163,7 +185,8 @@ async function advChecks(credentials: WaAuthCredentials): Promise<readonly Integ
     }
     let hosted = false
     try {
-        hosted = proto.ADVDeviceIdentity.decode(details).accountType === proto.ADVEncryptionType.HOSTED
+        hosted =
+            proto.ADVDeviceIdentity.decode(details).accountType === proto.ADVEncryptionType.HOSTED
     } catch (error) {
         const detail = `ADV identity details do not decode: ${describeError(error)}`
         return [
@@ -184,33 +207,78 @@ async function advChecks(credentials: WaAuthCredentials): Promise<readonly Integ
     const checks: IntegrityCheck[] = []
     try {
         if (!accountSignature || !accountSignatureKey) {
-            checks.push({ name: 'adv-account-signature', status: 'fail', detail: 'ADV identity lacks the account signature or its key' })
+            checks.push({
+                name: 'adv-account-signature',
+                status: 'fail',
+                detail: 'ADV identity lacks the account signature or its key'
+            })
         } else {
-            const message = concat([hosted ? ADV_PREFIX.hostedAccount : ADV_PREFIX.account, details, rawIdentity])
-            const valid = await xeddsaVerify(toRawPubKey(accountSignatureKey), message, copy(accountSignature))
+            const message = concat([
+                hosted ? ADV_PREFIX.hostedAccount : ADV_PREFIX.account,
+                details,
+                rawIdentity
+            ])
+            const valid = await xeddsaVerify(
+                toRawPubKey(accountSignatureKey),
+                message,
+                copy(accountSignature)
+            )
             checks.push(
                 valid
-                    ? { name: 'adv-account-signature', status: 'pass', detail: `the primary device's account signature verifies${hosted ? ' (hosted)' : ''}` }
-                    : { name: 'adv-account-signature', status: 'fail', detail: 'the account signature does not verify for this identity key' }
+                    ? {
+                          name: 'adv-account-signature',
+                          status: 'pass',
+                          detail: `the primary device's account signature verifies${hosted ? ' (hosted)' : ''}`
+                      }
+                    : {
+                          name: 'adv-account-signature',
+                          status: 'fail',
+                          detail: 'the account signature does not verify for this identity key'
+                      }
             )
         }
     } catch (error) {
-        checks.push({ name: 'adv-account-signature', status: 'fail', detail: `malformed ADV identity: ${describeError(error)}` })
+        checks.push({
+            name: 'adv-account-signature',
+            status: 'fail',
+            detail: `malformed ADV identity: ${describeError(error)}`
+        })
     }
     try {
         if (!deviceSignature || !accountSignatureKey) {
-            checks.push({ name: 'adv-device-signature', status: 'fail', detail: 'ADV identity lacks the device signature or the account key' })
+            checks.push({
+                name: 'adv-device-signature',
+                status: 'fail',
+                detail: 'ADV identity lacks the device signature or the account key'
+            })
         } else {
-            const message = concat([hosted ? ADV_PREFIX.hostedDevice : ADV_PREFIX.device, details, rawIdentity, accountSignatureKey])
+            const message = concat([
+                hosted ? ADV_PREFIX.hostedDevice : ADV_PREFIX.device,
+                details,
+                rawIdentity,
+                accountSignatureKey
+            ])
             const valid = await xeddsaVerify(rawIdentity, message, copy(deviceSignature))
             checks.push(
                 valid
-                    ? { name: 'adv-device-signature', status: 'pass', detail: 'our device signature verifies against the identity key' }
-                    : { name: 'adv-device-signature', status: 'fail', detail: 'the device signature does not verify against the identity key' }
+                    ? {
+                          name: 'adv-device-signature',
+                          status: 'pass',
+                          detail: 'our device signature verifies against the identity key'
+                      }
+                    : {
+                          name: 'adv-device-signature',
+                          status: 'fail',
+                          detail: 'the device signature does not verify against the identity key'
+                      }
             )
         }
     } catch (error) {
-        checks.push({ name: 'adv-device-signature', status: 'fail', detail: `malformed ADV identity: ${describeError(error)}` })
+        checks.push({
+            name: 'adv-device-signature',
+            status: 'fail',
+            detail: `malformed ADV identity: ${describeError(error)}`
+        })
     }
     return checks
 }
@@ -221,16 +289,24 @@ async function keyPairCheck(
     pair: { readonly pubKey: Uint8Array; readonly privKey: Uint8Array } | undefined
 ): Promise<Omit<IntegrityCheck, 'name'>> {
     if (!pair?.pubKey || !pair.privKey) return fail(`no ${label} key pair`)
-    if (pair.privKey.length !== 32) return fail(`${label} private key is ${pair.privKey.length} bytes, expected 32`)
+    if (pair.privKey.length !== 32)
+        return fail(`${label} private key is ${pair.privKey.length} bytes, expected 32`)
     const derived = await X25519.keyPairFromPrivateKey(copy(pair.privKey))
     return samePubKey(derived.pubKey, pair.pubKey)
         ? pass(`${label} public key is derived from its private key`)
         : fail(`${label} public key does not belong to its private key`)
 }
 
-async function verifySignedPreKey(identityPub: Uint8Array, spk: SignedPreKeyRecord): Promise<boolean> {
+async function verifySignedPreKey(
+    identityPub: Uint8Array,
+    spk: SignedPreKeyRecord
+): Promise<boolean> {
     // xeddsaVerify flips a bit of the signature while it works: hand it a copy
-    return xeddsaVerify(toRawPubKey(identityPub), toSerializedPubKey(spk.keyPair.pubKey), copy(spk.signature))
+    return xeddsaVerify(
+        toRawPubKey(identityPub),
+        toSerializedPubKey(spk.keyPair.pubKey),
+        copy(spk.signature)
+    )
 }
 
 function pass(detail: string): Omit<IntegrityCheck, 'name'> {

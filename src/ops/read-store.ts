@@ -25,7 +25,10 @@ export interface ReadableStore {
 }
 
 export async function openForReading(spec: StoreSpec): Promise<ReadableStore> {
-    const [{ openStore }, { catalogForStore }] = await Promise.all([import('../store/open.js'), import('../store/catalog.js')])
+    const [{ openStore }, { catalogForStore }] = await Promise.all([
+        import('../store/open.js'),
+        import('../store/catalog.js')
+    ])
     const store = await openStore(spec, 'read')
     try {
         const catalog = catalogForStore(store)

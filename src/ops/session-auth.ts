@@ -32,7 +32,8 @@ export async function readSessionAuth(
 ): Promise<SessionAuthRecords> {
     const c = counts ?? (await readable.catalog.counts(sessionId))
     const credentials = c.credentials ? await readable.store.domain('auth', sessionId).load() : null
-    const signal = c.registration || c.signedPreKey ? readable.store.domain('signal', sessionId) : null
+    const signal =
+        c.registration || c.signedPreKey ? readable.store.domain('signal', sessionId) : null
     // signalRecords: false reads only the rotation stamp (what a listing needs), unless there
     // are no credentials to take the signed prekey from
     const records = options.signalRecords !== false || credentials === null
@@ -62,11 +63,16 @@ export function undecodable(error: unknown, sessionId: string, store: string): Z
     const err = error as { code?: unknown; message?: unknown }
     const message = String(err?.message ?? error).split('\n')[0]
     if (typeof err?.code === 'string' && err.code !== '') {
-        return new ZapoError('STORE_UNAVAILABLE', `lost the store ${store} while reading session "${sessionId}": ${message}; check the store and retry`, {
-            sessionId,
-            store,
-            driverCode: err.code
-        }, { cause: error })
+        return new ZapoError(
+            'STORE_UNAVAILABLE',
+            `lost the store ${store} while reading session "${sessionId}": ${message}; check the store and retry`,
+            {
+                sessionId,
+                store,
+                driverCode: err.code
+            },
+            { cause: error }
+        )
     }
     return new ZapoError(
         'INTEGRITY',

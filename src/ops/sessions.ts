@@ -59,7 +59,8 @@ const EMPTY_SUMMARY = Object.freeze({
 export async function runSessionsList(options: SessionsListOptions): Promise<SessionsListResult> {
     const readable = await openForReading(options.store)
     try {
-        if (readable.schema === 'missing') return { store: options.store.label, schema: 'missing', sessions: [] }
+        if (readable.schema === 'missing')
+            return { store: options.store.label, schema: 'missing', sessions: [] }
         const ids = await readable.catalog.listSessionIds()
         const countsById = await readable.catalog.countsMany(ids)
         const sessions = await mapLimit(ids, options.concurrency ?? 8, async id => {
@@ -71,8 +72,14 @@ export async function runSessionsList(options: SessionsListOptions): Promise<Ses
                 const problem = undecodable(error, id, options.store.label)
                 // a lost connection ends the listing; a corrupt record is reported with its session
                 if (problem.code !== 'INTEGRITY') throw problem
-                const cause = String((error as { message?: unknown })?.message ?? error).split('\n')[0] ?? ''
-                return { id, ...EMPTY_SUMMARY, counts, problem: `credentials do not decode (${cause.slice(0, 60)}): corrupt record` }
+                const cause =
+                    String((error as { message?: unknown })?.message ?? error).split('\n')[0] ?? ''
+                return {
+                    id,
+                    ...EMPTY_SUMMARY,
+                    counts,
+                    problem: `credentials do not decode (${cause.slice(0, 60)}): corrupt record`
+                }
             }
             const c = records.credentials
             const summary: SessionSummary = {
@@ -84,9 +91,15 @@ export async function runSessionsList(options: SessionsListOptions): Promise<Ses
                 platform: c?.platform ?? null,
                 lastLoginAt: toIso(c?.lastSuccessTs),
                 signedPreKey: c
-                    ? { keyId: c.signedPreKey.keyId, rotatedAt: toIso(records.signedPreKeyRotationTs) }
+                    ? {
+                          keyId: c.signedPreKey.keyId,
+                          rotatedAt: toIso(records.signedPreKeyRotationTs)
+                      }
                     : records.signedPreKey
-                      ? { keyId: records.signedPreKey.keyId, rotatedAt: toIso(records.signedPreKeyRotationTs) }
+                      ? {
+                            keyId: records.signedPreKey.keyId,
+                            rotatedAt: toIso(records.signedPreKeyRotationTs)
+                        }
                       : null,
                 counts,
                 problem: null
@@ -99,7 +112,11 @@ export async function runSessionsList(options: SessionsListOptions): Promise<Ses
     }
 }
 
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+async function mapLimit<T, R>(
+    items: readonly T[],
+    limit: number,
+    fn: (item: T) => Promise<R>
+): Promise<R[]> {
     const out = new Array<R>(items.length)
     let next = 0
     const worker = async (): Promise<void> => {

@@ -39,7 +39,10 @@ export function shortDuration(ms: number): string {
 }
 
 /** Lines of "label  value" with the labels padded to one width. */
-export function keyValueLines(rows: readonly (readonly [string, string])[], indent = '  '): string[] {
+export function keyValueLines(
+    rows: readonly (readonly [string, string])[],
+    indent = '  '
+): string[] {
     const width = Math.max(0, ...rows.map(([label]) => visibleLength(label)))
     return rows.map(([label, value]) => `${indent}${padEnd(label, width)}  ${value}`)
 }
@@ -61,13 +64,23 @@ export function renderTable<R>(
     const cells = rows.map(row =>
         columns.map(col => {
             const value = col.value(row)
-            return col.max !== undefined && visibleLength(value) > col.max ? `${value.replace(ANSI, '').slice(0, col.max - 1)}…` : value
+            return col.max !== undefined && visibleLength(value) > col.max
+                ? `${value.replace(ANSI, '').slice(0, col.max - 1)}…`
+                : value
         })
     )
-    const widths = columns.map((col, i) => Math.max(col.header.length, ...cells.map(r => visibleLength(r[i]!))))
+    const widths = columns.map((col, i) =>
+        Math.max(col.header.length, ...cells.map(r => visibleLength(r[i]!)))
+    )
     const line = (values: readonly string[]): string =>
         values
-            .map((v, i) => (columns[i]!.align === 'right' ? padStart(v, widths[i]!) : i === values.length - 1 ? v : padEnd(v, widths[i]!)))
+            .map((v, i) =>
+                columns[i]!.align === 'right'
+                    ? padStart(v, widths[i]!)
+                    : i === values.length - 1
+                      ? v
+                      : padEnd(v, widths[i]!)
+            )
             .join('  ')
             .trimEnd()
     const header = line(columns.map(c => c.header))

@@ -25,8 +25,16 @@ function settle<T>(value: T | symbol): T {
     return value as T
 }
 
-export async function confirm(options: { readonly message: string; readonly initialValue?: boolean }): Promise<boolean> {
-    return settle(await clack.confirm({ message: options.message, initialValue: options.initialValue ?? false }))
+export async function confirm(options: {
+    readonly message: string
+    readonly initialValue?: boolean
+}): Promise<boolean> {
+    return settle(
+        await clack.confirm({
+            message: options.message,
+            initialValue: options.initialValue ?? false
+        })
+    )
 }
 
 export async function text(options: {
@@ -68,7 +76,11 @@ export async function select<V extends string>(options: {
     readonly choices: readonly SelectChoice<V>[]
     readonly initialValue?: V
 }): Promise<V> {
-    const choices = options.choices.map(c => ({ value: c.value, label: c.label, ...(c.hint !== undefined ? { hint: c.hint } : {}) }))
+    const choices = options.choices.map(c => ({
+        value: c.value,
+        label: c.label,
+        ...(c.hint !== undefined ? { hint: c.hint } : {})
+    }))
     return settle(
         await clack.select<V>({
             message: options.message,

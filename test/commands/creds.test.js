@@ -52,7 +52,9 @@ function assertOneErrorLine(result, pattern) {
  * `answer` and Enter. Resolves with the exit code and everything the terminal showed.
  */
 function onTerminal(args, prompt, answer) {
-    const quoted = ['node', join(REPO_ROOT, 'bin', 'zapo.js'), ...args].map(a => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')
+    const quoted = ['node', join(REPO_ROOT, 'bin', 'zapo.js'), ...args]
+        .map(a => `'${a.replace(/'/g, `'\\''`)}'`)
+        .join(' ')
     return new Promise((resolve, reject) => {
         // a fresh pty has 0 columns: give it a size, or the prompt wraps after every character
         const child = spawn('script', ['-qec', `stty cols 160 rows 50; ${quoted}`, '/dev/null'], {
@@ -97,44 +99,91 @@ describe('zapo creds show', () => {
     before(async () => {
         const store = await openTestStore(url, 'write')
         try {
-            alpha = await makeSession(store, 'alpha', { preKeys: 5, uploaded: 2, signalSessions: 1, identities: 1 })
+            alpha = await makeSession(store, 'alpha', {
+                preKeys: 5,
+                uploaded: 2,
+                signalSessions: 1,
+                identities: 1
+            })
             // a companion static key too, so that every secret field of the credentials is exercised
-            alpha.credentials = { ...alpha.credentials, companionEncStatic: new Uint8Array(randomBytes(32)) }
+            alpha.credentials = {
+                ...alpha.credentials,
+                companionEncStatic: new Uint8Array(randomBytes(32))
+            }
             await store.domain('auth', 'alpha').save(alpha.credentials)
-            unpaired = await makeSession(store, 'fresh', { paired: false, preKeys: 3, uploaded: 0, signalSessions: 0, identities: 0, senderKeys: 0, distributions: 0, appStateKeys: 0, collections: 0, privacyTokens: 0 })
+            unpaired = await makeSession(store, 'fresh', {
+                paired: false,
+                preKeys: 3,
+                uploaded: 0,
+                signalSessions: 0,
+                identities: 0,
+                senderKeys: 0,
+                distributions: 0,
+                appStateKeys: 0,
+                collections: 0,
+                privacyTokens: 0
+            })
             // altered signed prekey in the signal domain only (the contract's own setter)
-            const spkSignal = await makeSession(store, 'spk-signal', { signalSessions: 0, identities: 0 })
+            const spkSignal = await makeSession(store, 'spk-signal', {
+                signalSessions: 0,
+                identities: 0
+            })
             await store.domain('signal', 'spk-signal').setSignedPreKey({
                 ...spkSignal.signedPreKey,
                 signature: flip(spkSignal.signedPreKey.signature)
             })
             // altered signed prekey signature in the credentials themselves
-            const spkAuth = await makeSession(store, 'spk-auth', { signalSessions: 0, identities: 0 })
+            const spkAuth = await makeSession(store, 'spk-auth', {
+                signalSessions: 0,
+                identities: 0
+            })
             await store.domain('auth', 'spk-auth').save({
                 ...spkAuth.credentials,
-                signedPreKey: { ...spkAuth.credentials.signedPreKey, signature: flip(spkAuth.credentials.signedPreKey.signature) }
+                signedPreKey: {
+                    ...spkAuth.credentials.signedPreKey,
+                    signature: flip(spkAuth.credentials.signedPreKey.signature)
+                }
             })
             // the signal domain holds another identity than the credentials
             await makeSession(store, 'mismatch', { signalSessions: 0, identities: 0 })
-            await store.domain('signal', 'mismatch').setRegistrationInfo(await generateRegistrationInfo())
+            await store
+                .domain('signal', 'mismatch')
+                .setRegistrationInfo(await generateRegistrationInfo())
             // a paired device whose own ADV device signature was altered
             const adv = await makeSession(store, 'adv', { signalSessions: 0, identities: 0 })
             await store.domain('auth', 'adv').save({
                 ...adv.credentials,
-                signedIdentity: { ...adv.credentials.signedIdentity, deviceSignature: flip(adv.credentials.signedIdentity.deviceSignature, 10) }
+                signedIdentity: {
+                    ...adv.credentials.signedIdentity,
+                    deviceSignature: flip(adv.credentials.signedIdentity.deviceSignature, 10)
+                }
             })
             // Signal records without credentials (half-deleted)
-            await makeSession(store, 'headless', { paired: false, signalSessions: 0, identities: 0, senderKeys: 0, distributions: 0 })
+            await makeSession(store, 'headless', {
+                paired: false,
+                signalSessions: 0,
+                identities: 0,
+                senderKeys: 0,
+                distributions: 0
+            })
             await store.domain('auth', 'headless').clear()
         } finally {
             await store.close()
         }
         const pg = await openTestStore(pgUrl, 'write')
         try {
-            const tampered = await makeSession(pg, 'pg-spk', { signalSessions: 0, identities: 0, senderKeys: 0, distributions: 0 })
+            const tampered = await makeSession(pg, 'pg-spk', {
+                signalSessions: 0,
+                identities: 0,
+                senderKeys: 0,
+                distributions: 0
+            })
             await pg.domain('auth', 'pg-spk').save({
                 ...tampered.credentials,
-                signedPreKey: { ...tampered.credentials.signedPreKey, signature: flip(tampered.credentials.signedPreKey.signature, 40) }
+                signedPreKey: {
+                    ...tampered.credentials.signedPreKey,
+                    signature: flip(tampered.credentials.signedPreKey.signature, 40)
+                }
             })
         } finally {
             await pg.close()
@@ -165,14 +214,21 @@ describe('zapo creds show', () => {
         assert.equal(doc.paired, true)
         assert.equal(doc.account.meJid, alpha.credentials.meJid)
         assert.equal(doc.account.meLid, alpha.credentials.meLid)
-        assert.equal(doc.credentials.registrationId, alpha.credentials.registrationInfo.registrationId)
+        assert.equal(
+            doc.credentials.registrationId,
+            alpha.credentials.registrationInfo.registrationId
+        )
         assert.equal(doc.credentials.identityKey.privKey, '[redacted]')
         assert.equal(doc.credentials.signedPreKey.privKey, '[redacted]')
         assert.equal(doc.credentials.noiseKey.privKey, '[redacted]')
         assert.equal(doc.credentials.advSecretKey, '[redacted]')
         assert.equal(doc.credentials.companionEncStatic, '[redacted]')
         assert.match(doc.credentials.identityKey.fingerprint, /^[0-9a-f]{16}$/)
-        assert.equal(doc.credentials.identityKey.pubKey, undefined, 'no full public key unless revealed')
+        assert.equal(
+            doc.credentials.identityKey.pubKey,
+            undefined,
+            'no full public key unless revealed'
+        )
         assert.equal(doc.signal.identityKey.fingerprint, doc.credentials.identityKey.fingerprint)
         assert.equal(doc.integrity.ok, true)
         assert.deepEqual(
@@ -198,7 +254,10 @@ describe('zapo creds show', () => {
         assert.equal(doc.paired, false)
         assert.equal(doc.account.meJid, null)
         const adv = doc.integrity.checks.filter(c => c.name.startsWith('adv-'))
-        assert.deepEqual(adv.map(c => c.status), ['skip', 'skip'])
+        assert.deepEqual(
+            adv.map(c => c.status),
+            ['skip', 'skip']
+        )
         assertNoSecrets(result.stdout, unpaired.credentials, 'unpaired JSON')
     })
 
@@ -211,7 +270,15 @@ describe('zapo creds show', () => {
     ]) {
         test(`integrity failure (${failing}, ${where}) exits 5 and names the check`, async () => {
             const storeUrl = where === 'postgres' ? pgUrl : url
-            const json = await zapo(['creds', 'show', '--session', session, '--store', storeUrl, '--json'])
+            const json = await zapo([
+                'creds',
+                'show',
+                '--session',
+                session,
+                '--store',
+                storeUrl,
+                '--json'
+            ])
             assert.equal(json.code, 5, json.stderr)
             const doc = JSON.parse(json.stdout)
             assert.equal(doc.integrity.ok, false)
@@ -247,31 +314,78 @@ describe('zapo creds show', () => {
     })
 
     test('--reveal without a terminal and without --yes: exit 2, names --yes, prints nothing secret', async () => {
-        const result = await zapo(['creds', 'show', '--session', 'alpha', '--store', url, '--reveal'])
+        const result = await zapo([
+            'creds',
+            'show',
+            '--session',
+            'alpha',
+            '--store',
+            url,
+            '--reveal'
+        ])
         assert.equal(result.code, 2)
         assertOneErrorLine(result, /--yes/)
         assert.equal(result.stdout, '')
         assertNoSecrets(result.stdout + result.stderr, alpha.credentials, '--reveal refused')
-        const json = await zapo(['creds', 'show', '--session', 'alpha', '--store', url, '--reveal', '--json'])
+        const json = await zapo([
+            'creds',
+            'show',
+            '--session',
+            'alpha',
+            '--store',
+            url,
+            '--reveal',
+            '--json'
+        ])
         assert.equal(json.code, 2)
         assert.equal(JSON.parse(json.stdout).error.code, 'USAGE')
         assertNoSecrets(json.stdout + json.stderr, alpha.credentials, '--reveal --json refused')
     })
 
     test('--reveal --yes prints the private keys (human and JSON)', async () => {
-        const result = await zapo(['creds', 'show', '--session', 'alpha', '--store', url, '--reveal', '--yes'])
+        const result = await zapo([
+            'creds',
+            'show',
+            '--session',
+            'alpha',
+            '--store',
+            url,
+            '--reveal',
+            '--yes'
+        ])
         assert.equal(result.code, 0, result.stderr)
-        assert.ok(result.stdout.includes(b64(alpha.credentials.registrationInfo.identityKeyPair.privKey)))
+        assert.ok(
+            result.stdout.includes(b64(alpha.credentials.registrationInfo.identityKeyPair.privKey))
+        )
         assert.ok(result.stdout.includes(b64(alpha.credentials.noiseKeyPair.privKey)))
-        const json = await zapo(['creds', 'show', '--session', 'alpha', '--store', url, '--reveal', '--yes', '--json'])
+        const json = await zapo([
+            'creds',
+            'show',
+            '--session',
+            'alpha',
+            '--store',
+            url,
+            '--reveal',
+            '--yes',
+            '--json'
+        ])
         assert.equal(json.code, 0, json.stderr)
         const doc = JSON.parse(json.stdout)
-        assert.equal(doc.credentials.identityKey.privKey, b64(alpha.credentials.registrationInfo.identityKeyPair.privKey))
-        assert.equal(doc.credentials.signedPreKey.privKey, b64(alpha.credentials.signedPreKey.keyPair.privKey))
+        assert.equal(
+            doc.credentials.identityKey.privKey,
+            b64(alpha.credentials.registrationInfo.identityKeyPair.privKey)
+        )
+        assert.equal(
+            doc.credentials.signedPreKey.privKey,
+            b64(alpha.credentials.signedPreKey.keyPair.privKey)
+        )
         assert.equal(doc.credentials.noiseKey.privKey, b64(alpha.credentials.noiseKeyPair.privKey))
         assert.equal(doc.credentials.advSecretKey, b64(alpha.credentials.advSecretKey))
         assert.equal(doc.credentials.companionEncStatic, b64(alpha.credentials.companionEncStatic))
-        assert.equal(doc.credentials.identityKey.pubKey, b64(alpha.credentials.registrationInfo.identityKeyPair.pubKey))
+        assert.equal(
+            doc.credentials.identityKey.pubKey,
+            b64(alpha.credentials.registrationInfo.identityKeyPair.pubKey)
+        )
     })
 
     test('--reveal on a terminal asks first: yes prints the keys, no prints nothing secret (exit 130)', async t => {
@@ -279,12 +393,20 @@ describe('zapo creds show', () => {
             t.skip('no script(1) to give zapo a terminal')
             return
         }
-        for (const [answer, code] of [['y', 0], ['n', 130]]) {
-            const result = await onTerminal(['creds', 'show', '--session', 'alpha', '--store', url, '--reveal'], /Print the private keys/, answer)
+        for (const [answer, code] of [
+            ['y', 0],
+            ['n', 130]
+        ]) {
+            const result = await onTerminal(
+                ['creds', 'show', '--session', 'alpha', '--store', url, '--reveal'],
+                /Print the private keys/,
+                answer
+            )
             assert.equal(result.code, code, result.output)
             assert.match(result.output, /Print the private keys of session "alpha"/)
             const identityPriv = b64(alpha.credentials.registrationInfo.identityKeyPair.privKey)
-            if (answer === 'y') assert.ok(result.output.includes(identityPriv), 'revealed after yes')
+            if (answer === 'y')
+                assert.ok(result.output.includes(identityPriv), 'revealed after yes')
             else {
                 assertNoSecrets(result.output, alpha.credentials, 'declined --reveal')
                 assert.match(result.output, /not revealed/)

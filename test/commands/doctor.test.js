@@ -18,7 +18,9 @@ const cwd = mkdtempSync(join(tmpdir(), 'zapo-doctor-'))
 const env = { ZAPO_STORE: undefined, ZAPO_SESSION: undefined, ZAPO_CONFIG: undefined }
 const zapo = (args, options = {}) => runZapo(args, { cwd, env, ...options })
 
-const STORE_PACKAGES = ['sqlite', 'postgres', 'mysql', 'redis', 'mongo'].map(k => `@zapo-js/store-${k}`)
+const STORE_PACKAGES = ['sqlite', 'postgres', 'mysql', 'redis', 'mongo'].map(
+    k => `@zapo-js/store-${k}`
+)
 const DRIVERS = ['better-sqlite3', 'pg', 'mysql2', 'ioredis', 'mongodb']
 
 function installed(name) {
@@ -33,7 +35,12 @@ describe('zapo doctor', () => {
         try {
             // one session with something in every durable domain (every table exists), one lean
             await makeSession(store, 'one', { signalSessions: 1, identities: 1 })
-            await makeSession(store, 'two', { signalSessions: 0, identities: 0, senderKeys: 0, distributions: 0 })
+            await makeSession(store, 'two', {
+                signalSessions: 0,
+                identities: 0,
+                senderKeys: 0,
+                distributions: 0
+            })
         } finally {
             await store.close()
         }
@@ -51,11 +58,21 @@ describe('zapo doctor', () => {
         assert.equal(doc.store, null)
         for (const check of doc.checks) {
             assert.equal(typeof check.name, 'string')
-            assert.ok(['ok', 'warn', 'fail'].includes(check.status), `${check.name}: ${check.status}`)
+            assert.ok(
+                ['ok', 'warn', 'fail'].includes(check.status),
+                `${check.name}: ${check.status}`
+            )
             assert.equal(typeof check.detail, 'string')
         }
         const names = doc.checks.map(c => c.name)
-        for (const name of ['node', 'zapo-js', ...STORE_PACKAGES, 'zapo-js-api', ...DRIVERS.map(d => `driver:${d}`), 'websocket']) {
+        for (const name of [
+            'node',
+            'zapo-js',
+            ...STORE_PACKAGES,
+            'zapo-js-api',
+            ...DRIVERS.map(d => `driver:${d}`),
+            'websocket'
+        ]) {
             assert.ok(names.includes(name), `missing check ${name}`)
         }
         assert.ok(!names.some(n => n.startsWith('store:')), '--no-store-check skips the store')
@@ -64,7 +81,11 @@ describe('zapo doctor', () => {
         assert.equal(byName.node.data.version, process.versions.node)
         assert.equal(byName['zapo-js'].data.version, installed('zapo-js').version)
         for (const driver of DRIVERS) {
-            assert.equal(byName[`driver:${driver}`].status, 'ok', `${driver}: ${byName[`driver:${driver}`].detail}`)
+            assert.equal(
+                byName[`driver:${driver}`].status,
+                'ok',
+                `${driver}: ${byName[`driver:${driver}`].detail}`
+            )
             assert.equal(byName[`driver:${driver}`].data.version, installed(driver).version)
         }
         assert.equal(byName.websocket.status, 'ok')
@@ -91,14 +112,20 @@ describe('zapo doctor', () => {
             assert.equal(check.status, satisfied ? 'ok' : 'warn', check.detail)
             if (!satisfied) {
                 mismatches += 1
-                assert.ok(check.detail.includes(range) && check.detail.includes(zapoJs), check.detail)
+                assert.ok(
+                    check.detail.includes(range) && check.detail.includes(zapoJs),
+                    check.detail
+                )
             }
         }
         // the functions the store packages call, looked up on a pristine zapo-js (this process
         // has loaded a store package through zapo, which supplies a stand-in for one of them)
         const probe = spawnSync(
             process.execPath,
-            ['-e', "console.log(JSON.stringify([typeof require('zapo-js').isUserJid, typeof require('zapo-js/util').uint8TimingSafeEqual]))"],
+            [
+                '-e',
+                "console.log(JSON.stringify([typeof require('zapo-js').isUserJid, typeof require('zapo-js/util').uint8TimingSafeEqual]))"
+            ],
             { cwd: REPO_ROOT, encoding: 'utf8' }
         )
         const [isUserJidType, timingSafeEqualType] = JSON.parse(probe.stdout)
@@ -109,7 +136,8 @@ describe('zapo doctor', () => {
         assert.equal(missingNames.includes('isUserJid'), !hasIsUserJid)
         assert.equal(missingNames.includes('uint8TimingSafeEqual'), !hasTimingSafeEqual)
         if (!hasIsUserJid) assert.match(api.detail, /isUserJid[^\n]*contact upserts/)
-        if (!hasTimingSafeEqual) assert.match(api.detail, /uint8TimingSafeEqual[^\n]*app-state MAC comparison/)
+        if (!hasTimingSafeEqual)
+            assert.match(api.detail, /uint8TimingSafeEqual[^\n]*app-state MAC comparison/)
         assert.equal(api.status, missingNames.length > 0 ? 'warn' : 'ok')
         if (mismatches > 0) assert.ok(doc.summary.warn >= mismatches)
         assert.equal(result.code, 0, 'warnings do not fail doctor')
@@ -134,7 +162,12 @@ describe('zapo doctor', () => {
         assert.equal(result.code, 0, result.stderr)
         assert.match(result.stdout, /^ok {4}node {2,}\S/m)
         const zapoJs = installed('zapo-js').version
-        if (!semver.satisfies(zapoJs, installed('@zapo-js/store-sqlite').peerDependencies['zapo-js'])) {
+        if (
+            !semver.satisfies(
+                zapoJs,
+                installed('@zapo-js/store-sqlite').peerDependencies['zapo-js']
+            )
+        ) {
             assert.match(result.stdout, /^warn {2}@zapo-js\/store-sqlite .*does not satisfy/m)
         }
         assert.match(result.stdout, /^ok {4}store:sessions\s+2 sessions$/m)
@@ -151,7 +184,10 @@ describe('zapo doctor', () => {
         assert.equal(reach.status, 'fail')
         assert.equal(reach.code, 'STORE_UNAVAILABLE')
         assert.match(reach.detail, /connection refused/)
-        assert.ok(!doc.checks.some(c => c.name === 'store:schema'), 'no schema check without a connection')
+        assert.ok(
+            !doc.checks.some(c => c.name === 'store:schema'),
+            'no schema check without a connection'
+        )
         assert.doesNotMatch(result.stderr, /\n\s+at /)
     })
 
@@ -159,7 +195,10 @@ describe('zapo doctor', () => {
         const path = join(cwd, 'typo.sqlite')
         const explicit = await zapo(['doctor', '--json', '--store', path])
         assert.equal(explicit.code, 3)
-        assert.equal(JSON.parse(explicit.stdout).checks.find(c => c.name === 'store:reachable').status, 'fail')
+        assert.equal(
+            JSON.parse(explicit.stdout).checks.find(c => c.name === 'store:reachable').status,
+            'fail'
+        )
         assert.equal(existsSync(path), false)
         const implicit = await zapo(['doctor', '--json'])
         assert.equal(implicit.code, 0, implicit.stdout)

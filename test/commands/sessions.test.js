@@ -38,7 +38,12 @@ describe('zapo sessions list over every backend', () => {
         const source = await openTestStore(urls.sqlite, 'write')
         try {
             made.alpha = await makeSession(source, 'alpha')
-            made.beta = await makeSession(source, 'beta', { preKeys: 12, uploaded: 12, signalSessions: 2, identities: 4 })
+            made.beta = await makeSession(source, 'beta', {
+                preKeys: 12,
+                uploaded: 12,
+                signalSessions: 2,
+                identities: 4
+            })
             made['gamma-unpaired'] = await makeSession(source, 'gamma-unpaired', {
                 paired: false,
                 preKeys: 4,
@@ -57,7 +62,8 @@ describe('zapo sessions list over every backend', () => {
                 const target = await openTestStore(urls[backend], 'write')
                 try {
                     for (const id of IDS) {
-                        for await (const batch of readSessionRecords(source, catalog, id)) await writeSessionRecords(target, id, batch)
+                        for await (const batch of readSessionRecords(source, catalog, id))
+                            await writeSessionRecords(target, id, batch)
                     }
                 } finally {
                     await target.close()
@@ -97,10 +103,25 @@ describe('zapo sessions list over every backend', () => {
         assert.equal(alpha.meLid, made.alpha.credentials.meLid)
         assert.equal(alpha.displayName, made.alpha.credentials.meDisplayName)
         assert.equal(alpha.platform, 'android')
-        assert.equal(alpha.lastLoginAt, new Date(made.alpha.credentials.lastSuccessTs * 1000).toISOString())
+        assert.equal(
+            alpha.lastLoginAt,
+            new Date(made.alpha.credentials.lastSuccessTs * 1000).toISOString()
+        )
         assert.equal(alpha.signedPreKey.keyId, made.alpha.credentials.signedPreKey.keyId)
-        assert.ok(Date.now() - Date.parse(alpha.signedPreKey.rotatedAt) > 86_400_000, 'the fixture stamped the rotation 2 days ago')
-        for (const field of ['preKeys', 'preKeysUploaded', 'signalSessions', 'identities', 'senderKeys', 'appStateSyncKeys', 'appStateCollections', 'privacyTokens']) {
+        assert.ok(
+            Date.now() - Date.parse(alpha.signedPreKey.rotatedAt) > 86_400_000,
+            'the fixture stamped the rotation 2 days ago'
+        )
+        for (const field of [
+            'preKeys',
+            'preKeysUploaded',
+            'signalSessions',
+            'identities',
+            'senderKeys',
+            'appStateSyncKeys',
+            'appStateCollections',
+            'privacyTokens'
+        ]) {
             assert.equal(alpha.counts[field], made.alpha.counts[field], `alpha counts.${field}`)
         }
         const beta = reference.sessions[1]
@@ -113,7 +134,11 @@ describe('zapo sessions list over every backend', () => {
         assert.ok(reference.sessions.every(s => s.problem === null))
         for (const backend of backends.filter(b => b !== 'sqlite')) {
             assert.notEqual(docs[backend].store, reference.store)
-            assert.deepEqual(docs[backend].sessions, reference.sessions, `${backend} differs from sqlite`)
+            assert.deepEqual(
+                docs[backend].sessions,
+                reference.sessions,
+                `${backend} differs from sqlite`
+            )
         }
     })
 
@@ -121,7 +146,15 @@ describe('zapo sessions list over every backend', () => {
         for (const id of ['alpha', 'gamma-unpaired']) {
             let reference = null
             for (const backend of backends) {
-                const result = await zapo(['creds', 'show', '--json', '--session', id, '--store', urls[backend]])
+                const result = await zapo([
+                    'creds',
+                    'show',
+                    '--json',
+                    '--session',
+                    id,
+                    '--store',
+                    urls[backend]
+                ])
                 assert.equal(result.code, 0, `${backend} ${id}: ${result.stderr}`)
                 const { store, ...rest } = JSON.parse(result.stdout)
                 assert.equal(typeof store, 'string')
@@ -136,8 +169,12 @@ describe('zapo sessions list over every backend', () => {
         const result = await zapo(['sessions', 'ls', '--store', urls.postgres])
         assert.equal(result.code, 0, result.stderr)
         const lines = result.stdout.split('\n')
-        for (const line of lines) assert.ok(line.length <= 100, `line longer than 100 columns: ${line}`)
-        assert.match(lines[0], /^SESSION\s+PAIRED\s+PHONE\s+NAME\s+PLATFORM\s+LAST LOGIN\s+SIGNED PREKEY$/)
+        for (const line of lines)
+            assert.ok(line.length <= 100, `line longer than 100 columns: ${line}`)
+        assert.match(
+            lines[0],
+            /^SESSION\s+PAIRED\s+PHONE\s+NAME\s+PLATFORM\s+LAST LOGIN\s+SIGNED PREKEY$/
+        )
         const alphaLine = lines.find(l => l.startsWith('alpha '))
         assert.ok(alphaLine, result.stdout)
         assert.match(alphaLine, /\byes\b/)
@@ -147,7 +184,11 @@ describe('zapo sessions list over every backend', () => {
         const gammaLine = lines.find(l => l.startsWith('gamma-unpaired '))
         assert.match(gammaLine, /\bno\b.*\bnever\b/)
         const c = made.alpha.counts
-        assert.ok(result.stdout.includes(`pk ${c.preKeysUploaded}/${c.preKeys}  sess ${c.signalSessions}  id ${c.identities}`))
+        assert.ok(
+            result.stdout.includes(
+                `pk ${c.preKeysUploaded}/${c.preKeys}  sess ${c.signalSessions}  id ${c.identities}`
+            )
+        )
         assert.match(result.stdout, /3 sessions in postgres:/)
     })
 })
@@ -177,14 +218,22 @@ describe('zapo sessions list on empty and bad stores', () => {
         const store = await openTestStore(urls.sqlite, 'write')
         const { clearSession } = await import('../../dist/store/records.js')
         try {
-            await makeSession(store, 'gone', { signalSessions: 0, identities: 0, senderKeys: 0, distributions: 0 })
+            await makeSession(store, 'gone', {
+                signalSessions: 0,
+                identities: 0,
+                senderKeys: 0,
+                distributions: 0
+            })
             await clearSession(store, 'gone')
         } finally {
             await store.close()
         }
         const result = await zapo(['sessions', 'list', '--json', '--store', urls.sqlite])
         assert.equal(result.code, 0, result.stderr)
-        assert.deepEqual(JSON.parse(result.stdout), { store: JSON.parse(result.stdout).store, sessions: [] })
+        assert.deepEqual(JSON.parse(result.stdout), {
+            store: JSON.parse(result.stdout).store,
+            sessions: []
+        })
         assert.match(result.stderr, /zapo pair/)
     })
 
@@ -193,14 +242,22 @@ describe('zapo sessions list on empty and bad stores', () => {
         const url = `sqlite:${join(dir, 'c.sqlite')}`
         const store = await openTestStore(url, 'write')
         try {
-            for (const id of ['good', 'bad']) await makeSession(store, id, { signalSessions: 0, identities: 0, senderKeys: 0, distributions: 0 })
+            for (const id of ['good', 'bad'])
+                await makeSession(store, id, {
+                    signalSessions: 0,
+                    identities: 0,
+                    senderKeys: 0,
+                    distributions: 0
+                })
         } finally {
             await store.close()
         }
         // simulated disk / database corruption: bytes no protobuf decoder accepts, where the
         // store keeps the ADV signed identity
         const db = new Database(join(dir, 'c.sqlite'))
-        db.prepare("UPDATE auth_credentials SET signed_identity = x'ffffff0102' WHERE session_id = 'bad'").run()
+        db.prepare(
+            "UPDATE auth_credentials SET signed_identity = x'ffffff0102' WHERE session_id = 'bad'"
+        ).run()
         db.close()
         const list = await zapo(['sessions', 'list', '--json', '--store', url])
         assert.equal(list.code, 0, list.stderr)
@@ -246,7 +303,9 @@ describe('zapo sessions list on empty and bad stores', () => {
     test('a SQLite database with unrelated tables: exit 4, one line, no zapo tables created', async () => {
         const path = join(cwd, 'other.sqlite')
         const db = new Database(path)
-        db.exec('CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL); INSERT INTO invoices (total) VALUES (9.5)')
+        db.exec(
+            'CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL); INSERT INTO invoices (total) VALUES (9.5)'
+        )
         db.close()
         const before = statSync(path).size
         for (const args of [
@@ -258,7 +317,10 @@ describe('zapo sessions list on empty and bad stores', () => {
             assertOneErrorLine(result, /is not a zapo store/)
         }
         const check = new Database(path, { readonly: true })
-        const tables = check.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all().map(r => r.name)
+        const tables = check
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .all()
+            .map(r => r.name)
         check.close()
         assert.deepEqual(tables, ['invoices'])
         assert.equal(statSync(path).size, before)
@@ -281,16 +343,25 @@ describe('zapo sessions list on empty and bad stores', () => {
         const mysql = await import('mysql2/promise')
         let rejected = false
         try {
-            const conn = await mysql.createConnection({ uri: 'mysql://root:wrong@127.0.0.1:3306/test' })
+            const conn = await mysql.createConnection({
+                uri: 'mysql://root:wrong@127.0.0.1:3306/test'
+            })
             await conn.end()
         } catch (error) {
             rejected = error.code === 'ER_ACCESS_DENIED_ERROR'
         }
         if (!rejected) {
-            t.skip('this MariaDB accepts root with any password (unix_socket / no auth): nothing to test')
+            t.skip(
+                'this MariaDB accepts root with any password (unix_socket / no auth): nothing to test'
+            )
             return
         }
-        const result = await zapo(['sessions', 'list', '--store', 'mysql://root:wrong@127.0.0.1:3306/test'])
+        const result = await zapo([
+            'sessions',
+            'list',
+            '--store',
+            'mysql://root:wrong@127.0.0.1:3306/test'
+        ])
         assert.equal(result.code, 4)
         assertOneErrorLine(result, /rejected the credentials/)
         assert.doesNotMatch(result.stderr, /wrong/)
@@ -299,7 +370,11 @@ describe('zapo sessions list on empty and bad stores', () => {
     test('a malformed config file: exit 2, one line naming the file', async () => {
         const dir = mkdtempSync(join(tmpdir(), 'zapo-badcfg-'))
         writeFileSync(join(dir, 'zapo.config.json'), '{ "store": "sqlite:./a.sqlite", }')
-        for (const args of [['sessions', 'list'], ['creds', 'show', '--session', 'a'], ['doctor']]) {
+        for (const args of [
+            ['sessions', 'list'],
+            ['creds', 'show', '--session', 'a'],
+            ['doctor']
+        ]) {
             const result = await runZapo(args, { cwd: dir, env })
             assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`)
             assertOneErrorLine(result, /zapo\.config\.json is not valid JSON/)

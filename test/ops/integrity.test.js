@@ -14,7 +14,10 @@ import { makeSignedIdentity } from '../helpers/fixtures.js'
 
 async function freshCredentials({ paired = true } = {}) {
     const registrationInfo = await generateRegistrationInfo()
-    const signedPreKey = await generateSignedPreKey(7, new Uint8Array(registrationInfo.identityKeyPair.privKey))
+    const signedPreKey = await generateSignedPreKey(
+        7,
+        new Uint8Array(registrationInfo.identityKeyPair.privKey)
+    )
     const credentials = {
         noiseKeyPair: await X25519.generateKeyPair(),
         registrationInfo,
@@ -59,7 +62,11 @@ test('consistent paired credentials pass every check, in a stable order', async 
 
 test('an unpaired device skips the ADV checks and is ok', async () => {
     const credentials = await freshCredentials({ paired: false })
-    const report = await checkCredentialIntegrity({ credentials, registration: credentials.registrationInfo, signedPreKey: credentials.signedPreKey })
+    const report = await checkCredentialIntegrity({
+        credentials,
+        registration: credentials.registrationInfo,
+        signedPreKey: credentials.signedPreKey
+    })
     assert.equal(report.ok, true)
     assert.equal(statusOf(report, 'adv-account-signature'), 'skip')
     assert.equal(statusOf(report, 'adv-device-signature'), 'skip')
@@ -70,41 +77,131 @@ test('each corruption fails its own check', async () => {
     const other = await generateRegistrationInfo()
     const otherPair = await X25519.generateKeyPair()
     const cases = [
-        ['noise-key-pair', { ...base, noiseKeyPair: { ...base.noiseKeyPair, pubKey: otherPair.pubKey } }],
+        [
+            'noise-key-pair',
+            { ...base, noiseKeyPair: { ...base.noiseKeyPair, pubKey: otherPair.pubKey } }
+        ],
         [
             'identity-key-pair',
-            { ...base, registrationInfo: { ...base.registrationInfo, identityKeyPair: { ...base.registrationInfo.identityKeyPair, privKey: otherPair.privKey } } }
+            {
+                ...base,
+                registrationInfo: {
+                    ...base.registrationInfo,
+                    identityKeyPair: {
+                        ...base.registrationInfo.identityKeyPair,
+                        privKey: otherPair.privKey
+                    }
+                }
+            }
         ],
-        ['signed-prekey-key-pair', { ...base, signedPreKey: { ...base.signedPreKey, keyPair: { ...base.signedPreKey.keyPair, privKey: otherPair.privKey } } }],
-        ['signed-prekey-signature', { ...base, signedPreKey: { ...base.signedPreKey, signature: flip(base.signedPreKey.signature, 20) } }],
-        ['adv-account-signature', { ...base, signedIdentity: { ...base.signedIdentity, accountSignature: flip(base.signedIdentity.accountSignature) } }],
-        ['adv-device-signature', { ...base, signedIdentity: { ...base.signedIdentity, deviceSignature: flip(base.signedIdentity.deviceSignature) } }],
-        ['adv-account-signature', { ...base, signedIdentity: { ...base.signedIdentity, details: flip(base.signedIdentity.details, 1) } }]
+        [
+            'signed-prekey-key-pair',
+            {
+                ...base,
+                signedPreKey: {
+                    ...base.signedPreKey,
+                    keyPair: { ...base.signedPreKey.keyPair, privKey: otherPair.privKey }
+                }
+            }
+        ],
+        [
+            'signed-prekey-signature',
+            {
+                ...base,
+                signedPreKey: {
+                    ...base.signedPreKey,
+                    signature: flip(base.signedPreKey.signature, 20)
+                }
+            }
+        ],
+        [
+            'adv-account-signature',
+            {
+                ...base,
+                signedIdentity: {
+                    ...base.signedIdentity,
+                    accountSignature: flip(base.signedIdentity.accountSignature)
+                }
+            }
+        ],
+        [
+            'adv-device-signature',
+            {
+                ...base,
+                signedIdentity: {
+                    ...base.signedIdentity,
+                    deviceSignature: flip(base.signedIdentity.deviceSignature)
+                }
+            }
+        ],
+        [
+            'adv-account-signature',
+            {
+                ...base,
+                signedIdentity: {
+                    ...base.signedIdentity,
+                    details: flip(base.signedIdentity.details, 1)
+                }
+            }
+        ]
     ]
     for (const [failing, credentials] of cases) {
-        const report = await checkCredentialIntegrity({ credentials, registration: credentials.registrationInfo, signedPreKey: credentials.signedPreKey })
+        const report = await checkCredentialIntegrity({
+            credentials,
+            registration: credentials.registrationInfo,
+            signedPreKey: credentials.signedPreKey
+        })
         assert.equal(report.ok, false, failing)
-        assert.equal(statusOf(report, failing), 'fail', `${failing}: ${JSON.stringify(report.checks)}`)
+        assert.equal(
+            statusOf(report, failing),
+            'fail',
+            `${failing}: ${JSON.stringify(report.checks)}`
+        )
     }
     // the Signal domain disagreeing with the credentials
-    const mismatch = await checkCredentialIntegrity({ credentials: base, registration: other, signedPreKey: base.signedPreKey })
+    const mismatch = await checkCredentialIntegrity({
+        credentials: base,
+        registration: other,
+        signedPreKey: base.signedPreKey
+    })
     assert.equal(statusOf(mismatch, 'registration-identity'), 'fail')
-    assert.match(mismatch.checks.find(c => c.name === 'registration-identity').detail, /identity public key differs/)
-    const spk = await generateSignedPreKey(8, new Uint8Array(base.registrationInfo.identityKeyPair.privKey))
-    const rotated = await checkCredentialIntegrity({ credentials: base, registration: base.registrationInfo, signedPreKey: spk })
+    assert.match(
+        mismatch.checks.find(c => c.name === 'registration-identity').detail,
+        /identity public key differs/
+    )
+    const spk = await generateSignedPreKey(
+        8,
+        new Uint8Array(base.registrationInfo.identityKeyPair.privKey)
+    )
+    const rotated = await checkCredentialIntegrity({
+        credentials: base,
+        registration: base.registrationInfo,
+        signedPreKey: spk
+    })
     assert.equal(statusOf(rotated, 'signal-signed-prekey'), 'fail')
     assert.match(rotated.checks.find(c => c.name === 'signal-signed-prekey').detail, /key id 8 ≠ 7/)
 })
 
 test('half-written stores: missing Signal records and a paired device without an ADV identity fail', async () => {
     const base = await freshCredentials()
-    const report = await checkCredentialIntegrity({ credentials: base, registration: null, signedPreKey: null })
+    const report = await checkCredentialIntegrity({
+        credentials: base,
+        registration: null,
+        signedPreKey: null
+    })
     assert.equal(statusOf(report, 'registration-identity'), 'fail')
     assert.equal(statusOf(report, 'signal-signed-prekey'), 'fail')
     const { signedIdentity: _dropped, ...noAdv } = base
-    const paired = await checkCredentialIntegrity({ credentials: noAdv, registration: base.registrationInfo, signedPreKey: base.signedPreKey })
+    const paired = await checkCredentialIntegrity({
+        credentials: noAdv,
+        registration: base.registrationInfo,
+        signedPreKey: base.signedPreKey
+    })
     assert.equal(statusOf(paired, 'adv-account-signature'), 'fail')
-    assert.match(paired.checks.find(c => c.name === 'adv-account-signature').detail, /half-written pairing/)
+    assert.match(
+        paired.checks.find(c => c.name === 'adv-account-signature').detail,
+        /half-written pairing/
+    )
 })
 
 test('malformed records fail a check instead of throwing', async () => {
@@ -115,7 +212,11 @@ test('malformed records fail a check instead of throwing', async () => {
         signedPreKey: { ...base.signedPreKey, signature: new Uint8Array(3) },
         signedIdentity: { ...base.signedIdentity, accountSignatureKey: new Uint8Array(7) }
     }
-    const report = await checkCredentialIntegrity({ credentials, registration: base.registrationInfo, signedPreKey: base.signedPreKey })
+    const report = await checkCredentialIntegrity({
+        credentials,
+        registration: base.registrationInfo,
+        signedPreKey: base.signedPreKey
+    })
     assert.equal(report.ok, false)
     assert.equal(statusOf(report, 'noise-key-pair'), 'fail')
     assert.equal(statusOf(report, 'signed-prekey-signature'), 'fail')
@@ -126,12 +227,36 @@ test('a hosted account (ADV prefixes 6,5 and 6,6) verifies', async () => {
     const base = await freshCredentials({ paired: false })
     const account = await X25519.generateKeyPair()
     const identity = base.registrationInfo.identityKeyPair
-    const details = proto.ADVDeviceIdentity.encode({ rawId: 9, timestamp: 1_700_000_000, keyIndex: 2, accountType: proto.ADVEncryptionType.HOSTED }).finish()
+    const details = proto.ADVDeviceIdentity.encode({
+        rawId: 9,
+        timestamp: 1_700_000_000,
+        keyIndex: 2,
+        accountType: proto.ADVEncryptionType.HOSTED
+    }).finish()
     const cat = parts => new Uint8Array(Buffer.concat(parts.map(p => Buffer.from(p))))
-    const accountSignature = await xeddsaSign(new Uint8Array(account.privKey), cat([[6, 5], details, identity.pubKey]))
-    const deviceSignature = await xeddsaSign(new Uint8Array(identity.privKey), cat([[6, 6], details, identity.pubKey, account.pubKey]))
-    const credentials = { ...base, meJid: '1:2@s.whatsapp.net', signedIdentity: { details, accountSignature, accountSignatureKey: account.pubKey, deviceSignature } }
-    const report = await checkCredentialIntegrity({ credentials, registration: base.registrationInfo, signedPreKey: base.signedPreKey })
+    const accountSignature = await xeddsaSign(
+        new Uint8Array(account.privKey),
+        cat([[6, 5], details, identity.pubKey])
+    )
+    const deviceSignature = await xeddsaSign(
+        new Uint8Array(identity.privKey),
+        cat([[6, 6], details, identity.pubKey, account.pubKey])
+    )
+    const credentials = {
+        ...base,
+        meJid: '1:2@s.whatsapp.net',
+        signedIdentity: {
+            details,
+            accountSignature,
+            accountSignatureKey: account.pubKey,
+            deviceSignature
+        }
+    }
+    const report = await checkCredentialIntegrity({
+        credentials,
+        registration: base.registrationInfo,
+        signedPreKey: base.signedPreKey
+    })
     assert.equal(report.ok, true, JSON.stringify(report.checks))
     assert.match(report.checks.find(c => c.name === 'adv-account-signature').detail, /hosted/)
 })
@@ -141,19 +266,36 @@ test('33-byte serialized public keys (0x05 prefix) are the same keys', async () 
     const serialized = key => new Uint8Array([5, ...key])
     const registration = {
         ...base.registrationInfo,
-        identityKeyPair: { ...base.registrationInfo.identityKeyPair, pubKey: serialized(base.registrationInfo.identityKeyPair.pubKey) }
+        identityKeyPair: {
+            ...base.registrationInfo.identityKeyPair,
+            pubKey: serialized(base.registrationInfo.identityKeyPair.pubKey)
+        }
     }
-    const report = await checkCredentialIntegrity({ credentials: base, registration, signedPreKey: base.signedPreKey })
+    const report = await checkCredentialIntegrity({
+        credentials: base,
+        registration,
+        signedPreKey: base.signedPreKey
+    })
     assert.equal(statusOf(report, 'registration-identity'), 'pass')
-    assert.equal(publicKeyFingerprint(registration.identityKeyPair.pubKey), publicKeyFingerprint(base.registrationInfo.identityKeyPair.pubKey))
+    assert.equal(
+        publicKeyFingerprint(registration.identityKeyPair.pubKey),
+        publicKeyFingerprint(base.registrationInfo.identityKeyPair.pubKey)
+    )
     assert.match(publicKeyFingerprint(base.noiseKeyPair.pubKey), /^[0-9a-f]{16}$/)
 })
 
 test('the caller’s records are not modified', async () => {
     const credentials = await freshCredentials()
     // bytes as hex: a byte-for-byte snapshot whatever the Uint8Array subclass (Buffer or not)
-    const snapshot = value => JSON.stringify(value, (_key, v) => (v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v))
+    const snapshot = value =>
+        JSON.stringify(value, (_key, v) =>
+            v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v
+        )
     const before = snapshot(credentials)
-    await checkCredentialIntegrity({ credentials, registration: credentials.registrationInfo, signedPreKey: credentials.signedPreKey })
+    await checkCredentialIntegrity({
+        credentials,
+        registration: credentials.registrationInfo,
+        signedPreKey: credentials.signedPreKey
+    })
     assert.equal(snapshot(credentials), before)
 })

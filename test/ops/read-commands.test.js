@@ -55,14 +55,21 @@ async function silently(fn) {
 test('runSessionsList, runCredsShow and runDoctor return values and print nothing', async () => {
     const list = await silently(() => runSessionsList({ store: spec }))
     assert.deepEqual(list.writes, [])
-    assert.deepEqual(list.value.sessions.map(s => s.id), ['ops-1'])
+    assert.deepEqual(
+        list.value.sessions.map(s => s.id),
+        ['ops-1']
+    )
 
     const creds = await silently(() => runCredsShow({ store: spec, sessionId: 'ops-1' }))
     assert.deepEqual(creds.writes, [])
     assert.equal(creds.value.integrity.ok, true)
     // the result keeps secrets under redacted field names: serialised, none survives
     const json = JSON.stringify(toJsonValue(creds.value))
-    for (const secret of [made.credentials.noiseKeyPair.privKey, made.credentials.advSecretKey, made.credentials.registrationInfo.identityKeyPair.privKey]) {
+    for (const secret of [
+        made.credentials.noiseKeyPair.privKey,
+        made.credentials.advSecretKey,
+        made.credentials.registrationInfo.identityKeyPair.privKey
+    ]) {
         assert.ok(!json.includes(Buffer.from(secret).toString('base64')))
     }
 
