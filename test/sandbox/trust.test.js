@@ -82,3 +82,16 @@ test('auto scan: a presented QR is scanned after autoScanMs', async t => {
     const pairedAt = await paired
     assert.ok(pairedAt - presentedAt >= 290, `scanned after ${pairedAt - presentedAt} ms`)
 })
+
+test('no dangerous.* option anywhere in the client builder or the sandbox', async () => {
+    const { readFileSync, readdirSync } = await import('node:fs')
+    const root = new URL('../../src/', import.meta.url)
+    const files = [
+        new URL('client/create-client.ts', root),
+        ...readdirSync(new URL('sandbox/', root)).map(name => new URL(`sandbox/${name}`, root))
+    ]
+    for (const file of files) {
+        const source = readFileSync(file, 'utf8')
+        assert.doesNotMatch(source, /dangerous\s*[:?]|disable\w*Verification\s*:/, file.pathname)
+    }
+})
