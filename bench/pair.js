@@ -22,15 +22,37 @@ const urls = process.argv.slice(3)
 async function once(sandbox, url, sessionId) {
     const started = performance.now()
     const marks = {}
-    const serverPaired = new Promise(resolve => sandbox.server.once('paired', () => resolve(performance.now())))
-    const keys = new Promise(resolve => sandbox.server.once('prekeys', () => resolve(performance.now())))
-    const child = spawn(process.execPath, [bin, 'pair', '--json', '--session', sessionId, '--store', url, '--server', sandbox.url, '--server-root-ca', sandbox.rootCa], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, NO_COLOR: '1' }
-    })
+    const serverPaired = new Promise(resolve =>
+        sandbox.server.once('paired', () => resolve(performance.now()))
+    )
+    const keys = new Promise(resolve =>
+        sandbox.server.once('prekeys', () => resolve(performance.now()))
+    )
+    const child = spawn(
+        process.execPath,
+        [
+            bin,
+            'pair',
+            '--json',
+            '--session',
+            sessionId,
+            '--store',
+            url,
+            '--server',
+            sandbox.url,
+            '--server-root-ca',
+            sandbox.rootCa
+        ],
+        {
+            stdio: ['ignore', 'pipe', 'pipe'],
+            env: { ...process.env, NO_COLOR: '1' }
+        }
+    )
     let stderr = ''
     child.stderr.on('data', d => (stderr += d))
-    const exited = new Promise(resolve => child.on('close', code => resolve({ code, at: performance.now() })))
+    const exited = new Promise(resolve =>
+        child.on('close', code => resolve({ code, at: performance.now() }))
+    )
     let buffer = ''
     await new Promise((resolve, reject) => {
         child.stdout.setEncoding('utf8').on('data', chunk => {
@@ -81,8 +103,12 @@ try {
             const url = target ?? `sqlite:${join(dir, `run${i}.sqlite`)}`
             results.push(await once(sandbox, url, `bench-${process.pid}-${i}`))
         }
-        console.log(`zapo pair --json, ${runs} runs, store ${target ?? 'fresh SQLite file per run'} (times from the scan unless noted)`)
-        console.log(`${''.padEnd(28)}${'min'.padStart(9)}${'median'.padStart(9)}${'p90'.padStart(9)}${'max'.padStart(9)}`)
+        console.log(
+            `zapo pair --json, ${runs} runs, store ${target ?? 'fresh SQLite file per run'} (times from the scan unless noted)`
+        )
+        console.log(
+            `${''.padEnd(28)}${'min'.padStart(9)}${'median'.padStart(9)}${'p90'.padStart(9)}${'max'.padStart(9)}`
+        )
         for (const [label, key] of [
             ['start → first QR', 'firstQr'],
             ['scan → phone confirmed', 'confirmed'],
@@ -91,7 +117,9 @@ try {
             ['scan → process exited', 'exited']
         ]) {
             const s = stats(results.map(r => r[key]))
-            console.log(`${label.padEnd(28)}${fmt(s.min)}${fmt(s.median)}${fmt(s.p90)}${fmt(s.max)}`)
+            console.log(
+                `${label.padEnd(28)}${fmt(s.min)}${fmt(s.median)}${fmt(s.p90)}${fmt(s.max)}`
+            )
         }
         console.log('(milliseconds)')
     }

@@ -30,14 +30,38 @@ const DEFAULT_TIMEOUT = '3m'
 export function register(program: Command): void {
     program
         .command('pair')
-        .description('link a new device: scan a QR code in the terminal (or enter a pairing code with --phone) and store its credentials')
-        .option('--session <id>', 'the session id to store the device under (or ZAPO_SESSION); asked for on a terminal')
-        .option('--phone <number>', 'pair with an 8-character code for this phone number (country code included, e.g. +1 555 010 0000)')
-        .option('--force', 'pair again over an already paired session (its old credentials are replaced)')
-        .option('--timeout <duration>', 'give up when the pairing has not completed by then', DEFAULT_TIMEOUT)
-        .option('--server <url>', 'connect to a test server (zapo sandbox) instead of WhatsApp (or ZAPO_SERVER)')
-        .option('--server-root-ca <value>', "the test server's root, as printed by zapo sandbox --json (or ZAPO_SERVER_ROOT_CA)")
-        .option('--sandbox', 'pair against an in-process sandbox that scans the code by itself: try the whole flow without a phone')
+        .description(
+            'link a new device: scan a QR code in the terminal (or enter a pairing code with --phone) and store its credentials'
+        )
+        .option(
+            '--session <id>',
+            'the session id to store the device under (or ZAPO_SESSION); asked for on a terminal'
+        )
+        .option(
+            '--phone <number>',
+            'pair with an 8-character code for this phone number (country code included, e.g. +1 555 010 0000)'
+        )
+        .option(
+            '--force',
+            'pair again over an already paired session (its old credentials are replaced)'
+        )
+        .option(
+            '--timeout <duration>',
+            'give up when the pairing has not completed by then',
+            DEFAULT_TIMEOUT
+        )
+        .option(
+            '--server <url>',
+            'connect to a test server (zapo sandbox) instead of WhatsApp (or ZAPO_SERVER)'
+        )
+        .option(
+            '--server-root-ca <value>',
+            "the test server's root, as printed by zapo sandbox --json (or ZAPO_SERVER_ROOT_CA)"
+        )
+        .option(
+            '--sandbox',
+            'pair against an in-process sandbox that scans the code by itself: try the whole flow without a phone'
+        )
         .addHelpText(
             'after',
             '\nExamples:\n' +
@@ -62,9 +86,15 @@ async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
         // --json: the error is one more event on stdout, and the message goes to stderr
         const zapoError = isZapoError(error)
             ? error
-            : new ZapoError('INTERNAL', `unexpected error: ${toError(error).message.split('\n')[0]}`, {}, { cause: error })
+            : new ZapoError(
+                  'INTERNAL',
+                  `unexpected error: ${toError(error).message.split('\n')[0]}`,
+                  {},
+                  { cause: error }
+              )
         note(io, `zapo: ${zapoError.message}`)
-        if (io.debug) note(io, String((zapoError.cause as Error | undefined)?.stack ?? zapoError.stack))
+        if (io.debug)
+            note(io, String((zapoError.cause as Error | undefined)?.stack ?? zapoError.stack))
         printJsonLine(io, { event: 'error', code: zapoError.code, message: zapoError.message })
         return zapoError.exitCode
     }
@@ -73,9 +103,12 @@ async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
 async function pairInner(flags: PairFlags, ctx: CliContext): Promise<number> {
     const io = ctx.io
     const timeoutMs = parseDuration(flags.timeout ?? DEFAULT_TIMEOUT, '--timeout')
-    if (timeoutMs < 1_000) throw usageError(`--timeout ${flags.timeout} is too short: give at least 1s (e.g. 3m)`)
+    if (timeoutMs < 1_000)
+        throw usageError(`--timeout ${flags.timeout} is too short: give at least 1s (e.g. 3m)`)
     if (flags.sandbox && (flags.server !== undefined || flags.serverRootCa !== undefined)) {
-        throw usageError('--sandbox starts its own server: drop --server / --server-root-ca, or drop --sandbox')
+        throw usageError(
+            '--sandbox starts its own server: drop --server / --server-root-ca, or drop --sandbox'
+        )
     }
     const server = flags.sandbox ? null : ctx.server(flags)
     const { normalizePhone, runPair } = await import('../ops/pair.js')
@@ -86,7 +119,9 @@ async function pairInner(flags: PairFlags, ctx: CliContext): Promise<number> {
     if (sessionId === null) {
         const { canPrompt } = await import('../ui/prompts.js')
         if (!canPrompt(io)) {
-            throw usageError('no session given: pass --session ID (or set ZAPO_SESSION); zapo pair only asks on a terminal')
+            throw usageError(
+                'no session given: pass --session ID (or set ZAPO_SESSION); zapo pair only asks on a terminal'
+            )
         }
         const answers = await ask(ctx, storeSpec, phone)
         sessionId = answers.sessionId
@@ -97,17 +132,29 @@ async function pairInner(flags: PairFlags, ctx: CliContext): Promise<number> {
     const p = palette(io.color)
     if (!io.json) {
         if (flags.sandbox) {
-            note(io, p.warn('starting an in-process sandbox (not WhatsApp): its phone links by itself in ~3 s'))
+            note(
+                io,
+                p.warn(
+                    'starting an in-process sandbox (not WhatsApp): its phone links by itself in ~3 s'
+                )
+            )
         } else if (server) {
             note(io, p.warn(`connecting to the test server ${server.url} (not WhatsApp)`))
         } else {
-            note(io, `connecting to WhatsApp to pair session ${p.session(sessionId)} (store ${p.path(storeSpec.label)})`)
+            note(
+                io,
+                `connecting to WhatsApp to pair session ${p.session(sessionId)} (store ${p.path(storeSpec.label)})`
+            )
         }
     } else if (server) {
         note(io, `zapo: connecting to the test server ${server.url} (not WhatsApp)`)
     }
 
-    const screen = await createScreen(io, { session: sessionId, phone, server: flags.sandbox ? 'in-process sandbox' : (server?.url ?? null) })
+    const screen = await createScreen(io, {
+        session: sessionId,
+        phone,
+        server: flags.sandbox ? 'in-process sandbox' : (server?.url ?? null)
+    })
     const controller = new AbortController()
     const onSignal = (signal: NodeJS.Signals): void => {
         if (!controller.signal.aborted) {
@@ -139,15 +186,26 @@ async function pairInner(flags: PairFlags, ctx: CliContext): Promise<number> {
                 onProgress: event => {
                     switch (event.type) {
                         case 'qr':
-                            if (io.json) printJsonLine(io, { event: 'qr', qr: event.qr, expiresInMs: event.expiresInMs })
+                            if (io.json)
+                                printJsonLine(io, {
+                                    event: 'qr',
+                                    qr: event.qr,
+                                    expiresInMs: event.expiresInMs
+                                })
                             else screen?.showQr(event.qr, event.expiresInMs)
                             break
                         case 'pairing_code':
-                            if (io.json) printJsonLine(io, { event: 'pairing_code', code: event.code, expiresInMs: event.expiresInMs })
+                            if (io.json)
+                                printJsonLine(io, {
+                                    event: 'pairing_code',
+                                    code: event.code,
+                                    expiresInMs: event.expiresInMs
+                                })
                             else screen?.showCode(event.code, event.expiresInMs)
                             break
                         case 'scanned':
-                            if (!io.json) screen?.status(p.ok(`confirmed as ${event.meJid}, saving`))
+                            if (!io.json)
+                                screen?.status(p.ok(`confirmed as ${event.meJid}, saving`))
                             break
                         case 'saving':
                         case 'connecting':
@@ -163,22 +221,47 @@ async function pairInner(flags: PairFlags, ctx: CliContext): Promise<number> {
     }
 
     if (io.json) {
-        printJsonLine(io, { event: 'paired', session: result.sessionId, meJid: result.meJid, meLid: result.meLid, platform: result.platform })
+        printJsonLine(io, {
+            event: 'paired',
+            session: result.sessionId,
+            meJid: result.meJid,
+            meLid: result.meLid,
+            platform: result.platform
+        })
         return 0
     }
-    printLine(io, `${p.ok('paired')} session ${p.session(result.sessionId)} → ${p.path(result.store)}`)
+    printLine(
+        io,
+        `${p.ok('paired')} session ${p.session(result.sessionId)} → ${p.path(result.store)}`
+    )
     printLine(io, `  JID       ${p.jid(result.meJid)}`)
     printLine(io, `  LID       ${result.meLid ? p.jid(result.meLid) : p.dim('(none)')}`)
     printLine(io, `  name      ${result.displayName ?? p.dim('(not sent yet)')}`)
     printLine(io, `  platform  ${result.platform ?? p.dim('(unknown)')}`)
     if (result.replaced) {
-        note(io, p.warn(`replaced the credentials of ${result.previousMeJid}: remove that old device on the phone (Linked devices)`))
+        note(
+            io,
+            p.warn(
+                `replaced the credentials of ${result.previousMeJid}: remove that old device on the phone (Linked devices)`
+            )
+        )
     }
     if (flags.sandbox) {
         note(io, p.dim('(a sandbox device, not a WhatsApp one: for trying zapo only)'))
     }
-    if (!result.settled) note(io, p.warn('the first login did not finish uploading keys before exit; it completes on the next connection'))
-    note(io, p.dim(`disconnected (the device stays linked). Next: zapo creds show --session ${result.sessionId}`))
+    if (!result.settled)
+        note(
+            io,
+            p.warn(
+                'the first login did not finish uploading keys before exit; it completes on the next connection'
+            )
+        )
+    note(
+        io,
+        p.dim(
+            `disconnected (the device stays linked). Next: zapo creds show --session ${result.sessionId}`
+        )
+    )
     return 0
 }
 
@@ -192,23 +275,45 @@ interface Screen {
 /** Human mode only: the QR / pairing-code drawing on stderr. */
 async function createScreen(
     io: Io,
-    options: { readonly session: string; readonly phone: string | null; readonly server: string | null }
+    options: {
+        readonly session: string
+        readonly phone: string | null
+        readonly server: string | null
+    }
 ): Promise<Screen | null> {
     if (io.json) return null
     if (options.phone !== null) {
         const { createPairingCodeScreen } = await import('../ui/pairing-code.js')
-        const screen = createPairingCodeScreen(io, { session: options.session, phone: options.phone })
-        return { showQr: () => undefined, showCode: (c, ms) => screen.show(c, ms), status: t => screen.status(t), stop: () => screen.stop() }
+        const screen = createPairingCodeScreen(io, {
+            session: options.session,
+            phone: options.phone
+        })
+        return {
+            showQr: () => undefined,
+            showCode: (c, ms) => screen.show(c, ms),
+            status: t => screen.status(t),
+            stop: () => screen.stop()
+        }
     }
     const { createQrScreen } = await import('../ui/qr.js')
     const screen = createQrScreen(io, { session: options.session, server: options.server })
-    return { showQr: (qr, ms) => screen.show(qr, ms), showCode: () => undefined, status: t => screen.status(t), stop: () => screen.stop() }
+    return {
+        showQr: (qr, ms) => screen.show(qr, ms),
+        showCode: () => undefined,
+        status: t => screen.status(t),
+        stop: () => screen.stop()
+    }
 }
 
 /** --debug: the client's logs on stderr (pretty, or JSON lines with --json), secrets redacted. */
 async function debugLogger(io: Io, session: string): Promise<import('zapo-js').Logger> {
     const { createClientLogger } = await import('../client/logger.js')
-    return createClientLogger({ level: 'debug', json: io.json, color: io.color, bindings: { session } })
+    return createClientLogger({
+        level: 'debug',
+        json: io.json,
+        color: io.color,
+        bindings: { session }
+    })
 }
 
 /** Bare `zapo pair` on a terminal: session id, method, and the store it will write to. */
@@ -216,7 +321,11 @@ async function ask(
     ctx: CliContext,
     storeSpec: StoreSpec,
     phone: string | null
-): Promise<{ readonly sessionId: string; readonly phone: string | null; readonly storeSpec: StoreSpec }> {
+): Promise<{
+    readonly sessionId: string
+    readonly phone: string | null
+    readonly storeSpec: StoreSpec
+}> {
     const prompts = await import('../ui/prompts.js')
     const { suggestSessionId, normalizePhone } = await import('../ops/pair.js')
     const { validateSessionId } = await import('../context.js')
@@ -261,7 +370,15 @@ async function ask(
             chosenPhone = normalizePhone(number)
         }
     }
-    const ok = await prompts.confirm({ message: `Store the credentials in ${storeSpec.label}?`, initialValue: true })
-    if (!ok) throw new ZapoError('CANCELLED', 'cancelled: pass --store ADDRESS to choose another store')
-    return { sessionId: validateSessionId(sessionId === '' ? suggestion : sessionId), phone: chosenPhone, storeSpec }
+    const ok = await prompts.confirm({
+        message: `Store the credentials in ${storeSpec.label}?`,
+        initialValue: true
+    })
+    if (!ok)
+        throw new ZapoError('CANCELLED', 'cancelled: pass --store ADDRESS to choose another store')
+    return {
+        sessionId: validateSessionId(sessionId === '' ? suggestion : sessionId),
+        phone: chosenPhone,
+        storeSpec
+    }
 }

@@ -52,12 +52,22 @@ function recorded<T extends object>(
         get(object, property, receiver) {
             const value = Reflect.get(object, property, receiver) as unknown
             if (typeof value !== 'function') return value
-            const pre = (before as Record<PropertyKey, ((...args: unknown[]) => void) | undefined>)[property]
-            const post = (after as Record<PropertyKey, ((result: unknown, ...args: unknown[]) => void) | undefined>)[property]
+            const pre = (before as Record<PropertyKey, ((...args: unknown[]) => void) | undefined>)[
+                property
+            ]
+            const post = (
+                after as Record<
+                    PropertyKey,
+                    ((result: unknown, ...args: unknown[]) => void) | undefined
+                >
+            )[property]
             if (!pre && !post) return (value as (...args: unknown[]) => unknown).bind(object)
             return async (...args: unknown[]) => {
                 pre?.(...args)
-                const result = await (value as (...args: unknown[]) => Promise<unknown>).apply(object, args)
+                const result = await (value as (...args: unknown[]) => Promise<unknown>).apply(
+                    object,
+                    args
+                )
                 post?.(result, ...args)
                 return result
             }
@@ -93,7 +103,12 @@ export async function createStagingStore(sessionId: string): Promise<StagingStor
             threads: 'none',
             contacts: 'memory'
         },
-        cacheProviders: { retry: 'memory', participants: 'memory', deviceList: 'memory', messageSecret: 'memory' }
+        cacheProviders: {
+            retry: 'memory',
+            participants: 'memory',
+            deviceList: 'memory',
+            messageSecret: 'memory'
+        }
     })
 
     const preKeyIds = new Set<number>()
@@ -125,25 +140,33 @@ export async function createStagingStore(sessionId: string): Promise<StagingStor
                 }) as never
             },
             {
-                getOrGenPreKeys: ((records: readonly { keyId: number }[]) => notePreKeys(records)) as never,
-                getOrGenSinglePreKey: ((record: { keyId: number }) => notePreKeys([record])) as never
+                getOrGenPreKeys: ((records: readonly { keyId: number }[]) =>
+                    notePreKeys(records)) as never,
+                getOrGenSinglePreKey: ((record: { keyId: number }) =>
+                    notePreKeys([record])) as never
             }
         ),
         session: recorded(base.session, {
-            setSession: ((address: SignalAddress) => sessionAddresses.set(addressKey(address), address)) as never,
+            setSession: ((address: SignalAddress) =>
+                sessionAddresses.set(addressKey(address), address)) as never,
             setSessionsBatch: ((entries: readonly { address: SignalAddress }[]) => {
-                for (const entry of entries) sessionAddresses.set(addressKey(entry.address), entry.address)
+                for (const entry of entries)
+                    sessionAddresses.set(addressKey(entry.address), entry.address)
             }) as never
         }),
         identity: recorded(base.identity, {
-            setRemoteIdentity: ((address: SignalAddress) => identityAddresses.set(addressKey(address), address)) as never,
+            setRemoteIdentity: ((address: SignalAddress) =>
+                identityAddresses.set(addressKey(address), address)) as never,
             setRemoteIdentities: ((entries: readonly { address: SignalAddress }[]) => {
-                for (const entry of entries) identityAddresses.set(addressKey(entry.address), entry.address)
+                for (const entry of entries)
+                    identityAddresses.set(addressKey(entry.address), entry.address)
             }) as never
         }),
         senderKey: recorded(base.senderKey, {
-            upsertSenderKey: ((record: { groupId: string }) => senderKeyGroups.add(record.groupId)) as never,
-            upsertSenderKeyDistribution: ((record: { groupId: string }) => senderKeyGroups.add(record.groupId)) as never,
+            upsertSenderKey: ((record: { groupId: string }) =>
+                senderKeyGroups.add(record.groupId)) as never,
+            upsertSenderKeyDistribution: ((record: { groupId: string }) =>
+                senderKeyGroups.add(record.groupId)) as never,
             upsertSenderKeyDistributions: ((records: readonly { groupId: string }[]) => {
                 for (const record of records) senderKeyGroups.add(record.groupId)
             }) as never
@@ -186,10 +209,14 @@ export async function createStagingStore(sessionId: string): Promise<StagingStor
             signedPreKeyRotationTs: await base.signal.getSignedPreKeyRotationTs()
         })
         const ids = [...preKeyIds].sort((a, b) => a - b)
-        const found: readonly (PreKeyRecord | null)[] = ids.length > 0 ? await base.preKey.getPreKeysById(ids) : []
+        const found: readonly (PreKeyRecord | null)[] =
+            ids.length > 0 ? await base.preKey.getPreKeysById(ids) : []
         const records = found
             .filter((record): record is PreKeyRecord => record !== null)
-            .map((record: PreKeyRecord) => ({ ...record, uploaded: uploadedUpTo !== null && record.keyId <= uploadedUpTo }))
+            .map((record: PreKeyRecord) => ({
+                ...record,
+                uploaded: uploadedUpTo !== null && record.keyId <= uploadedUpTo
+            }))
         batches.push({
             domain: 'preKey',
             records,
@@ -217,15 +244,28 @@ export async function createStagingStore(sessionId: string): Promise<StagingStor
         for (const groupId of senderKeyGroups) {
             const list = await base.senderKey.getGroupSenderKeyList(groupId)
             if (list.skList.length + list.skDistribList.length > 0) {
-                batches.push({ domain: 'senderKey', senderKeys: list.skList, distributions: list.skDistribList })
+                batches.push({
+                    domain: 'senderKey',
+                    senderKeys: list.skList,
+                    distributions: list.skDistribList
+                })
             }
         }
         const appState = await base.appState.exportData()
         if (appState.keys.length > 0) batches.push({ domain: 'appState', syncKeys: appState.keys })
-        const versions = appState.collections as Readonly<Record<string, CollectionVersion | undefined>>
+        const versions = appState.collections as Readonly<
+            Record<string, CollectionVersion | undefined>
+        >
         const collections = Object.entries(versions).flatMap(([collection, state]) =>
             state
-                ? [{ collection, version: state.version, hash: state.hash, indexValueMap: new Map(Object.entries(state.indexValueMap)) }]
+                ? [
+                      {
+                          collection,
+                          version: state.version,
+                          hash: state.hash,
+                          indexValueMap: new Map(Object.entries(state.indexValueMap))
+                      }
+                  ]
                 : []
         )
         if (collections.length > 0) batches.push({ domain: 'appStateCollections', collections })

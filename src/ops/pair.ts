@@ -24,7 +24,8 @@ import { classifyClose } from '../client/reasons.js'
 import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
 import { createStagingStore, credentialsOf } from './pair-staging.js'
 
-export type PairMethod = { readonly kind: 'qr' } | { readonly kind: 'phone'; readonly phone: string }
+export type PairMethod =
+    { readonly kind: 'qr' } | { readonly kind: 'phone'; readonly phone: string }
 
 export interface PairOptions {
     readonly storeSpec: StoreSpec
@@ -85,13 +86,19 @@ const SOCKET_WAIT_MS = 2_000
 export function normalizePhone(input: string): string {
     const stripped = input.trim().replace(/[\s.()+-]/g, '')
     if (!/^\d+$/.test(stripped)) {
-        throw usageError(`--phone "${input}" is not a phone number: use digits with the country code, e.g. +1 555 010 0000`)
+        throw usageError(
+            `--phone "${input}" is not a phone number: use digits with the country code, e.g. +1 555 010 0000`
+        )
     }
     if (stripped.startsWith('0')) {
-        throw usageError(`--phone "${input}" starts with 0: give the number in international form with the country code, without a trunk prefix (e.g. +44 7700 900123)`)
+        throw usageError(
+            `--phone "${input}" starts with 0: give the number in international form with the country code, without a trunk prefix (e.g. +44 7700 900123)`
+        )
     }
     if (stripped.length < 7 || stripped.length > 15) {
-        throw usageError(`--phone "${input}" has ${stripped.length} digits: an international number has 7 to 15 digits including the country code`)
+        throw usageError(
+            `--phone "${input}" has ${stripped.length} digits: an international number has 7 to 15 digits including the country code`
+        )
     }
     return stripped
 }
@@ -100,14 +107,26 @@ export function normalizePhone(input: string): string {
 function failureError(reason: number | undefined, during: 'pairing'): ZapoError {
     const code = reason ?? 0
     if (code === 503 || code === 500) {
-        return new ZapoError('CONNECTION_FAILED', `the server is unavailable (${code}) during ${during}: try again in a few minutes`, { reason: code })
+        return new ZapoError(
+            'CONNECTION_FAILED',
+            `the server is unavailable (${code}) during ${during}: try again in a few minutes`,
+            { reason: code }
+        )
     }
     if (code === 405 || code === 409) {
-        return new ZapoError('CLIENT_REJECTED', `the server rejected this client (${code}): update zapo / zapo-js`, { reason: code })
+        return new ZapoError(
+            'CLIENT_REJECTED',
+            `the server rejected this client (${code}): update zapo / zapo-js`,
+            { reason: code }
+        )
     }
-    return new ZapoError('PAIRING_REFUSED', `the pairing was refused (server failure ${code}): nothing was stored; run zapo pair again and confirm on the phone`, {
-        reason: code
-    })
+    return new ZapoError(
+        'PAIRING_REFUSED',
+        `the pairing was refused (server failure ${code}): nothing was stored; run zapo pair again and confirm on the phone`,
+        {
+            reason: code
+        }
+    )
 }
 
 export async function runPair(options: PairOptions, deps: PairDeps): Promise<PairResult> {
@@ -171,13 +190,17 @@ export async function runPair(options: PairOptions, deps: PairDeps): Promise<Pai
  * that does not exist, or a schema that is not there, means nothing. (Opening for writing
  * creates files and tables, which an unfinished pairing must not leave behind.)
  */
-async function readExisting(spec: StoreSpec, sessionId: string): Promise<{ readonly meJid: string | null; readonly hasState: boolean }> {
+async function readExisting(
+    spec: StoreSpec,
+    sessionId: string
+): Promise<{ readonly meJid: string | null; readonly hasState: boolean }> {
     assertSqliteWritable(spec)
     let store: OpenedStore
     try {
         store = await openStore(spec, 'read')
     } catch (error) {
-        if (error instanceof ZapoError && error.code === 'SESSION_NOT_FOUND') return { meJid: null, hasState: false }
+        if (error instanceof ZapoError && error.code === 'SESSION_NOT_FOUND')
+            return { meJid: null, hasState: false }
         throw error
     }
     try {
@@ -186,7 +209,9 @@ async function readExisting(spec: StoreSpec, sessionId: string): Promise<{ reado
         const schema = await catalog.schemaState()
         if (schema.state === 'missing') return { meJid: null, hasState: false }
         const counts = await catalog.counts(sessionId)
-        const hasState = Object.values(counts).some(value => value === true || (typeof value === 'number' && value > 0))
+        const hasState = Object.values(counts).some(
+            value => value === true || (typeof value === 'number' && value > 0)
+        )
         const credentials = counts.credentials ? await store.domain('auth', sessionId).load() : null
         if (hasState || credentials !== null) {
             // replacing the state means clearing it first: refuse now, before a phone links a
@@ -221,9 +246,13 @@ function assertSqliteWritable(spec: StoreSpec): void {
         try {
             accessSync(target, constants.W_OK)
         } catch {
-            throw new ZapoError('STORE_UNAVAILABLE', `cannot write ${target}: pick a writable --store (or fix the permissions) before pairing`, {
-                store: backend.display
-            })
+            throw new ZapoError(
+                'STORE_UNAVAILABLE',
+                `cannot write ${target}: pick a writable --store (or fix the permissions) before pairing`,
+                {
+                    store: backend.display
+                }
+            )
         }
     }
 }
@@ -234,8 +263,14 @@ function assertSqliteWritable(spec: StoreSpec): void {
  * no key of the old device survives next to the new one; if writing the new state fails, the
  * old one is put back. Credentials are written last.
  */
-async function commit(store: OpenedStore, sessionId: string, batches: readonly RecordBatch[], hadState: boolean): Promise<void> {
-    const { clearSession, readSessionRecords, writeSessionRecords } = await import('../store/records.js')
+async function commit(
+    store: OpenedStore,
+    sessionId: string,
+    batches: readonly RecordBatch[],
+    hadState: boolean
+): Promise<void> {
+    const { clearSession, readSessionRecords, writeSessionRecords } =
+        await import('../store/records.js')
     const authLast = (list: readonly RecordBatch[]): RecordBatch[] => [
         ...list.filter(batch => batch.domain !== 'auth'),
         ...list.filter(batch => batch.domain === 'auth')
@@ -243,7 +278,8 @@ async function commit(store: OpenedStore, sessionId: string, batches: readonly R
     const previous: RecordBatch[] = []
     if (hadState) {
         const { catalogForStore } = await import('../store/catalog.js')
-        for await (const batch of readSessionRecords(store, catalogForStore(store), sessionId)) previous.push(batch)
+        for await (const batch of readSessionRecords(store, catalogForStore(store), sessionId))
+            previous.push(batch)
         await clearSession(store, sessionId)
     }
     try {
@@ -251,7 +287,8 @@ async function commit(store: OpenedStore, sessionId: string, batches: readonly R
     } catch (error) {
         try {
             await clearSession(store, sessionId)
-            for (const batch of authLast(previous)) await writeSessionRecords(store, sessionId, batch)
+            for (const batch of authLast(previous))
+                await writeSessionRecords(store, sessionId, batch)
         } catch {
             // the write error below is what the user needs to see
         }
@@ -316,10 +353,16 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
                 } as never
             }) as WaClient
         } catch (error) {
-            throw usageError(`${toError(error).message}: check --server and --server-root-ca (zapo sandbox --json prints both)`)
+            throw usageError(
+                `${toError(error).message}: check --server and --server-root-ca (zapo sandbox --json prints both)`
+            )
         }
         const active = client
-        deps.onProgress({ type: 'connecting', server: server?.url ?? null, sandbox: Boolean(options.sandbox) })
+        deps.onProgress({
+            type: 'connecting',
+            server: server?.url ?? null,
+            sandbox: Boolean(options.sandbox)
+        })
 
         const started = Date.now()
         let paired: WaAuthCredentials | null = null
@@ -340,7 +383,11 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
                 try {
                     // flushes write-behind and closes the socket; the device stays linked
                     await active.disconnect()
-                    resolve({ batches: await staging.snapshot(), settled: settledInTime, pairedMs: pairedAt - started })
+                    resolve({
+                        batches: await staging.snapshot(),
+                        settled: settledInTime,
+                        pairedMs: pairedAt - started
+                    })
                 } catch (error) {
                     reject(error)
                 }
@@ -380,7 +427,11 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
                 try {
                     const code = await active.requestPairingCode(phone)
                     if (finished) return
-                    deps.onProgress({ type: 'pairing_code', code, expiresInMs: PAIRING_CODE_TTL_MS })
+                    deps.onProgress({
+                        type: 'pairing_code',
+                        code,
+                        expiresInMs: PAIRING_CODE_TTL_MS
+                    })
                     if (sandbox) {
                         const box = sandbox
                         later(options.sandboxScanMs ?? 3_000, () => {
@@ -391,7 +442,14 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
                     if (finished) return
                     const err = toError(error)
                     if (/timed? ?out|timeout/i.test(err.message)) {
-                        fail(new ZapoError('CONNECTION_FAILED', `the server did not answer the pairing-code request (${err.message}): check the connection and try again`, {}, { cause: err }))
+                        fail(
+                            new ZapoError(
+                                'CONNECTION_FAILED',
+                                `the server did not answer the pairing-code request (${err.message}): check the connection and try again`,
+                                {},
+                                { cause: err }
+                            )
+                        )
                         return
                     }
                     fail(
@@ -420,8 +478,15 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
                 deps.onProgress({ type: 'qr', qr, expiresInMs: ttlMs })
                 if (sandbox) void sandbox.presentQr(qr).catch(() => undefined)
                 later(ttlMs + QR_EXPIRY_GRACE_MS, () => {
-                    if (finished || paired || Date.now() < lastQrExpiresAt + QR_EXPIRY_GRACE_MS) return
-                    fail(new ZapoError('TIMEOUT', 'every QR code expired without a scan: nothing was stored; run zapo pair again', {}))
+                    if (finished || paired || Date.now() < lastQrExpiresAt + QR_EXPIRY_GRACE_MS)
+                        return
+                    fail(
+                        new ZapoError(
+                            'TIMEOUT',
+                            'every QR code expired without a scan: nothing was stored; run zapo pair again',
+                            {}
+                        )
+                    )
                 })
             })
             active.on('auth_pairing_refresh', () => {
@@ -448,9 +513,18 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
             })
             active.on('client_error', ({ error }) => {
                 if (paired || finished) return
-                if (/pair-success|companion_finish|primary_hello|pairing code|primary hello/i.test(error.message)) {
+                if (
+                    /pair-success|companion_finish|primary_hello|pairing code|primary hello/i.test(
+                        error.message
+                    )
+                ) {
                     fail(
-                        new ZapoError('PAIRING_REFUSED', `the pairing failed (${error.message}): nothing was stored; run zapo pair again`, {}, { cause: error })
+                        new ZapoError(
+                            'PAIRING_REFUSED',
+                            `the pairing failed (${error.message}): nothing was stored; run zapo pair again`,
+                            {},
+                            { cause: error }
+                        )
                     )
                 }
             })
@@ -476,7 +550,13 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
                     fail(failureError(event.code ?? undefined, 'pairing'))
                     return
                 }
-                fail(new ZapoError('CONNECTION_FAILED', `the connection closed during pairing (${event.reason}): nothing was stored; check the network and run zapo pair again`, { reason: event.reason }))
+                fail(
+                    new ZapoError(
+                        'CONNECTION_FAILED',
+                        `the connection closed during pairing (${event.reason}): nothing was stored; check the network and run zapo pair again`,
+                        { reason: event.reason }
+                    )
+                )
             })
 
             active.connect().catch((error: unknown) => {

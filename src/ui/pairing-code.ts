@@ -73,7 +73,10 @@ export interface PairingCodeScreen {
     stop(): void
 }
 
-export function createPairingCodeScreen(io: Io, options: { readonly session: string; readonly phone: string }): PairingCodeScreen {
+export function createPairingCodeScreen(
+    io: Io,
+    options: { readonly session: string; readonly phone: string }
+): PairingCodeScreen {
     const stream = io.stderr as NodeJS.WriteStream
     const tty = Boolean(stream.isTTY)
     const p = palette(io.color)
@@ -83,8 +86,14 @@ export function createPairingCodeScreen(io: Io, options: { readonly session: str
 
     const validity = (): string => {
         const remaining = expiresAt - Date.now()
-        const head = remaining > 0 ? `valid for ${p.strong(formatRemaining(remaining))}` : p.warn('expired: run zapo pair again')
-        return fit(`  ${head}   ${statusText || p.dim('Ctrl-C cancels')}`, (stream.columns ?? 80) - 1)
+        const head =
+            remaining > 0
+                ? `valid for ${p.strong(formatRemaining(remaining))}`
+                : p.warn('expired: run zapo pair again')
+        return fit(
+            `  ${head}   ${statusText || p.dim('Ctrl-C cancels')}`,
+            (stream.columns ?? 80) - 1
+        )
     }
     const redrawValidity = (): void => {
         // the validity line is the last one written: go up one line and rewrite it

@@ -69,7 +69,9 @@ export function createQrScreen(io: Io, options: QrScreenOptions): QrScreen {
             '',
             `${remaining > 0 ? `valid for ${p.strong(formatRemaining(remaining))}` : p.warn('expired: wait for a new one')}`,
             `code #${rotations}`,
-            ...((stream.rows ?? 100) <= qrLines.length ? [p.warn(`enlarge to ${qrLines.length + 1}+ rows`)] : []),
+            ...((stream.rows ?? 100) <= qrLines.length
+                ? [p.warn(`enlarge to ${qrLines.length + 1}+ rows`)]
+                : []),
             '',
             `session ${p.session(options.session)}`,
             ...(options.server ? [p.warn('test server:'), options.server] : []),
@@ -102,7 +104,12 @@ export function createQrScreen(io: Io, options: QrScreenOptions): QrScreen {
             // taller than the screen: overwrite it from the top, line by line, without ever
             // scrolling or clearing it (either would push a copy of the frame into the history
             // at every tick); the side text asks for a taller window, and a resize redraws
-            stream.write(`\x1b[H${lines.slice(0, rows).map(line => `\x1b[2K${line}`).join('\n')}`)
+            stream.write(
+                `\x1b[H${lines
+                    .slice(0, rows)
+                    .map(line => `\x1b[2K${line}`)
+                    .join('\n')}`
+            )
             drawnHeight = rows
             return
         }

@@ -37,7 +37,14 @@ async function sandboxFor(t, options = {}) {
 function spawnPair(t, args, { cwd, env = {} } = {}) {
     const child = spawn(process.execPath, [ZAPO_BIN, 'pair', ...args], {
         cwd,
-        env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', ZAPO_STORE: undefined, ZAPO_SESSION: undefined, ...env },
+        env: {
+            ...process.env,
+            NO_COLOR: '1',
+            FORCE_COLOR: '0',
+            ZAPO_STORE: undefined,
+            ZAPO_SESSION: undefined,
+            ...env
+        },
         stdio: ['pipe', 'pipe', 'pipe']
     })
     t.after(() => {
@@ -61,9 +68,11 @@ function spawnPair(t, args, { cwd, env = {} } = {}) {
     })
     child.stderr.setEncoding('utf8').on('data', chunk => (stderr += chunk))
     child.stdin.end()
-    const done = new Promise(resolve => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })))
+    const done = new Promise(resolve =>
+        child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }))
+    )
     let cursor = 0
-    const nextEvent = (predicate = () => true, timeoutMs = 20_000) =>
+    const nextEvent = (predicate = () => true, timeoutMs = 60_000) =>
         new Promise((resolve, reject) => {
             const check = () => {
                 while (cursor < lines.length) {
@@ -77,12 +86,20 @@ function spawnPair(t, args, { cwd, env = {} } = {}) {
             }
             const timer = setTimeout(() => {
                 cleanup()
-                reject(new Error(`no matching event within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`))
+                reject(
+                    new Error(
+                        `no matching event within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`
+                    )
+                )
             }, timeoutMs)
             const onClose = () => {
                 check()
                 cleanup()
-                reject(new Error(`zapo pair exited before the event\nstdout: ${stdout}\nstderr: ${stderr}`))
+                reject(
+                    new Error(
+                        `zapo pair exited before the event\nstdout: ${stdout}\nstderr: ${stderr}`
+                    )
+                )
             }
             const cleanup = () => {
                 clearTimeout(timer)
@@ -114,13 +131,24 @@ async function storedCredentials(url, sessionId) {
 
 /** Pairs `sessionId` into `url` by QR and returns the JSON events and the sandbox's device. */
 async function pairByQr(t, sandbox, { url, sessionId, cwd, extra = [] }) {
-    const run = spawnPair(t, ['--json', '--session', sessionId, '--store', url, ...serverArgs(sandbox), ...extra], { cwd })
+    const run = spawnPair(
+        t,
+        ['--json', '--session', sessionId, '--store', url, ...serverArgs(sandbox), ...extra],
+        { cwd }
+    )
     const qr = await run.nextEvent(e => e.event === 'qr')
     const scan = await sandbox.scan(qr.qr)
     assert.equal(scan.status, 'paired')
     const result = await run.done
     assert.equal(result.code, 0, result.stderr)
-    return { result, events: result.stdout.trim().split('\n').map(line => JSON.parse(line)), jid: scan.jid }
+    return {
+        result,
+        events: result.stdout
+            .trim()
+            .split('\n')
+            .map(line => JSON.parse(line)),
+        jid: scan.jid
+    }
 }
 
 // independent tests (own sandbox, own stores): run a few at once to keep the file fast
@@ -147,7 +175,10 @@ describe('zapo pair', { concurrency: 4 }, () => {
         assert.equal(paired.meJid, jid)
         assert.match(paired.meLid, /@lid$/)
         assert.equal(paired.platform, 'android')
-        assert.match(result.stderr, /test server ws:\/\/127\.0\.0\.1:\d+\/ws\/chat \(not WhatsApp\)/)
+        assert.match(
+            result.stderr,
+            /test server ws:\/\/127\.0\.0\.1:\d+\/ws\/chat \(not WhatsApp\)/
+        )
         assert.doesNotMatch(result.stderr, /█/, 'no QR drawing with --json')
 
         // the real store got the settled state: paired credentials, uploaded prekeys
@@ -160,7 +191,9 @@ describe('zapo pair', { concurrency: 4 }, () => {
         assert.equal(device.preKeyCount, 812)
         assert.equal(device.connected, false, 'disconnected after pairing')
 
-        const show = await runZapo(['creds', 'show', '--session', 't1', '--store', url, '--json'], { cwd })
+        const show = await runZapo(['creds', 'show', '--session', 't1', '--store', url, '--json'], {
+            cwd
+        })
         assert.equal(show.code, 0, show.stderr)
         const view = JSON.parse(show.stdout)
         assert.equal(view.paired, true)
@@ -175,19 +208,24 @@ describe('zapo pair', { concurrency: 4 }, () => {
         const runs = []
         if (!urls.mongo) runs.push(t.test('mongo', t2 => t2.skip('MONGODB_URI not set')))
         for (const [kind, url] of Object.entries(urls)) {
-            runs.push(t.test(kind, async t2 => {
-                t2.after(() => dropStore(url))
-                const sessionId = `tenant-${kind}`
-                const { jid } = await pairByQr(t2, sandbox, { url, sessionId, cwd })
-                const { credentials, counts } = await storedCredentials(url, sessionId)
-                assert.equal(credentials.meJid, jid)
-                assert.equal(counts.preKeys, 812)
-                const show = await runZapo(['creds', 'show', '--session', sessionId, '--store', url, '--json'], { cwd })
-                assert.equal(show.code, 0, show.stderr)
-                const view = JSON.parse(show.stdout)
-                assert.equal(view.paired, true)
-                assert.equal(view.integrity.ok, true)
-            }))
+            runs.push(
+                t.test(kind, async t2 => {
+                    t2.after(() => dropStore(url))
+                    const sessionId = `tenant-${kind}`
+                    const { jid } = await pairByQr(t2, sandbox, { url, sessionId, cwd })
+                    const { credentials, counts } = await storedCredentials(url, sessionId)
+                    assert.equal(credentials.meJid, jid)
+                    assert.equal(counts.preKeys, 812)
+                    const show = await runZapo(
+                        ['creds', 'show', '--session', sessionId, '--store', url, '--json'],
+                        { cwd }
+                    )
+                    assert.equal(show.code, 0, show.stderr)
+                    const view = JSON.parse(show.stdout)
+                    assert.equal(view.paired, true)
+                    assert.equal(view.integrity.ok, true)
+                })
+            )
         }
         await Promise.all(runs)
     })
@@ -196,8 +234,21 @@ describe('zapo pair', { concurrency: 4 }, () => {
         const sandbox = await sandboxFor(t)
         const cwd = tempDir(t)
         const url = `sqlite:${join(cwd, 'code.sqlite')}`
-        const run = spawnPair(t, ['--json', '--session', 'c1', '--store', url, '--phone', '+1 555-010-0000', ...serverArgs(sandbox)], { cwd })
-        const requested = sandbox.waitFor('pairing-code', undefined, 15_000)
+        const run = spawnPair(
+            t,
+            [
+                '--json',
+                '--session',
+                'c1',
+                '--store',
+                url,
+                '--phone',
+                '+1 555-010-0000',
+                ...serverArgs(sandbox)
+            ],
+            { cwd }
+        )
+        const requested = sandbox.waitFor('pairing-code', undefined, 60_000)
         const event = await run.nextEvent()
         assert.deepEqual(Object.keys(event), ['event', 'code', 'expiresInMs'])
         assert.equal(event.event, 'pairing_code')
@@ -209,7 +260,10 @@ describe('zapo pair', { concurrency: 4 }, () => {
         const result = await run.done
         assert.equal(result.code, 0, result.stderr)
         const events = run.lines()
-        assert.deepEqual(events.map(e => e.event), ['pairing_code', 'paired'])
+        assert.deepEqual(
+            events.map(e => e.event),
+            ['pairing_code', 'paired']
+        )
         assert.equal(events[1].meJid, entered.jid)
         assert.match(entered.jid, /^15550100000:/)
         const { credentials } = await storedCredentials(url, 'c1')
@@ -224,7 +278,20 @@ describe('zapo pair', { concurrency: 4 }, () => {
         await makeSession(seeded, 'other', { signalSessions: 1, identities: 1 })
         await seeded.close()
         const before = await storeDigest(url)
-        const run = spawnPair(t, ['--json', '--session', 'c2', '--store', url, '--phone', '15550100001', ...serverArgs(sandbox)], { cwd })
+        const run = spawnPair(
+            t,
+            [
+                '--json',
+                '--session',
+                'c2',
+                '--store',
+                url,
+                '--phone',
+                '15550100001',
+                ...serverArgs(sandbox)
+            ],
+            { cwd }
+        )
         const event = await run.nextEvent(e => e.event === 'pairing_code')
         const wrong = event.code.startsWith('AAAA') ? 'BBBBBBBB' : 'AAAAAAAA'
         await assert.rejects(sandbox.enterPairingCode(wrong, { phone: '15550100001' }))
@@ -253,7 +320,9 @@ describe('zapo pair', { concurrency: 4 }, () => {
         await assert.rejects(sandbox.scan(first.qr), /expired or unknown/)
         // scan whatever is current now
         const latest = await run.nextEvent(e => e.event === 'qr')
-        const scan = await sandbox.scan(latest.qr).catch(async () => sandbox.scan((await run.nextEvent(e => e.event === 'qr')).qr))
+        const scan = await sandbox
+            .scan(latest.qr)
+            .catch(async () => sandbox.scan((await run.nextEvent(e => e.event === 'qr')).qr))
         assert.equal(scan.status, 'paired')
         const result = await run.done
         assert.equal(result.code, 0, result.stderr)
@@ -264,23 +333,55 @@ describe('zapo pair', { concurrency: 4 }, () => {
         const sandbox = await sandboxFor(t)
         const cwd = tempDir(t)
         const absent = `sqlite:${join(cwd, 'never.sqlite')}`
-        const first = await runZapo(['pair', '--json', '--session', 'x1', '--store', absent, '--timeout', '5s', ...serverArgs(sandbox)], {
-            cwd
-        })
+        const first = await runZapo(
+            [
+                'pair',
+                '--json',
+                '--session',
+                'x1',
+                '--store',
+                absent,
+                '--timeout',
+                '8s',
+                ...serverArgs(sandbox)
+            ],
+            {
+                cwd
+            }
+        )
         assert.equal(first.code, 8, first.stderr)
-        const events = first.stdout.trim().split('\n').map(line => JSON.parse(line))
+        const events = first.stdout
+            .trim()
+            .split('\n')
+            .map(line => JSON.parse(line))
         assert.equal(events[0].event, 'qr')
-        assert.deepEqual(events.at(-1), { event: 'error', code: 'TIMEOUT', message: events.at(-1).message })
+        assert.deepEqual(events.at(-1), {
+            event: 'error',
+            code: 'TIMEOUT',
+            message: events.at(-1).message
+        })
         assert.match(events.at(-1).message, /--timeout/)
-        assert.equal(existsSync(join(cwd, 'never.sqlite')), false, 'no store file created by an unfinished pairing')
+        assert.equal(
+            existsSync(join(cwd, 'never.sqlite')),
+            false,
+            'no store file created by an unfinished pairing'
+        )
 
         const urls = storeUrls()
         const fresh = storeUrls()
         await Promise.all(
             [
-                ...['sqlite', 'postgres', 'mysql', 'redis'].map(kind => ({ kind, url: urls[kind], seed: true })),
+                ...['sqlite', 'postgres', 'mysql', 'redis'].map(kind => ({
+                    kind,
+                    url: urls[kind],
+                    seed: true
+                })),
                 // never used: not even a table may appear
-                ...['postgres', 'mysql', 'redis'].map(kind => ({ kind: `empty ${kind}`, url: fresh[kind], seed: false }))
+                ...['postgres', 'mysql', 'redis'].map(kind => ({
+                    kind: `empty ${kind}`,
+                    url: fresh[kind],
+                    seed: false
+                }))
             ].map(async ({ kind, url, seed }) => {
                 t.after(() => dropStore(url))
                 if (seed) {
@@ -289,9 +390,22 @@ describe('zapo pair', { concurrency: 4 }, () => {
                     await seeded.close()
                 }
                 const before = await storeDigest(url)
-                const run = await runZapo(['pair', '--json', '--session', 'x2', '--store', url, '--timeout', '5s', ...serverArgs(sandbox)], {
-                    cwd
-                })
+                const run = await runZapo(
+                    [
+                        'pair',
+                        '--json',
+                        '--session',
+                        'x2',
+                        '--store',
+                        url,
+                        '--timeout',
+                        '8s',
+                        ...serverArgs(sandbox)
+                    ],
+                    {
+                        cwd
+                    }
+                )
                 assert.equal(run.code, 8, `${kind}: ${run.stderr}`)
                 assert.equal(await storeDigest(url), before, `${kind}: store unchanged`)
             })
@@ -306,7 +420,11 @@ describe('zapo pair', { concurrency: 4 }, () => {
         await makeSession(seeded, 'other')
         await seeded.close()
         const before = await storeDigest(url)
-        const run = spawnPair(t, ['--json', '--session', 'i1', '--store', url, ...serverArgs(sandbox)], { cwd })
+        const run = spawnPair(
+            t,
+            ['--json', '--session', 'i1', '--store', url, ...serverArgs(sandbox)],
+            { cwd }
+        )
         await run.nextEvent(e => e.event === 'qr')
         run.child.kill('SIGINT')
         const result = await run.done
@@ -326,8 +444,12 @@ describe('zapo pair', { concurrency: 4 }, () => {
         const before = await storeDigest(url)
 
         // the server ends the pairing connection with <failure reason=401>
-        const connection = sandbox.waitFor('qr', undefined, 15_000)
-        const run = spawnPair(t, ['--json', '--session', 'f1', '--store', url, ...serverArgs(sandbox)], { cwd })
+        const connection = sandbox.waitFor('qr', undefined, 60_000)
+        const run = spawnPair(
+            t,
+            ['--json', '--session', 'f1', '--store', url, ...serverArgs(sandbox)],
+            { cwd }
+        )
         await run.nextEvent(e => e.event === 'qr')
         await sandbox.fault(String((await connection).connectionId), 'not_authorized')
         const result = await run.done
@@ -336,7 +458,20 @@ describe('zapo pair', { concurrency: 4 }, () => {
         assert.equal(await storeDigest(url), before)
 
         // the phone's scan is refused: the server restarts pairing, the command shows the new code
-        const second = spawnPair(t, ['--json', '--session', 'f2', '--store', url, '--timeout', '4s', ...serverArgs(sandbox)], { cwd })
+        const second = spawnPair(
+            t,
+            [
+                '--json',
+                '--session',
+                'f2',
+                '--store',
+                url,
+                '--timeout',
+                '10s',
+                ...serverArgs(sandbox)
+            ],
+            { cwd }
+        )
         const qr = await second.nextEvent(e => e.event === 'qr')
         sandbox.refuseNextScan()
         assert.deepEqual(await sandbox.scan(qr.qr), { status: 'refused', jid: null })
@@ -352,15 +487,35 @@ describe('zapo pair', { concurrency: 4 }, () => {
         const cwd = tempDir(t)
         const url = `sqlite:${join(cwd, 'drop.sqlite')}`
         const unreachable = await runZapo(
-            ['pair', '--json', '--session', 'd0', '--store', url, '--timeout', '2s', '--server', 'ws://127.0.0.1:9/ws/chat', '--server-root-ca', sandbox.rootCa],
+            [
+                'pair',
+                '--json',
+                '--session',
+                'd0',
+                '--store',
+                url,
+                '--timeout',
+                '2s',
+                '--server',
+                'ws://127.0.0.1:9/ws/chat',
+                '--server-root-ca',
+                sandbox.rootCa
+            ],
             { cwd, timeoutMs: 60_000 }
         )
         assert.equal(unreachable.code, 14, unreachable.stderr)
-        assert.equal(JSON.parse(unreachable.stdout.trim().split('\n').at(-1)).code, 'CONNECTION_FAILED')
+        assert.equal(
+            JSON.parse(unreachable.stdout.trim().split('\n').at(-1)).code,
+            'CONNECTION_FAILED'
+        )
         assert.equal(existsSync(join(cwd, 'drop.sqlite')), false)
 
-        const connection = sandbox.waitFor('qr', undefined, 15_000)
-        const run = spawnPair(t, ['--json', '--session', 'd1', '--store', url, ...serverArgs(sandbox)], { cwd })
+        const connection = sandbox.waitFor('qr', undefined, 60_000)
+        const run = spawnPair(
+            t,
+            ['--json', '--session', 'd1', '--store', url, ...serverArgs(sandbox)],
+            { cwd }
+        )
         await run.nextEvent(e => e.event === 'qr')
         await sandbox.fault(String((await connection).connectionId), 'service_unavailable')
         const result = await run.done
@@ -375,16 +530,33 @@ describe('zapo pair', { concurrency: 4 }, () => {
         const { jid: firstJid } = await pairByQr(t, sandbox, { url, sessionId: 'p1', cwd })
         const pairedDigest = await storeDigest(url)
 
-        const refused = await runZapo(['pair', '--session', 'p1', '--store', url, ...serverArgs(sandbox)], { cwd })
+        const refused = await runZapo(
+            ['pair', '--session', 'p1', '--store', url, ...serverArgs(sandbox)],
+            { cwd }
+        )
         assert.equal(refused.code, 7, refused.stderr)
         assert.match(refused.stderr, /already paired as .*--force/)
         assert.match(refused.stderr, /stays listed on the phone until you remove it there/)
         assert.equal(await storeDigest(url), pairedDigest)
 
         // --force but the new pairing does not complete: the old device's state survives
-        const failed = await runZapo(['pair', '--json', '--force', '--session', 'p1', '--store', url, '--timeout', '5s', ...serverArgs(sandbox)], {
-            cwd
-        })
+        const failed = await runZapo(
+            [
+                'pair',
+                '--json',
+                '--force',
+                '--session',
+                'p1',
+                '--store',
+                url,
+                '--timeout',
+                '8s',
+                ...serverArgs(sandbox)
+            ],
+            {
+                cwd
+            }
+        )
         assert.equal(failed.code, 8, failed.stderr)
         assert.equal(await storeDigest(url), pairedDigest)
         const stillOld = await storedCredentials(url, 'p1')
@@ -397,7 +569,12 @@ describe('zapo pair', { concurrency: 4 }, () => {
         await store.close()
         assert.equal((await storedCredentials(url, 'p1')).counts.preKeys, 912)
 
-        const { jid: secondJid, events } = await pairByQr(t, sandbox, { url, sessionId: 'p1', cwd, extra: ['--force'] })
+        const { jid: secondJid, events } = await pairByQr(t, sandbox, {
+            url,
+            sessionId: 'p1',
+            cwd,
+            extra: ['--force']
+        })
         assert.notEqual(secondJid, firstJid)
         assert.equal(events.at(-1).meJid, secondJid)
         const after = await storedCredentials(url, 'p1')
@@ -408,10 +585,17 @@ describe('zapo pair', { concurrency: 4 }, () => {
     test('after the phone confirmed: a 515 restart is routine (stored, exit 0); a removed device is not (exit 15, nothing stored)', async t => {
         const sandbox = await sandboxFor(t)
         const cwd = tempDir(t)
-        for (const [fault, expected] of [['restart', 0], ['device_removed', 15]]) {
+        for (const [fault, expected] of [
+            ['restart', 0],
+            ['device_removed', 15]
+        ]) {
             const url = `sqlite:${join(cwd, `${fault}.sqlite`)}`
-            const firstLogin = sandbox.waitFor('login', undefined, 15_000)
-            const run = spawnPair(t, ['--json', '--session', fault, '--store', url, ...serverArgs(sandbox)], { cwd })
+            const firstLogin = sandbox.waitFor('login', undefined, 60_000)
+            const run = spawnPair(
+                t,
+                ['--json', '--session', fault, '--store', url, ...serverArgs(sandbox)],
+                { cwd }
+            )
             const qr = await run.nextEvent(e => e.event === 'qr')
             await sandbox.scan(qr.qr)
             await sandbox.fault((await firstLogin).jid, fault)
@@ -419,7 +603,10 @@ describe('zapo pair', { concurrency: 4 }, () => {
             assert.equal(result.code, expected, `${fault}: ${result.stderr}`)
             if (expected === 0) {
                 assert.equal(run.lines().at(-1).event, 'paired')
-                assert.match((await storedCredentials(url, fault)).credentials.meJid, /@s\.whatsapp\.net$/)
+                assert.match(
+                    (await storedCredentials(url, fault)).credentials.meJid,
+                    /@s\.whatsapp\.net$/
+                )
             } else {
                 assert.equal(run.lines().at(-1).code, 'PAIRING_REFUSED')
                 assert.equal(existsSync(join(cwd, `${fault}.sqlite`)), false)
@@ -432,13 +619,27 @@ describe('zapo pair', { concurrency: 4 }, () => {
         const cwd = tempDir(t)
         const url = `sqlite:${join(cwd, 'abandoned.sqlite')}`
         const seeded = await openTestStore(url, 'write')
-        const old = await makeSession(seeded, 'a1', { paired: false, preKeys: 900, uploaded: 0, signalSessions: 0, identities: 0, senderKeys: 0, distributions: 0, appStateKeys: 0, collections: 0, privacyTokens: 0 })
+        const old = await makeSession(seeded, 'a1', {
+            paired: false,
+            preKeys: 900,
+            uploaded: 0,
+            signalSessions: 0,
+            identities: 0,
+            senderKeys: 0,
+            distributions: 0,
+            appStateKeys: 0,
+            collections: 0,
+            privacyTokens: 0
+        })
         await seeded.close()
         assert.equal((await storedCredentials(url, 'a1')).counts.preKeys, 900)
         const { jid } = await pairByQr(t, sandbox, { url, sessionId: 'a1', cwd })
         const after = await storedCredentials(url, 'a1')
         assert.equal(after.credentials.meJid, jid)
-        assert.notDeepEqual(after.credentials.registrationInfo.identityKeyPair.pubKey, old.credentials.registrationInfo.identityKeyPair.pubKey)
+        assert.notDeepEqual(
+            after.credentials.registrationInfo.identityKeyPair.pubKey,
+            old.credentials.registrationInfo.identityKeyPair.pubKey
+        )
         assert.equal(after.counts.preKeys, 812)
     })
 
@@ -449,7 +650,10 @@ describe('zapo pair', { concurrency: 4 }, () => {
             t.skip('zapo sandbox is not registered in this build')
             return
         }
-        const box = spawn(process.execPath, [ZAPO_BIN, 'sandbox', '--json'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+        const box = spawn(process.execPath, [ZAPO_BIN, 'sandbox', '--json'], {
+            cwd,
+            stdio: ['ignore', 'pipe', 'pipe']
+        })
         t.after(() => box.kill('SIGTERM'))
         const info = await new Promise((resolve, reject) => {
             let buffered = ''
@@ -461,14 +665,24 @@ describe('zapo pair', { concurrency: 4 }, () => {
             box.on('close', code => reject(new Error(`zapo sandbox exited ${code}`)))
         })
         // the default store of the working directory, values exactly as printed
-        const run = spawnPair(t, ['--json', '--session', 't1', '--server', info.url, '--server-root-ca', info.rootCa], { cwd })
+        const run = spawnPair(
+            t,
+            ['--json', '--session', 't1', '--server', info.url, '--server-root-ca', info.rootCa],
+            { cwd }
+        )
         const qr = await run.nextEvent(e => e.event === 'qr')
-        const scanned = await fetch(`${info.controlUrl}/scan`, { method: 'POST', body: JSON.stringify({ qr: qr.qr }) })
+        const scanned = await fetch(`${info.controlUrl}/scan`, {
+            method: 'POST',
+            body: JSON.stringify({ qr: qr.qr })
+        })
         assert.equal((await scanned.json()).status, 'paired')
         const result = await run.done
         assert.equal(result.code, 0, result.stderr)
         assert.ok(existsSync(join(cwd, 'zapo.sqlite')))
-        const show = await runZapo(['creds', 'show', '--session', 't1', '--json'], { cwd, env: { ZAPO_STORE: undefined } })
+        const show = await runZapo(['creds', 'show', '--session', 't1', '--json'], {
+            cwd,
+            env: { ZAPO_STORE: undefined }
+        })
         assert.equal(show.code, 0, show.stderr)
         const view = JSON.parse(show.stdout)
         assert.equal(view.paired, true)
@@ -489,13 +703,19 @@ describe('zapo pair', { concurrency: 4 }, () => {
             assert.equal(bad.code, 2, phone)
             assert.match(bad.stderr, /--phone/)
         }
-        const both = await runZapo(['pair', '--session', 's', '--sandbox', '--server', 'ws://x'], { cwd })
+        const both = await runZapo(['pair', '--session', 's', '--sandbox', '--server', 'ws://x'], {
+            cwd
+        })
         assert.equal(both.code, 2)
     })
 
     test('--sandbox: the README first command pairs into the embedded SQLite default and exits 0 by itself', async t => {
         const cwd = tempDir(t)
-        const run = await runZapo(['pair', '--sandbox', '--session', 'demo'], { cwd, env: { ZAPO_STORE: undefined }, timeoutMs: 30_000 })
+        const run = await runZapo(['pair', '--sandbox', '--session', 'demo'], {
+            cwd,
+            env: { ZAPO_STORE: undefined },
+            timeoutMs: 30_000
+        })
         assert.equal(run.code, 0, run.stderr)
         assert.match(run.stderr, /in-process sandbox/)
         assert.match(run.stderr, /QR code #1/)
@@ -504,7 +724,10 @@ describe('zapo pair', { concurrency: 4 }, () => {
         assert.match(run.stdout, /JID +\d+:\d+@s\.whatsapp\.net/)
         assert.match(run.stdout, /platform +android/)
         assert.ok(existsSync(join(cwd, 'zapo.sqlite')))
-        const show = await runZapo(['creds', 'show', '--session', 'demo', '--json'], { cwd, env: { ZAPO_STORE: undefined } })
+        const show = await runZapo(['creds', 'show', '--session', 'demo', '--json'], {
+            cwd,
+            env: { ZAPO_STORE: undefined }
+        })
         assert.equal(show.code, 0, show.stderr)
         assert.equal(JSON.parse(show.stdout).paired, true)
     })
@@ -517,22 +740,33 @@ describe('zapo pair', { concurrency: 4 }, () => {
         const cwd = tempDir(t)
         const url = `sqlite:${join(cwd, 'zapo.sqlite')}`
         const seeded = await openTestStore(url, 'write')
-        await makeSession(seeded, 'device-1', { signalSessions: 0, identities: 0, senderKeys: 0, distributions: 0 })
+        await makeSession(seeded, 'device-1', {
+            signalSessions: 0,
+            identities: 0,
+            senderKeys: 0,
+            distributions: 0
+        })
         await seeded.close()
         const socket = join(cwd, 'tmux.sock')
         const tmux = (...args) => spawnSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' })
         const command = `cd '${cwd}' && NO_COLOR=1 '${process.execPath}' '${ZAPO_BIN}' pair --sandbox; echo EXIT=$?; sleep 30`
-        assert.equal(tmux('new-session', '-d', '-x', '100', '-y', '40', '-s', 'bare', command).status, 0)
+        assert.equal(
+            tmux('new-session', '-d', '-x', '100', '-y', '40', '-s', 'bare', command).status,
+            0
+        )
         t.after(() => tmux('kill-server'))
         const screen = () => tmux('capture-pane', '-p', '-S', '-', '-t', 'bare').stdout
         const waitFor = async (pattern, what) => {
-            for (let i = 0; i < 150; i += 1) {
+            for (let i = 0; i < 400; i += 1) {
                 if (pattern.test(screen())) return
                 await new Promise(r => setTimeout(r, 100))
             }
             throw new Error(`terminal never showed ${what}:\n${screen()}`)
         }
-        await waitFor(/Session id for the new device[\s\S]*device-2/, 'the session prompt suggesting device-2')
+        await waitFor(
+            /Session id for the new device[\s\S]*device-2/,
+            'the session prompt suggesting device-2'
+        )
         tmux('send-keys', '-t', 'bare', 'Enter')
         await waitFor(/How will the phone link it\?/, 'the method prompt')
         tmux('send-keys', '-t', 'bare', 'Enter')
@@ -547,56 +781,86 @@ describe('zapo pair', { concurrency: 4 }, () => {
     })
 
     for (const rows of [24, 32]) {
-    test(`terminal: the QR is drawn and replaced in place (tmux, 80×${rows})`, async t => {
-        if (spawnSync('tmux', ['-V']).status !== 0) {
-            t.skip('tmux is not installed (apt-get install tmux)')
-            return
-        }
-        const sandbox = await sandboxFor(t, { qrRotateMs: 2_500 })
-        const cwd = tempDir(t)
-        const name = `zapo-pair-${process.pid}-${Date.now()}`
-        const socket = join(cwd, 'tmux.sock')
-        const tmux = (...args) => spawnSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' })
-        const command = [process.execPath, ZAPO_BIN, 'pair', '--session', 'tty1', '--store', `sqlite:${join(cwd, 'tty.sqlite')}`, ...serverArgs(sandbox), '--timeout', '30s']
-            .map(arg => `'${arg.replace(/'/g, "'\\''")}'`)
-            .join(' ')
-        const started = tmux('new-session', '-d', '-x', '80', '-y', String(rows), '-s', name, `${command}; sleep 30`)
-        assert.equal(started.status, 0, started.stderr)
-        t.after(() => tmux('kill-server'))
-        const capture = () => tmux('capture-pane', '-p', '-t', name).stdout
-        const history = () => tmux('capture-pane', '-p', '-S', '-', '-t', name).stdout
-        const waitFor = async (predicate, what) => {
-            for (let i = 0; i < 100; i += 1) {
-                const screen = capture()
-                if (predicate(screen)) return screen
-                await new Promise(r => setTimeout(r, 100))
+        test(`terminal: the QR is drawn and replaced in place (tmux, 80×${rows})`, async t => {
+            if (spawnSync('tmux', ['-V']).status !== 0) {
+                t.skip('tmux is not installed (apt-get install tmux)')
+                return
             }
-            throw new Error(`terminal never showed ${what}:\n${capture()}`)
-        }
-        const first = await waitFor(s => /code #1/.test(s), 'the first QR')
-        assert.match(first, /▀|▄|█/)
-        assert.match(first, /valid for \d:\d\d/)
-        const qrRows = s => s.split('\n').filter(line => /^[▀▄█ ]{45,}/.test(line))
-        const before = qrRows(first)
-        // the countdown ticks in place
-        await waitFor(s => s !== first && /code #1/.test(s), 'a countdown tick')
-        const rotated = await waitFor(s => /code #2/.test(s), 'the second QR')
-        const after = qrRows(rotated)
-        assert.notDeepEqual(after, before, 'a different code is drawn')
-        assert.doesNotMatch(rotated, /code #1/, 'the old code is gone from the screen')
-        // in place: the whole session's output holds about one frame, not one frame per tick/rotation
-        const all = history()
-        const frames = (all.match(/code #\d/g) ?? []).length
-        assert.equal(frames, 1, `expected the frame redrawn in place, found ${frames} copies:\n${all}`)
-        if (rows >= 27) {
-            // tall enough: the whole code is on screen, quiet zone included, and no resize hint
-            assert.equal(qrRows(rotated).length >= 25, true)
-            assert.doesNotMatch(rotated, /enlarge/)
-            assert.match(all, /connecting to the test server/, 'the lines before the frame stay')
-        } else {
-            assert.match(rotated, /enlarge to 27\+ rows/)
-        }
-        assert.equal(sandbox.devices().length, 0, 'nothing paired')
-    })
+            const sandbox = await sandboxFor(t, { qrRotateMs: 2_500 })
+            const cwd = tempDir(t)
+            const name = `zapo-pair-${process.pid}-${Date.now()}`
+            const socket = join(cwd, 'tmux.sock')
+            const tmux = (...args) =>
+                spawnSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' })
+            const command = [
+                process.execPath,
+                ZAPO_BIN,
+                'pair',
+                '--session',
+                'tty1',
+                '--store',
+                `sqlite:${join(cwd, 'tty.sqlite')}`,
+                ...serverArgs(sandbox),
+                '--timeout',
+                '30s'
+            ]
+                .map(arg => `'${arg.replace(/'/g, "'\\''")}'`)
+                .join(' ')
+            const started = tmux(
+                'new-session',
+                '-d',
+                '-x',
+                '80',
+                '-y',
+                String(rows),
+                '-s',
+                name,
+                `${command}; sleep 30`
+            )
+            assert.equal(started.status, 0, started.stderr)
+            t.after(() => tmux('kill-server'))
+            const capture = () => tmux('capture-pane', '-p', '-t', name).stdout
+            const history = () => tmux('capture-pane', '-p', '-S', '-', '-t', name).stdout
+            const waitFor = async (predicate, what) => {
+                for (let i = 0; i < 300; i += 1) {
+                    const screen = capture()
+                    if (predicate(screen)) return screen
+                    await new Promise(r => setTimeout(r, 100))
+                }
+                throw new Error(`terminal never showed ${what}:\n${capture()}`)
+            }
+            const first = await waitFor(s => /code #1/.test(s), 'the first QR')
+            assert.match(first, /▀|▄|█/)
+            assert.match(first, /valid for \d:\d\d/)
+            const qrRows = s => s.split('\n').filter(line => /^[▀▄█ ]{45,}/.test(line))
+            const before = qrRows(first)
+            // the countdown ticks in place
+            await waitFor(s => s !== first && /code #1/.test(s), 'a countdown tick')
+            const rotated = await waitFor(s => /code #2/.test(s), 'the second QR')
+            const after = qrRows(rotated)
+            assert.notDeepEqual(after, before, 'a different code is drawn')
+            assert.doesNotMatch(rotated, /code #1/, 'the old code is gone from the screen')
+            // in place: the whole session's output holds about one frame, not one frame per tick/rotation
+            const all = history()
+            const frames = (all.match(/code #\d/g) ?? []).length
+            assert.equal(
+                frames,
+                1,
+                `expected the frame redrawn in place, found ${frames} copies:\n${all}`
+            )
+            if (rows >= 27) {
+                // tall enough: the whole code is on screen, quiet zone included, and no resize hint
+                assert.equal(qrRows(rotated).length >= 25, true)
+                assert.doesNotMatch(rotated, /enlarge/)
+                assert.match(
+                    all,
+                    /connecting to the test server/,
+                    'the lines before the frame stay'
+                )
+            } else {
+                assert.match(rotated, /enlarge to 27\+ rows/)
+            }
+            assert.equal(sandbox.devices().length, 0, 'nothing paired')
+        })
     }
 })

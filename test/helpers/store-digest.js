@@ -10,7 +10,8 @@ import { parseStoreUrl } from '../../dist/store/address.js'
 
 function canonical(value) {
     if (value === null || value === undefined) return null
-    if (Buffer.isBuffer(value) || value instanceof Uint8Array) return `hex:${Buffer.from(value).toString('hex')}`
+    if (Buffer.isBuffer(value) || value instanceof Uint8Array)
+        return `hex:${Buffer.from(value).toString('hex')}`
     if (typeof value === 'bigint') return `big:${value}`
     if (value instanceof Date) return `date:${value.toISOString()}`
     if (typeof value === 'object') return JSON.stringify(value)
@@ -20,7 +21,9 @@ function canonical(value) {
 function digestTables(tables) {
     const hash = createHash('sha256')
     for (const [name, rows] of [...tables].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-        const lines = rows.map(row => JSON.stringify(Object.entries(row).map(([k, v]) => [k, canonical(v)]))).sort()
+        const lines = rows
+            .map(row => JSON.stringify(Object.entries(row).map(([k, v]) => [k, canonical(v)])))
+            .sort()
         hash.update(`${name}\n${lines.join('\n')}\n`)
     }
     return hash.digest('hex')
@@ -34,8 +37,12 @@ export async function storeDigest(url) {
             const { default: Database } = await import('better-sqlite3')
             const db = new Database(spec.target, { readonly: true, fileMustExist: true })
             try {
-                const names = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all()
-                return digestTables(names.map(({ name }) => [name, db.prepare(`SELECT * FROM "${name}"`).all()]))
+                const names = db
+                    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+                    .all()
+                return digestTables(
+                    names.map(({ name }) => [name, db.prepare(`SELECT * FROM "${name}"`).all()])
+                )
             } finally {
                 db.close()
             }
@@ -49,7 +56,8 @@ export async function storeDigest(url) {
                     [spec.tablePrefix]
                 )
                 const tables = []
-                for (const { table_name: name } of rows) tables.push([name, (await pool.query(`SELECT * FROM "${name}"`)).rows])
+                for (const { table_name: name } of rows)
+                    tables.push([name, (await pool.query(`SELECT * FROM "${name}"`)).rows])
                 return digestTables(tables)
             } finally {
                 await pool.end()
@@ -64,7 +72,8 @@ export async function storeDigest(url) {
                     [spec.tablePrefix.length, spec.tablePrefix]
                 )
                 const tables = []
-                for (const { name } of rows) tables.push([name, (await conn.query(`SELECT * FROM \`${name}\``))[0]])
+                for (const { name } of rows)
+                    tables.push([name, (await conn.query(`SELECT * FROM \`${name}\``))[0]])
                 return digestTables(tables)
             } finally {
                 await conn.end()
@@ -84,7 +93,8 @@ export async function storeDigest(url) {
                     keys.push(...found)
                 } while (cursor !== '0')
                 const rows = []
-                for (const key of keys.sort()) rows.push({ key, value: await redisValue(redis, key) })
+                for (const key of keys.sort())
+                    rows.push({ key, value: await redisValue(redis, key) })
                 return digestTables([['keys', rows]])
             } finally {
                 redis.disconnect()
@@ -126,7 +136,10 @@ async function redisValue(redis, key) {
                 .join(',')
         }
         case 'set':
-            return (await redis.smembersBuffer(key)).map(v => v.toString('hex')).sort().join(',')
+            return (await redis.smembersBuffer(key))
+                .map(v => v.toString('hex'))
+                .sort()
+                .join(',')
         case 'zset':
             return (await redis.zrange(key, 0, -1, 'WITHSCORES')).join(',')
         case 'list':

@@ -9,7 +9,12 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { generatePreKeyPair, generateRegistrationInfo, SenderKeyManager, SignalProtocol } from 'zapo-js/signal'
+import {
+    generatePreKeyPair,
+    generateRegistrationInfo,
+    SenderKeyManager,
+    SignalProtocol
+} from 'zapo-js/signal'
 
 import { createStagingStore, credentialsOf } from '../../dist/ops/pair-staging.js'
 import { normalizePhone, runPair } from '../../dist/ops/pair.js'
@@ -31,7 +36,11 @@ test('phone numbers: separators stripped, country code required, clear errors', 
     assert.equal(normalizePhone('+1 (555) 010-0000'), '15550100000')
     assert.equal(normalizePhone(' 49.170.1234567 '), '491701234567')
     for (const bad of ['', 'abc', '+1 555 CALL', '0170 1234567', '123456', '1234567890123456']) {
-        assert.throws(() => normalizePhone(bad), error => error.code === 'USAGE' && /--phone/.test(error.message), bad)
+        assert.throws(
+            () => normalizePhone(bad),
+            error => error.code === 'USAGE' && /--phone/.test(error.message),
+            bad
+        )
     }
 })
 
@@ -40,7 +49,10 @@ test('pairing code: grouped as the phone shows it, five rows of block letters', 
     assert.equal(groupPairingCode('ABCD-EFGH'), 'ABCD-EFGH')
     const rows = renderPairingCode('ABCD2345')
     assert.equal(rows.length, 5)
-    assert.ok(rows.every(row => row.length <= 80), 'fits 80 columns')
+    assert.ok(
+        rows.every(row => row.length <= 80),
+        'fits 80 columns'
+    )
     assert.ok(rows.some(row => row.includes('█')))
 })
 
@@ -84,7 +96,12 @@ test('staging store: every record the client writes comes back out and lands in 
     assert.equal(settled, true, 'settled once the rotation stamp is written')
 
     // messages arriving during the first login: a Signal session, identities, a sender key, app state, a token
-    const protocol = new SignalProtocol({ signal: session.signal, preKey: session.preKey, session: session.session, identity: session.identity })
+    const protocol = new SignalProtocol({
+        signal: session.signal,
+        preKey: session.preKey,
+        session: session.session,
+        identity: session.identity
+    })
     const peer = { user: '15550002222', server: 's.whatsapp.net', device: 0 }
     const peerRegistration = await generateRegistrationInfo()
     const peerSigned = await generateSignedPreKey(7, peerRegistration.identityKeyPair.privKey)
@@ -92,10 +109,17 @@ test('staging store: every record the client writes comes back out and lands in 
     await protocol.establishOutgoingSession(peer, {
         regId: peerRegistration.registrationId,
         identity: peerRegistration.identityKeyPair.pubKey,
-        signedKey: { id: peerSigned.keyId, publicKey: peerSigned.keyPair.pubKey, signature: peerSigned.signature },
+        signedKey: {
+            id: peerSigned.keyId,
+            publicKey: peerSigned.keyPair.pubKey,
+            signature: peerSigned.signature
+        },
         oneTimeKey: { id: peerOneTime.keyId, publicKey: peerOneTime.keyPair.pubKey }
     })
-    await session.identity.setRemoteIdentity({ user: '15550003333', server: 's.whatsapp.net', device: 1 }, new Uint8Array(33).fill(5))
+    await session.identity.setRemoteIdentity(
+        { user: '15550003333', server: 's.whatsapp.net', device: 1 },
+        new Uint8Array(33).fill(5)
+    )
     const groupId = '120363000000000001@g.us'
     await new SenderKeyManager(session.senderKey).prepareGroupEncryption(
         groupId,
@@ -103,9 +127,19 @@ test('staging store: every record the client writes comes back out and lands in 
         new TextEncoder().encode('hi')
     )
     await session.appState.upsertSyncKeys([
-        { keyId: new Uint8Array([1, 2, 0, 0, 0, 1]), keyData: new Uint8Array(32).fill(7), timestamp: Date.now(), fingerprint: { rawId: 1, currentIndex: 0, deviceIndexes: [0] } }
+        {
+            keyId: new Uint8Array([1, 2, 0, 0, 0, 1]),
+            keyData: new Uint8Array(32).fill(7),
+            timestamp: Date.now(),
+            fingerprint: { rawId: 1, currentIndex: 0, deviceIndexes: [0] }
+        }
     ])
-    await session.privacyToken.upsert({ jid: '15550002222@s.whatsapp.net', tcToken: new Uint8Array(24).fill(3), tcTokenTimestamp: 1, updatedAtMs: 2 })
+    await session.privacyToken.upsert({
+        jid: '15550002222@s.whatsapp.net',
+        tcToken: new Uint8Array(24).fill(3),
+        tcTokenTimestamp: 1,
+        updatedAtMs: 2
+    })
 
     const batches = await staging.snapshot()
     assert.equal(credentialsOf(batches).meJid, '15550001111:3@s.whatsapp.net')
@@ -116,7 +150,11 @@ test('staging store: every record the client writes comes back out and lands in 
     assert.equal(preKeys.records.filter(r => r.uploaded).length, 15)
     assert.equal(preKeys.serverHasPreKeys, true)
     assert.equal(byDomain.session[0].entries.length, 1)
-    assert.equal(byDomain.identity[0].entries.length, 2, 'the peer of the session and the extra identity')
+    assert.equal(
+        byDomain.identity[0].entries.length,
+        2,
+        'the peer of the session and the extra identity'
+    )
     assert.equal(byDomain.senderKey[0].senderKeys.length, 1)
     assert.equal(byDomain.appState[0].syncKeys.length, 1)
     assert.equal(byDomain.privacyToken[0].records.length, 1)
@@ -143,7 +181,9 @@ test('staging store: every record the client writes comes back out and lands in 
 test('runPair as a library: resolves with the result, writes nothing to stdout or stderr', async t => {
     const sandbox = await startSandbox()
     t.after(() => sandbox.close())
-    const storeSpec = singleStore(parseStoreUrl(`sqlite:${join(tempDir(t), 'lib.sqlite')}`, 'flag', process.cwd()))
+    const storeSpec = singleStore(
+        parseStoreUrl(`sqlite:${join(tempDir(t), 'lib.sqlite')}`, 'flag', process.cwd())
+    )
     const written = []
     const originals = { out: process.stdout.write, err: process.stderr.write }
     process.stdout.write = (chunk, ...rest) => (written.push(['stdout', String(chunk)]), true)
@@ -152,7 +192,14 @@ test('runPair as a library: resolves with the result, writes nothing to stdout o
     let result
     try {
         result = await runPair(
-            { storeSpec, sessionId: 'lib', method: { kind: 'qr' }, force: false, timeoutMs: 20_000, server: { url: sandbox.url, rootCa: sandbox.rootCa } },
+            {
+                storeSpec,
+                sessionId: 'lib',
+                method: { kind: 'qr' },
+                force: false,
+                timeoutMs: 20_000,
+                server: { url: sandbox.url, rootCa: sandbox.rootCa }
+            },
             {
                 onProgress: event => {
                     progress.push(event.type)
@@ -174,7 +221,14 @@ test('runPair as a library: resolves with the result, writes nothing to stdout o
     // a second call without force: EXISTS, thrown (not printed, not exited)
     await assert.rejects(
         runPair(
-            { storeSpec, sessionId: 'lib', method: { kind: 'qr' }, force: false, timeoutMs: 5_000, server: { url: sandbox.url, rootCa: sandbox.rootCa } },
+            {
+                storeSpec,
+                sessionId: 'lib',
+                method: { kind: 'qr' },
+                force: false,
+                timeoutMs: 5_000,
+                server: { url: sandbox.url, rootCa: sandbox.rootCa }
+            },
             { onProgress: () => undefined }
         ),
         error => error.code === 'EXISTS' && error.exitCode === 7
@@ -183,8 +237,18 @@ test('runPair as a library: resolves with the result, writes nothing to stdout o
     const controller = new AbortController()
     await assert.rejects(
         runPair(
-            { storeSpec, sessionId: 'lib2', method: { kind: 'qr' }, force: false, timeoutMs: 20_000, server: { url: sandbox.url, rootCa: sandbox.rootCa } },
-            { signal: controller.signal, onProgress: event => event.type === 'qr' && controller.abort() }
+            {
+                storeSpec,
+                sessionId: 'lib2',
+                method: { kind: 'qr' },
+                force: false,
+                timeoutMs: 20_000,
+                server: { url: sandbox.url, rootCa: sandbox.rootCa }
+            },
+            {
+                signal: controller.signal,
+                onProgress: event => event.type === 'qr' && controller.abort()
+            }
         ),
         error => error.code === 'CANCELLED' && error.exitCode === 130
     )
@@ -199,7 +263,14 @@ test('runPair: a session paired by another process while the QR was up is not ov
     let other = null
     await assert.rejects(
         runPair(
-            { storeSpec, sessionId: 'race', method: { kind: 'qr' }, force: false, timeoutMs: 20_000, server: { url: sandbox.url, rootCa: sandbox.rootCa } },
+            {
+                storeSpec,
+                sessionId: 'race',
+                method: { kind: 'qr' },
+                force: false,
+                timeoutMs: 20_000,
+                server: { url: sandbox.url, rootCa: sandbox.rootCa }
+            },
             {
                 onProgress: event => {
                     if (event.type !== 'qr') return
@@ -224,14 +295,35 @@ test('runPair refuses, before connecting, a Redis session whose clear would dele
     const url = storeUrls().redis
     t.after(() => dropStore(url))
     const store = await openTestStore(url, 'write')
-    await makeSession(store, 'shop', { paired: false, signalSessions: 0, identities: 0, senderKeys: 0, distributions: 0 })
-    await makeSession(store, 'shop:eu', { signalSessions: 0, identities: 0, senderKeys: 0, distributions: 0 })
+    await makeSession(store, 'shop', {
+        paired: false,
+        signalSessions: 0,
+        identities: 0,
+        senderKeys: 0,
+        distributions: 0
+    })
+    await makeSession(store, 'shop:eu', {
+        signalSessions: 0,
+        identities: 0,
+        senderKeys: 0,
+        distributions: 0
+    })
     await store.close()
     const storeSpec = singleStore(parseStoreUrl(url, 'flag', process.cwd()))
     let connected = false
     await assert.rejects(
         runPair(
-            { storeSpec, sessionId: 'shop', method: { kind: 'qr' }, force: true, timeoutMs: 5_000, server: { url: 'ws://127.0.0.1:9/ws/chat', rootCa: `1:${Buffer.alloc(32, 1).toString('base64')}` } },
+            {
+                storeSpec,
+                sessionId: 'shop',
+                method: { kind: 'qr' },
+                force: true,
+                timeoutMs: 5_000,
+                server: {
+                    url: 'ws://127.0.0.1:9/ws/chat',
+                    rootCa: `1:${Buffer.alloc(32, 1).toString('base64')}`
+                }
+            },
             { onProgress: event => (connected ||= event.type === 'connecting') }
         ),
         error => error.code === 'USAGE' && /"shop:eu"/.test(error.message)
