@@ -95,3 +95,26 @@ test('no dangerous.* option anywhere in the client builder or the sandbox', asyn
         assert.doesNotMatch(source, /dangerous\s*[:?]|disable\w*Verification\s*:/, file.pathname)
     }
 })
+
+test('garbage on the socket ends that connection only; the sandbox keeps serving', async t => {
+    const { WebSocket } = await import('ws')
+    const sandbox = await startTestSandbox(t)
+    const closeAfter = async payload => {
+        const ws = new WebSocket(sandbox.url)
+        await new Promise((resolve, reject) => {
+            ws.once('open', resolve)
+            ws.once('error', reject)
+        })
+        const closed = new Promise(resolve => ws.once('close', resolve))
+        ws.send(payload)
+        await closed
+    }
+    await closeAfter(Buffer.from('GET / HTTP/1.1\r\n\r\n'))
+    // A valid header and a frame that is not a HandshakeMessage.
+    await closeAfter(Buffer.from([87, 65, 6, 3, 0, 0, 4, 1, 2, 3, 4]))
+
+    const { client } = newClient(t, sandbox, { path: join(tempDir(t), 'state.sqlite') })
+    const qr = new Promise(resolve => client.once('auth_qr', resolve))
+    await client.connect()
+    await qr
+})
