@@ -9,12 +9,13 @@ import { register as registerCreds } from './commands/creds.js'
 import { register as registerDoctor } from './commands/doctor.js'
 import { register as registerCheck } from './commands/check.js'
 import { register as registerExitCodes } from './commands/exit-codes.js'
-import { register as registerExport } from './commands/export.js'
-import { register as registerImport } from './commands/import.js'
 import { register as registerLogout } from './commands/logout.js'
 import { register as registerLogs } from './commands/logs.js'
-import { register as registerMigrate } from './commands/migrate.js'
 import { register as registerPair } from './commands/pair.js'
+import { register as registerSandbox } from './commands/sandbox.js'
+import { register as registerExport } from './commands/export.js'
+import { register as registerImport } from './commands/import.js'
+import { register as registerMigrate } from './commands/migrate.js'
 import { register as registerSessions } from './commands/sessions.js'
 import { VERSION } from './version.js'
 
@@ -41,12 +42,13 @@ export function buildProgram(): Command {
     registerSessions(program)
     registerCreds(program)
     registerDoctor(program)
-    registerLogs(program)
-    registerCheck(program)
-    registerLogout(program)
     registerExport(program)
     registerImport(program)
     registerMigrate(program)
+    registerLogs(program)
+    registerCheck(program)
+    registerLogout(program)
+    registerSandbox(program)
     registerExitCodes(program)
     return program
 }
