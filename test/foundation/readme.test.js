@@ -1,0 +1,32 @@
+// The README is part of the product: its exit-code table and the commands
+// it shows must match what zapo does.
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import test from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { EXIT_CODE_MEANINGS, EXIT_CODES } from '../../dist/errors.js'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const readme = readFileSync(root + 'README.md', 'utf8')
+
+test('the README exit-code table is the one zapo uses', () => {
+    const block = readme.split('<!-- exit-codes:start -->')[1].split('<!-- exit-codes:end -->')[0]
+    const rows = block
+        .split('\n')
+        .filter(line => /^\| \d+ \|/.test(line))
+        .map(line => line.split('|').map(cell => cell.trim()))
+        .map(cells => ({ exitCode: Number(cells[1]), code: cells[2], meaning: cells[3] }))
+    const expected = Object.entries(EXIT_CODES).map(([code, exitCode]) => ({ exitCode, code, meaning: EXIT_CODE_MEANINGS[code] }))
+    assert.deepEqual(rows, expected)
+})
+
+test('every zapo command the README shows exists', () => {
+    const help = spawnSync(process.execPath, [root + 'bin/zapo.js', '--help'], { encoding: 'utf8' }).stdout
+    // code: fenced blocks and inline `…` spans
+    const code = [...readme.matchAll(/```[a-z]*\n([\s\S]*?)```/g), ...readme.matchAll(/`([^`\n]+)`/g)].map(m => m[1]).join('\n')
+    const commands = new Set([...code.matchAll(/(?:^|\s|&& )(?:\.\/bin\/zapo\.js|zapo) ([a-z][a-z-]+)/gm)].map(m => m[1]))
+    assert.ok(commands.has('pair') && commands.has('migrate'), 'the README shows commands')
+    const missing = [...commands].filter(c => !new RegExp(`^  ${c}\\b`, 'm').test(help))
+    assert.deepEqual(missing, [], `README mentions commands zapo does not have: ${missing.join(', ')}`)
+})
