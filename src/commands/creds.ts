@@ -31,8 +31,9 @@ export function register(program: Command): void {
                 const sessionId = ctx.sessionId(flags.session)
                 const store = ctx.storeSpec()
                 const reveal = flags.reveal === true
-                const { canPrompt, confirm } = await import('../ui/prompts.js')
-                if (reveal && flags.yes !== true && !canPrompt(ctx.io)) {
+                const asks = reveal && flags.yes !== true
+                const prompts = asks ? await import('../ui/prompts.js') : null
+                if (prompts !== null && !prompts.canPrompt(ctx.io)) {
                     throw usageError(
                         `--reveal prints private keys and needs confirmation: pass --yes as well (no terminal to ask on${ctx.io.json ? ', or --json' : ''})`
                     )
@@ -41,8 +42,8 @@ export function register(program: Command): void {
                     throw usageError('--yes only applies to --reveal: add --reveal or drop --yes')
                 const { runCredsShow, withoutFullPublicKeys } = await import('../ops/creds.js')
                 const view = await runCredsShow({ store, sessionId })
-                if (reveal && flags.yes !== true) {
-                    const ok = await confirm({
+                if (prompts !== null) {
+                    const ok = await prompts.confirm({
                         message: `Print the private keys of session "${sessionId}" on this screen? Anyone who sees them can impersonate the device.`
                     })
                     if (!ok)
