@@ -21,7 +21,7 @@ import type { StoreSpec } from '../store/address.js'
 import { clearSession } from '../store/records.js'
 import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
 import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
-import { probeLogin, withTimeout, type ServerOverride } from './login-probe.js'
+import { probeLogin, withTimeout, type LoginProbeResult, type ServerOverride } from './login-probe.js'
 import { openForReading } from './read-store.js'
 
 export interface LogoutOptions {
@@ -69,6 +69,7 @@ export interface LogoutResult {
 
 const LIBRARY_CLEAR_WAIT_MS = 10_000
 const POLL_MS = 100
+const SETTLE_MS = 1_000
 const STABLE_MS = 1_500
 
 export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promise<LogoutResult> {
@@ -96,88 +97,114 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
             throw new ZapoError('CANCELLED', 'logout not confirmed; nothing was changed')
         }
 
-        progress(`connecting ${options.sessionId} to ${options.server ? options.server.url : 'WhatsApp'}`)
-        // The library's clean-up stays shut until the server has confirmed the removal: zapo-js 0.3
-        // would otherwise wipe the store on a routine 515 or any refusal while the device is linked.
-        const gate: Record<string, boolean> = { ...KEEP_STORE_ON_CLOSE }
-        const openGate = (): void => {
-            for (const key of Object.keys(gate)) gate[key] = true
-        }
-        const login = await probeLogin(store, options.sessionId, {
-            server: options.server,
-            timeoutMs: options.timeoutMs,
-            settleMs: 0,
-            storeClear: gate,
-            keepOpen: true,
-            ...(options.logger ? { logger: options.logger } : {})
-        })
         const nothingRemoved = 'nothing was removed: the device stays linked on the phone, and deleting only its local state would leave it there'
-        if (login.status === 'failed' || login.status === 'timeout') {
-            const what = login.status === 'timeout' ? `no login within ${options.timeoutMs} ms (${login.detail})` : login.detail
-            throw new ZapoError('CONNECTION_FAILED', `cannot reach the server to unlink ${options.sessionId}: ${what}; ${nothingRemoved}; rerun when it is reachable`, {
-                sessionId: options.sessionId,
-                jid
-            })
-        }
-        if (login.status === 'refused') {
-            if (login.code === 'LOGGED_OUT') {
-                // the server says the device is gone already: nothing is linked any more, so the
-                // stored state goes too (the library kept it, its clean-up was shut)
-                progress(`the server says ${jid} is already logged out (${login.reason}); removing its stored state`)
-                await clearSession(store, options.sessionId)
-                const after = await catalog.counts(options.sessionId)
-                return finish({ ...base, jid, status: 'already-logged-out', clearedBy: 'zapo', after, result: 'OK', reason: login.reason })
+        // One more attempt when the connection drops between the removal request and its answer:
+        // the server may or may not have removed the device, and the next login tells which.
+        // one gate for every attempt: a reused client holds the same object
+        const gate: Record<string, boolean> = { ...KEEP_STORE_ON_CLOSE }
+        let reuse: WaClient | null = null
+        for (let attempt = 1; ; attempt += 1) {
+            progress(`connecting ${options.sessionId} to ${options.server ? options.server.url : 'WhatsApp'}${attempt > 1 ? ' again' : ''}`)
+            // The library's clean-up stays shut until the server has confirmed the removal: zapo-js 0.3
+            // would otherwise wipe the store on a routine 515 or any refusal while the device is linked.
+            const openGate = (): void => {
+                for (const key of Object.keys(gate)) gate[key] = true
             }
-            throw new ZapoError(
-                login.code,
-                `the server refused the login of ${options.sessionId}: ${login.reason}; ${nothingRemoved}; ${login.hint}`,
-                { sessionId: options.sessionId, jid, reason: login.classification.reason }
-            )
-        }
+            const login: LoginProbeResult = reuse
+                ? { status: 'ok', loginMs: 0, restarts: 1, client: reuse }
+                : await probeLogin(store, options.sessionId, {
+                      server: options.server,
+                      timeoutMs: options.timeoutMs,
+                      // a routine 515 right after the login is followed before the removal is asked for
+                      settleMs: SETTLE_MS,
+                      storeClear: gate,
+                      keepOpen: true,
+                      ...(options.logger ? { logger: options.logger } : {})
+                  })
+            reuse = null
+            if (login.status === 'failed' || login.status === 'timeout') {
+                const what = login.status === 'timeout' ? `no login within ${options.timeoutMs} ms (${login.detail})` : login.detail
+                throw new ZapoError('CONNECTION_FAILED', `cannot reach the server to unlink ${options.sessionId}: ${what}; ${nothingRemoved}; rerun when it is reachable`, {
+                    sessionId: options.sessionId,
+                    jid
+                })
+            }
+            if (login.status === 'refused') {
+                if (login.code === 'LOGGED_OUT') {
+                    // the server says the device is gone (already, or by our first attempt): nothing is
+                    // linked any more, so the stored state goes too (the library kept it, its clean-up was shut)
+                    progress(`the server says ${jid} is logged out (${login.reason}); removing its stored state`)
+                    await clearSession(store, options.sessionId)
+                    const after = await catalog.counts(options.sessionId)
+                    const status: LogoutStatus = attempt > 1 ? 'logged-out' : 'already-logged-out'
+                    return finish({ ...base, jid, status, clearedBy: 'zapo', after, result: 'OK', reason: login.reason })
+                }
+                throw new ZapoError(
+                    login.code,
+                    `the server refused the login of ${options.sessionId}: ${login.reason}; ${nothingRemoved}; ${login.hint}`,
+                    { sessionId: options.sessionId, jid, reason: login.classification.reason }
+                )
+            }
 
-        client = login.client
-        if (!client) throw new Error('login probe returned no client')
-        const loggedOut = waitForLogoutClose(client, LIBRARY_CLEAR_WAIT_MS)
-        progress(`logged in; asking the server to remove ${jid}`)
-        try {
-            await withTimeout(client.logout(), options.timeoutMs)
-        } catch (error) {
-            loggedOut.cancel()
-            const message = error instanceof Error ? error.message : String(error)
-            const timedOut = /timed out|timeout/i.test(message)
-            throw new ZapoError(
-                timedOut ? 'TIMEOUT' : 'CONNECTION_FAILED',
-                timedOut
-                    ? `the server did not confirm the removal of ${jid} within ${options.timeoutMs} ms; nothing was removed locally; check the phone's linked devices and rerun`
-                    : `the server refused to remove ${jid} (${message.split('\n')[0]}); nothing was removed locally; check the phone's linked devices and rerun`,
-                { sessionId: options.sessionId, jid }
-            )
-        }
-        // confirmed: from now on the library's own clean-up may run (on the stream end that follows)
-        openGate()
-        const closedByServer = await loggedOut.promise
-        let clearedBy: 'library' | 'zapo'
-        let after: SessionCounts = await catalog.counts(options.sessionId)
-        if (closedByServer) {
-            after = await settleCounts(catalog, options.sessionId, LIBRARY_CLEAR_WAIT_MS)
-            clearedBy = 'library'
-            if (!isEmpty(after)) {
-                // the stream ended before the gate opened: the library kept what it found
-                progress('the library left records behind; clearing them through the store contracts')
+            client = login.client
+            if (!client) throw new Error('login probe returned no client')
+            const loggedOut = waitForLogoutClose(client, LIBRARY_CLEAR_WAIT_MS)
+            progress(`logged in; asking the server to remove ${jid}`)
+            try {
+                await withTimeout(client.logout(), options.timeoutMs)
+            } catch (error) {
+                loggedOut.cancel()
+                const message = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? ''
+                const timedOut = /timed out|timeout/i.test(message)
+                const answered = /iq failed \(/.test(message)
+                if (!timedOut && !answered && attempt === 1) {
+                    // the connection went away before the answer: after a 515 zapo-js logs in again by
+                    // itself (then ask again on that connection); otherwise start a new login
+                    progress(`the connection dropped before the server answered (${message}); checking with a new login`)
+                    if (await nextLogin(client, Math.min(options.timeoutMs, 10_000))) {
+                        reuse = client
+                    } else {
+                        await withTimeout(client.disconnect(), 5_000).catch(() => undefined)
+                    }
+                    client = null
+                    continue
+                }
+                throw new ZapoError(
+                    timedOut ? 'TIMEOUT' : 'CONNECTION_FAILED',
+                    timedOut
+                        ? `the server did not confirm the removal of ${jid} within ${options.timeoutMs} ms; nothing was removed locally; check the phone's linked devices and run zapo logout again`
+                        : answered
+                          ? `the server refused to remove ${jid} (${message}); nothing was removed locally; check the phone's linked devices and run zapo logout again`
+                          : `the connection dropped twice before the server answered the removal of ${jid} (${message}); nothing was removed locally; run zapo logout again`,
+                    { sessionId: options.sessionId, jid }
+                )
+            }
+            // confirmed: from now on the library's own clean-up may run (on the stream end that follows)
+            openGate()
+            const closedByServer = await loggedOut.promise
+            let clearedBy: 'library' | 'zapo'
+            let after: SessionCounts = await catalog.counts(options.sessionId)
+            if (closedByServer) {
+                after = await settleCounts(catalog, options.sessionId, LIBRARY_CLEAR_WAIT_MS)
+                clearedBy = 'library'
+                if (!isEmpty(after)) {
+                    // the stream ended before the gate opened: the library kept what it found
+                    progress('the library left records behind; clearing them through the store contracts')
+                    await clearSession(store, options.sessionId)
+                    after = await catalog.counts(options.sessionId)
+                    clearedBy = 'zapo'
+                }
+            } else {
+                // the server confirmed the removal but kept the stream open: the library cleared nothing
+                progress('the server confirmed the removal but did not end the stream; clearing the stored state through the store contracts')
+                await withTimeout(client.disconnect(), 5_000).catch(() => undefined)
+                client = null
                 await clearSession(store, options.sessionId)
                 after = await catalog.counts(options.sessionId)
                 clearedBy = 'zapo'
             }
-        } else {
-            // the server confirmed the removal but kept the stream open: the library cleared nothing
-            progress('the server confirmed the removal but did not end the stream; clearing the stored state through the store contracts')
-            await withTimeout(client.disconnect(), 5_000).catch(() => undefined)
-            client = null
-            await clearSession(store, options.sessionId)
-            after = await catalog.counts(options.sessionId)
-            clearedBy = 'zapo'
+            return finish({ ...base, jid, status: 'logged-out', clearedBy, after, result: 'OK', reason: null })
         }
-        return finish({ ...base, jid, status: 'logged-out', clearedBy, after, result: 'OK', reason: null })
     } finally {
         if (client) await withTimeout(client.disconnect(), 5_000).catch(() => undefined)
         await readable.close()
@@ -196,6 +223,23 @@ function finish(input: Omit<LogoutResult, 'removed' | 'remaining' | 'result'> & 
     let result = input.result
     if (result === 'OK' && input.status !== 'not-paired' && remaining.length > 0) result = 'VERIFY_FAILED'
     return { ...input, removed, remaining, result }
+}
+
+/** Resolves true when the client logs in again (zapo-js restarts the stream itself after a 515). */
+function nextLogin(client: WaClient, timeoutMs: number): Promise<boolean> {
+    return new Promise(resolve => {
+        const onSuccess = (): void => {
+            clearTimeout(timer)
+            client.off('connection_success', onSuccess)
+            // let the library finish its post-login step before the next query
+            setTimeout(() => resolve(true), 200)
+        }
+        const timer = setTimeout(() => {
+            client.off('connection_success', onSuccess)
+            resolve(false)
+        }, timeoutMs)
+        client.on('connection_success', onSuccess)
+    })
 }
 
 /** Resolves true on the library's logout close (`isLogout`), false when none comes in time. */
