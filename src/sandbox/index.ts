@@ -40,7 +40,8 @@ export type {
 
 export const SANDBOX_DEFAULTS = Object.freeze({
     host: '127.0.0.1',
-    port: 0
+    port: 0,
+    preKeyLowWater: 5
 } as const)
 
 export interface StartSandboxOptions {
@@ -54,6 +55,8 @@ export interface StartSandboxOptions {
     readonly autoScanMs?: number | null
     /** Push fresh QR refs every N ms; null (default) leaves rotation to the client's timers. */
     readonly qrRotateMs?: number | null
+    /** One-time prekeys left when the sandbox asks a device to upload more (default 5). */
+    readonly preKeyLowWater?: number
     readonly logger?: Logger
 }
 
@@ -233,6 +236,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
         port: options.port ?? SANDBOX_DEFAULTS.port,
         autoScanMs: options.autoScanMs ?? null,
         qrRotateMs: options.qrRotateMs ?? null,
+        preKeyLowWater: options.preKeyLowWater ?? SANDBOX_DEFAULTS.preKeyLowWater,
         logger: options.logger ?? null
     })
     await server.start()

@@ -78,6 +78,8 @@ export interface SandboxServerOptions {
     readonly autoScanMs: number | null
     /** Push fresh QR refs this often; null leaves rotation to the client's own ref timers. */
     readonly qrRotateMs: number | null
+    /** One-time prekeys left on the server when it asks the device for more (default 5). */
+    readonly preKeyLowWater: number
     readonly logger: Logger | null
 }
 
@@ -1876,9 +1878,25 @@ export class SandboxServer extends EventEmitter {
                 if (first.done) return null
                 const [id, publicKey] = first.value
                 device.preKeys.delete(id)
+                if (device.preKeys.size === this.options.preKeyLowWater) this.askForPreKeys(device)
                 return { id, publicKey }
             }
         }
+    }
+
+    /** Low on one-time prekeys: `<notification type=encrypt><count>` makes the client upload. */
+    private askForPreKeys(device: DeviceRecord): void {
+        const conn = device.connection
+        if (!conn || conn.closed) return
+        this.logger.info('sandbox asks a device for prekeys', {
+            jid: device.jid,
+            left: device.preKeys.size
+        })
+        void conn.send({
+            tag: 'notification',
+            attrs: { from: HOST_DOMAIN, id: this.stanzaId(), type: 'encrypt', t: nowSeconds() },
+            content: [{ tag: 'count', attrs: { value: String(device.preKeys.size) } }]
+        })
     }
 
     private async waitForKeys(device: DeviceRecord, timeoutMs: number): Promise<void> {

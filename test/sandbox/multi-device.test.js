@@ -92,3 +92,17 @@ test('messages for an offline device are queued and delivered at its next login'
     const complete = await resumed
     assert.equal(complete.forced, false)
 })
+
+test('running low on one-time prekeys, the sandbox asks the device and it uploads more', async t => {
+    const sandbox = await startTestSandbox(t, { preKeyLowWater: 811 })
+    const { client, jid } = await pairWithQr(t, sandbox, {
+        path: join(tempDir(t), 'state.sqlite')
+    })
+    assert.equal(sandbox.devices()[0].preKeyCount, 812)
+    const refill = sandbox.waitFor('prekeys', event => event.jid === jid)
+    const message = nextEvent(client, 'message')
+    await sandbox.sendMessage({ to: jid, from: '15550005656', text: 'takes one key' })
+    await message
+    const event = await refill
+    assert.ok(event.count > 811, `the device uploaded more prekeys (${event.count})`)
+})
