@@ -364,6 +364,17 @@ describe('zapo check --connect against the sandbox', () => {
         assert.match(login.detail, /replaced by another connection.*stop the other app/)
     })
 
+    test('a transient refusal (503) → 14, reported as worth a later retry', async () => {
+        const inject = e => void sandbox.fault(e.jid, 'service_unavailable').catch(() => undefined)
+        sandbox.on('login', inject)
+        const result = await zapo(['--store', url, 'check', '--session', 'ok', '--connect', ...server(), '--json'])
+        sandbox.off('login', inject)
+        assert.equal(result.code, 14, result.stderr)
+        const login = byName(parseReport(result).sessions[0], 'login')
+        assert.equal(login.code, 'CONNECTION_FAILED')
+        assert.match(login.detail, /the service is unavailable \(503\); a transient answer: run the check again later/)
+    })
+
     test('a routine 515 right after the login is followed once', async () => {
         let injected = 0
         const inject = e => {
