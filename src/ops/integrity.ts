@@ -135,24 +135,34 @@ export async function checkCredentialIntegrity(input: IntegrityInput): Promise<I
         if (!signedPreKey)
             return fail('the signal domain holds no signed prekey (half-written store)')
         const ours = credentials.signedPreKey
-        const problems: string[] = []
-        if (signedPreKey.keyId !== ours.keyId)
-            problems.push(`key id ${signedPreKey.keyId} ≠ ${ours.keyId}`)
-        if (!samePubKey(signedPreKey.keyPair.pubKey, ours.keyPair.pubKey))
-            problems.push('public key differs')
-        if (!bytesEqual(signedPreKey.keyPair.privKey, ours.keyPair.privKey))
-            problems.push('private key differs')
-        if (!bytesEqual(signedPreKey.signature, ours.signature)) problems.push('signature differs')
-        if (
-            problems.length > 0 &&
-            identity &&
-            !(await verifySignedPreKey(identity.pubKey, signedPreKey))
-        ) {
-            problems.push('its signature does not verify against the identity key')
+        const same =
+            signedPreKey.keyId === ours.keyId &&
+            samePubKey(signedPreKey.keyPair.pubKey, ours.keyPair.pubKey) &&
+            bytesEqual(signedPreKey.keyPair.privKey, ours.keyPair.privKey) &&
+            bytesEqual(signedPreKey.signature, ours.signature)
+        if (same) return pass(`signal signed prekey ${signedPreKey.keyId} matches the credentials`)
+        if (signedPreKey.keyId === ours.keyId) {
+            return fail(
+                `signal domain signed prekey ${signedPreKey.keyId} differs from the credentials' key with the same id`
+            )
         }
-        return problems.length === 0
-            ? pass(`signal signed prekey ${signedPreKey.keyId} matches the credentials`)
-            : fail(`signal domain signed prekey vs credentials: ${problems.join('; ')}`)
+        // zapo-js rotates the signed prekey in the signal domain only (SignalRotateKeyApi): a
+        // newer, validly signed key there is a rotation, not a corruption
+        if (signedPreKey.keyId < ours.keyId) {
+            return fail(
+                `signal domain signed prekey ${signedPreKey.keyId} is older than the credentials' ${ours.keyId}`
+            )
+        }
+        const pair = await keyPairCheck('signal signed prekey', signedPreKey.keyPair)
+        if (pair.status !== 'pass') return pair
+        if (!identity || !(await verifySignedPreKey(identity.pubKey, signedPreKey))) {
+            return fail(
+                `signal domain signed prekey ${signedPreKey.keyId}: signature does not verify against the identity key`
+            )
+        }
+        return pass(
+            `signal signed prekey ${signedPreKey.keyId} is a rotation of the credentials' ${ours.keyId}, signed by the identity key`
+        )
     })
 
     const adv = await advChecks(credentials)

@@ -28,19 +28,20 @@ export async function readSessionAuth(
     readable: ReadableStore,
     sessionId: string,
     counts?: SessionCounts,
-    options: { readonly signalRecords?: boolean } = {}
+    options: { readonly registration?: boolean } = {}
 ): Promise<SessionAuthRecords> {
     const c = counts ?? (await readable.catalog.counts(sessionId))
     const credentials = c.credentials ? await readable.store.domain('auth', sessionId).load() : null
     const signal =
         c.registration || c.signedPreKey ? readable.store.domain('signal', sessionId) : null
-    // signalRecords: false reads only the rotation stamp (what a listing needs), unless there
-    // are no credentials to take the signed prekey from
-    const records = options.signalRecords !== false || credentials === null
+    // registration: false skips the Signal registration (a listing does not show it)
+    const withRegistration = options.registration !== false
     const [registration, signedPreKey, signedPreKeyRotationTs] = signal
         ? await Promise.all([
-              records && c.registration ? signal.getRegistrationInfo() : Promise.resolve(null),
-              records && c.signedPreKey ? signal.getSignedPreKey() : Promise.resolve(null),
+              withRegistration && c.registration
+                  ? signal.getRegistrationInfo()
+                  : Promise.resolve(null),
+              c.signedPreKey ? signal.getSignedPreKey() : Promise.resolve(null),
               signal.getSignedPreKeyRotationTs()
           ])
         : [null, null, null]

@@ -67,7 +67,7 @@ export async function runSessionsList(options: SessionsListOptions): Promise<Ses
             const counts = countsById.get(id) ?? (await readable.catalog.counts(id))
             let records: SessionAuthRecords
             try {
-                records = await readSessionAuth(readable, id, counts, { signalRecords: false })
+                records = await readSessionAuth(readable, id, counts, { registration: false })
             } catch (error) {
                 const problem = undecodable(error, id, options.store.label)
                 // a lost connection ends the listing; a corrupt record is reported with its session
@@ -90,17 +90,14 @@ export async function runSessionsList(options: SessionsListOptions): Promise<Ses
                 displayName: c?.meDisplayName ?? c?.pushName ?? null,
                 platform: c?.platform ?? null,
                 lastLoginAt: toIso(c?.lastSuccessTs),
-                signedPreKey: c
-                    ? {
-                          keyId: c.signedPreKey.keyId,
-                          rotatedAt: toIso(records.signedPreKeyRotationTs)
-                      }
-                    : records.signedPreKey
-                      ? {
-                            keyId: records.signedPreKey.keyId,
-                            rotatedAt: toIso(records.signedPreKeyRotationTs)
-                        }
-                      : null,
+                // the signal domain's key is the current one (zapo-js rotates it there only)
+                signedPreKey:
+                    records.signedPreKey !== null || c !== null
+                        ? {
+                              keyId: records.signedPreKey?.keyId ?? c!.signedPreKey.keyId,
+                              rotatedAt: toIso(records.signedPreKeyRotationTs)
+                          }
+                        : null,
                 counts,
                 problem: null
             }

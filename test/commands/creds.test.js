@@ -10,7 +10,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { generateRegistrationInfo } from 'zapo-js/signal'
+import { generateRegistrationInfo, generateSignedPreKey } from 'zapo-js/signal'
 import { dropStore, makeSession, openTestStore, storeUrls } from '../helpers/fixtures.js'
 import { REPO_ROOT, runZapo } from '../helpers/run.js'
 
@@ -149,6 +149,19 @@ describe('zapo creds show', () => {
             await store
                 .domain('signal', 'mismatch')
                 .setRegistrationInfo(await generateRegistrationInfo())
+            // a healthy rotation: zapo-js puts the next signed prekey in the signal domain only
+            const rotated = await makeSession(store, 'rotated', {
+                signalSessions: 0,
+                identities: 0
+            })
+            await store
+                .domain('signal', 'rotated')
+                .setSignedPreKey(
+                    await generateSignedPreKey(
+                        rotated.signedPreKey.keyId + 1,
+                        new Uint8Array(rotated.registration.identityKeyPair.privKey)
+                    )
+                )
             // a paired device whose own ADV device signature was altered
             const adv = await makeSession(store, 'adv', { signalSessions: 0, identities: 0 })
             await store.domain('auth', 'adv').save({
@@ -290,6 +303,27 @@ describe('zapo creds show', () => {
             assert.match(human.stdout, new RegExp(`FAIL\\s+${failing}`))
         })
     }
+
+    test('a signed prekey rotated in the signal domain is consistent; sessions list shows the new id', async () => {
+        const result = await zapo([
+            'creds',
+            'show',
+            '--session',
+            'rotated',
+            '--store',
+            url,
+            '--json'
+        ])
+        assert.equal(result.code, 0, result.stdout)
+        const doc = JSON.parse(result.stdout)
+        assert.equal(doc.signal.signedPreKey.keyId, doc.credentials.signedPreKey.keyId + 1)
+        const check = doc.integrity.checks.find(c => c.name === 'signal-signed-prekey')
+        assert.equal(check.status, 'pass')
+        assert.match(check.detail, /rotation/)
+        const list = await zapo(['sessions', 'list', '--store', url, '--json'])
+        const entry = JSON.parse(list.stdout).sessions.find(s => s.id === 'rotated')
+        assert.equal(entry.signedPreKey.keyId, doc.signal.signedPreKey.keyId)
+    })
 
     test('Signal records without credentials: exit 5, one line', async () => {
         const result = await zapo(['creds', 'show', '--session', 'headless', '--store', url])

@@ -169,17 +169,28 @@ test('each corruption fails its own check', async () => {
         mismatch.checks.find(c => c.name === 'registration-identity').detail,
         /identity public key differs/
     )
-    const spk = await generateSignedPreKey(
-        8,
-        new Uint8Array(base.registrationInfo.identityKeyPair.privKey)
+    // zapo-js rotates the signed prekey in the signal domain only: a newer, validly signed key
+    // there passes; the same id with other bytes, an older id or a bad signature fails
+    const privKey = new Uint8Array(base.registrationInfo.identityKeyPair.privKey)
+    const withSignal = signedPreKey =>
+        checkCredentialIntegrity({
+            credentials: base,
+            registration: base.registrationInfo,
+            signedPreKey
+        })
+    const next = await generateSignedPreKey(8, privKey)
+    const rotated = await withSignal(next)
+    assert.equal(rotated.ok, true)
+    assert.match(
+        rotated.checks.find(c => c.name === 'signal-signed-prekey').detail,
+        /rotation of the credentials' 7/
     )
-    const rotated = await checkCredentialIntegrity({
-        credentials: base,
-        registration: base.registrationInfo,
-        signedPreKey: spk
-    })
-    assert.equal(statusOf(rotated, 'signal-signed-prekey'), 'fail')
-    assert.match(rotated.checks.find(c => c.name === 'signal-signed-prekey').detail, /key id 8 ≠ 7/)
+    const forged = await withSignal({ ...next, signature: flip(next.signature, 9) })
+    assert.equal(statusOf(forged, 'signal-signed-prekey'), 'fail')
+    const sameId = await withSignal(await generateSignedPreKey(7, privKey))
+    assert.equal(statusOf(sameId, 'signal-signed-prekey'), 'fail')
+    const older = await withSignal(await generateSignedPreKey(6, privKey))
+    assert.equal(statusOf(older, 'signal-signed-prekey'), 'fail')
 })
 
 test('half-written stores: missing Signal records and a paired device without an ADV identity fail', async () => {
