@@ -3,22 +3,39 @@
  * transport (intro header, 3-byte length-prefixed frames, Noise), the pairing and login flows,
  * the settle-time queries a client sends, and the stanzas a test injects.
  */
-import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
 import { WebSocketServer } from 'ws'
-import type { RawData, WebSocket } from 'ws'
+import type { WebSocket } from 'ws'
 import { proto } from 'zapo-js'
 import type { Logger } from 'zapo-js'
 import { X25519, randomBytesAsync } from 'zapo-js/crypto'
-import { decodeBinaryNodeStanza, encodeBinaryNodeStanza } from 'zapo-js/transport'
 import type { BinaryNode } from 'zapo-js/transport'
 
+import { Connection } from './connection.js'
+import {
+    HOST_DOMAIN,
+    bytesContent,
+    child,
+    children,
+    concat,
+    delay,
+    noopLogger,
+    normalizeUserJid,
+    nowSeconds,
+    randomDigits,
+    randomHex,
+    readUint,
+    sha1Sync,
+    textContent,
+    toNumber,
+    uintBytes
+} from './nodes.js'
 import { createServerIdentity, respondToHandshake } from './noise.js'
-import type { HandshakeMode, KeyPair, NoiseTransport, ServerIdentity } from './noise.js'
+import type { HandshakeMode, KeyPair, ServerIdentity } from './noise.js'
 import {
     buildPairSuccessIdentity,
     bytesEqual,
@@ -30,11 +47,7 @@ import type { LinkCodePrimaryState } from './pairing.js'
 import { SimulatedPeer } from './peers.js'
 import type { DeviceKeyBundle } from './peers.js'
 
-export const HOST_DOMAIN = 's.whatsapp.net'
 export const CHAT_PATH = '/ws/chat'
-const HANDSHAKE_TIMEOUT_MS = 20_000
-const CLIENT_IQ_TIMEOUT_MS = 15_000
-const CLOSE_GRACE_MS = 2_000
 const RESTART_AFTER_PAIRING_GRACE_MS = 1_500
 const QR_REF_COUNT = 6
 const INBOX_LIMIT = 1_000
@@ -105,7 +118,7 @@ export interface DeviceInfo {
     readonly logins: number
 }
 
-interface DeviceRecord {
+export interface DeviceRecord {
     readonly jid: string
     readonly lid: string
     readonly account: Account
@@ -123,25 +136,19 @@ interface DeviceRecord {
     logins: number
 }
 
-interface RegistrationData {
+export interface RegistrationData {
     readonly identityPub: Uint8Array
     readonly registrationId: number
     readonly signedPreKey: { id: number; publicKey: Uint8Array; signature: Uint8Array }
     readonly noisePub: Uint8Array
 }
 
-interface LinkCodeSession {
+export interface LinkCodeSession {
     readonly ref: string
     readonly phone: string
     readonly wrappedCompanionEphemeralPub: Uint8Array
     primary: LinkCodePrimaryState | null
     account: Account | null
-}
-
-interface PendingIq {
-    readonly resolve: (node: BinaryNode) => void
-    readonly reject: (error: Error) => void
-    readonly timer: NodeJS.Timeout
 }
 
 export interface PeerMessage {
@@ -198,349 +205,6 @@ export interface SendMessageResult {
         readonly type: 'pkmsg' | 'msg'
         readonly queued: boolean
     }[]
-}
-
-function noopLogger(): Logger {
-    const noop = () => undefined
-    return { level: 'error', trace: noop, debug: noop, info: noop, warn: noop, error: noop }
-}
-
-function toBase64(bytes: Uint8Array): string {
-    return Buffer.from(bytes).toString('base64')
-}
-
-function rawDataToBytes(data: RawData): Uint8Array {
-    if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data))
-    if (data instanceof ArrayBuffer) return new Uint8Array(data)
-    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-}
-
-function bytesContent(node: BinaryNode | undefined): Uint8Array | null {
-    const content = node?.content
-    if (content instanceof Uint8Array) return content
-    if (typeof content === 'string') return new TextEncoder().encode(content)
-    return null
-}
-
-function textContent(node: BinaryNode | undefined): string | null {
-    const content = node?.content
-    if (typeof content === 'string') return content
-    if (content instanceof Uint8Array) return new TextDecoder().decode(content)
-    return null
-}
-
-function children(node: BinaryNode | undefined): readonly BinaryNode[] {
-    const content = node?.content
-    return Array.isArray(content) ? (content as readonly BinaryNode[]) : []
-}
-
-function child(node: BinaryNode | undefined, tag: string): BinaryNode | undefined {
-    return children(node).find(entry => entry.tag === tag)
-}
-
-function readUint(bytes: Uint8Array | null): number {
-    if (!bytes) return 0
-    let value = 0
-    for (const byte of bytes) value = value * 256 + byte
-    return value
-}
-
-function toNumber(value: unknown): number | null {
-    if (value === null || value === undefined) return null
-    if (typeof value === 'number') return value
-    if (typeof value === 'object' && 'toNumber' in value) {
-        return (value as { toNumber(): number }).toNumber()
-    }
-    return Number(value)
-}
-
-function nowSeconds(): string {
-    return String(Math.floor(Date.now() / 1000))
-}
-
-function delay(ms: number): Promise<void> {
-    return new Promise(resolve => setTimeout(resolve, ms))
-}
-
-async function randomHex(bytes: number): Promise<string> {
-    return Buffer.from(await randomBytesAsync(bytes))
-        .toString('hex')
-        .toUpperCase()
-}
-
-async function randomDigits(count: number): Promise<string> {
-    const bytes = await randomBytesAsync(count)
-    let out = ''
-    for (const byte of bytes) out += String(byte % 10)
-    return out
-}
-
-/** Splits the client's byte stream into frames, dropping the intro header first. */
-class FrameReader {
-    private buffer: Uint8Array = new Uint8Array(0)
-    private introDone = false
-
-    push(chunk: Uint8Array): Uint8Array[] {
-        const joined = new Uint8Array(this.buffer.length + chunk.length)
-        joined.set(this.buffer, 0)
-        joined.set(chunk, this.buffer.length)
-        this.buffer = joined
-        if (!this.introDone) {
-            let offset = 0
-            if (this.buffer[0] === 0x45 && this.buffer[1] === 0x44) {
-                if (this.buffer.length < 7) return []
-                const routingLength =
-                    ((this.buffer[4] ?? 0) << 16) |
-                    ((this.buffer[5] ?? 0) << 8) |
-                    (this.buffer[6] ?? 0)
-                offset = 7 + routingLength
-            }
-            if (this.buffer.length < offset + 4) return []
-            if (this.buffer[offset] !== 87 || this.buffer[offset + 1] !== 65) {
-                throw new Error('connection header is not a WhatsApp Web header')
-            }
-            this.buffer = this.buffer.subarray(offset + 4)
-            this.introDone = true
-        }
-        const frames: Uint8Array[] = []
-        while (this.buffer.length >= 3) {
-            const length =
-                ((this.buffer[0] ?? 0) << 16) | ((this.buffer[1] ?? 0) << 8) | (this.buffer[2] ?? 0)
-            if (this.buffer.length < 3 + length) break
-            frames.push(this.buffer.slice(3, 3 + length))
-            this.buffer = this.buffer.subarray(3 + length)
-        }
-        return frames
-    }
-}
-
-function frameBytes(payload: Uint8Array): Uint8Array {
-    const out = new Uint8Array(3 + payload.length)
-    out[0] = (payload.length >> 16) & 0xff
-    out[1] = (payload.length >> 8) & 0xff
-    out[2] = payload.length & 0xff
-    out.set(payload, 3)
-    return out
-}
-
-export class Connection {
-    readonly id: number
-    readonly remoteAddress: string
-    device: DeviceRecord | null = null
-    registration: RegistrationData | null = null
-    refs: string[] = []
-    linkCode: LinkCodeSession | null = null
-    linkCodeAdvSecret: Uint8Array | null = null
-    mode: HandshakeMode | null = null
-    lateMs = 0
-    closed = false
-    /** set once a terminal stanza (stream error, failure) is sent: later sends are dropped */
-    ending = false
-    /** true between the offline preview and the client's batch request */
-    offlineWaiting = false
-    private transport: NoiseTransport | null = null
-    private readonly reader = new FrameReader()
-    private readonly handshakeFrames: Uint8Array[] = []
-    private handshakeWaiter: ((frame: Uint8Array) => void) | null = null
-    private handshakeRejecter: ((error: Error) => void) | null = null
-    private writeChain: Promise<void> = Promise.resolve()
-    private readChain: Promise<void> = Promise.resolve()
-    private readonly pending = new Map<string, PendingIq>()
-    private readonly closeWaiters: (() => void)[] = []
-    rotateTimer: NodeJS.Timeout | null = null
-
-    constructor(
-        id: number,
-        private readonly ws: WebSocket,
-        remoteAddress: string,
-        private readonly onNode: (conn: Connection, node: BinaryNode) => Promise<void>,
-        private readonly logger: Logger
-    ) {
-        this.id = id
-        this.remoteAddress = remoteAddress
-    }
-
-    receive(data: RawData): void {
-        let frames: Uint8Array[]
-        try {
-            frames = this.reader.push(rawDataToBytes(data))
-        } catch (error) {
-            this.logger.warn('sandbox dropped connection with bad framing', {
-                connectionId: this.id,
-                message: (error as Error).message
-            })
-            this.terminate()
-            return
-        }
-        for (const frame of frames) {
-            if (!this.transport) {
-                const waiter = this.handshakeWaiter
-                if (waiter) {
-                    this.handshakeWaiter = null
-                    waiter(frame)
-                } else {
-                    this.handshakeFrames.push(frame)
-                }
-                continue
-            }
-            const transport = this.transport
-            const decrypted = transport.decrypt(frame)
-            this.readChain = this.readChain
-                .then(async () => {
-                    const node = await decodeBinaryNodeStanza(await decrypted)
-                    await this.onNode(this, node)
-                })
-                .catch((error: unknown) => {
-                    this.logger.warn('sandbox failed to handle client frame', {
-                        connectionId: this.id,
-                        message: (error as Error).message
-                    })
-                })
-        }
-    }
-
-    nextHandshakeFrame(): Promise<Uint8Array> {
-        const queued = this.handshakeFrames.shift()
-        if (queued) return Promise.resolve(queued)
-        if (this.closed) return Promise.reject(new Error('connection closed'))
-        return new Promise((resolve, reject) => {
-            const timer = setTimeout(() => {
-                this.handshakeWaiter = null
-                this.handshakeRejecter = null
-                reject(new Error('handshake frame timeout'))
-            }, HANDSHAKE_TIMEOUT_MS)
-            this.handshakeWaiter = frame => {
-                clearTimeout(timer)
-                this.handshakeRejecter = null
-                resolve(frame)
-            }
-            this.handshakeRejecter = error => {
-                clearTimeout(timer)
-                this.handshakeWaiter = null
-                reject(error)
-            }
-        })
-    }
-
-    writeRaw(payload: Uint8Array): void {
-        if (this.closed) return
-        this.ws.send(frameBytes(payload))
-    }
-
-    setTransport(transport: NoiseTransport): void {
-        this.transport = transport
-        // Frames that raced the end of the handshake were queued as handshake frames.
-        const early = this.handshakeFrames.splice(0)
-        for (const frame of early) this.receive(frameBytes(frame) as unknown as RawData)
-    }
-
-    /** Encrypts and sends nodes strictly in order (the client decrypts with sequential nonces). */
-    send(node: BinaryNode): Promise<void> {
-        const transport = this.transport
-        if (!transport || this.closed || this.ending) return Promise.resolve()
-        // The nonce is taken now, in call order; encryption runs in parallel, writes stay ordered.
-        const encrypted = transport.encrypt(encodeBinaryNodeStanza(node))
-        const result = this.writeChain.then(async () => {
-            const bytes = await encrypted
-            if (this.closed) return
-            this.ws.send(frameBytes(bytes))
-        })
-        this.writeChain = result.catch(() => undefined)
-        return result
-    }
-
-    /** Sends a response to a client request, honouring an injected `late` fault. */
-    async respond(node: BinaryNode): Promise<void> {
-        if (this.lateMs > 0) await delay(this.lateMs)
-        await this.send(node)
-    }
-
-    /** Sends an iq to the client and waits for its result/error. */
-    query(node: BinaryNode, timeoutMs = CLIENT_IQ_TIMEOUT_MS): Promise<BinaryNode> {
-        const id = node.attrs.id
-        if (!id) return Promise.reject(new Error('iq needs an id'))
-        return new Promise((resolve, reject) => {
-            const timer = setTimeout(() => {
-                this.pending.delete(id)
-                reject(new Error('client did not answer the iq in time'))
-            }, timeoutMs)
-            this.pending.set(id, { resolve, reject, timer })
-            this.send(node).catch((error: unknown) => {
-                clearTimeout(timer)
-                this.pending.delete(id)
-                reject(error as Error)
-            })
-        })
-    }
-
-    resolvePending(node: BinaryNode): boolean {
-        const id = node.attrs.id
-        if (!id) return false
-        const pending = this.pending.get(id)
-        if (!pending) return false
-        clearTimeout(pending.timer)
-        this.pending.delete(id)
-        pending.resolve(node)
-        return true
-    }
-
-    /** Waits until the client closes the socket, up to `timeoutMs`. Resolves true if it did. */
-    waitClosed(timeoutMs: number): Promise<boolean> {
-        if (this.closed) return Promise.resolve(true)
-        return new Promise(resolve => {
-            const timer = setTimeout(() => resolve(false), timeoutMs)
-            this.closeWaiters.push(() => {
-                clearTimeout(timer)
-                resolve(true)
-            })
-        })
-    }
-
-    /** Sends a terminal stanza, lets the client read it and close, then closes if it did not. */
-    async endWith(node: BinaryNode | null, code = 1000): Promise<void> {
-        if (this.ending) return
-        const sent = node ? this.send(node) : Promise.resolve()
-        // Nothing follows a terminal stanza on the real service.
-        this.ending = true
-        await sent.catch(() => undefined)
-        const closedByClient = await this.waitClosed(CLOSE_GRACE_MS)
-        if (!closedByClient) this.close(code)
-    }
-
-    close(code = 1000, reason = ''): void {
-        if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) {
-            this.ws.close(code, reason)
-        }
-        // A peer that never answers the close handshake must not keep the process alive.
-        const ws = this.ws
-        setTimeout(() => {
-            if (ws.readyState !== ws.CLOSED) ws.terminate()
-        }, 1_000).unref()
-    }
-
-    terminate(): void {
-        this.ws.terminate()
-    }
-
-    /** Marks the socket closed; answers already received are handled before pendings fail. */
-    markClosed(): Promise<void> {
-        if (this.closed) return Promise.resolve()
-        this.closed = true
-        if (this.rotateTimer) clearInterval(this.rotateTimer)
-        this.rotateTimer = null
-        const rejectHandshake = this.handshakeRejecter
-        this.handshakeWaiter = null
-        this.handshakeRejecter = null
-        rejectHandshake?.(new Error('connection closed'))
-        return this.readChain.then(() => {
-            for (const [id, pending] of this.pending) {
-                clearTimeout(pending.timer)
-                pending.reject(new Error('connection closed'))
-                this.pending.delete(id)
-            }
-            for (const waiter of this.closeWaiters.splice(0)) waiter()
-        })
-    }
 }
 
 export interface SandboxServerEvents {
@@ -1992,29 +1656,4 @@ export class SandboxServer extends EventEmitter {
     }
 }
 
-export function normalizeUserJid(value: string): string {
-    if (value.includes('@')) return value
-    const digits = value.replace(/[^\d]/g, '')
-    if (digits.length === 0) throw new Error(`not a phone number or JID: ${value}`)
-    return `${digits}@${HOST_DOMAIN}`
-}
-
-function uintBytes(length: number, value: number): Uint8Array {
-    const out = new Uint8Array(length)
-    let rest = value
-    for (let i = length - 1; i >= 0; i -= 1) {
-        out[i] = rest & 0xff
-        rest = Math.floor(rest / 256)
-    }
-    return out
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-    return new Uint8Array(Buffer.concat(parts.map(part => Buffer.from(part))))
-}
-
-function sha1Sync(data: Uint8Array): Uint8Array {
-    return new Uint8Array(createHash('sha1').update(data).digest())
-}
-
-export { toBase64 }
+export { Connection, HOST_DOMAIN, normalizeUserJid }
