@@ -335,7 +335,7 @@ class ProgressLine {
 }
 
 export function formatProgress(p: MigrateProgress): string {
-    const pct = p.total > 0 ? Math.floor((p.done * 100) / p.total) : 100
+    const pct = p.total > 0 ? Math.min(100, Math.floor((p.done * 100) / p.total)) : 100
     const eta = p.etaMs === null ? '' : `, ETA ${formatDuration(p.etaMs)}`
     const session = p.sessionTotal > 0 ? ` (${p.sessionDone}/${p.sessionTotal})` : ''
     return `${p.phase} ${p.sessionId}${session} | ${p.done}/${p.total} records (${pct}%), sessions ${p.sessionsDone}/${p.sessionsTotal}, ${Math.round(p.rate)} rec/s${eta}`

@@ -388,7 +388,10 @@ class Runner {
         private readonly now: () => number,
         private readonly started: number
     ) {
-        this.total = plan.recordsToCopy
+        // progress counts records copied, and records compared for sessions only verified
+        this.total =
+            plan.recordsToCopy +
+            plan.sessions.filter(s => s.action === 'verify' || s.action === 'reverify').reduce((n, s) => n + s.total, 0)
         this.sessionsTotal = plan.sessions.filter(s => s.action !== 'skip').length
     }
 
@@ -527,7 +530,7 @@ class Runner {
             this.digestOf(this.dst, this.dstCatalog, planned.sessionId)
         ])
         if (source === null || target === null) return null
-        this.advance('verify', planned.sessionId, 0, 0, 0)
+        this.advance('verify', planned.sessionId, planned.total, planned.total, planned.total)
         return { digests: source, mismatches: compareDigests(source, target) }
     }
 
