@@ -73,11 +73,19 @@ export type IntegrityCheckName = (typeof INTEGRITY_CHECKS)[number]
 
 /** ADV signature prefixes (zapo-js `signal/crypto/constants.js`). */
 const ADV_PREFIX = Object.freeze({
-    account: new Uint8Array([6, 0]),
-    device: new Uint8Array([6, 1]),
-    hostedAccount: new Uint8Array([6, 5]),
-    hostedDevice: new Uint8Array([6, 6])
+    e2ee: { account: new Uint8Array([6, 0]), device: new Uint8Array([6, 1]) },
+    hosted: { account: new Uint8Array([6, 5]), device: new Uint8Array([6, 6]) }
 })
+
+type AdvKind = keyof typeof ADV_PREFIX
+
+async function firstVerifying(
+    order: readonly AdvKind[],
+    verify: (kind: AdvKind) => Promise<boolean>
+): Promise<AdvKind | null> {
+    for (const kind of order) if (await verify(kind)) return kind
+    return null
+}
 
 /** Runs every integrity check on one session's credentials. Never throws for bad data: a malformed record is a failed check. */
 export async function checkCredentialIntegrity(input: IntegrityInput): Promise<IntegrityReport> {
@@ -214,6 +222,9 @@ async function advChecks(credentials: WaAuthCredentials): Promise<readonly Integ
             { name: 'adv-device-signature', status: 'fail', detail }
         ]
     }
+    // the account type decides the prefixes; the other pair is tried too, because the type
+    // zapo-js used at pairing came from the HMAC wrapper, which is not stored
+    const order = hosted ? (['hosted', 'e2ee'] as const) : (['e2ee', 'hosted'] as const)
     const checks: IntegrityCheck[] = []
     try {
         if (!accountSignature || !accountSignatureKey) {
@@ -223,22 +234,19 @@ async function advChecks(credentials: WaAuthCredentials): Promise<readonly Integ
                 detail: 'ADV identity lacks the account signature or its key'
             })
         } else {
-            const message = concat([
-                hosted ? ADV_PREFIX.hostedAccount : ADV_PREFIX.account,
-                details,
-                rawIdentity
-            ])
-            const valid = await xeddsaVerify(
-                toRawPubKey(accountSignatureKey),
-                message,
-                copy(accountSignature)
+            const kind = await firstVerifying(order, type =>
+                xeddsaVerify(
+                    toRawPubKey(accountSignatureKey),
+                    concat([ADV_PREFIX[type].account, details, rawIdentity]),
+                    copy(accountSignature)
+                )
             )
             checks.push(
-                valid
+                kind !== null
                     ? {
                           name: 'adv-account-signature',
                           status: 'pass',
-                          detail: `the primary device's account signature verifies${hosted ? ' (hosted)' : ''}`
+                          detail: `the primary device's account signature verifies${kind === 'hosted' ? ' (hosted)' : ''}`
                       }
                     : {
                           name: 'adv-account-signature',
@@ -262,19 +270,19 @@ async function advChecks(credentials: WaAuthCredentials): Promise<readonly Integ
                 detail: 'ADV identity lacks the device signature or the account key'
             })
         } else {
-            const message = concat([
-                hosted ? ADV_PREFIX.hostedDevice : ADV_PREFIX.device,
-                details,
-                rawIdentity,
-                accountSignatureKey
-            ])
-            const valid = await xeddsaVerify(rawIdentity, message, copy(deviceSignature))
+            const kind = await firstVerifying(order, type =>
+                xeddsaVerify(
+                    rawIdentity,
+                    concat([ADV_PREFIX[type].device, details, rawIdentity, accountSignatureKey]),
+                    copy(deviceSignature)
+                )
+            )
             checks.push(
-                valid
+                kind !== null
                     ? {
                           name: 'adv-device-signature',
                           status: 'pass',
-                          detail: 'our device signature verifies against the identity key'
+                          detail: `our device signature verifies against the identity key${kind === 'hosted' ? ' (hosted)' : ''}`
                       }
                     : {
                           name: 'adv-device-signature',
