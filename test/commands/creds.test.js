@@ -454,3 +454,39 @@ describe('zapo creds show', () => {
         assertOneErrorLine(result, /--reveal/)
     })
 })
+
+describe('zapo creds show on a device paired through the real pairing flow', () => {
+    test('zapo pair --sandbox, then creds show: every check passes, sessions list agrees', async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'zapo-creds-paired-'))
+        const pair = await runZapo(['pair', '--sandbox', '--session', 'real', '--json'], {
+            cwd: dir,
+            env,
+            timeoutMs: 60_000
+        })
+        assert.equal(pair.code, 0, pair.stderr)
+        const paired = pair.stdout
+            .split('\n')
+            .filter(Boolean)
+            .map(line => JSON.parse(line))
+            .find(event => event.event === 'paired')
+        assert.ok(paired, pair.stdout)
+        const result = await runZapo(['creds', 'show', '--session', 'real', '--json'], {
+            cwd: dir,
+            env
+        })
+        assert.equal(result.code, 0, result.stdout + result.stderr)
+        const doc = JSON.parse(result.stdout)
+        assert.equal(doc.paired, true)
+        assert.equal(doc.account.meJid, paired.meJid)
+        assert.deepEqual(
+            doc.integrity.checks.filter(c => c.status !== 'pass').map(c => c.name),
+            []
+        )
+        const list = await runZapo(['sessions', 'list', '--json'], { cwd: dir, env })
+        assert.equal(list.code, 0, list.stderr)
+        const [entry] = JSON.parse(list.stdout).sessions
+        assert.equal(entry.id, 'real')
+        assert.equal(entry.meJid, paired.meJid)
+        assert.equal(entry.counts.credentials, true)
+    })
+})
