@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -488,5 +488,6 @@ describe('zapo creds show on a device paired through the real pairing flow', () 
         assert.equal(entry.id, 'real')
         assert.equal(entry.meJid, paired.meJid)
         assert.equal(entry.counts.credentials, true)
+        rmSync(dir, { recursive: true, force: true })
     })
 })
