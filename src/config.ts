@@ -11,7 +11,8 @@
  *   },
  *   "domains": { "retry": "redis", "deviceList": "redis" },
  *   "server": { "url": "ws://127.0.0.1:7400/ws/chat", "rootCa": "…" },
- *   "check": { "minPreKeys": 50, "maxSignedPreKeyAgeDays": 30, "maxSinceLoginHours": 168 }
+ *   "check": { "minPreKeys": 50, "maxSignedPreKeyAgeDays": 30, "maxSinceLoginHours": 168,
+ *              "timeoutSeconds": 30, "concurrency": 4 }
  * }
  */
 
