@@ -410,7 +410,7 @@ test('usage errors name the flag', async t => {
     assert.match(domains.stderr, /bogus/)
 })
 
-test('a session paired through the sandbox and talking to peers is migrated, then connects from the target without pairing and decrypts new messages', async t => {
+test('a session paired through the sandbox and talking to peers is migrated sqlite → postgres → redis → mysql, and after each move connects without pairing and decrypts new messages', async t => {
     const { startTestSandbox, pairWithQr, nextEvent, testLogger } = await import('../sandbox/helpers.js')
     const { createWaClient } = await import('../../dist/client/create-client.js')
     const urls = urlsFor(t)
@@ -440,34 +440,61 @@ test('a session paired through the sandbox and talking to peers is migrated, the
     assert.ok(out.sessions[0].digests.session.count >= 2, 'both peer sessions were migrated')
 
     // the migrated session, from the target only: no QR, logs in, and decrypts on the old sessions
-    const target = await openTestStore(urls.postgres, 'write')
-    const client = createWaClient({
-        store: await target.createWaStore(),
-        sessionId: 'tenant',
-        server: { url: sandbox.url, rootCa: sandbox.rootCa },
-        logger: testLogger('migrated'),
-        tuning: { timeoutIntervalMs: 1_000 }
-    })
-    t.after(async () => {
-        await client.disconnect().catch(() => undefined)
-        await target.close()
-    })
-    let qrShown = false
-    client.on('auth_qr', () => (qrShown = true))
-    const login = sandbox.waitFor('login', e => e.jid === paired.jid, 15_000)
-    await client.connect()
-    await login
-    assert.equal(qrShown, false, 'the migrated session had to pair again')
+    const connectFrom = async url => {
+        const target = await openTestStore(url, 'write')
+        const client = createWaClient({
+            store: await target.createWaStore(),
+            sessionId: 'tenant',
+            server: { url: sandbox.url, rootCa: sandbox.rootCa },
+            logger: testLogger('migrated'),
+            tuning: { timeoutIntervalMs: 1_000 }
+        })
+        let closed = false
+        const close = async () => {
+            if (closed) return
+            closed = true
+            await client.disconnect().catch(() => undefined)
+            await target.close()
+        }
+        t.after(close)
+        let qrShown = false
+        client.on('auth_qr', () => (qrShown = true))
+        const login = sandbox.waitFor('login', e => e.jid === paired.jid, 15_000)
+        await client.connect()
+        await login
+        assert.equal(qrShown, false, `the session migrated to ${url} had to pair again`)
+        return { client, close }
+    }
+    const expectDecrypts = async (client, round, typeA) => {
+        for (const [peer, text, type] of [
+            [peerA, `round ${round}, A`, typeA],
+            [peerB, `round ${round}, B`, 'msg']
+        ]) {
+            const received = nextEvent(client, 'message', m => m.message?.conversation === text)
+            const sent = await sandbox.sendMessage({ to: paired.jid, from: peer, text })
+            assert.equal(sent.deliveries[0].type, type)
+            assert.equal((await received).message.conversation, text)
+        }
+    }
     // A never got an answer, so it still sends prekey messages naming the one-time prekey the
     // device consumed before the move: only the migrated session can decrypt them. B got one, so
     // it ratchets on (msg).
-    for (const [peer, text, type] of [
-        [peerA, 'after the move, A', 'pkmsg'],
-        [peerB, 'after the move, B', 'msg']
+    const onPostgres = await connectFrom(urls.postgres)
+    await expectDecrypts(onPostgres.client, 1, 'pkmsg')
+    await onPostgres.close()
+
+    // and on: postgres → redis → mysql, the session keeps working after each move
+    let from = urls.postgres
+    for (const [round, to] of [
+        [2, urls.redis],
+        [3, urls.mysql]
     ]) {
-        const received = nextEvent(client, 'message', m => m.message?.conversation === text)
-        const sent = await sandbox.sendMessage({ to: paired.jid, from: peer, text })
-        assert.equal(sent.deliveries[0].type, type)
-        assert.equal((await received).message.conversation, text)
+        const moved = await runZapo(['migrate', '--from', from, '--to', to, '--all', '--json'], { cwd: dir })
+        assert.equal(moved.code, 0, moved.stderr)
+        assert.deepEqual(json(moved).sessions.map(s => [s.sessionId, s.verified]), [['tenant', true]])
+        const next = await connectFrom(to)
+        await expectDecrypts(next.client, round, 'pkmsg')
+        await next.close()
+        from = to
     }
 })
