@@ -102,7 +102,7 @@ export async function runCredsShow(options: CredsShowOptions): Promise<CredsView
             if (hasAnyRecord(counts)) {
                 throw new ZapoError(
                     'INTEGRITY',
-                    `session "${sessionId}" has Signal records but no credentials in ${options.store.label} (half-written or partly deleted); restore it from an export or re-pair it`,
+                    `session "${sessionId}" holds records but no credentials in ${options.store.label} (half-written or partly deleted); restore it from an export or re-pair it`,
                     { sessionId, store: options.store.label }
                 )
             }

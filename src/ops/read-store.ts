@@ -16,7 +16,8 @@ export interface ReadableStore {
     readonly store: OpenedStore
     readonly catalog: ZapoSessionCatalog
     /**
-     * 'missing': the backend holds no zapo data at all (never for SQLite: that is an error);
+     * 'missing': the backend holds no zapo data at all (a fresh database or prefix, an empty
+     * SQLite file; a SQLite file with other tables is refused instead);
      * 'partial': some domains' tables do not exist yet: read only what `catalog.counts` says exists
      */
     readonly schema: SchemaState

@@ -328,7 +328,7 @@ describe('zapo creds show', () => {
     test('Signal records without credentials: exit 5, one line', async () => {
         const result = await zapo(['creds', 'show', '--session', 'headless', '--store', url])
         assert.equal(result.code, 5)
-        assertOneErrorLine(result, /has Signal records but no credentials/)
+        assertOneErrorLine(result, /holds records but no credentials/)
         assert.equal(result.stdout, '')
     })
 
