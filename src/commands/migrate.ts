@@ -41,7 +41,7 @@ export function register(program: Command): void {
         .option('--session <id>', 'a session to migrate (repeatable)', collect)
         .option('--all', 'every session of the source')
         .option('--domains <list>', `comma-separated domains (default: ${DURABLE_DOMAINS.join(',')})`)
-        .option('--archive', `also the archive domains (${ARCHIVE_DOMAINS.join(', ')})`)
+        .option('--archive', `the archive domains (${ARCHIVE_DOMAINS.join(', ')}): not supported yet`)
         .option('--dry-run', 'print the plan (sessions, records per domain, what the target holds) and stop')
         .option('--skip-existing', 'leave sessions the target already holds as they are')
         .option('--overwrite', 'replace sessions the target already holds')
