@@ -64,6 +64,13 @@ export function isLoopbackHost(host: string): boolean {
     return host === 'localhost' || host === '::1' || host.startsWith('127.')
 }
 
+/** The host to put in `url`: a wildcard bind is reached through loopback. */
+function urlHostFor(host: string): string {
+    if (host === '0.0.0.0' || host === '') return '127.0.0.1'
+    if (host === '::') return '[::1]'
+    return host.includes(':') ? `[${host}]` : host
+}
+
 export class Sandbox {
     /** `ws://host:port/ws/chat`: pass as `--server` / the client's chat socket URL. */
     readonly url: string
@@ -83,8 +90,7 @@ export class Sandbox {
         this.control = control
         this.host = host
         this.port = server.port
-        const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host
-        this.url = `ws://${urlHost}:${server.port}${CHAT_PATH}`
+        this.url = `ws://${urlHostFor(host)}:${server.port}${CHAT_PATH}`
         this.noiseRootCa = Object.freeze({
             publicKey: server.rootCa.publicKey,
             serial: server.rootCa.serial
