@@ -151,7 +151,7 @@ export class SimulatedPeer {
         for (const key of this.distributed) {
             if (key.endsWith(`|${deviceJid}`)) this.distributed.delete(key)
         }
-        void this.sessions.deleteSession(addressOfJid(deviceJid))
+        void this.sessions.deleteSession(addressOfJid(deviceJid)).catch(() => undefined)
     }
 
     /**

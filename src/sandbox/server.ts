@@ -936,7 +936,9 @@ export class SandboxServer extends EventEmitter {
         }
         this.devicesByJid.set(jid, device)
         this.removedDevices.delete(jid)
-        for (const peer of this.peers.values()) void peer.then(p => p.forget(jid))
+        for (const peer of this.peers.values()) {
+            void peer.then(p => p.forget(jid)).catch(() => undefined)
+        }
         return device
     }
 
@@ -1556,11 +1558,13 @@ export class SandboxServer extends EventEmitter {
             jid: device.jid,
             left: device.preKeys.size
         })
-        void conn.send({
-            tag: 'notification',
-            attrs: { from: HOST_DOMAIN, id: this.stanzaId(), type: 'encrypt', t: nowSeconds() },
-            content: [{ tag: 'count', attrs: { value: String(device.preKeys.size) } }]
-        })
+        void conn
+            .send({
+                tag: 'notification',
+                attrs: { from: HOST_DOMAIN, id: this.stanzaId(), type: 'encrypt', t: nowSeconds() },
+                content: [{ tag: 'count', attrs: { value: String(device.preKeys.size) } }]
+            })
+            .catch(() => undefined)
     }
 
     private async waitForKeys(device: DeviceRecord, timeoutMs: number): Promise<void> {
