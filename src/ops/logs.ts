@@ -294,7 +294,8 @@ class SessionRunner {
         if (decision.action === 'stop') {
             this.deps.emit(stoppedRecord(this.sessionId, decision.classification))
             this.clearTimer()
-            void this.disconnect()
+            // not from inside the library's own close handling: let it finish first
+            setImmediate(() => void this.disconnect())
             this.deps.onStopped()
             return
         }
@@ -350,12 +351,26 @@ class SessionRunner {
         this.shuttingDown ??= (async () => {
             this.clearTimer()
             if (this.policy.state !== 'stopped') this.policy.stop()
-            // wait for a disconnect already under way, then make sure the client is down
-            if (this.disconnecting) await this.disconnecting
-            await this.disconnect()
+            // wait for a disconnect already under way, then make sure the client is down; a
+            // disconnect that hangs in the library must not keep the command from ending
+            if (this.disconnecting) await bounded(this.disconnecting, SHUTDOWN_WAIT_MS)
+            await bounded(this.disconnect(), SHUTDOWN_WAIT_MS)
         })()
         return this.shuttingDown
     }
+}
+
+const SHUTDOWN_WAIT_MS = 5_000
+
+function bounded(promise: Promise<void>, ms: number): Promise<void> {
+    return new Promise(resolve => {
+        // a ref'd timer: the process must not end before the command has its result
+        const timer = setTimeout(resolve, ms)
+        void promise.finally(() => {
+            clearTimeout(timer)
+            resolve()
+        })
+    })
 }
 
 /** The sessions to tail, refused before anything connects when one is missing or unpaired. */
