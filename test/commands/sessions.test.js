@@ -214,6 +214,45 @@ describe('zapo sessions list on empty and bad stores', () => {
         })
     }
 
+    test('session ids where one is the prefix of another ("t" and "t:42@x") are counted apart', async () => {
+        const shape = {
+            preKeys: 3,
+            uploaded: 1,
+            signalSessions: 2,
+            identities: 3,
+            senderKeys: 1,
+            distributions: 1
+        }
+        const docs = {}
+        for (const backend of ['sqlite', 'redis']) {
+            const url =
+                backend === 'redis'
+                    ? urls.redis.replace(/keyPrefix=([^&]+)/, 'keyPrefix=$1p:')
+                    : urls.sqlite.replace(/\.sqlite$/, '-p.sqlite')
+            const store = await openTestStore(url, 'write')
+            try {
+                for (const id of ['t', 't:42@x']) await makeSession(store, id, shape)
+            } finally {
+                await store.close()
+            }
+            const result = await zapo(['sessions', 'list', '--json', '--store', url])
+            assert.equal(result.code, 0, result.stderr)
+            docs[backend] = JSON.parse(result.stdout).sessions
+            await dropStore(url)
+        }
+        for (const backend of ['sqlite', 'redis']) {
+            for (const session of docs[backend]) {
+                assert.equal(session.counts.signalSessions, 2, `${backend} ${session.id}`)
+                assert.equal(session.counts.identities, 3, `${backend} ${session.id}`)
+                assert.equal(session.counts.preKeys, 3, `${backend} ${session.id}`)
+                assert.equal(session.counts.privacyTokens, 2, `${backend} ${session.id}`)
+            }
+        }
+        // separately made sessions: their times differ, their ids and counts do not
+        const shapeOf = sessions => sessions.map(({ id, counts }) => ({ id, counts }))
+        assert.deepEqual(shapeOf(docs.redis), shapeOf(docs.sqlite))
+    })
+
     test('a SQLite store whose sessions were all removed: empty list, exit 0', async () => {
         const store = await openTestStore(urls.sqlite, 'write')
         const { clearSession } = await import('../../dist/store/records.js')

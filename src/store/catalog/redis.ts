@@ -164,12 +164,19 @@ export function redisCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
             wanted && wanted.size <= 4
                 ? [...wanted].map(id => `${escapeGlob(prefix)}*${escapeGlob(id)}*`)
                 : [`${escapeGlob(prefix)}*`]
-        for (const pattern of patterns) await tallyPattern(pattern, wanted, tallies)
+        // one set across the patterns: `*tenant*` also returns the keys of "tenant:42@x", which
+        // that id's own pattern returns again
+        const seen = new Set<string>()
+        for (const pattern of patterns) await tallyPattern(pattern, wanted, tallies, seen)
         return tallies
     }
 
-    const tallyPattern = async (pattern: string, wanted: ReadonlySet<string> | null, tallies: Map<string, Tally>): Promise<void> => {
-        const seen = new Set<string>()
+    const tallyPattern = async (
+        pattern: string,
+        wanted: ReadonlySet<string> | null,
+        tallies: Map<string, Tally>,
+        seen: Set<string>
+    ): Promise<void> => {
         for await (const keys of scan(redis, pattern)) {
             for (const full of keys) {
                 const hit = classify(full.slice(prefix.length))
