@@ -172,8 +172,10 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
         const code = EXIT_CODES[result.exit]
         exitAfterLingeringTimers(ctx, code)
         return code
-    } finally {
+    } catch (error) {
         process.off('SIGINT', onSignal)
         process.off('SIGTERM', onSignal)
+        throw error
     }
+    // on success the handlers stay while the process winds down: a second Ctrl-C still means now
 }

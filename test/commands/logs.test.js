@@ -4,6 +4,8 @@
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { test } from 'node:test'
 
@@ -411,6 +413,50 @@ test('SIGINT disconnects, exits 0, and the session stays in the store, paired an
     const device = sandbox.devices().find(d => d.jid === jids.t1)
     assert.ok(device, 'the device is still linked on the server')
     assert.equal(device.connected, false, 'disconnected')
+})
+
+test('a second Ctrl-C while the first is still disconnecting exits at once with 130', async t => {
+    const { path, sandbox } = await setup(t)
+    // a server that completes the WebSocket upgrade and then ignores every frame: the Noise
+    // handshake never ends, and closing the socket waits for a close frame that never comes
+    const held = []
+    let upgraded = 0
+    const server = createServer(socket => {
+        held.push(socket)
+        let head = ''
+        socket.on('data', chunk => {
+            if (head.includes('\r\n\r\n')) return
+            head += chunk.toString('latin1')
+            const key = /sec-websocket-key: *(\S+)/i.exec(head)?.[1]
+            if (!head.includes('\r\n\r\n') || !key) return
+            const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64')
+            socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`)
+            upgraded += 1
+        })
+    })
+    await new Promise(resolve => server.listen(0, '127.0.0.1', resolve))
+    t.after(() => {
+        for (const socket of held) socket.destroy()
+        server.close()
+    })
+    const url = `ws://127.0.0.1:${server.address().port}/ws/chat`
+    const run = tail(t, ['--store', `sqlite:${path}`, '--server', url, '--server-root-ca', sandbox.rootCa, '--session', 't1'])
+    const deadline = Date.now() + 15_000
+    while (upgraded === 0) {
+        if (Date.now() > deadline) throw new Error(`never connected: ${run.stderr}`)
+        await new Promise(r => setTimeout(r, 20))
+    }
+    await new Promise(r => setTimeout(r, 300)) // the client is now waiting in its Noise handshake
+    run.child.kill('SIGINT')
+    while (!run.stderr.includes('Ctrl-C again to quit at once')) {
+        if (Date.now() > deadline) throw new Error(`no disconnect note: ${run.stderr}`)
+        await new Promise(r => setTimeout(r, 10))
+    }
+    const second = Date.now()
+    run.child.kill('SIGINT')
+    const { code, signal, stderr } = await run.done
+    assert.equal(code, 130, `signal ${signal}\n${stderr}`)
+    assert.ok(Date.now() - second < 2_000, 'the second Ctrl-C did not wait for the disconnect')
 })
 
 test('piping into head -n 1 ends quietly', async t => {
