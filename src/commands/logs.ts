@@ -171,11 +171,11 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
         if (!io.json && result.ended === 'timeout') note(io, p.dim(`zapo: --timeout reached after ${result.matched} event(s)`))
         const code = EXIT_CODES[result.exit]
         exitAfterLingeringTimers(ctx, code)
+        // the signal handlers stay while the process winds down: a second Ctrl-C still means now
         return code
     } catch (error) {
         process.off('SIGINT', onSignal)
         process.off('SIGTERM', onSignal)
         throw error
     }
-    // on success the handlers stay while the process winds down: a second Ctrl-C still means now
 }
