@@ -14,6 +14,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs'
 import { timingSafeEqual } from 'node:crypto'
 import { createRequire } from 'node:module'
+import { userInfo } from 'node:os'
 import { dirname } from 'node:path'
 import type { WaStore, WaStoreBackend } from 'zapo-js'
 import { ZapoError } from '../errors.js'
@@ -176,9 +177,10 @@ export async function openBackend(spec: BackendSpec, mode: OpenMode): Promise<Op
 
 async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBackend> {
     const path = spec.target
+    let journalMode: string | null = null
     if (existsSync(path)) {
         if (!statSync(path).isFile()) throw unavailable(spec, `${path} is not a file`, 'pass the path of a .sqlite file')
-        await probeSqliteFile(spec)
+        journalMode = await probeSqliteFile(spec)
     } else {
         if (mode === 'read') {
             throw new ZapoError('SESSION_NOT_FOUND', `no SQLite store at ${path}: pair a session first (zapo pair) or pass --store`, {
@@ -201,6 +203,8 @@ async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBack
             path,
             sessionId: 'zapo',
             driver: 'better-sqlite3',
+            // reading must not change the file: keep its journal mode (the package's default is WAL)
+            ...(mode === 'read' && journalMode !== null ? { pragmas: { journal_mode: journalMode } } : {}),
             ...(spec.tableNames ? { tableNames: spec.tableNames as never } : {})
         })
     } catch (error) {
@@ -217,12 +221,14 @@ async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBack
 }
 
 /** Refuses a file that is not SQLite, before any store package touches (and migrates) it. */
-async function probeSqliteFile(spec: BackendSpec): Promise<void> {
+async function probeSqliteFile(spec: BackendSpec): Promise<string | null> {
     const { default: Database } = await import('better-sqlite3')
     let db: import('better-sqlite3').Database | null = null
     try {
         db = new Database(spec.target, { readonly: true, fileMustExist: true })
         db.prepare('SELECT name FROM sqlite_master LIMIT 1').all()
+        const mode = db.pragma('journal_mode', { simple: true })
+        return typeof mode === 'string' && /^[a-z]+$/.test(mode) ? mode : null
     } catch (error) {
         const message = (error as Error).message
         throw unavailable(
@@ -239,7 +245,8 @@ async function openPostgres(spec: BackendSpec): Promise<OpenedBackend> {
     const pg = await import('pg')
     const Pool = pg.default.Pool
     const pool = new Pool({
-        ...(spec.target ? { connectionString: spec.target } : {}),
+        ...(spec.target ? { connectionString: withDefaultUser(spec.target) } : {}),
+        ...(spec.target === '' && !process.env.PGUSER && !process.env.USER ? { user: userInfo().username } : {}),
         connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
         max: 4,
         idleTimeoutMillis: 1_000,
@@ -263,6 +270,19 @@ async function openPostgres(spec: BackendSpec): Promise<OpenedBackend> {
         stores: result.stores as unknown as DomainStores,
         handle: { kind: 'postgres', pool },
         close: () => pool.end()
+    }
+}
+
+/** pg takes the user from the URL, PGUSER or USER; psql also falls back to the OS user, and so does zapo. */
+function withDefaultUser(target: string): string {
+    if (process.env.PGUSER || process.env.USER) return target
+    try {
+        const url = new URL(target)
+        if (url.username !== '' || url.searchParams.has('user')) return target
+        url.username = encodeURIComponent(userInfo().username)
+        return url.toString()
+    } catch {
+        return target
     }
 }
 
@@ -301,13 +321,17 @@ async function openRedis(spec: BackendSpec): Promise<OpenedBackend> {
         enableOfflineQueue: false,
         retryStrategy: () => null
     })
-    redis.on('error', () => undefined)
+    let socketError: unknown = null
+    redis.on('error', (error: unknown) => {
+        socketError ??= error
+    })
     try {
         await redis.connect()
         await redis.ping()
     } catch (error) {
         redis.disconnect()
-        throw connectError(spec, error)
+        // ioredis rejects with "Connection is closed"; the cause is the socket error it emitted
+        throw connectError(spec, socketError ?? error)
     }
     const { createRedisStore } = loadStorePackage('@zapo-js/store-redis')
     const result = createRedisStore({ redis, ...(spec.keyPrefix !== undefined ? { keyPrefix: spec.keyPrefix } : {}) })
