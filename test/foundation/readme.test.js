@@ -30,3 +30,22 @@ test('every zapo command the README shows exists', () => {
     const missing = [...commands].filter(c => !new RegExp(`^  ${c}\\b`, 'm').test(help))
     assert.deepEqual(missing, [], `README mentions commands zapo does not have: ${missing.join(', ')}`)
 })
+
+test('every flag the README passes to a zapo command is one that command takes', () => {
+    const code = [...readme.matchAll(/```[a-z]*\n([\s\S]*?)```/g)].map(m => m[1]).join('\n')
+    const helpOf = new Map()
+    const problems = []
+    for (const line of code.split('\n')) {
+        for (const m of line.matchAll(/(?:^|\s|&& )(?:\.\/bin\/zapo\.js|zapo) ((?:[a-z][a-z-]+)(?: (?:list|ls|show))?)((?: [^|&;#]*)?)/g)) {
+            const command = m[1]
+            if (!helpOf.has(command)) {
+                const result = spawnSync(process.execPath, [root + 'bin/zapo.js', ...command.split(' '), '--help'], { encoding: 'utf8' })
+                helpOf.set(command, result.stdout)
+            }
+            for (const flag of (m[2] ?? '').match(/--[a-z][a-z-]*/g) ?? []) {
+                if (!new RegExp(`(^|[\\s,])${flag}\\b`, 'm').test(helpOf.get(command))) problems.push(`zapo ${command} ${flag}`)
+            }
+        }
+    }
+    assert.deepEqual(problems, [], `README flags zapo does not take: ${problems.join(', ')}`)
+})
