@@ -34,6 +34,7 @@ import {
 } from 'zapo-js/signal'
 import { ZapoError } from '../errors.js'
 import { DURABLE_DOMAINS, type DurableDomain } from '../store/address.js'
+import { EMPTY_COUNTS } from '../store/catalog/types.js'
 import type { RecordBatch, SessionCounts } from '../store/records.types.js'
 
 export const FORMAT_NAME = 'zapo-export'
@@ -81,20 +82,7 @@ export interface FileEnd {
 export type ExportCounts = { -readonly [K in keyof SessionCounts]: SessionCounts[K] }
 
 export function emptyCounts(): ExportCounts {
-    return {
-        credentials: false,
-        registration: false,
-        signedPreKey: false,
-        preKeys: 0,
-        preKeysUploaded: 0,
-        signalSessions: 0,
-        identities: 0,
-        senderKeys: 0,
-        senderKeyDistributions: 0,
-        appStateSyncKeys: 0,
-        appStateCollections: 0,
-        privacyTokens: 0
-    }
+    return { ...EMPTY_COUNTS }
 }
 
 /** The record kinds of each durable domain. */

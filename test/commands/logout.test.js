@@ -15,6 +15,7 @@ import { startSandbox } from '../../dist/sandbox/index.js'
 import { dropStore, makeSession, openTestStore, storeUrls } from '../helpers/fixtures.js'
 import { spawnSync } from 'node:child_process'
 import { REPO_ROOT, runZapo, ZAPO_BIN } from '../helpers/run.js'
+import { EMPTY_COUNTS } from '../../dist/store/catalog/types.js'
 
 const cwd = mkdtempSync(join(tmpdir(), 'zapo-logout-'))
 const env = { ZAPO_STORE: undefined, ZAPO_SESSION: undefined, ZAPO_CONFIG: undefined, ZAPO_SERVER: undefined, ZAPO_SERVER_ROOT_CA: undefined }
@@ -29,20 +30,7 @@ async function countsOf(url, sessionId) {
     }
 }
 
-const EMPTY = {
-    credentials: false,
-    registration: false,
-    signedPreKey: false,
-    preKeys: 0,
-    preKeysUploaded: 0,
-    signalSessions: 0,
-    identities: 0,
-    senderKeys: 0,
-    senderKeyDistributions: 0,
-    appStateSyncKeys: 0,
-    appStateCollections: 0,
-    privacyTokens: 0
-}
+const EMPTY = { ...EMPTY_COUNTS }
 
 describe('zapo logout --yes through the sandbox', () => {
     let sandbox
