@@ -6,7 +6,7 @@ import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
-import { parseFaultKind } from './server.js'
+import { parseFaultKind, parseLoginRefusal } from './server.js'
 import type { SandboxServer } from './server.js'
 
 const MAX_BODY_BYTES = 64 * 1024
@@ -104,7 +104,8 @@ async function route(
                 'POST /notification',
                 'POST /group-event',
                 'POST /call',
-                'POST /fault'
+                'POST /fault',
+                'POST /refuse-next-login'
             ]
         }
     }
@@ -241,6 +242,16 @@ async function route(
             }
             const ms = num(body, 'ms')
             await server.fault(str(body, 'device') as string, kind, ms !== undefined ? { ms } : {})
+            return { ok: true }
+        }
+        case '/refuse-next-login': {
+            let kind
+            try {
+                kind = parseLoginRefusal(str(body, 'kind') as string)
+            } catch (error) {
+                throw new HttpError(400, (error as Error).message)
+            }
+            server.refuseNextLogin(str(body, 'device') as string, kind)
             return { ok: true }
         }
         default:

@@ -14,7 +14,14 @@ import { formatRootCa } from '../client/root-ca.js'
 import type { NoiseRootCa } from '../client/root-ca.js'
 import { startControlServer } from './control.js'
 import type { ControlServer } from './control.js'
-import { CHAT_PATH, FaultKind, SandboxServer, parseFaultKind } from './server.js'
+import {
+    CHAT_PATH,
+    FaultKind,
+    LOGIN_REFUSAL_REASONS,
+    SandboxServer,
+    parseFaultKind,
+    parseLoginRefusal
+} from './server.js'
 import type {
     DeviceInfo,
     PeerMessage,
@@ -26,7 +33,7 @@ import type {
     SendMessageResult
 } from './server.js'
 
-export { FaultKind, parseFaultKind }
+export { FaultKind, LOGIN_REFUSAL_REASONS, parseFaultKind, parseLoginRefusal }
 export type {
     DeviceInfo,
     PeerMessage,
@@ -171,6 +178,15 @@ export class Sandbox {
         options: { readonly ms?: number } = {}
     ): Promise<void> {
         return this.server.fault(device, parseFaultKind(kind), options)
+    }
+
+    /**
+     * The next login of `device` (device JID, account JID or phone) is refused with
+     * `<failure reason=…>`: `locked` (403), `banned` (406), `client_too_old` (405),
+     * `bad_user_agent` (409), `not_authorized` (401) or `service_unavailable` (503).
+     */
+    refuseNextLogin(device: string, kind: FaultKind | string): void {
+        this.server.refuseNextLogin(device, parseLoginRefusal(kind))
     }
 
     on<K extends keyof SandboxServerEvents>(

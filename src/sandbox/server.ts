@@ -61,9 +61,30 @@ export const FaultKind = Object.freeze({
     FORCE_LOGOUT: 'force_logout',
     SERVICE_UNAVAILABLE: 'service_unavailable',
     DROP: 'drop',
-    LATE: 'late'
+    LATE: 'late',
+    LOCKED: 'locked',
+    BANNED: 'banned',
+    CLIENT_TOO_OLD: 'client_too_old',
+    BAD_USER_AGENT: 'bad_user_agent'
 } as const)
 export type FaultKind = (typeof FaultKind)[keyof typeof FaultKind]
+
+/**
+ * The `<failure reason=…>` each refusal sends; zapo-js 0.3.0 maps exactly these reasons to close
+ * events (`client/incoming.js` FAILURE_REASON_TO_DISCONNECT). These are the kinds
+ * `refuseNextLogin` takes: the real service answers a login with them instead of `<success>`.
+ */
+export const LOGIN_REFUSAL_REASONS: Readonly<Partial<Record<FaultKind, number>>> = Object.freeze({
+    not_authorized: 401,
+    locked: 403,
+    client_too_old: 405,
+    banned: 406,
+    bad_user_agent: 409,
+    service_unavailable: 503
+})
+
+/** Refusals the real service gives only at login (it checks the client's version and user agent there). */
+const LOGIN_ONLY_FAULTS: ReadonlySet<FaultKind> = new Set<FaultKind>(['client_too_old', 'bad_user_agent'])
 
 const FAULT_ALIASES: Readonly<Record<string, FaultKind>> = Object.freeze({
     '515': 'restart',
@@ -72,7 +93,11 @@ const FAULT_ALIASES: Readonly<Record<string, FaultKind>> = Object.freeze({
     '401': 'not_authorized',
     '516': 'force_logout',
     '503': 'service_unavailable',
-    drop_socket: 'drop'
+    drop_socket: 'drop',
+    '403': 'locked',
+    '406': 'banned',
+    '405': 'client_too_old',
+    '409': 'bad_user_agent'
 })
 
 export function parseFaultKind(value: string): FaultKind {
@@ -82,6 +107,16 @@ export function parseFaultKind(value: string): FaultKind {
     const alias = FAULT_ALIASES[normalized]
     if (alias) return alias
     throw new Error(`unknown fault "${value}": expected one of ${known.join(', ')}`)
+}
+
+/** Parses a login refusal kind (a fault kind the real service can answer a login with). */
+export function parseLoginRefusal(value: string): FaultKind {
+    const kind = parseFaultKind(value)
+    if (LOGIN_REFUSAL_REASONS[kind] === undefined) {
+        const allowed = Object.keys(LOGIN_REFUSAL_REASONS).join(', ')
+        throw new Error(`"${value}" is not a login refusal: expected one of ${allowed}`)
+    }
+    return kind
 }
 
 export interface SandboxServerOptions {
@@ -221,6 +256,8 @@ export interface SandboxServerEvents {
     'peer-message': PeerMessage
     /** a companion unlinked itself (`WaClient.logout()`: `<remove-companion-device>`) */
     'device-removed': { jid: string; reason: string | null; connectionId: number }
+    /** a login answered with `<failure reason=…>` because of `refuseNextLogin` */
+    'login-refused': { jid: string; connectionId: number; kind: FaultKind; reason: number }
 }
 
 export class SandboxServer extends EventEmitter {
@@ -232,6 +269,7 @@ export class SandboxServer extends EventEmitter {
     private nextConnectionId = 1
     private nextStanzaId = 1
     private refuseScans = 0
+    private readonly loginRefusals: { readonly target: string; readonly kind: FaultKind }[] = []
     private readonly connections = new Set<Connection>()
     private readonly accounts = new Map<string, Account>()
     private readonly devicesByJid = new Map<string, DeviceRecord>()
@@ -439,11 +477,29 @@ export class SandboxServer extends EventEmitter {
         }
     }
 
+    /**
+     * The next login of `target` (a device JID, or an account JID / phone number for any of its
+     * devices) is answered with `<failure reason=…>` instead of `<success>`. Each call refuses
+     * one login; calls queue up.
+     */
+    refuseNextLogin(target: string, kind: FaultKind): void {
+        const reason = LOGIN_REFUSAL_REASONS[kind]
+        if (reason === undefined) throw new Error(`"${kind}" is not a login refusal`)
+        const trimmed = target.trim()
+        if (trimmed === '') throw new Error('refuseNextLogin needs a device JID, account JID or phone')
+        this.loginRefusals.push({ target: trimmed, kind })
+    }
+
     async fault(
         target: string,
         kind: FaultKind,
         options: { readonly ms?: number } = {}
     ): Promise<void> {
+        if (LOGIN_ONLY_FAULTS.has(kind)) {
+            throw new Error(
+                `${kind} is refused at login only: use refuseNextLogin (POST /refuse-next-login)`
+            )
+        }
         const conns = this.resolveConnections(target)
         if (conns.length === 0) throw new Error(`no live connection for ${target}`)
         await Promise.all(conns.map(conn => this.applyFault(conn, kind, options.ms ?? 30_000)))
@@ -826,6 +882,17 @@ export class SandboxServer extends EventEmitter {
     ): Promise<void> {
         const jid = `${username}:${deviceId}@${HOST_DOMAIN}`
         await this.pendingPairings.get(jid)
+        const refusal = this.takeLoginRefusal(jid, String(username))
+        if (refusal) {
+            const reason = LOGIN_REFUSAL_REASONS[refusal.kind] as number
+            this.logger.info('sandbox refusing login', { jid, kind: refusal.kind, reason })
+            this.emit('login-refused', { jid, connectionId: conn.id, kind: refusal.kind, reason })
+            await conn.endWith({
+                tag: 'failure',
+                attrs: { reason: String(reason), location: 'sandbox' }
+            })
+            return
+        }
         if (this.removedDevices.has(jid)) {
             await conn.endWith({ tag: 'failure', attrs: { reason: '401', location: 'sandbox' } })
             return
@@ -1581,6 +1648,18 @@ export class SandboxServer extends EventEmitter {
         return [...this.devicesByJid.values()].filter(device => device.account.phone === user)
     }
 
+    private takeLoginRefusal(
+        jid: string,
+        user: string
+    ): { readonly target: string; readonly kind: FaultKind } | null {
+        const index = this.loginRefusals.findIndex(({ target }) => {
+            if (target.includes(':')) return target === jid
+            return (target.split('@')[0] ?? target) === user
+        })
+        if (index === -1) return null
+        return this.loginRefusals.splice(index, 1)[0] ?? null
+    }
+
     private resolveConnections(target: string): Connection[] {
         const fromDevices = this.resolveDevices(target)
             .map(device => device.connection)
@@ -1648,6 +1727,15 @@ export class SandboxServer extends EventEmitter {
                 await conn.endWith({
                     tag: 'failure',
                     attrs: { reason: '503', location: 'sandbox' }
+                })
+                return
+            case 'locked':
+            case 'banned':
+            case 'client_too_old':
+            case 'bad_user_agent':
+                await conn.endWith({
+                    tag: 'failure',
+                    attrs: { reason: String(LOGIN_REFUSAL_REASONS[kind]), location: 'sandbox' }
                 })
                 return
             case 'drop':
