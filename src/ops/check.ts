@@ -27,6 +27,9 @@ import { checkCredentialIntegrity } from './integrity.js'
 import { readInstalledPackage } from './doctor.js'
 import { openForReading } from './read-store.js'
 import { probeLogin, type LoginProbeResult, type ServerOverride } from './login-probe.js'
+import { mapBounded } from '../util/concurrency.js'
+
+export { mapBounded }
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip'
 
@@ -501,16 +504,3 @@ function finishReport(sessionId: string, jid: string | null, checks: readonly Ch
     return { sessionId, jid, result: worst, exitCode: EXIT_CODES[worst], checks, failures, durationMs }
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
-export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-    const out = new Array<R>(items.length)
-    let next = 0
-    const worker = async (): Promise<void> => {
-        while (next < items.length) {
-            const i = next++
-            out[i] = await fn(items[i]!)
-        }
-    }
-    await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-    return out
-}

@@ -10,7 +10,6 @@
  */
 
 import type { WaAuthCredentials } from 'zapo-js'
-import type { RegistrationInfo, SignedPreKeyRecord } from 'zapo-js/signal'
 import { ZapoError } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
 import type { SessionCounts } from '../store/records.types.js'

@@ -18,6 +18,7 @@ import { classifyClose, type CloseClassification, type CloseEventLike } from '..
 import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
 import type { ZapoErrorCode } from '../errors.js'
 import type { OpenedStore } from '../store/open.js'
+import { SILENT_LOGGER } from '../client/silent-logger.js'
 
 export interface ServerOverride {
     readonly url: string
@@ -180,14 +181,6 @@ export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     })
 }
 
-const SILENT: Logger = Object.freeze({
-    level: 'error' as const,
-    trace: () => undefined,
-    debug: () => undefined,
-    info: () => undefined,
-    warn: () => undefined,
-    error: () => undefined
-})
 
 const LEVELS = Object.freeze(['trace', 'debug', 'info', 'warn', 'error'] as const)
 type Level = (typeof LEVELS)[number]
@@ -198,7 +191,7 @@ type Level = (typeof LEVELS)[number]
  * retrying for 10 s), and the start of the Noise handshake only at debug level.
  */
 function watchingLogger(inner: Logger | null, hooks: { onSocketError(message: string): void; onSocketOpen(): void }): Logger {
-    const base = inner ?? SILENT
+    const base = inner ?? SILENT_LOGGER
     const floor = LEVELS.indexOf(base.level as Level)
     const watch = (message: string, context?: Readonly<Record<string, unknown>>): void => {
         if (message === 'socket open failed' || message === 'socket open error') {

@@ -17,12 +17,12 @@ import type { Logger, WaAuthCredentials } from 'zapo-js'
 import type { WaClient } from 'zapo-js/client'
 import { ZapoError, toError, usageError } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
-import { DURABLE_DOMAINS } from '../store/address.js'
 import { openStore, type OpenedStore } from '../store/open.js'
 import type { RecordBatch } from '../store/records.types.js'
 import { classifyClose } from '../client/reasons.js'
 import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
 import { createStagingStore, credentialsOf } from './pair-staging.js'
+import { SILENT_LOGGER } from '../client/silent-logger.js'
 
 export type PairMethod =
     { readonly kind: 'qr' } | { readonly kind: 'phone'; readonly phone: string }
@@ -306,14 +306,6 @@ function cancelled(): ZapoError {
     return new ZapoError('CANCELLED', 'pairing cancelled: nothing was stored')
 }
 
-const silentLogger: Logger = Object.freeze({
-    level: 'error' as const,
-    trace: () => undefined,
-    debug: () => undefined,
-    info: () => undefined,
-    warn: () => undefined,
-    error: () => undefined
-})
 
 async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<StagedOutcome> {
     const { sessionId, method } = options
@@ -342,7 +334,7 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
                 store: staging.store,
                 sessionId,
                 server,
-                logger: deps.logger ?? silentLogger,
+                logger: deps.logger ?? SILENT_LOGGER,
                 // zapo-js waits this long for a socket to open (then retries) and, after the server
                 // closed first, for a close handshake it never sees: keep a refused pairing from
                 // lingering 10 s after its result

@@ -12,6 +12,7 @@ import type { StoreSpec } from '../store/address.js'
 import type { SessionCounts } from '../store/records.types.js'
 import { readSessionAuth, toIso, undecodable, type SessionAuthRecords } from './session-auth.js'
 import { openForReading } from './read-store.js'
+import { mapBounded } from '../util/concurrency.js'
 
 export interface SessionsListOptions {
     readonly store: StoreSpec
@@ -63,7 +64,7 @@ export async function runSessionsList(options: SessionsListOptions): Promise<Ses
             return { store: options.store.label, schema: 'missing', sessions: [] }
         const ids = await readable.catalog.listSessionIds()
         const countsById = await readable.catalog.countsMany(ids)
-        const sessions = await mapLimit(ids, options.concurrency ?? 8, async id => {
+        const sessions = await mapBounded(ids, options.concurrency ?? 8, async id => {
             const counts = countsById.get(id) ?? (await readable.catalog.counts(id))
             let records: SessionAuthRecords
             try {
@@ -109,19 +110,3 @@ export async function runSessionsList(options: SessionsListOptions): Promise<Ses
     }
 }
 
-async function mapLimit<T, R>(
-    items: readonly T[],
-    limit: number,
-    fn: (item: T) => Promise<R>
-): Promise<R[]> {
-    const out = new Array<R>(items.length)
-    let next = 0
-    const worker = async (): Promise<void> => {
-        while (next < items.length) {
-            const i = next++
-            out[i] = await fn(items[i]!)
-        }
-    }
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker))
-    return out
-}
