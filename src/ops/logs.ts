@@ -14,8 +14,8 @@
 
 import type { WaClient } from 'zapo-js'
 import { createWaClient, type CreateWaClientOptions, type WaServerOverride } from '../client/create-client.js'
-import type { Logger } from 'zapo-js'
 import type { ClientLogger } from '../client/logger.js'
+import { SILENT_LOGGER } from '../client/silent-logger.js'
 import { CLOSE_REASONS, worstExit, type CloseClassification } from '../client/reasons.js'
 import { KEEP_STORE_ON_CLOSE, ReconnectPolicy, type ReconnectDecision, type ReconnectPolicyOptions } from '../client/reconnect.js'
 import { toError, ZapoError, type ZapoErrorCode } from '../errors.js'
@@ -83,16 +83,8 @@ export interface LogsResult {
     readonly exit: ZapoErrorCode
 }
 
-const noop = (): void => undefined
-const SILENT_LOGGER: ClientLogger = Object.freeze({
-    level: 'error' as Logger['level'],
-    trace: noop,
-    debug: noop,
-    info: noop,
-    warn: noop,
-    error: noop,
-    child: () => SILENT_LOGGER
-})
+/** the shared silent logger, with the child() a ClientLogger has */
+const SILENT: ClientLogger = Object.freeze({ ...SILENT_LOGGER, child: () => SILENT })
 
 /** Library log lines that are bookkeeping for this command, shown at debug rather than warn. */
 const DEMOTED_LOG_MESSAGES: ReadonlySet<string> = new Set([
@@ -109,7 +101,7 @@ export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<Log
 
     const { openStore } = await import('../store/open.js')
     const store = await openStore(options.storeSpec, 'write')
-    const baseLogger: ClientLogger = deps.logger ?? SILENT_LOGGER
+    const baseLogger: ClientLogger = deps.logger ?? SILENT
     const runners: SessionRunner[] = []
     let matched = 0
     let finishing = false
