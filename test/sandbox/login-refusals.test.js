@@ -102,6 +102,7 @@ test('refuseNextLogin: the next login gets <failure reason=…> and the document
             const refusal = await refused
             assert.deepEqual([refusal.kind, refusal.reason], [expected.kind, expected.code])
             assert.deepEqual(stanzas, [], 'no <success>: the login never happened')
+            assert.equal(opened, false, 'no connection open event before the close')
             assert.equal(client.getCredentials()?.meJid, jid, 'the stored credentials stay (logoutStoreClear)')
             await cleanup()
 
