@@ -11,7 +11,7 @@ import type { CliContext } from '../context.js'
 import { parsePositiveInt, validateSessionId } from '../context.js'
 import { usageError, ZapoError } from '../errors.js'
 import { note, printJson, printLine, type Io } from '../output.js'
-import { ARCHIVE_DOMAINS, DURABLE_DOMAINS, resolveBackend, singleStore, type DurableDomain } from '../store/address.js'
+import { ARCHIVE_DOMAINS, DURABLE_DOMAINS, resolveBackend, singleStore, type ArchiveDomain, type DurableDomain } from '../store/address.js'
 import { palette } from '../ui/color.js'
 import type { MigrateOptions, MigratePlan, MigrateProgress, MigrateResult, SessionOutcome } from '../ops/migrate.js'
 
@@ -40,8 +40,8 @@ export function register(program: Command): void {
         .option('--to <store>', 'target store: URL, backend name or .sqlite path (schema created by the store package)')
         .option('--session <id>', 'a session to migrate (repeatable)', collect)
         .option('--all', 'every session of the source')
-        .option('--domains <list>', `comma-separated domains (default: ${DURABLE_DOMAINS.join(',')})`)
-        .option('--archive', `the archive domains (${ARCHIVE_DOMAINS.join(', ')}): not supported yet`)
+        .option('--domains <list>', `comma-separated domains (default: ${DURABLE_DOMAINS.join(',')}; archive: ${ARCHIVE_DOMAINS.join(',')})`)
+        .option('--archive', `also copy the archive domains (${ARCHIVE_DOMAINS.join(', ')}); not part of a default migration`)
         .option('--dry-run', 'print the plan (sessions, records per domain, what the target holds) and stop')
         .option('--skip-existing', 'leave sessions the target already holds as they are')
         .option('--overwrite', 'replace sessions the target already holds')
@@ -54,6 +54,7 @@ export function register(program: Command): void {
                 '  zapo migrate --from sqlite:./zapo.sqlite --to postgres://db/zapo --all\n' +
                 '  zapo migrate --from sqlite --to postgres --all --dry-run      (names resolve through DATABASE_URL, …)\n' +
                 '  zapo migrate --from postgres --to redis --session tenant-1 --verify-only\n' +
+                '  zapo migrate --from sqlite --to postgres --all --archive          (messages, threads, contacts too)\n' +
                 'An interrupted run (Ctrl-C, kill -9, lost connection) is completed by running the same command again.'
         )
         .action(handle<MigrateFlags>(async (flags, ctx) => migrate(flags, ctx)))
@@ -78,6 +79,7 @@ export function parseMigrateFlags(flags: MigrateFlags, ctx: CliContext): Migrate
         to,
         sessions: flags.all ? 'all' : ids.map(id => validateSessionId(id)),
         domains: parseDomains(flags.domains, flags.archive === true),
+        archive: parseArchiveDomains(flags.domains, flags.archive === true),
         mode: flags.dryRun ? 'dry-run' : flags.verifyOnly ? 'verify-only' : 'copy',
         existing: flags.skipExisting ? 'skip' : flags.overwrite ? 'overwrite' : 'refuse',
         deleteSource: flags.deleteSource === true,
@@ -85,7 +87,8 @@ export function parseMigrateFlags(flags: MigrateFlags, ctx: CliContext): Migrate
     }
 }
 
-export function parseDomains(value: string | undefined, archive: boolean): DurableDomain[] {
+/** The durable domains to copy (all by default); archive domains are picked by parseArchiveDomains. */
+export function parseDomains(value: string | undefined, _archive = false): DurableDomain[] {
     const durable: readonly string[] = DURABLE_DOMAINS
     const archived: readonly string[] = ARCHIVE_DOMAINS
     let chosen: string[]
@@ -96,21 +99,22 @@ export function parseDomains(value: string | undefined, archive: boolean): Durab
             .split(',')
             .map(d => d.trim())
             .filter(d => d !== '')
-        if (chosen.length === 0) throw usageError(`--domains is empty: pass some of ${durable.join(', ')}`)
+        if (chosen.length === 0) throw usageError(`--domains is empty: pass some of ${[...durable, ...archived].join(', ')}`)
         for (const domain of chosen) {
-            if (archived.includes(domain)) archive = true
-            else if (!durable.includes(domain)) throw usageError(`unknown domain "${domain}" in --domains: use ${durable.join(', ')}`)
+            if (!durable.includes(domain) && !archived.includes(domain)) {
+                throw usageError(`unknown domain "${domain}" in --domains: use ${[...durable, ...archived].join(', ')}`)
+            }
         }
-    }
-    if (archive) {
-        // the record reader covers the durable domains; the archive (messages, threads,
-        // contacts) is not readable through the 1.x store packages with zapo-js 0.3 yet
-        throw usageError(
-            `archive domains (${ARCHIVE_DOMAINS.join(', ')}) cannot be migrated yet: drop --archive / those --domains; the durable domains carry the whole device state`
-        )
     }
     // report in the canonical order, each once
     return DURABLE_DOMAINS.filter(d => chosen.includes(d))
+}
+
+/** The archive domains to copy: all with --archive, else those named in --domains (default none). */
+export function parseArchiveDomains(value: string | undefined, archive: boolean): ArchiveDomain[] {
+    if (archive) return [...ARCHIVE_DOMAINS]
+    const chosen = (value ?? '').split(',').map(d => d.trim())
+    return ARCHIVE_DOMAINS.filter(d => chosen.includes(d))
 }
 
 async function migrate(flags: MigrateFlags, ctx: CliContext): Promise<number> {

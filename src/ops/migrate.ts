@@ -31,6 +31,12 @@ import { batchSizeOf, clearSession, digestSessionRecords, readSessionRecords, wr
 import type { DomainDigest } from '../store/records.js'
 import type { RecordBatch, SessionCounts } from '../store/records.types.js'
 import type { ZapoSessionCatalog } from '../store/catalog.js'
+// archive domains (--archive): src/store/archive.ts, ./migrate-archive.ts
+import type { ArchiveDomain, StoreDomain } from '../store/address.js'
+import type { ArchiveCatalog } from '../store/archive.js'
+import { archiveCatalogFor, archiveRecordsByDomain, clearArchive, EMPTY_ARCHIVE_COUNTS, warmUpArchive } from '../store/archive.js'
+import type { ArchiveCopyResult } from './migrate-archive.js'
+import { archiveLeftovers, copyArchiveSession, digestArchiveOf } from './migrate-archive.js'
 
 export type ExistingPolicy = 'refuse' | 'skip' | 'overwrite'
 export type MigrateMode = 'copy' | 'dry-run' | 'verify-only'
@@ -41,6 +47,8 @@ export interface MigrateOptions {
     /** explicit session ids, or 'all' for every session of the source */
     readonly sessions: readonly string[] | 'all'
     readonly domains: readonly DurableDomain[]
+    /** archive domains copied as well (messages, threads, contacts); none by default */
+    readonly archive?: readonly ArchiveDomain[]
     readonly mode: MigrateMode
     readonly existing: ExistingPolicy
     readonly deleteSource: boolean
@@ -69,7 +77,7 @@ export interface PlannedSession {
     /** the earlier mark in the target, when one exists */
     readonly mark: MigrationMark | null
     /** records per domain in the source */
-    readonly records: Readonly<Partial<Record<DurableDomain, number>>>
+    readonly records: Readonly<Partial<Record<StoreDomain, number>>>
     readonly total: number
     /** last successful login (ms since epoch) when recent enough to look live */
     readonly liveSince: number | null
@@ -79,7 +87,8 @@ export interface MigratePlan {
     readonly from: string
     readonly to: string
     readonly mode: MigrateMode
-    readonly domains: readonly DurableDomain[]
+    /** the durable domains, then the archive domains when chosen */
+    readonly domains: readonly StoreDomain[]
     readonly sessions: readonly PlannedSession[]
     /** records that will be copied (sessions with copy/resume/overwrite) */
     readonly recordsToCopy: number
@@ -298,6 +307,8 @@ async function makePlan(
     const liveWindow = options.liveWindowMs ?? DEFAULT_LIVE_WINDOW_MS
     // one pass over the source for every session's counts
     const allCounts = await srcCatalog.countsMany(ids.filter(id => srcSet.has(id)))
+    const archive = options.archive ?? []
+    const archiveCounts = archive.length > 0 ? await archiveCatalogFor(src).countsMany(ids.filter(id => srcSet.has(id))) : null
     const sessions: PlannedSession[] = []
     let recordsToCopy = 0
     for (const sessionId of ids) {
@@ -313,18 +324,21 @@ async function makePlan(
         else if (inTarget) action = options.existing === 'skip' ? 'skip' : options.existing === 'overwrite' ? 'overwrite' : 'refuse'
         else action = 'copy'
 
-        let records: Partial<Record<DurableDomain, number>> = {}
+        let records: Partial<Record<StoreDomain, number>> = {}
         let liveSince: number | null = null
         if (inSource) {
             const counts = allCounts.get(sessionId) ?? (await srcCatalog.counts(sessionId))
             records = recordsByDomain(counts, options.domains)
+            if (archiveCounts !== null) {
+                records = { ...records, ...archiveRecordsByDomain(archiveCounts.get(sessionId) ?? EMPTY_ARCHIVE_COUNTS, archive) }
+            }
             liveSince = await lastSuccess(src, sessionId, nowMs, liveWindow)
         }
         const total = Object.values(records).reduce((n, v) => n + (v ?? 0), 0)
         if (action === 'copy' || action === 'resume' || action === 'overwrite') recordsToCopy += total
         sessions.push({ sessionId, action, inTarget, mark, records, total, liveSince })
     }
-    return { from: source, to: options.to.label, mode: options.mode, domains: options.domains, sessions, recordsToCopy }
+    return { from: source, to: options.to.label, mode: options.mode, domains: [...options.domains, ...archive], sessions, recordsToCopy }
 }
 
 function isMoved(mark: MigrationMark | null): boolean {
@@ -375,6 +389,9 @@ class Runner {
     private sessionsDone = 0
     private readonly total: number
     private readonly sessionsTotal: number
+    private readonly archive: readonly ArchiveDomain[]
+    private readonly srcArchive: ArchiveCatalog
+    private readonly dstArchive: ArchiveCatalog
 
     constructor(
         private readonly options: MigrateOptions,
@@ -393,6 +410,9 @@ class Runner {
             plan.recordsToCopy +
             plan.sessions.filter(s => s.action === 'verify' || s.action === 'reverify').reduce((n, s) => n + s.total, 0)
         this.sessionsTotal = plan.sessions.filter(s => s.action !== 'skip').length
+        this.archive = options.archive ?? []
+        this.srcArchive = archiveCatalogFor(src)
+        this.dstArchive = archiveCatalogFor(dst)
     }
 
     private get aborted(): boolean {
@@ -401,6 +421,7 @@ class Runner {
 
     async run(): Promise<SessionOutcome[]> {
         if (this.options.mode === 'copy') await warmUp(this.dst, this.options.domains)
+        if (this.options.mode === 'copy' && this.archive.length > 0) await warmUpArchive(this.dst, this.archive)
         const queue = this.plan.sessions.filter(s => s.action !== 'skip' && s.action !== 'refuse')
         const outcomes = new Map<string, SessionOutcome>()
         let next = 0
@@ -457,6 +478,7 @@ class Runner {
         const { sessionId } = planned
         const domains = this.options.domains
         await this.marks.write({ sessionId, source: this.plan.from, state: 'copying', updatedAt: this.now() })
+        if (planned.action !== 'copy' && this.archive.length > 0) await clearArchive(this.dst, sessionId, this.archive)
         if (planned.action !== 'copy') await clearSession(this.dst, sessionId, { domains })
 
         // verification runs along: every written batch is read back from the target by its keys
@@ -465,6 +487,7 @@ class Runner {
         const copiedCounts = emptyCounts()
         let authBatch: RecordBatch | null = null
         let copied = 0
+        let archived: ArchiveCopyResult | null = null
         const put = async (batch: RecordBatch): Promise<void> => {
             await writeSessionRecords(this.dst, sessionId, batch)
             const back = await readBackBatch(this.dst, sessionId, batch)
@@ -495,6 +518,14 @@ class Runner {
                 }
                 await put(batch)
             }
+            if (this.archive.length > 0) {
+                // archive records before the credentials too
+                archived = await copyArchiveSession(this.archiveContext(), sessionId, n => {
+                    copied += n
+                    this.advance('copy', sessionId, copied, planned.total, n)
+                })
+                if (archived === null) return null
+            }
             if (authBatch !== null) {
                 if (this.aborted) return null
                 await put(authBatch)
@@ -503,11 +534,12 @@ class Runner {
             await iterator.return?.()
         }
         if (this.aborted) return null
-        const source = sourceDigest.result()
-        const mismatches = compareDigests(source, targetDigest.result())
+        const source = { ...sourceDigest.result(), ...archived?.source }
+        const mismatches = compareDigests(source, { ...targetDigest.result(), ...archived?.target })
         if (planned.action !== 'copy' && mismatches.length === 0) {
             // the target held this session before: prove the clear left nothing behind
             mismatches.push(...compareCounts(copiedCounts, await this.dstCatalog.counts(sessionId), domains, source))
+            if (archived !== null) mismatches.push(...(await archiveLeftovers(this.dstArchive, sessionId, archived.source, this.archive)))
         }
         if (mismatches.length === 0) {
             await this.marks.write({ sessionId, source: this.plan.from, state: 'verified', updatedAt: this.now() })
@@ -540,7 +572,28 @@ class Runner {
             if (this.aborted) return null
             digest.add(batch)
         }
-        return digest.result()
+        if (this.archive.length === 0) return digest.result()
+        const archive = await digestArchiveOf(
+            store,
+            store === this.src ? this.srcArchive : this.dstArchive,
+            sessionId,
+            this.archive,
+            this.options.batchSize,
+            () => this.aborted
+        )
+        return archive === null ? null : { ...digest.result(), ...archive }
+    }
+
+    private archiveContext(): import('./migrate-archive.js').ArchiveCopyContext {
+        return {
+            src: this.src,
+            srcCatalog: this.srcArchive,
+            dst: this.dst,
+            dstCatalog: this.dstArchive,
+            domains: this.archive,
+            batchSize: this.options.batchSize,
+            aborted: () => this.aborted
+        }
     }
 
     private advance(phase: MigrateProgress['phase'], sessionId: string, sessionDone: number, sessionTotal: number, n: number): void {
@@ -575,6 +628,7 @@ class Runner {
                 }
                 const { sessionId } = outcome
                 await this.marks.write({ sessionId, source: this.plan.from, state: 'deleting-source', updatedAt: this.now() })
+                if (this.archive.length > 0) await clearArchive(writable, sessionId, this.archive)
                 await clearSession(writable, sessionId, { domains: this.options.domains })
                 await this.marks.write({ sessionId, source: this.plan.from, state: 'moved', updatedAt: this.now() })
                 this.advance('delete', sessionId, 0, 0, 0)

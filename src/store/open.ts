@@ -86,10 +86,30 @@ function loadStorePackage<N extends keyof StorePackages>(name: N): StorePackages
  * zapo-js's CommonJS util exports (the store packages look it up at call time) when absent.
  */
 function provideMissingZapoHelpers(require: NodeJS.Require): void {
+    provideIsUserJid(require)
     const util = require('zapo-js/util') as Record<string, unknown>
     if (typeof util.uint8TimingSafeEqual === 'function' || !Object.isExtensible(util)) return
     util.uint8TimingSafeEqual = (a: Uint8Array, b: Uint8Array): boolean =>
         a.byteLength === b.byteLength && timingSafeEqual(a, b)
+}
+
+/**
+ * The 1.x contact stores call `isUserJid` from `zapo-js` when `getByJid` finds no row for the
+ * jid, to fall back to a lookup by phone number; zapo-js 0.3 lacks it, so a contact miss would
+ * throw "is not a function". Supplied (when absent) following the library's own JID rules, the
+ * shape 0.3's `isLidJid` / `isGroupJid` check for their servers: exactly one '@', a non-empty
+ * user part, and the phone-number user server (`WA_DEFAULTS.HOST_DOMAIN`, "s.whatsapp.net").
+ * Its only effect in the store packages is whether that phone-number fallback runs.
+ */
+function provideIsUserJid(require: NodeJS.Require): void {
+    const root = require('zapo-js') as Record<string, unknown> & { WA_DEFAULTS?: { HOST_DOMAIN?: string } }
+    if (typeof root.isUserJid === 'function' || !Object.isExtensible(root)) return
+    const server = root.WA_DEFAULTS?.HOST_DOMAIN ?? 's.whatsapp.net'
+    root.isUserJid = (jid: string): boolean => {
+        if (typeof jid !== 'string') return false
+        const at = jid.length - server.length - 1
+        return at >= 1 && jid.charCodeAt(at) === 64 && jid.indexOf('@') === at && jid.endsWith(server)
+    }
 }
 
 export async function openStore(spec: StoreSpec, mode: OpenMode): Promise<OpenedStore> {

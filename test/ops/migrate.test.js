@@ -9,7 +9,7 @@ import { test } from 'node:test'
 
 import { makeSession, openTestStore } from '../helpers/fixtures.js'
 import { runMigrate } from '../../dist/ops/migrate.js'
-import { formatProgress, parseDomains, parseMigrateFlags } from '../../dist/commands/migrate.js'
+import { formatProgress, parseArchiveDomains, parseDomains, parseMigrateFlags } from '../../dist/commands/migrate.js'
 import { DURABLE_DOMAINS, parseStoreUrl, singleStore } from '../../dist/store/address.js'
 import { migrationMarksFor } from '../../dist/store/migration-marks.js'
 
@@ -116,8 +116,12 @@ test('flag parsing: domains, exclusive flags, bare backend names through the env
     assert.deepEqual(parseDomains(undefined, false), [...DURABLE_DOMAINS])
     assert.deepEqual(parseDomains('session, auth', false), ['auth', 'session'])
     assert.throws(() => parseDomains('auth,nope', false), /unknown domain "nope"/)
-    assert.throws(() => parseDomains(undefined, true), /archive domains .* cannot be migrated yet/)
-    assert.throws(() => parseDomains('messages', false), /archive domains/)
+    // archive domains: opt-in with --archive or by name in --domains (test/commands/migrate-archive.test.js)
+    assert.deepEqual(parseDomains(undefined, true), [...DURABLE_DOMAINS])
+    assert.deepEqual(parseArchiveDomains(undefined, false), [])
+    assert.deepEqual(parseArchiveDomains(undefined, true), ['messages', 'threads', 'contacts'])
+    assert.deepEqual(parseDomains('contacts,auth,messages', false), ['auth'])
+    assert.deepEqual(parseArchiveDomains('contacts,auth,messages', false), ['messages', 'contacts'])
     const ctx = {
         config: { path: null, backends: {}, domains: {}, check: {} },
         env: { DATABASE_URL: 'postgres://db.example/zapo', REDIS_URL: 'redis://cache.example:6379' },
