@@ -183,7 +183,8 @@ export class Sandbox {
     /**
      * The next login of `device` (device JID, account JID or phone) is refused with
      * `<failure reason=…>`: `locked` (403), `banned` (406), `client_too_old` (405),
-     * `bad_user_agent` (409), `not_authorized` (401) or `service_unavailable` (503).
+     * `bad_user_agent` (409), `not_authorized` (401), `service_unavailable` (503) or
+     * `temp_banned` (402: zapo-js 0.3.0 emits `failure` but no close event for it).
      */
     refuseNextLogin(device: string, kind: FaultKind | string): void {
         this.server.refuseNextLogin(device, parseLoginRefusal(kind))

@@ -65,7 +65,8 @@ export const FaultKind = Object.freeze({
     LOCKED: 'locked',
     BANNED: 'banned',
     CLIENT_TOO_OLD: 'client_too_old',
-    BAD_USER_AGENT: 'bad_user_agent'
+    BAD_USER_AGENT: 'bad_user_agent',
+    TEMP_BANNED: 'temp_banned'
 } as const)
 export type FaultKind = (typeof FaultKind)[keyof typeof FaultKind]
 
@@ -80,7 +81,9 @@ export const LOGIN_REFUSAL_REASONS: Readonly<Partial<Record<FaultKind, number>>>
     client_too_old: 405,
     banned: 406,
     bad_user_agent: 409,
-    service_unavailable: 503
+    service_unavailable: 503,
+    // zapo-js 0.3.0 maps no close event to 402: it only emits `failure`, the server closes
+    temp_banned: 402
 })
 
 /** Refusals the real service gives only at login (it checks the client's version and user agent there). */
@@ -97,7 +100,8 @@ const FAULT_ALIASES: Readonly<Record<string, FaultKind>> = Object.freeze({
     '403': 'locked',
     '406': 'banned',
     '405': 'client_too_old',
-    '409': 'bad_user_agent'
+    '409': 'bad_user_agent',
+    '402': 'temp_banned'
 })
 
 export function parseFaultKind(value: string): FaultKind {
@@ -1733,6 +1737,7 @@ export class SandboxServer extends EventEmitter {
             case 'banned':
             case 'client_too_old':
             case 'bad_user_agent':
+            case 'temp_banned':
                 await conn.endWith({
                     tag: 'failure',
                     attrs: { reason: String(LOGIN_REFUSAL_REASONS[kind]), location: 'sandbox' }

@@ -47,7 +47,8 @@ test('the refusal kinds parse, with their numeric aliases, and only refusals are
     for (const kind of ['restart', 'replaced', 'drop', 'late', 'device_removed', 'force_logout']) {
         assert.throws(() => parseLoginRefusal(kind), /is not a login refusal: expected one of .*locked.*banned/)
     }
-    assert.throws(() => parseLoginRefusal('402'), /unknown fault "402"/)
+    assert.equal(parseLoginRefusal('402'), 'temp_banned')
+    assert.equal(LOGIN_REFUSAL_REASONS.temp_banned, 402)
 })
 
 test('live faults on a connected device: locked and banned give the documented close event', async t => {
@@ -156,7 +157,7 @@ test('control API: POST /refuse-next-login and POST /fault with the new kinds', 
 
     assert.deepEqual(await post('/refuse-next-login', { device: '15550000000', kind: 'replaced' }), {
         status: 400,
-        body: { error: '"replaced" is not a login refusal: expected one of not_authorized, locked, client_too_old, banned, bad_user_agent, service_unavailable' }
+        body: { error: '"replaced" is not a login refusal: expected one of not_authorized, locked, client_too_old, banned, bad_user_agent, service_unavailable, temp_banned' }
     })
     assert.equal((await post('/refuse-next-login', { kind: 'banned' })).status, 400, 'device is required')
     assert.equal((await post('/refuse-next-login', { device: '15550000000', kind: 'nope' })).status, 400)
@@ -181,4 +182,22 @@ test('control API: POST /refuse-next-login and POST /fault with the new kinds', 
     assert.deepEqual(await post('/fault', { device: jid, kind: '403' }), { status: 200, body: { ok: true } })
     const event = await liveClosed
     assert.deepEqual([event.reason, event.code, event.isLogout], ['failure_locked', 403, true])
+})
+
+test('temp_banned (402): zapo-js 0.3.0 emits only a failure event, no close; the server ends the socket and the library logs in again', async t => {
+    const sandbox = await startTestSandbox(t)
+    const path = join(tempDir(t), 'temp.sqlite')
+    const jid = await paired(t, sandbox, path)
+    sandbox.refuseNextLogin(jid, 'temp_banned')
+    const { client } = newClient(t, sandbox, { path, tuning: { ...KEEP, reconnectIntervalMs: 200 } })
+    const closes = []
+    client.on('connection', e => e.status === 'close' && closes.push(e))
+    const failure = nextEvent(client, 'failure')
+    const refused = sandbox.waitFor('login-refused', e => e.jid === jid)
+    const relogin = sandbox.waitFor('login', e => e.jid === jid, 15_000)
+    await client.connect().catch(() => undefined)
+    assert.equal((await failure).failureReason, 402)
+    assert.equal((await refused).reason, 402)
+    await relogin
+    assert.deepEqual(closes, [], 'no close event: whoever watches must look at the failure event')
 })
