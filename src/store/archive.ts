@@ -238,8 +238,34 @@ function redisKeys(redis: import('ioredis').Redis, prefix: string, domain: Archi
         } while (cursor !== '0')
         return sortUnique(found)
     }
+    /** many sessions: one SCAN over the family, each key's session id recovered from its own field */
+    const countAll = async (ids: readonly string[]): Promise<Map<string, number>> => {
+        const wanted = new Set(ids)
+        const head = `${prefix}${family}:`
+        const seen = new Set<string>()
+        const out = new Map<string, number>()
+        let cursor = '0'
+        do {
+            const [next, keys] = await redis.scan(cursor, 'MATCH', `${escapeGlob(head)}*`, 'COUNT', SCAN_COUNT)
+            cursor = next
+            const fresh = keys.filter(k => !seen.has(k))
+            if (fresh.length === 0) continue
+            const pipeline = redis.pipeline()
+            for (const key of fresh) pipeline.hget(key, field)
+            const results = (await pipeline.exec()) ?? []
+            fresh.forEach((key, i) => {
+                seen.add(key)
+                const [error, value] = results[i] ?? [null, null]
+                if (error || typeof value !== 'string' || !key.endsWith(`:${value}`)) return
+                const sid = key.slice(head.length, key.length - value.length - 1)
+                if (wanted.has(sid)) out.set(sid, (out.get(sid) ?? 0) + 1)
+            })
+        } while (cursor !== '0')
+        return out
+    }
     return {
         async countMany(ids) {
+            if (ids.length > 2) return countAll(ids)
             const out = new Map<string, number>()
             for (const id of ids) {
                 const n = (await list(id)).length
