@@ -6,7 +6,9 @@
 //   BENCH_PAIRS=sqlite-postgres node bench/migrate.js
 //
 // Env: BENCH_SESSIONS, BENCH_SIGNAL_SESSIONS, BENCH_IDENTITIES, BENCH_PREKEYS, BENCH_PAIRS
-// (comma list of sqlite-postgres, postgres-redis, …), BENCH_BATCH (migrate --batch-size).
+// (comma list of sqlite-postgres, postgres-redis, …), BENCH_BATCH (migrate --batch-size),
+// BENCH_NODE_ARGS (node flags for the migrating child, e.g. `--cpu-prof --cpu-prof-dir=prof`),
+// BENCH_CONCURRENCY (sessions copied at once), BENCH_DIST (the build the child runs, default ../dist).
 // The migration itself runs in a child process (the built zapo, its ops module) so its RSS is
 // its own; it prints RSS after 25 %, 50 % and 100 % of the sessions.
 
@@ -167,7 +169,8 @@ async function writeBulk(store, id, bulk) {
 
 function runChild(args) {
     return new Promise((resolve, reject) => {
-        const proc = spawn(process.execPath, [SELF, '--child', JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] })
+        const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
+        const proc = spawn(process.execPath, [...extra, SELF, '--child', JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] })
         let out = ''
         proc.stdout.setEncoding('utf8').on('data', d => (out += d))
         proc.on('error', reject)
@@ -179,7 +182,7 @@ function runChild(args) {
 }
 
 async function child({ from, to, batchSize, sessions }) {
-    const { runMigrate } = await import('../dist/ops/migrate.js')
+    const { runMigrate } = await import((process.env.BENCH_DIST ?? '../dist') + '/ops/migrate.js')
     const { parseStoreUrl, singleStore } = await import('../dist/store/address.js')
     const { DURABLE_DOMAINS } = await import('../dist/store/address.js')
     const marks = new Set([Math.ceil(sessions / 4), Math.ceil(sessions / 2), sessions])
@@ -198,7 +201,8 @@ async function child({ from, to, batchSize, sessions }) {
             mode: 'copy',
             existing: 'refuse',
             deleteSource: false,
-            batchSize
+            batchSize,
+            ...(process.env.BENCH_CONCURRENCY ? { concurrency: Number(process.env.BENCH_CONCURRENCY) } : {})
         },
         {
             onProgress: p => {

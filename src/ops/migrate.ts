@@ -488,10 +488,20 @@ class Runner {
         let authBatch: RecordBatch | null = null
         let copied = 0
         let archived: ArchiveCopyResult | null = null
+        // a batch is read back while the next one is written (one read-back in flight)
+        let verifying: Promise<void> | null = null
+        const settle = async (): Promise<void> => {
+            const pending = verifying
+            verifying = null
+            if (pending !== null) await pending
+        }
         const put = async (batch: RecordBatch): Promise<void> => {
             await writeSessionRecords(this.dst, sessionId, batch)
-            const back = await readBackBatch(this.dst, sessionId, batch)
-            if (back !== null) targetDigest.add(back)
+            await settle()
+            verifying = readBackBatch(this.dst, sessionId, batch).then(back => {
+                if (back !== null) targetDigest.add(back)
+            })
+            verifying.catch(() => undefined)
             const n = batchSizeOf(batch)
             copied += n
             this.advance('copy', sessionId, copied, planned.total, n)
@@ -526,9 +536,12 @@ class Runner {
                 })
                 if (archived === null) return null
             }
+            // every other record is read back before the credentials are written
+            await settle()
             if (authBatch !== null) {
                 if (this.aborted) return null
                 await put(authBatch)
+                await settle()
             }
         } finally {
             await iterator.return?.()

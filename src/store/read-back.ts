@@ -13,6 +13,7 @@ import type { PreKeyRecord, SenderKeyDistributionRecord, SenderKeyRecord } from 
 import type { WaAppStateSyncKey } from 'zapo-js/appstate'
 import { catalogFor } from './catalog.js'
 import type { OpenedStore } from './open.js'
+import { getIdentities, getSessions } from './records.js'
 import type { RecordBatch, SessionCounts } from './records.types.js'
 
 export async function readBackBatch(store: OpenedStore, sessionId: string, batch: RecordBatch): Promise<RecordBatch | null> {
@@ -43,12 +44,12 @@ export async function readBackBatch(store: OpenedStore, sessionId: string, batch
             return { domain: 'preKey', records, serverHasPreKeys, nextPreKeyId }
         }
         case 'session': {
-            const found = await store.domain('session', sessionId).getSessionsBatch(batch.entries.map(e => e.address))
+            const found = await getSessions(store, sessionId, batch.entries.map(e => e.address))
             const entries = batch.entries.flatMap((e, i) => (found[i] ? [{ address: e.address, session: found[i]! }] : []))
             return { domain: 'session', entries }
         }
         case 'identity': {
-            const found = await store.domain('identity', sessionId).getRemoteIdentities(batch.entries.map(e => e.address))
+            const found = await getIdentities(store, sessionId, batch.entries.map(e => e.address))
             const entries = batch.entries.flatMap((e, i) => (found[i] ? [{ address: e.address, identityKey: found[i]! }] : []))
             return { domain: 'identity', entries }
         }

@@ -10,7 +10,7 @@
  * list sorted by key, hashed with SHA-256) so that two stores can be compared domain by domain.
  */
 
-import { createHash } from 'node:crypto'
+import { createHash, hash } from 'node:crypto'
 import type { WaAuthCredentials } from 'zapo-js'
 import type { WaAppStateSyncKey } from 'zapo-js/appstate'
 import { proto } from 'zapo-js'
@@ -37,6 +37,14 @@ export interface ReadOptions {
 }
 
 const DEFAULT_BATCH_SIZE = 500
+
+/**
+ * Prekeys are read (and so written) in pages of at least this many: the prekey contract's batch
+ * write (`getOrGenPreKeys`, prekey-bulk.ts) re-reads every not-uploaded key the session holds on
+ * each call, so a session's stock (812 keys from a fresh client) costs least in one call. A
+ * prekey record is about 100 bytes.
+ */
+const PREKEY_PAGE_MIN = 2_000
 
 /** The durable domain a batch belongs to (`appStateCollections` batches belong to `appState`). */
 export function batchDomain(batch: RecordBatch): DurableDomain {
@@ -105,7 +113,7 @@ export async function* readSessionRecords(
         // the counter rides on the last batch only: a writer raising it early would put the
         // later keys below the counter (and off the bulk path, see prekey-bulk.ts)
         let held: PreKeyRecord[] | null = null
-        for await (const ids of catalog.preKeyIds(sessionId, pageSize)) {
+        for await (const ids of catalog.preKeyIds(sessionId, Math.max(pageSize, PREKEY_PAGE_MIN))) {
             const found = await preKey.getPreKeysById(ids)
             const records: PreKeyRecord[] = []
             for (const r of found) {
@@ -123,18 +131,16 @@ export async function* readSessionRecords(
     }
 
     if (domains.has('session') && counts.signalSessions > 0) {
-        const sessions = store.domain('session', sessionId)
         for await (const addresses of catalog.sessionAddresses(sessionId, pageSize)) {
-            const found = await sessions.getSessionsBatch(addresses)
+            const found = await getSessions(store, sessionId, addresses)
             const entries = addresses.flatMap((address, i) => (found[i] ? [{ address, session: found[i]! }] : []))
             if (entries.length > 0) yield { domain: 'session', entries }
         }
     }
 
     if (domains.has('identity') && counts.identities > 0) {
-        const identities = store.domain('identity', sessionId)
         for await (const addresses of catalog.identityAddresses(sessionId, pageSize)) {
-            const found = await identities.getRemoteIdentities(addresses)
+            const found = await getIdentities(store, sessionId, addresses)
             const entries = addresses.flatMap((address, i) => (found[i] ? [{ address, identityKey: found[i]! }] : []))
             if (entries.length > 0) yield { domain: 'identity', entries }
         }
@@ -181,6 +187,33 @@ export async function* readSessionRecords(
             if (records.length > 0) yield { domain: 'privacyToken', records }
         }
     }
+}
+
+/**
+ * The Signal sessions at the given addresses, through the contract (null where none). On SQLite
+ * (in process: no round trips) one keyed get per address: the package's batch getter matches the
+ * addresses with an OR chain that SQLite evaluates against every row of the session, so a batch
+ * costs the session's size times the batch's (about 10× the keyed gets for 1,000 sessions).
+ */
+export async function getSessions(
+    store: OpenedStore,
+    sessionId: string,
+    addresses: readonly SignalAddress[]
+): Promise<readonly (SignalSessionRecord | null)[]> {
+    const sessions = store.domain('session', sessionId)
+    if (store.backendFor('session').kind !== 'sqlite') return sessions.getSessionsBatch(addresses)
+    return Promise.all(addresses.map(address => sessions.getSession(address)))
+}
+
+/** The remote identities at the given addresses (null where none); on SQLite as getSessions. */
+export async function getIdentities(
+    store: OpenedStore,
+    sessionId: string,
+    addresses: readonly SignalAddress[]
+): Promise<readonly (Uint8Array | null)[]> {
+    const identities = store.domain('identity', sessionId)
+    if (store.backendFor('identity').kind !== 'sqlite') return identities.getRemoteIdentities(addresses)
+    return Promise.all(addresses.map(address => identities.getRemoteIdentity(address)))
 }
 
 /**
@@ -348,7 +381,11 @@ export function digestSessionRecords(): SessionDigester {
     const put = (domain: DurableDomain, key: string, value: unknown): void => {
         let m = entries.get(domain)
         if (!m) entries.set(domain, (m = new Map()))
-        m.set(key, createHash('sha256').update(canonicalJson(value)).digest('hex'))
+        // bytes (the store packages' own encodings) are hashed as they are; the few structured
+        // records go through the canonical JSON. One-shot hashing: a Hash object per record
+        // cost more than the hashing itself
+        const hashed = value instanceof Uint8Array ? value : canonicalJson(value)
+        m.set(key, hash('sha256', hashed, 'base64'))
     }
     return {
         add(batch) {
@@ -359,9 +396,8 @@ export function digestSessionRecords(): SessionDigester {
             for (const domain of DURABLE_DOMAINS) {
                 const m = entries.get(domain)
                 if (!m || m.size === 0) continue
-                const hash = createHash('sha256')
-                for (const key of [...m.keys()].sort()) hash.update(`${key}\n${m.get(key)}\n`)
-                out[domain] = { count: m.size, sha256: hash.digest('hex') }
+                const lines = [...m.keys()].sort().map(key => `${key}\n${m.get(key)}\n`)
+                out[domain] = { count: m.size, sha256: createHash('sha256').update(lines.join('')).digest('hex') }
             }
             return out
         }
@@ -381,7 +417,9 @@ const addressKey = (a: SignalAddress): string => `${a.user}@${a.server ?? 's.wha
 
 /**
  * The records of a batch as `[key, canonical value]` pairs. Signal sessions and sender keys are
- * compared in the encoding the store packages persist them in (zapo-js's own encoders).
+ * compared in the encoding the store packages persist them in (zapo-js's own encoders); the bulk
+ * records (prekeys, sessions, identities, sender keys) as bytes, the rest as structured values
+ * (canonical JSON).
  */
 export function canonicalRecords(batch: RecordBatch): [string, unknown][] {
     switch (batch.domain) {
@@ -397,7 +435,7 @@ export function canonicalRecords(batch: RecordBatch): [string, unknown][] {
         case 'preKey': {
             const out: [string, unknown][] = batch.records.map(r => [
                 `prekey:${String(r.keyId).padStart(10, '0')}`,
-                { keyId: r.keyId, keyPair: r.keyPair, uploaded: r.uploaded === true }
+                preKeyBytes(r)
             ])
             out.push(['serverHasPreKeys', batch.serverHasPreKeys])
             if (batch.nextPreKeyId !== undefined && batch.nextPreKeyId !== null) out.push(['nextPreKeyId', batch.nextPreKeyId])
@@ -429,6 +467,19 @@ export function canonicalRecords(batch: RecordBatch): [string, unknown][] {
         case 'privacyToken':
             return batch.records.map(r => [`token:${r.jid}`, r])
     }
+}
+
+/** keyId (u32), uploaded (u8), then the public and private key, each after its length (u16). */
+function preKeyBytes(record: PreKeyRecord): Uint8Array {
+    const { pubKey, privKey } = record.keyPair
+    const out = Buffer.allocUnsafe(4 + 1 + 2 + pubKey.length + 2 + privKey.length)
+    let at = out.writeUInt32BE(record.keyId >>> 0, 0)
+    at = out.writeUInt8(record.uploaded === true ? 1 : 0, at)
+    at = out.writeUInt16BE(pubKey.length, at)
+    out.set(pubKey, at)
+    at = out.writeUInt16BE(privKey.length, at + pubKey.length)
+    out.set(privKey, at)
+    return out
 }
 
 function encodeSession(session: SignalSessionRecord): Uint8Array {
