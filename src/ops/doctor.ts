@@ -138,7 +138,7 @@ const STORE_PACKAGES = Object.freeze([
 /** What a missing zapo-js export breaks, by the store-package file that calls it. */
 const AFFECTED_PATHS: Readonly<Record<string, string>> = Object.freeze({
     'contact.store.js':
-        'contact upserts throw (zapo keeps the contacts domain in memory, so zapo itself is not affected)',
+        'contact lookups that miss by jid throw (zapo supplies a stand-in when it loads a store package, so zapo itself is not affected)',
     'device-list.store.js':
         'device-list cache reads throw (zapo keeps caches in memory, so zapo itself is not affected)',
     // store/open.ts puts a stand-in on zapo-js/util's exports before it loads a store package
