@@ -243,3 +243,24 @@ test('kill -9 while the archive is copied: the same command again finishes, veri
     await assertArchiveEqual(urls.sqlite, urls.postgres, fixtures)
     assert.deepEqual(await archiveCounts(urls.postgres, ['k1', 'k2', 'k3']), Object.fromEntries(fixtures.map(f => [f.sessionId, f.counts])))
 })
+
+test('--dry-run --archive counts the archive per session; --delete-source --archive clears it from the source', async t => {
+    const urls = urlsFor(t)
+    const fixtures = await seed(urls.sqlite, ['d1'], { messages: 12, threads: 3, contacts: 4 })
+    const dir = cwd(t)
+    const base = ['migrate', '--from', urls.sqlite, '--to', urls.redis, '--all', '--archive']
+    const plan = await runZapo([...base, '--dry-run'], { cwd: dir })
+    assert.equal(plan.code, 0, plan.stderr)
+    assert.match(plan.stdout, /domains: auth, signal, preKey, session, identity, senderKey, appState, privacyToken, messages, threads, contacts/)
+    assert.match(plan.stdout, /messages 12, threads 3, contacts 4/)
+    assert.deepEqual(await archiveCounts(urls.redis, ['d1']), { d1: { messages: 0, threads: 0, contacts: 0 } })
+
+    const moved = await runZapo([...base, '--delete-source', '--json'], { cwd: dir, timeoutMs: 60_000 })
+    assert.equal(moved.code, 0, moved.stderr)
+    const out = json(moved)
+    assert.deepEqual(out.sessions.map(s => [s.verified, s.sourceDeleted]), [[true, true]])
+    assert.deepEqual(await archiveCounts(urls.sqlite, ['d1']), { d1: { messages: 0, threads: 0, contacts: 0 } })
+    assert.deepEqual(await archiveCounts(urls.redis, ['d1']), { d1: fixtures[0].counts })
+    const there = await withStore(urls.redis, s => snapshotArchive(s, fixtures[0]), 'read')
+    assert.deepEqual(there, normalizeRecord(fixtures[0].records))
+})
