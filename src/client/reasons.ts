@@ -61,7 +61,9 @@ export const CLOSE_REASONS = Object.freeze({
     /** ours: the socket went away without a reason from the server */
     SOCKET_CLOSED: 'socket_closed',
     /** ours: a paired session's client asked for a QR: its stored credentials are gone */
-    CREDENTIALS_MISSING: 'credentials_missing'
+    CREDENTIALS_MISSING: 'credentials_missing',
+    /** ours: `<failure reason="402">`, which zapo-js 0.3 reports only as a `failure` event */
+    FAILURE_TEMP_BANNED: 'failure_temp_banned'
 } as const)
 
 interface Rule {
@@ -162,7 +164,13 @@ const RULES_BY_REASON: Readonly<Record<string, Rule>> = Object.freeze({
         summary: 'the stored credentials are gone (the client started a new pairing)',
         hint: REPAIR
     },
-    socket_closed: { class: 'transient', exit: 'CONNECTION_FAILED', summary: 'the socket closed', hint: 'backing off, then reconnecting' }
+    socket_closed: { class: 'transient', exit: 'CONNECTION_FAILED', summary: 'the socket closed', hint: 'backing off, then reconnecting' },
+    failure_temp_banned: {
+        class: 'fatal',
+        exit: 'ACCOUNT_BLOCKED',
+        summary: 'the account is temporarily banned',
+        hint: 'wait (hours) before connecting again; retrying now makes it worse'
+    }
 })
 
 /** Numeric codes (failure reasons and stream error codes) that decide on their own. */
@@ -170,12 +178,7 @@ const RULES_BY_CODE: Readonly<Record<number, Rule>> = Object.freeze({
     515: RULES_BY_REASON.stream_error_force_login as Rule,
     516: RULES_BY_REASON.stream_error_force_logout as Rule,
     401: RULES_BY_REASON.failure_not_authorized as Rule,
-    402: {
-        class: 'fatal',
-        exit: 'ACCOUNT_BLOCKED',
-        summary: 'the account is temporarily banned',
-        hint: 'wait (hours) before connecting again; retrying now makes it worse'
-    },
+    402: RULES_BY_REASON.failure_temp_banned as Rule,
     403: RULES_BY_REASON.failure_locked as Rule,
     405: RULES_BY_REASON.failure_client_too_old as Rule,
     406: RULES_BY_REASON.failure_banned as Rule,
@@ -212,6 +215,19 @@ export function classifyClose(event: CloseEventLike, sessionId: string | null = 
         (event.isLogout === true ? UNKNOWN_LOGOUT : UNKNOWN_TRANSIENT)
     const hint = rule.hint.replace('<session>', sessionId ?? '<session>')
     return Object.freeze({ class: rule.class, reason: event.reason, code, exit: rule.exit, summary: rule.summary, hint })
+}
+
+/**
+ * The close a `failure` event stands for when zapo-js emits no close event of its own.
+ *
+ * zapo-js 0.3 closes (and emits `connection` close) for failure reasons 401, 403, 405, 406, 409
+ * and 503 only. For 402 (temporarily banned) it emits `failure`, even `connection` open, and
+ * reconnects by itself once the server ends the socket: a watcher that waits for a close event
+ * would keep logging in to a banned account. Returns null when the library closes by itself.
+ */
+export function closeForFailure(event: { readonly failureReason?: number | null }): CloseEventLike | null {
+    if (event.failureReason === 402) return { reason: CLOSE_REASONS.FAILURE_TEMP_BANNED, code: 402, isLogout: false }
+    return null
 }
 
 /** Fatal exit codes from most to least severe: with many sessions, the worst one is the exit code. */

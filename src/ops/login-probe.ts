@@ -14,7 +14,7 @@
 
 import type { Logger, WaClient, WaClientOptions } from 'zapo-js'
 import { createWaClient } from '../client/create-client.js'
-import { classifyClose, type CloseClassification, type CloseEventLike } from '../client/reasons.js'
+import { classifyClose, closeForFailure, type CloseClassification, type CloseEventLike } from '../client/reasons.js'
 import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
 import type { ZapoErrorCode } from '../errors.js'
 import type { OpenedStore } from '../store/open.js'
@@ -103,6 +103,11 @@ export async function probeLogin(store: OpenedStore, sessionId: string, options:
             classification,
             loggedIn: false
         })
+    })
+    client.on('failure', (event: { readonly failureReason?: number }) => {
+        // a temporary ban (402) comes with no close event (see closeForFailure)
+        const close = closeForFailure(event)
+        if (close) finish(refused(classifyClose(close, sessionId), null, loginAt !== null))
     })
     client.on('connection', (raw: unknown) => {
         const event = raw as CloseEventLike & { readonly status: 'open' | 'close' }

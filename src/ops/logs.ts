@@ -16,7 +16,7 @@ import type { WaClient } from 'zapo-js'
 import { createWaClient, type CreateWaClientOptions, type WaServerOverride } from '../client/create-client.js'
 import type { ClientLogger } from '../client/logger.js'
 import { SILENT_LOGGER } from '../client/silent-logger.js'
-import { CLOSE_REASONS, worstExit, type CloseClassification } from '../client/reasons.js'
+import { CLOSE_REASONS, closeForFailure, worstExit, type CloseClassification } from '../client/reasons.js'
 import { KEEP_STORE_ON_CLOSE, ReconnectPolicy, type ReconnectDecision, type ReconnectPolicyOptions } from '../client/reconnect.js'
 import { toError, ZapoError, type ZapoErrorCode } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
@@ -241,6 +241,11 @@ class SessionRunner {
         client.on('connection', (event: ConnectionEventLike) => this.onConnection(event))
         // a paired session never shows a QR: if it does, its credentials are gone
         client.on('auth_qr', () => this.onFatal({ reason: CLOSE_REASONS.CREDENTIALS_MISSING, code: null, isLogout: true }))
+        // a temporary ban (402) comes with no close event: stop on the failure itself
+        client.on('failure', (event: { readonly failureReason?: number }) => {
+            const close = closeForFailure(event)
+            if (close) this.onFatal({ reason: close.reason, code: close.code ?? null, isLogout: close.isLogout === true })
+        })
         void this.connect()
     }
 

@@ -10,6 +10,8 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { test } from 'node:test'
 
+import { classifyClose, closeForFailure } from '../../dist/client/reasons.js'
+import { EXIT_CODES } from '../../dist/errors.js'
 import { openStore } from '../../dist/store/open.js'
 import { parseStoreUrl, singleStore } from '../../dist/store/address.js'
 import { REPO_ROOT, runZapo } from '../helpers/run.js'
@@ -53,8 +55,38 @@ const CASES = [
         status: 409,
         summary: 'the server rejected the client’s user agent',
         hint: /check the device\/browser settings the client announces, or upgrade zapo-js/
+    },
+    {
+        // zapo-js 0.3 emits no close event for 402, only `failure`: zapo stops on that
+        kind: 'temp_banned',
+        exit: 12,
+        code: 'ACCOUNT_BLOCKED',
+        reason: 'failure_temp_banned',
+        status: 402,
+        summary: 'the account is temporarily banned',
+        hint: /wait \(hours\) before connecting again; retrying now makes it worse/
     }
 ]
+
+const STATUS = Object.fromEntries(CASES.map(c => [c.kind, c.status]))
+
+test('the close events zapo-js emits for these refusals classify as fatal with exit 12 / 13', () => {
+    for (const c of CASES) {
+        // what zapo-js 0.3 emits (client/incoming.js), or, for 402, what closeForFailure stands in with
+        const event = c.status === 402
+            ? closeForFailure({ failureReason: 402 })
+            : { reason: c.reason, code: c.status, isLogout: c.status === 403 || c.status === 406 }
+        const classification = classifyClose(event, 'tenant-7')
+        assert.deepEqual([classification.class, classification.exit, EXIT_CODES[classification.exit]], ['fatal', c.code, c.exit], c.kind)
+        assert.equal(classification.summary, c.summary)
+        assert.match(classification.hint, c.hint)
+        assert.doesNotMatch(classification.hint, /<session>/)
+    }
+    // the library closes by itself for these: no stand-in close
+    for (const failureReason of [401, 403, 405, 406, 409, 503, undefined]) {
+        assert.equal(closeForFailure({ failureReason }), null, String(failureReason))
+    }
+})
 
 /** One sandbox, one SQLite file, one paired session per id (paired, then let go of). */
 async function setup(t, ids) {
@@ -114,7 +146,7 @@ function parseReport(result) {
     return JSON.parse(result.stdout)
 }
 
-test('zapo check --connect: a refused login exits 12 (banned, locked) or 13 (client too old, bad user agent) with the server’s reason', async t => {
+test('zapo check --connect: a refused login exits 12 (banned, locked, temporarily banned) or 13 (client too old, bad user agent) with the server’s reason', async t => {
     const { sandbox, path, jids, zapo } = await setup(t, CASES.map(c => c.kind))
     for (const c of CASES) {
         await t.test(c.kind, async () => {
@@ -142,8 +174,8 @@ test('zapo check --connect: a refused login exits 12 (banned, locked) or 13 (cli
     }
 })
 
-test('zapo check --connect: banned and locked sent on the live connection right after the login → 12, credentials kept', async t => {
-    const ids = ['live-banned', 'live-locked']
+test('zapo check --connect: banned, locked, temp_banned sent on the live connection right after the login → 12, credentials kept', async t => {
+    const ids = ['live-banned', 'live-locked', 'live-temp_banned']
     const { sandbox, path, jids, zapo } = await setup(t, ids)
     for (const id of ids) {
         const kind = id.replace('live-', '')
@@ -156,7 +188,7 @@ test('zapo check --connect: banned and locked sent on the live connection right 
         const login = parseReport(result).sessions[0].checks.find(check => check.name === 'login')
         assert.equal(login.value, `failure_${kind}`)
         assert.equal(login.code, 'ACCOUNT_BLOCKED')
-        assert.match(login.detail, new RegExp(`the account is ${kind} \\(${kind === 'banned' ? 406 : 403}\\)`))
+        assert.match(login.detail, new RegExp(`the account is ${kind.replace('temp_', 'temporarily ')} \\(${STATUS[kind]}\\)`))
         await assertKept(path, id, jids[id], before)
     }
 })
@@ -201,8 +233,8 @@ test('zapo logs: a refused login stops at once (no reconnect) with exit 12 or 13
     }
 })
 
-test('zapo logs: banned and locked on the live connection stop the tail with 12, credentials kept', async t => {
-    const ids = ['live-banned', 'live-locked']
+test('zapo logs: banned, locked, temp_banned on the live connection stop the tail with 12, credentials kept', async t => {
+    const ids = ['live-banned', 'live-locked', 'live-temp_banned']
     const { sandbox, path, jids, zapo } = await setup(t, ids)
     for (const id of ids) {
         const kind = id.replace('live-', '')
@@ -219,7 +251,7 @@ test('zapo logs: banned and locked on the live connection stop the tail with 12,
         assert.deepEqual(records.filter(r => r.type === 'reconnect'), [])
         assert.deepEqual(
             records.filter(r => r.type === 'stopped').map(r => [r.reason, r.code, r.exit, r.exitCode]),
-            [[`failure_${kind}`, kind === 'banned' ? 406 : 403, 'ACCOUNT_BLOCKED', 12]]
+            [[`failure_${kind}`, STATUS[kind], 'ACCOUNT_BLOCKED', 12]]
         )
         assert.equal(reasonLines(result.stderr, `failure_${kind}`).length, 1, result.stderr)
         assert.equal(seen.logins, 1, 'no login after the fatal close')
