@@ -20,6 +20,8 @@ const SELF = fileURLToPath(import.meta.url)
 
 if (process.argv[2] === '--child') {
     await child(JSON.parse(process.argv[3]))
+} else if (process.argv[2] === '--read-child') {
+    await readChild(JSON.parse(process.argv[3]))
 } else {
     await main()
 }
@@ -92,12 +94,17 @@ async function main() {
             const ceilingRate = (ceilingRecords * 1000) / ceilingMs
             console.log(`  ceiling (batch writes into ${toKind}): ${ceilingRecords} records in ${(ceilingMs / 1000).toFixed(2)}s = ${Math.round(ceilingRate)} records/s`)
 
+            // the floor under any verified copy: reading the source alone, through the contracts
+            const read = await runChild({ from: srcUrl, batchSize }, '--read-child')
+            const readRate = (read.records * 1000) / read.durationMs
+            console.log(`  source read alone (${fromKind}, 4 sessions at once): ${read.records} records in ${(read.durationMs / 1000).toFixed(2)}s = ${Math.round(readRate)} records/s = ${(ceilingRate / readRate).toFixed(2)}× the ceiling's time`)
+
             const result = await runChild({ from: srcUrl, to: dstUrl, batchSize, sessions })
             const rate = (result.copied * 1000) / result.durationMs
-            console.log(`  zapo migrate (copy + verify): ${result.copied} records in ${(result.durationMs / 1000).toFixed(2)}s = ${Math.round(rate)} records/s, status ${result.status}`)
+            console.log(`  zapo migrate (copy + verify): ${result.copied} records in ${(result.durationMs / 1000).toFixed(2)}s = ${Math.round(rate)} records/s, status ${result.status} (open + plan ${(result.startMs / 1000).toFixed(2)}s)`)
             console.log(`    ${(ceilingRate / rate).toFixed(2)}× the ceiling's time (target ≤ 2×)`)
             console.log(`    RSS: ${result.rss.map(r => `${r.sessions} sessions ${r.mb} MB`).join(', ')}; peak ${result.peakMb} MB`)
-            rows.push({ pair: `${fromKind}→${toKind}`, ceilingRate: Math.round(ceilingRate), rate: Math.round(rate), ratio: +(ceilingRate / rate).toFixed(2), peakMb: result.peakMb, rss: result.rss })
+            rows.push({ pair: `${fromKind}→${toKind}`, ceilingRate: Math.round(ceilingRate), sourceReadRate: Math.round(readRate), rate: Math.round(rate), ratio: +(ceilingRate / rate).toFixed(2), peakMb: result.peakMb, rss: result.rss })
         } finally {
             await dropStore(srcUrl).catch(() => undefined)
             await dropStore(ceilingUrl).catch(() => undefined)
@@ -167,10 +174,10 @@ async function writeBulk(store, id, bulk) {
     }
 }
 
-function runChild(args) {
+function runChild(args, mode = '--child') {
     return new Promise((resolve, reject) => {
         const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
-        const proc = spawn(process.execPath, [...extra, SELF, '--child', JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] })
+        const proc = spawn(process.execPath, [...extra, SELF, mode, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] })
         let out = ''
         proc.stdout.setEncoding('utf8').on('data', d => (out += d))
         proc.on('error', reject)
@@ -223,8 +230,37 @@ async function child({ from, to, batchSize, sessions }) {
             copied: result.totals.copiedRecords,
             durationMs,
             copyMs: Math.max(1, lastCopy - (firstCopy ?? t0)),
+            startMs: (firstCopy ?? t0) - t0,
             rss,
             peakMb: Math.round(process.resourceUsage().maxRSS / 1024)
         }) + '\n'
     )
+}
+
+/** Reads every session of the source through the store contracts (what a migration reads), nothing else. */
+async function readChild({ from, batchSize }) {
+    const dist = process.env.BENCH_DIST ?? '../dist'
+    const t0 = performance.now()
+    const { parseStoreUrl, singleStore } = await import('../dist/store/address.js')
+    const { openStore } = await import(dist + '/store/open.js')
+    const { catalogForStore } = await import(dist + '/store/catalog.js')
+    const { batchSizeOf, readSessionRecords } = await import(dist + '/store/records.js')
+    const store = await openStore(singleStore(parseStoreUrl(from, 'flag', process.cwd())), 'read')
+    let records = 0
+    try {
+        const catalog = catalogForStore(store)
+        const ids = await catalog.listSessionIds()
+        const counts = await catalog.countsMany(ids)
+        let next = 0
+        const worker = async () => {
+            while (next < ids.length) {
+                const id = ids[next++]
+                for await (const batch of readSessionRecords(store, catalog, id, { batchSize, counts: counts.get(id) })) records += batchSizeOf(batch)
+            }
+        }
+        await Promise.all(Array.from({ length: 4 }, worker))
+    } finally {
+        await store.close()
+    }
+    process.stdout.write(JSON.stringify({ records, durationMs: performance.now() - t0 }) + '\n')
 }

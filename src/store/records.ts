@@ -194,6 +194,7 @@ export async function* readSessionRecords(
  * (in process: no round trips) one keyed get per address: the package's batch getter matches the
  * addresses with an OR chain that SQLite evaluates against every row of the session, so a batch
  * costs the session's size times the batch's (about 10× the keyed gets for 1,000 sessions).
+ * Elsewhere the batch getter (one query or pipeline per 250 addresses) is the cheapest.
  */
 export async function getSessions(
     store: OpenedStore,
@@ -205,7 +206,7 @@ export async function getSessions(
     return Promise.all(addresses.map(address => sessions.getSession(address)))
 }
 
-/** The remote identities at the given addresses (null where none); on SQLite as getSessions. */
+/** The remote identities at the given addresses (null where none); read as getSessions does. */
 export async function getIdentities(
     store: OpenedStore,
     sessionId: string,
