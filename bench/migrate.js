@@ -101,7 +101,7 @@ async function main() {
 
             const result = await runChild({ from: srcUrl, to: dstUrl, batchSize, sessions })
             const rate = (result.copied * 1000) / result.durationMs
-            console.log(`  zapo migrate (copy + verify): ${result.copied} records in ${(result.durationMs / 1000).toFixed(2)}s = ${Math.round(rate)} records/s, status ${result.status} (open + plan ${(result.startMs / 1000).toFixed(2)}s)`)
+            console.log(`  zapo migrate (copy + verify): ${result.copied} records in ${(result.durationMs / 1000).toFixed(2)}s = ${Math.round(rate)} records/s, status ${result.status} (open + plan ${(result.startMs / 1000).toFixed(2)}s; the process used ${(result.cpuMs / 1000).toFixed(2)}s of CPU)`)
             console.log(`    ${(ceilingRate / rate).toFixed(2)}× the ceiling's time (target ≤ 2×)`)
             console.log(`    RSS: ${result.rss.map(r => `${r.sessions} sessions ${r.mb} MB`).join(', ')}; peak ${result.peakMb} MB`)
             rows.push({ pair: `${fromKind}→${toKind}`, ceilingRate: Math.round(ceilingRate), sourceReadRate: Math.round(readRate), rate: Math.round(rate), ratio: +(ceilingRate / rate).toFixed(2), peakMb: result.peakMb, rss: result.rss })
@@ -199,6 +199,7 @@ async function child({ from, to, batchSize, sessions }) {
     let lastCopy = 0
     const mb = n => Math.round(n / 1048576)
     const t0 = performance.now()
+    const cpu0 = process.cpuUsage()
     const result = await runMigrate(
         {
             from: singleStore(parseStoreUrl(from, 'flag', process.cwd())),
@@ -231,6 +232,7 @@ async function child({ from, to, batchSize, sessions }) {
             durationMs,
             copyMs: Math.max(1, lastCopy - (firstCopy ?? t0)),
             startMs: (firstCopy ?? t0) - t0,
+            cpuMs: (cpu => (cpu.user + cpu.system) / 1000)(process.cpuUsage(cpu0)),
             rss,
             peakMb: Math.round(process.resourceUsage().maxRSS / 1024)
         }) + '\n'
