@@ -21,7 +21,7 @@
 
 import { ZapoError } from '../errors.js'
 import type { DurableDomain, StoreSpec } from '../store/address.js'
-import { catalogForStore } from '../store/catalog.js'
+import { catalogForStore, COUNT_FIELDS } from '../store/catalog.js'
 import type { MigrationMark, MigrationMarks } from '../store/migration-marks.js'
 import { migrationMarksFor } from '../store/migration-marks.js'
 import type { OpenedStore } from '../store/open.js'
@@ -691,17 +691,6 @@ async function warmUp(store: OpenedStore, domains: readonly DurableDomain[]): Pr
     for (const domain of domains) await probes[domain]()
 }
 
-/** Which SessionCounts fields each durable domain owns. */
-const COUNT_FIELDS: Readonly<Record<DurableDomain, readonly (keyof SessionCounts)[]>> = Object.freeze({
-    auth: ['credentials'],
-    signal: ['registration', 'signedPreKey'],
-    preKey: ['preKeys', 'preKeysUploaded'],
-    session: ['signalSessions'],
-    identity: ['identities'],
-    senderKey: ['senderKeys', 'senderKeyDistributions'],
-    appState: ['appStateSyncKeys', 'appStateCollections'],
-    privacyToken: ['privacyTokens']
-})
 
 /** Domains where the target's catalog counts more (or other) records than were copied. */
 export function compareCounts(

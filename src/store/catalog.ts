@@ -48,7 +48,7 @@ export function catalogForBackend(backend: OpenedBackend, spec: BackendSpec): Za
 }
 
 /** Which catalog fields each durable domain owns (for stores that route domains to backends). */
-const COUNT_FIELDS: Readonly<Record<DurableDomain, readonly (keyof SessionCounts)[]>> = Object.freeze({
+export const COUNT_FIELDS: Readonly<Record<DurableDomain, readonly (keyof SessionCounts)[]>> = Object.freeze({
     auth: ['credentials'],
     signal: ['registration', 'signedPreKey'],
     preKey: ['preKeys', 'preKeysUploaded'],

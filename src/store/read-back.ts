@@ -12,6 +12,7 @@
 import type { PreKeyRecord, SenderKeyDistributionRecord, SenderKeyRecord } from 'zapo-js/signal'
 import type { WaAppStateSyncKey } from 'zapo-js/appstate'
 import { catalogFor } from './catalog.js'
+import { EMPTY_COUNTS } from './catalog/types.js'
 import type { OpenedStore } from './open.js'
 import { getIdentities, getSessions } from './records.js'
 import type { RecordBatch, SessionCounts } from './records.types.js'
@@ -122,18 +123,5 @@ export function tallyBatch(counts: MutableCounts, batch: RecordBatch): void {
 }
 
 export function emptyCounts(): MutableCounts {
-    return {
-        credentials: false,
-        registration: false,
-        signedPreKey: false,
-        preKeys: 0,
-        preKeysUploaded: 0,
-        signalSessions: 0,
-        identities: 0,
-        senderKeys: 0,
-        senderKeyDistributions: 0,
-        appStateSyncKeys: 0,
-        appStateCollections: 0,
-        privacyTokens: 0
-    }
+    return { ...EMPTY_COUNTS }
 }
