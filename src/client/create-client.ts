@@ -1,6 +1,6 @@
 import { WebSocket as NodeWebSocket } from 'ws'
-import { WaClient } from 'zapo-js'
-import type { Logger, WaClientOptions, WaStore } from 'zapo-js'
+import { zapoRoot } from '../zapo-cjs.js'
+import type { Logger, WaClient, WaClientOptions, WaStore } from 'zapo-js'
 
 import { parseRootCa } from './root-ca.js'
 
@@ -52,7 +52,7 @@ export function createWaClient(options: CreateWaClientOptions): WaClient {
         sessionId: options.sessionId
     }
     if (server === null) {
-        return new WaClient(base, options.logger)
+        return new (zapoRoot().WaClient)(base, options.logger)
     }
     let url: URL
     try {
@@ -64,7 +64,7 @@ export function createWaClient(options: CreateWaClientOptions): WaClient {
         throw new Error(`invalid server URL "${server.url}": the scheme must be ws: or wss:`)
     }
     const noiseRootCa = parseRootCa(server.rootCa)
-    return new WaClient(
+    return new (zapoRoot().WaClient)(
         {
             ...base,
             chatSocketUrls: [url.toString()],

@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto'
 import { createRequire } from 'node:module'
 import type { Logger, WaAuthCredentials } from 'zapo-js'
-import { proto } from 'zapo-js/proto'
+import { zapoProto } from '../zapo-cjs.js'
 import type { RegistrationInfo, SignedPreKeyRecord } from 'zapo-js/signal'
 import { EXIT_CODES, isZapoError, toError, ZapoError, type ZapoErrorCode } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
@@ -252,7 +252,7 @@ function pairingTimeMs(credentials: WaAuthCredentials | null): number | null {
     const details = credentials?.signedIdentity?.details
     if (!(details instanceof Uint8Array) || details.length === 0) return null
     try {
-        const decoded = proto.ADVDeviceIdentity.decode(details)
+        const decoded = zapoProto().ADVDeviceIdentity.decode(details)
         const seconds = Number(decoded.timestamp ?? 0)
         return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : null
     } catch {

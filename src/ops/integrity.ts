@@ -23,17 +23,13 @@
  */
 
 import { createHash } from 'node:crypto'
-import { createRequire } from 'node:module'
 import type { WaAuthCredentials } from 'zapo-js'
+import { zapoCrypto, zapoProto } from '../zapo-cjs.js'
 import type { RegistrationInfo, SignedPreKeyRecord } from 'zapo-js/signal'
 
-// zapo-js through its CommonJS build: the store packages load that build (see store/open.ts),
-// so the process holds one copy of zapo-js instead of two (about 0.2 s less start-up)
-const requireCjs = createRequire(import.meta.url)
-const { toRawPubKey, toSerializedPubKey, X25519, xeddsaVerify } = requireCjs(
-    'zapo-js/crypto'
-) as typeof import('zapo-js/crypto')
-export const proto = (requireCjs('zapo-js/proto') as typeof import('zapo-js/proto')).proto
+// one copy of zapo-js: its CommonJS build, as the store packages load it
+const { toRawPubKey, toSerializedPubKey, X25519, xeddsaVerify } = zapoCrypto()
+export const proto = zapoProto()
 
 export type IntegrityStatus = 'pass' | 'fail' | 'skip'
 

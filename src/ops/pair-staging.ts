@@ -15,6 +15,7 @@ import type { WaAuthCredentials } from 'zapo-js'
 import type { WaStore, WaStoreSession } from 'zapo-js/store'
 import type { PreKeyRecord } from 'zapo-js/signal'
 import type { RecordBatch } from '../store/records.types.js'
+import { zapoRoot } from '../zapo-cjs.js'
 
 interface CollectionVersion {
     readonly version: number
@@ -76,7 +77,7 @@ function recorded<T extends object>(
 }
 
 export async function createStagingStore(sessionId: string): Promise<StagingStore> {
-    const { createStore } = await import('zapo-js')
+    const { createStore } = zapoRoot()
     // zapo-js has no memory auth store: credentials are one value, held here
     let stagedCredentials: WaAuthCredentials | null = null
     const auth = {

@@ -18,6 +18,7 @@ import { userInfo } from 'node:os'
 import { dirname } from 'node:path'
 import type { WaStore, WaStoreBackend } from 'zapo-js'
 import { ZapoError } from '../errors.js'
+import { zapoRoot } from '../zapo-cjs.js'
 import type { AnyDomain, BackendKind, BackendSpec, StoreDomain, StoreSpec } from './address.js'
 import { ARCHIVE_DOMAINS, DURABLE_DOMAINS } from './address.js'
 
@@ -135,7 +136,7 @@ export async function openStore(spec: StoreSpec, mode: OpenMode): Promise<Opened
             backendFor,
             domain: (domain, sessionId) => backendFor(domain).stores[domain](sessionId) as never,
             createWaStore: async options => {
-                const { createStore } = await import('zapo-js')
+                const { createStore } = zapoRoot()
                 const backends: Record<string, WaStoreBackend> = {}
                 const providers: Record<string, string> = {}
                 for (const domain of [...DURABLE_DOMAINS, ...ARCHIVE_DOMAINS]) {

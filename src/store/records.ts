@@ -13,9 +13,8 @@
 import { createHash, hash } from 'node:crypto'
 import type { WaAuthCredentials } from 'zapo-js'
 import type { WaAppStateSyncKey } from 'zapo-js/appstate'
-import { proto } from 'zapo-js'
 import type { PreKeyRecord, SenderKeyRecord, SignalAddress, SignalSessionRecord } from 'zapo-js/signal'
-import { encodeSenderKeyRecord, encodeSignalSessionRecord, generatePreKeyPair } from 'zapo-js/signal'
+import { zapoProto, zapoSignal } from '../zapo-cjs.js'
 import type { DurableDomain, StoreDomain } from './address.js'
 import { DURABLE_DOMAINS } from './address.js'
 import { catalogForBackend } from './catalog.js'
@@ -306,7 +305,7 @@ async function raisePreKeyCounter(
     if (next === null || !Number.isSafeInteger(next) || next <= 1) return
     const top = next - 1
     if ((await preKey.getPreKeyById(top)) !== null) return
-    const placeholder = await generatePreKeyPair(top)
+    const placeholder = await zapoSignal().generatePreKeyPair(top)
     await preKey.putPreKey({ ...placeholder, uploaded: true })
     await preKey.consumePreKeyById(top)
 }
@@ -484,17 +483,17 @@ function preKeyBytes(record: PreKeyRecord): Uint8Array {
 }
 
 function encodeSession(session: SignalSessionRecord): Uint8Array {
-    return encodeSignalSessionRecord(session)
+    return zapoSignal().encodeSignalSessionRecord(session)
 }
 
 function encodeSenderKey(record: SenderKeyRecord): Uint8Array {
-    return encodeSenderKeyRecord(record)
+    return zapoSignal().encodeSenderKeyRecord(record)
 }
 
 function canonicalCredentials(credentials: WaAuthCredentials): unknown {
     const { signedIdentity, ...rest } = credentials
     if (!signedIdentity) return rest
-    return { ...rest, signedIdentity: proto.ADVSignedDeviceIdentity.encode(signedIdentity).finish() }
+    return { ...rest, signedIdentity: zapoProto().ADVSignedDeviceIdentity.encode(signedIdentity).finish() }
 }
 
 /** JSON with sorted keys, bytes as hex, undefined/null fields dropped, Maps as sorted pairs. */
