@@ -2,44 +2,17 @@
 // second the sandbox pushes into one connected client (plain stanzas and encrypted messages).
 // Real WaClient, real Noise, SQLite store in a temp dir. Run after `npm run build`.
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createStore } from 'zapo-js'
 
 import { createWaClient } from '../dist/client/create-client.js'
+import { SILENT_LOGGER } from '../dist/client/silent-logger.js'
 import { startSandbox } from '../dist/sandbox/index.js'
+import { openSqliteStore } from '../test/sandbox/helpers.js'
 
-const { createSqliteStore } = createRequire(import.meta.url)('@zapo-js/store-sqlite')
 const PAIRINGS = Number(process.env.BENCH_PAIRINGS ?? 7)
 const PRESENCE_EVENTS = Number(process.env.BENCH_EVENTS ?? 5000)
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 500)
-const quiet = { level: 'error', trace() {}, debug() {}, info() {}, warn() {}, error() {} }
-
-function store(path) {
-    return createStore({
-        backends: { sqlite: createSqliteStore({ path }) },
-        providers: {
-            auth: 'sqlite',
-            signal: 'sqlite',
-            preKey: 'sqlite',
-            session: 'sqlite',
-            identity: 'sqlite',
-            senderKey: 'sqlite',
-            appState: 'sqlite',
-            privacyToken: 'sqlite',
-            messages: 'none',
-            threads: 'none',
-            contacts: 'memory'
-        },
-        cacheProviders: {
-            retry: 'memory',
-            participants: 'memory',
-            deviceList: 'memory',
-            messageSecret: 'memory'
-        }
-    })
-}
 
 function median(values) {
     const sorted = [...values].sort((a, b) => a - b)
@@ -47,12 +20,12 @@ function median(values) {
 }
 
 async function pairOnce(sandbox, dir, index) {
-    const s = store(join(dir, `pair-${index}.sqlite`))
+    const s = openSqliteStore(join(dir, `pair-${index}.sqlite`))
     const client = createWaClient({
         store: s,
         sessionId: `bench-${index}`,
         server: { url: sandbox.url, rootCa: sandbox.rootCa },
-        logger: quiet,
+        logger: SILENT_LOGGER,
         tuning: { timeoutIntervalMs: 1_000 }
     })
     let scannedAt = 0

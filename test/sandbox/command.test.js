@@ -6,6 +6,7 @@ import { test } from 'node:test'
 import { runSandboxCommand } from '../../dist/commands/sandbox.js'
 import { nextEvent, openSqliteStore, tempDir } from './helpers.js'
 import { createWaClient } from '../../dist/client/create-client.js'
+import { SILENT_LOGGER } from '../../dist/client/silent-logger.js'
 
 function captureIo(json) {
     const stdout = new PassThrough()
@@ -31,8 +32,6 @@ async function post(controlUrl, path, body) {
     if (!response.ok) throw new Error(`${path}: ${response.status} ${json.error}`)
     return json
 }
-
-const quiet = { level: 'error', trace() {}, debug() {}, info() {}, warn() {}, error() {} }
 
 test('zapo sandbox --json: a client built from url and rootCa pairs, reconnects and decrypts', async t => {
     const capture = captureIo(true)
@@ -62,7 +61,7 @@ test('zapo sandbox --json: a client built from url and rootCa pairs, reconnects 
         store,
         sessionId: 'cli',
         server: { url: firstLine.url, rootCa: firstLine.rootCa },
-        logger: quiet
+        logger: SILENT_LOGGER
     })
     t.after(async () => {
         await client.disconnect().catch(() => undefined)

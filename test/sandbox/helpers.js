@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { createStore } from 'zapo-js'
 
 import { createWaClient } from '../../dist/client/create-client.js'
+import { SILENT_LOGGER } from '../../dist/client/silent-logger.js'
 import { startSandbox } from '../../dist/sandbox/index.js'
 
 const require = createRequire(import.meta.url)
@@ -63,7 +64,7 @@ export async function startTestSandbox(t, options = {}) {
 
 /** SANDBOX_TEST_LOG=1 prints client and server logs to stderr (debugging a failing test). */
 export function testLogger(prefix) {
-    if (!process.env.SANDBOX_TEST_LOG) return quietLogger
+    if (!process.env.SANDBOX_TEST_LOG) return SILENT_LOGGER
     const line = level => (message, context) =>
         process.stderr.write(
             `${prefix} ${level} ${message} ${context ? JSON.stringify(context) : ''}\n`
@@ -78,14 +79,6 @@ export function testLogger(prefix) {
     }
 }
 
-const quietLogger = Object.freeze({
-    level: 'error',
-    trace() {},
-    debug() {},
-    info() {},
-    warn() {},
-    error() {}
-})
 
 /** A client on a SQLite store, cleaned up (disconnect + store destroy) when the test ends. */
 export function newClient(t, sandbox, { path, sessionId = 'tenant', tuning } = {}) {
