@@ -70,6 +70,15 @@ export interface JsonOptions {
     readonly reveal?: boolean
 }
 
+/** The type of `toJsonValue(value)` for a `T` made of plain objects, arrays, bytes and primitives. */
+export type Serialised<T> = T extends Uint8Array
+    ? string
+    : T extends readonly (infer E)[]
+      ? Serialised<E>[]
+      : T extends object
+        ? { readonly [K in keyof T]: Serialised<T[K]> }
+        : T
+
 /** Converts a value into something JSON.stringify renders the way zapo documents. */
 export function toJsonValue(value: unknown, options: JsonOptions = {}): unknown {
     return convert(value, options, undefined, new WeakSet())

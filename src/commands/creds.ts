@@ -1,7 +1,15 @@
 import type { Command } from 'commander'
 import { handle } from '../cli.js'
 import { EXIT_CODES, usageError, ZapoError } from '../errors.js'
-import { printJson, printLine, REDACTED, toJsonValue, type Io } from '../output.js'
+import type { CredsView } from '../ops/creds.js'
+import {
+    printJson,
+    printLine,
+    REDACTED,
+    toJsonValue,
+    type Io,
+    type Serialised
+} from '../output.js'
 import { palette } from '../ui/color.js'
 import { relativeTime } from '../ui/format.js'
 
@@ -65,69 +73,8 @@ export function register(program: Command): void {
 }
 
 /** The view after the serialiser: bytes are base64, secrets "[redacted]" unless revealed. */
-interface RenderedKey {
-    readonly fingerprint: string
-    readonly pubKey?: string
-    readonly privKey: string
-}
-
-interface RenderedView {
-    readonly store: string
-    readonly sessionId: string
-    readonly paired: boolean
-    readonly account: Readonly<
-        Record<
-            | 'meJid'
-            | 'meLid'
-            | 'displayName'
-            | 'pushName'
-            | 'platform'
-            | 'lastLoginAt'
-            | 'accountCreatedAt',
-            string | null
-        >
-    >
-    readonly credentials: {
-        readonly registrationId: number
-        readonly identityKey: RenderedKey
-        readonly signedPreKey: RenderedKey & {
-            readonly keyId: number
-            readonly signature: { readonly fingerprint: string }
-            readonly uploaded: boolean | null
-        }
-        readonly noiseKey: RenderedKey
-        readonly advSecretKey: string
-        readonly companionEncStatic: string | null
-        readonly signedIdentity: {
-            readonly keyIndex: number | null
-            readonly accountType: string | null
-            readonly issuedAt: string | null
-            readonly accountSignatureKey: { readonly fingerprint: string } | null
-        } | null
-        readonly server: {
-            readonly staticKey: { readonly fingerprint: string } | null
-            readonly hasPreKeys: boolean | null
-            readonly routingInfoBytes: number | null
-            readonly connectionLocation: string | null
-            readonly propsVersion: number | null
-            readonly abPropsVersion: number | null
-        }
-    }
-    readonly signal: {
-        readonly registrationId: number | null
-        readonly identityKey: { readonly fingerprint: string } | null
-        readonly signedPreKey: { readonly keyId: number; readonly fingerprint: string } | null
-        readonly signedPreKeyRotatedAt: string | null
-    }
-    readonly integrity: {
-        readonly ok: boolean
-        readonly checks: readonly {
-            readonly name: string
-            readonly status: string
-            readonly detail: string
-        }[]
-    }
-}
+type RenderedView = Serialised<CredsView>
+type RenderedKey = RenderedView['credentials']['identityKey']
 
 function render(io: Io, v: RenderedView, reveal: boolean): void {
     const p = palette(io.color)
