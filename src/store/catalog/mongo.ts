@@ -8,10 +8,10 @@
 import type { Db, Document } from 'mongodb'
 import type { SignalAddress } from 'zapo-js/signal'
 import type { BackendSpec } from '../address.js'
-import type { SchemaState, SessionCounts } from '../records.types.js'
+import type { SchemaState } from '../records.types.js'
 import type { OpenedBackend } from '../open.js'
 import type { ZapoSessionCatalog } from './types.js'
-import { EMPTY_COUNTS, sortStrings } from './types.js'
+import { EMPTY_COUNTS, countsFromRows, sortStrings } from './types.js'
 
 const MONGO_DURABLE = Object.freeze([
     'auth_credentials',
@@ -131,7 +131,7 @@ export function mongoCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
         async countsMany(sessionIds) {
             const ids = [...new Set(sessionIds)]
             const have = await present()
-            const [auth, reg, spk, pk, sess, ident, sk, skd, keys, cols, tokens] = await Promise.all([
+            const rows = await Promise.all([
                 countBy('auth_credentials', ids, have),
                 countBy('signal_registration', ids, have),
                 countBy('signal_signed_prekey', ids, have),
@@ -144,25 +144,7 @@ export function mongoCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
                 countBy('appstate_collection_versions', ids, have),
                 countBy('privacy_tokens', ids, have)
             ])
-            const n = (m: Map<string, Document>, id: string, f = 'n'): number => Number(m.get(id)?.[f] ?? 0)
-            const out = new Map<string, SessionCounts>()
-            for (const id of ids) {
-                out.set(id, {
-                    credentials: n(auth, id) > 0,
-                    registration: n(reg, id) > 0,
-                    signedPreKey: n(spk, id) > 0,
-                    preKeys: n(pk, id),
-                    preKeysUploaded: n(pk, id, 'up'),
-                    signalSessions: n(sess, id),
-                    identities: n(ident, id),
-                    senderKeys: n(sk, id),
-                    senderKeyDistributions: n(skd, id),
-                    appStateSyncKeys: n(keys, id),
-                    appStateCollections: n(cols, id),
-                    privacyTokens: n(tokens, id)
-                })
-            }
-            return out
+            return countsFromRows(ids, rows)
         },
         sessionsSharingKeys: async () => [],
         async nextPreKeyId(sessionId) {

@@ -6,9 +6,9 @@
  */
 
 import type { SignalAddress } from 'zapo-js/signal'
-import type { SchemaState, SessionCounts } from '../records.types.js'
+import type { SchemaState } from '../records.types.js'
 import type { ZapoSessionCatalog } from './types.js'
-import { EMPTY_COUNTS, sortStrings } from './types.js'
+import { EMPTY_COUNTS, countsFromRows, sortStrings } from './types.js'
 
 /** The durable tables of the SQL store packages, by their logical (unprefixed) names. */
 export const SQL_DURABLE_TABLES = Object.freeze([
@@ -156,7 +156,7 @@ export function createSqlCatalog(dialect: SqlDialect): ZapoSessionCatalog {
         },
         async countsMany(sessionIds) {
             const ids = [...new Set(sessionIds)]
-            const [auth, reg, spk, pk, sess, ident, sk, skd, keys, cols, tokens] = await Promise.all([
+            const rows = await Promise.all([
                 countBy('auth_credentials', ids),
                 countBy('signal_registration', ids),
                 countBy('signal_signed_prekey', ids),
@@ -169,26 +169,7 @@ export function createSqlCatalog(dialect: SqlDialect): ZapoSessionCatalog {
                 countBy('appstate_collection_versions', ids),
                 countBy('privacy_tokens', ids)
             ])
-            const n = (m: Map<string, Record<string, unknown>>, id: string, field = 'n'): number =>
-                Number(m.get(id)?.[field] ?? 0)
-            const out = new Map<string, SessionCounts>()
-            for (const id of ids) {
-                out.set(id, {
-                    credentials: n(auth, id) > 0,
-                    registration: n(reg, id) > 0,
-                    signedPreKey: n(spk, id) > 0,
-                    preKeys: n(pk, id),
-                    preKeysUploaded: n(pk, id, 'up'),
-                    signalSessions: n(sess, id),
-                    identities: n(ident, id),
-                    senderKeys: n(sk, id),
-                    senderKeyDistributions: n(skd, id),
-                    appStateSyncKeys: n(keys, id),
-                    appStateCollections: n(cols, id),
-                    privacyTokens: n(tokens, id)
-                })
-            }
-            return out
+            return countsFromRows(ids, rows)
         },
         sessionsSharingKeys: async () => [],
         async nextPreKeyId(sessionId) {

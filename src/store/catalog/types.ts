@@ -51,3 +51,39 @@ export const EMPTY_COUNTS: SessionCounts = Object.freeze({
 export function sortStrings(values: Iterable<string>): string[] {
     return [...new Set(values)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
 }
+
+/** Per-session count rows of one table (`n` its row count, other fields extra sums). */
+type CountRows = ReadonlyMap<string, Readonly<Record<string, unknown>>>
+
+/**
+ * Catalog counts from the per-table count rows of the row-per-record backends (SQL, MongoDB),
+ * in this order: credentials, registration, signed prekey, prekeys (with `up`, the uploaded
+ * ones), sessions, identities, sender keys, distributions, sync keys, collections, tokens.
+ */
+export function countsFromRows(
+    ids: readonly string[],
+    [auth, reg, spk, pk, sess, ident, sk, skd, keys, cols, tokens]: readonly [
+        CountRows, CountRows, CountRows, CountRows, CountRows, CountRows,
+        CountRows, CountRows, CountRows, CountRows, CountRows
+    ]
+): Map<string, SessionCounts> {
+    const n = (rows: CountRows, id: string, field = 'n'): number => Number(rows.get(id)?.[field] ?? 0)
+    const out = new Map<string, SessionCounts>()
+    for (const id of ids) {
+        out.set(id, {
+            credentials: n(auth, id) > 0,
+            registration: n(reg, id) > 0,
+            signedPreKey: n(spk, id) > 0,
+            preKeys: n(pk, id),
+            preKeysUploaded: n(pk, id, 'up'),
+            signalSessions: n(sess, id),
+            identities: n(ident, id),
+            senderKeys: n(sk, id),
+            senderKeyDistributions: n(skd, id),
+            appStateSyncKeys: n(keys, id),
+            appStateCollections: n(cols, id),
+            privacyTokens: n(tokens, id)
+        })
+    }
+    return out
+}
