@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 
-import { dropStore, makeSession, openTestStore, storeUrls } from '../helpers/fixtures.js'
+import { seed, snapshot, urlsFor, withStore } from '../helpers/export.js'
+import { openTestStore } from '../helpers/fixtures.js'
 import { runZapo, ZAPO_BIN } from '../helpers/run.js'
 import { catalogFor } from '../../dist/store/catalog.js'
 import { parseStoreUrl } from '../../dist/store/address.js'
@@ -22,103 +23,16 @@ function cwd(t) {
     return dir
 }
 
-function urlsFor(t) {
-    const urls = storeUrls()
-    t.after(async () => {
-        for (const url of Object.values(urls)) await dropStore(url).catch(() => undefined)
-    })
-    return urls
-}
-
-/** Bytes as hex, absent optional fields and `undefined` dropped: a backend-neutral view of a record. */
-function normalize(value) {
-    if (value === null || value === undefined) return null
-    if (value instanceof Uint8Array) return `hex:${Buffer.from(value).toString('hex')}`
-    if (value instanceof Map) return normalize(Object.fromEntries([...value.entries()].sort(([a], [b]) => (a < b ? -1 : 1))))
-    if (Array.isArray(value)) return value.map(normalize)
-    if (typeof value === 'bigint') return value.toString()
-    if (typeof value === 'object') {
-        if (typeof value.toNumber === 'function' && 'low' in value && 'high' in value) return value.toNumber()
-        const out = {}
-        for (const key of Object.keys(value).sort()) {
-            const v = value[key]
-            if (v === undefined || v === null) continue
-            out[key] = normalize(v)
-        }
-        return out
-    }
-    return value
-}
-
-/** Lists whose order the contract does not fix, sorted by sender address. */
-function bySender(list) {
-    const key = r => `${r.sender.user}:${r.sender.server ?? ''}:${r.sender.device}`
-    return [...list].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))
-}
-
-/** Everything a fixture session holds, read through the store contracts of `store`. */
-async function snapshot(store, fixture) {
-    const id = fixture.sessionId
-    const signal = store.domain('signal', id)
-    const preKey = store.domain('preKey', id)
-    const senderKey = store.domain('senderKey', id)
-    const appState = store.domain('appState', id)
-    const privacy = store.domain('privacyToken', id)
-    const preKeys = await preKey.getPreKeysById(fixture.preKeyIds)
-    return normalize({
-        credentials: await store.domain('auth', id).load(),
-        registration: await signal.getRegistrationInfo(),
-        signedPreKey: await signal.getSignedPreKey(),
-        rotation: await signal.getSignedPreKeyRotationTs(),
-        preKeys: preKeys.map(r => (r ? { ...r, uploaded: r.uploaded === true } : null)),
-        serverHasPreKeys: await preKey.getServerHasPreKeys(),
-        sessions: await store.domain('session', id).getSessionsBatch(fixture.sessionAddresses),
-        identities: await store.domain('identity', id).getRemoteIdentities(fixture.identityAddresses),
-        senderKeys: await Promise.all(
-            fixture.senderKeyGroups.map(async g => {
-                const { skList, skDistribList } = await senderKey.getGroupSenderKeyList(g)
-                return { skList: bySender(skList), skDistribList: bySender(skDistribList) }
-            })
-        ),
-        syncKeys: await appState.getSyncKeysBatch(fixture.appStateKeyIds),
-        collections: await appState.getCollectionStates(fixture.collections),
-        privacyTokens: await Promise.all(fixture.privacyTokenJids.map(j => privacy.getByJid(j)))
-    })
+function catalog(store, url) {
+    return catalogFor(store.primary, parseStoreUrl(url, 'flag', process.cwd()))
 }
 
 async function counts(url, sessionId) {
-    const store = await openTestStore(url, 'read')
-    try {
-        return await catalogFor(store.primary, parseStoreUrl(url, 'flag', process.cwd())).counts(sessionId)
-    } finally {
-        await store.close()
-    }
+    return withStore(url, store => catalog(store, url).counts(sessionId), 'read')
 }
 
 async function sessionIds(url) {
-    const store = await openTestStore(url, 'read')
-    try {
-        return await catalogFor(store.primary, parseStoreUrl(url, 'flag', process.cwd())).listSessionIds()
-    } finally {
-        await store.close()
-    }
-}
-
-async function withStore(url, fn, mode = 'write') {
-    const store = await openTestStore(url, mode)
-    try {
-        return await fn(store)
-    } finally {
-        await store.close()
-    }
-}
-
-async function seed(url, ids, shape) {
-    return withStore(url, async store => {
-        const out = []
-        for (const id of ids) out.push(await makeSession(store, id, shape))
-        return out
-    })
+    return withStore(url, store => catalog(store, url).listSessionIds(), 'read')
 }
 
 async function assertSameSessions(srcUrl, dstUrl, fixtures) {
