@@ -20,6 +20,7 @@ import {
     xeddsaSign,
     xeddsaVerify
 } from 'zapo-js/crypto'
+import { uint8Equal } from 'zapo-js/util'
 
 import type { KeyPair } from './noise.js'
 
@@ -29,25 +30,6 @@ const LINK_CODE_BUNDLE_INFO = 'link_code_pairing_key_bundle_encryption_key'
 const ADV_SECRET_INFO = 'adv_secret'
 const PAIRING_CODE_PBKDF2_ITERATIONS = 2 << 16
 const TEXT = new TextEncoder()
-
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-    let length = 0
-    for (const part of parts) length += part.length
-    const out = new Uint8Array(length)
-    let offset = 0
-    for (const part of parts) {
-        out.set(part, offset)
-        offset += part.length
-    }
-    return out
-}
-
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-    if (a.length !== b.length) return false
-    let diff = 0
-    for (let i = 0; i < a.length; i += 1) diff |= (a[i] ?? 0) ^ (b[i] ?? 0)
-    return diff === 0
-}
 
 export interface PairSuccessIdentity {
     /** The `device-identity` content of `pair-success` (ADVSignedDeviceIdentityHMAC). */
@@ -73,7 +55,7 @@ export async function buildPairSuccessIdentity(input: {
     }).finish()
     const accountSignature = await xeddsaSign(
         input.accountIdentity.privKey,
-        concatBytes([ADV_ACCOUNT_SIGNATURE_PREFIX, details, input.companionIdentityPub])
+        Buffer.concat([ADV_ACCOUNT_SIGNATURE_PREFIX, details, input.companionIdentityPub])
     )
     const signed = proto.ADVSignedDeviceIdentity.encode({
         details,
@@ -99,10 +81,10 @@ export async function verifyPairDeviceSign(input: {
     const signed = proto.ADVSignedDeviceIdentity.decode(input.signedIdentityBytes)
     const details = signed.details ?? new Uint8Array(0)
     const signature = signed.deviceSignature ?? new Uint8Array(0)
-    if (!bytesEqual(details, input.expectedDetails) || signature.length !== 64) return false
+    if (!uint8Equal(details, input.expectedDetails) || signature.length !== 64) return false
     return xeddsaVerify(
         toRawPubKey(input.companionIdentityPub),
-        concatBytes([
+        Buffer.concat([
             ADV_DEVICE_SIGNATURE_PREFIX,
             details,
             input.companionIdentityPub,
@@ -153,7 +135,7 @@ export async function enterLinkCode(
     return {
         primaryEphemeral,
         companionEphemeralPub,
-        wrappedPrimaryEphemeralPub: concatBytes([salt, counter, encrypted])
+        wrappedPrimaryEphemeralPub: Buffer.concat([salt, counter, encrypted])
     }
 }
 
@@ -182,10 +164,10 @@ export async function finishLinkCode(input: {
     const companionIdentity = plain.subarray(0, 32)
     const primaryIdentity = plain.subarray(32, 64)
     const bundleSecret = plain.subarray(64, 96)
-    if (!bytesEqual(companionIdentity, input.companionIdentityPub)) {
+    if (!uint8Equal(companionIdentity, input.companionIdentityPub)) {
         throw new Error('key bundle names another companion identity')
     }
-    if (!bytesEqual(primaryIdentity, input.accountIdentity.pubKey)) {
+    if (!uint8Equal(primaryIdentity, input.accountIdentity.pubKey)) {
         throw new Error('key bundle names another primary identity')
     }
     const sharedIdentity = await X25519.scalarMult(
@@ -193,7 +175,7 @@ export async function finishLinkCode(input: {
         input.companionIdentityPub
     )
     return hkdf(
-        concatBytes([sharedEphemeral, sharedIdentity, bundleSecret]),
+        Buffer.concat([sharedEphemeral, sharedIdentity, bundleSecret]),
         null,
         ADV_SECRET_INFO,
         32

@@ -14,6 +14,7 @@ import { proto } from 'zapo-js'
 import type { Logger } from 'zapo-js'
 import { X25519, randomBytesAsync } from 'zapo-js/crypto'
 import type { BinaryNode } from 'zapo-js/transport'
+import { uint8Equal } from 'zapo-js/util'
 
 import { Connection } from './connection.js'
 import {
@@ -38,7 +39,6 @@ import { createServerIdentity, respondToHandshake } from './noise.js'
 import type { HandshakeMode, KeyPair, ServerIdentity } from './noise.js'
 import {
     buildPairSuccessIdentity,
-    bytesEqual,
     enterLinkCode,
     finishLinkCode,
     verifyPairDeviceSign
@@ -382,8 +382,8 @@ export class SandboxServer extends EventEmitter {
         const identityPub = new Uint8Array(Buffer.from(identityB64, 'base64'))
         const advSecret = new Uint8Array(Buffer.from(advB64, 'base64'))
         if (
-            !bytesEqual(noisePub, conn.registration.noisePub) ||
-            !bytesEqual(identityPub, conn.registration.identityPub)
+            !uint8Equal(noisePub, conn.registration.noisePub) ||
+            !uint8Equal(identityPub, conn.registration.identityPub)
         ) {
             throw new Error('QR keys do not match the connection that shows the ref')
         }
@@ -908,7 +908,7 @@ export class SandboxServer extends EventEmitter {
             account.nextDeviceId = Math.max(account.nextDeviceId, deviceId + 1)
             device = this.createDevice(account, deviceId, clientStatic, null, 'unknown')
             this.logger.info('sandbox adopted unknown device', { jid })
-        } else if (!bytesEqual(device.noisePub, clientStatic)) {
+        } else if (!uint8Equal(device.noisePub, clientStatic)) {
             await conn.endWith({ tag: 'failure', attrs: { reason: '401', location: 'sandbox' } })
             return
         }
