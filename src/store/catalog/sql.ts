@@ -29,19 +29,9 @@ export const SQL_DURABLE_TABLES = Object.freeze([
 export type SqlTable = (typeof SQL_DURABLE_TABLES)[number]
 
 /** Tables whose rows make a session "exist" (signal_meta alone is left behind by clear()). */
-const SESSION_TABLES: readonly SqlTable[] = [
-    'auth_credentials',
-    'signal_registration',
-    'signal_signed_prekey',
-    'signal_prekey',
-    'signal_session',
-    'signal_identity',
-    'sender_keys',
-    'sender_key_distribution',
-    'appstate_sync_keys',
-    'appstate_collection_versions',
-    'privacy_tokens'
-]
+const SESSION_TABLES: readonly SqlTable[] = SQL_DURABLE_TABLES.filter(
+    t => t !== 'signal_meta' && t !== 'appstate_collection_index_values'
+)
 
 export interface SqlDialect {
     readonly kind: 'sqlite' | 'postgres' | 'mysql'
