@@ -10,7 +10,8 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 
 import { makeArchive, normalizeRecord, snapshotArchive } from '../helpers/archive.js'
-import { dropStore, makeSession, openTestStore, storeUrls } from '../helpers/fixtures.js'
+import { urlsFor, withStore } from '../helpers/export.js'
+import { makeSession } from '../helpers/fixtures.js'
 import { runZapo, ZAPO_BIN } from '../helpers/run.js'
 import { archiveCatalogFor } from '../../dist/store/archive.js'
 
@@ -18,23 +19,6 @@ function cwd(t) {
     const dir = mkdtempSync(join(tmpdir(), 'zapo-migrate-archive-'))
     t.after(() => rmSync(dir, { recursive: true, force: true }))
     return dir
-}
-
-function urlsFor(t) {
-    const urls = storeUrls()
-    t.after(async () => {
-        for (const url of Object.values(urls)) await dropStore(url).catch(() => undefined)
-    })
-    return urls
-}
-
-async function withStore(url, fn, mode = 'write') {
-    const store = await openTestStore(url, mode)
-    try {
-        return await fn(store)
-    } finally {
-        await store.close()
-    }
 }
 
 /** Sessions with durable records (the shared fixture) and archive records (written one at a time). */
