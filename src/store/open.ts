@@ -277,12 +277,7 @@ async function openPostgres(spec: BackendSpec): Promise<OpenedBackend> {
     // a checked-out client whose connection dies (server restart, terminated backend) emits
     // 'error' too; its in-flight query rejects with the same error, which the caller handles
     pool.on('connect', client => void client.on('error', () => undefined))
-    try {
-        await pool.query('SELECT 1')
-    } catch (error) {
-        await pool.end().catch(() => undefined)
-        throw connectError(spec, error)
-    }
+    await pingPool(spec, pool)
     const { createPostgresStore } = loadStorePackage('@zapo-js/store-postgres')
     const result = createPostgresStore({ pool, ...(spec.tablePrefix !== undefined ? { tablePrefix: spec.tablePrefix } : {}) })
     return {
@@ -316,12 +311,7 @@ async function openMysql(spec: BackendSpec): Promise<OpenedBackend> {
         supportBigNumbers: true,
         bigNumberStrings: false
     })
-    try {
-        await pool.query('SELECT 1')
-    } catch (error) {
-        await pool.end().catch(() => undefined)
-        throw connectError(spec, error)
-    }
+    await pingPool(spec, pool)
     const { createMysqlStore } = loadStorePackage('@zapo-js/store-mysql')
     const result = createMysqlStore({ pool, ...(spec.tablePrefix !== undefined ? { tablePrefix: spec.tablePrefix } : {}) })
     return {
@@ -387,6 +377,16 @@ async function openMongo(spec: BackendSpec): Promise<OpenedBackend> {
         stores: result.stores as unknown as DomainStores,
         handle: { kind: 'mongo', db, client },
         close: () => client.close()
+    }
+}
+
+/** Checks that a SQL pool answers; closes it and throws the connect error when it does not. */
+async function pingPool(spec: BackendSpec, pool: { query(sql: string): Promise<unknown>; end(): Promise<void> }): Promise<void> {
+    try {
+        await pool.query('SELECT 1')
+    } catch (error) {
+        await pool.end().catch(() => undefined)
+        throw connectError(spec, error)
     }
 }
 
