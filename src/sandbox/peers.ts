@@ -22,14 +22,17 @@ import {
 } from 'zapo-js/store'
 import { randomBytesAsync, toRawPubKey } from 'zapo-js/crypto'
 
+/** The public half of a signed prekey, as uploaded in `<skey>` and handed out in key fetches. */
+export interface SignedPreKeyPublic {
+    readonly id: number
+    readonly publicKey: Uint8Array
+    readonly signature: Uint8Array
+}
+
 export interface DeviceKeyBundle {
     readonly registrationId: number
     readonly identity: Uint8Array
-    readonly signedPreKey: {
-        readonly id: number
-        readonly publicKey: Uint8Array
-        readonly signature: Uint8Array
-    }
+    readonly signedPreKey: SignedPreKeyPublic
     /** Takes one one-time prekey out of the device's server-side list, as the real service does. */
     readonly takeOneTimeKey: () => { readonly id: number; readonly publicKey: Uint8Array } | null
 }
@@ -38,11 +41,7 @@ export interface DeviceKeyBundle {
 export interface PeerKeyBundle {
     readonly registrationId: number
     readonly identity: Uint8Array
-    readonly signedPreKey: {
-        readonly id: number
-        readonly publicKey: Uint8Array
-        readonly signature: Uint8Array
-    }
+    readonly signedPreKey: SignedPreKeyPublic
     readonly oneTimeKey: { readonly id: number; readonly publicKey: Uint8Array }
 }
 

@@ -45,7 +45,7 @@ import {
 } from './pairing.js'
 import type { LinkCodePrimaryState } from './pairing.js'
 import { SimulatedPeer } from './peers.js'
-import type { DeviceKeyBundle } from './peers.js'
+import type { DeviceKeyBundle, SignedPreKeyPublic } from './peers.js'
 
 export const CHAT_PATH = '/ws/chat'
 const RESTART_AFTER_PAIRING_GRACE_MS = 1_500
@@ -167,7 +167,7 @@ export interface DeviceRecord {
     readonly pairedAt: number
     identityPub: Uint8Array
     registrationId: number
-    signedPreKey: { id: number; publicKey: Uint8Array; signature: Uint8Array } | null
+    signedPreKey: SignedPreKeyPublic | null
     preKeys: Map<number, Uint8Array>
     keysUploaded: boolean
     connection: Connection | null
@@ -178,7 +178,7 @@ export interface DeviceRecord {
 export interface RegistrationData {
     readonly identityPub: Uint8Array
     readonly registrationId: number
-    readonly signedPreKey: { id: number; publicKey: Uint8Array; signature: Uint8Array }
+    readonly signedPreKey: SignedPreKeyPublic
     readonly noisePub: Uint8Array
 }
 
@@ -262,6 +262,15 @@ export interface SandboxServerEvents {
     'device-removed': { jid: string; reason: string | null; connectionId: number }
     /** a login answered with `<failure reason=…>` because of `refuseNextLogin` */
     'login-refused': { jid: string; connectionId: number; kind: FaultKind; reason: number }
+}
+
+/** The `<skey>` of a prekey upload or signed-prekey rotation. */
+function readSignedPreKey(skey: BinaryNode): SignedPreKeyPublic {
+    return {
+        id: readUint(bytesContent(child(skey, 'id'))),
+        publicKey: bytesContent(child(skey, 'value')) ?? new Uint8Array(0),
+        signature: bytesContent(child(skey, 'signature')) ?? new Uint8Array(0)
+    }
 }
 
 export class SandboxServer extends EventEmitter {
@@ -1364,11 +1373,7 @@ export class SandboxServer extends EventEmitter {
             if (!identity || !registration || !skey) return error(400, 'bad-request')
             device.identityPub = identity
             device.registrationId = readUint(registration)
-            device.signedPreKey = {
-                id: readUint(bytesContent(child(skey, 'id'))),
-                publicKey: bytesContent(child(skey, 'value')) ?? new Uint8Array(0),
-                signature: bytesContent(child(skey, 'signature')) ?? new Uint8Array(0)
-            }
+            device.signedPreKey = readSignedPreKey(skey)
             for (const key of children(child(node, 'list'))) {
                 const keyId = readUint(bytesContent(child(key, 'id')))
                 const value = bytesContent(child(key, 'value'))
@@ -1381,11 +1386,7 @@ export class SandboxServer extends EventEmitter {
         if (node.attrs.type === 'set' && first?.tag === 'rotate') {
             const skey = child(first, 'skey')
             if (!skey) return error(400, 'bad-request')
-            device.signedPreKey = {
-                id: readUint(bytesContent(child(skey, 'id'))),
-                publicKey: bytesContent(child(skey, 'value')) ?? new Uint8Array(0),
-                signature: bytesContent(child(skey, 'signature')) ?? new Uint8Array(0)
-            }
+            device.signedPreKey = readSignedPreKey(skey)
             return result()
         }
         if (node.attrs.type === 'get' && first?.tag === 'count') {
