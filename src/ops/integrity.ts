@@ -176,14 +176,13 @@ export async function checkCredentialIntegrity(input: IntegrityInput): Promise<I
 }
 
 async function advChecks(credentials: WaAuthCredentials): Promise<readonly IntegrityCheck[]> {
+    // both ADV checks share an outcome until the identity is known to be there and to decode
+    const both = (status: IntegrityStatus, detail: string): readonly IntegrityCheck[] => [
+        { name: 'adv-account-signature', status, detail },
+        { name: 'adv-device-signature', status, detail }
+    ]
     const paired = typeof credentials.meJid === 'string' && credentials.meJid !== ''
-    if (!paired) {
-        const detail = 'not paired: no ADV signed identity expected'
-        return [
-            { name: 'adv-account-signature', status: 'skip', detail },
-            { name: 'adv-device-signature', status: 'skip', detail }
-        ]
-    }
+    if (!paired) return both('skip', 'not paired: no ADV signed identity expected')
     const signed = credentials.signedIdentity
     const details = asBytes(signed?.details)
     const accountSignature = asBytes(signed?.accountSignature)
@@ -191,110 +190,77 @@ async function advChecks(credentials: WaAuthCredentials): Promise<readonly Integ
     const deviceSignature = asBytes(signed?.deviceSignature)
     const identityPub = credentials.registrationInfo?.identityKeyPair?.pubKey
     if (!signed || !details || !identityPub) {
-        const detail = 'paired device without an ADV signed identity (half-written pairing)'
-        return [
-            { name: 'adv-account-signature', status: 'fail', detail },
-            { name: 'adv-device-signature', status: 'fail', detail }
-        ]
+        return both('fail', 'paired device without an ADV signed identity (half-written pairing)')
     }
     let hosted = false
     try {
         hosted =
             proto.ADVDeviceIdentity.decode(details).accountType === proto.ADVEncryptionType.HOSTED
     } catch (error) {
-        const detail = `ADV identity details do not decode: ${describeError(error)}`
-        return [
-            { name: 'adv-account-signature', status: 'fail', detail },
-            { name: 'adv-device-signature', status: 'fail', detail }
-        ]
+        return both('fail', `ADV identity details do not decode: ${describeError(error)}`)
     }
     let rawIdentity: Uint8Array
     try {
         rawIdentity = toRawPubKey(identityPub)
     } catch (error) {
-        const detail = `malformed identity key: ${describeError(error)}`
-        return [
-            { name: 'adv-account-signature', status: 'fail', detail },
-            { name: 'adv-device-signature', status: 'fail', detail }
-        ]
+        return both('fail', `malformed identity key: ${describeError(error)}`)
     }
     // the account type decides the prefixes; the other pair is tried too, because the type
     // zapo-js used at pairing came from the HMAC wrapper, which is not stored
     const order = hosted ? (['hosted', 'e2ee'] as const) : (['e2ee', 'hosted'] as const)
-    const checks: IntegrityCheck[] = []
-    try {
-        if (!accountSignature || !accountSignatureKey) {
-            checks.push({
-                name: 'adv-account-signature',
-                status: 'fail',
-                detail: 'ADV identity lacks the account signature or its key'
-            })
-        } else {
-            const kind = await firstVerifying(order, type =>
-                xeddsaVerify(
-                    toRawPubKey(accountSignatureKey),
-                    concat([ADV_PREFIX[type].account, details, rawIdentity]),
-                    copy(accountSignature)
-                )
-            )
-            checks.push(
-                kind !== null
-                    ? {
-                          name: 'adv-account-signature',
-                          status: 'pass',
-                          detail: `the primary device's account signature verifies${kind === 'hosted' ? ' (hosted)' : ''}`
-                      }
-                    : {
-                          name: 'adv-account-signature',
-                          status: 'fail',
-                          detail: 'the account signature does not verify for this identity key'
-                      }
-            )
+    const signatureCheck = async (
+        name: 'adv-account-signature' | 'adv-device-signature',
+        texts: { readonly missing: string; readonly verifies: string; readonly fails: string },
+        verify: ((kind: AdvKind) => Promise<boolean>) | null
+    ): Promise<IntegrityCheck> => {
+        if (verify === null) return { name, ...fail(texts.missing) }
+        try {
+            const kind = await firstVerifying(order, verify)
+            if (kind === null) return { name, ...fail(texts.fails) }
+            return { name, ...pass(`${texts.verifies}${kind === 'hosted' ? ' (hosted)' : ''}`) }
+        } catch (error) {
+            return { name, ...fail(`malformed ADV identity: ${describeError(error)}`) }
         }
-    } catch (error) {
-        checks.push({
-            name: 'adv-account-signature',
-            status: 'fail',
-            detail: `malformed ADV identity: ${describeError(error)}`
-        })
     }
-    try {
-        if (!deviceSignature || !accountSignatureKey) {
-            checks.push({
-                name: 'adv-device-signature',
-                status: 'fail',
-                detail: 'ADV identity lacks the device signature or the account key'
-            })
-        } else {
-            const kind = await firstVerifying(order, type =>
-                xeddsaVerify(
-                    rawIdentity,
-                    concat([ADV_PREFIX[type].device, details, rawIdentity, accountSignatureKey]),
-                    copy(deviceSignature)
-                )
-            )
-            checks.push(
-                kind !== null
-                    ? {
-                          name: 'adv-device-signature',
-                          status: 'pass',
-                          detail: `our device signature verifies against the identity key${kind === 'hosted' ? ' (hosted)' : ''}`
-                      }
-                    : {
-                          name: 'adv-device-signature',
-                          status: 'fail',
-                          detail: 'the device signature does not verify against the identity key'
-                      }
-            )
-        }
-    } catch (error) {
-        checks.push({
-            name: 'adv-device-signature',
-            status: 'fail',
-            detail: `malformed ADV identity: ${describeError(error)}`
-        })
-    }
-    return checks
+    return [
+        await signatureCheck(
+            'adv-account-signature',
+            {
+                missing: 'ADV identity lacks the account signature or its key',
+                verifies: "the primary device's account signature verifies",
+                fails: 'the account signature does not verify for this identity key'
+            },
+            accountSignature && accountSignatureKey
+                ? type =>
+                      xeddsaVerify(
+                          toRawPubKey(accountSignatureKey),
+                          concat([ADV_PREFIX[type].account, details, rawIdentity]),
+                          copy(accountSignature)
+                      )
+                : null
+        ),
+        await signatureCheck(
+            'adv-device-signature',
+            {
+                missing: 'ADV identity lacks the device signature or the account key',
+                verifies: 'our device signature verifies against the identity key',
+                fails: 'the device signature does not verify against the identity key'
+            },
+            deviceSignature && accountSignatureKey
+                ? type =>
+                      xeddsaVerify(
+                          rawIdentity,
+                          concat([
+                              ADV_PREFIX[type].device,
+                              details,
+                              rawIdentity,
+                              accountSignatureKey
+                          ]),
+                          copy(deviceSignature)
+                      )
+                : null
+        )
+    ]
 }
 
 /** A valid X25519 pair: the public key is the base point multiplied by the private key. */
