@@ -396,7 +396,7 @@ function unavailable(spec: BackendSpec, problem: string, fix: string): ZapoError
 
 /** Turns a driver's connection error into one line naming the problem and the fix. */
 export function connectError(spec: BackendSpec, error: unknown): ZapoError {
-    const err = error as { code?: string; errno?: number; message?: string }
+    const err = error as { code?: string; sqlState?: string; message?: string }
     const code = err.code ?? ''
     const message = err.message ?? String(error)
     const where = spec.display
@@ -407,7 +407,7 @@ export function connectError(spec: BackendSpec, error: unknown): ZapoError {
         line = `cannot reach ${spec.kind} at ${where}: unknown host; fix the host name in the store URL`
     } else if (code === 'ETIMEDOUT' || /timeout|timed out/i.test(message)) {
         line = `cannot reach ${spec.kind} at ${where}: timed out after ${CONNECT_TIMEOUT_MS / 1000}s; check the host, port and firewall`
-    } else if (code === '28P01' || code === '28000' || code === 'ER_ACCESS_DENIED_ERROR' || /WRONGPASS|NOAUTH|Authentication failed|password authentication/i.test(message)) {
+    } else if (code === '28P01' || code === '28000' || err.sqlState === '28000' || /WRONGPASS|NOAUTH|Authentication failed|password authentication/i.test(message)) {
         line = `${spec.kind} at ${where} rejected the credentials; fix the user name and password in the store URL`
     } else if (code === '3D000' || code === 'ER_BAD_DB_ERROR') {
         line = `${spec.kind} at ${where} has no such database; create it or fix the database name in the store URL`

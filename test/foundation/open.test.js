@@ -53,3 +53,12 @@ test('an unreachable Redis says connection refused, in one line', async () => {
     assert.equal(result.code, 4)
     assert.equal(result.stderr, 'zapo: cannot reach redis at redis://127.0.0.1:1: connection refused; start the server or fix the host and port\n')
 })
+
+test('MySQL refusing the user names the credentials as the problem, in one line', async () => {
+    const result = await runZapo(['sessions', 'list', '--store', 'mysql://nobody:wrong@127.0.0.1:3306/test'], { cwd: tmp() })
+    assert.equal(result.code, 4)
+    assert.equal(
+        result.stderr,
+        'zapo: mysql at mysql://nobody:***@127.0.0.1:3306/test rejected the credentials; fix the user name and password in the store URL\n'
+    )
+})
