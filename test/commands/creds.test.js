@@ -92,6 +92,9 @@ function flip(bytes, index = 5) {
 describe('zapo creds show', () => {
     const urls = storeUrls()
     const url = urls.sqlite
+    /** `zapo creds show --session <session> --store <url> [flags]` */
+    const show = (session, ...flags) =>
+        zapo(['creds', 'show', '--session', session, '--store', url, ...flags])
     let alpha
     let unpaired
     const pgUrl = urls.postgres
@@ -209,7 +212,7 @@ describe('zapo creds show', () => {
     })
 
     test('a consistent paired session: exit 0, every check passes, secrets redacted', async () => {
-        const result = await zapo(['creds', 'show', '--session', 'alpha', '--store', url])
+        const result = await show('alpha')
         assert.equal(result.code, 0, result.stderr)
         assert.match(result.stdout, /Session alpha/)
         assert.match(result.stdout, /paired\s+yes/)
@@ -220,7 +223,7 @@ describe('zapo creds show', () => {
     })
 
     test('--json: one document, integrity ok, fingerprints instead of keys, secrets redacted', async () => {
-        const result = await zapo(['creds', 'show', '--session', 'alpha', '--store', url, '--json'])
+        const result = await show('alpha', '--json')
         assert.equal(result.code, 0, result.stderr)
         const doc = JSON.parse(result.stdout)
         assert.equal(doc.sessionId, 'alpha')
@@ -261,7 +264,7 @@ describe('zapo creds show', () => {
     })
 
     test('an unpaired session is not an error: paired false, ADV checks skipped', async () => {
-        const result = await zapo(['creds', 'show', '--session', 'fresh', '--store', url, '--json'])
+        const result = await show('fresh', '--json')
         assert.equal(result.code, 0, result.stderr)
         const doc = JSON.parse(result.stdout)
         assert.equal(doc.paired, false)
@@ -305,15 +308,7 @@ describe('zapo creds show', () => {
     }
 
     test('a signed prekey rotated in the signal domain is consistent; sessions list shows the new id', async () => {
-        const result = await zapo([
-            'creds',
-            'show',
-            '--session',
-            'rotated',
-            '--store',
-            url,
-            '--json'
-        ])
+        const result = await show('rotated', '--json')
         assert.equal(result.code, 0, result.stdout)
         const doc = JSON.parse(result.stdout)
         assert.equal(doc.signal.signedPreKey.keyId, doc.credentials.signedPreKey.keyId + 1)
@@ -326,17 +321,17 @@ describe('zapo creds show', () => {
     })
 
     test('Signal records without credentials: exit 5, one line', async () => {
-        const result = await zapo(['creds', 'show', '--session', 'headless', '--store', url])
+        const result = await show('headless')
         assert.equal(result.code, 5)
         assertOneErrorLine(result, /holds records but no credentials/)
         assert.equal(result.stdout, '')
     })
 
     test('a missing session: exit 3, one line; --json gives the error document', async () => {
-        const result = await zapo(['creds', 'show', '--session', 'nobody', '--store', url])
+        const result = await show('nobody')
         assert.equal(result.code, 3)
         assertOneErrorLine(result, /no session "nobody"/)
-        const json = await zapo(['creds', 'show', '--session', 'nobody', '--store', url, '--json'])
+        const json = await show('nobody', '--json')
         assert.equal(json.code, 3)
         assert.equal(JSON.parse(json.stdout).error.code, 'SESSION_NOT_FOUND')
     })
@@ -348,61 +343,25 @@ describe('zapo creds show', () => {
     })
 
     test('--reveal without a terminal and without --yes: exit 2, names --yes, prints nothing secret', async () => {
-        const result = await zapo([
-            'creds',
-            'show',
-            '--session',
-            'alpha',
-            '--store',
-            url,
-            '--reveal'
-        ])
+        const result = await show('alpha', '--reveal')
         assert.equal(result.code, 2)
         assertOneErrorLine(result, /--yes/)
         assert.equal(result.stdout, '')
         assertNoSecrets(result.stdout + result.stderr, alpha.credentials, '--reveal refused')
-        const json = await zapo([
-            'creds',
-            'show',
-            '--session',
-            'alpha',
-            '--store',
-            url,
-            '--reveal',
-            '--json'
-        ])
+        const json = await show('alpha', '--reveal', '--json')
         assert.equal(json.code, 2)
         assert.equal(JSON.parse(json.stdout).error.code, 'USAGE')
         assertNoSecrets(json.stdout + json.stderr, alpha.credentials, '--reveal --json refused')
     })
 
     test('--reveal --yes prints the private keys (human and JSON)', async () => {
-        const result = await zapo([
-            'creds',
-            'show',
-            '--session',
-            'alpha',
-            '--store',
-            url,
-            '--reveal',
-            '--yes'
-        ])
+        const result = await show('alpha', '--reveal', '--yes')
         assert.equal(result.code, 0, result.stderr)
         assert.ok(
             result.stdout.includes(b64(alpha.credentials.registrationInfo.identityKeyPair.privKey))
         )
         assert.ok(result.stdout.includes(b64(alpha.credentials.noiseKeyPair.privKey)))
-        const json = await zapo([
-            'creds',
-            'show',
-            '--session',
-            'alpha',
-            '--store',
-            url,
-            '--reveal',
-            '--yes',
-            '--json'
-        ])
+        const json = await show('alpha', '--reveal', '--yes', '--json')
         assert.equal(json.code, 0, json.stderr)
         const doc = JSON.parse(json.stdout)
         assert.equal(
@@ -449,7 +408,7 @@ describe('zapo creds show', () => {
     })
 
     test('--yes without --reveal is a usage error', async () => {
-        const result = await zapo(['creds', 'show', '--session', 'alpha', '--store', url, '--yes'])
+        const result = await show('alpha', '--yes')
         assert.equal(result.code, 2)
         assertOneErrorLine(result, /--reveal/)
     })
