@@ -43,10 +43,6 @@ const SANDBOX_EVENTS = [
     'disconnect'
 ] as const
 
-function isLoopback(host: string): boolean {
-    return host === 'localhost' || host === '::1' || host.startsWith('127.')
-}
-
 export function parsePort(value: string): number {
     const port = Number(value)
     if (!/^\d+$/.test(value) || !Number.isSafeInteger(port) || port > 65_535) {
@@ -68,7 +64,7 @@ export async function runSandboxCommand(
     io: Io,
     hooks: SandboxCommandHooks = {}
 ): Promise<number> {
-    const { startSandbox } = await import('../sandbox/index.js')
+    const { isLoopbackHost, startSandbox } = await import('../sandbox/index.js')
     let sandbox
     try {
         sandbox = await startSandbox({
@@ -110,7 +106,7 @@ export async function runSandboxCommand(
         }
         printLine(io, `Stop with Ctrl-C.`)
     }
-    if (!isLoopback(opts.host)) {
+    if (!isLoopbackHost(opts.host)) {
         note(
             io,
             `warning: the protocol endpoint listens on ${opts.host}: ` +
