@@ -79,11 +79,6 @@ export class ReconnectPolicy {
         return this.current
     }
 
-    /** attempts made since the last stable connection */
-    get attempts(): number {
-        return this.attempt
-    }
-
     /** why the policy stopped (null while it runs) */
     get stoppedBy(): CloseClassification | null {
         return this.stopClassification
