@@ -1,12 +1,20 @@
 /**
  * Small text helpers for human output: relative times, aligned key/value
- * blocks and plain tables. Width is measured without ANSI colour codes.
+ * blocks, plain tables and lines cut to the terminal width (so an in-place redraw never meets a
+ * wrapped line). Width is measured without ANSI colour codes.
  */
 
 const ANSI = /\u001b\[[0-9;]*m/g
 
 export function visibleLength(text: string): number {
     return text.replace(ANSI, '').length
+}
+
+/** Cuts a line to `width` visible characters (colour codes do not count), ending it with '…'. */
+export function fit(line: string, width: number): string {
+    const visible = [...line.replace(ANSI, '')]
+    if (visible.length <= width) return line
+    return visible.slice(0, Math.max(0, width - 1)).join('') + '…'
 }
 
 export function padEnd(text: string, width: number): string {
@@ -64,9 +72,7 @@ export function renderTable<R>(
     const cells = rows.map(row =>
         columns.map(col => {
             const value = col.value(row)
-            return col.max !== undefined && visibleLength(value) > col.max
-                ? `${value.replace(ANSI, '').slice(0, col.max - 1)}…`
-                : value
+            return col.max !== undefined ? fit(value, col.max) : value
         })
     )
     const widths = columns.map((col, i) =>

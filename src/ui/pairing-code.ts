@@ -6,7 +6,7 @@
 
 import type { Io } from '../output.js'
 import { palette } from './color.js'
-import { fit } from './fit.js'
+import { fit } from './format.js'
 
 /** 4×5 glyphs of the pairing-code alphabet (Crockford base32: no 0, I, O, U). */
 const GLYPHS: Readonly<Record<string, readonly string[]>> = Object.freeze({

@@ -14,7 +14,7 @@
 import qrcode from 'qrcode-terminal'
 import type { Io } from '../output.js'
 import { palette } from './color.js'
-import { fit } from './fit.js'
+import { fit } from './format.js'
 
 export interface QrScreen {
     /** shows a new code, replacing the previous one */
