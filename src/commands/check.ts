@@ -167,10 +167,7 @@ export async function prepare(flags: CheckFlags, ctx: CliContext): Promise<Prepa
     const settleMs = flags.settle !== undefined ? parseDuration(flags.settle, '--settle') : CHECK_DEFAULTS.settleMs
     const connect = flags.connect
         ? {
-              server: ctx.server({
-                  ...(flags.server !== undefined ? { server: flags.server } : {}),
-                  ...(flags.serverRootCa !== undefined ? { serverRootCa: flags.serverRootCa } : {})
-              }),
+              server: ctx.server(flags),
               timeoutMs,
               settleMs,
               ...(await clientLogger(ctx, flags.logLevel))

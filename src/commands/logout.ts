@@ -67,10 +67,7 @@ async function runLogoutCommand(flags: LogoutFlags, ctx: CliContext): Promise<nu
     }
     const timeoutMs = flags.timeout !== undefined ? parseDuration(flags.timeout, '--timeout') : DEFAULT_TIMEOUT_MS
     if (timeoutMs <= 0) throw usageError('--timeout must be longer than 0: use e.g. 30s')
-    const server = ctx.server({
-        ...(flags.server !== undefined ? { server: flags.server } : {}),
-        ...(flags.serverRootCa !== undefined ? { serverRootCa: flags.serverRootCa } : {})
-    })
+    const server = ctx.server(flags)
     const store = ctx.storeSpec()
     const c = palette(ctx.io.color)
     const [{ runLogout }, { clientLogger }] = await Promise.all([import('../ops/logout.js'), import('./check.js')])

@@ -83,10 +83,7 @@ async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
     const timeoutMs = flags.timeout !== undefined ? parseDuration(flags.timeout, '--timeout') : null
     if (timeoutMs !== null && timeoutMs <= 0) throw usageError('--timeout must be longer than 0: use e.g. 30s')
     if (flags.raw && !ctx.io.json) throw usageError('--raw adds binary nodes to JSON lines: use it with --json')
-    const server = ctx.server({
-        ...(flags.server !== undefined ? { server: flags.server } : {}),
-        ...(flags.serverRootCa !== undefined ? { serverRootCa: flags.serverRootCa } : {})
-    })
+    const server = ctx.server(flags)
     if (server !== null) asUsage(() => parseRootCa(server.rootCa), '--server-root-ca')
     const options: LogsOptions = {
         storeSpec: ctx.storeSpec(),
