@@ -26,6 +26,18 @@ import { groupPairingCode, renderPairingCode } from '../../dist/ui/pairing-code.
 import { renderQr } from '../../dist/ui/qr.js'
 import { openTestStore } from '../helpers/fixtures.js'
 
+/** runPair's options for a QR pairing of `sessionId` against `sandbox`, without --force. */
+function qrPairing(storeSpec, sandbox, sessionId, timeoutMs = 20_000) {
+    return {
+        storeSpec,
+        sessionId,
+        method: { kind: 'qr' },
+        force: false,
+        timeoutMs,
+        server: { url: sandbox.url, rootCa: sandbox.rootCa }
+    }
+}
+
 function tempDir(t) {
     const dir = mkdtempSync(join(tmpdir(), 'zapo-pair-ops-'))
     t.after(() => rmSync(dir, { recursive: true, force: true }))
@@ -192,14 +204,7 @@ test('runPair as a library: resolves with the result, writes nothing to stdout o
     let result
     try {
         result = await runPair(
-            {
-                storeSpec,
-                sessionId: 'lib',
-                method: { kind: 'qr' },
-                force: false,
-                timeoutMs: 20_000,
-                server: { url: sandbox.url, rootCa: sandbox.rootCa }
-            },
+            qrPairing(storeSpec, sandbox, 'lib'),
             {
                 onProgress: event => {
                     progress.push(event.type)
@@ -221,14 +226,7 @@ test('runPair as a library: resolves with the result, writes nothing to stdout o
     // a second call without force: EXISTS, thrown (not printed, not exited)
     await assert.rejects(
         runPair(
-            {
-                storeSpec,
-                sessionId: 'lib',
-                method: { kind: 'qr' },
-                force: false,
-                timeoutMs: 5_000,
-                server: { url: sandbox.url, rootCa: sandbox.rootCa }
-            },
+            qrPairing(storeSpec, sandbox, 'lib', 5_000),
             { onProgress: () => undefined }
         ),
         error => error.code === 'EXISTS' && error.exitCode === 7
@@ -237,14 +235,7 @@ test('runPair as a library: resolves with the result, writes nothing to stdout o
     const controller = new AbortController()
     await assert.rejects(
         runPair(
-            {
-                storeSpec,
-                sessionId: 'lib2',
-                method: { kind: 'qr' },
-                force: false,
-                timeoutMs: 20_000,
-                server: { url: sandbox.url, rootCa: sandbox.rootCa }
-            },
+            qrPairing(storeSpec, sandbox, 'lib2'),
             {
                 signal: controller.signal,
                 onProgress: event => event.type === 'qr' && controller.abort()
@@ -263,14 +254,7 @@ test('runPair: a session paired by another process while the QR was up is not ov
     let other = null
     await assert.rejects(
         runPair(
-            {
-                storeSpec,
-                sessionId: 'race',
-                method: { kind: 'qr' },
-                force: false,
-                timeoutMs: 20_000,
-                server: { url: sandbox.url, rootCa: sandbox.rootCa }
-            },
+            qrPairing(storeSpec, sandbox, 'race'),
             {
                 onProgress: event => {
                     if (event.type !== 'qr') return
