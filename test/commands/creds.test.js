@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test'
 import { generateRegistrationInfo, generateSignedPreKey } from 'zapo-js/signal'
 import { dropStore, makeSession, openTestStore, storeUrls } from '../helpers/fixtures.js'
 import { REPO_ROOT, runZapo } from '../helpers/run.js'
+import { LEAN_SHAPE, UNPAIRED_SHAPE } from '../helpers/shapes.js'
 
 const cwd = mkdtempSync(join(tmpdir(), 'zapo-creds-'))
 const env = { ZAPO_STORE: undefined, ZAPO_SESSION: undefined, ZAPO_CONFIG: undefined }
@@ -114,18 +115,7 @@ describe('zapo creds show', () => {
                 companionEncStatic: new Uint8Array(randomBytes(32))
             }
             await store.domain('auth', 'alpha').save(alpha.credentials)
-            unpaired = await makeSession(store, 'fresh', {
-                paired: false,
-                preKeys: 3,
-                uploaded: 0,
-                signalSessions: 0,
-                identities: 0,
-                senderKeys: 0,
-                distributions: 0,
-                appStateKeys: 0,
-                collections: 0,
-                privacyTokens: 0
-            })
+            unpaired = await makeSession(store, 'fresh', { ...UNPAIRED_SHAPE, preKeys: 3 })
             // altered signed prekey in the signal domain only (the contract's own setter)
             const spkSignal = await makeSession(store, 'spk-signal', {
                 signalSessions: 0,
@@ -175,25 +165,14 @@ describe('zapo creds show', () => {
                 }
             })
             // Signal records without credentials (half-deleted)
-            await makeSession(store, 'headless', {
-                paired: false,
-                signalSessions: 0,
-                identities: 0,
-                senderKeys: 0,
-                distributions: 0
-            })
+            await makeSession(store, 'headless', { ...LEAN_SHAPE, paired: false })
             await store.domain('auth', 'headless').clear()
         } finally {
             await store.close()
         }
         const pg = await openTestStore(pgUrl, 'write')
         try {
-            const tampered = await makeSession(pg, 'pg-spk', {
-                signalSessions: 0,
-                identities: 0,
-                senderKeys: 0,
-                distributions: 0
-            })
+            const tampered = await makeSession(pg, 'pg-spk', LEAN_SHAPE)
             await pg.domain('auth', 'pg-spk').save({
                 ...tampered.credentials,
                 signedPreKey: {

@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test'
 import semver from 'semver'
 import { dropStore, makeSession, openTestStore, storeUrls } from '../helpers/fixtures.js'
 import { REPO_ROOT, runZapo } from '../helpers/run.js'
+import { LEAN_SHAPE } from '../helpers/shapes.js'
 
 const cwd = mkdtempSync(join(tmpdir(), 'zapo-doctor-'))
 const env = { ZAPO_STORE: undefined, ZAPO_SESSION: undefined, ZAPO_CONFIG: undefined }
@@ -35,12 +36,7 @@ describe('zapo doctor', () => {
         try {
             // one session with something in every durable domain (every table exists), one lean
             await makeSession(store, 'one', { signalSessions: 1, identities: 1 })
-            await makeSession(store, 'two', {
-                signalSessions: 0,
-                identities: 0,
-                senderKeys: 0,
-                distributions: 0
-            })
+            await makeSession(store, 'two', LEAN_SHAPE)
         } finally {
             await store.close()
         }

@@ -14,6 +14,7 @@ import { catalogForStore } from '../../dist/store/catalog.js'
 import { readSessionRecords, writeSessionRecords } from '../../dist/store/records.js'
 import { dropStore, makeSession, openTestStore, storeUrls } from '../helpers/fixtures.js'
 import { runZapo } from '../helpers/run.js'
+import { LEAN_SHAPE, UNPAIRED_SHAPE } from '../helpers/shapes.js'
 
 const cwd = mkdtempSync(join(tmpdir(), 'zapo-sessions-'))
 const env = { ZAPO_STORE: undefined, ZAPO_SESSION: undefined, ZAPO_CONFIG: undefined }
@@ -45,16 +46,8 @@ describe('zapo sessions list over every backend', () => {
                 identities: 4
             })
             made['gamma-unpaired'] = await makeSession(source, 'gamma-unpaired', {
-                paired: false,
-                preKeys: 4,
-                uploaded: 0,
-                signalSessions: 0,
-                identities: 0,
-                senderKeys: 0,
-                distributions: 0,
-                appStateKeys: 0,
-                collections: 0,
-                privacyTokens: 0
+                ...UNPAIRED_SHAPE,
+                preKeys: 4
             })
             // the very same records, copied through the store contracts into every other backend
             const catalog = catalogForStore(source)
@@ -257,12 +250,7 @@ describe('zapo sessions list on empty and bad stores', () => {
         const store = await openTestStore(urls.sqlite, 'write')
         const { clearSession } = await import('../../dist/store/records.js')
         try {
-            await makeSession(store, 'gone', {
-                signalSessions: 0,
-                identities: 0,
-                senderKeys: 0,
-                distributions: 0
-            })
+            await makeSession(store, 'gone', LEAN_SHAPE)
             await clearSession(store, 'gone')
         } finally {
             await store.close()
@@ -282,12 +270,7 @@ describe('zapo sessions list on empty and bad stores', () => {
         const store = await openTestStore(url, 'write')
         try {
             for (const id of ['good', 'bad'])
-                await makeSession(store, id, {
-                    signalSessions: 0,
-                    identities: 0,
-                    senderKeys: 0,
-                    distributions: 0
-                })
+                await makeSession(store, id, LEAN_SHAPE)
         } finally {
             await store.close()
         }
