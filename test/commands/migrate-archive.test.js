@@ -3,16 +3,15 @@
 // read back through the zapo-js store contracts (WaMessageStore, WaThreadStore, WaContactStore).
 
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 
 import { makeArchive, normalizeRecord, snapshotArchive } from '../helpers/archive.js'
-import { urlsFor, withStore } from '../helpers/export.js'
+import { runAndKill, urlsFor, withStore } from '../helpers/export.js'
 import { makeSession } from '../helpers/fixtures.js'
-import { runZapo, ZAPO_BIN } from '../helpers/run.js'
+import { runZapo } from '../helpers/run.js'
 import { archiveCatalogFor } from '../../dist/store/archive.js'
 
 function cwd(t) {
@@ -187,30 +186,12 @@ test('contacts: a lookup that misses by jid works with zapo-js 0.3 (isUserJid su
     })
 })
 
-/** Spawns the binary and kills it with SIGKILL once a progress line for the copy appears. */
-function runAndKill(args, dir) {
-    return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, [ZAPO_BIN, ...args], { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
-        let stderr = ''
-        let sent = false
-        child.stderr.setEncoding('utf8').on('data', d => {
-            stderr += d
-            if (!sent && /^copy .*records/m.test(stderr)) {
-                sent = true
-                child.kill('SIGKILL')
-            }
-        })
-        child.on('error', reject)
-        child.on('close', (code, signal) => resolve({ code, signal, stderr }))
-    })
-}
-
 test('kill -9 while the archive is copied: the same command again finishes, verified, no duplicates', async t => {
     const urls = urlsFor(t)
     const dir = cwd(t)
     const fixtures = await seed(urls.sqlite, ['k1', 'k2', 'k3'], { messages: 2_500, threads: 40, contacts: 60 })
     const args = ['migrate', '--from', urls.sqlite, '--to', urls.postgres, '--all', '--archive', '--batch-size', '100']
-    const killed = await runAndKill(args, dir)
+    const killed = await runAndKill(args, { cwd: dir, signal: 'SIGKILL' })
     assert.equal(killed.signal, 'SIGKILL', `the copy finished before it could be killed: ${killed.stderr}`)
     const partial = await archiveCounts(urls.postgres, ['k1', 'k2', 'k3'])
     assert.ok(

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 
-import { seed, snapshot, urlsFor, withStore } from '../helpers/export.js'
+import { runAndKill, seed, snapshot, urlsFor, withStore } from '../helpers/export.js'
 import { openTestStore } from '../helpers/fixtures.js'
 import { runZapo, ZAPO_BIN } from '../helpers/run.js'
 import { catalogFor } from '../../dist/store/catalog.js'
@@ -196,26 +196,6 @@ test('--verify-only passes on a migrated store and finds a tampered record (exit
     assert.equal(mm.domain, 'session')
     assert.equal(mm.target.count, mm.source.count - 1)
 })
-
-/** Spawns the binary and kills it with `signal` once a progress line for the copy appears. */
-function runAndKill(args, { cwd: dir, signal }) {
-    return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, [ZAPO_BIN, ...args], { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
-        let stderr = ''
-        let stdout = ''
-        let sent = false
-        child.stdout.setEncoding('utf8').on('data', d => (stdout += d))
-        child.stderr.setEncoding('utf8').on('data', d => {
-            stderr += d
-            if (!sent && /^copy .*records/m.test(stderr)) {
-                sent = true
-                child.kill(signal)
-            }
-        })
-        child.on('error', reject)
-        child.on('close', (code, sig) => resolve({ code, signal: sig, stdout, stderr, sent }))
-    })
-}
 
 const BIG = { preKeys: 600, uploaded: 500, signalSessions: 2, identities: 1500 }
 

@@ -1,8 +1,9 @@
-// Shared helpers of the export/import tests: isolated stores, record snapshots through the
-// zapo-js store contracts, data-layer digests, SQLite row fingerprints, and age-encryption
-// used directly (independently of zapo's own code path).
+// Shared helpers of the export/import and migrate tests: isolated stores, record snapshots
+// through the zapo-js store contracts, data-layer digests, SQLite row fingerprints, age-encryption
+// used directly (independently of zapo's own code path), and a run interrupted mid-copy.
 
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -12,7 +13,7 @@ import { Decrypter, Encrypter } from 'age-encryption'
 import Database from 'better-sqlite3'
 
 import { dropStore, makeSession, openTestStore, storeUrls } from './fixtures.js'
-import { runZapo } from './run.js'
+import { runZapo, ZAPO_BIN } from './run.js'
 import { parseStoreUrl } from '../../dist/store/address.js'
 import { catalogFor } from '../../dist/store/catalog.js'
 import { digestRecords, readSessionRecords } from '../../dist/store/records.js'
@@ -193,3 +194,23 @@ export async function reencrypt(lines, { passphrase = PASSPHRASE, fixDigests = t
     return e.encrypt(lines.map(l => JSON.stringify(l)).join('\n') + '\n')
 }
 
+
+/** Spawns the binary and sends it `signal` once a progress line for the copy appears. */
+export function runAndKill(args, { cwd, signal }) {
+    return new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, [ZAPO_BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+        let stderr = ''
+        let stdout = ''
+        let sent = false
+        child.stdout.setEncoding('utf8').on('data', d => (stdout += d))
+        child.stderr.setEncoding('utf8').on('data', d => {
+            stderr += d
+            if (!sent && /^copy .*records/m.test(stderr)) {
+                sent = true
+                child.kill(signal)
+            }
+        })
+        child.on('error', reject)
+        child.on('close', (code, sig) => resolve({ code, signal: sig, stdout, stderr, sent }))
+    })
+}
