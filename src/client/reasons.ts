@@ -38,7 +38,7 @@ export interface CloseClassification {
     readonly hint: string
 }
 
-/** The zapo-js `WA_DISCONNECT_REASONS` values plus the two this tool adds. */
+/** zapo-js's `WA_DISCONNECT_REASONS` values (copied: this module loads no zapo-js) plus four of ours. */
 export const CLOSE_REASONS = Object.freeze({
     CLIENT_DISCONNECTED: 'client_disconnected',
     COMMS_STOPPED: 'comms_stopped',
