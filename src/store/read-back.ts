@@ -14,7 +14,7 @@ import type { WaAppStateSyncKey } from 'zapo-js/appstate'
 import { catalogFor } from './catalog.js'
 import { EMPTY_COUNTS } from './catalog/types.js'
 import type { OpenedStore } from './open.js'
-import { getIdentities, getSessions } from './records.js'
+import { getIdentities, getSessions, readSignal } from './records.js'
 import type { RecordBatch, SessionCounts } from './records.types.js'
 
 export async function readBackBatch(store: OpenedStore, sessionId: string, batch: RecordBatch): Promise<RecordBatch | null> {
@@ -23,15 +23,8 @@ export async function readBackBatch(store: OpenedStore, sessionId: string, batch
             const credentials = await store.domain('auth', sessionId).load()
             return credentials ? { domain: 'auth', credentials } : null
         }
-        case 'signal': {
-            const signal = store.domain('signal', sessionId)
-            const [registration, signedPreKey, signedPreKeyRotationTs] = await Promise.all([
-                signal.getRegistrationInfo(),
-                signal.getSignedPreKey(),
-                signal.getSignedPreKeyRotationTs()
-            ])
-            return { domain: 'signal', registration, signedPreKey, signedPreKeyRotationTs }
-        }
+        case 'signal':
+            return readSignal(store, sessionId)
         case 'preKey': {
             const preKey = store.domain('preKey', sessionId)
             const found = batch.records.length > 0 ? await preKey.getPreKeysById(batch.records.map(r => r.keyId)) : []

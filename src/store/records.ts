@@ -95,13 +95,7 @@ export async function* readSessionRecords(
     }
 
     if (domains.has('signal') && (counts.registration || counts.signedPreKey)) {
-        const signal = store.domain('signal', sessionId)
-        const [registration, signedPreKey, signedPreKeyRotationTs] = await Promise.all([
-            signal.getRegistrationInfo(),
-            signal.getSignedPreKey(),
-            signal.getSignedPreKeyRotationTs()
-        ])
-        yield { domain: 'signal', registration, signedPreKey, signedPreKeyRotationTs }
+        yield await readSignal(store, sessionId)
     }
 
     if (domains.has('preKey') && (counts.preKeys > 0 || counts.registration)) {
@@ -186,6 +180,17 @@ export async function* readSessionRecords(
             if (records.length > 0) yield { domain: 'privacyToken', records }
         }
     }
+}
+
+/** A session's registration, signed prekey and its rotation time, through the contract. */
+export async function readSignal(store: OpenedStore, sessionId: string): Promise<RecordBatch & { domain: 'signal' }> {
+    const signal = store.domain('signal', sessionId)
+    const [registration, signedPreKey, signedPreKeyRotationTs] = await Promise.all([
+        signal.getRegistrationInfo(),
+        signal.getSignedPreKey(),
+        signal.getSignedPreKeyRotationTs()
+    ])
+    return { domain: 'signal', registration, signedPreKey, signedPreKeyRotationTs }
 }
 
 /**
