@@ -153,7 +153,7 @@ export async function probeLogin(store: OpenedStore, sessionId: string, options:
     clearTimeout(timer)
     clearInterval(waitLogin)
     if (result.status === 'ok' && options.keepOpen) return { ...result, client }
-    await withTimeout(client.disconnect(), DISCONNECT_GRACE_MS).catch(() => undefined)
+    await disconnectQuietly(client)
     if (result.status === 'ok') result = { ...result, client: null }
     return result
 }
@@ -168,6 +168,11 @@ function refused(classification: CloseClassification, reason: string | null, log
 
 function lastOf(items: readonly string[]): string {
     return items[items.length - 1] ?? ''
+}
+
+/** `disconnect()` (write-behind flushed, device still linked), given up on after a grace period. */
+export async function disconnectQuietly(client: WaClient): Promise<void> {
+    await withTimeout(client.disconnect(), DISCONNECT_GRACE_MS).catch(() => undefined)
 }
 
 export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -21,7 +21,7 @@ import type { StoreSpec } from '../store/address.js'
 import { clearSession } from '../store/records.js'
 import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
 import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
-import { probeLogin, withTimeout, type LoginProbeResult, type ServerOverride } from './login-probe.js'
+import { disconnectQuietly, probeLogin, withTimeout, type LoginProbeResult, type ServerOverride } from './login-probe.js'
 import { openForReading } from './read-store.js'
 
 export interface LogoutOptions {
@@ -164,7 +164,7 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
                     if (await nextLogin(client, Math.min(options.timeoutMs, 10_000))) {
                         reuse = client
                     } else {
-                        await withTimeout(client.disconnect(), 5_000).catch(() => undefined)
+                        await disconnectQuietly(client)
                     }
                     client = null
                     continue
@@ -197,7 +197,7 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
             } else {
                 // the server confirmed the removal but kept the stream open: the library cleared nothing
                 progress('the server confirmed the removal but did not end the stream; clearing the stored state through the store contracts')
-                await withTimeout(client.disconnect(), 5_000).catch(() => undefined)
+                await disconnectQuietly(client)
                 client = null
                 await clearSession(store, options.sessionId)
                 after = await catalog.counts(options.sessionId)
@@ -206,7 +206,7 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
             return finish({ ...base, jid, status: 'logged-out', clearedBy, after, result: 'OK', reason: null })
         }
     } finally {
-        if (client) await withTimeout(client.disconnect(), 5_000).catch(() => undefined)
+        if (client) await disconnectQuietly(client)
         await readable.close()
     }
 }
