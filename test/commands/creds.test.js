@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { generateRegistrationInfo, generateSignedPreKey } from 'zapo-js/signal'
+import { assertOneErrorLine } from '../helpers/cli-assert.js'
 import { dropStore, makeSession, openTestStore, storeUrls } from '../helpers/fixtures.js'
 import { REPO_ROOT, runZapo } from '../helpers/run.js'
 import { LEAN_SHAPE, UNPAIRED_SHAPE } from '../helpers/shapes.js'
@@ -38,14 +39,6 @@ function assertNoSecrets(output, credentials, where) {
     for (const secret of secretStrings(credentials)) {
         assert.ok(!output.includes(secret), `${where}: a secret appears in the output`)
     }
-}
-
-function assertOneErrorLine(result, pattern) {
-    const lines = result.stderr.split('\n').filter(Boolean)
-    assert.equal(lines.length, 1, `one stderr line, got: ${result.stderr}`)
-    assert.match(lines[0], /^zapo: /)
-    if (pattern) assert.match(lines[0], pattern)
-    assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace')
 }
 
 /**

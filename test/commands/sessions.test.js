@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test'
 import Database from 'better-sqlite3'
 import { catalogForStore } from '../../dist/store/catalog.js'
 import { readSessionRecords, writeSessionRecords } from '../../dist/store/records.js'
+import { assertOneErrorLine } from '../helpers/cli-assert.js'
 import { dropStore, makeSession, openTestStore, storeUrls } from '../helpers/fixtures.js'
 import { runZapo } from '../helpers/run.js'
 import { LEAN_SHAPE, UNPAIRED_SHAPE } from '../helpers/shapes.js'
@@ -19,14 +20,6 @@ import { LEAN_SHAPE, UNPAIRED_SHAPE } from '../helpers/shapes.js'
 const cwd = mkdtempSync(join(tmpdir(), 'zapo-sessions-'))
 const env = { ZAPO_STORE: undefined, ZAPO_SESSION: undefined, ZAPO_CONFIG: undefined }
 const zapo = (args, options = {}) => runZapo(args, { cwd, env, ...options })
-
-function assertOneErrorLine(result, pattern) {
-    const lines = result.stderr.split('\n').filter(Boolean)
-    assert.equal(lines.length, 1, `one stderr line, got: ${result.stderr}`)
-    assert.match(lines[0], /^zapo: /)
-    if (pattern) assert.match(lines[0], pattern)
-    assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace')
-}
 
 const IDS = ['alpha', 'beta', 'gamma-unpaired']
 
