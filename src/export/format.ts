@@ -85,6 +85,16 @@ export function emptyCounts(): ExportCounts {
     return { ...EMPTY_COUNTS }
 }
 
+/** Whether a session's counts show any record at all (a present flag or a non-zero count). */
+export function hasRecords(counts: SessionCounts): boolean {
+    return (
+        counts.credentials ||
+        counts.registration ||
+        counts.signedPreKey ||
+        Object.values(counts).some(v => typeof v === 'number' && v > 0)
+    )
+}
+
 /** The record kinds of each durable domain. */
 export const RECORD_KINDS = Object.freeze({
     auth: ['credentials'],

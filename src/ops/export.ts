@@ -17,6 +17,7 @@ import {
     encodeBatch,
     FORMAT_NAME,
     FORMAT_VERSION,
+    hasRecords,
     preKeyStateRecord,
     recordLine,
     type ExportCounts,
@@ -224,12 +225,7 @@ async function introFor(
     sessionId: string
 ): Promise<{ readonly intro: SessionIntro; readonly lastSuccessMs: number | null }> {
     const counts = await catalog.counts(sessionId)
-    const any =
-        counts.credentials ||
-        counts.registration ||
-        counts.signedPreKey ||
-        Object.values(counts).some(v => typeof v === 'number' && v > 0)
-    if (!any) {
+    if (!hasRecords(counts)) {
         throw new ZapoError('SESSION_NOT_FOUND', `session "${sessionId}" holds no records in ${store.spec.label}: check the id (zapo sessions list) or --store`, {
             sessionId,
             store: store.spec.label

@@ -24,6 +24,7 @@ import { decryptAge, inspectAgeFile, type AgeFileInfo } from '../export/age.js'
 import {
     batchesOf,
     decodedRecords,
+    hasRecords,
     parseExport,
     type DomainSummary,
     type ExportCounts,
@@ -34,7 +35,7 @@ import { DURABLE_DOMAINS, type DurableDomain, type StoreSpec } from '../store/ad
 import { catalogFor } from '../store/catalog.js'
 import { openStore, type OpenedStore } from '../store/open.js'
 import { batchSizeOf, clearSession, digestSessionRecords, readSessionRecords, writeSessionRecords } from '../store/records.js'
-import type { RecordBatch, SessionCatalog, SessionCounts } from '../store/records.types.js'
+import type { RecordBatch, SessionCatalog } from '../store/records.types.js'
 import { checkCredentialIntegrity, type IntegrityCheck } from './integrity.js'
 
 export interface ImportOptions {
@@ -242,15 +243,6 @@ async function integrityOf(plaintext: Uint8Array, session: ParsedSession): Promi
         signedPreKey: (found.signal?.signedPreKey ?? null) as never
     })
     return report.checks
-}
-
-function hasRecords(counts: SessionCounts): boolean {
-    return (
-        counts.credentials ||
-        counts.registration ||
-        counts.signedPreKey ||
-        Object.values(counts).some(v => typeof v === 'number' && v > 0)
-    )
 }
 
 interface Touched {
