@@ -27,11 +27,9 @@ import { createHash } from 'node:crypto'
 import type { WaContactStore, WaMessageStore, WaStoredContactRecord, WaStoredMessageRecord, WaStoredThreadRecord, WaThreadStore } from 'zapo-js/store'
 import type { ArchiveDomain } from './address.js'
 import { ARCHIVE_DOMAINS } from './address.js'
-import { ZapoError } from '../errors.js'
-import { catalogForBackend } from './catalog.js'
 import type { OpenedBackend, OpenedStore } from './open.js'
 import type { DomainDigest } from './records.js'
-import { canonicalJson } from './records.js'
+import { canonicalJson, refuseSharedKeys } from './records.js'
 
 export type ArchiveCounts = Readonly<Record<ArchiveDomain, number>>
 
@@ -419,19 +417,7 @@ export function archiveKeysOf(batch: ArchiveBatch): string[] {
 
 /** Removes a session's records in the given archive domains via each contract's `clear()`. */
 export async function clearArchive(store: OpenedStore, sessionId: string, domains: readonly ArchiveDomain[]): Promise<void> {
-    // @zapo-js/store-redis clears by key pattern `<type>:<sid>:*`, which also matches every
-    // session whose id starts with `<sid>:`: refuse before anything is deleted
-    const redis = new Set(domains.map(d => store.backendFor(d)).filter(b => b.kind === 'redis'))
-    for (const backend of redis) {
-        const others = await catalogForBackend(backend, backend.spec).sessionsSharingKeys(sessionId)
-        if (others.length > 0) {
-            throw new ZapoError(
-                'USAGE',
-                `clearing the archive of session "${sessionId}" in Redis would also delete the records of ${others.map(o => `"${o}"`).join(', ')} (the Redis store clears by key pattern): move or clear those sessions first`,
-                { sessionId, sharedWith: others, store: backend.spec.display }
-            )
-        }
-    }
+    await refuseSharedKeys(store, sessionId, domains, `the archive of session "${sessionId}"`)
     for (const domain of ARCHIVE_DOMAINS) {
         if (domains.includes(domain)) await store.domain(domain, sessionId).clear()
     }

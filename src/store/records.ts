@@ -336,16 +336,22 @@ export async function clearSession(
 
 /**
  * `@zapo-js/store-redis` clears a session by key pattern (`<type>:<sid>:*`), which also matches
- * every session whose id starts with `<sid>:`. Refuses before anything is deleted.
+ * every session whose id starts with `<sid>:`. Refuses before anything is deleted; `what` names
+ * what is being cleared (default: the session).
  */
-async function refuseSharedKeys(store: OpenedStore, sessionId: string, domains: readonly DurableDomain[]): Promise<void> {
+export async function refuseSharedKeys(
+    store: OpenedStore,
+    sessionId: string,
+    domains: readonly StoreDomain[],
+    what = `session "${sessionId}"`
+): Promise<void> {
     const backends = new Set(domains.map(d => store.backendFor(d)).filter(b => b.kind === 'redis'))
     for (const backend of backends) {
         const others = await catalogForBackend(backend, backend.spec).sessionsSharingKeys(sessionId)
         if (others.length > 0) {
             throw new ZapoError(
                 'USAGE',
-                `clearing session "${sessionId}" in Redis would also delete the records of ${others.map(o => `"${o}"`).join(', ')} (the Redis store clears by key pattern): move or clear those sessions first`,
+                `clearing ${what} in Redis would also delete the records of ${others.map(o => `"${o}"`).join(', ')} (the Redis store clears by key pattern): move or clear those sessions first`,
                 { sessionId, sharedWith: others, store: backend.spec.display }
             )
         }

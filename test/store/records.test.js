@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { proto } from 'zapo-js'
 import { generatePreKeyPair } from 'zapo-js/signal'
+import { clearArchive } from '../../dist/store/archive.js'
 import { catalogFor } from '../../dist/store/catalog.js'
 import {
     clearSession,
@@ -220,6 +221,10 @@ describe('records', () => {
             const child = await makeSession(store, 'acme:eu', { preKeys: 3, uploaded: 1, signalSessions: 2, identities: 2 })
             if (kind === 'redis') {
                 await assert.rejects(clearSession(store, 'acme'), err => err.code === 'USAGE' && /"acme:eu"/.test(err.message))
+                await assert.rejects(
+                    clearArchive(store, 'acme', ['messages']),
+                    err => err.code === 'USAGE' && /^clearing the archive of session "acme" in Redis .*"acme:eu"/.test(err.message)
+                )
                 assert.deepEqual(await catalogFor(store).counts('acme'), parent.counts, 'nothing deleted')
                 await clearSession(store, 'acme:eu')
                 await clearSession(store, 'acme')
