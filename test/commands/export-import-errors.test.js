@@ -1,8 +1,8 @@
-// `zapo import` error cases, spawned as a user runs them: each gets one clear line and its own
+// `zapo import` (and `zapo export`) error cases, spawned as a user runs them: each gets one clear line and its own
 // exit code, and the target store (a SQLite file, compared row by row) is unchanged.
 
 import assert from 'node:assert/strict'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 
@@ -103,3 +103,14 @@ test('every import error leaves the target store unchanged, with its own exit co
     await assertSameSession(urls.postgres, urls.sqlite, fixture, 'resident')
 })
 
+
+test('export of a session the store does not hold: exit 3, one line naming the id and the fix, no file', async t => {
+    const dir = tempDir(t)
+    const urls = urlsFor(t)
+    await seed(urls.sqlite, ['present'])
+    const out = await exportTo(dir, urls.sqlite, ['--session', 'ghost', '-o', 'g.age'], { ZAPO_PASSPHRASE: PASSPHRASE })
+    assert.equal(out.code, 3, out.stderr)
+    assert.match(out.stderr, /session "ghost" holds no records .*zapo sessions list/)
+    assert.equal(out.stderr.trim().split('\n').length, 1, out.stderr)
+    assert.equal(existsSync(join(dir, 'g.age')), false, 'no export file is left behind')
+})
