@@ -83,6 +83,12 @@ export function isZapoError(value: unknown): value is ZapoError {
     return value instanceof ZapoError
 }
 
+/** The first line of an error's message (at most `max` characters), for one-line reports. */
+export function errorLine(error: unknown, max = 200): string {
+    const message = (error as { message?: unknown } | null | undefined)?.message
+    return String(message ?? error).split('\n')[0]!.slice(0, max)
+}
+
 export function toError(value: unknown): Error {
     if (value instanceof Error) return value
     return new Error(typeof value === 'string' ? value : JSON.stringify(value))

@@ -6,7 +6,7 @@
 
 import { CommanderError } from 'commander'
 import { takeExitCode } from './cli.js'
-import { EXIT_CODES, isZapoError, toError, ZapoError } from './errors.js'
+import { errorLine, EXIT_CODES, isZapoError, toError, ZapoError } from './errors.js'
 import { stringifyJson } from './output.js'
 import { buildProgram } from './program.js'
 
@@ -61,5 +61,5 @@ export function reportError(error: unknown, flags: { readonly json: boolean; rea
 
 function internalError(error: unknown): ZapoError {
     const err = toError(error)
-    return new ZapoError('INTERNAL', `unexpected error: ${err.message.split('\n')[0]}`, {}, { cause: err })
+    return new ZapoError('INTERNAL', `unexpected error: ${errorLine(err)}`, {}, { cause: err })
 }

@@ -16,7 +16,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { basename, dirname, join } from 'node:path'
-import { EXIT_CODES, isZapoError, type ZapoErrorCode } from '../errors.js'
+import { errorLine, EXIT_CODES, isZapoError, type ZapoErrorCode } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
 
 export type DoctorStatus = 'ok' | 'warn' | 'fail'
@@ -54,7 +54,7 @@ export async function runChecks<S>(
                 ? { status: 'fail', detail: error.message, code: error.code }
                 : {
                       status: 'fail',
-                      detail: `check crashed: ${firstLine(error)}`,
+                      detail: `check crashed: ${errorLine(error)}`,
                       code: 'CHECK_FAILED'
                   }
         }
@@ -444,7 +444,7 @@ async function checkDriver(
         } catch (error) {
             return {
                 status: 'fail',
-                detail: `better-sqlite3 ${pkg.version} is installed but its native module does not load (${firstLine(error)}); run npm rebuild better-sqlite3`,
+                detail: `better-sqlite3 ${pkg.version} is installed but its native module does not load (${errorLine(error)}); run npm rebuild better-sqlite3`,
                 code: 'CHECK_FAILED',
                 data
             }
@@ -480,7 +480,7 @@ async function checkWebSocket(): Promise<Omit<DoctorResult, 'name'>> {
             if (hasGlobal)
                 return {
                     status: 'warn',
-                    detail: `ws does not load (${firstLine(error)}); the global WebSocket will be used`,
+                    detail: `ws does not load (${errorLine(error)}); the global WebSocket will be used`,
                     data: { global: true, ws: null }
                 }
         }
@@ -573,9 +573,4 @@ async function checkStoreSessions(state: DoctorState): Promise<Omit<DoctorResult
 
 function escapeRegExp(value: string): string {
     return value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-}
-
-function firstLine(error: unknown): string {
-    const message = error instanceof Error ? error.message : String(error)
-    return message.split('\n')[0]!.slice(0, 200)
 }

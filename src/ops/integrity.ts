@@ -25,6 +25,7 @@
 import { createHash } from 'node:crypto'
 import type { WaAuthCredentials } from 'zapo-js'
 import { zapoCrypto, zapoProto } from '../zapo-cjs.js'
+import { errorLine } from '../errors.js'
 import type { RegistrationInfo, SignedPreKeyRecord } from 'zapo-js/signal'
 
 // one copy of zapo-js: its CommonJS build, as the store packages load it
@@ -98,7 +99,7 @@ export async function checkCredentialIntegrity(input: IntegrityInput): Promise<I
             checks.push({
                 name,
                 status: 'fail',
-                detail: `malformed record: ${describeError(error)}`
+                detail: `malformed record: ${errorLine(error)}`
             })
         }
     }
@@ -197,13 +198,13 @@ async function advChecks(credentials: WaAuthCredentials): Promise<readonly Integ
         hosted =
             proto.ADVDeviceIdentity.decode(details).accountType === proto.ADVEncryptionType.HOSTED
     } catch (error) {
-        return both('fail', `ADV identity details do not decode: ${describeError(error)}`)
+        return both('fail', `ADV identity details do not decode: ${errorLine(error)}`)
     }
     let rawIdentity: Uint8Array
     try {
         rawIdentity = toRawPubKey(identityPub)
     } catch (error) {
-        return both('fail', `malformed identity key: ${describeError(error)}`)
+        return both('fail', `malformed identity key: ${errorLine(error)}`)
     }
     // the account type decides the prefixes; the other pair is tried too, because the type
     // zapo-js used at pairing came from the HMAC wrapper, which is not stored
@@ -219,7 +220,7 @@ async function advChecks(credentials: WaAuthCredentials): Promise<readonly Integ
             if (kind === null) return { name, ...fail(texts.fails) }
             return { name, ...pass(`${texts.verifies}${kind === 'hosted' ? ' (hosted)' : ''}`) }
         } catch (error) {
-            return { name, ...fail(`malformed ADV identity: ${describeError(error)}`) }
+            return { name, ...fail(`malformed ADV identity: ${errorLine(error)}`) }
         }
     }
     return [
@@ -329,11 +330,6 @@ function samePubKey(a: Uint8Array | undefined, b: Uint8Array | undefined): boole
     } catch {
         return false
     }
-}
-
-function describeError(error: unknown): string {
-    const message = error instanceof Error ? error.message : String(error)
-    return message.split('\n')[0]!.slice(0, 200)
 }
 
 /**

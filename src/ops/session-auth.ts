@@ -6,7 +6,7 @@
 
 import type { WaAuthCredentials } from 'zapo-js'
 import type { RegistrationInfo, SignedPreKeyRecord } from 'zapo-js/signal'
-import { ZapoError } from '../errors.js'
+import { errorLine, ZapoError } from '../errors.js'
 import type { SessionCounts } from '../store/records.types.js'
 import type { ReadableStore } from './read-store.js'
 
@@ -61,8 +61,8 @@ export function toIso(value: number | null | undefined): string | null {
  */
 export function undecodable(error: unknown, sessionId: string, store: string): ZapoError {
     if (error instanceof ZapoError) return error
-    const err = error as { code?: unknown; message?: unknown }
-    const message = String(err?.message ?? error).split('\n')[0]
+    const err = error as { code?: unknown }
+    const message = errorLine(error)
     if (typeof err?.code === 'string' && err.code !== '') {
         return new ZapoError(
             'STORE_UNAVAILABLE',

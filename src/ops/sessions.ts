@@ -8,6 +8,7 @@
  * key material at all.
  */
 
+import { errorLine } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
 import type { SessionCounts } from '../store/records.types.js'
 import { readSessionAuth, toIso, undecodable, type SessionAuthRecords } from './session-auth.js'
@@ -73,13 +74,11 @@ export async function runSessionsList(options: SessionsListOptions): Promise<Ses
                 const problem = undecodable(error, id, options.store.label)
                 // a lost connection ends the listing; a corrupt record is reported with its session
                 if (problem.code !== 'INTEGRITY') throw problem
-                const cause =
-                    String((error as { message?: unknown })?.message ?? error).split('\n')[0] ?? ''
                 return {
                     id,
                     ...EMPTY_SUMMARY,
                     counts,
-                    problem: `credentials do not decode (${cause.slice(0, 60)}): corrupt record`
+                    problem: `credentials do not decode (${errorLine(error, 60)}): corrupt record`
                 }
             }
             const c = records.credentials
