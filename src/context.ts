@@ -6,6 +6,7 @@
 
 import type { Command } from 'commander'
 import { loadConfig, type ZapoConfig } from './config.js'
+import { parseRootCa } from './client/root-ca.js'
 import { usageError } from './errors.js'
 import { processIo, type Io } from './output.js'
 import { resolveStoreSpec, type StoreSpec } from './store/address.js'
@@ -65,6 +66,11 @@ export function contextFor(command: Command): CliContext {
                 throw usageError('--server needs --server-root-ca VALUE (or ZAPO_SERVER_ROOT_CA): a test server is trusted only through its own root')
             }
             if (!/^wss?:\/\//i.test(url)) throw usageError(`--server "${url}" is not a WebSocket URL: use ws://host:port/… or wss://…`)
+            try {
+                parseRootCa(rootCa)
+            } catch (error) {
+                throw usageError(`--server-root-ca: ${(error as Error).message}`)
+            }
             return { url, rootCa }
         }
     }

@@ -61,10 +61,9 @@ interface Prepared {
 }
 
 async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
-    const [{ parseEventTypes, normalizeJidFlag }, { parseLogLevel, DEFAULT_LOG_LEVEL }, { parseRootCa }] = await Promise.all([
+    const [{ parseEventTypes, normalizeJidFlag }, { parseLogLevel, DEFAULT_LOG_LEVEL }] = await Promise.all([
         import('../ops/event-json.js'),
-        import('../client/logger.js'),
-        import('../client/root-ca.js')
+        import('../client/logger.js')
     ])
     const given = flags.session ?? []
     if (flags.all && given.length > 0) throw usageError('--all and --session exclude each other: pass one of them')
@@ -84,7 +83,6 @@ async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
     if (timeoutMs !== null && timeoutMs <= 0) throw usageError('--timeout must be longer than 0: use e.g. 30s')
     if (flags.raw && !ctx.io.json) throw usageError('--raw adds binary nodes to JSON lines: use it with --json')
     const server = ctx.server(flags)
-    if (server !== null) asUsage(() => parseRootCa(server.rootCa), '--server-root-ca')
     const options: LogsOptions = {
         storeSpec: ctx.storeSpec(),
         sessions,
