@@ -4,8 +4,19 @@
 // Usage: node bench/catalog.js [sessions] [backend…]
 import { performance } from 'node:perf_hooks'
 import { X25519, randomBytesAsync } from 'zapo-js/crypto'
-import { createAndStoreInitialKeys, generatePreKeyPair, generateRegistrationInfo, generateSignedPreKey, SignalProtocol } from 'zapo-js/signal'
-import { WaIdentityMemoryStore, WaPreKeyMemoryStore, WaSessionMemoryStore, WaSignalMemoryStore } from 'zapo-js/store'
+import {
+    createAndStoreInitialKeys,
+    generatePreKeyPair,
+    generateRegistrationInfo,
+    generateSignedPreKey,
+    SignalProtocol
+} from 'zapo-js/signal'
+import {
+    WaIdentityMemoryStore,
+    WaPreKeyMemoryStore,
+    WaSessionMemoryStore,
+    WaSignalMemoryStore
+} from 'zapo-js/store'
 import { catalogFor } from '../dist/store/catalog.js'
 import { dropStore, openTestStore, storeUrls } from '../test/helpers/fixtures.js'
 
@@ -34,7 +45,10 @@ async function sampleSessionRecord() {
         signedKey: { id: 1, publicKey: signed.keyPair.pubKey, signature: signed.signature }
     })
     await protocol.encryptMessage(address, new Uint8Array([1, 2, 3]))
-    return { record: await me.session.getSession(address), identityKey: await me.identity.getRemoteIdentity(address) }
+    return {
+        record: await me.session.getSession(address),
+        identityKey: await me.identity.getRemoteIdentity(address)
+    }
 }
 
 async function writeSmallSession(store, sessionId, sample, i) {
@@ -55,14 +69,26 @@ async function writeSmallSession(store, sessionId, sample, i) {
     })
     await preKey.getOrGenPreKeys(5, generatePreKeyPair)
     await preKey.markKeyAsUploaded(2)
-    const addresses = [0, 1].map(d => ({ user: `1666${String(i).padStart(7, '0')}`, server: 's.whatsapp.net', device: d }))
-    await store.domain('session', sessionId).setSessionsBatch(addresses.map(address => ({ address, session: sample.record })))
-    await store.domain('identity', sessionId).setRemoteIdentities(addresses.map(address => ({ address, identityKey: sample.identityKey })))
+    const addresses = [0, 1].map(d => ({
+        user: `1666${String(i).padStart(7, '0')}`,
+        server: 's.whatsapp.net',
+        device: d
+    }))
+    await store
+        .domain('session', sessionId)
+        .setSessionsBatch(addresses.map(address => ({ address, session: sample.record })))
+    await store
+        .domain('identity', sessionId)
+        .setRemoteIdentities(
+            addresses.map(address => ({ address, identityKey: sample.identityKey }))
+        )
 }
 
 const ms = t => `${(performance.now() - t).toFixed(0)} ms`
 const sample = await sampleSessionRecord()
-console.log(`catalog over ${SESSIONS} sessions per backend (each: credentials, registration, signed prekey, 5 prekeys, 2 signal sessions, 2 identities)`)
+console.log(
+    `catalog over ${SESSIONS} sessions per backend (each: credentials, registration, signed prekey, 5 prekeys, 2 signal sessions, 2 identities)`
+)
 for (const kind of ['sqlite', 'postgres', 'mysql', 'redis', 'mongo']) {
     if (!urls[kind] || (BACKENDS.length > 0 && !BACKENDS.includes(kind))) continue
     const store = await openTestStore(urls[kind])
@@ -72,7 +98,16 @@ for (const kind of ['sqlite', 'postgres', 'mysql', 'redis', 'mongo']) {
         await writeSmallSession(store, 'tenant-00000', sample, 0)
         for (let at = 1; at < SESSIONS; at += CONCURRENCY) {
             const n = Math.min(CONCURRENCY, SESSIONS - at)
-            await Promise.all(Array.from({ length: n }, (_, j) => writeSmallSession(store, `tenant-${String(at + j).padStart(5, '0')}`, sample, at + j)))
+            await Promise.all(
+                Array.from({ length: n }, (_, j) =>
+                    writeSmallSession(
+                        store,
+                        `tenant-${String(at + j).padStart(5, '0')}`,
+                        sample,
+                        at + j
+                    )
+                )
+            )
         }
         const buildTime = ms(t)
         const catalog = catalogFor(store)
@@ -82,7 +117,12 @@ for (const kind of ['sqlite', 'postgres', 'mysql', 'redis', 'mongo']) {
         t = performance.now()
         const counts = await catalog.countsMany(ids)
         const manyTime = ms(t)
-        if (ids.length !== SESSIONS || [...counts.values()].some(c => c.preKeys !== 5 || c.preKeysUploaded !== 2 || c.signalSessions !== 2)) {
+        if (
+            ids.length !== SESSIONS ||
+            [...counts.values()].some(
+                c => c.preKeys !== 5 || c.preKeysUploaded !== 2 || c.signalSessions !== 2
+            )
+        ) {
             throw new Error(`${kind}: catalog disagrees with what was written`)
         }
         const sampleIds = ids.slice(0, 100)

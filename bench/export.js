@@ -31,7 +31,12 @@ const mb = bytes => `${(bytes / 1024 / 1024).toFixed(1)} MB`
 async function seed(url) {
     const store = await openTestStore(url, 'write')
     try {
-        const fixture = await makeSession(store, 'bench', { preKeys: PREKEYS, uploaded: Math.floor(PREKEYS / 2), signalSessions: 32, identities: 32 })
+        const fixture = await makeSession(store, 'bench', {
+            preKeys: PREKEYS,
+            uploaded: Math.floor(PREKEYS / 2),
+            signalSessions: 32,
+            identities: 32
+        })
         const sessions = store.domain('session', 'bench')
         const identities = store.domain('identity', 'bench')
         const templates = await sessions.getSessionsBatch(fixture.sessionAddresses)
@@ -40,7 +45,11 @@ async function seed(url) {
             const entries = []
             const ids = []
             for (let i = start; i < Math.min(start + 1000, SIGNAL_SESSIONS); i += 1) {
-                const address = { user: `1555${String(i).padStart(7, '0')}`, server: i % 2 ? 'lid' : 's.whatsapp.net', device: i % 4 }
+                const address = {
+                    user: `1555${String(i).padStart(7, '0')}`,
+                    server: i % 2 ? 'lid' : 's.whatsapp.net',
+                    device: i % 4
+                }
                 entries.push({ address, session: templates[i % 32] })
                 ids.push({ address, identityKey: keys[i % 32] })
             }
@@ -102,7 +111,9 @@ async function main() {
     const dstA = storeUrls().sqlite
     const dstB = storeUrls().sqlite
     try {
-        console.log(`export/import bench: 1 session × (${SIGNAL_SESSIONS} Signal sessions, ${SIGNAL_SESSIONS} identities, ${PREKEYS} prekeys), SQLite → file → SQLite`)
+        console.log(
+            `export/import bench: 1 session × (${SIGNAL_SESSIONS} Signal sessions, ${SIGNAL_SESSIONS} identities, ${PREKEYS} prekeys), SQLite → file → SQLite`
+        )
         let t = performance.now()
         await seed(src)
         console.log(`  set-up (not measured below): ${ms(t)} ms`)
@@ -131,18 +142,35 @@ async function main() {
 
         const records = expR.result.records
         const size = statSync(fileR).size
-        console.log(`  records in the file: ${records}; file ${mb(size)} (${Math.round(size / records)} B/record)`)
-        console.log(`  scrypt KDF (2^18) alone: ${kdfEncrypt} ms to encrypt, ${kdfDecrypt} ms to decrypt`)
+        console.log(
+            `  records in the file: ${records}; file ${mb(size)} (${Math.round(size / records)} B/record)`
+        )
+        console.log(
+            `  scrypt KDF (2^18) alone: ${kdfEncrypt} ms to encrypt, ${kdfDecrypt} ms to decrypt`
+        )
         console.log('')
         console.log('  step                       X25519 recipient   passphrase   passphrase − KDF')
-        console.log(`  export (read+encode+write) ${String(expR.ms).padStart(10)} ms ${String(expP.ms).padStart(9)} ms ${String(expP.ms - kdfEncrypt).padStart(13)} ms`)
-        console.log(`  import (verify+write+read-back) ${String(impR.ms).padStart(5)} ms ${String(impP.ms).padStart(9)} ms ${String(impP.ms - kdfDecrypt).padStart(13)} ms`)
-        console.log(`  of which decrypt + parse + verify digests + credential checks (dry run, recipient): ${dryR} ms`)
+        console.log(
+            `  export (read+encode+write) ${String(expR.ms).padStart(10)} ms ${String(expP.ms).padStart(9)} ms ${String(expP.ms - kdfEncrypt).padStart(13)} ms`
+        )
+        console.log(
+            `  import (verify+write+read-back) ${String(impR.ms).padStart(5)} ms ${String(impP.ms).padStart(9)} ms ${String(impP.ms - kdfDecrypt).padStart(13)} ms`
+        )
+        console.log(
+            `  of which decrypt + parse + verify digests + credential checks (dry run, recipient): ${dryR} ms`
+        )
         console.log('')
-        console.log(`  export throughput (recipient): ${Math.round(records / (expR.ms / 1000))} records/s`)
-        console.log(`  import throughput (recipient): ${Math.round(records / (impR.ms / 1000))} records/s (includes the read-back verification)`)
-        console.log(`  RSS growth during import: ${mb(Math.max(0, impR.rssGrowth))}; peak RSS of the process: ${mb(process.resourceUsage().maxRSS * 1024)}`)
-        if (impR.result.sessions[0].counts.signalSessions !== SIGNAL_SESSIONS) throw new Error('the import lost Signal sessions')
+        console.log(
+            `  export throughput (recipient): ${Math.round(records / (expR.ms / 1000))} records/s`
+        )
+        console.log(
+            `  import throughput (recipient): ${Math.round(records / (impR.ms / 1000))} records/s (includes the read-back verification)`
+        )
+        console.log(
+            `  RSS growth during import: ${mb(Math.max(0, impR.rssGrowth))}; peak RSS of the process: ${mb(process.resourceUsage().maxRSS * 1024)}`
+        )
+        if (impR.result.sessions[0].counts.signalSessions !== SIGNAL_SESSIONS)
+            throw new Error('the import lost Signal sessions')
     } finally {
         rmSync(dir, { recursive: true, force: true })
         for (const url of [src, dstA, dstB]) await dropStore(url).catch(() => undefined)

@@ -92,7 +92,9 @@ async function inject(sandbox, devices, n, messages) {
         (to, i) => sandbox.sendReceipt({ to, from: PEER, id: `R${i}`, type: 'read' }),
         to => sandbox.sendPresence({ to, from: PEER, type: 'available' }),
         to => sandbox.sendChatstate({ to, from: PEER, state: 'composing' }),
-        ...(messages ? [(to, i) => sandbox.sendMessage({ to, from: PEER, text: `bench message ${i}` })] : [])
+        ...(messages
+            ? [(to, i) => sandbox.sendMessage({ to, from: PEER, text: `bench message ${i}` })]
+            : [])
     ]
     const CHUNK = 100
     for (let start = 0; start < n; start += CHUNK) {
@@ -116,9 +118,13 @@ try {
     const tailed = await pairWithQr(t, sandbox, { path: zapoPath, sessionId: 'tailed' })
     await tailed.cleanup()
 
-    const rawChild = spawn(process.execPath, ['--input-type=module', '-e', RAW_CLIENT, rawPath, 'raw', sandbox.url, sandbox.rootCa], {
-        stdio: ['pipe', 'pipe', 'inherit']
-    })
+    const rawChild = spawn(
+        process.execPath,
+        ['--input-type=module', '-e', RAW_CLIENT, rawPath, 'raw', sandbox.url, sandbox.rootCa],
+        {
+            stdio: ['pipe', 'pipe', 'inherit']
+        }
+    )
     children.push(rawChild)
     const rawReports = []
     let rawOpen = false
@@ -130,7 +136,21 @@ try {
 
     const zapo = spawn(
         process.execPath,
-        [join(ROOT, 'bin/zapo.js'), 'logs', '--store', `sqlite:${zapoPath}`, '--session', 'tailed', '--json', '--type', 'message,receipt,presence,chatstate', '--server', sandbox.url, '--server-root-ca', sandbox.rootCa],
+        [
+            join(ROOT, 'bin/zapo.js'),
+            'logs',
+            '--store',
+            `sqlite:${zapoPath}`,
+            '--session',
+            'tailed',
+            '--json',
+            '--type',
+            'message,receipt,presence,chatstate',
+            '--server',
+            sandbox.url,
+            '--server-root-ca',
+            sandbox.rootCa
+        ],
         { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, NO_COLOR: '1' } }
     )
     children.push(zapo)
@@ -185,7 +205,9 @@ try {
     const short = await measure(BATCH, 'short run')
     const rssShort = await settledRssMb(zapo.pid)
     const rawShort = await settledRssMb(rawChild.pid)
-    console.log(`  RSS after the short run: zapo logs ${rssShort.toFixed(1)} MB, raw client ${rawShort.toFixed(1)} MB`)
+    console.log(
+        `  RSS after the short run: zapo logs ${rssShort.toFixed(1)} MB, raw client ${rawShort.toFixed(1)} MB`
+    )
     const long = await measure(LONG, 'long run')
     const rssLong = await settledRssMb(zapo.pid)
     const rawLong = await settledRssMb(rawChild.pid)
@@ -200,7 +222,9 @@ try {
 
     zapo.kill('SIGINT')
     rawChild.stdin.write('quit\n')
-    await Promise.all(children.map(c => new Promise(r => (c.exitCode !== null ? r() : c.on('close', r)))))
+    await Promise.all(
+        children.map(c => new Promise(r => (c.exitCode !== null ? r() : c.on('close', r))))
+    )
 } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
     await sandbox.close()

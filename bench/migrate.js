@@ -28,17 +28,22 @@ if (process.argv[2] === '--child') {
 
 async function main() {
     const { generatePreKeyPair } = await import('zapo-js/signal')
-    const { dropStore, makeSession, openTestStore, storeUrls } = await import('../test/helpers/fixtures.js')
+    const { dropStore, makeSession, openTestStore, storeUrls } =
+        await import('../test/helpers/fixtures.js')
     const sessions = Number(process.env.BENCH_SESSIONS ?? 100)
     const shape = {
         signalSessions: Number(process.env.BENCH_SIGNAL_SESSIONS ?? 1000),
         identities: Number(process.env.BENCH_IDENTITIES ?? 1000),
         preKeys: Number(process.env.BENCH_PREKEYS ?? 800)
     }
-    const pairs = (process.env.BENCH_PAIRS ?? 'sqlite-postgres,postgres-redis').split(',').map(p => p.trim().split('-'))
+    const pairs = (process.env.BENCH_PAIRS ?? 'sqlite-postgres,postgres-redis')
+        .split(',')
+        .map(p => p.trim().split('-'))
     const batchSize = Number(process.env.BENCH_BATCH ?? 500)
     const perSession = shape.signalSessions + shape.identities + shape.preKeys
-    console.log(`migrate bench: ${sessions} sessions × (${shape.signalSessions} signal sessions, ${shape.identities} identities, ${shape.preKeys} prekeys) = ${sessions * perSession} bulk records, batch ${batchSize}`)
+    console.log(
+        `migrate bench: ${sessions} sessions × (${shape.signalSessions} signal sessions, ${shape.identities} identities, ${shape.preKeys} prekeys) = ${sessions * perSession} bulk records, batch ${batchSize}`
+    )
 
     const templates = await sessionTemplates(16)
     const rows = []
@@ -92,32 +97,61 @@ async function main() {
             const fillS = (performance.now() - fillStart) / 1000
             console.log(`\n${fromKind} → ${toKind}: source filled in ${fillS.toFixed(1)}s`)
             const ceilingRate = (ceilingRecords * 1000) / ceilingMs
-            console.log(`  ceiling (batch writes into ${toKind}): ${ceilingRecords} records in ${(ceilingMs / 1000).toFixed(2)}s = ${Math.round(ceilingRate)} records/s`)
+            console.log(
+                `  ceiling (batch writes into ${toKind}): ${ceilingRecords} records in ${(ceilingMs / 1000).toFixed(2)}s = ${Math.round(ceilingRate)} records/s`
+            )
 
             // the floor under any verified copy: reading the source alone, through the contracts
             const read = await runChild({ from: srcUrl, batchSize }, '--read-child')
             const readRate = (read.records * 1000) / read.durationMs
-            console.log(`  source read alone (${fromKind}, 4 sessions at once): ${read.records} records in ${(read.durationMs / 1000).toFixed(2)}s = ${Math.round(readRate)} records/s = ${(ceilingRate / readRate).toFixed(2)}× the ceiling's time`)
+            console.log(
+                `  source read alone (${fromKind}, 4 sessions at once): ${read.records} records in ${(read.durationMs / 1000).toFixed(2)}s = ${Math.round(readRate)} records/s = ${(ceilingRate / readRate).toFixed(2)}× the ceiling's time`
+            )
 
             const result = await runChild({ from: srcUrl, to: dstUrl, batchSize, sessions })
             const rate = (result.copied * 1000) / result.durationMs
-            console.log(`  zapo migrate (copy + verify): ${result.copied} records in ${(result.durationMs / 1000).toFixed(2)}s = ${Math.round(rate)} records/s, status ${result.status} (open + plan ${(result.startMs / 1000).toFixed(2)}s; the process used ${(result.cpuMs / 1000).toFixed(2)}s of CPU)`)
+            console.log(
+                `  zapo migrate (copy + verify): ${result.copied} records in ${(result.durationMs / 1000).toFixed(2)}s = ${Math.round(rate)} records/s, status ${result.status} (open + plan ${(result.startMs / 1000).toFixed(2)}s; the process used ${(result.cpuMs / 1000).toFixed(2)}s of CPU)`
+            )
             console.log(`    ${(ceilingRate / rate).toFixed(2)}× the ceiling's time (target ≤ 2×)`)
-            console.log(`    RSS: ${result.rss.map(r => `${r.sessions} sessions ${r.mb} MB`).join(', ')}; peak ${result.peakMb} MB`)
-            rows.push({ pair: `${fromKind}→${toKind}`, ceilingRate: Math.round(ceilingRate), sourceReadRate: Math.round(readRate), rate: Math.round(rate), ratio: +(ceilingRate / rate).toFixed(2), peakMb: result.peakMb, rss: result.rss })
+            console.log(
+                `    RSS: ${result.rss.map(r => `${r.sessions} sessions ${r.mb} MB`).join(', ')}; peak ${result.peakMb} MB`
+            )
+            rows.push({
+                pair: `${fromKind}→${toKind}`,
+                ceilingRate: Math.round(ceilingRate),
+                sourceReadRate: Math.round(readRate),
+                rate: Math.round(rate),
+                ratio: +(ceilingRate / rate).toFixed(2),
+                peakMb: result.peakMb,
+                rss: result.rss
+            })
         } finally {
             await dropStore(srcUrl).catch(() => undefined)
             await dropStore(ceilingUrl).catch(() => undefined)
             await dropStore(dstUrl).catch(() => undefined)
         }
     }
-    console.log('\n' + JSON.stringify({ bench: 'migrate', sessions, shape, batchSize, results: rows }))
+    console.log(
+        '\n' + JSON.stringify({ bench: 'migrate', sessions, shape, batchSize, results: rows })
+    )
 }
 
 /** A few real Signal session records (X3DH + one encrypted message), reused across addresses. */
 async function sessionTemplates(count) {
-    const { SignalProtocol, createAndStoreInitialKeys, generatePreKeyPair, generateRegistrationInfo, generateSignedPreKey } = await import('zapo-js/signal')
-    const { WaIdentityMemoryStore, WaPreKeyMemoryStore, WaSessionMemoryStore, WaSignalMemoryStore } = await import('zapo-js/store')
+    const {
+        SignalProtocol,
+        createAndStoreInitialKeys,
+        generatePreKeyPair,
+        generateRegistrationInfo,
+        generateSignedPreKey
+    } = await import('zapo-js/signal')
+    const {
+        WaIdentityMemoryStore,
+        WaPreKeyMemoryStore,
+        WaSessionMemoryStore,
+        WaSignalMemoryStore
+    } = await import('zapo-js/store')
     const signal = new WaSignalMemoryStore()
     const preKey = new WaPreKeyMemoryStore()
     const session = new WaSessionMemoryStore()
@@ -133,7 +167,11 @@ async function sessionTemplates(count) {
         await protocol.establishOutgoingSession(address, {
             regId: reg.registrationId,
             identity: reg.identityKeyPair.pubKey,
-            signedKey: { id: signed.keyId, publicKey: signed.keyPair.pubKey, signature: signed.signature },
+            signedKey: {
+                id: signed.keyId,
+                publicKey: signed.keyPair.pubKey,
+                signature: signed.signature
+            },
             oneTimeKey: { id: oneTime.keyId, publicKey: oneTime.keyPair.pubKey }
         })
         await protocol.encryptMessage(address, new TextEncoder().encode(`hello ${i}`))
@@ -146,14 +184,22 @@ async function bulkRecords(id, shape, templates, generatePreKeyPair) {
     const sessions = []
     for (let i = 0; i < shape.signalSessions; i += 1) {
         sessions.push({
-            address: { user: `${id.length}${String(i).padStart(11, '0')}`, server: i % 2 === 0 ? 's.whatsapp.net' : 'lid', device: i % 4 },
+            address: {
+                user: `${id.length}${String(i).padStart(11, '0')}`,
+                server: i % 2 === 0 ? 's.whatsapp.net' : 'lid',
+                device: i % 4
+            },
             session: templates[i % templates.length]
         })
     }
     const identities = []
     for (let i = 0; i < shape.identities; i += 1) {
         identities.push({
-            address: { user: `${id.length}${String(i).padStart(11, '0')}`, server: 's.whatsapp.net', device: i % 4 },
+            address: {
+                user: `${id.length}${String(i).padStart(11, '0')}`,
+                server: 's.whatsapp.net',
+                device: i % 4
+            },
             identityKey: new Uint8Array([5, ...randomBytes(32)])
         })
     }
@@ -163,12 +209,19 @@ async function bulkRecords(id, shape, templates, generatePreKeyPair) {
 }
 
 async function writeBulk(store, id, bulk) {
-    for (let i = 0; i < bulk.sessions.length; i += 500) await store.domain('session', id).setSessionsBatch(bulk.sessions.slice(i, i + 500))
-    for (let i = 0; i < bulk.identities.length; i += 500) await store.domain('identity', id).setRemoteIdentities(bulk.identities.slice(i, i + 500))
+    for (let i = 0; i < bulk.sessions.length; i += 500)
+        await store.domain('session', id).setSessionsBatch(bulk.sessions.slice(i, i + 500))
+    for (let i = 0; i < bulk.identities.length; i += 500)
+        await store.domain('identity', id).setRemoteIdentities(bulk.identities.slice(i, i + 500))
     if (bulk.preKeys.length > 0) {
         let j = 0
         // the prekey contract's batch write: the generator hands out the prepared records
-        const written = await store.domain('preKey', id).getOrGenPreKeys(bulk.preKeys.length, keyId => ({ ...bulk.preKeys[j++ % bulk.preKeys.length], keyId }))
+        const written = await store
+            .domain('preKey', id)
+            .getOrGenPreKeys(bulk.preKeys.length, keyId => ({
+                ...bulk.preKeys[j++ % bulk.preKeys.length],
+                keyId
+            }))
         // the client uploads its stock right after generating it
         await store.domain('preKey', id).markKeyAsUploaded(Math.max(...written.map(r => r.keyId)))
     }
@@ -177,7 +230,9 @@ async function writeBulk(store, id, bulk) {
 function runChild(args, mode = '--child') {
     return new Promise((resolve, reject) => {
         const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
-        const proc = spawn(process.execPath, [...extra, SELF, mode, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] })
+        const proc = spawn(process.execPath, [...extra, SELF, mode, JSON.stringify(args)], {
+            stdio: ['ignore', 'pipe', 'inherit']
+        })
         let out = ''
         proc.stdout.setEncoding('utf8').on('data', d => (out += d))
         proc.on('error', reject)
@@ -210,7 +265,9 @@ async function child({ from, to, batchSize, sessions }) {
             existing: 'refuse',
             deleteSource: false,
             batchSize,
-            ...(process.env.BENCH_CONCURRENCY ? { concurrency: Number(process.env.BENCH_CONCURRENCY) } : {})
+            ...(process.env.BENCH_CONCURRENCY
+                ? { concurrency: Number(process.env.BENCH_CONCURRENCY) }
+                : {})
         },
         {
             onProgress: p => {
@@ -257,7 +314,11 @@ async function readChild({ from, batchSize }) {
         const worker = async () => {
             while (next < ids.length) {
                 const id = ids[next++]
-                for await (const batch of readSessionRecords(store, catalog, id, { batchSize, counts: counts.get(id) })) records += batchSizeOf(batch)
+                for await (const batch of readSessionRecords(store, catalog, id, {
+                    batchSize,
+                    counts: counts.get(id)
+                }))
+                    records += batchSizeOf(batch)
             }
         }
         await Promise.all(Array.from({ length: 4 }, worker))

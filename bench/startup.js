@@ -30,5 +30,7 @@ for (const [label, args] of [
     ['zapo sesions (typo)', ['sesions']]
 ]) {
     const ms = time([bin, ...args])
-    console.log(`${label.padEnd(24)} ${ms.toFixed(1).padStart(6)} ms   ${(ms / baseline).toFixed(2)}x baseline (target <= 2x)`)
+    console.log(
+        `${label.padEnd(24)} ${ms.toFixed(1).padStart(6)} ms   ${(ms / baseline).toFixed(2)}x baseline (target <= 2x)`
+    )
 }

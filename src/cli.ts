@@ -15,7 +15,12 @@ export function takeExitCode(): number {
     return code
 }
 
-export type Handler<O> = (options: O, ctx: CliContext, args: readonly string[], command: Command) => Promise<number | void>
+export type Handler<O> = (
+    options: O,
+    ctx: CliContext,
+    args: readonly string[],
+    command: Command
+) => Promise<number | void>
 
 /** Wraps a handler as a commander action. */
 export function handle<O>(handler: Handler<O>): (...args: unknown[]) => Promise<void> {

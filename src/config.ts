@@ -45,7 +45,15 @@ export interface ZapoConfig {
 
 const EMPTY_CONFIG: ZapoConfig = Object.freeze({ path: null, backends: {}, domains: {}, check: {} })
 
-const KNOWN_KEYS = new Set(['$schema', 'store', 'session', 'backends', 'domains', 'server', 'check'])
+const KNOWN_KEYS = new Set([
+    '$schema',
+    'store',
+    'session',
+    'backends',
+    'domains',
+    'server',
+    'check'
+])
 
 /**
  * Loads the config file. A file named explicitly must exist; the default
@@ -61,14 +69,18 @@ export function loadConfig(explicitPath: string | undefined, cwd = process.cwd()
     } catch (error) {
         const code = (error as NodeJS.ErrnoException).code
         if ((code === 'ENOENT' || code === 'ENOTDIR') && !named) return EMPTY_CONFIG
-        throw usageError(`cannot read config file ${path}: ${code ?? 'unreadable'}; fix the path given to --config or ZAPO_CONFIG`)
+        throw usageError(
+            `cannot read config file ${path}: ${code ?? 'unreadable'}; fix the path given to --config or ZAPO_CONFIG`
+        )
     }
     let raw: unknown
     try {
         raw = JSON.parse(text)
     } catch (error) {
         const detail = error instanceof Error ? error.message : 'invalid JSON'
-        throw usageError(`config file ${path} is not valid JSON (${detail}); fix the file or pass --config with another one`)
+        throw usageError(
+            `config file ${path} is not valid JSON (${detail}); fix the file or pass --config with another one`
+        )
     }
     return validateConfig(raw, path)
 }
@@ -77,10 +89,12 @@ function validateConfig(raw: unknown, path: string): ZapoConfig {
     const fail = (what: string): never => {
         throw usageError(`config file ${path}: ${what}`)
     }
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('expected a JSON object at the top level')
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+        fail('expected a JSON object at the top level')
     const obj = raw as Record<string, unknown>
     for (const key of Object.keys(obj)) {
-        if (!KNOWN_KEYS.has(key)) fail(`unknown key "${key}" (known: ${[...KNOWN_KEYS].slice(1).join(', ')})`)
+        if (!KNOWN_KEYS.has(key))
+            fail(`unknown key "${key}" (known: ${[...KNOWN_KEYS].slice(1).join(', ')})`)
     }
     const optString = (key: string): string | undefined => {
         const value = obj[key]
@@ -91,14 +105,19 @@ function validateConfig(raw: unknown, path: string): ZapoConfig {
     const record = (key: string): Record<string, unknown> => {
         const value = obj[key]
         if (value === undefined) return {}
-        if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`"${key}" must be an object`)
+        if (typeof value !== 'object' || value === null || Array.isArray(value))
+            fail(`"${key}" must be an object`)
         return value as Record<string, unknown>
     }
     const backends: Record<string, BackendConfigEntry> = {}
     for (const [name, entry] of Object.entries(record('backends'))) {
         if (typeof entry === 'string' && entry !== '') {
             backends[name] = entry
-        } else if (typeof entry === 'object' && entry !== null && typeof (entry as { url?: unknown }).url === 'string') {
+        } else if (
+            typeof entry === 'object' &&
+            entry !== null &&
+            typeof (entry as { url?: unknown }).url === 'string'
+        ) {
             backends[name] = entry as BackendConfigObject
         } else {
             fail(`backends.${name} must be a store URL or an object with a "url"`)
@@ -106,12 +125,14 @@ function validateConfig(raw: unknown, path: string): ZapoConfig {
     }
     const domains: Record<string, string> = {}
     for (const [domain, target] of Object.entries(record('domains'))) {
-        if (typeof target !== 'string' || target === '') fail(`domains.${domain} must name a backend`)
+        if (typeof target !== 'string' || target === '')
+            fail(`domains.${domain} must name a backend`)
         domains[domain] = target as string
     }
     const check: Record<string, number> = {}
     for (const [name, value] of Object.entries(record('check'))) {
-        if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) fail(`check.${name} must be a non-negative number`)
+        if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+            fail(`check.${name} must be a non-negative number`)
         check[name] = value as number
     }
     const serverRaw = record('server')
@@ -119,7 +140,8 @@ function validateConfig(raw: unknown, path: string): ZapoConfig {
     for (const key of ['url', 'rootCa'] as const) {
         const value = serverRaw[key]
         if (value === undefined) continue
-        if (typeof value !== 'string' || value === '') fail(`server.${key} must be a non-empty string`)
+        if (typeof value !== 'string' || value === '')
+            fail(`server.${key} must be a non-empty string`)
         server[key] = value as string
     }
     const store = optString('store')

@@ -31,7 +31,10 @@ export interface CliContext {
     /** like sessionId, but null when none is given anywhere */
     optionalSessionId(flag: string | undefined): string | null
     /** the test-server override from --server/--server-root-ca, ZAPO_SERVER/ZAPO_SERVER_ROOT_CA or the config file */
-    server(flags: { readonly server?: string; readonly serverRootCa?: string }): { readonly url: string; readonly rootCa: string } | null
+    server(flags: {
+        readonly server?: string
+        readonly serverRootCa?: string
+    }): { readonly url: string; readonly rootCa: string } | null
 }
 
 export function contextFor(command: Command): CliContext {
@@ -53,7 +56,8 @@ export function contextFor(command: Command): CliContext {
         storeSpec: override => resolveStoreSpec(override ?? globals.store, { config, env, cwd }),
         sessionId: (flag, flagName = '--session') => {
             const value = optionalSessionId(flag)
-            if (value === null) throw usageError(`no session given: pass ${flagName} ID (or set ZAPO_SESSION)`)
+            if (value === null)
+                throw usageError(`no session given: pass ${flagName} ID (or set ZAPO_SESSION)`)
             return value
         },
         optionalSessionId,
@@ -61,11 +65,17 @@ export function contextFor(command: Command): CliContext {
             const url = flags.server ?? env.ZAPO_SERVER ?? config.server?.url
             const rootCa = flags.serverRootCa ?? env.ZAPO_SERVER_ROOT_CA ?? config.server?.rootCa
             if (url === undefined && rootCa === undefined) return null
-            if (url === undefined) throw usageError('--server-root-ca needs --server URL (or ZAPO_SERVER) as well')
+            if (url === undefined)
+                throw usageError('--server-root-ca needs --server URL (or ZAPO_SERVER) as well')
             if (rootCa === undefined) {
-                throw usageError('--server needs --server-root-ca VALUE (or ZAPO_SERVER_ROOT_CA): a test server is trusted only through its own root')
+                throw usageError(
+                    '--server needs --server-root-ca VALUE (or ZAPO_SERVER_ROOT_CA): a test server is trusted only through its own root'
+                )
             }
-            if (!/^wss?:\/\//i.test(url)) throw usageError(`--server "${url}" is not a WebSocket URL: use ws://host:port/… or wss://…`)
+            if (!/^wss?:\/\//i.test(url))
+                throw usageError(
+                    `--server "${url}" is not a WebSocket URL: use ws://host:port/… or wss://…`
+                )
             try {
                 parseRootCa(rootCa)
             } catch (error) {
@@ -91,7 +101,8 @@ export function validateSessionId(value: string): string {
 /** Parses "30s", "5m", "2h", "1500ms" or a bare number of seconds into milliseconds. */
 export function parseDuration(value: string, flag: string): number {
     const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim())
-    if (!match) throw usageError(`${flag} "${value}" is not a duration: use e.g. 30s, 5m, 2h or 1500ms`)
+    if (!match)
+        throw usageError(`${flag} "${value}" is not a duration: use e.g. 30s, 5m, 2h or 1500ms`)
     const n = Number(match[1])
     const unit = match[2] ?? 's'
     const factor = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit] ?? 1_000
@@ -99,6 +110,7 @@ export function parseDuration(value: string, flag: string): number {
 }
 
 export function parsePositiveInt(value: string, flag: string): number {
-    if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw usageError(`${flag} "${value}" must be a whole number of at least 1`)
+    if (!/^\d+$/.test(value.trim()) || Number(value) < 1)
+        throw usageError(`${flag} "${value}" must be a whole number of at least 1`)
     return Number(value)
 }

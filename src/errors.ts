@@ -86,7 +86,9 @@ export function isZapoError(value: unknown): value is ZapoError {
 /** The first line of an error's message (at most `max` characters), for one-line reports. */
 export function errorLine(error: unknown, max = 200): string {
     const message = (error as { message?: unknown } | null | undefined)?.message
-    return String(message ?? error).split('\n')[0]!.slice(0, max)
+    return String(message ?? error)
+        .split('\n')[0]!
+        .slice(0, max)
 }
 
 export function toError(value: unknown): Error {
@@ -94,6 +96,9 @@ export function toError(value: unknown): Error {
     return new Error(typeof value === 'string' ? value : JSON.stringify(value))
 }
 
-export function usageError(message: string, meta: Readonly<Record<string, unknown>> = {}): ZapoError {
+export function usageError(
+    message: string,
+    meta: Readonly<Record<string, unknown>> = {}
+): ZapoError {
     return new ZapoError('USAGE', message, meta)
 }

@@ -30,7 +30,13 @@ export async function main(argv: readonly string[]): Promise<number> {
             // commander already printed its message to stderr
             if (wantsJson) {
                 process.stdout.write(
-                    stringifyJson({ error: { code: 'USAGE', exitCode: EXIT_CODES.USAGE, message: error.message.replace(/^error: /, '') } }) + '\n'
+                    stringifyJson({
+                        error: {
+                            code: 'USAGE',
+                            exitCode: EXIT_CODES.USAGE,
+                            message: error.message.replace(/^error: /, '')
+                        }
+                    }) + '\n'
                 )
             }
             return EXIT_CODES.USAGE
@@ -39,7 +45,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
 }
 
-export function reportError(error: unknown, flags: { readonly json: boolean; readonly debug: boolean }): number {
+export function reportError(
+    error: unknown,
+    flags: { readonly json: boolean; readonly debug: boolean }
+): number {
     const zapoError: ZapoError = isZapoError(error) ? error : internalError(error)
     const line = `zapo: ${zapoError.message}`
     process.stderr.write(line + '\n')
@@ -52,7 +61,12 @@ export function reportError(error: unknown, flags: { readonly json: boolean; rea
     if (flags.json) {
         process.stdout.write(
             stringifyJson({
-                error: { code: zapoError.code, exitCode: zapoError.exitCode, message: zapoError.message, meta: zapoError.meta }
+                error: {
+                    code: zapoError.code,
+                    exitCode: zapoError.exitCode,
+                    message: zapoError.message,
+                    meta: zapoError.meta
+                }
             }) + '\n'
         )
     }

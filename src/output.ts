@@ -84,8 +84,19 @@ export function toJsonValue(value: unknown, options: JsonOptions = {}): unknown 
     return convert(value, options, undefined, new WeakSet())
 }
 
-function convert(value: unknown, options: JsonOptions, key: string | undefined, seen: WeakSet<object>): unknown {
-    if (key !== undefined && !options.reveal && SECRET_FIELDS.has(key) && value !== undefined && value !== null) {
+function convert(
+    value: unknown,
+    options: JsonOptions,
+    key: string | undefined,
+    seen: WeakSet<object>
+): unknown {
+    if (
+        key !== undefined &&
+        !options.reveal &&
+        SECRET_FIELDS.has(key) &&
+        value !== undefined &&
+        value !== null
+    ) {
         return REDACTED
     }
     if (value === null || value === undefined) return value ?? null
@@ -129,7 +140,10 @@ export function base64(bytes: Uint8Array): string {
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')
 }
 
-export function stringifyJson(value: unknown, options: JsonOptions & { readonly pretty?: boolean } = {}): string {
+export function stringifyJson(
+    value: unknown,
+    options: JsonOptions & { readonly pretty?: boolean } = {}
+): string {
     return JSON.stringify(toJsonValue(value, options), null, options.pretty ? 2 : undefined)
 }
 

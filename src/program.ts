@@ -21,7 +21,9 @@ import { VERSION } from './version.js'
 
 export function buildProgram(): Command {
     const program = new Command('zapo')
-        .description('Operate zapo-js WhatsApp sessions: pair, inspect, export, migrate, watch and check them.')
+        .description(
+            'Operate zapo-js WhatsApp sessions: pair, inspect, export, migrate, watch and check them.'
+        )
         .version(VERSION, '-V, --version', 'print the zapo version')
         .option('--store <address>', 'store: URL, backend name or .sqlite path (or ZAPO_STORE)')
         .option('--config <path>', 'config file (default: ./zapo.config.json, or ZAPO_CONFIG)')

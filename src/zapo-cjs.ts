@@ -10,8 +10,11 @@ import { createRequire } from 'node:module'
 
 const requireCjs = createRequire(import.meta.url)
 
-export const zapoRoot = (): typeof import('zapo-js') => requireCjs('zapo-js') as typeof import('zapo-js')
-export const zapoSignal = (): typeof import('zapo-js/signal') => requireCjs('zapo-js/signal') as typeof import('zapo-js/signal')
-export const zapoCrypto = (): typeof import('zapo-js/crypto') => requireCjs('zapo-js/crypto') as typeof import('zapo-js/crypto')
-export const zapoProto = (): typeof import('zapo-js/proto')['proto'] =>
+export const zapoRoot = (): typeof import('zapo-js') =>
+    requireCjs('zapo-js') as typeof import('zapo-js')
+export const zapoSignal = (): typeof import('zapo-js/signal') =>
+    requireCjs('zapo-js/signal') as typeof import('zapo-js/signal')
+export const zapoCrypto = (): typeof import('zapo-js/crypto') =>
+    requireCjs('zapo-js/crypto') as typeof import('zapo-js/crypto')
+export const zapoProto = (): (typeof import('zapo-js/proto'))['proto'] =>
     (requireCjs('zapo-js/proto') as typeof import('zapo-js/proto')).proto

@@ -16,7 +16,14 @@ import { usageError } from '../errors.js'
 import { toJsonValue } from '../output.js'
 import { prettyLogStream } from '../ui/log-pretty.js'
 
-export const LOG_LEVELS = Object.freeze(['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const)
+export const LOG_LEVELS = Object.freeze([
+    'trace',
+    'debug',
+    'info',
+    'warn',
+    'error',
+    'silent'
+] as const)
 export type LogLevelName = (typeof LOG_LEVELS)[number]
 type ZapoLogLevel = Logger['level']
 
@@ -49,8 +56,11 @@ export interface ClientLogger extends Logger {
 /** Builds the pino root and wraps it as a zapo-js Logger. */
 export function createClientLogger(options: ClientLoggerOptions): ClientLogger {
     const destination: pino.DestinationStream = options.json
-        ? options.stream ?? pino.destination({ dest: 2, sync: true })
-        : (prettyLogStream({ color: options.color, ...(options.stream ? { stream: options.stream } : {}) }) as pino.DestinationStream)
+        ? (options.stream ?? pino.destination({ dest: 2, sync: true }))
+        : (prettyLogStream({
+              color: options.color,
+              ...(options.stream ? { stream: options.stream } : {})
+          }) as pino.DestinationStream)
     const root = pino(
         {
             level: options.level,

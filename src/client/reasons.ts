@@ -76,7 +76,12 @@ interface Rule {
 const REPAIR = 're-pair the device: zapo pair --session <session>'
 
 const RULES_BY_REASON: Readonly<Record<string, Rule>> = Object.freeze({
-    client_disconnected: { class: 'expected', exit: 'OK', summary: 'disconnected by zapo', hint: 'nothing to do' },
+    client_disconnected: {
+        class: 'expected',
+        exit: 'OK',
+        summary: 'disconnected by zapo',
+        hint: 'nothing to do'
+    },
     stream_error_force_login: {
         class: 'routine',
         exit: 'CONNECTION_FAILED',
@@ -143,15 +148,30 @@ const RULES_BY_REASON: Readonly<Record<string, Rule>> = Object.freeze({
         summary: 'the service is unavailable',
         hint: 'backing off, then reconnecting'
     },
-    stream_error_ack: { class: 'transient', exit: 'CONNECTION_FAILED', summary: 'stream error (ack)', hint: 'backing off, then reconnecting' },
+    stream_error_ack: {
+        class: 'transient',
+        exit: 'CONNECTION_FAILED',
+        summary: 'stream error (ack)',
+        hint: 'backing off, then reconnecting'
+    },
     stream_error_xml_not_well_formed: {
         class: 'transient',
         exit: 'CONNECTION_FAILED',
         summary: 'stream error (xml not well formed)',
         hint: 'backing off, then reconnecting'
     },
-    stream_error_other: { class: 'transient', exit: 'CONNECTION_FAILED', summary: 'stream error', hint: 'backing off, then reconnecting' },
-    comms_stopped: { class: 'transient', exit: 'CONNECTION_FAILED', summary: 'the connection stopped', hint: 'backing off, then reconnecting' },
+    stream_error_other: {
+        class: 'transient',
+        exit: 'CONNECTION_FAILED',
+        summary: 'stream error',
+        hint: 'backing off, then reconnecting'
+    },
+    comms_stopped: {
+        class: 'transient',
+        exit: 'CONNECTION_FAILED',
+        summary: 'the connection stopped',
+        hint: 'backing off, then reconnecting'
+    },
     connect_failed: {
         class: 'transient',
         exit: 'CONNECTION_FAILED',
@@ -164,7 +184,12 @@ const RULES_BY_REASON: Readonly<Record<string, Rule>> = Object.freeze({
         summary: 'the stored credentials are gone (the client started a new pairing)',
         hint: REPAIR
     },
-    socket_closed: { class: 'transient', exit: 'CONNECTION_FAILED', summary: 'the socket closed', hint: 'backing off, then reconnecting' },
+    socket_closed: {
+        class: 'transient',
+        exit: 'CONNECTION_FAILED',
+        summary: 'the socket closed',
+        hint: 'backing off, then reconnecting'
+    },
     failure_temp_banned: {
         class: 'fatal',
         exit: 'ACCOUNT_BLOCKED',
@@ -183,7 +208,12 @@ const RULES_BY_CODE: Readonly<Record<number, Rule>> = Object.freeze({
     405: RULES_BY_REASON.failure_client_too_old as Rule,
     406: RULES_BY_REASON.failure_banned as Rule,
     409: RULES_BY_REASON.failure_bad_user_agent as Rule,
-    500: { class: 'transient', exit: 'CONNECTION_FAILED', summary: 'internal server error', hint: 'backing off, then reconnecting' },
+    500: {
+        class: 'transient',
+        exit: 'CONNECTION_FAILED',
+        summary: 'internal server error',
+        hint: 'backing off, then reconnecting'
+    },
     503: RULES_BY_REASON.failure_service_unavailable as Rule
 })
 
@@ -207,14 +237,24 @@ const UNKNOWN_TRANSIENT: Rule = {
  * Order matters: zapo-js 0.3 flags a 515 close with `isLogout: true` (it then re-pairs unless
  * the client keeps its store, see reconnect.ts), so a known reason or code wins over `isLogout`.
  */
-export function classifyClose(event: CloseEventLike, sessionId: string | null = null): CloseClassification {
+export function classifyClose(
+    event: CloseEventLike,
+    sessionId: string | null = null
+): CloseClassification {
     const code = typeof event.code === 'number' && Number.isFinite(event.code) ? event.code : null
     const rule =
         RULES_BY_REASON[event.reason] ??
         (code !== null ? RULES_BY_CODE[code] : undefined) ??
         (event.isLogout === true ? UNKNOWN_LOGOUT : UNKNOWN_TRANSIENT)
     const hint = rule.hint.replace('<session>', sessionId ?? '<session>')
-    return Object.freeze({ class: rule.class, reason: event.reason, code, exit: rule.exit, summary: rule.summary, hint })
+    return Object.freeze({
+        class: rule.class,
+        reason: event.reason,
+        code,
+        exit: rule.exit,
+        summary: rule.summary,
+        hint
+    })
 }
 
 /**
@@ -225,8 +265,11 @@ export function classifyClose(event: CloseEventLike, sessionId: string | null = 
  * reconnects by itself once the server ends the socket: a watcher that waits for a close event
  * would keep logging in to a banned account. Returns null when the library closes by itself.
  */
-export function closeForFailure(event: { readonly failureReason?: number | null }): CloseEventLike | null {
-    if (event.failureReason === 402) return { reason: CLOSE_REASONS.FAILURE_TEMP_BANNED, code: 402, isLogout: false }
+export function closeForFailure(event: {
+    readonly failureReason?: number | null
+}): CloseEventLike | null {
+    if (event.failureReason === 402)
+        return { reason: CLOSE_REASONS.FAILURE_TEMP_BANNED, code: 402, isLogout: false }
     return null
 }
 

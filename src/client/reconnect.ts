@@ -15,7 +15,12 @@
  */
 
 import type { WaClientOptions } from 'zapo-js'
-import { classifyClose, CLOSE_REASONS, type CloseClassification, type CloseEventLike } from './reasons.js'
+import {
+    classifyClose,
+    CLOSE_REASONS,
+    type CloseClassification,
+    type CloseEventLike
+} from './reasons.js'
 
 export interface ReconnectPolicyOptions {
     /** first backoff step (default 1 s) */
@@ -50,7 +55,12 @@ export type ReconnectDecision =
           readonly classification: CloseClassification
       }
     /** fatal reason, or `maxAttempts` reached (then `classification.exit` is CONNECTION_FAILED) */
-    | { readonly action: 'stop'; readonly attempt: number; readonly classification: CloseClassification; readonly gaveUp: boolean }
+    | {
+          readonly action: 'stop'
+          readonly attempt: number
+          readonly classification: CloseClassification
+          readonly gaveUp: boolean
+      }
     /** our own disconnect, or a close reported after the policy stopped */
     | { readonly action: 'none'; readonly classification: CloseClassification }
 
@@ -109,7 +119,12 @@ export class ReconnectPolicy {
 
     /** `connect()` threw: a transient `connect_failed` */
     connectFailed(sessionId: string | null = null): ReconnectDecision {
-        return this.decide(classifyClose({ reason: CLOSE_REASONS.CONNECT_FAILED, code: null, isLogout: false }, sessionId))
+        return this.decide(
+            classifyClose(
+                { reason: CLOSE_REASONS.CONNECT_FAILED, code: null, isLogout: false },
+                sessionId
+            )
+        )
     }
 
     /** the full-jitter delay bound for an attempt (exposed for docs and tests) */
@@ -131,13 +146,24 @@ export class ReconnectPolicy {
         this.attempt += 1
         if (this.attempt > this.maxAttempts) {
             this.current = 'stopped'
-            const gaveUp = { ...classification, class: 'fatal' as const, exit: 'CONNECTION_FAILED' as const }
+            const gaveUp = {
+                ...classification,
+                class: 'fatal' as const,
+                exit: 'CONNECTION_FAILED' as const
+            }
             this.stopClassification = gaveUp
-            return { action: 'stop', attempt: this.attempt - 1, classification: gaveUp, gaveUp: true }
+            return {
+                action: 'stop',
+                attempt: this.attempt - 1,
+                classification: gaveUp,
+                gaveUp: true
+            }
         }
         this.current = 'waiting'
         const immediate = classification.class === 'routine' && this.attempt === 1
-        const delayMs = immediate ? 0 : Math.floor(this.random() * this.backoffCeilingMs(this.attempt))
+        const delayMs = immediate
+            ? 0
+            : Math.floor(this.random() * this.backoffCeilingMs(this.attempt))
         return { action: 'reconnect', attempt: this.attempt, delayMs, classification }
     }
 }
@@ -180,7 +206,14 @@ export function formatDelay(ms: number): string {
 }
 
 /** The human line of a reconnect decision: `reconnecting in 4s (attempt 3): stream_error_other`. */
-export function formatReconnect(decision: { readonly attempt: number; readonly delayMs: number; readonly reason: string }): string {
-    const when = decision.delayMs <= 0 ? 'reconnecting now' : `reconnecting in ${formatDelay(decision.delayMs)}`
+export function formatReconnect(decision: {
+    readonly attempt: number
+    readonly delayMs: number
+    readonly reason: string
+}): string {
+    const when =
+        decision.delayMs <= 0
+            ? 'reconnecting now'
+            : `reconnecting in ${formatDelay(decision.delayMs)}`
     return `${when} (attempt ${decision.attempt}): ${decision.reason}`
 }

@@ -50,21 +50,56 @@ export const CHECK_DEFAULTS = Object.freeze({
 export function register(program: Command): void {
     program
         .command('check')
-        .description('smoke-check a session (or every session) for CI and cron: credentials, pairing, key age, prekey stock, last login; --connect logs in once')
+        .description(
+            'smoke-check a session (or every session) for CI and cron: credentials, pairing, key age, prekey stock, last login; --connect logs in once'
+        )
         .option('--session <id>', 'the session to check (or ZAPO_SESSION)')
         .option('--all', 'check every session in the store')
-        .option('--shard <K/N>', 'with --all: only the sessions whose sha256(id) mod N equals K-1 (split a fleet across N runners)')
-        .option('--concurrency <n>', `with --all: sessions checked at once (default ${CHECK_DEFAULTS.concurrency})`)
-        .option('--connect', 'also log in once with the stored credentials, then disconnect (a running app with this session is kicked while it lasts)')
-        .option('--timeout <duration>', 'with --connect: the login must finish within this (default 30s)')
-        .option('--settle <duration>', 'with --connect: stay logged in this long to catch an immediate refusal (default 2s)')
-        .option('--server <url>', 'with --connect: a test server (zapo sandbox) instead of WhatsApp (or ZAPO_SERVER)')
-        .option('--server-root-ca <ca>', "with --server: the test server's root CA as printed by zapo sandbox (or ZAPO_SERVER_ROOT_CA)")
-        .option('--max-signed-prekey-age <duration>', 'fail when the signed prekey is older (default 30d; config check.maxSignedPreKeyAgeDays)')
-        .option('--min-prekeys <n>', 'fail when fewer uploaded one-time prekeys remain (default 20; config check.minPreKeys)')
-        .option('--max-since-login <duration>', 'fail when the last successful login is older (default 14d; config check.maxSinceLoginHours)')
+        .option(
+            '--shard <K/N>',
+            'with --all: only the sessions whose sha256(id) mod N equals K-1 (split a fleet across N runners)'
+        )
+        .option(
+            '--concurrency <n>',
+            `with --all: sessions checked at once (default ${CHECK_DEFAULTS.concurrency})`
+        )
+        .option(
+            '--connect',
+            'also log in once with the stored credentials, then disconnect (a running app with this session is kicked while it lasts)'
+        )
+        .option(
+            '--timeout <duration>',
+            'with --connect: the login must finish within this (default 30s)'
+        )
+        .option(
+            '--settle <duration>',
+            'with --connect: stay logged in this long to catch an immediate refusal (default 2s)'
+        )
+        .option(
+            '--server <url>',
+            'with --connect: a test server (zapo sandbox) instead of WhatsApp (or ZAPO_SERVER)'
+        )
+        .option(
+            '--server-root-ca <ca>',
+            "with --server: the test server's root CA as printed by zapo sandbox (or ZAPO_SERVER_ROOT_CA)"
+        )
+        .option(
+            '--max-signed-prekey-age <duration>',
+            'fail when the signed prekey is older (default 30d; config check.maxSignedPreKeyAgeDays)'
+        )
+        .option(
+            '--min-prekeys <n>',
+            'fail when fewer uploaded one-time prekeys remain (default 20; config check.minPreKeys)'
+        )
+        .option(
+            '--max-since-login <duration>',
+            'fail when the last successful login is older (default 14d; config check.maxSinceLoginHours)'
+        )
         .option('--strict', 'warnings fail the check too (exit 9)')
-        .option('--log-level <level>', "with --connect: the client's own log lines on stderr (trace … error; default silent, debug with --debug)")
+        .option(
+            '--log-level <level>',
+            "with --connect: the client's own log lines on stderr (trace … error; default silent, debug with --debug)"
+        )
         .addHelpText(
             'after',
             '\nExit codes: 0 every check passed; 3 no such session; 4 store unreachable; 5 inconsistent credentials;\n' +
@@ -79,8 +114,12 @@ async function runCheckCommand(flags: CheckFlags, ctx: CliContext): Promise<numb
     const { runCheck } = await import('../ops/check.js')
     const colors = palette(ctx.io.color)
     if (options.connect) {
-        const target = options.connect.server ? `the test server ${options.connect.server.url}` : 'WhatsApp'
-        const who = options.sessions.all ? 'each checked session' : `session ${options.sessions.sessionId}`
+        const target = options.connect.server
+            ? `the test server ${options.connect.server.url}`
+            : 'WhatsApp'
+        const who = options.sessions.all
+            ? 'each checked session'
+            : `session ${options.sessions.sessionId}`
         note(
             ctx.io,
             `zapo: --connect logs ${who} in to ${target} with its stored credentials: an app running with the same session is disconnected ("replaced") while the check is connected`
@@ -100,7 +139,10 @@ async function runCheckCommand(flags: CheckFlags, ctx: CliContext): Promise<numb
         )
     }
     if (report.shard && report.sessions.length === 0) {
-        note(ctx.io, `zapo: shard ${report.shard.index}/${report.shard.count} holds none of the store's ${report.storeSessions} sessions`)
+        note(
+            ctx.io,
+            `zapo: shard ${report.shard.index}/${report.shard.count} holds none of the store's ${report.storeSessions} sessions`
+        )
     }
     return report.summary.exitCode
 }
@@ -117,8 +159,10 @@ export async function prepare(flags: CheckFlags, ctx: CliContext): Promise<Prepa
             )
         }
     }
-    if (flags.all && flags.session !== undefined) throw usageError('--all and --session exclude each other: pass one of them')
-    if (flags.shard !== undefined && !flags.all) throw usageError('--shard needs --all: it splits the store\'s sessions across runners')
+    if (flags.all && flags.session !== undefined)
+        throw usageError('--all and --session exclude each other: pass one of them')
+    if (flags.shard !== undefined && !flags.all)
+        throw usageError("--shard needs --all: it splits the store's sessions across runners")
     if (!flags.connect) {
         for (const [flag, value] of [
             ['--timeout', flags.timeout],
@@ -127,10 +171,15 @@ export async function prepare(flags: CheckFlags, ctx: CliContext): Promise<Prepa
             ['--server-root-ca', flags.serverRootCa],
             ['--log-level', flags.logLevel]
         ] as const) {
-            if (value !== undefined) throw usageError(`${flag} only applies with --connect: add --connect or drop ${flag}`)
+            if (value !== undefined)
+                throw usageError(
+                    `${flag} only applies with --connect: add --connect or drop ${flag}`
+                )
         }
     }
-    const sessions = flags.all ? ({ all: true } as const) : ({ all: false, sessionId: ctx.sessionId(flags.session) } as const)
+    const sessions = flags.all
+        ? ({ all: true } as const)
+        : ({ all: false, sessionId: ctx.sessionId(flags.session) } as const)
     const thresholds: CheckThresholds = {
         maxSignedPreKeyAgeMs:
             flags.maxSignedPrekeyAge !== undefined
@@ -164,7 +213,10 @@ export async function prepare(flags: CheckFlags, ctx: CliContext): Promise<Prepa
               ? Math.round(config.timeoutSeconds * 1000)
               : CHECK_DEFAULTS.timeoutMs
     if (timeoutMs <= 0) throw usageError('--timeout must be longer than 0: use e.g. 30s')
-    const settleMs = flags.settle !== undefined ? parseDuration(flags.settle, '--settle') : CHECK_DEFAULTS.settleMs
+    const settleMs =
+        flags.settle !== undefined
+            ? parseDuration(flags.settle, '--settle')
+            : CHECK_DEFAULTS.settleMs
     const connect = flags.connect
         ? {
               server: ctx.server(flags),
@@ -185,7 +237,10 @@ export async function prepare(flags: CheckFlags, ctx: CliContext): Promise<Prepa
 }
 
 /** The client's own log lines go to stderr only when asked for (--log-level, or --debug). */
-export async function clientLogger(ctx: CliContext, flag: string | undefined): Promise<{ logger?: import('zapo-js').Logger }> {
+export async function clientLogger(
+    ctx: CliContext,
+    flag: string | undefined
+): Promise<{ logger?: import('zapo-js').Logger }> {
     const { createClientLogger, parseLogLevel } = await import('../client/logger.js')
     const level = flag !== undefined ? parseLogLevel(flag) : ctx.io.debug ? 'debug' : 'silent'
     if (level === 'silent') return {}
@@ -193,29 +248,46 @@ export async function clientLogger(ctx: CliContext, flag: string | undefined): P
 }
 
 function parseCount(value: string, flag: string): number {
-    if (!/^\d+$/.test(value.trim())) throw usageError(`${flag} "${value}" must be a whole number (0 or more)`)
+    if (!/^\d+$/.test(value.trim()))
+        throw usageError(`${flag} "${value}" must be a whole number (0 or more)`)
     return Number(value)
 }
 
 /** "K/N" with 1 ≤ K ≤ N. */
 export function parseShard(value: string): { readonly index: number; readonly count: number } {
     const match = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(value)
-    if (!match) throw usageError(`--shard "${value}" is not K/N: use e.g. --shard 1/4 (this runner takes the first of 4 parts)`)
+    if (!match)
+        throw usageError(
+            `--shard "${value}" is not K/N: use e.g. --shard 1/4 (this runner takes the first of 4 parts)`
+        )
     const index = Number(match[1])
     const count = Number(match[2])
-    if (count < 1 || count > 1_000_000) throw usageError(`--shard "${value}": N must be between 1 and 1000000`)
-    if (index < 1 || index > count) throw usageError(`--shard "${value}": K must be between 1 and ${count}`)
+    if (count < 1 || count > 1_000_000)
+        throw usageError(`--shard "${value}": N must be between 1 and 1000000`)
+    if (index < 1 || index > count)
+        throw usageError(`--shard "${value}": K must be between 1 and ${count}`)
     return { index, count }
 }
 
 // ---------------------------------------------------------------------------------------------
 // rendering (human mode)
 
-const MARK: Readonly<Record<CheckResult['status'], string>> = Object.freeze({ pass: '✓', warn: '!', fail: '✗', skip: '-' })
+const MARK: Readonly<Record<CheckResult['status'], string>> = Object.freeze({
+    pass: '✓',
+    warn: '!',
+    fail: '✗',
+    skip: '-'
+})
 
 function mark(status: CheckResult['status'], c: Palette): string {
     const m = MARK[status]
-    return status === 'pass' ? c.ok(m) : status === 'warn' ? c.warn(m) : status === 'fail' ? c.error(m) : c.dim(m)
+    return status === 'pass'
+        ? c.ok(m)
+        : status === 'warn'
+          ? c.warn(m)
+          : status === 'fail'
+            ? c.error(m)
+            : c.dim(m)
 }
 
 function render(report: CheckReport, fleet: boolean, ctx: CliContext, c: Palette): void {
@@ -223,7 +295,10 @@ function render(report: CheckReport, fleet: boolean, ctx: CliContext, c: Palette
     if (!fleet) {
         const s = report.sessions[0]
         if (!s) return
-        printLine(io, `session ${c.session(s.sessionId)}${s.jid ? ` (${c.jid(s.jid)})` : ''} in ${c.path(report.store)}`)
+        printLine(
+            io,
+            `session ${c.session(s.sessionId)}${s.jid ? ` (${c.jid(s.jid)})` : ''} in ${c.path(report.store)}`
+        )
         for (const line of checkLines(s, c, true)) printLine(io, line)
         printLine(io, verdict(s, c))
         return
@@ -239,7 +314,9 @@ function render(report: CheckReport, fleet: boolean, ctx: CliContext, c: Palette
     const parts = Object.entries(sum.byResult)
         .filter(([code]) => code !== 'OK')
         .map(([code, n]) => `${code} ${n}`)
-    const shard = report.shard ? ` (shard ${report.shard.index}/${report.shard.count} of ${report.storeSessions})` : ''
+    const shard = report.shard
+        ? ` (shard ${report.shard.index}/${report.shard.count} of ${report.storeSessions})`
+        : ''
     printLine(
         io,
         `${sum.sessions} session${sum.sessions === 1 ? '' : 's'}${shard}: ${c.ok(`${sum.ok} ok`)}, ${
@@ -260,11 +337,15 @@ function checkLines(s: SessionReport, c: Palette, all: boolean): string[] {
             integrityShown = true
             const passed = integrity.filter(i => i.status === 'pass').length
             const skipped = integrity.length - passed
-            lines.push(`  ${mark('pass', c)} ${'integrity'.padEnd(34)} ${passed} checks pass${skipped > 0 ? `, ${skipped} skipped` : ''}`)
+            lines.push(
+                `  ${mark('pass', c)} ${'integrity'.padEnd(34)} ${passed} checks pass${skipped > 0 ? `, ${skipped} skipped` : ''}`
+            )
             continue
         }
         if (!all && (k.status === 'pass' || k.status === 'skip')) continue
-        lines.push(`  ${mark(k.status, c)} ${k.name.padEnd(34)} ${k.status === 'skip' ? c.dim(`skipped: ${k.detail}`) : k.detail}`)
+        lines.push(
+            `  ${mark(k.status, c)} ${k.name.padEnd(34)} ${k.status === 'skip' ? c.dim(`skipped: ${k.detail}`) : k.detail}`
+        )
     }
     return lines
 }

@@ -2,14 +2,7 @@ import type { Command } from 'commander'
 import { handle } from '../cli.js'
 import { EXIT_CODES, usageError, ZapoError } from '../errors.js'
 import type { CredsView } from '../ops/creds.js'
-import {
-    printJson,
-    printLine,
-    REDACTED,
-    toJsonValue,
-    type Io,
-    type Serialised
-} from '../output.js'
+import { printJson, printLine, REDACTED, toJsonValue, type Io, type Serialised } from '../output.js'
 import { palette } from '../ui/color.js'
 import { relativeTime } from '../ui/format.js'
 

@@ -18,7 +18,11 @@ export function register(program: Command): void {
                     printJson(ctx.io, { exitCodes: rows })
                     return
                 }
-                for (const row of rows) printLine(ctx.io, `${String(row.exitCode).padStart(3)}  ${row.code.padEnd(20)} ${row.meaning}`)
+                for (const row of rows)
+                    printLine(
+                        ctx.io,
+                        `${String(row.exitCode).padStart(3)}  ${row.code.padEnd(20)} ${row.meaning}`
+                    )
             })
         )
 }

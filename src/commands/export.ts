@@ -36,12 +36,30 @@ export function register(program: Command): void {
     program
         .command('export')
         .description('write the durable state of sessions to an age-encrypted, verifiable file')
-        .option('--session <id>', 'a session to export (repeatable; default ZAPO_SESSION / config)', collect)
+        .option(
+            '--session <id>',
+            'a session to export (repeatable; default ZAPO_SESSION / config)',
+            collect
+        )
         .option('-o, --output <file>', 'the file to write ("-" for stdout)')
-        .option('--domains <list>', `comma-separated durable domains (default: all: ${DURABLE_DOMAINS.join(',')})`)
-        .option('--passphrase-file <file>', `read the passphrase from the first line of a file (or set ${PASSPHRASE_ENV})`)
-        .option('--recipient <age1…>', 'encrypt to an age public key instead of a passphrase (repeatable)', collect)
-        .option('--recipients-file <file>', 'encrypt to every age1… key in a file, one per line (repeatable)', collect)
+        .option(
+            '--domains <list>',
+            `comma-separated durable domains (default: all: ${DURABLE_DOMAINS.join(',')})`
+        )
+        .option(
+            '--passphrase-file <file>',
+            `read the passphrase from the first line of a file (or set ${PASSPHRASE_ENV})`
+        )
+        .option(
+            '--recipient <age1…>',
+            'encrypt to an age public key instead of a passphrase (repeatable)',
+            collect
+        )
+        .option(
+            '--recipients-file <file>',
+            'encrypt to every age1… key in a file, one per line (repeatable)',
+            collect
+        )
         .option('--armor', 'ASCII-armored output (PEM-like text) instead of binary')
         .option('--force', 'replace an existing output file')
         .addHelpText(
@@ -62,10 +80,13 @@ export function parseExportDomains(value: string | undefined): DurableDomain[] {
         .split(',')
         .map(d => d.trim())
         .filter(d => d !== '')
-    if (chosen.length === 0) throw usageError(`--domains is empty: pass some of ${DURABLE_DOMAINS.join(', ')}`)
+    if (chosen.length === 0)
+        throw usageError(`--domains is empty: pass some of ${DURABLE_DOMAINS.join(', ')}`)
     for (const domain of chosen) {
         if (!(DURABLE_DOMAINS as readonly string[]).includes(domain)) {
-            throw usageError(`unknown domain "${domain}" in --domains: use ${DURABLE_DOMAINS.join(', ')}`)
+            throw usageError(
+                `unknown domain "${domain}" in --domains: use ${DURABLE_DOMAINS.join(', ')}`
+            )
         }
     }
     return DURABLE_DOMAINS.filter(d => chosen.includes(d))
@@ -75,7 +96,9 @@ export function parseWorkFactor(env: NodeJS.ProcessEnv): number | undefined {
     const raw = env[WORK_FACTOR_ENV]
     if (raw === undefined || raw === '') return undefined
     if (!/^\d+$/.test(raw) || Number(raw) < 10 || Number(raw) > 20) {
-        throw usageError(`${WORK_FACTOR_ENV}="${raw}" must be a whole number from 10 to 20 (default 18)`)
+        throw usageError(
+            `${WORK_FACTOR_ENV}="${raw}" must be a whole number from 10 to 20 (default 18)`
+        )
     }
     return Number(raw)
 }
@@ -86,13 +109,20 @@ async function readRecipientsFile(path: string): Promise<string> {
 }
 
 /** Chooses the encryption from the flags, the environment, or (on a terminal) a passphrase typed twice. */
-export async function exportEncryption(flags: ExportFlags, ctx: CliContext, toStdout: boolean): Promise<Encryption> {
+export async function exportEncryption(
+    flags: ExportFlags,
+    ctx: CliContext,
+    toStdout: boolean
+): Promise<Encryption> {
     const { checkRecipient, parseRecipientsFile } = await import('../export/age.js')
     const recipients: string[] = (flags.recipient ?? []).map(r => checkRecipient(r, '--recipient'))
-    for (const file of flags.recipientsFile ?? []) recipients.push(...parseRecipientsFile(await readRecipientsFile(file), file))
+    for (const file of flags.recipientsFile ?? [])
+        recipients.push(...parseRecipientsFile(await readRecipientsFile(file), file))
     if (recipients.length > 0) {
         if (flags.passphraseFile !== undefined) {
-            throw usageError('--passphrase-file and --recipient / --recipients-file exclude each other: an age file has either a passphrase or recipients')
+            throw usageError(
+                '--passphrase-file and --recipient / --recipients-file exclude each other: an age file has either a passphrase or recipients'
+            )
         }
         return { kind: 'recipients', recipients }
     }
@@ -119,7 +149,12 @@ export async function exportEncryption(flags: ExportFlags, ctx: CliContext, toSt
     }
     const first = await password({
         message: 'Passphrase for the export (it protects private keys: use a long one)',
-        validate: value => (value.length === 0 ? 'the passphrase cannot be empty' : value.length < 8 ? 'use at least 8 characters' : undefined)
+        validate: value =>
+            value.length === 0
+                ? 'the passphrase cannot be empty'
+                : value.length < 8
+                  ? 'use at least 8 characters'
+                  : undefined
     })
     const second = await password({
         message: 'Type the passphrase again',
@@ -130,13 +165,22 @@ export async function exportEncryption(flags: ExportFlags, ctx: CliContext, toSt
 
 async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<number> {
     const io = ctx.io
-    if (flags.output === undefined || flags.output === '') throw usageError('no output file: pass -o FILE (or -o - for stdout)')
+    if (flags.output === undefined || flags.output === '')
+        throw usageError('no output file: pass -o FILE (or -o - for stdout)')
     const toStdout = flags.output === '-'
-    if (toStdout && io.json) throw usageError('--json and -o - both write to stdout: pass -o FILE to get the JSON summary')
+    if (toStdout && io.json)
+        throw usageError(
+            '--json and -o - both write to stdout: pass -o FILE to get the JSON summary'
+        )
     if (toStdout && io.stdout.isTTY && !flags.armor) {
-        throw usageError('refusing to write a binary file to the terminal: redirect stdout, pass -o FILE, or add --armor')
+        throw usageError(
+            'refusing to write a binary file to the terminal: redirect stdout, pass -o FILE, or add --armor'
+        )
     }
-    const ids = (flags.session ?? []).length > 0 ? flags.session!.map(id => validateSessionId(id)) : [ctx.sessionId(undefined)]
+    const ids =
+        (flags.session ?? []).length > 0
+            ? flags.session!.map(id => validateSessionId(id))
+            : [ctx.sessionId(undefined)]
     const domains = parseExportDomains(flags.domains)
     const store = ctx.storeSpec()
     if (!toStdout) {
@@ -195,26 +239,42 @@ export function describeCounts(counts: ExportCounts, domains: readonly DurableDo
     const parts: string[] = []
     const has = (d: DurableDomain): boolean => domains.includes(d)
     if (has('auth')) parts.push(counts.credentials ? 'credentials' : 'no credentials')
-    if (has('signal')) parts.push(counts.registration ? `registration${counts.signedPreKey ? ' + signed prekey' : ''}` : 'no registration')
+    if (has('signal'))
+        parts.push(
+            counts.registration
+                ? `registration${counts.signedPreKey ? ' + signed prekey' : ''}`
+                : 'no registration'
+        )
     if (has('preKey')) parts.push(`${counts.preKeys} prekeys (${counts.preKeysUploaded} uploaded)`)
     if (has('session')) parts.push(`${counts.signalSessions} signal sessions`)
     if (has('identity')) parts.push(`${counts.identities} identities`)
-    if (has('senderKey')) parts.push(`${counts.senderKeys} sender keys, ${counts.senderKeyDistributions} distributions`)
-    if (has('appState')) parts.push(`${counts.appStateSyncKeys} app-state keys, ${counts.appStateCollections} collections`)
+    if (has('senderKey'))
+        parts.push(
+            `${counts.senderKeys} sender keys, ${counts.senderKeyDistributions} distributions`
+        )
+    if (has('appState'))
+        parts.push(
+            `${counts.appStateSyncKeys} app-state keys, ${counts.appStateCollections} collections`
+        )
     if (has('privacyToken')) parts.push(`${counts.privacyTokens} privacy tokens`)
     return parts.join(' · ')
 }
 
 function printSummary(io: Io, result: ExportResult, say: (line: string) => void): void {
     const colors = palette(io.color)
-    const how = result.encryption === 'passphrase' ? 'passphrase' : `${result.recipients} recipient${result.recipients === 1 ? '' : 's'}`
+    const how =
+        result.encryption === 'passphrase'
+            ? 'passphrase'
+            : `${result.recipients} recipient${result.recipients === 1 ? '' : 's'}`
     const where = result.file !== null ? colors.path(result.file) : 'stdout'
     say(
         `${colors.ok('exported')} ${result.sessions.length} session${result.sessions.length === 1 ? '' : 's'} (${result.records} records) to ${where}` +
             ` (${formatBytes(result.bytes)}, ${how}${result.armor ? ', armored' : ''}${result.file !== null ? ', mode 0600' : ''})`
     )
     for (const s of result.sessions) {
-        say(`  ${colors.session(s.id)}  ${s.meJid !== null ? colors.jid(s.meJid) : colors.dim('not paired')}`)
+        say(
+            `  ${colors.session(s.id)}  ${s.meJid !== null ? colors.jid(s.meJid) : colors.dim('not paired')}`
+        )
         say(`    ${describeCounts(s.counts, result.domains)}`)
     }
     if (result.partial) {

@@ -26,13 +26,28 @@ interface ImportFlags {
 export function register(program: Command): void {
     program
         .command('import')
-        .description('verify a `zapo export` file and write its sessions into a store, all or nothing')
+        .description(
+            'verify a `zapo export` file and write its sessions into a store, all or nothing'
+        )
         .argument('<file>', 'the export file ("-" for stdin)')
-        .option('--session <id>', 'import the file\'s single session under this id (the old id must then never connect)')
+        .option(
+            '--session <id>',
+            "import the file's single session under this id (the old id must then never connect)"
+        )
         .option('--force', 'replace a session the target store already holds')
-        .option('--dry-run', 'decrypt and verify, show what the file holds, write nothing (no store needed)')
-        .option('--identity <file>', 'age identity file (AGE-SECRET-KEY-1…) for recipient-encrypted exports (repeatable)', collect)
-        .option('--passphrase-file <file>', `read the passphrase from the first line of a file (or set ${PASSPHRASE_ENV})`)
+        .option(
+            '--dry-run',
+            'decrypt and verify, show what the file holds, write nothing (no store needed)'
+        )
+        .option(
+            '--identity <file>',
+            'age identity file (AGE-SECRET-KEY-1…) for recipient-encrypted exports (repeatable)',
+            collect
+        )
+        .option(
+            '--passphrase-file <file>',
+            `read the passphrase from the first line of a file (or set ${PASSPHRASE_ENV})`
+        )
         .addHelpText(
             'after',
             '\nExamples:\n' +
@@ -42,7 +57,11 @@ export function register(program: Command): void {
                 'Nothing is written unless the whole file decrypts, verifies and passes the credential checks;\n' +
                 'a failure while writing removes what was written. Format: docs/export-format.md'
         )
-        .action(handle<ImportFlags>(async (flags, ctx, args) => importCommand(args[0] ?? '', flags, ctx)))
+        .action(
+            handle<ImportFlags>(async (flags, ctx, args) =>
+                importCommand(args[0] ?? '', flags, ctx)
+            )
+        )
 }
 
 async function importCommand(file: string, flags: ImportFlags, ctx: CliContext): Promise<number> {
@@ -51,7 +70,8 @@ async function importCommand(file: string, flags: ImportFlags, ctx: CliContext):
     const sessionId = flags.session !== undefined ? validateSessionId(flags.session) : null
     const dryRun = flags.dryRun === true
     const store = dryRun ? null : ctx.storeSpec()
-    const { looseModeWarning, readInput, readSecretFile, readPassphraseFile } = await import('../export/files.js')
+    const { looseModeWarning, readInput, readSecretFile, readPassphraseFile } =
+        await import('../export/files.js')
     const { parseIdentityFile } = await import('../export/age.js')
     const identities: string[] = []
     for (const path of flags.identity ?? []) {
@@ -91,8 +111,20 @@ async function importCommand(file: string, flags: ImportFlags, ctx: CliContext):
     try {
         const { runImport } = await import('../ops/import.js')
         result = await runImport(
-            { input, name, store, sessionId, force: flags.force === true, dryRun, identities, passphrase },
-            { signal: controller.signal, onWarning: line => note(io, colors.warn(`warning: ${line}`)) }
+            {
+                input,
+                name,
+                store,
+                sessionId,
+                force: flags.force === true,
+                dryRun,
+                identities,
+                passphrase
+            },
+            {
+                signal: controller.signal,
+                onWarning: line => note(io, colors.warn(`warning: ${line}`))
+            }
         )
     } finally {
         process.off('SIGINT', onSignal)
@@ -109,11 +141,23 @@ async function importCommand(file: string, flags: ImportFlags, ctx: CliContext):
 function printSummary(io: Io, result: ImportResult): void {
     const colors = palette(io.color)
     const f = result.file
-    const domains = f.domains.length === DURABLE_DOMAINS.length ? 'all domains' : `domains ${f.domains.join(', ')} (partial)`
-    const by = f.zapo !== null ? `zapo ${f.zapo}${f.zapoJs !== null ? ` (zapo-js ${f.zapoJs})` : ''}` : 'unknown'
+    const domains =
+        f.domains.length === DURABLE_DOMAINS.length
+            ? 'all domains'
+            : `domains ${f.domains.join(', ')} (partial)`
+    const by =
+        f.zapo !== null
+            ? `zapo ${f.zapo}${f.zapoJs !== null ? ` (zapo-js ${f.zapoJs})` : ''}`
+            : 'unknown'
     if (result.dryRun) {
-        printLine(io, `${colors.strong(f.name)}: ${f.format} version ${f.version}, created ${f.createdAt} by ${by}`)
-        printLine(io, `  ${f.encryption === 'passphrase' ? 'passphrase' : 'recipient'}-encrypted${f.armored ? ', armored' : ''}, ${domains}, ${f.records} records, digests verified`)
+        printLine(
+            io,
+            `${colors.strong(f.name)}: ${f.format} version ${f.version}, created ${f.createdAt} by ${by}`
+        )
+        printLine(
+            io,
+            `  ${f.encryption === 'passphrase' ? 'passphrase' : 'recipient'}-encrypted${f.armored ? ', armored' : ''}, ${domains}, ${f.records} records, digests verified`
+        )
     } else {
         printLine(
             io,
@@ -123,12 +167,21 @@ function printSummary(io: Io, result: ImportResult): void {
     for (const s of result.sessions) {
         const rename = s.id !== s.sourceId ? ` (from ${colors.session(s.sourceId)})` : ''
         const replaced = s.replaced ? colors.warn(' replaced') : ''
-        const jids = [s.meJid, s.meLid].filter((j): j is string => j !== null).map(j => colors.jid(j)).join(' ')
-        printLine(io, `  ${colors.session(s.id)}${rename}${replaced}  ${jids !== '' ? jids : colors.dim('not paired')}`)
+        const jids = [s.meJid, s.meLid]
+            .filter((j): j is string => j !== null)
+            .map(j => colors.jid(j))
+            .join(' ')
+        printLine(
+            io,
+            `  ${colors.session(s.id)}${rename}${replaced}  ${jids !== '' ? jids : colors.dim('not paired')}`
+        )
         printLine(io, `    ${describeCounts(s.counts, f.domains)}`)
         if (result.dryRun) {
             const passed = s.integrity.filter(c => c.status === 'pass').length
-            printLine(io, `    credential checks: ${passed} passed, ${s.integrity.filter(c => c.status === 'skip').length} skipped`)
+            printLine(
+                io,
+                `    credential checks: ${passed} passed, ${s.integrity.filter(c => c.status === 'skip').length} skipped`
+            )
         }
     }
     if (result.dryRun) printLine(io, colors.dim('dry run: nothing was written'))

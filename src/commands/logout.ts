@@ -42,13 +42,24 @@ const COUNT_ROWS = Object.freeze([
 export function register(program: Command): void {
     program
         .command('logout')
-        .description('unlink a session\'s device through the server (it leaves the phone\'s linked devices) and remove its stored state')
+        .description(
+            "unlink a session's device through the server (it leaves the phone's linked devices) and remove its stored state"
+        )
         .option('--session <id>', 'the session to log out (or ZAPO_SESSION)')
         .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
-        .option('--timeout <duration>', 'for the login and for the server\'s answer (default 30s)')
-        .option('--server <url>', 'a test server (zapo sandbox) instead of WhatsApp (or ZAPO_SERVER)')
-        .option('--server-root-ca <ca>', "with --server: the test server's root CA as printed by zapo sandbox (or ZAPO_SERVER_ROOT_CA)")
-        .option('--log-level <level>', "the client's own log lines on stderr (trace … error; default silent, debug with --debug)")
+        .option('--timeout <duration>', "for the login and for the server's answer (default 30s)")
+        .option(
+            '--server <url>',
+            'a test server (zapo sandbox) instead of WhatsApp (or ZAPO_SERVER)'
+        )
+        .option(
+            '--server-root-ca <ca>',
+            "with --server: the test server's root CA as printed by zapo sandbox (or ZAPO_SERVER_ROOT_CA)"
+        )
+        .option(
+            '--log-level <level>',
+            "the client's own log lines on stderr (trace … error; default silent, debug with --debug)"
+        )
         .addHelpText(
             'after',
             '\nNothing is removed when the server cannot be reached (exit 14): the device would stay linked on the phone.\n' +
@@ -63,14 +74,20 @@ async function runLogoutCommand(flags: LogoutFlags, ctx: CliContext): Promise<nu
     const yes = flags.yes === true
     const { canPrompt, confirm } = await import('../ui/prompts.js')
     if (!yes && !canPrompt(ctx.io)) {
-        throw usageError(`logout unlinks ${sessionId} for good and needs a confirmation: pass --yes (there is no terminal to ask on)`)
+        throw usageError(
+            `logout unlinks ${sessionId} for good and needs a confirmation: pass --yes (there is no terminal to ask on)`
+        )
     }
-    const timeoutMs = flags.timeout !== undefined ? parseDuration(flags.timeout, '--timeout') : DEFAULT_TIMEOUT_MS
+    const timeoutMs =
+        flags.timeout !== undefined ? parseDuration(flags.timeout, '--timeout') : DEFAULT_TIMEOUT_MS
     if (timeoutMs <= 0) throw usageError('--timeout must be longer than 0: use e.g. 30s')
     const server = ctx.server(flags)
     const store = ctx.storeSpec()
     const c = palette(ctx.io.color)
-    const [{ runLogout }, { clientLogger }] = await Promise.all([import('../ops/logout.js'), import('./check.js')])
+    const [{ runLogout }, { clientLogger }] = await Promise.all([
+        import('../ops/logout.js'),
+        import('./check.js')
+    ])
     const logging = await clientLogger(ctx, flags.logLevel)
     const result = await runLogout(
         { store, sessionId, server, timeoutMs, ...logging },
@@ -82,7 +99,10 @@ async function runLogoutCommand(flags: LogoutFlags, ctx: CliContext): Promise<nu
                     `zapo: logging out ${target.sessionId} (${target.jid}) in ${target.store} through ${where}: the device leaves the phone's linked devices and its stored state is removed; an app running with this session is disconnected`
                 )
                 if (yes) return true
-                return confirm({ message: `Log out ${target.sessionId} (${target.jid}) for good?`, initialValue: false })
+                return confirm({
+                    message: `Log out ${target.sessionId} (${target.jid}) for good?`,
+                    initialValue: false
+                })
             },
             onProgress: line => note(ctx.io, `zapo: ${line}`)
         }
@@ -99,7 +119,10 @@ function render(result: LogoutResult, ctx: CliContext, c: ReturnType<typeof pale
     const io = ctx.io
     const who = `${c.session(result.sessionId)}${result.jid ? ` (${c.jid(result.jid)})` : ''}`
     if (result.status === 'not-paired') {
-        printLine(io, `${who} is not paired: no device is linked on a phone, so there is nothing to log out; nothing was removed`)
+        printLine(
+            io,
+            `${who} is not paired: no device is linked on a phone, so there is nothing to log out; nothing was removed`
+        )
         printLine(io, c.dim(`(pair it with zapo pair --session ${result.sessionId})`))
         return
     }
@@ -114,14 +137,25 @@ function render(result: LogoutResult, ctx: CliContext, c: ReturnType<typeof pale
               ? 'zapo removed its stored state (the server kept the stream open)'
               : 'nothing was removed'
     printLine(io, `logged out ${who}: ${how}; ${by}`)
-    printLine(io, `  ${'records'.padEnd(24)} ${'domain'.padEnd(13)} ${'before'.padStart(7)} ${'after'.padStart(7)}`)
+    printLine(
+        io,
+        `  ${'records'.padEnd(24)} ${'domain'.padEnd(13)} ${'before'.padStart(7)} ${'after'.padStart(7)}`
+    )
     for (const [field, domain] of COUNT_ROWS) {
         const b = Number(result.before[field])
         const a = Number(result.after[field])
         if (b === 0 && a === 0) continue
-        printLine(io, `  ${field.padEnd(24)} ${domain.padEnd(13)} ${String(b).padStart(7)} ${String(a).padStart(7)}`)
+        printLine(
+            io,
+            `  ${field.padEnd(24)} ${domain.padEnd(13)} ${String(b).padStart(7)} ${String(a).padStart(7)}`
+        )
     }
     if (result.remaining.length > 0) {
-        printLine(io, c.error(`records left behind: ${result.remaining.join(', ')}; inspect them with zapo creds show --session ${result.sessionId}`))
+        printLine(
+            io,
+            c.error(
+                `records left behind: ${result.remaining.join(', ')}; inspect them with zapo creds show --session ${result.sessionId}`
+            )
+        )
     }
 }

@@ -32,18 +32,43 @@ interface LogsFlags {
 export function register(program: Command): void {
     program
         .command('logs')
-        .description('tail the live events of one or many paired sessions (messages, receipts, presence, groups, calls, …)')
-        .option('--session <id>', 'a session to tail; repeat for several (or ZAPO_SESSION)', collect)
+        .description(
+            'tail the live events of one or many paired sessions (messages, receipts, presence, groups, calls, …)'
+        )
+        .option(
+            '--session <id>',
+            'a session to tail; repeat for several (or ZAPO_SESSION)',
+            collect
+        )
         .option('--all', 'tail every paired session in the store')
-        .option('--type <types>', 'only these event types, comma-separated (message,receipt,presence,chatstate,call,notification,group,…)', collect)
+        .option(
+            '--type <types>',
+            'only these event types, comma-separated (message,receipt,presence,chatstate,call,notification,group,…)',
+            collect
+        )
         .option('--chat <jid>', 'only events of this chat (a JID, or a phone number)')
-        .option('--from <jid>', 'only events caused by this JID (any of its devices), or phone number')
-        .option('--count <n>', 'stop after N matching events (status lines such as connection, reconnect, error are not counted)')
+        .option(
+            '--from <jid>',
+            'only events caused by this JID (any of its devices), or phone number'
+        )
+        .option(
+            '--count <n>',
+            'stop after N matching events (status lines such as connection, reconnect, error are not counted)'
+        )
         .option('--timeout <duration>', 'stop after this long, with exit 0 (e.g. 30s, 5m)')
         .option('--raw', 'with --json: add the raw binary node of each stanza as "raw"')
-        .option('--log-level <level>', "the client's own log lines on stderr: trace, debug, info, warn, error, silent (default warn)")
-        .option('--server <url>', 'a test server (zapo sandbox) instead of WhatsApp (or ZAPO_SERVER)')
-        .option('--server-root-ca <ca>', "with --server: the test server's root CA as printed by zapo sandbox (or ZAPO_SERVER_ROOT_CA)")
+        .option(
+            '--log-level <level>',
+            "the client's own log lines on stderr: trace, debug, info, warn, error, silent (default warn)"
+        )
+        .option(
+            '--server <url>',
+            'a test server (zapo sandbox) instead of WhatsApp (or ZAPO_SERVER)'
+        )
+        .option(
+            '--server-root-ca <ca>',
+            "with --server: the test server's root CA as printed by zapo sandbox (or ZAPO_SERVER_ROOT_CA)"
+        )
         .addHelpText(
             'after',
             '\nConnecting kicks an app running the same session while this runs (one connection per device).\n' +
@@ -61,12 +86,11 @@ interface Prepared {
 }
 
 async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
-    const [{ parseEventTypes, normalizeJidFlag }, { parseLogLevel, DEFAULT_LOG_LEVEL }] = await Promise.all([
-        import('../ops/event-json.js'),
-        import('../client/logger.js')
-    ])
+    const [{ parseEventTypes, normalizeJidFlag }, { parseLogLevel, DEFAULT_LOG_LEVEL }] =
+        await Promise.all([import('../ops/event-json.js'), import('../client/logger.js')])
     const given = flags.session ?? []
-    if (flags.all && given.length > 0) throw usageError('--all and --session exclude each other: pass one of them')
+    if (flags.all && given.length > 0)
+        throw usageError('--all and --session exclude each other: pass one of them')
     const sessions: readonly string[] | 'all' = flags.all
         ? 'all'
         : given.length > 0
@@ -80,21 +104,34 @@ async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
         }
     }
     const timeoutMs = flags.timeout !== undefined ? parseDuration(flags.timeout, '--timeout') : null
-    if (timeoutMs !== null && timeoutMs <= 0) throw usageError('--timeout must be longer than 0: use e.g. 30s')
-    if (flags.raw && !ctx.io.json) throw usageError('--raw adds binary nodes to JSON lines: use it with --json')
+    if (timeoutMs !== null && timeoutMs <= 0)
+        throw usageError('--timeout must be longer than 0: use e.g. 30s')
+    if (flags.raw && !ctx.io.json)
+        throw usageError('--raw adds binary nodes to JSON lines: use it with --json')
     const server = ctx.server(flags)
     const options: LogsOptions = {
         storeSpec: ctx.storeSpec(),
         sessions,
         server,
         types: asUsage(() => parseEventTypes(flags.type ?? []), '--type'),
-        chat: flags.chat !== undefined ? asUsage(() => normalizeJidFlag(flags.chat as string), '--chat') : null,
-        from: flags.from !== undefined ? asUsage(() => normalizeJidFlag(flags.from as string), '--from') : null,
+        chat:
+            flags.chat !== undefined
+                ? asUsage(() => normalizeJidFlag(flags.chat as string), '--chat')
+                : null,
+        from:
+            flags.from !== undefined
+                ? asUsage(() => normalizeJidFlag(flags.from as string), '--from')
+                : null,
         count: flags.count !== undefined ? parsePositiveInt(flags.count, '--count') : null,
         timeoutMs,
         raw: flags.raw === true
     }
-    const logLevel = flags.logLevel !== undefined ? parseLogLevel(flags.logLevel) : ctx.io.debug ? 'debug' : DEFAULT_LOG_LEVEL
+    const logLevel =
+        flags.logLevel !== undefined
+            ? parseLogLevel(flags.logLevel)
+            : ctx.io.debug
+              ? 'debug'
+              : DEFAULT_LOG_LEVEL
     return { options, logLevel }
 }
 
@@ -119,13 +156,22 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
     ])
     const { io } = ctx
     // the clients' own log lines: stderr, pretty for people, pino JSON lines with --json
-    const logger = createClientLogger({ level: logLevel, json: io.json, color: io.color && Boolean(io.stderr.isTTY) })
+    const logger = createClientLogger({
+        level: logLevel,
+        json: io.json,
+        color: io.color && Boolean(io.stderr.isTTY)
+    })
     const p = palette(io.color && Boolean(io.stderr.isTTY))
     const lineColor = io.color && Boolean(io.stdout.isTTY)
     let formatter = eventLineFormatter(lineColor)
 
     const stopLine = (record: EventRecord) =>
-        note(io, p.error(`zapo: ${record.session}: ${String(record.summary)} (${String(record.reason)}${typeof record.code === 'number' ? ` ${record.code}` : ''}): ${String(record.hint)}`))
+        note(
+            io,
+            p.error(
+                `zapo: ${record.session}: ${String(record.summary)} (${String(record.reason)}${typeof record.code === 'number' ? ` ${record.code}` : ''}): ${String(record.hint)}`
+            )
+        )
     const onRecord = (record: EventRecord) => {
         if (record.type === 'stopped') stopLine(record)
         if (io.json) {
@@ -142,7 +188,11 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
     const onSignal = () => {
         interrupts += 1
         if (interrupts > 1) process.exit(EXIT_CODES.CANCELLED)
-        if (!io.json) note(io, p.dim('zapo: disconnecting (the device stays linked); Ctrl-C again to quit at once'))
+        if (!io.json)
+            note(
+                io,
+                p.dim('zapo: disconnecting (the device stays linked); Ctrl-C again to quit at once')
+            )
         controller.abort()
     }
     process.on('SIGINT', onSignal)
@@ -154,16 +204,24 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
             signal: controller.signal,
             onConnecting: ids => {
                 // sessions in one column: pad to the longest id (up to 24)
-                formatter = eventLineFormatter(lineColor, { sessionWidth: Math.min(24, Math.max(0, ...ids.map(id => id.length))) })
-                const who = ids.length === 1 ? `session ${ids[0]}` : `${ids.length} sessions (${ids.join(', ')})`
+                formatter = eventLineFormatter(lineColor, {
+                    sessionWidth: Math.min(24, Math.max(0, ...ids.map(id => id.length)))
+                })
+                const who =
+                    ids.length === 1
+                        ? `session ${ids[0]}`
+                        : `${ids.length} sessions (${ids.join(', ')})`
                 const where = options.server ? ` to the test server ${options.server.url}` : ''
                 note(
                     io,
-                    p.warn(`zapo: connecting ${who}${where}: an app running the same session will be disconnected while this runs`)
+                    p.warn(
+                        `zapo: connecting ${who}${where}: an app running the same session will be disconnected while this runs`
+                    )
                 )
             }
         })
-        if (!io.json && result.ended === 'timeout') note(io, p.dim(`zapo: --timeout reached after ${result.matched} event(s)`))
+        if (!io.json && result.ended === 'timeout')
+            note(io, p.dim(`zapo: --timeout reached after ${result.matched} event(s)`))
         const code = EXIT_CODES[result.exit]
         exitAfterLingeringTimers(ctx, code)
         // the signal handlers stay while the process winds down: a second Ctrl-C still means now

@@ -11,9 +11,22 @@ import type { CliContext } from '../context.js'
 import { parsePositiveInt, validateSessionId } from '../context.js'
 import { usageError, ZapoError } from '../errors.js'
 import { note, printJson, printLine, type Io } from '../output.js'
-import { ARCHIVE_DOMAINS, DURABLE_DOMAINS, resolveBackend, singleStore, type ArchiveDomain, type DurableDomain } from '../store/address.js'
+import {
+    ARCHIVE_DOMAINS,
+    DURABLE_DOMAINS,
+    resolveBackend,
+    singleStore,
+    type ArchiveDomain,
+    type DurableDomain
+} from '../store/address.js'
 import { palette } from '../ui/color.js'
-import type { MigrateOptions, MigratePlan, MigrateProgress, MigrateResult, SessionOutcome } from '../ops/migrate.js'
+import type {
+    MigrateOptions,
+    MigratePlan,
+    MigrateProgress,
+    MigrateResult,
+    SessionOutcome
+} from '../ops/migrate.js'
 
 interface MigrateFlags {
     readonly from?: string
@@ -35,18 +48,38 @@ const DEFAULT_BATCH = 500
 export function register(program: Command): void {
     program
         .command('migrate')
-        .description('copy sessions between two stores (any backends), verify them, optionally delete the source')
-        .option('--from <store>', 'source store: URL, backend name or .sqlite path (opened read-only)')
-        .option('--to <store>', 'target store: URL, backend name or .sqlite path (schema created by the store package)')
+        .description(
+            'copy sessions between two stores (any backends), verify them, optionally delete the source'
+        )
+        .option(
+            '--from <store>',
+            'source store: URL, backend name or .sqlite path (opened read-only)'
+        )
+        .option(
+            '--to <store>',
+            'target store: URL, backend name or .sqlite path (schema created by the store package)'
+        )
         .option('--session <id>', 'a session to migrate (repeatable)', collect)
         .option('--all', 'every session of the source')
-        .option('--domains <list>', `comma-separated domains (default: ${DURABLE_DOMAINS.join(',')}; archive: ${ARCHIVE_DOMAINS.join(',')})`)
-        .option('--archive', `also copy the archive domains (${ARCHIVE_DOMAINS.join(', ')}); not part of a default migration`)
-        .option('--dry-run', 'print the plan (sessions, records per domain, what the target holds) and stop')
+        .option(
+            '--domains <list>',
+            `comma-separated domains (default: ${DURABLE_DOMAINS.join(',')}; archive: ${ARCHIVE_DOMAINS.join(',')})`
+        )
+        .option(
+            '--archive',
+            `also copy the archive domains (${ARCHIVE_DOMAINS.join(', ')}); not part of a default migration`
+        )
+        .option(
+            '--dry-run',
+            'print the plan (sessions, records per domain, what the target holds) and stop'
+        )
         .option('--skip-existing', 'leave sessions the target already holds as they are')
         .option('--overwrite', 'replace sessions the target already holds')
         .option('--verify-only', 'compare source and target (digests per domain) without copying')
-        .option('--delete-source', 'after every session verified, delete the migrated sessions from the source')
+        .option(
+            '--delete-source',
+            'after every session verified, delete the migrated sessions from the source'
+        )
         .option('--batch-size <n>', `records per read/write batch (default ${DEFAULT_BATCH})`)
         .addHelpText(
             'after',
@@ -61,16 +94,22 @@ export function register(program: Command): void {
 }
 
 export function parseMigrateFlags(flags: MigrateFlags, ctx: CliContext): MigrateOptions {
-    if (!flags.from) throw usageError('no source store: pass --from STORE (a URL, backend name or .sqlite path)')
-    if (!flags.to) throw usageError('no target store: pass --to STORE (a URL, backend name or .sqlite path)')
+    if (!flags.from)
+        throw usageError('no source store: pass --from STORE (a URL, backend name or .sqlite path)')
+    if (!flags.to)
+        throw usageError('no target store: pass --to STORE (a URL, backend name or .sqlite path)')
     const resolveCtx = { config: ctx.config, env: ctx.env, cwd: ctx.cwd }
     const from = singleStore(resolveBackend(flags.from, 'flag', resolveCtx))
     const to = singleStore(resolveBackend(flags.to, 'flag', resolveCtx))
     const ids = flags.session ?? []
-    if (ids.length > 0 && flags.all) throw usageError('--session and --all exclude each other: pass one')
-    if (ids.length === 0 && !flags.all) throw usageError('no sessions chosen: pass --session ID (repeatable) or --all')
-    if (flags.skipExisting && flags.overwrite) throw usageError('--skip-existing and --overwrite exclude each other: pass one')
-    if (flags.dryRun && flags.verifyOnly) throw usageError('--dry-run and --verify-only exclude each other: pass one')
+    if (ids.length > 0 && flags.all)
+        throw usageError('--session and --all exclude each other: pass one')
+    if (ids.length === 0 && !flags.all)
+        throw usageError('no sessions chosen: pass --session ID (repeatable) or --all')
+    if (flags.skipExisting && flags.overwrite)
+        throw usageError('--skip-existing and --overwrite exclude each other: pass one')
+    if (flags.dryRun && flags.verifyOnly)
+        throw usageError('--dry-run and --verify-only exclude each other: pass one')
     if (flags.deleteSource && (flags.dryRun || flags.verifyOnly)) {
         throw usageError('--delete-source needs a real migration: drop --dry-run / --verify-only')
     }
@@ -83,7 +122,10 @@ export function parseMigrateFlags(flags: MigrateFlags, ctx: CliContext): Migrate
         mode: flags.dryRun ? 'dry-run' : flags.verifyOnly ? 'verify-only' : 'copy',
         existing: flags.skipExisting ? 'skip' : flags.overwrite ? 'overwrite' : 'refuse',
         deleteSource: flags.deleteSource === true,
-        batchSize: flags.batchSize !== undefined ? parsePositiveInt(flags.batchSize, '--batch-size') : DEFAULT_BATCH
+        batchSize:
+            flags.batchSize !== undefined
+                ? parsePositiveInt(flags.batchSize, '--batch-size')
+                : DEFAULT_BATCH
     }
 }
 
@@ -99,10 +141,15 @@ export function parseDomains(value: string | undefined, _archive = false): Durab
             .split(',')
             .map(d => d.trim())
             .filter(d => d !== '')
-        if (chosen.length === 0) throw usageError(`--domains is empty: pass some of ${[...durable, ...archived].join(', ')}`)
+        if (chosen.length === 0)
+            throw usageError(
+                `--domains is empty: pass some of ${[...durable, ...archived].join(', ')}`
+            )
         for (const domain of chosen) {
             if (!durable.includes(domain) && !archived.includes(domain)) {
-                throw usageError(`unknown domain "${domain}" in --domains: use ${[...durable, ...archived].join(', ')}`)
+                throw usageError(
+                    `unknown domain "${domain}" in --domains: use ${[...durable, ...archived].join(', ')}`
+                )
             }
         }
     }
@@ -128,7 +175,12 @@ async function migrate(flags: MigrateFlags, ctx: CliContext): Promise<number> {
         interrupts += 1
         if (interrupts > 1) process.exit(130)
         controller.abort()
-        note(io, colors.warn('interrupted: stopping after the current batch (Ctrl-C again to quit at once; rerun the same command to resume)'))
+        note(
+            io,
+            colors.warn(
+                'interrupted: stopping after the current batch (Ctrl-C again to quit at once; rerun the same command to resume)'
+            )
+        )
     }
     process.on('SIGINT', onSigint)
     process.on('SIGTERM', onSigint)
@@ -152,7 +204,8 @@ async function migrate(flags: MigrateFlags, ctx: CliContext): Promise<number> {
     }
 
     if (io.json) {
-        if (result.status === 'verify-failed' || result.status === 'cancelled') throw statusError(result)
+        if (result.status === 'verify-failed' || result.status === 'cancelled')
+            throw statusError(result)
         printJson(io, summary(result))
         return 0
     }
@@ -161,7 +214,8 @@ async function migrate(flags: MigrateFlags, ctx: CliContext): Promise<number> {
         return 0
     }
     printSummary(io, result)
-    if (result.status === 'verify-failed' || result.status === 'cancelled') throw statusError(result)
+    if (result.status === 'verify-failed' || result.status === 'cancelled')
+        throw statusError(result)
     return 0
 }
 
@@ -185,7 +239,10 @@ function statusError(result: MigrateResult): ZapoError {
     return new ZapoError(
         'VERIFY_FAILED',
         `${failed.length} session(s) differ between source and target (first: ${first.sessionId}: ${detail}); rerun the migration (add --overwrite if the target was changed since) and nothing is deleted until it verifies`,
-        { summary: summary(result), sessions: failed.map(f => ({ sessionId: f.sessionId, mismatches: f.mismatches })) }
+        {
+            summary: summary(result),
+            sessions: failed.map(f => ({ sessionId: f.sessionId, mismatches: f.mismatches }))
+        }
     )
 }
 
@@ -236,31 +293,55 @@ function printPlan(io: Io, plan: MigratePlan): void {
     printLine(io, colors.dim(`${'session'.padEnd(width)}  ${'records'.padStart(8)}  action`))
     for (const s of plan.sessions) {
         const action = ACTION_TEXT[s.action] ?? s.action
-        printLine(io, `${colors.session(s.sessionId.padEnd(width))}  ${String(s.total).padStart(8)}  ${s.action === 'refuse' ? colors.warn(action) : action}${s.liveSince !== null ? colors.warn(' (looks live)') : ''}`)
+        printLine(
+            io,
+            `${colors.session(s.sessionId.padEnd(width))}  ${String(s.total).padStart(8)}  ${s.action === 'refuse' ? colors.warn(action) : action}${s.liveSince !== null ? colors.warn(' (looks live)') : ''}`
+        )
         const detail = plan.domains.map(d => `${d} ${s.records[d] ?? 0}`).join(', ')
         printLine(io, colors.dim(`${''.padEnd(width)}  ${''.padStart(8)}  ${detail}`))
     }
-    printLine(io, `${plan.sessions.length} session(s), ${plan.recordsToCopy} records to copy; nothing was written (dry run)`)
+    printLine(
+        io,
+        `${plan.sessions.length} session(s), ${plan.recordsToCopy} records to copy; nothing was written (dry run)`
+    )
 }
 
 function printSummary(io: Io, result: MigrateResult): void {
     const colors = palette(io.color)
     const t = result.totals
     for (const s of result.sessions) {
-        const mark = s.verified === true ? colors.ok('verified') : s.verified === false ? colors.error('MISMATCH') : colors.dim('not verified')
-        printLine(io, `${colors.session(s.sessionId)}  ${ACTION_TEXT[s.action] ?? s.action}  ${s.copied} copied  ${mark}${s.sourceDeleted ? '  source deleted' : ''}`)
+        const mark =
+            s.verified === true
+                ? colors.ok('verified')
+                : s.verified === false
+                  ? colors.error('MISMATCH')
+                  : colors.dim('not verified')
+        printLine(
+            io,
+            `${colors.session(s.sessionId)}  ${ACTION_TEXT[s.action] ?? s.action}  ${s.copied} copied  ${mark}${s.sourceDeleted ? '  source deleted' : ''}`
+        )
         for (const m of s.mismatches) {
             if (m.extra !== undefined) {
                 printLine(io, `  ${m.domain}: ${m.extra}`)
                 continue
             }
-            printLine(io, `  ${m.domain}: source ${m.source?.count ?? 0} (${m.source?.sha256.slice(0, 12) ?? '-'}), target ${m.target?.count ?? 0} (${m.target?.sha256.slice(0, 12) ?? '-'})`)
+            printLine(
+                io,
+                `  ${m.domain}: source ${m.source?.count ?? 0} (${m.source?.sha256.slice(0, 12) ?? '-'}), target ${m.target?.count ?? 0} (${m.target?.sha256.slice(0, 12) ?? '-'})`
+            )
         }
     }
     for (const s of result.plan.sessions.filter(p => p.action === 'skip')) {
         printLine(io, `${colors.session(s.sessionId)}  ${ACTION_TEXT.skip}`)
     }
-    const verb = result.status === 'verified' ? 'verified' : result.status === 'cancelled' ? 'interrupted' : result.status === 'verify-failed' ? 'verification FAILED' : 'migrated and verified'
+    const verb =
+        result.status === 'verified'
+            ? 'verified'
+            : result.status === 'cancelled'
+              ? 'interrupted'
+              : result.status === 'verify-failed'
+                ? 'verification FAILED'
+                : 'migrated and verified'
     printLine(
         io,
         `${verb}: ${t.verifiedSessions}/${t.sessions - t.skippedSessions} session(s) verified, ${t.copiedRecords} records copied in ${(result.durationMs / 1000).toFixed(1)}s` +
@@ -329,7 +410,10 @@ class ProgressLine {
             this.clear()
             return
         }
-        note(this.io, `session ${outcome.sessionId}: ${outcome.copied} records copied, ${outcome.verified === true ? 'verified' : outcome.verified === false ? 'MISMATCH' : 'not verified'}`)
+        note(
+            this.io,
+            `session ${outcome.sessionId}: ${outcome.copied} records copied, ${outcome.verified === true ? 'verified' : outcome.verified === false ? 'MISMATCH' : 'not verified'}`
+        )
     }
 
     clear(): void {

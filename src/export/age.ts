@@ -12,7 +12,10 @@ export type Encryption =
     | { readonly kind: 'passphrase'; readonly passphrase: string; readonly workFactor?: number }
     | { readonly kind: 'recipients'; readonly recipients: readonly string[] }
 
-export type Decryption = { readonly passphrase: string | null; readonly identities: readonly string[] }
+export type Decryption = {
+    readonly passphrase: string | null
+    readonly identities: readonly string[]
+}
 
 const AGE_MAGIC = 'age-encryption.org/v1\n'
 const ARMOR_BEGIN = '-----BEGIN AGE ENCRYPTED FILE-----'
@@ -32,7 +35,10 @@ function encrypterFor(encryption: Encryption): Encrypter {
 }
 
 /** Encrypts a plaintext stream; the result streams the binary age file. */
-export async function encryptStream(plaintext: ReadableStream<Uint8Array>, encryption: Encryption): Promise<ReadableStream<Uint8Array>> {
+export async function encryptStream(
+    plaintext: ReadableStream<Uint8Array>,
+    encryption: Encryption
+): Promise<ReadableStream<Uint8Array>> {
     return encrypterFor(encryption).encrypt(plaintext)
 }
 
@@ -45,12 +51,16 @@ export function armorEncode(file: Uint8Array): Uint8Array {
 export function checkRecipient(recipient: string, where: string): string {
     const value = recipient.trim()
     if (value.startsWith('ssh-') || value.startsWith('ecdsa-')) {
-        throw usageError(`${where}: SSH public keys are not supported as recipients; use an age1… key (age-keygen -y identity.txt prints it)`)
+        throw usageError(
+            `${where}: SSH public keys are not supported as recipients; use an age1… key (age-keygen -y identity.txt prints it)`
+        )
     }
     try {
         new Encrypter().addRecipient(value)
     } catch {
-        throw usageError(`${where}: "${value.slice(0, 24)}${value.length > 24 ? '…' : ''}" is not an age recipient; use an age1… public key`)
+        throw usageError(
+            `${where}: "${value.slice(0, 24)}${value.length > 24 ? '…' : ''}" is not an age recipient; use an age1… public key`
+        )
     }
     return value
 }
@@ -63,7 +73,10 @@ export function parseRecipientsFile(text: string, path: string): string[] {
         if (value === '' || value.startsWith('#')) return
         out.push(checkRecipient(value, `${path}:${i + 1}`))
     })
-    if (out.length === 0) throw usageError(`recipients file ${path} holds no recipient; add age1… public keys, one per line`)
+    if (out.length === 0)
+        throw usageError(
+            `recipients file ${path} holds no recipient; add age1… public keys, one per line`
+        )
     return out
 }
 
@@ -74,11 +87,16 @@ export function parseIdentityFile(text: string, path: string): string[] {
         const value = line.trim()
         if (value === '' || value.startsWith('#')) continue
         if (!/^AGE-SECRET-KEY-(PQ-)?1[0-9A-Z]+$/.test(value)) {
-            throw usageError(`${path} is not an age identity file: expected AGE-SECRET-KEY-1… lines (as age-keygen writes them)`)
+            throw usageError(
+                `${path} is not an age identity file: expected AGE-SECRET-KEY-1… lines (as age-keygen writes them)`
+            )
         }
         out.push(value)
     }
-    if (out.length === 0) throw usageError(`identity file ${path} holds no AGE-SECRET-KEY-1… line; pass the file age-keygen wrote`)
+    if (out.length === 0)
+        throw usageError(
+            `identity file ${path} holds no AGE-SECRET-KEY-1… line; pass the file age-keygen wrote`
+        )
     return out
 }
 
@@ -93,18 +111,26 @@ export interface AgeFileInfo {
 }
 
 function notAgeFile(detail: string): ZapoError {
-    return new ZapoError('BAD_FILE', `${detail}: it is not a zapo export; pass a file written by \`zapo export\``, { reason: 'not-age' })
+    return new ZapoError(
+        'BAD_FILE',
+        `${detail}: it is not a zapo export; pass a file written by \`zapo export\``,
+        { reason: 'not-age' }
+    )
 }
 
 /** Recognises an age file (binary or armored) and reads how it is encrypted; never decrypts. */
 export function inspectAgeFile(bytes: Uint8Array, name: string): AgeFileInfo {
     let binary = bytes
     let armored = false
-    const start = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 256)).toString('latin1').trimStart()
+    const start = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 256))
+        .toString('latin1')
+        .trimStart()
     if (start.startsWith(ARMOR_BEGIN)) {
         armored = true
         try {
-            binary = armor.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1'))
+            binary = armor.decode(
+                Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
+            )
         } catch (error) {
             throw new ZapoError(
                 'BAD_FILE',
@@ -113,7 +139,11 @@ export function inspectAgeFile(bytes: Uint8Array, name: string): AgeFileInfo {
             )
         }
     }
-    const headText = Buffer.from(binary.buffer, binary.byteOffset, Math.min(binary.byteLength, 64 * 1024)).toString('latin1')
+    const headText = Buffer.from(
+        binary.buffer,
+        binary.byteOffset,
+        Math.min(binary.byteLength, 64 * 1024)
+    ).toString('latin1')
     if (!headText.startsWith(AGE_MAGIC)) {
         if (bytes.byteLength === 0) throw notAgeFile(`${name} is empty`)
         throw notAgeFile(`${name} is not an age-encrypted file`)
@@ -125,13 +155,26 @@ export function inspectAgeFile(bytes: Uint8Array, name: string): AgeFileInfo {
         if (match) stanzas.push(match[1]!)
     }
     if (stanzas.length === 0) {
-        throw new ZapoError('BAD_FILE', `${name} has a damaged age header: the file is truncated or altered; use an intact copy`, { reason: 'header' })
+        throw new ZapoError(
+            'BAD_FILE',
+            `${name} has a damaged age header: the file is truncated or altered; use an intact copy`,
+            { reason: 'header' }
+        )
     }
-    return { armored, binary, kind: stanzas.includes('scrypt') ? 'passphrase' : 'recipients', stanzas }
+    return {
+        armored,
+        binary,
+        kind: stanzas.includes('scrypt') ? 'passphrase' : 'recipients',
+        stanzas
+    }
 }
 
 /** Decrypts a binary age file; failures become DECRYPT_FAILED (wrong key) or BAD_FILE (damaged). */
-export async function decryptAge(info: AgeFileInfo, decryption: Decryption, name: string): Promise<Uint8Array> {
+export async function decryptAge(
+    info: AgeFileInfo,
+    decryption: Decryption,
+    name: string
+): Promise<Uint8Array> {
     const decrypter = new Decrypter()
     if (decryption.passphrase !== null) decrypter.addPassphrase(decryption.passphrase)
     for (const identity of decryption.identities) decrypter.addIdentity(identity)
@@ -151,11 +194,19 @@ export async function decryptAge(info: AgeFileInfo, decryption: Decryption, name
             )
         }
         if (/work factor is too high/.test(message)) {
-            throw new ZapoError('BAD_FILE', `${name} asks for an scrypt work factor above 2^20: it was not written by zapo; refusing to spend that much memory`, {
-                reason: 'header'
-            })
+            throw new ZapoError(
+                'BAD_FILE',
+                `${name} asks for an scrypt work factor above 2^20: it was not written by zapo; refusing to spend that much memory`,
+                {
+                    reason: 'header'
+                }
+            )
         }
-        throw new ZapoError('BAD_FILE', `${name} has a damaged or altered age header (${message}): use an intact copy`, { reason: 'header' })
+        throw new ZapoError(
+            'BAD_FILE',
+            `${name} has a damaged or altered age header (${message}): use an intact copy`,
+            { reason: 'header' }
+        )
     }
     const chunks: Uint8Array[] = []
     let size = 0

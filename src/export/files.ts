@@ -13,16 +13,32 @@ import { ZapoError, usageError } from '../errors.js'
 /** Throws EXISTS when `path` exists and `force` is not set. */
 export function refuseExisting(path: string, force: boolean, flag = '--force'): void {
     if (!force && existsSync(path)) {
-        throw new ZapoError('EXISTS', `${path} already exists: choose another file name or pass ${flag} to replace it`, { path })
+        throw new ZapoError(
+            'EXISTS',
+            `${path} already exists: choose another file name or pass ${flag} to replace it`,
+            { path }
+        )
     }
 }
 
 function writeError(path: string, error: unknown): ZapoError {
     const code = (error as NodeJS.ErrnoException).code ?? 'error'
-    if (code === 'ENOENT') return usageError(`cannot write ${path}: its directory does not exist; create it or choose another path`)
-    if (code === 'EACCES' || code === 'EPERM') return usageError(`cannot write ${path}: permission denied; choose a directory you can write`)
-    if (code === 'EISDIR') return usageError(`cannot write ${path}: it is a directory; pass a file name`)
-    return new ZapoError('INTERNAL', `cannot write ${path} (${code}): ${(error as Error).message}`, { path }, { cause: error })
+    if (code === 'ENOENT')
+        return usageError(
+            `cannot write ${path}: its directory does not exist; create it or choose another path`
+        )
+    if (code === 'EACCES' || code === 'EPERM')
+        return usageError(
+            `cannot write ${path}: permission denied; choose a directory you can write`
+        )
+    if (code === 'EISDIR')
+        return usageError(`cannot write ${path}: it is a directory; pass a file name`)
+    return new ZapoError(
+        'INTERNAL',
+        `cannot write ${path} (${code}): ${(error as Error).message}`,
+        { path },
+        { cause: error }
+    )
 }
 
 /**
@@ -65,7 +81,13 @@ export async function writeFileAtomic(
                 const code = (error as NodeJS.ErrnoException).code
                 if (code === 'EEXIST') refuseExisting(target, false)
                 // file systems without hard links: check, then rename
-                if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EXDEV') throw error
+                if (
+                    code !== 'EPERM' &&
+                    code !== 'ENOTSUP' &&
+                    code !== 'EOPNOTSUPP' &&
+                    code !== 'EXDEV'
+                )
+                    throw error
                 refuseExisting(target, false)
                 await rename(temp, target)
                 placed = true
@@ -96,11 +118,18 @@ async function syncDirectory(dir: string): Promise<void> {
 }
 
 /** Reads an input file (or stdin for "-") whole; a missing file is a usage error. */
-export async function readInput(path: string, stdin: NodeJS.ReadableStream = process.stdin): Promise<Uint8Array> {
+export async function readInput(
+    path: string,
+    stdin: NodeJS.ReadableStream = process.stdin
+): Promise<Uint8Array> {
     if (path === '-') {
-        if ((stdin as { isTTY?: boolean }).isTTY) throw usageError('"-" reads the export from stdin, but stdin is a terminal: pipe the file in, or pass its path')
+        if ((stdin as { isTTY?: boolean }).isTTY)
+            throw usageError(
+                '"-" reads the export from stdin, but stdin is a terminal: pipe the file in, or pass its path'
+            )
         const chunks: Buffer[] = []
-        for await (const chunk of stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string))
+        for await (const chunk of stdin)
+            chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string))
         const all = Buffer.concat(chunks)
         return new Uint8Array(all.buffer, all.byteOffset, all.byteLength)
     }
@@ -112,7 +141,8 @@ export async function readInput(path: string, stdin: NodeJS.ReadableStream = pro
     } catch (error) {
         if (error instanceof ZapoError) throw error
         const code = (error as NodeJS.ErrnoException).code
-        if (code === 'ENOENT') throw usageError(`no such file: ${path}; check the path of the export`)
+        if (code === 'ENOENT')
+            throw usageError(`no such file: ${path}; check the path of the export`)
         if (code === 'EACCES') throw usageError(`cannot read ${path}: permission denied`)
         throw error
     }
@@ -135,7 +165,8 @@ export async function readSecretFile(path: string, what: string): Promise<string
 export async function readPassphraseFile(path: string): Promise<string> {
     const text = await readSecretFile(path, 'passphrase file')
     const first = text.split(/\r?\n/)[0] ?? ''
-    if (first === '') throw usageError(`passphrase file ${path} is empty: put the passphrase on its first line`)
+    if (first === '')
+        throw usageError(`passphrase file ${path} is empty: put the passphrase on its first line`)
     return first
 }
 

@@ -161,7 +161,11 @@ export function decodeValue(value: unknown): unknown {
     const obj = value as Record<string, unknown>
     if ('$bytes' in obj) {
         const text = obj.$bytes
-        if (typeof text !== 'string' || !BASE64_PATTERN.test(text) || Object.keys(obj).length !== 1) {
+        if (
+            typeof text !== 'string' ||
+            !BASE64_PATTERN.test(text) ||
+            Object.keys(obj).length !== 1
+        ) {
             throw new Error('malformed $bytes value')
         }
         const buf = Buffer.from(text, 'base64')
@@ -169,10 +173,12 @@ export function decodeValue(value: unknown): unknown {
     }
     if ('$map' in obj) {
         const entries = obj.$map
-        if (!Array.isArray(entries) || Object.keys(obj).length !== 1) throw new Error('malformed $map value')
+        if (!Array.isArray(entries) || Object.keys(obj).length !== 1)
+            throw new Error('malformed $map value')
         const map = new Map<string, unknown>()
         for (const entry of entries) {
-            if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string') throw new Error('malformed $map entry')
+            if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string')
+                throw new Error('malformed $map entry')
             map.set(entry[0], decodeValue(entry[1]))
         }
         return map
@@ -198,7 +204,12 @@ export function encodeBatch(batch: RecordBatch): EncodedRecord[] {
             const { signedIdentity, ...rest } = batch.credentials
             const data = {
                 ...rest,
-                ...(signedIdentity ? { signedIdentity: proto.ADVSignedDeviceIdentity.encode(signedIdentity).finish() } : {})
+                ...(signedIdentity
+                    ? {
+                          signedIdentity:
+                              proto.ADVSignedDeviceIdentity.encode(signedIdentity).finish()
+                      }
+                    : {})
             }
             return [{ domain: 'auth', kind: 'credentials', data }]
         }
@@ -223,13 +234,21 @@ export function encodeBatch(batch: RecordBatch): EncodedRecord[] {
                 data: { address: entry.address, record: encodeSignalSessionRecord(entry.session) }
             }))
         case 'identity':
-            return batch.entries.map(entry => ({ domain: 'identity', kind: 'identity', data: entry }))
+            return batch.entries.map(entry => ({
+                domain: 'identity',
+                kind: 'identity',
+                data: entry
+            }))
         case 'senderKey':
             return [
                 ...batch.senderKeys.map(record => ({
                     domain: 'senderKey' as const,
                     kind: 'senderKey' as const,
-                    data: { groupId: record.groupId, sender: record.sender, record: encodeSenderKeyRecord(record) }
+                    data: {
+                        groupId: record.groupId,
+                        sender: record.sender,
+                        record: encodeSenderKeyRecord(record)
+                    }
                 })),
                 ...batch.distributions.map(record => ({
                     domain: 'senderKey' as const,
@@ -241,20 +260,35 @@ export function encodeBatch(batch: RecordBatch): EncodedRecord[] {
             return batch.syncKeys.map(key => {
                 const { fingerprint, ...rest } = key
                 const encoded = encodeAppStateFingerprint(fingerprint)
-                return { domain: 'appState', kind: 'syncKey', data: { ...rest, ...(encoded ? { fingerprint: encoded } : {}) } }
+                return {
+                    domain: 'appState',
+                    kind: 'syncKey',
+                    data: { ...rest, ...(encoded ? { fingerprint: encoded } : {}) }
+                }
             })
         case 'appStateCollections':
             return batch.collections.map(c => ({
                 domain: 'appState',
                 kind: 'collection',
-                data: { collection: c.collection, version: c.version, hash: c.hash, indexValueMap: toMap(c.indexValueMap) }
+                data: {
+                    collection: c.collection,
+                    version: c.version,
+                    hash: c.hash,
+                    indexValueMap: toMap(c.indexValueMap)
+                }
             }))
         case 'privacyToken':
-            return batch.records.map(record => ({ domain: 'privacyToken', kind: 'privacyToken', data: record }))
+            return batch.records.map(record => ({
+                domain: 'privacyToken',
+                kind: 'privacyToken',
+                data: record
+            }))
     }
 }
 
-function toMap(value: ReadonlyMap<string, Uint8Array> | Readonly<Record<string, Uint8Array>>): ReadonlyMap<string, Uint8Array> {
+function toMap(
+    value: ReadonlyMap<string, Uint8Array> | Readonly<Record<string, Uint8Array>>
+): ReadonlyMap<string, Uint8Array> {
     return value instanceof Map ? value : new Map(Object.entries(value))
 }
 
@@ -262,13 +296,21 @@ function toMap(value: ReadonlyMap<string, Uint8Array> | Readonly<Record<string, 
  * The `preKeyState` record, the last record of the preKey domain: the serverHasPreKeys flag and
  * the store's prekey id counter (null when unknown).
  */
-export function preKeyStateRecord(serverHasPreKeys: boolean, nextPreKeyId: number | null): EncodedRecord {
+export function preKeyStateRecord(
+    serverHasPreKeys: boolean,
+    nextPreKeyId: number | null
+): EncodedRecord {
     return { domain: 'preKey', kind: 'preKeyState', data: { serverHasPreKeys, nextPreKeyId } }
 }
 
 /** The exact bytes of one record line (without the newline). */
 export function recordLine(record: EncodedRecord): string {
-    return JSON.stringify({ type: 'record', domain: record.domain, kind: record.kind, data: encodeValue(record.data) })
+    return JSON.stringify({
+        type: 'record',
+        domain: record.domain,
+        kind: record.kind,
+        data: encodeValue(record.data)
+    })
 }
 
 /** Counts one record into a session's per-kind counts. */
@@ -317,7 +359,8 @@ export class DomainDigests {
     private readonly hashes = new Map<DurableDomain, { hash: Hash; records: number }>()
 
     constructor(domains: readonly DurableDomain[]) {
-        for (const domain of domains) this.hashes.set(domain, { hash: createHash('sha256'), records: 0 })
+        for (const domain of domains)
+            this.hashes.set(domain, { hash: createHash('sha256'), records: 0 })
     }
 
     has(domain: DurableDomain): boolean {
@@ -353,7 +396,13 @@ export interface DecodedRecord {
 }
 
 function asObject(value: unknown, what: string): Record<string, unknown> {
-    if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array || value instanceof Map) {
+    if (
+        value === null ||
+        typeof value !== 'object' ||
+        Array.isArray(value) ||
+        value instanceof Uint8Array ||
+        value instanceof Map
+    ) {
         throw new Error(`${what} is not an object`)
     }
     return value as Record<string, unknown>
@@ -367,7 +416,11 @@ function asBytesField(obj: Record<string, unknown>, key: string, what: string): 
 
 function asAddress(value: unknown, what: string): SignalAddress {
     const obj = asObject(value, what)
-    if (typeof obj.user !== 'string' || typeof obj.device !== 'number' || (obj.server !== undefined && typeof obj.server !== 'string')) {
+    if (
+        typeof obj.user !== 'string' ||
+        typeof obj.device !== 'number' ||
+        (obj.server !== undefined && typeof obj.server !== 'string')
+    ) {
         throw new Error(`${what} is not a Signal address`)
     }
     return obj as unknown as SignalAddress
@@ -387,17 +440,32 @@ export function decodeRecord(kind: RecordKind, raw: unknown): unknown {
             checkKeyPair(data.noiseKeyPair, 'credentials.noiseKeyPair')
             const reg = asObject(data.registrationInfo, 'credentials.registrationInfo')
             checkKeyPair(reg.identityKeyPair, 'credentials.registrationInfo.identityKeyPair')
-            checkKeyPair(asObject(data.signedPreKey, 'credentials.signedPreKey').keyPair, 'credentials.signedPreKey.keyPair')
+            checkKeyPair(
+                asObject(data.signedPreKey, 'credentials.signedPreKey').keyPair,
+                'credentials.signedPreKey.keyPair'
+            )
             asBytesField(data, 'advSecretKey', 'credentials')
             const { signedIdentity, ...rest } = data
             if (signedIdentity === undefined) return rest
-            if (!(signedIdentity instanceof Uint8Array)) throw new Error('credentials.signedIdentity is not bytes')
+            if (!(signedIdentity instanceof Uint8Array))
+                throw new Error('credentials.signedIdentity is not bytes')
             return { ...rest, signedIdentity: proto.ADVSignedDeviceIdentity.decode(signedIdentity) }
         }
         case 'signal': {
-            if (data.registration !== null) checkKeyPair(asObject(data.registration, 'registration').identityKeyPair, 'registration.identityKeyPair')
-            if (data.signedPreKey !== null) checkKeyPair(asObject(data.signedPreKey, 'signedPreKey').keyPair, 'signedPreKey.keyPair')
-            if (data.signedPreKeyRotationTs !== null && typeof data.signedPreKeyRotationTs !== 'number') {
+            if (data.registration !== null)
+                checkKeyPair(
+                    asObject(data.registration, 'registration').identityKeyPair,
+                    'registration.identityKeyPair'
+                )
+            if (data.signedPreKey !== null)
+                checkKeyPair(
+                    asObject(data.signedPreKey, 'signedPreKey').keyPair,
+                    'signedPreKey.keyPair'
+                )
+            if (
+                data.signedPreKeyRotationTs !== null &&
+                typeof data.signedPreKeyRotationTs !== 'number'
+            ) {
                 throw new Error('signedPreKeyRotationTs is not a number')
             }
             return {
@@ -407,9 +475,13 @@ export function decodeRecord(kind: RecordKind, raw: unknown): unknown {
             }
         }
         case 'preKeyState': {
-            if (typeof data.serverHasPreKeys !== 'boolean') throw new Error('preKeyState.serverHasPreKeys is not a boolean')
+            if (typeof data.serverHasPreKeys !== 'boolean')
+                throw new Error('preKeyState.serverHasPreKeys is not a boolean')
             const next = data.nextPreKeyId ?? null
-            if (next !== null && (typeof next !== 'number' || !Number.isSafeInteger(next) || next < 1)) {
+            if (
+                next !== null &&
+                (typeof next !== 'number' || !Number.isSafeInteger(next) || next < 1)
+            ) {
                 throw new Error('preKeyState.nextPreKeyId is not a positive integer')
             }
             return { serverHasPreKeys: data.serverHasPreKeys, nextPreKeyId: next }
@@ -420,31 +492,46 @@ export function decodeRecord(kind: RecordKind, raw: unknown): unknown {
             return data
         case 'session': {
             const address = asAddress(data.address, 'session.address')
-            return { address, session: decodeSignalSessionRecord(asBytesField(data, 'record', 'session')) }
+            return {
+                address,
+                session: decodeSignalSessionRecord(asBytesField(data, 'record', 'session'))
+            }
         }
         case 'identity':
-            return { address: asAddress(data.address, 'identity.address'), identityKey: asBytesField(data, 'identityKey', 'identity') }
+            return {
+                address: asAddress(data.address, 'identity.address'),
+                identityKey: asBytesField(data, 'identityKey', 'identity')
+            }
         case 'senderKey': {
-            if (typeof data.groupId !== 'string') throw new Error('senderKey.groupId is not a string')
+            if (typeof data.groupId !== 'string')
+                throw new Error('senderKey.groupId is not a string')
             const sender = asAddress(data.sender, 'senderKey.sender')
-            return decodeSenderKeyRecord(asBytesField(data, 'record', 'senderKey'), data.groupId, sender)
+            return decodeSenderKeyRecord(
+                asBytesField(data, 'record', 'senderKey'),
+                data.groupId,
+                sender
+            )
         }
         case 'senderKeyDistribution':
-            if (typeof data.groupId !== 'string' || typeof data.keyId !== 'number') throw new Error('malformed senderKeyDistribution')
+            if (typeof data.groupId !== 'string' || typeof data.keyId !== 'number')
+                throw new Error('malformed senderKeyDistribution')
             asAddress(data.sender, 'senderKeyDistribution.sender')
             return data
         case 'syncKey': {
             asBytesField(data, 'keyId', 'syncKey')
             asBytesField(data, 'keyData', 'syncKey')
-            if (typeof data.timestamp !== 'number') throw new Error('syncKey.timestamp is not a number')
+            if (typeof data.timestamp !== 'number')
+                throw new Error('syncKey.timestamp is not a number')
             const { fingerprint, ...rest } = data
             if (fingerprint === undefined) return rest
             return { ...rest, fingerprint: decodeAppStateFingerprint(fingerprint) }
         }
         case 'collection':
-            if (typeof data.collection !== 'string' || typeof data.version !== 'number') throw new Error('malformed collection')
+            if (typeof data.collection !== 'string' || typeof data.version !== 'number')
+                throw new Error('malformed collection')
             asBytesField(data, 'hash', 'collection')
-            if (!(data.indexValueMap instanceof Map)) throw new Error('collection.indexValueMap is not a map')
+            if (!(data.indexValueMap instanceof Map))
+                throw new Error('collection.indexValueMap is not a map')
             return data
         case 'privacyToken':
             if (typeof data.jid !== 'string') throw new Error('privacyToken.jid is not a string')
@@ -479,7 +566,12 @@ export function* batchesOf(
         pending = null
         if (kind === 'preKey') {
             preKeyBatches += 1
-            yield { domain: 'preKey', records: values as never, serverHasPreKeys: state.serverHasPreKeys, nextPreKeyId: last ? state.nextPreKeyId : null }
+            yield {
+                domain: 'preKey',
+                records: values as never,
+                serverHasPreKeys: state.serverHasPreKeys,
+                nextPreKeyId: last ? state.nextPreKeyId : null
+            }
             return
         }
         yield toBatch(kind as Exclude<RecordKind, 'preKey' | 'preKeyState'>, values)
@@ -496,7 +588,11 @@ export function* batchesOf(
             continue
         }
         const single = record.kind === 'credentials' || record.kind === 'signal'
-        if (pending !== null && (pending.kind !== record.kind || pending.values.length >= batchSize || single)) yield* flush()
+        if (
+            pending !== null &&
+            (pending.kind !== record.kind || pending.values.length >= batchSize || single)
+        )
+            yield* flush()
         pending ??= { kind: record.kind, values: [] }
         pending.values.push(record.value)
     }
@@ -508,7 +604,10 @@ export interface PreKeyState {
     readonly nextPreKeyId: number | null
 }
 
-function toBatch(kind: Exclude<RecordKind, 'preKey' | 'preKeyState'>, values: unknown[]): RecordBatch {
+function toBatch(
+    kind: Exclude<RecordKind, 'preKey' | 'preKeyState'>,
+    values: unknown[]
+): RecordBatch {
     switch (kind) {
         case 'credentials':
             return { domain: 'auth', credentials: values[0] as never }
@@ -573,7 +672,11 @@ export function parseExport(plaintext: Uint8Array): ParsedExport {
     const nextLine = (): readonly [number, number] | null => {
         if (offset >= buf.length) return null
         const nl = buf.indexOf(0x0a, offset)
-        if (nl < 0) throw badFile('the export ends in the middle of a line: the file is truncated; use a complete copy', { reason: 'truncated' })
+        if (nl < 0)
+            throw badFile(
+                'the export ends in the middle of a line: the file is truncated; use a complete copy',
+                { reason: 'truncated' }
+            )
         const range = [offset, nl] as const
         offset = nl + 1
         return range
@@ -583,16 +686,21 @@ export function parseExport(plaintext: Uint8Array): ParsedExport {
         try {
             value = JSON.parse(buf.toString('utf8', range[0], range[1]))
         } catch {
-            throw badFile(`${what} is not valid JSON: the file is damaged; use an intact copy`, { reason: 'malformed' })
+            throw badFile(`${what} is not valid JSON: the file is damaged; use an intact copy`, {
+                reason: 'malformed'
+            })
         }
         if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-            throw badFile(`${what} is not a JSON object: the file is damaged; use an intact copy`, { reason: 'malformed' })
+            throw badFile(`${what} is not a JSON object: the file is damaged; use an intact copy`, {
+                reason: 'malformed'
+            })
         }
         return value as Record<string, unknown>
     }
 
     // header: anything else means "not ours"
-    if (buf.length === 0 || buf[0] !== 0x7b) throw notOurs('its content is not a zapo export document')
+    if (buf.length === 0 || buf[0] !== 0x7b)
+        throw notOurs('its content is not a zapo export document')
     const headerRange = nextLine()
     if (headerRange === null) throw notOurs('it is empty')
     let headerValue: Record<string, unknown>
@@ -601,10 +709,14 @@ export function parseExport(plaintext: Uint8Array): ParsedExport {
     } catch {
         throw notOurs('its first line is not a zapo export header')
     }
-    if (headerValue.format !== FORMAT_NAME) throw notOurs('its header does not name the zapo-export format')
+    if (headerValue.format !== FORMAT_NAME)
+        throw notOurs('its header does not name the zapo-export format')
     const version = headerValue.version
     if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
-        throw badFile('the export header carries no valid format version: the file is damaged; use an intact copy', { reason: 'malformed' })
+        throw badFile(
+            'the export header carries no valid format version: the file is damaged; use an intact copy',
+            { reason: 'malformed' }
+        )
     }
     if (version > FORMAT_VERSION) {
         throw new ZapoError(
@@ -624,7 +736,9 @@ export function parseExport(plaintext: Uint8Array): ParsedExport {
         !Array.isArray(rawSessions) ||
         !rawSessions.every(s => typeof s === 'string')
     ) {
-        throw badFile('the export header is malformed: the file is damaged; use an intact copy', { reason: 'malformed' })
+        throw badFile('the export header is malformed: the file is damaged; use an intact copy', {
+            reason: 'malformed'
+        })
     }
 
     const sessions: ParsedSession[] = []
@@ -633,14 +747,21 @@ export function parseExport(plaintext: Uint8Array): ParsedExport {
     let lineNo = 1
     for (let range = nextLine(); range !== null; range = nextLine()) {
         lineNo += 1
-        if (ended !== null) throw badFile(`line ${lineNo} follows the end marker: the file was altered; use an intact copy`, { reason: 'malformed' })
+        if (ended !== null)
+            throw badFile(
+                `line ${lineNo} follows the end marker: the file was altered; use an intact copy`,
+                { reason: 'malformed' }
+            )
         const line = parseLine(range, `line ${lineNo}`)
         if (line.type === 'end') {
             ended = line as unknown as FileEnd
             continue
         }
         if (line.type !== 'session' || typeof line.id !== 'string') {
-            throw badFile(`line ${lineNo} should start a session: the file is damaged; use an intact copy`, { reason: 'malformed' })
+            throw badFile(
+                `line ${lineNo} should start a session: the file is damaged; use an intact copy`,
+                { reason: 'malformed' }
+            )
         }
         const intro = line as unknown as SessionIntro
         const digests = new DomainDigests(header.domains)
@@ -656,8 +777,16 @@ export function parseExport(plaintext: Uint8Array): ParsedExport {
                 break
             }
             const domain = rec.domain
-            if (rec.type !== 'record' || typeof domain !== 'string' || !digests.has(domain as DurableDomain) || !isRecordKind(domain, rec.kind)) {
-                throw badFile(`line ${lineNo} is not a record of an exported domain: the file is damaged; use an intact copy`, { reason: 'malformed' })
+            if (
+                rec.type !== 'record' ||
+                typeof domain !== 'string' ||
+                !digests.has(domain as DurableDomain) ||
+                !isRecordKind(domain, rec.kind)
+            ) {
+                throw badFile(
+                    `line ${lineNo} is not a record of an exported domain: the file is damaged; use an intact copy`,
+                    { reason: 'malformed' }
+                )
             }
             let value: unknown
             try {
@@ -669,20 +798,35 @@ export function parseExport(plaintext: Uint8Array): ParsedExport {
                 )
             }
             if (preKeyState !== null && domain === 'preKey') {
-                throw badFile(`line ${lineNo}: a preKey record follows the preKey state: the file is damaged; use an intact copy`, { reason: 'malformed' })
+                throw badFile(
+                    `line ${lineNo}: a preKey record follows the preKey state: the file is damaged; use an intact copy`,
+                    { reason: 'malformed' }
+                )
             }
             if (rec.kind === 'preKeyState') preKeyState = value as PreKeyState
             countRecord(counts, rec.kind, value)
             digests.add(domain as DurableDomain, buf.subarray(r[0], r[1]))
             lines.push(r)
         }
-        if (end === null) throw badFile(`the export ends inside session "${intro.id}": the file is truncated; use a complete copy`, { reason: 'truncated' })
-        if (end.id !== intro.id) throw badFile(`session "${intro.id}" is closed as "${String(end.id)}": the file is damaged; use an intact copy`, { reason: 'malformed' })
+        if (end === null)
+            throw badFile(
+                `the export ends inside session "${intro.id}": the file is truncated; use a complete copy`,
+                { reason: 'truncated' }
+            )
+        if (end.id !== intro.id)
+            throw badFile(
+                `session "${intro.id}" is closed as "${String(end.id)}": the file is damaged; use an intact copy`,
+                { reason: 'malformed' }
+            )
         const actual = digests.summary()
         for (const domain of header.domains) {
             const expected = end.domains?.[domain]
             const got = actual[domain]!
-            if (expected === undefined || expected.records !== got.records || expected.sha256 !== got.sha256) {
+            if (
+                expected === undefined ||
+                expected.records !== got.records ||
+                expected.sha256 !== got.sha256
+            ) {
                 throw badFile(
                     `digest mismatch in domain ${domain} of session "${intro.id}": the file was altered after it was written; use an intact copy`,
                     { reason: 'digest-mismatch', session: intro.id, domain }
@@ -692,22 +836,46 @@ export function parseExport(plaintext: Uint8Array): ParsedExport {
         totalRecords += lines.length
         sessions.push({ intro, end: { ...end, counts }, lines, preKeyState })
     }
-    if (ended === null) throw badFile('the export has no end marker: the file is truncated; use a complete copy', { reason: 'truncated' })
+    if (ended === null)
+        throw badFile('the export has no end marker: the file is truncated; use a complete copy', {
+            reason: 'truncated'
+        })
     if (ended.sessions !== sessions.length || ended.records !== totalRecords) {
-        throw badFile('the export end marker does not match its content: the file was altered; use an intact copy', { reason: 'digest-mismatch' })
+        throw badFile(
+            'the export end marker does not match its content: the file was altered; use an intact copy',
+            { reason: 'digest-mismatch' }
+        )
     }
     const ids = sessions.map(s => s.intro.id)
-    if (ids.length !== header.sessions.length || ids.some((id, i) => header.sessions[i] !== id) || new Set(ids).size !== ids.length) {
-        throw badFile('the sessions in the export do not match its header: the file was altered; use an intact copy', { reason: 'malformed' })
+    if (
+        ids.length !== header.sessions.length ||
+        ids.some((id, i) => header.sessions[i] !== id) ||
+        new Set(ids).size !== ids.length
+    ) {
+        throw badFile(
+            'the sessions in the export do not match its header: the file was altered; use an intact copy',
+            { reason: 'malformed' }
+        )
     }
     return { header, sessions, records: totalRecords, bytes: buf.length }
 }
 
 /** Decodes the record lines of one parsed session, in file order (parseExport has already validated them). */
-export function* decodedRecords(plaintext: Uint8Array, session: ParsedSession): Generator<DecodedRecord> {
+export function* decodedRecords(
+    plaintext: Uint8Array,
+    session: ParsedSession
+): Generator<DecodedRecord> {
     const buf = Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength)
     for (const [start, end] of session.lines) {
-        const rec = JSON.parse(buf.toString('utf8', start, end)) as { domain: DurableDomain; kind: RecordKind; data: unknown }
-        yield { domain: rec.domain, kind: rec.kind, value: decodeRecord(rec.kind, decodeValue(rec.data)) }
+        const rec = JSON.parse(buf.toString('utf8', start, end)) as {
+            domain: DurableDomain
+            kind: RecordKind
+            data: unknown
+        }
+        yield {
+            domain: rec.domain,
+            kind: rec.kind,
+            value: decodeRecord(rec.kind, decodeValue(rec.data))
+        }
     }
 }

@@ -115,7 +115,12 @@ type Outcome = Omit<CheckResult, 'name'>
 const result = (
     status: CheckStatus,
     detail: string,
-    extra: { value?: CheckResult['value']; threshold?: CheckResult['threshold']; unit?: CheckResult['unit']; code?: ZapoErrorCode | null } = {}
+    extra: {
+        value?: CheckResult['value']
+        threshold?: CheckResult['threshold']
+        unit?: CheckResult['unit']
+        code?: ZapoErrorCode | null
+    } = {}
 ): Outcome => ({
     status,
     value: extra.value ?? null,
@@ -132,7 +137,9 @@ function isPaired(credentials: WaAuthCredentials | null): boolean {
 }
 
 function hasFailed(probe: SessionProbe, name: string): boolean {
-    return probe.earlier.some(c => c.status === 'fail' && (c.name === name || c.name.startsWith(`${name}.`)))
+    return probe.earlier.some(
+        c => c.status === 'fail' && (c.name === name || c.name.startsWith(`${name}.`))
+    )
 }
 
 /** Why the threshold checks do not apply to this session, or null when they do. */
@@ -147,13 +154,22 @@ export const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
     {
         name: 'credentials',
         run: async probe => {
-            if (probe.credentials) return named('credentials', result('pass', 'the auth domain holds credentials', { value: true }))
-            const others = Object.entries(probe.counts).filter(([k, v]) => k !== 'credentials' && v !== false && v !== 0).length
+            if (probe.credentials)
+                return named(
+                    'credentials',
+                    result('pass', 'the auth domain holds credentials', { value: true })
+                )
+            const others = Object.entries(probe.counts).filter(
+                ([k, v]) => k !== 'credentials' && v !== false && v !== 0
+            ).length
             const detail =
                 others > 0
                     ? `no credentials in the auth domain, but ${others} other domain(s) hold records (a half-written or half-removed session)`
                     : 'no credentials in the auth domain'
-            return named('credentials', result('fail', detail, { value: false, code: 'SESSION_NOT_FOUND' }))
+            return named(
+                'credentials',
+                result('fail', detail, { value: false, code: 'SESSION_NOT_FOUND' })
+            )
         }
     },
     {
@@ -161,9 +177,20 @@ export const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
         run: async probe => {
             if (!probe.credentials) return named('paired', result('skip', 'no credentials'))
             if (isPaired(probe.credentials)) {
-                return named('paired', result('pass', `paired as ${probe.credentials.meJid}`, { value: probe.credentials.meJid ?? null }))
+                return named(
+                    'paired',
+                    result('pass', `paired as ${probe.credentials.meJid}`, {
+                        value: probe.credentials.meJid ?? null
+                    })
+                )
             }
-            return named('paired', result('fail', 'the credentials are not paired with a phone: run zapo pair', { value: false, code: 'NOT_PAIRED' }))
+            return named(
+                'paired',
+                result('fail', 'the credentials are not paired with a phone: run zapo pair', {
+                    value: false,
+                    code: 'NOT_PAIRED'
+                })
+            )
         }
     },
     {
@@ -176,7 +203,10 @@ export const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
                 signedPreKey: probe.signedPreKey
             })
             return report.checks.map(c =>
-                named(`integrity.${c.name}`, result(c.status, c.detail, { value: c.status !== 'fail', code: 'INTEGRITY' }))
+                named(
+                    `integrity.${c.name}`,
+                    result(c.status, c.detail, { value: c.status !== 'fail', code: 'INTEGRITY' })
+                )
             )
         }
     },
@@ -187,28 +217,51 @@ export const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
             const threshold = probe.thresholds.maxSignedPreKeyAgeMs
             const why = thresholdPrecondition(probe)
             if (why) return named(name, result('skip', why, { threshold, unit: 'ms' }))
-            if (hasFailed(probe, 'integrity')) return named(name, result('skip', 'credentials are inconsistent', { threshold, unit: 'ms' }))
+            if (hasFailed(probe, 'integrity'))
+                return named(
+                    name,
+                    result('skip', 'credentials are inconsistent', { threshold, unit: 'ms' })
+                )
             let since: number | null = probe.signedPreKeyRotationTs
             let source = 'last rotation recorded in the signal domain'
             if (since === null) {
                 since = pairingTimeMs(probe.credentials)
-                source = 'no rotation recorded; the pairing time from the ADV identity (a lower bound of the key age)'
+                source =
+                    'no rotation recorded; the pairing time from the ADV identity (a lower bound of the key age)'
             }
             if (since === null) {
                 return named(
                     name,
-                    result('warn', 'no rotation time recorded and no pairing time known: the library records one at its next login', {
-                        threshold,
-                        unit: 'ms'
-                    })
+                    result(
+                        'warn',
+                        'no rotation time recorded and no pairing time known: the library records one at its next login',
+                        {
+                            threshold,
+                            unit: 'ms'
+                        }
+                    )
                 )
             }
             const age = Math.max(0, probe.now - since)
             const detail = `${formatDuration(age)} old (${source}; limit ${formatDuration(threshold)})`
             if (age > threshold) {
-                return named(name, result('fail', `${detail}: log in (the library rotates it when due) or re-pair`, { value: age, threshold, unit: 'ms' }))
+                return named(
+                    name,
+                    result(
+                        'fail',
+                        `${detail}: log in (the library rotates it when due) or re-pair`,
+                        { value: age, threshold, unit: 'ms' }
+                    )
+                )
             }
-            return named(name, result(probe.signedPreKeyRotationTs === null ? 'warn' : 'pass', detail, { value: age, threshold, unit: 'ms' }))
+            return named(
+                name,
+                result(probe.signedPreKeyRotationTs === null ? 'warn' : 'pass', detail, {
+                    value: age,
+                    threshold,
+                    unit: 'ms'
+                })
+            )
         }
     },
     {
@@ -221,7 +274,14 @@ export const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
             const uploaded = probe.counts.preKeysUploaded
             const detail = `${uploaded} uploaded unused one-time prekeys (${probe.counts.preKeys} stored; low-water mark ${threshold})`
             if (uploaded < threshold) {
-                return named(name, result('fail', `${detail}: log in so the library uploads more`, { value: uploaded, threshold, unit: 'keys' }))
+                return named(
+                    name,
+                    result('fail', `${detail}: log in so the library uploads more`, {
+                        value: uploaded,
+                        threshold,
+                        unit: 'keys'
+                    })
+                )
             }
             return named(name, result('pass', detail, { value: uploaded, threshold, unit: 'keys' }))
         }
@@ -235,12 +295,25 @@ export const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
             if (why) return named(name, result('skip', why, { threshold, unit: 'ms' }))
             const ts = probe.credentials?.lastSuccessTs
             if (typeof ts !== 'number' || !Number.isFinite(ts) || ts <= 0) {
-                return named(name, result('warn', 'no successful login recorded in the credentials', { threshold, unit: 'ms' }))
+                return named(
+                    name,
+                    result('warn', 'no successful login recorded in the credentials', {
+                        threshold,
+                        unit: 'ms'
+                    })
+                )
             }
             const age = Math.max(0, probe.now - ts * 1000)
             const detail = `last successful login ${formatDuration(age)} ago (limit ${formatDuration(threshold)})`
             if (age > threshold) {
-                return named(name, result('fail', `${detail}: the session is not being run; start it or check its host`, { value: age, threshold, unit: 'ms' }))
+                return named(
+                    name,
+                    result(
+                        'fail',
+                        `${detail}: the session is not being run; start it or check its host`,
+                        { value: age, threshold, unit: 'ms' }
+                    )
+                )
             }
             return named(name, result('pass', detail, { value: age, threshold, unit: 'ms' }))
         }
@@ -339,10 +412,13 @@ export function libraryVersions(kind: StoreSpec['primary']['kind']): LibraryVers
     const storePackage = `@zapo-js/store-${kind}`
     const zapoJs = readInstalledPackage('zapo-js')?.version ?? null
     const pkg = readInstalledPackage(storePackage)
-    const peerRange = ((pkg?.json.peerDependencies ?? {}) as Record<string, string>)['zapo-js'] ?? null
+    const peerRange =
+        ((pkg?.json.peerDependencies ?? {}) as Record<string, string>)['zapo-js'] ?? null
     let satisfied: boolean | null = null
     if (zapoJs !== null && peerRange !== null) {
-        const semver = createRequire(import.meta.url)('semver') as { satisfies(v: string, r: string): boolean }
+        const semver = createRequire(import.meta.url)('semver') as {
+            satisfies(v: string, r: string): boolean
+        }
         satisfied = semver.satisfies(zapoJs, peerRange)
     }
     return { zapoJs, storePackage, storePackageVersion: pkg?.version ?? null, peerRange, satisfied }
@@ -365,11 +441,17 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Pro
             const all = await catalog.listSessionIds()
             storeSessions = all.length
             if (all.length === 0) {
-                throw new ZapoError('SESSION_NOT_FOUND', `the store ${options.store.label} holds no sessions: pair one (zapo pair) or fix --store`, {
-                    store: options.store.label
-                })
+                throw new ZapoError(
+                    'SESSION_NOT_FOUND',
+                    `the store ${options.store.label} holds no sessions: pair one (zapo pair) or fix --store`,
+                    {
+                        store: options.store.label
+                    }
+                )
             }
-            ids = options.shard ? all.filter(id => shardOf(id, options.shard!.count) === options.shard!.index) : all
+            ids = options.shard
+                ? all.filter(id => shardOf(id, options.shard!.count) === options.shard!.index)
+                : all
         } else {
             ids = [options.sessions.sessionId]
         }
@@ -381,7 +463,10 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Pro
         return {
             store: options.store.label,
             checkedAt: new Date(now()).toISOString(),
-            thresholds: { ...options.thresholds, connectTimeoutMs: options.connect?.timeoutMs ?? null },
+            thresholds: {
+                ...options.thresholds,
+                connectTimeoutMs: options.connect?.timeoutMs ?? null
+            },
             shard: options.shard,
             storeSessions,
             library: libraryVersions(options.store.primary.kind),
@@ -401,7 +486,14 @@ export function summarize(reports: readonly SessionReport[]): FleetSummary {
         worst = moreSevere(worst, r.result)
     }
     const ok = byResult.OK ?? 0
-    return { sessions: reports.length, ok, failed: reports.length - ok, byResult, worst, exitCode: EXIT_CODES[worst] }
+    return {
+        sessions: reports.length,
+        ok,
+        failed: reports.length - ok,
+        byResult,
+        worst,
+        exitCode: EXIT_CODES[worst]
+    }
 }
 
 async function checkSession(
@@ -444,7 +536,15 @@ async function checkSession(
         if (options.connect) {
             const blocking = checks.find(c => c.status === 'fail' && c.code !== 'CHECK_FAILED')
             if (blocking) {
-                checks.push(named('login', result('skip', `not attempted: ${blocking.name} failed`, { threshold: options.connect.timeoutMs, unit: 'ms' })))
+                checks.push(
+                    named(
+                        'login',
+                        result('skip', `not attempted: ${blocking.name} failed`, {
+                            threshold: options.connect.timeoutMs,
+                            unit: 'ms'
+                        })
+                    )
+                )
             } else {
                 deps.onConnect?.(sessionId)
                 const probe = await probeLogin(store, sessionId, options.connect)
@@ -461,20 +561,43 @@ function loginResult(probe: LoginProbeResult, timeoutMs: number): CheckResult {
     const base = { threshold: timeoutMs, unit: 'ms' as const }
     switch (probe.status) {
         case 'ok':
-            return named('login', result('pass', `logged in in ${formatDuration(probe.loginMs)}${probe.restarts > 0 ? ` (after ${probe.restarts} routine 515 restart)` : ''}, then disconnected`, { ...base, value: probe.loginMs }))
+            return named(
+                'login',
+                result(
+                    'pass',
+                    `logged in in ${formatDuration(probe.loginMs)}${probe.restarts > 0 ? ` (after ${probe.restarts} routine 515 restart)` : ''}, then disconnected`,
+                    { ...base, value: probe.loginMs }
+                )
+            )
         case 'refused':
             return named(
                 'login',
-                result('fail', `the server refused the login: ${probe.reason}; ${probe.classification.class === 'fatal' ? probe.hint : 'a transient answer: run the check again later'}`, {
-                    ...base,
-                    value: probe.classification.reason,
-                    code: probe.code
-                })
+                result(
+                    'fail',
+                    `the server refused the login: ${probe.reason}; ${probe.classification.class === 'fatal' ? probe.hint : 'a transient answer: run the check again later'}`,
+                    {
+                        ...base,
+                        value: probe.classification.reason,
+                        code: probe.code
+                    }
+                )
             )
         case 'timeout':
-            return named('login', result('fail', `no login within ${formatDuration(timeoutMs)}: ${probe.detail}`, { ...base, code: 'TIMEOUT' }))
+            return named(
+                'login',
+                result('fail', `no login within ${formatDuration(timeoutMs)}: ${probe.detail}`, {
+                    ...base,
+                    code: 'TIMEOUT'
+                })
+            )
         case 'failed':
-            return named('login', result('fail', `could not connect: ${probe.detail}`, { ...base, code: 'CONNECTION_FAILED' }))
+            return named(
+                'login',
+                result('fail', `could not connect: ${probe.detail}`, {
+                    ...base,
+                    code: 'CONNECTION_FAILED'
+                })
+            )
     }
 }
 
@@ -483,13 +606,30 @@ function storeFailure(error: unknown): Outcome {
     const err = toError(error)
     const message = err.message.split('\n')[0] ?? ''
     const code = (err as NodeJS.ErrnoException).code ?? ''
-    if (/^(ECONN|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH)/.test(code) || /connection (is )?closed|ECONNRESET|ECONNREFUSED|terminated/i.test(message)) {
-        return result('fail', `the store stopped answering: ${message}; check the store server and rerun`, { code: 'STORE_UNAVAILABLE' })
+    if (
+        /^(ECONN|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH)/.test(code) ||
+        /connection (is )?closed|ECONNRESET|ECONNREFUSED|terminated/i.test(message)
+    ) {
+        return result(
+            'fail',
+            `the store stopped answering: ${message}; check the store server and rerun`,
+            { code: 'STORE_UNAVAILABLE' }
+        )
     }
-    return result('fail', `stored records of this session do not decode: ${message}; inspect them with zapo creds show`, { code: 'INTEGRITY' })
+    return result(
+        'fail',
+        `stored records of this session do not decode: ${message}; inspect them with zapo creds show`,
+        { code: 'INTEGRITY' }
+    )
 }
 
-function finishReport(sessionId: string, jid: string | null, checks: readonly CheckResult[], strict: boolean, durationMs: number): SessionReport {
+function finishReport(
+    sessionId: string,
+    jid: string | null,
+    checks: readonly CheckResult[],
+    strict: boolean,
+    durationMs: number
+): SessionReport {
     let worst: ZapoErrorCode = 'OK'
     const failures: string[] = []
     for (const c of checks) {
@@ -501,6 +641,13 @@ function finishReport(sessionId: string, jid: string | null, checks: readonly Ch
             worst = moreSevere(worst, 'CHECK_FAILED')
         }
     }
-    return { sessionId, jid, result: worst, exitCode: EXIT_CODES[worst], checks, failures, durationMs }
+    return {
+        sessionId,
+        jid,
+        result: worst,
+        exitCode: EXIT_CODES[worst],
+        checks,
+        failures,
+        durationMs
+    }
 }
-

@@ -45,14 +45,27 @@ export const EVENT_TYPES = Object.freeze([
 export type EventType = (typeof EVENT_TYPES)[number]
 
 /** The session's own lifecycle (and zapo's errors): shown whatever --chat/--from say, never counted by --count. */
-export const STATUS_TYPES: ReadonlySet<EventType> = new Set(['connection', 'reconnect', 'stopped', 'error', 'failure', 'offline_resume'])
+export const STATUS_TYPES: ReadonlySet<EventType> = new Set([
+    'connection',
+    'reconnect',
+    'stopped',
+    'error',
+    'failure',
+    'offline_resume'
+])
 
 /**
  * Status records: the STATUS_TYPES, and the server's info bulletins (notifications classified
  * `info_bulletin`, such as the offline preview sent at every login).
  */
-export function isStatusRecord(record: { readonly type: string; readonly classification?: unknown }): boolean {
-    return STATUS_TYPES.has(record.type as EventType) || (record.type === 'notification' && record.classification === 'info_bulletin')
+export function isStatusRecord(record: {
+    readonly type: string
+    readonly classification?: unknown
+}): boolean {
+    return (
+        STATUS_TYPES.has(record.type as EventType) ||
+        (record.type === 'notification' && record.classification === 'info_bulletin')
+    )
 }
 
 /** Types left out unless asked for with --type (noisy bookkeeping of the protocol). */
@@ -88,7 +101,9 @@ export function parseEventTypes(values: readonly string[]): ReadonlySet<EventTyp
     for (const value of values.flatMap(v => v.split(','))) {
         const name = value.trim().toLowerCase()
         if (name === '') continue
-        const type = (EVENT_TYPES as readonly string[]).includes(name) ? (name as EventType) : CLIENT_EVENT_TYPES[name]
+        const type = (EVENT_TYPES as readonly string[]).includes(name)
+            ? (name as EventType)
+            : CLIENT_EVENT_TYPES[name]
         if (type === undefined) {
             throw new TypeError(`unknown event type "${value}": use ${EVENT_TYPES.join(', ')}`)
         }
@@ -111,11 +126,20 @@ export interface RecordOptions {
     readonly now?: () => number
 }
 
-type Node = { readonly tag: string; readonly attrs: Readonly<Record<string, string>>; readonly content?: unknown }
+type Node = {
+    readonly tag: string
+    readonly attrs: Readonly<Record<string, string>>
+    readonly content?: unknown
+}
 type AnyEvent = Readonly<Record<string, unknown>> & { readonly rawNode?: Node }
 
 /** One client event → one record (null for events the schema does not show). */
-export function toEventRecord(session: string, clientEvent: string, payload: unknown, options: RecordOptions): EventRecord | null {
+export function toEventRecord(
+    session: string,
+    clientEvent: string,
+    payload: unknown,
+    options: RecordOptions
+): EventRecord | null {
     const type = CLIENT_EVENT_TYPES[clientEvent]
     if (type === undefined) return null
     const event = (payload ?? {}) as AnyEvent
@@ -126,15 +150,35 @@ export function toEventRecord(session: string, clientEvent: string, payload: unk
 /** The policy's decision to reconnect, as a record. */
 export function reconnectRecord(
     session: string,
-    decision: { readonly attempt: number; readonly delayMs: number; readonly classification: CloseClassification },
+    decision: {
+        readonly attempt: number
+        readonly delayMs: number
+        readonly classification: CloseClassification
+    },
     now?: () => number
 ): EventRecord {
     const c = decision.classification
-    return makeRecord(session, 'reconnect', { attempt: decision.attempt, delayMs: decision.delayMs, reason: c.reason, code: c.code ?? undefined, class: c.class }, undefined, now)
+    return makeRecord(
+        session,
+        'reconnect',
+        {
+            attempt: decision.attempt,
+            delayMs: decision.delayMs,
+            reason: c.reason,
+            code: c.code ?? undefined,
+            class: c.class
+        },
+        undefined,
+        now
+    )
 }
 
 /** The session stopped for good (fatal reason, or retries ran out), as a record. */
-export function stoppedRecord(session: string, classification: CloseClassification, now?: () => number): EventRecord {
+export function stoppedRecord(
+    session: string,
+    classification: CloseClassification,
+    now?: () => number
+): EventRecord {
     return makeRecord(
         session,
         'stopped',
@@ -162,8 +206,18 @@ export function withClass(record: EventRecord, classification: CloseClassificati
     return { ...record, class: classification.class }
 }
 
-function makeRecord(session: string, type: EventType, fields: Record<string, unknown>, raw: Node | undefined, now?: () => number): EventRecord {
-    const body: Record<string, unknown> = { ts: new Date((now ?? Date.now)()).toISOString(), session, type }
+function makeRecord(
+    session: string,
+    type: EventType,
+    fields: Record<string, unknown>,
+    raw: Node | undefined,
+    now?: () => number
+): EventRecord {
+    const body: Record<string, unknown> = {
+        ts: new Date((now ?? Date.now)()).toISOString(),
+        session,
+        type
+    }
     for (const [key, value] of Object.entries(fields)) {
         if (value === undefined) continue
         // an event field never overwrites ts/session/type: `type` becomes `eventType`, and so on
@@ -173,13 +227,16 @@ function makeRecord(session: string, type: EventType, fields: Record<string, unk
     return toJsonValue(body) as EventRecord
 }
 
-const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined)
-const num = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined)
+const str = (value: unknown): string | undefined =>
+    typeof value === 'string' && value !== '' ? value : undefined
+const num = (value: unknown): number | undefined =>
+    typeof value === 'number' && Number.isFinite(value) ? value : undefined
 const isoSeconds = (value: unknown): string | undefined => {
     const n = num(value)
     return n === undefined ? undefined : new Date(n * 1_000).toISOString()
 }
-const attr = (event: AnyEvent, name: string): string | undefined => str(event.rawNode?.attrs?.[name])
+const attr = (event: AnyEvent, name: string): string | undefined =>
+    str(event.rawNode?.attrs?.[name])
 const firstChild = (event: AnyEvent): Node | undefined => {
     const content = event.rawNode?.content
     return Array.isArray(content) ? (content[0] as Node | undefined) : undefined
@@ -202,11 +259,15 @@ export function protoToPlain(value: unknown): unknown {
 
 function isLong(value: object): boolean {
     const v = value as { low?: unknown; high?: unknown; unsigned?: unknown }
-    return typeof v.low === 'number' && typeof v.high === 'number' && typeof v.unsigned === 'boolean'
+    return (
+        typeof v.low === 'number' && typeof v.high === 'number' && typeof v.unsigned === 'boolean'
+    )
 }
 
 /** The kind of a message's content: the first content field of the protobuf (conversation, imageMessage, …). */
-export function contentKind(message: Readonly<Record<string, unknown>> | undefined): string | undefined {
+export function contentKind(
+    message: Readonly<Record<string, unknown>> | undefined
+): string | undefined {
     if (!message) return undefined
     for (const [key, value] of Object.entries(message)) {
         if (key === 'messageContextInfo' || value === null || value === undefined) continue
@@ -217,13 +278,15 @@ export function contentKind(message: Readonly<Record<string, unknown>> | undefin
 }
 
 /** The human text of a message: conversation, extended text, or a caption. */
-export function messageText(message: Readonly<Record<string, unknown>> | undefined): string | undefined {
+export function messageText(
+    message: Readonly<Record<string, unknown>> | undefined
+): string | undefined {
     if (!message) return undefined
     const m = unwrap(message)
     if (typeof m.conversation === 'string') return m.conversation
     for (const key of ['extendedTextMessage', 'imageMessage', 'videoMessage', 'documentMessage']) {
         const inner = m[key] as Record<string, unknown> | undefined
-        const text = inner ? str(inner.text) ?? str(inner.caption) : undefined
+        const text = inner ? (str(inner.text) ?? str(inner.caption)) : undefined
         if (text !== undefined) return text
     }
     return undefined
@@ -231,7 +294,13 @@ export function messageText(message: Readonly<Record<string, unknown>> | undefin
 
 /** ephemeral / view-once / edited wrappers hold the real message one level down. */
 function unwrap(message: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
-    for (const key of ['ephemeralMessage', 'viewOnceMessage', 'viewOnceMessageV2', 'documentWithCaptionMessage', 'editedMessage']) {
+    for (const key of [
+        'ephemeralMessage',
+        'viewOnceMessage',
+        'viewOnceMessageV2',
+        'documentWithCaptionMessage',
+        'editedMessage'
+    ]) {
         const wrapper = message[key] as { message?: Record<string, unknown> } | undefined
         if (wrapper?.message) return unwrap(wrapper.message)
     }
@@ -241,7 +310,13 @@ function unwrap(message: Readonly<Record<string, unknown>>): Readonly<Record<str
 function genericFields(event: AnyEvent): Record<string, unknown> {
     const out: Record<string, unknown> = {}
     for (const [key, value] of Object.entries(event)) {
-        if (key === 'rawNode' || key === 'rawActionNode' || key === 'raw' || typeof value === 'function') continue
+        if (
+            key === 'rawNode' ||
+            key === 'rawActionNode' ||
+            key === 'raw' ||
+            typeof value === 'function'
+        )
+            continue
         out[key] = value
     }
     return out
@@ -290,12 +365,16 @@ const FIELDS: Partial<Record<EventType, (event: AnyEvent) => Record<string, unkn
             chat: str(event.chatJid),
             from: str(event.chatJid),
             presence: attr(event, 'type') ?? 'available',
-            lastSeen: last !== undefined && /^\d+$/.test(last) ? new Date(Number(last) * 1_000).toISOString() : last
+            lastSeen:
+                last !== undefined && /^\d+$/.test(last)
+                    ? new Date(Number(last) * 1_000).toISOString()
+                    : last
         }
     },
     chatstate: event => {
         const child = firstChild(event)
-        const state = child?.tag === 'composing' && child.attrs.media === 'audio' ? 'recording' : child?.tag
+        const state =
+            child?.tag === 'composing' && child.attrs.media === 'audio' ? 'recording' : child?.tag
         return {
             chat: str(event.chatJid),
             from: str(event.participantJid) ?? attr(event, 'participant') ?? str(event.chatJid),
@@ -304,7 +383,8 @@ const FIELDS: Partial<Record<EventType, (event: AnyEvent) => Record<string, unkn
     },
     call: event => {
         const child = firstChild(event)
-        const video = Array.isArray(child?.content) && (child.content as Node[]).some(c => c.tag === 'video')
+        const video =
+            Array.isArray(child?.content) && (child.content as Node[]).some(c => c.tag === 'video')
         return {
             id: str(event.stanzaId),
             chat: str(event.chatJid),
@@ -323,7 +403,17 @@ const FIELDS: Partial<Record<EventType, (event: AnyEvent) => Record<string, unkn
         details: event.details
     }),
     group: event => {
-        const { rawNode: _raw, rawActionNode: _action, stanzaId, chatJid, stanzaType: _type, groupJid, authorJid, timestampSeconds, ...rest } = event
+        const {
+            rawNode: _raw,
+            rawActionNode: _action,
+            stanzaId,
+            chatJid,
+            stanzaType: _type,
+            groupJid,
+            authorJid,
+            timestampSeconds,
+            ...rest
+        } = event
         return {
             id: str(stanzaId),
             chat: str(groupJid) ?? str(chatJid),
@@ -341,10 +431,16 @@ const FIELDS: Partial<Record<EventType, (event: AnyEvent) => Record<string, unkn
     registration_code: event => ({
         // the code itself is a credential of the account: never shown
         from: str(event.fromDeviceId),
-        expires: num(event.expiryTimestampMs) !== undefined ? new Date(event.expiryTimestampMs as number).toISOString() : undefined
+        expires:
+            num(event.expiryTimestampMs) !== undefined
+                ? new Date(event.expiryTimestampMs as number).toISOString()
+                : undefined
     }),
     takeover_notice: event => ({
-        attemptAt: num(event.attemptTimestampMs) !== undefined ? new Date(event.attemptTimestampMs as number).toISOString() : undefined,
+        attemptAt:
+            num(event.attemptTimestampMs) !== undefined
+                ? new Date(event.attemptTimestampMs as number).toISOString()
+                : undefined,
         newDeviceName: str(event.newDeviceName),
         newDevicePlatform: str(event.newDevicePlatform),
         newDeviceAppVersion: str(event.newDeviceAppVersion)
@@ -353,7 +449,12 @@ const FIELDS: Partial<Record<EventType, (event: AnyEvent) => Record<string, unkn
         const error = event.error as Error | undefined
         return { message: error?.message ?? String(error) }
     },
-    unhandled: event => ({ id: str(event.stanzaId), chat: str(event.chatJid), tag: event.rawNode?.tag, reason: str(event.reason) }),
+    unhandled: event => ({
+        id: str(event.stanzaId),
+        chat: str(event.chatJid),
+        tag: event.rawNode?.tag,
+        reason: str(event.reason)
+    }),
     stanza_error: event => ({
         id: str(event.stanzaId),
         chat: str(event.chatJid),
@@ -389,7 +490,10 @@ export function normalizeJidFlag(value: string): string {
     const v = value.trim()
     if (v.includes('@')) return v.toLowerCase()
     const digits = v.replace(/[^\d]/g, '')
-    if (digits === '') throw new TypeError(`"${value}" is not a JID or phone number: use e.g. 15551234567@s.whatsapp.net`)
+    if (digits === '')
+        throw new TypeError(
+            `"${value}" is not a JID or phone number: use e.g. 15551234567@s.whatsapp.net`
+        )
     return `${digits}@s.whatsapp.net`
 }
 

@@ -97,12 +97,20 @@ export function zapoJsVersion(): string | null {
     }
 }
 
-export async function runExport(options: ExportOptions, deps: ExportDeps = {}): Promise<ExportResult> {
+export async function runExport(
+    options: ExportOptions,
+    deps: ExportDeps = {}
+): Promise<ExportResult> {
     const started = performance.now()
     const domains = DURABLE_DOMAINS.filter(d => (options.domains ?? DURABLE_DOMAINS).includes(d))
-    if (domains.length === 0) throw new ZapoError('USAGE', 'no domain to export: --domains needs at least one of ' + DURABLE_DOMAINS.join(', '))
+    if (domains.length === 0)
+        throw new ZapoError(
+            'USAGE',
+            'no domain to export: --domains needs at least one of ' + DURABLE_DOMAINS.join(', ')
+        )
     const sessionIds = [...new Set(options.sessionIds)]
-    if (sessionIds.length === 0) throw new ZapoError('USAGE', 'no session to export: pass --session ID')
+    if (sessionIds.length === 0)
+        throw new ZapoError('USAGE', 'no session to export: pass --session ID')
     if (options.target.kind === 'file') refuseExisting(options.target.path, options.target.force)
 
     const store = await openStore(options.store, 'read')
@@ -144,17 +152,24 @@ export async function runExport(options: ExportOptions, deps: ExportDeps = {}): 
                 const counts = emptyCounts()
                 let records = 0
                 // the preKey domain ends with its state: the flag, and the counter the reader gives
-                const preKey: { state: { serverHasPreKeys: boolean; nextPreKeyId: number | null } | null } = { state: null }
+                const preKey: {
+                    state: { serverHasPreKeys: boolean; nextPreKeyId: number | null } | null
+                } = { state: null }
                 const closePreKeys = function* (): Generator<string> {
                     const state = preKey.state
                     if (state === null) return
-                    const line = recordLine(preKeyStateRecord(state.serverHasPreKeys, state.nextPreKeyId))
+                    const line = recordLine(
+                        preKeyStateRecord(state.serverHasPreKeys, state.nextPreKeyId)
+                    )
                     preKey.state = null
                     digests.add('preKey', line)
                     records += 1
                     yield line
                 }
-                for await (const batch of readSessionRecords(store, catalog, sessionId, { domains, batchSize })) {
+                for await (const batch of readSessionRecords(store, catalog, sessionId, {
+                    domains,
+                    batchSize
+                })) {
                     if (deps.signal?.aborted) {
                         throw new ZapoError('CANCELLED', 'export interrupted: no file was written')
                     }
@@ -176,21 +191,41 @@ export async function runExport(options: ExportOptions, deps: ExportDeps = {}): 
                     deps.onProgress?.({ sessionId, records })
                 }
                 yield* closePreKeys()
-                const end: SessionEnd = { type: 'sessionEnd', id: sessionId, domains: digests.summary(), counts }
+                const end: SessionEnd = {
+                    type: 'sessionEnd',
+                    id: sessionId,
+                    domains: digests.summary(),
+                    counts
+                }
                 yield JSON.stringify(end)
                 totalRecords += records
-                sessions.push({ id: sessionId, meJid: intro.meJid, meLid: intro.meLid, paired: intro.paired, counts, domains: end.domains })
+                sessions.push({
+                    id: sessionId,
+                    meJid: intro.meJid,
+                    meLid: intro.meLid,
+                    paired: intro.paired,
+                    counts,
+                    domains: end.domains
+                })
             }
-            yield JSON.stringify({ type: 'end', sessions: sessionIds.length, records: totalRecords })
+            yield JSON.stringify({
+                type: 'end',
+                sessions: sessionIds.length,
+                records: totalRecords
+            })
         }
 
         const plaintext = toByteStream(lines())
         const encrypted = await encryptStream(plaintext, options.encryption)
         let bytes = 0
         let file: string | null = null
-        const output: AsyncIterable<Uint8Array> = options.armor ? armored(encrypted) : iterate(encrypted)
+        const output: AsyncIterable<Uint8Array> = options.armor
+            ? armored(encrypted)
+            : iterate(encrypted)
         if (options.target.kind === 'file') {
-            const written = await writeFileAtomic(options.target.path, output, { force: options.target.force })
+            const written = await writeFileAtomic(options.target.path, output, {
+                force: options.target.force
+            })
             bytes = written.bytes
             file = written.path
         } else {
@@ -207,7 +242,8 @@ export async function runExport(options: ExportOptions, deps: ExportDeps = {}): 
             bytes,
             armor: options.armor,
             encryption: options.encryption.kind,
-            recipients: options.encryption.kind === 'recipients' ? options.encryption.recipients.length : 0,
+            recipients:
+                options.encryption.kind === 'recipients' ? options.encryption.recipients.length : 0,
             domains,
             partial: domains.length !== DURABLE_DOMAINS.length,
             sessions,
@@ -226,14 +262,19 @@ async function introFor(
 ): Promise<{ readonly intro: SessionIntro; readonly lastSuccessMs: number | null }> {
     const counts = await catalog.counts(sessionId)
     if (!hasRecords(counts)) {
-        throw new ZapoError('SESSION_NOT_FOUND', `session "${sessionId}" holds no records in ${store.spec.label}: check the id (zapo sessions list) or --store`, {
-            sessionId,
-            store: store.spec.label
-        })
+        throw new ZapoError(
+            'SESSION_NOT_FOUND',
+            `session "${sessionId}" holds no records in ${store.spec.label}: check the id (zapo sessions list) or --store`,
+            {
+                sessionId,
+                store: store.spec.label
+            }
+        )
     }
     const credentials = counts.credentials ? await store.domain('auth', sessionId).load() : null
     const ts = credentials?.lastSuccessTs
-    const lastSuccessMs = typeof ts === 'number' && Number.isFinite(ts) ? (ts < 1e12 ? ts * 1000 : ts) : null
+    const lastSuccessMs =
+        typeof ts === 'number' && Number.isFinite(ts) ? (ts < 1e12 ? ts * 1000 : ts) : null
     return {
         intro: {
             type: 'session',

@@ -34,7 +34,13 @@ import {
 import { DURABLE_DOMAINS, type DurableDomain, type StoreSpec } from '../store/address.js'
 import { catalogFor } from '../store/catalog.js'
 import { openStore, type OpenedStore } from '../store/open.js'
-import { batchSizeOf, clearSession, digestSessionRecords, readSessionRecords, writeSessionRecords } from '../store/records.js'
+import {
+    batchSizeOf,
+    clearSession,
+    digestSessionRecords,
+    readSessionRecords,
+    writeSessionRecords
+} from '../store/records.js'
 import type { RecordBatch, SessionCatalog } from '../store/records.types.js'
 import { checkCredentialIntegrity, type IntegrityCheck } from './integrity.js'
 
@@ -62,11 +68,19 @@ export interface ImportOptions {
 
 export interface ImportDeps {
     readonly onWarning?: (line: string) => void
-    readonly onProgress?: (event: { readonly sessionId: string; readonly records: number; readonly total: number }) => void
+    readonly onProgress?: (event: {
+        readonly sessionId: string
+        readonly records: number
+        readonly total: number
+    }) => void
     /** aborting between batches rolls back what was written (Ctrl-C) */
     readonly signal?: AbortSignal
     /** test hook: called before each batch write; throwing simulates a failure half-way */
-    readonly beforeWrite?: (sessionId: string, batch: RecordBatch, index: number) => void | Promise<void>
+    readonly beforeWrite?: (
+        sessionId: string,
+        batch: RecordBatch,
+        index: number
+    ) => void | Promise<void>
 }
 
 export interface ImportedSession {
@@ -108,7 +122,11 @@ export interface ImportResult {
 /** Decrypts, parses and verifies an export; shared by import and dry run. */
 export async function openExport(
     options: Pick<ImportOptions, 'input' | 'name' | 'identities' | 'passphrase'>
-): Promise<{ readonly info: AgeFileInfo; readonly plaintext: Uint8Array; readonly parsed: ParsedExport }> {
+): Promise<{
+    readonly info: AgeFileInfo
+    readonly plaintext: Uint8Array
+    readonly parsed: ParsedExport
+}> {
     const info = inspectAgeFile(options.input, options.name)
     let passphrase: string | null = null
     if (info.kind === 'passphrase') {
@@ -120,13 +138,23 @@ export async function openExport(
             )
         }
     } else if (options.identities.length === 0) {
-        throw new ZapoError('USAGE', `${options.name} is encrypted to age recipients: pass --identity FILE with the matching AGE-SECRET-KEY-1… identity`)
+        throw new ZapoError(
+            'USAGE',
+            `${options.name} is encrypted to age recipients: pass --identity FILE with the matching AGE-SECRET-KEY-1… identity`
+        )
     }
-    const plaintext = await decryptAge(info, { passphrase, identities: options.identities }, options.name)
+    const plaintext = await decryptAge(
+        info,
+        { passphrase, identities: options.identities },
+        options.name
+    )
     return { info, plaintext, parsed: parseExport(plaintext) }
 }
 
-export async function runImport(options: ImportOptions, deps: ImportDeps = {}): Promise<ImportResult> {
+export async function runImport(
+    options: ImportOptions,
+    deps: ImportDeps = {}
+): Promise<ImportResult> {
     const started = performance.now()
     const warnings: string[] = []
     const warn = (line: string): void => {
@@ -154,7 +182,10 @@ export async function runImport(options: ImportOptions, deps: ImportDeps = {}): 
             throw new ZapoError(
                 'INTEGRITY',
                 `session "${session.intro.id}" in ${options.name} has inconsistent credentials (${failed.map(c => c.name).join(', ')}): the export is not usable; export the session again from an intact store`,
-                { sessionId: session.intro.id, failed: failed.map(c => ({ name: c.name, detail: c.detail })) }
+                {
+                    sessionId: session.intro.id,
+                    failed: failed.map(c => ({ name: c.name, detail: c.detail }))
+                }
             )
         }
     }
@@ -163,7 +194,9 @@ export async function runImport(options: ImportOptions, deps: ImportDeps = {}): 
     if (!options.dryRun) {
         if (partial) {
             const missing = DURABLE_DOMAINS.filter(d => !header.domains.includes(d))
-            warn(`${options.name} is a partial export (no ${missing.join(', ')}): see docs/export-format.md for what it cannot restore`)
+            warn(
+                `${options.name} is a partial export (no ${missing.join(', ')}): see docs/export-format.md for what it cannot restore`
+            )
         }
         for (const session of parsed.sessions) {
             const id = targetIdOf(session)
@@ -215,7 +248,15 @@ export async function runImport(options: ImportOptions, deps: ImportDeps = {}): 
     const store = await openStore(options.store, 'write')
     try {
         const catalog = catalogFor(store)
-        const replaced = await writeAll(store, catalog, parsed, plaintext, targetIdOf, options, deps)
+        const replaced = await writeAll(
+            store,
+            catalog,
+            parsed,
+            plaintext,
+            targetIdOf,
+            options,
+            deps
+        )
         return {
             dryRun: false,
             file: fileSummary,
@@ -229,8 +270,14 @@ export async function runImport(options: ImportOptions, deps: ImportDeps = {}): 
     }
 }
 
-async function integrityOf(plaintext: Uint8Array, session: ParsedSession): Promise<readonly IntegrityCheck[]> {
-    const found: { credentials?: unknown; signal?: { readonly registration: unknown; readonly signedPreKey: unknown } } = {}
+async function integrityOf(
+    plaintext: Uint8Array,
+    session: ParsedSession
+): Promise<readonly IntegrityCheck[]> {
+    const found: {
+        credentials?: unknown
+        signal?: { readonly registration: unknown; readonly signedPreKey: unknown }
+    } = {}
     for (const record of decodedRecords(plaintext, session)) {
         if (record.kind === 'credentials') found.credentials = record.value
         else if (record.kind === 'signal') found.signal = record.value as typeof found.signal
@@ -281,7 +328,11 @@ async function writeAll(
             let snapshot: RecordBatch[] | null = null
             if (existing.has(id)) {
                 snapshot = []
-                for await (const batch of readSessionRecords(store, catalog, id, { domains: DURABLE_DOMAINS, batchSize })) snapshot.push(batch)
+                for await (const batch of readSessionRecords(store, catalog, id, {
+                    domains: DURABLE_DOMAINS,
+                    batchSize
+                }))
+                    snapshot.push(batch)
             }
             touched.push({ id, snapshot })
             if (snapshot !== null) await clearSession(store, id, { domains: DURABLE_DOMAINS })
@@ -317,14 +368,22 @@ async function writeSession(
     let index = 0
     let auth: RecordBatch | null = null
     const write = async (batch: RecordBatch): Promise<void> => {
-        if (deps.signal?.aborted) throw new ZapoError('CANCELLED', 'import interrupted: nothing was kept, the target store is as it was')
+        if (deps.signal?.aborted)
+            throw new ZapoError(
+                'CANCELLED',
+                'import interrupted: nothing was kept, the target store is as it was'
+            )
         await deps.beforeWrite?.(id, batch, index)
         index += 1
         await writeSessionRecords(store, id, batch)
         written += batchSizeOf(batch)
         deps.onProgress?.({ sessionId: id, records: written, total })
     }
-    for (const batch of batchesOf(decodedRecords(plaintext, session), batchSize, session.preKeyState)) {
+    for (const batch of batchesOf(
+        decodedRecords(plaintext, session),
+        batchSize,
+        session.preKeyState
+    )) {
         if (batch.domain === 'auth') {
             auth = batch
             continue
@@ -345,9 +404,15 @@ async function verifySession(
 ): Promise<void> {
     const domains = DURABLE_DOMAINS.filter(d => session.end.domains[d] !== undefined)
     const expected = digestSessionRecords()
-    for (const batch of batchesOf(decodedRecords(plaintext, session), batchSize, session.preKeyState)) expected.add(batch)
+    for (const batch of batchesOf(
+        decodedRecords(plaintext, session),
+        batchSize,
+        session.preKeyState
+    ))
+        expected.add(batch)
     const actual = digestSessionRecords()
-    for await (const batch of readSessionRecords(store, catalog, id, { domains, batchSize })) actual.add(batch)
+    for await (const batch of readSessionRecords(store, catalog, id, { domains, batchSize }))
+        actual.add(batch)
     const want = expected.result()
     const got = actual.result()
     const differing = [...new Set([...Object.keys(want), ...Object.keys(got)])].filter(
@@ -369,7 +434,8 @@ async function rollback(store: OpenedStore, touched: readonly Touched[]): Promis
             await clearSession(store, id, { domains: DURABLE_DOMAINS })
             if (snapshot !== null) {
                 const auth = snapshot.filter(b => b.domain === 'auth')
-                for (const batch of snapshot) if (batch.domain !== 'auth') await writeSessionRecords(store, id, batch)
+                for (const batch of snapshot)
+                    if (batch.domain !== 'auth') await writeSessionRecords(store, id, batch)
                 for (const batch of auth) await writeSessionRecords(store, id, batch)
             }
         } catch (error) {

@@ -14,7 +14,12 @@
 
 import type { Logger, WaClient, WaClientOptions } from 'zapo-js'
 import { createWaClient } from '../client/create-client.js'
-import { classifyClose, closeForFailure, type CloseClassification, type CloseEventLike } from '../client/reasons.js'
+import {
+    classifyClose,
+    closeForFailure,
+    type CloseClassification,
+    type CloseEventLike
+} from '../client/reasons.js'
 import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
 import type { ZapoErrorCode } from '../errors.js'
 import type { OpenedStore } from '../store/open.js'
@@ -41,7 +46,12 @@ export interface LoginProbeOptions {
 }
 
 export type LoginProbeResult =
-    | { readonly status: 'ok'; readonly loginMs: number; readonly restarts: number; readonly client: WaClient | null }
+    | {
+          readonly status: 'ok'
+          readonly loginMs: number
+          readonly restarts: number
+          readonly client: WaClient | null
+      }
     | {
           readonly status: 'refused'
           readonly code: ZapoErrorCode
@@ -59,7 +69,11 @@ const DISCONNECT_GRACE_MS = 5_000
 const SOCKET_WAIT_MS = 2_000
 
 /** Connects `sessionId` from `store` once; never throws for a network or server outcome. */
-export async function probeLogin(store: OpenedStore, sessionId: string, options: LoginProbeOptions): Promise<LoginProbeResult> {
+export async function probeLogin(
+    store: OpenedStore,
+    sessionId: string,
+    options: LoginProbeOptions
+): Promise<LoginProbeResult> {
     const socketErrors: string[] = []
     let socketOpened = false
     const logger = watchingLogger(options.logger ?? null, {
@@ -75,7 +89,13 @@ export async function probeLogin(store: OpenedStore, sessionId: string, options:
         timeoutIntervalMs: Math.max(1_000, Math.min(options.timeoutMs, SOCKET_WAIT_MS)),
         logoutStoreClear: options.storeClear ?? KEEP_STORE_ON_CLOSE
     }
-    const client = createWaClient({ store: waStore, sessionId, server: options.server, logger, tuning: tuning as never })
+    const client = createWaClient({
+        store: waStore,
+        sessionId,
+        server: options.server,
+        logger,
+        tuning: tuning as never
+    })
 
     const started = Date.now()
     let loginAt: number | null = null
@@ -94,7 +114,10 @@ export async function probeLogin(store: OpenedStore, sessionId: string, options:
     })
     client.on('auth_qr', () => {
         // stored credentials the server does not know: it offers pairing instead of logging in
-        const classification = classifyClose({ reason: 'failure_not_authorized', code: 401, isLogout: true }, sessionId)
+        const classification = classifyClose(
+            { reason: 'failure_not_authorized', code: 401, isLogout: true },
+            sessionId
+        )
         finish({
             status: 'refused',
             code: 'LOGGED_OUT',
@@ -121,7 +144,13 @@ export async function probeLogin(store: OpenedStore, sessionId: string, options:
             return
         }
         if (classification.class === 'routine') {
-            finish(refused(classification, 'the server asked for a reconnect (515) again right after it', loginAt !== null))
+            finish(
+                refused(
+                    classification,
+                    'the server asked for a reconnect (515) again right after it',
+                    loginAt !== null
+                )
+            )
             return
         }
         finish(refused(classification, null, loginAt !== null))
@@ -130,9 +159,17 @@ export async function probeLogin(store: OpenedStore, sessionId: string, options:
     const timer = setTimeout(() => {
         if (loginAt !== null) return
         if (!socketOpened && socketErrors.length > 0) {
-            finish({ status: 'failed', detail: `${lastOf(socketErrors)} (no socket opened within ${options.timeoutMs} ms)` })
+            finish({
+                status: 'failed',
+                detail: `${lastOf(socketErrors)} (no socket opened within ${options.timeoutMs} ms)`
+            })
         } else {
-            finish({ status: 'timeout', detail: socketOpened ? 'the server accepted the socket but did not log the device in' : 'no answer from the server' })
+            finish({
+                status: 'timeout',
+                detail: socketOpened
+                    ? 'the server accepted the socket but did not log the device in'
+                    : 'no answer from the server'
+            })
         }
     }, options.timeoutMs)
 
@@ -158,12 +195,26 @@ export async function probeLogin(store: OpenedStore, sessionId: string, options:
     return result
 }
 
-function refused(classification: CloseClassification, reason: string | null, loggedIn: boolean): LoginProbeResult {
-    const code: ZapoErrorCode = classification.class === 'fatal' ? classification.exit : 'CONNECTION_FAILED'
-    const because = classification.code !== null && !classification.summary.includes(String(classification.code))
-        ? `${classification.summary} (${classification.code})`
-        : classification.summary
-    return { status: 'refused', code, reason: reason ?? because, hint: classification.hint, classification, loggedIn }
+function refused(
+    classification: CloseClassification,
+    reason: string | null,
+    loggedIn: boolean
+): LoginProbeResult {
+    const code: ZapoErrorCode =
+        classification.class === 'fatal' ? classification.exit : 'CONNECTION_FAILED'
+    const because =
+        classification.code !== null &&
+        !classification.summary.includes(String(classification.code))
+            ? `${classification.summary} (${classification.code})`
+            : classification.summary
+    return {
+        status: 'refused',
+        code,
+        reason: reason ?? because,
+        hint: classification.hint,
+        classification,
+        loggedIn
+    }
 }
 
 function lastOf(items: readonly string[]): string {
@@ -191,7 +242,6 @@ export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     })
 }
 
-
 const LEVELS = Object.freeze(['trace', 'debug', 'info', 'warn', 'error'] as const)
 type Level = (typeof LEVELS)[number]
 
@@ -200,7 +250,10 @@ type Level = (typeof LEVELS)[number]
  * "refused" from "unreachable": zapo-js reports socket failures only in its logs (and keeps
  * retrying for 10 s), and the start of the Noise handshake only at debug level.
  */
-function watchingLogger(inner: Logger | null, hooks: { onSocketError(message: string): void; onSocketOpen(): void }): Logger {
+function watchingLogger(
+    inner: Logger | null,
+    hooks: { onSocketError(message: string): void; onSocketOpen(): void }
+): Logger {
     const base = inner ?? SILENT_LOGGER
     const floor = LEVELS.indexOf(base.level as Level)
     const watch = (message: string, context?: Readonly<Record<string, unknown>>): void => {
@@ -222,5 +275,12 @@ function watchingLogger(inner: Logger | null, hooks: { onSocketError(message: st
             watch(message, context)
             if (floor === -1 || LEVELS.indexOf(level) >= floor) base[level](message, context)
         }
-    return { level: 'debug', trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
+    return {
+        level: 'debug',
+        trace: at('trace'),
+        debug: at('debug'),
+        info: at('info'),
+        warn: at('warn'),
+        error: at('error')
+    }
 }

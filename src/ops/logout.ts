@@ -21,7 +21,13 @@ import type { StoreSpec } from '../store/address.js'
 import { clearSession } from '../store/records.js'
 import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
 import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
-import { disconnectQuietly, probeLogin, withTimeout, type LoginProbeResult, type ServerOverride } from './login-probe.js'
+import {
+    disconnectQuietly,
+    probeLogin,
+    withTimeout,
+    type LoginProbeResult,
+    type ServerOverride
+} from './login-probe.js'
 import { openForReading } from './read-store.js'
 
 export interface LogoutOptions {
@@ -80,7 +86,9 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
     try {
         // the catalog first: the store packages create their tables on first use of a contract
         const before = await catalog.counts(options.sessionId)
-        const credentials = before.credentials ? await store.domain('auth', options.sessionId).load() : null
+        const credentials = before.credentials
+            ? await store.domain('auth', options.sessionId).load()
+            : null
         if (!credentials) {
             throw new ZapoError(
                 'SESSION_NOT_FOUND',
@@ -88,23 +96,44 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
                 { sessionId: options.sessionId, store: options.store.label }
             )
         }
-        const jid = typeof credentials.meJid === 'string' && credentials.meJid !== '' ? credentials.meJid : null
+        const jid =
+            typeof credentials.meJid === 'string' && credentials.meJid !== ''
+                ? credentials.meJid
+                : null
         const base = { sessionId: options.sessionId, store: options.store.label, before }
         if (jid === null) {
-            return finish({ ...base, jid: null, status: 'not-paired', clearedBy: null, after: before, result: 'NOT_PAIRED', reason: null })
+            return finish({
+                ...base,
+                jid: null,
+                status: 'not-paired',
+                clearedBy: null,
+                after: before,
+                result: 'NOT_PAIRED',
+                reason: null
+            })
         }
-        if (!(await deps.confirm({ sessionId: options.sessionId, jid, store: options.store.label, counts: before }))) {
+        if (
+            !(await deps.confirm({
+                sessionId: options.sessionId,
+                jid,
+                store: options.store.label,
+                counts: before
+            }))
+        ) {
             throw new ZapoError('CANCELLED', 'logout not confirmed; nothing was changed')
         }
 
-        const nothingRemoved = 'nothing was removed: the device stays linked on the phone, and deleting only its local state would leave it there'
+        const nothingRemoved =
+            'nothing was removed: the device stays linked on the phone, and deleting only its local state would leave it there'
         // One more attempt when the connection drops between the removal request and its answer:
         // the server may or may not have removed the device, and the next login tells which.
         // one gate for every attempt: a reused client holds the same object
         const gate: Record<string, boolean> = { ...KEEP_STORE_ON_CLOSE }
         let reuse: WaClient | null = null
         for (let attempt = 1; ; attempt += 1) {
-            progress(`connecting ${options.sessionId} to ${options.server ? options.server.url : 'WhatsApp'}${attempt > 1 ? ' again' : ''}`)
+            progress(
+                `connecting ${options.sessionId} to ${options.server ? options.server.url : 'WhatsApp'}${attempt > 1 ? ' again' : ''}`
+            )
             // The library's clean-up stays shut until the server has confirmed the removal: zapo-js 0.3
             // would otherwise wipe the store on a routine 515 or any refusal while the device is linked.
             const openGate = (): void => {
@@ -123,21 +152,38 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
                   })
             reuse = null
             if (login.status === 'failed' || login.status === 'timeout') {
-                const what = login.status === 'timeout' ? `no login within ${options.timeoutMs} ms (${login.detail})` : login.detail
-                throw new ZapoError('CONNECTION_FAILED', `cannot reach the server to unlink ${options.sessionId}: ${what}; ${nothingRemoved}; rerun when it is reachable`, {
-                    sessionId: options.sessionId,
-                    jid
-                })
+                const what =
+                    login.status === 'timeout'
+                        ? `no login within ${options.timeoutMs} ms (${login.detail})`
+                        : login.detail
+                throw new ZapoError(
+                    'CONNECTION_FAILED',
+                    `cannot reach the server to unlink ${options.sessionId}: ${what}; ${nothingRemoved}; rerun when it is reachable`,
+                    {
+                        sessionId: options.sessionId,
+                        jid
+                    }
+                )
             }
             if (login.status === 'refused') {
                 if (login.code === 'LOGGED_OUT') {
                     // the server says the device is gone (already, or by our first attempt): nothing is
                     // linked any more, so the stored state goes too (the library kept it, its clean-up was shut)
-                    progress(`the server says ${jid} is logged out (${login.reason}); removing its stored state`)
+                    progress(
+                        `the server says ${jid} is logged out (${login.reason}); removing its stored state`
+                    )
                     await clearSession(store, options.sessionId)
                     const after = await catalog.counts(options.sessionId)
                     const status: LogoutStatus = attempt > 1 ? 'logged-out' : 'already-logged-out'
-                    return finish({ ...base, jid, status, clearedBy: 'zapo', after, result: 'OK', reason: login.reason })
+                    return finish({
+                        ...base,
+                        jid,
+                        status,
+                        clearedBy: 'zapo',
+                        after,
+                        result: 'OK',
+                        reason: login.reason
+                    })
                 }
                 throw new ZapoError(
                     login.code,
@@ -154,13 +200,16 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
                 await withTimeout(client.logout(), options.timeoutMs)
             } catch (error) {
                 loggedOut.cancel()
-                const message = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? ''
+                const message =
+                    (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? ''
                 const timedOut = /timed out|timeout/i.test(message)
                 const answered = /iq failed \(/.test(message)
                 if (!timedOut && !answered && attempt === 1) {
                     // the connection went away before the answer: after a 515 zapo-js logs in again by
                     // itself (then ask again on that connection); otherwise start a new login
-                    progress(`the connection dropped before the server answered (${message}); checking with a new login`)
+                    progress(
+                        `the connection dropped before the server answered (${message}); checking with a new login`
+                    )
                     if (await nextLogin(client, Math.min(options.timeoutMs, 10_000))) {
                         reuse = client
                     } else {
@@ -189,21 +238,33 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
                 clearedBy = 'library'
                 if (!isEmpty(after)) {
                     // the stream ended before the gate opened: the library kept what it found
-                    progress('the library left records behind; clearing them through the store contracts')
+                    progress(
+                        'the library left records behind; clearing them through the store contracts'
+                    )
                     await clearSession(store, options.sessionId)
                     after = await catalog.counts(options.sessionId)
                     clearedBy = 'zapo'
                 }
             } else {
                 // the server confirmed the removal but kept the stream open: the library cleared nothing
-                progress('the server confirmed the removal but did not end the stream; clearing the stored state through the store contracts')
+                progress(
+                    'the server confirmed the removal but did not end the stream; clearing the stored state through the store contracts'
+                )
                 await disconnectQuietly(client)
                 client = null
                 await clearSession(store, options.sessionId)
                 after = await catalog.counts(options.sessionId)
                 clearedBy = 'zapo'
             }
-            return finish({ ...base, jid, status: 'logged-out', clearedBy, after, result: 'OK', reason: null })
+            return finish({
+                ...base,
+                jid,
+                status: 'logged-out',
+                clearedBy,
+                after,
+                result: 'OK',
+                reason: null
+            })
         }
     } finally {
         if (client) await disconnectQuietly(client)
@@ -211,7 +272,11 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
     }
 }
 
-function finish(input: Omit<LogoutResult, 'removed' | 'remaining' | 'result'> & { readonly result: ZapoErrorCode }): LogoutResult {
+function finish(
+    input: Omit<LogoutResult, 'removed' | 'remaining' | 'result'> & {
+        readonly result: ZapoErrorCode
+    }
+): LogoutResult {
     const removed: Partial<Record<keyof SessionCounts, number>> = {}
     const remaining: (keyof SessionCounts)[] = []
     for (const key of Object.keys(input.before) as (keyof SessionCounts)[]) {
@@ -221,7 +286,8 @@ function finish(input: Omit<LogoutResult, 'removed' | 'remaining' | 'result'> & 
         if (a > 0) remaining.push(key)
     }
     let result = input.result
-    if (result === 'OK' && input.status !== 'not-paired' && remaining.length > 0) result = 'VERIFY_FAILED'
+    if (result === 'OK' && input.status !== 'not-paired' && remaining.length > 0)
+        result = 'VERIFY_FAILED'
     return { ...input, removed, remaining, result }
 }
 
@@ -243,7 +309,10 @@ function nextLogin(client: WaClient, timeoutMs: number): Promise<boolean> {
 }
 
 /** Resolves true on the library's logout close (`isLogout`), false when none comes in time. */
-function waitForLogoutClose(client: WaClient, timeoutMs: number): { promise: Promise<boolean>; cancel(): void } {
+function waitForLogoutClose(
+    client: WaClient,
+    timeoutMs: number
+): { promise: Promise<boolean>; cancel(): void } {
     let done: ((value: boolean) => void) | null = null
     const listener = (raw: unknown): void => {
         const event = raw as { readonly status?: string; readonly isLogout?: boolean }
@@ -266,7 +335,11 @@ function waitForLogoutClose(client: WaClient, timeoutMs: number): { promise: Pro
  * The library clears domain after domain once the stream ended; nothing signals the end of it.
  * Poll the counts until every domain is empty, or until they stop changing for a while.
  */
-async function settleCounts(catalog: SessionCatalog, sessionId: string, timeoutMs: number): Promise<SessionCounts> {
+async function settleCounts(
+    catalog: SessionCatalog,
+    sessionId: string,
+    timeoutMs: number
+): Promise<SessionCounts> {
     const deadline = Date.now() + timeoutMs
     let last = await catalog.counts(sessionId)
     let stableSince = Date.now()

@@ -13,11 +13,25 @@
  */
 
 import type { WaClient } from 'zapo-js'
-import { createWaClient, type CreateWaClientOptions, type WaServerOverride } from '../client/create-client.js'
+import {
+    createWaClient,
+    type CreateWaClientOptions,
+    type WaServerOverride
+} from '../client/create-client.js'
 import type { ClientLogger } from '../client/logger.js'
 import { SILENT_LOGGER } from '../client/silent-logger.js'
-import { CLOSE_REASONS, closeForFailure, worstExit, type CloseClassification } from '../client/reasons.js'
-import { KEEP_STORE_ON_CLOSE, ReconnectPolicy, type ReconnectDecision, type ReconnectPolicyOptions } from '../client/reconnect.js'
+import {
+    CLOSE_REASONS,
+    closeForFailure,
+    worstExit,
+    type CloseClassification
+} from '../client/reasons.js'
+import {
+    KEEP_STORE_ON_CLOSE,
+    ReconnectPolicy,
+    type ReconnectDecision,
+    type ReconnectPolicyOptions
+} from '../client/reconnect.js'
 import { toError, ZapoError, type ZapoErrorCode } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
 import type { OpenedStore } from '../store/open.js'
@@ -123,7 +137,8 @@ export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<Log
 
     const onAbort = () => finish('aborted')
     deps.signal?.addEventListener('abort', onAbort, { once: true })
-    const timer = options.timeoutMs !== null ? setTimeout(() => finish('timeout'), options.timeoutMs) : null
+    const timer =
+        options.timeoutMs !== null ? setTimeout(() => finish('timeout'), options.timeoutMs) : null
 
     try {
         // archive domains are not kept: a tail that runs for days must not grow with what it saw
@@ -142,7 +157,10 @@ export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<Log
                         sessionId,
                         server: options.server,
                         logger: demote(baseLogger.child({ session: sessionId })),
-                        tuning: { ...(deps.tuning ?? {}), logoutStoreClear: KEEP_STORE_ON_CLOSE } as CreateWaClientOptions['tuning']
+                        tuning: {
+                            ...(deps.tuning ?? {}),
+                            logoutStoreClear: KEEP_STORE_ON_CLOSE
+                        } as CreateWaClientOptions['tuning']
                     })
             })
             runners.push(runner)
@@ -152,7 +170,9 @@ export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<Log
         await Promise.all(runners.map(r => r.shutdown()))
         const outcomes = runners.map(r => r.outcome())
         const exit =
-            end === 'sessions_ended' ? worstExit(outcomes.map(o => o.stoppedBy?.exit ?? 'OK')) : 'OK'
+            end === 'sessions_ended'
+                ? worstExit(outcomes.map(o => o.stoppedBy?.exit ?? 'OK'))
+                : 'OK'
         return { ended: end, matched, sessions: outcomes, exit }
     } finally {
         if (timer) clearTimeout(timer)
@@ -166,7 +186,8 @@ export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<Log
 function passes(record: EventRecord, options: LogsOptions): boolean {
     // the end of a session is always reported, whatever the filters
     if (record.type === 'stopped') return true
-    if (options.types === null ? OPT_IN_TYPES.has(record.type) : !options.types.has(record.type)) return false
+    if (options.types === null ? OPT_IN_TYPES.has(record.type) : !options.types.has(record.type))
+        return false
     if (isStatusRecord(record)) return true
     if (options.chat !== null && !jidMatches(record.chat, options.chat)) return false
     if (options.from !== null && !jidMatches(record.from, options.from)) return false
@@ -176,8 +197,14 @@ function passes(record: EventRecord, options: LogsOptions): boolean {
 function demote(logger: ClientLogger): ClientLogger {
     return {
         ...logger,
-        warn: (message, context) => (DEMOTED_LOG_MESSAGES.has(message) ? logger.debug(message, context) : logger.warn(message, context)),
-        info: (message, context) => (DEMOTED_LOG_MESSAGES.has(message) ? logger.debug(message, context) : logger.info(message, context))
+        warn: (message, context) =>
+            DEMOTED_LOG_MESSAGES.has(message)
+                ? logger.debug(message, context)
+                : logger.warn(message, context),
+        info: (message, context) =>
+            DEMOTED_LOG_MESSAGES.has(message)
+                ? logger.debug(message, context)
+                : logger.info(message, context)
     }
 }
 
@@ -240,11 +267,18 @@ class SessionRunner {
         }
         client.on('connection', (event: ConnectionEventLike) => this.onConnection(event))
         // a paired session never shows a QR: if it does, its credentials are gone
-        client.on('auth_qr', () => this.onFatal({ reason: CLOSE_REASONS.CREDENTIALS_MISSING, code: null, isLogout: true }))
+        client.on('auth_qr', () =>
+            this.onFatal({ reason: CLOSE_REASONS.CREDENTIALS_MISSING, code: null, isLogout: true })
+        )
         // a temporary ban (402) comes with no close event: stop on the failure itself
         client.on('failure', (event: { readonly failureReason?: number }) => {
             const close = closeForFailure(event)
-            if (close) this.onFatal({ reason: close.reason, code: close.code ?? null, isLogout: close.isLogout === true })
+            if (close)
+                this.onFatal({
+                    reason: close.reason,
+                    code: close.code ?? null,
+                    isLogout: close.isLogout === true
+                })
         })
         void this.connect()
     }
@@ -371,7 +405,10 @@ function bounded(promise: Promise<void>, ms: number): Promise<void> {
 }
 
 /** The sessions to tail, refused before anything connects when one is missing or unpaired. */
-async function resolveSessions(spec: StoreSpec, wanted: readonly string[] | 'all'): Promise<readonly string[]> {
+async function resolveSessions(
+    spec: StoreSpec,
+    wanted: readonly string[] | 'all'
+): Promise<readonly string[]> {
     const { openForReading } = await import('./read-store.js')
     const readable = await openForReading(spec)
     try {
@@ -382,20 +419,32 @@ async function resolveSessions(spec: StoreSpec, wanted: readonly string[] | 'all
             const paired: string[] = []
             for (const id of ids) if ((await pairedState(store, id)) === 'paired') paired.push(id)
             if (paired.length === 0) {
-                throw new ZapoError('SESSION_NOT_FOUND', `no paired session in ${where}: pair one first (zapo pair --session ID)`, { store: where })
+                throw new ZapoError(
+                    'SESSION_NOT_FOUND',
+                    `no paired session in ${where}: pair one first (zapo pair --session ID)`,
+                    { store: where }
+                )
             }
             return paired
         }
         for (const id of wanted) {
             const state = readable.schema === 'missing' ? 'missing' : await pairedState(store, id)
             if (state === 'missing') {
-                throw new ZapoError('SESSION_NOT_FOUND', `no session "${id}" in ${where}: pair it first (zapo pair --session ${id}) or pass the right --store`, {
-                    session: id,
-                    store: where
-                })
+                throw new ZapoError(
+                    'SESSION_NOT_FOUND',
+                    `no session "${id}" in ${where}: pair it first (zapo pair --session ${id}) or pass the right --store`,
+                    {
+                        session: id,
+                        store: where
+                    }
+                )
             }
             if (state === 'unpaired') {
-                throw new ZapoError('NOT_PAIRED', `session "${id}" in ${where} is not paired: run zapo pair --session ${id}`, { session: id, store: where })
+                throw new ZapoError(
+                    'NOT_PAIRED',
+                    `session "${id}" in ${where} is not paired: run zapo pair --session ${id}`,
+                    { session: id, store: where }
+                )
             }
         }
         return [...new Set(wanted)]
@@ -404,12 +453,20 @@ async function resolveSessions(spec: StoreSpec, wanted: readonly string[] | 'all
     }
 }
 
-async function pairedState(store: OpenedStore, sessionId: string): Promise<'paired' | 'unpaired' | 'missing'> {
+async function pairedState(
+    store: OpenedStore,
+    sessionId: string
+): Promise<'paired' | 'unpaired' | 'missing'> {
     let credentials
     try {
         credentials = await store.domain('auth', sessionId).load()
     } catch (error) {
-        throw new ZapoError('STORE_UNAVAILABLE', `cannot read the credentials of "${sessionId}": ${toError(error).message}`, { session: sessionId }, { cause: error })
+        throw new ZapoError(
+            'STORE_UNAVAILABLE',
+            `cannot read the credentials of "${sessionId}": ${toError(error).message}`,
+            { session: sessionId },
+            { cause: error }
+        )
     }
     if (credentials === null) return 'missing'
     return credentials.meJid ? 'paired' : 'unpaired'

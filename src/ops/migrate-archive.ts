@@ -42,7 +42,10 @@ export async function copyArchiveSession(
     const source = digestArchiveRecords()
     const target = digestArchiveRecords()
     let copied = 0
-    for await (const batch of readArchiveRecords(ctx.src, ctx.srcCatalog, sessionId, { domains: ctx.domains, batchSize: ctx.batchSize })) {
+    for await (const batch of readArchiveRecords(ctx.src, ctx.srcCatalog, sessionId, {
+        domains: ctx.domains,
+        batchSize: ctx.batchSize
+    })) {
         if (ctx.aborted()) return null
         source.add(batch)
         await writeArchiveRecords(ctx.dst, sessionId, batch)
@@ -63,7 +66,10 @@ export async function digestArchiveOf(
     aborted: () => boolean
 ): Promise<Record<string, DomainDigest> | null> {
     const digest = digestArchiveRecords()
-    for await (const batch of readArchiveRecords(store, catalog, sessionId, { domains, batchSize })) {
+    for await (const batch of readArchiveRecords(store, catalog, sessionId, {
+        domains,
+        batchSize
+    })) {
         if (aborted()) return null
         digest.add(batch)
     }

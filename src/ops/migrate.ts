@@ -27,14 +27,26 @@ import { migrationMarksFor } from '../store/migration-marks.js'
 import type { OpenedStore } from '../store/open.js'
 import { openStore } from '../store/open.js'
 import { emptyCounts, readBackBatch, tallyBatch } from '../store/read-back.js'
-import { batchSizeOf, clearSession, digestSessionRecords, readSessionRecords, writeSessionRecords } from '../store/records.js'
+import {
+    batchSizeOf,
+    clearSession,
+    digestSessionRecords,
+    readSessionRecords,
+    writeSessionRecords
+} from '../store/records.js'
 import type { DomainDigest } from '../store/records.js'
 import type { RecordBatch, SessionCounts } from '../store/records.types.js'
 import type { ZapoSessionCatalog } from '../store/catalog.js'
 // archive domains (--archive): src/store/archive.ts, ./migrate-archive.ts
 import type { ArchiveDomain, StoreDomain } from '../store/address.js'
 import type { ArchiveCatalog } from '../store/archive.js'
-import { archiveCatalogFor, archiveRecordsByDomain, clearArchive, EMPTY_ARCHIVE_COUNTS, warmUpArchive } from '../store/archive.js'
+import {
+    archiveCatalogFor,
+    archiveRecordsByDomain,
+    clearArchive,
+    EMPTY_ARCHIVE_COUNTS,
+    warmUpArchive
+} from '../store/archive.js'
 import type { ArchiveCopyResult } from './migrate-archive.js'
 import { archiveLeftovers, copyArchiveSession, digestArchiveOf } from './migrate-archive.js'
 
@@ -165,7 +177,10 @@ export const DEFAULT_CONCURRENCY = 4
 export const DEFAULT_LIVE_WINDOW_MS = 10 * 60_000
 
 /** Records of each domain in SessionCounts terms. */
-export function recordsByDomain(counts: SessionCounts, domains: readonly DurableDomain[]): Partial<Record<DurableDomain, number>> {
+export function recordsByDomain(
+    counts: SessionCounts,
+    domains: readonly DurableDomain[]
+): Partial<Record<DurableDomain, number>> {
     const all: Partial<Record<DurableDomain, number>> = {
         auth: counts.credentials ? 1 : 0,
         signal: (counts.registration ? 1 : 0) + (counts.signedPreKey ? 1 : 0),
@@ -187,15 +202,26 @@ interface Opened {
     dst: OpenedStore | null
 }
 
-export async function runMigrate(options: MigrateOptions, deps: MigrateDeps = {}): Promise<MigrateResult> {
+export async function runMigrate(
+    options: MigrateOptions,
+    deps: MigrateDeps = {}
+): Promise<MigrateResult> {
     const now = deps.now ?? Date.now
     const started = now()
     if (sameStore(options.from, options.to)) {
-        throw new ZapoError('USAGE', `--from and --to name the same store (${options.from.label}): pass a different target`, {})
+        throw new ZapoError(
+            'USAGE',
+            `--from and --to name the same store (${options.from.label}): pass a different target`,
+            {}
+        )
     }
     const src = await openStore(options.from, 'read').catch((error: unknown) => {
         if (error instanceof ZapoError && error.code === 'SESSION_NOT_FOUND') {
-            throw new ZapoError('SESSION_NOT_FOUND', `the source ${options.from.label} does not exist: check --from`, error.meta)
+            throw new ZapoError(
+                'SESSION_NOT_FOUND',
+                `the source ${options.from.label} does not exist: check --from`,
+                error.meta
+            )
         }
         throw error
     })
@@ -210,14 +236,29 @@ export async function runMigrate(options: MigrateOptions, deps: MigrateDeps = {}
         deps.onPlan?.(plan)
         if (options.mode === 'dry-run') return finish('planned', plan, [], started, now())
         if (dst === null || dstCatalog === null || marks === null) {
-            throw new ZapoError('SESSION_NOT_FOUND', `the target ${options.to.label} does not exist: there is nothing to verify; run the migration first`, {
-                store: options.to.label
-            })
+            throw new ZapoError(
+                'SESSION_NOT_FOUND',
+                `the target ${options.to.label} does not exist: there is nothing to verify; run the migration first`,
+                {
+                    store: options.to.label
+                }
+            )
         }
         const refused = plan.sessions.filter(s => s.action === 'refuse')
         if (refused.length > 0) throw existsError(refused, options.to.label)
 
-        const runner = new Runner(options, deps, plan, src, opened.srcCatalog, dst, dstCatalog, marks, now, started)
+        const runner = new Runner(
+            options,
+            deps,
+            plan,
+            src,
+            opened.srcCatalog,
+            dst,
+            dstCatalog,
+            marks,
+            now,
+            started
+        )
         const outcomes = await runner.run()
         const failed = outcomes.filter(o => o.verified === false)
         const cancelled = deps.signal?.aborted === true
@@ -225,10 +266,22 @@ export async function runMigrate(options: MigrateOptions, deps: MigrateDeps = {}
         if (failed.length > 0) return finish('verify-failed', plan, outcomes, started, now())
         if (options.deleteSource && options.mode === 'copy') {
             const deleted = await runner.deleteSources(outcomes)
-            const final = finish(deps.signal?.aborted ? 'cancelled' : 'migrated', plan, deleted, started, now())
+            const final = finish(
+                deps.signal?.aborted ? 'cancelled' : 'migrated',
+                plan,
+                deleted,
+                started,
+                now()
+            )
             return final
         }
-        return finish(options.mode === 'verify-only' ? 'verified' : 'migrated', plan, outcomes, started, now())
+        return finish(
+            options.mode === 'verify-only' ? 'verified' : 'migrated',
+            plan,
+            outcomes,
+            started,
+            now()
+        )
     } finally {
         await opened.dst?.close()
         await src.close()
@@ -247,14 +300,22 @@ function sameStore(a: StoreSpec, b: StoreSpec): boolean {
     )
 }
 
-async function openTarget(spec: StoreSpec, mode: 'read' | 'write', migrateMode: MigrateMode): Promise<OpenedStore | null> {
+async function openTarget(
+    spec: StoreSpec,
+    mode: 'read' | 'write',
+    migrateMode: MigrateMode
+): Promise<OpenedStore | null> {
     if (mode === 'read' && spec.primary.kind === 'sqlite') {
         const { existsSync } = await import('node:fs')
         if (!existsSync(spec.primary.target)) {
             if (migrateMode === 'dry-run') return null
-            throw new ZapoError('SESSION_NOT_FOUND', `no SQLite store at ${spec.primary.target}: there is nothing to verify; run the migration first`, {
-                store: spec.label
-            })
+            throw new ZapoError(
+                'SESSION_NOT_FOUND',
+                `no SQLite store at ${spec.primary.target}: there is nothing to verify; run the migration first`,
+                {
+                    store: spec.label
+                }
+            )
         }
     }
     return openStore(spec, mode)
@@ -282,7 +343,10 @@ async function makePlan(
     const srcIds = await srcCatalog.listSessionIds()
     const srcSet = new Set(srcIds)
     const targetState = dstCatalog ? await dstCatalog.schemaState() : null
-    const dstIds = dstCatalog && targetState?.state !== 'missing' ? new Set(await dstCatalog.listSessionIds()) : new Set<string>()
+    const dstIds =
+        dstCatalog && targetState?.state !== 'missing'
+            ? new Set(await dstCatalog.listSessionIds())
+            : new Set<string>()
     const allMarks = marks ? await marks.readAll() : new Map<string, MigrationMark>()
     const ours = (id: string): MigrationMark | null => {
         const mark = allMarks.get(id)
@@ -308,7 +372,10 @@ async function makePlan(
     // one pass over the source for every session's counts
     const allCounts = await srcCatalog.countsMany(ids.filter(id => srcSet.has(id)))
     const archive = options.archive ?? []
-    const archiveCounts = archive.length > 0 ? await archiveCatalogFor(src).countsMany(ids.filter(id => srcSet.has(id))) : null
+    const archiveCounts =
+        archive.length > 0
+            ? await archiveCatalogFor(src).countsMany(ids.filter(id => srcSet.has(id)))
+            : null
     const sessions: PlannedSession[] = []
     let recordsToCopy = 0
     for (const sessionId of ids) {
@@ -321,7 +388,13 @@ async function makePlan(
         else if (isMoved(own)) action = 'moved'
         else if (own?.state === 'verified' && inTarget) action = 'reverify'
         else if (own?.state === 'copying') action = 'resume'
-        else if (inTarget) action = options.existing === 'skip' ? 'skip' : options.existing === 'overwrite' ? 'overwrite' : 'refuse'
+        else if (inTarget)
+            action =
+                options.existing === 'skip'
+                    ? 'skip'
+                    : options.existing === 'overwrite'
+                      ? 'overwrite'
+                      : 'refuse'
         else action = 'copy'
 
         let records: Partial<Record<StoreDomain, number>> = {}
@@ -330,22 +403,41 @@ async function makePlan(
             const counts = allCounts.get(sessionId) ?? (await srcCatalog.counts(sessionId))
             records = recordsByDomain(counts, options.domains)
             if (archiveCounts !== null) {
-                records = { ...records, ...archiveRecordsByDomain(archiveCounts.get(sessionId) ?? EMPTY_ARCHIVE_COUNTS, archive) }
+                records = {
+                    ...records,
+                    ...archiveRecordsByDomain(
+                        archiveCounts.get(sessionId) ?? EMPTY_ARCHIVE_COUNTS,
+                        archive
+                    )
+                }
             }
             liveSince = await lastSuccess(src, sessionId, nowMs, liveWindow)
         }
         const total = Object.values(records).reduce((n, v) => n + (v ?? 0), 0)
-        if (action === 'copy' || action === 'resume' || action === 'overwrite') recordsToCopy += total
+        if (action === 'copy' || action === 'resume' || action === 'overwrite')
+            recordsToCopy += total
         sessions.push({ sessionId, action, inTarget, mark, records, total, liveSince })
     }
-    return { from: source, to: options.to.label, mode: options.mode, domains: [...options.domains, ...archive], sessions, recordsToCopy }
+    return {
+        from: source,
+        to: options.to.label,
+        mode: options.mode,
+        domains: [...options.domains, ...archive],
+        sessions,
+        recordsToCopy
+    }
 }
 
 function isMoved(mark: MigrationMark | null): boolean {
     return mark !== null && (mark.state === 'moved' || mark.state === 'deleting-source')
 }
 
-async function lastSuccess(src: OpenedStore, sessionId: string, nowMs: number, windowMs: number): Promise<number | null> {
+async function lastSuccess(
+    src: OpenedStore,
+    sessionId: string,
+    nowMs: number,
+    windowMs: number
+): Promise<number | null> {
     try {
         const credentials = await src.domain('auth', sessionId).load()
         const ts = credentials?.lastSuccessTs
@@ -372,7 +464,9 @@ function finish(
         sessions: outcomes,
         totals: {
             sessions: plan.sessions.length,
-            copiedSessions: outcomes.filter(o => ['copy', 'resume', 'overwrite'].includes(o.action) && o.verified === true).length,
+            copiedSessions: outcomes.filter(
+                o => ['copy', 'resume', 'overwrite'].includes(o.action) && o.verified === true
+            ).length,
             verifiedSessions: outcomes.filter(o => o.verified === true).length,
             failedSessions: outcomes.filter(o => o.verified === false).length,
             skippedSessions: plan.sessions.filter(s => s.action === 'skip').length,
@@ -408,7 +502,9 @@ class Runner {
         // progress counts records copied, and records compared for sessions only verified
         this.total =
             plan.recordsToCopy +
-            plan.sessions.filter(s => s.action === 'verify' || s.action === 'reverify').reduce((n, s) => n + s.total, 0)
+            plan.sessions
+                .filter(s => s.action === 'verify' || s.action === 'reverify')
+                .reduce((n, s) => n + s.total, 0)
         this.sessionsTotal = plan.sessions.filter(s => s.action !== 'skip').length
         this.archive = options.archive ?? []
         this.srcArchive = archiveCatalogFor(src)
@@ -421,7 +517,8 @@ class Runner {
 
     async run(): Promise<SessionOutcome[]> {
         if (this.options.mode === 'copy') await warmUp(this.dst, this.options.domains)
-        if (this.options.mode === 'copy' && this.archive.length > 0) await warmUpArchive(this.dst, this.archive)
+        if (this.options.mode === 'copy' && this.archive.length > 0)
+            await warmUpArchive(this.dst, this.archive)
         const queue = this.plan.sessions.filter(s => s.action !== 'skip' && s.action !== 'refuse')
         const outcomes = new Map<string, SessionOutcome>()
         let next = 0
@@ -442,12 +539,17 @@ class Runner {
                 this.deps.onSession?.(outcome)
             }
         }
-        const concurrency = Math.max(1, Math.min(this.options.concurrency ?? DEFAULT_CONCURRENCY, queue.length))
+        const concurrency = Math.max(
+            1,
+            Math.min(this.options.concurrency ?? DEFAULT_CONCURRENCY, queue.length)
+        )
         await Promise.all(Array.from({ length: concurrency }, () => worker()))
         const failed = failures[0]
         if (failed !== undefined) throw copyFailed(failed.sessionId, failed.error, outcomes.size)
         // keep the plan's order
-        return queue.map(s => outcomes.get(s.sessionId)).filter((o): o is SessionOutcome => o !== undefined)
+        return queue
+            .map(s => outcomes.get(s.sessionId))
+            .filter((o): o is SessionOutcome => o !== undefined)
     }
 
     /** null when cancelled before the session finished */
@@ -456,7 +558,15 @@ class Runner {
         const base = { sessionId: planned.sessionId, action: planned.action, sourceDeleted: false }
         switch (planned.action) {
             case 'moved':
-                return { ...base, copied: 0, verified: true, digests: {}, mismatches: [], sourceDeleted: planned.mark?.state === 'moved', durationMs: 0 }
+                return {
+                    ...base,
+                    copied: 0,
+                    verified: true,
+                    digests: {},
+                    mismatches: [],
+                    sourceDeleted: planned.mark?.state === 'moved',
+                    durationMs: 0
+                }
             case 'verify':
             case 'reverify': {
                 const result = await this.verify(planned)
@@ -467,7 +577,13 @@ class Runner {
                     // the target changed since the earlier run and --overwrite asks for a fresh copy
                     return this.copy({ ...planned, action: 'overwrite' }, t0)
                 }
-                return { ...base, copied: 0, verified: result.mismatches.length === 0, ...result, durationMs: this.now() - t0 }
+                return {
+                    ...base,
+                    copied: 0,
+                    verified: result.mismatches.length === 0,
+                    ...result,
+                    durationMs: this.now() - t0
+                }
             }
             default:
                 return this.copy(planned, t0)
@@ -477,8 +593,14 @@ class Runner {
     private async copy(planned: PlannedSession, t0: number): Promise<SessionOutcome | null> {
         const { sessionId } = planned
         const domains = this.options.domains
-        await this.marks.write({ sessionId, source: this.plan.from, state: 'copying', updatedAt: this.now() })
-        if (planned.action !== 'copy' && this.archive.length > 0) await clearArchive(this.dst, sessionId, this.archive)
+        await this.marks.write({
+            sessionId,
+            source: this.plan.from,
+            state: 'copying',
+            updatedAt: this.now()
+        })
+        if (planned.action !== 'copy' && this.archive.length > 0)
+            await clearArchive(this.dst, sessionId, this.archive)
         if (planned.action !== 'copy') await clearSession(this.dst, sessionId, { domains })
 
         // verification runs along: every written batch is read back from the target by its keys
@@ -506,9 +628,10 @@ class Runner {
             copied += n
             this.advance('copy', sessionId, copied, planned.total, n)
         }
-        const iterator = readSessionRecords(this.src, this.srcCatalog, sessionId, { domains, batchSize: this.options.batchSize })[
-            Symbol.asyncIterator
-        ]()
+        const iterator = readSessionRecords(this.src, this.srcCatalog, sessionId, {
+            domains,
+            batchSize: this.options.batchSize
+        })[Symbol.asyncIterator]()
         try {
             // read the next batch while the current one is written
             let pending = iterator.next()
@@ -551,11 +674,31 @@ class Runner {
         const mismatches = compareDigests(source, { ...targetDigest.result(), ...archived?.target })
         if (planned.action !== 'copy' && mismatches.length === 0) {
             // the target held this session before: prove the clear left nothing behind
-            mismatches.push(...compareCounts(copiedCounts, await this.dstCatalog.counts(sessionId), domains, source))
-            if (archived !== null) mismatches.push(...(await archiveLeftovers(this.dstArchive, sessionId, archived.source, this.archive)))
+            mismatches.push(
+                ...compareCounts(
+                    copiedCounts,
+                    await this.dstCatalog.counts(sessionId),
+                    domains,
+                    source
+                )
+            )
+            if (archived !== null)
+                mismatches.push(
+                    ...(await archiveLeftovers(
+                        this.dstArchive,
+                        sessionId,
+                        archived.source,
+                        this.archive
+                    ))
+                )
         }
         if (mismatches.length === 0) {
-            await this.marks.write({ sessionId, source: this.plan.from, state: 'verified', updatedAt: this.now() })
+            await this.marks.write({
+                sessionId,
+                source: this.plan.from,
+                state: 'verified',
+                updatedAt: this.now()
+            })
         }
         return {
             sessionId,
@@ -569,7 +712,9 @@ class Runner {
         }
     }
 
-    private async verify(planned: PlannedSession): Promise<{ digests: Record<string, DomainDigest>; mismatches: DigestMismatch[] } | null> {
+    private async verify(
+        planned: PlannedSession
+    ): Promise<{ digests: Record<string, DomainDigest>; mismatches: DigestMismatch[] } | null> {
         const [source, target] = await Promise.all([
             this.digestOf(this.src, this.srcCatalog, planned.sessionId),
             this.digestOf(this.dst, this.dstCatalog, planned.sessionId)
@@ -579,9 +724,16 @@ class Runner {
         return { digests: source, mismatches: compareDigests(source, target) }
     }
 
-    private async digestOf(store: OpenedStore, catalog: ZapoSessionCatalog, sessionId: string): Promise<Record<string, DomainDigest> | null> {
+    private async digestOf(
+        store: OpenedStore,
+        catalog: ZapoSessionCatalog,
+        sessionId: string
+    ): Promise<Record<string, DomainDigest> | null> {
         const digest = digestSessionRecords()
-        for await (const batch of readSessionRecords(store, catalog, sessionId, { domains: this.options.domains, batchSize: this.options.batchSize })) {
+        for await (const batch of readSessionRecords(store, catalog, sessionId, {
+            domains: this.options.domains,
+            batchSize: this.options.batchSize
+        })) {
             if (this.aborted) return null
             digest.add(batch)
         }
@@ -609,7 +761,13 @@ class Runner {
         }
     }
 
-    private advance(phase: MigrateProgress['phase'], sessionId: string, sessionDone: number, sessionTotal: number, n: number): void {
+    private advance(
+        phase: MigrateProgress['phase'],
+        sessionId: string,
+        sessionDone: number,
+        sessionTotal: number,
+        n: number
+    ): void {
         this.done += n
         const elapsedMs = Math.max(1, this.now() - this.started)
         const rate = (this.done * 1000) / elapsedMs
@@ -640,10 +798,20 @@ class Runner {
                     continue
                 }
                 const { sessionId } = outcome
-                await this.marks.write({ sessionId, source: this.plan.from, state: 'deleting-source', updatedAt: this.now() })
+                await this.marks.write({
+                    sessionId,
+                    source: this.plan.from,
+                    state: 'deleting-source',
+                    updatedAt: this.now()
+                })
                 if (this.archive.length > 0) await clearArchive(writable, sessionId, this.archive)
                 await clearSession(writable, sessionId, { domains: this.options.domains })
-                await this.marks.write({ sessionId, source: this.plan.from, state: 'moved', updatedAt: this.now() })
+                await this.marks.write({
+                    sessionId,
+                    source: this.plan.from,
+                    state: 'moved',
+                    updatedAt: this.now()
+                })
                 this.advance('delete', sessionId, 0, 0, 0)
                 out.push({ ...outcome, sourceDeleted: true })
             }
@@ -691,7 +859,6 @@ async function warmUp(store: OpenedStore, domains: readonly DurableDomain[]): Pr
     for (const domain of domains) await probes[domain]()
 }
 
-
 /** Domains where the target's catalog counts more (or other) records than were copied. */
 export function compareCounts(
     copied: SessionCounts,
@@ -707,7 +874,9 @@ export function compareCounts(
             domain,
             source: digests[domain] ?? null,
             target: null,
-            extra: differ.map(f => `${f}: copied ${String(copied[f])}, target holds ${String(target[f])}`).join('; ')
+            extra: differ
+                .map(f => `${f}: copied ${String(copied[f])}, target holds ${String(target[f])}`)
+                .join('; ')
         })
     }
     return out

@@ -306,7 +306,6 @@ function cancelled(): ZapoError {
     return new ZapoError('CANCELLED', 'pairing cancelled: nothing was stored')
 }
 
-
 async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<StagedOutcome> {
     const { sessionId, method } = options
     const staging = await createStagingStore(sessionId)

@@ -108,4 +108,3 @@ export async function runSessionsList(options: SessionsListOptions): Promise<Ses
         await readable.close()
     }
 }
-

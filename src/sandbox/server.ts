@@ -87,7 +87,10 @@ export const LOGIN_REFUSAL_REASONS: Readonly<Partial<Record<FaultKind, number>>>
 })
 
 /** Refusals the real service gives only at login (it checks the client's version and user agent there). */
-const LOGIN_ONLY_FAULTS: ReadonlySet<FaultKind> = new Set<FaultKind>(['client_too_old', 'bad_user_agent'])
+const LOGIN_ONLY_FAULTS: ReadonlySet<FaultKind> = new Set<FaultKind>([
+    'client_too_old',
+    'bad_user_agent'
+])
 
 const FAULT_ALIASES: Readonly<Record<string, FaultKind>> = Object.freeze({
     '515': 'restart',
@@ -499,7 +502,8 @@ export class SandboxServer extends EventEmitter {
         const reason = LOGIN_REFUSAL_REASONS[kind]
         if (reason === undefined) throw new Error(`"${kind}" is not a login refusal`)
         const trimmed = target.trim()
-        if (trimmed === '') throw new Error('refuseNextLogin needs a device JID, account JID or phone')
+        if (trimmed === '')
+            throw new Error('refuseNextLogin needs a device JID, account JID or phone')
         this.loginRefusals.push({ target: trimmed, kind })
     }
 

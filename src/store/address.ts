@@ -24,7 +24,13 @@ import { isAbsolute, resolve } from 'node:path'
 import type { BackendConfigEntry, ZapoConfig } from '../config.js'
 import { usageError } from '../errors.js'
 
-export const BACKEND_KINDS = Object.freeze(['sqlite', 'postgres', 'mysql', 'redis', 'mongo'] as const)
+export const BACKEND_KINDS = Object.freeze([
+    'sqlite',
+    'postgres',
+    'mysql',
+    'redis',
+    'mongo'
+] as const)
 export type BackendKind = (typeof BACKEND_KINDS)[number]
 
 /** The embedded default: a SQLite file in the working directory. */
@@ -62,13 +68,22 @@ export type DurableDomain = (typeof DURABLE_DOMAINS)[number]
 export const ARCHIVE_DOMAINS = Object.freeze(['messages', 'threads', 'contacts'] as const)
 export type ArchiveDomain = (typeof ARCHIVE_DOMAINS)[number]
 
-export const CACHE_DOMAINS = Object.freeze(['retry', 'participants', 'deviceList', 'messageSecret'] as const)
+export const CACHE_DOMAINS = Object.freeze([
+    'retry',
+    'participants',
+    'deviceList',
+    'messageSecret'
+] as const)
 export type CacheDomain = (typeof CACHE_DOMAINS)[number]
 
 export type StoreDomain = DurableDomain | ArchiveDomain
 export type AnyDomain = StoreDomain | CacheDomain
 
-const ALL_DOMAINS: ReadonlySet<string> = new Set([...DURABLE_DOMAINS, ...ARCHIVE_DOMAINS, ...CACHE_DOMAINS])
+const ALL_DOMAINS: ReadonlySet<string> = new Set([
+    ...DURABLE_DOMAINS,
+    ...ARCHIVE_DOMAINS,
+    ...CACHE_DOMAINS
+])
 
 /** A store as the tool sees it: the primary backend plus optional per-domain routing. */
 export interface StoreSpec {
@@ -107,7 +122,8 @@ const SCHEMES: Readonly<Record<string, BackendKind>> = Object.freeze({
     'mongodb+srv:': 'mongo'
 })
 
-const SUPPORTED_SCHEMES_TEXT = 'sqlite:, postgres://, mysql://, mariadb://, redis://, rediss://, mongodb://, mongodb+srv://'
+const SUPPORTED_SCHEMES_TEXT =
+    'sqlite:, postgres://, mysql://, mariadb://, redis://, rediss://, mongodb://, mongodb+srv://'
 
 const SQLITE_EXTENSIONS = /\.(sqlite3?|db)$/i
 
@@ -154,13 +170,26 @@ export function singleStore(primary: BackendSpec): StoreSpec {
 }
 
 function sameBackend(a: BackendSpec, b: BackendSpec): boolean {
-    return a.kind === b.kind && a.target === b.target && a.tablePrefix === b.tablePrefix && a.keyPrefix === b.keyPrefix && a.collectionPrefix === b.collectionPrefix
+    return (
+        a.kind === b.kind &&
+        a.target === b.target &&
+        a.tablePrefix === b.tablePrefix &&
+        a.keyPrefix === b.keyPrefix &&
+        a.collectionPrefix === b.collectionPrefix
+    )
 }
 
 /** Resolves one store value: a URL, a bare backend name, or a path to a SQLite file. */
-export function resolveBackend(value: string, source: SpecSource, ctx: ResolveContext): BackendSpec {
+export function resolveBackend(
+    value: string,
+    source: SpecSource,
+    ctx: ResolveContext
+): BackendSpec {
     const trimmed = value.trim()
-    if (trimmed === '') throw usageError('empty store address: pass a URL such as sqlite:./zapo.sqlite or postgres://host/db')
+    if (trimmed === '')
+        throw usageError(
+            'empty store address: pass a URL such as sqlite:./zapo.sqlite or postgres://host/db'
+        )
     const bare = BARE_NAMES[trimmed.toLowerCase()]
     if (bare) return resolveBareName(trimmed.toLowerCase(), bare, ctx)
     return parseStoreUrl(trimmed, source, ctx.cwd)
@@ -172,9 +201,12 @@ function resolveBareName(name: string, kind: BackendKind, ctx: ResolveContext): 
     const env = ctx.env
     switch (kind) {
         case 'sqlite':
-            return env.ZAPO_SQLITE ? parseStoreUrl(env.ZAPO_SQLITE, 'env', ctx.cwd) : defaultSqlite(ctx, 'default')
+            return env.ZAPO_SQLITE
+                ? parseStoreUrl(env.ZAPO_SQLITE, 'env', ctx.cwd)
+                : defaultSqlite(ctx, 'default')
         case 'postgres': {
-            if (env.DATABASE_URL && /^postgres(ql)?:/i.test(env.DATABASE_URL)) return parseStoreUrl(env.DATABASE_URL, 'env', ctx.cwd)
+            if (env.DATABASE_URL && /^postgres(ql)?:/i.test(env.DATABASE_URL))
+                return parseStoreUrl(env.DATABASE_URL, 'env', ctx.cwd)
             if (env.POSTGRES_URL) return parseStoreUrl(env.POSTGRES_URL, 'env', ctx.cwd)
             if (env.PGHOST || env.PGDATABASE || env.PGUSER || env.PGPORT || env.PGSERVICE) {
                 const display = `postgres://${env.PGUSER ? `${env.PGUSER}@` : ''}${env.PGHOST ?? 'localhost'}${env.PGPORT ? `:${env.PGPORT}` : ''}/${env.PGDATABASE ?? env.PGUSER ?? ''} (from PG* variables)`
@@ -183,11 +215,18 @@ function resolveBareName(name: string, kind: BackendKind, ctx: ResolveContext): 
             return missingBackend(name, 'DATABASE_URL (or PGHOST/PGDATABASE…)')
         }
         case 'mysql': {
-            const url = env.MYSQL_URL ?? env.MARIADB_URL ?? (env.DATABASE_URL && /^(mysql|mariadb):/i.test(env.DATABASE_URL) ? env.DATABASE_URL : undefined)
+            const url =
+                env.MYSQL_URL ??
+                env.MARIADB_URL ??
+                (env.DATABASE_URL && /^(mysql|mariadb):/i.test(env.DATABASE_URL)
+                    ? env.DATABASE_URL
+                    : undefined)
             return url ? parseStoreUrl(url, 'env', ctx.cwd) : missingBackend(name, 'MYSQL_URL')
         }
         case 'redis':
-            return env.REDIS_URL ? parseStoreUrl(env.REDIS_URL, 'env', ctx.cwd) : missingBackend(name, 'REDIS_URL')
+            return env.REDIS_URL
+                ? parseStoreUrl(env.REDIS_URL, 'env', ctx.cwd)
+                : missingBackend(name, 'REDIS_URL')
         case 'mongo': {
             const url = env.MONGODB_URI ?? env.MONGO_URL
             return url ? parseStoreUrl(url, 'env', ctx.cwd) : missingBackend(name, 'MONGODB_URI')
@@ -195,7 +234,10 @@ function resolveBareName(name: string, kind: BackendKind, ctx: ResolveContext): 
     }
 }
 
-function findConfiguredKind(backends: Readonly<Record<string, BackendConfigEntry>>, kind: BackendKind): BackendConfigEntry | undefined {
+function findConfiguredKind(
+    backends: Readonly<Record<string, BackendConfigEntry>>,
+    kind: BackendKind
+): BackendConfigEntry | undefined {
     for (const [name, entry] of Object.entries(backends)) {
         if (BARE_NAMES[name.toLowerCase()] === kind) return entry
     }
@@ -215,8 +257,12 @@ function fromConfigEntry(entry: BackendConfigEntry, ctx: ResolveContext): Backen
         ...base,
         ...(entry.tablePrefix !== undefined ? { tablePrefix: entry.tablePrefix } : {}),
         ...(entry.keyPrefix !== undefined ? { keyPrefix: entry.keyPrefix } : {}),
-        ...(entry.collectionPrefix !== undefined ? { collectionPrefix: entry.collectionPrefix } : {}),
-        ...(entry.tableNames !== undefined ? { tableNames: { ...base.tableNames, ...entry.tableNames } } : {})
+        ...(entry.collectionPrefix !== undefined
+            ? { collectionPrefix: entry.collectionPrefix }
+            : {}),
+        ...(entry.tableNames !== undefined
+            ? { tableNames: { ...base.tableNames, ...entry.tableNames } }
+            : {})
     }
 }
 
@@ -230,7 +276,11 @@ export function parseStoreUrl(value: string, source: SpecSource, cwd: string): B
     const schemeMatch = /^([a-z][a-z0-9+.-]*:)/i.exec(value)
     const scheme = schemeMatch?.[1]?.toLowerCase()
     if (!scheme || (scheme.length === 2 && /^[a-z]:$/i.test(scheme))) {
-        if (SQLITE_EXTENSIONS.test(value.split('?')[0] ?? '') || value.includes('/') || value.startsWith('.')) {
+        if (
+            SQLITE_EXTENSIONS.test(value.split('?')[0] ?? '') ||
+            value.includes('/') ||
+            value.startsWith('.')
+        ) {
             return sqliteSpec(value, source, cwd)
         }
         throw usageError(
@@ -239,14 +289,18 @@ export function parseStoreUrl(value: string, source: SpecSource, cwd: string): B
     }
     const kind = SCHEMES[scheme]
     if (!kind) {
-        throw usageError(`unknown store scheme "${scheme}" in "${redactUrl(value)}": use one of ${SUPPORTED_SCHEMES_TEXT}`)
+        throw usageError(
+            `unknown store scheme "${scheme}" in "${redactUrl(value)}": use one of ${SUPPORTED_SCHEMES_TEXT}`
+        )
     }
     if (kind === 'sqlite') return sqliteSpec(value.slice(scheme.length), source, cwd)
     let url: URL
     try {
         url = new URL(value)
     } catch {
-        throw usageError(`malformed store URL "${redactUrl(value)}": check its host, port and escaping (a password with @ or / must be percent-encoded)`)
+        throw usageError(
+            `malformed store URL "${redactUrl(value)}": check its host, port and escaping (a password with @ or / must be percent-encoded)`
+        )
     }
     const options: { tablePrefix?: string; keyPrefix?: string; collectionPrefix?: string } = {}
     const optionNames: Readonly<Record<BackendKind, readonly string[]>> = {
@@ -260,7 +314,9 @@ export function parseStoreUrl(value: string, source: SpecSource, cwd: string): B
         const v = url.searchParams.get(name)
         if (v === null) continue
         if (!optionNames[kind].includes(name)) {
-            throw usageError(`${name} does not apply to ${kind} stores; use ${optionNames[kind].join(' or ') || 'no prefix option'} instead`)
+            throw usageError(
+                `${name} does not apply to ${kind} stores; use ${optionNames[kind].join(' or ') || 'no prefix option'} instead`
+            )
         }
         if (kind !== 'redis' && !/^[A-Za-z0-9_]*$/.test(v)) {
             throw usageError(`${name} "${v}" may only contain letters, digits and underscores`)
@@ -270,7 +326,13 @@ export function parseStoreUrl(value: string, source: SpecSource, cwd: string): B
     }
     if (kind === 'mysql' && url.protocol === 'mariadb:') url.protocol = 'mysql:'
     const target = url.toString()
-    return { kind, target, display: redactUrl(target) + describeOptions(options), source, ...options }
+    return {
+        kind,
+        target,
+        display: redactUrl(target) + describeOptions(options),
+        source,
+        ...options
+    }
 }
 
 function sqliteSpec(rest: string, source: SpecSource, cwd: string): BackendSpec {
@@ -288,28 +350,46 @@ function sqliteSpec(rest: string, source: SpecSource, cwd: string): BackendSpec 
         throw usageError(`malformed SQLite path "${rest}": fix its percent-escapes`)
     }
     if (pathPart === '') throw usageError('SQLite store has no path: use sqlite:./zapo.sqlite')
-    if (pathPart === ':memory:') throw usageError('an in-memory SQLite store holds nothing between runs: give a file path such as sqlite:./zapo.sqlite')
+    if (pathPart === ':memory:')
+        throw usageError(
+            'an in-memory SQLite store holds nothing between runs: give a file path such as sqlite:./zapo.sqlite'
+        )
     const path = isAbsolute(pathPart) ? pathPart : resolve(cwd, pathPart)
     const tableNames: Record<string, string> = {}
     for (const [key, value] of new URLSearchParams(query)) {
         if (key.startsWith('table.')) {
-            if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) throw usageError(`table name "${value}" for ${key} may only contain letters, digits and underscores`)
+            if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value))
+                throw usageError(
+                    `table name "${value}" for ${key} may only contain letters, digits and underscores`
+                )
             tableNames[key.slice('table.'.length)] = value
         } else {
-            throw usageError(`unknown SQLite store option "${key}": SQLite takes only table.<name>=<table> overrides`)
+            throw usageError(
+                `unknown SQLite store option "${key}": SQLite takes only table.<name>=<table> overrides`
+            )
         }
     }
     const hasNames = Object.keys(tableNames).length > 0
     return {
         kind: 'sqlite',
         target: path,
-        display: `sqlite:${path}${hasNames ? ` (tables: ${Object.entries(tableNames).map(([k, v]) => `${k}=${v}`).join(', ')})` : ''}`,
+        display: `sqlite:${path}${
+            hasNames
+                ? ` (tables: ${Object.entries(tableNames)
+                      .map(([k, v]) => `${k}=${v}`)
+                      .join(', ')})`
+                : ''
+        }`,
         source,
         ...(hasNames ? { tableNames } : {})
     }
 }
 
-function describeOptions(options: { tablePrefix?: string; keyPrefix?: string; collectionPrefix?: string }): string {
+function describeOptions(options: {
+    tablePrefix?: string
+    keyPrefix?: string
+    collectionPrefix?: string
+}): string {
     const parts = Object.entries(options).map(([k, v]) => `${k}=${v}`)
     return parts.length === 0 ? '' : ` (${parts.join(', ')})`
 }

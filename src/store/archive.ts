@@ -24,7 +24,14 @@
  */
 
 import { createHash } from 'node:crypto'
-import type { WaContactStore, WaMessageStore, WaStoredContactRecord, WaStoredMessageRecord, WaStoredThreadRecord, WaThreadStore } from 'zapo-js/store'
+import type {
+    WaContactStore,
+    WaMessageStore,
+    WaStoredContactRecord,
+    WaStoredMessageRecord,
+    WaStoredThreadRecord,
+    WaThreadStore
+} from 'zapo-js/store'
 import type { ArchiveDomain } from './address.js'
 import { ARCHIVE_DOMAINS } from './address.js'
 import type { OpenedBackend, OpenedStore } from './open.js'
@@ -33,7 +40,11 @@ import { canonicalJson, refuseSharedKeys } from './records.js'
 
 export type ArchiveCounts = Readonly<Record<ArchiveDomain, number>>
 
-export const EMPTY_ARCHIVE_COUNTS: ArchiveCounts = Object.freeze({ messages: 0, threads: 0, contacts: 0 })
+export const EMPTY_ARCHIVE_COUNTS: ArchiveCounts = Object.freeze({
+    messages: 0,
+    threads: 0,
+    contacts: 0
+})
 
 /** One batch of a session's archive records, as read through the store contracts. */
 export type ArchiveBatch =
@@ -52,7 +63,11 @@ interface DomainKeys {
 export interface ArchiveCatalog {
     counts(sessionId: string): Promise<ArchiveCounts>
     countsMany(sessionIds: readonly string[]): Promise<ReadonlyMap<string, ArchiveCounts>>
-    keys(domain: ArchiveDomain, sessionId: string, pageSize: number): AsyncIterable<readonly string[]>
+    keys(
+        domain: ArchiveDomain,
+        sessionId: string,
+        pageSize: number
+    ): AsyncIterable<readonly string[]>
 }
 
 /** The archive catalog of an opened store (each domain enumerated in the backend that holds it). */
@@ -90,11 +105,12 @@ export function archiveCatalogFor(store: OpenedStore): ArchiveCatalog {
 // ---------------------------------------------------------------------------------------------
 // per backend
 
-const TABLES: Readonly<Record<ArchiveDomain, { readonly table: string; readonly column: string }>> = Object.freeze({
-    messages: { table: 'mailbox_messages', column: 'message_id' },
-    threads: { table: 'mailbox_threads', column: 'jid' },
-    contacts: { table: 'mailbox_contacts', column: 'jid' }
-})
+const TABLES: Readonly<Record<ArchiveDomain, { readonly table: string; readonly column: string }>> =
+    Object.freeze({
+        messages: { table: 'mailbox_messages', column: 'message_id' },
+        threads: { table: 'mailbox_threads', column: 'jid' },
+        contacts: { table: 'mailbox_contacts', column: 'jid' }
+    })
 
 interface SqlAccess {
     query(sql: string, params: readonly unknown[]): Promise<readonly Record<string, unknown>[]>
@@ -118,31 +134,46 @@ function domainKeys(backend: OpenedBackend, domain: ArchiveDomain): DomainKeys {
                 // the store's connection rewrites logical table names to the configured overrides
                 ref: `"${table}"`,
                 exists: async () =>
-                    db.all(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?`, [physical]).length > 0,
+                    db.all(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?`, [
+                        physical
+                    ]).length > 0,
                 quote: c => `"${c}"`
             })
         }
         case 'postgres': {
             const pool = handle.pool
             const physical = `${spec.tablePrefix ?? ''}${table}`
-            const query = async (sql: string, params: readonly unknown[]): Promise<readonly Record<string, unknown>[]> => {
+            const query = async (
+                sql: string,
+                params: readonly unknown[]
+            ): Promise<readonly Record<string, unknown>[]> => {
                 let n = 0
-                const result = await pool.query(sql.replace(/\?/g, () => `$${++n}`), params as unknown[])
+                const result = await pool.query(
+                    sql.replace(/\?/g, () => `$${++n}`),
+                    params as unknown[]
+                )
                 return result.rows as Record<string, unknown>[]
             }
             return sqlKeys(column, {
                 query,
                 ref: `"${physical}"`,
                 exists: async () =>
-                    (await query(`SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?`, [physical]))
-                        .length > 0,
+                    (
+                        await query(
+                            `SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?`,
+                            [physical]
+                        )
+                    ).length > 0,
                 quote: c => `"${c}"`
             })
         }
         case 'mysql': {
             const pool = handle.pool
             const physical = `${spec.tablePrefix ?? ''}${table}`
-            const query = async (sql: string, params: readonly unknown[]): Promise<readonly Record<string, unknown>[]> => {
+            const query = async (
+                sql: string,
+                params: readonly unknown[]
+            ): Promise<readonly Record<string, unknown>[]> => {
                 const [rows] = await pool.query(sql, params as unknown[])
                 return rows as Record<string, unknown>[]
             }
@@ -150,8 +181,12 @@ function domainKeys(backend: OpenedBackend, domain: ArchiveDomain): DomainKeys {
                 query,
                 ref: `\`${physical}\``,
                 exists: async () =>
-                    (await query(`SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?`, [physical]))
-                        .length > 0,
+                    (
+                        await query(
+                            `SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?`,
+                            [physical]
+                        )
+                    ).length > 0,
                 quote: c => `\`${c}\``
             })
         }
@@ -200,7 +235,9 @@ function sqlKeys(column: string, sql: SqlAccess): DomainKeys {
     }
 }
 
-const REDIS_LAYOUT: Readonly<Record<ArchiveDomain, { readonly family: string; readonly field: string }>> = Object.freeze({
+const REDIS_LAYOUT: Readonly<
+    Record<ArchiveDomain, { readonly family: string; readonly field: string }>
+> = Object.freeze({
     messages: { family: 'msg', field: 'id' },
     threads: { family: 'thread', field: 'jid' },
     contacts: { family: 'contact', field: 'jid' }
@@ -212,7 +249,11 @@ function escapeGlob(value: string): string {
     return value.replace(/[*?[\]\\^]/g, ch => `\\${ch}`)
 }
 
-function redisKeys(redis: import('ioredis').Redis, prefix: string, domain: ArchiveDomain): DomainKeys {
+function redisKeys(
+    redis: import('ioredis').Redis,
+    prefix: string,
+    domain: ArchiveDomain
+): DomainKeys {
     const { family, field } = REDIS_LAYOUT[domain]
     /** every key of the session in one SCAN, checked against the hash's own key field */
     const list = async (sessionId: string): Promise<string[]> => {
@@ -244,7 +285,13 @@ function redisKeys(redis: import('ioredis').Redis, prefix: string, domain: Archi
         const out = new Map<string, number>()
         let cursor = '0'
         do {
-            const [next, keys] = await redis.scan(cursor, 'MATCH', `${escapeGlob(head)}*`, 'COUNT', SCAN_COUNT)
+            const [next, keys] = await redis.scan(
+                cursor,
+                'MATCH',
+                `${escapeGlob(head)}*`,
+                'COUNT',
+                SCAN_COUNT
+            )
             cursor = next
             const fresh = keys.filter(k => !seen.has(k))
             if (fresh.length === 0) continue
@@ -281,7 +328,9 @@ function redisKeys(redis: import('ioredis').Redis, prefix: string, domain: Archi
 function mongoKeys(db: import('mongodb').Db, collection: string, column: string): DomainKeys {
     let present = false
     const exists = async (): Promise<boolean> =>
-        (present ||= (await db.listCollections({ name: collection }, { nameOnly: true }).toArray()).length > 0)
+        (present ||=
+            (await db.listCollections({ name: collection }, { nameOnly: true }).toArray()).length >
+            0)
     const keyPath = `_id.${column}`
     return {
         async countMany(ids) {
@@ -289,7 +338,10 @@ function mongoKeys(db: import('mongodb').Db, collection: string, column: string)
             if (ids.length === 0 || !(await exists())) return out
             const rows = await db
                 .collection(collection)
-                .aggregate([{ $match: { '_id.session_id': { $in: [...ids] } } }, { $group: { _id: '$_id.session_id', n: { $sum: 1 } } }])
+                .aggregate([
+                    { $match: { '_id.session_id': { $in: [...ids] } } },
+                    { $group: { _id: '$_id.session_id', n: { $sum: 1 } } }
+                ])
                 .toArray()
             for (const row of rows) out.set(String(row._id), Number(row.n))
             return out
@@ -307,7 +359,9 @@ function mongoKeys(db: import('mongodb').Db, collection: string, column: string)
                     .limit(pageSize)
                     .toArray()
                 if (docs.length === 0) return
-                const keys = docs.map(d => String((d._id as unknown as Record<string, unknown>)[column]))
+                const keys = docs.map(d =>
+                    String((d._id as unknown as Record<string, unknown>)[column])
+                )
                 yield keys
                 if (docs.length < pageSize) return
                 cursor = keys[keys.length - 1]!
@@ -344,7 +398,12 @@ export async function readArchiveByKeys(
         case 'messages': {
             const s = messageStore(store, sessionId)
             const found = await Promise.all(keys.map(id => s.getById(id)))
-            return { domain, records: found.filter((r): r is WaStoredMessageRecord => r !== null && r.id !== undefined) }
+            return {
+                domain,
+                records: found.filter(
+                    (r): r is WaStoredMessageRecord => r !== null && r.id !== undefined
+                )
+            }
         }
         case 'threads': {
             const s = threadStore(store, sessionId)
@@ -355,7 +414,12 @@ export async function readArchiveByKeys(
             const s = contactStore(store, sessionId)
             const found = await Promise.all(keys.map(jid => s.getByJid(jid)))
             // a miss by jid falls back to a phone-number lookup in the store: keep exact matches only
-            return { domain, records: found.filter((r, i): r is WaStoredContactRecord => r !== null && r.jid === keys[i]) }
+            return {
+                domain,
+                records: found.filter(
+                    (r, i): r is WaStoredContactRecord => r !== null && r.jid === keys[i]
+                )
+            }
         }
     }
 }
@@ -388,7 +452,11 @@ export async function* readArchiveRecords(
 }
 
 /** Writes one batch with the contract's upsert (re-writing the same batch changes nothing). */
-export async function writeArchiveRecords(store: OpenedStore, sessionId: string, batch: ArchiveBatch): Promise<void> {
+export async function writeArchiveRecords(
+    store: OpenedStore,
+    sessionId: string,
+    batch: ArchiveBatch
+): Promise<void> {
     if (batch.records.length === 0) return
     switch (batch.domain) {
         case 'messages':
@@ -401,7 +469,11 @@ export async function writeArchiveRecords(store: OpenedStore, sessionId: string,
 }
 
 /** Reads a written batch back from `store` by its keys (for verification as the copy runs). */
-export async function readBackArchiveBatch(store: OpenedStore, sessionId: string, batch: ArchiveBatch): Promise<ArchiveBatch> {
+export async function readBackArchiveBatch(
+    store: OpenedStore,
+    sessionId: string,
+    batch: ArchiveBatch
+): Promise<ArchiveBatch> {
     return readArchiveByKeys(store, sessionId, batch.domain, archiveKeysOf(batch))
 }
 
@@ -416,7 +488,11 @@ export function archiveKeysOf(batch: ArchiveBatch): string[] {
 }
 
 /** Removes a session's records in the given archive domains via each contract's `clear()`. */
-export async function clearArchive(store: OpenedStore, sessionId: string, domains: readonly ArchiveDomain[]): Promise<void> {
+export async function clearArchive(
+    store: OpenedStore,
+    sessionId: string,
+    domains: readonly ArchiveDomain[]
+): Promise<void> {
     await refuseSharedKeys(store, sessionId, domains, `the archive of session "${sessionId}"`)
     for (const domain of ARCHIVE_DOMAINS) {
         if (domains.includes(domain)) await store.domain(domain, sessionId).clear()
@@ -429,7 +505,10 @@ const PROBE_SESSION = '__zapo_migrate_probe__'
  * Lets the target's store package create the archive schema before sessions are copied in
  * parallel (tables are created on first use; concurrent first uses race). Reads only.
  */
-export async function warmUpArchive(store: OpenedStore, domains: readonly ArchiveDomain[]): Promise<void> {
+export async function warmUpArchive(
+    store: OpenedStore,
+    domains: readonly ArchiveDomain[]
+): Promise<void> {
     if (domains.includes('messages')) await messageStore(store, PROBE_SESSION).getById('0')
     if (domains.includes('threads')) await threadStore(store, PROBE_SESSION).getByJid('0@g.us')
     // a group jid: a miss does not fall back to the phone-number lookup
@@ -471,7 +550,10 @@ export function digestArchiveRecords(): ArchiveDigester {
 }
 
 /** Records per archive domain (for the plan), in the order of ARCHIVE_DOMAINS. */
-export function archiveRecordsByDomain(counts: ArchiveCounts, domains: readonly ArchiveDomain[]): Partial<Record<ArchiveDomain, number>> {
+export function archiveRecordsByDomain(
+    counts: ArchiveCounts,
+    domains: readonly ArchiveDomain[]
+): Partial<Record<ArchiveDomain, number>> {
     const out: Partial<Record<ArchiveDomain, number>> = {}
     for (const domain of ARCHIVE_DOMAINS) if (domains.includes(domain)) out[domain] = counts[domain]
     return out

@@ -25,10 +25,14 @@ export { EMPTY_COUNTS } from './catalog/types.js'
  * whole `OpenedStore`, the store's catalog (see `catalogForStore`). A `StoreSpec` as second
  * argument stands for its primary backend's spec.
  */
-export function catalogFor(target: OpenedBackend | OpenedStore, spec?: BackendSpec | StoreSpec): ZapoSessionCatalog {
+export function catalogFor(
+    target: OpenedBackend | OpenedStore,
+    spec?: BackendSpec | StoreSpec
+): ZapoSessionCatalog {
     if ('primary' in target) return catalogForStore(target)
     const backend = target
-    const backendSpec: BackendSpec = spec === undefined ? backend.spec : 'primary' in spec ? backend.spec : spec
+    const backendSpec: BackendSpec =
+        spec === undefined ? backend.spec : 'primary' in spec ? backend.spec : spec
     return catalogForBackend(backend, backendSpec)
 }
 
@@ -48,16 +52,17 @@ export function catalogForBackend(backend: OpenedBackend, spec: BackendSpec): Za
 }
 
 /** Which catalog fields each durable domain owns (for stores that route domains to backends). */
-export const COUNT_FIELDS: Readonly<Record<DurableDomain, readonly (keyof SessionCounts)[]>> = Object.freeze({
-    auth: ['credentials'],
-    signal: ['registration', 'signedPreKey'],
-    preKey: ['preKeys', 'preKeysUploaded'],
-    session: ['signalSessions'],
-    identity: ['identities'],
-    senderKey: ['senderKeys', 'senderKeyDistributions'],
-    appState: ['appStateSyncKeys', 'appStateCollections'],
-    privacyToken: ['privacyTokens']
-})
+export const COUNT_FIELDS: Readonly<Record<DurableDomain, readonly (keyof SessionCounts)[]>> =
+    Object.freeze({
+        auth: ['credentials'],
+        signal: ['registration', 'signedPreKey'],
+        preKey: ['preKeys', 'preKeysUploaded'],
+        session: ['signalSessions'],
+        identity: ['identities'],
+        senderKey: ['senderKeys', 'senderKeyDistributions'],
+        appState: ['appStateSyncKeys', 'appStateCollections'],
+        privacyToken: ['privacyTokens']
+    })
 
 /**
  * The catalog of a whole opened store. With no per-domain routing it is the primary's catalog;
@@ -67,7 +72,9 @@ export const COUNT_FIELDS: Readonly<Record<DurableDomain, readonly (keyof Sessio
 export function catalogForStore(store: OpenedStore): ZapoSessionCatalog {
     const primary = catalogForBackend(store.primary, store.primary.spec)
     const domains = Object.keys(COUNT_FIELDS) as DurableDomain[]
-    const backendOf = new Map<DurableDomain, OpenedBackend>(domains.map(d => [d, store.backendFor(d)]))
+    const backendOf = new Map<DurableDomain, OpenedBackend>(
+        domains.map(d => [d, store.backendFor(d)])
+    )
     if (domains.every(d => backendOf.get(d) === store.primary)) return primary
     const catalogs = new Map<OpenedBackend, ZapoSessionCatalog>([[store.primary, primary]])
     const of = (domain: DurableDomain): ZapoSessionCatalog => {
@@ -81,7 +88,10 @@ export function catalogForStore(store: OpenedStore): ZapoSessionCatalog {
         kind: primary.kind,
         async schemaState() {
             const states = await Promise.all(unique().map(c => c.schemaState()))
-            const worst = states.find(s => s.state === 'missing') ?? states.find(s => s.state === 'partial') ?? states[0]!
+            const worst =
+                states.find(s => s.state === 'missing') ??
+                states.find(s => s.state === 'partial') ??
+                states[0]!
             return { state: worst.state, detail: states.map(s => s.detail).join('; ') }
         },
         async listSessionIds() {
@@ -106,7 +116,9 @@ export function catalogForStore(store: OpenedStore): ZapoSessionCatalog {
         },
         nextPreKeyId: id => of('preKey').nextPreKeyId(id),
         async sessionsSharingKeys(id) {
-            return sortStrings((await Promise.all(unique().map(c => c.sessionsSharingKeys(id)))).flat())
+            return sortStrings(
+                (await Promise.all(unique().map(c => c.sessionsSharingKeys(id)))).flat()
+            )
         },
         preKeyIds: (id, n) => of('preKey').preKeyIds(id, n),
         sessionAddresses: (id, n) => of('session').sessionAddresses(id, n),

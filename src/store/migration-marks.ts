@@ -20,7 +20,12 @@
 
 import type { OpenedBackend } from './open.js'
 
-export const MARK_STATES = Object.freeze(['copying', 'verified', 'deleting-source', 'moved'] as const)
+export const MARK_STATES = Object.freeze([
+    'copying',
+    'verified',
+    'deleting-source',
+    'moved'
+] as const)
 export type MarkState = (typeof MARK_STATES)[number]
 
 export interface MigrationMark {
@@ -49,9 +54,15 @@ export function migrationMarksFor(backend: OpenedBackend): MigrationMarks {
         case 'sqlite':
             return sqliteMarks(handle.connection, quoteIdent(MARKS_TABLE, '"'))
         case 'postgres':
-            return postgresMarks(handle.pool, quoteIdent(`${backend.spec.tablePrefix ?? ''}${MARKS_TABLE}`, '"'))
+            return postgresMarks(
+                handle.pool,
+                quoteIdent(`${backend.spec.tablePrefix ?? ''}${MARKS_TABLE}`, '"')
+            )
         case 'mysql':
-            return mysqlMarks(handle.pool, quoteIdent(`${backend.spec.tablePrefix ?? ''}${MARKS_TABLE}`, '`'))
+            return mysqlMarks(
+                handle.pool,
+                quoteIdent(`${backend.spec.tablePrefix ?? ''}${MARKS_TABLE}`, '`')
+            )
         case 'redis':
             return redisMarks(handle.redis, `${backend.spec.keyPrefix ?? ''}${MARKS_REDIS_KEY}`)
         case 'mongo':
@@ -68,9 +79,19 @@ function isMarkState(value: unknown): value is MarkState {
     return typeof value === 'string' && (MARK_STATES as readonly string[]).includes(value)
 }
 
-function toMark(row: { session_id: unknown; source: unknown; state: unknown; updated_at: unknown }): MigrationMark | null {
+function toMark(row: {
+    session_id: unknown
+    source: unknown
+    state: unknown
+    updated_at: unknown
+}): MigrationMark | null {
     if (!isMarkState(row.state)) return null
-    return { sessionId: String(row.session_id), source: String(row.source), state: row.state, updatedAt: Number(row.updated_at) }
+    return {
+        sessionId: String(row.session_id),
+        source: String(row.source),
+        state: row.state,
+        updatedAt: Number(row.updated_at)
+    }
 }
 
 function collect(rows: readonly Record<string, unknown>[]): Map<string, MigrationMark> {
@@ -82,7 +103,10 @@ function collect(rows: readonly Record<string, unknown>[]): Map<string, Migratio
     return out
 }
 
-function sqliteMarks(connection: import('@zapo-js/store-sqlite').WaSqliteConnection, table: string): MigrationMarks {
+function sqliteMarks(
+    connection: import('@zapo-js/store-sqlite').WaSqliteConnection,
+    table: string
+): MigrationMarks {
     let created = false
     const ensure = (): void => {
         if (created) return
@@ -92,11 +116,15 @@ function sqliteMarks(connection: import('@zapo-js/store-sqlite').WaSqliteConnect
         created = true
     }
     const exists = (): boolean =>
-        connection.get(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?`, [table.slice(1, -1)]) !== null
+        connection.get(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?`, [
+            table.slice(1, -1)
+        ]) !== null
     return {
         readAll: async () => {
             if (!exists()) return new Map()
-            return collect(connection.all(`SELECT session_id, source, state, updated_at FROM ${table}`))
+            return collect(
+                connection.all(`SELECT session_id, source, state, updated_at FROM ${table}`)
+            )
         },
         write: async mark => {
             ensure()
@@ -117,22 +145,28 @@ function postgresMarks(pool: import('pg').Pool, table: string): MigrationMarks {
     // one CREATE per process: concurrent first writes would race in the database catalog
     let created: Promise<unknown> | null = null
     const ensure = async (): Promise<void> => {
-        created ??= pool.query(
-            `CREATE TABLE IF NOT EXISTS ${table} (session_id TEXT PRIMARY KEY, source TEXT NOT NULL, state TEXT NOT NULL, updated_at BIGINT NOT NULL)`
-        ).catch(error => {
-            created = null
-            throw error
-        })
+        created ??= pool
+            .query(
+                `CREATE TABLE IF NOT EXISTS ${table} (session_id TEXT PRIMARY KEY, source TEXT NOT NULL, state TEXT NOT NULL, updated_at BIGINT NOT NULL)`
+            )
+            .catch(error => {
+                created = null
+                throw error
+            })
         await created
     }
     const exists = async (): Promise<boolean> => {
-        const result = await pool.query<{ name: string | null }>('SELECT to_regclass($1) AS name', [table])
+        const result = await pool.query<{ name: string | null }>('SELECT to_regclass($1) AS name', [
+            table
+        ])
         return result.rows[0]?.name !== null && result.rows[0]?.name !== undefined
     }
     return {
         readAll: async () => {
             if (!(await exists())) return new Map()
-            const result = await pool.query(`SELECT session_id, source, state, updated_at FROM ${table}`)
+            const result = await pool.query(
+                `SELECT session_id, source, state, updated_at FROM ${table}`
+            )
             return collect(result.rows)
         },
         write: async mark => {
@@ -154,24 +188,29 @@ function mysqlMarks(pool: import('mysql2/promise').Pool, table: string): Migrati
     // one CREATE per process: concurrent first writes would race in the database catalog
     let created: Promise<unknown> | null = null
     const ensure = async (): Promise<void> => {
-        created ??= pool.query(
-            `CREATE TABLE IF NOT EXISTS ${table} (session_id VARCHAR(191) NOT NULL PRIMARY KEY, source TEXT NOT NULL, state VARCHAR(32) NOT NULL, updated_at BIGINT NOT NULL)`
-        ).catch(error => {
-            created = null
-            throw error
-        })
+        created ??= pool
+            .query(
+                `CREATE TABLE IF NOT EXISTS ${table} (session_id VARCHAR(191) NOT NULL PRIMARY KEY, source TEXT NOT NULL, state VARCHAR(32) NOT NULL, updated_at BIGINT NOT NULL)`
+            )
+            .catch(error => {
+                created = null
+                throw error
+            })
         await created
     }
     const exists = async (): Promise<boolean> => {
-        const [rows] = await pool.query('SELECT 1 AS found FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?', [
-            table.slice(1, -1)
-        ])
+        const [rows] = await pool.query(
+            'SELECT 1 AS found FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?',
+            [table.slice(1, -1)]
+        )
         return (rows as unknown[]).length > 0
     }
     return {
         readAll: async () => {
             if (!(await exists())) return new Map()
-            const [rows] = await pool.query(`SELECT session_id, source, state, updated_at FROM ${table}`)
+            const [rows] = await pool.query(
+                `SELECT session_id, source, state, updated_at FROM ${table}`
+            )
             return collect(rows as Record<string, unknown>[])
         },
         write: async mark => {
@@ -196,8 +235,17 @@ function redisMarks(redis: import('ioredis').Redis, key: string): MigrationMarks
             const out = new Map<string, MigrationMark>()
             for (const [sessionId, value] of Object.entries(fields)) {
                 try {
-                    const parsed = JSON.parse(value) as { source?: unknown; state?: unknown; updatedAt?: unknown }
-                    const mark = toMark({ session_id: sessionId, source: parsed.source, state: parsed.state, updated_at: parsed.updatedAt })
+                    const parsed = JSON.parse(value) as {
+                        source?: unknown
+                        state?: unknown
+                        updatedAt?: unknown
+                    }
+                    const mark = toMark({
+                        session_id: sessionId,
+                        source: parsed.source,
+                        state: parsed.state,
+                        updated_at: parsed.updatedAt
+                    })
                     if (mark) out.set(sessionId, mark)
                 } catch {
                     // an unreadable mark is no mark: the session is then treated as pre-existing
@@ -206,7 +254,15 @@ function redisMarks(redis: import('ioredis').Redis, key: string): MigrationMarks
             return out
         },
         write: async mark => {
-            await redis.hset(key, mark.sessionId, JSON.stringify({ source: mark.source, state: mark.state, updatedAt: mark.updatedAt }))
+            await redis.hset(
+                key,
+                mark.sessionId,
+                JSON.stringify({
+                    source: mark.source,
+                    state: mark.state,
+                    updatedAt: mark.updatedAt
+                })
+            )
         },
         remove: async sessionId => {
             await redis.hdel(key, sessionId)
@@ -226,7 +282,12 @@ function mongoMarks(db: import('mongodb').Db, name: string): MigrationMarks {
         readAll: async () => {
             const out = new Map<string, MigrationMark>()
             for await (const doc of collection.find({})) {
-                const mark = toMark({ session_id: doc._id, source: doc.source, state: doc.state, updated_at: doc.updatedAt })
+                const mark = toMark({
+                    session_id: doc._id,
+                    source: doc.source,
+                    state: doc.state,
+                    updated_at: doc.updatedAt
+                })
                 if (mark) out.set(mark.sessionId, mark)
             }
             return out

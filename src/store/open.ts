@@ -28,11 +28,19 @@ export type OpenMode = 'read' | 'write'
 export type DomainStores = WaStoreBackend['stores']
 
 export type BackendHandle =
-    | { readonly kind: 'sqlite'; readonly connection: import('@zapo-js/store-sqlite').WaSqliteConnection; readonly path: string }
+    | {
+          readonly kind: 'sqlite'
+          readonly connection: import('@zapo-js/store-sqlite').WaSqliteConnection
+          readonly path: string
+      }
     | { readonly kind: 'postgres'; readonly pool: import('pg').Pool }
     | { readonly kind: 'mysql'; readonly pool: import('mysql2/promise').Pool }
     | { readonly kind: 'redis'; readonly redis: import('ioredis').Redis }
-    | { readonly kind: 'mongo'; readonly db: import('mongodb').Db; readonly client: import('mongodb').MongoClient }
+    | {
+          readonly kind: 'mongo'
+          readonly db: import('mongodb').Db
+          readonly client: import('mongodb').MongoClient
+      }
 
 export interface OpenedBackend {
     readonly spec: BackendSpec
@@ -103,13 +111,17 @@ function provideMissingZapoHelpers(require: NodeJS.Require): void {
  * Its only effect in the store packages is whether that phone-number fallback runs.
  */
 function provideIsUserJid(require: NodeJS.Require): void {
-    const root = require('zapo-js') as Record<string, unknown> & { WA_DEFAULTS?: { HOST_DOMAIN?: string } }
+    const root = require('zapo-js') as Record<string, unknown> & {
+        WA_DEFAULTS?: { HOST_DOMAIN?: string }
+    }
     if (typeof root.isUserJid === 'function' || !Object.isExtensible(root)) return
     const server = root.WA_DEFAULTS?.HOST_DOMAIN ?? 's.whatsapp.net'
     root.isUserJid = (jid: string): boolean => {
         if (typeof jid !== 'string') return false
         const at = jid.length - server.length - 1
-        return at >= 1 && jid.charCodeAt(at) === 64 && jid.indexOf('@') === at && jid.endsWith(server)
+        return (
+            at >= 1 && jid.charCodeAt(at) === 64 && jid.indexOf('@') === at && jid.endsWith(server)
+        )
     }
 }
 
@@ -142,7 +154,10 @@ export async function openStore(spec: StoreSpec, mode: OpenMode): Promise<Opened
                 for (const domain of [...DURABLE_DOMAINS, ...ARCHIVE_DOMAINS]) {
                     const backend = backendFor(domain)
                     const name = `b${opened.indexOf(backend)}`
-                    backends[name] ??= { stores: backend.stores, caches: {} as WaStoreBackend['caches'] }
+                    backends[name] ??= {
+                        stores: backend.stores,
+                        caches: {} as WaStoreBackend['caches']
+                    }
                     const archive = (ARCHIVE_DOMAINS as readonly string[]).includes(domain)
                     // the 1.x store packages' contact store needs zapo-js ≥1.x helpers (see doctor)
                     providers[domain] = !archive
@@ -156,7 +171,12 @@ export async function openStore(spec: StoreSpec, mode: OpenMode): Promise<Opened
                 return createStore({
                     backends,
                     providers: providers as never,
-                    cacheProviders: { retry: 'memory', participants: 'memory', deviceList: 'memory', messageSecret: 'memory' }
+                    cacheProviders: {
+                        retry: 'memory',
+                        participants: 'memory',
+                        deviceList: 'memory',
+                        messageSecret: 'memory'
+                    }
                 })
             },
             close: async () => {
@@ -200,13 +220,18 @@ async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBack
     const path = spec.target
     let journalMode: string | null = null
     if (existsSync(path)) {
-        if (!statSync(path).isFile()) throw unavailable(spec, `${path} is not a file`, 'pass the path of a .sqlite file')
+        if (!statSync(path).isFile())
+            throw unavailable(spec, `${path} is not a file`, 'pass the path of a .sqlite file')
         journalMode = await probeSqliteFile(spec)
     } else {
         if (mode === 'read') {
-            throw new ZapoError('SESSION_NOT_FOUND', `no SQLite store at ${path}: pair a session first (zapo pair) or pass --store`, {
-                store: spec.display
-            })
+            throw new ZapoError(
+                'SESSION_NOT_FOUND',
+                `no SQLite store at ${path}: pair a session first (zapo pair) or pass --store`,
+                {
+                    store: spec.display
+                }
+            )
         }
         try {
             mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
@@ -214,7 +239,12 @@ async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBack
             closeSync(openSync(path, 'wx', 0o600))
         } catch (error) {
             const code = (error as NodeJS.ErrnoException).code
-            if (code !== 'EEXIST') throw unavailable(spec, `cannot create ${path} (${code ?? 'error'})`, 'check the directory and its permissions')
+            if (code !== 'EEXIST')
+                throw unavailable(
+                    spec,
+                    `cannot create ${path} (${code ?? 'error'})`,
+                    'check the directory and its permissions'
+                )
         }
     }
     const { openSqliteConnection, createSqliteStore } = loadStorePackage('@zapo-js/store-sqlite')
@@ -225,11 +255,17 @@ async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBack
             sessionId: 'zapo',
             driver: 'better-sqlite3',
             // reading must not change the file: keep its journal mode (the package's default is WAL)
-            ...(mode === 'read' && journalMode !== null ? { pragmas: { journal_mode: journalMode } } : {}),
+            ...(mode === 'read' && journalMode !== null
+                ? { pragmas: { journal_mode: journalMode } }
+                : {}),
             ...(spec.tableNames ? { tableNames: spec.tableNames as never } : {})
         })
     } catch (error) {
-        throw unavailable(spec, `cannot open ${path}: ${(error as Error).message}`, 'check that the file is a SQLite database you can write')
+        throw unavailable(
+            spec,
+            `cannot open ${path}: ${(error as Error).message}`,
+            'check that the file is a SQLite database you can write'
+        )
     }
     const result = createSqliteStore({ connection })
     return {
@@ -267,7 +303,9 @@ async function openPostgres(spec: BackendSpec): Promise<OpenedBackend> {
     const Pool = pg.default.Pool
     const pool = new Pool({
         ...(spec.target ? { connectionString: withDefaultUser(spec.target) } : {}),
-        ...(spec.target === '' && !process.env.PGUSER && !process.env.USER ? { user: userInfo().username } : {}),
+        ...(spec.target === '' && !process.env.PGUSER && !process.env.USER
+            ? { user: userInfo().username }
+            : {}),
         connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
         max: 4,
         idleTimeoutMillis: 1_000,
@@ -279,7 +317,10 @@ async function openPostgres(spec: BackendSpec): Promise<OpenedBackend> {
     pool.on('connect', client => void client.on('error', () => undefined))
     await pingPool(spec, pool)
     const { createPostgresStore } = loadStorePackage('@zapo-js/store-postgres')
-    const result = createPostgresStore({ pool, ...(spec.tablePrefix !== undefined ? { tablePrefix: spec.tablePrefix } : {}) })
+    const result = createPostgresStore({
+        pool,
+        ...(spec.tablePrefix !== undefined ? { tablePrefix: spec.tablePrefix } : {})
+    })
     return {
         spec,
         kind: 'postgres',
@@ -313,7 +354,10 @@ async function openMysql(spec: BackendSpec): Promise<OpenedBackend> {
     })
     await pingPool(spec, pool)
     const { createMysqlStore } = loadStorePackage('@zapo-js/store-mysql')
-    const result = createMysqlStore({ pool, ...(spec.tablePrefix !== undefined ? { tablePrefix: spec.tablePrefix } : {}) })
+    const result = createMysqlStore({
+        pool,
+        ...(spec.tablePrefix !== undefined ? { tablePrefix: spec.tablePrefix } : {})
+    })
     return {
         spec,
         kind: 'mysql',
@@ -345,7 +389,10 @@ async function openRedis(spec: BackendSpec): Promise<OpenedBackend> {
         throw connectError(spec, socketError ?? error)
     }
     const { createRedisStore } = loadStorePackage('@zapo-js/store-redis')
-    const result = createRedisStore({ redis, ...(spec.keyPrefix !== undefined ? { keyPrefix: spec.keyPrefix } : {}) })
+    const result = createRedisStore({
+        redis,
+        ...(spec.keyPrefix !== undefined ? { keyPrefix: spec.keyPrefix } : {})
+    })
     return {
         spec,
         kind: 'redis',
@@ -359,7 +406,10 @@ async function openRedis(spec: BackendSpec): Promise<OpenedBackend> {
 
 async function openMongo(spec: BackendSpec): Promise<OpenedBackend> {
     const { MongoClient } = await import('mongodb')
-    const client = new MongoClient(spec.target, { serverSelectionTimeoutMS: CONNECT_TIMEOUT_MS, connectTimeoutMS: CONNECT_TIMEOUT_MS })
+    const client = new MongoClient(spec.target, {
+        serverSelectionTimeoutMS: CONNECT_TIMEOUT_MS,
+        connectTimeoutMS: CONNECT_TIMEOUT_MS
+    })
     let db: import('mongodb').Db
     try {
         await client.connect()
@@ -370,7 +420,10 @@ async function openMongo(spec: BackendSpec): Promise<OpenedBackend> {
         throw connectError(spec, error)
     }
     const { createMongoStore } = loadStorePackage('@zapo-js/store-mongo')
-    const result = createMongoStore({ db, ...(spec.collectionPrefix !== undefined ? { collectionPrefix: spec.collectionPrefix } : {}) })
+    const result = createMongoStore({
+        db,
+        ...(spec.collectionPrefix !== undefined ? { collectionPrefix: spec.collectionPrefix } : {})
+    })
     return {
         spec,
         kind: 'mongo',
@@ -381,7 +434,10 @@ async function openMongo(spec: BackendSpec): Promise<OpenedBackend> {
 }
 
 /** Checks that a SQL pool answers; closes it and throws the connect error when it does not. */
-async function pingPool(spec: BackendSpec, pool: { query(sql: string): Promise<unknown>; end(): Promise<void> }): Promise<void> {
+async function pingPool(
+    spec: BackendSpec,
+    pool: { query(sql: string): Promise<unknown>; end(): Promise<void> }
+): Promise<void> {
     try {
         await pool.query('SELECT 1')
     } catch (error) {
@@ -391,7 +447,10 @@ async function pingPool(spec: BackendSpec, pool: { query(sql: string): Promise<u
 }
 
 function unavailable(spec: BackendSpec, problem: string, fix: string): ZapoError {
-    return new ZapoError('STORE_UNAVAILABLE', `${problem}; ${fix}`, { store: spec.display, backend: spec.kind })
+    return new ZapoError('STORE_UNAVAILABLE', `${problem}; ${fix}`, {
+        store: spec.display,
+        backend: spec.kind
+    })
 }
 
 /** Turns a driver's connection error into one line naming the problem and the fix. */
@@ -403,16 +462,30 @@ export function connectError(spec: BackendSpec, error: unknown): ZapoError {
     let line: string
     if (code === 'ECONNREFUSED' || /ECONNREFUSED/.test(message)) {
         line = `cannot reach ${spec.kind} at ${where}: connection refused; start the server or fix the host and port`
-    } else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || /ENOTFOUND|EAI_AGAIN/.test(message)) {
+    } else if (
+        code === 'ENOTFOUND' ||
+        code === 'EAI_AGAIN' ||
+        /ENOTFOUND|EAI_AGAIN/.test(message)
+    ) {
         line = `cannot reach ${spec.kind} at ${where}: unknown host; fix the host name in the store URL`
     } else if (code === 'ETIMEDOUT' || /timeout|timed out/i.test(message)) {
         line = `cannot reach ${spec.kind} at ${where}: timed out after ${CONNECT_TIMEOUT_MS / 1000}s; check the host, port and firewall`
-    } else if (code === '28P01' || code === '28000' || err.sqlState === '28000' || /WRONGPASS|NOAUTH|Authentication failed|password authentication/i.test(message)) {
+    } else if (
+        code === '28P01' ||
+        code === '28000' ||
+        err.sqlState === '28000' ||
+        /WRONGPASS|NOAUTH|Authentication failed|password authentication/i.test(message)
+    ) {
         line = `${spec.kind} at ${where} rejected the credentials; fix the user name and password in the store URL`
     } else if (code === '3D000' || code === 'ER_BAD_DB_ERROR') {
         line = `${spec.kind} at ${where} has no such database; create it or fix the database name in the store URL`
     } else {
         line = `cannot open ${spec.kind} store at ${where}: ${message.split('\n')[0]}; check the store URL`
     }
-    return new ZapoError('STORE_UNAVAILABLE', line, { store: where, backend: spec.kind, driverCode: code || null }, { cause: error })
+    return new ZapoError(
+        'STORE_UNAVAILABLE',
+        line,
+        { store: where, backend: spec.kind, driverCode: code || null },
+        { cause: error }
+    )
 }

@@ -27,11 +27,20 @@ import type { OpenedStore } from './open.js'
 /** Below this many records the per-key path is as fast. */
 const FAST_PATH_MIN = 8
 
-export async function putPreKeys(store: OpenedStore, sessionId: string, records: readonly PreKeyRecord[]): Promise<void> {
+export async function putPreKeys(
+    store: OpenedStore,
+    sessionId: string,
+    records: readonly PreKeyRecord[]
+): Promise<void> {
     const preKey = store.domain('preKey', sessionId) as unknown as WaPreKeyStore
     const sorted = [...records].sort((a, b) => a.keyId - b.keyId)
     const slow = async (list: readonly PreKeyRecord[]): Promise<void> => {
-        for (const r of list) await preKey.putPreKey({ keyId: r.keyId, keyPair: r.keyPair, uploaded: r.uploaded === true })
+        for (const r of list)
+            await preKey.putPreKey({
+                keyId: r.keyId,
+                keyPair: r.keyPair,
+                uploaded: r.uploaded === true
+            })
     }
     if (sorted.length < FAST_PATH_MIN) return slow(sorted)
     const next = await catalogFor(store.backendFor('preKey')).nextPreKeyId(sessionId)

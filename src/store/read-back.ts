@@ -17,7 +17,11 @@ import type { OpenedStore } from './open.js'
 import { getIdentities, getSessions, readSignal } from './records.js'
 import type { RecordBatch, SessionCounts } from './records.types.js'
 
-export async function readBackBatch(store: OpenedStore, sessionId: string, batch: RecordBatch): Promise<RecordBatch | null> {
+export async function readBackBatch(
+    store: OpenedStore,
+    sessionId: string,
+    batch: RecordBatch
+): Promise<RecordBatch | null> {
     switch (batch.domain) {
         case 'auth': {
             const credentials = await store.domain('auth', sessionId).load()
@@ -27,9 +31,18 @@ export async function readBackBatch(store: OpenedStore, sessionId: string, batch
             return readSignal(store, sessionId)
         case 'preKey': {
             const preKey = store.domain('preKey', sessionId)
-            const found = batch.records.length > 0 ? await preKey.getPreKeysById(batch.records.map(r => r.keyId)) : []
+            const found =
+                batch.records.length > 0
+                    ? await preKey.getPreKeysById(batch.records.map(r => r.keyId))
+                    : []
             const records: PreKeyRecord[] = []
-            for (const r of found) if (r) records.push({ keyId: r.keyId, keyPair: r.keyPair, uploaded: r.uploaded === true })
+            for (const r of found)
+                if (r)
+                    records.push({
+                        keyId: r.keyId,
+                        keyPair: r.keyPair,
+                        uploaded: r.uploaded === true
+                    })
             const serverHasPreKeys = await preKey.getServerHasPreKeys()
             const nextPreKeyId =
                 batch.nextPreKeyId === null || batch.nextPreKeyId === undefined
@@ -38,34 +51,65 @@ export async function readBackBatch(store: OpenedStore, sessionId: string, batch
             return { domain: 'preKey', records, serverHasPreKeys, nextPreKeyId }
         }
         case 'session': {
-            const found = await getSessions(store, sessionId, batch.entries.map(e => e.address))
-            const entries = batch.entries.flatMap((e, i) => (found[i] ? [{ address: e.address, session: found[i]! }] : []))
+            const found = await getSessions(
+                store,
+                sessionId,
+                batch.entries.map(e => e.address)
+            )
+            const entries = batch.entries.flatMap((e, i) =>
+                found[i] ? [{ address: e.address, session: found[i]! }] : []
+            )
             return { domain: 'session', entries }
         }
         case 'identity': {
-            const found = await getIdentities(store, sessionId, batch.entries.map(e => e.address))
-            const entries = batch.entries.flatMap((e, i) => (found[i] ? [{ address: e.address, identityKey: found[i]! }] : []))
+            const found = await getIdentities(
+                store,
+                sessionId,
+                batch.entries.map(e => e.address)
+            )
+            const entries = batch.entries.flatMap((e, i) =>
+                found[i] ? [{ address: e.address, identityKey: found[i]! }] : []
+            )
             return { domain: 'identity', entries }
         }
         case 'senderKey': {
             const senderKey = store.domain('senderKey', sessionId)
-            const groups = [...new Set([...batch.senderKeys, ...batch.distributions].map(r => r.groupId))]
+            const groups = [
+                ...new Set([...batch.senderKeys, ...batch.distributions].map(r => r.groupId))
+            ]
             const lists = await Promise.all(groups.map(g => senderKey.getGroupSenderKeyList(g)))
             const senderKeys: SenderKeyRecord[] = lists.flatMap(l => [...l.skList])
-            const distributions: SenderKeyDistributionRecord[] = lists.flatMap(l => [...l.skDistribList])
+            const distributions: SenderKeyDistributionRecord[] = lists.flatMap(l => [
+                ...l.skDistribList
+            ])
             return { domain: 'senderKey', senderKeys, distributions }
         }
         case 'appState': {
-            const found = await store.domain('appState', sessionId).getSyncKeysBatch(batch.syncKeys.map(k => k.keyId))
-            const syncKeys = found.filter((k: WaAppStateSyncKey | null): k is WaAppStateSyncKey => k !== null)
+            const found = await store
+                .domain('appState', sessionId)
+                .getSyncKeysBatch(batch.syncKeys.map(k => k.keyId))
+            const syncKeys = found.filter(
+                (k: WaAppStateSyncKey | null): k is WaAppStateSyncKey => k !== null
+            )
             return { domain: 'appState', syncKeys }
         }
         case 'appStateCollections': {
             const names = batch.collections.map(c => c.collection)
-            const states = await store.domain('appState', sessionId).getCollectionStates(names as never)
+            const states = await store
+                .domain('appState', sessionId)
+                .getCollectionStates(names as never)
             const collections = names.flatMap((collection, i) => {
                 const s = states[i]
-                return s && s.initialized !== false ? [{ collection, version: s.version, hash: s.hash, indexValueMap: s.indexValueMap }] : []
+                return s && s.initialized !== false
+                    ? [
+                          {
+                              collection,
+                              version: s.version,
+                              hash: s.hash,
+                              indexValueMap: s.indexValueMap
+                          }
+                      ]
+                    : []
             })
             return { domain: 'appStateCollections', collections }
         }

@@ -13,7 +13,12 @@
 import { createHash, hash } from 'node:crypto'
 import type { WaAuthCredentials } from 'zapo-js'
 import type { WaAppStateSyncKey } from 'zapo-js/appstate'
-import type { PreKeyRecord, SenderKeyRecord, SignalAddress, SignalSessionRecord } from 'zapo-js/signal'
+import type {
+    PreKeyRecord,
+    SenderKeyRecord,
+    SignalAddress,
+    SignalSessionRecord
+} from 'zapo-js/signal'
 import { zapoProto, zapoSignal } from '../zapo-cjs.js'
 import type { DurableDomain, StoreDomain } from './address.js'
 import { DURABLE_DOMAINS } from './address.js'
@@ -110,11 +115,17 @@ export async function* readSessionRecords(
             const found = await preKey.getPreKeysById(ids)
             const records: PreKeyRecord[] = []
             for (const r of found) {
-                if (r) records.push({ keyId: r.keyId, keyPair: r.keyPair, uploaded: r.uploaded === true })
+                if (r)
+                    records.push({
+                        keyId: r.keyId,
+                        keyPair: r.keyPair,
+                        uploaded: r.uploaded === true
+                    })
             }
             if (records.length === 0) continue
             any = true
-            if (held !== null) yield { domain: 'preKey', records: held, serverHasPreKeys, nextPreKeyId: null }
+            if (held !== null)
+                yield { domain: 'preKey', records: held, serverHasPreKeys, nextPreKeyId: null }
             held = records
         }
         if (held !== null) yield { domain: 'preKey', records: held, serverHasPreKeys, nextPreKeyId }
@@ -126,7 +137,9 @@ export async function* readSessionRecords(
     if (domains.has('session') && counts.signalSessions > 0) {
         for await (const addresses of catalog.sessionAddresses(sessionId, pageSize)) {
             const found = await getSessions(store, sessionId, addresses)
-            const entries = addresses.flatMap((address, i) => (found[i] ? [{ address, session: found[i]! }] : []))
+            const entries = addresses.flatMap((address, i) =>
+                found[i] ? [{ address, session: found[i]! }] : []
+            )
             if (entries.length > 0) yield { domain: 'session', entries }
         }
     }
@@ -134,7 +147,9 @@ export async function* readSessionRecords(
     if (domains.has('identity') && counts.identities > 0) {
         for await (const addresses of catalog.identityAddresses(sessionId, pageSize)) {
             const found = await getIdentities(store, sessionId, addresses)
-            const entries = addresses.flatMap((address, i) => (found[i] ? [{ address, identityKey: found[i]! }] : []))
+            const entries = addresses.flatMap((address, i) =>
+                found[i] ? [{ address, identityKey: found[i]! }] : []
+            )
             if (entries.length > 0) yield { domain: 'identity', entries }
         }
     }
@@ -146,26 +161,40 @@ export async function* readSessionRecords(
             const lists = await Promise.all(groupIds.map(g => senderKey.getGroupSenderKeyList(g)))
             const senderKeys = lists.flatMap(l => l.skList)
             const distributions = lists.flatMap(l => l.skDistribList)
-            if (senderKeys.length + distributions.length > 0) yield { domain: 'senderKey', senderKeys, distributions }
+            if (senderKeys.length + distributions.length > 0)
+                yield { domain: 'senderKey', senderKeys, distributions }
         }
     }
 
-    if (domains.has('appState') && (counts.appStateSyncKeys > 0 || counts.appStateCollections > 0)) {
+    if (
+        domains.has('appState') &&
+        (counts.appStateSyncKeys > 0 || counts.appStateCollections > 0)
+    ) {
         const appState = store.domain('appState', sessionId)
         if (counts.appStateSyncKeys > 0) {
             for await (const keyIds of catalog.appStateSyncKeyIds(sessionId, pageSize)) {
                 const found = await appState.getSyncKeysBatch(keyIds)
-                const syncKeys = found.filter((k: WaAppStateSyncKey | null): k is WaAppStateSyncKey => k !== null)
+                const syncKeys = found.filter(
+                    (k: WaAppStateSyncKey | null): k is WaAppStateSyncKey => k !== null
+                )
                 if (syncKeys.length > 0) yield { domain: 'appState', syncKeys }
             }
         }
-        const names = counts.appStateCollections > 0 ? await catalog.appStateCollections(sessionId) : []
+        const names =
+            counts.appStateCollections > 0 ? await catalog.appStateCollections(sessionId) : []
         if (names.length > 0) {
             const states = await appState.getCollectionStates(names as never)
             const collections = names.flatMap((collection, i) => {
                 const s = states[i]
                 return s && s.initialized !== false
-                    ? [{ collection, version: s.version, hash: s.hash, indexValueMap: s.indexValueMap }]
+                    ? [
+                          {
+                              collection,
+                              version: s.version,
+                              hash: s.hash,
+                              indexValueMap: s.indexValueMap
+                          }
+                      ]
                     : []
             })
             if (collections.length > 0) yield { domain: 'appStateCollections', collections }
@@ -183,7 +212,10 @@ export async function* readSessionRecords(
 }
 
 /** A session's registration, signed prekey and its rotation time, through the contract. */
-export async function readSignal(store: OpenedStore, sessionId: string): Promise<RecordBatch & { domain: 'signal' }> {
+export async function readSignal(
+    store: OpenedStore,
+    sessionId: string
+): Promise<RecordBatch & { domain: 'signal' }> {
     const signal = store.domain('signal', sessionId)
     const [registration, signedPreKey, signedPreKeyRotationTs] = await Promise.all([
         signal.getRegistrationInfo(),
@@ -217,7 +249,8 @@ export async function getIdentities(
     addresses: readonly SignalAddress[]
 ): Promise<readonly (Uint8Array | null)[]> {
     const identities = store.domain('identity', sessionId)
-    if (store.backendFor('identity').kind !== 'sqlite') return identities.getRemoteIdentities(addresses)
+    if (store.backendFor('identity').kind !== 'sqlite')
+        return identities.getRemoteIdentities(addresses)
     return Promise.all(addresses.map(address => identities.getRemoteIdentity(address)))
 }
 
@@ -225,11 +258,21 @@ export async function getIdentities(
  * Where the catalog enumerates a session in one pass (Redis), a view of it that pages over
  * that one pass instead of walking the keyspace once per domain.
  */
-async function withSessionKeys(catalog: SessionCatalog, sessionId: string, counts: SessionCounts): Promise<SessionCatalog> {
-    const one = catalog as SessionCatalog & { sessionKeys?: (id: string) => Promise<SessionKeyLists> }
+async function withSessionKeys(
+    catalog: SessionCatalog,
+    sessionId: string,
+    counts: SessionCounts
+): Promise<SessionCatalog> {
+    const one = catalog as SessionCatalog & {
+        sessionKeys?: (id: string) => Promise<SessionKeyLists>
+    }
     const enumerated =
-        counts.signalSessions + counts.identities + counts.senderKeys + counts.senderKeyDistributions +
-        counts.appStateCollections + counts.privacyTokens
+        counts.signalSessions +
+        counts.identities +
+        counts.senderKeys +
+        counts.senderKeyDistributions +
+        counts.appStateCollections +
+        counts.privacyTokens
     if (typeof one.sessionKeys !== 'function' || enumerated === 0) return catalog
     const keys = await one.sessionKeys(sessionId)
     async function* pages<T>(list: readonly T[], size: number): AsyncIterable<readonly T[]> {
@@ -245,12 +288,20 @@ async function withSessionKeys(catalog: SessionCatalog, sessionId: string, count
 }
 
 async function nextPreKeyIdOf(catalog: SessionCatalog, sessionId: string): Promise<number | null> {
-    const withCounter = catalog as SessionCatalog & { nextPreKeyId?: (id: string) => Promise<number | null> }
-    return typeof withCounter.nextPreKeyId === 'function' ? withCounter.nextPreKeyId(sessionId) : null
+    const withCounter = catalog as SessionCatalog & {
+        nextPreKeyId?: (id: string) => Promise<number | null>
+    }
+    return typeof withCounter.nextPreKeyId === 'function'
+        ? withCounter.nextPreKeyId(sessionId)
+        : null
 }
 
 /** Writes one batch through the store contracts (upserts: re-writing the same batch is a no-op). */
-export async function writeSessionRecords(store: OpenedStore, sessionId: string, batch: RecordBatch): Promise<void> {
+export async function writeSessionRecords(
+    store: OpenedStore,
+    sessionId: string,
+    batch: RecordBatch
+): Promise<void> {
     switch (batch.domain) {
         case 'auth':
             await store.domain('auth', sessionId).save(batch.credentials)
@@ -272,27 +323,34 @@ export async function writeSessionRecords(store: OpenedStore, sessionId: string,
             return
         }
         case 'session':
-            if (batch.entries.length > 0) await store.domain('session', sessionId).setSessionsBatch(batch.entries)
+            if (batch.entries.length > 0)
+                await store.domain('session', sessionId).setSessionsBatch(batch.entries)
             return
         case 'identity':
-            if (batch.entries.length > 0) await store.domain('identity', sessionId).setRemoteIdentities(batch.entries)
+            if (batch.entries.length > 0)
+                await store.domain('identity', sessionId).setRemoteIdentities(batch.entries)
             return
         case 'senderKey': {
             const senderKey = store.domain('senderKey', sessionId)
             for (const record of batch.senderKeys) await senderKey.upsertSenderKey(record)
-            if (batch.distributions.length > 0) await senderKey.upsertSenderKeyDistributions(batch.distributions)
+            if (batch.distributions.length > 0)
+                await senderKey.upsertSenderKeyDistributions(batch.distributions)
             return
         }
         case 'appState':
-            if (batch.syncKeys.length > 0) await store.domain('appState', sessionId).upsertSyncKeys(batch.syncKeys)
+            if (batch.syncKeys.length > 0)
+                await store.domain('appState', sessionId).upsertSyncKeys(batch.syncKeys)
             return
         case 'appStateCollections':
             if (batch.collections.length > 0) {
-                await store.domain('appState', sessionId).setCollectionStates(batch.collections as never)
+                await store
+                    .domain('appState', sessionId)
+                    .setCollectionStates(batch.collections as never)
             }
             return
         case 'privacyToken':
-            if (batch.records.length > 0) await store.domain('privacyToken', sessionId).upsertBatch(batch.records)
+            if (batch.records.length > 0)
+                await store.domain('privacyToken', sessionId).upsertBatch(batch.records)
             return
     }
 }
@@ -326,8 +384,14 @@ export async function clearSession(
     sessionId: string,
     domains: readonly StoreDomain[] | ClearOptions = DURABLE_DOMAINS
 ): Promise<void> {
-    const list: readonly string[] = Array.isArray(domains) ? domains : ((domains as ClearOptions).domains ?? DURABLE_DOMAINS)
-    await refuseSharedKeys(store, sessionId, DURABLE_DOMAINS.filter(d => list.includes(d)))
+    const list: readonly string[] = Array.isArray(domains)
+        ? domains
+        : ((domains as ClearOptions).domains ?? DURABLE_DOMAINS)
+    await refuseSharedKeys(
+        store,
+        sessionId,
+        DURABLE_DOMAINS.filter(d => list.includes(d))
+    )
     // auth last: a session interrupted half-way still shows up (by its credentials) to be cleared again
     const order = DURABLE_DOMAINS.filter(d => d !== 'auth' && list.includes(d))
     for (const domain of order) await store.domain(domain, sessionId).clear()
@@ -364,7 +428,9 @@ export async function refuseSharedKeys(
 export type RecordCounts = Readonly<Partial<Record<DurableDomain, number>>>
 
 /** Records per durable domain over the given batches. */
-export async function countRecords(batches: Iterable<RecordBatch> | AsyncIterable<RecordBatch>): Promise<RecordCounts> {
+export async function countRecords(
+    batches: Iterable<RecordBatch> | AsyncIterable<RecordBatch>
+): Promise<RecordCounts> {
     const out: Partial<Record<DurableDomain, number>> = {}
     for await (const batch of batches) {
         const d = batchDomain(batch)
@@ -408,7 +474,10 @@ export function digestSessionRecords(): SessionDigester {
                 const m = entries.get(domain)
                 if (!m || m.size === 0) continue
                 const lines = [...m.keys()].sort().map(key => `${key}\n${m.get(key)}\n`)
-                out[domain] = { count: m.size, sha256: createHash('sha256').update(lines.join('')).digest('hex') }
+                out[domain] = {
+                    count: m.size,
+                    sha256: createHash('sha256').update(lines.join('')).digest('hex')
+                }
             }
             return out
         }
@@ -424,7 +493,8 @@ export async function digestRecords(
     return digester.result()
 }
 
-const addressKey = (a: SignalAddress): string => `${a.user}@${a.server ?? 's.whatsapp.net'}.${a.device}`
+const addressKey = (a: SignalAddress): string =>
+    `${a.user}@${a.server ?? 's.whatsapp.net'}.${a.device}`
 
 /**
  * The records of a batch as `[key, canonical value]` pairs. Signal sessions and sender keys are
@@ -439,7 +509,11 @@ export function canonicalRecords(batch: RecordBatch): [string, unknown][] {
         case 'signal': {
             const out: [string, unknown][] = []
             if (batch.registration) out.push(['registration', batch.registration])
-            if (batch.signedPreKey) out.push(['signedPreKey', { ...batch.signedPreKey, uploaded: batch.signedPreKey.uploaded === true }])
+            if (batch.signedPreKey)
+                out.push([
+                    'signedPreKey',
+                    { ...batch.signedPreKey, uploaded: batch.signedPreKey.uploaded === true }
+                ])
             out.push(['signedPreKeyRotationTs', batch.signedPreKeyRotationTs])
             return out
         }
@@ -449,31 +523,38 @@ export function canonicalRecords(batch: RecordBatch): [string, unknown][] {
                 preKeyBytes(r)
             ])
             out.push(['serverHasPreKeys', batch.serverHasPreKeys])
-            if (batch.nextPreKeyId !== undefined && batch.nextPreKeyId !== null) out.push(['nextPreKeyId', batch.nextPreKeyId])
+            if (batch.nextPreKeyId !== undefined && batch.nextPreKeyId !== null)
+                out.push(['nextPreKeyId', batch.nextPreKeyId])
             return out
         }
         case 'session':
-            return batch.entries.map(e => [`session:${addressKey(e.address)}`, encodeSession(e.session)])
+            return batch.entries.map(e => [
+                `session:${addressKey(e.address)}`,
+                encodeSession(e.session)
+            ])
         case 'identity':
             return batch.entries.map(e => [`identity:${addressKey(e.address)}`, e.identityKey])
         case 'senderKey':
             return [
-                ...batch.senderKeys.map(
-                    (r): [string, unknown] => [`sk:${r.groupId}:${addressKey(r.sender)}`, encodeSenderKey(r)]
-                ),
-                ...batch.distributions.map(
-                    (r): [string, unknown] => [
-                        `skd:${r.groupId}:${addressKey(r.sender)}`,
-                        { keyId: r.keyId, timestampMs: r.timestampMs }
-                    ]
-                )
+                ...batch.senderKeys.map((r): [string, unknown] => [
+                    `sk:${r.groupId}:${addressKey(r.sender)}`,
+                    encodeSenderKey(r)
+                ]),
+                ...batch.distributions.map((r): [string, unknown] => [
+                    `skd:${r.groupId}:${addressKey(r.sender)}`,
+                    { keyId: r.keyId, timestampMs: r.timestampMs }
+                ])
             ]
         case 'appState':
             return batch.syncKeys.map(k => [`key:${Buffer.from(k.keyId).toString('hex')}`, k])
         case 'appStateCollections':
             return batch.collections.map(c => [
                 `collection:${c.collection}`,
-                { version: c.version, hash: c.hash, index: [...c.indexValueMap.entries()].sort(([a], [b]) => (a < b ? -1 : 1)) }
+                {
+                    version: c.version,
+                    hash: c.hash,
+                    index: [...c.indexValueMap.entries()].sort(([a], [b]) => (a < b ? -1 : 1))
+                }
             ])
         case 'privacyToken':
             return batch.records.map(r => [`token:${r.jid}`, r])
@@ -504,7 +585,10 @@ function encodeSenderKey(record: SenderKeyRecord): Uint8Array {
 function canonicalCredentials(credentials: WaAuthCredentials): unknown {
     const { signedIdentity, ...rest } = credentials
     if (!signedIdentity) return rest
-    return { ...rest, signedIdentity: zapoProto().ADVSignedDeviceIdentity.encode(signedIdentity).finish() }
+    return {
+        ...rest,
+        signedIdentity: zapoProto().ADVSignedDeviceIdentity.encode(signedIdentity).finish()
+    }
 }
 
 /** JSON with sorted keys, bytes as hex, undefined/null fields dropped, Maps as sorted pairs. */
@@ -514,14 +598,22 @@ export function canonicalJson(value: unknown): string {
 
 function canonical(value: unknown): unknown {
     if (value === null || value === undefined) return null
-    if (value instanceof Uint8Array) return `hex:${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`
+    if (value instanceof Uint8Array)
+        return `hex:${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`
     if (typeof value === 'bigint') return value.toString()
-    if (typeof value === 'object' && value !== null && 'toNumber' in value && typeof (value as { toNumber: unknown }).toNumber === 'function') {
+    if (
+        typeof value === 'object' &&
+        value !== null &&
+        'toNumber' in value &&
+        typeof (value as { toNumber: unknown }).toNumber === 'function'
+    ) {
         return (value as { toNumber(): number }).toNumber()
     }
     if (Array.isArray(value)) return value.map(canonical)
     if (value instanceof Map) {
-        return [...value.entries()].map(([k, v]) => [String(k), canonical(v)]).sort(([a], [b]) => ((a as string) < (b as string) ? -1 : 1))
+        return [...value.entries()]
+            .map(([k, v]) => [String(k), canonical(v)])
+            .sort(([a], [b]) => ((a as string) < (b as string) ? -1 : 1))
     }
     if (typeof value === 'object') {
         const out: Record<string, unknown> = {}

@@ -73,8 +73,20 @@ export type RecordBatch =
           /** the store's next one-time prekey id (its counter); absent/null when unknown */
           readonly nextPreKeyId?: number | null
       }
-    | { readonly domain: 'session'; readonly entries: readonly { readonly address: SignalAddress; readonly session: SignalSessionRecord }[] }
-    | { readonly domain: 'identity'; readonly entries: readonly { readonly address: SignalAddress; readonly identityKey: Uint8Array }[] }
+    | {
+          readonly domain: 'session'
+          readonly entries: readonly {
+              readonly address: SignalAddress
+              readonly session: SignalSessionRecord
+          }[]
+      }
+    | {
+          readonly domain: 'identity'
+          readonly entries: readonly {
+              readonly address: SignalAddress
+              readonly identityKey: Uint8Array
+          }[]
+      }
     | {
           readonly domain: 'senderKey'
           readonly senderKeys: readonly SenderKeyRecord[]

@@ -28,14 +28,20 @@ export interface EventLineFormatter {
     format(record: EventRecord): string
 }
 
-export function eventLineFormatter(color: boolean, options: { readonly sessionWidth?: number } = {}): EventLineFormatter {
+export function eventLineFormatter(
+    color: boolean,
+    options: { readonly sessionWidth?: number } = {}
+): EventLineFormatter {
     const p = palette(color)
     const sessionWidth = options.sessionWidth ?? 0
     return {
         format: record => {
             const time = p.dim(clock(record.ts))
             const session = p.session(record.session.padEnd(sessionWidth))
-            const type = p.event(COLOUR_OF[record.type] ?? record.type, record.type.padEnd(TYPE_WIDTH))
+            const type = p.event(
+                COLOUR_OF[record.type] ?? record.type,
+                record.type.padEnd(TYPE_WIDTH)
+            )
             const who = whoOf(record, p)
             const summary = summaryOf(record, p)
             return [time, session, type, who, summary].filter(part => part !== '').join('  ')
@@ -50,7 +56,8 @@ function clock(ts: string): string {
     return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`
 }
 
-const s = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined)
+const s = (value: unknown): string | undefined =>
+    typeof value === 'string' && value !== '' ? value : undefined
 
 function whoOf(record: EventRecord, p: Palette): string {
     const from = s(record.from)
@@ -69,7 +76,9 @@ function sameUser(a: string, b: string): boolean {
 
 function quote(text: string): string {
     const oneLine = text.replace(/\s+/g, ' ').trim()
-    return JSON.stringify(oneLine.length > TEXT_LIMIT ? `${oneLine.slice(0, TEXT_LIMIT - 1)}…` : oneLine)
+    return JSON.stringify(
+        oneLine.length > TEXT_LIMIT ? `${oneLine.slice(0, TEXT_LIMIT - 1)}…` : oneLine
+    )
 }
 
 function summaryOf(r: EventRecord, p: Palette): string {
@@ -77,30 +86,49 @@ function summaryOf(r: EventRecord, p: Palette): string {
         case 'message': {
             const text = s(r.text)
             const kind = s(r.kind)
-            if (text !== undefined) return kind && kind !== 'conversation' && kind !== 'extendedTextMessage' ? `[${kind}] ${quote(text)}` : quote(text)
+            if (text !== undefined)
+                return kind && kind !== 'conversation' && kind !== 'extendedTextMessage'
+                    ? `[${kind}] ${quote(text)}`
+                    : quote(text)
             return kind ? `[${kind}]` : p.dim('[no content]')
         }
         case 'receipt':
             return [s(r.receipt) ?? 'delivery', s(r.id)].filter(Boolean).join(' ')
         case 'presence':
-            return [s(r.presence), r.lastSeen ? `(last seen ${String(r.lastSeen)})` : undefined].filter(Boolean).join(' ')
+            return [s(r.presence), r.lastSeen ? `(last seen ${String(r.lastSeen)})` : undefined]
+                .filter(Boolean)
+                .join(' ')
         case 'chatstate':
             return s(r.state) ?? ''
         case 'call':
-            return [s(r.call), r.video === true ? 'video' : r.video === false ? 'voice' : undefined, s(r.callId)].filter(Boolean).join(' ')
+            return [
+                s(r.call),
+                r.video === true ? 'video' : r.video === false ? 'voice' : undefined,
+                s(r.callId)
+            ]
+                .filter(Boolean)
+                .join(' ')
         case 'notification':
-            return [s(r.notification) ?? 'notification', s(r.classification) && r.classification !== 'core' ? `(${String(r.classification)})` : undefined]
+            return [
+                s(r.notification) ?? 'notification',
+                s(r.classification) && r.classification !== 'core'
+                    ? `(${String(r.classification)})`
+                    : undefined
+            ]
                 .filter(Boolean)
                 .join(' ')
         case 'group': {
             const participants = Array.isArray(r.participants)
-                ? (r.participants as { jid?: string; phoneJid?: string }[]).map(x => x.jid ?? x.phoneJid ?? '?').join(', ')
+                ? (r.participants as { jid?: string; phoneJid?: string }[])
+                      .map(x => x.jid ?? x.phoneJid ?? '?')
+                      .join(', ')
                 : ''
             const subject = s(r.subject) ? quote(String(r.subject)) : ''
             return [s(r.action), participants, subject].filter(Boolean).join(' ')
         }
         case 'connection': {
-            if (r.status === 'open') return p.ok(`open${r.isNewLogin === true ? ' (new login)' : ''}`)
+            if (r.status === 'open')
+                return p.ok(`open${r.isNewLogin === true ? ' (new login)' : ''}`)
             const code = typeof r.code === 'number' ? ` ${r.code}` : ''
             return `closed: ${String(r.reason)}${code}${r.class ? ` [${String(r.class)}]` : ''}`
         }
@@ -113,7 +141,9 @@ function summaryOf(r: EventRecord, p: Palette): string {
                 })
             )
         case 'stopped':
-            return p.error(`stopped: ${String(r.summary)} (${String(r.reason)}${typeof r.code === 'number' ? ` ${r.code}` : ''}): ${String(r.hint)}`)
+            return p.error(
+                `stopped: ${String(r.summary)} (${String(r.reason)}${typeof r.code === 'number' ? ` ${r.code}` : ''}): ${String(r.hint)}`
+            )
         case 'error':
             return p.error(String(r.message))
         default:
@@ -127,5 +157,9 @@ function compact(record: EventRecord): string {
     const rest: Record<string, unknown> = {}
     for (const [key, value] of Object.entries(record)) if (!BASE_KEYS.has(key)) rest[key] = value
     const text = JSON.stringify(rest)
-    return text === '{}' ? '' : text.length > TEXT_LIMIT ? `${text.slice(0, TEXT_LIMIT - 1)}…` : text
+    return text === '{}'
+        ? ''
+        : text.length > TEXT_LIMIT
+          ? `${text.slice(0, TEXT_LIMIT - 1)}…`
+          : text
 }

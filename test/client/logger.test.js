@@ -17,10 +17,19 @@ function sink() {
 
 test('JSON lines: level filter, session binding, bytes as base64, secrets redacted at any depth', () => {
     const out = sink()
-    const logger = createClientLogger({ level: 'warn', json: true, color: false, stream: out.stream }).child({ session: 't1' })
+    const logger = createClientLogger({
+        level: 'warn',
+        json: true,
+        color: false,
+        stream: out.stream
+    }).child({ session: 't1' })
     assert.equal(logger.level, 'warn')
     logger.info('not shown', { a: 1 })
-    logger.warn('noise keys', { noiseKey: { privKey: new Uint8Array([1, 2]), pubKey: new Uint8Array([3, 4]) }, advSecretKey: 'abc', nested: [{ privateKey: 'x' }] })
+    logger.warn('noise keys', {
+        noiseKey: { privKey: new Uint8Array([1, 2]), pubKey: new Uint8Array([3, 4]) },
+        advSecretKey: 'abc',
+        nested: [{ privateKey: 'x' }]
+    })
     const lines = out.text().trim().split('\n')
     assert.equal(lines.length, 1)
     const line = JSON.parse(lines[0])
@@ -35,7 +44,12 @@ test('JSON lines: level filter, session binding, bytes as base64, secrets redact
 
 test('pretty lines for people go through pino-pretty, redacted the same way', () => {
     const out = sink()
-    const logger = createClientLogger({ level: 'debug', json: false, color: false, stream: out.stream })
+    const logger = createClientLogger({
+        level: 'debug',
+        json: false,
+        color: false,
+        stream: out.stream
+    })
     logger.debug('socket open start', { url: 'ws://x', privKey: new Uint8Array([7]) })
     const text = out.text()
     assert.match(text, /DEBUG.*socket open start/)
@@ -45,9 +59,17 @@ test('pretty lines for people go through pino-pretty, redacted the same way', ()
 
 test('silent logs nothing; bad levels are usage errors', () => {
     const out = sink()
-    const logger = createClientLogger({ level: 'silent', json: true, color: false, stream: out.stream })
+    const logger = createClientLogger({
+        level: 'silent',
+        json: true,
+        color: false,
+        stream: out.stream
+    })
     logger.error('x')
     assert.equal(out.text(), '')
     assert.equal(parseLogLevel('INFO'), 'info')
-    assert.throws(() => parseLogLevel('loud'), e => e.code === 'USAGE')
+    assert.throws(
+        () => parseLogLevel('loud'),
+        e => e.code === 'USAGE'
+    )
 })

@@ -4,11 +4,19 @@ import { WA_DISCONNECT_REASONS } from 'zapo-js'
 import { classifyClose, CLOSE_REASONS, worstExit } from '../../dist/client/reasons.js'
 import { EXIT_CODES } from '../../dist/errors.js'
 
-const close = (reason, code = null, isLogout = false) => ({ status: 'close', reason, code, isLogout })
+const close = (reason, code = null, isLogout = false) => ({
+    status: 'close',
+    reason,
+    code,
+    isLogout
+})
 
 test('every zapo-js disconnect reason has a known class (none falls through to the default)', () => {
     for (const reason of Object.values(WA_DISCONNECT_REASONS)) {
-        assert.ok(Object.values(CLOSE_REASONS).includes(reason), `${reason} is listed in CLOSE_REASONS`)
+        assert.ok(
+            Object.values(CLOSE_REASONS).includes(reason),
+            `${reason} is listed in CLOSE_REASONS`
+        )
         const c = classifyClose(close(reason))
         assert.notEqual(c.summary, 'the connection closed', `${reason} has its own rule`)
     }
@@ -41,7 +49,10 @@ test('fatal reasons map to their exit codes', () => {
         assert.ok(EXIT_CODES[c.exit] >= 10, 'a fatal exit code is in the 10-13 range')
         assert.ok(c.hint.length > 0 && !c.hint.includes('<session>'))
     }
-    assert.match(classifyClose(close('failure_not_authorized', 401, true), 't1').hint, /zapo pair --session t1/)
+    assert.match(
+        classifyClose(close('failure_not_authorized', 401, true), 't1').hint,
+        /zapo pair --session t1/
+    )
 })
 
 test('transient and expected reasons', () => {

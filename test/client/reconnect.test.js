@@ -1,8 +1,18 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { formatDelay, formatReconnect, KEEP_STORE_ON_CLOSE, ReconnectPolicy } from '../../dist/client/reconnect.js'
+import {
+    formatDelay,
+    formatReconnect,
+    KEEP_STORE_ON_CLOSE,
+    ReconnectPolicy
+} from '../../dist/client/reconnect.js'
 
-const close = (reason, code = null, isLogout = false) => ({ status: 'close', reason, code, isLogout })
+const close = (reason, code = null, isLogout = false) => ({
+    status: 'close',
+    reason,
+    code,
+    isLogout
+})
 
 function clock(start = 1_000_000) {
     let now = start
@@ -11,7 +21,12 @@ function clock(start = 1_000_000) {
 
 test('transient closes back off exponentially with full jitter up to the cap', () => {
     const c = clock()
-    const policy = new ReconnectPolicy({ baseMs: 1_000, capMs: 8_000, random: () => 0.5, now: c.now })
+    const policy = new ReconnectPolicy({
+        baseMs: 1_000,
+        capMs: 8_000,
+        random: () => 0.5,
+        now: c.now
+    })
     const delays = []
     for (let i = 0; i < 6; i++) {
         const d = policy.closed(close('stream_error_other'))
@@ -39,7 +54,10 @@ test('515 reconnects at once the first time, then backs off if it loops', () => 
     policy.opened()
     c.advance(60_000)
     const first = policy.closed(close('stream_error_force_login', 515, true))
-    assert.deepEqual([first.action, first.delayMs, first.attempt, first.classification.class], ['reconnect', 0, 1, 'routine'])
+    assert.deepEqual(
+        [first.action, first.delayMs, first.attempt, first.classification.class],
+        ['reconnect', 0, 1, 'routine']
+    )
     policy.opened()
     c.advance(100) // not stable: the same server asks again at once
     const second = policy.closed(close('stream_error_force_login', 515, true))
@@ -49,7 +67,12 @@ test('515 reconnects at once the first time, then backs off if it loops', () => 
 
 test('a stable connection resets the attempt counter; a flapping one does not', () => {
     const c = clock()
-    const policy = new ReconnectPolicy({ random: () => 1 - Number.EPSILON, now: c.now, baseMs: 1_000, stableMs: 5_000 })
+    const policy = new ReconnectPolicy({
+        random: () => 1 - Number.EPSILON,
+        now: c.now,
+        baseMs: 1_000,
+        stableMs: 5_000
+    })
     policy.closed(close('stream_error_other'))
     policy.opened()
     c.advance(1_000)
@@ -108,6 +131,12 @@ test('formatDelay', () => {
 })
 
 test('formatReconnect', () => {
-    assert.equal(formatReconnect({ attempt: 3, delayMs: 4_000, reason: 'stream_error_other' }), 'reconnecting in 4s (attempt 3): stream_error_other')
-    assert.equal(formatReconnect({ attempt: 1, delayMs: 0, reason: 'stream_error_force_login' }), 'reconnecting now (attempt 1): stream_error_force_login')
+    assert.equal(
+        formatReconnect({ attempt: 3, delayMs: 4_000, reason: 'stream_error_other' }),
+        'reconnecting in 4s (attempt 3): stream_error_other'
+    )
+    assert.equal(
+        formatReconnect({ attempt: 1, delayMs: 0, reason: 'stream_error_force_login' }),
+        'reconnecting now (attempt 1): stream_error_force_login'
+    )
 })

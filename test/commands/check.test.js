@@ -19,7 +19,13 @@ import { dropStore, makeSession, openTestStore, storeUrls } from '../helpers/fix
 import { runZapo } from '../helpers/run.js'
 
 const cwd = mkdtempSync(join(tmpdir(), 'zapo-check-'))
-const env = { ZAPO_STORE: undefined, ZAPO_SESSION: undefined, ZAPO_CONFIG: undefined, ZAPO_SERVER: undefined, ZAPO_SERVER_ROOT_CA: undefined }
+const env = {
+    ZAPO_STORE: undefined,
+    ZAPO_SESSION: undefined,
+    ZAPO_CONFIG: undefined,
+    ZAPO_SERVER: undefined,
+    ZAPO_SERVER_ROOT_CA: undefined
+}
 const zapo = (args, options = {}) => runZapo(args, { cwd, env, ...options })
 
 const HEALTHY = { preKeys: 40, uploaded: 30 }
@@ -42,81 +48,103 @@ function byName(session, name) {
 }
 
 function parseReport(result) {
-    assert.doesNotThrow(() => JSON.parse(result.stdout), `one JSON document on stdout, got: ${result.stdout}\n${result.stderr}`)
+    assert.doesNotThrow(
+        () => JSON.parse(result.stdout),
+        `one JSON document on stdout, got: ${result.stdout}\n${result.stderr}`
+    )
     return JSON.parse(result.stdout)
 }
 
-describe('zapo check --all over a store with one healthy, one unpaired and one corrupted session', { concurrency: true }, () => {
-    const urls = storeUrls()
-    for (const backend of ['sqlite', 'postgres', 'mysql', 'redis', 'mongo']) {
-        test(`${backend}: worst exit code and a report naming each failure`, async t => {
-            if (!urls[backend]) return t.skip('MONGODB_URI not set')
-            const store = await openTestStore(urls[backend], 'write')
-            try {
-                await makeFleet(store)
-            } finally {
-                await store.close()
-            }
-            t.after(() => dropStore(urls[backend]))
-
-            const result = await zapo(['--store', urls[backend], 'check', '--all', '--json'])
-            assert.equal(result.code, 5, `INTEGRITY is the worst result\n${result.stderr}`)
-            const report = parseReport(result)
-            assert.deepEqual(
-                report.sessions.map(s => [s.sessionId, s.result, s.exitCode]),
-                [
-                    ['corrupt', 'INTEGRITY', 5],
-                    ['healthy', 'OK', 0],
-                    ['unpaired', 'NOT_PAIRED', 6]
-                ]
-            )
-            const [corrupt, healthy, unpaired] = report.sessions
-            assert.deepEqual(corrupt.failures, ['integrity.signal-signed-prekey'])
-            assert.match(byName(corrupt, 'integrity.signal-signed-prekey').detail, /signed prekey .*differs/)
-            assert.deepEqual(unpaired.failures, ['paired'])
-            assert.equal(byName(unpaired, 'paired').status, 'fail')
-            assert.equal(byName(unpaired, 'prekey-stock').status, 'skip')
-            assert.deepEqual(healthy.failures, [])
-            assert.ok(healthy.checks.every(c => c.status === 'pass'), JSON.stringify(healthy.checks))
-            assert.equal(healthy.jid, `${healthy.jid.split(':')[0]}:12@s.whatsapp.net`)
-            assert.deepEqual(report.summary, {
-                sessions: 3,
-                ok: 1,
-                failed: 2,
-                byResult: { INTEGRITY: 1, OK: 1, NOT_PAIRED: 1 },
-                worst: 'INTEGRITY',
-                exitCode: 5
-            })
-            // every check carries status, value and threshold
-            for (const s of report.sessions) {
-                for (const c of s.checks) {
-                    assert.ok(['pass', 'warn', 'fail', 'skip'].includes(c.status), c.name)
-                    assert.ok('value' in c && 'threshold' in c, c.name)
+describe(
+    'zapo check --all over a store with one healthy, one unpaired and one corrupted session',
+    { concurrency: true },
+    () => {
+        const urls = storeUrls()
+        for (const backend of ['sqlite', 'postgres', 'mysql', 'redis', 'mongo']) {
+            test(`${backend}: worst exit code and a report naming each failure`, async t => {
+                if (!urls[backend]) return t.skip('MONGODB_URI not set')
+                const store = await openTestStore(urls[backend], 'write')
+                try {
+                    await makeFleet(store)
+                } finally {
+                    await store.close()
                 }
-            }
-            assert.equal(report.library.storePackage, `@zapo-js/store-${backend}`)
-            assert.equal(typeof report.library.zapoJs, 'string')
-            const stock = byName(healthy, 'prekey-stock')
-            assert.deepEqual([stock.value, stock.threshold, stock.unit], [30, 20, 'keys'])
+                t.after(() => dropStore(urls[backend]))
+
+                const result = await zapo(['--store', urls[backend], 'check', '--all', '--json'])
+                assert.equal(result.code, 5, `INTEGRITY is the worst result\n${result.stderr}`)
+                const report = parseReport(result)
+                assert.deepEqual(
+                    report.sessions.map(s => [s.sessionId, s.result, s.exitCode]),
+                    [
+                        ['corrupt', 'INTEGRITY', 5],
+                        ['healthy', 'OK', 0],
+                        ['unpaired', 'NOT_PAIRED', 6]
+                    ]
+                )
+                const [corrupt, healthy, unpaired] = report.sessions
+                assert.deepEqual(corrupt.failures, ['integrity.signal-signed-prekey'])
+                assert.match(
+                    byName(corrupt, 'integrity.signal-signed-prekey').detail,
+                    /signed prekey .*differs/
+                )
+                assert.deepEqual(unpaired.failures, ['paired'])
+                assert.equal(byName(unpaired, 'paired').status, 'fail')
+                assert.equal(byName(unpaired, 'prekey-stock').status, 'skip')
+                assert.deepEqual(healthy.failures, [])
+                assert.ok(
+                    healthy.checks.every(c => c.status === 'pass'),
+                    JSON.stringify(healthy.checks)
+                )
+                assert.equal(healthy.jid, `${healthy.jid.split(':')[0]}:12@s.whatsapp.net`)
+                assert.deepEqual(report.summary, {
+                    sessions: 3,
+                    ok: 1,
+                    failed: 2,
+                    byResult: { INTEGRITY: 1, OK: 1, NOT_PAIRED: 1 },
+                    worst: 'INTEGRITY',
+                    exitCode: 5
+                })
+                // every check carries status, value and threshold
+                for (const s of report.sessions) {
+                    for (const c of s.checks) {
+                        assert.ok(['pass', 'warn', 'fail', 'skip'].includes(c.status), c.name)
+                        assert.ok('value' in c && 'threshold' in c, c.name)
+                    }
+                }
+                assert.equal(report.library.storePackage, `@zapo-js/store-${backend}`)
+                assert.equal(typeof report.library.zapoJs, 'string')
+                const stock = byName(healthy, 'prekey-stock')
+                assert.deepEqual([stock.value, stock.threshold, stock.unit], [30, 20, 'keys'])
+            })
+        }
+
+        test('human output: one line per session, failures named, a fleet summary', async t => {
+            const url = storeUrls().sqlite
+            const store = await openTestStore(url, 'write')
+            await makeFleet(store)
+            await store.close()
+            t.after(() => dropStore(url))
+            const result = await zapo(['--store', url, 'check', '--all', '--concurrency', '2'])
+            assert.equal(result.code, 5)
+            assert.match(
+                result.stdout,
+                /✗ corrupt .* INTEGRITY\n\s+✗ integrity\.signal-signed-prekey/
+            )
+            assert.match(result.stdout, /✓ healthy .* OK\n/)
+            assert.match(result.stdout, /✗ unpaired\s+NOT_PAIRED\n\s+✗ paired\s+.*zapo pair/)
+            assert.match(
+                result.stdout,
+                /3 sessions: 1 ok, 2 failed \(INTEGRITY 1, NOT_PAIRED 1\); worst INTEGRITY → exit 5\n$/
+            )
+            // stderr: at most the installed-version note (zapo-js 0.3 under 1.x store packages), never a result
+            assert.match(
+                result.stderr,
+                /^(zapo: note: @zapo-js\/store-sqlite \S+ declares peer zapo-js \S+, installed zapo-js \S+ does not satisfy it \(zapo doctor lists what that breaks\)\n)?$/
+            )
         })
     }
-
-    test('human output: one line per session, failures named, a fleet summary', async t => {
-        const url = storeUrls().sqlite
-        const store = await openTestStore(url, 'write')
-        await makeFleet(store)
-        await store.close()
-        t.after(() => dropStore(url))
-        const result = await zapo(['--store', url, 'check', '--all', '--concurrency', '2'])
-        assert.equal(result.code, 5)
-        assert.match(result.stdout, /✗ corrupt .* INTEGRITY\n\s+✗ integrity\.signal-signed-prekey/)
-        assert.match(result.stdout, /✓ healthy .* OK\n/)
-        assert.match(result.stdout, /✗ unpaired\s+NOT_PAIRED\n\s+✗ paired\s+.*zapo pair/)
-        assert.match(result.stdout, /3 sessions: 1 ok, 2 failed \(INTEGRITY 1, NOT_PAIRED 1\); worst INTEGRITY → exit 5\n$/)
-        // stderr: at most the installed-version note (zapo-js 0.3 under 1.x store packages), never a result
-        assert.match(result.stderr, /^(zapo: note: @zapo-js\/store-sqlite \S+ declares peer zapo-js \S+, installed zapo-js \S+ does not satisfy it \(zapo doctor lists what that breaks\)\n)?$/)
-    })
-})
+)
 
 describe('zapo check --session: one outcome per exit code', { concurrency: true }, () => {
     const url = storeUrls().sqlite
@@ -128,8 +156,13 @@ describe('zapo check --session: one outcome per exit code', { concurrency: true 
             await makeFleet(s)
             await makeSession(s, 'low-stock', { preKeys: 12, uploaded: 5 })
             const stale = await makeSession(s, 'stale', HEALTHY)
-            await s.domain('signal', 'stale').setSignedPreKeyRotationTs(Date.now() - 40 * 86_400_000)
-            await s.domain('auth', 'stale').save({ ...stale.credentials, lastSuccessTs: Math.floor(Date.now() / 1000) - 20 * 86_400 })
+            await s
+                .domain('signal', 'stale')
+                .setSignedPreKeyRotationTs(Date.now() - 40 * 86_400_000)
+            await s.domain('auth', 'stale').save({
+                ...stale.credentials,
+                lastSuccessTs: Math.floor(Date.now() / 1000) - 20 * 86_400
+            })
             const norotation = await makeSession(s, 'no-rotation', HEALTHY)
             await s.domain('signal', 'no-rotation').setSignedPreKeyRotationTs(null)
             assert.ok(norotation)
@@ -142,7 +175,14 @@ describe('zapo check --session: one outcome per exit code', { concurrency: true 
     test('healthy: exit 0, every check listed', async () => {
         const result = await zapo(['--store', store.url, 'check', '--session', 'healthy'])
         assert.equal(result.code, 0, result.stderr)
-        for (const name of ['credentials', 'paired', 'integrity', 'signed-prekey-age', 'prekey-stock', 'since-login']) {
+        for (const name of [
+            'credentials',
+            'paired',
+            'integrity',
+            'signed-prekey-age',
+            'prekey-stock',
+            'since-login'
+        ]) {
             assert.match(result.stdout, new RegExp(`✓ ${name}\\b`), name)
         }
         assert.match(result.stdout, /ok: every check passed \(exit 0\)/)
@@ -152,7 +192,14 @@ describe('zapo check --session: one outcome per exit code', { concurrency: true 
         const unpaired = await zapo(['--store', store.url, 'check', '--session', 'unpaired'])
         assert.equal(unpaired.code, 6)
         assert.match(unpaired.stdout, /✗ paired .*not paired.*zapo pair/)
-        const corrupt = await zapo(['--store', store.url, 'check', '--session', 'corrupt', '--json'])
+        const corrupt = await zapo([
+            '--store',
+            store.url,
+            'check',
+            '--session',
+            'corrupt',
+            '--json'
+        ])
         assert.equal(corrupt.code, 5)
         assert.equal(parseReport(corrupt).sessions[0].result, 'INTEGRITY')
         const missing = await zapo(['--store', store.url, 'check', '--session', 'nobody', '--json'])
@@ -168,16 +215,33 @@ describe('zapo check --session: one outcome per exit code', { concurrency: true 
         const stock = byName(parseReport(low).sessions[0], 'prekey-stock')
         assert.deepEqual([stock.status, stock.value, stock.threshold], ['fail', 5, 20])
 
-        const flag = await zapo(['--store', store.url, 'check', '--session', 'low-stock', '--min-prekeys', '5'])
+        const flag = await zapo([
+            '--store',
+            store.url,
+            'check',
+            '--session',
+            'low-stock',
+            '--min-prekeys',
+            '5'
+        ])
         assert.equal(flag.code, 0, flag.stdout)
 
         const dir = mkdtempSync(join(tmpdir(), 'zapo-check-config-'))
-        writeFileSync(join(dir, 'zapo.config.json'), JSON.stringify({ store: store.url, check: { minPreKeys: 4 } }))
-        const config = await runZapo(['check', '--session', 'low-stock', '--json'], { cwd: dir, env })
+        writeFileSync(
+            join(dir, 'zapo.config.json'),
+            JSON.stringify({ store: store.url, check: { minPreKeys: 4 } })
+        )
+        const config = await runZapo(['check', '--session', 'low-stock', '--json'], {
+            cwd: dir,
+            env
+        })
         assert.equal(config.code, 0, config.stdout)
         assert.equal(parseReport(config).thresholds.minPreKeys, 4)
 
-        writeFileSync(join(dir, 'zapo.config.json'), JSON.stringify({ store: store.url, check: { minPrekeys: 4 } }))
+        writeFileSync(
+            join(dir, 'zapo.config.json'),
+            JSON.stringify({ store: store.url, check: { minPrekeys: 4 } })
+        )
         const typo = await runZapo(['check', '--session', 'low-stock'], { cwd: dir, env })
         assert.equal(typo.code, 2)
         assert.match(typo.stderr, /unknown key check\.minPrekeys \(known: minPreKeys/)
@@ -190,32 +254,71 @@ describe('zapo check --session: one outcome per exit code', { concurrency: true 
         assert.deepEqual(session.failures, ['signed-prekey-age', 'since-login'])
         const age = byName(session, 'signed-prekey-age')
         assert.equal(age.threshold, 30 * 86_400_000)
-        assert.ok(age.value >= 40 * 86_400_000 - 60_000 && age.value < 41 * 86_400_000, String(age.value))
+        assert.ok(
+            age.value >= 40 * 86_400_000 - 60_000 && age.value < 41 * 86_400_000,
+            String(age.value)
+        )
         const login = byName(session, 'since-login')
         assert.equal(login.threshold, 14 * 86_400_000)
         assert.ok(login.value >= 20 * 86_400_000 - 60_000, String(login.value))
 
-        const relaxed = await zapo(['--store', store.url, 'check', '--session', 'stale', '--max-signed-prekey-age', '45d', '--max-since-login', '21d'])
+        const relaxed = await zapo([
+            '--store',
+            store.url,
+            'check',
+            '--session',
+            'stale',
+            '--max-signed-prekey-age',
+            '45d',
+            '--max-since-login',
+            '21d'
+        ])
         assert.equal(relaxed.code, 0, relaxed.stdout)
     })
 
     test('no rotation time stored: the pairing time is used and said so (a warning; --strict fails it)', async () => {
-        const result = await zapo(['--store', store.url, 'check', '--session', 'no-rotation', '--json'])
+        const result = await zapo([
+            '--store',
+            store.url,
+            'check',
+            '--session',
+            'no-rotation',
+            '--json'
+        ])
         assert.equal(result.code, 0)
         const age = byName(parseReport(result).sessions[0], 'signed-prekey-age')
         assert.equal(age.status, 'warn')
         assert.match(age.detail, /no rotation recorded; the pairing time from the ADV identity/)
         assert.ok(age.value >= 86_400_000 - 60_000, 'the fixture pairs a day ago')
-        const strict = await zapo(['--store', store.url, 'check', '--session', 'no-rotation', '--strict'])
+        const strict = await zapo([
+            '--store',
+            store.url,
+            'check',
+            '--session',
+            'no-rotation',
+            '--strict'
+        ])
         assert.equal(strict.code, 9)
         assert.match(strict.stdout, /CHECK_FAILED \(exit 9\): signed-prekey-age/)
     })
 
     test('store unreachable → 4; bad flags → 2', async () => {
-        const down = await zapo(['--store', 'postgres://127.0.0.1:1/none', 'check', '--session', 'healthy', '--json'])
+        const down = await zapo([
+            '--store',
+            'postgres://127.0.0.1:1/none',
+            'check',
+            '--session',
+            'healthy',
+            '--json'
+        ])
         assert.equal(down.code, 4)
         assert.equal(JSON.parse(down.stdout).error.code, 'STORE_UNAVAILABLE')
-        const missingFile = await zapo(['--store', join(cwd, 'nothing-here.sqlite'), 'check', '--all'])
+        const missingFile = await zapo([
+            '--store',
+            join(cwd, 'nothing-here.sqlite'),
+            'check',
+            '--all'
+        ])
         assert.equal(missingFile.code, 3)
         for (const args of [
             ['--all', '--session', 'x'],
@@ -242,9 +345,15 @@ test('a database without zapo tables: no such session (3), and nothing is create
         assert.equal(result.code, 3, result.stdout + result.stderr)
     }
     const prefix = new URL(urls.postgres).searchParams.get('tablePrefix')
-    const pool = new pg.default.Pool({ connectionString: urls.postgres.replace(/\?.*$/, ''), max: 1 })
+    const pool = new pg.default.Pool({
+        connectionString: urls.postgres.replace(/\?.*$/, ''),
+        max: 1
+    })
     try {
-        const { rows } = await pool.query('SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name LIKE $1', [`${prefix}%`])
+        const { rows } = await pool.query(
+            'SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name LIKE $1',
+            [`${prefix}%`]
+        )
         assert.equal(rows[0].n, 0, 'no table created by a check')
     } finally {
         await pool.end()
@@ -260,7 +369,18 @@ describe('zapo check --all --shard K/N', () => {
         try {
             // unpaired sessions are the cheapest to make; sharding does not look at health
             for (const id of ids) {
-                await makeSession(s, id, { paired: false, preKeys: 1, uploaded: 0, signalSessions: 0, identities: 0, senderKeys: 0, distributions: 0, appStateKeys: 0, collections: 0, privacyTokens: 0 })
+                await makeSession(s, id, {
+                    paired: false,
+                    preKeys: 1,
+                    uploaded: 0,
+                    signalSessions: 0,
+                    identities: 0,
+                    senderKeys: 0,
+                    distributions: 0,
+                    appStateKeys: 0,
+                    collections: 0,
+                    privacyTokens: 0
+                })
             }
         } finally {
             await s.close()
@@ -272,7 +392,9 @@ describe('zapo check --all --shard K/N', () => {
         for (const n of [1, 4]) {
             const parts = []
             const runs = await Promise.all(
-                Array.from({ length: n }, (_, i) => zapo(['--store', url, 'check', '--all', '--shard', `${i + 1}/${n}`, '--json']))
+                Array.from({ length: n }, (_, i) =>
+                    zapo(['--store', url, 'check', '--all', '--shard', `${i + 1}/${n}`, '--json'])
+                )
             )
             for (let k = 1; k <= n; k += 1) {
                 const result = runs[k - 1]
@@ -280,14 +402,22 @@ describe('zapo check --all --shard K/N', () => {
                 assert.deepEqual(report.shard, { index: k, count: n })
                 assert.equal(report.storeSessions, ids.length)
                 const got = report.sessions.map(s => s.sessionId)
-                assert.deepEqual(got, ids.filter(id => shardOf(id, n) === k), 'sha256(id) mod N == K-1')
+                assert.deepEqual(
+                    got,
+                    ids.filter(id => shardOf(id, n) === k),
+                    'sha256(id) mod N == K-1'
+                )
                 assert.equal(result.code, got.length > 0 ? 6 : 0)
                 parts.push(got)
             }
             const all = parts.flat()
             assert.equal(new Set(all).size, all.length, `disjoint for N=${n}`)
             assert.deepEqual([...all].sort(), ids, `union for N=${n}`)
-            if (n === 4) assert.ok(parts.filter(p => p.length > 0).length >= 3, 'the hash spreads 14 ids over the parts')
+            if (n === 4)
+                assert.ok(
+                    parts.filter(p => p.length > 0).length >= 3,
+                    'the hash spreads 14 ids over the parts'
+                )
         }
     })
 })
@@ -299,7 +429,8 @@ describe('zapo check --connect against the sandbox', () => {
         sandbox = await startSandbox()
         const s = await openTestStore(url, 'write')
         try {
-            for (const id of ['ok', 'forced-out', 'replaced', 'slow']) await makeSession(s, id, HEALTHY)
+            for (const id of ['ok', 'forced-out', 'replaced', 'slow'])
+                await makeSession(s, id, HEALTHY)
             await makeSession(s, 'unpaired', { ...HEALTHY, paired: false })
         } finally {
             await s.close()
@@ -315,7 +446,18 @@ describe('zapo check --connect against the sandbox', () => {
         const logins = []
         const onLogin = e => logins.push(e.jid)
         sandbox.on('login', onLogin)
-        const result = await zapo(['--store', url, 'check', '--session', 'ok', '--connect', ...server(), '--settle', '200ms', '--json'])
+        const result = await zapo([
+            '--store',
+            url,
+            'check',
+            '--session',
+            'ok',
+            '--connect',
+            ...server(),
+            '--settle',
+            '200ms',
+            '--json'
+        ])
         sandbox.off('login', onLogin)
         assert.equal(result.code, 0, result.stderr)
         const session = parseReport(result).sessions[0]
@@ -325,7 +467,10 @@ describe('zapo check --connect against the sandbox', () => {
         assert.ok(login.value > 0 && login.value < 30_000, String(login.value))
         assert.deepEqual([login.threshold, login.unit], [30_000, 'ms'])
         assert.match(login.detail, /logged in in \d+(ms|\.\ds), then disconnected/)
-        assert.match(result.stderr, /an app running with the same session is disconnected \("replaced"\)/)
+        assert.match(
+            result.stderr,
+            /an app running with the same session is disconnected \("replaced"\)/
+        )
         assert.deepEqual(logins, [session.jid])
         const device = sandbox.devices().find(d => d.jid === session.jid)
         assert.equal(device.connected, false, 'disconnected after the check')
@@ -334,29 +479,64 @@ describe('zapo check --connect against the sandbox', () => {
     test('the server logs the device out right after the login (516) → 10, and nothing is removed locally', async () => {
         const inject = e => void sandbox.fault(e.jid, 'force_logout').catch(() => undefined)
         sandbox.on('login', inject)
-        const result = await zapo(['--store', url, 'check', '--session', 'forced-out', '--connect', ...server()])
+        const result = await zapo([
+            '--store',
+            url,
+            'check',
+            '--session',
+            'forced-out',
+            '--connect',
+            ...server()
+        ])
         sandbox.off('login', inject)
         assert.equal(result.code, 10, result.stdout + result.stderr)
-        assert.match(result.stdout, /✗ login\s+the server refused the login: the server logged the device out \(516\); re-pair the device: zapo pair --session forced-out/)
+        assert.match(
+            result.stdout,
+            /✗ login\s+the server refused the login: the server logged the device out \(516\); re-pair the device: zapo pair --session forced-out/
+        )
         assert.match(result.stdout, /LOGGED_OUT \(exit 10\): login/)
         // a check never wipes: the credentials are still there (the library would clear them)
         const s = await openTestStore(url, 'read')
         try {
             assert.ok(await s.domain('auth', 'forced-out').load(), 'credentials kept')
-            assert.ok(await s.domain('signal', 'forced-out').getRegistrationInfo(), 'signal state kept')
+            assert.ok(
+                await s.domain('signal', 'forced-out').getRegistrationInfo(),
+                'signal state kept'
+            )
         } finally {
             await s.close()
         }
         // the device is gone on the server now: the next check is refused at login (401) → 10
-        const again = await zapo(['--store', url, 'check', '--session', 'forced-out', '--connect', ...server(), '--json'])
+        const again = await zapo([
+            '--store',
+            url,
+            'check',
+            '--session',
+            'forced-out',
+            '--connect',
+            ...server(),
+            '--json'
+        ])
         assert.equal(again.code, 10)
-        assert.equal(byName(parseReport(again).sessions[0], 'login').value, 'failure_not_authorized')
+        assert.equal(
+            byName(parseReport(again).sessions[0], 'login').value,
+            'failure_not_authorized'
+        )
     })
 
     test('another connection takes over → 11', async () => {
         const inject = e => void sandbox.fault(e.jid, 'replaced').catch(() => undefined)
         sandbox.on('login', inject)
-        const result = await zapo(['--store', url, 'check', '--session', 'replaced', '--connect', ...server(), '--json'])
+        const result = await zapo([
+            '--store',
+            url,
+            'check',
+            '--session',
+            'replaced',
+            '--connect',
+            ...server(),
+            '--json'
+        ])
         sandbox.off('login', inject)
         assert.equal(result.code, 11, result.stderr)
         const login = byName(parseReport(result).sessions[0], 'login')
@@ -367,12 +547,24 @@ describe('zapo check --connect against the sandbox', () => {
     test('a transient refusal (503) → 14, reported as worth a later retry', async () => {
         const inject = e => void sandbox.fault(e.jid, 'service_unavailable').catch(() => undefined)
         sandbox.on('login', inject)
-        const result = await zapo(['--store', url, 'check', '--session', 'ok', '--connect', ...server(), '--json'])
+        const result = await zapo([
+            '--store',
+            url,
+            'check',
+            '--session',
+            'ok',
+            '--connect',
+            ...server(),
+            '--json'
+        ])
         sandbox.off('login', inject)
         assert.equal(result.code, 14, result.stderr)
         const login = byName(parseReport(result).sessions[0], 'login')
         assert.equal(login.code, 'CONNECTION_FAILED')
-        assert.match(login.detail, /the service is unavailable \(503\); a transient answer: run the check again later/)
+        assert.match(
+            login.detail,
+            /the service is unavailable \(503\); a transient answer: run the check again later/
+        )
     })
 
     test('a routine 515 right after the login is followed once', async () => {
@@ -381,10 +573,24 @@ describe('zapo check --connect against the sandbox', () => {
             if (injected++ === 0) void sandbox.fault(e.jid, 'restart').catch(() => undefined)
         }
         sandbox.on('login', inject)
-        const result = await zapo(['--store', url, 'check', '--session', 'slow', '--connect', ...server(), '--settle', '500ms', '--json'])
+        const result = await zapo([
+            '--store',
+            url,
+            'check',
+            '--session',
+            'slow',
+            '--connect',
+            ...server(),
+            '--settle',
+            '500ms',
+            '--json'
+        ])
         sandbox.off('login', inject)
         assert.equal(result.code, 0, result.stdout)
-        assert.match(byName(parseReport(result).sessions[0], 'login').detail, /after 1 routine 515 restart/)
+        assert.match(
+            byName(parseReport(result).sessions[0], 'login').detail,
+            /after 1 routine 515 restart/
+        )
     })
 
     test('a server that accepts the socket but never answers → 8 within --timeout', async t => {
@@ -397,11 +603,22 @@ describe('zapo check --connect against the sandbox', () => {
         })
         const started = Date.now()
         const result = await zapo([
-            '--store', url, 'check', '--session', 'ok', '--connect', '--timeout', '1s',
-            '--server', `ws://127.0.0.1:${silent.address().port}/ws/chat`, '--server-root-ca', sandbox.rootCa, '--json'
+            '--store',
+            url,
+            'check',
+            '--session',
+            'ok',
+            '--connect',
+            '--timeout',
+            '1s',
+            '--server',
+            `ws://127.0.0.1:${silent.address().port}/ws/chat`,
+            '--server-root-ca',
+            sandbox.rootCa,
+            '--json'
         ])
         assert.equal(result.code, 8, result.stdout)
-        assert.ok(Date.now() - started < 10_000, 'gave up at the timeout, not the library\'s own')
+        assert.ok(Date.now() - started < 10_000, "gave up at the timeout, not the library's own")
         const login = byName(parseReport(result).sessions[0], 'login')
         assert.equal(login.code, 'TIMEOUT')
         assert.match(login.detail, /no login within 1\.0s/)
@@ -409,11 +626,24 @@ describe('zapo check --connect against the sandbox', () => {
 
     test('nothing listens at the server address → 14', async () => {
         const result = await zapo([
-            '--store', url, 'check', '--session', 'ok', '--connect', '--timeout', '1s',
-            '--server', 'ws://127.0.0.1:1/ws/chat', '--server-root-ca', sandbox.rootCa
+            '--store',
+            url,
+            'check',
+            '--session',
+            'ok',
+            '--connect',
+            '--timeout',
+            '1s',
+            '--server',
+            'ws://127.0.0.1:1/ws/chat',
+            '--server-root-ca',
+            sandbox.rootCa
         ])
         assert.equal(result.code, 14, result.stdout)
-        assert.match(result.stdout, /✗ login\s+could not connect: websocket connect error for ws:\/\/127\.0\.0\.1:1\/ws\/chat/)
+        assert.match(
+            result.stdout,
+            /✗ login\s+could not connect: websocket connect error for ws:\/\/127\.0\.0\.1:1\/ws\/chat/
+        )
     })
 
     test('--all --connect: logins run concurrently, the worst refusal is the exit code', async t => {
@@ -422,7 +652,8 @@ describe('zapo check --connect against the sandbox', () => {
         const s = await openTestStore(fleetUrl, 'write')
         const made = []
         try {
-            for (const id of ['fleet-a', 'fleet-b', 'fleet-c', 'fleet-d']) made.push(await makeSession(s, id, HEALTHY))
+            for (const id of ['fleet-a', 'fleet-b', 'fleet-c', 'fleet-d'])
+                made.push(await makeSession(s, id, HEALTHY))
         } finally {
             await s.close()
         }
@@ -431,16 +662,34 @@ describe('zapo check --connect against the sandbox', () => {
             if (e.jid === kicked) void sandbox.fault(e.jid, 'replaced').catch(() => undefined)
         }
         sandbox.on('login', inject)
-        const result = await zapo(['--store', fleetUrl, 'check', '--all', '--connect', '--concurrency', '4', '--settle', '500ms', ...server(), '--json'])
+        const result = await zapo([
+            '--store',
+            fleetUrl,
+            'check',
+            '--all',
+            '--connect',
+            '--concurrency',
+            '4',
+            '--settle',
+            '500ms',
+            ...server(),
+            '--json'
+        ])
         sandbox.off('login', inject)
         assert.equal(result.code, 11, result.stderr)
         const report = parseReport(result)
         assert.deepEqual(
             report.sessions.map(x => [x.sessionId, x.result]),
-            [['fleet-a', 'OK'], ['fleet-b', 'REPLACED'], ['fleet-c', 'OK'], ['fleet-d', 'OK']]
+            [
+                ['fleet-a', 'OK'],
+                ['fleet-b', 'REPLACED'],
+                ['fleet-c', 'OK'],
+                ['fleet-d', 'OK']
+            ]
         )
         assert.deepEqual(report.summary.byResult, { OK: 3, REPLACED: 1 })
-        for (const x of report.sessions.filter(x => x.result === 'OK')) assert.equal(typeof byName(x, 'login').value, 'number')
+        for (const x of report.sessions.filter(x => x.result === 'OK'))
+            assert.equal(typeof byName(x, 'login').value, 'number')
     })
 
     test('an unpaired session is never connected (no pairing starts)', async () => {
@@ -448,7 +697,16 @@ describe('zapo check --connect against the sandbox', () => {
         const count = () => (connected += 1)
         sandbox.on('login', count)
         sandbox.on('qr', count)
-        const result = await zapo(['--store', url, 'check', '--session', 'unpaired', '--connect', ...server(), '--json'])
+        const result = await zapo([
+            '--store',
+            url,
+            'check',
+            '--session',
+            'unpaired',
+            '--connect',
+            ...server(),
+            '--json'
+        ])
         sandbox.off('login', count)
         sandbox.off('qr', count)
         assert.equal(result.code, 6)
@@ -478,7 +736,11 @@ describe('the programmatic API and the option parsing', () => {
                 sessions: { all: true },
                 shard: null,
                 concurrency: 2,
-                thresholds: { maxSignedPreKeyAgeMs: 30 * 86_400_000, minPreKeys: 20, maxSinceLoginMs: 14 * 86_400_000 },
+                thresholds: {
+                    maxSignedPreKeyAgeMs: 30 * 86_400_000,
+                    minPreKeys: 20,
+                    maxSinceLoginMs: 14 * 86_400_000
+                },
                 connect: null,
                 strict: false
             })
@@ -494,7 +756,8 @@ describe('the programmatic API and the option parsing', () => {
     test('--shard K/N parsing', () => {
         assert.deepEqual(parseShard('2/4'), { index: 2, count: 4 })
         assert.deepEqual(parseShard(' 1 / 1 '), { index: 1, count: 1 })
-        for (const bad of ['0/4', '5/4', '1/0', '1', '1/2/3', 'a/b', '-1/2']) assert.throws(() => parseShard(bad), { code: 'USAGE' }, bad)
+        for (const bad of ['0/4', '5/4', '1/0', '1', '1/2/3', 'a/b', '-1/2'])
+            assert.throws(() => parseShard(bad), { code: 'USAGE' }, bad)
     })
 
     test('the severity order covers every result a check can end with, OK last', () => {

@@ -16,13 +16,22 @@ import { dropStore, openTestStore, storeUrls } from '../helpers/fixtures.js'
 import { runZapo } from '../helpers/run.js'
 import { nextEvent, pairWithQr, startTestSandbox, tempDir, testLogger } from '../sandbox/helpers.js'
 
-const ENV = { ZAPO_SCRYPT_WORK_FACTOR: '10', ZAPO_PASSPHRASE: undefined, ZAPO_STORE: undefined, ZAPO_SESSION: undefined }
+const ENV = {
+    ZAPO_SCRYPT_WORK_FACTOR: '10',
+    ZAPO_PASSPHRASE: undefined,
+    ZAPO_STORE: undefined,
+    ZAPO_SESSION: undefined
+}
 const PEER = '15550007777@s.whatsapp.net'
 
 const CASES = [
     { target: 'postgres', domains: null, decrypts: true },
     { target: 'redis', domains: null, decrypts: true },
-    { target: 'mysql', domains: 'auth,signal,preKey,identity,senderKey,appState,privacyToken', decrypts: false }
+    {
+        target: 'mysql',
+        domains: 'auth,signal,preKey,identity,senderKey,appState,privacyToken',
+        decrypts: false
+    }
 ]
 
 for (const { target: targetKind, domains, decrypts } of CASES) {
@@ -41,7 +50,11 @@ for (const { target: targetKind, domains, decrypts } of CASES) {
         // pair, and let the peer build a Signal session with the device
         const origin = await pairWithQr(t, sandbox, { path, sessionId: 'tenant' })
         const first = nextEvent(origin.client, 'message')
-        const sent1 = await sandbox.sendMessage({ to: origin.jid, from: PEER, text: 'before the move' })
+        const sent1 = await sandbox.sendMessage({
+            to: origin.jid,
+            from: PEER,
+            text: 'before the move'
+        })
         assert.equal(sent1.deliveries[0].type, 'pkmsg')
         assert.equal((await first).message.conversation, 'before the move')
         // the device answers; from then on the peer ratchets on the established session
@@ -50,24 +63,51 @@ for (const { target: targetKind, domains, decrypts } of CASES) {
         assert.equal((await atPeer).text, 'reply from the device')
         const second = nextEvent(origin.client, 'message')
         const sent2 = await sandbox.sendMessage({ to: origin.jid, from: PEER, text: 'ratcheting' })
-        assert.equal(sent2.deliveries[0].type, 'msg', 'the peer now ratchets on the established session')
+        assert.equal(
+            sent2.deliveries[0].type,
+            'msg',
+            'the peer now ratchets on the established session'
+        )
         assert.equal((await second).message.conversation, 'ratcheting')
         // the original stops before the copy runs anywhere else (one connection per device)
         await origin.cleanup()
 
         writeFileSync(join(dir, 'pass.txt'), 'move me safely\n', { mode: 0o600 })
         const exported = await runZapo(
-            ['--store', `sqlite:${path}`, 'export', '--session', 'tenant', '-o', 'tenant.age', '--passphrase-file', 'pass.txt', '--json', ...(domains ? ['--domains', domains] : [])],
+            [
+                '--store',
+                `sqlite:${path}`,
+                'export',
+                '--session',
+                'tenant',
+                '-o',
+                'tenant.age',
+                '--passphrase-file',
+                'pass.txt',
+                '--json',
+                ...(domains ? ['--domains', domains] : [])
+            ],
             { cwd: dir, env: ENV }
         )
         assert.equal(exported.code, 0, exported.stderr)
-        assert.match(exported.stderr, /logged in \d+ min ago and may be running/, 'a session that just logged in gets a warning')
+        assert.match(
+            exported.stderr,
+            /logged in \d+ min ago and may be running/,
+            'a session that just logged in gets a warning'
+        )
         const summary = JSON.parse(exported.stdout)
         assert.equal(summary.sessions[0].meJid, origin.jid)
-        if (decrypts) assert.ok(summary.sessions[0].counts.signalSessions >= 1, 'the export holds the Signal session')
+        if (decrypts)
+            assert.ok(
+                summary.sessions[0].counts.signalSessions >= 1,
+                'the export holds the Signal session'
+            )
 
         const target = urls[targetKind]
-        const imported = await runZapo(['--store', target, 'import', 'tenant.age', '--passphrase-file', 'pass.txt'], { cwd: dir, env: ENV })
+        const imported = await runZapo(
+            ['--store', target, 'import', 'tenant.age', '--passphrase-file', 'pass.txt'],
+            { cwd: dir, env: ENV }
+        )
         assert.equal(imported.code, 0, `import failed: ${imported.stderr}`)
 
         // a client on the imported store: no QR, no pairing, straight to a login
@@ -103,16 +143,29 @@ for (const { target: targetKind, domains, decrypts } of CASES) {
             if (wanted(event)) decrypted = true
         })
         const third = decrypts ? nextEvent(client, 'message', wanted, 40_000) : null
-        const sent3 = await sandbox.sendMessage({ to: origin.jid, from: PEER, text: 'after the move' })
-        assert.equal(sent3.deliveries[0].type, 'msg', 'the peer kept its session: only the imported one decrypts this')
+        const sent3 = await sandbox.sendMessage({
+            to: origin.jid,
+            from: PEER,
+            text: 'after the move'
+        })
+        assert.equal(
+            sent3.deliveries[0].type,
+            'msg',
+            'the peer kept its session: only the imported one decrypts this'
+        )
         if (decrypts) {
             const received = await third
             assert.equal(received.message.conversation, 'after the move')
         } else {
             await retried
-            assert.equal(decrypted, false, 'without the Signal session the message must not decrypt')
+            assert.equal(
+                decrypted,
+                false,
+                'without the Signal session the message must not decrypt'
+            )
         }
-        if (decrypts) assert.equal(retries.length, 0, 'no retry receipt: the message decrypted at once')
+        if (decrypts)
+            assert.equal(retries.length, 0, 'no retry receipt: the message decrypted at once')
         assert.equal(qrs, 0, 'no pairing was asked for')
     })
 }

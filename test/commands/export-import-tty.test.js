@@ -18,10 +18,19 @@ const SECRET = 'typed on a terminal 42'
 /** Runs zapo on a pseudo-terminal; `answers` are [prompt pattern, keys] pairs, answered in order. */
 function onTerminal(args, answers, { cwd }) {
     const quoted = args.map(a => `'${a.replace(/'/g, "'\\''")}'`).join(' ')
-    const child = spawn('script', ['-qec', `stty cols 160 rows 40; ${process.execPath} ${ZAPO_BIN} ${quoted}`, '/dev/null'], {
-        cwd,
-        env: { ...process.env, ZAPO_SCRYPT_WORK_FACTOR: '10', ZAPO_PASSPHRASE: '', NO_COLOR: '1' }
-    })
+    const child = spawn(
+        'script',
+        ['-qec', `stty cols 160 rows 40; ${process.execPath} ${ZAPO_BIN} ${quoted}`, '/dev/null'],
+        {
+            cwd,
+            env: {
+                ...process.env,
+                ZAPO_SCRYPT_WORK_FACTOR: '10',
+                ZAPO_PASSPHRASE: '',
+                NO_COLOR: '1'
+            }
+        }
+    )
     let out = ''
     let next = 0
     let seen = 0
@@ -68,11 +77,21 @@ test('export asks twice with hidden input (and again on a mismatch); import asks
     assert.ok(!exported.out.includes(SECRET), 'the passphrase is never echoed')
     const d = new Decrypter()
     d.addPassphrase(SECRET)
-    assert.match(await d.decrypt(readFileSync(join(dir, 'tty.age')), 'text'), /"format":"zapo-export"/)
+    assert.match(
+        await d.decrypt(readFileSync(join(dir, 'tty.age')), 'text'),
+        /"format":"zapo-export"/
+    )
 
-    const imported = await onTerminal(['--store', urls.postgres, 'import', 'tty.age'], [[/Passphrase for tty\.age/, `${SECRET}\r`]], { cwd: dir })
+    const imported = await onTerminal(
+        ['--store', urls.postgres, 'import', 'tty.age'],
+        [[/Passphrase for tty\.age/, `${SECRET}\r`]],
+        { cwd: dir }
+    )
     assert.equal(imported.code, 0, imported.out)
     assert.match(imported.out, /imported 1 session/)
     assert.ok(!imported.out.includes(SECRET))
-    assert.deepEqual((await digestOf(urls.postgres, 'tty')).digests, (await digestOf(urls.sqlite, 'tty')).digests)
+    assert.deepEqual(
+        (await digestOf(urls.postgres, 'tty')).digests,
+        (await digestOf(urls.sqlite, 'tty')).digests
+    )
 })

@@ -17,7 +17,13 @@ import { parseStoreUrl, singleStore } from '../../dist/store/address.js'
 import { REPO_ROOT, runZapo } from '../helpers/run.js'
 import { pairWithQr, startTestSandbox, tempDir } from '../sandbox/helpers.js'
 
-const env = { ZAPO_STORE: undefined, ZAPO_SESSION: undefined, ZAPO_CONFIG: undefined, ZAPO_SERVER: undefined, ZAPO_SERVER_ROOT_CA: undefined }
+const env = {
+    ZAPO_STORE: undefined,
+    ZAPO_SESSION: undefined,
+    ZAPO_CONFIG: undefined,
+    ZAPO_SERVER: undefined,
+    ZAPO_SERVER_ROOT_CA: undefined
+}
 
 const CASES = [
     {
@@ -73,11 +79,20 @@ const STATUS = Object.fromEntries(CASES.map(c => [c.kind, c.status]))
 test('the close events zapo-js emits for these refusals classify as fatal with exit 12 / 13', () => {
     for (const c of CASES) {
         // what zapo-js 0.3 emits (client/incoming.js), or, for 402, what closeForFailure stands in with
-        const event = c.status === 402
-            ? closeForFailure({ failureReason: 402 })
-            : { reason: c.reason, code: c.status, isLogout: c.status === 403 || c.status === 406 }
+        const event =
+            c.status === 402
+                ? closeForFailure({ failureReason: 402 })
+                : {
+                      reason: c.reason,
+                      code: c.status,
+                      isLogout: c.status === 403 || c.status === 406
+                  }
         const classification = classifyClose(event, 'tenant-7')
-        assert.deepEqual([classification.class, classification.exit, EXIT_CODES[classification.exit]], ['fatal', c.code, c.exit], c.kind)
+        assert.deepEqual(
+            [classification.class, classification.exit, EXIT_CODES[classification.exit]],
+            ['fatal', c.code, c.exit],
+            c.kind
+        )
         assert.equal(classification.summary, c.summary)
         assert.match(classification.hint, c.hint)
         assert.doesNotMatch(classification.hint, /<session>/)
@@ -102,7 +117,12 @@ async function setup(t, ids) {
     const server = ['--server', sandbox.url, '--server-root-ca', sandbox.rootCa]
     /** `zapo --store … <command> <args…> --server … --server-root-ca …` */
     const zapo = (command, args, options = {}) =>
-        runZapo(['--store', `sqlite:${path}`, command, ...args, ...server], { cwd: dir, env, timeoutMs: 30_000, ...options })
+        runZapo(['--store', `sqlite:${path}`, command, ...args, ...server], {
+            cwd: dir,
+            env,
+            timeoutMs: 30_000,
+            ...options
+        })
     return { sandbox, path, jids, zapo }
 }
 
@@ -125,11 +145,17 @@ function watch(sandbox, jid) {
 
 /** The session's stored state, read back from the SQLite file. */
 async function stored(path, sessionId) {
-    const opened = await openStore(singleStore(parseStoreUrl(`sqlite:${path}`, 'flag', REPO_ROOT)), 'read')
+    const opened = await openStore(
+        singleStore(parseStoreUrl(`sqlite:${path}`, 'flag', REPO_ROOT)),
+        'read'
+    )
     try {
         const credentials = await opened.domain('auth', sessionId).load()
         const registration = await opened.domain('signal', sessionId).getRegistrationInfo()
-        return { meJid: credentials?.meJid ?? null, registrationId: registration?.registrationId ?? null }
+        return {
+            meJid: credentials?.meJid ?? null,
+            registrationId: registration?.registrationId ?? null
+        }
     } finally {
         await opened.close()
     }
@@ -142,12 +168,18 @@ async function assertKept(path, id, jid, before) {
 }
 
 function parseReport(result) {
-    assert.doesNotThrow(() => JSON.parse(result.stdout), `one JSON document on stdout, got: ${result.stdout}\n${result.stderr}`)
+    assert.doesNotThrow(
+        () => JSON.parse(result.stdout),
+        `one JSON document on stdout, got: ${result.stdout}\n${result.stderr}`
+    )
     return JSON.parse(result.stdout)
 }
 
 test('zapo check --connect: a refused login exits 12 (banned, locked, temporarily banned) or 13 (client too old, bad user agent) with the server’s reason', async t => {
-    const { sandbox, path, jids, zapo } = await setup(t, CASES.map(c => c.kind))
+    const { sandbox, path, jids, zapo } = await setup(
+        t,
+        CASES.map(c => c.kind)
+    )
     for (const c of CASES) {
         await t.test(c.kind, async () => {
             const id = c.kind
@@ -165,10 +197,20 @@ test('zapo check --connect: a refused login exits 12 (banned, locked, temporaril
             assert.equal(login.status, 'fail')
             assert.equal(login.value, c.reason)
             assert.equal(login.code, c.code)
-            assert.ok(login.detail.startsWith(`the server refused the login: ${c.summary} (${c.status}); `), login.detail)
+            assert.ok(
+                login.detail.startsWith(
+                    `the server refused the login: ${c.summary} (${c.status}); `
+                ),
+                login.detail
+            )
             assert.match(login.detail, c.hint)
-            if (c.kind === 'locked') assert.match(login.detail, new RegExp(`zapo pair --session ${id}$`))
-            assert.deepEqual([seen.refused, seen.logins], [1, 0], 'the one login was refused, no other attempt')
+            if (c.kind === 'locked')
+                assert.match(login.detail, new RegExp(`zapo pair --session ${id}$`))
+            assert.deepEqual(
+                [seen.refused, seen.logins],
+                [1, 0],
+                'the one login was refused, no other attempt'
+            )
             await assertKept(path, id, jids[id], before)
         })
     }
@@ -180,15 +222,28 @@ test('zapo check --connect: banned, locked, temp_banned sent on the live connect
     for (const id of ids) {
         const kind = id.replace('live-', '')
         const before = await stored(path, id)
-        const inject = e => e.jid === jids[id] && void sandbox.fault(e.jid, kind).catch(() => undefined)
+        const inject = e =>
+            e.jid === jids[id] && void sandbox.fault(e.jid, kind).catch(() => undefined)
         sandbox.on('login', inject)
-        const result = await zapo('check', ['--session', id, '--connect', '--settle', '2s', '--json'])
+        const result = await zapo('check', [
+            '--session',
+            id,
+            '--connect',
+            '--settle',
+            '2s',
+            '--json'
+        ])
         sandbox.off('login', inject)
         assert.equal(result.code, 12, result.stdout + result.stderr)
         const login = parseReport(result).sessions[0].checks.find(check => check.name === 'login')
         assert.equal(login.value, `failure_${kind}`)
         assert.equal(login.code, 'ACCOUNT_BLOCKED')
-        assert.match(login.detail, new RegExp(`the account is ${kind.replace('temp_', 'temporarily ')} \\(${STATUS[kind]}\\)`))
+        assert.match(
+            login.detail,
+            new RegExp(
+                `the account is ${kind.replace('temp_', 'temporarily ')} \\(${STATUS[kind]}\\)`
+            )
+        )
         await assertKept(path, id, jids[id], before)
     }
 })
@@ -199,7 +254,10 @@ function reasonLines(stderr, reason) {
 }
 
 test('zapo logs: a refused login stops at once (no reconnect) with exit 12 or 13 and one stderr line', async t => {
-    const { sandbox, path, jids, zapo } = await setup(t, CASES.map(c => c.kind))
+    const { sandbox, path, jids, zapo } = await setup(
+        t,
+        CASES.map(c => c.kind)
+    )
     for (const c of CASES) {
         await t.test(c.kind, async () => {
             const id = c.kind
@@ -213,8 +271,15 @@ test('zapo logs: a refused login stops at once (no reconnect) with exit 12 or 13
             await new Promise(resolve => setTimeout(resolve, 300))
             seen.stop()
             assert.equal(result.code, c.exit, result.stdout + result.stderr)
-            const records = result.stdout.split('\n').filter(Boolean).map(line => JSON.parse(line))
-            assert.deepEqual(records.filter(r => r.type === 'reconnect'), [], 'no reconnect')
+            const records = result.stdout
+                .split('\n')
+                .filter(Boolean)
+                .map(line => JSON.parse(line))
+            assert.deepEqual(
+                records.filter(r => r.type === 'reconnect'),
+                [],
+                'no reconnect'
+            )
             const stops = records.filter(r => r.type === 'stopped')
             assert.equal(stops.length, 1, result.stdout)
             assert.equal(stops[0].session, id)
@@ -224,9 +289,17 @@ test('zapo logs: a refused login stops at once (no reconnect) with exit 12 or 13
             assert.equal(stops[0].exitCode, c.exit)
             const lines = reasonLines(result.stderr, c.reason)
             assert.equal(lines.length, 1, result.stderr)
-            assert.equal(lines[0].startsWith(`zapo: ${id}: ${c.summary} (${c.reason} ${c.status}): `), true, lines[0])
+            assert.equal(
+                lines[0].startsWith(`zapo: ${id}: ${c.summary} (${c.reason} ${c.status}): `),
+                true,
+                lines[0]
+            )
             assert.match(lines[0], c.hint)
-            assert.deepEqual([seen.connections, seen.refused, seen.logins], [1, 1, 0], 'one connection, refused, never retried')
+            assert.deepEqual(
+                [seen.connections, seen.refused, seen.logins],
+                [1, 1, 0],
+                'one connection, refused, never retried'
+            )
             assert.ok(elapsed < 15_000, `stopped at once (${elapsed} ms)`)
             await assertKept(path, id, jids[id], before)
         })
@@ -247,10 +320,18 @@ test('zapo logs: banned, locked, temp_banned on the live connection stop the tai
         await new Promise(resolve => setTimeout(resolve, 300))
         seen.stop()
         assert.equal(result.code, 12, result.stdout + result.stderr)
-        const records = result.stdout.split('\n').filter(Boolean).map(line => JSON.parse(line))
-        assert.deepEqual(records.filter(r => r.type === 'reconnect'), [])
+        const records = result.stdout
+            .split('\n')
+            .filter(Boolean)
+            .map(line => JSON.parse(line))
         assert.deepEqual(
-            records.filter(r => r.type === 'stopped').map(r => [r.reason, r.code, r.exit, r.exitCode]),
+            records.filter(r => r.type === 'reconnect'),
+            []
+        )
+        assert.deepEqual(
+            records
+                .filter(r => r.type === 'stopped')
+                .map(r => [r.reason, r.code, r.exit, r.exitCode]),
             [[`failure_${kind}`, STATUS[kind], 'ACCOUNT_BLOCKED', 12]]
         )
         assert.equal(reasonLines(result.stderr, `failure_${kind}`).length, 1, result.stderr)

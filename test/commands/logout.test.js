@@ -18,7 +18,13 @@ import { REPO_ROOT, runZapo, ZAPO_BIN } from '../helpers/run.js'
 import { EMPTY_COUNTS } from '../../dist/store/catalog/types.js'
 
 const cwd = mkdtempSync(join(tmpdir(), 'zapo-logout-'))
-const env = { ZAPO_STORE: undefined, ZAPO_SESSION: undefined, ZAPO_CONFIG: undefined, ZAPO_SERVER: undefined, ZAPO_SERVER_ROOT_CA: undefined }
+const env = {
+    ZAPO_STORE: undefined,
+    ZAPO_SESSION: undefined,
+    ZAPO_CONFIG: undefined,
+    ZAPO_SERVER: undefined,
+    ZAPO_SERVER_ROOT_CA: undefined
+}
 const zapo = (args, options = {}) => runZapo(args, { cwd, env, ...options })
 
 async function countsOf(url, sessionId) {
@@ -56,9 +62,22 @@ describe('zapo logout --yes through the sandbox', () => {
             } finally {
                 await store.close()
             }
-            const removedOnServer = sandbox.waitFor('device-removed', e => e.jid === made.credentials.meJid, 30_000)
+            const removedOnServer = sandbox.waitFor(
+                'device-removed',
+                e => e.jid === made.credentials.meJid,
+                30_000
+            )
 
-            const result = await zapo(['--store', url, 'logout', '--session', id, '--yes', '--json', ...server()])
+            const result = await zapo([
+                '--store',
+                url,
+                'logout',
+                '--session',
+                id,
+                '--yes',
+                '--json',
+                ...server()
+            ])
             assert.equal(result.code, 0, result.stdout + result.stderr)
             const report = JSON.parse(result.stdout)
             assert.equal(report.status, 'logged-out')
@@ -70,12 +89,20 @@ describe('zapo logout --yes through the sandbox', () => {
             assert.equal(report.removed.preKeys, made.counts.preKeys)
             assert.equal(report.removed.signalSessions, made.counts.signalSessions)
             assert.deepEqual(report.remaining, [])
-            assert.match(result.stderr, new RegExp(`logging out ${id} \\(\\d+:12@s\\.whatsapp\\.net\\).*an app running with this session is disconnected`))
+            assert.match(
+                result.stderr,
+                new RegExp(
+                    `logging out ${id} \\(\\d+:12@s\\.whatsapp\\.net\\).*an app running with this session is disconnected`
+                )
+            )
 
             // the sandbox saw the companion remove itself and no longer knows the device
             const event = await removedOnServer
             assert.equal(event.reason, 'user_initiated')
-            assert.ok(!sandbox.devices().some(d => d.jid === made.credentials.meJid), 'device gone from the server')
+            assert.ok(
+                !sandbox.devices().some(d => d.jid === made.credentials.meJid),
+                'device gone from the server'
+            )
 
             // the store: no credentials, nothing left for the session; the other session untouched
             const s = await openTestStore(url, 'read')
@@ -98,9 +125,22 @@ describe('zapo logout --yes through the sandbox', () => {
         const store = await openTestStore(url, 'write')
         const made = await makeSession(store, 'tenant-h', { preKeys: 40, uploaded: 30 })
         await store.close()
-        const result = await zapo(['--store', url, 'logout', '--session', 'tenant-h', '--yes', ...server()])
+        const result = await zapo([
+            '--store',
+            url,
+            'logout',
+            '--session',
+            'tenant-h',
+            '--yes',
+            ...server()
+        ])
         assert.equal(result.code, 0, result.stderr)
-        assert.match(result.stdout, new RegExp(`^logged out tenant-h \\(${made.credentials.meJid.replace(/[.:]/g, '\\$&')}\\): the server removed the device; the library removed its stored state\\n`))
+        assert.match(
+            result.stdout,
+            new RegExp(
+                `^logged out tenant-h \\(${made.credentials.meJid.replace(/[.:]/g, '\\$&')}\\): the server removed the device; the library removed its stored state\\n`
+            )
+        )
         assert.match(result.stdout, /\n  credentials\s+auth\s+1\s+0\n/)
         assert.match(result.stdout, /\n  preKeys\s+preKey\s+40\s+0\n/)
         assert.doesNotMatch(result.stdout, /left behind/)
@@ -119,7 +159,16 @@ describe('zapo logout --yes through the sandbox', () => {
             void sandbox.fault(e.jid, 'restart').catch(() => undefined)
         }
         sandbox.on('login', inject)
-        const result = await zapo(['--store', url, 'logout', '--session', 'restarted', '--yes', '--json', ...server()])
+        const result = await zapo([
+            '--store',
+            url,
+            'logout',
+            '--session',
+            'restarted',
+            '--yes',
+            '--json',
+            ...server()
+        ])
         sandbox.off('login', inject)
         t.diagnostic(`exit ${result.code}`)
         const linked = sandbox.devices().some(d => d.jid === made.credentials.meJid)
@@ -143,12 +192,29 @@ describe('zapo logout --yes through the sandbox', () => {
         // log it in once (check --connect), and have the server force it out meanwhile
         const inject = e => void sandbox.fault(e.jid, 'force_logout').catch(() => undefined)
         sandbox.on('login', inject)
-        const checked = await zapo(['--store', url, 'check', '--session', 'gone', '--connect', ...server()])
+        const checked = await zapo([
+            '--store',
+            url,
+            'check',
+            '--session',
+            'gone',
+            '--connect',
+            ...server()
+        ])
         sandbox.off('login', inject)
         assert.equal(checked.code, 10)
         assert.deepEqual(await countsOf(url, 'gone'), made.counts, 'check kept everything')
 
-        const result = await zapo(['--store', url, 'logout', '--session', 'gone', '--yes', '--json', ...server()])
+        const result = await zapo([
+            '--store',
+            url,
+            'logout',
+            '--session',
+            'gone',
+            '--yes',
+            '--json',
+            ...server()
+        ])
         assert.equal(result.code, 0, result.stdout + result.stderr)
         const report = JSON.parse(result.stdout)
         assert.equal(report.status, 'already-logged-out')
@@ -169,7 +235,11 @@ describe('zapo logout removes nothing when it should not', () => {
         const store = await openTestStore(url, 'write')
         try {
             paired = await makeSession(store, 'keep-me', { preKeys: 20, uploaded: 20 })
-            unpaired = await makeSession(store, 'never-paired', { paired: false, preKeys: 5, uploaded: 0 })
+            unpaired = await makeSession(store, 'never-paired', {
+                paired: false,
+                preKeys: 5,
+                uploaded: 0
+            })
         } finally {
             await store.close()
         }
@@ -188,47 +258,102 @@ describe('zapo logout removes nothing when it should not', () => {
         sandbox.off('connection', count)
         assert.equal(result.code, 2)
         assert.equal(result.stdout, '')
-        assert.match(result.stderr, /^zapo: logout unlinks keep-me for good and needs a confirmation: pass --yes \(there is no terminal to ask on\)\n$/)
+        assert.match(
+            result.stderr,
+            /^zapo: logout unlinks keep-me for good and needs a confirmation: pass --yes \(there is no terminal to ask on\)\n$/
+        )
         assert.equal(logins, 0)
         assert.deepEqual(await countsOf(url, 'keep-me'), paired.counts)
 
-        const json = await zapo(['--store', url, 'logout', '--session', 'keep-me', '--json', ...server()])
+        const json = await zapo([
+            '--store',
+            url,
+            'logout',
+            '--session',
+            'keep-me',
+            '--json',
+            ...server()
+        ])
         assert.equal(json.code, 2, 'JSON mode never prompts either')
         assert.equal(JSON.parse(json.stdout).error.code, 'USAGE')
     })
 
     test('a session that is not paired is reported (6), not hidden, and kept', async () => {
-        const result = await zapo(['--store', url, 'logout', '--session', 'never-paired', '--yes', ...server()])
+        const result = await zapo([
+            '--store',
+            url,
+            'logout',
+            '--session',
+            'never-paired',
+            '--yes',
+            ...server()
+        ])
         assert.equal(result.code, 6)
-        assert.match(result.stdout, /^never-paired is not paired: no device is linked on a phone, so there is nothing to log out; nothing was removed\n/)
+        assert.match(
+            result.stdout,
+            /^never-paired is not paired: no device is linked on a phone, so there is nothing to log out; nothing was removed\n/
+        )
         assert.deepEqual(await countsOf(url, 'never-paired'), unpaired.counts)
-        const json = await zapo(['--store', url, 'logout', '--session', 'never-paired', '--yes', '--json', ...server()])
+        const json = await zapo([
+            '--store',
+            url,
+            'logout',
+            '--session',
+            'never-paired',
+            '--yes',
+            '--json',
+            ...server()
+        ])
         assert.equal(json.code, 6)
         assert.deepEqual(
-            (({ status, result, exitCode, removed }) => ({ status, result, exitCode, removed }))(JSON.parse(json.stdout)),
+            (({ status, result, exitCode, removed }) => ({ status, result, exitCode, removed }))(
+                JSON.parse(json.stdout)
+            ),
             { status: 'not-paired', result: 'NOT_PAIRED', exitCode: 6, removed: {} }
         )
     })
 
     test('server unreachable → 14 and nothing removed', async () => {
         const result = await zapo([
-            '--store', url, 'logout', '--session', 'keep-me', '--yes', '--timeout', '2s',
-            '--server', 'ws://127.0.0.1:1/ws/chat', '--server-root-ca', sandbox.rootCa
+            '--store',
+            url,
+            'logout',
+            '--session',
+            'keep-me',
+            '--yes',
+            '--timeout',
+            '2s',
+            '--server',
+            'ws://127.0.0.1:1/ws/chat',
+            '--server-root-ca',
+            sandbox.rootCa
         ])
         assert.equal(result.code, 14, result.stderr)
-        assert.match(result.stderr, /zapo: cannot reach the server to unlink keep-me: .*nothing was removed: the device stays linked on the phone/)
+        assert.match(
+            result.stderr,
+            /zapo: cannot reach the server to unlink keep-me: .*nothing was removed: the device stays linked on the phone/
+        )
         assert.deepEqual(await countsOf(url, 'keep-me'), paired.counts)
     })
 
     test('no such session → 3', async () => {
-        const result = await zapo(['--store', url, 'logout', '--session', 'nobody', '--yes', ...server()])
+        const result = await zapo([
+            '--store',
+            url,
+            'logout',
+            '--session',
+            'nobody',
+            '--yes',
+            ...server()
+        ])
         assert.equal(result.code, 3)
         assert.match(result.stderr, /^zapo: no session "nobody" in sqlite:/)
     })
 })
 
 test('on a terminal it names the session and its JID and asks; "no" removes nothing, "yes" logs out (tmux)', async t => {
-    if (spawnSync('tmux', ['-V']).status !== 0) return t.skip('tmux is not installed (apt-get install tmux)')
+    if (spawnSync('tmux', ['-V']).status !== 0)
+        return t.skip('tmux is not installed (apt-get install tmux)')
     const sandbox = await startSandbox()
     const url = storeUrls().sqlite
     t.after(async () => {
@@ -244,10 +369,35 @@ test('on a terminal it names the session and its JID and asks; "no" removes noth
     t.after(() => tmux('kill-server'))
     const quote = arg => `'${arg.replace(/'/g, "'\\''")}'`
     const run = async (name, keys) => {
-        const command = [process.execPath, ZAPO_BIN, '--store', url, 'logout', '--session', 'tty-tenant', '--server', sandbox.url, '--server-root-ca', sandbox.rootCa]
+        const command = [
+            process.execPath,
+            ZAPO_BIN,
+            '--store',
+            url,
+            'logout',
+            '--session',
+            'tty-tenant',
+            '--server',
+            sandbox.url,
+            '--server-root-ca',
+            sandbox.rootCa
+        ]
             .map(quote)
             .join(' ')
-        assert.equal(tmux('new-session', '-d', '-x', '160', '-y', '40', '-s', name, `NO_COLOR=1 ${command}; echo EXIT=$?; sleep 30`).status, 0)
+        assert.equal(
+            tmux(
+                'new-session',
+                '-d',
+                '-x',
+                '160',
+                '-y',
+                '40',
+                '-s',
+                name,
+                `NO_COLOR=1 ${command}; echo EXIT=$?; sleep 30`
+            ).status,
+            0
+        )
         const screen = () => tmux('capture-pane', '-p', '-J', '-S', '-', '-t', name).stdout
         const waitFor = async (pattern, what) => {
             for (let i = 0; i < 200; i += 1) {
@@ -276,7 +426,11 @@ test('only src/ops/logout.ts calls logout()', () => {
         for (const name of readdirSync(dir)) {
             const path = join(dir, name)
             if (statSync(path).isDirectory()) walk(path)
-            else if (path.endsWith('.ts') && /^(?!\s*(\*|\/\/|\/\*)).*\.logout\(/m.test(readFileSync(path, 'utf8'))) offenders.push(path.slice(REPO_ROOT.length + 1))
+            else if (
+                path.endsWith('.ts') &&
+                /^(?!\s*(\*|\/\/|\/\*)).*\.logout\(/m.test(readFileSync(path, 'utf8'))
+            )
+                offenders.push(path.slice(REPO_ROOT.length + 1))
         }
     }
     walk(join(REPO_ROOT, 'src'))

@@ -32,7 +32,14 @@ async function setup(t, sessionIds = ['t1']) {
     const path = join(dir, 'zapo.sqlite')
     const jids = {}
     for (const id of sessionIds) jids[id] = await pairInto(t, sandbox, path, id)
-    const base = ['--store', `sqlite:${path}`, '--server', sandbox.url, '--server-root-ca', sandbox.rootCa]
+    const base = [
+        '--store',
+        `sqlite:${path}`,
+        '--server',
+        sandbox.url,
+        '--server-root-ca',
+        sandbox.rootCa
+    ]
     return { sandbox, dir, path, jids, base }
 }
 
@@ -71,7 +78,12 @@ function tail(t, args, { cwd = REPO_ROOT, timeoutMs = 40_000 } = {}) {
     const done = new Promise(resolve =>
         child.on('close', (code, signal) => {
             clearTimeout(killer)
-            for (const waiter of waiters) waiter.reject(new Error(`zapo logs ended (${code ?? signal}) before the line came\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`))
+            for (const waiter of waiters)
+                waiter.reject(
+                    new Error(
+                        `zapo logs ended (${code ?? signal}) before the line came\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`
+                    )
+                )
             resolve({ code, signal, lines, stderr })
         })
     )
@@ -95,7 +107,11 @@ function tail(t, args, { cwd = REPO_ROOT, timeoutMs = 40_000 } = {}) {
                 const waiter = { predicate: wrapped, resolve, reject }
                 waiter.timer = setTimeout(() => {
                     waiters.splice(waiters.indexOf(waiter), 1)
-                    reject(new Error(`timed out waiting for a line\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`))
+                    reject(
+                        new Error(
+                            `timed out waiting for a line\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`
+                        )
+                    )
                 }, ms)
                 waiters.push(waiter)
                 check()
@@ -104,7 +120,8 @@ function tail(t, args, { cwd = REPO_ROOT, timeoutMs = 40_000 } = {}) {
     }
 }
 
-const isOpen = session => r => typeof r === 'object' && r.type === 'connection' && r.status === 'open' && r.session === session
+const isOpen = session => r =>
+    typeof r === 'object' && r.type === 'connection' && r.status === 'open' && r.session === session
 
 /** Waits until zapo logs is connected as `session` and the sandbox sees its device ready. */
 async function connected(run, sandbox, session, jid) {
@@ -113,7 +130,10 @@ async function connected(run, sandbox, session, jid) {
 }
 
 async function storedCredentials(path, sessionId) {
-    const opened = await openStore(singleStore(parseStoreUrl(`sqlite:${path}`, 'flag', REPO_ROOT)), 'read')
+    const opened = await openStore(
+        singleStore(parseStoreUrl(`sqlite:${path}`, 'flag', REPO_ROOT)),
+        'read'
+    )
     try {
         return await opened.domain('auth', sessionId).load()
     } finally {
@@ -125,10 +145,18 @@ test('--json --count 3 prints three injected events with the documented schema, 
     const { sandbox, jids, base } = await setup(t)
     const run = tail(t, [...base, '--session', 't1', '--json', '--count', '3'])
     await connected(run, sandbox, 't1', jids.t1)
-    assert.match(run.stderr, /connecting session t1 .*an app running the same session will be disconnected/)
+    assert.match(
+        run.stderr,
+        /connecting session t1 .*an app running the same session will be disconnected/
+    )
     await sandbox.sendPresence({ to: jids.t1, from: PEER, type: 'available' })
     await sandbox.sendChatstate({ to: jids.t1, from: PEER, state: 'composing' })
-    await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'hello from the sandbox', pushName: 'Bob' })
+    await sandbox.sendMessage({
+        to: jids.t1,
+        from: PEER,
+        text: 'hello from the sandbox',
+        pushName: 'Bob'
+    })
     const { code, stderr } = await run.done
     assert.equal(code, 0, stderr)
     const records = run.json()
@@ -162,13 +190,30 @@ test('every event type the sandbox sends: receipt, notification, group, call (an
     await connected(run, sandbox, 't1', jids.t1)
     await sandbox.sendReceipt({ to: jids.t1, from: PEER, id: '3EB0AAAA', type: 'read' })
     await sandbox.sendNotification({ to: jids.t1 })
-    await sandbox.sendGroupEvent({ to: jids.t1, group: GROUP, author: PEER, action: 'add', participants: [OTHER] })
+    await sandbox.sendGroupEvent({
+        to: jids.t1,
+        group: GROUP,
+        author: PEER,
+        action: 'add',
+        participants: [OTHER]
+    })
     await sandbox.sendCall({ to: jids.t1, from: PEER, video: true })
     await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'raw please' })
     const { code, stderr } = await run.done
     assert.equal(code, 0, stderr)
-    const byType = Object.fromEntries(run.json().filter(r => !isStatusRecord(r)).map(r => [r.type, r]))
-    assert.deepEqual(Object.keys(byType).sort(), ['call', 'group', 'message', 'notification', 'receipt'])
+    const byType = Object.fromEntries(
+        run
+            .json()
+            .filter(r => !isStatusRecord(r))
+            .map(r => [r.type, r])
+    )
+    assert.deepEqual(Object.keys(byType).sort(), [
+        'call',
+        'group',
+        'message',
+        'notification',
+        'receipt'
+    ])
     assert.equal(byType.receipt.receipt, 'read')
     assert.equal(byType.receipt.id, '3EB0AAAA')
     assert.equal(byType.receipt.from, PEER)
@@ -176,26 +221,58 @@ test('every event type the sandbox sends: receipt, notification, group, call (an
     assert.equal(byType.group.action, 'add')
     assert.equal(byType.group.chat, GROUP)
     assert.equal(byType.group.from, PEER)
-    assert.deepEqual(byType.group.participants.map(p => p.jid), [OTHER])
+    assert.deepEqual(
+        byType.group.participants.map(p => p.jid),
+        [OTHER]
+    )
     assert.equal(byType.call.from, PEER)
     assert.equal(byType.call.call, 'offer')
     assert.equal(byType.call.video, true)
-    for (const r of Object.values(byType)) assert.equal(typeof r.raw?.tag, 'string', `${r.type} has its raw node`)
-    assert.deepEqual(byType.message.raw.content.map(c => c.tag), ['enc'])
+    for (const r of Object.values(byType))
+        assert.equal(typeof r.raw?.tag, 'string', `${r.type} has its raw node`)
+    assert.deepEqual(
+        byType.message.raw.content.map(c => c.tag),
+        ['enc']
+    )
     assert.equal(byType.message.raw.attrs.from, PEER)
 })
 
 test('a group text (sender key) is decrypted; --chat GROUP keeps only the group', async t => {
     const { sandbox, jids, base } = await setup(t)
-    const run = tail(t, [...base, '--session', 't1', '--json', '--chat', GROUP, '--type', 'message', '--count', '2'])
+    const run = tail(t, [
+        ...base,
+        '--session',
+        't1',
+        '--json',
+        '--chat',
+        GROUP,
+        '--type',
+        'message',
+        '--count',
+        '2'
+    ])
     await sandbox.waitForDevice(jids.t1)
     await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'direct, filtered out' })
-    await sandbox.sendGroupMessage({ to: jids.t1, group: GROUP, from: PEER, text: 'hello group', pushName: 'Bob' })
-    await sandbox.sendGroupMessage({ to: jids.t1, group: GROUP, from: OTHER, text: 'second in group' })
+    await sandbox.sendGroupMessage({
+        to: jids.t1,
+        group: GROUP,
+        from: PEER,
+        text: 'hello group',
+        pushName: 'Bob'
+    })
+    await sandbox.sendGroupMessage({
+        to: jids.t1,
+        group: GROUP,
+        from: OTHER,
+        text: 'second in group'
+    })
     const { code, stderr } = await run.done
     assert.equal(code, 0, stderr)
     // decryption is asynchronous: two senders' texts may come out in either order
-    const messages = run.json().filter(r => r.type === 'message').sort((a, b) => a.text.localeCompare(b.text))
+    const messages = run
+        .json()
+        .filter(r => r.type === 'message')
+        .sort((a, b) => a.text.localeCompare(b.text))
     assert.deepEqual(
         messages.map(r => [r.chat, r.from, r.text, r.isGroup, r.encryption]),
         [
@@ -207,7 +284,18 @@ test('a group text (sender key) is decrypted; --chat GROUP keeps only the group'
 
 test('filters: --type, --from, --chat; --count counts only matching events', async t => {
     const { sandbox, jids, base } = await setup(t)
-    const run = tail(t, [...base, '--session', 't1', '--json', '--type', 'message,receipt', '--from', '15559990000', '--count', '2'])
+    const run = tail(t, [
+        ...base,
+        '--session',
+        't1',
+        '--json',
+        '--type',
+        'message,receipt',
+        '--from',
+        '15559990000',
+        '--count',
+        '2'
+    ])
     await sandbox.waitForDevice(jids.t1) // connection lines are filtered out by --type
     await sandbox.sendPresence({ to: jids.t1, from: PEER }) // wrong type
     await sandbox.sendMessage({ to: jids.t1, from: OTHER, text: 'not from the peer' }) // wrong sender
@@ -227,11 +315,20 @@ test('filters: --type, --from, --chat; --count counts only matching events', asy
     const chat = tail(t, [...base, '--session', 't1', '--json', '--chat', GROUP, '--count', '1'])
     await connected(chat, sandbox, 't1', jids.t1)
     await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'a direct message' })
-    await sandbox.sendGroupEvent({ to: jids.t1, group: GROUP, author: OTHER, action: 'promote', participants: [PEER] })
+    await sandbox.sendGroupEvent({
+        to: jids.t1,
+        group: GROUP,
+        author: OTHER,
+        action: 'promote',
+        participants: [PEER]
+    })
     const chatEnd = await chat.done
     assert.equal(chatEnd.code, 0, chatEnd.stderr)
     assert.deepEqual(
-        chat.json().filter(r => !isStatusRecord(r)).map(r => [r.type, r.chat, r.action]),
+        chat
+            .json()
+            .filter(r => !isStatusRecord(r))
+            .map(r => [r.type, r.chat, r.action]),
         [['group', GROUP, 'promote']]
     )
 })
@@ -247,8 +344,18 @@ test('--timeout stops with exit 0; human lines carry time, session, type and sum
     const { code, stderr, lines } = await run.done
     assert.equal(code, 0, stderr)
     assert.ok(Date.now() - started >= 3_000)
-    assert.ok(lines.some(l => /^\d\d:\d\d:\d\d\.\d{3} +t1 +message +Bob <15559990000@s\.whatsapp\.net> +"hi there"$/.test(l)), lines.join('\n'))
-    assert.ok(lines.some(l => /t1 +receipt +15559990000@s\.whatsapp\.net +read R9$/.test(l)), lines.join('\n'))
+    assert.ok(
+        lines.some(l =>
+            /^\d\d:\d\d:\d\d\.\d{3} +t1 +message +Bob <15559990000@s\.whatsapp\.net> +"hi there"$/.test(
+                l
+            )
+        ),
+        lines.join('\n')
+    )
+    assert.ok(
+        lines.some(l => /t1 +receipt +15559990000@s\.whatsapp\.net +read R9$/.test(l)),
+        lines.join('\n')
+    )
     assert.ok(!lines.some(l => l.includes('\u001b[')), 'no colour when not a TTY')
 })
 
@@ -270,7 +377,12 @@ test('refuses a missing session (3) and an unpaired one (6) with a pointer to za
     const all = await runZapo(['logs', ...base, '--all', '--json', '--timeout', '1s'])
     assert.equal(all.code, 0, all.stderr)
     assert.match(all.stderr, /connecting session t1 /, '--all skips the unpaired session')
-    assert.ok(all.stdout.split('\n').filter(Boolean).every(l => JSON.parse(l).session === 't1'))
+    assert.ok(
+        all.stdout
+            .split('\n')
+            .filter(Boolean)
+            .every(l => JSON.parse(l).session === 't1')
+    )
     const usage = await runZapo(['logs', ...base, '--session', 't1', '--all'])
     assert.equal(usage.code, 2)
     const badType = await runZapo(['logs', ...base, '--session', 't1', '--type', 'mesage'])
@@ -311,10 +423,13 @@ test('every session stopping by itself exits with the most severe class (logged 
     const { code, stderr } = await run.done
     assert.equal(code, 10, stderr)
     const stops = run.json().filter(r => r.type === 'stopped')
-    assert.deepEqual(stops.map(r => [r.session, r.exit, r.exitCode]), [
-        ['t1', 'REPLACED', 11],
-        ['t2', 'LOGGED_OUT', 10]
-    ])
+    assert.deepEqual(
+        stops.map(r => [r.session, r.exit, r.exitCode]),
+        [
+            ['t1', 'REPLACED', 11],
+            ['t2', 'LOGGED_OUT', 10]
+        ]
+    )
 })
 
 test('515 reconnects at once and keeps tailing; the credentials stay (no re-pair)', async t => {
@@ -324,8 +439,13 @@ test('515 reconnects at once and keeps tailing; the credentials stay (no re-pair
     await connected(run, sandbox, 't1', jids.t1)
     await sandbox.fault(jids.t1, 'restart')
     const reconnect = await run.waitFor(r => r.type === 'reconnect')
-    assert.deepEqual([reconnect.reason, reconnect.code, reconnect.class, reconnect.attempt, reconnect.delayMs], ['stream_error_force_login', 515, 'routine', 1, 0])
-    await run.waitFor(() => run.json().filter(r => r.type === 'connection' && r.status === 'open').length >= 2)
+    assert.deepEqual(
+        [reconnect.reason, reconnect.code, reconnect.class, reconnect.attempt, reconnect.delayMs],
+        ['stream_error_force_login', 515, 'routine', 1, 0]
+    )
+    await run.waitFor(
+        () => run.json().filter(r => r.type === 'connection' && r.status === 'open').length >= 2
+    )
     await sandbox.waitForDevice(jids.t1)
     await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'after the restart' })
     await run.waitFor(r => r.type === 'message' && r.text === 'after the restart')
@@ -344,10 +464,22 @@ test('503: the backoff is visible (human line), then it reconnects and keeps tai
     await run.waitFor(line => / t1 +connection +open/.test(line))
     await sandbox.waitForDevice(jids.t1)
     await sandbox.fault(jids.t1, 'service_unavailable')
-    const line = await run.waitFor(l => /reconnect/.test(l) && /\(attempt 1\): failure_service_unavailable$/.test(l))
-    assert.match(line, /t1 +reconnect +reconnecting (now|in \d+(ms|\.\ds|s)) \(attempt 1\): failure_service_unavailable/)
-    assert.ok(run.lines.some(l => /t1 +connection +closed: failure_service_unavailable 503 \[transient\]/.test(l)), run.lines.join('\n'))
-    await run.waitFor(l => / t1 +connection +open/.test(l) && run.lines.indexOf(l) > run.lines.indexOf(line))
+    const line = await run.waitFor(
+        l => /reconnect/.test(l) && /\(attempt 1\): failure_service_unavailable$/.test(l)
+    )
+    assert.match(
+        line,
+        /t1 +reconnect +reconnecting (now|in \d+(ms|\.\ds|s)) \(attempt 1\): failure_service_unavailable/
+    )
+    assert.ok(
+        run.lines.some(l =>
+            /t1 +connection +closed: failure_service_unavailable 503 \[transient\]/.test(l)
+        ),
+        run.lines.join('\n')
+    )
+    await run.waitFor(
+        l => / t1 +connection +open/.test(l) && run.lines.indexOf(l) > run.lines.indexOf(line)
+    )
     await sandbox.waitForDevice(jids.t1)
     await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'back again' })
     await run.waitFor(l => l.includes('"back again"'))
@@ -384,9 +516,19 @@ async function waitForLogin(sandbox, jid, logins, ms = 20_000) {
 
 for (const [fault, exit, reason, pattern] of [
     ['replaced', 11, 'stream_error_replaced', /replaced by another connection.*stop the other app/],
-    ['force_logout', 10, 'stream_error_force_logout', /^zapo: t1: the server logged the device out \(stream_error_force_logout 516\): re-pair the device: zapo pair --session t1$/],
+    [
+        'force_logout',
+        10,
+        'stream_error_force_logout',
+        /^zapo: t1: the server logged the device out \(stream_error_force_logout 516\): re-pair the device: zapo pair --session t1$/
+    ],
     ['not_authorized', 10, 'failure_not_authorized', /not authorised.*zapo pair --session t1/],
-    ['device_removed', 10, 'stream_error_device_removed', /removed from the phone’s linked devices.*zapo pair --session t1/]
+    [
+        'device_removed',
+        10,
+        'stream_error_device_removed',
+        /removed from the phone’s linked devices.*zapo pair --session t1/
+    ]
 ]) {
     test(`${fault} while tailing ends it with exit ${exit} and one clear line`, async t => {
         const { sandbox, jids, base } = await setup(t)
@@ -433,8 +575,12 @@ test('a second Ctrl-C while the first is still disconnecting exits at once with 
             head += chunk.toString('latin1')
             const key = /sec-websocket-key: *(\S+)/i.exec(head)?.[1]
             if (!head.includes('\r\n\r\n') || !key) return
-            const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64')
-            socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`)
+            const accept = createHash('sha1')
+                .update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11')
+                .digest('base64')
+            socket.write(
+                `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`
+            )
             upgraded += 1
         })
     })
@@ -444,7 +590,16 @@ test('a second Ctrl-C while the first is still disconnecting exits at once with 
         server.close()
     })
     const url = `ws://127.0.0.1:${server.address().port}/ws/chat`
-    const run = tail(t, ['--store', `sqlite:${path}`, '--server', url, '--server-root-ca', sandbox.rootCa, '--session', 't1'])
+    const run = tail(t, [
+        '--store',
+        `sqlite:${path}`,
+        '--server',
+        url,
+        '--server-root-ca',
+        sandbox.rootCa,
+        '--session',
+        't1'
+    ])
     const deadline = Date.now() + 15_000
     while (upgraded === 0) {
         if (Date.now() > deadline) throw new Error(`never connected: ${run.stderr}`)
@@ -465,7 +620,17 @@ test('a second Ctrl-C while the first is still disconnecting exits at once with 
 
 test('piping into head -n 1 ends quietly', async t => {
     const { sandbox, jids, base } = await setup(t)
-    const quoted = [process.execPath, ZAPO_BIN, 'logs', ...base, '--session', 't1', '--json', '--type', 'message']
+    const quoted = [
+        process.execPath,
+        ZAPO_BIN,
+        'logs',
+        ...base,
+        '--session',
+        't1',
+        '--json',
+        '--type',
+        'message'
+    ]
         .map(a => `'${a.replace(/'/g, `'\\''`)}'`)
         .join(' ')
     const child = spawn('bash', ['-c', `set -o pipefail; ${quoted} | head -n 1`], {

@@ -15,7 +15,13 @@ import { runZapo, ZAPO_BIN } from '../helpers/run.js'
 import { catalogFor } from '../../dist/store/catalog.js'
 import { parseStoreUrl } from '../../dist/store/address.js'
 
-const KINDS = ['sqlite', 'postgres', 'mysql', 'redis', ...(process.env.MONGODB_URI ? ['mongo'] : [])]
+const KINDS = [
+    'sqlite',
+    'postgres',
+    'mysql',
+    'redis',
+    ...(process.env.MONGODB_URI ? ['mongo'] : [])
+]
 
 function cwd(t) {
     const dir = mkdtempSync(join(tmpdir(), 'zapo-migrate-'))
@@ -43,7 +49,10 @@ async function assertSameSessions(srcUrl, dstUrl, fixtures) {
         ])
         assert.ok(a.credentials, 'the source fixture has credentials')
         assert.deepEqual(b, a, `session ${fixture.sessionId} differs between source and target`)
-        assert.deepEqual(await counts(dstUrl, fixture.sessionId), await counts(srcUrl, fixture.sessionId))
+        assert.deepEqual(
+            await counts(dstUrl, fixture.sessionId),
+            await counts(srcUrl, fixture.sessionId)
+        )
     }
 }
 
@@ -58,7 +67,10 @@ for (const from of KINDS) {
         test(`migrate ${from} → ${to}: every record arrives and verifies`, async t => {
             const urls = urlsFor(t)
             const fixtures = await seed(urls[from], ['tenant-a', 'tenant-b'])
-            const result = await runZapo(['migrate', '--from', urls[from], '--to', urls[to], '--all', '--json'], { cwd: cwd(t) })
+            const result = await runZapo(
+                ['migrate', '--from', urls[from], '--to', urls[to], '--all', '--json'],
+                { cwd: cwd(t) }
+            )
             assert.equal(result.code, 0, result.stderr)
             const out = json(result)
             assert.equal(out.status, 'migrated')
@@ -80,7 +92,8 @@ for (const from of KINDS) {
 }
 
 if (!process.env.MONGODB_URI) {
-    test('migrate to and from MongoDB (every pair with the others)', t => t.skip('MONGODB_URI not set'))
+    test('migrate to and from MongoDB (every pair with the others)', t =>
+        t.skip('MONGODB_URI not set'))
 }
 
 test('--dry-run prints the plan and writes nothing to the target', async t => {
@@ -89,21 +102,32 @@ test('--dry-run prints the plan and writes nothing to the target', async t => {
     const preKeys = fixtures[0].counts.preKeys
     // t2 logged in a minute ago: it may be running
     await withStore(urls.sqlite, s =>
-        s.domain('auth', 't2').save({ ...fixtures[1].credentials, lastSuccessTs: Math.floor(Date.now() / 1000) - 60 })
+        s
+            .domain('auth', 't2')
+            .save({ ...fixtures[1].credentials, lastSuccessTs: Math.floor(Date.now() / 1000) - 60 })
     )
     const dir = cwd(t)
-    const human = await runZapo(['migrate', '--from', urls.sqlite, '--to', urls.postgres, '--all', '--dry-run'], { cwd: dir })
+    const human = await runZapo(
+        ['migrate', '--from', urls.sqlite, '--to', urls.postgres, '--all', '--dry-run'],
+        { cwd: dir }
+    )
     assert.equal(human.code, 0, human.stderr)
     assert.match(human.stdout, /t1\s+\d+\s+copy/)
     assert.match(human.stdout, new RegExp(`preKey ${preKeys}, session 5`))
     assert.match(human.stdout, /nothing was written/)
     assert.match(human.stderr, /warning: 1 session\(s\) logged in recently and may be running: t2;/)
     assert.match(human.stdout, /t2 .*looks live/)
-    const machine = await runZapo(['migrate', '--from', urls.sqlite, '--to', urls.postgres, '--all', '--dry-run', '--json'], { cwd: dir })
+    const machine = await runZapo(
+        ['migrate', '--from', urls.sqlite, '--to', urls.postgres, '--all', '--dry-run', '--json'],
+        { cwd: dir }
+    )
     assert.equal(machine.code, 0, machine.stderr)
     const plan = json(machine)
     assert.equal(plan.status, 'planned')
-    assert.deepEqual(plan.sessions.map(s => s.sessionId), ['t1', 't2'])
+    assert.deepEqual(
+        plan.sessions.map(s => s.sessionId),
+        ['t1', 't2']
+    )
     assert.equal(plan.sessions[0].records.preKey, preKeys)
     assert.equal(plan.sessions[0].records.auth, 1)
     // no table with the target's prefix exists
@@ -111,13 +135,19 @@ test('--dry-run prints the plan and writes nothing to the target', async t => {
     const spec = parseStoreUrl(urls.postgres, 'flag', process.cwd())
     const pool = new pg.Pool({ connectionString: spec.target, max: 1 })
     try {
-        const { rows } = await pool.query(`SELECT table_name FROM information_schema.tables WHERE table_name LIKE $1`, [`${spec.tablePrefix}%`])
+        const { rows } = await pool.query(
+            `SELECT table_name FROM information_schema.tables WHERE table_name LIKE $1`,
+            [`${spec.tablePrefix}%`]
+        )
         assert.deepEqual(rows, [])
     } finally {
         await pool.end()
     }
     // a SQLite target file is not even created
-    const sqliteTarget = await runZapo(['migrate', '--from', urls.postgres, '--to', join(dir, 'new.sqlite'), '--all', '--dry-run'], { cwd: dir })
+    const sqliteTarget = await runZapo(
+        ['migrate', '--from', urls.postgres, '--to', join(dir, 'new.sqlite'), '--all', '--dry-run'],
+        { cwd: dir }
+    )
     assert.equal(sqliteTarget.code, 0, sqliteTarget.stderr)
     const { existsSync } = await import('node:fs')
     assert.equal(existsSync(join(dir, 'new.sqlite')), false)
@@ -131,26 +161,63 @@ test('sessions already in the target: refused by default, --skip-existing leaves
     const other = await seed(urls.redis, ['keep'], { preKeys: 40 })
     const before = await withStore(urls.redis, s => snapshot(s, other[0]), 'read')
 
-    const refused = await runZapo(['migrate', '--from', urls.sqlite, '--to', urls.redis, '--all'], { cwd: dir })
+    const refused = await runZapo(['migrate', '--from', urls.sqlite, '--to', urls.redis, '--all'], {
+        cwd: dir
+    })
     assert.equal(refused.code, 7, refused.stderr)
     assert.match(refused.stderr, /keep/)
     assert.match(refused.stderr, /--skip-existing/)
     assert.match(refused.stderr, /--overwrite/)
     assert.deepEqual(await sessionIds(urls.redis), ['keep'], 'nothing was copied')
 
-    const skipped = await runZapo(['migrate', '--from', urls.sqlite, '--to', urls.redis, '--all', '--skip-existing', '--json'], { cwd: dir })
+    const skipped = await runZapo(
+        [
+            'migrate',
+            '--from',
+            urls.sqlite,
+            '--to',
+            urls.redis,
+            '--all',
+            '--skip-existing',
+            '--json'
+        ],
+        { cwd: dir }
+    )
     assert.equal(skipped.code, 0, skipped.stderr)
     const out = json(skipped)
-    assert.deepEqual(out.sessions.map(s => [s.sessionId, s.action, s.verified]), [
-        ['fresh', 'copy', true],
-        ['keep', 'skip', null]
-    ])
-    assert.deepEqual(await withStore(urls.redis, s => snapshot(s, other[0]), 'read'), before, '"keep" untouched')
+    assert.deepEqual(
+        out.sessions.map(s => [s.sessionId, s.action, s.verified]),
+        [
+            ['fresh', 'copy', true],
+            ['keep', 'skip', null]
+        ]
+    )
+    assert.deepEqual(
+        await withStore(urls.redis, s => snapshot(s, other[0]), 'read'),
+        before,
+        '"keep" untouched'
+    )
     await assertSameSessions(urls.sqlite, urls.redis, [fixtures[1]])
 
-    const overwritten = await runZapo(['migrate', '--from', urls.sqlite, '--to', urls.redis, '--session', 'keep', '--overwrite', '--json'], { cwd: dir })
+    const overwritten = await runZapo(
+        [
+            'migrate',
+            '--from',
+            urls.sqlite,
+            '--to',
+            urls.redis,
+            '--session',
+            'keep',
+            '--overwrite',
+            '--json'
+        ],
+        { cwd: dir }
+    )
     assert.equal(overwritten.code, 0, overwritten.stderr)
-    assert.deepEqual(json(overwritten).sessions.map(s => [s.sessionId, s.action, s.verified]), [['keep', 'overwrite', true]])
+    assert.deepEqual(
+        json(overwritten).sessions.map(s => [s.sessionId, s.action, s.verified]),
+        [['keep', 'overwrite', true]]
+    )
     await assertSameSessions(urls.sqlite, urls.redis, [fixtures[0]])
     // the old "keep"'s extra prekeys are gone
     assert.equal((await counts(urls.redis, 'keep')).preKeys, fixtures[0].counts.preKeys)
@@ -160,37 +227,86 @@ test('--verify-only passes on a migrated store and finds a tampered record (exit
     const urls = urlsFor(t)
     const dir = cwd(t)
     const fixtures = await seed(urls.postgres, ['v1', 'v2'])
-    const copy = await runZapo(['migrate', '--from', urls.postgres, '--to', urls.mysql, '--all'], { cwd: dir })
+    const copy = await runZapo(['migrate', '--from', urls.postgres, '--to', urls.mysql, '--all'], {
+        cwd: dir
+    })
     assert.equal(copy.code, 0, copy.stderr)
     assert.match(copy.stdout, /2\/2 session\(s\) verified/)
 
-    const ok = await runZapo(['migrate', '--from', urls.postgres, '--to', urls.mysql, '--all', '--verify-only', '--json'], { cwd: dir })
+    const ok = await runZapo(
+        [
+            'migrate',
+            '--from',
+            urls.postgres,
+            '--to',
+            urls.mysql,
+            '--all',
+            '--verify-only',
+            '--json'
+        ],
+        { cwd: dir }
+    )
     assert.equal(ok.code, 0, ok.stderr)
     assert.equal(json(ok).status, 'verified')
     assert.equal(json(ok).totals.copiedRecords, 0)
 
     // tamper: one identity key in the target changes
     await withStore(urls.mysql, s =>
-        s.domain('identity', 'v2').setRemoteIdentity(fixtures[1].identityAddresses[0], new Uint8Array(33).fill(5))
+        s
+            .domain('identity', 'v2')
+            .setRemoteIdentity(fixtures[1].identityAddresses[0], new Uint8Array(33).fill(5))
     )
-    const bad = await runZapo(['migrate', '--from', urls.postgres, '--to', urls.mysql, '--all', '--verify-only'], { cwd: dir })
+    const bad = await runZapo(
+        ['migrate', '--from', urls.postgres, '--to', urls.mysql, '--all', '--verify-only'],
+        { cwd: dir }
+    )
     assert.equal(bad.code, 19, bad.stderr)
     assert.match(bad.stderr, /v2/)
     assert.match(bad.stderr, /identity/)
     assert.match(bad.stdout, /v1 .*verified/)
     assert.match(bad.stdout, /v2 .*MISMATCH/)
-    const badJson = await runZapo(['migrate', '--from', urls.postgres, '--to', urls.mysql, '--all', '--verify-only', '--json'], { cwd: dir })
+    const badJson = await runZapo(
+        [
+            'migrate',
+            '--from',
+            urls.postgres,
+            '--to',
+            urls.mysql,
+            '--all',
+            '--verify-only',
+            '--json'
+        ],
+        { cwd: dir }
+    )
     assert.equal(badJson.code, 19)
     const envelope = json(badJson)
     assert.equal(envelope.error.code, 'VERIFY_FAILED')
-    assert.deepEqual(envelope.error.meta.sessions.map(s => [s.sessionId, s.mismatches.map(m => m.domain)]), [['v2', ['identity']]])
+    assert.deepEqual(
+        envelope.error.meta.sessions.map(s => [s.sessionId, s.mismatches.map(m => m.domain)]),
+        [['v2', ['identity']]]
+    )
     const m = envelope.error.meta.sessions[0].mismatches[0]
     assert.equal(m.source.count, m.target.count)
     assert.notEqual(m.source.sha256, m.target.sha256)
 
     // a record missing in the target is found too (counts differ)
-    await withStore(urls.mysql, s => s.domain('session', 'v1').deleteSession(fixtures[0].sessionAddresses[0]))
-    const missing = await runZapo(['migrate', '--from', urls.postgres, '--to', urls.mysql, '--session', 'v1', '--verify-only', '--json'], { cwd: dir })
+    await withStore(urls.mysql, s =>
+        s.domain('session', 'v1').deleteSession(fixtures[0].sessionAddresses[0])
+    )
+    const missing = await runZapo(
+        [
+            'migrate',
+            '--from',
+            urls.postgres,
+            '--to',
+            urls.mysql,
+            '--session',
+            'v1',
+            '--verify-only',
+            '--json'
+        ],
+        { cwd: dir }
+    )
     assert.equal(missing.code, 19)
     const mm = json(missing).error.meta.sessions[0].mismatches[0]
     assert.equal(mm.domain, 'session')
@@ -203,9 +319,22 @@ test('kill -9 in the middle of a copy: the same command again finishes, verified
     const urls = urlsFor(t)
     const dir = cwd(t)
     const fixtures = await seed(urls.sqlite, ['k1', 'k2', 'k3'], BIG)
-    const args = ['migrate', '--from', urls.sqlite, '--to', urls.postgres, '--all', '--batch-size', '100']
+    const args = [
+        'migrate',
+        '--from',
+        urls.sqlite,
+        '--to',
+        urls.postgres,
+        '--all',
+        '--batch-size',
+        '100'
+    ]
     const killed = await runAndKill(args, { cwd: dir, signal: 'SIGKILL' })
-    assert.equal(killed.signal, 'SIGKILL', `the copy finished before it could be killed: ${killed.stderr}`)
+    assert.equal(
+        killed.signal,
+        'SIGKILL',
+        `the copy finished before it could be killed: ${killed.stderr}`
+    )
     // something, but not everything, arrived
     const partial = await sessionIds(urls.postgres)
     assert.ok(partial.length >= 1, 'the killed run wrote something')
@@ -214,8 +343,14 @@ test('kill -9 in the middle of a copy: the same command again finishes, verified
     assert.equal(rerun.code, 0, rerun.stderr)
     const out = json(rerun)
     assert.equal(out.status, 'migrated')
-    assert.ok(out.sessions.every(s => s.verified === true), JSON.stringify(out.sessions.map(s => [s.sessionId, s.action, s.verified])))
-    assert.ok(out.sessions.some(s => s.action === 'resume'), 'the interrupted session is resumed, not refused as pre-existing')
+    assert.ok(
+        out.sessions.every(s => s.verified === true),
+        JSON.stringify(out.sessions.map(s => [s.sessionId, s.action, s.verified]))
+    )
+    assert.ok(
+        out.sessions.some(s => s.action === 'resume'),
+        'the interrupted session is resumed, not refused as pre-existing'
+    )
     await assertSameSessions(urls.sqlite, urls.postgres, fixtures)
 
     // and again: nothing left to copy, everything re-verified
@@ -229,7 +364,16 @@ test('Ctrl-C stops after the current batch with exit 130; the rerun completes', 
     const urls = urlsFor(t)
     const dir = cwd(t)
     const fixtures = await seed(urls.sqlite, ['c1', 'c2'], BIG)
-    const args = ['migrate', '--from', urls.sqlite, '--to', urls.redis, '--all', '--batch-size', '100']
+    const args = [
+        'migrate',
+        '--from',
+        urls.sqlite,
+        '--to',
+        urls.redis,
+        '--all',
+        '--batch-size',
+        '100'
+    ]
     const interrupted = await runAndKill(args, { cwd: dir, signal: 'SIGINT' })
     assert.equal(interrupted.code, 130, interrupted.stderr)
     assert.match(interrupted.stderr, /interrupted/)
@@ -247,16 +391,26 @@ test('the target going away mid-copy fails with exit 4; the same command then fi
     const target = `${urls.postgres}&application_name=${app}`
     const args = ['migrate', '--from', urls.sqlite, '--to', target, '--all', '--batch-size', '100']
     const { default: pg } = await import('pg')
-    const admin = new pg.Pool({ connectionString: parseStoreUrl(urls.postgres, 'flag', process.cwd()).target, max: 1 })
+    const admin = new pg.Pool({
+        connectionString: parseStoreUrl(urls.postgres, 'flag', process.cwd()).target,
+        max: 1
+    })
     t.after(() => admin.end())
     let stop = false
-    const child = spawn(process.execPath, [ZAPO_BIN, ...args], { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [ZAPO_BIN, ...args], {
+        cwd: dir,
+        env: { ...process.env, NO_COLOR: '1' },
+        stdio: ['ignore', 'pipe', 'pipe']
+    })
     let stderr = ''
     const killer = (async () => {
         // once the copy runs, keep cutting the target's connections until zapo gives up
         while (!stop && !/^copy .*records/m.test(stderr)) await new Promise(r => setTimeout(r, 20))
         while (!stop) {
-            await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [app])
+            await admin.query(
+                'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1',
+                [app]
+            )
             await new Promise(r => setTimeout(r, 30))
         }
     })()
@@ -278,38 +432,90 @@ test('--delete-source clears the source only after verification; a rerun reports
     const urls = urlsFor(t)
     const dir = cwd(t)
     const fixtures = await seed(urls.mysql, ['d1', 'd2'])
-    const reference = await Promise.all(fixtures.map(f => withStore(urls.mysql, s => snapshot(s, f), 'read')))
-    const args = ['migrate', '--from', urls.mysql, '--to', urls.sqlite, '--all', '--delete-source', '--json']
+    const reference = await Promise.all(
+        fixtures.map(f => withStore(urls.mysql, s => snapshot(s, f), 'read'))
+    )
+    const args = [
+        'migrate',
+        '--from',
+        urls.mysql,
+        '--to',
+        urls.sqlite,
+        '--all',
+        '--delete-source',
+        '--json'
+    ]
     const moved = await runZapo(args, { cwd: dir })
     assert.equal(moved.code, 0, moved.stderr)
     const out = json(moved)
     assert.ok(out.sessions.every(s => s.verified === true && s.sourceDeleted === true))
     assert.deepEqual(await sessionIds(urls.mysql), [], 'the source holds no session any more')
     for (let i = 0; i < fixtures.length; i += 1) {
-        assert.deepEqual(await withStore(urls.sqlite, s => snapshot(s, fixtures[i]), 'read'), reference[i])
+        assert.deepEqual(
+            await withStore(urls.sqlite, s => snapshot(s, fixtures[i]), 'read'),
+            reference[i]
+        )
     }
-    const again = await runZapo(['migrate', '--from', urls.mysql, '--to', urls.sqlite, '--session', 'd1', '--delete-source', '--json'], { cwd: dir })
+    const again = await runZapo(
+        [
+            'migrate',
+            '--from',
+            urls.mysql,
+            '--to',
+            urls.sqlite,
+            '--session',
+            'd1',
+            '--delete-source',
+            '--json'
+        ],
+        { cwd: dir }
+    )
     assert.equal(again.code, 0, again.stderr)
-    assert.deepEqual(json(again).sessions.map(s => [s.sessionId, s.action]), [['d1', 'moved']])
+    assert.deepEqual(
+        json(again).sessions.map(s => [s.sessionId, s.action]),
+        [['d1', 'moved']]
+    )
 })
 
 test('usage errors name the flag', async t => {
     const dir = cwd(t)
-    const same = await runZapo(['migrate', '--from', join(dir, 'a.sqlite'), '--to', join(dir, 'a.sqlite'), '--all'], { cwd: dir })
+    const same = await runZapo(
+        ['migrate', '--from', join(dir, 'a.sqlite'), '--to', join(dir, 'a.sqlite'), '--all'],
+        { cwd: dir }
+    )
     assert.equal(same.code, 2)
     assert.match(same.stderr, /same store/)
-    const none = await runZapo(['migrate', '--from', 'sqlite:x.sqlite', '--to', 'sqlite:y.sqlite'], { cwd: dir })
+    const none = await runZapo(
+        ['migrate', '--from', 'sqlite:x.sqlite', '--to', 'sqlite:y.sqlite'],
+        { cwd: dir }
+    )
     assert.equal(none.code, 2)
     assert.match(none.stderr, /--session ID .*--all/)
-    const both = await runZapo(['migrate', '--from', 'a.sqlite', '--to', 'b.sqlite', '--all', '--skip-existing', '--overwrite'], { cwd: dir })
+    const both = await runZapo(
+        [
+            'migrate',
+            '--from',
+            'a.sqlite',
+            '--to',
+            'b.sqlite',
+            '--all',
+            '--skip-existing',
+            '--overwrite'
+        ],
+        { cwd: dir }
+    )
     assert.equal(both.code, 2)
-    const domains = await runZapo(['migrate', '--from', 'a.sqlite', '--to', 'b.sqlite', '--all', '--domains', 'auth,bogus'], { cwd: dir })
+    const domains = await runZapo(
+        ['migrate', '--from', 'a.sqlite', '--to', 'b.sqlite', '--all', '--domains', 'auth,bogus'],
+        { cwd: dir }
+    )
     assert.equal(domains.code, 2)
     assert.match(domains.stderr, /bogus/)
 })
 
 test('a session paired through the sandbox and talking to peers is migrated sqlite → postgres → redis → mysql, and after each move connects without pairing and decrypts new messages', async t => {
-    const { startTestSandbox, pairWithQr, nextEvent, testLogger } = await import('../sandbox/helpers.js')
+    const { startTestSandbox, pairWithQr, nextEvent, testLogger } =
+        await import('../sandbox/helpers.js')
     const { createWaClient } = await import('../../dist/client/create-client.js')
     const urls = urlsFor(t)
     const dir = cwd(t)
@@ -320,7 +526,11 @@ test('a session paired through the sandbox and talking to peers is migrated sqli
     const peerB = '15550007002@s.whatsapp.net'
     // peer A opens a session to the device (X3DH on its uploaded prekeys)
     const first = nextEvent(paired.client, 'message')
-    assert.equal((await sandbox.sendMessage({ to: paired.jid, from: peerA, text: 'ping' })).deliveries[0].type, 'pkmsg')
+    assert.equal(
+        (await sandbox.sendMessage({ to: paired.jid, from: peerA, text: 'ping' })).deliveries[0]
+            .type,
+        'pkmsg'
+    )
     assert.equal((await first).message.conversation, 'ping')
     // the device opens a session to peer B, who answers on it
     const atB = sandbox.waitFor('peer-message', m => m.peer === peerB)
@@ -331,10 +541,16 @@ test('a session paired through the sandbox and talking to peers is migrated sqli
     assert.equal((await replyB).message.conversation, 'hi device')
     await paired.cleanup() // disconnect (flushes write-behind) and close the source store
 
-    const migrated = await runZapo(['migrate', '--from', `sqlite:${srcPath}`, '--to', urls.postgres, '--all', '--json'], { cwd: dir })
+    const migrated = await runZapo(
+        ['migrate', '--from', `sqlite:${srcPath}`, '--to', urls.postgres, '--all', '--json'],
+        { cwd: dir }
+    )
     assert.equal(migrated.code, 0, migrated.stderr)
     const out = json(migrated)
-    assert.deepEqual(out.sessions.map(s => [s.sessionId, s.verified]), [['tenant', true]])
+    assert.deepEqual(
+        out.sessions.map(s => [s.sessionId, s.verified]),
+        [['tenant', true]]
+    )
     assert.ok(out.sessions[0].digests.session.count >= 2, 'both peer sessions were migrated')
 
     // the migrated session, from the target only: no QR, logs in, and decrypts on the old sessions
@@ -387,9 +603,14 @@ test('a session paired through the sandbox and talking to peers is migrated sqli
         [2, urls.redis],
         [3, urls.mysql]
     ]) {
-        const moved = await runZapo(['migrate', '--from', from, '--to', to, '--all', '--json'], { cwd: dir })
+        const moved = await runZapo(['migrate', '--from', from, '--to', to, '--all', '--json'], {
+            cwd: dir
+        })
         assert.equal(moved.code, 0, moved.stderr)
-        assert.deepEqual(json(moved).sessions.map(s => [s.sessionId, s.verified]), [['tenant', true]])
+        assert.deepEqual(
+            json(moved).sessions.map(s => [s.sessionId, s.verified]),
+            [['tenant', true]]
+        )
         const next = await connectFrom(to)
         await expectDecrypts(next.client, round, 'pkmsg')
         await next.close()

@@ -262,8 +262,7 @@ describe('zapo sessions list on empty and bad stores', () => {
         const url = `sqlite:${join(dir, 'c.sqlite')}`
         const store = await openTestStore(url, 'write')
         try {
-            for (const id of ['good', 'bad'])
-                await makeSession(store, id, LEAN_SHAPE)
+            for (const id of ['good', 'bad']) await makeSession(store, id, LEAN_SHAPE)
         } finally {
             await store.close()
         }

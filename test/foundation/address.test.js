@@ -22,7 +22,10 @@ function usage(fn, pattern) {
 }
 
 test('sqlite addresses: scheme, bare path, absolute form, default', () => {
-    assert.equal(parseStoreUrl('sqlite:./data/a.sqlite', 'flag', cwd).target, '/srv/app/data/a.sqlite')
+    assert.equal(
+        parseStoreUrl('sqlite:./data/a.sqlite', 'flag', cwd).target,
+        '/srv/app/data/a.sqlite'
+    )
     assert.equal(parseStoreUrl('sqlite:///var/z.db', 'flag', cwd).target, '/var/z.db')
     assert.equal(parseStoreUrl('tenants.db', 'flag', cwd).target, '/srv/app/tenants.db')
     assert.equal(parseStoreUrl('./x/state.sqlite3', 'flag', cwd).kind, 'sqlite')
@@ -36,11 +39,18 @@ test('sqlite table-name overrides ride on the query string', () => {
     const spec = parseStoreUrl('sqlite:./a.sqlite?table.auth_credentials=my_auth', 'flag', cwd)
     assert.deepEqual(spec.tableNames, { auth_credentials: 'my_auth' })
     assert.equal(spec.target, '/srv/app/a.sqlite')
-    usage(() => parseStoreUrl('sqlite:./a.sqlite?tablePrefix=x', 'flag', cwd), /SQLite takes only table/)
+    usage(
+        () => parseStoreUrl('sqlite:./a.sqlite?tablePrefix=x', 'flag', cwd),
+        /SQLite takes only table/
+    )
 })
 
 test('server URLs keep driver parameters and lose zapo options', () => {
-    const pg = parseStoreUrl('postgres://u:secret@db:5432/app?sslmode=require&tablePrefix=wa_', 'flag', cwd)
+    const pg = parseStoreUrl(
+        'postgres://u:secret@db:5432/app?sslmode=require&tablePrefix=wa_',
+        'flag',
+        cwd
+    )
     assert.equal(pg.kind, 'postgres')
     assert.equal(pg.tablePrefix, 'wa_')
     assert.equal(pg.target, 'postgres://u:secret@db:5432/app?sslmode=require')
@@ -59,24 +69,52 @@ test('server URLs keep driver parameters and lose zapo options', () => {
 test('bad addresses are one-line usage errors naming the fix', () => {
     usage(() => parseStoreUrl('ftp://x/y', 'flag', cwd), /unknown store scheme "ftp:".*use one of/)
     usage(() => parseStoreUrl('nonsense', 'flag', cwd), /unknown store "nonsense"/)
-    usage(() => parseStoreUrl('redis://h/0?tablePrefix=x', 'flag', cwd), /tablePrefix does not apply to redis.*keyPrefix/)
-    usage(() => parseStoreUrl('postgres://h/db?tablePrefix=a;drop', 'flag', cwd), /letters, digits and underscores/)
+    usage(
+        () => parseStoreUrl('redis://h/0?tablePrefix=x', 'flag', cwd),
+        /tablePrefix does not apply to redis.*keyPrefix/
+    )
+    usage(
+        () => parseStoreUrl('postgres://h/db?tablePrefix=a;drop', 'flag', cwd),
+        /letters, digits and underscores/
+    )
     usage(() => parseStoreUrl('sqlite::memory:', 'flag', cwd), /in-memory/)
 })
 
 test('bare names resolve through config, then environment, then the default', () => {
-    assert.equal(resolveStoreSpec('postgres', ctx({ DATABASE_URL: 'postgres://e/db' })).primary.target, 'postgres://e/db')
-    assert.equal(resolveStoreSpec('mysql', ctx({ MYSQL_URL: 'mysql://m/db' })).primary.target, 'mysql://m/db')
-    assert.equal(resolveStoreSpec('redis', ctx({ REDIS_URL: 'redis://r:6379' })).primary.kind, 'redis')
-    assert.equal(resolveStoreSpec('mongo', ctx({ MONGODB_URI: 'mongodb://m/db' })).primary.kind, 'mongo')
+    assert.equal(
+        resolveStoreSpec('postgres', ctx({ DATABASE_URL: 'postgres://e/db' })).primary.target,
+        'postgres://e/db'
+    )
+    assert.equal(
+        resolveStoreSpec('mysql', ctx({ MYSQL_URL: 'mysql://m/db' })).primary.target,
+        'mysql://m/db'
+    )
+    assert.equal(
+        resolveStoreSpec('redis', ctx({ REDIS_URL: 'redis://r:6379' })).primary.kind,
+        'redis'
+    )
+    assert.equal(
+        resolveStoreSpec('mongo', ctx({ MONGODB_URI: 'mongodb://m/db' })).primary.kind,
+        'mongo'
+    )
     const pgEnv = resolveStoreSpec('postgres', ctx({ PGHOST: 'h', PGDATABASE: 'd' })).primary
     assert.equal(pgEnv.target, '', 'driver reads PG* itself')
     usage(() => resolveStoreSpec('redis', ctx({})), /set REDIS_URL/)
-    const config = { ...noConfig, path: '/srv/app/zapo.config.json', backends: { postgres: { url: 'postgres://c/db', tablePrefix: 'wa_' } } }
-    const fromConfig = resolveStoreSpec('postgres', ctx({ DATABASE_URL: 'postgres://e/db' }, config)).primary
+    const config = {
+        ...noConfig,
+        path: '/srv/app/zapo.config.json',
+        backends: { postgres: { url: 'postgres://c/db', tablePrefix: 'wa_' } }
+    }
+    const fromConfig = resolveStoreSpec(
+        'postgres',
+        ctx({ DATABASE_URL: 'postgres://e/db' }, config)
+    ).primary
     assert.equal(fromConfig.target, 'postgres://c/db', 'config wins over environment')
     assert.equal(fromConfig.tablePrefix, 'wa_')
-    assert.equal(resolveStoreSpec(undefined, ctx({ ZAPO_STORE: 'redis://z' })).primary.kind, 'redis')
+    assert.equal(
+        resolveStoreSpec(undefined, ctx({ ZAPO_STORE: 'redis://z' })).primary.kind,
+        'redis'
+    )
 })
 
 test('config domain mapping routes domains to other backends', () => {
@@ -91,7 +129,10 @@ test('config domain mapping routes domains to other backends', () => {
     assert.equal(spec.primary.kind, 'postgres')
     assert.deepEqual(spec.domains, { retry: 'redis', deviceList: 'redis' })
     assert.equal(spec.backends.redis.keyPrefix, 'c:')
-    usage(() => resolveStoreSpec(undefined, ctx({}, { ...config, domains: { bogus: 'redis' } })), /unknown domain "bogus"/)
+    usage(
+        () => resolveStoreSpec(undefined, ctx({}, { ...config, domains: { bogus: 'redis' } })),
+        /unknown domain "bogus"/
+    )
     // an explicit --store is one backend for everything
     assert.deepEqual(resolveStoreSpec('sqlite:./a.sqlite', ctx({}, config)).domains, {})
 })
@@ -105,12 +146,18 @@ test('config file: optional by default, strict when named, one-line errors', () 
     assert.equal(loadConfig(undefined, dir).path, null)
     assert.throws(() => loadConfig('missing.json', dir), /cannot read config file .*missing.json/)
     writeFileSync(join(dir, 'zapo.config.json'), '{ "store": "sqlite:./a.sqlite", ')
-    assert.throws(() => loadConfig(undefined, dir), error => error.code === 'USAGE' && /not valid JSON/.test(error.message))
+    assert.throws(
+        () => loadConfig(undefined, dir),
+        error => error.code === 'USAGE' && /not valid JSON/.test(error.message)
+    )
     writeFileSync(join(dir, 'zapo.config.json'), '{ "stor": "x" }')
     assert.throws(() => loadConfig(undefined, dir), /unknown key "stor"/)
     writeFileSync(join(dir, 'zapo.config.json'), '{ "backends": { "pg": 5 } }')
     assert.throws(() => loadConfig(undefined, dir), /backends.pg must be a store URL/)
-    writeFileSync(join(dir, 'zapo.config.json'), JSON.stringify({ store: 'redis', session: 't1', check: { minPreKeys: 10 } }))
+    writeFileSync(
+        join(dir, 'zapo.config.json'),
+        JSON.stringify({ store: 'redis', session: 't1', check: { minPreKeys: 10 } })
+    )
     const config = loadConfig(undefined, dir)
     assert.equal(config.store, 'redis')
     assert.equal(config.session, 't1')

@@ -15,7 +15,10 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'zapo-open-'))
 test('reading an empty (0-byte) SQLite file leaves it byte for byte as it was', async () => {
     const dir = tmp()
     writeFileSync(join(dir, 'empty.sqlite'), '')
-    const result = await runZapo(['sessions', 'list', '--json', '--store', 'sqlite:./empty.sqlite'], { cwd: dir })
+    const result = await runZapo(
+        ['sessions', 'list', '--json', '--store', 'sqlite:./empty.sqlite'],
+        { cwd: dir }
+    )
     assert.equal(result.code, 0, result.stderr)
     assert.deepEqual(JSON.parse(result.stdout).sessions, [])
     assert.equal(readFileSync(join(dir, 'empty.sqlite')).length, 0)
@@ -40,22 +43,39 @@ test('reading a rollback-journal SQLite file does not switch it to WAL', async (
 })
 
 test('a postgres URL without a user works with USER and PGUSER unset (the OS user, as psql does)', async () => {
-    const result = await runZapo(['sessions', 'list', '--json', '--store', 'postgres://127.0.0.1:5432/test?tablePrefix=zapo_nouser_'], {
-        cwd: tmp(),
-        env: { USER: undefined, PGUSER: undefined }
-    })
+    const result = await runZapo(
+        [
+            'sessions',
+            'list',
+            '--json',
+            '--store',
+            'postgres://127.0.0.1:5432/test?tablePrefix=zapo_nouser_'
+        ],
+        {
+            cwd: tmp(),
+            env: { USER: undefined, PGUSER: undefined }
+        }
+    )
     assert.equal(result.code, 0, result.stderr)
     assert.deepEqual(JSON.parse(result.stdout).sessions, [])
 })
 
 test('an unreachable Redis says connection refused, in one line', async () => {
-    const result = await runZapo(['sessions', 'list', '--store', 'redis://127.0.0.1:1'], { cwd: tmp() })
+    const result = await runZapo(['sessions', 'list', '--store', 'redis://127.0.0.1:1'], {
+        cwd: tmp()
+    })
     assert.equal(result.code, 4)
-    assert.equal(result.stderr, 'zapo: cannot reach redis at redis://127.0.0.1:1: connection refused; start the server or fix the host and port\n')
+    assert.equal(
+        result.stderr,
+        'zapo: cannot reach redis at redis://127.0.0.1:1: connection refused; start the server or fix the host and port\n'
+    )
 })
 
 test('MySQL refusing the user names the credentials as the problem, in one line', async () => {
-    const result = await runZapo(['sessions', 'list', '--store', 'mysql://nobody:wrong@127.0.0.1:3306/test'], { cwd: tmp() })
+    const result = await runZapo(
+        ['sessions', 'list', '--store', 'mysql://nobody:wrong@127.0.0.1:3306/test'],
+        { cwd: tmp() }
+    )
     assert.equal(result.code, 4)
     assert.equal(
         result.stderr,

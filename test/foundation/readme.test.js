@@ -17,18 +17,35 @@ test('the README exit-code table is the one zapo uses', () => {
         .filter(line => /^\| \d+ \|/.test(line))
         .map(line => line.split('|').map(cell => cell.trim()))
         .map(cells => ({ exitCode: Number(cells[1]), code: cells[2], meaning: cells[3] }))
-    const expected = Object.entries(EXIT_CODES).map(([code, exitCode]) => ({ exitCode, code, meaning: EXIT_CODE_MEANINGS[code] }))
+    const expected = Object.entries(EXIT_CODES).map(([code, exitCode]) => ({
+        exitCode,
+        code,
+        meaning: EXIT_CODE_MEANINGS[code]
+    }))
     assert.deepEqual(rows, expected)
 })
 
 test('every zapo command the README shows exists', () => {
-    const help = spawnSync(process.execPath, [root + 'bin/zapo.js', '--help'], { encoding: 'utf8' }).stdout
+    const help = spawnSync(process.execPath, [root + 'bin/zapo.js', '--help'], {
+        encoding: 'utf8'
+    }).stdout
     // code: fenced blocks and inline `…` spans
-    const code = [...readme.matchAll(/```[a-z]*\n([\s\S]*?)```/g), ...readme.matchAll(/`([^`\n]+)`/g)].map(m => m[1]).join('\n')
-    const commands = new Set([...code.matchAll(/(?:^|\s|&& )(?:\.\/bin\/zapo\.js|zapo) ([a-z][a-z-]+)/gm)].map(m => m[1]))
+    const code = [
+        ...readme.matchAll(/```[a-z]*\n([\s\S]*?)```/g),
+        ...readme.matchAll(/`([^`\n]+)`/g)
+    ]
+        .map(m => m[1])
+        .join('\n')
+    const commands = new Set(
+        [...code.matchAll(/(?:^|\s|&& )(?:\.\/bin\/zapo\.js|zapo) ([a-z][a-z-]+)/gm)].map(m => m[1])
+    )
     assert.ok(commands.has('pair') && commands.has('migrate'), 'the README shows commands')
     const missing = [...commands].filter(c => !new RegExp(`^  ${c}\\b`, 'm').test(help))
-    assert.deepEqual(missing, [], `README mentions commands zapo does not have: ${missing.join(', ')}`)
+    assert.deepEqual(
+        missing,
+        [],
+        `README mentions commands zapo does not have: ${missing.join(', ')}`
+    )
 })
 
 test('every flag the README passes to a zapo command is one that command takes', () => {
@@ -36,14 +53,21 @@ test('every flag the README passes to a zapo command is one that command takes',
     const helpOf = new Map()
     const problems = []
     for (const line of code.split('\n')) {
-        for (const m of line.matchAll(/(?:^|\s|&& )(?:\.\/bin\/zapo\.js|zapo) ((?:[a-z][a-z-]+)(?: (?:list|ls|show))?)((?: [^|&;#]*)?)/g)) {
+        for (const m of line.matchAll(
+            /(?:^|\s|&& )(?:\.\/bin\/zapo\.js|zapo) ((?:[a-z][a-z-]+)(?: (?:list|ls|show))?)((?: [^|&;#]*)?)/g
+        )) {
             const command = m[1]
             if (!helpOf.has(command)) {
-                const result = spawnSync(process.execPath, [root + 'bin/zapo.js', ...command.split(' '), '--help'], { encoding: 'utf8' })
+                const result = spawnSync(
+                    process.execPath,
+                    [root + 'bin/zapo.js', ...command.split(' '), '--help'],
+                    { encoding: 'utf8' }
+                )
                 helpOf.set(command, result.stdout)
             }
             for (const flag of (m[2] ?? '').match(/--[a-z][a-z-]*/g) ?? []) {
-                if (!new RegExp(`(^|[\\s,])${flag}\\b`, 'm').test(helpOf.get(command))) problems.push(`zapo ${command} ${flag}`)
+                if (!new RegExp(`(^|[\\s,])${flag}\\b`, 'm').test(helpOf.get(command)))
+                    problems.push(`zapo ${command} ${flag}`)
             }
         }
     }

@@ -16,7 +16,10 @@ const commands = [
 for (const command of commands) {
     test(`zapo ${command[0]}: a malformed --server-root-ca is a one-line usage error before anything connects`, async () => {
         const cwd = mkdtempSync(join(tmpdir(), 'zapo-server-'))
-        const result = await runZapo([...command, '--server', 'ws://127.0.0.1:9/ws/chat', '--server-root-ca', 'bogus'], { cwd })
+        const result = await runZapo(
+            [...command, '--server', 'ws://127.0.0.1:9/ws/chat', '--server-root-ca', 'bogus'],
+            { cwd }
+        )
         assert.equal(result.code, 2, result.stderr)
         assert.equal(
             result.stderr,
@@ -27,7 +30,10 @@ for (const command of commands) {
 }
 
 test('--server without --server-root-ca names the missing flag', async () => {
-    const result = await runZapo(['pair', '--session', 'x', '--server', 'ws://127.0.0.1:9/ws/chat'], { cwd: tmpdir() })
+    const result = await runZapo(
+        ['pair', '--session', 'x', '--server', 'ws://127.0.0.1:9/ws/chat'],
+        { cwd: tmpdir() }
+    )
     assert.equal(result.code, 2)
     assert.match(result.stderr, /^zapo: --server needs --server-root-ca VALUE/)
 })

@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const bin = join(root, 'bin', 'zapo.js')
-const HEAVY = /(^|\/)node_modules\/(zapo-js|@zapo-js|better-sqlite3|pg|mysql2|ioredis|mongodb|ws|pino|pino-pretty|@clack|qrcode-terminal|age-encryption)\//
+const HEAVY =
+    /(^|\/)node_modules\/(zapo-js|@zapo-js|better-sqlite3|pg|mysql2|ioredis|mongodb|ws|pino|pino-pretty|@clack|qrcode-terminal|age-encryption)\//
 
 /** Runs zapo with a loader hook that records every module it resolves. */
 function loadedModules(args) {
@@ -25,7 +26,10 @@ export async function resolve(specifier, context, next) {
 }`
     )
     const register = join(dir, 'register.mjs')
-    writeFileSync(register, `import { register } from 'node:module'\nregister(${JSON.stringify('file://' + hooks)})\n`)
+    writeFileSync(
+        register,
+        `import { register } from 'node:module'\nregister(${JSON.stringify('file://' + hooks)})\n`
+    )
     writeFileSync(log, '')
     const result = spawnSync(process.execPath, ['--import', register, bin, ...args], {
         cwd: dir,
@@ -40,7 +44,10 @@ for (const args of [['--help'], ['--version'], ['sesions', 'list'], ['help', 'ex
     test(`zapo ${args.join(' ')} loads no zapo-js, store package or native module`, () => {
         const { modules, status } = loadedModules(args)
         assert.ok(modules.length > 0, 'the hook saw the modules')
-        assert.ok(modules.some(m => m.includes('/dist/main.js')), 'main was loaded')
+        assert.ok(
+            modules.some(m => m.includes('/dist/main.js')),
+            'main was loaded'
+        )
         const heavy = modules.filter(m => HEAVY.test(m))
         assert.deepEqual(heavy, [], `heavy modules loaded: ${heavy.join(', ')}`)
         assert.notEqual(status, null)
@@ -48,7 +55,10 @@ for (const args of [['--help'], ['--version'], ['sesions', 'list'], ['help', 'ex
 }
 
 test('a mistyped command exits 2 with a suggestion and no stack trace', () => {
-    const result = spawnSync(process.execPath, [bin, 'sesions'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } })
+    const result = spawnSync(process.execPath, [bin, 'sesions'], {
+        encoding: 'utf8',
+        env: { ...process.env, NO_COLOR: '1' }
+    })
     assert.equal(result.status, 2)
     assert.match(result.stderr, /unknown command 'sesions'/)
     assert.doesNotMatch(result.stderr, /\n\s+at /)
@@ -56,7 +66,9 @@ test('a mistyped command exits 2 with a suggestion and no stack trace', () => {
 })
 
 test('--json turns a usage error into one JSON error document on stdout', () => {
-    const result = spawnSync(process.execPath, [bin, 'exit-codes', '--bogus', '--json'], { encoding: 'utf8' })
+    const result = spawnSync(process.execPath, [bin, 'exit-codes', '--bogus', '--json'], {
+        encoding: 'utf8'
+    })
     assert.equal(result.status, 2)
     const doc = JSON.parse(result.stdout)
     assert.equal(doc.error.code, 'USAGE')
@@ -71,11 +83,17 @@ test('exit-codes lists the table, as JSON too', () => {
     assert.equal(byCode.USAGE, 2)
     assert.equal(byCode.SESSION_NOT_FOUND, 3)
     assert.equal(byCode.INTEGRITY, 5)
-    assert.equal(new Set(exitCodes.map(r => r.exitCode)).size, exitCodes.length, 'exit codes are distinct')
+    assert.equal(
+        new Set(exitCodes.map(r => r.exitCode)).size,
+        exitCodes.length,
+        'exit codes are distinct'
+    )
 })
 
 test('a closed pipe ends the command quietly', () => {
-    const result = spawnSync('bash', ['-c', `node ${JSON.stringify(bin)} exit-codes | head -1`], { encoding: 'utf8' })
+    const result = spawnSync('bash', ['-c', `node ${JSON.stringify(bin)} exit-codes | head -1`], {
+        encoding: 'utf8'
+    })
     assert.equal(result.status, 0)
     assert.equal(result.stdout.split('\n').filter(Boolean).length, 1)
     assert.doesNotMatch(result.stderr, /EPIPE/)

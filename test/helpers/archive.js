@@ -51,7 +51,8 @@ export async function makeArchive(store, sessionId, shape = {}) {
     }
     const messages = []
     for (let i = 0; i < s.messages; i += 1) {
-        const thread = threads[i % Math.max(1, threads.length)]?.jid ?? `1555${digits(7)}@s.whatsapp.net`
+        const thread =
+            threads[i % Math.max(1, threads.length)]?.jid ?? `1555${digits(7)}@s.whatsapp.net`
         const fromMe = i % 3 === 0
         const group = thread.endsWith('@g.us')
         const body = proto.Message.encode({ conversation: `message ${i} in ${thread}` }).finish()

@@ -20,7 +20,12 @@ import { digestRecords, readSessionRecords } from '../../dist/store/records.js'
 
 export const PASSPHRASE = 'correct horse battery staple'
 // a low scrypt work factor keeps the suite fast; the format and code path are the same
-export const ENV = { ZAPO_SCRYPT_WORK_FACTOR: '10', ZAPO_PASSPHRASE: undefined, ZAPO_STORE: undefined, ZAPO_SESSION: undefined }
+export const ENV = {
+    ZAPO_SCRYPT_WORK_FACTOR: '10',
+    ZAPO_PASSPHRASE: undefined,
+    ZAPO_STORE: undefined,
+    ZAPO_SESSION: undefined
+}
 
 export function tempDir(t) {
     const dir = mkdtempSync(join(tmpdir(), 'zapo-export-'))
@@ -57,11 +62,15 @@ export async function seed(url, ids, shape) {
 export function normalize(value) {
     if (value === null || value === undefined) return null
     if (value instanceof Uint8Array) return `hex:${Buffer.from(value).toString('hex')}`
-    if (value instanceof Map) return normalize(Object.fromEntries([...value.entries()].sort(([a], [b]) => (a < b ? -1 : 1))))
+    if (value instanceof Map)
+        return normalize(
+            Object.fromEntries([...value.entries()].sort(([a], [b]) => (a < b ? -1 : 1)))
+        )
     if (Array.isArray(value)) return value.map(normalize)
     if (typeof value === 'bigint') return value.toString()
     if (typeof value === 'object') {
-        if (typeof value.toNumber === 'function' && 'low' in value && 'high' in value) return value.toNumber()
+        if (typeof value.toNumber === 'function' && 'low' in value && 'high' in value)
+            return value.toNumber()
         const out = {}
         for (const key of Object.keys(value).sort()) {
             if (value[key] === undefined || value[key] === null) continue
@@ -92,9 +101,13 @@ export async function snapshot(store, fixture, id = fixture.sessionId) {
         preKeys: preKeys.map(r => (r ? { ...r, uploaded: r.uploaded === true } : null)),
         serverHasPreKeys: await preKey.getServerHasPreKeys(),
         sessions: await store.domain('session', id).getSessionsBatch(fixture.sessionAddresses),
-        identities: await store.domain('identity', id).getRemoteIdentities(fixture.identityAddresses),
+        identities: await store
+            .domain('identity', id)
+            .getRemoteIdentities(fixture.identityAddresses),
         // list order is each backend's own: compare as sets
-        senderKeys: (await Promise.all(fixture.senderKeyGroups.map(g => senderKey.getGroupSenderKeyList(g)))).map(l => ({
+        senderKeys: (
+            await Promise.all(fixture.senderKeyGroups.map(g => senderKey.getGroupSenderKeyList(g)))
+        ).map(l => ({
             skList: sortedBy(normalize(l.skList)),
             skDistribList: sortedBy(normalize(l.skDistribList))
         })),
@@ -110,7 +123,10 @@ export async function digestOf(url, id) {
         url,
         async store => {
             const catalog = catalogFor(store.primary, parseStoreUrl(url, 'flag', process.cwd()))
-            return { digests: await digestRecords(readSessionRecords(store, catalog, id)), counts: await catalog.counts(id) }
+            return {
+                digests: await digestRecords(readSessionRecords(store, catalog, id)),
+                counts: await catalog.counts(id)
+            }
         },
         'read'
     )
@@ -121,9 +137,15 @@ export async function assertSameSession(srcUrl, dstUrl, fixture, dstId = fixture
         withStore(srcUrl, s => snapshot(s, fixture), 'read'),
         withStore(dstUrl, s => snapshot(s, fixture, dstId), 'read')
     ])
-    assert.ok(a.credentials && a.sessions.every(Boolean) && a.preKeys.every(Boolean), 'the source fixture is complete')
+    assert.ok(
+        a.credentials && a.sessions.every(Boolean) && a.preKeys.every(Boolean),
+        'the source fixture is complete'
+    )
     assert.deepEqual(b, a, `session ${fixture.sessionId} differs between source and target`)
-    const [da, db] = await Promise.all([digestOf(srcUrl, fixture.sessionId), digestOf(dstUrl, dstId)])
+    const [da, db] = await Promise.all([
+        digestOf(srcUrl, fixture.sessionId),
+        digestOf(dstUrl, dstId)
+    ])
     assert.deepEqual(db.digests, da.digests, 'per-domain digests differ')
     assert.deepEqual(db.counts, da.counts, 'catalog counts differ')
     assert.equal(Object.keys(da.digests).length, 8, 'every durable domain holds records')
@@ -135,11 +157,22 @@ export function sqliteRows(url) {
     if (!existsSync(path)) return null
     const db = new Database(path, { readonly: true })
     try {
-        const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all()
+        const tables = db
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .all()
         const out = {}
         for (const { name } of tables) {
             const rows = db.prepare(`SELECT * FROM "${name}"`).all()
-            out[name] = createHash('sha256').update(JSON.stringify(rows, (_k, v) => (v instanceof Uint8Array || Buffer.isBuffer(v) ? Buffer.from(v).toString('hex') : v))).digest('hex') + `:${rows.length}`
+            out[name] =
+                createHash('sha256')
+                    .update(
+                        JSON.stringify(rows, (_k, v) =>
+                            v instanceof Uint8Array || Buffer.isBuffer(v)
+                                ? Buffer.from(v).toString('hex')
+                                : v
+                        )
+                    )
+                    .digest('hex') + `:${rows.length}`
         }
         return out
     } finally {
@@ -154,7 +187,10 @@ export function passFile(dir, text = PASSPHRASE) {
 }
 
 export async function exportTo(dir, storeUrl, args, env = {}) {
-    const result = await runZapo(['--store', storeUrl, 'export', ...args], { cwd: dir, env: { ...ENV, ...env } })
+    const result = await runZapo(['--store', storeUrl, 'export', ...args], {
+        cwd: dir,
+        env: { ...ENV, ...env }
+    })
     return result
 }
 
@@ -165,7 +201,10 @@ export async function decryptLines(bytes, { passphrase, identity }) {
     if (identity) d.addIdentity(identity)
     const text = await d.decrypt(bytes, 'text')
     assert.ok(text.endsWith('\n'))
-    return text.slice(0, -1).split('\n').map(line => JSON.parse(line))
+    return text
+        .slice(0, -1)
+        .split('\n')
+        .map(line => JSON.parse(line))
 }
 
 /** Re-encrypts a (possibly edited) plaintext, recomputing each session's digests when asked. */
@@ -183,7 +222,9 @@ export async function reencrypt(lines, { passphrase = PASSPHRASE, fixDigests = t
             if (line.type === 'sessionEnd') {
                 for (const domain of Object.keys(line.domains)) {
                     const h = hashes.get(domain)
-                    line.domains[domain] = h ? { records: h.records, sha256: h.hash.digest('hex') } : { records: 0, sha256: createHash('sha256').digest('hex') }
+                    line.domains[domain] = h
+                        ? { records: h.records, sha256: h.hash.digest('hex') }
+                        : { records: 0, sha256: createHash('sha256').digest('hex') }
                 }
             }
         }
@@ -194,11 +235,14 @@ export async function reencrypt(lines, { passphrase = PASSPHRASE, fixDigests = t
     return e.encrypt(lines.map(l => JSON.stringify(l)).join('\n') + '\n')
 }
 
-
 /** Spawns the binary and sends it `signal` once a progress line for the copy appears. */
 export function runAndKill(args, { cwd, signal }) {
     return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, [ZAPO_BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+        const child = spawn(process.execPath, [ZAPO_BIN, ...args], {
+            cwd,
+            env: { ...process.env, NO_COLOR: '1' },
+            stdio: ['ignore', 'pipe', 'pipe']
+        })
         let stderr = ''
         let stdout = ''
         let sent = false

@@ -82,7 +82,10 @@ function phoneFor(sessionId) {
  * The ADV signed device identity a paired companion stores: details signed by the
  * account (primary phone) identity key, countersigned by the companion identity.
  */
-export async function makeSignedIdentity(companionIdentity, { keyIndex = 1, accountIdentity } = {}) {
+export async function makeSignedIdentity(
+    companionIdentity,
+    { keyIndex = 1, accountIdentity } = {}
+) {
     const account = accountIdentity ?? (await X25519.generateKeyPair())
     const details = proto.ADVDeviceIdentity.encode({
         rawId: 1 + (randomBytes(4).readUInt32BE(0) % 0x7fff_fffe),
@@ -100,7 +103,12 @@ export async function makeSignedIdentity(companionIdentity, { keyIndex = 1, acco
         concat([ADV_DEVICE_SIGNATURE_PREFIX, details, companionIdentity.pubKey, account.pubKey])
     )
     return {
-        signedIdentity: { details, accountSignatureKey: account.pubKey, accountSignature, deviceSignature },
+        signedIdentity: {
+            details,
+            accountSignatureKey: account.pubKey,
+            accountSignature,
+            deviceSignature
+        },
         accountIdentity: account
     }
 }
@@ -113,13 +121,21 @@ async function makePeerBundle() {
     return {
         regId: registration.registrationId,
         identity: registration.identityKeyPair.pubKey,
-        signedKey: { id: signed.keyId, publicKey: signed.keyPair.pubKey, signature: signed.signature },
+        signedKey: {
+            id: signed.keyId,
+            publicKey: signed.keyPair.pubKey,
+            signature: signed.signature
+        },
         oneTimeKey: { id: oneTime.keyId, publicKey: oneTime.keyPair.pubKey }
     }
 }
 
 function peerAddress(phone, index, server = 's.whatsapp.net') {
-    return { user: `${phone.slice(0, 6)}${String(9000 + index).padStart(5, '0')}`, server, device: index % 3 }
+    return {
+        user: `${phone.slice(0, 6)}${String(9000 + index).padStart(5, '0')}`,
+        server,
+        device: index % 3
+    }
 }
 
 /**
@@ -216,14 +232,21 @@ export async function makeSession(store, sessionId, shape = {}) {
     const groupKeyIds = []
     for (let g = 0; g < s.senderKeys; g += 1) {
         const groupId = `1203630${phone.slice(4)}${String(g).padStart(3, '0')}@g.us`
-        const prepared = await manager.prepareGroupEncryption(groupId, me, new TextEncoder().encode('hi group'))
+        const prepared = await manager.prepareGroupEncryption(
+            groupId,
+            me,
+            new TextEncoder().encode('hi group')
+        )
         senderKeyGroups.push(groupId)
         groupKeyIds.push(prepared.keyId)
     }
     for (let d = 0; d < s.distributions; d += 1) {
-        if (senderKeyGroups.length === 0) throw new Error('fixture: distributions need senderKeys > 0')
+        if (senderKeyGroups.length === 0)
+            throw new Error('fixture: distributions need senderKeys > 0')
         const g = d % senderKeyGroups.length
-        await manager.markSenderKeyDistributed(senderKeyGroups[g], groupKeyIds[g], [peerAddress(phone, 100 + d)])
+        await manager.markSenderKeyDistributed(senderKeyGroups[g], groupKeyIds[g], [
+            peerAddress(phone, 100 + d)
+        ])
     }
 
     // app state: sync keys and collection states
@@ -252,7 +275,10 @@ export async function makeSession(store, sessionId, shape = {}) {
                 version: 10 + i,
                 hash: new Uint8Array(randomBytes(128)),
                 indexValueMap: new Map(
-                    Array.from({ length: 3 }, () => [randomBytes(32).toString('hex'), new Uint8Array(randomBytes(32))])
+                    Array.from({ length: 3 }, () => [
+                        randomBytes(32).toString('hex'),
+                        new Uint8Array(randomBytes(32))
+                    ])
                 )
             }))
         )
@@ -323,7 +349,9 @@ export async function makeSession(store, sessionId, shape = {}) {
 // store URLs and clean-up
 
 // pg needs a user name; with USER unset (CI containers) the driver sends none
-const PG_BASE = process.env.ZAPO_TEST_PG ?? `postgres://${process.env.PGUSER ?? userInfo().username}@127.0.0.1:5432/test`
+const PG_BASE =
+    process.env.ZAPO_TEST_PG ??
+    `postgres://${process.env.PGUSER ?? userInfo().username}@127.0.0.1:5432/test`
 const MYSQL_BASE = process.env.ZAPO_TEST_MYSQL ?? 'mysql://root@127.0.0.1:3306/test'
 const REDIS_BASE = process.env.ZAPO_TEST_REDIS ?? 'redis://127.0.0.1:6379'
 
@@ -368,7 +396,8 @@ export async function dropStore(url) {
             }
             return
         case 'postgres': {
-            if (!spec.tablePrefix) throw new Error('dropStore refuses a postgres URL without tablePrefix')
+            if (!spec.tablePrefix)
+                throw new Error('dropStore refuses a postgres URL without tablePrefix')
             const { default: pg } = await import('pg')
             const pool = new pg.Pool({ connectionString: spec.target, max: 1 })
             try {
@@ -377,14 +406,16 @@ export async function dropStore(url) {
                      WHERE table_schema = current_schema() AND table_name LIKE $1 ESCAPE '\\'`,
                     [`${likeEscape(spec.tablePrefix)}%`]
                 )
-                for (const row of rows) await pool.query(`DROP TABLE IF EXISTS "${row.table_name}" CASCADE`)
+                for (const row of rows)
+                    await pool.query(`DROP TABLE IF EXISTS "${row.table_name}" CASCADE`)
             } finally {
                 await pool.end()
             }
             return
         }
         case 'mysql': {
-            if (!spec.tablePrefix) throw new Error('dropStore refuses a mysql URL without tablePrefix')
+            if (!spec.tablePrefix)
+                throw new Error('dropStore refuses a mysql URL without tablePrefix')
             const mysql = await import('mysql2/promise')
             const conn = await mysql.createConnection({ uri: spec.target })
             try {
@@ -418,7 +449,8 @@ export async function dropStore(url) {
             return
         }
         case 'mongo': {
-            if (!spec.collectionPrefix) throw new Error('dropStore refuses a mongo URL without collectionPrefix')
+            if (!spec.collectionPrefix)
+                throw new Error('dropStore refuses a mongo URL without collectionPrefix')
             const { MongoClient } = await import('mongodb')
             const client = new MongoClient(spec.target)
             try {

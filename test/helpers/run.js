@@ -15,7 +15,8 @@ export function runZapo(args, { cwd = process.cwd(), env = {}, input, timeoutMs 
     return new Promise((resolve, reject) => {
         const childEnv = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', ...env }
         // a test passes `undefined` to remove an inherited variable (e.g. ZAPO_STORE)
-        for (const [key, value] of Object.entries(childEnv)) if (value === undefined) delete childEnv[key]
+        for (const [key, value] of Object.entries(childEnv))
+            if (value === undefined) delete childEnv[key]
         const child = spawn(process.execPath, [ZAPO_BIN, ...args], {
             cwd,
             env: childEnv,
@@ -37,7 +38,11 @@ export function runZapo(args, { cwd = process.cwd(), env = {}, input, timeoutMs 
         child.on('close', (code, signal) => {
             clearTimeout(timer)
             if (timedOut) {
-                reject(new Error(`zapo ${args.join(' ')} timed out after ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`))
+                reject(
+                    new Error(
+                        `zapo ${args.join(' ')} timed out after ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`
+                    )
+                )
                 return
             }
             resolve({ code, signal, stdout, stderr })

@@ -42,7 +42,11 @@ async function digestOf(url, id) {
         url,
         async store => {
             const catalog = catalogFor(store.primary, parseStoreUrl(url, 'flag', process.cwd()))
-            return { digests: await digestRecords(readSessionRecords(store, catalog, id)), counts: await catalog.counts(id), ids: await catalog.listSessionIds() }
+            return {
+                digests: await digestRecords(readSessionRecords(store, catalog, id)),
+                counts: await catalog.counts(id),
+                ids: await catalog.listSessionIds()
+            }
         },
         'read'
     )
@@ -53,10 +57,18 @@ function sqliteRows(url) {
     const db = new Database(path, { readonly: true })
     try {
         const out = {}
-        for (const { name } of db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all()) {
-            const rows = db.prepare(`SELECT * FROM "${name}"`).all().map(r => JSON.stringify(r, (_k, v) => (Buffer.isBuffer(v) ? v.toString('hex') : v)))
+        for (const { name } of db
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .all()) {
+            const rows = db
+                .prepare(`SELECT * FROM "${name}"`)
+                .all()
+                .map(r =>
+                    JSON.stringify(r, (_k, v) => (Buffer.isBuffer(v) ? v.toString('hex') : v))
+                )
             rows.sort()
-            out[name] = createHash('sha256').update(rows.join('\n')).digest('hex') + `:${rows.length}`
+            out[name] =
+                createHash('sha256').update(rows.join('\n')).digest('hex') + `:${rows.length}`
         }
         return out
     } finally {
@@ -103,12 +115,31 @@ function importOptions(bytes, identity, url, extra = {}) {
 }
 
 test('canonical values: sorted keys, tagged bytes and maps, round trip', () => {
-    const value = { b: new Uint8Array([1, 2, 3]), a: 1, m: new Map([['z', new Uint8Array([9])], ['a', 2]]), u: undefined, n: null, l: [true, 'x'] }
+    const value = {
+        b: new Uint8Array([1, 2, 3]),
+        a: 1,
+        m: new Map([
+            ['z', new Uint8Array([9])],
+            ['a', 2]
+        ]),
+        u: undefined,
+        n: null,
+        l: [true, 'x']
+    }
     const encoded = encodeValue(value)
-    assert.equal(JSON.stringify(encoded), '{"a":1,"b":{"$bytes":"AQID"},"l":[true,"x"],"m":{"$map":[["a",2],["z",{"$bytes":"CQ=="}]]},"n":null}')
+    assert.equal(
+        JSON.stringify(encoded),
+        '{"a":1,"b":{"$bytes":"AQID"},"l":[true,"x"],"m":{"$map":[["a",2],["z",{"$bytes":"CQ=="}]]},"n":null}'
+    )
     const decoded = decodeValue(JSON.parse(JSON.stringify(encoded)))
     assert.deepEqual(decoded.b, new Uint8Array([1, 2, 3]))
-    assert.deepEqual([...decoded.m.entries()], [['a', 2], ['z', new Uint8Array([9])]])
+    assert.deepEqual(
+        [...decoded.m.entries()],
+        [
+            ['a', 2],
+            ['z', new Uint8Array([9])]
+        ]
+    )
     assert.throws(() => decodeValue({ $bytes: 'not base64!' }), /malformed/)
     assert.throws(() => encodeValue({ x: Infinity }), /non-finite/)
 })
@@ -130,11 +161,17 @@ test('the same state exports to the same plaintext; the ops never print', async 
         process.stdout.write = original
     }
     assert.deepEqual(writes, [], 'runExport wrote to stdout')
-    const [pa, pb] = [await plaintextOf(a.bytes, a.identity), await plaintextOf(b.bytes, b.identity)]
+    const [pa, pb] = [
+        await plaintextOf(a.bytes, a.identity),
+        await plaintextOf(b.bytes, b.identity)
+    ]
     assert.equal(pa, pb, 'two exports of one state differ')
     assert.notDeepEqual(a.bytes, b.bytes, 'but the ciphertexts do (fresh file keys)')
     const parsed = parseExport(new TextEncoder().encode(pa))
-    assert.equal(parsed.sessions[0].end.counts.signalSessions, a.result.sessions[0].counts.signalSessions)
+    assert.equal(
+        parsed.sessions[0].end.counts.signalSessions,
+        a.result.sessions[0].counts.signalSessions
+    )
     assert.equal(parsed.records, a.result.records)
 })
 
@@ -164,7 +201,10 @@ test('a failure half-way removes everything written; the target is as it was', a
     const rows = sqliteRows(urls.sqlite)
     // the store packages' own per-session bookkeeping rows (not records) may stay behind
     const changed = Object.keys(rows).filter(k => rows[k] !== before[k])
-    assert.ok(changed.every(k => k === 'signal_meta'), `tables changed: ${changed.join(', ')}`)
+    assert.ok(
+        changed.every(k => k === 'signal_meta'),
+        `tables changed: ${changed.join(', ')}`
+    )
 
     // an abort (Ctrl-C) between batches: CANCELLED, same clean state
     const controller = new AbortController()
@@ -183,7 +223,10 @@ test('a failure half-way removes everything written; the target is as it was', a
 
     // and a clean run afterwards imports everything
     await runImport(importOptions(bytes, identity, urls.sqlite))
-    assert.deepEqual((await digestOf(urls.sqlite, 'mid')).digests, (await digestOf(urls.postgres, 'mid')).digests)
+    assert.deepEqual(
+        (await digestOf(urls.sqlite, 'mid')).digests,
+        (await digestOf(urls.postgres, 'mid')).digests
+    )
 })
 
 test('with --force, a failure half-way restores the session that was replaced', async t => {
@@ -201,7 +244,11 @@ test('with --force, a failure half-way restores the session that was replaced', 
         }),
         /disk full/
     )
-    assert.deepEqual(await digestOf(urls.mysql, 'tenant'), before, 'the replaced session is back, record for record')
+    assert.deepEqual(
+        await digestOf(urls.mysql, 'tenant'),
+        before,
+        'the replaced session is back, record for record'
+    )
 
     const result = await runImport(importOptions(bytes, identity, urls.mysql, { force: true }))
     assert.equal(result.sessions[0].replaced, true)
@@ -212,14 +259,20 @@ test('with --force, a failure half-way restores the session that was replaced', 
 test('dry run needs no store and opens none', async t => {
     const urls = urlsFor(t)
     await withStore(urls.sqlite, s => makeSession(s, 'dry'))
-    const { bytes, identity } = await exportToMemory(urls.sqlite, ['dry'], { domains: ['auth', 'signal', 'preKey'] })
+    const { bytes, identity } = await exportToMemory(urls.sqlite, ['dry'], {
+        domains: ['auth', 'signal', 'preKey']
+    })
     const result = await runImport(importOptions(bytes, identity, null, { dryRun: true }))
     assert.equal(result.dryRun, true)
     assert.equal(result.file.partial, true)
     assert.deepEqual(result.file.domains, ['auth', 'signal', 'preKey'])
     assert.equal(result.sessions[0].counts.signalSessions, 0)
     assert.ok(result.sessions[0].counts.preKeys > 0)
-    assert.ok(result.sessions[0].integrity.some(c => c.name === 'signed-prekey-signature' && c.status === 'pass'))
+    assert.ok(
+        result.sessions[0].integrity.some(
+            c => c.name === 'signed-prekey-signature' && c.status === 'pass'
+        )
+    )
     const target = storeUrls().sqlite
     await runImport(importOptions(bytes, identity, target, { dryRun: true }))
     assert.ok(!existsSync(parseStoreUrl(target, 'flag', process.cwd()).target))
@@ -227,7 +280,9 @@ test('dry run needs no store and opens none', async t => {
 
 test('a passphrase file is asked for only when the file needs one', async t => {
     const urls = urlsFor(t)
-    await withStore(urls.sqlite, s => makeSession(s, 'pp', { preKeys: 2, uploaded: 1, signalSessions: 1, identities: 1 }))
+    await withStore(urls.sqlite, s =>
+        makeSession(s, 'pp', { preKeys: 2, uploaded: 1, signalSessions: 1, identities: 1 })
+    )
     const chunks = []
     await runExport({
         store: spec(urls.sqlite),
@@ -238,23 +293,38 @@ test('a passphrase file is asked for only when the file needs one', async t => {
     })
     const bytes = Buffer.concat(chunks)
     let asked = 0
-    const ok = await runImport({ ...importOptions(bytes, 'unused', null, { dryRun: true }), identities: [], passphrase: async () => (asked++, 'pw-123456') })
+    const ok = await runImport({
+        ...importOptions(bytes, 'unused', null, { dryRun: true }),
+        identities: [],
+        passphrase: async () => (asked++, 'pw-123456')
+    })
     assert.equal(asked, 1)
     assert.equal(ok.file.encryption, 'passphrase')
     await assert.rejects(
-        runImport({ ...importOptions(bytes, 'unused', null, { dryRun: true }), identities: [], passphrase: async () => null }),
+        runImport({
+            ...importOptions(bytes, 'unused', null, { dryRun: true }),
+            identities: [],
+            passphrase: async () => null
+        }),
         err => err.code === 'USAGE' && /--passphrase-file/.test(err.message)
     )
     // age-encryption decrypts it on its own
     const d = new Decrypter()
     d.addPassphrase('pw-123456')
-    assert.match(await d.decrypt(bytes, 'text'), /^\{"type":"header","format":"zapo-export","version":1,/)
+    assert.match(
+        await d.decrypt(bytes, 'text'),
+        /^\{"type":"header","format":"zapo-export","version":1,/
+    )
     // an age file that holds something else is not ours
     const e = new Encrypter()
     e.setPassphrase('pw-123456')
     e.setScryptWorkFactor(10)
     await assert.rejects(
-        runImport({ ...importOptions(await e.encrypt('hello\n'), 'unused', null, { dryRun: true }), identities: [], passphrase: async () => 'pw-123456' }),
+        runImport({
+            ...importOptions(await e.encrypt('hello\n'), 'unused', null, { dryRun: true }),
+            identities: [],
+            passphrase: async () => 'pw-123456'
+        }),
         err => err.code === 'BAD_FILE' && /not a zapo export/.test(err.message)
     )
 })
@@ -275,7 +345,10 @@ test('an interrupted export leaves no file and no temporary file behind', async 
             {
                 store: spec(urls.sqlite),
                 sessionIds: ['cut'],
-                encryption: { kind: 'recipients', recipients: [await identityToRecipient(identity)] },
+                encryption: {
+                    kind: 'recipients',
+                    recipients: [await identityToRecipient(identity)]
+                },
                 armor: false,
                 target: { kind: 'file', path: join(dir, 'cut.age'), force: false },
                 batchSize: 10

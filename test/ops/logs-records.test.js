@@ -20,14 +20,21 @@ test('a decrypted message becomes a record with its text and its protobuf as JSO
     const message = proto.Message.decode(
         proto.Message.encode({
             extendedTextMessage: { text: 'see you at 6', contextInfo: { stanzaId: 'X1' } },
-            messageContextInfo: { messageSecret: new Uint8Array([1, 2, 3]), deviceListMetadataVersion: 2 }
+            messageContextInfo: {
+                messageSecret: new Uint8Array([1, 2, 3]),
+                deviceListMetadataVersion: 2
+            }
         }).finish()
     )
     const record = toEventRecord(
         't1',
         'message',
         {
-            rawNode: { tag: 'message', attrs: { id: 'M1', from: '1555@s.whatsapp.net', notify: 'Bob' }, content: [{ tag: 'enc', attrs: {}, content: new Uint8Array([255, 0, 1]) }] },
+            rawNode: {
+                tag: 'message',
+                attrs: { id: 'M1', from: '1555@s.whatsapp.net', notify: 'Bob' },
+                content: [{ tag: 'enc', attrs: {}, content: new Uint8Array([255, 0, 1]) }]
+            },
             stanzaId: 'M1',
             chatJid: '1555@s.whatsapp.net',
             senderJid: '1555:2@s.whatsapp.net',
@@ -47,52 +54,152 @@ test('a decrypted message becomes a record with its text and its protobuf as JSO
     assert.equal(record.pushName, 'Bob')
     assert.equal(record.from, '1555:2@s.whatsapp.net')
     assert.equal(record.timestamp, '2023-11-14T22:13:20.000Z')
-    assert.equal(record.plaintext, undefined, 'the padded plaintext bytes are not part of the schema')
+    assert.equal(
+        record.plaintext,
+        undefined,
+        'the padded plaintext bytes are not part of the schema'
+    )
     assert.equal(record.raw, undefined)
-    assert.deepEqual(record.message.extendedTextMessage, { text: 'see you at 6', contextInfo: { stanzaId: 'X1' } })
+    assert.deepEqual(record.message.extendedTextMessage, {
+        text: 'see you at 6',
+        contextInfo: { stanzaId: 'X1' }
+    })
     assert.equal(record.message.messageContextInfo.messageSecret, 'AQID', 'bytes are base64')
-    const raw = toEventRecord('t1', 'message', { rawNode: { tag: 'message', attrs: {}, content: [{ tag: 'enc', attrs: {}, content: new Uint8Array([255, 0, 1]) }] } }, { raw: true, now })
+    const raw = toEventRecord(
+        't1',
+        'message',
+        {
+            rawNode: {
+                tag: 'message',
+                attrs: {},
+                content: [{ tag: 'enc', attrs: {}, content: new Uint8Array([255, 0, 1]) }]
+            }
+        },
+        { raw: true, now }
+    )
     assert.equal(raw.raw.content[0].content, '/wAB')
     assert.doesNotThrow(() => JSON.stringify(record))
 })
 
 test('secret field names are redacted and 64-bit integers become strings', () => {
-    const record = toEventRecord('t1', 'privacy_token_update', { jid: 'a@s.whatsapp.net', tcToken: new Uint8Array([1]), type: 'trusted_contact', source: 'notification', timestampS: 5 }, { raw: false, now })
+    const record = toEventRecord(
+        't1',
+        'privacy_token_update',
+        {
+            jid: 'a@s.whatsapp.net',
+            tcToken: new Uint8Array([1]),
+            type: 'trusted_contact',
+            source: 'notification',
+            timestampS: 5
+        },
+        { raw: false, now }
+    )
     assert.equal(record.tcToken, undefined, 'the token is not part of the schema')
-    const secret = toEventRecord('t1', 'chat_event', { action: 'x', nested: { privKey: new Uint8Array([1]), keyData: 'k' } }, { raw: false, now })
+    const secret = toEventRecord(
+        't1',
+        'chat_event',
+        { action: 'x', nested: { privKey: new Uint8Array([1]), keyData: 'k' } },
+        { raw: false, now }
+    )
     assert.deepEqual(secret.nested, { privKey: '[redacted]', keyData: '[redacted]' })
-    assert.equal(record.type, 'privacy_token', 'the record type wins over an event field named type')
+    assert.equal(
+        record.type,
+        'privacy_token',
+        'the record type wins over an event field named type'
+    )
     assert.equal(record.tokenType, 'trusted_contact')
     assert.equal(record.timestamp, '1970-01-01T00:00:05.000Z')
-    const generic = toEventRecord('t1', 'chat_event', { action: 'mute', session: 'x', type: 'y' }, { raw: false, now })
-    assert.deepEqual([generic.session, generic.type, generic.eventSession, generic.eventType], ['t1', 'chat', 'x', 'y'])
+    const generic = toEventRecord(
+        't1',
+        'chat_event',
+        { action: 'mute', session: 'x', type: 'y' },
+        { raw: false, now }
+    )
+    assert.deepEqual(
+        [generic.session, generic.type, generic.eventSession, generic.eventType],
+        ['t1', 'chat', 'x', 'y']
+    )
     const long = { low: 5, high: 1, unsigned: false, toString: () => '4294967301' }
-    assert.deepEqual(protoToPlain({ a: long, b: [], c: null, d: { e: [] } }), { a: '4294967301', d: {} })
+    assert.deepEqual(protoToPlain({ a: long, b: [], c: null, d: { e: [] } }), {
+        a: '4294967301',
+        d: {}
+    })
 })
 
 test('receipt, group and connection records; unknown client events give null', () => {
-    const receipt = toEventRecord('t1', 'message_receipt', { rawNode: { tag: 'receipt', attrs: { t: '1700000000' } }, stanzaId: 'R1', chatJid: 'g@g.us', participantJid: 'p@s.whatsapp.net', stanzaType: undefined }, { raw: false, now })
-    assert.deepEqual([receipt.type, receipt.receipt, receipt.from, receipt.chat], ['receipt', 'delivery', 'p@s.whatsapp.net', 'g@g.us'])
-    const group = toEventRecord('t1', 'group_event', { rawNode: { tag: 'notification', attrs: {} }, rawActionNode: { tag: 'add', attrs: {} }, groupJid: 'g@g.us', authorJid: 'a@s.whatsapp.net', action: 'add', participants: [{ jid: 'p@s.whatsapp.net' }] }, { raw: false, now })
-    assert.deepEqual([group.chat, group.from, group.action, group.participants], ['g@g.us', 'a@s.whatsapp.net', 'add', [{ jid: 'p@s.whatsapp.net' }]])
+    const receipt = toEventRecord(
+        't1',
+        'message_receipt',
+        {
+            rawNode: { tag: 'receipt', attrs: { t: '1700000000' } },
+            stanzaId: 'R1',
+            chatJid: 'g@g.us',
+            participantJid: 'p@s.whatsapp.net',
+            stanzaType: undefined
+        },
+        { raw: false, now }
+    )
+    assert.deepEqual(
+        [receipt.type, receipt.receipt, receipt.from, receipt.chat],
+        ['receipt', 'delivery', 'p@s.whatsapp.net', 'g@g.us']
+    )
+    const group = toEventRecord(
+        't1',
+        'group_event',
+        {
+            rawNode: { tag: 'notification', attrs: {} },
+            rawActionNode: { tag: 'add', attrs: {} },
+            groupJid: 'g@g.us',
+            authorJid: 'a@s.whatsapp.net',
+            action: 'add',
+            participants: [{ jid: 'p@s.whatsapp.net' }]
+        },
+        { raw: false, now }
+    )
+    assert.deepEqual(
+        [group.chat, group.from, group.action, group.participants],
+        ['g@g.us', 'a@s.whatsapp.net', 'add', [{ jid: 'p@s.whatsapp.net' }]]
+    )
     assert.equal(group.rawActionNode, undefined)
-    assert.equal(toEventRecord('t1', 'transport_frame_in', { frame: new Uint8Array(1) }, { raw: true }), null)
-    const registration = toEventRecord('t1', 'registration_code_received', { code: '123-456', expiryTimestampMs: 0, fromDeviceId: '1' }, { raw: false, now })
+    assert.equal(
+        toEventRecord('t1', 'transport_frame_in', { frame: new Uint8Array(1) }, { raw: true }),
+        null
+    )
+    const registration = toEventRecord(
+        't1',
+        'registration_code_received',
+        { code: '123-456', expiryTimestampMs: 0, fromDeviceId: '1' },
+        { raw: false, now }
+    )
     assert.equal(registration.code, undefined, 'a registration code is never shown')
 })
 
 test('reconnect and stopped records carry the policy decision', () => {
     const c = classifyClose({ reason: 'failure_service_unavailable', code: 503, isLogout: false })
     assert.deepEqual(reconnectRecord('t1', { attempt: 3, delayMs: 4000, classification: c }, now), {
-        ts: '2026-01-02T03:04:05.678Z', session: 't1', type: 'reconnect', attempt: 3, delayMs: 4000, reason: 'failure_service_unavailable', code: 503, class: 'transient'
+        ts: '2026-01-02T03:04:05.678Z',
+        session: 't1',
+        type: 'reconnect',
+        attempt: 3,
+        delayMs: 4000,
+        reason: 'failure_service_unavailable',
+        code: 503,
+        class: 'transient'
     })
-    const stopped = stoppedRecord('t1', classifyClose({ reason: 'stream_error_replaced', code: null, isLogout: false }, 't1'), now)
+    const stopped = stoppedRecord(
+        't1',
+        classifyClose({ reason: 'stream_error_replaced', code: null, isLogout: false }, 't1'),
+        now
+    )
     assert.deepEqual([stopped.exit, stopped.exitCode, stopped.code], ['REPLACED', 11, undefined])
 })
 
 test('--type, --chat, --from parsing and JID matching', () => {
     assert.equal(parseEventTypes([]), null)
-    assert.deepEqual([...parseEventTypes(['message,message_receipt', 'group_event'])], ['message', 'receipt', 'group'])
+    assert.deepEqual(
+        [...parseEventTypes(['message,message_receipt', 'group_event'])],
+        ['message', 'receipt', 'group']
+    )
     assert.throws(() => parseEventTypes(['nope']), /unknown event type "nope"/)
     assert.equal(normalizeJidFlag('+1 (555) 123-4567'), '15551234567@s.whatsapp.net')
     assert.equal(normalizeJidFlag('Group@G.US'), 'group@g.us')
@@ -103,13 +210,41 @@ test('--type, --chat, --from parsing and JID matching', () => {
 })
 
 test('human lines: time, session, type, who, summary; colour only when enabled', () => {
-    const record = { ts: '2026-01-02T03:04:05.678Z', session: 't1', type: 'message', from: '1555@s.whatsapp.net', chat: '1555@s.whatsapp.net', pushName: 'Bob', kind: 'conversation', text: 'hi\nthere' }
+    const record = {
+        ts: '2026-01-02T03:04:05.678Z',
+        session: 't1',
+        type: 'message',
+        from: '1555@s.whatsapp.net',
+        chat: '1555@s.whatsapp.net',
+        pushName: 'Bob',
+        kind: 'conversation',
+        text: 'hi\nthere'
+    }
     const plain = eventLineFormatter(false).format(record)
-    assert.match(plain, /^\d\d:\d\d:05\.678  t1  message {6} Bob <1555@s\.whatsapp\.net>  "hi there"$/)
+    assert.match(
+        plain,
+        /^\d\d:\d\d:05\.678  t1  message {6} Bob <1555@s\.whatsapp\.net>  "hi there"$/
+    )
     assert.ok(!plain.includes('\u001b['))
     assert.ok(eventLineFormatter(true).format(record).includes('\u001b['))
-    const reconnect = eventLineFormatter(false).format({ ts: record.ts, session: 't1', type: 'reconnect', attempt: 3, delayMs: 4000, reason: 'stream_error_other', class: 'transient' })
+    const reconnect = eventLineFormatter(false).format({
+        ts: record.ts,
+        session: 't1',
+        type: 'reconnect',
+        attempt: 3,
+        delayMs: 4000,
+        reason: 'stream_error_other',
+        class: 'transient'
+    })
     assert.match(reconnect, /reconnecting in 4s \(attempt 3\): stream_error_other$/)
-    const group = eventLineFormatter(false).format({ ts: record.ts, session: 't1', type: 'group', from: 'a@s.whatsapp.net', chat: 'g@g.us', action: 'add', participants: [{ jid: 'p@s.whatsapp.net' }] })
+    const group = eventLineFormatter(false).format({
+        ts: record.ts,
+        session: 't1',
+        type: 'group',
+        from: 'a@s.whatsapp.net',
+        chat: 'g@g.us',
+        action: 'add',
+        participants: [{ jid: 'p@s.whatsapp.net' }]
+    })
     assert.match(group, /a@s\.whatsapp\.net in g@g\.us  add p@s\.whatsapp\.net$/)
 })

@@ -52,7 +52,9 @@ test('runLogs reports through onRecord only, reconnects after 503 with the injec
             {
                 onRecord: record => {
                     records.push(record)
-                    for (const w of [...waiters]) if (w.predicate(record)) waiters.splice(waiters.indexOf(w), 1) && w.resolve(record)
+                    for (const w of [...waiters])
+                        if (w.predicate(record))
+                            waiters.splice(waiters.indexOf(w), 1) && w.resolve(record)
                 },
                 policy: { random: () => 0 }
             }
@@ -61,8 +63,16 @@ test('runLogs reports through onRecord only, reconnects after 503 with the injec
         await sandbox.waitForDevice(paired.jid)
         await sandbox.fault(paired.jid, 'service_unavailable')
         const reconnect = await waitFor(r => r.type === 'reconnect')
-        assert.deepEqual([reconnect.attempt, reconnect.delayMs, reconnect.class], [1, 0, 'transient'])
-        await waitFor(r => r.type === 'connection' && r.status === 'open' && records.indexOf(r) > records.indexOf(reconnect))
+        assert.deepEqual(
+            [reconnect.attempt, reconnect.delayMs, reconnect.class],
+            [1, 0, 'transient']
+        )
+        await waitFor(
+            r =>
+                r.type === 'connection' &&
+                r.status === 'open' &&
+                records.indexOf(r) > records.indexOf(reconnect)
+        )
         await sandbox.waitForDevice(paired.jid)
         await sandbox.sendMessage({ to: paired.jid, from: PEER, text: 'one' })
         await sandbox.sendPresence({ to: paired.jid, from: PEER })
@@ -73,13 +83,20 @@ test('runLogs reports through onRecord only, reconnects after 503 with the injec
         assert.equal(result.sessions.length, 1)
         assert.equal(result.sessions[0].reconnects, 1)
         assert.equal(result.sessions[0].stoppedBy, null)
-        assert.ok(records.some(r => r.type === 'message' && r.text === 'one'), JSON.stringify(records.map(r => [r.type, r.status ?? r.notification ?? r.reason])))
+        assert.ok(
+            records.some(r => r.type === 'message' && r.text === 'one'),
+            JSON.stringify(records.map(r => [r.type, r.status ?? r.notification ?? r.reason]))
+        )
     } finally {
         process.stdout.write = originalWrite
         process.exit = originalExit
     }
     // (the test runner itself may use stdout: only what runLogs could have written is looked for)
-    assert.deepEqual(writes.filter(w => w.includes('"session"') || w.includes('lib') || w.includes(PEER)), [], 'runLogs wrote nothing to stdout')
+    assert.deepEqual(
+        writes.filter(w => w.includes('"session"') || w.includes('lib') || w.includes(PEER)),
+        [],
+        'runLogs wrote nothing to stdout'
+    )
 })
 
 test('runLogs refuses a missing session before connecting, with SESSION_NOT_FOUND', async t => {

@@ -9,7 +9,12 @@ import { test } from 'node:test'
 
 import { makeSession, openTestStore } from '../helpers/fixtures.js'
 import { runMigrate } from '../../dist/ops/migrate.js'
-import { formatProgress, parseArchiveDomains, parseDomains, parseMigrateFlags } from '../../dist/commands/migrate.js'
+import {
+    formatProgress,
+    parseArchiveDomains,
+    parseDomains,
+    parseMigrateFlags
+} from '../../dist/commands/migrate.js'
 import { DURABLE_DOMAINS, parseStoreUrl, singleStore } from '../../dist/store/address.js'
 import { migrationMarksFor } from '../../dist/store/migration-marks.js'
 
@@ -49,7 +54,10 @@ test('progress runs to the total, one onSession per session, the journal marks t
     await seeded(join(d, 'a.sqlite'), ['s1', 's2', 's3'])
     const writes = []
     const original = process.stdout.write
-    process.stdout.write = (chunk, ...rest) => (writes.push(String(chunk)), original.call(process.stdout, chunk, ...rest))
+    process.stdout.write = (chunk, ...rest) => (
+        writes.push(String(chunk)),
+        original.call(process.stdout, chunk, ...rest)
+    )
     const progress = []
     const sessions = []
     let plan
@@ -63,14 +71,23 @@ test('progress runs to the total, one onSession per session, the journal marks t
     } finally {
         process.stdout.write = original
     }
-    assert.deepEqual(writes.filter(w => !w.startsWith('#') && !w.startsWith('ok') && w.trim() !== ''), [])
+    assert.deepEqual(
+        writes.filter(w => !w.startsWith('#') && !w.startsWith('ok') && w.trim() !== ''),
+        []
+    )
     assert.equal(result.status, 'migrated')
-    assert.deepEqual(plan.sessions.map(s => s.action), ['copy', 'copy', 'copy'])
+    assert.deepEqual(
+        plan.sessions.map(s => s.action),
+        ['copy', 'copy', 'copy']
+    )
     assert.deepEqual([...sessions].sort(), ['s1', 's2', 's3'])
     const last = progress[progress.length - 1]
     assert.equal(last.done, plan.recordsToCopy)
     assert.equal(last.total, plan.recordsToCopy)
-    assert.ok(progress.every((p, i) => i === 0 || p.done >= progress[i - 1].done), 'done never goes back')
+    assert.ok(
+        progress.every((p, i) => i === 0 || p.done >= progress[i - 1].done),
+        'done never goes back'
+    )
     assert.ok(progress.every(p => p.rate >= 0 && (p.etaMs === null || p.etaMs >= 0)))
     const target = await openTestStore(`sqlite:${join(d, 'b.sqlite')}`, 'read')
     try {
@@ -90,12 +107,15 @@ test('an abort stops after the current batch: status cancelled, the unfinished s
     const d = dir(t)
     await seeded(join(d, 'a.sqlite'), ['big'], { preKeys: 300, identities: 300 })
     const controller = new AbortController()
-    const first = await runMigrate(options(join(d, 'a.sqlite'), join(d, 'b.sqlite'), { concurrency: 1 }), {
-        signal: controller.signal,
-        onProgress: p => {
-            if (p.done >= 40) controller.abort()
+    const first = await runMigrate(
+        options(join(d, 'a.sqlite'), join(d, 'b.sqlite'), { concurrency: 1 }),
+        {
+            signal: controller.signal,
+            onProgress: p => {
+                if (p.done >= 40) controller.abort()
+            }
         }
-    })
+    )
     assert.equal(first.status, 'cancelled')
     assert.deepEqual(first.sessions, [])
     const target = await openTestStore(`sqlite:${join(d, 'b.sqlite')}`, 'read')
@@ -109,7 +129,10 @@ test('an abort stops after the current batch: status cancelled, the unfinished s
     }
     const second = await runMigrate(options(join(d, 'a.sqlite'), join(d, 'b.sqlite')))
     assert.equal(second.status, 'migrated')
-    assert.deepEqual(second.sessions.map(s => [s.sessionId, s.action, s.verified]), [['big', 'resume', true]])
+    assert.deepEqual(
+        second.sessions.map(s => [s.sessionId, s.action, s.verified]),
+        [['big', 'resume', true]]
+    )
 })
 
 test('flag parsing: domains, exclusive flags, bare backend names through the environment', () => {
@@ -124,7 +147,10 @@ test('flag parsing: domains, exclusive flags, bare backend names through the env
     assert.deepEqual(parseArchiveDomains('contacts,auth,messages', false), ['messages', 'contacts'])
     const ctx = {
         config: { path: null, backends: {}, domains: {}, check: {} },
-        env: { DATABASE_URL: 'postgres://db.example/zapo', REDIS_URL: 'redis://cache.example:6379' },
+        env: {
+            DATABASE_URL: 'postgres://db.example/zapo',
+            REDIS_URL: 'redis://cache.example:6379'
+        },
         cwd: '/srv/app'
     }
     const parsed = parseMigrateFlags({ from: 'sqlite', to: 'postgres', all: true }, ctx)
@@ -133,15 +159,46 @@ test('flag parsing: domains, exclusive flags, bare backend names through the env
     assert.equal(parsed.sessions, 'all')
     assert.equal(parsed.mode, 'copy')
     assert.equal(parsed.existing, 'refuse')
-    assert.equal(parseMigrateFlags({ from: 'redis', to: 'sqlite', session: ['a', 'b'], overwrite: true }, ctx).existing, 'overwrite')
-    assert.equal(parseMigrateFlags({ from: 'redis', to: 'sqlite', all: true, dryRun: true }, ctx).mode, 'dry-run')
+    assert.equal(
+        parseMigrateFlags(
+            { from: 'redis', to: 'sqlite', session: ['a', 'b'], overwrite: true },
+            ctx
+        ).existing,
+        'overwrite'
+    )
+    assert.equal(
+        parseMigrateFlags({ from: 'redis', to: 'sqlite', all: true, dryRun: true }, ctx).mode,
+        'dry-run'
+    )
     assert.throws(() => parseMigrateFlags({ to: 'postgres', all: true }, ctx), /--from STORE/)
-    assert.throws(() => parseMigrateFlags({ from: 'sqlite', to: 'postgres' }, ctx), /--session ID .*--all/)
-    assert.throws(() => parseMigrateFlags({ from: 'sqlite', to: 'postgres', all: true, session: ['x'] }, ctx), /exclude/)
-    assert.throws(() => parseMigrateFlags({ from: 'sqlite', to: 'postgres', all: true, deleteSource: true, dryRun: true }, ctx), /--delete-source/)
-    assert.throws(() => parseMigrateFlags({ from: 'sqlite', to: 'mysql', all: true }, ctx), /MYSQL_URL/)
-    assert.throws(() => parseMigrateFlags({ from: 'sqlite', to: 'postgres', session: ['bad id'] }, ctx), /invalid session id/)
-    assert.throws(() => parseMigrateFlags({ from: 'sqlite', to: 'postgres', all: true, batchSize: '0' }, ctx), /--batch-size/)
+    assert.throws(
+        () => parseMigrateFlags({ from: 'sqlite', to: 'postgres' }, ctx),
+        /--session ID .*--all/
+    )
+    assert.throws(
+        () => parseMigrateFlags({ from: 'sqlite', to: 'postgres', all: true, session: ['x'] }, ctx),
+        /exclude/
+    )
+    assert.throws(
+        () =>
+            parseMigrateFlags(
+                { from: 'sqlite', to: 'postgres', all: true, deleteSource: true, dryRun: true },
+                ctx
+            ),
+        /--delete-source/
+    )
+    assert.throws(
+        () => parseMigrateFlags({ from: 'sqlite', to: 'mysql', all: true }, ctx),
+        /MYSQL_URL/
+    )
+    assert.throws(
+        () => parseMigrateFlags({ from: 'sqlite', to: 'postgres', session: ['bad id'] }, ctx),
+        /invalid session id/
+    )
+    assert.throws(
+        () => parseMigrateFlags({ from: 'sqlite', to: 'postgres', all: true, batchSize: '0' }, ctx),
+        /--batch-size/
+    )
 })
 
 test('formatProgress shows records, sessions, rate and ETA', () => {
@@ -158,5 +215,8 @@ test('formatProgress shows records, sessions, rate and ETA', () => {
         rate: 7_000,
         etaMs: 125_000
     })
-    assert.equal(line, 'copy tenant-1 (500/2800) | 14000/28000 records (50%), sessions 4/10, 7000 rec/s, ETA 2m05s')
+    assert.equal(
+        line,
+        'copy tenant-1 (500/2800) | 14000/28000 records (50%), sessions 4/10, 7000 rec/s, ETA 2m05s'
+    )
 })

@@ -203,15 +203,12 @@ test('runPair as a library: resolves with the result, writes nothing to stdout o
     const progress = []
     let result
     try {
-        result = await runPair(
-            qrPairing(storeSpec, sandbox, 'lib'),
-            {
-                onProgress: event => {
-                    progress.push(event.type)
-                    if (event.type === 'qr') void sandbox.scan(event.qr)
-                }
+        result = await runPair(qrPairing(storeSpec, sandbox, 'lib'), {
+            onProgress: event => {
+                progress.push(event.type)
+                if (event.type === 'qr') void sandbox.scan(event.qr)
             }
-        )
+        })
     } finally {
         process.stdout.write = originals.out
         process.stderr.write = originals.err
@@ -225,22 +222,16 @@ test('runPair as a library: resolves with the result, writes nothing to stdout o
 
     // a second call without force: EXISTS, thrown (not printed, not exited)
     await assert.rejects(
-        runPair(
-            qrPairing(storeSpec, sandbox, 'lib', 5_000),
-            { onProgress: () => undefined }
-        ),
+        runPair(qrPairing(storeSpec, sandbox, 'lib', 5_000), { onProgress: () => undefined }),
         error => error.code === 'EXISTS' && error.exitCode === 7
     )
     // an aborted call: CANCELLED
     const controller = new AbortController()
     await assert.rejects(
-        runPair(
-            qrPairing(storeSpec, sandbox, 'lib2'),
-            {
-                signal: controller.signal,
-                onProgress: event => event.type === 'qr' && controller.abort()
-            }
-        ),
+        runPair(qrPairing(storeSpec, sandbox, 'lib2'), {
+            signal: controller.signal,
+            onProgress: event => event.type === 'qr' && controller.abort()
+        }),
         error => error.code === 'CANCELLED' && error.exitCode === 130
     )
 })
@@ -253,20 +244,17 @@ test('runPair: a session paired by another process while the QR was up is not ov
     const { makeSession } = await import('../helpers/fixtures.js')
     let other = null
     await assert.rejects(
-        runPair(
-            qrPairing(storeSpec, sandbox, 'race'),
-            {
-                onProgress: event => {
-                    if (event.type !== 'qr') return
-                    void (async () => {
-                        const store = await openTestStore(url, 'write')
-                        other = await makeSession(store, 'race')
-                        await store.close()
-                        await sandbox.scan(event.qr)
-                    })()
-                }
+        runPair(qrPairing(storeSpec, sandbox, 'race'), {
+            onProgress: event => {
+                if (event.type !== 'qr') return
+                void (async () => {
+                    const store = await openTestStore(url, 'write')
+                    other = await makeSession(store, 'race')
+                    await store.close()
+                    await sandbox.scan(event.qr)
+                })()
             }
-        ),
+        }),
         error => error.code === 'EXISTS' && /another process/.test(error.message)
     )
     const store = await openTestStore(url, 'read')

@@ -79,7 +79,6 @@ export function testLogger(prefix) {
     }
 }
 
-
 /** A client on a SQLite store, cleaned up (disconnect + store destroy) when the test ends. */
 export function newClient(t, sandbox, { path, sessionId = 'tenant', tuning } = {}) {
     const store = openSqliteStore(path)

@@ -16,8 +16,20 @@ import { newClient, nextEvent, pairWithQr, startTestSandbox, tempDir } from './h
 const REFUSALS = [
     { kind: 'locked', alias: '403', reason: 'failure_locked', code: 403, isLogout: true },
     { kind: 'banned', alias: '406', reason: 'failure_banned', code: 406, isLogout: true },
-    { kind: 'client_too_old', alias: '405', reason: 'failure_client_too_old', code: 405, isLogout: false },
-    { kind: 'bad_user_agent', alias: '409', reason: 'failure_bad_user_agent', code: 409, isLogout: false }
+    {
+        kind: 'client_too_old',
+        alias: '405',
+        reason: 'failure_client_too_old',
+        code: 405,
+        isLogout: false
+    },
+    {
+        kind: 'bad_user_agent',
+        alias: '409',
+        reason: 'failure_bad_user_agent',
+        code: 409,
+        isLogout: false
+    }
 ]
 
 const LIVE = REFUSALS.filter(r => r.code === 403 || r.code === 406)
@@ -45,7 +57,10 @@ test('the refusal kinds parse, with their numeric aliases, and only refusals are
     assert.equal(parseLoginRefusal('401'), 'not_authorized')
     assert.equal(parseLoginRefusal('503'), 'service_unavailable')
     for (const kind of ['restart', 'replaced', 'drop', 'late', 'device_removed', 'force_logout']) {
-        assert.throws(() => parseLoginRefusal(kind), /is not a login refusal: expected one of .*locked.*banned/)
+        assert.throws(
+            () => parseLoginRefusal(kind),
+            /is not a login refusal: expected one of .*locked.*banned/
+        )
     }
     assert.equal(parseLoginRefusal('402'), 'temp_banned')
     assert.equal(LOGIN_REFUSAL_REASONS.temp_banned, 402)
@@ -63,8 +78,15 @@ test('live faults on a connected device: locked and banned give the documented c
             const closed = nextEvent(client, 'connection', isClose)
             await sandbox.fault(jid, expected.kind)
             const event = await closed
-            assert.deepEqual([event.reason, event.code, event.isLogout], [expected.reason, expected.code, expected.isLogout])
-            assert.equal(client.getCredentials()?.meJid, jid, 'kept: the client was told to keep its store')
+            assert.deepEqual(
+                [event.reason, event.code, event.isLogout],
+                [expected.reason, expected.code, expected.isLogout]
+            )
+            assert.equal(
+                client.getCredentials()?.meJid,
+                jid,
+                'kept: the client was told to keep its store'
+            )
             const device = sandbox.devices().find(d => d.jid === jid)
             assert.equal(device?.connected, false, 'the sandbox ended the connection')
         })
@@ -75,7 +97,10 @@ test('client too old and bad user agent are login-only: a live fault says how to
     const sandbox = await startTestSandbox(t)
     const { jid } = await pairWithQr(t, sandbox, { path: join(tempDir(t), 'live.sqlite') })
     for (const expected of LOGIN_ONLY) {
-        await assert.rejects(sandbox.fault(jid, expected.kind), /refused at login only: use refuseNextLogin \(POST \/refuse-next-login\)/)
+        await assert.rejects(
+            sandbox.fault(jid, expected.kind),
+            /refused at login only: use refuseNextLogin \(POST \/refuse-next-login\)/
+        )
     }
     assert.equal(sandbox.devices().find(d => d.jid === jid).connected, true, 'nothing was sent')
 })
@@ -99,12 +124,19 @@ test('refuseNextLogin: the next login gets <failure reason=…> and the document
             await client.connect().catch(() => undefined)
             const event = await closed
             sandbox.off('login', onStanza)
-            assert.deepEqual([event.reason, event.code, event.isLogout], [expected.reason, expected.code, expected.isLogout])
+            assert.deepEqual(
+                [event.reason, event.code, event.isLogout],
+                [expected.reason, expected.code, expected.isLogout]
+            )
             const refusal = await refused
             assert.deepEqual([refusal.kind, refusal.reason], [expected.kind, expected.code])
             assert.deepEqual(stanzas, [], 'no <success>: the login never happened')
             assert.equal(opened, false, 'no connection open event before the close')
-            assert.equal(client.getCredentials()?.meJid, jid, 'the stored credentials stay (logoutStoreClear)')
+            assert.equal(
+                client.getCredentials()?.meJid,
+                jid,
+                'the stored credentials stay (logoutStoreClear)'
+            )
             await cleanup()
 
             // one refusal per call: the login after it succeeds with the same credentials
@@ -149,22 +181,40 @@ test('control API: POST /refuse-next-login and POST /fault with the new kinds', 
     const sandbox = await startTestSandbox(t)
     const dir = tempDir(t)
     const post = async (path, body) => {
-        const response = await fetch(`${sandbox.controlUrl}${path}`, { method: 'POST', body: JSON.stringify(body) })
+        const response = await fetch(`${sandbox.controlUrl}${path}`, {
+            method: 'POST',
+            body: JSON.stringify(body)
+        })
         return { status: response.status, body: await response.json() }
     }
     const index = await (await fetch(`${sandbox.controlUrl}/`)).json()
     assert.ok(index.endpoints.includes('POST /refuse-next-login'))
 
-    assert.deepEqual(await post('/refuse-next-login', { device: '15550000000', kind: 'replaced' }), {
-        status: 400,
-        body: { error: '"replaced" is not a login refusal: expected one of not_authorized, locked, client_too_old, banned, bad_user_agent, service_unavailable, temp_banned' }
-    })
-    assert.equal((await post('/refuse-next-login', { kind: 'banned' })).status, 400, 'device is required')
-    assert.equal((await post('/refuse-next-login', { device: '15550000000', kind: 'nope' })).status, 400)
+    assert.deepEqual(
+        await post('/refuse-next-login', { device: '15550000000', kind: 'replaced' }),
+        {
+            status: 400,
+            body: {
+                error: '"replaced" is not a login refusal: expected one of not_authorized, locked, client_too_old, banned, bad_user_agent, service_unavailable, temp_banned'
+            }
+        }
+    )
+    assert.equal(
+        (await post('/refuse-next-login', { kind: 'banned' })).status,
+        400,
+        'device is required'
+    )
+    assert.equal(
+        (await post('/refuse-next-login', { device: '15550000000', kind: 'nope' })).status,
+        400
+    )
 
     const path = join(dir, 'http.sqlite')
     const jid = await paired(t, sandbox, path)
-    assert.deepEqual(await post('/refuse-next-login', { device: jid, kind: '409' }), { status: 200, body: { ok: true } })
+    assert.deepEqual(await post('/refuse-next-login', { device: jid, kind: '409' }), {
+        status: 200,
+        body: { ok: true }
+    })
     const refused = newClient(t, sandbox, { path, tuning: KEEP })
     const closed = nextEvent(refused.client, 'connection', isClose)
     await refused.client.connect().catch(() => undefined)
@@ -179,7 +229,10 @@ test('control API: POST /refuse-next-login and POST /fault with the new kinds', 
     assert.equal(loginOnly.status, 409)
     assert.match(loginOnly.body.error, /refused at login only/)
     const liveClosed = nextEvent(live.client, 'connection', isClose)
-    assert.deepEqual(await post('/fault', { device: jid, kind: '403' }), { status: 200, body: { ok: true } })
+    assert.deepEqual(await post('/fault', { device: jid, kind: '403' }), {
+        status: 200,
+        body: { ok: true }
+    })
     const event = await liveClosed
     assert.deepEqual([event.reason, event.code, event.isLogout], ['failure_locked', 403, true])
 })
@@ -189,7 +242,10 @@ test('temp_banned (402): zapo-js 0.3.0 emits only a failure event, no close; the
     const path = join(tempDir(t), 'temp.sqlite')
     const jid = await paired(t, sandbox, path)
     sandbox.refuseNextLogin(jid, 'temp_banned')
-    const { client } = newClient(t, sandbox, { path, tuning: { ...KEEP, reconnectIntervalMs: 200 } })
+    const { client } = newClient(t, sandbox, {
+        path,
+        tuning: { ...KEEP, reconnectIntervalMs: 200 }
+    })
     const closes = []
     client.on('connection', e => e.status === 'close' && closes.push(e))
     const failure = nextEvent(client, 'failure')

@@ -6,8 +6,29 @@ import { dropStore, makeSession, openTestStore, randomTag, storeUrls } from '../
 
 const SHAPES = Object.freeze({
     'tenant-1': {},
-    'tenant:2': { paired: false, preKeys: 5, uploaded: 0, signalSessions: 0, identities: 0, senderKeys: 0, distributions: 0, appStateKeys: 0, collections: 0, privacyTokens: 0 },
-    'tenant-3': { preKeys: 12, uploaded: 12, signalSessions: 2, identities: 4, senderKeys: 1, distributions: 3, appStateKeys: 3, collections: 2, privacyTokens: 0 }
+    'tenant:2': {
+        paired: false,
+        preKeys: 5,
+        uploaded: 0,
+        signalSessions: 0,
+        identities: 0,
+        senderKeys: 0,
+        distributions: 0,
+        appStateKeys: 0,
+        collections: 0,
+        privacyTokens: 0
+    },
+    'tenant-3': {
+        preKeys: 12,
+        uploaded: 12,
+        signalSessions: 2,
+        identities: 4,
+        senderKeys: 1,
+        distributions: 3,
+        appStateKeys: 3,
+        collections: 2,
+        privacyTokens: 0
+    }
 })
 const EXPECTED_IDS = ['tenant-1', 'tenant-3', 'tenant:2']
 
@@ -30,7 +51,8 @@ for (const kind of kinds) {
         before(async () => {
             if (!urls[kind]) return
             store = await openTestStore(urls[kind], 'write')
-            for (const [id, shape] of Object.entries(SHAPES)) made[id] = await makeSession(store, id, shape)
+            for (const [id, shape] of Object.entries(SHAPES))
+                made[id] = await makeSession(store, id, shape)
         })
         after(async () => {
             await store?.close()
@@ -43,7 +65,8 @@ for (const kind of kinds) {
             assert.equal(catalog.kind, kind)
             assert.deepEqual(await catalog.schemaState().then(s => s.state), 'ready')
             assert.deepEqual(await catalog.listSessionIds(), EXPECTED_IDS)
-            for (const id of EXPECTED_IDS) assert.deepEqual(await catalog.counts(id), made[id].counts, `counts of ${id}`)
+            for (const id of EXPECTED_IDS)
+                assert.deepEqual(await catalog.counts(id), made[id].counts, `counts of ${id}`)
             const many = await catalog.countsMany([...EXPECTED_IDS, 'absent'])
             for (const id of EXPECTED_IDS) assert.deepEqual(many.get(id), made[id].counts)
             assert.equal(many.get('absent').credentials, false)
@@ -61,20 +84,46 @@ for (const kind of kinds) {
                 const m = made[id]
                 const preKeyPages = await collect(catalog.preKeyIds(id, 7))
                 assert.ok(preKeyPages.every(p => p.length <= 7 && p.length > 0))
-                assert.deepEqual(preKeyPages.flat().sort((a, b) => a - b), m.preKeyIds)
+                assert.deepEqual(
+                    preKeyPages.flat().sort((a, b) => a - b),
+                    m.preKeyIds
+                )
                 assert.equal(await catalog.nextPreKeyId(id), m.nextPreKeyId)
-                assert.deepEqual(sortedKeys((await collect(catalog.sessionAddresses(id, 2))).flat()), sortedKeys(m.sessionAddresses))
-                assert.deepEqual(sortedKeys((await collect(catalog.identityAddresses(id, 3))).flat()), sortedKeys(m.identityAddresses))
-                assert.deepEqual((await collect(catalog.senderKeyGroupIds(id, 1))).flat().sort(), [...m.senderKeyGroups].sort())
-                const keyIds = (await collect(catalog.appStateSyncKeyIds(id, 2))).flat().map(k => Buffer.from(k).toString('hex'))
-                assert.deepEqual(keyIds.sort(), m.appStateKeyIds.map(k => Buffer.from(k).toString('hex')).sort())
+                assert.deepEqual(
+                    sortedKeys((await collect(catalog.sessionAddresses(id, 2))).flat()),
+                    sortedKeys(m.sessionAddresses)
+                )
+                assert.deepEqual(
+                    sortedKeys((await collect(catalog.identityAddresses(id, 3))).flat()),
+                    sortedKeys(m.identityAddresses)
+                )
+                assert.deepEqual(
+                    (await collect(catalog.senderKeyGroupIds(id, 1))).flat().sort(),
+                    [...m.senderKeyGroups].sort()
+                )
+                const keyIds = (await collect(catalog.appStateSyncKeyIds(id, 2)))
+                    .flat()
+                    .map(k => Buffer.from(k).toString('hex'))
+                assert.deepEqual(
+                    keyIds.sort(),
+                    m.appStateKeyIds.map(k => Buffer.from(k).toString('hex')).sort()
+                )
                 assert.deepEqual(await catalog.appStateCollections(id), [...m.collections].sort())
-                assert.deepEqual((await collect(catalog.privacyTokenJids(id, 1))).flat().sort(), [...m.privacyTokenJids].sort())
+                assert.deepEqual(
+                    (await collect(catalog.privacyTokenJids(id, 1))).flat().sort(),
+                    [...m.privacyTokenJids].sort()
+                )
                 if (catalog.sessionKeys) {
                     // the one-pass enumeration (redis) agrees with the per-domain one
                     const keys = await catalog.sessionKeys(id)
-                    assert.deepEqual(keys.sessionAddresses.map(addressKey).sort(), sortedKeys(m.sessionAddresses))
-                    assert.deepEqual(keys.identityAddresses.map(addressKey).sort(), sortedKeys(m.identityAddresses))
+                    assert.deepEqual(
+                        keys.sessionAddresses.map(addressKey).sort(),
+                        sortedKeys(m.sessionAddresses)
+                    )
+                    assert.deepEqual(
+                        keys.identityAddresses.map(addressKey).sort(),
+                        sortedKeys(m.identityAddresses)
+                    )
                     assert.deepEqual(keys.senderKeyGroupIds, [...m.senderKeyGroups].sort())
                     assert.deepEqual(keys.appStateCollections, [...m.collections].sort())
                     assert.deepEqual(keys.privacyTokenJids, [...m.privacyTokenJids].sort())
@@ -96,15 +145,35 @@ for (const kind of kinds) {
 
 describe('catalog: prefixes and table names isolate stores sharing one database', () => {
     const pairs = {
-        postgres: tag => [`postgres://${process.env.PGUSER ?? 'root'}@127.0.0.1:5432/test?tablePrefix=ta${tag}_`, `postgres://${process.env.PGUSER ?? 'root'}@127.0.0.1:5432/test?tablePrefix=tb${tag}_`],
-        mysql: tag => [`mysql://root@127.0.0.1:3306/test?tablePrefix=ta${tag}_`, `mysql://root@127.0.0.1:3306/test?tablePrefix=tb${tag}_`],
-        redis: tag => [`redis://127.0.0.1:6379?keyPrefix=zta${tag}:`, `redis://127.0.0.1:6379?keyPrefix=ztb${tag}:`],
+        postgres: tag => [
+            `postgres://${process.env.PGUSER ?? 'root'}@127.0.0.1:5432/test?tablePrefix=ta${tag}_`,
+            `postgres://${process.env.PGUSER ?? 'root'}@127.0.0.1:5432/test?tablePrefix=tb${tag}_`
+        ],
+        mysql: tag => [
+            `mysql://root@127.0.0.1:3306/test?tablePrefix=ta${tag}_`,
+            `mysql://root@127.0.0.1:3306/test?tablePrefix=tb${tag}_`
+        ],
+        redis: tag => [
+            `redis://127.0.0.1:6379?keyPrefix=zta${tag}:`,
+            `redis://127.0.0.1:6379?keyPrefix=ztb${tag}:`
+        ],
         sqlite: tag => {
             const file = storeUrls(tag).sqlite
             const tables = [
-                'wa_migrations', 'auth_credentials', 'signal_meta', 'signal_registration', 'signal_signed_prekey', 'signal_prekey',
-                'signal_session', 'signal_identity', 'sender_keys', 'sender_key_distribution', 'appstate_sync_keys',
-                'appstate_collection_versions', 'appstate_collection_index_values', 'privacy_tokens'
+                'wa_migrations',
+                'auth_credentials',
+                'signal_meta',
+                'signal_registration',
+                'signal_signed_prekey',
+                'signal_prekey',
+                'signal_session',
+                'signal_identity',
+                'sender_keys',
+                'sender_key_distribution',
+                'appstate_sync_keys',
+                'appstate_collection_versions',
+                'appstate_collection_index_values',
+                'privacy_tokens'
             ]
             return [file, `${file}?${tables.map(t => `table.${t}=b_${t}`).join('&')}`]
         }
@@ -116,7 +185,12 @@ describe('catalog: prefixes and table names isolate stores sharing one database'
             const b = await openTestStore(urlB)
             try {
                 const madeA = await makeSession(a, 'only-a', { signalSessions: 1, identities: 1 })
-                const madeB = await makeSession(b, 'only-b', { preKeys: 3, uploaded: 1, signalSessions: 2, identities: 2 })
+                const madeB = await makeSession(b, 'only-b', {
+                    preKeys: 3,
+                    uploaded: 1,
+                    signalSessions: 2,
+                    identities: 2
+                })
                 const ca = catalogFor(a)
                 const cb = catalogFor(b)
                 assert.deepEqual(await ca.listSessionIds(), ['only-a'])
@@ -128,9 +202,14 @@ describe('catalog: prefixes and table names isolate stores sharing one database'
                 if (kind === 'sqlite') {
                     const { default: Database } = await import('better-sqlite3')
                     const db = new Database(a.primary.spec.target, { readonly: true })
-                    const names = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all().map(r => r.name)
+                    const names = db
+                        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+                        .all()
+                        .map(r => r.name)
                     db.close()
-                    assert.ok(names.includes('b_auth_credentials') && names.includes('auth_credentials'))
+                    assert.ok(
+                        names.includes('b_auth_credentials') && names.includes('auth_credentials')
+                    )
                 }
             } finally {
                 await a.close()
@@ -150,25 +229,35 @@ describe('catalog: reading a store without a schema creates nothing', () => {
         if (kind === 'postgres') {
             const { default: pg } = await import('pg')
             const pool = new pg.Pool({ connectionString: spec.target, max: 1 })
-            const { rows } = await pool.query("SELECT table_name FROM information_schema.tables WHERE table_name LIKE $1", [`t${tag}%`])
+            const { rows } = await pool.query(
+                'SELECT table_name FROM information_schema.tables WHERE table_name LIKE $1',
+                [`t${tag}%`]
+            )
             await pool.end()
             return rows.map(r => r.table_name)
         }
         if (kind === 'mysql') {
             const mysql = await import('mysql2/promise')
             const conn = await mysql.createConnection({ uri: spec.target })
-            const [rows] = await conn.query('SELECT table_name AS n FROM information_schema.tables WHERE table_name LIKE ?', [`t${tag}%`])
+            const [rows] = await conn.query(
+                'SELECT table_name AS n FROM information_schema.tables WHERE table_name LIKE ?',
+                [`t${tag}%`]
+            )
             await conn.end()
             return rows.map(r => r.n)
         }
-        if (kind === 'redis') return (await openTestStore(fresh.redis, 'read').then(async s => {
-            const keys = await s.primary.handle.redis.keys(`zt${tag}:*`)
-            await s.close()
-            return keys
-        }))
+        if (kind === 'redis')
+            return await openTestStore(fresh.redis, 'read').then(async s => {
+                const keys = await s.primary.handle.redis.keys(`zt${tag}:*`)
+                await s.close()
+                return keys
+            })
         const { default: Database } = await import('better-sqlite3')
         const db = new Database(spec.target, { readonly: true })
-        const names = db.prepare("SELECT name FROM sqlite_master").all().map(r => r.name)
+        const names = db
+            .prepare('SELECT name FROM sqlite_master')
+            .all()
+            .map(r => r.name)
         db.close()
         return names
     }
@@ -203,7 +292,17 @@ describe('catalog: reading a store without a schema creates nothing', () => {
         const url = storeUrls().postgres
         const store = await openTestStore(url)
         try {
-            const made = await makeSession(store, 'auth-only', { preKeys: 0, uploaded: 0, signalSessions: 0, identities: 0, senderKeys: 0, distributions: 0, appStateKeys: 0, collections: 0, privacyTokens: 0 })
+            const made = await makeSession(store, 'auth-only', {
+                preKeys: 0,
+                uploaded: 0,
+                signalSessions: 0,
+                identities: 0,
+                senderKeys: 0,
+                distributions: 0,
+                appStateKeys: 0,
+                collections: 0,
+                privacyTokens: 0
+            })
             assert.ok(made.credentials)
             const state = await catalogFor(store).schemaState()
             assert.equal(state.state, 'partial')
@@ -218,7 +317,10 @@ describe('catalog: reading a store without a schema creates nothing', () => {
 
 test('catalog: a file that is not SQLite is refused before any catalog runs', async () => {
     const url = storeUrls().sqlite
-    writeFileSync(url.slice('sqlite:'.length), 'not a database at all, just some text padding it out to a page or so')
+    writeFileSync(
+        url.slice('sqlite:'.length),
+        'not a database at all, just some text padding it out to a page or so'
+    )
     await assert.rejects(openTestStore(url, 'read'), err => err.code === 'STORE_UNAVAILABLE')
     await dropStore(url)
 })

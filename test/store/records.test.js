@@ -21,7 +21,11 @@ const made = {}
 
 async function readAll(store, sessionId, options = {}) {
     const batches = []
-    for await (const batch of readSessionRecords(store, catalogFor(store), sessionId, { batchSize: 4, ...options })) batches.push(batch)
+    for await (const batch of readSessionRecords(store, catalogFor(store), sessionId, {
+        batchSize: 4,
+        ...options
+    }))
+        batches.push(batch)
     return batches
 }
 
@@ -31,7 +35,10 @@ function plain(value) {
     if (value instanceof Uint8Array) return `hex:${Buffer.from(value).toString('hex')}`
     if (typeof value === 'object' && typeof value.toNumber === 'function') return value.toNumber()
     if (Array.isArray(value)) return value.map(plain)
-    if (value instanceof Map) return [...value.entries()].map(([k, v]) => [k, plain(v)]).sort(([a], [b]) => (a < b ? -1 : 1))
+    if (value instanceof Map)
+        return [...value.entries()]
+            .map(([k, v]) => [k, plain(v)])
+            .sort(([a], [b]) => (a < b ? -1 : 1))
     if (typeof value === 'object') {
         const out = {}
         for (const key of Object.keys(value).sort()) {
@@ -46,12 +53,30 @@ function plain(value) {
 const addr = a => `${a.user}@${a.server}.${a.device}`
 
 function decoded(batches) {
-    const out = { auth: null, signal: null, preKeys: [], serverHasPreKeys: null, nextPreKeyId: null, sessions: {}, identities: {}, senderKeys: {}, distributions: {}, syncKeys: {}, collections: {}, tokens: {} }
+    const out = {
+        auth: null,
+        signal: null,
+        preKeys: [],
+        serverHasPreKeys: null,
+        nextPreKeyId: null,
+        sessions: {},
+        identities: {},
+        senderKeys: {},
+        distributions: {},
+        syncKeys: {},
+        collections: {},
+        tokens: {}
+    }
     for (const b of batches) {
         switch (b.domain) {
             case 'auth': {
                 const { signedIdentity, ...rest } = b.credentials
-                out.auth = plain({ ...rest, signedIdentity: signedIdentity ? proto.ADVSignedDeviceIdentity.encode(signedIdentity).finish() : null })
+                out.auth = plain({
+                    ...rest,
+                    signedIdentity: signedIdentity
+                        ? proto.ADVSignedDeviceIdentity.encode(signedIdentity).finish()
+                        : null
+                })
                 break
             }
             case 'signal':
@@ -69,11 +94,14 @@ function decoded(batches) {
                 for (const e of b.entries) out.identities[addr(e.address)] = plain(e.identityKey)
                 break
             case 'senderKey':
-                for (const r of b.senderKeys) out.senderKeys[`${r.groupId}/${addr(r.sender)}`] = plain(r)
-                for (const r of b.distributions) out.distributions[`${r.groupId}/${addr(r.sender)}`] = plain(r)
+                for (const r of b.senderKeys)
+                    out.senderKeys[`${r.groupId}/${addr(r.sender)}`] = plain(r)
+                for (const r of b.distributions)
+                    out.distributions[`${r.groupId}/${addr(r.sender)}`] = plain(r)
                 break
             case 'appState':
-                for (const k of b.syncKeys) out.syncKeys[Buffer.from(k.keyId).toString('hex')] = plain(k)
+                for (const k of b.syncKeys)
+                    out.syncKeys[Buffer.from(k.keyId).toString('hex')] = plain(k)
                 break
             case 'appStateCollections':
                 for (const c of b.collections) out.collections[c.collection] = plain(c)
@@ -106,12 +134,27 @@ describe('records', () => {
             const m = made[kind]
             const got = decoded(await readAll(stores[kind], 'tenant-1'))
             const { signedIdentity, ...rest } = m.credentials
-            assert.deepEqual(got.auth, plain({ ...rest, signedIdentity: proto.ADVSignedDeviceIdentity.encode(signedIdentity).finish() }), `${kind} credentials`)
+            assert.deepEqual(
+                got.auth,
+                plain({
+                    ...rest,
+                    signedIdentity: proto.ADVSignedDeviceIdentity.encode(signedIdentity).finish()
+                }),
+                `${kind} credentials`
+            )
             assert.deepEqual(got.signal.registration, plain(m.registration), `${kind} registration`)
             assert.deepEqual(got.signal.signedPreKey.keyPair, plain(m.signedPreKey.keyPair))
             assert.equal(typeof got.signal.signedPreKeyRotationTs, 'number')
-            assert.deepEqual(got.preKeys.map(p => p.keyId), m.preKeyIds, `${kind} prekey ids`)
-            assert.deepEqual(got.preKeys.filter(p => p.uploaded).map(p => p.keyId), m.uploadedIds, `${kind} uploaded flags`)
+            assert.deepEqual(
+                got.preKeys.map(p => p.keyId),
+                m.preKeyIds,
+                `${kind} prekey ids`
+            )
+            assert.deepEqual(
+                got.preKeys.filter(p => p.uploaded).map(p => p.keyId),
+                m.uploadedIds,
+                `${kind} uploaded flags`
+            )
             assert.equal(got.serverHasPreKeys, true)
             assert.equal(got.nextPreKeyId, m.nextPreKeyId)
             assert.deepEqual(Object.keys(got.sessions).sort(), m.sessionAddresses.map(addr).sort())
@@ -134,7 +177,16 @@ describe('records', () => {
             const source = await readAll(stores[from], 'tenant-1')
             const sourceDigest = await digestRecords(source)
             const sourceDecoded = decoded(source)
-            assert.deepEqual(Object.keys(sourceDigest).sort(), ['appState', 'auth', 'identity', 'preKey', 'privacyToken', 'senderKey', 'session', 'signal'])
+            assert.deepEqual(Object.keys(sourceDigest).sort(), [
+                'appState',
+                'auth',
+                'identity',
+                'preKey',
+                'privacyToken',
+                'senderKey',
+                'session',
+                'signal'
+            ])
             for (const to of KINDS) {
                 if (to === from) continue
                 const target = stores[to]
@@ -145,7 +197,11 @@ describe('records', () => {
                 const back = await readAll(target, id, { batchSize: 7 })
                 assert.deepEqual(await digestRecords(back), sourceDigest, `${from} → ${to} digest`)
                 assert.deepEqual(decoded(back), sourceDecoded, `${from} → ${to} records`)
-                assert.deepEqual(await catalogFor(target).counts(id), once, `${from} → ${to} rewrite adds nothing`)
+                assert.deepEqual(
+                    await catalogFor(target).counts(id),
+                    once,
+                    `${from} → ${to} rewrite adds nothing`
+                )
                 assert.deepEqual(await catalogFor(target).counts(id), made[from].counts)
             }
         }
@@ -160,7 +216,19 @@ describe('records', () => {
         assert.deepEqual(incremental.result(), a)
         const tampered = (await readAll(store, 'tenant-1')).map(b =>
             b.domain === 'identity'
-                ? { ...b, entries: b.entries.map((e, i) => (i === 0 ? { ...e, identityKey: Uint8Array.from(e.identityKey, (x, j) => (j === 5 ? x ^ 1 : x)) } : e)) }
+                ? {
+                      ...b,
+                      entries: b.entries.map((e, i) =>
+                          i === 0
+                              ? {
+                                    ...e,
+                                    identityKey: Uint8Array.from(e.identityKey, (x, j) =>
+                                        j === 5 ? x ^ 1 : x
+                                    )
+                                }
+                              : e
+                      )
+                  }
                 : b
         )
         const t = await digestRecords(tampered)
@@ -172,22 +240,43 @@ describe('records', () => {
     test('the prekey counter survives a copy when the highest prekeys were consumed', async () => {
         for (const kind of ['sqlite', 'redis']) {
             const src = stores[kind]
-            const m = await makeSession(src, 'consumed', { preKeys: 10, uploaded: 4, signalSessions: 0, identities: 0, senderKeys: 0, distributions: 0, appStateKeys: 0, collections: 0, privacyTokens: 0 })
+            const m = await makeSession(src, 'consumed', {
+                preKeys: 10,
+                uploaded: 4,
+                signalSessions: 0,
+                identities: 0,
+                senderKeys: 0,
+                distributions: 0,
+                appStateKeys: 0,
+                collections: 0,
+                privacyTokens: 0
+            })
             const preKey = src.domain('preKey', 'consumed')
             assert.ok(await preKey.consumePreKeyById(10))
             assert.ok(await preKey.consumePreKeyById(9))
             assert.equal(await catalogFor(src).nextPreKeyId('consumed'), m.nextPreKeyId)
             const batches = await readAll(src, 'consumed')
             for (const to of KINDS.filter(k => k !== kind)) {
-                for (const batch of batches) await writeSessionRecords(stores[to], `consumed-${kind}`, batch)
+                for (const batch of batches)
+                    await writeSessionRecords(stores[to], `consumed-${kind}`, batch)
                 const catalog = catalogFor(stores[to])
-                assert.equal(await catalog.nextPreKeyId(`consumed-${kind}`), 11, `${kind} → ${to} counter`)
+                assert.equal(
+                    await catalog.nextPreKeyId(`consumed-${kind}`),
+                    11,
+                    `${kind} → ${to} counter`
+                )
                 const counts = await catalog.counts(`consumed-${kind}`)
                 assert.equal(counts.preKeys, 8)
                 assert.equal(counts.preKeysUploaded, 4)
                 // the next key the target generates does not reuse a consumed id
-                const stock = await stores[to].domain('preKey', `consumed-${kind}`).getOrGenPreKeys(5, generatePreKeyPair)
-                assert.deepEqual(stock.map(r => r.keyId).sort((a, b) => a - b), [5, 6, 7, 8, 11], `${kind} → ${to} next ids`)
+                const stock = await stores[to]
+                    .domain('preKey', `consumed-${kind}`)
+                    .getOrGenPreKeys(5, generatePreKeyPair)
+                assert.deepEqual(
+                    stock.map(r => r.keyId).sort((a, b) => a - b),
+                    [5, 6, 7, 8, 11],
+                    `${kind} → ${to} next ids`
+                )
             }
         }
     })
@@ -195,7 +284,12 @@ describe('records', () => {
     test('clearSession empties the chosen domains, and all of them', async () => {
         for (const kind of KINDS) {
             const store = stores[kind]
-            await makeSession(store, 'to-clear', { preKeys: 3, uploaded: 1, signalSessions: 1, identities: 2 })
+            await makeSession(store, 'to-clear', {
+                preKeys: 3,
+                uploaded: 1,
+                signalSessions: 1,
+                identities: 2
+            })
             await clearSession(store, 'to-clear', { domains: ['session', 'identity', 'messages'] })
             let counts = await catalogFor(store).counts('to-clear')
             assert.equal(counts.signalSessions, 0)
@@ -217,22 +311,47 @@ describe('records', () => {
     test('clearSession refuses when the Redis store would also delete another session, and clears only its own elsewhere', async () => {
         for (const kind of ['redis', 'sqlite', 'postgres']) {
             const store = stores[kind]
-            const parent = await makeSession(store, 'acme', { preKeys: 2, uploaded: 0, signalSessions: 1, identities: 1 })
-            const child = await makeSession(store, 'acme:eu', { preKeys: 3, uploaded: 1, signalSessions: 2, identities: 2 })
+            const parent = await makeSession(store, 'acme', {
+                preKeys: 2,
+                uploaded: 0,
+                signalSessions: 1,
+                identities: 1
+            })
+            const child = await makeSession(store, 'acme:eu', {
+                preKeys: 3,
+                uploaded: 1,
+                signalSessions: 2,
+                identities: 2
+            })
             if (kind === 'redis') {
-                await assert.rejects(clearSession(store, 'acme'), err => err.code === 'USAGE' && /"acme:eu"/.test(err.message))
+                await assert.rejects(
+                    clearSession(store, 'acme'),
+                    err => err.code === 'USAGE' && /"acme:eu"/.test(err.message)
+                )
                 await assert.rejects(
                     clearArchive(store, 'acme', ['messages']),
-                    err => err.code === 'USAGE' && /^clearing the archive of session "acme" in Redis .*"acme:eu"/.test(err.message)
+                    err =>
+                        err.code === 'USAGE' &&
+                        /^clearing the archive of session "acme" in Redis .*"acme:eu"/.test(
+                            err.message
+                        )
                 )
-                assert.deepEqual(await catalogFor(store).counts('acme'), parent.counts, 'nothing deleted')
+                assert.deepEqual(
+                    await catalogFor(store).counts('acme'),
+                    parent.counts,
+                    'nothing deleted'
+                )
                 await clearSession(store, 'acme:eu')
                 await clearSession(store, 'acme')
                 assert.equal((await catalogFor(store).counts('acme')).credentials, false)
             } else {
                 await clearSession(store, 'acme')
                 assert.equal((await catalogFor(store).counts('acme')).credentials, false)
-                assert.deepEqual(await catalogFor(store).counts('acme:eu'), child.counts, `${kind}: the other session is intact`)
+                assert.deepEqual(
+                    await catalogFor(store).counts('acme:eu'),
+                    child.counts,
+                    `${kind}: the other session is intact`
+                )
                 await clearSession(store, 'acme:eu')
             }
         }

@@ -30,7 +30,12 @@ const MONGO_DURABLE = Object.freeze([
 ] as const)
 type MongoCollection = (typeof MONGO_DURABLE)[number]
 
-const PLAIN_ID: ReadonlySet<MongoCollection> = new Set(['auth_credentials', 'signal_meta', 'signal_registration', 'signal_signed_prekey'])
+const PLAIN_ID: ReadonlySet<MongoCollection> = new Set([
+    'auth_credentials',
+    'signal_meta',
+    'signal_registration',
+    'signal_signed_prekey'
+])
 const SESSION_COLLECTIONS: readonly MongoCollection[] = MONGO_DURABLE.filter(
     c => c !== 'signal_meta' && c !== 'appstate_collection_index_values'
 )
@@ -57,7 +62,12 @@ export function mongoCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
     }
     const sidField = (c: MongoCollection): string => (PLAIN_ID.has(c) ? '_id' : '_id.session_id')
 
-    const countBy = async (c: MongoCollection, ids: readonly string[], have: ReadonlySet<MongoCollection>, extra: Document = {}) => {
+    const countBy = async (
+        c: MongoCollection,
+        ids: readonly string[],
+        have: ReadonlySet<MongoCollection>,
+        extra: Document = {}
+    ) => {
         const out = new Map<string, Document>()
         if (!have.has(c)) return out
         const rows = await col(c)
@@ -105,15 +115,25 @@ export function mongoCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
         kind: 'mongo',
         async schemaState() {
             const have = await present()
-            if (have.size === 0) return { state: 'missing' as SchemaState, detail: `no zapo collections with prefix "${prefix}"` }
+            if (have.size === 0)
+                return {
+                    state: 'missing' as SchemaState,
+                    detail: `no zapo collections with prefix "${prefix}"`
+                }
             // collections are created on first write: a store that never held a domain lacks it
             const missing = MONGO_DURABLE.filter(c => !have.has(c))
             if (!have.has('auth_credentials')) {
-                return { state: 'partial' as SchemaState, detail: `missing collections: ${missing.map(name).join(', ')}` }
+                return {
+                    state: 'partial' as SchemaState,
+                    detail: `missing collections: ${missing.map(name).join(', ')}`
+                }
             }
             return {
                 state: 'ready' as SchemaState,
-                detail: missing.length === 0 ? 'all durable collections' : `not yet written: ${missing.map(name).join(', ')}`
+                detail:
+                    missing.length === 0
+                        ? 'all durable collections'
+                        : `not yet written: ${missing.map(name).join(', ')}`
             }
         },
         async listSessionIds() {
@@ -135,7 +155,9 @@ export function mongoCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
                 countBy('auth_credentials', ids, have),
                 countBy('signal_registration', ids, have),
                 countBy('signal_signed_prekey', ids, have),
-                countBy('signal_prekeys', ids, have, { up: { $sum: { $cond: ['$uploaded', 1, 0] } } }),
+                countBy('signal_prekeys', ids, have, {
+                    up: { $sum: { $cond: ['$uploaded', 1, 0] } }
+                }),
                 countBy('signal_sessions', ids, have),
                 countBy('signal_identities', ids, have),
                 countBy('sender_keys', ids, have),
@@ -152,17 +174,27 @@ export function mongoCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
             const doc = await col('signal_meta').findOne({ _id: sessionId as never })
             return doc && doc.next_prekey_id !== undefined ? Number(doc.next_prekey_id) : null
         },
-        preKeyIds: (sessionId, pageSize) => pages('signal_prekeys', sessionId, ['key_id'], pageSize, id => Number(id.key_id)),
+        preKeyIds: (sessionId, pageSize) =>
+            pages('signal_prekeys', sessionId, ['key_id'], pageSize, id => Number(id.key_id)),
         sessionAddresses: (sessionId, pageSize) =>
             pages('signal_sessions', sessionId, ['user', 'server', 'device'], pageSize, toAddress),
         identityAddresses: (sessionId, pageSize) =>
-            pages('signal_identities', sessionId, ['user', 'server', 'device'], pageSize, toAddress),
+            pages(
+                'signal_identities',
+                sessionId,
+                ['user', 'server', 'device'],
+                pageSize,
+                toAddress
+            ),
         async *senderKeyGroupIds(sessionId, pageSize) {
             const have = await present()
             const groups = new Set<string>()
             for (const c of ['sender_keys', 'sender_key_distribution'] as const) {
                 if (!have.has(c)) continue
-                for (const g of await col(c).distinct('_id.group_id', { '_id.session_id': sessionId })) groups.add(String(g))
+                for (const g of await col(c).distinct('_id.group_id', {
+                    '_id.session_id': sessionId
+                }))
+                    groups.add(String(g))
             }
             const all = sortStrings(groups)
             for (let at = 0; at < all.length; at += pageSize) yield all.slice(at, at + pageSize)
@@ -176,7 +208,8 @@ export function mongoCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
                 .toArray()
             return sortStrings(docs.map(d => String((d._id as unknown as Document).collection)))
         },
-        privacyTokenJids: (sessionId, pageSize) => pages('privacy_tokens', sessionId, ['jid'], pageSize, id => String(id.jid))
+        privacyTokenJids: (sessionId, pageSize) =>
+            pages('privacy_tokens', sessionId, ['jid'], pageSize, id => String(id.jid))
     }
     return catalog
 }

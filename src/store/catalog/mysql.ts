@@ -11,7 +11,10 @@ export function mysqlCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
     const pool = backend.handle.pool
     const prefix = spec.tablePrefix ?? ''
     const physical = (name: SqlTable): string => `${prefix}${name}`
-    const query = async (sql: string, params: readonly unknown[]): Promise<readonly Record<string, unknown>[]> => {
+    const query = async (
+        sql: string,
+        params: readonly unknown[]
+    ): Promise<readonly Record<string, unknown>[]> => {
         const [rows] = await pool.query(sql, params as unknown[])
         return rows as Record<string, unknown>[]
     }

@@ -7,11 +7,15 @@ import { createSqlCatalog } from './sql.js'
 import type { ZapoSessionCatalog } from './types.js'
 
 export function postgresCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSessionCatalog {
-    if (backend.handle.kind !== 'postgres') throw new Error('postgresCatalog needs a postgres backend')
+    if (backend.handle.kind !== 'postgres')
+        throw new Error('postgresCatalog needs a postgres backend')
     const pool = backend.handle.pool
     const prefix = spec.tablePrefix ?? ''
     const physical = (name: SqlTable): string => `${prefix}${name}`
-    const query = async (sql: string, params: readonly unknown[]): Promise<readonly Record<string, unknown>[]> => {
+    const query = async (
+        sql: string,
+        params: readonly unknown[]
+    ): Promise<readonly Record<string, unknown>[]> => {
         let n = 0
         const text = sql.replace(/\?/g, () => `$${++n}`)
         const result = await pool.query(text, params as unknown[])

@@ -128,7 +128,9 @@ function classify(key: string): { sid: string; apply: (t: Tally) => void } | nul
 }
 
 /** The per-session key families enumerated from one key, for `sessionKeys`. */
-function keyDetail(key: string): { sid: string; family: keyof SessionKeyLists; tail: string[] } | null {
+function keyDetail(
+    key: string
+): { sid: string; family: keyof SessionKeyLists; tail: string[] } | null {
     const families: readonly [string, keyof SessionKeyLists, number][] = [
         ['signal:sess:', 'sessionAddresses', 3],
         ['signal:ident:', 'identityAddresses', 3],
@@ -141,7 +143,11 @@ function keyDetail(key: string): { sid: string; family: keyof SessionKeyLists; t
         if (!key.startsWith(head)) continue
         const rest = key.slice(head.length)
         if (family === 'appStateCollections' && rest.endsWith(':hash')) return null
-        if (family === 'privacyTokenJids' && (rest.endsWith(':tc_token') || rest.endsWith(':nct_salt'))) return null
+        if (
+            family === 'privacyTokenJids' &&
+            (rest.endsWith(':tc_token') || rest.endsWith(':nct_salt'))
+        )
+            return null
         const sid = sidOf(rest, trailing)
         if (!sid) return null
         const tail = rest.slice(sid.length + 1).split(':')
@@ -193,7 +199,11 @@ export function redisCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
     }
 
     /** Keys `<head>:<sid>:<parts…>` whose tail has exactly `trailing` parts. */
-    async function* tails(head: string, sessionId: string, trailing: number): AsyncIterable<readonly string[][]> {
+    async function* tails(
+        head: string,
+        sessionId: string,
+        trailing: number
+    ): AsyncIterable<readonly string[][]> {
         const base = `${k(head, sessionId)}:`
         for await (const keys of scan(redis, `${escapeGlob(base)}*`)) {
             const out: string[][] = []
@@ -205,7 +215,11 @@ export function redisCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
         }
     }
 
-    async function* paged<T>(source: AsyncIterable<readonly T[]>, pageSize: number, sort?: (a: T, b: T) => number): AsyncIterable<readonly T[]> {
+    async function* paged<T>(
+        source: AsyncIterable<readonly T[]>,
+        pageSize: number,
+        sort?: (a: T, b: T) => number
+    ): AsyncIterable<readonly T[]> {
         // SCAN may return a key twice and in any order: collect, dedupe, sort, then page
         const all: T[] = []
         for await (const chunk of source) all.push(...chunk)
@@ -220,24 +234,37 @@ export function redisCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
         for (let at = 0; at < unique.length; at += pageSize) yield unique.slice(at, at + pageSize)
     }
 
-    async function* mapped<A, B>(source: AsyncIterable<readonly A[]>, fn: (a: A) => B): AsyncIterable<readonly B[]> {
+    async function* mapped<A, B>(
+        source: AsyncIterable<readonly A[]>,
+        fn: (a: A) => B
+    ): AsyncIterable<readonly B[]> {
         for await (const chunk of source) yield chunk.map(fn)
     }
 
     const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
     const byAddress = (a: SignalAddress, b: SignalAddress): number =>
         byString(a.user, b.user) || byString(a.server ?? '', b.server ?? '') || a.device - b.device
-    const toAddress = (p: string[]): SignalAddress => ({ user: p[0]!, server: p[1]!, device: Number(p[2]) })
+    const toAddress = (p: string[]): SignalAddress => ({
+        user: p[0]!,
+        server: p[1]!,
+        device: Number(p[2])
+    })
 
     const catalog: ZapoSessionCatalog = {
         kind: 'redis',
         async schemaState() {
             for await (const keys of scan(redis, `${escapeGlob(prefix)}*`)) {
                 if (keys.some(key => classify(key.slice(prefix.length)) !== null)) {
-                    return { state: 'ready' as SchemaState, detail: `zapo keys under prefix "${prefix}"` }
+                    return {
+                        state: 'ready' as SchemaState,
+                        detail: `zapo keys under prefix "${prefix}"`
+                    }
                 }
             }
-            return { state: 'missing' as SchemaState, detail: `no zapo keys under prefix "${prefix}"` }
+            return {
+                state: 'missing' as SchemaState,
+                detail: `no zapo keys under prefix "${prefix}"`
+            }
         },
         async listSessionIds() {
             return sortStrings((await tallyAll(null)).keys())
@@ -259,7 +286,12 @@ export function redisCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
                 }
                 if (t.appStateKeyIndex) pipeline.zcard(k('appstate:key:idx', id))
                 for (const g of t.distributionGroups) pipeline.hlen(`${prefix}${g}`)
-                plan.push({ id, pk: t.preKeySet, ask: t.appStateKeyIndex, groups: t.distributionGroups.length })
+                plan.push({
+                    id,
+                    pk: t.preKeySet,
+                    ask: t.appStateKeyIndex,
+                    groups: t.distributionGroups.length
+                })
             }
             const results = plan.length > 0 ? ((await pipeline.exec()) ?? []) : []
             let at = 0
@@ -306,7 +338,10 @@ export function redisCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
                 appStateCollections: new Set(),
                 privacyTokenJids: new Set()
             }
-            for await (const keys of scan(redis, `${escapeGlob(prefix)}*${escapeGlob(sessionId)}:*`)) {
+            for await (const keys of scan(
+                redis,
+                `${escapeGlob(prefix)}*${escapeGlob(sessionId)}:*`
+            )) {
                 for (const key of keys) {
                     const d = keyDetail(key.slice(prefix.length))
                     if (d && d.sid === sessionId) lists[d.family].add(d.tail.join(':'))
@@ -324,10 +359,14 @@ export function redisCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
         },
         async sessionsSharingKeys(sessionId) {
             const others = new Set<string>()
-            for await (const keys of scan(redis, `${escapeGlob(prefix)}*${escapeGlob(sessionId)}:*`)) {
+            for await (const keys of scan(
+                redis,
+                `${escapeGlob(prefix)}*${escapeGlob(sessionId)}:*`
+            )) {
                 for (const key of keys) {
                     const hit = classify(key.slice(prefix.length))
-                    if (hit && hit.sid !== sessionId && hit.sid.startsWith(`${sessionId}:`)) others.add(hit.sid)
+                    if (hit && hit.sid !== sessionId && hit.sid.startsWith(`${sessionId}:`))
+                        others.add(hit.sid)
                 }
             }
             return sortStrings(others)
@@ -337,7 +376,9 @@ export function redisCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
             return raw === null ? null : Number(raw)
         },
         async *preKeyIds(sessionId, pageSize) {
-            const ids = (await redis.smembers(k('signal:pk:ids', sessionId))).map(Number).filter(Number.isSafeInteger)
+            const ids = (await redis.smembers(k('signal:pk:ids', sessionId)))
+                .map(Number)
+                .filter(Number.isSafeInteger)
             ids.sort((a, b) => a - b)
             for (let at = 0; at < ids.length; at += pageSize) yield ids.slice(at, at + pageSize)
         },
@@ -359,11 +400,16 @@ export function redisCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
         },
         async appStateCollections(sessionId) {
             const out: string[] = []
-            for await (const chunk of tails('appstate:col', sessionId, 1)) out.push(...chunk.map(p => p[0]!))
+            for await (const chunk of tails('appstate:col', sessionId, 1))
+                out.push(...chunk.map(p => p[0]!))
             return sortStrings(out)
         },
         privacyTokenJids: (sessionId, pageSize) =>
-            paged(mapped(tails('privtoken', sessionId, 1), p => p[0]!), pageSize, byString)
+            paged(
+                mapped(tails('privtoken', sessionId, 1), p => p[0]!),
+                pageSize,
+                byString
+            )
     }
     return catalog
 }

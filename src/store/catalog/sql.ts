@@ -58,7 +58,9 @@ export function createSqlCatalog(dialect: SqlDialect): ZapoSessionCatalog {
         const physical = SQL_DURABLE_TABLES.map(t => dialect.physical(t))
         const existing = await dialect.existingTables(physical)
         const lowered = new Set([...existing].map(n => n.toLowerCase()))
-        present = new Set(SQL_DURABLE_TABLES.filter(t => lowered.has(dialect.physical(t).toLowerCase())))
+        present = new Set(
+            SQL_DURABLE_TABLES.filter(t => lowered.has(dialect.physical(t).toLowerCase()))
+        )
         return present
     }
     const has = async (table: SqlTable): Promise<boolean> => (await presentTables()).has(table)
@@ -122,20 +124,33 @@ export function createSqlCatalog(dialect: SqlDialect): ZapoSessionCatalog {
         async schemaState() {
             const existing = await presentTables()
             if (existing.size === 0) {
-                return { state: 'missing' as SchemaState, detail: `no zapo tables ${dialect.where}` }
+                return {
+                    state: 'missing' as SchemaState,
+                    detail: `no zapo tables ${dialect.where}`
+                }
             }
-            const missing = SQL_DURABLE_TABLES.filter(t => !existing.has(t)).map(t => dialect.physical(t))
+            const missing = SQL_DURABLE_TABLES.filter(t => !existing.has(t)).map(t =>
+                dialect.physical(t)
+            )
             if (missing.length > 0) {
-                return { state: 'partial' as SchemaState, detail: `missing tables ${dialect.where}: ${missing.join(', ')}` }
+                return {
+                    state: 'partial' as SchemaState,
+                    detail: `missing tables ${dialect.where}: ${missing.join(', ')}`
+                }
             }
-            return { state: 'ready' as SchemaState, detail: `${SQL_DURABLE_TABLES.length} durable tables ${dialect.where}` }
+            return {
+                state: 'ready' as SchemaState,
+                detail: `${SQL_DURABLE_TABLES.length} durable tables ${dialect.where}`
+            }
         },
         async listSessionIds() {
             const existing = await presentTables()
             const tables = SESSION_TABLES.filter(t => existing.has(t))
             if (tables.length === 0) return []
             const rows = await dialect.query(
-                tables.map(t => `SELECT DISTINCT session_id FROM ${dialect.table(t)}`).join(' UNION '),
+                tables
+                    .map(t => `SELECT DISTINCT session_id FROM ${dialect.table(t)}`)
+                    .join(' UNION '),
                 []
             )
             return sortStrings(rows.map(r => String(r.session_id)))
@@ -150,7 +165,11 @@ export function createSqlCatalog(dialect: SqlDialect): ZapoSessionCatalog {
                 countBy('auth_credentials', ids),
                 countBy('signal_registration', ids),
                 countBy('signal_signed_prekey', ids),
-                countBy('signal_prekey', ids, `, SUM(CASE WHEN ${dialect.uploadedTrue} THEN 1 ELSE 0 END) AS up`),
+                countBy(
+                    'signal_prekey',
+                    ids,
+                    `, SUM(CASE WHEN ${dialect.uploadedTrue} THEN 1 ELSE 0 END) AS up`
+                ),
                 countBy('signal_session', ids),
                 countBy('signal_identity', ids),
                 countBy('sender_keys', ids),
@@ -171,14 +190,37 @@ export function createSqlCatalog(dialect: SqlDialect): ZapoSessionCatalog {
             return rows[0] ? Number(rows[0].next_prekey_id) : null
         },
         preKeyIds: (sessionId, pageSize) =>
-            pages('signal_prekey', sessionId, ['key_id'], pageSize, r => Number(r.key_id), id => [id]),
+            pages(
+                'signal_prekey',
+                sessionId,
+                ['key_id'],
+                pageSize,
+                r => Number(r.key_id),
+                id => [id]
+            ),
         sessionAddresses: (sessionId, pageSize) =>
-            pages('signal_session', sessionId, ['user', 'server', 'device'], pageSize, toAddress, a => [a.user, a.server, a.device]),
+            pages(
+                'signal_session',
+                sessionId,
+                ['user', 'server', 'device'],
+                pageSize,
+                toAddress,
+                a => [a.user, a.server, a.device]
+            ),
         identityAddresses: (sessionId, pageSize) =>
-            pages('signal_identity', sessionId, ['user', 'server', 'device'], pageSize, toAddress, a => [a.user, a.server, a.device]),
+            pages(
+                'signal_identity',
+                sessionId,
+                ['user', 'server', 'device'],
+                pageSize,
+                toAddress,
+                a => [a.user, a.server, a.device]
+            ),
         async *senderKeyGroupIds(sessionId, pageSize) {
             const existing = await presentTables()
-            const tables = (['sender_keys', 'sender_key_distribution'] as const).filter(t => existing.has(t))
+            const tables = (['sender_keys', 'sender_key_distribution'] as const).filter(t =>
+                existing.has(t)
+            )
             if (tables.length === 0) return
             let cursor: string | null = null
             for (;;) {
@@ -201,7 +243,14 @@ export function createSqlCatalog(dialect: SqlDialect): ZapoSessionCatalog {
             }
         },
         appStateSyncKeyIds: (sessionId, pageSize) =>
-            pages('appstate_sync_keys', sessionId, ['key_id'], pageSize, r => toBytes(r.key_id), id => [Buffer.from(id)]),
+            pages(
+                'appstate_sync_keys',
+                sessionId,
+                ['key_id'],
+                pageSize,
+                r => toBytes(r.key_id),
+                id => [Buffer.from(id)]
+            ),
         async appStateCollections(sessionId) {
             if (!(await has('appstate_collection_versions'))) return []
             const rows = await dialect.query(
@@ -211,7 +260,14 @@ export function createSqlCatalog(dialect: SqlDialect): ZapoSessionCatalog {
             return rows.map(r => String(r.collection))
         },
         privacyTokenJids: (sessionId, pageSize) =>
-            pages('privacy_tokens', sessionId, ['jid'], pageSize, r => String(r.jid), jid => [jid])
+            pages(
+                'privacy_tokens',
+                sessionId,
+                ['jid'],
+                pageSize,
+                r => String(r.jid),
+                jid => [jid]
+            )
     }
     return catalog
 }

@@ -63,11 +63,21 @@ type CountRows = ReadonlyMap<string, Readonly<Record<string, unknown>>>
 export function countsFromRows(
     ids: readonly string[],
     [auth, reg, spk, pk, sess, ident, sk, skd, keys, cols, tokens]: readonly [
-        CountRows, CountRows, CountRows, CountRows, CountRows, CountRows,
-        CountRows, CountRows, CountRows, CountRows, CountRows
+        CountRows,
+        CountRows,
+        CountRows,
+        CountRows,
+        CountRows,
+        CountRows,
+        CountRows,
+        CountRows,
+        CountRows,
+        CountRows,
+        CountRows
     ]
 ): Map<string, SessionCounts> {
-    const n = (rows: CountRows, id: string, field = 'n'): number => Number(rows.get(id)?.[field] ?? 0)
+    const n = (rows: CountRows, id: string, field = 'n'): number =>
+        Number(rows.get(id)?.[field] ?? 0)
     const out = new Map<string, SessionCounts>()
     for (const id of ids) {
         out.set(id, {
