@@ -10,6 +10,7 @@ import { collect, handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { validateSessionId } from '../context.js'
 import { usageError } from '../errors.js'
+import { claimInterrupts } from '../interrupt.js'
 import { note, printJson, printLine, type Io } from '../output.js'
 import { DURABLE_DOMAINS, type DurableDomain } from '../store/address.js'
 import { palette } from '../ui/color.js'
@@ -200,20 +201,16 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
             : { kind: 'file', path: flags.output, force: flags.force === true }
     }
     const { runExport } = await import('../ops/export.js')
-    const controller = new AbortController()
-    const onSignal = (): void => controller.abort()
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
-    let result: ExportResult
-    try {
-        result = await runExport(options, {
-            signal: controller.signal,
-            onWarning: line => note(io, palette(io.color).warn(`warning: ${line}`))
-        })
-    } finally {
-        process.off('SIGINT', onSignal)
-        process.off('SIGTERM', onSignal)
-    }
+    const signal = claimInterrupts(io, {
+        stopping: toStdout
+            ? 'abandoning the export (what reached stdout is incomplete and will not decrypt)'
+            : 'abandoning the export; no file is written',
+        forced: toStdout ? 'what reached stdout is incomplete' : 'no file was written'
+    })
+    const result: ExportResult = await runExport(options, {
+        signal,
+        onWarning: line => note(io, palette(io.color).warn(`warning: ${line}`))
+    })
     if (io.json) {
         printJson(io, result)
         return 0

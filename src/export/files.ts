@@ -5,10 +5,11 @@
  */
 
 import { randomBytes } from 'node:crypto'
-import { existsSync, statSync } from 'node:fs'
-import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises'
+import { existsSync, linkSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { open, readFile, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { ZapoError, usageError } from '../errors.js'
+import { atForcedStop } from '../interrupt.js'
 
 /** Throws EXISTS when `path` exists and `force` is not set. */
 export function refuseExisting(path: string, force: boolean, flag = '--force'): void {
@@ -41,67 +42,119 @@ function writeError(path: string, error: unknown): ZapoError {
     )
 }
 
+export interface AtomicWriteOptions {
+    readonly force: boolean
+    /**
+     * Called before each chunk is written and, last, right before the rename: throwing stops the
+     * write (an interrupt) and nothing is left behind.
+     */
+    readonly checkpoint?: () => void
+}
+
 /**
- * Writes every chunk of `source` to `path` atomically with mode 0600.
- * Without `force` an existing file is never replaced, even one created while
- * this ran (the final step is a hard link, which fails on an existing name).
+ * Writes every chunk of `source` to `path` atomically with mode 0600: a temporary file in the
+ * same directory, fsync, then one rename — the single commit point. Before it, an error or a
+ * `checkpoint` that throws removes the temporary file and leaves no output; a forced stop
+ * removes it too (atForcedStop). The last checkpoint and the rename run in one synchronous step,
+ * so an interrupt is either before the commit (no file) or after it (the complete file).
+ * Without `force` an existing file is never replaced, even one created while this ran (the
+ * commit is then a hard link, which fails on an existing name).
  */
 export async function writeFileAtomic(
     path: string,
     source: AsyncIterable<Uint8Array>,
-    options: { readonly force: boolean }
+    options: AtomicWriteOptions
 ): Promise<{ readonly path: string; readonly bytes: number }> {
     const target = resolve(path)
     refuseExisting(target, options.force)
-    const temp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`)
+    removeStaleTemps(target)
+    const temp = join(
+        dirname(target),
+        `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
+    )
+    // registered before the file exists: a forced stop at any later moment removes it
+    const forget = atForcedStop(() => rmSync(temp, { force: true }))
     let handle: import('node:fs/promises').FileHandle
     try {
         handle = await open(temp, 'wx', 0o600)
     } catch (error) {
+        forget()
         throw writeError(target, error)
     }
     let bytes = 0
-    let placed = false
     try {
         try {
             for await (const chunk of source) {
+                options.checkpoint?.()
                 await handle.write(chunk)
                 bytes += chunk.byteLength
             }
+            options.checkpoint?.()
             await handle.sync()
         } finally {
             await handle.close()
         }
-        if (options.force) {
-            await rename(temp, target)
-        } else {
-            try {
-                await link(temp, target)
-            } catch (error) {
-                const code = (error as NodeJS.ErrnoException).code
-                if (code === 'EEXIST') refuseExisting(target, false)
-                // file systems without hard links: check, then rename
-                if (
-                    code !== 'EPERM' &&
-                    code !== 'ENOTSUP' &&
-                    code !== 'EOPNOTSUPP' &&
-                    code !== 'EXDEV'
-                )
-                    throw error
-                refuseExisting(target, false)
-                await rename(temp, target)
-                placed = true
-            }
-        }
-        placed = true
+        options.checkpoint?.()
+        commitSync(temp, target, options.force)
     } catch (error) {
-        await unlink(temp).catch(() => undefined)
+        rmSync(temp, { force: true })
         if (error instanceof ZapoError) throw error
         throw writeError(target, error)
+    } finally {
+        forget()
     }
-    if (placed) await unlink(temp).catch(() => undefined)
     await syncDirectory(dirname(target))
     return { path: target, bytes }
+}
+
+/**
+ * Removes the temporary files an earlier write to `target` left when its process was killed
+ * outright (kill -9): `.NAME.PID.RANDOM.tmp` beside it, whose process no longer runs.
+ */
+function removeStaleTemps(target: string): void {
+    const prefix = `.${basename(target)}.`
+    let names: string[]
+    try {
+        names = readdirSync(dirname(target))
+    } catch {
+        return
+    }
+    for (const name of names) {
+        if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue
+        const pid = /^(\d+)\.[0-9a-f]{12}$/.exec(name.slice(prefix.length, -'.tmp'.length))?.[1]
+        if (pid !== undefined && !processRuns(Number(pid)))
+            rmSync(join(dirname(target), name), { force: true })
+    }
+}
+
+function processRuns(pid: number): boolean {
+    try {
+        process.kill(pid, 0)
+        return true
+    } catch (error) {
+        return (error as NodeJS.ErrnoException).code === 'EPERM'
+    }
+}
+
+/** The commit: `temp` becomes `target` in one step (synchronous: nothing runs in between). */
+function commitSync(temp: string, target: string, force: boolean): void {
+    if (force) {
+        renameSync(temp, target)
+        return
+    }
+    try {
+        linkSync(temp, target)
+    } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code
+        if (code === 'EEXIST') refuseExisting(target, false)
+        // file systems without hard links: check, then rename
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EXDEV')
+            throw error
+        refuseExisting(target, false)
+        renameSync(temp, target)
+        return
+    }
+    rmSync(temp, { force: true })
 }
 
 async function syncDirectory(dir: string): Promise<void> {
