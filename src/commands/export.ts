@@ -15,6 +15,7 @@ import { note, printJson, printLine, type Io } from '../output.js'
 import { DURABLE_DOMAINS, type DurableDomain } from '../store/address.js'
 import { palette } from '../ui/color.js'
 import type { Encryption } from '../export/age.js'
+import type { InputFile } from '../export/files.js'
 import type { ExportCounts } from '../export/format.js'
 import type { ExportOptions, ExportResult } from '../ops/export.js'
 
@@ -184,9 +185,17 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
             : [ctx.sessionId(undefined)]
     const domains = parseExportDomains(flags.domains)
     const store = ctx.storeSpec()
+    const { refuseExisting, refuseOwnInputs, storeInputs } = await import('../export/files.js')
+    const inputs: InputFile[] = [
+        ...storeInputs(store),
+        ...(flags.passphraseFile !== undefined
+            ? [{ path: flags.passphraseFile, what: 'the passphrase file' }]
+            : []),
+        ...(flags.recipientsFile ?? []).map(path => ({ path, what: 'a recipients file' }))
+    ]
     if (!toStdout) {
         // fail before asking for a passphrase
-        const { refuseExisting } = await import('../export/files.js')
+        refuseOwnInputs(flags.output, inputs)
         refuseExisting(flags.output, flags.force === true)
     }
     const encryption = await exportEncryption(flags, ctx, toStdout)
@@ -198,7 +207,7 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
         armor: flags.armor === true,
         target: toStdout
             ? { kind: 'stream', write: chunk => writeStdout(io, chunk) }
-            : { kind: 'file', path: flags.output, force: flags.force === true }
+            : { kind: 'file', path: flags.output, force: flags.force === true, inputs }
     }
     const { runExport } = await import('../ops/export.js')
     const signal = claimInterrupts(io, {

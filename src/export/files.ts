@@ -5,11 +5,20 @@
  */
 
 import { randomBytes } from 'node:crypto'
-import { existsSync, linkSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import {
+    existsSync,
+    linkSync,
+    readdirSync,
+    realpathSync,
+    renameSync,
+    rmSync,
+    statSync
+} from 'node:fs'
 import { open, readFile, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { ZapoError, usageError } from '../errors.js'
 import { atForcedStop } from '../interrupt.js'
+import type { StoreSpec } from '../store/address.js'
 
 /** Throws EXISTS when `path` exists and `force` is not set. */
 export function refuseExisting(path: string, force: boolean, flag = '--force'): void {
@@ -19,6 +28,87 @@ export function refuseExisting(path: string, force: boolean, flag = '--force'): 
             `${path} already exists: choose another file name or pass ${flag} to replace it`,
             { path }
         )
+    }
+}
+
+/** A file a command reads, which its output must never replace. */
+export interface InputFile {
+    readonly path: string
+    /** what it is, for the refusal: "the passphrase file", "the SQLite store sqlite:…" */
+    readonly what: string
+    /** a SQLite database: its -wal, -shm and -journal files are protected too */
+    readonly sqlite?: boolean
+}
+
+/** The SQLite files of a store: an export must never be written over one of them. */
+export function storeInputs(spec: StoreSpec): InputFile[] {
+    return [spec.primary, ...Object.values(spec.backends)]
+        .filter(backend => backend.kind === 'sqlite')
+        .map(backend => ({
+            path: backend.target,
+            what: `the SQLite store ${backend.display}`,
+            sqlite: true
+        }))
+}
+
+const SQLITE_SIDECARS = Object.freeze(['-wal', '-shm', '-journal'] as const)
+
+interface FileId {
+    readonly dev: number
+    readonly ino: number
+}
+
+/** The file a path names (symlinks followed), or null when there is none. */
+function fileId(path: string): FileId | null {
+    try {
+        const info = statSync(path)
+        return { dev: info.dev, ino: info.ino }
+    } catch {
+        return null
+    }
+}
+
+/** The directory entry a path names: its directory's file id and its last component. */
+function entryId(path: string): string | null {
+    const dir = fileId(dirname(resolve(path)))
+    return dir === null ? null : `${dir.dev}:${dir.ino}/${basename(resolve(path))}`
+}
+
+const sameFile = (a: FileId | null, b: FileId | null): boolean =>
+    a !== null && b !== null && a.dev === b.dev && a.ino === b.ino
+
+/**
+ * Refuses (USAGE, whatever --force says) an output that is one of the files the command reads:
+ * compared by device and inode, so a symlink, `./`, `//` or a hard link to an input is caught.
+ * For a SQLite input its -wal, -shm and -journal files count too, existing or not (beside the
+ * path as given and beside the file it resolves to).
+ */
+export function refuseOwnInputs(output: string, inputs: readonly InputFile[]): void {
+    const outFile = fileId(output)
+    const outEntry = entryId(output)
+    for (const input of inputs) {
+        let hit = sameFile(outFile, fileId(input.path))
+        if (!hit && input.sqlite) {
+            const bases = [input.path]
+            try {
+                bases.push(realpathSync(input.path))
+            } catch {
+                // not there (yet): its sidecars are named after the path as given
+            }
+            hit = bases.some(base =>
+                SQLITE_SIDECARS.some(
+                    suffix =>
+                        sameFile(outFile, fileId(base + suffix)) ||
+                        (outEntry !== null && outEntry === entryId(base + suffix))
+                )
+            )
+        }
+        if (hit) {
+            throw usageError(
+                `refusing to write ${output}: it is ${input.what}, which this command reads; choose another output file (--force does not change this)`,
+                { path: output, input: input.path }
+            )
+        }
     }
 }
 
@@ -49,6 +139,8 @@ export interface AtomicWriteOptions {
      * write (an interrupt) and nothing is left behind.
      */
     readonly checkpoint?: () => void
+    /** files the output must never replace, checked again at the commit (see refuseOwnInputs) */
+    readonly inputs?: readonly InputFile[]
 }
 
 /**
@@ -95,6 +187,7 @@ export async function writeFileAtomic(
             await handle.close()
         }
         options.checkpoint?.()
+        refuseOwnInputs(target, options.inputs ?? [])
         commitSync(temp, target, options.force)
     } catch (error) {
         rmSync(temp, { force: true })

@@ -9,7 +9,13 @@
 import { createRequire } from 'node:module'
 import { ZapoError } from '../errors.js'
 import { armorEncode, encryptStream, type Encryption } from '../export/age.js'
-import { refuseExisting, writeFileAtomic } from '../export/files.js'
+import {
+    refuseExisting,
+    refuseOwnInputs,
+    storeInputs,
+    writeFileAtomic,
+    type InputFile
+} from '../export/files.js'
 import {
     countRecord,
     DomainDigests,
@@ -33,7 +39,13 @@ import type { SessionCatalog } from '../store/records.types.js'
 import { VERSION } from '../version.js'
 
 export type ExportTarget =
-    | { readonly kind: 'file'; readonly path: string; readonly force: boolean }
+    | {
+          readonly kind: 'file'
+          readonly path: string
+          readonly force: boolean
+          /** files the caller reads (passphrase, recipients): the output never replaces them */
+          readonly inputs?: readonly InputFile[]
+      }
     | { readonly kind: 'stream'; readonly write: (chunk: Uint8Array) => Promise<void> }
 
 export interface ExportOptions {
@@ -116,7 +128,12 @@ export async function runExport(
     if (sessionIds.length === 0)
         throw new ZapoError('USAGE', 'no session to export: pass --session ID')
     const target = options.target
-    if (target.kind === 'file') refuseExisting(target.path, target.force)
+    const inputs =
+        target.kind === 'file' ? [...storeInputs(options.store), ...(target.inputs ?? [])] : []
+    if (target.kind === 'file') {
+        refuseOwnInputs(target.path, inputs)
+        refuseExisting(target.path, target.force)
+    }
     const checkpoint = (): void => {
         if (deps.signal?.aborted)
             throw new ZapoError('CANCELLED', 'export interrupted: no file was written')
@@ -236,7 +253,8 @@ export async function runExport(
         if (target.kind === 'file') {
             const written = await writeFileAtomic(target.path, output, {
                 force: target.force,
-                checkpoint
+                checkpoint,
+                inputs
             })
             bytes = written.bytes
             file = written.path
