@@ -39,6 +39,7 @@ import {
     clearSession,
     digestSessionRecords,
     readSessionRecords,
+    refuseSharedKeys,
     writeSessionRecords
 } from '../store/records.js'
 import type { RecordBatch, SessionCatalog } from '../store/records.types.js'
@@ -329,6 +330,17 @@ async function writeAll(
             'EXISTS',
             `session${ids.length > 1 ? 's' : ''} ${ids.map(id => `"${id}"`).join(', ')} already exist${ids.length > 1 ? '' : 's'} in ${store.spec.label}: pass --force to replace, or --session NEW to import under another id`,
             { sessions: ids, store: store.spec.label }
+        )
+    }
+    // a rollback clears what was written: refuse now, before anything is, where clearing an id
+    // would reach other sessions (the Redis store clears by key pattern)
+    for (const session of parsed.sessions) {
+        const id = targetIdOf(session)
+        await refuseSharedKeys(
+            store,
+            id,
+            DURABLE_DOMAINS,
+            `session "${id}" (an import clears it to replace it or to roll back)`
         )
     }
     const batchSize = options.batchSize ?? 500
