@@ -29,7 +29,7 @@ export type Handler<O> = (
 ) => Promise<number | void>
 
 export interface HandleOptions {
-    /** with --json the command streams NDJSON events: an error is reported as `{"event":"error",…}` */
+    /** with --json it streams NDJSON events: an error is one more, `{"event":"error",…}` */
     readonly ndjson?: boolean
 }
 

@@ -16,7 +16,7 @@
 
 import { note, type Io } from './output.js'
 
-export const INTERRUPT_SIGNALS = Object.freeze(['SIGINT', 'SIGTERM'] as const)
+const INTERRUPT_SIGNALS = Object.freeze(['SIGINT', 'SIGTERM'] as const)
 
 export type InterruptSignal = (typeof INTERRUPT_SIGNALS)[number]
 
@@ -47,7 +47,7 @@ const lastResorts = new Set<() => unknown>()
  * Installs the SIGINT / SIGTERM handlers (main.ts, once per process). `onForcedStop` is called
  * for a signal while nothing is claimed, and for the second signal of a claimed run.
  */
-export function installInterrupts(onForcedStop: (stop: ForcedStop) => void): () => void {
+export function installInterrupts(onForcedStop: (stop: ForcedStop) => void): void {
     const handler = (signal: InterruptSignal): void => {
         const current = claimed
         if (current !== null && !current.controller.signal.aborted) {
@@ -63,9 +63,6 @@ export function installInterrupts(onForcedStop: (stop: ForcedStop) => void): () 
         onForcedStop({ signal, claim: current?.claim ?? null })
     }
     for (const signal of INTERRUPT_SIGNALS) process.on(signal, handler)
-    return () => {
-        for (const signal of INTERRUPT_SIGNALS) process.off(signal, handler)
-    }
 }
 
 /**
@@ -83,7 +80,7 @@ export function releaseInterrupts(): void {
     claimed = null
 }
 
-/** Whether a first signal has printed its `stopping` line (the CANCELLED that follows is not repeated). */
+/** Whether a first signal printed its `stopping` line (the CANCELLED after it is not repeated). */
 export function interruptAnnounced(): boolean {
     return announced
 }

@@ -95,7 +95,7 @@ function exitCodeOf(error: unknown, flags: { readonly json: boolean; readonly de
         return EXIT_CODES.USAGE
     }
     const zapoError = isZapoError(error) ? error : internalError(error)
-    // the first interrupt's `stopping` line already said it: the CANCELLED that ends the stop is not repeated
+    // the first interrupt's `stopping` line already said it: the CANCELLED ending the stop is quiet
     const said = zapoError.code === 'CANCELLED' && interruptAnnounced() && !flags.debug
     return reportError(zapoError, { ...flags, stream: commandStreamsJson(), quiet: said })
 }

@@ -137,7 +137,7 @@ async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
 }
 
 async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number> {
-    // the first Ctrl-C / SIGTERM disconnects every session and ends with 0; a second one quits at once
+    // the first Ctrl-C / SIGTERM disconnects every session and ends with 0; a second quits at once
     const signal = claimInterrupts(ctx.io, {
         stopping: 'disconnecting (the device stays linked)'
     })

@@ -167,12 +167,12 @@ export function parseArchiveDomains(value: string | undefined, archive: boolean)
 
 async function migrate(flags: MigrateFlags, ctx: CliContext): Promise<number> {
     const options = parseMigrateFlags(flags, ctx)
-    const { runMigrate } = await import('../ops/migrate.js')
     const io = ctx.io
     const signal = claimInterrupts(io, {
         stopping: 'finishing the current batch; run the same command again to resume',
         forced: 'run the same command again to finish the migration'
     })
+    const { runMigrate } = await import('../ops/migrate.js')
     const progress = io.json ? null : new ProgressLine(io)
     let result: MigrateResult
     try {
