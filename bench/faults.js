@@ -1,6 +1,7 @@
 // Bench: fault injection into every long-running command (docs/interrupts.md). Each command —
-// export, import, pair --sandbox, migrate (SQLite → PostgreSQL), logs — gets SIGINT, SIGTERM and
-// SIGKILL in turn at seeded random moments; after SIGKILL the documented recovery runs (rerun the
+// export, import, pair --sandbox, migrate (SQLite → PostgreSQL), logs — runs once plainly (its
+// length on this machine bounds the moments), then gets SIGINT, SIGTERM and SIGKILL in turn at
+// seeded random moments; after SIGKILL the documented recovery runs (rerun the
 // export, import --force, pair --force, rerun the migration). Each injection is then checked as
 // test/interrupt/interrupts.test.js checks it: exit code, one line on stderr, no temporary or
 // partial file, the source unchanged, the rerun completing.
@@ -15,7 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-import { inject, SCENARIOS, seededRandom } from '../test/helpers/faults.js'
+import { calibrate, inject, SCENARIOS, seededRandom } from '../test/helpers/faults.js'
 import { pairWithQr, startTestSandbox } from '../test/sandbox/helpers.js'
 
 const COUNT = Number(process.env.BENCH_FAULTS ?? 30)
@@ -45,6 +46,8 @@ try {
         const scenario = await SCENARIOS[name]({ dir, sandbox, pairInto })
         if (scenario.cleanup) cleanups.push(scenario.cleanup)
         const started = performance.now()
+        const plain = await calibrate(scenario, { cwd: dir })
+        if (plain.length > 0) throw new Error(`${name}: ${plain.join('; ')}`)
         const results = await inject(scenario, {
             count: COUNT,
             signals: SIGNALS,
@@ -70,7 +73,7 @@ try {
         failures += failed
         summary[name] = { ...row, failures: failed }
         console.log(
-            `  ${name.padEnd(8)} ${results.length} injections (${SIGNALS.map(s => `${s} ${row[s].delivered}/${row[s].injections} delivered`).join(', ')}), ${failed} failures, ${Math.round((performance.now() - started) / 1000)} s`
+            `  ${name.padEnd(8)} ${results.length} injections within ${scenario.windowMs.join('-')} ms (${SIGNALS.map(s => `${s} ${row[s].delivered}/${row[s].injections} delivered`).join(', ')}), ${failed} failures, ${Math.round((performance.now() - started) / 1000)} s`
         )
     }
 } finally {

@@ -51,9 +51,11 @@ export function runAndSignal(args, { cwd, env = {}, signal, atMs, timeoutMs = 60
         let stderr = ''
         let delivered = false
         let timer = null
+        let started = null
         child.stdout.setEncoding('utf8').on('data', d => (stdout += d))
         child.stderr.setEncoding('utf8').on('data', d => (stderr += d))
         child.stdio[3].once('data', () => {
+            started = performance.now()
             timer = setTimeout(() => {
                 if (child.exitCode !== null || child.signalCode !== null) return
                 delivered = child.kill(signal)
@@ -64,7 +66,8 @@ export function runAndSignal(args, { cwd, env = {}, signal, atMs, timeoutMs = 60
         child.on('close', (code, sig) => {
             clearTimeout(timer)
             clearTimeout(killer)
-            resolve({ code, signal: sig, stdout, stderr, delivered, sent: signal, atMs })
+            const elapsedMs = started === null ? null : Math.round(performance.now() - started)
+            resolve({ code, signal: sig, stdout, stderr, delivered, sent: signal, atMs, elapsedMs })
         })
     })
 }
@@ -330,6 +333,7 @@ export const SCENARIOS = Object.freeze({
         return {
             args,
             env: {},
+            endless: true,
             windowMs: [100, 2_800],
             reset: () => undefined,
             async check(run) {
@@ -350,6 +354,29 @@ export const SCENARIOS = Object.freeze({
         }
     }
 })
+
+/**
+ * Runs the scenario once without a signal and narrows its window to that run's length (counted
+ * like the moments), so that on this machine most injections land while the command works.
+ * Returns the problems of that plain run (it must succeed).
+ */
+export async function calibrate(scenario, { cwd }) {
+    // a tail runs until it is stopped: its window stays as it is
+    if (scenario.endless) return []
+    await scenario.reset()
+    const run = await runAndSignal(scenario.args, {
+        cwd,
+        env: scenario.env,
+        signal: 'SIGINT',
+        atMs: 3_600_000
+    })
+    if (run.elapsedMs !== null)
+        scenario.windowMs = [
+            scenario.windowMs[0],
+            Math.max(scenario.windowMs[0] + 1, run.elapsedMs)
+        ]
+    return run.code === 0 ? [] : [`the plain run exited ${run.code}: ${run.stderr}`]
+}
 
 /**
  * Runs `count` injections of one scenario: seeded moments in its window, the signals taken in
