@@ -8,11 +8,17 @@
 // The session is made with zapo-js (real X3DH sessions against generated peers); to keep the
 // set-up short, 32 distinct real session records are written under 10,000 addresses through
 // the store contract (record size and encoding are those of real sessions).
+//
+// Last, one small session through the binary, start-up included (what a user waits for):
+// median wall time and CPU time of BENCH_RUNS (default 9) `zapo export` and `zapo import
+// --dry-run` runs (CPU from /proc/self/stat, Linux only).
 
-import { statSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { fileURLToPath } from 'node:url'
 
 import { Decrypter, Encrypter, generateIdentity, identityToRecipient } from 'age-encryption'
 
@@ -21,6 +27,8 @@ import { parseStoreUrl, singleStore } from '../dist/store/address.js'
 import { runExport } from '../dist/ops/export.js'
 import { runImport } from '../dist/ops/import.js'
 
+const BIN = fileURLToPath(new URL('../bin/zapo.js', import.meta.url))
+const RUNS = Number(process.env.BENCH_RUNS ?? 9)
 const SIGNAL_SESSIONS = Number(process.env.BENCH_SIGNAL_SESSIONS ?? 10_000)
 const PREKEYS = Number(process.env.BENCH_PREKEYS ?? 800)
 const PASSPHRASE = 'bench passphrase: correct horse battery staple'
@@ -177,4 +185,62 @@ async function main() {
     }
 }
 
+/** CPU time (ms) of this process's waited-for children, or null off Linux. */
+function childrenCpuMs() {
+    if (!existsSync('/proc/self/stat')) return null
+    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')
+    // cutime and cstime, fields 16 and 17 of stat(5), in clock ticks (100 per second)
+    return (Number(fields[13]) + Number(fields[14])) * 10
+}
+
+function median(values) {
+    return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+}
+
+/** One small session through the binary, start-up included. */
+async function perInvocation() {
+    const dir = mkdtempSync(join(tmpdir(), 'zapo-bench-invocation-'))
+    const src = storeUrls().sqlite
+    try {
+        const store = await openTestStore(src, 'write')
+        await makeSession(store, 'small')
+        await store.close()
+        const identity = await generateIdentity()
+        writeFileSync(join(dir, 'key.txt'), `${identity}\n`, { mode: 0o600 })
+        const recipient = await identityToRecipient(identity)
+        const file = join(dir, 'small.age')
+        const commands = {
+            export: ['--store', src, 'export', '--session', 'small', '-o', file, '--force'].concat([
+                '--recipient',
+                recipient
+            ]),
+            'import --dry-run': ['import', file, '--dry-run', '--identity', join(dir, 'key.txt')]
+        }
+        console.log('')
+        console.log(
+            `  one small session through the binary, start-up included (median of ${RUNS}):`
+        )
+        for (const [label, args] of Object.entries(commands)) {
+            const wall = []
+            const cpu = []
+            for (let i = 0; i < RUNS; i += 1) {
+                const cpu0 = childrenCpuMs()
+                const start = performance.now()
+                const run = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' })
+                wall.push(performance.now() - start)
+                if (cpu0 !== null) cpu.push(childrenCpuMs() - cpu0)
+                if (run.status !== 0) throw new Error(`zapo ${label}: ${run.stderr}`)
+            }
+            console.log(
+                `    zapo ${label.padEnd(17)} ${String(Math.round(median(wall))).padStart(5)} ms wall` +
+                    (cpu.length > 0 ? `, ${String(median(cpu)).padStart(5)} ms CPU` : '')
+            )
+        }
+    } finally {
+        rmSync(dir, { recursive: true, force: true })
+        await dropStore(src).catch(() => undefined)
+    }
+}
+
 await main()
+await perInvocation()

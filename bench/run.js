@@ -1,4 +1,5 @@
-// Runs every benchmark script in this folder in turn (or the ones named).
+// Runs every benchmark script in this folder in turn (or the ones named): startup, export,
+// migrate, faults (fault injection, several minutes) and the others.
 import { spawnSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'

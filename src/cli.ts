@@ -8,11 +8,17 @@ import type { Command } from 'commander'
 import { contextFor, type CliContext } from './context.js'
 
 let pendingExitCode = 0
+let streamsJson = false
 
 export function takeExitCode(): number {
     const code = pendingExitCode
     pendingExitCode = 0
     return code
+}
+
+/** Whether the running command streams NDJSON on stdout (its --json errors are one more event). */
+export function commandStreamsJson(): boolean {
+    return streamsJson
 }
 
 export type Handler<O> = (
@@ -22,9 +28,18 @@ export type Handler<O> = (
     command: Command
 ) => Promise<number | void>
 
+export interface HandleOptions {
+    /** with --json it streams NDJSON events: an error is one more, `{"event":"error",…}` */
+    readonly ndjson?: boolean
+}
+
 /** Wraps a handler as a commander action. */
-export function handle<O>(handler: Handler<O>): (...args: unknown[]) => Promise<void> {
+export function handle<O>(
+    handler: Handler<O>,
+    handleOptions: HandleOptions = {}
+): (...args: unknown[]) => Promise<void> {
     return async (...args: unknown[]) => {
+        streamsJson = handleOptions.ndjson === true
         const command = args[args.length - 1] as Command
         const options = command.opts() as O
         const positional = args.slice(0, -2).filter((a): a is string => typeof a === 'string')

@@ -14,6 +14,8 @@ export const zapoRoot = (): typeof import('zapo-js') =>
     requireCjs('zapo-js') as typeof import('zapo-js')
 export const zapoSignal = (): typeof import('zapo-js/signal') =>
     requireCjs('zapo-js/signal') as typeof import('zapo-js/signal')
+export const zapoAppState = (): typeof import('zapo-js/appstate') =>
+    requireCjs('zapo-js/appstate') as typeof import('zapo-js/appstate')
 export const zapoCrypto = (): typeof import('zapo-js/crypto') =>
     requireCjs('zapo-js/crypto') as typeof import('zapo-js/crypto')
 export const zapoProto = (): (typeof import('zapo-js/proto'))['proto'] =>

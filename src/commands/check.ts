@@ -8,6 +8,7 @@ import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { parseDuration, parsePositiveInt } from '../context.js'
 import { EXIT_CODES, usageError } from '../errors.js'
+import { claimInterrupts } from '../interrupt.js'
 import { note, printJson, printLine } from '../output.js'
 import { palette, type Palette } from '../ui/color.js'
 import type { CheckReport, CheckResult, CheckThresholds, SessionReport } from '../ops/check.js'
@@ -125,7 +126,10 @@ async function runCheckCommand(flags: CheckFlags, ctx: CliContext): Promise<numb
             `zapo: --connect logs ${who} in to ${target} with its stored credentials: an app running with the same session is disconnected ("replaced") while the check is connected`
         )
     }
-    const report = await runCheck(options)
+    const signal = options.connect
+        ? claimInterrupts(ctx.io, { stopping: 'disconnecting the login checks' })
+        : undefined
+    const report = await runCheck(options, signal ? { signal } : {})
     if (ctx.io.json) {
         printJson(ctx.io, report)
     } else {

@@ -10,10 +10,12 @@ import { collect, handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { validateSessionId } from '../context.js'
 import { usageError } from '../errors.js'
+import { claimInterrupts } from '../interrupt.js'
 import { note, printJson, printLine, type Io } from '../output.js'
 import { DURABLE_DOMAINS, type DurableDomain } from '../store/address.js'
 import { palette } from '../ui/color.js'
 import type { Encryption } from '../export/age.js'
+import type { InputFile } from '../export/files.js'
 import type { ExportCounts } from '../export/format.js'
 import type { ExportOptions, ExportResult } from '../ops/export.js'
 
@@ -183,9 +185,17 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
             : [ctx.sessionId(undefined)]
     const domains = parseExportDomains(flags.domains)
     const store = ctx.storeSpec()
+    const { refuseExisting, refuseOwnInputs, storeInputs } = await import('../export/files.js')
+    const inputs: InputFile[] = [
+        ...storeInputs(store),
+        ...(flags.passphraseFile !== undefined
+            ? [{ path: flags.passphraseFile, what: 'the passphrase file' }]
+            : []),
+        ...(flags.recipientsFile ?? []).map(path => ({ path, what: 'a recipients file' }))
+    ]
     if (!toStdout) {
         // fail before asking for a passphrase
-        const { refuseExisting } = await import('../export/files.js')
+        refuseOwnInputs(flags.output, inputs)
         refuseExisting(flags.output, flags.force === true)
     }
     const encryption = await exportEncryption(flags, ctx, toStdout)
@@ -197,23 +207,19 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
         armor: flags.armor === true,
         target: toStdout
             ? { kind: 'stream', write: chunk => writeStdout(io, chunk) }
-            : { kind: 'file', path: flags.output, force: flags.force === true }
+            : { kind: 'file', path: flags.output, force: flags.force === true, inputs }
     }
     const { runExport } = await import('../ops/export.js')
-    const controller = new AbortController()
-    const onSignal = (): void => controller.abort()
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
-    let result: ExportResult
-    try {
-        result = await runExport(options, {
-            signal: controller.signal,
-            onWarning: line => note(io, palette(io.color).warn(`warning: ${line}`))
-        })
-    } finally {
-        process.off('SIGINT', onSignal)
-        process.off('SIGTERM', onSignal)
-    }
+    const signal = claimInterrupts(io, {
+        stopping: toStdout
+            ? 'abandoning the export (what reached stdout is incomplete and will not decrypt)'
+            : 'abandoning the export; no file is written',
+        forced: toStdout ? 'what reached stdout is incomplete' : 'no file was written'
+    })
+    const result: ExportResult = await runExport(options, {
+        signal,
+        onWarning: line => note(io, palette(io.color).warn(`warning: ${line}`))
+    })
     if (io.json) {
         printJson(io, result)
         return 0

@@ -9,6 +9,7 @@ import { collect, handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { validateSessionId } from '../context.js'
 import { usageError } from '../errors.js'
+import { claimInterrupts } from '../interrupt.js'
 import { note, printJson, printLine, type Io } from '../output.js'
 import { DURABLE_DOMAINS } from '../store/address.js'
 import { palette } from '../ui/color.js'
@@ -100,36 +101,31 @@ async function importCommand(file: string, flags: ImportFlags, ctx: CliContext):
     const name = fromStdin ? 'stdin' : file
 
     const colors = palette(io.color)
-    const controller = new AbortController()
-    const onSignal = (): void => {
-        controller.abort()
-        note(io, colors.warn('interrupted: removing what was written so far…'))
-    }
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
-    let result: ImportResult
-    try {
-        const { runImport } = await import('../ops/import.js')
-        result = await runImport(
-            {
-                input,
-                name,
-                store,
-                sessionId,
-                force: flags.force === true,
-                dryRun,
-                identities,
-                passphrase
-            },
-            {
-                signal: controller.signal,
-                onWarning: line => note(io, colors.warn(`warning: ${line}`))
-            }
-        )
-    } finally {
-        process.off('SIGINT', onSignal)
-        process.off('SIGTERM', onSignal)
-    }
+    const signal = claimInterrupts(io, {
+        stopping: dryRun
+            ? 'abandoning the dry run'
+            : 'removing what this import wrote; the target store is left as it was',
+        forced: dryRun
+            ? 'nothing was written'
+            : 'if the import had started writing, the target holds part of it (credentials are written last, so no client logs in with it): rerun the same zapo import with --force to complete it'
+    })
+    const { runImport } = await import('../ops/import.js')
+    const result: ImportResult = await runImport(
+        {
+            input,
+            name,
+            store,
+            sessionId,
+            force: flags.force === true,
+            dryRun,
+            identities,
+            passphrase
+        },
+        {
+            signal,
+            onWarning: line => note(io, colors.warn(`warning: ${line}`))
+        }
+    )
     if (io.json) {
         printJson(io, result)
         return 0

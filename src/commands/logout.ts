@@ -8,6 +8,7 @@ import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { parseDuration } from '../context.js'
 import { EXIT_CODES, usageError } from '../errors.js'
+import { claimInterrupts } from '../interrupt.js'
 import { note, printJson, printLine } from '../output.js'
 import { palette } from '../ui/color.js'
 import type { LogoutResult, LogoutTarget } from '../ops/logout.js'
@@ -89,6 +90,11 @@ async function runLogoutCommand(flags: LogoutFlags, ctx: CliContext): Promise<nu
         import('./check.js')
     ])
     const logging = await clientLogger(ctx, flags.logLevel)
+    const signal = claimInterrupts(ctx.io, {
+        stopping:
+            'disconnecting; nothing is removed unless the server was already asked to remove the device (then the logout finishes)',
+        forced: 'if the server had been asked to remove the device, run zapo logout again to remove its stored state'
+    })
     const result = await runLogout(
         { store, sessionId, server, timeoutMs, ...logging },
         {
@@ -104,7 +110,8 @@ async function runLogoutCommand(flags: LogoutFlags, ctx: CliContext): Promise<nu
                     initialValue: false
                 })
             },
-            onProgress: line => note(ctx.io, `zapo: ${line}`)
+            onProgress: line => note(ctx.io, `zapo: ${line}`),
+            signal
         }
     )
     if (ctx.io.json) {

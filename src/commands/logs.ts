@@ -9,6 +9,7 @@ import { collect, handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { parseDuration, parsePositiveInt, validateSessionId } from '../context.js'
 import { EXIT_CODES, usageError } from '../errors.js'
+import { claimInterrupts } from '../interrupt.js'
 import { note } from '../output.js'
 import { palette } from '../ui/color.js'
 import type { LogsOptions } from '../ops/logs.js'
@@ -135,19 +136,11 @@ async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
     return { options, logLevel }
 }
 
-/**
- * Every client is disconnected and the store closed, but zapo-js 0.3 can leave a socket-close
- * timer (10 s, not unref'd) behind when the server closed the socket first (replaced, 516, …).
- * Rather than make the user wait it out, exit once stdout is flushed if the process is still
- * alive shortly after; the timer is unref'd, so a clean shutdown exits on its own first.
- */
-function exitAfterLingeringTimers(ctx: CliContext, code: number): void {
-    setTimeout(() => {
-        ctx.io.stdout.write('', () => ctx.io.stderr.write('', () => process.exit(code)))
-    }, 300).unref()
-}
-
 async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number> {
+    // the first Ctrl-C / SIGTERM disconnects every session and ends with 0; a second quits at once
+    const signal = claimInterrupts(ctx.io, {
+        stopping: 'disconnecting (the device stays linked)'
+    })
     const { options, logLevel } = await prepare(flags, ctx)
     const [{ runLogs }, { eventLineFormatter }, { createClientLogger }] = await Promise.all([
         import('../ops/logs.js'),
@@ -182,53 +175,29 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
         }
     }
 
-    // first Ctrl-C / SIGTERM: disconnect every session and exit 0; a second one: exit at once
-    const controller = new AbortController()
-    let interrupts = 0
-    const onSignal = () => {
-        interrupts += 1
-        if (interrupts > 1) process.exit(EXIT_CODES.CANCELLED)
-        if (!io.json)
+    const result = await runLogs(options, {
+        onRecord,
+        logger,
+        signal,
+        onConnecting: ids => {
+            // sessions in one column: pad to the longest id (up to 24)
+            formatter = eventLineFormatter(lineColor, {
+                sessionWidth: Math.min(24, Math.max(0, ...ids.map(id => id.length)))
+            })
+            const who =
+                ids.length === 1
+                    ? `session ${ids[0]}`
+                    : `${ids.length} sessions (${ids.join(', ')})`
+            const where = options.server ? ` to the test server ${options.server.url}` : ''
             note(
                 io,
-                p.dim('zapo: disconnecting (the device stays linked); Ctrl-C again to quit at once')
-            )
-        controller.abort()
-    }
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
-    try {
-        const result = await runLogs(options, {
-            onRecord,
-            logger,
-            signal: controller.signal,
-            onConnecting: ids => {
-                // sessions in one column: pad to the longest id (up to 24)
-                formatter = eventLineFormatter(lineColor, {
-                    sessionWidth: Math.min(24, Math.max(0, ...ids.map(id => id.length)))
-                })
-                const who =
-                    ids.length === 1
-                        ? `session ${ids[0]}`
-                        : `${ids.length} sessions (${ids.join(', ')})`
-                const where = options.server ? ` to the test server ${options.server.url}` : ''
-                note(
-                    io,
-                    p.warn(
-                        `zapo: connecting ${who}${where}: an app running the same session will be disconnected while this runs`
-                    )
+                p.warn(
+                    `zapo: connecting ${who}${where}: an app running the same session will be disconnected while this runs`
                 )
-            }
-        })
-        if (!io.json && result.ended === 'timeout')
-            note(io, p.dim(`zapo: --timeout reached after ${result.matched} event(s)`))
-        const code = EXIT_CODES[result.exit]
-        exitAfterLingeringTimers(ctx, code)
-        // the signal handlers stay while the process winds down: a second Ctrl-C still means now
-        return code
-    } catch (error) {
-        process.off('SIGINT', onSignal)
-        process.off('SIGTERM', onSignal)
-        throw error
-    }
+            )
+        }
+    })
+    if (!io.json && result.ended === 'timeout')
+        note(io, p.dim(`zapo: --timeout reached after ${result.matched} event(s)`))
+    return EXIT_CODES[result.exit]
 }

@@ -10,6 +10,7 @@ import { collect, handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { parsePositiveInt, validateSessionId } from '../context.js'
 import { usageError, ZapoError } from '../errors.js'
+import { claimInterrupts } from '../interrupt.js'
 import { note, printJson, printLine, type Io } from '../output.js'
 import {
     ARCHIVE_DOMAINS,
@@ -166,29 +167,17 @@ export function parseArchiveDomains(value: string | undefined, archive: boolean)
 
 async function migrate(flags: MigrateFlags, ctx: CliContext): Promise<number> {
     const options = parseMigrateFlags(flags, ctx)
-    const { runMigrate } = await import('../ops/migrate.js')
     const io = ctx.io
-    const colors = palette(io.color)
-    const controller = new AbortController()
-    let interrupts = 0
-    const onSigint = (): void => {
-        interrupts += 1
-        if (interrupts > 1) process.exit(130)
-        controller.abort()
-        note(
-            io,
-            colors.warn(
-                'interrupted: stopping after the current batch (Ctrl-C again to quit at once; rerun the same command to resume)'
-            )
-        )
-    }
-    process.on('SIGINT', onSigint)
-    process.on('SIGTERM', onSigint)
+    const signal = claimInterrupts(io, {
+        stopping: 'finishing the current batch; run the same command again to resume',
+        forced: 'run the same command again to finish the migration'
+    })
+    const { runMigrate } = await import('../ops/migrate.js')
     const progress = io.json ? null : new ProgressLine(io)
     let result: MigrateResult
     try {
         result = await runMigrate(options, {
-            signal: controller.signal,
+            signal,
             onPlan: plan => {
                 warnLive(io, plan)
                 if (options.mode === 'dry-run') return
@@ -199,8 +188,6 @@ async function migrate(flags: MigrateFlags, ctx: CliContext): Promise<number> {
         })
     } finally {
         progress?.clear()
-        process.off('SIGINT', onSigint)
-        process.off('SIGTERM', onSigint)
     }
 
     if (io.json) {

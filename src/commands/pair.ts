@@ -8,7 +8,8 @@
 
 import type { Command } from 'commander'
 import { handle } from '../cli.js'
-import { isZapoError, toError, usageError, ZapoError } from '../errors.js'
+import { usageError, ZapoError } from '../errors.js'
+import { claimInterrupts } from '../interrupt.js'
 import { note, printJsonLine, printLine, type Io } from '../output.js'
 import { palette } from '../ui/color.js'
 import type { CliContext } from '../context.js'
@@ -74,33 +75,10 @@ export function register(program: Command): void {
                 'Exit codes: 0 paired, 2 usage, 7 already paired (use --force), 8 timeout, 14 connection failed,\n' +
                 '15 pairing refused, 130 cancelled. With --json, stdout is NDJSON: qr, pairing_code, paired, error.'
         )
-        .action(handle<PairFlags>(async (flags, ctx) => pairCommand(flags, ctx)))
+        .action(handle<PairFlags>(pairCommand, { ndjson: true }))
 }
 
 async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
-    const io = ctx.io
-    try {
-        return await pairInner(flags, ctx)
-    } catch (error) {
-        if (!io.json) throw error
-        // --json: the error is one more event on stdout, and the message goes to stderr
-        const zapoError = isZapoError(error)
-            ? error
-            : new ZapoError(
-                  'INTERNAL',
-                  `unexpected error: ${toError(error).message.split('\n')[0]}`,
-                  {},
-                  { cause: error }
-              )
-        note(io, `zapo: ${zapoError.message}`)
-        if (io.debug)
-            note(io, String((zapoError.cause as Error | undefined)?.stack ?? zapoError.stack))
-        printJsonLine(io, { event: 'error', code: zapoError.code, message: zapoError.message })
-        return zapoError.exitCode
-    }
-}
-
-async function pairInner(flags: PairFlags, ctx: CliContext): Promise<number> {
     const io = ctx.io
     const timeoutMs = parseDuration(flags.timeout ?? DEFAULT_TIMEOUT, '--timeout')
     if (timeoutMs < 1_000)
@@ -155,19 +133,11 @@ async function pairInner(flags: PairFlags, ctx: CliContext): Promise<number> {
         phone,
         server: flags.sandbox ? 'in-process sandbox' : (server?.url ?? null)
     })
-    const controller = new AbortController()
-    const onSignal = (signal: NodeJS.Signals): void => {
-        if (!controller.signal.aborted) {
-            controller.abort()
-            return
-        }
-        // a second Ctrl-C while winding down: let the signal's default action end the process
-        process.off('SIGINT', onSignal)
-        process.off('SIGTERM', onSignal)
-        process.kill(process.pid, signal)
-    }
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
+    const signal = claimInterrupts(io, {
+        stopping:
+            'cancelling the pairing; nothing is stored unless the phone has already confirmed',
+        forced: 'nothing was stored unless the phone had confirmed: check with zapo sessions list, and remove a device the phone lists but the store lacks'
+    })
     let result: Awaited<ReturnType<typeof runPair>>
     try {
         result = await runPair(
@@ -181,7 +151,7 @@ async function pairInner(flags: PairFlags, ctx: CliContext): Promise<number> {
                 sandbox: flags.sandbox === true
             },
             {
-                signal: controller.signal,
+                signal,
                 ...(io.debug ? { logger: await debugLogger(io, sessionId) } : {}),
                 onProgress: event => {
                     switch (event.type) {
@@ -215,8 +185,6 @@ async function pairInner(flags: PairFlags, ctx: CliContext): Promise<number> {
             }
         )
     } finally {
-        process.off('SIGINT', onSignal)
-        process.off('SIGTERM', onSignal)
         screen?.stop()
     }
 

@@ -2,13 +2,15 @@
  * `zapo sandbox`: a local WhatsApp Web protocol server for offline pairing, event and CI tests.
  *
  * With --json the first stdout line is one JSON object ({ url, rootCa, controlUrl, host, port });
- * each later line is one sandbox event ({ event, ... }) as NDJSON. Runs until SIGINT/SIGTERM (or
- * the given AbortSignal), then closes every connection and resolves with exit code 0.
+ * each later line is one sandbox event ({ event, ... }) as NDJSON. Runs until the first SIGINT /
+ * SIGTERM (src/interrupt.ts) or the given AbortSignal, then closes every connection and resolves
+ * with exit code 0.
  */
 import type { Command } from 'commander'
 
 import { handle } from '../cli.js'
 import { usageError, ZapoError } from '../errors.js'
+import { claimInterrupts } from '../interrupt.js'
 import { note, printJsonLine, printLine } from '../output.js'
 import type { Io } from '../output.js'
 
@@ -129,20 +131,12 @@ export async function runSandboxCommand(
         return { name, listener }
     })
 
-    await new Promise<void>(resolve => {
-        const stop = () => {
-            process.off('SIGINT', stop)
-            process.off('SIGTERM', stop)
-            hooks.signal?.removeEventListener('abort', stop)
-            resolve()
-        }
-        process.on('SIGINT', stop)
-        process.on('SIGTERM', stop)
-        if (hooks.signal?.aborted) stop()
-        else hooks.signal?.addEventListener('abort', stop)
-    })
+    // the first Ctrl-C / SIGTERM (or the hook's signal) closes the sandbox; a second quits at once
+    const interrupted = claimInterrupts(io, { stopping: 'closing the sandbox' })
+    const stop = hooks.signal ? AbortSignal.any([interrupted, hooks.signal]) : interrupted
+    if (!stop.aborted)
+        await new Promise<void>(resolve => stop.addEventListener('abort', () => resolve()))
     for (const { name, listener } of listeners) sandbox.server.off(name, listener)
-    if (!opts.json) note(io, 'closing the sandbox')
     await sandbox.close()
     return 0
 }

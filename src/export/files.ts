@@ -5,10 +5,20 @@
  */
 
 import { randomBytes } from 'node:crypto'
-import { existsSync, statSync } from 'node:fs'
-import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises'
+import {
+    existsSync,
+    linkSync,
+    readdirSync,
+    realpathSync,
+    renameSync,
+    rmSync,
+    statSync
+} from 'node:fs'
+import { open, readFile, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { ZapoError, usageError } from '../errors.js'
+import { atForcedStop } from '../interrupt.js'
+import type { StoreSpec } from '../store/address.js'
 
 /** Throws EXISTS when `path` exists and `force` is not set. */
 export function refuseExisting(path: string, force: boolean, flag = '--force'): void {
@@ -18,6 +28,87 @@ export function refuseExisting(path: string, force: boolean, flag = '--force'): 
             `${path} already exists: choose another file name or pass ${flag} to replace it`,
             { path }
         )
+    }
+}
+
+/** A file a command reads, which its output must never replace. */
+export interface InputFile {
+    readonly path: string
+    /** what it is, for the refusal: "the passphrase file", "the SQLite store sqlite:…" */
+    readonly what: string
+    /** a SQLite database: its -wal, -shm and -journal files are protected too */
+    readonly sqlite?: boolean
+}
+
+/** The SQLite files of a store: an export must never be written over one of them. */
+export function storeInputs(spec: StoreSpec): InputFile[] {
+    return [spec.primary, ...Object.values(spec.backends)]
+        .filter(backend => backend.kind === 'sqlite')
+        .map(backend => ({
+            path: backend.target,
+            what: `the SQLite store ${backend.display}`,
+            sqlite: true
+        }))
+}
+
+const SQLITE_SIDECARS = Object.freeze(['-wal', '-shm', '-journal'] as const)
+
+interface FileId {
+    readonly dev: number
+    readonly ino: number
+}
+
+/** The file a path names (symlinks followed), or null when there is none. */
+function fileId(path: string): FileId | null {
+    try {
+        const info = statSync(path)
+        return { dev: info.dev, ino: info.ino }
+    } catch {
+        return null
+    }
+}
+
+/** The directory entry a path names: its directory's file id and its last component. */
+function entryId(path: string): string | null {
+    const dir = fileId(dirname(resolve(path)))
+    return dir === null ? null : `${dir.dev}:${dir.ino}/${basename(resolve(path))}`
+}
+
+const sameFile = (a: FileId | null, b: FileId | null): boolean =>
+    a !== null && b !== null && a.dev === b.dev && a.ino === b.ino
+
+/**
+ * Refuses (USAGE, whatever --force says) an output that is one of the files the command reads:
+ * compared by device and inode, so a symlink, `./`, `//` or a hard link to an input is caught.
+ * For a SQLite input its -wal, -shm and -journal files count too, existing or not (beside the
+ * path as given and beside the file it resolves to).
+ */
+export function refuseOwnInputs(output: string, inputs: readonly InputFile[]): void {
+    const outFile = fileId(output)
+    const outEntry = entryId(output)
+    for (const input of inputs) {
+        let hit = sameFile(outFile, fileId(input.path))
+        if (!hit && input.sqlite) {
+            const bases = [input.path]
+            try {
+                bases.push(realpathSync(input.path))
+            } catch {
+                // not there (yet): its sidecars are named after the path as given
+            }
+            hit = bases.some(base =>
+                SQLITE_SIDECARS.some(
+                    suffix =>
+                        sameFile(outFile, fileId(base + suffix)) ||
+                        (outEntry !== null && outEntry === entryId(base + suffix))
+                )
+            )
+        }
+        if (hit) {
+            throw usageError(
+                `refusing to write ${output}: it is ${input.what}, which this command reads; choose another output file (--force does not change this)`,
+                { path: output, input: input.path }
+            )
+        }
     }
 }
 
@@ -41,67 +132,122 @@ function writeError(path: string, error: unknown): ZapoError {
     )
 }
 
+export interface AtomicWriteOptions {
+    readonly force: boolean
+    /**
+     * Called before each chunk is written and, last, right before the rename: throwing stops the
+     * write (an interrupt) and nothing is left behind.
+     */
+    readonly checkpoint?: () => void
+    /** files the output must never replace, checked again at the commit (see refuseOwnInputs) */
+    readonly inputs?: readonly InputFile[]
+}
+
 /**
- * Writes every chunk of `source` to `path` atomically with mode 0600.
- * Without `force` an existing file is never replaced, even one created while
- * this ran (the final step is a hard link, which fails on an existing name).
+ * Writes every chunk of `source` to `path` atomically with mode 0600: a temporary file in the
+ * same directory, fsync, then one rename — the single commit point. Before it, an error or a
+ * `checkpoint` that throws removes the temporary file and leaves no output; a forced stop
+ * removes it too (atForcedStop). The last checkpoint and the rename run in one synchronous step,
+ * so an interrupt is either before the commit (no file) or after it (the complete file).
+ * Without `force` an existing file is never replaced, even one created while this ran (the
+ * commit is then a hard link, which fails on an existing name).
  */
 export async function writeFileAtomic(
     path: string,
     source: AsyncIterable<Uint8Array>,
-    options: { readonly force: boolean }
+    options: AtomicWriteOptions
 ): Promise<{ readonly path: string; readonly bytes: number }> {
     const target = resolve(path)
     refuseExisting(target, options.force)
-    const temp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`)
+    removeStaleTemps(target)
+    const temp = join(
+        dirname(target),
+        `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
+    )
+    // registered before the file exists: a forced stop at any later moment removes it
+    const forget = atForcedStop(() => rmSync(temp, { force: true }))
     let handle: import('node:fs/promises').FileHandle
     try {
         handle = await open(temp, 'wx', 0o600)
     } catch (error) {
+        forget()
         throw writeError(target, error)
     }
     let bytes = 0
-    let placed = false
     try {
         try {
             for await (const chunk of source) {
+                options.checkpoint?.()
                 await handle.write(chunk)
                 bytes += chunk.byteLength
             }
+            options.checkpoint?.()
             await handle.sync()
         } finally {
             await handle.close()
         }
-        if (options.force) {
-            await rename(temp, target)
-        } else {
-            try {
-                await link(temp, target)
-            } catch (error) {
-                const code = (error as NodeJS.ErrnoException).code
-                if (code === 'EEXIST') refuseExisting(target, false)
-                // file systems without hard links: check, then rename
-                if (
-                    code !== 'EPERM' &&
-                    code !== 'ENOTSUP' &&
-                    code !== 'EOPNOTSUPP' &&
-                    code !== 'EXDEV'
-                )
-                    throw error
-                refuseExisting(target, false)
-                await rename(temp, target)
-                placed = true
-            }
-        }
-        placed = true
+        options.checkpoint?.()
+        refuseOwnInputs(target, options.inputs ?? [])
+        commitSync(temp, target, options.force)
     } catch (error) {
-        await unlink(temp).catch(() => undefined)
+        rmSync(temp, { force: true })
         if (error instanceof ZapoError) throw error
         throw writeError(target, error)
+    } finally {
+        forget()
     }
-    if (placed) await unlink(temp).catch(() => undefined)
     await syncDirectory(dirname(target))
     return { path: target, bytes }
+}
+
+/**
+ * Removes the temporary files an earlier write to `target` left when its process was killed
+ * outright (kill -9): `.NAME.PID.RANDOM.tmp` beside it, whose process no longer runs.
+ */
+function removeStaleTemps(target: string): void {
+    const prefix = `.${basename(target)}.`
+    let names: string[]
+    try {
+        names = readdirSync(dirname(target))
+    } catch {
+        return
+    }
+    for (const name of names) {
+        if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue
+        const pid = /^(\d+)\.[0-9a-f]{12}$/.exec(name.slice(prefix.length, -'.tmp'.length))?.[1]
+        if (pid !== undefined && !processRuns(Number(pid)))
+            rmSync(join(dirname(target), name), { force: true })
+    }
+}
+
+function processRuns(pid: number): boolean {
+    try {
+        process.kill(pid, 0)
+        return true
+    } catch (error) {
+        return (error as NodeJS.ErrnoException).code === 'EPERM'
+    }
+}
+
+/** The commit: `temp` becomes `target` in one step (synchronous: nothing runs in between). */
+function commitSync(temp: string, target: string, force: boolean): void {
+    if (force) {
+        renameSync(temp, target)
+        return
+    }
+    try {
+        linkSync(temp, target)
+    } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code
+        if (code === 'EEXIST') refuseExisting(target, false)
+        // file systems without hard links: check, then rename
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EXDEV')
+            throw error
+        refuseExisting(target, false)
+        renameSync(temp, target)
+        return
+    }
+    rmSync(temp, { force: true })
 }
 
 async function syncDirectory(dir: string): Promise<void> {

@@ -14,7 +14,8 @@
  * maps as `{"$map":[[key,value],…]}` sorted by key. Values the store packages keep
  * as protobuf (Signal session records, sender key records, the ADV signed identity,
  * app-state key fingerprints) are stored as the bytes zapo-js's own encoders
- * produce, so the tool never re-implements an encoding.
+ * produce, so the tool never re-implements an encoding. zapo-js comes through its
+ * CommonJS build (src/zapo-cjs.ts), the one the store packages load.
  *
  * A domain's digest is the SHA-256 of its record lines, each with its "\n",
  * in file order; import recomputes it after decryption.
@@ -23,19 +24,12 @@
  */
 
 import { createHash, type Hash } from 'node:crypto'
-import { proto } from 'zapo-js'
-import { decodeAppStateFingerprint, encodeAppStateFingerprint } from 'zapo-js/appstate'
-import {
-    decodeSenderKeyRecord,
-    decodeSignalSessionRecord,
-    encodeSenderKeyRecord,
-    encodeSignalSessionRecord,
-    type SignalAddress
-} from 'zapo-js/signal'
+import type { SignalAddress } from 'zapo-js/signal'
 import { ZapoError } from '../errors.js'
 import { DURABLE_DOMAINS, type DurableDomain } from '../store/address.js'
 import { EMPTY_COUNTS } from '../store/catalog/types.js'
 import type { RecordBatch, SessionCounts } from '../store/records.types.js'
+import { zapoAppState, zapoProto, zapoSignal } from '../zapo-cjs.js'
 
 export const FORMAT_NAME = 'zapo-export'
 export const FORMAT_VERSION = 1
@@ -206,8 +200,9 @@ export function encodeBatch(batch: RecordBatch): EncodedRecord[] {
                 ...rest,
                 ...(signedIdentity
                     ? {
-                          signedIdentity:
-                              proto.ADVSignedDeviceIdentity.encode(signedIdentity).finish()
+                          signedIdentity: zapoProto()
+                              .ADVSignedDeviceIdentity.encode(signedIdentity)
+                              .finish()
                       }
                     : {})
             }
@@ -231,7 +226,10 @@ export function encodeBatch(batch: RecordBatch): EncodedRecord[] {
             return batch.entries.map(entry => ({
                 domain: 'session',
                 kind: 'session',
-                data: { address: entry.address, record: encodeSignalSessionRecord(entry.session) }
+                data: {
+                    address: entry.address,
+                    record: zapoSignal().encodeSignalSessionRecord(entry.session)
+                }
             }))
         case 'identity':
             return batch.entries.map(entry => ({
@@ -247,7 +245,7 @@ export function encodeBatch(batch: RecordBatch): EncodedRecord[] {
                     data: {
                         groupId: record.groupId,
                         sender: record.sender,
-                        record: encodeSenderKeyRecord(record)
+                        record: zapoSignal().encodeSenderKeyRecord(record)
                     }
                 })),
                 ...batch.distributions.map(record => ({
@@ -259,7 +257,7 @@ export function encodeBatch(batch: RecordBatch): EncodedRecord[] {
         case 'appState':
             return batch.syncKeys.map(key => {
                 const { fingerprint, ...rest } = key
-                const encoded = encodeAppStateFingerprint(fingerprint)
+                const encoded = zapoAppState().encodeAppStateFingerprint(fingerprint)
                 return {
                     domain: 'appState',
                     kind: 'syncKey',
@@ -449,7 +447,10 @@ export function decodeRecord(kind: RecordKind, raw: unknown): unknown {
             if (signedIdentity === undefined) return rest
             if (!(signedIdentity instanceof Uint8Array))
                 throw new Error('credentials.signedIdentity is not bytes')
-            return { ...rest, signedIdentity: proto.ADVSignedDeviceIdentity.decode(signedIdentity) }
+            return {
+                ...rest,
+                signedIdentity: zapoProto().ADVSignedDeviceIdentity.decode(signedIdentity)
+            }
         }
         case 'signal': {
             if (data.registration !== null)
@@ -494,7 +495,9 @@ export function decodeRecord(kind: RecordKind, raw: unknown): unknown {
             const address = asAddress(data.address, 'session.address')
             return {
                 address,
-                session: decodeSignalSessionRecord(asBytesField(data, 'record', 'session'))
+                session: zapoSignal().decodeSignalSessionRecord(
+                    asBytesField(data, 'record', 'session')
+                )
             }
         }
         case 'identity':
@@ -506,7 +509,7 @@ export function decodeRecord(kind: RecordKind, raw: unknown): unknown {
             if (typeof data.groupId !== 'string')
                 throw new Error('senderKey.groupId is not a string')
             const sender = asAddress(data.sender, 'senderKey.sender')
-            return decodeSenderKeyRecord(
+            return zapoSignal().decodeSenderKeyRecord(
                 asBytesField(data, 'record', 'senderKey'),
                 data.groupId,
                 sender
@@ -524,7 +527,7 @@ export function decodeRecord(kind: RecordKind, raw: unknown): unknown {
                 throw new Error('syncKey.timestamp is not a number')
             const { fingerprint, ...rest } = data
             if (fingerprint === undefined) return rest
-            return { ...rest, fingerprint: decodeAppStateFingerprint(fingerprint) }
+            return { ...rest, fingerprint: zapoAppState().decodeAppStateFingerprint(fingerprint) }
         }
         case 'collection':
             if (typeof data.collection !== 'string' || typeof data.version !== 'number')

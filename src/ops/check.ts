@@ -373,6 +373,8 @@ export interface CheckDeps {
     readonly onSession?: (report: SessionReport) => void
     /** called just before a login probe starts, per session */
     readonly onConnect?: (sessionId: string) => void
+    /** aborting (Ctrl-C) disconnects the login probes and ends the run with CANCELLED */
+    readonly signal?: AbortSignal
 }
 
 export interface FleetSummary {
@@ -460,6 +462,8 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Pro
             deps.onSession?.(report)
             return report
         })
+        if (deps.signal?.aborted)
+            throw new ZapoError('CANCELLED', 'check interrupted: its logins were disconnected')
         return {
             store: options.store.label,
             checkedAt: new Date(now()).toISOString(),
@@ -547,7 +551,10 @@ async function checkSession(
                 )
             } else {
                 deps.onConnect?.(sessionId)
-                const probe = await probeLogin(store, sessionId, options.connect)
+                const probe = await probeLogin(store, sessionId, {
+                    ...options.connect,
+                    ...(deps.signal ? { signal: deps.signal } : {})
+                })
                 checks.push(loginResult(probe, options.connect.timeoutMs))
             }
         }
@@ -598,6 +605,8 @@ function loginResult(probe: LoginProbeResult, timeoutMs: number): CheckResult {
                     code: 'CONNECTION_FAILED'
                 })
             )
+        case 'cancelled':
+            return named('login', result('skip', 'interrupted before the login finished', base))
     }
 }
 

@@ -9,7 +9,13 @@
 import { createRequire } from 'node:module'
 import { ZapoError } from '../errors.js'
 import { armorEncode, encryptStream, type Encryption } from '../export/age.js'
-import { writeFileAtomic, refuseExisting } from '../export/files.js'
+import {
+    refuseExisting,
+    refuseOwnInputs,
+    storeInputs,
+    writeFileAtomic,
+    type InputFile
+} from '../export/files.js'
 import {
     countRecord,
     DomainDigests,
@@ -33,7 +39,13 @@ import type { SessionCatalog } from '../store/records.types.js'
 import { VERSION } from '../version.js'
 
 export type ExportTarget =
-    | { readonly kind: 'file'; readonly path: string; readonly force: boolean }
+    | {
+          readonly kind: 'file'
+          readonly path: string
+          readonly force: boolean
+          /** files the caller reads (passphrase, recipients): the output never replaces them */
+          readonly inputs?: readonly InputFile[]
+      }
     | { readonly kind: 'stream'; readonly write: (chunk: Uint8Array) => Promise<void> }
 
 export interface ExportOptions {
@@ -52,7 +64,11 @@ export interface ExportDeps {
     readonly onProgress?: (event: { readonly sessionId: string; readonly records: number }) => void
     /** the creation time written into the header (tests) */
     readonly now?: () => Date
-    /** aborting stops between batches; the partial output file is removed (Ctrl-C) */
+    /**
+     * aborting (Ctrl-C) stops at the next step — between store reads, batches, encryption,
+     * chunks written — with CANCELLED, and no output file is left; once the file is renamed into
+     * place the export is complete and an abort changes nothing
+     */
     readonly signal?: AbortSignal
     readonly onWarning?: (line: string) => void
 }
@@ -111,15 +127,28 @@ export async function runExport(
     const sessionIds = [...new Set(options.sessionIds)]
     if (sessionIds.length === 0)
         throw new ZapoError('USAGE', 'no session to export: pass --session ID')
-    if (options.target.kind === 'file') refuseExisting(options.target.path, options.target.force)
+    const target = options.target
+    const inputs =
+        target.kind === 'file' ? [...storeInputs(options.store), ...(target.inputs ?? [])] : []
+    if (target.kind === 'file') {
+        refuseOwnInputs(target.path, inputs)
+        refuseExisting(target.path, target.force)
+    }
+    const checkpoint = (): void => {
+        if (deps.signal?.aborted)
+            throw new ZapoError('CANCELLED', 'export interrupted: no file was written')
+    }
 
+    checkpoint()
     const store = await openStore(options.store, 'read')
     try {
+        checkpoint()
         const catalog = catalogFor(store)
         const intros = new Map<string, SessionIntro>()
         const nowMs = (deps.now?.() ?? new Date()).getTime()
         for (const sessionId of sessionIds) {
             const { intro, lastSuccessMs } = await introFor(store, catalog, sessionId)
+            checkpoint()
             intros.set(sessionId, intro)
             if (lastSuccessMs !== null && nowMs - lastSuccessMs <= LIVE_WINDOW_MS) {
                 deps.onWarning?.(
@@ -170,9 +199,7 @@ export async function runExport(
                     domains,
                     batchSize
                 })) {
-                    if (deps.signal?.aborted) {
-                        throw new ZapoError('CANCELLED', 'export interrupted: no file was written')
-                    }
+                    checkpoint()
                     if (batch.domain === 'preKey') {
                         preKey.state = {
                             serverHasPreKeys: batch.serverHasPreKeys,
@@ -217,20 +244,24 @@ export async function runExport(
 
         const plaintext = toByteStream(lines())
         const encrypted = await encryptStream(plaintext, options.encryption)
+        checkpoint()
         let bytes = 0
         let file: string | null = null
         const output: AsyncIterable<Uint8Array> = options.armor
             ? armored(encrypted)
             : iterate(encrypted)
-        if (options.target.kind === 'file') {
-            const written = await writeFileAtomic(options.target.path, output, {
-                force: options.target.force
+        if (target.kind === 'file') {
+            const written = await writeFileAtomic(target.path, output, {
+                force: target.force,
+                checkpoint,
+                inputs
             })
             bytes = written.bytes
             file = written.path
         } else {
             for await (const chunk of output) {
-                await options.target.write(chunk)
+                checkpoint()
+                await target.write(chunk)
                 bytes += chunk.byteLength
             }
         }

@@ -39,6 +39,7 @@ import {
     clearSession,
     digestSessionRecords,
     readSessionRecords,
+    refuseSharedKeys,
     writeSessionRecords
 } from '../store/records.js'
 import type { RecordBatch, SessionCatalog } from '../store/records.types.js'
@@ -73,7 +74,10 @@ export interface ImportDeps {
         readonly records: number
         readonly total: number
     }) => void
-    /** aborting between batches rolls back what was written (Ctrl-C) */
+    /**
+     * aborting (Ctrl-C) stops at the next step — after decryption, between checks and between
+     * batches — with CANCELLED; what was written is rolled back first
+     */
     readonly signal?: AbortSignal
     /** test hook: called before each batch write; throwing simulates a failure half-way */
     readonly beforeWrite?: (
@@ -161,7 +165,16 @@ export async function runImport(
         warnings.push(line)
         deps.onWarning?.(line)
     }
+    const checkpoint = (): void => {
+        if (deps.signal?.aborted)
+            throw new ZapoError(
+                'CANCELLED',
+                'import interrupted: nothing was kept, the target store is as it was'
+            )
+    }
+    checkpoint()
     const { info, plaintext, parsed } = await openExport(options)
+    checkpoint()
     const { header } = parsed
 
     if (options.sessionId !== null && parsed.sessions.length !== 1) {
@@ -176,6 +189,7 @@ export async function runImport(
     const integrity = new Map<string, readonly IntegrityCheck[]>()
     for (const session of parsed.sessions) {
         const checks = await integrityOf(plaintext, session)
+        checkpoint()
         integrity.set(session.intro.id, checks)
         const failed = checks.filter(c => c.status === 'fail')
         if (failed.length > 0) {
@@ -247,16 +261,12 @@ export async function runImport(
 
     const store = await openStore(options.store, 'write')
     try {
+        checkpoint()
         const catalog = catalogFor(store)
-        const replaced = await writeAll(
-            store,
-            catalog,
-            parsed,
-            plaintext,
-            targetIdOf,
-            options,
-            deps
-        )
+        const replaced = await writeAll(store, catalog, parsed, plaintext, targetIdOf, options, {
+            ...deps,
+            checkpoint
+        })
         return {
             dryRun: false,
             file: fileSummary,
@@ -297,6 +307,8 @@ interface Touched {
     readonly snapshot: readonly RecordBatch[] | null
 }
 
+type WriteDeps = ImportDeps & { readonly checkpoint: () => void }
+
 async function writeAll(
     store: OpenedStore,
     catalog: SessionCatalog,
@@ -304,7 +316,7 @@ async function writeAll(
     plaintext: Uint8Array,
     targetIdOf: (session: ParsedSession) => string,
     options: ImportOptions,
-    deps: ImportDeps
+    deps: WriteDeps
 ): Promise<ReadonlySet<string>> {
     // refuse existing sessions before writing anything
     const existing = new Set<string>()
@@ -320,10 +332,23 @@ async function writeAll(
             { sessions: ids, store: store.spec.label }
         )
     }
+    // a rollback clears what was written: refuse now, before anything is, where clearing an id
+    // would reach other sessions (the Redis store clears by key pattern)
+    for (const session of parsed.sessions) {
+        const id = targetIdOf(session)
+        await refuseSharedKeys(
+            store,
+            id,
+            DURABLE_DOMAINS,
+            `session "${id}" (an import clears it to replace it or to roll back)`
+        )
+    }
     const batchSize = options.batchSize ?? 500
+    // the sessions this run has started to change, in order: only these are rolled back
     const touched: Touched[] = []
     try {
         for (const session of parsed.sessions) {
+            deps.checkpoint()
             const id = targetIdOf(session)
             let snapshot: RecordBatch[] | null = null
             if (existing.has(id)) {
@@ -334,6 +359,7 @@ async function writeAll(
                 }))
                     snapshot.push(batch)
             }
+            deps.checkpoint()
             touched.push({ id, snapshot })
             if (snapshot !== null) await clearSession(store, id, { domains: DURABLE_DOMAINS })
             await writeSession(store, id, session, plaintext, batchSize, deps)
@@ -361,18 +387,14 @@ async function writeSession(
     session: ParsedSession,
     plaintext: Uint8Array,
     batchSize: number,
-    deps: ImportDeps
+    deps: WriteDeps
 ): Promise<void> {
     const total = session.lines.length
     let written = 0
     let index = 0
     let auth: RecordBatch | null = null
     const write = async (batch: RecordBatch): Promise<void> => {
-        if (deps.signal?.aborted)
-            throw new ZapoError(
-                'CANCELLED',
-                'import interrupted: nothing was kept, the target store is as it was'
-            )
+        deps.checkpoint()
         await deps.beforeWrite?.(id, batch, index)
         index += 1
         await writeSessionRecords(store, id, batch)

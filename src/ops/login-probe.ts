@@ -43,6 +43,8 @@ export interface LoginProbeOptions {
     readonly storeClear?: NonNullable<WaClientOptions['logoutStoreClear']>
     /** keep the client connected and return it (the caller disconnects) */
     readonly keepOpen?: boolean
+    /** aborting (Ctrl-C) disconnects and ends the probe with status 'cancelled' */
+    readonly signal?: AbortSignal
 }
 
 export type LoginProbeResult =
@@ -64,6 +66,7 @@ export type LoginProbeResult =
       }
     | { readonly status: 'timeout'; readonly detail: string }
     | { readonly status: 'failed'; readonly detail: string }
+    | { readonly status: 'cancelled' }
 
 const DISCONNECT_GRACE_MS = 5_000
 const SOCKET_WAIT_MS = 2_000
@@ -74,6 +77,7 @@ export async function probeLogin(
     sessionId: string,
     options: LoginProbeOptions
 ): Promise<LoginProbeResult> {
+    if (options.signal?.aborted) return { status: 'cancelled' }
     const socketErrors: string[] = []
     let socketOpened = false
     const logger = watchingLogger(options.logger ?? null, {
@@ -180,6 +184,9 @@ export async function probeLogin(
         }
     }, 25)
 
+    const onAbort = (): void => finish({ status: 'cancelled' })
+    options.signal?.addEventListener('abort', onAbort, { once: true })
+
     client.connect().catch((error: unknown) => {
         const message = error instanceof Error ? error.message : String(error)
         const detail = socketErrors.length > 0 ? `${lastOf(socketErrors)} (${message})` : message
@@ -189,6 +196,7 @@ export async function probeLogin(
     let result = await outcome
     clearTimeout(timer)
     clearInterval(waitLogin)
+    options.signal?.removeEventListener('abort', onAbort)
     if (result.status === 'ok' && options.keepOpen) return { ...result, client }
     await disconnectQuietly(client)
     if (result.status === 'ok') result = { ...result, client: null }

@@ -51,6 +51,11 @@ export interface LogoutDeps {
     readonly confirm: (target: LogoutTarget) => Promise<boolean>
     /** progress lines for stderr */
     readonly onProgress?: (line: string) => void
+    /**
+     * aborting (Ctrl-C) before the server is asked to remove the device disconnects and ends with
+     * CANCELLED, nothing removed; once it has been asked, the logout is finished regardless
+     */
+    readonly signal?: AbortSignal
 }
 
 export type LogoutStatus = 'logged-out' | 'already-logged-out' | 'not-paired'
@@ -122,6 +127,12 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
         ) {
             throw new ZapoError('CANCELLED', 'logout not confirmed; nothing was changed')
         }
+        const interrupted = (): ZapoError =>
+            new ZapoError(
+                'CANCELLED',
+                `logout interrupted before the server was asked to remove ${jid}: nothing was removed, the device stays linked`
+            )
+        if (deps.signal?.aborted) throw interrupted()
 
         const nothingRemoved =
             'nothing was removed: the device stays linked on the phone, and deleting only its local state would leave it there'
@@ -148,9 +159,12 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
                       settleMs: SETTLE_MS,
                       storeClear: gate,
                       keepOpen: true,
-                      ...(options.logger ? { logger: options.logger } : {})
+                      ...(options.logger ? { logger: options.logger } : {}),
+                      // after a first removal request the logout must finish: no interrupt then
+                      ...(deps.signal && attempt === 1 ? { signal: deps.signal } : {})
                   })
             reuse = null
+            if (login.status === 'cancelled') throw interrupted()
             if (login.status === 'failed' || login.status === 'timeout') {
                 const what =
                     login.status === 'timeout'
@@ -194,6 +208,7 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
 
             client = login.client
             if (!client) throw new Error('login probe returned no client')
+            if (attempt === 1 && deps.signal?.aborted) throw interrupted()
             const loggedOut = waitForLogoutClose(client, LIBRARY_CLEAR_WAIT_MS)
             progress(`logged in; asking the server to remove ${jid}`)
             try {

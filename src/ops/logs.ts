@@ -156,7 +156,7 @@ export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<Log
                         store: waStore,
                         sessionId,
                         server: options.server,
-                        logger: demote(baseLogger.child({ session: sessionId })),
+                        logger: demote(baseLogger.child({ session: sessionId }), () => finishing),
                         tuning: {
                             ...(deps.tuning ?? {}),
                             logoutStoreClear: KEEP_STORE_ON_CLOSE
@@ -194,17 +194,18 @@ function passes(record: EventRecord, options: LogsOptions): boolean {
     return true
 }
 
-function demote(logger: ClientLogger): ClientLogger {
+/**
+ * Demotes the library's bookkeeping lines to debug, and every warning once the run is ending:
+ * queries cut short by our own disconnect ("client disconnected") are its expected echo.
+ */
+function demote(logger: ClientLogger, ending: () => boolean): ClientLogger {
+    const quiet = (message: string): boolean => ending() || DEMOTED_LOG_MESSAGES.has(message)
     return {
         ...logger,
         warn: (message, context) =>
-            DEMOTED_LOG_MESSAGES.has(message)
-                ? logger.debug(message, context)
-                : logger.warn(message, context),
+            quiet(message) ? logger.debug(message, context) : logger.warn(message, context),
         info: (message, context) =>
-            DEMOTED_LOG_MESSAGES.has(message)
-                ? logger.debug(message, context)
-                : logger.info(message, context)
+            quiet(message) ? logger.debug(message, context) : logger.info(message, context)
     }
 }
 

@@ -18,6 +18,7 @@ import { userInfo } from 'node:os'
 import { dirname } from 'node:path'
 import type { WaStore, WaStoreBackend } from 'zapo-js'
 import { ZapoError } from '../errors.js'
+import { atForcedStop } from '../interrupt.js'
 import { zapoRoot } from '../zapo-cjs.js'
 import type { AnyDomain, BackendKind, BackendSpec, StoreDomain, StoreSpec } from './address.js'
 import { ARCHIVE_DOMAINS, DURABLE_DOMAINS } from './address.js'
@@ -141,6 +142,8 @@ export async function openStore(spec: StoreSpec, mode: OpenMode): Promise<Opened
             return (name !== undefined ? byName.get(name) : undefined) ?? primary
         }
         let closed = false
+        // a forced stop (a second Ctrl-C) closes it too: SQLite then leaves no -wal/-shm behind
+        const forget = atForcedStop(() => closeAll(opened))
         return {
             spec,
             mode,
@@ -182,6 +185,7 @@ export async function openStore(spec: StoreSpec, mode: OpenMode): Promise<Opened
             close: async () => {
                 if (closed) return
                 closed = true
+                forget()
                 await closeAll(opened)
             }
         }

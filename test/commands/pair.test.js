@@ -298,7 +298,7 @@ describe('zapo pair', { concurrency: 4 }, () => {
         const result = await run.done
         assert.equal(result.code, 15, result.stderr)
         const last = run.lines().at(-1)
-        assert.deepEqual(Object.keys(last), ['event', 'code', 'message'])
+        assert.deepEqual(Object.keys(last), ['event', 'code', 'exitCode', 'message', 'meta'])
         assert.equal(last.code, 'PAIRING_REFUSED')
         assert.equal(await storeDigest(url), before)
     })
@@ -358,7 +358,9 @@ describe('zapo pair', { concurrency: 4 }, () => {
         assert.deepEqual(events.at(-1), {
             event: 'error',
             code: 'TIMEOUT',
-            message: events.at(-1).message
+            exitCode: 8,
+            message: events.at(-1).message,
+            meta: { timeoutMs: 8_000 }
         })
         assert.match(events.at(-1).message, /--timeout/)
         assert.equal(
@@ -697,7 +699,13 @@ describe('zapo pair', { concurrency: 4 }, () => {
         assert.equal(existsSync(join(cwd, 'zapo.sqlite')), false)
         const json = await runZapo(['pair', '--json'], { cwd, env: { ZAPO_SESSION: undefined } })
         assert.equal(json.code, 2)
-        assert.deepEqual(Object.keys(JSON.parse(json.stdout)), ['event', 'code', 'message'])
+        assert.deepEqual(Object.keys(JSON.parse(json.stdout)), [
+            'event',
+            'code',
+            'exitCode',
+            'message',
+            'meta'
+        ])
         for (const phone of ['call-me', '0049 170 1234567', '12345']) {
             const bad = await runZapo(['pair', '--session', 's', '--phone', phone], { cwd })
             assert.equal(bad.code, 2, phone)

@@ -1,44 +1,15 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'node:test'
 import { fileURLToPath } from 'node:url'
+
+import { loadedModules } from '../helpers/modules.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const bin = join(root, 'bin', 'zapo.js')
 const HEAVY =
     /(^|\/)node_modules\/(zapo-js|@zapo-js|better-sqlite3|pg|mysql2|ioredis|mongodb|ws|pino|pino-pretty|@clack|qrcode-terminal|age-encryption)\//
-
-/** Runs zapo with a loader hook that records every module it resolves. */
-function loadedModules(args) {
-    const dir = mkdtempSync(join(tmpdir(), 'zapo-startup-'))
-    const log = join(dir, 'modules.log')
-    const hooks = join(dir, 'hooks.mjs')
-    writeFileSync(
-        hooks,
-        `import { appendFileSync } from 'node:fs'
-export async function resolve(specifier, context, next) {
-    const result = await next(specifier, context)
-    appendFileSync(${JSON.stringify(log)}, result.url + '\\n')
-    return result
-}`
-    )
-    const register = join(dir, 'register.mjs')
-    writeFileSync(
-        register,
-        `import { register } from 'node:module'\nregister(${JSON.stringify('file://' + hooks)})\n`
-    )
-    writeFileSync(log, '')
-    const result = spawnSync(process.execPath, ['--import', register, bin, ...args], {
-        cwd: dir,
-        encoding: 'utf8',
-        env: { ...process.env, NO_COLOR: '1' }
-    })
-    const modules = readFileSync(log, 'utf8').split('\n').filter(Boolean)
-    return { ...result, modules }
-}
 
 for (const args of [['--help'], ['--version'], ['sesions', 'list'], ['help', 'export']]) {
     test(`zapo ${args.join(' ')} loads no zapo-js, store package or native module`, () => {
