@@ -125,7 +125,7 @@ export async function runSandboxCommand(
                 note(io, `${name}: ${jid}`)
             }
         }
-        sandbox.server.on(name, listener)
+        sandbox.on(name, listener)
         return { name, listener }
     })
 
@@ -141,7 +141,7 @@ export async function runSandboxCommand(
         if (hooks.signal?.aborted) stop()
         else hooks.signal?.addEventListener('abort', stop)
     })
-    for (const { name, listener } of listeners) sandbox.server.off(name, listener)
+    for (const { name, listener } of listeners) sandbox.off(name, listener)
     if (!opts.json) note(io, 'closing the sandbox')
     await sandbox.close()
     return 0

@@ -10,7 +10,8 @@ import type { BinaryNode } from 'zapo-js/transport'
 
 import { delay } from './nodes.js'
 import type { HandshakeMode, NoiseTransport } from './noise.js'
-import type { DeviceRecord, LinkCodeSession, RegistrationData } from './server.js'
+import type { DeviceRecord, RegistrationData } from './registry.js'
+import type { LinkCodeSession } from './server.js'
 
 const HANDSHAKE_TIMEOUT_MS = 20_000
 const CLIENT_IQ_TIMEOUT_MS = 15_000

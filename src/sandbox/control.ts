@@ -6,7 +6,7 @@ import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
-import { parseFaultKind, parseLoginRefusal } from './server.js'
+import { parseFaultKind, parseLoginRefusal } from './faults.js'
 import type { SandboxServer } from './server.js'
 
 const MAX_BODY_BYTES = 64 * 1024
@@ -110,12 +110,14 @@ async function route(
         }
     }
     if (method === 'GET' && path === '/devices') {
-        return { devices: server.devices() }
+        return { devices: server.registry.devices() }
     }
     if (method === 'GET' && path === '/messages') {
         const peer = query.get('peer')
         return {
-            messages: server.peerMessages(peer).map(({ message: _message, ...entry }) => entry)
+            messages: server.peers
+                .peerMessages(peer)
+                .map(({ message: _message, ...entry }) => entry)
         }
     }
     if (method !== 'POST') throw new HttpError(405, 'use POST')
@@ -241,7 +243,11 @@ async function route(
                 throw new HttpError(400, (error as Error).message)
             }
             const ms = num(body, 'ms')
-            await server.fault(str(body, 'device') as string, kind, ms !== undefined ? { ms } : {})
+            await server.faults.fault(
+                str(body, 'device') as string,
+                kind,
+                ms !== undefined ? { ms } : {}
+            )
             return { ok: true }
         }
         case '/refuse-next-login': {

@@ -14,19 +14,13 @@ import { formatRootCa } from '../client/root-ca.js'
 import type { NoiseRootCa } from '../client/root-ca.js'
 import { startControlServer } from './control.js'
 import type { ControlServer } from './control.js'
-import {
-    CHAT_PATH,
-    FaultKind,
-    LOGIN_REFUSAL_REASONS,
-    SandboxServer,
-    parseFaultKind,
-    parseLoginRefusal
-} from './server.js'
+import type { SandboxEvents } from './events.js'
+import { FaultKind, LOGIN_REFUSAL_REASONS, parseFaultKind, parseLoginRefusal } from './faults.js'
+import type { PeerMessage } from './peers.js'
+import type { DeviceInfo } from './registry.js'
+import { CHAT_PATH, SandboxServer } from './server.js'
 import type {
-    DeviceInfo,
-    PeerMessage,
     ScanResult,
-    SandboxServerEvents,
     SendGroupMessageInput,
     SendGroupMessageResult,
     SendMessageInput,
@@ -38,7 +32,7 @@ export type {
     DeviceInfo,
     PeerMessage,
     ScanResult,
-    SandboxServerEvents,
+    SandboxEvents,
     SendGroupMessageInput,
     SendGroupMessageResult,
     SendMessageInput,
@@ -87,7 +81,7 @@ export class Sandbox {
     readonly controlUrl: string
     readonly host: string
     readonly port: number
-    /** The protocol server itself, an EventEmitter of {@link SandboxServerEvents}. */
+    /** The protocol server itself; its `events` emit {@link SandboxEvents}. */
     readonly server: SandboxServer
     private readonly control: ControlServer
     private closing: Promise<void> | null = null
@@ -129,7 +123,7 @@ export class Sandbox {
 
     /** Messages clients sent to simulated peers, decrypted by the peer (newest last). */
     peerMessages(peer: string | null = null): PeerMessage[] {
-        return this.server.peerMessages(peer)
+        return this.server.peers.peerMessages(peer)
     }
 
     enterPairingCode(code: string, options: { readonly phone?: string } = {}): Promise<ScanResult> {
@@ -137,7 +131,7 @@ export class Sandbox {
     }
 
     devices(): DeviceInfo[] {
-        return this.server.devices()
+        return this.server.registry.devices()
     }
 
     sendMessage(input: SendMessageInput): Promise<SendMessageResult> {
@@ -177,7 +171,7 @@ export class Sandbox {
         kind: FaultKind | string,
         options: { readonly ms?: number } = {}
     ): Promise<void> {
-        return this.server.fault(device, parseFaultKind(kind), options)
+        return this.server.faults.fault(device, kind, options)
     }
 
     /**
@@ -190,64 +184,30 @@ export class Sandbox {
         this.server.refuseNextLogin(device, parseLoginRefusal(kind))
     }
 
-    on<K extends keyof SandboxServerEvents>(
-        name: K,
-        listener: (event: SandboxServerEvents[K]) => void
-    ): this {
-        this.server.on(name, listener)
+    on<K extends keyof SandboxEvents>(name: K, listener: (event: SandboxEvents[K]) => void): this {
+        this.server.events.on(name, listener)
         return this
     }
 
-    off<K extends keyof SandboxServerEvents>(
-        name: K,
-        listener: (event: SandboxServerEvents[K]) => void
-    ): this {
-        this.server.off(name, listener)
+    off<K extends keyof SandboxEvents>(name: K, listener: (event: SandboxEvents[K]) => void): this {
+        this.server.events.off(name, listener)
         return this
     }
 
-    waitFor<K extends keyof SandboxServerEvents>(
+    waitFor<K extends keyof SandboxEvents>(
         name: K,
-        predicate?: (event: SandboxServerEvents[K]) => boolean,
+        predicate?: (event: SandboxEvents[K]) => boolean,
         timeoutMs?: number
-    ): Promise<SandboxServerEvents[K]> {
-        return this.server.waitFor(name, predicate, timeoutMs)
+    ): Promise<SandboxEvents[K]> {
+        return this.server.events.waitFor(name, predicate, timeoutMs)
     }
 
     /**
      * Resolves with a device once it is connected and has uploaded its prekeys (ready to receive
      * messages). `jid` narrows to one device; without it the first ready device wins.
      */
-    async waitForDevice(jid: string | null = null, timeoutMs = 30_000): Promise<DeviceInfo> {
-        const ready = () =>
-            this.devices().find(
-                device =>
-                    (jid === null || device.jid === jid) &&
-                    device.connected &&
-                    device.hasSignedPreKey &&
-                    device.preKeyCount > 0
-            ) ?? null
-        const found = ready()
-        if (found) return found
-        return new Promise((resolve, reject) => {
-            const check = () => {
-                const device = ready()
-                if (!device) return
-                cleanup()
-                resolve(device)
-            }
-            const timer = setTimeout(() => {
-                cleanup()
-                reject(new Error(`timed out waiting for device ${jid ?? '(any)'}`))
-            }, timeoutMs)
-            const cleanup = () => {
-                clearTimeout(timer)
-                this.server.off('prekeys', check)
-                this.server.off('login', check)
-            }
-            this.server.on('prekeys', check)
-            this.server.on('login', check)
-        })
+    waitForDevice(jid: string | null = null, timeoutMs = 30_000): Promise<DeviceInfo> {
+        return this.server.registry.waitForDevice(jid, timeoutMs)
     }
 }
 

@@ -3,20 +3,21 @@
  * transport (intro header, 3-byte length-prefixed frames, Noise), the pairing and login flows,
  * the settle-time queries a client sends, and the stanzas a test injects.
  */
-import { EventEmitter } from 'node:events'
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
 import { WebSocketServer } from 'ws'
 import type { WebSocket } from 'ws'
-import { proto } from 'zapo-js'
 import type { Logger } from 'zapo-js'
-import { X25519, randomBytesAsync } from 'zapo-js/crypto'
+import { randomBytesAsync } from 'zapo-js/crypto'
 import type { BinaryNode } from 'zapo-js/transport'
 import { uint8Equal } from 'zapo-js/util'
 
 import { Connection } from './connection.js'
+import { SandboxEmitter } from './events.js'
+import { Faults, LOGIN_REFUSAL_REASONS } from './faults.js'
+import type { FaultKind } from './faults.js'
 import {
     HOST_DOMAIN,
     bytesContent,
@@ -27,7 +28,6 @@ import {
     noopLogger,
     normalizeUserJid,
     nowSeconds,
-    randomDigits,
     randomHex,
     readUint,
     sha1Sync,
@@ -36,7 +36,7 @@ import {
     uintBytes
 } from './nodes.js'
 import { createServerIdentity, respondToHandshake } from './noise.js'
-import type { HandshakeMode, KeyPair, ServerIdentity } from './noise.js'
+import type { ServerIdentity } from './noise.js'
 import {
     buildPairSuccessIdentity,
     enterLinkCode,
@@ -44,87 +44,14 @@ import {
     verifyPairDeviceSign
 } from './pairing.js'
 import type { LinkCodePrimaryState } from './pairing.js'
-import { SimulatedPeer } from './peers.js'
-import type { DeviceKeyBundle, SignedPreKeyPublic } from './peers.js'
+import { PeerDirectory } from './peers.js'
+import type { SignedPreKeyPublic } from './peers.js'
+import { DeviceRegistry } from './registry.js'
+import type { Account, DeviceRecord, RegistrationData } from './registry.js'
 
 export const CHAT_PATH = '/ws/chat'
 const RESTART_AFTER_PAIRING_GRACE_MS = 1_500
 const QR_REF_COUNT = 6
-const INBOX_LIMIT = 1_000
-
-/** Faults a test can inject into a device's live connection. */
-export const FaultKind = Object.freeze({
-    RESTART: 'restart',
-    REPLACED: 'replaced',
-    DEVICE_REMOVED: 'device_removed',
-    NOT_AUTHORIZED: 'not_authorized',
-    FORCE_LOGOUT: 'force_logout',
-    SERVICE_UNAVAILABLE: 'service_unavailable',
-    DROP: 'drop',
-    LATE: 'late',
-    LOCKED: 'locked',
-    BANNED: 'banned',
-    CLIENT_TOO_OLD: 'client_too_old',
-    BAD_USER_AGENT: 'bad_user_agent',
-    TEMP_BANNED: 'temp_banned'
-} as const)
-export type FaultKind = (typeof FaultKind)[keyof typeof FaultKind]
-
-/**
- * The `<failure reason=…>` each refusal sends; zapo-js 0.3.0 maps exactly these reasons to close
- * events (`client/incoming.js` FAILURE_REASON_TO_DISCONNECT). These are the kinds
- * `refuseNextLogin` takes: the real service answers a login with them instead of `<success>`.
- */
-export const LOGIN_REFUSAL_REASONS: Readonly<Partial<Record<FaultKind, number>>> = Object.freeze({
-    not_authorized: 401,
-    locked: 403,
-    client_too_old: 405,
-    banned: 406,
-    bad_user_agent: 409,
-    service_unavailable: 503,
-    // zapo-js 0.3.0 maps no close event to 402: it only emits `failure`, the server closes
-    temp_banned: 402
-})
-
-/** Refusals the real service gives only at login (it checks the client's version and user agent there). */
-const LOGIN_ONLY_FAULTS: ReadonlySet<FaultKind> = new Set<FaultKind>([
-    'client_too_old',
-    'bad_user_agent'
-])
-
-const FAULT_ALIASES: Readonly<Record<string, FaultKind>> = Object.freeze({
-    '515': 'restart',
-    stream_error_515: 'restart',
-    conflict: 'replaced',
-    '401': 'not_authorized',
-    '516': 'force_logout',
-    '503': 'service_unavailable',
-    drop_socket: 'drop',
-    '403': 'locked',
-    '406': 'banned',
-    '405': 'client_too_old',
-    '409': 'bad_user_agent',
-    '402': 'temp_banned'
-})
-
-export function parseFaultKind(value: string): FaultKind {
-    const normalized = value.trim().toLowerCase().replace(/-/g, '_')
-    const known = Object.values(FaultKind) as string[]
-    if (known.includes(normalized)) return normalized as FaultKind
-    const alias = FAULT_ALIASES[normalized]
-    if (alias) return alias
-    throw new Error(`unknown fault "${value}": expected one of ${known.join(', ')}`)
-}
-
-/** Parses a login refusal kind (a fault kind the real service can answer a login with). */
-export function parseLoginRefusal(value: string): FaultKind {
-    const kind = parseFaultKind(value)
-    if (LOGIN_REFUSAL_REASONS[kind] === undefined) {
-        const allowed = Object.keys(LOGIN_REFUSAL_REASONS).join(', ')
-        throw new Error(`"${value}" is not a login refusal: expected one of ${allowed}`)
-    }
-    return kind
-}
 
 export interface SandboxServerOptions {
     readonly host: string
@@ -138,69 +65,12 @@ export interface SandboxServerOptions {
     readonly logger: Logger | null
 }
 
-export interface Account {
-    readonly phone: string
-    readonly jid: string
-    readonly lidUser: string
-    readonly identity: KeyPair
-    nextDeviceId: number
-}
-
-export interface DeviceInfo {
-    readonly jid: string
-    readonly lid: string
-    readonly phone: string
-    readonly deviceId: number
-    readonly platform: string
-    readonly connected: boolean
-    readonly registrationId: number
-    readonly preKeyCount: number
-    readonly hasSignedPreKey: boolean
-    readonly pairedAt: number
-    readonly logins: number
-}
-
-export interface DeviceRecord {
-    readonly jid: string
-    readonly lid: string
-    readonly account: Account
-    readonly deviceId: number
-    readonly noisePub: Uint8Array
-    readonly platform: string
-    readonly pairedAt: number
-    identityPub: Uint8Array
-    registrationId: number
-    signedPreKey: SignedPreKeyPublic | null
-    preKeys: Map<number, Uint8Array>
-    keysUploaded: boolean
-    connection: Connection | null
-    offline: BinaryNode[]
-    logins: number
-}
-
-export interface RegistrationData {
-    readonly identityPub: Uint8Array
-    readonly registrationId: number
-    readonly signedPreKey: SignedPreKeyPublic
-    readonly noisePub: Uint8Array
-}
-
 export interface LinkCodeSession {
     readonly ref: string
     readonly phone: string
     readonly wrappedCompanionEphemeralPub: Uint8Array
     primary: LinkCodePrimaryState | null
     account: Account | null
-}
-
-export interface PeerMessage {
-    readonly peer: string
-    readonly from: string
-    readonly id: string
-    readonly type: 'pkmsg' | 'msg'
-    readonly text: string | null
-    readonly message: proto.IMessage
-    readonly at: number
 }
 
 export interface ScanResult {
@@ -249,24 +119,6 @@ export interface SendMessageResult {
     }[]
 }
 
-export interface SandboxServerEvents {
-    connection: { connectionId: number; remoteAddress: string }
-    qr: { connectionId: number; refs: readonly string[] }
-    'pairing-code': { connectionId: number; phone: string; ref: string }
-    paired: { jid: string; lid: string; phone: string; connectionId: number; via: 'qr' | 'code' }
-    'pairing-failed': { connectionId: number; reason: string }
-    login: { jid: string; connectionId: number; handshake: HandshakeMode }
-    prekeys: { jid: string; count: number }
-    disconnect: { connectionId: number; jid: string | null }
-    'client-stanza': { connectionId: number; jid: string | null; node: BinaryNode }
-    /** a simulated peer decrypted a message a client sent it */
-    'peer-message': PeerMessage
-    /** a companion unlinked itself (`WaClient.logout()`: `<remove-companion-device>`) */
-    'device-removed': { jid: string; reason: string | null; connectionId: number }
-    /** a login answered with `<failure reason=…>` because of `refuseNextLogin` */
-    'login-refused': { jid: string; connectionId: number; kind: FaultKind; reason: number }
-}
-
 /** The `<skey>` of a prekey upload or signed-prekey rotation. */
 function readSignedPreKey(skey: BinaryNode): SignedPreKeyPublic {
     return {
@@ -276,8 +128,12 @@ function readSignedPreKey(skey: BinaryNode): SignedPreKeyPublic {
     }
 }
 
-export class SandboxServer extends EventEmitter {
+export class SandboxServer {
     readonly options: SandboxServerOptions
+    readonly events = new SandboxEmitter()
+    readonly registry: DeviceRegistry
+    readonly peers: PeerDirectory
+    readonly faults: Faults
     private readonly logger: Logger
     private identity: ServerIdentity | null = null
     private http: HttpServer | null = null
@@ -287,20 +143,27 @@ export class SandboxServer extends EventEmitter {
     private refuseScans = 0
     private readonly loginRefusals: { readonly target: string; readonly kind: FaultKind }[] = []
     private readonly connections = new Set<Connection>()
-    private readonly accounts = new Map<string, Account>()
-    private readonly devicesByJid = new Map<string, DeviceRecord>()
-    private readonly removedDevices = new Set<string>()
-    private readonly peers = new Map<string, Promise<SimulatedPeer>>()
     private readonly pendingScans = new Set<NodeJS.Timeout>()
     private boundPort = 0
-    private readonly waitCancels = new Map<number, Set<() => void>>()
     private readonly pendingPairings = new Map<string, Promise<void>>()
-    private readonly inbox: PeerMessage[] = []
 
     constructor(options: SandboxServerOptions) {
-        super()
         this.options = options
         this.logger = options.logger ?? noopLogger()
+        const { events, logger } = this
+        this.peers = new PeerDirectory({ events, logger })
+        this.registry = new DeviceRegistry({
+            events,
+            logger,
+            stanzaId: () => this.stanzaId(),
+            preKeyLowWater: options.preKeyLowWater,
+            onDeviceCreated: jid => this.peers.forgetDevice(jid)
+        })
+        this.faults = new Faults({
+            registry: this.registry,
+            logger,
+            connections: () => this.connections
+        })
     }
 
     get port(): number {
@@ -348,32 +211,10 @@ export class SandboxServer extends EventEmitter {
             this.http.close(() => resolve())
             this.http.closeAllConnections()
         })
-        this.removeAllListeners()
+        this.events.removeAllListeners()
     }
 
     // ---- public test surface -------------------------------------------------------------
-
-    devices(): DeviceInfo[] {
-        return [...this.devicesByJid.values()].map(device => ({
-            jid: device.jid,
-            lid: device.lid,
-            phone: device.account.phone,
-            deviceId: device.deviceId,
-            platform: device.platform,
-            connected: device.connection !== null && !device.connection.closed,
-            registrationId: device.registrationId,
-            preKeyCount: device.preKeys.size,
-            hasSignedPreKey: device.signedPreKey !== null,
-            pairedAt: device.pairedAt,
-            logins: device.logins
-        }))
-    }
-
-    /** Messages clients sent to simulated peers (newest last), optionally for one peer. */
-    peerMessages(peer: string | null = null): PeerMessage[] {
-        const jid = peer === null ? null : normalizeUserJid(peer)
-        return this.inbox.filter(entry => jid === null || entry.peer === jid)
-    }
 
     refuseNextScan(): void {
         this.refuseScans += 1
@@ -406,7 +247,7 @@ export class SandboxServer extends EventEmitter {
             await this.sendPairDevice(conn)
             return { status: 'refused', jid: null }
         }
-        const account = await this.accountFor(options.phone ?? null)
+        const account = await this.registry.accountFor(options.phone ?? null)
         const device = await this.completePairing(conn, account, advSecret, 'qr')
         return { status: 'paired', jid: device.jid }
     }
@@ -440,10 +281,10 @@ export class SandboxServer extends EventEmitter {
             throw new Error('no companion is waiting for a pairing code')
         }
         const session = conn.linkCode
-        const account = await this.accountFor(session.phone)
+        const account = await this.registry.accountFor(session.phone)
         session.account = account
         session.primary = await enterLinkCode(code, session.wrappedCompanionEphemeralPub)
-        const paired = this.waitFor(
+        const paired = this.events.waitFor(
             'paired',
             event => event.connectionId === conn.id,
             30_000,
@@ -473,7 +314,7 @@ export class SandboxServer extends EventEmitter {
                 }
             ]
         })
-        const failed = this.waitFor(
+        const failed = this.events.waitFor(
             'pairing-failed',
             event => event.connectionId === conn.id,
             30_000,
@@ -489,7 +330,7 @@ export class SandboxServer extends EventEmitter {
             if (!outcome.ok) throw new Error(`pairing code was not accepted (${outcome.reason})`)
             return { status: 'paired', jid: outcome.jid }
         } finally {
-            this.cancelWaits(conn.id)
+            this.events.cancelWaits(conn.id)
         }
     }
 
@@ -507,33 +348,18 @@ export class SandboxServer extends EventEmitter {
         this.loginRefusals.push({ target: trimmed, kind })
     }
 
-    async fault(
-        target: string,
-        kind: FaultKind,
-        options: { readonly ms?: number } = {}
-    ): Promise<void> {
-        if (LOGIN_ONLY_FAULTS.has(kind)) {
-            throw new Error(
-                `${kind} is refused at login only: use refuseNextLogin (POST /refuse-next-login)`
-            )
-        }
-        const conns = this.resolveConnections(target)
-        if (conns.length === 0) throw new Error(`no live connection for ${target}`)
-        await Promise.all(conns.map(conn => this.applyFault(conn, kind, options.ms ?? 30_000)))
-    }
-
     async sendMessage(input: SendMessageInput): Promise<SendMessageResult> {
-        const targets = this.resolveDevices(input.to)
+        const targets = this.registry.resolveDevices(input.to)
         if (targets.length === 0) throw new Error(`no paired device matches ${input.to}`)
         const peerJid = normalizeUserJid(input.from)
-        const peer = await this.peerFor(peerJid)
+        const peer = await this.peers.peerFor(peerJid)
         const id = input.id ?? `3EB0${await randomHex(8)}`
         const deliveries: { jid: string; type: 'pkmsg' | 'msg'; queued: boolean }[] = []
         for (const device of targets) {
-            await this.waitForKeys(device, 10_000)
+            await this.registry.waitForKeys(device, 10_000)
             const envelope = await peer.encryptText(
                 device.jid,
-                () => this.keyBundle(device),
+                () => this.registry.keyBundle(device),
                 input.text
             )
             const node: BinaryNode = {
@@ -561,17 +387,20 @@ export class SandboxServer extends EventEmitter {
 
     /** A text from `from` in group `group`, to every targeted device (sender keys, `skmsg`). */
     async sendGroupMessage(input: SendGroupMessageInput): Promise<SendGroupMessageResult> {
-        const targets = this.resolveDevices(input.to)
+        const targets = this.registry.resolveDevices(input.to)
         if (targets.length === 0) throw new Error(`no paired device matches ${input.to}`)
         const group = input.group.includes('@') ? input.group : `${input.group}@g.us`
         const peerJid = normalizeUserJid(input.from)
-        const peer = await this.peerFor(peerJid)
+        const peer = await this.peers.peerFor(peerJid)
         const id = input.id ?? `3EB0${await randomHex(8)}`
-        for (const device of targets) await this.waitForKeys(device, 10_000)
+        for (const device of targets) await this.registry.waitForKeys(device, 10_000)
         const encrypted = await peer.encryptGroupText(
             group,
             input.text,
-            targets.map(device => ({ jid: device.jid, bundle: () => this.keyBundle(device) }))
+            targets.map(device => ({
+                jid: device.jid,
+                bundle: () => this.registry.keyBundle(device)
+            }))
         )
         const deliveries: { jid: string; distribution: 'pkmsg' | 'msg' | null; queued: boolean }[] =
             []
@@ -748,48 +577,6 @@ export class SandboxServer extends EventEmitter {
         return callId
     }
 
-    /** Resolves with the first event of `name` that matches, or rejects after `timeoutMs`. */
-    waitFor<K extends keyof SandboxServerEvents>(
-        name: K,
-        predicate: (event: SandboxServerEvents[K]) => boolean = () => true,
-        timeoutMs = 30_000,
-        tag: number | null = null
-    ): Promise<SandboxServerEvents[K]> {
-        return new Promise((resolve, reject) => {
-            const cleanup = () => {
-                clearTimeout(timer)
-                this.off(name, listener)
-                if (tag !== null) this.waitCancels.get(tag)?.delete(cancel)
-            }
-            const listener = (event: SandboxServerEvents[K]) => {
-                if (!predicate(event)) return
-                cleanup()
-                resolve(event)
-            }
-            const cancel = () => {
-                cleanup()
-                reject(new Error('wait cancelled'))
-            }
-            const timer = setTimeout(() => {
-                cleanup()
-                reject(new Error(`timed out waiting for sandbox event ${name}`))
-            }, timeoutMs)
-            this.on(name, listener)
-            if (tag !== null) {
-                const set = this.waitCancels.get(tag) ?? new Set()
-                set.add(cancel)
-                this.waitCancels.set(tag, set)
-            }
-        })
-    }
-
-    private cancelWaits(tag: number): void {
-        const set = this.waitCancels.get(tag)
-        if (!set) return
-        this.waitCancels.delete(tag)
-        for (const cancel of set) cancel()
-    }
-
     // ---- connections -----------------------------------------------------------------------
 
     private accept(ws: WebSocket, request: IncomingMessage): void {
@@ -801,7 +588,7 @@ export class SandboxServer extends EventEmitter {
             this.logger
         )
         this.connections.add(conn)
-        this.emit('connection', { connectionId: conn.id, remoteAddress: conn.remoteAddress })
+        this.events.emit('connection', { connectionId: conn.id, remoteAddress: conn.remoteAddress })
         ws.on('message', data => conn.receive(data))
         ws.on('error', error => {
             this.logger.debug('sandbox socket error', {
@@ -813,7 +600,10 @@ export class SandboxServer extends EventEmitter {
             this.connections.delete(conn)
             if (conn.device && conn.device.connection === conn) conn.device.connection = null
             void conn.markClosed().then(() => {
-                this.emit('disconnect', { connectionId: conn.id, jid: conn.device?.jid ?? null })
+                this.events.emit('disconnect', {
+                    connectionId: conn.id,
+                    jid: conn.device?.jid ?? null
+                })
             })
         })
         void this.runHandshake(conn)
@@ -888,7 +678,7 @@ export class SandboxServer extends EventEmitter {
                 }
             ]
         })
-        this.emit('qr', { connectionId: conn.id, refs })
+        this.events.emit('qr', { connectionId: conn.id, refs })
     }
 
     private async login(
@@ -903,23 +693,28 @@ export class SandboxServer extends EventEmitter {
         if (refusal) {
             const reason = LOGIN_REFUSAL_REASONS[refusal.kind] as number
             this.logger.info('sandbox refusing login', { jid, kind: refusal.kind, reason })
-            this.emit('login-refused', { jid, connectionId: conn.id, kind: refusal.kind, reason })
+            this.events.emit('login-refused', {
+                jid,
+                connectionId: conn.id,
+                kind: refusal.kind,
+                reason
+            })
             await conn.endWith({
                 tag: 'failure',
                 attrs: { reason: String(reason), location: 'sandbox' }
             })
             return
         }
-        if (this.removedDevices.has(jid)) {
+        if (this.registry.isRemoved(jid)) {
             await conn.endWith({ tag: 'failure', attrs: { reason: '401', location: 'sandbox' } })
             return
         }
-        let device = this.devicesByJid.get(jid)
+        let device = this.registry.device(jid)
         if (!device) {
             // The sandbox keeps state in memory; a device paired against an earlier run is adopted.
-            const account = await this.accountFor(String(username))
+            const account = await this.registry.accountFor(String(username))
             account.nextDeviceId = Math.max(account.nextDeviceId, deviceId + 1)
-            device = this.createDevice(account, deviceId, clientStatic, null, 'unknown')
+            device = this.registry.createDevice(account, deviceId, clientStatic, null, 'unknown')
             this.logger.info('sandbox adopted unknown device', { jid })
         } else if (!uint8Equal(device.noisePub, clientStatic)) {
             await conn.endWith({ tag: 'failure', attrs: { reason: '401', location: 'sandbox' } })
@@ -947,7 +742,7 @@ export class SandboxServer extends EventEmitter {
                 lid: device.lid
             }
         })
-        this.emit('login', { jid, connectionId: conn.id, handshake: conn.mode ?? 'xx' })
+        this.events.emit('login', { jid, connectionId: conn.id, handshake: conn.mode ?? 'xx' })
         // Offline delivery as the service does it: with nothing queued, only the end marker; else
         // a preview, the client asks for a batch, the queued stanzas follow, then the end marker
         // (the client emits offline_resume events).
@@ -991,39 +786,6 @@ export class SandboxServer extends EventEmitter {
             attrs: {},
             content: [{ tag: 'offline', attrs: { count: String(queued.length) } }]
         })
-    }
-
-    private createDevice(
-        account: Account,
-        deviceId: number,
-        noisePub: Uint8Array,
-        registration: RegistrationData | null,
-        platform: string
-    ): DeviceRecord {
-        const jid = `${account.phone}:${deviceId}@${HOST_DOMAIN}`
-        const device: DeviceRecord = {
-            jid,
-            lid: `${account.lidUser}:${deviceId}@lid`,
-            account,
-            deviceId,
-            noisePub,
-            platform,
-            pairedAt: Date.now(),
-            identityPub: registration?.identityPub ?? new Uint8Array(0),
-            registrationId: registration?.registrationId ?? 0,
-            signedPreKey: registration?.signedPreKey ?? null,
-            preKeys: new Map(),
-            keysUploaded: false,
-            connection: null,
-            offline: [],
-            logins: 0
-        }
-        this.devicesByJid.set(jid, device)
-        this.removedDevices.delete(jid)
-        for (const peer of this.peers.values()) {
-            void peer.then(p => p.forget(jid)).catch(() => undefined)
-        }
-        return device
     }
 
     private async completePairing(
@@ -1101,7 +863,7 @@ export class SandboxServer extends EventEmitter {
             await conn.endWith({ tag: 'failure', attrs: { reason: '401', location: 'sandbox' } })
             throw new Error('companion device signature is invalid')
         }
-        const device = this.createDevice(
+        const device = this.registry.createDevice(
             account,
             deviceId,
             registration.noisePub,
@@ -1109,7 +871,7 @@ export class SandboxServer extends EventEmitter {
             'web'
         )
         this.logger.info('sandbox paired device', { jid, via })
-        this.emit('paired', { jid, lid, phone: account.phone, connectionId: conn.id, via })
+        this.events.emit('paired', { jid, lid, phone: account.phone, connectionId: conn.id, via })
         // The real service restarts the stream with 515; a client that already reconnects on its
         // own (zapo-js does) closes first and never sees it.
         void conn.waitClosed(RESTART_AFTER_PAIRING_GRACE_MS).then(closed => {
@@ -1123,7 +885,11 @@ export class SandboxServer extends EventEmitter {
     // ---- client stanzas --------------------------------------------------------------------
 
     private async handleNode(conn: Connection, node: BinaryNode): Promise<void> {
-        this.emit('client-stanza', { connectionId: conn.id, jid: conn.device?.jid ?? null, node })
+        this.events.emit('client-stanza', {
+            connectionId: conn.id,
+            jid: conn.device?.jid ?? null,
+            node
+        })
         if (node.tag === 'iq') {
             if (
                 (node.attrs.type === 'result' || node.attrs.type === 'error') &&
@@ -1153,7 +919,7 @@ export class SandboxServer extends EventEmitter {
             return
         }
         if (node.tag === 'message' && node.attrs.id) {
-            await this.receiveFromClient(conn, node)
+            if (conn.device) await this.peers.receive(conn.device.jid, node)
             await conn.respond({
                 tag: 'ack',
                 attrs: {
@@ -1263,9 +1029,8 @@ export class SandboxServer extends EventEmitter {
                 return
             }
             await conn.respond(result())
-            this.devicesByJid.delete(device.jid)
-            this.removedDevices.add(device.jid)
-            this.emit('device-removed', {
+            this.registry.removeDevice(device.jid)
+            this.events.emit('device-removed', {
                 jid: device.jid,
                 reason: first.attrs.reason ?? null,
                 connectionId: conn.id
@@ -1311,7 +1076,7 @@ export class SandboxServer extends EventEmitter {
                 primary: null,
                 account: null
             }
-            this.emit('pairing-code', { connectionId: conn.id, phone, ref })
+            this.events.emit('pairing-code', { connectionId: conn.id, phone, ref })
             return result([
                 {
                     tag: 'link_code_companion_reg',
@@ -1347,7 +1112,7 @@ export class SandboxServer extends EventEmitter {
             } catch {
                 // The code typed on the phone did not match: the bundle does not decrypt.
                 session.primary = null
-                this.emit('pairing-failed', { connectionId: conn.id, reason: 'wrong_code' })
+                this.events.emit('pairing-failed', { connectionId: conn.id, reason: 'wrong_code' })
                 return error(401, 'not-authorized')
             }
         }
@@ -1384,7 +1149,7 @@ export class SandboxServer extends EventEmitter {
                 if (value) device.preKeys.set(keyId, value)
             }
             device.keysUploaded = true
-            this.emit('prekeys', { jid: device.jid, count: device.preKeys.size })
+            this.events.emit('prekeys', { jid: device.jid, count: device.preKeys.size })
             return result()
         }
         if (node.attrs.type === 'set' && first?.tag === 'rotate') {
@@ -1411,7 +1176,7 @@ export class SandboxServer extends EventEmitter {
         const users = children(child(usync, 'list')).map((user): BinaryNode => {
             const jid = user.attrs.jid ?? ''
             const phone = jid.split('@')[0]?.split(':')[0] ?? ''
-            const isPeer = jid.endsWith(`@${HOST_DOMAIN}`) && !this.accounts.has(phone)
+            const isPeer = jid.endsWith(`@${HOST_DOMAIN}`) && !this.registry.isAccount(phone)
             return {
                 tag: 'user',
                 attrs: { jid },
@@ -1451,7 +1216,7 @@ export class SandboxServer extends EventEmitter {
         const deviceId = jid.split('@')[0]?.split(':')[1]
         if (
             !jid.endsWith(`@${HOST_DOMAIN}`) ||
-            this.accounts.has(user) ||
+            this.registry.isAccount(user) ||
             (deviceId && deviceId !== '0')
         ) {
             return {
@@ -1460,7 +1225,7 @@ export class SandboxServer extends EventEmitter {
                 content: [{ tag: 'error', attrs: { code: '404', text: 'item-not-found' } }]
             }
         }
-        const peer = await this.peerFor(`${user}@${HOST_DOMAIN}`)
+        const peer = await this.peers.peerFor(`${user}@${HOST_DOMAIN}`)
         const bundle = await peer.keyBundle()
         return {
             tag: 'user',
@@ -1487,56 +1252,6 @@ export class SandboxServer extends EventEmitter {
                     ]
                 }
             ]
-        }
-    }
-
-    /** A message the client sent: peers decrypt what is addressed to them. */
-    private async receiveFromClient(conn: Connection, node: BinaryNode): Promise<void> {
-        const device = conn.device
-        const to = node.attrs.to
-        if (!device || !to) return
-        const targets: { jid: string; enc: BinaryNode }[] = []
-        for (const entry of children(node)) {
-            if (entry.tag === 'enc') targets.push({ jid: to, enc: entry })
-            if (entry.tag === 'participants') {
-                for (const participant of children(entry)) {
-                    const enc = child(participant, 'enc')
-                    if (participant.attrs.jid && enc)
-                        targets.push({ jid: participant.attrs.jid, enc })
-                }
-            }
-        }
-        for (const target of targets) {
-            const user = target.jid.split('@')[0]?.split(':')[0] ?? ''
-            const peerJid = `${user}@${HOST_DOMAIN}`
-            const type = target.enc.attrs.type
-            const ciphertext = bytesContent(target.enc)
-            if (!this.peers.has(peerJid) || (type !== 'pkmsg' && type !== 'msg') || !ciphertext)
-                continue
-            try {
-                const peer = await this.peerFor(peerJid)
-                const plaintext = await peer.decrypt(device.jid, { type, ciphertext })
-                const message = proto.Message.decode(plaintext)
-                const entry: PeerMessage = {
-                    peer: peerJid,
-                    from: device.jid,
-                    id: node.attrs.id ?? '',
-                    type,
-                    text: message.conversation ?? message.extendedTextMessage?.text ?? null,
-                    message,
-                    at: Date.now()
-                }
-                this.inbox.push(entry)
-                if (this.inbox.length > INBOX_LIMIT)
-                    this.inbox.splice(0, this.inbox.length - INBOX_LIMIT)
-                this.emit('peer-message', entry)
-            } catch (err) {
-                this.logger.warn('sandbox peer could not decrypt a client message', {
-                    peer: peerJid,
-                    from: device.jid,
-                    message: (err as Error).message
-                })
-            }
         }
     }
 
@@ -1583,80 +1298,6 @@ export class SandboxServer extends EventEmitter {
         return `sbx.${(this.nextStanzaId++).toString(36)}`
     }
 
-    private async accountFor(phone: string | null): Promise<Account> {
-        const resolved = phone ?? `1555${await randomDigits(7)}`
-        const existing = this.accounts.get(resolved)
-        if (existing) return existing
-        const identity = await X25519.generateKeyPair()
-        const account: Account = {
-            phone: resolved,
-            jid: `${resolved}@${HOST_DOMAIN}`,
-            lidUser: `1${await randomDigits(13)}`,
-            identity,
-            nextDeviceId: 1
-        }
-        this.accounts.set(resolved, account)
-        return account
-    }
-
-    private peerFor(jid: string): Promise<SimulatedPeer> {
-        let peer = this.peers.get(jid)
-        if (!peer) {
-            peer = SimulatedPeer.create(jid)
-            this.peers.set(jid, peer)
-        }
-        return peer
-    }
-
-    private keyBundle(device: DeviceRecord): DeviceKeyBundle | null {
-        const signed = device.signedPreKey
-        if (!device.keysUploaded || !signed) return null
-        return {
-            registrationId: device.registrationId,
-            identity: device.identityPub,
-            signedPreKey: signed,
-            takeOneTimeKey: () => {
-                const first = device.preKeys.entries().next()
-                if (first.done) return null
-                const [id, publicKey] = first.value
-                device.preKeys.delete(id)
-                if (device.preKeys.size === this.options.preKeyLowWater) this.askForPreKeys(device)
-                return { id, publicKey }
-            }
-        }
-    }
-
-    /** Low on one-time prekeys: `<notification type=encrypt><count>` makes the client upload. */
-    private askForPreKeys(device: DeviceRecord): void {
-        const conn = device.connection
-        if (!conn || conn.closed) return
-        this.logger.info('sandbox asks a device for prekeys', {
-            jid: device.jid,
-            left: device.preKeys.size
-        })
-        void conn
-            .send({
-                tag: 'notification',
-                attrs: { from: HOST_DOMAIN, id: this.stanzaId(), type: 'encrypt', t: nowSeconds() },
-                content: [{ tag: 'count', attrs: { value: String(device.preKeys.size) } }]
-            })
-            .catch(() => undefined)
-    }
-
-    private async waitForKeys(device: DeviceRecord, timeoutMs: number): Promise<void> {
-        if (device.keysUploaded) return
-        await this.waitFor('prekeys', event => event.jid === device.jid, timeoutMs).catch(() => {
-            throw new Error(`device ${device.jid} has not uploaded prekeys; is it logged in?`)
-        })
-    }
-
-    private resolveDevices(target: string): DeviceRecord[] {
-        const exact = this.devicesByJid.get(target)
-        if (exact) return [exact]
-        const user = target.split('@')[0]?.split(':')[0] ?? target
-        return [...this.devicesByJid.values()].filter(device => device.account.phone === user)
-    }
-
     private takeLoginRefusal(
         jid: string,
         user: string
@@ -1667,15 +1308,6 @@ export class SandboxServer extends EventEmitter {
         })
         if (index === -1) return null
         return this.loginRefusals.splice(index, 1)[0] ?? null
-    }
-
-    private resolveConnections(target: string): Connection[] {
-        const fromDevices = this.resolveDevices(target)
-            .map(device => device.connection)
-            .filter((conn): conn is Connection => conn !== null && !conn.closed)
-        if (fromDevices.length > 0) return fromDevices
-        const byId = Number(target)
-        return [...this.connections].filter(conn => conn.id === byId && !conn.closed)
     }
 
     private async deliver(device: DeviceRecord, node: BinaryNode): Promise<boolean> {
@@ -1689,73 +1321,11 @@ export class SandboxServer extends EventEmitter {
     }
 
     private async deliverToAll(target: string, node: BinaryNode): Promise<void> {
-        const devices = this.resolveDevices(target)
+        const devices = this.registry.resolveDevices(target)
         if (devices.length === 0) throw new Error(`no paired device matches ${target}`)
         for (const device of devices) await this.deliver(device, node)
-    }
-
-    private async applyFault(conn: Connection, kind: FaultKind, lateMs: number): Promise<void> {
-        const device = conn.device
-        const removeDevice = () => {
-            if (!device) return
-            this.devicesByJid.delete(device.jid)
-            this.removedDevices.add(device.jid)
-        }
-        this.logger.info('sandbox injecting fault', { connectionId: conn.id, kind })
-        switch (kind) {
-            case 'restart':
-                await conn.endWith({ tag: 'stream:error', attrs: { code: '515' } })
-                return
-            case 'replaced':
-                await conn.endWith({
-                    tag: 'stream:error',
-                    attrs: {},
-                    content: [{ tag: 'conflict', attrs: { type: 'replaced' } }]
-                })
-                return
-            case 'device_removed':
-                removeDevice()
-                await conn.endWith({
-                    tag: 'stream:error',
-                    attrs: {},
-                    content: [{ tag: 'conflict', attrs: { type: 'device_removed' } }]
-                })
-                return
-            case 'not_authorized':
-                removeDevice()
-                await conn.endWith({
-                    tag: 'failure',
-                    attrs: { reason: '401', location: 'sandbox' }
-                })
-                return
-            case 'force_logout':
-                removeDevice()
-                await conn.endWith({ tag: 'stream:error', attrs: { code: '516' } })
-                return
-            case 'service_unavailable':
-                await conn.endWith({
-                    tag: 'failure',
-                    attrs: { reason: '503', location: 'sandbox' }
-                })
-                return
-            case 'locked':
-            case 'banned':
-            case 'client_too_old':
-            case 'bad_user_agent':
-            case 'temp_banned':
-                await conn.endWith({
-                    tag: 'failure',
-                    attrs: { reason: String(LOGIN_REFUSAL_REASONS[kind]), location: 'sandbox' }
-                })
-                return
-            case 'drop':
-                conn.terminate()
-                return
-            case 'late':
-                conn.lateMs = lateMs
-                return
-        }
     }
 }
 
 export { Connection, HOST_DOMAIN, normalizeUserJid }
+export type { Account, DeviceRecord, RegistrationData }
