@@ -7,7 +7,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
 import { parseFaultKind, parseLoginRefusal } from './faults.js'
-import type { SandboxServer } from './server.js'
+import type { SandboxApi } from './index.js'
+import { GROUP_ACTIONS } from './inject.js'
 
 const MAX_BODY_BYTES = 64 * 1024
 
@@ -82,7 +83,7 @@ function send(res: ServerResponse, status: number, value: unknown): void {
 }
 
 async function route(
-    server: SandboxServer,
+    server: SandboxApi,
     method: string,
     path: string,
     query: URLSearchParams,
@@ -110,14 +111,12 @@ async function route(
         }
     }
     if (method === 'GET' && path === '/devices') {
-        return { devices: server.registry.devices() }
+        return { devices: server.devices() }
     }
     if (method === 'GET' && path === '/messages') {
         const peer = query.get('peer')
         return {
-            messages: server.peers
-                .peerMessages(peer)
-                .map(({ message: _message, ...entry }) => entry)
+            messages: server.peerMessages(peer).map(({ message: _message, ...entry }) => entry)
         }
     }
     if (method !== 'POST') throw new HttpError(405, 'use POST')
@@ -200,15 +199,7 @@ async function route(
             return { id }
         }
         case '/group-event': {
-            const action =
-                oneOf(body, 'action', [
-                    'add',
-                    'remove',
-                    'promote',
-                    'demote',
-                    'subject',
-                    'announce'
-                ] as const) ?? 'add'
+            const action = oneOf(body, 'action', GROUP_ACTIONS) ?? 'add'
             const participants = body.participants
             if (
                 participants !== undefined &&
@@ -243,11 +234,7 @@ async function route(
                 throw new HttpError(400, (error as Error).message)
             }
             const ms = num(body, 'ms')
-            await server.faults.fault(
-                str(body, 'device') as string,
-                kind,
-                ms !== undefined ? { ms } : {}
-            )
+            await server.fault(str(body, 'device') as string, kind, ms !== undefined ? { ms } : {})
             return { ok: true }
         }
         case '/refuse-next-login': {
@@ -270,7 +257,7 @@ export interface ControlServer {
     close(): Promise<void>
 }
 
-export async function startControlServer(server: SandboxServer, port = 0): Promise<ControlServer> {
+export async function startControlServer(server: SandboxApi, port = 0): Promise<ControlServer> {
     const http: Server = createServer((req, res) => {
         const url = new URL(req.url ?? '/', 'http://localhost')
         const path = url.pathname.replace(/\/+$/, '') || '/'
