@@ -150,6 +150,10 @@ async function pairInner(flags: PairFlags, ctx: CliContext): Promise<number> {
         note(io, `zapo: connecting to the test server ${server.url} (not WhatsApp)`)
     }
 
+    // --sandbox: an in-process sandbox plays the phone; the pairing only sees its URL and root
+    const sandboxPhone = flags.sandbox
+        ? await (await import('./pair-sandbox.js')).startSandboxPhone({ phone })
+        : null
     const screen = await createScreen(io, {
         session: sessionId,
         phone,
@@ -177,13 +181,13 @@ async function pairInner(flags: PairFlags, ctx: CliContext): Promise<number> {
                 method: phone !== null ? { kind: 'phone', phone } : { kind: 'qr' },
                 force: flags.force === true,
                 timeoutMs,
-                server,
-                sandbox: flags.sandbox === true
+                server: sandboxPhone?.server ?? server
             },
             {
                 signal: controller.signal,
                 ...(io.debug ? { logger: await debugLogger(io, sessionId) } : {}),
                 onProgress: event => {
+                    sandboxPhone?.onProgress(event)
                     switch (event.type) {
                         case 'qr':
                             if (io.json)
@@ -218,6 +222,7 @@ async function pairInner(flags: PairFlags, ctx: CliContext): Promise<number> {
         process.off('SIGINT', onSignal)
         process.off('SIGTERM', onSignal)
         screen?.stop()
+        await sandboxPhone?.close()
     }
 
     if (io.json) {

@@ -34,17 +34,14 @@ export interface PairOptions {
     /** replace the credentials of an already paired session */
     readonly force: boolean
     readonly timeoutMs: number
-    /** a test server (zapo sandbox); null = the production service */
+    /** a test server (zapo sandbox): its URL and root CA; null = the production service */
     readonly server: { readonly url: string; readonly rootCa: string } | null
-    /** start an in-process sandbox that scans / enters the code by itself after `sandboxScanMs` */
-    readonly sandbox?: boolean
-    readonly sandboxScanMs?: number
     /** longest wait, after the phone confirmed, for the post-pairing login to settle */
     readonly settleMs?: number
 }
 
 export type PairProgress =
-    | { readonly type: 'connecting'; readonly server: string | null; readonly sandbox: boolean }
+    | { readonly type: 'connecting'; readonly server: string | null }
     | { readonly type: 'qr'; readonly qr: string; readonly expiresInMs: number }
     | { readonly type: 'pairing_code'; readonly code: string; readonly expiresInMs: number }
     | { readonly type: 'scanned'; readonly meJid: string }
@@ -309,7 +306,6 @@ function cancelled(): ZapoError {
 async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<StagedOutcome> {
     const { sessionId, method } = options
     const staging = await createStagingStore(sessionId)
-    let sandbox: import('../sandbox/index.js').Sandbox | null = null
     let client: WaClient | null = null
     let finished = false
     const timers = new Set<NodeJS.Timeout>()
@@ -321,12 +317,7 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
         timers.add(timer)
     }
     try {
-        let server = options.server
-        if (options.sandbox) {
-            const { startSandbox } = await import('../sandbox/index.js')
-            sandbox = await startSandbox({ autoScanMs: options.sandboxScanMs ?? 3_000 })
-            server = { url: sandbox.url, rootCa: sandbox.rootCa }
-        }
+        const server = options.server
         const { createWaClient } = await import('../client/create-client.js')
         try {
             client = createWaClient({
@@ -349,11 +340,7 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
             )
         }
         const active = client
-        deps.onProgress({
-            type: 'connecting',
-            server: server?.url ?? null,
-            sandbox: Boolean(options.sandbox)
-        })
+        deps.onProgress({ type: 'connecting', server: server?.url ?? null })
 
         const started = Date.now()
         let paired: WaAuthCredentials | null = null
@@ -423,12 +410,6 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
                         code,
                         expiresInMs: PAIRING_CODE_TTL_MS
                     })
-                    if (sandbox) {
-                        const box = sandbox
-                        later(options.sandboxScanMs ?? 3_000, () => {
-                            void box.enterPairingCode(code, { phone }).catch(() => undefined)
-                        })
-                    }
                 } catch (error) {
                     if (finished) return
                     const err = toError(error)
@@ -467,7 +448,6 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
                     return
                 }
                 deps.onProgress({ type: 'qr', qr, expiresInMs: ttlMs })
-                if (sandbox) void sandbox.presentQr(qr).catch(() => undefined)
                 later(ttlMs + QR_EXPIRY_GRACE_MS, () => {
                     if (finished || paired || Date.now() < lastQrExpiresAt + QR_EXPIRY_GRACE_MS)
                         return
@@ -571,7 +551,6 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
             await client.disconnect().catch(() => undefined)
         }
         await staging.destroy().catch(() => undefined)
-        if (sandbox) await sandbox.close().catch(() => undefined)
     }
 }
 
