@@ -101,10 +101,7 @@ export class Transport {
             res.writeHead(426, { 'content-type': 'text/plain' })
             res.end('zapo sandbox: connect with a WebSocket to ' + CHAT_PATH + '\n')
         })
-        const wss = new WebSocketServer({ server: http, path: CHAT_PATH })
-        wss.on('connection', (ws, request) => this.accept(ws, request))
-        this.http = http
-        this.wss = wss
+        // listen first: a listen error (port in use, host unknown) rejects here, with its code
         await new Promise<void>((resolve, reject) => {
             http.once('error', reject)
             http.listen(this.options.port, this.options.host, () => {
@@ -112,6 +109,13 @@ export class Transport {
                 resolve()
             })
         })
+        this.http = http
+        const wss = new WebSocketServer({ server: http, path: CHAT_PATH })
+        wss.on('connection', (ws, request) => this.accept(ws, request))
+        wss.on('error', error => {
+            this.options.logger.warn('sandbox listener error', { message: error.message })
+        })
+        this.wss = wss
         this.boundPort = (http.address() as AddressInfo).port
         this.options.logger.info('sandbox listening', {
             host: this.options.host,
