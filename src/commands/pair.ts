@@ -72,7 +72,8 @@ export function register(program: Command): void {
                 '\nNothing is written to the store until the phone has confirmed: a timeout, Ctrl-C, a dropped\n' +
                 'connection or a refused pairing leave it exactly as it was.\n' +
                 'Exit codes: 0 paired, 2 usage, 7 already paired (use --force), 8 timeout, 14 connection failed,\n' +
-                '15 pairing refused, 130 cancelled. With --json, stdout is NDJSON: qr, pairing_code, paired, error.'
+                '15 pairing refused, 20 server not trusted (--server-root-ca), 130 cancelled.\n' +
+                'With --json, stdout is NDJSON: qr, pairing_code, paired, error.'
         )
         .action(handle<PairFlags>(async (flags, ctx) => pairCommand(flags, ctx)))
 }

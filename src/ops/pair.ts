@@ -22,7 +22,7 @@ import type { RecordBatch } from '../store/records.types.js'
 import { classifyClose } from '../client/reasons.js'
 import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
 import { createStagingStore, credentialsOf } from './pair-staging.js'
-import { SILENT_LOGGER } from '../client/silent-logger.js'
+import { watchConnect, type ConnectFailure } from '../client/connect-failure.js'
 
 export type PairMethod =
     { readonly kind: 'qr' } | { readonly kind: 'phone'; readonly phone: string }
@@ -308,6 +308,8 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
     const staging = await createStagingStore(sessionId)
     let client: WaClient | null = null
     let finished = false
+    // a refused socket or an untrusted certificate, reported as it happens (see below)
+    let connectFailed: (failure: ConnectFailure) => void = () => undefined
     const timers = new Set<NodeJS.Timeout>()
     const later = (ms: number, fn: () => void): void => {
         const timer = setTimeout(() => {
@@ -324,7 +326,9 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
                 store: staging.store,
                 sessionId,
                 server,
-                logger: deps.logger ?? SILENT_LOGGER,
+                logger: watchConnect(deps.logger ?? null, server, {
+                    onFailure: failure => connectFailed(failure)
+                }),
                 // zapo-js waits this long for a socket to open (then retries) and, after the server
                 // closed first, for a close handshake it never sees: keep a refused pairing from
                 // lingering 10 s after its result
@@ -380,6 +384,18 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
                 fail(cancelled())
             }
             deps.signal?.addEventListener('abort', onAbort, { once: true })
+            // zapo-js would retry a refused socket or an untrusted server until its connect
+            // timeout: before the phone confirmed, either ends the pairing at once
+            connectFailed = failure => {
+                if (paired) return
+                fail(
+                    new ZapoError(
+                        failure.code,
+                        `cannot pair: ${failure.summary}; nothing was stored: ${failure.hint}`,
+                        { server: failure.url, failure: failure.kind }
+                    )
+                )
+            }
             later(options.timeoutMs, () => {
                 if (paired) return
                 if (!connected) {
