@@ -65,29 +65,13 @@ export class ClientStanzas {
         }
         if (node.tag === 'receipt' || node.tag === 'notification' || node.tag === 'call') {
             if (node.attrs.id && node.tag === 'receipt') {
-                await conn.respond({
-                    tag: 'ack',
-                    attrs: {
-                        class: 'receipt',
-                        id: node.attrs.id,
-                        from: node.attrs.to ?? HOST_DOMAIN,
-                        ...(node.attrs.type ? { type: node.attrs.type } : {})
-                    }
-                })
+                await conn.respond(ack(node, node.attrs.type ? { type: node.attrs.type } : {}))
             }
             return
         }
         if (node.tag === 'message' && node.attrs.id) {
             if (conn.device) await this.options.peers.receive(conn.device.jid, node)
-            await conn.respond({
-                tag: 'ack',
-                attrs: {
-                    class: 'message',
-                    id: node.attrs.id,
-                    from: node.attrs.to ?? HOST_DOMAIN,
-                    t: nowSeconds()
-                }
-            })
+            await conn.respond(ack(node, { t: nowSeconds() }))
         }
         // presence, ack, chatstate and the rest need no answer.
     }
@@ -314,6 +298,19 @@ export class ClientStanzas {
                     ]
                 }
             ]
+        }
+    }
+}
+
+/** The server's `<ack>` of a client's receipt or message. */
+function ack(node: BinaryNode, extra: Readonly<Record<string, string>>): BinaryNode {
+    return {
+        tag: 'ack',
+        attrs: {
+            class: node.tag,
+            id: node.attrs.id ?? '',
+            from: node.attrs.to ?? HOST_DOMAIN,
+            ...extra
         }
     }
 }

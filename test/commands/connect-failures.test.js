@@ -13,18 +13,12 @@ import { test } from 'node:test'
 
 import { startSandbox } from '../../dist/sandbox/index.js'
 import { makeSession, openTestStore } from '../helpers/fixtures.js'
-import { runZapo, ZAPO_BIN } from '../helpers/run.js'
+import { CLEAN_ZAPO_ENV, runZapo, ZAPO_BIN } from '../helpers/run.js'
 import { LEAN_SHAPE } from '../helpers/shapes.js'
 import { storeDigest } from '../helpers/store-digest.js'
 import { pairWithQr, startTestSandbox, tempDir } from '../sandbox/helpers.js'
 
-const env = {
-    ZAPO_STORE: undefined,
-    ZAPO_SESSION: undefined,
-    ZAPO_CONFIG: undefined,
-    ZAPO_SERVER: undefined,
-    ZAPO_SERVER_ROOT_CA: undefined
-}
+const env = CLEAN_ZAPO_ENV
 
 // generous for a loaded machine; without the fix each takes 10 s or more (logs: forever)
 const FAST_MS = 7_000
