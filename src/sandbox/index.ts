@@ -19,6 +19,7 @@ import { formatRootCa } from '../client/root-ca.js'
 import type { NoiseRootCa } from '../client/root-ca.js'
 import type { Connection } from './connection.js'
 import { startControlServer } from './control.js'
+import type { ControlServer } from './control.js'
 import { SandboxEmitter } from './events.js'
 import { Faults } from './faults.js'
 import { Injector } from './inject.js'
@@ -187,7 +188,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
         await transport.close()
         events.removeAllListeners()
     }
-    let control
+    let control: ControlServer
     try {
         control = await startControlServer(api, options.controlPort ?? 0)
     } catch (error) {
