@@ -22,12 +22,8 @@ const urls = process.argv.slice(3)
 async function once(sandbox, url, sessionId) {
     const started = performance.now()
     const marks = {}
-    const serverPaired = new Promise(resolve =>
-        sandbox.server.once('paired', () => resolve(performance.now()))
-    )
-    const keys = new Promise(resolve =>
-        sandbox.server.once('prekeys', () => resolve(performance.now()))
-    )
+    const serverPaired = sandbox.waitFor('paired', undefined, 120_000).then(() => performance.now())
+    const keys = sandbox.waitFor('prekeys', undefined, 120_000).then(() => performance.now())
     const child = spawn(
         process.execPath,
         [

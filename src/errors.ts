@@ -28,6 +28,7 @@ export const EXIT_CODES = Object.freeze({
     BAD_FILE: 17,
     UNSUPPORTED_VERSION: 18,
     VERIFY_FAILED: 19,
+    UNTRUSTED_SERVER: 20,
     CANCELLED: 130
 } as const)
 
@@ -55,6 +56,8 @@ export const EXIT_CODE_MEANINGS: Readonly<Record<ZapoErrorCode, string>> = Objec
     BAD_FILE: 'the file is not a zapo export, or is truncated or tampered with',
     UNSUPPORTED_VERSION: 'the file was written by a newer format version',
     VERIFY_FAILED: 'verification found records that differ between source and target',
+    UNTRUSTED_SERVER:
+        "the server's certificate does not chain to the trusted root (--server-root-ca, or WhatsApp's own)",
     CANCELLED: 'interrupted (Ctrl-C) or cancelled at a prompt'
 })
 

@@ -1,7 +1,7 @@
-import { WebSocket as NodeWebSocket } from 'ws'
 import { zapoRoot } from '../zapo-cjs.js'
 import type { Logger, WaClient, WaClientOptions, WaStore } from 'zapo-js'
 
+import { installTracedWebSocket } from './connect-failure.js'
 import { parseRootCa } from './root-ca.js'
 
 /** A server override: the chat socket URL and the root CA string printed by `zapo sandbox`. */
@@ -31,20 +31,9 @@ export interface CreateWaClientOptions {
     >
 }
 
-/**
- * zapo-js 0.3 looks up `globalThis.WebSocket` (its socket-constructor option is not reachable
- * from `WaClientOptions`); Node 20 has none, so hand it the `ws` implementation once.
- */
-export function ensureWebSocketGlobal(): void {
-    const scope = globalThis as { WebSocket?: unknown }
-    if (typeof scope.WebSocket !== 'function') {
-        scope.WebSocket = NodeWebSocket
-    }
-}
-
 /** The one place the CLI builds a `WaClient`. No `dangerous.*` option is ever set here. */
 export function createWaClient(options: CreateWaClientOptions): WaClient {
-    ensureWebSocketGlobal()
+    installTracedWebSocket()
     const server = options.server ?? null
     const base: WaClientOptions = {
         ...(options.tuning ?? {}),

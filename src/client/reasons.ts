@@ -279,6 +279,7 @@ export const FATAL_SEVERITY: readonly ZapoErrorCode[] = Object.freeze([
     'LOGGED_OUT',
     'CLIENT_REJECTED',
     'REPLACED',
+    'UNTRUSTED_SERVER',
     'CONNECTION_FAILED'
 ])
 

@@ -127,6 +127,11 @@ export class ReconnectPolicy {
         )
     }
 
+    /** the owner classified an outcome itself (a connect failure it knows is final) */
+    classified(classification: CloseClassification): ReconnectDecision {
+        return this.decide(classification)
+    }
+
     /** the full-jitter delay bound for an attempt (exposed for docs and tests) */
     backoffCeilingMs(attempt: number): number {
         return Math.min(this.capMs, this.baseMs * 2 ** Math.max(0, attempt - 1))

@@ -105,7 +105,8 @@ export function register(program: Command): void {
             'after',
             '\nExit codes: 0 every check passed; 3 no such session; 4 store unreachable; 5 inconsistent credentials;\n' +
                 '6 not paired; 8 login timed out; 9 a threshold failed; 10 logged out; 11 replaced; 12 banned/locked;\n' +
-                '13 client rejected; 14 could not connect. With --all the most severe result wins (docs/check.md).'
+                '13 client rejected; 14 could not connect; 20 server not trusted (--server-root-ca). With --all the most\n' +
+                'severe result wins (docs/check.md).'
         )
         .action(handle<CheckFlags>(runCheckCommand))
 }

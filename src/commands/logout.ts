@@ -65,7 +65,8 @@ export function register(program: Command): void {
             'after',
             '\nNothing is removed when the server cannot be reached (exit 14): the device would stay linked on the phone.\n' +
                 'Exit codes: 0 logged out; 2 no --yes without a terminal; 3 no such session; 6 not paired (nothing to unlink);\n' +
-                '8 the server did not confirm in time; 11 replaced by a running app; 14 could not connect; 19 records left behind.'
+                '8 the server did not confirm in time; 11 replaced by a running app; 14 could not connect; 19 records left behind;\n' +
+                '20 server not trusted (--server-root-ca).'
         )
         .action(handle<LogoutFlags>(runLogoutCommand))
 }

@@ -75,7 +75,8 @@ export function register(program: Command): void {
             '\nConnecting kicks an app running the same session while this runs (one connection per device).\n' +
                 'Ctrl-C or SIGTERM disconnects (the device stays linked) and exits 0; a second Ctrl-C exits at once (130).\n' +
                 'Exit codes when every session stopped by itself: 10 logged out, 11 replaced, 12 banned/locked,\n' +
-                '13 client rejected (the most severe wins). Transient failures are retried with backoff, without end.\n' +
+                '13 client rejected, 14 refused or unknown host before the first login, 20 server not trusted\n' +
+                '(--server-root-ca); the most severe wins. Transient failures are retried with backoff, without end.\n' +
                 'JSON schema and reconnect policy: docs/logs.md'
         )
         .action(handle<LogsFlags>(runLogsCommand))

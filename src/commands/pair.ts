@@ -73,7 +73,8 @@ export function register(program: Command): void {
                 '\nNothing is written to the store until the phone has confirmed: a timeout, Ctrl-C, a dropped\n' +
                 'connection or a refused pairing leave it exactly as it was.\n' +
                 'Exit codes: 0 paired, 2 usage, 7 already paired (use --force), 8 timeout, 14 connection failed,\n' +
-                '15 pairing refused, 130 cancelled. With --json, stdout is NDJSON: qr, pairing_code, paired, error.'
+                '15 pairing refused, 20 server not trusted (--server-root-ca), 130 cancelled.\n' +
+                'With --json, stdout is NDJSON: qr, pairing_code, paired, error.'
         )
         .action(handle<PairFlags>(pairCommand, { ndjson: true }))
 }
@@ -128,6 +129,10 @@ async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
         note(io, `zapo: connecting to the test server ${server.url} (not WhatsApp)`)
     }
 
+    // --sandbox: an in-process sandbox plays the phone; the pairing only sees its URL and root
+    const sandboxPhone = flags.sandbox
+        ? await (await import('./pair-sandbox.js')).startSandboxPhone({ phone })
+        : null
     const screen = await createScreen(io, {
         session: sessionId,
         phone,
@@ -147,13 +152,13 @@ async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
                 method: phone !== null ? { kind: 'phone', phone } : { kind: 'qr' },
                 force: flags.force === true,
                 timeoutMs,
-                server,
-                sandbox: flags.sandbox === true
+                server: sandboxPhone?.server ?? server
             },
             {
                 signal,
                 ...(io.debug ? { logger: await debugLogger(io, sessionId) } : {}),
                 onProgress: event => {
+                    sandboxPhone?.onProgress(event)
                     switch (event.type) {
                         case 'qr':
                             if (io.json)
@@ -186,6 +191,7 @@ async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
         )
     } finally {
         screen?.stop()
+        await sandboxPhone?.close()
     }
 
     if (io.json) {

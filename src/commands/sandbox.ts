@@ -9,7 +9,7 @@
 import type { Command } from 'commander'
 
 import { handle } from '../cli.js'
-import { usageError, ZapoError } from '../errors.js'
+import { errorLine, usageError, ZapoError } from '../errors.js'
 import { claimInterrupts } from '../interrupt.js'
 import { note, printJsonLine, printLine } from '../output.js'
 import type { Io } from '../output.js'
@@ -61,6 +61,46 @@ export function parseAutoScanMs(value: string): number {
     return ms
 }
 
+/**
+ * Why the sandbox could not listen, as one line naming the flag that fixes it: a port in use or
+ * reserved, a host that does not resolve or is not an address of this machine.
+ */
+function listenError(error: unknown, opts: SandboxCommandOptions): ZapoError {
+    const code = (error as NodeJS.ErrnoException).code ?? ''
+    const where = { host: opts.host, port: opts.port, reason: code || null }
+    switch (code) {
+        case 'EADDRINUSE':
+            return usageError(
+                `--port ${opts.port} is already in use on ${opts.host}: pick another --port (0 picks a free one)`,
+                where
+            )
+        case 'EACCES':
+            return usageError(
+                `--port ${opts.port} on ${opts.host} needs privileges this user does not have: pick a port from 1024 up (0 picks a free one)`,
+                where
+            )
+        case 'ENOTFOUND':
+        case 'EAI_AGAIN':
+        case 'EAI_NONAME':
+            return usageError(
+                `--host ${opts.host} does not resolve to an address: pass an address of this machine (default 127.0.0.1)`,
+                where
+            )
+        case 'EADDRNOTAVAIL':
+            return usageError(
+                `--host ${opts.host} is not an address of this machine: pass one of its addresses (default 127.0.0.1)`,
+                where
+            )
+        default:
+            return new ZapoError(
+                'INTERNAL',
+                `could not listen on ${opts.host}:${opts.port}: ${errorLine(error)}`,
+                where,
+                { cause: error }
+            )
+    }
+}
+
 export async function runSandboxCommand(
     opts: SandboxCommandOptions,
     io: Io,
@@ -75,13 +115,7 @@ export async function runSandboxCommand(
             autoScanMs: opts.autoScanMs
         })
     } catch (error) {
-        const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message
-        throw new ZapoError(
-            'CONNECTION_FAILED',
-            `could not listen on ${opts.host}:${opts.port} (${reason}); ` +
-                'pick another --port or --host',
-            { host: opts.host, port: opts.port }
-        )
+        throw listenError(error, opts)
     }
     const info: SandboxReadyInfo = {
         url: sandbox.url,
@@ -127,7 +161,7 @@ export async function runSandboxCommand(
                 note(io, `${name}: ${jid}`)
             }
         }
-        sandbox.server.on(name, listener)
+        sandbox.on(name, listener)
         return { name, listener }
     })
 
@@ -136,7 +170,7 @@ export async function runSandboxCommand(
     const stop = hooks.signal ? AbortSignal.any([interrupted, hooks.signal]) : interrupted
     if (!stop.aborted)
         await new Promise<void>(resolve => stop.addEventListener('abort', () => resolve()))
-    for (const { name, listener } of listeners) sandbox.server.off(name, listener)
+    for (const { name, listener } of listeners) sandbox.off(name, listener)
     await sandbox.close()
     return 0
 }

@@ -78,6 +78,7 @@ export const SEVERITY: readonly ZapoErrorCode[] = Object.freeze([
     'REPLACED',
     'SESSION_NOT_FOUND',
     'NOT_PAIRED',
+    'UNTRUSTED_SERVER',
     'CONNECTION_FAILED',
     'TIMEOUT',
     'CHECK_FAILED',
@@ -600,10 +601,7 @@ function loginResult(probe: LoginProbeResult, timeoutMs: number): CheckResult {
         case 'failed':
             return named(
                 'login',
-                result('fail', `could not connect: ${probe.detail}`, {
-                    ...base,
-                    code: 'CONNECTION_FAILED'
-                })
+                result('fail', `could not connect: ${probe.detail}`, { ...base, code: probe.code })
             )
         case 'cancelled':
             return named('login', result('skip', 'interrupted before the login finished', base))

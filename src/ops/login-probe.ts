@@ -13,6 +13,7 @@
  */
 
 import type { Logger, WaClient, WaClientOptions } from 'zapo-js'
+import { failureLine, watchConnect } from '../client/connect-failure.js'
 import { createWaClient } from '../client/create-client.js'
 import {
     classifyClose,
@@ -23,7 +24,6 @@ import {
 import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
 import type { ZapoErrorCode } from '../errors.js'
 import type { OpenedStore } from '../store/open.js'
-import { SILENT_LOGGER } from '../client/silent-logger.js'
 
 export interface ServerOverride {
     readonly url: string
@@ -65,7 +65,12 @@ export type LoginProbeResult =
           readonly loggedIn: boolean
       }
     | { readonly status: 'timeout'; readonly detail: string }
-    | { readonly status: 'failed'; readonly detail: string }
+    /** no connection: CONNECTION_FAILED, or UNTRUSTED_SERVER for a certificate that does not chain */
+    | {
+          readonly status: 'failed'
+          readonly code: 'CONNECTION_FAILED' | 'UNTRUSTED_SERVER'
+          readonly detail: string
+      }
     | { readonly status: 'cancelled' }
 
 const DISCONNECT_GRACE_MS = 5_000
@@ -78,10 +83,12 @@ export async function probeLogin(
     options: LoginProbeOptions
 ): Promise<LoginProbeResult> {
     if (options.signal?.aborted) return { status: 'cancelled' }
-    const socketErrors: string[] = []
     let socketOpened = false
-    const logger = watchingLogger(options.logger ?? null, {
-        onSocketError: message => socketErrors.push(message),
+    // a refused socket or an untrusted certificate ends the probe at once (zapo-js would retry
+    // until its 10 s connect timeout): see client/connect-failure.ts
+    const logger = watchConnect(options.logger ?? null, options.server, {
+        onFailure: failure =>
+            finish({ status: 'failed', code: failure.code, detail: failureLine(failure) }),
         onSocketOpen: () => {
             socketOpened = true
         }
@@ -162,19 +169,12 @@ export async function probeLogin(
 
     const timer = setTimeout(() => {
         if (loginAt !== null) return
-        if (!socketOpened && socketErrors.length > 0) {
-            finish({
-                status: 'failed',
-                detail: `${lastOf(socketErrors)} (no socket opened within ${options.timeoutMs} ms)`
-            })
-        } else {
-            finish({
-                status: 'timeout',
-                detail: socketOpened
-                    ? 'the server accepted the socket but did not log the device in'
-                    : 'no answer from the server'
-            })
-        }
+        finish({
+            status: 'timeout',
+            detail: socketOpened
+                ? 'the server accepted the socket but did not log the device in'
+                : 'no answer from the server'
+        })
     }, options.timeoutMs)
 
     // after <success>: wait `settleMs` for an immediate refusal, then report the login time
@@ -189,8 +189,7 @@ export async function probeLogin(
 
     client.connect().catch((error: unknown) => {
         const message = error instanceof Error ? error.message : String(error)
-        const detail = socketErrors.length > 0 ? `${lastOf(socketErrors)} (${message})` : message
-        finish({ status: 'failed', detail })
+        finish({ status: 'failed', code: 'CONNECTION_FAILED', detail: message })
     })
 
     let result = await outcome
@@ -225,10 +224,6 @@ function refused(
     }
 }
 
-function lastOf(items: readonly string[]): string {
-    return items[items.length - 1] ?? ''
-}
-
 /** `disconnect()` (write-behind flushed, device still linked), given up on after a grace period. */
 export async function disconnectQuietly(client: WaClient): Promise<void> {
     await withTimeout(client.disconnect(), DISCONNECT_GRACE_MS).catch(() => undefined)
@@ -248,47 +243,4 @@ export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
             }
         )
     })
-}
-
-const LEVELS = Object.freeze(['trace', 'debug', 'info', 'warn', 'error'] as const)
-type Level = (typeof LEVELS)[number]
-
-/**
- * The client's logger, passed through at its own level, plus what the probe needs to tell
- * "refused" from "unreachable": zapo-js reports socket failures only in its logs (and keeps
- * retrying for 10 s), and the start of the Noise handshake only at debug level.
- */
-function watchingLogger(
-    inner: Logger | null,
-    hooks: { onSocketError(message: string): void; onSocketOpen(): void }
-): Logger {
-    const base = inner ?? SILENT_LOGGER
-    const floor = LEVELS.indexOf(base.level as Level)
-    const watch = (message: string, context?: Readonly<Record<string, unknown>>): void => {
-        if (message === 'socket open failed' || message === 'socket open error') {
-            const detail =
-                typeof context?.message === 'string'
-                    ? context.message
-                    : typeof context?.url === 'string'
-                      ? `cannot open a socket to ${context.url}`
-                      : message
-            hooks.onSocketError(detail.replace(/\?ED=[^\s)]*/g, ''))
-        } else if (message === 'socket open success' || message.startsWith('noise session')) {
-            hooks.onSocketOpen()
-        }
-    }
-    const at =
-        (level: Level) =>
-        (message: string, context?: Readonly<Record<string, unknown>>): void => {
-            watch(message, context)
-            if (floor === -1 || LEVELS.indexOf(level) >= floor) base[level](message, context)
-        }
-    return {
-        level: 'debug',
-        trace: at('trace'),
-        debug: at('debug'),
-        info: at('info'),
-        warn: at('warn'),
-        error: at('error')
-    }
 }

@@ -171,7 +171,7 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
                         ? `no login within ${options.timeoutMs} ms (${login.detail})`
                         : login.detail
                 throw new ZapoError(
-                    'CONNECTION_FAILED',
+                    login.status === 'failed' ? login.code : 'CONNECTION_FAILED',
                     `cannot reach the server to unlink ${options.sessionId}: ${what}; ${nothingRemoved}; rerun when it is reachable`,
                     {
                         sessionId: options.sessionId,

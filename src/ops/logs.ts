@@ -14,6 +14,13 @@
 
 import type { WaClient } from 'zapo-js'
 import {
+    failureClassification,
+    failureLine,
+    watchConnect,
+    type ConnectFailure,
+    type ConnectWatch
+} from '../client/connect-failure.js'
+import {
     createWaClient,
     type CreateWaClientOptions,
     type WaServerOverride
@@ -151,12 +158,16 @@ export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<Log
                 onStopped: () => {
                     if (runners.every(r => r.state === 'stopped')) finish('sessions_ended')
                 },
-                build: () =>
+                build: watch =>
                     createWaClient({
                         store: waStore,
                         sessionId,
                         server: options.server,
-                        logger: demote(baseLogger.child({ session: sessionId }), () => finishing),
+                        logger: watchConnect(
+                            demote(baseLogger.child({ session: sessionId }), () => finishing),
+                            options.server,
+                            watch
+                        ),
                         tuning: {
                             ...(deps.tuning ?? {}),
                             logoutStoreClear: KEEP_STORE_ON_CLOSE
@@ -221,7 +232,8 @@ interface RunnerDeps {
     readonly raw: boolean
     readonly policy: ReconnectPolicyOptions
     readonly onStopped: () => void
-    readonly build: () => WaClient
+    /** the session's client; `watch` hears of each connection attempt that failed */
+    readonly build: (watch: ConnectWatch) => WaClient
 }
 
 /** One session: its client, its reconnect policy, its timers. */
@@ -233,6 +245,10 @@ class SessionRunner {
     private disconnecting: Promise<void> | null = null
     private records = 0
     private reconnects = 0
+    /** the session was logged in at least once */
+    private everOpened = false
+    /** why the last connection attempt failed, for the error record of a failed connect() */
+    private lastFailure: ConnectFailure | null = null
 
     constructor(
         readonly sessionId: string,
@@ -260,7 +276,12 @@ class SessionRunner {
     }
 
     start(): void {
-        const client = this.deps.build()
+        const client = this.deps.build({
+            onFailure: failure => this.onConnectFailure(failure),
+            // before the first login a failure stops the session with its own line; later the
+            // library's lines show it while the session backs off
+            quiet: () => !this.everOpened
+        })
         this.client = client
         for (const name of Object.keys(CLIENT_EVENT_TYPES)) {
             if (name === 'connection') continue
@@ -299,6 +320,8 @@ class SessionRunner {
                 void this.disconnect()
                 return
             }
+            this.everOpened = true
+            this.lastFailure = null
             // our connect() joining the library's own restart reports a second open: show one
             const already = this.policy.state === 'open'
             this.policy.opened()
@@ -314,6 +337,20 @@ class SessionRunner {
             this.deps.emit(withClass(record, decision.classification))
         }
         this.act(decision)
+    }
+
+    /**
+     * A refused socket or an untrusted server. Before the first login it is a wrong --server or
+     * --server-root-ca (or no network): stop at once rather than retry it forever. Later a refusal
+     * is a server restarting, left to the policy's backoff; an untrusted server always stops.
+     */
+    private onConnectFailure(failure: ConnectFailure): void {
+        if (this.policy.state === 'stopped') return
+        if (this.everOpened && failure.kind !== 'untrusted') {
+            this.lastFailure = failure
+            return
+        }
+        this.act(this.policy.classified(failureClassification(failure)))
     }
 
     private onFatal(event: { reason: string; code: number | null; isLogout: boolean }): void {
@@ -353,7 +390,9 @@ class SessionRunner {
             // the library's own restart (after a 515) took over this connect: not a failure
             if (/superseded/i.test(toError(error).message)) return
             const decision = this.policy.connectFailed(this.sessionId)
-            this.deps.emit(errorRecord(this.sessionId, `connect failed: ${toError(error).message}`))
+            const why = this.lastFailure ? failureLine(this.lastFailure) : toError(error).message
+            this.lastFailure = null
+            this.deps.emit(errorRecord(this.sessionId, `connect failed: ${why}`))
             this.act(decision)
         }
     }

@@ -22,7 +22,7 @@ import type { RecordBatch } from '../store/records.types.js'
 import { classifyClose } from '../client/reasons.js'
 import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
 import { createStagingStore, credentialsOf } from './pair-staging.js'
-import { SILENT_LOGGER } from '../client/silent-logger.js'
+import { watchConnect, type ConnectFailure } from '../client/connect-failure.js'
 
 export type PairMethod =
     { readonly kind: 'qr' } | { readonly kind: 'phone'; readonly phone: string }
@@ -34,17 +34,14 @@ export interface PairOptions {
     /** replace the credentials of an already paired session */
     readonly force: boolean
     readonly timeoutMs: number
-    /** a test server (zapo sandbox); null = the production service */
+    /** a test server (zapo sandbox): its URL and root CA; null = the production service */
     readonly server: { readonly url: string; readonly rootCa: string } | null
-    /** start an in-process sandbox that scans / enters the code by itself after `sandboxScanMs` */
-    readonly sandbox?: boolean
-    readonly sandboxScanMs?: number
     /** longest wait, after the phone confirmed, for the post-pairing login to settle */
     readonly settleMs?: number
 }
 
 export type PairProgress =
-    | { readonly type: 'connecting'; readonly server: string | null; readonly sandbox: boolean }
+    | { readonly type: 'connecting'; readonly server: string | null }
     | { readonly type: 'qr'; readonly qr: string; readonly expiresInMs: number }
     | { readonly type: 'pairing_code'; readonly code: string; readonly expiresInMs: number }
     | { readonly type: 'scanned'; readonly meJid: string }
@@ -309,9 +306,10 @@ function cancelled(): ZapoError {
 async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<StagedOutcome> {
     const { sessionId, method } = options
     const staging = await createStagingStore(sessionId)
-    let sandbox: import('../sandbox/index.js').Sandbox | null = null
     let client: WaClient | null = null
     let finished = false
+    // a refused socket or an untrusted certificate, reported as it happens (see below)
+    let connectFailed: (failure: ConnectFailure) => void = () => undefined
     const timers = new Set<NodeJS.Timeout>()
     const later = (ms: number, fn: () => void): void => {
         const timer = setTimeout(() => {
@@ -321,19 +319,16 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
         timers.add(timer)
     }
     try {
-        let server = options.server
-        if (options.sandbox) {
-            const { startSandbox } = await import('../sandbox/index.js')
-            sandbox = await startSandbox({ autoScanMs: options.sandboxScanMs ?? 3_000 })
-            server = { url: sandbox.url, rootCa: sandbox.rootCa }
-        }
+        const server = options.server
         const { createWaClient } = await import('../client/create-client.js')
         try {
             client = createWaClient({
                 store: staging.store,
                 sessionId,
                 server,
-                logger: deps.logger ?? SILENT_LOGGER,
+                logger: watchConnect(deps.logger ?? null, server, {
+                    onFailure: failure => connectFailed(failure)
+                }),
                 // zapo-js waits this long for a socket to open (then retries) and, after the server
                 // closed first, for a close handshake it never sees: keep a refused pairing from
                 // lingering 10 s after its result
@@ -349,11 +344,7 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
             )
         }
         const active = client
-        deps.onProgress({
-            type: 'connecting',
-            server: server?.url ?? null,
-            sandbox: Boolean(options.sandbox)
-        })
+        deps.onProgress({ type: 'connecting', server: server?.url ?? null })
 
         const started = Date.now()
         let paired: WaAuthCredentials | null = null
@@ -393,6 +384,18 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
                 fail(cancelled())
             }
             deps.signal?.addEventListener('abort', onAbort, { once: true })
+            // zapo-js would retry a refused socket or an untrusted server until its connect
+            // timeout: before the phone confirmed, either ends the pairing at once
+            connectFailed = failure => {
+                if (paired) return
+                fail(
+                    new ZapoError(
+                        failure.code,
+                        `cannot pair: ${failure.summary}; nothing was stored: ${failure.hint}`,
+                        { server: failure.url, failure: failure.kind }
+                    )
+                )
+            }
             later(options.timeoutMs, () => {
                 if (paired) return
                 if (!connected) {
@@ -423,12 +426,6 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
                         code,
                         expiresInMs: PAIRING_CODE_TTL_MS
                     })
-                    if (sandbox) {
-                        const box = sandbox
-                        later(options.sandboxScanMs ?? 3_000, () => {
-                            void box.enterPairingCode(code, { phone }).catch(() => undefined)
-                        })
-                    }
                 } catch (error) {
                     if (finished) return
                     const err = toError(error)
@@ -467,7 +464,6 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
                     return
                 }
                 deps.onProgress({ type: 'qr', qr, expiresInMs: ttlMs })
-                if (sandbox) void sandbox.presentQr(qr).catch(() => undefined)
                 later(ttlMs + QR_EXPIRY_GRACE_MS, () => {
                     if (finished || paired || Date.now() < lastQrExpiresAt + QR_EXPIRY_GRACE_MS)
                         return
@@ -571,7 +567,6 @@ async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<St
             await client.disconnect().catch(() => undefined)
         }
         await staging.destroy().catch(() => undefined)
-        if (sandbox) await sandbox.close().catch(() => undefined)
     }
 }
 

@@ -1,16 +1,17 @@
 /**
  * One client connection: the byte stream (intro header, 3-byte length-prefixed frames), the
- * Noise transport once the handshake is done, ordered encrypted writes, server-to-client iqs
- * waiting for their answer, and the polite way to end a stream.
+ * Noise transport and the wire dialect once the handshake is done, ordered encrypted writes,
+ * server-to-client iqs waiting for their answer, and the polite way to end a stream.
  */
 import type { RawData, WebSocket } from 'ws'
 import type { Logger } from 'zapo-js'
-import { decodeBinaryNodeStanza, encodeBinaryNodeStanza } from 'zapo-js/transport'
 import type { BinaryNode } from 'zapo-js/transport'
 
 import { delay } from './nodes.js'
 import type { HandshakeMode, NoiseTransport } from './noise.js'
-import type { DeviceRecord, LinkCodeSession, RegistrationData } from './server.js'
+import type { PairingState } from './pairing-flow.js'
+import type { DeviceRecord } from './registry.js'
+import type { WireDialect } from './transport.js'
 
 const HANDSHAKE_TIMEOUT_MS = 20_000
 const CLIENT_IQ_TIMEOUT_MS = 15_000
@@ -28,17 +29,18 @@ function rawDataToBytes(data: RawData): Uint8Array {
     return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
 }
 
-/** Splits the client's byte stream into frames, dropping the intro header first. */
+/** Splits the client's byte stream into frames, after taking the intro header off. */
 class FrameReader {
     private buffer: Uint8Array = new Uint8Array(0)
-    private introDone = false
+    /** the 4-byte connection header (`WA`, version, dictionary version), once read */
+    header: Uint8Array | null = null
 
     push(chunk: Uint8Array): Uint8Array[] {
         const joined = new Uint8Array(this.buffer.length + chunk.length)
         joined.set(this.buffer, 0)
         joined.set(chunk, this.buffer.length)
         this.buffer = joined
-        if (!this.introDone) {
+        if (this.header === null) {
             let offset = 0
             if (this.buffer[0] === 0x45 && this.buffer[1] === 0x44) {
                 if (this.buffer.length < 7) return []
@@ -52,8 +54,8 @@ class FrameReader {
             if (this.buffer[offset] !== 87 || this.buffer[offset + 1] !== 65) {
                 throw new Error('connection header is not a WhatsApp Web header')
             }
+            this.header = this.buffer.slice(offset, offset + 4)
             this.buffer = this.buffer.subarray(offset + 4)
-            this.introDone = true
         }
         const frames: Uint8Array[] = []
         while (this.buffer.length >= 3) {
@@ -79,11 +81,10 @@ export function frameBytes(payload: Uint8Array): Uint8Array {
 export class Connection {
     readonly id: number
     readonly remoteAddress: string
+    /** the logged-in device (login.ts), null before login and on pairing connections */
     device: DeviceRecord | null = null
-    registration: RegistrationData | null = null
-    refs: string[] = []
-    linkCode: LinkCodeSession | null = null
-    linkCodeAdvSecret: Uint8Array | null = null
+    /** an unregistered companion's pairing (pairing-flow.ts), null on login connections */
+    pairing: PairingState | null = null
     mode: HandshakeMode | null = null
     lateMs = 0
     closed = false
@@ -91,7 +92,9 @@ export class Connection {
     ending = false
     /** true between the offline preview and the client's batch request */
     offlineWaiting = false
-    private transport: NoiseTransport | null = null
+    /** the Noise transport and the wire dialect, once the handshake is done */
+    private wire: { readonly transport: NoiseTransport; readonly dialect: WireDialect } | null =
+        null
     private readonly reader = new FrameReader()
     private readonly handshakeFrames: Uint8Array[] = []
     private handshakeWaiter: ((frame: Uint8Array) => void) | null = null
@@ -100,7 +103,7 @@ export class Connection {
     private readChain: Promise<void> = Promise.resolve()
     private readonly pending = new Map<string, PendingIq>()
     private readonly closeWaiters: (() => void)[] = []
-    rotateTimer: NodeJS.Timeout | null = null
+    private readonly closeHooks: (() => void)[] = []
 
     constructor(
         id: number,
@@ -126,7 +129,8 @@ export class Connection {
             return
         }
         for (const frame of frames) {
-            if (!this.transport) {
+            const wire = this.wire
+            if (!wire) {
                 const waiter = this.handshakeWaiter
                 if (waiter) {
                     this.handshakeWaiter = null
@@ -136,11 +140,10 @@ export class Connection {
                 }
                 continue
             }
-            const transport = this.transport
-            const decrypted = transport.decrypt(frame)
+            const decrypted = wire.transport.decrypt(frame)
             this.readChain = this.readChain
                 .then(async () => {
-                    const node = await decodeBinaryNodeStanza(await decrypted)
+                    const node = await wire.dialect.decodeNode(await decrypted)
                     await this.onNode(this, node)
                 })
                 .catch((error: unknown) => {
@@ -150,6 +153,11 @@ export class Connection {
                     })
                 })
         }
+    }
+
+    /** The connection header the client sent (available once its first frame arrived). */
+    get header(): Uint8Array | null {
+        return this.reader.header
     }
 
     nextHandshakeFrame(): Promise<Uint8Array> {
@@ -180,8 +188,8 @@ export class Connection {
         this.ws.send(frameBytes(payload))
     }
 
-    setTransport(transport: NoiseTransport): void {
-        this.transport = transport
+    setTransport(transport: NoiseTransport, dialect: WireDialect): void {
+        this.wire = { transport, dialect }
         // Frames that raced the end of the handshake were queued as handshake frames.
         const early = this.handshakeFrames.splice(0)
         for (const frame of early) this.receive(frameBytes(frame) as unknown as RawData)
@@ -189,10 +197,10 @@ export class Connection {
 
     /** Encrypts and sends nodes strictly in order (the client decrypts with sequential nonces). */
     send(node: BinaryNode): Promise<void> {
-        const transport = this.transport
-        if (!transport || this.closed || this.ending) return Promise.resolve()
+        const wire = this.wire
+        if (!wire || this.closed || this.ending) return Promise.resolve()
         // The nonce is taken now, in call order; encryption runs in parallel, writes stay ordered.
-        const encrypted = transport.encrypt(encodeBinaryNodeStanza(node))
+        const encrypted = wire.transport.encrypt(wire.dialect.encodeNode(node))
         const result = this.writeChain.then(async () => {
             const bytes = await encrypted
             if (this.closed) return
@@ -275,12 +283,17 @@ export class Connection {
         this.ws.terminate()
     }
 
+    /** Runs `hook` once, as soon as the socket is closed (before pending answers are failed). */
+    onClosed(hook: () => void): void {
+        if (this.closed) hook()
+        else this.closeHooks.push(hook)
+    }
+
     /** Marks the socket closed; answers already received are handled before pendings fail. */
     markClosed(): Promise<void> {
         if (this.closed) return Promise.resolve()
         this.closed = true
-        if (this.rotateTimer) clearInterval(this.rotateTimer)
-        this.rotateTimer = null
+        for (const hook of this.closeHooks.splice(0)) hook()
         const rejectHandshake = this.handshakeRejecter
         this.handshakeWaiter = null
         this.handshakeRejecter = null

@@ -6,44 +6,42 @@
  *     const client = createWaClient({ store, sessionId, server })
  *     client.on('auth_qr', ({ qr }) => void sandbox.scan(qr))
  *
- * See docs/sandbox.md for the control interface and what is (not) modelled.
+ * `startSandbox` puts the protocol phases together; each lives in its own module:
+ * transport.ts (listener, Noise handshake, wire dialect), pairing-flow.ts (QR and pairing code),
+ * login.ts, iq.ts (the client's stanzas), inject.ts (what peers and the service send), faults.ts,
+ * registry.ts (accounts and devices), peers.ts (simulated peers), events.ts, control.ts (the
+ * loopback HTTP interface). See docs/sandbox.md for the control interface and what is (not)
+ * modelled.
  */
 import type { Logger } from 'zapo-js'
 
 import { formatRootCa } from '../client/root-ca.js'
 import type { NoiseRootCa } from '../client/root-ca.js'
+import type { Connection } from './connection.js'
 import { startControlServer } from './control.js'
 import type { ControlServer } from './control.js'
-import {
-    CHAT_PATH,
-    FaultKind,
-    LOGIN_REFUSAL_REASONS,
-    SandboxServer,
-    parseFaultKind,
-    parseLoginRefusal
-} from './server.js'
-import type {
-    DeviceInfo,
-    PeerMessage,
-    ScanResult,
-    SandboxServerEvents,
-    SendGroupMessageInput,
-    SendGroupMessageResult,
-    SendMessageInput,
-    SendMessageResult
-} from './server.js'
+import { SandboxEmitter } from './events.js'
+import { Faults } from './faults.js'
+import { Injector } from './inject.js'
+import { ClientStanzas } from './iq.js'
+import { Login } from './login.js'
+import { noopLogger } from './nodes.js'
+import { PairingFlow } from './pairing-flow.js'
+import { PeerDirectory } from './peers.js'
+import { DeviceRegistry } from './registry.js'
+import { CHAT_PATH, Transport } from './transport.js'
 
-export { FaultKind, LOGIN_REFUSAL_REASONS, parseFaultKind, parseLoginRefusal }
+export { FaultKind, LOGIN_REFUSAL_REASONS, parseFaultKind, parseLoginRefusal } from './faults.js'
+export type { SandboxEvents } from './events.js'
 export type {
-    DeviceInfo,
-    PeerMessage,
-    ScanResult,
-    SandboxServerEvents,
     SendGroupMessageInput,
     SendGroupMessageResult,
     SendMessageInput,
     SendMessageResult
-}
+} from './inject.js'
+export type { ScanResult } from './pairing-flow.js'
+export type { PeerMessage } from './peers.js'
+export type { DeviceInfo } from './registry.js'
 
 export const SANDBOX_DEFAULTS = Object.freeze({
     host: '127.0.0.1',
@@ -67,6 +65,44 @@ export interface StartSandboxOptions {
     readonly logger?: Logger
 }
 
+/** What a test or the control interface can do to a running sandbox. */
+export interface SandboxApi {
+    readonly scan: PairingFlow['scan']
+    readonly presentQr: PairingFlow['presentQr']
+    readonly refuseNextScan: PairingFlow['refuseNextScan']
+    readonly enterPairingCode: PairingFlow['enterPairingCode']
+    readonly devices: DeviceRegistry['devices']
+    readonly waitForDevice: DeviceRegistry['waitForDevice']
+    readonly peerMessages: PeerDirectory['peerMessages']
+    readonly sendMessage: Injector['sendMessage']
+    readonly sendGroupMessage: Injector['sendGroupMessage']
+    readonly sendPresence: Injector['sendPresence']
+    readonly sendChatstate: Injector['sendChatstate']
+    readonly sendReceipt: Injector['sendReceipt']
+    readonly sendNotification: Injector['sendNotification']
+    readonly sendGroupEvent: Injector['sendGroupEvent']
+    readonly sendCall: Injector['sendCall']
+    readonly fault: Faults['fault']
+    readonly refuseNextLogin: Login['refuseNextLogin']
+    /** events: see {@link SandboxEvents} */
+    readonly on: SandboxEmitter['on']
+    readonly off: SandboxEmitter['off']
+    readonly waitFor: SandboxEmitter['waitFor']
+}
+
+export interface Sandbox extends SandboxApi {
+    /** `ws://host:port/ws/chat`: pass as `--server` / the client's chat socket URL. */
+    readonly url: string
+    /** `<serial>:<base64 key>`: pass as `--server-root-ca`. */
+    readonly rootCa: string
+    readonly noiseRootCa: NoiseRootCa
+    readonly controlUrl: string
+    readonly host: string
+    readonly port: number
+    /** Closes every client connection (WebSocket close 1001), then both listeners. */
+    close(): Promise<void>
+}
+
 export function isLoopbackHost(host: string): boolean {
     return host === 'localhost' || host === '::1' || host.startsWith('127.')
 }
@@ -78,197 +114,106 @@ function urlHostFor(host: string): string {
     return host.includes(':') ? `[${host}]` : host
 }
 
-export class Sandbox {
-    /** `ws://host:port/ws/chat`: pass as `--server` / the client's chat socket URL. */
-    readonly url: string
-    /** `<serial>:<base64 key>`: pass as `--server-root-ca`. */
-    readonly rootCa: string
-    readonly noiseRootCa: NoiseRootCa
-    readonly controlUrl: string
-    readonly host: string
-    readonly port: number
-    /** The protocol server itself, an EventEmitter of {@link SandboxServerEvents}. */
-    readonly server: SandboxServer
-    private readonly control: ControlServer
-    private closing: Promise<void> | null = null
-
-    constructor(server: SandboxServer, control: ControlServer, host: string) {
-        this.server = server
-        this.control = control
-        this.host = host
-        this.port = server.port
-        this.url = `ws://${urlHostFor(host)}:${server.port}${CHAT_PATH}`
-        this.noiseRootCa = Object.freeze({
-            publicKey: server.rootCa.publicKey,
-            serial: server.rootCa.serial
-        })
-        this.rootCa = formatRootCa(this.noiseRootCa)
-        this.controlUrl = control.url
-    }
-
-    /** Closes every client connection (WebSocket close 1001), then both listeners. */
-    close(): Promise<void> {
-        this.closing ??= (async () => {
-            await this.server.close()
-            await this.control.close()
-        })()
-        return this.closing
-    }
-
-    scan(qr: string, options: { readonly phone?: string } = {}): Promise<ScanResult> {
-        return this.server.scan(qr, options)
-    }
-
-    presentQr(qr: string, options: { readonly phone?: string } = {}): Promise<ScanResult> {
-        return this.server.presentQr(qr, options)
-    }
-
-    refuseNextScan(): void {
-        this.server.refuseNextScan()
-    }
-
-    /** Messages clients sent to simulated peers, decrypted by the peer (newest last). */
-    peerMessages(peer: string | null = null): PeerMessage[] {
-        return this.server.peerMessages(peer)
-    }
-
-    enterPairingCode(code: string, options: { readonly phone?: string } = {}): Promise<ScanResult> {
-        return this.server.enterPairingCode(code, options)
-    }
-
-    devices(): DeviceInfo[] {
-        return this.server.devices()
-    }
-
-    sendMessage(input: SendMessageInput): Promise<SendMessageResult> {
-        return this.server.sendMessage(input)
-    }
-
-    sendGroupMessage(input: SendGroupMessageInput): Promise<SendGroupMessageResult> {
-        return this.server.sendGroupMessage(input)
-    }
-
-    sendPresence(input: Parameters<SandboxServer['sendPresence']>[0]): Promise<void> {
-        return this.server.sendPresence(input)
-    }
-
-    sendChatstate(input: Parameters<SandboxServer['sendChatstate']>[0]): Promise<void> {
-        return this.server.sendChatstate(input)
-    }
-
-    sendReceipt(input: Parameters<SandboxServer['sendReceipt']>[0]): Promise<void> {
-        return this.server.sendReceipt(input)
-    }
-
-    sendNotification(input: Parameters<SandboxServer['sendNotification']>[0]): Promise<string> {
-        return this.server.sendNotification(input)
-    }
-
-    sendGroupEvent(input: Parameters<SandboxServer['sendGroupEvent']>[0]): Promise<string> {
-        return this.server.sendGroupEvent(input)
-    }
-
-    sendCall(input: Parameters<SandboxServer['sendCall']>[0]): Promise<string> {
-        return this.server.sendCall(input)
-    }
-
-    fault(
-        device: string,
-        kind: FaultKind | string,
-        options: { readonly ms?: number } = {}
-    ): Promise<void> {
-        return this.server.fault(device, parseFaultKind(kind), options)
-    }
-
-    /**
-     * The next login of `device` (device JID, account JID or phone) is refused with
-     * `<failure reason=…>`: `locked` (403), `banned` (406), `client_too_old` (405),
-     * `bad_user_agent` (409), `not_authorized` (401), `service_unavailable` (503) or
-     * `temp_banned` (402: zapo-js 0.3.0 emits `failure` but no close event for it).
-     */
-    refuseNextLogin(device: string, kind: FaultKind | string): void {
-        this.server.refuseNextLogin(device, parseLoginRefusal(kind))
-    }
-
-    on<K extends keyof SandboxServerEvents>(
-        name: K,
-        listener: (event: SandboxServerEvents[K]) => void
-    ): this {
-        this.server.on(name, listener)
-        return this
-    }
-
-    off<K extends keyof SandboxServerEvents>(
-        name: K,
-        listener: (event: SandboxServerEvents[K]) => void
-    ): this {
-        this.server.off(name, listener)
-        return this
-    }
-
-    waitFor<K extends keyof SandboxServerEvents>(
-        name: K,
-        predicate?: (event: SandboxServerEvents[K]) => boolean,
-        timeoutMs?: number
-    ): Promise<SandboxServerEvents[K]> {
-        return this.server.waitFor(name, predicate, timeoutMs)
-    }
-
-    /**
-     * Resolves with a device once it is connected and has uploaded its prekeys (ready to receive
-     * messages). `jid` narrows to one device; without it the first ready device wins.
-     */
-    async waitForDevice(jid: string | null = null, timeoutMs = 30_000): Promise<DeviceInfo> {
-        const ready = () =>
-            this.devices().find(
-                device =>
-                    (jid === null || device.jid === jid) &&
-                    device.connected &&
-                    device.hasSignedPreKey &&
-                    device.preKeyCount > 0
-            ) ?? null
-        const found = ready()
-        if (found) return found
-        return new Promise((resolve, reject) => {
-            const check = () => {
-                const device = ready()
-                if (!device) return
-                cleanup()
-                resolve(device)
-            }
-            const timer = setTimeout(() => {
-                cleanup()
-                reject(new Error(`timed out waiting for device ${jid ?? '(any)'}`))
-            }, timeoutMs)
-            const cleanup = () => {
-                clearTimeout(timer)
-                this.server.off('prekeys', check)
-                this.server.off('login', check)
-            }
-            this.server.on('prekeys', check)
-            this.server.on('login', check)
-        })
-    }
-}
-
 /** Starts the protocol endpoint and the loopback control interface. */
 export async function startSandbox(options: StartSandboxOptions = {}): Promise<Sandbox> {
     const host = options.host ?? SANDBOX_DEFAULTS.host
-    const server = new SandboxServer({
+    const logger = options.logger ?? noopLogger()
+    const events = new SandboxEmitter()
+    let nextStanzaId = 1
+    const stanzaId = () => `sbx.${(nextStanzaId++).toString(36)}`
+    const transport: Transport = new Transport({
         host,
         port: options.port ?? SANDBOX_DEFAULTS.port,
-        autoScanMs: options.autoScanMs ?? null,
-        qrRotateMs: options.qrRotateMs ?? null,
-        preKeyLowWater: options.preKeyLowWater ?? SANDBOX_DEFAULTS.preKeyLowWater,
-        logger: options.logger ?? null
+        events,
+        logger,
+        handlers: {
+            login: (conn, hello) => login.login(conn, hello),
+            register: (conn, registration) => pairing.register(conn, registration),
+            stanza: (conn, node) => stanzas.handle(conn, node)
+        }
     })
-    await server.start()
+    const connections: () => Iterable<Connection> = transport.connections
+    const peers = new PeerDirectory({ events, logger })
+    const registry = new DeviceRegistry({
+        events,
+        logger,
+        stanzaId,
+        preKeyLowWater: options.preKeyLowWater ?? SANDBOX_DEFAULTS.preKeyLowWater,
+        onDeviceCreated: jid => peers.forgetDevice(jid)
+    })
+    const pairing: PairingFlow = new PairingFlow({
+        events,
+        registry,
+        logger,
+        stanzaId,
+        connections,
+        autoScanMs: options.autoScanMs ?? null,
+        qrRotateMs: options.qrRotateMs ?? null
+    })
+    const login: Login = new Login({
+        events,
+        registry,
+        logger,
+        pairingSettled: jid => pairing.settled(jid)
+    })
+    const stanzas = new ClientStanzas({ events, registry, peers, pairing, login, logger })
+    const inject = new Injector({ registry, peers, stanzaId })
+    const faults = new Faults({ registry, logger, connections })
+    const api: SandboxApi = Object.freeze({
+        scan: pairing.scan,
+        presentQr: pairing.presentQr,
+        refuseNextScan: pairing.refuseNextScan,
+        enterPairingCode: pairing.enterPairingCode,
+        devices: registry.devices,
+        waitForDevice: registry.waitForDevice,
+        peerMessages: peers.peerMessages,
+        sendMessage: inject.sendMessage,
+        sendGroupMessage: inject.sendGroupMessage,
+        sendPresence: inject.sendPresence,
+        sendChatstate: inject.sendChatstate,
+        sendReceipt: inject.sendReceipt,
+        sendNotification: inject.sendNotification,
+        sendGroupEvent: inject.sendGroupEvent,
+        sendCall: inject.sendCall,
+        fault: faults.fault,
+        refuseNextLogin: login.refuseNextLogin,
+        on: events.on,
+        off: events.off,
+        waitFor: events.waitFor
+    })
+
+    await transport.start()
+    const stopServer = async () => {
+        pairing.close()
+        await transport.close()
+        events.removeAllListeners()
+    }
     let control: ControlServer
     try {
-        control = await startControlServer(server, options.controlPort ?? 0)
+        control = await startControlServer(api, options.controlPort ?? 0)
     } catch (error) {
-        await server.close()
+        await stopServer()
         throw error
     }
-    return new Sandbox(server, control, host)
+    let closing: Promise<void> | null = null
+    const noiseRootCa: NoiseRootCa = Object.freeze({
+        publicKey: transport.rootCa.publicKey,
+        serial: transport.rootCa.serial
+    })
+    return Object.freeze({
+        ...api,
+        url: `ws://${urlHostFor(host)}:${transport.port}${CHAT_PATH}`,
+        rootCa: formatRootCa(noiseRootCa),
+        noiseRootCa,
+        controlUrl: control.url,
+        host,
+        port: transport.port,
+        close: () => {
+            closing ??= (async () => {
+                await stopServer()
+                await control.close()
+            })()
+            return closing
+        }
+    })
 }

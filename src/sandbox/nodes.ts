@@ -98,3 +98,25 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array {
 export function sha1Sync(data: Uint8Array): Uint8Array {
     return new Uint8Array(createHash('sha1').update(data).digest())
 }
+
+/** The `result` answer to a client's iq. */
+export function iqResult(request: BinaryNode, content?: BinaryNode[]): BinaryNode {
+    return {
+        tag: 'iq',
+        attrs: {
+            from: request.attrs.to ?? HOST_DOMAIN,
+            id: request.attrs.id ?? '',
+            type: 'result'
+        },
+        ...(content ? { content } : {})
+    }
+}
+
+/** The `error` answer to a client's iq. */
+export function iqError(request: BinaryNode, code: number, text: string): BinaryNode {
+    return {
+        tag: 'iq',
+        attrs: { from: request.attrs.to ?? HOST_DOMAIN, id: request.attrs.id ?? '', type: 'error' },
+        content: [{ tag: 'error', attrs: { code: String(code), text } }]
+    }
+}

@@ -29,7 +29,6 @@ export interface ServerIdentity {
 }
 
 const TEXT = new TextEncoder()
-export const WA_PROLOGUE = new Uint8Array([87, 65, 6, 3])
 const NOISE_XX = TEXT.encode('Noise_XX_25519_AESGCM_SHA256\0\0\0\0')
 const NOISE_IK = TEXT.encode('Noise_IK_25519_AESGCM_SHA256\0\0\0\0')
 const NOISE_XX_FALLBACK = TEXT.encode('Noise_XXfallback_25519_AESGCM_SHA256')
@@ -88,13 +87,13 @@ class SymmetricState {
     private key: CryptoKey | null = null
     private nonce = 0
 
-    async init(protocolName: Uint8Array): Promise<void> {
+    async init(protocolName: Uint8Array, prologue: Uint8Array): Promise<void> {
         const start = protocolName.length === 32 ? protocolName : await sha256(protocolName)
         this.hash = start
         this.chainingKey = start
         this.key = await importAesGcmKey(start, ['encrypt', 'decrypt'])
         this.nonce = 0
-        await this.mixHash(WA_PROLOGUE)
+        await this.mixHash(prologue)
     }
 
     async mixHash(data: Uint8Array): Promise<void> {
@@ -171,42 +170,45 @@ function requireBytes(value: Uint8Array | null | undefined, what: string): Uint8
 }
 
 /**
- * Runs the responder side for one connection. `first` is the client hello frame; more frames are
- * pulled from `read`. IK is accepted when the client presents our current static key; a resume
- * attempt against any other key is answered with XXfallback, as the real service does.
+ * Runs the responder side for one connection. `prologue` is what both ends hash first (the
+ * connection header the client sent); `first` is the client hello frame; more frames are pulled
+ * from `read`. IK is accepted when the client presents our current static key; a resume attempt
+ * against any other key is answered with XXfallback, as the real service does.
  */
 export async function respondToHandshake(
     identity: ServerIdentity,
+    prologue: Uint8Array,
     first: Uint8Array,
     read: FrameReader,
     write: FrameWriter
 ): Promise<HandshakeResult> {
     const hello = proto.HandshakeMessage.decode(first).clientHello
     const clientEphemeral = requireBytes(hello?.ephemeral, 'client ephemeral')
+    const ends = { identity, prologue, read, write }
     if (hello?.static && hello.static.length > 0 && hello.payload) {
-        const resumed = await tryResume(
-            identity,
-            clientEphemeral,
-            hello.static,
-            hello.payload,
-            write
-        )
+        const resumed = await tryResume(ends, clientEphemeral, hello.static, hello.payload)
         if (resumed) return resumed
-        return respondFull(identity, NOISE_XX_FALLBACK, clientEphemeral, read, write, 'xx_fallback')
+        return respondFull(ends, NOISE_XX_FALLBACK, clientEphemeral, 'xx_fallback')
     }
-    return respondFull(identity, NOISE_XX, clientEphemeral, read, write, 'xx')
+    return respondFull(ends, NOISE_XX, clientEphemeral, 'xx')
+}
+
+/** One handshake's fixed inputs: our identity, the prologue, and the frame reader and writer. */
+interface HandshakeEnds {
+    readonly identity: ServerIdentity
+    readonly prologue: Uint8Array
+    readonly read: FrameReader
+    readonly write: FrameWriter
 }
 
 async function respondFull(
-    identity: ServerIdentity,
+    { identity, prologue, read, write }: HandshakeEnds,
     protocolName: Uint8Array,
     clientEphemeral: Uint8Array,
-    read: FrameReader,
-    write: FrameWriter,
     mode: HandshakeMode
 ): Promise<HandshakeResult> {
     const state = new SymmetricState()
-    await state.init(protocolName)
+    await state.init(protocolName, prologue)
     await state.mixHash(clientEphemeral)
     const ephemeral = await X25519.generateKeyPair()
     await state.mixHash(ephemeral.pubKey)
@@ -236,14 +238,13 @@ async function respondFull(
 }
 
 async function tryResume(
-    identity: ServerIdentity,
+    { identity, prologue, write }: HandshakeEnds,
     clientEphemeral: Uint8Array,
     encryptedStatic: Uint8Array,
-    encryptedPayload: Uint8Array,
-    write: FrameWriter
+    encryptedPayload: Uint8Array
 ): Promise<HandshakeResult | null> {
     const state = new SymmetricState()
-    await state.init(NOISE_IK)
+    await state.init(NOISE_IK, prologue)
     await state.mixHash(identity.staticKeyPair.pubKey)
     await state.mixHash(clientEphemeral)
     let clientStatic: Uint8Array

@@ -5,6 +5,7 @@
  * sandbox, so a peer keeps its session across client reconnects.
  */
 import { proto } from 'zapo-js'
+import type { Logger } from 'zapo-js'
 import type { SignalAddress } from 'zapo-js/signal'
 import {
     SenderKeyManager,
@@ -21,6 +22,12 @@ import {
     WaSignalMemoryStore
 } from 'zapo-js/store'
 import { randomBytesAsync, toRawPubKey } from 'zapo-js/crypto'
+import type { BinaryNode } from 'zapo-js/transport'
+
+import type { SandboxEmitter } from './events.js'
+import { HOST_DOMAIN, bytesContent, child, children, normalizeUserJid } from './nodes.js'
+
+const INBOX_LIMIT = 1_000
 
 /** The public half of a signed prekey, as uploaded in `<skey>` and handed out in key fetches. */
 export interface SignedPreKeyPublic {
@@ -223,5 +230,100 @@ export class SimulatedPeer {
         const padded = await padMessage(messageBytes)
         const result = await this.protocol.encryptMessage(address, padded)
         return { type: result.type, ciphertext: result.ciphertext }
+    }
+}
+
+/** A message a client sent to a simulated peer, as the peer decrypted it. */
+export interface PeerMessage {
+    readonly peer: string
+    readonly from: string
+    readonly id: string
+    readonly type: 'pkmsg' | 'msg'
+    readonly text: string | null
+    readonly message: proto.IMessage
+    readonly at: number
+}
+
+/**
+ * Every simulated peer of a sandbox, one Signal identity per JID for the sandbox's lifetime, and
+ * the messages clients sent them (the newest `INBOX_LIMIT`).
+ */
+export class PeerDirectory {
+    private readonly peers = new Map<string, Promise<SimulatedPeer>>()
+    private readonly inbox: PeerMessage[] = []
+
+    constructor(
+        private readonly options: { readonly events: SandboxEmitter; readonly logger: Logger }
+    ) {}
+
+    peerFor(jid: string): Promise<SimulatedPeer> {
+        let peer = this.peers.get(jid)
+        if (!peer) {
+            peer = SimulatedPeer.create(jid)
+            this.peers.set(jid, peer)
+        }
+        return peer
+    }
+
+    /** A device JID starts over (paired again): every peer forgets its session with it. */
+    forgetDevice(deviceJid: string): void {
+        for (const peer of this.peers.values()) {
+            void peer.then(p => p.forget(deviceJid)).catch(() => undefined)
+        }
+    }
+
+    /** Messages clients sent to simulated peers (newest last), optionally for one peer. */
+    readonly peerMessages = (peer: string | null = null): PeerMessage[] => {
+        const jid = peer === null ? null : normalizeUserJid(peer)
+        return this.inbox.filter(entry => jid === null || entry.peer === jid)
+    }
+
+    /** A `<message>` device `fromJid` sent: the peers it is addressed to decrypt and keep it. */
+    async receive(fromJid: string, node: BinaryNode): Promise<void> {
+        const to = node.attrs.to
+        if (!to) return
+        const targets: { jid: string; enc: BinaryNode }[] = []
+        for (const entry of children(node)) {
+            if (entry.tag === 'enc') targets.push({ jid: to, enc: entry })
+            if (entry.tag === 'participants') {
+                for (const participant of children(entry)) {
+                    const enc = child(participant, 'enc')
+                    if (participant.attrs.jid && enc)
+                        targets.push({ jid: participant.attrs.jid, enc })
+                }
+            }
+        }
+        for (const target of targets) {
+            const user = target.jid.split('@')[0]?.split(':')[0] ?? ''
+            const peerJid = `${user}@${HOST_DOMAIN}`
+            const type = target.enc.attrs.type
+            const ciphertext = bytesContent(target.enc)
+            if (!this.peers.has(peerJid) || (type !== 'pkmsg' && type !== 'msg') || !ciphertext)
+                continue
+            try {
+                const peer = await this.peerFor(peerJid)
+                const plaintext = await peer.decrypt(fromJid, { type, ciphertext })
+                const message = proto.Message.decode(plaintext)
+                const entry: PeerMessage = {
+                    peer: peerJid,
+                    from: fromJid,
+                    id: node.attrs.id ?? '',
+                    type,
+                    text: message.conversation ?? message.extendedTextMessage?.text ?? null,
+                    message,
+                    at: Date.now()
+                }
+                this.inbox.push(entry)
+                if (this.inbox.length > INBOX_LIMIT)
+                    this.inbox.splice(0, this.inbox.length - INBOX_LIMIT)
+                this.options.events.emit('peer-message', entry)
+            } catch (err) {
+                this.options.logger.warn('sandbox peer could not decrypt a client message', {
+                    peer: peerJid,
+                    from: fromJid,
+                    message: (err as Error).message
+                })
+            }
+        }
     }
 }

@@ -642,7 +642,7 @@ describe('zapo check --connect against the sandbox', () => {
         assert.equal(result.code, 14, result.stdout)
         assert.match(
             result.stdout,
-            /✗ login\s+could not connect: websocket connect error for ws:\/\/127\.0\.0\.1:1\/ws\/chat/
+            /✗ login\s+could not connect: connection refused by 127\.0\.0\.1:1 \(ws:\/\/127\.0\.0\.1:1\/ws\/chat\)/
         )
     })
 

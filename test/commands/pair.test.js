@@ -17,6 +17,7 @@ import { catalogForStore } from '../../dist/store/catalog.js'
 import { dropStore, makeSession, openTestStore, storeUrls } from '../helpers/fixtures.js'
 import { runZapo, ZAPO_BIN } from '../helpers/run.js'
 import { storeDigest } from '../helpers/store-digest.js'
+import { controlPost } from '../sandbox/helpers.js'
 
 function tempDir(t) {
     const dir = mkdtempSync(join(tmpdir(), 'zapo-pair-'))
@@ -673,11 +674,8 @@ describe('zapo pair', { concurrency: 4 }, () => {
             { cwd }
         )
         const qr = await run.nextEvent(e => e.event === 'qr')
-        const scanned = await fetch(`${info.controlUrl}/scan`, {
-            method: 'POST',
-            body: JSON.stringify({ qr: qr.qr })
-        })
-        assert.equal((await scanned.json()).status, 'paired')
+        const scanned = await controlPost(info.controlUrl, '/scan', { qr: qr.qr })
+        assert.equal(scanned.status, 'paired')
         const result = await run.done
         assert.equal(result.code, 0, result.stderr)
         assert.ok(existsSync(join(cwd, 'zapo.sqlite')))

@@ -9,6 +9,15 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+
+/** `env` for runZapo that removes what the machine's environment could set for zapo. */
+export const CLEAN_ZAPO_ENV = Object.freeze({
+    ZAPO_STORE: undefined,
+    ZAPO_SESSION: undefined,
+    ZAPO_CONFIG: undefined,
+    ZAPO_SERVER: undefined,
+    ZAPO_SERVER_ROOT_CA: undefined
+})
 export const ZAPO_BIN = join(REPO_ROOT, 'bin', 'zapo.js')
 
 export function runZapo(args, { cwd = process.cwd(), env = {}, input, timeoutMs = 30_000 } = {}) {

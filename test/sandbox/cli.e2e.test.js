@@ -5,7 +5,7 @@ import { test } from 'node:test'
 
 import { createWaClient } from '../../dist/client/create-client.js'
 import { ZAPO_BIN } from '../helpers/run.js'
-import { nextEvent, openSqliteStore, tempDir, testLogger } from './helpers.js'
+import { controlPost, nextEvent, openSqliteStore, tempDir, testLogger } from './helpers.js'
 
 /** Starts `zapo sandbox --json` and resolves with the child and its first stdout line. */
 function spawnSandbox(t) {
@@ -32,13 +32,6 @@ function spawnSandbox(t) {
         exited.then(() => resolve(null))
     })
     return { child, first, exited, output: () => ({ stdout, stderr }) }
-}
-
-async function post(controlUrl, path, body) {
-    const response = await fetch(controlUrl + path, { method: 'POST', body: JSON.stringify(body) })
-    const json = await response.json()
-    if (!response.ok) throw new Error(`${path}: ${json.error}`)
-    return json
 }
 
 test('spawned `zapo sandbox --json`: pair from url + rootCa, reconnect, decrypt, SIGINT exits 0', async t => {
@@ -78,7 +71,7 @@ test('spawned `zapo sandbox --json`: pair from url + rootCa, reconnect, decrypt,
     const first = await connectOnce()
     first.client.once(
         'auth_qr',
-        ({ qr }) => void post(info.controlUrl, '/scan', { qr }).catch(() => undefined)
+        ({ qr }) => void controlPost(info.controlUrl, '/scan', { qr }).catch(() => undefined)
     )
     const paired = nextEvent(first.client, 'auth_paired')
     await first.client.connect()
@@ -98,7 +91,11 @@ test('spawned `zapo sandbox --json`: pair from url + rootCa, reconnect, decrypt,
     }
     assert.ok(ready, 'reconnected device is ready')
     const message = nextEvent(second.client, 'message')
-    await post(info.controlUrl, '/message', { to: jid, from: '15550004545', text: 'end to end' })
+    await controlPost(info.controlUrl, '/message', {
+        to: jid,
+        from: '15550004545',
+        text: 'end to end'
+    })
     assert.equal((await message).message.conversation, 'end to end')
     assert.equal(sawQr, false)
 

@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream'
 import { test } from 'node:test'
 
 import { runSandboxCommand } from '../../dist/commands/sandbox.js'
-import { nextEvent, openSqliteStore, tempDir } from './helpers.js'
+import { controlPost, controlRequest, nextEvent, openSqliteStore, tempDir } from './helpers.js'
 import { createWaClient } from '../../dist/client/create-client.js'
 import { SILENT_LOGGER } from '../../dist/client/silent-logger.js'
 
@@ -20,17 +20,6 @@ function captureIo(json) {
         out: () => out,
         err: () => err
     }
-}
-
-async function post(controlUrl, path, body) {
-    const response = await fetch(controlUrl + path, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body)
-    })
-    const json = await response.json()
-    if (!response.ok) throw new Error(`${path}: ${response.status} ${json.error}`)
-    return json
 }
 
 test('zapo sandbox --json: a client built from url and rootCa pairs, reconnects and decrypts', async t => {
@@ -68,7 +57,7 @@ test('zapo sandbox --json: a client built from url and rootCa pairs, reconnects 
         await store.destroy()
     })
     client.once('auth_qr', ({ qr }) => {
-        post(firstLine.controlUrl, '/scan', { qr }).catch(() => undefined)
+        controlPost(firstLine.controlUrl, '/scan', { qr }).catch(() => undefined)
     })
     const paired = nextEvent(client, 'auth_paired')
     await client.connect()
@@ -81,7 +70,7 @@ test('zapo sandbox --json: a client built from url and rootCa pairs, reconnects 
         await new Promise(resolve => setTimeout(resolve, 50))
     }
     const message = nextEvent(client, 'message')
-    const sent = await post(firstLine.controlUrl, '/message', {
+    const sent = await controlPost(firstLine.controlUrl, '/message', {
         to: jid,
         from: '15550002222',
         text: 'via the control interface'
@@ -142,19 +131,19 @@ test('control interface rejects bad requests with a JSON error', async t => {
         await running
     })
     const info = await readyInfo
-    const missing = await fetch(info.controlUrl + '/message', { method: 'POST', body: '{}' })
+    const missing = await controlRequest(info.controlUrl, '/message', {})
     assert.equal(missing.status, 400)
-    assert.match((await missing.json()).error, /missing "to"/)
-    const unknown = await fetch(info.controlUrl + '/nope', { method: 'POST', body: '{}' })
+    assert.match(missing.body.error, /missing "to"/)
+    const unknown = await controlRequest(info.controlUrl, '/nope', {})
     assert.equal(unknown.status, 404)
-    const badFault = await fetch(info.controlUrl + '/fault', {
-        method: 'POST',
-        body: JSON.stringify({ device: 'x', kind: 'meteor' })
+    const badFault = await controlRequest(info.controlUrl, '/fault', {
+        device: 'x',
+        kind: 'meteor'
     })
     assert.equal(badFault.status, 400)
-    const noDevice = await fetch(info.controlUrl + '/presence', {
-        method: 'POST',
-        body: JSON.stringify({ to: '15550000000', from: '15550000001' })
+    const noDevice = await controlRequest(info.controlUrl, '/presence', {
+        to: '15550000000',
+        from: '15550000001'
     })
     assert.equal(noDevice.status, 409)
 })

@@ -132,3 +132,27 @@ export async function pairWithQr(t, sandbox, options) {
     const device = await sandbox.waitForDevice(credentials.meJid)
     return { ...handle, jid: credentials.meJid, device }
 }
+
+/**
+ * A request to the sandbox's control API the way a program sends it: GET without `body`, else
+ * POST with a JSON body and `Content-Type: application/json`. Resolves `{ status, body }`.
+ */
+export async function controlRequest(controlUrl, path, body) {
+    const init =
+        body === undefined
+            ? {}
+            : {
+                  method: 'POST',
+                  headers: { 'content-type': 'application/json' },
+                  body: JSON.stringify(body)
+              }
+    const response = await fetch(controlUrl + path, init)
+    return { status: response.status, body: await response.json() }
+}
+
+/** `controlRequest` that resolves the answer and rejects on an error status. */
+export async function controlPost(controlUrl, path, body) {
+    const { status, body: answer } = await controlRequest(controlUrl, path, body)
+    if (status !== 200) throw new Error(`${path}: ${status} ${answer.error}`)
+    return answer
+}

@@ -11,7 +11,14 @@ import { test } from 'node:test'
 
 import { KEEP_STORE_ON_CLOSE } from '../../dist/client/reconnect.js'
 import { LOGIN_REFUSAL_REASONS, parseLoginRefusal } from '../../dist/sandbox/index.js'
-import { newClient, nextEvent, pairWithQr, startTestSandbox, tempDir } from './helpers.js'
+import {
+    controlRequest,
+    newClient,
+    nextEvent,
+    pairWithQr,
+    startTestSandbox,
+    tempDir
+} from './helpers.js'
 
 const REFUSALS = [
     { kind: 'locked', alias: '403', reason: 'failure_locked', code: 403, isLogout: true },
@@ -180,13 +187,7 @@ test('a refusal by phone number or account JID applies to that account only', as
 test('control API: POST /refuse-next-login and POST /fault with the new kinds', async t => {
     const sandbox = await startTestSandbox(t)
     const dir = tempDir(t)
-    const post = async (path, body) => {
-        const response = await fetch(`${sandbox.controlUrl}${path}`, {
-            method: 'POST',
-            body: JSON.stringify(body)
-        })
-        return { status: response.status, body: await response.json() }
-    }
+    const post = (path, body) => controlRequest(sandbox.controlUrl, path, body)
     const index = await (await fetch(`${sandbox.controlUrl}/`)).json()
     assert.ok(index.endpoints.includes('POST /refuse-next-login'))
 
