@@ -25,7 +25,7 @@ import { catalogForStore, COUNT_FIELDS } from '../store/catalog.js'
 import type { MigrationMark, MigrationMarks } from '../store/migration-marks.js'
 import { migrationMarksFor } from '../store/migration-marks.js'
 import type { OpenedStore } from '../store/open.js'
-import { openStore } from '../store/open.js'
+import { openStore, storeExists } from '../store/open.js'
 import { emptyCounts, readBackBatch, tallyBatch } from '../store/read-back.js'
 import {
     batchSizeOf,
@@ -305,18 +305,15 @@ async function openTarget(
     mode: 'read' | 'write',
     migrateMode: MigrateMode
 ): Promise<OpenedStore | null> {
-    if (mode === 'read' && spec.primary.kind === 'sqlite') {
-        const { existsSync } = await import('node:fs')
-        if (!existsSync(spec.primary.target)) {
-            if (migrateMode === 'dry-run') return null
-            throw new ZapoError(
-                'SESSION_NOT_FOUND',
-                `no SQLite store at ${spec.primary.target}: there is nothing to verify; run the migration first`,
-                {
-                    store: spec.label
-                }
-            )
-        }
+    if (mode === 'read' && storeExists(spec) === false) {
+        if (migrateMode === 'dry-run') return null
+        throw new ZapoError(
+            'SESSION_NOT_FOUND',
+            `no store at ${spec.label}: there is nothing to verify; run the migration first`,
+            {
+                store: spec.label
+            }
+        )
     }
     return openStore(spec, mode)
 }

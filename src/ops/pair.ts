@@ -11,13 +11,11 @@
  * Never prints, prompts or exits: progress goes to `deps.onProgress`, failures are ZapoErrors.
  */
 
-import { accessSync, constants, existsSync } from 'node:fs'
-import { dirname } from 'node:path'
 import type { Logger, WaAuthCredentials } from 'zapo-js'
 import type { WaClient } from 'zapo-js/client'
 import { ZapoError, toError, usageError } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
-import { openStore, type OpenedStore } from '../store/open.js'
+import { findUnwritable, openStore, type OpenedStore } from '../store/open.js'
 import type { RecordBatch } from '../store/records.types.js'
 import { classifyClose } from '../client/reasons.js'
 import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
@@ -194,7 +192,7 @@ async function readExisting(
     spec: StoreSpec,
     sessionId: string
 ): Promise<{ readonly meJid: string | null; readonly hasState: boolean }> {
-    assertSqliteWritable(spec)
+    assertWritable(spec)
     let store: OpenedStore
     try {
         store = await openStore(spec, 'read')
@@ -231,30 +229,17 @@ async function readExisting(
 }
 
 /**
- * A SQLite store that could not be written after the phone linked the device would strand it:
- * check the file (or, when it does not exist yet, its nearest existing directory) up front.
+ * A store that could not be written after the phone linked the device would strand it: check it
+ * (a SQLite file or, when it does not exist yet, its nearest existing directory) up front.
  */
-function assertSqliteWritable(spec: StoreSpec): void {
-    for (const backend of [spec.primary, ...Object.values(spec.backends)]) {
-        if (backend.kind !== 'sqlite') continue
-        let target = backend.target
-        while (!existsSync(target)) {
-            const parent = dirname(target)
-            if (parent === target) break
-            target = parent
-        }
-        try {
-            accessSync(target, constants.W_OK)
-        } catch {
-            throw new ZapoError(
-                'STORE_UNAVAILABLE',
-                `cannot write ${target}: pick a writable --store (or fix the permissions) before pairing`,
-                {
-                    store: backend.display
-                }
-            )
-        }
-    }
+function assertWritable(spec: StoreSpec): void {
+    const found = findUnwritable(spec)
+    if (found === null) return
+    throw new ZapoError(
+        'STORE_UNAVAILABLE',
+        `${found.problem}: pick a writable --store (or fix the permissions) before pairing`,
+        { store: found.backend.display }
+    )
 }
 
 /**

@@ -24,6 +24,7 @@ import type { DurableDomain, StoreDomain } from './address.js'
 import { DURABLE_DOMAINS } from './address.js'
 import { catalogForBackend } from './catalog.js'
 import { ZapoError } from '../errors.js'
+import { backendAdapter } from './backends/registry.js'
 import type { OpenedStore } from './open.js'
 import { putPreKeys } from './prekey-bulk.js'
 import type { SessionKeyLists } from './catalog/types.js'
@@ -226,9 +227,10 @@ export async function readSignal(
 }
 
 /**
- * The Signal sessions at the given addresses, through the contract (null where none). On SQLite
- * (in process: no round trips) one keyed get per address: the package's batch getter matches the
- * addresses with an OR chain that SQLite evaluates against every row of the session, so a batch
+ * The Signal sessions at the given addresses, through the contract (null where none). On an
+ * in-process backend (SQLite: no round trips) one keyed get per address: the package's batch
+ * getter matches the addresses with an OR chain that SQLite evaluates against every row of the
+ * session, so a batch
  * costs the session's size times the batch's (about 10× the keyed gets for 1,000 sessions).
  * Elsewhere the batch getter (one query or pipeline per 250 addresses) is the cheapest.
  */
@@ -238,7 +240,8 @@ export async function getSessions(
     addresses: readonly SignalAddress[]
 ): Promise<readonly (SignalSessionRecord | null)[]> {
     const sessions = store.domain('session', sessionId)
-    if (store.backendFor('session').kind !== 'sqlite') return sessions.getSessionsBatch(addresses)
+    if (!backendAdapter(store.backendFor('session').kind).inProcess)
+        return sessions.getSessionsBatch(addresses)
     return Promise.all(addresses.map(address => sessions.getSession(address)))
 }
 
@@ -249,7 +252,7 @@ export async function getIdentities(
     addresses: readonly SignalAddress[]
 ): Promise<readonly (Uint8Array | null)[]> {
     const identities = store.domain('identity', sessionId)
-    if (store.backendFor('identity').kind !== 'sqlite')
+    if (!backendAdapter(store.backendFor('identity').kind).inProcess)
         return identities.getRemoteIdentities(addresses)
     return Promise.all(addresses.map(address => identities.getRemoteIdentity(address)))
 }
@@ -411,7 +414,7 @@ export async function refuseSharedKeys(
 ): Promise<void> {
     const backends = new Set(domains.map(d => store.backendFor(d)).filter(b => b.kind === 'redis'))
     for (const backend of backends) {
-        const others = await catalogForBackend(backend, backend.spec).sessionsSharingKeys(sessionId)
+        const others = await catalogForBackend(backend).sessionsSharingKeys(sessionId)
         if (others.length > 0) {
             throw new ZapoError(
                 'USAGE',

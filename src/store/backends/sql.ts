@@ -1,14 +1,20 @@
 /**
- * The session catalog of the three SQL store packages (sqlite, postgres, mysql). They share one
- * table layout (same tables, columns and keys; see their migrations); a dialect supplies the
- * query function, identifier quoting, the physical table names (prefix / overrides) and the
- * list of tables that exist. Only `SELECT`s run here: nothing is created or changed.
+ * What the three SQL backends (sqlite, postgres, mysql) share. Their store packages use one
+ * table layout (same tables, columns and keys; see their migrations), so the session catalog,
+ * the archive key enumeration and the migration marks are written once here over a dialect
+ * that supplies the query functions, identifier quoting, the physical table names (prefix /
+ * overrides) and the list of tables that exist. The catalog and the key enumeration only run
+ * `SELECT`s: nothing is created or changed by reading.
  */
 
 import type { SignalAddress } from 'zapo-js/signal'
 import type { SchemaState } from '../records.types.js'
-import type { ZapoSessionCatalog } from './types.js'
-import { EMPTY_COUNTS, countsFromRows, sortStrings } from './types.js'
+import type { ZapoSessionCatalog } from '../catalog/types.js'
+import { EMPTY_COUNTS, countsFromRows, sortStrings } from '../catalog/types.js'
+import type { ArchiveDomain } from '../domains.js'
+import type { MigrationMark, MigrationMarks } from '../migration-marks.js'
+import { collectMarks, MARKS_TABLE } from '../migration-marks.js'
+import type { ArchiveDomainKeys } from './types.js'
 
 /** The durable tables of the SQL store packages, by their logical (unprefixed) names. */
 export const SQL_DURABLE_TABLES = Object.freeze([
@@ -33,20 +39,35 @@ const SESSION_TABLES: readonly SqlTable[] = SQL_DURABLE_TABLES.filter(
     t => t !== 'signal_meta' && t !== 'appstate_collection_index_values'
 )
 
+/** The tables of the archive domains, with the column that keys a record within a session. */
+export const SQL_ARCHIVE_TABLES: Readonly<
+    Record<ArchiveDomain, { readonly table: string; readonly column: string }>
+> = Object.freeze({
+    messages: { table: 'mailbox_messages', column: 'message_id' },
+    threads: { table: 'mailbox_threads', column: 'jid' },
+    contacts: { table: 'mailbox_contacts', column: 'jid' }
+})
+
 export interface SqlDialect {
     readonly kind: 'sqlite' | 'postgres' | 'mysql'
     /** runs a SELECT with `?` placeholders */
     query(sql: string, params: readonly unknown[]): Promise<readonly Record<string, unknown>[]>
-    /** the table reference to put in SQL text for a logical table */
-    table(name: SqlTable): string
+    /** runs a statement that writes (`?` placeholders) */
+    execute(sql: string, params: readonly unknown[]): Promise<void>
+    /** the table reference to put in SQL text for a logical table (any table of the layout) */
+    table(name: string): string
     /** the physical table name, as the database lists it */
-    physical(name: SqlTable): string
+    physical(name: string): string
     /** the physical names (of the given ones) that exist */
     existingTables(physicalNames: readonly string[]): Promise<ReadonlySet<string>>
     quote(column: string): string
     /** SQL expression true when the `uploaded` column is set */
     readonly uploadedTrue: string
     readonly where: string
+    /** CREATE TABLE IF NOT EXISTS for the marks table (its reference given) */
+    marksTableDdl(ref: string): string
+    /** the upsert of one mark row (session_id, source, state, updated_at) */
+    marksUpsert(ref: string): string
 }
 
 const IN_CHUNK = 500
@@ -282,4 +303,86 @@ export function toBytes(value: unknown): Uint8Array {
 /** `LIKE`-escapes a prefix (`_` and `%` are wildcards). */
 export function likePrefix(prefix: string): string {
     return `${prefix.replace(/[\\%_]/g, ch => `\\${ch}`)}%`
+}
+
+const ARCHIVE_IN_CHUNK = 500
+
+/** Key enumeration of one archive domain in a SQL backend (its table may not exist yet). */
+export function sqlArchiveKeys(dialect: SqlDialect, domain: ArchiveDomain): ArchiveDomainKeys {
+    const { table, column } = SQL_ARCHIVE_TABLES[domain]
+    const ref = dialect.table(table)
+    let present = false
+    const exists = async (): Promise<boolean> =>
+        (present ||= (await dialect.existingTables([dialect.physical(table)])).size > 0)
+    const col = dialect.quote(column)
+    return {
+        async countMany(ids) {
+            const out = new Map<string, number>()
+            if (ids.length === 0 || !(await exists())) return out
+            for (let at = 0; at < ids.length; at += ARCHIVE_IN_CHUNK) {
+                const chunk = ids.slice(at, at + ARCHIVE_IN_CHUNK)
+                const rows = await dialect.query(
+                    `SELECT session_id, COUNT(*) AS n FROM ${ref} WHERE session_id IN (${chunk.map(() => '?').join(', ')}) GROUP BY session_id`,
+                    chunk
+                )
+                for (const row of rows) out.set(String(row.session_id), Number(row.n))
+            }
+            return out
+        },
+        async *keys(sessionId, pageSize) {
+            if (!(await exists())) return
+            let cursor: string | null = null
+            for (;;) {
+                const rows = await dialect.query(
+                    `SELECT ${col} AS k FROM ${ref} WHERE session_id = ?${cursor !== null ? ` AND ${col} > ?` : ''} ORDER BY ${col} LIMIT ?`,
+                    cursor !== null ? [sessionId, cursor, pageSize] : [sessionId, pageSize]
+                )
+                if (rows.length === 0) return
+                const keys = rows.map(r => String(r.k))
+                yield keys
+                if (rows.length < pageSize) return
+                cursor = keys[keys.length - 1]!
+            }
+        }
+    }
+}
+
+/**
+ * The migration marks in a SQL backend: table `<tablePrefix>zapo_migrate_marks` (SQLite: never
+ * renamed by table-name overrides). Reading never creates it.
+ */
+export function sqlMarks(dialect: SqlDialect): MigrationMarks {
+    const ref = dialect.table(MARKS_TABLE)
+    const physical = dialect.physical(MARKS_TABLE)
+    // one CREATE per process: concurrent first writes would race in the database catalog
+    let created: Promise<unknown> | null = null
+    const ensure = async (): Promise<void> => {
+        created ??= dialect.execute(dialect.marksTableDdl(ref), []).catch(error => {
+            created = null
+            throw error
+        })
+        await created
+    }
+    const exists = async (): Promise<boolean> => (await dialect.existingTables([physical])).size > 0
+    return {
+        readAll: async () => {
+            if (!(await exists())) return new Map<string, MigrationMark>()
+            return collectMarks(
+                await dialect.query(`SELECT session_id, source, state, updated_at FROM ${ref}`, [])
+            )
+        },
+        write: async mark => {
+            await ensure()
+            await dialect.execute(dialect.marksUpsert(ref), [
+                mark.sessionId,
+                mark.source,
+                mark.state,
+                mark.updatedAt
+            ])
+        },
+        remove: async sessionId => {
+            if (!(await exists())) return
+            await dialect.execute(`DELETE FROM ${ref} WHERE session_id = ?`, [sessionId])
+        }
+    }
 }

@@ -1,0 +1,157 @@
+/**
+ * Redis, through `@zapo-js/store-redis` on an ioredis client the tool owns; keys are
+ * `<keyPrefix><family>:<sessionId>:…` in the URL's db (layout: catalog.ts, archive.ts).
+ */
+
+import type { Redis } from 'ioredis'
+import type { BackendSpec } from '../../address.js'
+import type { MigrationMark, MigrationMarks } from '../../migration-marks.js'
+import { MARKS_REDIS_KEY, toMark } from '../../migration-marks.js'
+import type { BackendAdapter, DomainStores, OpenedBackend, StoreIdentity } from '../types.js'
+import {
+    CONNECT_TIMEOUT_MS,
+    connectError,
+    loadStorePackage,
+    requireDriver,
+    socketErrorClass
+} from '../shared.js'
+import { redisArchiveKeys } from './archive.js'
+import { redisCatalog } from './catalog.js'
+
+export const redisBackend: BackendAdapter<'redis'> = {
+    kind: 'redis',
+    title: 'Redis',
+    packageName: '@zapo-js/store-redis',
+    driver: 'ioredis',
+    schemes: ['redis:', 'rediss:'],
+    names: ['redis'],
+    inProcess: false,
+    prefixOption: 'keyPrefix',
+    envHint: 'REDIS_URL',
+    fromEnv: env => (env.REDIS_URL ? { url: env.REDIS_URL } : null),
+    open: openRedis,
+    exists: () => null,
+    unwritable: () => null,
+    probeDriver: async () => {
+        requireDriver('ioredis')
+        return { ok: true, detail: '' }
+    },
+    classify: error => {
+        const err = error as { name?: unknown; message?: unknown } | null
+        const name = typeof err?.name === 'string' ? err.name : ''
+        const message = typeof err?.message === 'string' ? err.message : ''
+        const socket = socketErrorClass(error)
+        if (socket !== null) return socket
+        if (/WRONGPASS|NOAUTH|invalid password/i.test(message)) return 'credentials'
+        if (/NOPERM/.test(message)) return 'permission'
+        if (/Connection is closed|Stream isn't writeable|enableOfflineQueue/i.test(message))
+            return 'lost'
+        if (name === 'MaxRetriesPerRequestError') return 'lost'
+        if (name === 'ReplyError' || name === 'ParserError') return 'driver'
+        return null
+    }
+}
+
+async function openRedis(spec: BackendSpec): Promise<OpenedBackend> {
+    const { Redis } = await import('ioredis')
+    const redis = new Redis(spec.target, {
+        lazyConnect: true,
+        connectTimeout: CONNECT_TIMEOUT_MS,
+        maxRetriesPerRequest: 1,
+        enableOfflineQueue: false,
+        retryStrategy: () => null
+    })
+    let socketError: unknown = null
+    redis.on('error', (error: unknown) => {
+        socketError ??= error
+    })
+    try {
+        await redis.connect()
+        await redis.ping()
+    } catch (error) {
+        redis.disconnect()
+        // ioredis rejects with "Connection is closed"; the cause is the socket error it emitted
+        const cause = socketError ?? error
+        throw connectError(spec, cause, redisBackend.classify(cause))
+    }
+    const { createRedisStore } = loadStorePackage('@zapo-js/store-redis')
+    const result = createRedisStore({
+        redis,
+        ...(spec.keyPrefix !== undefined ? { keyPrefix: spec.keyPrefix } : {})
+    })
+    const prefix = spec.keyPrefix ?? ''
+    return {
+        spec,
+        kind: 'redis',
+        stores: result.stores as unknown as DomainStores,
+        catalog: () => redisCatalog(redis, spec),
+        archiveKeys: domain => redisArchiveKeys(redis, prefix, domain),
+        marks: () => redisMarks(redis, `${prefix}${MARKS_REDIS_KEY}`),
+        identity: () => identity(redis, spec),
+        foreignObjects: async () => 0,
+        close: async () => {
+            await redis.quit().catch(() => redis.disconnect())
+        }
+    }
+}
+
+/**
+ * The server by its run id (INFO server: random per server process, so two addresses of one
+ * running server agree and two servers never do), then the db number, then the key prefix.
+ * Prefixes nest: the store package's patterns under one prefix match the keys of any longer
+ * prefix it starts.
+ */
+async function identity(redis: Redis, spec: BackendSpec): Promise<StoreIdentity> {
+    const info = await redis.info('server')
+    const runId = /^run_id:(\S+)/m.exec(info)?.[1] ?? ''
+    return {
+        kind: 'redis',
+        instance: `run:${runId}`,
+        scope: `db${redis.options.db ?? 0}`,
+        namespace: spec.keyPrefix ?? '',
+        overlap: 'nested',
+        basis: 'run id'
+    }
+}
+
+function redisMarks(redis: Redis, key: string): MigrationMarks {
+    return {
+        readAll: async () => {
+            const fields = await redis.hgetall(key)
+            const out = new Map<string, MigrationMark>()
+            for (const [sessionId, value] of Object.entries(fields)) {
+                try {
+                    const parsed = JSON.parse(value) as {
+                        source?: unknown
+                        state?: unknown
+                        updatedAt?: unknown
+                    }
+                    const mark = toMark({
+                        session_id: sessionId,
+                        source: parsed.source,
+                        state: parsed.state,
+                        updated_at: parsed.updatedAt
+                    })
+                    if (mark) out.set(sessionId, mark)
+                } catch {
+                    // an unreadable mark is no mark: the session is then treated as pre-existing
+                }
+            }
+            return out
+        },
+        write: async mark => {
+            await redis.hset(
+                key,
+                mark.sessionId,
+                JSON.stringify({
+                    source: mark.source,
+                    state: mark.state,
+                    updatedAt: mark.updatedAt
+                })
+            )
+        },
+        remove: async sessionId => {
+            await redis.hdel(key, sessionId)
+        }
+    }
+}

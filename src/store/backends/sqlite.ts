@@ -1,0 +1,300 @@
+/**
+ * SQLite, through `@zapo-js/store-sqlite` on better-sqlite3. The store is one file; the tool
+ * opens it itself (a read-only probe first, so a file that is not SQLite is refused before the
+ * store package touches it) and hands the connection to the store package.
+ *
+ * In `read` mode nothing is created: a path that does not exist is "not found", not a new empty
+ * database, and the file keeps its journal mode (the package's default would switch it to WAL).
+ *
+ * The connection of `@zapo-js/store-sqlite` rewrites the logical table names in SQL text to the
+ * configured `tableNames` overrides, so queries name logical tables; existence checks bind
+ * physical names as parameters (which are not rewritten).
+ */
+
+import {
+    accessSync,
+    closeSync,
+    constants,
+    existsSync,
+    mkdirSync,
+    openSync,
+    realpathSync,
+    statSync
+} from 'node:fs'
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
+import { usageError, ZapoError } from '../../errors.js'
+import type { BackendSpec, SpecSource } from '../address.js'
+import type {
+    BackendAdapter,
+    DomainStores,
+    OpenMode,
+    OpenedBackend,
+    StoreIdentity
+} from './types.js'
+import { loadStorePackage, requireDriver, unavailable } from './shared.js'
+import type { SqlDialect } from './sql.js'
+import { createSqlCatalog, sqlArchiveKeys, sqlMarks } from './sql.js'
+
+type Connection = import('@zapo-js/store-sqlite').WaSqliteConnection
+
+/** The embedded default: a SQLite file in the working directory. */
+export const DEFAULT_SQLITE_FILE = 'zapo.sqlite'
+
+export const sqliteBackend: BackendAdapter<'sqlite'> = {
+    kind: 'sqlite',
+    title: 'SQLite',
+    packageName: '@zapo-js/store-sqlite',
+    driver: 'better-sqlite3',
+    schemes: ['sqlite:', 'file:'],
+    names: ['sqlite', 'sqlite3'],
+    inProcess: true,
+    prefixOption: null,
+    envHint: 'ZAPO_SQLITE',
+    fromEnv: env => (env.ZAPO_SQLITE ? { url: env.ZAPO_SQLITE } : null),
+    fallback: cwd => {
+        const path = resolve(cwd, DEFAULT_SQLITE_FILE)
+        return { kind: 'sqlite', target: path, display: `sqlite:${path}`, source: 'default' }
+    },
+    parseAddress: sqliteSpec,
+    open: openSqlite,
+    exists: spec => existsSync(spec.target),
+    unwritable,
+    identityOf: spec => fileIdentity(spec),
+    probeDriver: async () => {
+        const Database = requireDriver('better-sqlite3') as typeof import('better-sqlite3')
+        const db = new Database(':memory:')
+        db.prepare('SELECT 1').get()
+        db.close()
+        return { ok: true, detail: ', native module loads' }
+    },
+    classify: error => {
+        const code = (error as { code?: unknown } | null)?.code
+        if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return null
+        if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_PERM'))
+            return 'permission'
+        if (code.startsWith('SQLITE_READONLY')) return 'permission'
+        return 'driver'
+    }
+}
+
+function sqliteSpec(rest: string, source: SpecSource, cwd: string): BackendSpec {
+    let pathPart = rest
+    let query = ''
+    const q = rest.indexOf('?')
+    if (q >= 0) {
+        pathPart = rest.slice(0, q)
+        query = rest.slice(q + 1)
+    }
+    if (pathPart.startsWith('//')) pathPart = pathPart.slice(2) // sqlite:///abs/path → /abs/path
+    try {
+        pathPart = decodeURIComponent(pathPart)
+    } catch {
+        throw usageError(`malformed SQLite path "${rest}": fix its percent-escapes`)
+    }
+    if (pathPart === '') throw usageError('SQLite store has no path: use sqlite:./zapo.sqlite')
+    if (pathPart === ':memory:')
+        throw usageError(
+            'an in-memory SQLite store holds nothing between runs: give a file path such as sqlite:./zapo.sqlite'
+        )
+    const path = isAbsolute(pathPart) ? pathPart : resolve(cwd, pathPart)
+    const tableNames: Record<string, string> = {}
+    for (const [key, value] of new URLSearchParams(query)) {
+        if (key.startsWith('table.')) {
+            if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value))
+                throw usageError(
+                    `table name "${value}" for ${key} may only contain letters, digits and underscores`
+                )
+            tableNames[key.slice('table.'.length)] = value
+        } else {
+            throw usageError(
+                `unknown SQLite store option "${key}": SQLite takes only table.<name>=<table> overrides`
+            )
+        }
+    }
+    const hasNames = Object.keys(tableNames).length > 0
+    return {
+        kind: 'sqlite',
+        target: path,
+        display: `sqlite:${path}${
+            hasNames
+                ? ` (tables: ${Object.entries(tableNames)
+                      .map(([k, v]) => `${k}=${v}`)
+                      .join(', ')})`
+                : ''
+        }`,
+        source,
+        ...(hasNames ? { tableNames } : {})
+    }
+}
+
+/** Why the file (or, when it does not exist yet, its nearest existing directory) cannot be written. */
+function unwritable(spec: BackendSpec): string | null {
+    let target = spec.target
+    while (!existsSync(target)) {
+        const parent = dirname(target)
+        if (parent === target) break
+        target = parent
+    }
+    try {
+        accessSync(target, constants.W_OK)
+        return null
+    } catch {
+        return `cannot write ${target}`
+    }
+}
+
+/**
+ * The file itself, whatever path names it (`data/./m.sqlite`, `data//m.sqlite`, a symlink, a
+ * hard link): its device and inode; a file that does not exist yet, the real path of its
+ * directory (or of its nearest existing ancestor) and its name. Table-name overrides rename
+ * some tables and share the others: any two addresses of one file overlap.
+ */
+function fileIdentity(spec: BackendSpec): StoreIdentity {
+    const namespace = Object.entries(spec.tableNames ?? {})
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',')
+    const base = { kind: 'sqlite' as const, scope: '', namespace, overlap: 'always' as const }
+    try {
+        const stat = statSync(spec.target)
+        return { ...base, instance: `inode:${stat.dev}:${stat.ino}`, basis: 'device and inode' }
+    } catch {
+        return { ...base, instance: `path:${realPathOf(spec.target)}`, basis: 'real path' }
+    }
+}
+
+/** The real path of a file that may not exist: its nearest existing ancestor resolved, then the rest. */
+function realPathOf(path: string): string {
+    const rest: string[] = []
+    let at = path
+    for (;;) {
+        try {
+            return join(realpathSync(at), ...rest.reverse())
+        } catch {
+            const parent = dirname(at)
+            if (parent === at) return path
+            rest.push(basename(at))
+            at = parent
+        }
+    }
+}
+
+async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBackend> {
+    const path = spec.target
+    let journalMode: string | null = null
+    if (existsSync(path)) {
+        if (!statSync(path).isFile())
+            throw unavailable(spec, `${path} is not a file`, 'pass the path of a .sqlite file')
+        journalMode = await probeSqliteFile(spec)
+    } else {
+        if (mode === 'read') {
+            throw new ZapoError(
+                'SESSION_NOT_FOUND',
+                `no SQLite store at ${path}: pair a session first (zapo pair) or pass --store`,
+                {
+                    store: spec.display
+                }
+            )
+        }
+        try {
+            mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+            // the file holds private keys: create it readable by its owner only
+            closeSync(openSync(path, 'wx', 0o600))
+        } catch (error) {
+            const code = (error as NodeJS.ErrnoException).code
+            if (code !== 'EEXIST')
+                throw unavailable(
+                    spec,
+                    `cannot create ${path} (${code ?? 'error'})`,
+                    'check the directory and its permissions'
+                )
+        }
+    }
+    const { openSqliteConnection, createSqliteStore } = loadStorePackage('@zapo-js/store-sqlite')
+    let connection: Connection
+    try {
+        connection = await openSqliteConnection({
+            path,
+            sessionId: 'zapo',
+            driver: 'better-sqlite3',
+            // reading must not change the file: keep its journal mode (the package's default is WAL)
+            ...(mode === 'read' && journalMode !== null
+                ? { pragmas: { journal_mode: journalMode } }
+                : {}),
+            ...(spec.tableNames ? { tableNames: spec.tableNames as never } : {})
+        })
+    } catch (error) {
+        throw unavailable(
+            spec,
+            `cannot open ${path}: ${(error as Error).message}`,
+            'check that the file is a SQLite database you can write'
+        )
+    }
+    const result = createSqliteStore({ connection })
+    const dialect = sqliteDialect(connection, spec)
+    return {
+        spec,
+        kind: 'sqlite',
+        stores: result.stores as unknown as DomainStores,
+        catalog: () => createSqlCatalog(dialect),
+        archiveKeys: domain => sqlArchiveKeys(dialect, domain),
+        marks: () => sqlMarks(dialect),
+        identity: async () => fileIdentity(spec),
+        foreignObjects: async () => {
+            const [row] = connection.all<{ n: number }>(
+                "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+                []
+            )
+            return Number(row?.n ?? 0)
+        },
+        close: async () => connection.close()
+    }
+}
+
+function sqliteDialect(db: Connection, spec: BackendSpec): SqlDialect {
+    return {
+        kind: 'sqlite',
+        query: async (sql, params) => db.all(sql, params),
+        execute: async (sql, params) => db.run(sql, params),
+        // the connection rewrites logical names to the configured overrides
+        table: name => `"${name}"`,
+        physical: name => spec.tableNames?.[name] ?? name,
+        existingTables: async names => {
+            if (names.length === 0) return new Set()
+            const rows = db.all<{ name: string }>(
+                `SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (${names.map(() => '?').join(', ')})`,
+                names
+            )
+            return new Set(rows.map(r => r.name))
+        },
+        quote: column => `"${column}"`,
+        uploadedTrue: 'uploaded <> 0',
+        where: `in ${spec.target}`,
+        marksTableDdl: ref =>
+            `CREATE TABLE IF NOT EXISTS ${ref} (session_id TEXT PRIMARY KEY, source TEXT NOT NULL, state TEXT NOT NULL, updated_at INTEGER NOT NULL)`,
+        marksUpsert: ref =>
+            `INSERT INTO ${ref} (session_id, source, state, updated_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (session_id) DO UPDATE SET source = excluded.source, state = excluded.state, updated_at = excluded.updated_at`
+    }
+}
+
+/** Refuses a file that is not SQLite, before any store package touches (and migrates) it. */
+async function probeSqliteFile(spec: BackendSpec): Promise<string | null> {
+    const { default: Database } = await import('better-sqlite3')
+    let db: import('better-sqlite3').Database | null = null
+    try {
+        db = new Database(spec.target, { readonly: true, fileMustExist: true })
+        db.prepare('SELECT name FROM sqlite_master LIMIT 1').all()
+        const mode = db.pragma('journal_mode', { simple: true })
+        return typeof mode === 'string' && /^[a-z]+$/.test(mode) ? mode : null
+    } catch (error) {
+        const message = (error as Error).message
+        throw unavailable(
+            spec,
+            `${spec.target} is not a SQLite database (${message})`,
+            'point --store at the zapo SQLite file'
+        )
+    } finally {
+        db?.close()
+    }
+}
