@@ -20,6 +20,7 @@
  */
 
 import { ZapoError } from '../errors.js'
+import { failureKind, sessionFailure } from '../store/failures.js'
 import type { DurableDomain, StoreSpec } from '../store/address.js'
 import { catalogForStore, COUNT_FIELDS } from '../store/catalog.js'
 import type { MigrationMark, MigrationMarks } from '../store/migration-marks.js'
@@ -542,7 +543,8 @@ class Runner {
         )
         await Promise.all(Array.from({ length: concurrency }, () => worker()))
         const failed = failures[0]
-        if (failed !== undefined) throw copyFailed(failed.sessionId, failed.error, outcomes.size)
+        if (failed !== undefined)
+            throw copyFailed(failed.sessionId, failed.error, outcomes.size, this.plan.from)
         // keep the plan's order
         return queue
             .map(s => outcomes.get(s.sessionId))
@@ -821,10 +823,12 @@ class Runner {
 
 /**
  * A store failing in the middle of the copy (the target going away, a lost connection) ends
- * the run; the marks make the same command finish the job.
+ * the run; the marks make the same command finish the job. A source record that does not
+ * decode is the data's fault (the store layer's one rule): INTEGRITY, as in every command.
  */
-function copyFailed(sessionId: string, error: unknown, done: number): ZapoError {
+function copyFailed(sessionId: string, error: unknown, done: number, source: string): ZapoError {
     if (error instanceof ZapoError) return error
+    if (failureKind(error) === 'data') return sessionFailure(error, { sessionId, store: source })
     const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]
     return new ZapoError(
         'STORE_UNAVAILABLE',

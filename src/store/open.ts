@@ -11,7 +11,9 @@
  */
 
 import type { WaStore, WaStoreBackend } from 'zapo-js'
+import { ZapoError } from '../errors.js'
 import { zapoRoot } from '../zapo-cjs.js'
+import { failureKind, sessionFailure } from './failures.js'
 import type { AnyDomain, BackendSpec, StoreDomain, StoreSpec } from './address.js'
 import { ARCHIVE_DOMAINS, DURABLE_DOMAINS } from './address.js'
 import { backendAdapter } from './backends/registry.js'
@@ -56,7 +58,13 @@ export async function openStore(spec: StoreSpec, mode: OpenMode): Promise<Opened
             mode,
             primary,
             backendFor,
-            domain: (domain, sessionId) => backendFor(domain).stores[domain](sessionId) as never,
+            domain: (domain, sessionId) =>
+                guardReads(
+                    backendFor(domain).stores[domain](sessionId),
+                    sessionId,
+                    spec.label,
+                    domain === 'auth' ? 'credentials' : 'records'
+                ) as never,
             createWaStore: async options => {
                 const { createStore } = zapoRoot()
                 const backends: Record<string, WaStoreBackend> = {}
@@ -99,6 +107,41 @@ export async function openStore(spec: StoreSpec, mode: OpenMode): Promise<Opened
         await closeAll(opened)
         throw error
     }
+}
+
+/** The read methods of the store contracts (getX, getXBatch, load, hasX, exportData). */
+const READ_METHOD = /^(get|load|has|export)/
+
+/**
+ * A store contract whose reads fail by the store layer's one rule (failures.ts): a record the
+ * store package cannot decode becomes INTEGRITY naming the session, whichever command reads it;
+ * the store's own failures pass through unchanged.
+ */
+function guardReads<T extends object>(
+    contract: T,
+    sessionId: string,
+    store: string,
+    what: 'credentials' | 'records'
+): T {
+    const rethrow = (error: unknown): never => {
+        if (error instanceof ZapoError || failureKind(error) === 'store') throw error
+        throw sessionFailure(error, { sessionId, store, what })
+    }
+    return new Proxy(contract, {
+        get(target, key, receiver) {
+            const value = Reflect.get(target, key, receiver) as unknown
+            if (typeof value !== 'function' || typeof key !== 'string' || !READ_METHOD.test(key))
+                return value
+            return (...args: unknown[]) => {
+                try {
+                    const result = (value as (...a: unknown[]) => unknown).apply(target, args)
+                    return result instanceof Promise ? result.catch(rethrow) : result
+                } catch (error) {
+                    return rethrow(error)
+                }
+            }
+        }
+    })
 }
 
 async function closeAll(backends: readonly OpenedBackend[]): Promise<void> {
