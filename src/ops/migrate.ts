@@ -21,6 +21,7 @@
 
 import { ZapoError } from '../errors.js'
 import { failureKind, sessionFailure } from '../store/failures.js'
+import { identifyStore, storesOverlap } from '../store/identity.js'
 import type { DurableDomain, StoreSpec } from '../store/address.js'
 import { catalogForStore, COUNT_FIELDS } from '../store/catalog.js'
 import type { MigrationMark, MigrationMarks } from '../store/migration-marks.js'
@@ -209,13 +210,7 @@ export async function runMigrate(
 ): Promise<MigrateResult> {
     const now = deps.now ?? Date.now
     const started = now()
-    if (sameStore(options.from, options.to)) {
-        throw new ZapoError(
-            'USAGE',
-            `--from and --to name the same store (${options.from.label}): pass a different target`,
-            {}
-        )
-    }
+    await refuseSameStore(options)
     const src = await openStore(options.from, 'read').catch((error: unknown) => {
         if (error instanceof ZapoError && error.code === 'SESSION_NOT_FOUND') {
             throw new ZapoError(
@@ -289,16 +284,24 @@ export async function runMigrate(
     }
 }
 
-function sameStore(a: StoreSpec, b: StoreSpec): boolean {
-    const x = a.primary
-    const y = b.primary
-    return (
-        x.kind === y.kind &&
-        x.target === y.target &&
-        (x.tablePrefix ?? '') === (y.tablePrefix ?? '') &&
-        (x.keyPrefix ?? '') === (y.keyPrefix ?? '') &&
-        (x.collectionPrefix ?? '') === (y.collectionPrefix ?? '')
-    )
+/**
+ * --from and --to must be different stores by what they are (store/identity.ts), not by how
+ * they are spelled: `data/./m.sqlite` and a symlink to it, `localhost` and `127.0.0.1`, Redis
+ * prefixes of which one starts the other. Both are identified before either is opened, and
+ * without writing to them.
+ */
+async function refuseSameStore(options: MigrateOptions): Promise<void> {
+    const sources = await identifyStore(options.from)
+    const targets = await identifyStore(options.to)
+    for (const a of sources) {
+        const b = targets.find(t => storesOverlap(a, t))
+        if (b === undefined) continue
+        throw new ZapoError(
+            'USAGE',
+            `--from ${options.from.label} and --to ${options.to.label} are the same store (the same ${a.kind} ${a.basis}${a.namespace !== b.namespace ? `, overlapping prefixes "${a.namespace}" and "${b.namespace}"` : ''}): pass a different target`,
+            { from: options.from.label, to: options.to.label, kind: a.kind }
+        )
+    }
 }
 
 async function openTarget(
@@ -670,7 +673,10 @@ class Runner {
         }
         if (this.aborted) return null
         const source = { ...sourceDigest.result(), ...archived?.source }
-        const mismatches = compareDigests(source, { ...targetDigest.result(), ...archived?.target })
+        const target = { ...targetDigest.result(), ...archived?.target }
+        const mismatches = compareDigests(source, target)
+        const empty = nothingCompared(planned, source, target)
+        if (empty !== null) mismatches.push(empty)
         if (planned.action !== 'copy' && mismatches.length === 0) {
             // the target held this session before: prove the clear left nothing behind
             mismatches.push(
@@ -720,7 +726,10 @@ class Runner {
         ])
         if (source === null || target === null) return null
         this.advance('verify', planned.sessionId, planned.total, planned.total, planned.total)
-        return { digests: source, mismatches: compareDigests(source, target) }
+        const mismatches = compareDigests(source, target)
+        const empty = nothingCompared(planned, source, target)
+        if (empty !== null) mismatches.push(empty)
+        return { digests: source, mismatches }
     }
 
     private async digestOf(
@@ -881,6 +890,30 @@ export function compareCounts(
         })
     }
     return out
+}
+
+/**
+ * A session the plan counted records for, that came out with none read from the source or none
+ * found in the target, was not migrated, whatever its (empty) digests say: a verification that
+ * compares nothing with nothing never passes.
+ */
+export function nothingCompared(
+    planned: PlannedSession,
+    source: Readonly<Record<string, DomainDigest>>,
+    target: Readonly<Record<string, DomainDigest>>
+): DigestMismatch | null {
+    if (planned.total === 0) return null
+    const count = (d: Readonly<Record<string, DomainDigest>>): number =>
+        Object.values(d).reduce((n, digest) => n + digest.count, 0)
+    const read = count(source)
+    const found = count(target)
+    if (read > 0 && found > 0) return null
+    return {
+        domain: 'session',
+        source: null,
+        target: null,
+        extra: `the plan counted ${planned.total} records in the source; ${read} were read from it and ${found} found in the target`
+    }
 }
 
 /** Domains whose count or sha256 differ (a domain missing on one side counts as empty). */

@@ -115,9 +115,10 @@ export function resolveStoreSpec(flag: string | undefined, ctx: ResolveContext):
                 `config file ${ctx.config.path}: unknown domain "${domain}" in "domains" (known: ${[...ALL_DOMAINS].join(', ')})`
             )
         }
-        const spec = resolveBackend(name, 'config', ctx)
-        if (sameBackend(spec, primary)) continue
-        backends[name] = spec
+        // the primary's own name needs no second backend; any other name that is the same store
+        // (however its address is spelled) is merged by identity when the store opens
+        if (name === ctx.config.store) continue
+        backends[name] = resolveBackend(name, 'config', ctx)
         domains[domain as AnyDomain] = name
     }
     const routed = Object.entries(domains)
@@ -130,16 +131,6 @@ export function resolveStoreSpec(flag: string | undefined, ctx: ResolveContext):
 
 export function singleStore(primary: BackendSpec): StoreSpec {
     return { primary, backends: {}, domains: {}, label: primary.display }
-}
-
-function sameBackend(a: BackendSpec, b: BackendSpec): boolean {
-    return (
-        a.kind === b.kind &&
-        a.target === b.target &&
-        a.tablePrefix === b.tablePrefix &&
-        a.keyPrefix === b.keyPrefix &&
-        a.collectionPrefix === b.collectionPrefix
-    )
 }
 
 /** Resolves one store value: a URL, a bare backend name, or a path to a SQLite file. */

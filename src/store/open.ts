@@ -11,13 +11,14 @@
  */
 
 import type { WaStore, WaStoreBackend } from 'zapo-js'
-import { ZapoError } from '../errors.js'
+import { usageError, ZapoError } from '../errors.js'
 import { zapoRoot } from '../zapo-cjs.js'
 import { failureKind, sessionFailure } from './failures.js'
 import type { AnyDomain, BackendSpec, StoreDomain, StoreSpec } from './address.js'
 import { ARCHIVE_DOMAINS, DURABLE_DOMAINS } from './address.js'
 import { backendAdapter } from './backends/registry.js'
-import type { DomainStores, OpenedBackend, OpenMode } from './backends/types.js'
+import type { DomainStores, OpenedBackend, OpenMode, StoreIdentity } from './backends/types.js'
+import { sameStore, storesOverlap } from './identity.js'
 
 export type { DomainStores, OpenedBackend, OpenMode } from './backends/types.js'
 
@@ -42,12 +43,7 @@ export async function openStore(spec: StoreSpec, mode: OpenMode): Promise<Opened
     try {
         const primary = await openBackend(spec.primary, mode)
         opened.push(primary)
-        const byName = new Map<string, OpenedBackend>()
-        for (const [name, backendSpec] of Object.entries(spec.backends)) {
-            const backend = await openBackend(backendSpec, mode)
-            opened.push(backend)
-            byName.set(name, backend)
-        }
+        const byName = await openRouted(spec, mode, primary, opened)
         const backendFor = (domain: AnyDomain): OpenedBackend => {
             const name = spec.domains[domain]
             return (name !== undefined ? byName.get(name) : undefined) ?? primary
@@ -107,6 +103,60 @@ export async function openStore(spec: StoreSpec, mode: OpenMode): Promise<Opened
         await closeAll(opened)
         throw error
     }
+}
+
+/**
+ * Opens the backends the config's domain routing names. A routed backend that is the primary
+ * (or an earlier routed one) by identity, however its address is spelled, is not opened twice:
+ * its domains go to the one already open. One whose records would mix with another's without
+ * being the same store (Redis prefixes that nest, a SQLite file under other table names) is
+ * refused.
+ */
+async function openRouted(
+    spec: StoreSpec,
+    mode: OpenMode,
+    primary: OpenedBackend,
+    opened: OpenedBackend[]
+): Promise<Map<string, OpenedBackend>> {
+    const byName = new Map<string, OpenedBackend>()
+    const entries = Object.entries(spec.backends)
+    if (entries.length === 0) return byName
+    const known: { identity: StoreIdentity; backend: OpenedBackend }[] = [
+        { identity: await primary.identity(), backend: primary }
+    ]
+    for (const [name, backendSpec] of entries) {
+        const adapter = backendAdapter(backendSpec.kind)
+        let backend: OpenedBackend | null = null
+        let identity = adapter.identityOf?.(backendSpec) ?? null
+        if (identity === null) {
+            backend = await openBackend(backendSpec, mode)
+            opened.push(backend)
+            identity = await backend.identity()
+        }
+        const same = known.find(k => sameStore(k.identity, identity))
+        if (same !== undefined) {
+            if (backend !== null) {
+                opened.splice(opened.indexOf(backend), 1)
+                await backend.close()
+            }
+            byName.set(name, same.backend)
+            continue
+        }
+        const clash = known.find(k => storesOverlap(k.identity, identity))
+        if (clash !== undefined) {
+            throw usageError(
+                `the config's domains route to backend "${name}" (${backendSpec.display}), whose records would mix with those of ${clash.backend.spec.display} (the same ${adapter.title} ${identity.basis}): route them to the same address or to a separate one`,
+                { backend: name }
+            )
+        }
+        if (backend === null) {
+            backend = await openBackend(backendSpec, mode)
+            opened.push(backend)
+        }
+        known.push({ identity, backend })
+        byName.set(name, backend)
+    }
+    return byName
 }
 
 /** The read methods of the store contracts (getX, getXBatch, load, hasX, exportData). */
