@@ -555,11 +555,20 @@ async function checkStoreSessions(state: DoctorState): Promise<Omit<DoctorResult
             detail: 'no sessions yet (zapo pair --session ID adds one)',
             data: { sessions: 0 }
         }
-    return {
-        status: 'ok',
-        detail: `${ids.length} session${ids.length === 1 ? '' : 's'}`,
-        data: { sessions: ids.length }
+    const detail = `${ids.length} session${ids.length === 1 ? '' : 's'}`
+    const { ambiguousSessionIds } = await import('../store/session-ids.js')
+    const ambiguous = state.opened === null ? [] : await ambiguousSessionIds(state.opened)
+    if (ambiguous.length > 0) {
+        return {
+            status: 'warn',
+            detail: `${detail}; ${ambiguous.length} with ambiguous keys: ${ambiguous
+                .slice(0, 3)
+                .map(a => `"${a.sessionId}" (${a.reason})`)
+                .join('; ')}${ambiguous.length > 3 ? '; …' : ''}`,
+            data: { sessions: ids.length, ambiguous: ambiguous.map(a => a.sessionId) }
+        }
     }
+    return { status: 'ok', detail, data: { sessions: ids.length } }
 }
 
 function escapeRegExp(value: string): string {

@@ -33,6 +33,7 @@ import {
 } from '../export/format.js'
 import { DURABLE_DOMAINS, type DurableDomain, type StoreSpec } from '../store/address.js'
 import { catalogFor } from '../store/catalog.js'
+import { assertNewSessionIds } from '../store/session-ids.js'
 import { openStore, type OpenedStore } from '../store/open.js'
 import {
     batchSizeOf,
@@ -306,7 +307,8 @@ async function writeAll(
     options: ImportOptions,
     deps: ImportDeps
 ): Promise<ReadonlySet<string>> {
-    // refuse existing sessions before writing anything
+    // refuse ids the store cannot keep apart (Redis), then existing sessions, before writing
+    await assertNewSessionIds(store, parsed.sessions.map(targetIdOf))
     const existing = new Set<string>()
     for (const session of parsed.sessions) {
         const id = targetIdOf(session)

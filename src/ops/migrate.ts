@@ -22,6 +22,7 @@
 import { ZapoError } from '../errors.js'
 import { failureKind, sessionFailure } from '../store/failures.js'
 import { identifyStore, storesOverlap } from '../store/identity.js'
+import { assertNewSessionIds } from '../store/session-ids.js'
 import type { DurableDomain, StoreSpec } from '../store/address.js'
 import { catalogForStore, COUNT_FIELDS } from '../store/catalog.js'
 import type { MigrationMark, MigrationMarks } from '../store/migration-marks.js'
@@ -174,6 +175,9 @@ export interface MigrateDeps {
     readonly now?: () => number
 }
 
+/** The actions that write a session into the target. */
+const COPYING: readonly SessionAction[] = ['copy', 'resume', 'overwrite']
+
 export const DEFAULT_BATCH_SIZE = 500
 export const DEFAULT_CONCURRENCY = 4
 export const DEFAULT_LIVE_WINDOW_MS = 10 * 60_000
@@ -242,6 +246,13 @@ export async function runMigrate(
         }
         const refused = plan.sessions.filter(s => s.action === 'refuse')
         if (refused.length > 0) throw existsError(refused, options.to.label)
+        if (options.mode === 'copy') {
+            const writes = plan.sessions.filter(s => COPYING.includes(s.action))
+            await assertNewSessionIds(
+                dst,
+                writes.map(s => s.sessionId)
+            )
+        }
 
         const runner = new Runner(
             options,
@@ -415,8 +426,7 @@ async function makePlan(
             liveSince = await lastSuccess(src, sessionId, nowMs, liveWindow)
         }
         const total = Object.values(records).reduce((n, v) => n + (v ?? 0), 0)
-        if (action === 'copy' || action === 'resume' || action === 'overwrite')
-            recordsToCopy += total
+        if (COPYING.includes(action)) recordsToCopy += total
         sessions.push({ sessionId, action, inTarget, mark, records, total, liveSince })
     }
     return {
@@ -465,9 +475,8 @@ function finish(
         sessions: outcomes,
         totals: {
             sessions: plan.sessions.length,
-            copiedSessions: outcomes.filter(
-                o => ['copy', 'resume', 'overwrite'].includes(o.action) && o.verified === true
-            ).length,
+            copiedSessions: outcomes.filter(o => COPYING.includes(o.action) && o.verified === true)
+                .length,
             verifiedSessions: outcomes.filter(o => o.verified === true).length,
             failedSessions: outcomes.filter(o => o.verified === false).length,
             skippedSessions: plan.sessions.filter(s => s.action === 'skip').length,

@@ -202,6 +202,10 @@ async function readExisting(
         throw error
     }
     try {
+        // new state under an id the store cannot keep apart from another session's: refuse
+        // now, before a phone links a device that could then not be stored
+        const { assertNewSessionIds } = await import('../store/session-ids.js')
+        await assertNewSessionIds(store, [sessionId])
         const { catalogForStore } = await import('../store/catalog.js')
         const catalog = catalogForStore(store)
         const schema = await catalog.schemaState()
@@ -211,17 +215,6 @@ async function readExisting(
             value => value === true || (typeof value === 'number' && value > 0)
         )
         const credentials = counts.credentials ? await store.domain('auth', sessionId).load() : null
-        if (hasState || credentials !== null) {
-            // replacing the state means clearing it first: refuse now, before a phone links a
-            // device that could then not be stored (the Redis store clears by key pattern)
-            const sharing = await catalog.sessionsSharingKeys(sessionId)
-            if (sharing.length > 0) {
-                throw usageError(
-                    `session "${sessionId}" cannot be replaced in this store: clearing it would also delete ${sharing.map(o => `"${o}"`).join(', ')} (the Redis store clears by key pattern); pair under another session id`,
-                    { session: sessionId, sharedWith: sharing }
-                )
-            }
-        }
         return { meJid: credentials?.meJid ?? null, hasState: hasState || credentials !== null }
     } finally {
         await store.close()

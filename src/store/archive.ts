@@ -28,7 +28,7 @@ import { ARCHIVE_DOMAINS } from './address.js'
 import type { ArchiveDomainKeys } from './backends/types.js'
 import type { OpenedStore } from './open.js'
 import type { DomainDigest } from './records.js'
-import { canonicalJson, refuseSharedKeys } from './records.js'
+import { canonicalJson, clearSession } from './records.js'
 
 export type ArchiveCounts = Readonly<Record<ArchiveDomain, number>>
 
@@ -199,16 +199,15 @@ export function archiveKeysOf(batch: ArchiveBatch): string[] {
     }
 }
 
-/** Removes a session's records in the given archive domains via each contract's `clear()`. */
+/** Removes a session's records in the given archive domains, by exact keys (see clearSession). */
 export async function clearArchive(
     store: OpenedStore,
     sessionId: string,
     domains: readonly ArchiveDomain[]
 ): Promise<void> {
-    await refuseSharedKeys(store, sessionId, domains, `the archive of session "${sessionId}"`)
-    for (const domain of ARCHIVE_DOMAINS) {
-        if (domains.includes(domain)) await store.domain(domain, sessionId).clear()
-    }
+    await clearSession(store, sessionId, {
+        domains: ARCHIVE_DOMAINS.filter(d => domains.includes(d))
+    })
 }
 
 const PROBE_SESSION = '__zapo_migrate_probe__'

@@ -96,11 +96,6 @@ export function catalogForStore(store: OpenedStore): ZapoSessionCatalog {
             return out
         },
         nextPreKeyId: id => of('preKey').nextPreKeyId(id),
-        async sessionsSharingKeys(id) {
-            return sortStrings(
-                (await Promise.all(unique().map(c => c.sessionsSharingKeys(id)))).flat()
-            )
-        },
         preKeyIds: (id, n) => of('preKey').preKeyIds(id, n),
         sessionAddresses: (id, n) => of('session').sessionAddresses(id, n),
         identityAddresses: (id, n) => of('identity').identityAddresses(id, n),

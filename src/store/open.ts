@@ -229,3 +229,11 @@ export function findUnwritable(
     }
     return null
 }
+
+/**
+ * Whether the backend holding `domain` clears a session by key pattern (Redis): the library's
+ * own clean-up (zapo-js `clearStoredState`) must not run there; zapo clears by exact keys.
+ */
+export function clearedByPattern(store: OpenedStore, domain: AnyDomain): boolean {
+    return backendAdapter(store.backendFor(domain).kind).patternClears
+}

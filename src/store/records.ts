@@ -20,12 +20,10 @@ import type {
     SignalSessionRecord
 } from 'zapo-js/signal'
 import { zapoProto, zapoSignal } from '../zapo-cjs.js'
-import type { DurableDomain, StoreDomain } from './address.js'
+import type { AnyDomain, DurableDomain, StoreDomain } from './address.js'
 import { DURABLE_DOMAINS } from './address.js'
-import { catalogForBackend } from './catalog.js'
-import { ZapoError } from '../errors.js'
 import { backendAdapter } from './backends/registry.js'
-import type { OpenedStore } from './open.js'
+import type { OpenedBackend, OpenedStore } from './open.js'
 import { putPreKeys } from './prekey-bulk.js'
 import type { SessionKeyLists } from './catalog/types.js'
 import type { RecordBatch, SessionCatalog, SessionCounts } from './records.types.js'
@@ -377,52 +375,37 @@ async function raisePreKeyCounter(
 }
 
 export interface ClearOptions {
-    /** durable domains to clear (default: all); archive domains in the list are ignored */
-    readonly domains?: readonly StoreDomain[]
-}
-
-/** Removes a session's records in the given durable domains (default: all) via each contract's `clear()`. */
-export async function clearSession(
-    store: OpenedStore,
-    sessionId: string,
-    domains: readonly StoreDomain[] | ClearOptions = DURABLE_DOMAINS
-): Promise<void> {
-    const list: readonly string[] = Array.isArray(domains)
-        ? domains
-        : ((domains as ClearOptions).domains ?? DURABLE_DOMAINS)
-    await refuseSharedKeys(
-        store,
-        sessionId,
-        DURABLE_DOMAINS.filter(d => list.includes(d))
-    )
-    // auth last: a session interrupted half-way still shows up (by its credentials) to be cleared again
-    const order = DURABLE_DOMAINS.filter(d => d !== 'auth' && list.includes(d))
-    for (const domain of order) await store.domain(domain, sessionId).clear()
-    if (list.includes('auth')) await store.domain('auth', sessionId).clear()
+    /** domains to clear (default: every durable domain) */
+    readonly domains?: readonly AnyDomain[]
 }
 
 /**
- * `@zapo-js/store-redis` clears a session by key pattern (`<type>:<sid>:*`), which also matches
- * every session whose id starts with `<sid>:`. Refuses before anything is deleted; `what` names
- * what is being cleared (default: the session).
+ * Removes a session's records in the given domains (default: every durable domain), each in the
+ * backend that holds it, by exact keys (the backend adapters' `clearSession`: never a key
+ * pattern), credentials last. Returns what a backend left alone because it is also another
+ * session's (Redis keys that read both ways).
  */
-export async function refuseSharedKeys(
+export async function clearSession(
     store: OpenedStore,
     sessionId: string,
-    domains: readonly StoreDomain[],
-    what = `session "${sessionId}"`
-): Promise<void> {
-    const backends = new Set(domains.map(d => store.backendFor(d)).filter(b => b.kind === 'redis'))
-    for (const backend of backends) {
-        const others = await catalogForBackend(backend).sessionsSharingKeys(sessionId)
-        if (others.length > 0) {
-            throw new ZapoError(
-                'USAGE',
-                `clearing ${what} in Redis would also delete the records of ${others.map(o => `"${o}"`).join(', ')} (the Redis store clears by key pattern): move or clear those sessions first`,
-                { sessionId, sharedWith: others, store: backend.spec.display }
-            )
-        }
+    domains: readonly AnyDomain[] | ClearOptions = DURABLE_DOMAINS
+): Promise<{ readonly shared: readonly string[] }> {
+    const list: readonly AnyDomain[] = Array.isArray(domains)
+        ? domains
+        : ((domains as ClearOptions).domains ?? DURABLE_DOMAINS)
+    const byBackend = new Map<OpenedBackend, AnyDomain[]>()
+    for (const domain of list) {
+        const backend = store.backendFor(domain)
+        byBackend.set(backend, [...(byBackend.get(backend) ?? []), domain])
     }
+    // the backend holding the credentials last: a session interrupted half-way still shows up
+    // (by its credentials) to be cleared again
+    const auth = store.backendFor('auth')
+    const order = [...byBackend.keys()].sort((a, b) => Number(a === auth) - Number(b === auth))
+    const shared: string[] = []
+    for (const backend of order)
+        shared.push(...(await backend.clearSession(sessionId, byBackend.get(backend)!)).shared)
+    return { shared }
 }
 
 // ---------------------------------------------------------------------------------------------

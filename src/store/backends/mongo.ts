@@ -25,6 +25,7 @@ import type {
     StoreIdentity
 } from './types.js'
 import {
+    clearThroughContracts,
     CONNECT_TIMEOUT_MS,
     connectError,
     loadStorePackage,
@@ -54,6 +55,7 @@ export const mongoBackend: BackendAdapter<'mongo'> = {
         requireDriver('mongodb')
         return { ok: true, detail: '' }
     },
+    patternClears: false,
     classify: error => {
         const err = error as { name?: unknown; code?: unknown; message?: unknown } | null
         const name = typeof err?.name === 'string' ? err.name : ''
@@ -103,6 +105,8 @@ async function openMongo(spec: BackendSpec): Promise<OpenedBackend> {
         },
         marks: () => mongoMarks(db, `${prefix}${MARKS_TABLE}`),
         identity: () => identity(client, db, spec),
+        clearSession: (sessionId, domains) =>
+            clearThroughContracts(result.stores as unknown as DomainStores, sessionId, domains),
         foreignObjects: async () => 0,
         close: () => client.close()
     }
@@ -288,7 +292,6 @@ function mongoCatalog(db: Db, spec: BackendSpec): ZapoSessionCatalog {
             ])
             return countsFromRows(ids, rows)
         },
-        sessionsSharingKeys: async () => [],
         async nextPreKeyId(sessionId) {
             if (!(await present()).has('signal_meta')) return null
             const doc = await col('signal_meta').findOne({ _id: sessionId as never })

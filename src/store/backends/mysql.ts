@@ -6,6 +6,7 @@
 import type { BackendSpec } from '../address.js'
 import type { BackendAdapter, DomainStores, OpenedBackend, StoreIdentity } from './types.js'
 import {
+    clearThroughContracts,
     CONNECT_TIMEOUT_MS,
     connectError,
     loadStorePackage,
@@ -46,6 +47,7 @@ export const mysqlBackend: BackendAdapter<'mysql'> = {
         requireDriver('mysql2')
         return { ok: true, detail: '' }
     },
+    patternClears: false,
     classify: error => {
         const err = error as {
             code?: unknown
@@ -96,6 +98,8 @@ async function openMysql(spec: BackendSpec): Promise<OpenedBackend> {
         archiveKeys: domain => sqlArchiveKeys(dialect, domain),
         marks: () => sqlMarks(dialect),
         identity: () => identity(pool, spec),
+        clearSession: (sessionId, domains) =>
+            clearThroughContracts(result.stores as unknown as DomainStores, sessionId, domains),
         foreignObjects: async () => 0,
         close: () => pool.end()
     }

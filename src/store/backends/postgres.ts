@@ -7,6 +7,7 @@ import { userInfo } from 'node:os'
 import type { BackendSpec } from '../address.js'
 import type { BackendAdapter, DomainStores, OpenedBackend, StoreIdentity } from './types.js'
 import {
+    clearThroughContracts,
     CONNECT_TIMEOUT_MS,
     connectError,
     loadStorePackage,
@@ -43,6 +44,7 @@ export const postgresBackend: BackendAdapter<'postgres'> = {
         requireDriver('pg')
         return { ok: true, detail: '' }
     },
+    patternClears: false,
     classify: error => {
         const err = error as { code?: unknown; message?: unknown; name?: unknown } | null
         const code = typeof err?.code === 'string' ? err.code : ''
@@ -99,6 +101,8 @@ async function openPostgres(spec: BackendSpec): Promise<OpenedBackend> {
         archiveKeys: domain => sqlArchiveKeys(dialect, domain),
         marks: () => sqlMarks(dialect),
         identity: () => identity(pool, spec),
+        clearSession: (sessionId, domains) =>
+            clearThroughContracts(result.stores as unknown as DomainStores, sessionId, domains),
         foreignObjects: async () => 0,
         close: () => pool.end()
     }

@@ -8,7 +8,8 @@ import { timingSafeEqual } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { ZapoError } from '../../errors.js'
 import type { BackendSpec } from '../address.js'
-import type { DriverErrorClass } from './types.js'
+import type { AnyDomain } from '../domains.js'
+import type { ClearReport, DomainStores, DriverErrorClass } from './types.js'
 
 export const CONNECT_TIMEOUT_MS = 5_000
 
@@ -131,4 +132,23 @@ export function connectError(
         { store: where, backend: spec.kind, driverCode: code || null },
         { cause: error }
     )
+}
+
+/**
+ * Clears one session through the store contracts, for the packages whose `clear()` deletes by
+ * exact session id (`WHERE session_id = ?`, `_id` matches): credentials last.
+ */
+export async function clearThroughContracts(
+    stores: DomainStores,
+    sessionId: string,
+    domains: readonly AnyDomain[]
+): Promise<ClearReport> {
+    const ordered = [...domains.filter(d => d !== 'auth'), ...domains.filter(d => d === 'auth')]
+    for (const domain of ordered) {
+        const factory = (
+            stores as Record<string, ((id: string) => { clear(): Promise<unknown> }) | undefined>
+        )[domain]
+        if (factory !== undefined) await factory(sessionId).clear()
+    }
+    return { removed: null, shared: [] }
 }

@@ -201,7 +201,6 @@ export function createSqlCatalog(dialect: SqlDialect): ZapoSessionCatalog {
             ])
             return countsFromRows(ids, rows)
         },
-        sessionsSharingKeys: async () => [],
         async nextPreKeyId(sessionId) {
             if (!(await has('signal_meta'))) return null
             const rows = await dialect.query(

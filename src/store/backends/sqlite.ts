@@ -31,7 +31,7 @@ import type {
     OpenedBackend,
     StoreIdentity
 } from './types.js'
-import { loadStorePackage, requireDriver, unavailable } from './shared.js'
+import { clearThroughContracts, loadStorePackage, requireDriver, unavailable } from './shared.js'
 import type { SqlDialect } from './sql.js'
 import { createSqlCatalog, sqlArchiveKeys, sqlMarks } from './sql.js'
 
@@ -67,6 +67,7 @@ export const sqliteBackend: BackendAdapter<'sqlite'> = {
         db.close()
         return { ok: true, detail: ', native module loads' }
     },
+    patternClears: false,
     classify: error => {
         const code = (error as { code?: unknown } | null)?.code
         if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return null
@@ -240,6 +241,8 @@ async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBack
         archiveKeys: domain => sqlArchiveKeys(dialect, domain),
         marks: () => sqlMarks(dialect),
         identity: async () => fileIdentity(spec),
+        clearSession: (sessionId, domains) =>
+            clearThroughContracts(result.stores as unknown as DomainStores, sessionId, domains),
         foreignObjects: async () => {
             const [row] = connection.all<{ n: number }>(
                 "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",

@@ -14,7 +14,7 @@
 import type { WaStoreBackend } from 'zapo-js'
 import type { BackendSpec, SpecSource } from '../address.js'
 import type { ZapoSessionCatalog } from '../catalog/types.js'
-import type { ArchiveDomain } from '../domains.js'
+import type { AnyDomain, ArchiveDomain } from '../domains.js'
 import type { MigrationMarks } from '../migration-marks.js'
 import type { BackendKind } from './registry.js'
 
@@ -72,11 +72,24 @@ export interface OpenedBackend {
     /** what this store is, as its server reports it */
     identity(): Promise<StoreIdentity>
     /**
+     * Deletes one session's records in the given domains by their exact keys — rows `WHERE
+     * session_id = ?`, documents by their `_id`, Redis keys read against the store's layout,
+     * never a pattern — credentials last.
+     */
+    clearSession(sessionId: string, domains: readonly AnyDomain[]): Promise<ClearReport>
+    /**
      * Tables (or collections) the backend holds that are not zapo's, when it holds none of
      * zapo's: a number > 0 means "some other database".
      */
     foreignObjects(): Promise<number>
     close(): Promise<void>
+}
+
+export interface ClearReport {
+    /** records (rows, documents, keys) removed, when the backend can tell; else null */
+    readonly removed: number | null
+    /** keys left alone because they also read as another present session's (Redis) */
+    readonly shared: readonly string[]
 }
 
 /** How a driver error is classified (null: not a driver error, i.e. the data is at fault). */
@@ -144,4 +157,14 @@ export interface BackendAdapter<K extends string = string> {
     probeDriver(): Promise<DriverProbe>
     /** the one classification of this driver's errors (null: not this driver's error) */
     classify(error: unknown): DriverErrorClass | null
+    /**
+     * the store package clears a session by key pattern (Redis): the library's own clean-up
+     * (zapo-js `clearStoredState`) must not run on it — zapo clears by exact keys instead
+     */
+    readonly patternClears: boolean
+    /**
+     * Why a new session id must not be written to this backend (its keys would read as another
+     * session's), given the ids it holds; null when it may. Absent: every valid id may.
+     */
+    idProblem?(sessionId: string, present: readonly string[]): string | null
 }

@@ -354,20 +354,6 @@ export function redisCatalog(redis: Redis, spec: BackendSpec): ZapoSessionCatalo
                 privacyTokenJids: sortStrings(lists.privacyTokenJids)
             }
         },
-        async sessionsSharingKeys(sessionId) {
-            const others = new Set<string>()
-            for await (const keys of scan(
-                redis,
-                `${escapeGlob(prefix)}*${escapeGlob(sessionId)}:*`
-            )) {
-                for (const key of keys) {
-                    const hit = classify(key.slice(prefix.length))
-                    if (hit && hit.sid !== sessionId && hit.sid.startsWith(`${sessionId}:`))
-                        others.add(hit.sid)
-                }
-            }
-            return sortStrings(others)
-        },
         async nextPreKeyId(sessionId) {
             const raw = await redis.hget(k('signal:meta', sessionId), 'next_prekey_id')
             return raw === null ? null : Number(raw)

@@ -4,6 +4,7 @@
  */
 
 import type { Redis } from 'ioredis'
+import { usageError, type ZapoError } from '../../../errors.js'
 import type { BackendSpec } from '../../address.js'
 import type { MigrationMark, MigrationMarks } from '../../migration-marks.js'
 import { MARKS_REDIS_KEY, toMark } from '../../migration-marks.js'
@@ -17,6 +18,8 @@ import {
 } from '../shared.js'
 import { redisArchiveKeys } from './archive.js'
 import { redisCatalog } from './catalog.js'
+import { deleteSessionKeys, sessionKeys } from './exact.js'
+import { idProblem } from './layout.js'
 
 export const redisBackend: BackendAdapter<'redis'> = {
     kind: 'redis',
@@ -29,6 +32,7 @@ export const redisBackend: BackendAdapter<'redis'> = {
     prefixOption: 'keyPrefix',
     envHint: 'REDIS_URL',
     fromEnv: env => (env.REDIS_URL ? { url: env.REDIS_URL } : null),
+    normalizeUrl: url => void dbNumber(url),
     open: openRedis,
     exists: () => null,
     unwritable: () => null,
@@ -36,6 +40,8 @@ export const redisBackend: BackendAdapter<'redis'> = {
         requireDriver('ioredis')
         return { ok: true, detail: '' }
     },
+    patternClears: true,
+    idProblem,
     classify: error => {
         const err = error as { name?: unknown; message?: unknown } | null
         const name = typeof err?.name === 'string' ? err.name : ''
@@ -52,9 +58,70 @@ export const redisBackend: BackendAdapter<'redis'> = {
     }
 }
 
+/** Redis's default `databases` setting: dbs 0-15. */
+const DEFAULT_DATABASES = 16
+
+/**
+ * The db number of a Redis URL (its path; none is db 0). Anything but a whole number is a usage
+ * error here; whether the server has that db is checked when it opens (`selectDb`).
+ */
+function dbNumber(url: URL): number {
+    const path = url.pathname.replace(/^\//, '')
+    if (path === '') return 0
+    if (!/^\d{1,9}$/.test(path)) {
+        throw usageError(
+            `Redis database "${decodeURIComponentSafe(path)}" in the store URL is not a database number: use redis://host:port/N with N from 0 to ${DEFAULT_DATABASES - 1} (or up to the server's "databases" setting minus one)`
+        )
+    }
+    return Number(path)
+}
+
+function decodeURIComponentSafe(value: string): string {
+    try {
+        return decodeURIComponent(value)
+    } catch {
+        return value
+    }
+}
+
+/**
+ * Selects the URL's db after checking that the server has it (CONFIG GET databases; where
+ * CONFIG is not allowed, the server's own refusal of SELECT), instead of a client that falls
+ * back to db 0 or fails later.
+ */
+async function selectDb(redis: Redis, spec: BackendSpec, db: number): Promise<void> {
+    if (db === 0) return
+    let databases: number | null = null
+    try {
+        const reply = (await redis.config('GET', 'databases')) as unknown as string[]
+        const n = Number(reply[1])
+        databases = Number.isSafeInteger(n) && n > 0 ? n : null
+    } catch {
+        // CONFIG disabled or not permitted: SELECT tells
+    }
+    const outOfRange = (known: boolean): ZapoError =>
+        usageError(
+            `Redis database ${db} does not exist at ${spec.display}: the server has databases 0-${(databases ?? DEFAULT_DATABASES) - 1}${known ? '' : ' (the default; CONFIG GET databases is not allowed here)'}; use one of those in the store URL`,
+            { store: spec.display, db }
+        )
+    if (databases !== null && db >= databases) throw outOfRange(true)
+    try {
+        await redis.select(db)
+    } catch (error) {
+        if (/out of range|invalid DB index/i.test(String((error as Error).message)))
+            throw outOfRange(databases !== null)
+        throw error
+    }
+}
+
 async function openRedis(spec: BackendSpec): Promise<OpenedBackend> {
     const { Redis } = await import('ioredis')
-    const redis = new Redis(spec.target, {
+    const url = new URL(spec.target)
+    const db = dbNumber(url)
+    // the db is selected after connecting, once the server says it has it
+    url.pathname = ''
+    const redis = new Redis(url.toString(), {
+        db: 0,
         lazyConnect: true,
         connectTimeout: CONNECT_TIMEOUT_MS,
         maxRetriesPerRequest: 1,
@@ -74,6 +141,12 @@ async function openRedis(spec: BackendSpec): Promise<OpenedBackend> {
         const cause = socketError ?? error
         throw connectError(spec, cause, redisBackend.classify(cause))
     }
+    try {
+        await selectDb(redis, spec, db)
+    } catch (error) {
+        redis.disconnect()
+        throw error
+    }
     const { createRedisStore } = loadStorePackage('@zapo-js/store-redis')
     const result = createRedisStore({
         redis,
@@ -87,7 +160,12 @@ async function openRedis(spec: BackendSpec): Promise<OpenedBackend> {
         catalog: () => redisCatalog(redis, spec),
         archiveKeys: domain => redisArchiveKeys(redis, prefix, domain),
         marks: () => redisMarks(redis, `${prefix}${MARKS_REDIS_KEY}`),
-        identity: () => identity(redis, spec),
+        identity: () => identity(redis, spec, db),
+        clearSession: async (sessionId, domains) => {
+            const present = await redisCatalog(redis, spec).listSessionIds()
+            const found = await sessionKeys(redis, prefix, sessionId, domains, present)
+            return { removed: await deleteSessionKeys(redis, found), shared: found.shared }
+        },
         foreignObjects: async () => 0,
         close: async () => {
             await redis.quit().catch(() => redis.disconnect())
@@ -101,13 +179,13 @@ async function openRedis(spec: BackendSpec): Promise<OpenedBackend> {
  * Prefixes nest: the store package's patterns under one prefix match the keys of any longer
  * prefix it starts.
  */
-async function identity(redis: Redis, spec: BackendSpec): Promise<StoreIdentity> {
+async function identity(redis: Redis, spec: BackendSpec, db: number): Promise<StoreIdentity> {
     const info = await redis.info('server')
     const runId = /^run_id:(\S+)/m.exec(info)?.[1] ?? ''
     return {
         kind: 'redis',
         instance: `run:${runId}`,
-        scope: `db${redis.options.db ?? 0}`,
+        scope: `db${db}`,
         namespace: spec.keyPrefix ?? '',
         overlap: 'nested',
         basis: 'run id'
