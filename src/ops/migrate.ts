@@ -20,7 +20,6 @@
  */
 
 import { ZapoError } from '../errors.js'
-import { failureKind, sessionFailure } from '../store/failures.js'
 import { identifyStore, storesOverlap } from '../store/identity.js'
 import { assertNewSessionIds } from '../store/session-ids.js'
 import type { DurableDomain, StoreSpec } from '../store/address.js'
@@ -107,6 +106,8 @@ export interface MigratePlan {
     readonly sessions: readonly PlannedSession[]
     /** records that will be copied (sessions with copy/resume/overwrite) */
     readonly recordsToCopy: number
+    /** --delete-source was asked for */
+    readonly deleteSource: boolean
 }
 
 export interface MigrateProgress {
@@ -141,7 +142,10 @@ export interface SessionOutcome {
     readonly verified: boolean | null
     readonly digests: Readonly<Record<string, DomainDigest>>
     readonly mismatches: readonly DigestMismatch[]
+    /** this run deleted the session's records from the source (--delete-source) */
     readonly sourceDeleted: boolean
+    /** records this run deleted from the source */
+    readonly sourceRecordsDeleted: number
     readonly durationMs: number
 }
 
@@ -158,7 +162,10 @@ export interface MigrateResult {
         readonly failedSessions: number
         readonly skippedSessions: number
         readonly copiedRecords: number
+        /** sessions this run deleted from the source */
         readonly sourceDeleted: number
+        /** records this run deleted from the source */
+        readonly sourceRecordsDeleted: number
     }
     readonly durationMs: number
     readonly recordsPerSecond: number
@@ -227,15 +234,15 @@ export async function runMigrate(
     })
     const opened: Opened = { src, srcCatalog: catalogForStore(src), dst: null }
     try {
-        const dstReadOnly = options.mode !== 'copy'
-        opened.dst = await openTarget(options.to, dstReadOnly ? 'read' : 'write', options.mode)
-        const dst = opened.dst
-        const dstCatalog = dst ? catalogForStore(dst) : null
-        const marks = dst ? migrationMarksFor(dst.primary) : null
-        const plan = await makePlan(options, opened.srcCatalog, src, dstCatalog, marks, now())
+        // plan against what the target holds, read-only: a target that does not exist yet is
+        // planned as empty, and created (or opened for writing) only once the plan stands
+        opened.dst = storeExists(options.to) === false ? null : await openStore(options.to, 'read')
+        const planCatalog = opened.dst ? catalogForStore(opened.dst) : null
+        const planMarks = opened.dst ? migrationMarksFor(opened.dst.primary) : null
+        const plan = await makePlan(options, opened.srcCatalog, src, planCatalog, planMarks, now())
         deps.onPlan?.(plan)
         if (options.mode === 'dry-run') return finish('planned', plan, [], started, now())
-        if (dst === null || dstCatalog === null || marks === null) {
+        if (options.mode === 'verify-only' && opened.dst === null) {
             throw new ZapoError(
                 'SESSION_NOT_FOUND',
                 `the target ${options.to.label} does not exist: there is nothing to verify; run the migration first`,
@@ -248,11 +255,21 @@ export async function runMigrate(
         if (refused.length > 0) throw existsError(refused, options.to.label)
         if (options.mode === 'copy') {
             const writes = plan.sessions.filter(s => COPYING.includes(s.action))
-            await assertNewSessionIds(
-                dst,
-                writes.map(s => s.sessionId)
-            )
+            if (opened.dst !== null)
+                await assertNewSessionIds(
+                    opened.dst,
+                    writes.map(s => s.sessionId)
+                )
+            // nothing to write into a target that does not exist: leave it so
+            if (opened.dst === null && writes.length === 0)
+                return finish('migrated', plan, [], started, now())
+            await opened.dst?.close()
+            opened.dst = null
+            opened.dst = await openStore(options.to, 'write')
         }
+        const dst = opened.dst!
+        const dstCatalog = catalogForStore(dst)
+        const marks = migrationMarksFor(dst.primary)
 
         const runner = new Runner(
             options,
@@ -313,24 +330,6 @@ async function refuseSameStore(options: MigrateOptions): Promise<void> {
             { from: options.from.label, to: options.to.label, kind: a.kind }
         )
     }
-}
-
-async function openTarget(
-    spec: StoreSpec,
-    mode: 'read' | 'write',
-    migrateMode: MigrateMode
-): Promise<OpenedStore | null> {
-    if (mode === 'read' && storeExists(spec) === false) {
-        if (migrateMode === 'dry-run') return null
-        throw new ZapoError(
-            'SESSION_NOT_FOUND',
-            `no store at ${spec.label}: there is nothing to verify; run the migration first`,
-            {
-                store: spec.label
-            }
-        )
-    }
-    return openStore(spec, mode)
 }
 
 function existsError(refused: readonly PlannedSession[], target: string): ZapoError {
@@ -435,7 +434,8 @@ async function makePlan(
         mode: options.mode,
         domains: [...options.domains, ...archive],
         sessions,
-        recordsToCopy
+        recordsToCopy,
+        deleteSource: options.deleteSource
     }
 }
 
@@ -481,7 +481,8 @@ function finish(
             failedSessions: outcomes.filter(o => o.verified === false).length,
             skippedSessions: plan.sessions.filter(s => s.action === 'skip').length,
             copiedRecords,
-            sourceDeleted: outcomes.filter(o => o.sourceDeleted).length
+            sourceDeleted: outcomes.filter(o => o.sourceDeleted).length,
+            sourceRecordsDeleted: outcomes.reduce((n, o) => n + o.sourceRecordsDeleted, 0)
         },
         durationMs,
         recordsPerSecond: durationMs > 0 ? Math.round((copiedRecords * 1000) / durationMs) : 0
@@ -555,8 +556,7 @@ class Runner {
         )
         await Promise.all(Array.from({ length: concurrency }, () => worker()))
         const failed = failures[0]
-        if (failed !== undefined)
-            throw copyFailed(failed.sessionId, failed.error, outcomes.size, this.plan.from)
+        if (failed !== undefined) throw copyFailed(failed.sessionId, failed.error, outcomes.size)
         // keep the plan's order
         return queue
             .map(s => outcomes.get(s.sessionId))
@@ -566,7 +566,12 @@ class Runner {
     /** null when cancelled before the session finished */
     private async session(planned: PlannedSession): Promise<SessionOutcome | null> {
         const t0 = this.now()
-        const base = { sessionId: planned.sessionId, action: planned.action, sourceDeleted: false }
+        const base = {
+            sessionId: planned.sessionId,
+            action: planned.action,
+            sourceDeleted: false,
+            sourceRecordsDeleted: 0
+        }
         switch (planned.action) {
             case 'moved':
                 return {
@@ -575,7 +580,7 @@ class Runner {
                     verified: true,
                     digests: {},
                     mismatches: [],
-                    sourceDeleted: planned.mark?.state === 'moved',
+                    // an earlier run deleted the source (the mark says how far it got)
                     durationMs: 0
                 }
             case 'verify':
@@ -722,6 +727,7 @@ class Runner {
             digests: source,
             mismatches,
             sourceDeleted: false,
+            sourceRecordsDeleted: 0,
             durationMs: this.now() - t0
         }
     }
@@ -804,6 +810,25 @@ class Runner {
         })
     }
 
+    /** Records of one session in `store`, in the migrated domains (as the plan counts them). */
+    private async recordsIn(store: OpenedStore, sessionId: string): Promise<number> {
+        const counts = recordsByDomain(
+            await catalogForStore(store).counts(sessionId),
+            this.options.domains
+        )
+        const archived =
+            this.archive.length > 0
+                ? archiveRecordsByDomain(
+                      await archiveCatalogFor(store).counts(sessionId),
+                      this.archive
+                  )
+                : {}
+        return [...Object.values(counts), ...Object.values(archived)].reduce(
+            (n, v) => n + (v ?? 0),
+            0
+        )
+    }
+
     /** Deletes the source of every verified session (the whole run verified). */
     async deleteSources(outcomes: readonly SessionOutcome[]): Promise<SessionOutcome[]> {
         const writable = await openStore(this.options.from, 'write')
@@ -830,7 +855,11 @@ class Runner {
                     updatedAt: this.now()
                 })
                 this.advance('delete', sessionId, 0, 0, 0)
-                out.push({ ...outcome, sourceDeleted: true })
+                // what the source holds now, against what the plan counted there
+                const planned = this.plan.sessions.find(p => p.sessionId === sessionId)
+                const left = await this.recordsIn(writable, sessionId)
+                const removed = Math.max(0, (planned?.total ?? 0) - left)
+                out.push({ ...outcome, sourceDeleted: removed > 0, sourceRecordsDeleted: removed })
             }
         } finally {
             await writable.close()
@@ -841,12 +870,11 @@ class Runner {
 
 /**
  * A store failing in the middle of the copy (the target going away, a lost connection) ends
- * the run; the marks make the same command finish the job. A source record that does not
- * decode is the data's fault (the store layer's one rule): INTEGRITY, as in every command.
+ * the run; the marks make the same command finish the job. (A source record that does not
+ * decode arrives as the store layer's INTEGRITY error, from the guarded store contracts.)
  */
-function copyFailed(sessionId: string, error: unknown, done: number, source: string): ZapoError {
+function copyFailed(sessionId: string, error: unknown, done: number): ZapoError {
     if (error instanceof ZapoError) return error
-    if (failureKind(error) === 'data') return sessionFailure(error, { sessionId, store: source })
     const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]
     return new ZapoError(
         'STORE_UNAVAILABLE',
@@ -925,7 +953,10 @@ export function nothingCompared(
     }
 }
 
-/** Domains whose count or sha256 differ (a domain missing on one side counts as empty). */
+/**
+ * Domains whose count or sha256 differ (a domain missing on one side counts as empty; a domain
+ * holding only properties, count 0, still compares by its hash).
+ */
 export function compareDigests(
     source: Readonly<Record<string, DomainDigest>>,
     target: Readonly<Record<string, DomainDigest>>
@@ -934,10 +965,10 @@ export function compareDigests(
     for (const domain of new Set([...Object.keys(source), ...Object.keys(target)])) {
         const a = source[domain] ?? null
         const b = target[domain] ?? null
-        const countA = a?.count ?? 0
-        const countB = b?.count ?? 0
-        if (countA === 0 && countB === 0) continue
-        if (countA !== countB || a?.sha256 !== b?.sha256) out.push({ domain, source: a, target: b })
+        // a domain holding only properties (a prekey counter, no keys) counts 0 and still compares
+        if (a === null && b === null) continue
+        if ((a?.count ?? 0) !== (b?.count ?? 0) || a?.sha256 !== b?.sha256)
+            out.push({ domain, source: a, target: b })
     }
     return out
 }

@@ -15,7 +15,7 @@ import type { Logger, WaAuthCredentials } from 'zapo-js'
 import type { WaClient } from 'zapo-js/client'
 import { ZapoError, toError, usageError } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
-import { findUnwritable, openStore, type OpenedStore } from '../store/open.js'
+import { openStore, unwritableStore, type OpenedStore } from '../store/open.js'
 import type { RecordBatch } from '../store/records.types.js'
 import { classifyClose } from '../client/reasons.js'
 import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
@@ -223,16 +223,11 @@ async function readExisting(
 
 /**
  * A store that could not be written after the phone linked the device would strand it: check it
- * (a SQLite file or, when it does not exist yet, its nearest existing directory) up front.
+ * (a SQLite file or, when it does not exist yet, its directory) up front.
  */
 function assertWritable(spec: StoreSpec): void {
-    const found = findUnwritable(spec)
-    if (found === null) return
-    throw new ZapoError(
-        'STORE_UNAVAILABLE',
-        `${found.problem}: pick a writable --store (or fix the permissions) before pairing`,
-        { store: found.backend.display }
-    )
+    const problem = unwritableStore(spec)
+    if (problem !== null) throw problem
 }
 
 /**

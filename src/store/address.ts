@@ -90,6 +90,9 @@ const SQLITE_EXTENSIONS = /\.(sqlite3?|db)$/i
 
 const PREFIX_OPTIONS: readonly PrefixOption[] = ['tablePrefix', 'keyPrefix', 'collectionPrefix']
 
+/** Query parameters by which a driver reaches its server through a socket instead of a host. */
+const SOCKET_PARAMS = Object.freeze(['host', 'socketPath'])
+
 export interface ResolveContext {
     readonly config: ZapoConfig
     readonly env: NodeJS.ProcessEnv
@@ -226,6 +229,16 @@ export function parseStoreUrl(value: string, source: SpecSource, cwd: string): B
     } catch {
         throw usageError(
             `malformed store URL "${redactUrl(value)}": check its host, port and escaping (a password with @ or / must be percent-encoded)`
+        )
+    }
+    // `postgres://` alone: the driver would make up every part of the address
+    const named =
+        url.hostname !== '' ||
+        url.pathname.replace(/^\/+/, '') !== '' ||
+        SOCKET_PARAMS.some(p => url.searchParams.has(p))
+    if (!named) {
+        throw usageError(
+            `store URL "${redactUrl(value)}" names no server and no database: use ${scheme}//user@host:port/… (the README's Stores table)`
         )
     }
     const options: { -readonly [O in PrefixOption]?: string } = {}

@@ -217,15 +217,14 @@ export function storeExists(spec: StoreSpec): boolean | null {
 }
 
 /**
- * The first backend of the store that cannot be written (a SQLite file, or the directory it
- * would be created in), with the problem; null when none is known to be unwritable.
+ * Why the store could not be written, for work that must not start unless it can (a pairing):
+ * the first backend an adapter knows to be unwritable (a SQLite file, its directory); null when
+ * none is.
  */
-export function findUnwritable(
-    spec: StoreSpec
-): { readonly backend: BackendSpec; readonly problem: string } | null {
+export function unwritableStore(spec: StoreSpec): ZapoError | null {
     for (const backend of [spec.primary, ...Object.values(spec.backends)]) {
         const problem = backendAdapter(backend.kind).unwritable(backend)
-        if (problem !== null) return { backend, problem }
+        if (problem !== null) return problem
     }
     return null
 }

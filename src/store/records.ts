@@ -426,9 +426,18 @@ export async function countRecords(
 }
 
 export interface DomainDigest {
+    /** records (prekeys, sessions, …; the registration and the signed prekey count one each) */
     readonly count: number
+    /** over the records and the domain's properties */
     readonly sha256: string
 }
+
+/** Entries of `canonicalRecords` that are a domain's properties, not records. */
+const PROPERTY_KEYS: ReadonlySet<string> = new Set([
+    'signedPreKeyRotationTs',
+    'serverHasPreKeys',
+    'nextPreKeyId'
+])
 
 export type SessionDigest = Readonly<Partial<Record<DurableDomain, DomainDigest>>>
 
@@ -461,7 +470,9 @@ export function digestSessionRecords(): SessionDigester {
                 if (!m || m.size === 0) continue
                 const lines = [...m.keys()].sort().map(key => `${key}\n${m.get(key)}\n`)
                 out[domain] = {
-                    count: m.size,
+                    // records only, as the catalog and a migration plan count them; the domain's
+                    // properties (rotation time, prekey counter, server flag) are in the hash
+                    count: [...m.keys()].filter(key => !PROPERTY_KEYS.has(key)).length,
                     sha256: createHash('sha256').update(lines.join('')).digest('hex')
                 }
             }

@@ -14,7 +14,14 @@ import {
     socketErrorClass
 } from './shared.js'
 import type { SqlDialect } from './sql.js'
-import { createSqlCatalog, sqlArchiveKeys, sqlMarks } from './sql.js'
+import {
+    assertZapoSchema,
+    columnsByTable,
+    createSqlCatalog,
+    layoutTables,
+    sqlArchiveKeys,
+    sqlMarks
+} from './sql.js'
 
 type Pool = import('mysql2/promise').Pool
 
@@ -84,6 +91,12 @@ async function openMysql(spec: BackendSpec): Promise<OpenedBackend> {
         await pool.end().catch(() => undefined)
         throw connectError(spec, error, mysqlBackend.classify(error))
     }
+    try {
+        await checkSchema(pool, spec)
+    } catch (error) {
+        await pool.end().catch(() => undefined)
+        throw error
+    }
     const { createMysqlStore } = loadStorePackage('@zapo-js/store-mysql')
     const result = createMysqlStore({
         pool,
@@ -145,6 +158,22 @@ async function identity(pool: Pool, spec: BackendSpec): Promise<StoreIdentity> {
         overlap: 'equal',
         basis
     }
+}
+
+/** Refuses zapo's table names holding another schema, before the store package uses them. */
+async function checkSchema(pool: Pool, spec: BackendSpec): Promise<void> {
+    const physical = (name: string): string => `${spec.tablePrefix ?? ''}${name}`
+    const names = layoutTables(physical)
+    const [rows] = await pool.query(
+        `SELECT table_name AS table_name, column_name AS column_name FROM information_schema.columns
+         WHERE table_schema = DATABASE() AND table_name IN (${names.map(() => '?').join(', ')})`,
+        names
+    )
+    assertZapoSchema(
+        spec.display,
+        columnsByTable(rows as { table_name: string; column_name: string }[]),
+        physical
+    )
 }
 
 function mysqlDialect(pool: Pool, spec: BackendSpec): SqlDialect {

@@ -15,7 +15,14 @@ import {
     socketErrorClass
 } from './shared.js'
 import type { SqlDialect } from './sql.js'
-import { createSqlCatalog, sqlArchiveKeys, sqlMarks } from './sql.js'
+import {
+    assertZapoSchema,
+    columnsByTable,
+    createSqlCatalog,
+    layoutTables,
+    sqlArchiveKeys,
+    sqlMarks
+} from './sql.js'
 
 export const postgresBackend: BackendAdapter<'postgres'> = {
     kind: 'postgres',
@@ -56,7 +63,12 @@ export const postgresBackend: BackendAdapter<'postgres'> = {
         if (code === '3D000') return 'no-database'
         if (code === '42501') return 'permission'
         if (/timeout expired|connection timeout/i.test(message)) return 'timeout'
-        if (/^(08|57P)/.test(code) || /Connection terminated|connection is closed/i.test(message))
+        if (
+            /^(08|57P)/.test(code) ||
+            /Connection terminated|connection is closed|not queryable|connection error/i.test(
+                message
+            )
+        )
             return 'lost'
         // a SQLSTATE (five characters) is the server's answer; pg's own errors carry none
         if (/^[0-9A-Z]{5}$/.test(code) || err?.name === 'DatabaseError') return 'driver'
@@ -87,6 +99,12 @@ async function openPostgres(spec: BackendSpec): Promise<OpenedBackend> {
         await pool.end().catch(() => undefined)
         throw connectError(spec, error, postgresBackend.classify(error))
     }
+    try {
+        await checkSchema(pool, spec)
+    } catch (error) {
+        await pool.end().catch(() => undefined)
+        throw error
+    }
     const { createPostgresStore } = loadStorePackage('@zapo-js/store-postgres')
     const result = createPostgresStore({
         pool,
@@ -106,6 +124,17 @@ async function openPostgres(spec: BackendSpec): Promise<OpenedBackend> {
         foreignObjects: async () => 0,
         close: () => pool.end()
     }
+}
+
+/** Refuses zapo's table names holding another schema, before the store package uses them. */
+async function checkSchema(pool: import('pg').Pool, spec: BackendSpec): Promise<void> {
+    const physical = (name: string): string => `${spec.tablePrefix ?? ''}${name}`
+    const { rows } = await pool.query<{ table_name: string; column_name: string }>(
+        `SELECT table_name, column_name FROM information_schema.columns
+         WHERE table_schema = current_schema() AND table_name = ANY($1)`,
+        [layoutTables(physical)]
+    )
+    assertZapoSchema(spec.display, columnsByTable(rows), physical)
 }
 
 /** pg takes the user from the URL, PGUSER or USER; psql also falls back to the OS user, and so does zapo. */

@@ -15,6 +15,7 @@ import type { ArchiveDomain } from '../domains.js'
 import type { MigrationMark, MigrationMarks } from '../migration-marks.js'
 import { collectMarks, MARKS_TABLE } from '../migration-marks.js'
 import type { ArchiveDomainKeys } from './types.js'
+import { ZapoError } from '../../errors.js'
 
 /** The durable tables of the SQL store packages, by their logical (unprefixed) names. */
 export const SQL_DURABLE_TABLES = Object.freeze([
@@ -384,4 +385,89 @@ export function sqlMarks(dialect: SqlDialect): MigrationMarks {
             await dialect.execute(`DELETE FROM ${ref} WHERE session_id = ?`, [sessionId])
         }
     }
+}
+
+/**
+ * The columns each table of the SQL layout must have for zapo and its store package to use it:
+ * the session id and the record's key (what every query of the packages and the catalog
+ * names). Columns the packages add or drop between versions are not required.
+ */
+export const SQL_KEY_COLUMNS: Readonly<Record<string, readonly string[]>> = Object.freeze({
+    auth_credentials: ['session_id', 'noise_pub_key', 'identity_pub_key'],
+    signal_meta: ['session_id', 'next_prekey_id'],
+    signal_registration: ['session_id', 'registration_id'],
+    signal_signed_prekey: ['session_id', 'key_id'],
+    signal_prekey: ['session_id', 'key_id', 'uploaded'],
+    signal_session: ['session_id', 'user', 'server', 'device'],
+    signal_identity: ['session_id', 'user', 'server', 'device'],
+    sender_keys: ['session_id', 'group_id'],
+    sender_key_distribution: ['session_id', 'group_id'],
+    appstate_sync_keys: ['session_id', 'key_id'],
+    appstate_collection_versions: ['session_id', 'collection'],
+    appstate_collection_index_values: ['session_id', 'collection'],
+    privacy_tokens: ['session_id', 'jid'],
+    mailbox_messages: ['session_id', 'message_id'],
+    mailbox_threads: ['session_id', 'jid'],
+    mailbox_contacts: ['session_id', 'jid'],
+    wa_migrations: ['id'],
+    [MARKS_TABLE]: ['session_id', 'source', 'state', 'updated_at']
+})
+
+/**
+ * The first table with one of zapo's names that lacks columns zapo's layout needs (another
+ * application's table), or null. `columns` maps physical table names (as the database lists
+ * them; compared case-insensitively) to their column names.
+ */
+export function foreignTable(
+    columns: ReadonlyMap<string, ReadonlySet<string>>,
+    physical: (name: string) => string
+): { readonly table: string; readonly missing: readonly string[] } | null {
+    const lowered = new Map(
+        [...columns].map(([t, cols]) => [
+            t.toLowerCase(),
+            new Set([...cols].map(c => c.toLowerCase()))
+        ])
+    )
+    for (const [name, required] of Object.entries(SQL_KEY_COLUMNS)) {
+        const table = physical(name)
+        const have = lowered.get(table.toLowerCase())
+        if (have === undefined) continue
+        const missing = required.filter(c => !have.has(c))
+        if (missing.length > 0) return { table, missing }
+    }
+    return null
+}
+
+/** `{ table_name, column_name }` rows (information_schema.columns) as columns by table. */
+export function columnsByTable(
+    rows: readonly { readonly table_name: string; readonly column_name: string }[]
+): Map<string, Set<string>> {
+    const out = new Map<string, Set<string>>()
+    for (const row of rows) {
+        const name = String(row.table_name)
+        let cols = out.get(name)
+        if (!cols) out.set(name, (cols = new Set()))
+        cols.add(String(row.column_name))
+    }
+    return out
+}
+
+/** The tables of the layout, by physical name, whose columns `foreignTable` checks. */
+export function layoutTables(physical: (name: string) => string): string[] {
+    return Object.keys(SQL_KEY_COLUMNS).map(physical)
+}
+
+/** Refuses a store that holds a table with one of zapo's names and another schema (exit 4). */
+export function assertZapoSchema(
+    where: string,
+    columns: ReadonlyMap<string, ReadonlySet<string>>,
+    physical: (name: string) => string
+): void {
+    const found = foreignTable(columns, physical)
+    if (found === null) return
+    throw new ZapoError(
+        'STORE_UNAVAILABLE',
+        `${where} is not a zapo store: its table "${found.table}" has no column ${found.missing.join(', ')}; point --store at a zapo store${where.startsWith('sqlite:') ? '' : ' or use another tablePrefix'}`,
+        { store: where, table: found.table, missing: found.missing }
+    )
 }

@@ -16,8 +16,8 @@ import {
     closeSync,
     constants,
     existsSync,
-    mkdirSync,
     openSync,
+    readFileSync,
     realpathSync,
     statSync
 } from 'node:fs'
@@ -33,9 +33,42 @@ import type {
 } from './types.js'
 import { clearThroughContracts, loadStorePackage, requireDriver, unavailable } from './shared.js'
 import type { SqlDialect } from './sql.js'
-import { createSqlCatalog, sqlArchiveKeys, sqlMarks } from './sql.js'
+import {
+    assertZapoSchema,
+    createSqlCatalog,
+    layoutTables,
+    sqlArchiveKeys,
+    sqlMarks
+} from './sql.js'
 
 type Connection = import('@zapo-js/store-sqlite').WaSqliteConnection
+
+/** The tables `@zapo-js/store-sqlite` lets `tableNames` rename (its table-names.js). */
+const SQLITE_TABLES: readonly string[] = Object.freeze([
+    'wa_migrations',
+    'auth_credentials',
+    'signal_meta',
+    'signal_registration',
+    'signal_signed_prekey',
+    'signal_prekey',
+    'signal_session',
+    'signal_identity',
+    'sender_keys',
+    'sender_key_distribution',
+    'appstate_sync_keys',
+    'appstate_collection_versions',
+    'appstate_collection_index_values',
+    'retry_outbound_messages',
+    'retry_inbound_counters',
+    'mailbox_messages',
+    'mailbox_threads',
+    'mailbox_contacts',
+    'group_participants_cache',
+    'device_list_cache',
+    'privacy_tokens',
+    'message_secrets_cache',
+    'chat_metadata_cache'
+])
 
 /** The embedded default: a SQLite file in the working directory. */
 export const DEFAULT_SQLITE_FILE = 'zapo.sqlite'
@@ -101,6 +134,11 @@ function sqliteSpec(rest: string, source: SpecSource, cwd: string): BackendSpec 
     const tableNames: Record<string, string> = {}
     for (const [key, value] of new URLSearchParams(query)) {
         if (key.startsWith('table.')) {
+            const table = key.slice('table.'.length)
+            if (!SQLITE_TABLES.includes(table))
+                throw usageError(
+                    `unknown SQLite table "${table}" in ${key}: the tables are ${SQLITE_TABLES.join(', ')}`
+                )
             if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value))
                 throw usageError(
                     `table name "${value}" for ${key} may only contain letters, digits and underscores`
@@ -128,20 +166,37 @@ function sqliteSpec(rest: string, source: SpecSource, cwd: string): BackendSpec 
     }
 }
 
-/** Why the file (or, when it does not exist yet, its nearest existing directory) cannot be written. */
-function unwritable(spec: BackendSpec): string | null {
-    let target = spec.target
-    while (!existsSync(target)) {
-        const parent = dirname(target)
-        if (parent === target) break
-        target = parent
+/**
+ * Why the store could not be written, checked before work that would need it (a pairing): the
+ * file, or when it does not exist yet its directory, which must exist (the rule `export -o`
+ * follows too) and be writable.
+ */
+function unwritable(spec: BackendSpec): ZapoError | null {
+    const exists = existsSync(spec.target)
+    if (!exists) {
+        const missing = missingDirectory(spec)
+        if (missing !== null) return missing
     }
+    const target = exists ? spec.target : dirname(spec.target)
     try {
         accessSync(target, constants.W_OK)
         return null
     } catch {
-        return `cannot write ${target}`
+        return unavailable(
+            spec,
+            `cannot write ${target}`,
+            'pick a writable --store or fix its permissions'
+        )
     }
+}
+
+/** A new store's directory must exist: refused, not created (one rule with `export -o`). */
+function missingDirectory(spec: BackendSpec): ZapoError | null {
+    if (existsSync(dirname(spec.target))) return null
+    return usageError(
+        `cannot create ${spec.target}: its directory does not exist; create it or choose another path`,
+        { store: spec.display }
+    )
 }
 
 /**
@@ -182,11 +237,11 @@ function realPathOf(path: string): string {
 
 async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBackend> {
     const path = spec.target
-    let journalMode: string | null = null
+    let probe: SqliteProbe | null = null
     if (existsSync(path)) {
         if (!statSync(path).isFile())
             throw unavailable(spec, `${path} is not a file`, 'pass the path of a .sqlite file')
-        journalMode = await probeSqliteFile(spec)
+        probe = await probeSqliteFile(spec, mode)
     } else {
         if (mode === 'read') {
             throw new ZapoError(
@@ -197,8 +252,11 @@ async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBack
                 }
             )
         }
+        // one rule with `export -o`: a missing directory is refused, not created (a mistyped
+        // path must not grow a tree of directories holding private keys)
+        const missing = missingDirectory(spec)
+        if (missing !== null) throw missing
         try {
-            mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
             // the file holds private keys: create it readable by its owner only
             closeSync(openSync(path, 'wx', 0o600))
         } catch (error) {
@@ -215,12 +273,13 @@ async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBack
     let connection: Connection
     try {
         connection = await openSqliteConnection({
-            path,
+            // a snapshot in memory where the file can be read but not opened in place (below)
+            path: (probe?.snapshot ?? path) as string,
             sessionId: 'zapo',
             driver: 'better-sqlite3',
             // reading must not change the file: keep its journal mode (the package's default is WAL)
-            ...(mode === 'read' && journalMode !== null
-                ? { pragmas: { journal_mode: journalMode } }
+            ...(mode === 'read' && probe?.journalMode != null
+                ? { pragmas: { journal_mode: probe.journalMode } }
                 : {}),
             ...(spec.tableNames ? { tableNames: spec.tableNames as never } : {})
         })
@@ -281,23 +340,104 @@ function sqliteDialect(db: Connection, spec: BackendSpec): SqlDialect {
     }
 }
 
-/** Refuses a file that is not SQLite, before any store package touches (and migrates) it. */
-async function probeSqliteFile(spec: BackendSpec): Promise<string | null> {
-    const { default: Database } = await import('better-sqlite3')
-    let db: import('better-sqlite3').Database | null = null
+interface SqliteProbe {
+    /** the file's journal mode, kept by reading commands (null: unknown, leave the default) */
+    readonly journalMode: string | null
+    /** the file's bytes, when a reading command must read it from memory (see below) */
+    readonly snapshot: Buffer | null
+}
+
+/**
+ * Looks at the file before any store package touches (and migrates) it, reading only:
+ * refuses a file the user cannot read ("permission denied"), a file that is not
+ * SQLite, and a file holding a table with one of zapo's names but another schema (nothing is
+ * written: no journal-mode switch, no table). A WAL database whose directory the user cannot
+ * write (SQLite needs to create its -shm file there) is read from a copy in memory when nothing
+ * is pending in its -wal: reading commands still work, and nothing is written anywhere.
+ */
+async function probeSqliteFile(spec: BackendSpec, mode: OpenMode): Promise<SqliteProbe> {
+    const path = spec.target
     try {
-        db = new Database(spec.target, { readonly: true, fileMustExist: true })
-        db.prepare('SELECT name FROM sqlite_master LIMIT 1').all()
-        const mode = db.pragma('journal_mode', { simple: true })
-        return typeof mode === 'string' && /^[a-z]+$/.test(mode) ? mode : null
-    } catch (error) {
-        const message = (error as Error).message
+        accessSync(path, constants.R_OK)
+    } catch {
         throw unavailable(
             spec,
-            `${spec.target} is not a SQLite database (${message})`,
-            'point --store at the zapo SQLite file'
+            `cannot read ${path}: permission denied`,
+            'run zapo as a user who can read the file, or fix its permissions'
         )
-    } finally {
-        db?.close()
     }
+    const { default: Database } = await import('better-sqlite3')
+    let db: import('better-sqlite3').Database
+    let snapshot: Buffer | null = null
+    try {
+        // not `readonly`: a read-only connection to a WAL database leaves the -wal and -shm
+        // files it opened behind; this one only reads, and as the last connection to close it
+        // removes them (SQLite opens it read-only by itself where the file cannot be written)
+        db = new Database(path, { fileMustExist: true })
+        // the first read makes SQLite open the WAL files, where it can fail
+        db.prepare('SELECT name FROM sqlite_master LIMIT 1').all()
+    } catch (error) {
+        snapshot = mode === 'read' ? walSnapshot(spec, error) : null
+        if (snapshot === null) throw notSqlite(spec, error)
+        db = new Database(snapshot)
+    }
+    try {
+        const journalMode = db.pragma('journal_mode', { simple: true })
+        const physical = (name: string): string => spec.tableNames?.[name] ?? name
+        const columns = new Map<string, Set<string>>()
+        for (const table of layoutTables(physical)) {
+            const cols = db.prepare(`PRAGMA table_info("${table}")`).all() as { name: string }[]
+            if (cols.length > 0) columns.set(table, new Set(cols.map(c => c.name)))
+        }
+        assertZapoSchema(spec.display, columns, physical)
+        return {
+            journalMode:
+                typeof journalMode === 'string' && /^[a-z]+$/.test(journalMode)
+                    ? journalMode
+                    : null,
+            snapshot
+        }
+    } catch (error) {
+        if (error instanceof ZapoError) throw error
+        throw notSqlite(spec, error)
+    } finally {
+        db.close()
+    }
+}
+
+function notSqlite(spec: BackendSpec, error: unknown): ZapoError {
+    return unavailable(
+        spec,
+        `${spec.target} is not a SQLite database (${(error as Error).message})`,
+        'point --store at the zapo SQLite file'
+    )
+}
+
+/**
+ * The file's bytes as a rollback-journal database, for reading in memory, when SQLite could not
+ * open it in place only because it is in WAL mode and its directory is not writable (no -shm can
+ * be created) and its -wal holds nothing; else null.
+ */
+function walSnapshot(spec: BackendSpec, error: unknown): Buffer | null {
+    const code = (error as { code?: unknown } | null)?.code
+    // no -shm can be created: SQLite says it cannot open (or cannot initialise) the WAL index
+    if (typeof code !== 'string' || !/^SQLITE_(CANTOPEN|READONLY)/.test(code)) return null
+    const path = spec.target
+    try {
+        accessSync(dirname(path), constants.W_OK)
+        return null // the directory is writable: the failure is something else
+    } catch {
+        // not writable: the case this is for
+    }
+    try {
+        if (statSync(`${path}-wal`).size > 0) return null
+    } catch {
+        // no -wal: every record is in the main file
+    }
+    const bytes = readFileSync(path)
+    // header bytes 18-19: file format write/read version, 2 = WAL; 1 = rollback journal
+    if (bytes.length < 100 || bytes[18] !== 2 || bytes[19] !== 2) return null
+    bytes[18] = 1
+    bytes[19] = 1
+    return bytes
 }

@@ -12,6 +12,7 @@
  */
 
 import type { WaStoreBackend } from 'zapo-js'
+import type { ZapoError } from '../../errors.js'
 import type { BackendSpec, SpecSource } from '../address.js'
 import type { ZapoSessionCatalog } from '../catalog/types.js'
 import type { AnyDomain, ArchiveDomain } from '../domains.js'
@@ -150,7 +151,7 @@ export interface BackendAdapter<K extends string = string> {
      */
     exists(spec: BackendSpec): boolean | null
     /** why the store could not be written (SQLite: the file or its directory), or null */
-    unwritable(spec: BackendSpec): string | null
+    unwritable(spec: BackendSpec): ZapoError | null
     /** the identity of a store, when it can be told without opening it (SQLite) */
     identityOf?(spec: BackendSpec): StoreIdentity
     /** loads the driver (and its native part); `detail` goes into doctor's line */
