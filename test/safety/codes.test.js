@@ -8,9 +8,8 @@ import { existsSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import Database from 'better-sqlite3'
 import { assertOneErrorLine } from '../helpers/cli-assert.js'
-import { dropStore, makeSession, openTestStore } from '../helpers/fixtures.js'
+import { corruptCredentials, dropStore, makeSession, openTestStore } from '../helpers/fixtures.js'
 import { runZapo } from '../helpers/run.js'
 import { LEAN_SHAPE } from '../helpers/shapes.js'
 
@@ -29,12 +28,7 @@ describe('undecodable credentials exit 5 in every command', () => {
         } finally {
             await store.close()
         }
-        // simulated corruption: bytes no protobuf decoder accepts, where the ADV identity lives
-        const db = new Database(join(dir, 'c.sqlite'))
-        db.prepare(
-            "UPDATE auth_credentials SET signed_identity = x'ffffff0102' WHERE session_id = 'bad'"
-        ).run()
-        db.close()
+        await corruptCredentials(join(dir, 'c.sqlite'), 'bad')
     })
     after(() => dropStore(url))
 

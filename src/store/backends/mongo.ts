@@ -29,7 +29,7 @@ import {
     CONNECT_TIMEOUT_MS,
     connectError,
     loadStorePackage,
-    requireDriver,
+    SERVER_BACKEND,
     socketErrorClass
 } from './shared.js'
 import { SQL_ARCHIVE_TABLES } from './sql.js'
@@ -41,7 +41,7 @@ export const mongoBackend: BackendAdapter<'mongo'> = {
     driver: 'mongodb',
     schemes: ['mongodb:', 'mongodb+srv:'],
     names: ['mongo', 'mongodb'],
-    inProcess: false,
+    ...SERVER_BACKEND,
     prefixOption: 'collectionPrefix',
     envHint: 'MONGODB_URI',
     fromEnv: env => {
@@ -49,12 +49,6 @@ export const mongoBackend: BackendAdapter<'mongo'> = {
         return url ? { url } : null
     },
     open: openMongo,
-    exists: () => null,
-    unwritable: () => null,
-    probeDriver: async () => {
-        requireDriver('mongodb')
-        return { ok: true, detail: '' }
-    },
     patternClears: false,
     classify: error => {
         const err = error as { name?: unknown; code?: unknown; message?: unknown } | null

@@ -5,23 +5,9 @@
 
 import type { BackendSpec } from '../address.js'
 import type { BackendAdapter, DomainStores, OpenedBackend, StoreIdentity } from './types.js'
-import {
-    clearThroughContracts,
-    CONNECT_TIMEOUT_MS,
-    connectError,
-    loadStorePackage,
-    requireDriver,
-    socketErrorClass
-} from './shared.js'
+import { CONNECT_TIMEOUT_MS, loadStorePackage, SERVER_BACKEND, socketErrorClass } from './shared.js'
 import type { SqlDialect } from './sql.js'
-import {
-    assertZapoSchema,
-    columnsByTable,
-    createSqlCatalog,
-    layoutTables,
-    sqlArchiveKeys,
-    sqlMarks
-} from './sql.js'
+import { columnsByTable, readyPool, sqlBackend } from './sql.js'
 
 type Pool = import('mysql2/promise').Pool
 
@@ -32,7 +18,7 @@ export const mysqlBackend: BackendAdapter<'mysql'> = {
     driver: 'mysql2',
     schemes: ['mysql:', 'mariadb:'],
     names: ['mysql', 'mariadb'],
-    inProcess: false,
+    ...SERVER_BACKEND,
     prefixOption: 'tablePrefix',
     envHint: 'MYSQL_URL',
     fromEnv: env => {
@@ -48,12 +34,6 @@ export const mysqlBackend: BackendAdapter<'mysql'> = {
         if (url.protocol === 'mariadb:') url.protocol = 'mysql:'
     },
     open: openMysql,
-    exists: () => null,
-    unwritable: () => null,
-    probeDriver: async () => {
-        requireDriver('mysql2')
-        return { ok: true, detail: '' }
-    },
     patternClears: false,
     classify: error => {
         const err = error as {
@@ -85,37 +65,20 @@ async function openMysql(spec: BackendSpec): Promise<OpenedBackend> {
         supportBigNumbers: true,
         bigNumberStrings: false
     })
-    try {
-        await pool.query('SELECT 1')
-    } catch (error) {
-        await pool.end().catch(() => undefined)
-        throw connectError(spec, error, mysqlBackend.classify(error))
-    }
-    try {
-        await checkSchema(pool, spec)
-    } catch (error) {
-        await pool.end().catch(() => undefined)
-        throw error
-    }
+    const dialect = mysqlDialect(pool, spec)
+    await readyPool(pool, spec, dialect, mysqlBackend.classify)
     const { createMysqlStore } = loadStorePackage('@zapo-js/store-mysql')
     const result = createMysqlStore({
         pool,
         ...(spec.tablePrefix !== undefined ? { tablePrefix: spec.tablePrefix } : {})
     })
-    const dialect = mysqlDialect(pool, spec)
-    return {
+    return sqlBackend({
         spec,
-        kind: 'mysql',
         stores: result.stores as unknown as DomainStores,
-        catalog: () => createSqlCatalog(dialect),
-        archiveKeys: domain => sqlArchiveKeys(dialect, domain),
-        marks: () => sqlMarks(dialect),
+        dialect,
         identity: () => identity(pool, spec),
-        clearSession: (sessionId, domains) =>
-            clearThroughContracts(result.stores as unknown as DomainStores, sessionId, domains),
-        foreignObjects: async () => 0,
         close: () => pool.end()
-    }
+    })
 }
 
 /**
@@ -160,22 +123,6 @@ async function identity(pool: Pool, spec: BackendSpec): Promise<StoreIdentity> {
     }
 }
 
-/** Refuses zapo's table names holding another schema, before the store package uses them. */
-async function checkSchema(pool: Pool, spec: BackendSpec): Promise<void> {
-    const physical = (name: string): string => `${spec.tablePrefix ?? ''}${name}`
-    const names = layoutTables(physical)
-    const [rows] = await pool.query(
-        `SELECT table_name AS table_name, column_name AS column_name FROM information_schema.columns
-         WHERE table_schema = DATABASE() AND table_name IN (${names.map(() => '?').join(', ')})`,
-        names
-    )
-    assertZapoSchema(
-        spec.display,
-        columnsByTable(rows as { table_name: string; column_name: string }[]),
-        physical
-    )
-}
-
 function mysqlDialect(pool: Pool, spec: BackendSpec): SqlDialect {
     const prefix = spec.tablePrefix ?? ''
     const physical = (name: string): string => `${prefix}${name}`
@@ -202,6 +149,15 @@ function mysqlDialect(pool: Pool, spec: BackendSpec): SqlDialect {
                 names
             )
             return new Set(rows.map(r => String(r.name)))
+        },
+        tableColumns: async names => {
+            if (names.length === 0) return new Map()
+            const rows = await query(
+                `SELECT table_name AS table_name, column_name AS column_name FROM information_schema.columns
+                 WHERE table_schema = DATABASE() AND table_name IN (${names.map(() => '?').join(', ')})`,
+                names
+            )
+            return columnsByTable(rows as { table_name: string; column_name: string }[])
         },
         quote: column => `\`${column}\``,
         uploadedTrue: 'uploaded <> 0',

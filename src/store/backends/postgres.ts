@@ -6,23 +6,9 @@
 import { userInfo } from 'node:os'
 import type { BackendSpec } from '../address.js'
 import type { BackendAdapter, DomainStores, OpenedBackend, StoreIdentity } from './types.js'
-import {
-    clearThroughContracts,
-    CONNECT_TIMEOUT_MS,
-    connectError,
-    loadStorePackage,
-    requireDriver,
-    socketErrorClass
-} from './shared.js'
+import { CONNECT_TIMEOUT_MS, loadStorePackage, SERVER_BACKEND, socketErrorClass } from './shared.js'
 import type { SqlDialect } from './sql.js'
-import {
-    assertZapoSchema,
-    columnsByTable,
-    createSqlCatalog,
-    layoutTables,
-    sqlArchiveKeys,
-    sqlMarks
-} from './sql.js'
+import { columnsByTable, readyPool, sqlBackend } from './sql.js'
 
 export const postgresBackend: BackendAdapter<'postgres'> = {
     kind: 'postgres',
@@ -31,7 +17,7 @@ export const postgresBackend: BackendAdapter<'postgres'> = {
     driver: 'pg',
     schemes: ['postgres:', 'postgresql:'],
     names: ['postgres', 'postgresql', 'pg'],
-    inProcess: false,
+    ...SERVER_BACKEND,
     prefixOption: 'tablePrefix',
     envHint: 'DATABASE_URL (or PGHOST/PGDATABASE…)',
     fromEnv: env => {
@@ -45,12 +31,6 @@ export const postgresBackend: BackendAdapter<'postgres'> = {
         return null
     },
     open: openPostgres,
-    exists: () => null,
-    unwritable: () => null,
-    probeDriver: async () => {
-        requireDriver('pg')
-        return { ok: true, detail: '' }
-    },
     patternClears: false,
     classify: error => {
         const err = error as { code?: unknown; message?: unknown; name?: unknown } | null
@@ -93,48 +73,20 @@ async function openPostgres(spec: BackendSpec): Promise<OpenedBackend> {
     // a checked-out client whose connection dies (server restart, terminated backend) emits
     // 'error' too; its in-flight query rejects with the same error, which the caller handles
     pool.on('connect', client => void client.on('error', () => undefined))
-    try {
-        await pool.query('SELECT 1')
-    } catch (error) {
-        await pool.end().catch(() => undefined)
-        throw connectError(spec, error, postgresBackend.classify(error))
-    }
-    try {
-        await checkSchema(pool, spec)
-    } catch (error) {
-        await pool.end().catch(() => undefined)
-        throw error
-    }
+    const dialect = postgresDialect(pool, spec)
+    await readyPool(pool, spec, dialect, postgresBackend.classify)
     const { createPostgresStore } = loadStorePackage('@zapo-js/store-postgres')
     const result = createPostgresStore({
         pool,
         ...(spec.tablePrefix !== undefined ? { tablePrefix: spec.tablePrefix } : {})
     })
-    const dialect = postgresDialect(pool, spec)
-    return {
+    return sqlBackend({
         spec,
-        kind: 'postgres',
         stores: result.stores as unknown as DomainStores,
-        catalog: () => createSqlCatalog(dialect),
-        archiveKeys: domain => sqlArchiveKeys(dialect, domain),
-        marks: () => sqlMarks(dialect),
+        dialect,
         identity: () => identity(pool, spec),
-        clearSession: (sessionId, domains) =>
-            clearThroughContracts(result.stores as unknown as DomainStores, sessionId, domains),
-        foreignObjects: async () => 0,
         close: () => pool.end()
-    }
-}
-
-/** Refuses zapo's table names holding another schema, before the store package uses them. */
-async function checkSchema(pool: import('pg').Pool, spec: BackendSpec): Promise<void> {
-    const physical = (name: string): string => `${spec.tablePrefix ?? ''}${name}`
-    const { rows } = await pool.query<{ table_name: string; column_name: string }>(
-        `SELECT table_name, column_name FROM information_schema.columns
-         WHERE table_schema = current_schema() AND table_name = ANY($1)`,
-        [layoutTables(physical)]
-    )
-    assertZapoSchema(spec.display, columnsByTable(rows), physical)
+    })
 }
 
 /** pg takes the user from the URL, PGUSER or USER; psql also falls back to the OS user, and so does zapo. */
@@ -212,6 +164,14 @@ function postgresDialect(pool: import('pg').Pool, spec: BackendSpec): SqlDialect
                 [names]
             )
             return new Set(result.rows.map(r => String(r.table_name)))
+        },
+        tableColumns: async names => {
+            const result = await pool.query<{ table_name: string; column_name: string }>(
+                `SELECT table_name, column_name FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = ANY($1)`,
+                [names]
+            )
+            return columnsByTable(result.rows)
         },
         quote: column => `"${column}"`,
         uploadedTrue: 'uploaded',

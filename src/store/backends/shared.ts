@@ -9,7 +9,7 @@ import { createRequire } from 'node:module'
 import { ZapoError } from '../../errors.js'
 import type { BackendSpec } from '../address.js'
 import type { AnyDomain } from '../domains.js'
-import type { ClearReport, DomainStores, DriverErrorClass } from './types.js'
+import type { BackendAdapter, ClearReport, DomainStores, DriverErrorClass } from './types.js'
 
 export const CONNECT_TIMEOUT_MS = 5_000
 
@@ -152,3 +152,21 @@ export async function clearThroughContracts(
     }
     return { removed: null, shared: [] }
 }
+
+/**
+ * What every backend reached over the network shares: its server alone tells whether the store
+ * exists or can be written, and its driver probe is loading the package (`driver` named by the
+ * adapter, which spreads this).
+ */
+export const SERVER_BACKEND: Pick<
+    BackendAdapter,
+    'inProcess' | 'exists' | 'unwritable' | 'probeDriver'
+> = Object.freeze({
+    inProcess: false,
+    exists: () => null,
+    unwritable: () => null,
+    probeDriver(this: BackendAdapter) {
+        requireDriver(this.driver)
+        return Promise.resolve({ ok: true, detail: '' })
+    }
+})

@@ -14,7 +14,15 @@ import { EMPTY_COUNTS, countsFromRows, sortStrings } from '../catalog/types.js'
 import type { ArchiveDomain } from '../domains.js'
 import type { MigrationMark, MigrationMarks } from '../migration-marks.js'
 import { collectMarks, MARKS_TABLE } from '../migration-marks.js'
-import type { ArchiveDomainKeys } from './types.js'
+import type { BackendSpec } from '../address.js'
+import type {
+    ArchiveDomainKeys,
+    DomainStores,
+    DriverErrorClass,
+    OpenedBackend,
+    StoreIdentity
+} from './types.js'
+import { clearThroughContracts, connectError } from './shared.js'
 import { ZapoError } from '../../errors.js'
 
 /** The durable tables of the SQL store packages, by their logical (unprefixed) names. */
@@ -35,6 +43,16 @@ export const SQL_DURABLE_TABLES = Object.freeze([
 ] as const)
 export type SqlTable = (typeof SQL_DURABLE_TABLES)[number]
 
+/** The cache tables of the SQL store packages (zapo keeps caches in memory; named for overrides). */
+const SQL_CACHE_TABLES = Object.freeze([
+    'retry_outbound_messages',
+    'retry_inbound_counters',
+    'group_participants_cache',
+    'device_list_cache',
+    'message_secrets_cache',
+    'chat_metadata_cache'
+] as const)
+
 /** Tables whose rows make a session "exist" (signal_meta alone is left behind by clear()). */
 const SESSION_TABLES: readonly SqlTable[] = SQL_DURABLE_TABLES.filter(
     t => t !== 'signal_meta' && t !== 'appstate_collection_index_values'
@@ -48,6 +66,14 @@ export const SQL_ARCHIVE_TABLES: Readonly<
     threads: { table: 'mailbox_threads', column: 'jid' },
     contacts: { table: 'mailbox_contacts', column: 'jid' }
 })
+
+/** Every table of the SQL store packages' layout (what SQLite `tableNames` may rename). */
+export const SQL_TABLES: readonly string[] = Object.freeze([
+    'wa_migrations',
+    ...SQL_DURABLE_TABLES,
+    ...Object.values(SQL_ARCHIVE_TABLES).map(t => t.table),
+    ...SQL_CACHE_TABLES
+])
 
 export interface SqlDialect {
     readonly kind: 'sqlite' | 'postgres' | 'mysql'
@@ -65,6 +91,8 @@ export interface SqlDialect {
     /** SQL expression true when the `uploaded` column is set */
     readonly uploadedTrue: string
     readonly where: string
+    /** the columns of the given physical tables that exist (information_schema / PRAGMA) */
+    tableColumns(physicalNames: readonly string[]): Promise<Map<string, Set<string>>>
     /** CREATE TABLE IF NOT EXISTS for the marks table (its reference given) */
     marksTableDdl(ref: string): string
     /** the upsert of one mark row (session_id, source, state, updated_at) */
@@ -470,4 +498,59 @@ export function assertZapoSchema(
         `${where} is not a zapo store: its table "${found.table}" has no column ${found.missing.join(', ')}; point --store at a zapo store${where.startsWith('sqlite:') ? '' : ' or use another tablePrefix'}`,
         { store: where, table: found.table, missing: found.missing }
     )
+}
+
+/** A pool of a SQL server (pg / mysql2): what opening needs of it. */
+interface SqlPool {
+    query(sql: string): Promise<unknown>
+    end(): Promise<void>
+}
+
+/**
+ * Makes sure a freshly created pool answers and holds no foreign schema under zapo's table
+ * names (ending the pool and throwing otherwise), before a store package is given it.
+ */
+export async function readyPool(
+    pool: SqlPool,
+    spec: BackendSpec,
+    dialect: SqlDialect,
+    classify: (error: unknown) => DriverErrorClass | null
+): Promise<void> {
+    try {
+        await pool.query('SELECT 1')
+    } catch (error) {
+        await pool.end().catch(() => undefined)
+        throw connectError(spec, error, classify(error))
+    }
+    try {
+        const physical = dialect.physical
+        assertZapoSchema(spec.display, await dialect.tableColumns(layoutTables(physical)), physical)
+    } catch (error) {
+        await pool.end().catch(() => undefined)
+        throw error
+    }
+}
+
+/** The `OpenedBackend` of a SQL backend: its store package's stores over the shared SQL parts. */
+export function sqlBackend(parts: {
+    readonly spec: BackendSpec
+    readonly stores: DomainStores
+    readonly dialect: SqlDialect
+    readonly identity: () => Promise<StoreIdentity>
+    readonly foreignObjects?: () => Promise<number>
+    readonly close: () => Promise<void>
+}): OpenedBackend {
+    const { spec, stores, dialect } = parts
+    return {
+        spec,
+        kind: dialect.kind,
+        stores,
+        catalog: () => createSqlCatalog(dialect),
+        archiveKeys: domain => sqlArchiveKeys(dialect, domain),
+        marks: () => sqlMarks(dialect),
+        identity: parts.identity,
+        clearSession: (sessionId, domains) => clearThroughContracts(stores, sessionId, domains),
+        foreignObjects: parts.foreignObjects ?? (async () => 0),
+        close: parts.close
+    }
 }

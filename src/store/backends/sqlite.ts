@@ -31,44 +31,11 @@ import type {
     OpenedBackend,
     StoreIdentity
 } from './types.js'
-import { clearThroughContracts, loadStorePackage, requireDriver, unavailable } from './shared.js'
+import { loadStorePackage, requireDriver, unavailable } from './shared.js'
 import type { SqlDialect } from './sql.js'
-import {
-    assertZapoSchema,
-    createSqlCatalog,
-    layoutTables,
-    sqlArchiveKeys,
-    sqlMarks
-} from './sql.js'
+import { assertZapoSchema, layoutTables, SQL_TABLES, sqlBackend } from './sql.js'
 
 type Connection = import('@zapo-js/store-sqlite').WaSqliteConnection
-
-/** The tables `@zapo-js/store-sqlite` lets `tableNames` rename (its table-names.js). */
-const SQLITE_TABLES: readonly string[] = Object.freeze([
-    'wa_migrations',
-    'auth_credentials',
-    'signal_meta',
-    'signal_registration',
-    'signal_signed_prekey',
-    'signal_prekey',
-    'signal_session',
-    'signal_identity',
-    'sender_keys',
-    'sender_key_distribution',
-    'appstate_sync_keys',
-    'appstate_collection_versions',
-    'appstate_collection_index_values',
-    'retry_outbound_messages',
-    'retry_inbound_counters',
-    'mailbox_messages',
-    'mailbox_threads',
-    'mailbox_contacts',
-    'group_participants_cache',
-    'device_list_cache',
-    'privacy_tokens',
-    'message_secrets_cache',
-    'chat_metadata_cache'
-])
 
 /** The embedded default: a SQLite file in the working directory. */
 export const DEFAULT_SQLITE_FILE = 'zapo.sqlite'
@@ -135,9 +102,9 @@ function sqliteSpec(rest: string, source: SpecSource, cwd: string): BackendSpec 
     for (const [key, value] of new URLSearchParams(query)) {
         if (key.startsWith('table.')) {
             const table = key.slice('table.'.length)
-            if (!SQLITE_TABLES.includes(table))
+            if (!SQL_TABLES.includes(table))
                 throw usageError(
-                    `unknown SQLite table "${table}" in ${key}: the tables are ${SQLITE_TABLES.join(', ')}`
+                    `unknown SQLite table "${table}" in ${key}: the tables are ${SQL_TABLES.join(', ')}`
                 )
             if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value))
                 throw usageError(
@@ -291,17 +258,11 @@ async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBack
         )
     }
     const result = createSqliteStore({ connection })
-    const dialect = sqliteDialect(connection, spec)
-    return {
+    return sqlBackend({
         spec,
-        kind: 'sqlite',
         stores: result.stores as unknown as DomainStores,
-        catalog: () => createSqlCatalog(dialect),
-        archiveKeys: domain => sqlArchiveKeys(dialect, domain),
-        marks: () => sqlMarks(dialect),
+        dialect: sqliteDialect(connection, spec),
         identity: async () => fileIdentity(spec),
-        clearSession: (sessionId, domains) =>
-            clearThroughContracts(result.stores as unknown as DomainStores, sessionId, domains),
         foreignObjects: async () => {
             const [row] = connection.all<{ n: number }>(
                 "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
@@ -310,7 +271,20 @@ async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBack
             return Number(row?.n ?? 0)
         },
         close: async () => connection.close()
+    })
+}
+
+/** The columns of the given tables that exist, by PRAGMA table_info (on any connection). */
+function columnsOf(
+    db: { all(sql: string): readonly Record<string, unknown>[] },
+    tables: readonly string[]
+): Map<string, Set<string>> {
+    const out = new Map<string, Set<string>>()
+    for (const table of tables) {
+        const cols = db.all(`PRAGMA table_info("${table.replace(/"/g, '""')}")`)
+        if (cols.length > 0) out.set(table, new Set(cols.map(c => String(c.name))))
     }
+    return out
 }
 
 function sqliteDialect(db: Connection, spec: BackendSpec): SqlDialect {
@@ -329,6 +303,7 @@ function sqliteDialect(db: Connection, spec: BackendSpec): SqlDialect {
             )
             return new Set(rows.map(r => r.name))
         },
+        tableColumns: async names => columnsOf(db, names),
         quote: column => `"${column}"`,
         uploadedTrue: 'uploaded <> 0',
         where: `in ${spec.target}`,
@@ -384,12 +359,8 @@ async function probeSqliteFile(spec: BackendSpec, mode: OpenMode): Promise<Sqlit
     try {
         const journalMode = db.pragma('journal_mode', { simple: true })
         const physical = (name: string): string => spec.tableNames?.[name] ?? name
-        const columns = new Map<string, Set<string>>()
-        for (const table of layoutTables(physical)) {
-            const cols = db.prepare(`PRAGMA table_info("${table}")`).all() as { name: string }[]
-            if (cols.length > 0) columns.set(table, new Set(cols.map(c => c.name)))
-        }
-        assertZapoSchema(spec.display, columns, physical)
+        const probe = { all: (sql: string) => db.prepare(sql).all() as Record<string, unknown>[] }
+        assertZapoSchema(spec.display, columnsOf(probe, layoutTables(physical)), physical)
         return {
             journalMode:
                 typeof journalMode === 'string' && /^[a-z]+$/.test(journalMode)

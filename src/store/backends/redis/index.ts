@@ -13,7 +13,7 @@ import {
     CONNECT_TIMEOUT_MS,
     connectError,
     loadStorePackage,
-    requireDriver,
+    SERVER_BACKEND,
     socketErrorClass
 } from '../shared.js'
 import { redisArchiveKeys } from './archive.js'
@@ -28,18 +28,12 @@ export const redisBackend: BackendAdapter<'redis'> = {
     driver: 'ioredis',
     schemes: ['redis:', 'rediss:'],
     names: ['redis'],
-    inProcess: false,
+    ...SERVER_BACKEND,
     prefixOption: 'keyPrefix',
     envHint: 'REDIS_URL',
     fromEnv: env => (env.REDIS_URL ? { url: env.REDIS_URL } : null),
     normalizeUrl: url => void dbNumber(url),
     open: openRedis,
-    exists: () => null,
-    unwritable: () => null,
-    probeDriver: async () => {
-        requireDriver('ioredis')
-        return { ok: true, detail: '' }
-    },
     patternClears: true,
     idProblem,
     classify: error => {
