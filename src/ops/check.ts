@@ -602,7 +602,7 @@ function loginResult(probe: LoginProbeResult, timeoutMs: number): CheckResult {
     }
 }
 
-/** A failure while reading the session: the store's or the data's, by the store layer's one rule. */
+/** A failure reading the session: the store's or the data's, by the store layer's one rule. */
 function storeFailure(error: unknown, sessionId: string, store: string): Outcome {
     const failure = sessionFailure(error, { sessionId, store })
     return result('fail', failure.message, { code: failure.code })

@@ -139,7 +139,7 @@ const AFFECTED_PATHS: Readonly<Record<string, string>> = Object.freeze({
         'contact lookups that miss by jid throw (zapo supplies a stand-in when it loads a store package, so zapo itself is not affected)',
     'device-list.store.js':
         'device-list cache reads throw (zapo keeps caches in memory, so zapo itself is not affected)',
-    // store/backends/shared.ts puts a stand-in on zapo-js/util's exports before it loads a store package
+    // backends/shared.ts puts a stand-in on zapo-js/util's exports before loading a store package
     'appstate.store.js':
         'app-state MAC comparison would throw on rewriting a collection state (zapo supplies a stand-in when it loads a store package, so zapo itself is not affected)'
 })
