@@ -307,8 +307,7 @@ async function writeAll(
     options: ImportOptions,
     deps: ImportDeps
 ): Promise<ReadonlySet<string>> {
-    // refuse ids the store cannot keep apart (Redis), then existing sessions, before writing
-    await assertNewSessionIds(store, parsed.sessions.map(targetIdOf))
+    // refuse existing sessions, then ids the store cannot keep apart (Redis), before writing
     const existing = new Set<string>()
     for (const session of parsed.sessions) {
         const id = targetIdOf(session)
@@ -322,6 +321,7 @@ async function writeAll(
             { sessions: ids, store: store.spec.label }
         )
     }
+    await assertNewSessionIds(store, parsed.sessions.map(targetIdOf))
     const batchSize = options.batchSize ?? 500
     const touched: Touched[] = []
     try {
