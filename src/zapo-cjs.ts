@@ -1,6 +1,6 @@
 /**
  * zapo-js through its CommonJS build. The 1.x store packages can only be
- * loaded as CommonJS against zapo-js 0.3 (see store/open.ts), and they load
+ * loaded as CommonJS against zapo-js 0.3 (see store/backends/shared.ts), and they load
  * zapo-js's CommonJS build; importing its ESM build as well would load the
  * library twice (about 0.3 s and tens of MB). Everything that runs next to a
  * store therefore takes zapo-js from here. Each getter loads on first use.

@@ -334,8 +334,20 @@ function printSummary(io: Io, result: MigrateResult): void {
         `${verb}: ${t.verifiedSessions}/${t.sessions - t.skippedSessions} session(s) verified, ${t.copiedRecords} records copied in ${(result.durationMs / 1000).toFixed(1)}s` +
             (t.copiedRecords > 0 ? ` (${result.recordsPerSecond} records/s)` : '') +
             (t.skippedSessions ? `, ${t.skippedSessions} skipped` : '') +
-            (t.sourceDeleted ? `, ${t.sourceDeleted} deleted from the source` : '')
+            sourceText(result)
     )
+}
+
+/** What --delete-source did, said as it is: how much it deleted, or that it deleted nothing. */
+function sourceText(result: MigrateResult): string {
+    const t = result.totals
+    if (t.sourceDeleted > 0)
+        return `, ${t.sourceDeleted} deleted from the source (${t.sourceRecordsDeleted} records)`
+    if (!result.plan.deleteSource || result.status !== 'migrated') return ''
+    const moved = result.sessions.filter(s => s.action === 'moved').map(s => s.sessionId)
+    return moved.length > 0
+        ? `, nothing deleted from the source: ${moved.join(', ')} ${moved.length === 1 ? 'was' : 'were'} moved by an earlier run`
+        : ', nothing deleted from the source: it held none of the records any more'
 }
 
 /** The --json document (also the `summary` in an error's meta). */

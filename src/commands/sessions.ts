@@ -42,6 +42,12 @@ export function register(program: Command): void {
                             )}${broken.length > 3 ? ', …' : ''}); zapo creds show --session ID says more`
                     )
                 }
+                for (const problem of result.ambiguousIds) {
+                    note(
+                        ctx.io,
+                        `zapo: warning: session "${problem.sessionId}" in ${problem.store}: ${problem.reason}; zapo deletes it by exact keys only; give it another id (zapo export, then zapo import --session NEW) before other tools clear it by pattern`
+                    )
+                }
                 if (ctx.io.json) {
                     printJson(ctx.io, { store: result.store, sessions: result.sessions })
                     return

@@ -19,8 +19,9 @@ import { createRequire } from 'node:module'
 import type { Logger, WaAuthCredentials } from 'zapo-js'
 import { zapoProto } from '../zapo-cjs.js'
 import type { RegistrationInfo, SignedPreKeyRecord } from 'zapo-js/signal'
-import { EXIT_CODES, isZapoError, toError, ZapoError, type ZapoErrorCode } from '../errors.js'
+import { EXIT_CODES, ZapoError, type ZapoErrorCode } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
+import { sessionFailure } from '../store/failures.js'
 import type { OpenedStore } from '../store/open.js'
 import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
 import { checkCredentialIntegrity } from './integrity.js'
@@ -560,7 +561,7 @@ async function checkSession(
             }
         }
     } catch (error) {
-        checks.push(named('store', storeFailure(error)))
+        checks.push(named('store', storeFailure(error, sessionId, store.spec.label)))
     }
     return finishReport(sessionId, jid, checks, options.strict, now() - started)
 }
@@ -608,26 +609,10 @@ function loginResult(probe: LoginProbeResult, timeoutMs: number): CheckResult {
     }
 }
 
-function storeFailure(error: unknown): Outcome {
-    if (isZapoError(error)) return result('fail', error.message, { code: error.code })
-    const err = toError(error)
-    const message = err.message.split('\n')[0] ?? ''
-    const code = (err as NodeJS.ErrnoException).code ?? ''
-    if (
-        /^(ECONN|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH)/.test(code) ||
-        /connection (is )?closed|ECONNRESET|ECONNREFUSED|terminated/i.test(message)
-    ) {
-        return result(
-            'fail',
-            `the store stopped answering: ${message}; check the store server and rerun`,
-            { code: 'STORE_UNAVAILABLE' }
-        )
-    }
-    return result(
-        'fail',
-        `stored records of this session do not decode: ${message}; inspect them with zapo creds show`,
-        { code: 'INTEGRITY' }
-    )
+/** A failure reading the session: the store's or the data's, by the store layer's one rule. */
+function storeFailure(error: unknown, sessionId: string, store: string): Outcome {
+    const failure = sessionFailure(error, { sessionId, store })
+    return result('fail', failure.message, { code: failure.code })
 }
 
 function finishReport(

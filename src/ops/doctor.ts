@@ -17,7 +17,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { basename, dirname, join } from 'node:path'
 import { errorLine, EXIT_CODES, isZapoError, type ZapoErrorCode } from '../errors.js'
-import type { StoreSpec } from '../store/address.js'
+import type { BackendKind, StoreSpec } from '../store/address.js'
+import { allBackends, backendAdapter } from '../store/backends/registry.js'
 
 export type DoctorStatus = 'ok' | 'warn' | 'fail'
 
@@ -127,13 +128,10 @@ export function exitCodeFor(checks: readonly DoctorResult[]): number {
 // ---------------------------------------------------------------------------------------------
 // the checks
 
-const STORE_PACKAGES = Object.freeze([
-    { name: '@zapo-js/store-sqlite', driver: 'better-sqlite3' },
-    { name: '@zapo-js/store-postgres', driver: 'pg' },
-    { name: '@zapo-js/store-mysql', driver: 'mysql2' },
-    { name: '@zapo-js/store-redis', driver: 'ioredis' },
-    { name: '@zapo-js/store-mongo', driver: 'mongodb' }
-] as const)
+/** The store package and driver of every backend (store/backends/registry.ts). */
+const STORE_PACKAGES = Object.freeze(
+    allBackends().map(b => ({ name: b.packageName, driver: b.driver, kind: b.kind }))
+)
 
 /** What a missing zapo-js export breaks, by the store-package file that calls it. */
 const AFFECTED_PATHS: Readonly<Record<string, string>> = Object.freeze({
@@ -141,7 +139,7 @@ const AFFECTED_PATHS: Readonly<Record<string, string>> = Object.freeze({
         'contact lookups that miss by jid throw (zapo supplies a stand-in when it loads a store package, so zapo itself is not affected)',
     'device-list.store.js':
         'device-list cache reads throw (zapo keeps caches in memory, so zapo itself is not affected)',
-    // store/open.ts puts a stand-in on zapo-js/util's exports before it loads a store package
+    // backends/shared.ts puts a stand-in on zapo-js/util's exports before loading a store package
     'appstate.store.js':
         'app-state MAC comparison would throw on rewriting a collection state (zapo supplies a stand-in when it loads a store package, so zapo itself is not affected)'
 })
@@ -157,7 +155,7 @@ function doctorChecks(options: DoctorOptions): readonly DoctorCheck<DoctorState>
         { name: 'zapo-js-api', run: async () => checkZapoJsApi() },
         ...STORE_PACKAGES.map(pkg => ({
             name: `driver:${pkg.driver}`,
-            run: async () => checkDriver(pkg.driver, pkg.name)
+            run: async () => checkDriver(pkg.driver, pkg.name, pkg.kind)
         })),
         { name: 'websocket', run: async () => checkWebSocket() }
     ]
@@ -417,7 +415,8 @@ function listCjsFiles(pkg: InstalledPackage): readonly string[] {
 
 async function checkDriver(
     driver: string,
-    storePackage: string
+    storePackage: string,
+    kind: BackendKind
 ): Promise<Omit<DoctorResult, 'name'>> {
     const pkg = readInstalledPackage(driver)
     if (pkg === null) {
@@ -435,19 +434,15 @@ async function checkDriver(
             >
         )[driver] ?? null
     const data = { version: pkg.version, requiredBy: storePackage, range }
-    if (driver === 'better-sqlite3') {
-        try {
-            const Database = requireHere('better-sqlite3') as typeof import('better-sqlite3')
-            const db = new Database(':memory:')
-            db.prepare('SELECT 1').get()
-            db.close()
-        } catch (error) {
-            return {
-                status: 'fail',
-                detail: `better-sqlite3 ${pkg.version} is installed but its native module does not load (${errorLine(error)}); run npm rebuild better-sqlite3`,
-                code: 'CHECK_FAILED',
-                data
-            }
+    let loaded: string
+    try {
+        loaded = (await backendAdapter(kind).probeDriver()).detail
+    } catch (error) {
+        return {
+            status: 'fail',
+            detail: `${driver} ${pkg.version} is installed but does not load (${errorLine(error)}); run npm rebuild ${driver}`,
+            code: 'CHECK_FAILED',
+            data
         }
     }
     if (range !== null && !(await semver()).satisfies(pkg.version, range)) {
@@ -457,7 +452,6 @@ async function checkDriver(
             data
         }
     }
-    const loaded = driver === 'better-sqlite3' ? ', native module loads' : ''
     return {
         status: 'ok',
         detail: `${pkg.version}${loaded}${range ? ` (${storePackage} asks for ${range})` : ''}`,
@@ -497,15 +491,15 @@ async function checkWebSocket(): Promise<Omit<DoctorResult, 'name'>> {
 
 async function checkStoreReachable(state: DoctorState): Promise<Omit<DoctorResult, 'name'>> {
     const spec = state.options.store!
-    const { openStore } = await import('../store/open.js')
+    const { openStore, storeExists } = await import('../store/open.js')
     try {
         state.opened = await openStore(spec, 'read')
     } catch (error) {
         if (
             isZapoError(error) &&
             error.code === 'SESSION_NOT_FOUND' &&
-            spec.primary.kind === 'sqlite' &&
-            spec.primary.source === 'default'
+            spec.primary.source === 'default' &&
+            storeExists(spec) === false
         ) {
             return {
                 status: 'warn',
@@ -532,10 +526,7 @@ async function checkStoreSchema(state: DoctorState): Promise<Omit<DoctorResult, 
         case 'ready':
             return { status: 'ok', detail: `ready: ${detail}`, data }
         case 'missing':
-            if (
-                state.opened !== null &&
-                (await import('./read-store.js')).sqliteTableCount(state.opened) > 0
-            ) {
+            if (state.opened !== null && (await state.opened.primary.foreignObjects()) > 0) {
                 return {
                     status: 'fail',
                     detail: `not a zapo store: it holds tables, none of them zapo's; point --store at the SQLite file zapo pair wrote`,
@@ -564,11 +555,20 @@ async function checkStoreSessions(state: DoctorState): Promise<Omit<DoctorResult
             detail: 'no sessions yet (zapo pair --session ID adds one)',
             data: { sessions: 0 }
         }
-    return {
-        status: 'ok',
-        detail: `${ids.length} session${ids.length === 1 ? '' : 's'}`,
-        data: { sessions: ids.length }
+    const detail = `${ids.length} session${ids.length === 1 ? '' : 's'}`
+    const { ambiguousSessionIds } = await import('../store/session-ids.js')
+    const ambiguous = state.opened === null ? [] : await ambiguousSessionIds(state.opened)
+    if (ambiguous.length > 0) {
+        return {
+            status: 'warn',
+            detail: `${detail}; ${ambiguous.length} with ambiguous keys: ${ambiguous
+                .slice(0, 3)
+                .map(a => `"${a.sessionId}" (${a.reason})`)
+                .join('; ')}${ambiguous.length > 3 ? '; …' : ''}`,
+            data: { sessions: ids.length, ambiguous: ambiguous.map(a => a.sessionId) }
+        }
     }
+    return { status: 'ok', detail, data: { sessions: ids.length } }
 }
 
 function escapeRegExp(value: string): string {

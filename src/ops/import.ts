@@ -33,13 +33,13 @@ import {
 } from '../export/format.js'
 import { DURABLE_DOMAINS, type DurableDomain, type StoreSpec } from '../store/address.js'
 import { catalogFor } from '../store/catalog.js'
+import { assertNewSessionIds } from '../store/session-ids.js'
 import { openStore, type OpenedStore } from '../store/open.js'
 import {
     batchSizeOf,
     clearSession,
     digestSessionRecords,
     readSessionRecords,
-    refuseSharedKeys,
     writeSessionRecords
 } from '../store/records.js'
 import type { RecordBatch, SessionCatalog } from '../store/records.types.js'
@@ -318,7 +318,7 @@ async function writeAll(
     options: ImportOptions,
     deps: WriteDeps
 ): Promise<ReadonlySet<string>> {
-    // refuse existing sessions before writing anything
+    // refuse existing sessions, then ids the store cannot keep apart (Redis), before writing
     const existing = new Set<string>()
     for (const session of parsed.sessions) {
         const id = targetIdOf(session)
@@ -332,17 +332,7 @@ async function writeAll(
             { sessions: ids, store: store.spec.label }
         )
     }
-    // a rollback clears what was written: refuse now, before anything is, where clearing an id
-    // would reach other sessions (the Redis store clears by key pattern)
-    for (const session of parsed.sessions) {
-        const id = targetIdOf(session)
-        await refuseSharedKeys(
-            store,
-            id,
-            DURABLE_DOMAINS,
-            `session "${id}" (an import clears it to replace it or to roll back)`
-        )
-    }
+    await assertNewSessionIds(store, parsed.sessions.map(targetIdOf))
     const batchSize = options.batchSize ?? 500
     // the sessions this run has started to change, in order: only these are rolled back
     const touched: Touched[] = []

@@ -9,15 +9,18 @@
  * Nothing is removed unless the server confirmed that the device is gone: a device still linked
  * on the phone with its local state gone is worse than both. The library's clean-up is shut
  * (`logoutStoreClear` all false) until the server answered the removal, because zapo-js 0.3
- * also clears on a routine 515 and on refusals; it is opened right after. If the library still
- * leaves records (the stream did not end, or ended before the gate opened), or the server said
- * at login that the device is already gone, zapo clears the same durable domains through the
- * store contracts and says so (`clearedBy: 'zapo'`).
+ * also clears on a routine 515 and on refusals; it is opened right after, except for domains
+ * held in a backend whose store package clears by key pattern (Redis: `<sid>:*` also matches
+ * the sessions `<sid>:…`). If the library leaves records (a pattern-clearing backend, the stream
+ * did not end, or it ended before the gate opened), or the server said at login that the device
+ * is already gone, zapo clears the durable domains by their exact keys (store/records.ts
+ * `clearSession`) and says so (`clearedBy: 'zapo'`).
  */
 
 import type { Logger, WaClient } from 'zapo-js'
 import { ZapoError, type ZapoErrorCode } from '../errors.js'
-import type { StoreSpec } from '../store/address.js'
+import { DURABLE_DOMAINS, type AnyDomain, type StoreSpec } from '../store/address.js'
+import { clearedByPattern } from '../store/open.js'
 import { clearSession } from '../store/records.js'
 import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
 import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
@@ -148,7 +151,8 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
             // The library's clean-up stays shut until the server has confirmed the removal: zapo-js 0.3
             // would otherwise wipe the store on a routine 515 or any refusal while the device is linked.
             const openGate = (): void => {
-                for (const key of Object.keys(gate)) gate[key] = true
+                for (const key of Object.keys(gate))
+                    gate[key] = !clearedByPattern(store, key as AnyDomain)
             }
             const login: LoginProbeResult = reuse
                 ? { status: 'ok', loginMs: 0, restarts: 1, client: reuse }
@@ -248,13 +252,18 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
             const closedByServer = await loggedOut.promise
             let clearedBy: 'library' | 'zapo'
             let after: SessionCounts = await catalog.counts(options.sessionId)
+            // the library keeps its hands off pattern-clearing backends: zapo clears those
+            const byPattern = DURABLE_DOMAINS.some(d => clearedByPattern(store, d))
             if (closedByServer) {
-                after = await settleCounts(catalog, options.sessionId, LIBRARY_CLEAR_WAIT_MS)
+                if (!byPattern)
+                    after = await settleCounts(catalog, options.sessionId, LIBRARY_CLEAR_WAIT_MS)
                 clearedBy = 'library'
-                if (!isEmpty(after)) {
-                    // the stream ended before the gate opened: the library kept what it found
+                if (byPattern || !isEmpty(after)) {
+                    // a pattern-clearing backend, or the stream ended before the gate opened
                     progress(
-                        'the library left records behind; clearing them through the store contracts'
+                        byPattern
+                            ? 'clearing the stored state by its exact keys (the Redis store would clear by key pattern)'
+                            : 'the library left records behind; clearing them by their exact keys'
                     )
                     await clearSession(store, options.sessionId)
                     after = await catalog.counts(options.sessionId)

@@ -42,6 +42,7 @@ import {
 import { toError, ZapoError, type ZapoErrorCode } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
 import type { OpenedStore } from '../store/open.js'
+import { sessionFailure } from '../store/failures.js'
 import {
     CLIENT_EVENT_TYPES,
     errorRecord,
@@ -501,12 +502,7 @@ async function pairedState(
     try {
         credentials = await store.domain('auth', sessionId).load()
     } catch (error) {
-        throw new ZapoError(
-            'STORE_UNAVAILABLE',
-            `cannot read the credentials of "${sessionId}": ${toError(error).message}`,
-            { session: sessionId },
-            { cause: error }
-        )
+        throw sessionFailure(error, { sessionId, store: store.spec.label, what: 'credentials' })
     }
     if (credentials === null) return 'missing'
     return credentials.meJid ? 'paired' : 'unpaired'

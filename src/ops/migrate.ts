@@ -20,12 +20,14 @@
  */
 
 import { ZapoError } from '../errors.js'
+import { identifyStore, storesOverlap } from '../store/identity.js'
+import { assertNewSessionIds } from '../store/session-ids.js'
 import type { DurableDomain, StoreSpec } from '../store/address.js'
 import { catalogForStore, COUNT_FIELDS } from '../store/catalog.js'
 import type { MigrationMark, MigrationMarks } from '../store/migration-marks.js'
 import { migrationMarksFor } from '../store/migration-marks.js'
 import type { OpenedStore } from '../store/open.js'
-import { openStore } from '../store/open.js'
+import { openStore, storeExists } from '../store/open.js'
 import { emptyCounts, readBackBatch, tallyBatch } from '../store/read-back.js'
 import {
     batchSizeOf,
@@ -104,6 +106,8 @@ export interface MigratePlan {
     readonly sessions: readonly PlannedSession[]
     /** records that will be copied (sessions with copy/resume/overwrite) */
     readonly recordsToCopy: number
+    /** --delete-source was asked for */
+    readonly deleteSource: boolean
 }
 
 export interface MigrateProgress {
@@ -138,7 +142,10 @@ export interface SessionOutcome {
     readonly verified: boolean | null
     readonly digests: Readonly<Record<string, DomainDigest>>
     readonly mismatches: readonly DigestMismatch[]
+    /** this run deleted the session's records from the source (--delete-source) */
     readonly sourceDeleted: boolean
+    /** records this run deleted from the source */
+    readonly sourceRecordsDeleted: number
     readonly durationMs: number
 }
 
@@ -155,7 +162,10 @@ export interface MigrateResult {
         readonly failedSessions: number
         readonly skippedSessions: number
         readonly copiedRecords: number
+        /** sessions this run deleted from the source */
         readonly sourceDeleted: number
+        /** records this run deleted from the source */
+        readonly sourceRecordsDeleted: number
     }
     readonly durationMs: number
     readonly recordsPerSecond: number
@@ -171,6 +181,9 @@ export interface MigrateDeps {
     readonly signal?: AbortSignal
     readonly now?: () => number
 }
+
+/** The actions that write a session into the target. */
+const COPYING: readonly SessionAction[] = ['copy', 'resume', 'overwrite']
 
 export const DEFAULT_BATCH_SIZE = 500
 export const DEFAULT_CONCURRENCY = 4
@@ -208,13 +221,7 @@ export async function runMigrate(
 ): Promise<MigrateResult> {
     const now = deps.now ?? Date.now
     const started = now()
-    if (sameStore(options.from, options.to)) {
-        throw new ZapoError(
-            'USAGE',
-            `--from and --to name the same store (${options.from.label}): pass a different target`,
-            {}
-        )
-    }
+    await refuseSameStore(options)
     const src = await openStore(options.from, 'read').catch((error: unknown) => {
         if (error instanceof ZapoError && error.code === 'SESSION_NOT_FOUND') {
             throw new ZapoError(
@@ -227,15 +234,15 @@ export async function runMigrate(
     })
     const opened: Opened = { src, srcCatalog: catalogForStore(src), dst: null }
     try {
-        const dstReadOnly = options.mode !== 'copy'
-        opened.dst = await openTarget(options.to, dstReadOnly ? 'read' : 'write', options.mode)
-        const dst = opened.dst
-        const dstCatalog = dst ? catalogForStore(dst) : null
-        const marks = dst ? migrationMarksFor(dst.primary) : null
-        const plan = await makePlan(options, opened.srcCatalog, src, dstCatalog, marks, now())
+        // plan against what the target holds, read-only: a target that does not exist yet is
+        // planned as empty, and created (or opened for writing) only once the plan stands
+        opened.dst = storeExists(options.to) === false ? null : await openStore(options.to, 'read')
+        const planCatalog = opened.dst ? catalogForStore(opened.dst) : null
+        const planMarks = opened.dst ? migrationMarksFor(opened.dst.primary) : null
+        const plan = await makePlan(options, opened.srcCatalog, src, planCatalog, planMarks, now())
         deps.onPlan?.(plan)
         if (options.mode === 'dry-run') return finish('planned', plan, [], started, now())
-        if (dst === null || dstCatalog === null || marks === null) {
+        if (options.mode === 'verify-only' && opened.dst === null) {
             throw new ZapoError(
                 'SESSION_NOT_FOUND',
                 `the target ${options.to.label} does not exist: there is nothing to verify; run the migration first`,
@@ -246,6 +253,23 @@ export async function runMigrate(
         }
         const refused = plan.sessions.filter(s => s.action === 'refuse')
         if (refused.length > 0) throw existsError(refused, options.to.label)
+        if (options.mode === 'copy') {
+            const writes = plan.sessions.filter(s => COPYING.includes(s.action))
+            if (opened.dst !== null)
+                await assertNewSessionIds(
+                    opened.dst,
+                    writes.map(s => s.sessionId)
+                )
+            // nothing to write into a target that does not exist: leave it so
+            if (opened.dst === null && writes.length === 0)
+                return finish('migrated', plan, [], started, now())
+            await opened.dst?.close()
+            opened.dst = null
+            opened.dst = await openStore(options.to, 'write')
+        }
+        const dst = opened.dst!
+        const dstCatalog = catalogForStore(dst)
+        const marks = migrationMarksFor(dst.primary)
 
         const runner = new Runner(
             options,
@@ -288,37 +312,24 @@ export async function runMigrate(
     }
 }
 
-function sameStore(a: StoreSpec, b: StoreSpec): boolean {
-    const x = a.primary
-    const y = b.primary
-    return (
-        x.kind === y.kind &&
-        x.target === y.target &&
-        (x.tablePrefix ?? '') === (y.tablePrefix ?? '') &&
-        (x.keyPrefix ?? '') === (y.keyPrefix ?? '') &&
-        (x.collectionPrefix ?? '') === (y.collectionPrefix ?? '')
-    )
-}
-
-async function openTarget(
-    spec: StoreSpec,
-    mode: 'read' | 'write',
-    migrateMode: MigrateMode
-): Promise<OpenedStore | null> {
-    if (mode === 'read' && spec.primary.kind === 'sqlite') {
-        const { existsSync } = await import('node:fs')
-        if (!existsSync(spec.primary.target)) {
-            if (migrateMode === 'dry-run') return null
-            throw new ZapoError(
-                'SESSION_NOT_FOUND',
-                `no SQLite store at ${spec.primary.target}: there is nothing to verify; run the migration first`,
-                {
-                    store: spec.label
-                }
-            )
-        }
+/**
+ * --from and --to must be different stores by what they are (store/identity.ts), not by how
+ * they are spelled: `data/./m.sqlite` and a symlink to it, `localhost` and `127.0.0.1`, Redis
+ * prefixes of which one starts the other. Both are identified before either is opened, and
+ * without writing to them.
+ */
+async function refuseSameStore(options: MigrateOptions): Promise<void> {
+    const sources = await identifyStore(options.from)
+    const targets = await identifyStore(options.to)
+    for (const a of sources) {
+        const b = targets.find(t => storesOverlap(a, t))
+        if (b === undefined) continue
+        throw new ZapoError(
+            'USAGE',
+            `--from ${options.from.label} and --to ${options.to.label} are the same store (the same ${a.kind} ${a.basis}${a.namespace !== b.namespace ? `, overlapping prefixes "${a.namespace}" and "${b.namespace}"` : ''}): pass a different target`,
+            { from: options.from.label, to: options.to.label, kind: a.kind }
+        )
     }
-    return openStore(spec, mode)
 }
 
 function existsError(refused: readonly PlannedSession[], target: string): ZapoError {
@@ -414,8 +425,7 @@ async function makePlan(
             liveSince = await lastSuccess(src, sessionId, nowMs, liveWindow)
         }
         const total = Object.values(records).reduce((n, v) => n + (v ?? 0), 0)
-        if (action === 'copy' || action === 'resume' || action === 'overwrite')
-            recordsToCopy += total
+        if (COPYING.includes(action)) recordsToCopy += total
         sessions.push({ sessionId, action, inTarget, mark, records, total, liveSince })
     }
     return {
@@ -424,7 +434,8 @@ async function makePlan(
         mode: options.mode,
         domains: [...options.domains, ...archive],
         sessions,
-        recordsToCopy
+        recordsToCopy,
+        deleteSource: options.deleteSource
     }
 }
 
@@ -464,14 +475,14 @@ function finish(
         sessions: outcomes,
         totals: {
             sessions: plan.sessions.length,
-            copiedSessions: outcomes.filter(
-                o => ['copy', 'resume', 'overwrite'].includes(o.action) && o.verified === true
-            ).length,
+            copiedSessions: outcomes.filter(o => COPYING.includes(o.action) && o.verified === true)
+                .length,
             verifiedSessions: outcomes.filter(o => o.verified === true).length,
             failedSessions: outcomes.filter(o => o.verified === false).length,
             skippedSessions: plan.sessions.filter(s => s.action === 'skip').length,
             copiedRecords,
-            sourceDeleted: outcomes.filter(o => o.sourceDeleted).length
+            sourceDeleted: outcomes.filter(o => o.sourceDeleted).length,
+            sourceRecordsDeleted: outcomes.reduce((n, o) => n + o.sourceRecordsDeleted, 0)
         },
         durationMs,
         recordsPerSecond: durationMs > 0 ? Math.round((copiedRecords * 1000) / durationMs) : 0
@@ -555,7 +566,12 @@ class Runner {
     /** null when cancelled before the session finished */
     private async session(planned: PlannedSession): Promise<SessionOutcome | null> {
         const t0 = this.now()
-        const base = { sessionId: planned.sessionId, action: planned.action, sourceDeleted: false }
+        const base = {
+            sessionId: planned.sessionId,
+            action: planned.action,
+            sourceDeleted: false,
+            sourceRecordsDeleted: 0
+        }
         switch (planned.action) {
             case 'moved':
                 return {
@@ -564,7 +580,7 @@ class Runner {
                     verified: true,
                     digests: {},
                     mismatches: [],
-                    sourceDeleted: planned.mark?.state === 'moved',
+                    // an earlier run deleted the source (the mark says how far it got)
                     durationMs: 0
                 }
             case 'verify':
@@ -671,7 +687,10 @@ class Runner {
         }
         if (this.aborted) return null
         const source = { ...sourceDigest.result(), ...archived?.source }
-        const mismatches = compareDigests(source, { ...targetDigest.result(), ...archived?.target })
+        const target = { ...targetDigest.result(), ...archived?.target }
+        const mismatches = compareDigests(source, target)
+        const empty = nothingCompared(planned, source, target)
+        if (empty !== null) mismatches.push(empty)
         if (planned.action !== 'copy' && mismatches.length === 0) {
             // the target held this session before: prove the clear left nothing behind
             mismatches.push(
@@ -708,6 +727,7 @@ class Runner {
             digests: source,
             mismatches,
             sourceDeleted: false,
+            sourceRecordsDeleted: 0,
             durationMs: this.now() - t0
         }
     }
@@ -721,7 +741,10 @@ class Runner {
         ])
         if (source === null || target === null) return null
         this.advance('verify', planned.sessionId, planned.total, planned.total, planned.total)
-        return { digests: source, mismatches: compareDigests(source, target) }
+        const mismatches = compareDigests(source, target)
+        const empty = nothingCompared(planned, source, target)
+        if (empty !== null) mismatches.push(empty)
+        return { digests: source, mismatches }
     }
 
     private async digestOf(
@@ -787,6 +810,25 @@ class Runner {
         })
     }
 
+    /** Records of one session in `store`, in the migrated domains (as the plan counts them). */
+    private async recordsIn(store: OpenedStore, sessionId: string): Promise<number> {
+        const counts = recordsByDomain(
+            await catalogForStore(store).counts(sessionId),
+            this.options.domains
+        )
+        const archived =
+            this.archive.length > 0
+                ? archiveRecordsByDomain(
+                      await archiveCatalogFor(store).counts(sessionId),
+                      this.archive
+                  )
+                : {}
+        return [...Object.values(counts), ...Object.values(archived)].reduce(
+            (n, v) => n + (v ?? 0),
+            0
+        )
+    }
+
     /** Deletes the source of every verified session (the whole run verified). */
     async deleteSources(outcomes: readonly SessionOutcome[]): Promise<SessionOutcome[]> {
         const writable = await openStore(this.options.from, 'write')
@@ -813,7 +855,11 @@ class Runner {
                     updatedAt: this.now()
                 })
                 this.advance('delete', sessionId, 0, 0, 0)
-                out.push({ ...outcome, sourceDeleted: true })
+                // what the source holds now, against what the plan counted there
+                const planned = this.plan.sessions.find(p => p.sessionId === sessionId)
+                const left = await this.recordsIn(writable, sessionId)
+                const removed = Math.max(0, (planned?.total ?? 0) - left)
+                out.push({ ...outcome, sourceDeleted: removed > 0, sourceRecordsDeleted: removed })
             }
         } finally {
             await writable.close()
@@ -824,7 +870,8 @@ class Runner {
 
 /**
  * A store failing in the middle of the copy (the target going away, a lost connection) ends
- * the run; the marks make the same command finish the job.
+ * the run; the marks make the same command finish the job. (A source record that does not
+ * decode arrives as the store layer's INTEGRITY error, from the guarded store contracts.)
  */
 function copyFailed(sessionId: string, error: unknown, done: number): ZapoError {
     if (error instanceof ZapoError) return error
@@ -882,7 +929,34 @@ export function compareCounts(
     return out
 }
 
-/** Domains whose count or sha256 differ (a domain missing on one side counts as empty). */
+/**
+ * A session the plan counted records for, that came out with none read from the source or none
+ * found in the target, was not migrated, whatever its (empty) digests say: a verification that
+ * compares nothing with nothing never passes.
+ */
+export function nothingCompared(
+    planned: PlannedSession,
+    source: Readonly<Record<string, DomainDigest>>,
+    target: Readonly<Record<string, DomainDigest>>
+): DigestMismatch | null {
+    if (planned.total === 0) return null
+    const count = (d: Readonly<Record<string, DomainDigest>>): number =>
+        Object.values(d).reduce((n, digest) => n + digest.count, 0)
+    const read = count(source)
+    const found = count(target)
+    if (read > 0 && found > 0) return null
+    return {
+        domain: 'session',
+        source: null,
+        target: null,
+        extra: `the plan counted ${planned.total} records in the source; ${read} were read from it and ${found} found in the target`
+    }
+}
+
+/**
+ * Domains whose count or sha256 differ (a domain missing on one side counts as empty; a domain
+ * holding only properties, count 0, still compares by its hash).
+ */
 export function compareDigests(
     source: Readonly<Record<string, DomainDigest>>,
     target: Readonly<Record<string, DomainDigest>>
@@ -891,10 +965,10 @@ export function compareDigests(
     for (const domain of new Set([...Object.keys(source), ...Object.keys(target)])) {
         const a = source[domain] ?? null
         const b = target[domain] ?? null
-        const countA = a?.count ?? 0
-        const countB = b?.count ?? 0
-        if (countA === 0 && countB === 0) continue
-        if (countA !== countB || a?.sha256 !== b?.sha256) out.push({ domain, source: a, target: b })
+        // a domain holding only properties (a prekey counter, no keys) counts 0 and still compares
+        if (a === null && b === null) continue
+        if ((a?.count ?? 0) !== (b?.count ?? 0) || a?.sha256 !== b?.sha256)
+            out.push({ domain, source: a, target: b })
     }
     return out
 }

@@ -11,13 +11,11 @@
  * Never prints, prompts or exits: progress goes to `deps.onProgress`, failures are ZapoErrors.
  */
 
-import { accessSync, constants, existsSync } from 'node:fs'
-import { dirname } from 'node:path'
 import type { Logger, WaAuthCredentials } from 'zapo-js'
 import type { WaClient } from 'zapo-js/client'
 import { ZapoError, toError, usageError } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
-import { openStore, type OpenedStore } from '../store/open.js'
+import { openStore, unwritableStore, type OpenedStore } from '../store/open.js'
 import type { RecordBatch } from '../store/records.types.js'
 import { classifyClose } from '../client/reasons.js'
 import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
@@ -191,7 +189,7 @@ async function readExisting(
     spec: StoreSpec,
     sessionId: string
 ): Promise<{ readonly meJid: string | null; readonly hasState: boolean }> {
-    assertSqliteWritable(spec)
+    assertWritable(spec)
     let store: OpenedStore
     try {
         store = await openStore(spec, 'read')
@@ -201,6 +199,10 @@ async function readExisting(
         throw error
     }
     try {
+        // new state under an id the store cannot keep apart from another session's: refuse
+        // now, before a phone links a device that could then not be stored
+        const { assertNewSessionIds } = await import('../store/session-ids.js')
+        await assertNewSessionIds(store, [sessionId])
         const { catalogForStore } = await import('../store/catalog.js')
         const catalog = catalogForStore(store)
         const schema = await catalog.schemaState()
@@ -210,17 +212,6 @@ async function readExisting(
             value => value === true || (typeof value === 'number' && value > 0)
         )
         const credentials = counts.credentials ? await store.domain('auth', sessionId).load() : null
-        if (hasState || credentials !== null) {
-            // replacing the state means clearing it first: refuse now, before a phone links a
-            // device that could then not be stored (the Redis store clears by key pattern)
-            const sharing = await catalog.sessionsSharingKeys(sessionId)
-            if (sharing.length > 0) {
-                throw usageError(
-                    `session "${sessionId}" cannot be replaced in this store: clearing it would also delete ${sharing.map(o => `"${o}"`).join(', ')} (the Redis store clears by key pattern); pair under another session id`,
-                    { session: sessionId, sharedWith: sharing }
-                )
-            }
-        }
         return { meJid: credentials?.meJid ?? null, hasState: hasState || credentials !== null }
     } finally {
         await store.close()
@@ -228,30 +219,12 @@ async function readExisting(
 }
 
 /**
- * A SQLite store that could not be written after the phone linked the device would strand it:
- * check the file (or, when it does not exist yet, its nearest existing directory) up front.
+ * A store that could not be written after the phone linked the device would strand it: check it
+ * (a SQLite file or, when it does not exist yet, its directory) up front.
  */
-function assertSqliteWritable(spec: StoreSpec): void {
-    for (const backend of [spec.primary, ...Object.values(spec.backends)]) {
-        if (backend.kind !== 'sqlite') continue
-        let target = backend.target
-        while (!existsSync(target)) {
-            const parent = dirname(target)
-            if (parent === target) break
-            target = parent
-        }
-        try {
-            accessSync(target, constants.W_OK)
-        } catch {
-            throw new ZapoError(
-                'STORE_UNAVAILABLE',
-                `cannot write ${target}: pick a writable --store (or fix the permissions) before pairing`,
-                {
-                    store: backend.display
-                }
-            )
-        }
-    }
+function assertWritable(spec: StoreSpec): void {
+    const problem = unwritableStore(spec)
+    if (problem !== null) throw problem
 }
 
 /**

@@ -34,11 +34,11 @@ export async function openForReading(spec: StoreSpec): Promise<ReadableStore> {
     try {
         const catalog = catalogForStore(store)
         const { state, detail } = await catalog.schemaState()
-        if (state === 'missing' && store.primary.handle.kind === 'sqlite') {
+        if (state === 'missing') {
             // an empty database (a pairing that stopped before writing anything) is an empty store;
             // a SQLite file with other tables is some other database, and touching it through the
             // store package would create zapo's tables in it
-            if (sqliteTableCount(store) > 0) {
+            if ((await store.primary.foreignObjects()) > 0) {
                 throw new ZapoError(
                     'STORE_UNAVAILABLE',
                     `${spec.primary.target} is not a zapo store: it holds tables, none of them zapo's; point --store at the SQLite file zapo pair wrote`,
@@ -51,14 +51,4 @@ export async function openForReading(spec: StoreSpec): Promise<ReadableStore> {
         await store.close()
         throw error
     }
-}
-
-/** Tables of a SQLite primary backend (any, not only zapo's); 0 for other backends. */
-export function sqliteTableCount(store: OpenedStore): number {
-    if (store.primary.handle.kind !== 'sqlite') return 0
-    const [row] = store.primary.handle.connection.all<{ n: number }>(
-        "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-        []
-    )
-    return Number(row?.n ?? 0)
 }

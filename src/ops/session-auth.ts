@@ -6,7 +6,8 @@
 
 import type { WaAuthCredentials } from 'zapo-js'
 import type { RegistrationInfo, SignedPreKeyRecord } from 'zapo-js/signal'
-import { errorLine, ZapoError } from '../errors.js'
+import type { ZapoError } from '../errors.js'
+import { sessionFailure } from '../store/failures.js'
 import type { SessionCounts } from '../store/records.types.js'
 import type { ReadableStore } from './read-store.js'
 
@@ -56,29 +57,9 @@ export function toIso(value: number | null | undefined): string | null {
 }
 
 /**
- * A record the store package cannot decode is corrupt (INTEGRITY); an error with a driver
- * code (ECONNRESET, 57P01, ER_…) is the store going away (STORE_UNAVAILABLE).
+ * A failure reading a session's credentials, as the store layer's one rule classifies it: the
+ * store's (STORE_UNAVAILABLE) or a record that does not decode (INTEGRITY).
  */
 export function undecodable(error: unknown, sessionId: string, store: string): ZapoError {
-    if (error instanceof ZapoError) return error
-    const err = error as { code?: unknown }
-    const message = errorLine(error)
-    if (typeof err?.code === 'string' && err.code !== '') {
-        return new ZapoError(
-            'STORE_UNAVAILABLE',
-            `lost the store ${store} while reading session "${sessionId}": ${message}; check the store and retry`,
-            {
-                sessionId,
-                store,
-                driverCode: err.code
-            },
-            { cause: error }
-        )
-    }
-    return new ZapoError(
-        'INTEGRITY',
-        `the credentials of session "${sessionId}" in ${store} do not decode (${message}): the stored record is corrupt; restore it from an export or re-pair`,
-        { sessionId, store },
-        { cause: error }
-    )
+    return sessionFailure(error, { sessionId, store, what: 'credentials' })
 }

@@ -11,6 +11,7 @@
 import { errorLine } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
 import type { SessionCounts } from '../store/records.types.js'
+import { ambiguousSessionIds, type SessionIdProblem } from '../store/session-ids.js'
 import { readSessionAuth, toIso, undecodable, type SessionAuthRecords } from './session-auth.js'
 import { openForReading } from './read-store.js'
 import { mapBounded } from '../util/concurrency.js'
@@ -46,6 +47,8 @@ export interface SessionsListResult {
     /** the backend holds no zapo schema yet (a fresh database or key prefix) */
     readonly schema: 'missing' | 'partial' | 'ready'
     readonly sessions: readonly SessionSummary[]
+    /** ids the store holds whose keys it cannot keep apart from another session's (Redis) */
+    readonly ambiguousIds: readonly SessionIdProblem[]
 }
 
 const EMPTY_SUMMARY = Object.freeze({
@@ -62,7 +65,7 @@ export async function runSessionsList(options: SessionsListOptions): Promise<Ses
     const readable = await openForReading(options.store)
     try {
         if (readable.schema === 'missing')
-            return { store: options.store.label, schema: 'missing', sessions: [] }
+            return { store: options.store.label, schema: 'missing', sessions: [], ambiguousIds: [] }
         const ids = await readable.catalog.listSessionIds()
         const countsById = await readable.catalog.countsMany(ids)
         const sessions = await mapBounded(ids, options.concurrency ?? 8, async id => {
@@ -103,7 +106,12 @@ export async function runSessionsList(options: SessionsListOptions): Promise<Ses
             }
             return summary
         })
-        return { store: options.store.label, schema: readable.schema, sessions }
+        return {
+            store: options.store.label,
+            schema: readable.schema,
+            sessions,
+            ambiguousIds: await ambiguousSessionIds(readable.store)
+        }
     } finally {
         await readable.close()
     }

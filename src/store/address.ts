@@ -20,21 +20,28 @@
  * This module is pure: no I/O beyond reading the environment it is given.
  */
 
-import { isAbsolute, resolve } from 'node:path'
 import type { BackendConfigEntry, ZapoConfig } from '../config.js'
 import { usageError } from '../errors.js'
+import type { BackendKind } from './backends/registry.js'
+import { allBackends, BACKENDS } from './backends/registry.js'
+import type { PrefixOption } from './backends/types.js'
+import type { AnyDomain } from './domains.js'
+import { ALL_DOMAINS } from './domains.js'
 
-export const BACKEND_KINDS = Object.freeze([
-    'sqlite',
-    'postgres',
-    'mysql',
-    'redis',
-    'mongo'
-] as const)
-export type BackendKind = (typeof BACKEND_KINDS)[number]
-
-/** The embedded default: a SQLite file in the working directory. */
-export const DEFAULT_SQLITE_FILE = 'zapo.sqlite'
+export { BACKEND_KINDS } from './backends/registry.js'
+export type { BackendKind } from './backends/registry.js'
+export { DEFAULT_SQLITE_FILE } from './backends/sqlite.js'
+export {
+    ARCHIVE_DOMAINS,
+    CACHE_DOMAINS,
+    DURABLE_DOMAINS,
+    isDomain,
+    type AnyDomain,
+    type ArchiveDomain,
+    type CacheDomain,
+    type DurableDomain,
+    type StoreDomain
+} from './domains.js'
 
 export type SpecSource = 'flag' | 'env' | 'config' | 'default'
 
@@ -52,39 +59,6 @@ export interface BackendSpec {
     readonly source: SpecSource
 }
 
-/** The durable domains of a session, in the order the tool reports them. */
-export const DURABLE_DOMAINS = Object.freeze([
-    'auth',
-    'signal',
-    'preKey',
-    'session',
-    'identity',
-    'senderKey',
-    'appState',
-    'privacyToken'
-] as const)
-export type DurableDomain = (typeof DURABLE_DOMAINS)[number]
-
-export const ARCHIVE_DOMAINS = Object.freeze(['messages', 'threads', 'contacts'] as const)
-export type ArchiveDomain = (typeof ARCHIVE_DOMAINS)[number]
-
-export const CACHE_DOMAINS = Object.freeze([
-    'retry',
-    'participants',
-    'deviceList',
-    'messageSecret'
-] as const)
-export type CacheDomain = (typeof CACHE_DOMAINS)[number]
-
-export type StoreDomain = DurableDomain | ArchiveDomain
-export type AnyDomain = StoreDomain | CacheDomain
-
-const ALL_DOMAINS: ReadonlySet<string> = new Set([
-    ...DURABLE_DOMAINS,
-    ...ARCHIVE_DOMAINS,
-    ...CACHE_DOMAINS
-])
-
 /** A store as the tool sees it: the primary backend plus optional per-domain routing. */
 export interface StoreSpec {
     readonly primary: BackendSpec
@@ -96,36 +70,28 @@ export interface StoreSpec {
     readonly label: string
 }
 
-const BARE_NAMES: Readonly<Record<string, BackendKind>> = Object.freeze({
-    sqlite: 'sqlite',
-    sqlite3: 'sqlite',
-    postgres: 'postgres',
-    postgresql: 'postgres',
-    pg: 'postgres',
-    mysql: 'mysql',
-    mariadb: 'mysql',
-    redis: 'redis',
-    mongo: 'mongo',
-    mongodb: 'mongo'
-})
+const BARE_NAMES: Readonly<Record<string, BackendKind>> = Object.freeze(
+    Object.fromEntries(allBackends().flatMap(b => b.names.map(name => [name, b.kind])))
+)
 
-const SCHEMES: Readonly<Record<string, BackendKind>> = Object.freeze({
-    'sqlite:': 'sqlite',
-    'file:': 'sqlite',
-    'postgres:': 'postgres',
-    'postgresql:': 'postgres',
-    'mysql:': 'mysql',
-    'mariadb:': 'mysql',
-    'redis:': 'redis',
-    'rediss:': 'redis',
-    'mongodb:': 'mongo',
-    'mongodb+srv:': 'mongo'
-})
+const SCHEMES: Readonly<Record<string, BackendKind>> = Object.freeze(
+    Object.fromEntries(allBackends().flatMap(b => b.schemes.map(scheme => [scheme, b.kind])))
+)
 
-const SUPPORTED_SCHEMES_TEXT =
-    'sqlite:, postgres://, mysql://, mariadb://, redis://, rediss://, mongodb://, mongodb+srv://'
+const SUPPORTED_SCHEMES_TEXT = allBackends()
+    .flatMap(b => b.schemes.filter(s => s !== 'file:').map(s => (b.parseAddress ? s : `${s}//`)))
+    .join(', ')
+
+const BACKEND_NAMES_TEXT = allBackends()
+    .map(b => b.names[0])
+    .join(', ')
 
 const SQLITE_EXTENSIONS = /\.(sqlite3?|db)$/i
+
+const PREFIX_OPTIONS: readonly PrefixOption[] = ['tablePrefix', 'keyPrefix', 'collectionPrefix']
+
+/** Query parameters by which a driver reaches its server through a socket instead of a host. */
+const SOCKET_PARAMS = Object.freeze(['host', 'socketPath'])
 
 export interface ResolveContext {
     readonly config: ZapoConfig
@@ -143,7 +109,7 @@ export function resolveStoreSpec(flag: string | undefined, ctx: ResolveContext):
     if (fromEnv) return singleStore(resolveBackend(fromEnv, 'env', ctx))
     const primary = ctx.config.store
         ? resolveBackend(ctx.config.store, 'config', ctx)
-        : defaultSqlite(ctx, 'default')
+        : defaultSqlite(ctx)
     const domains: Partial<Record<AnyDomain, string>> = {}
     const backends: Record<string, BackendSpec> = {}
     for (const [domain, name] of Object.entries(ctx.config.domains)) {
@@ -152,9 +118,10 @@ export function resolveStoreSpec(flag: string | undefined, ctx: ResolveContext):
                 `config file ${ctx.config.path}: unknown domain "${domain}" in "domains" (known: ${[...ALL_DOMAINS].join(', ')})`
             )
         }
-        const spec = resolveBackend(name, 'config', ctx)
-        if (sameBackend(spec, primary)) continue
-        backends[name] = spec
+        // the primary's own name needs no second backend; any other name that is the same store
+        // (however its address is spelled) is merged by identity when the store opens
+        if (name === ctx.config.store) continue
+        backends[name] = resolveBackend(name, 'config', ctx)
         domains[domain as AnyDomain] = name
     }
     const routed = Object.entries(domains)
@@ -167,16 +134,6 @@ export function resolveStoreSpec(flag: string | undefined, ctx: ResolveContext):
 
 export function singleStore(primary: BackendSpec): StoreSpec {
     return { primary, backends: {}, domains: {}, label: primary.display }
-}
-
-function sameBackend(a: BackendSpec, b: BackendSpec): boolean {
-    return (
-        a.kind === b.kind &&
-        a.target === b.target &&
-        a.tablePrefix === b.tablePrefix &&
-        a.keyPrefix === b.keyPrefix &&
-        a.collectionPrefix === b.collectionPrefix
-    )
 }
 
 /** Resolves one store value: a URL, a bare backend name, or a path to a SQLite file. */
@@ -198,40 +155,11 @@ export function resolveBackend(
 function resolveBareName(name: string, kind: BackendKind, ctx: ResolveContext): BackendSpec {
     const configured = ctx.config.backends[name] ?? findConfiguredKind(ctx.config.backends, kind)
     if (configured !== undefined) return fromConfigEntry(configured, ctx)
-    const env = ctx.env
-    switch (kind) {
-        case 'sqlite':
-            return env.ZAPO_SQLITE
-                ? parseStoreUrl(env.ZAPO_SQLITE, 'env', ctx.cwd)
-                : defaultSqlite(ctx, 'default')
-        case 'postgres': {
-            if (env.DATABASE_URL && /^postgres(ql)?:/i.test(env.DATABASE_URL))
-                return parseStoreUrl(env.DATABASE_URL, 'env', ctx.cwd)
-            if (env.POSTGRES_URL) return parseStoreUrl(env.POSTGRES_URL, 'env', ctx.cwd)
-            if (env.PGHOST || env.PGDATABASE || env.PGUSER || env.PGPORT || env.PGSERVICE) {
-                const display = `postgres://${env.PGUSER ? `${env.PGUSER}@` : ''}${env.PGHOST ?? 'localhost'}${env.PGPORT ? `:${env.PGPORT}` : ''}/${env.PGDATABASE ?? env.PGUSER ?? ''} (from PG* variables)`
-                return { kind, target: '', display, source: 'env' }
-            }
-            return missingBackend(name, 'DATABASE_URL (or PGHOST/PGDATABASE…)')
-        }
-        case 'mysql': {
-            const url =
-                env.MYSQL_URL ??
-                env.MARIADB_URL ??
-                (env.DATABASE_URL && /^(mysql|mariadb):/i.test(env.DATABASE_URL)
-                    ? env.DATABASE_URL
-                    : undefined)
-            return url ? parseStoreUrl(url, 'env', ctx.cwd) : missingBackend(name, 'MYSQL_URL')
-        }
-        case 'redis':
-            return env.REDIS_URL
-                ? parseStoreUrl(env.REDIS_URL, 'env', ctx.cwd)
-                : missingBackend(name, 'REDIS_URL')
-        case 'mongo': {
-            const url = env.MONGODB_URI ?? env.MONGO_URL
-            return url ? parseStoreUrl(url, 'env', ctx.cwd) : missingBackend(name, 'MONGODB_URI')
-        }
-    }
+    const adapter = BACKENDS[kind]
+    const found = adapter.fromEnv(ctx.env)
+    if (found === null) return adapter.fallback?.(ctx.cwd) ?? missingBackend(name, adapter.envHint)
+    if ('spec' in found) return { ...found.spec, source: 'env' }
+    return parseStoreUrl(found.url, 'env', ctx.cwd)
 }
 
 function findConfiguredKind(
@@ -266,9 +194,9 @@ function fromConfigEntry(entry: BackendConfigEntry, ctx: ResolveContext): Backen
     }
 }
 
-function defaultSqlite(ctx: ResolveContext, source: SpecSource): BackendSpec {
-    const path = resolve(ctx.cwd, DEFAULT_SQLITE_FILE)
-    return { kind: 'sqlite', target: path, display: `sqlite:${path}`, source }
+/** The embedded default: a SQLite file in the working directory. */
+function defaultSqlite(ctx: ResolveContext): BackendSpec {
+    return BACKENDS.sqlite.fallback!(ctx.cwd)
 }
 
 /** Parses a store URL (or a bare SQLite path) into a backend spec. */
@@ -281,10 +209,10 @@ export function parseStoreUrl(value: string, source: SpecSource, cwd: string): B
             value.includes('/') ||
             value.startsWith('.')
         ) {
-            return sqliteSpec(value, source, cwd)
+            return BACKENDS.sqlite.parseAddress!(value, source, cwd)
         }
         throw usageError(
-            `unknown store "${value}": pass a URL (${SUPPORTED_SCHEMES_TEXT}), a backend name (sqlite, postgres, mysql, redis, mongo) or a path to a .sqlite file`
+            `unknown store "${value}": pass a URL (${SUPPORTED_SCHEMES_TEXT}), a backend name (${BACKEND_NAMES_TEXT}) or a path to a .sqlite file`
         )
     }
     const kind = SCHEMES[scheme]
@@ -293,7 +221,8 @@ export function parseStoreUrl(value: string, source: SpecSource, cwd: string): B
             `unknown store scheme "${scheme}" in "${redactUrl(value)}": use one of ${SUPPORTED_SCHEMES_TEXT}`
         )
     }
-    if (kind === 'sqlite') return sqliteSpec(value.slice(scheme.length), source, cwd)
+    const adapter = BACKENDS[kind]
+    if (adapter.parseAddress) return adapter.parseAddress(value.slice(scheme.length), source, cwd)
     let url: URL
     try {
         url = new URL(value)
@@ -302,29 +231,32 @@ export function parseStoreUrl(value: string, source: SpecSource, cwd: string): B
             `malformed store URL "${redactUrl(value)}": check its host, port and escaping (a password with @ or / must be percent-encoded)`
         )
     }
-    const options: { tablePrefix?: string; keyPrefix?: string; collectionPrefix?: string } = {}
-    const optionNames: Readonly<Record<BackendKind, readonly string[]>> = {
-        sqlite: [],
-        postgres: ['tablePrefix'],
-        mysql: ['tablePrefix'],
-        redis: ['keyPrefix'],
-        mongo: ['collectionPrefix']
+    // `postgres://` alone: the driver would make up every part of the address
+    const named =
+        url.hostname !== '' ||
+        url.pathname.replace(/^\/+/, '') !== '' ||
+        SOCKET_PARAMS.some(p => url.searchParams.has(p))
+    if (!named) {
+        throw usageError(
+            `store URL "${redactUrl(value)}" names no server and no database: use ${scheme}//user@host:port/… (the README's Stores table)`
+        )
     }
-    for (const name of ['tablePrefix', 'keyPrefix', 'collectionPrefix'] as const) {
+    const options: { -readonly [O in PrefixOption]?: string } = {}
+    for (const name of PREFIX_OPTIONS) {
         const v = url.searchParams.get(name)
         if (v === null) continue
-        if (!optionNames[kind].includes(name)) {
+        if (adapter.prefixOption !== name) {
             throw usageError(
-                `${name} does not apply to ${kind} stores; use ${optionNames[kind].join(' or ') || 'no prefix option'} instead`
+                `${name} does not apply to ${kind} stores; use ${adapter.prefixOption ?? 'no prefix option'} instead`
             )
         }
-        if (kind !== 'redis' && !/^[A-Za-z0-9_]*$/.test(v)) {
+        if (name !== 'keyPrefix' && !/^[A-Za-z0-9_]*$/.test(v)) {
             throw usageError(`${name} "${v}" may only contain letters, digits and underscores`)
         }
         options[name] = v
         url.searchParams.delete(name)
     }
-    if (kind === 'mysql' && url.protocol === 'mariadb:') url.protocol = 'mysql:'
+    adapter.normalizeUrl?.(url)
     const target = url.toString()
     return {
         kind,
@@ -332,56 +264,6 @@ export function parseStoreUrl(value: string, source: SpecSource, cwd: string): B
         display: redactUrl(target) + describeOptions(options),
         source,
         ...options
-    }
-}
-
-function sqliteSpec(rest: string, source: SpecSource, cwd: string): BackendSpec {
-    let pathPart = rest
-    let query = ''
-    const q = rest.indexOf('?')
-    if (q >= 0) {
-        pathPart = rest.slice(0, q)
-        query = rest.slice(q + 1)
-    }
-    if (pathPart.startsWith('//')) pathPart = pathPart.slice(2) // sqlite:///abs/path → /abs/path
-    try {
-        pathPart = decodeURIComponent(pathPart)
-    } catch {
-        throw usageError(`malformed SQLite path "${rest}": fix its percent-escapes`)
-    }
-    if (pathPart === '') throw usageError('SQLite store has no path: use sqlite:./zapo.sqlite')
-    if (pathPart === ':memory:')
-        throw usageError(
-            'an in-memory SQLite store holds nothing between runs: give a file path such as sqlite:./zapo.sqlite'
-        )
-    const path = isAbsolute(pathPart) ? pathPart : resolve(cwd, pathPart)
-    const tableNames: Record<string, string> = {}
-    for (const [key, value] of new URLSearchParams(query)) {
-        if (key.startsWith('table.')) {
-            if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value))
-                throw usageError(
-                    `table name "${value}" for ${key} may only contain letters, digits and underscores`
-                )
-            tableNames[key.slice('table.'.length)] = value
-        } else {
-            throw usageError(
-                `unknown SQLite store option "${key}": SQLite takes only table.<name>=<table> overrides`
-            )
-        }
-    }
-    const hasNames = Object.keys(tableNames).length > 0
-    return {
-        kind: 'sqlite',
-        target: path,
-        display: `sqlite:${path}${
-            hasNames
-                ? ` (tables: ${Object.entries(tableNames)
-                      .map(([k, v]) => `${k}=${v}`)
-                      .join(', ')})`
-                : ''
-        }`,
-        source,
-        ...(hasNames ? { tableNames } : {})
     }
 }
 
@@ -403,8 +285,4 @@ export function redactUrl(value: string): string {
     } catch {
         return value.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:***@')
     }
-}
-
-export function isDomain(value: string): value is AnyDomain {
-    return ALL_DOMAINS.has(value)
 }

@@ -1,7 +1,7 @@
 /**
  * The session catalog: which sessions a store holds and how many records each has, per
- * durable domain. Enumerating keys is the only backend-specific code of the tool (one file per
- * backend under ./catalog/); the records themselves are read through the zapo-js store
+ * durable domain. Enumerating keys is backend-specific (each backend's adapter under
+ * ./backends/ has its catalog); the records themselves are read through the zapo-js store
  * contracts (see records.ts). A catalog only reads: it never creates a table, a collection,
  * an index or a key (`schemaState()` says whether the store's schema is there).
  */
@@ -9,11 +9,6 @@
 import type { BackendSpec, DurableDomain, StoreSpec } from './address.js'
 import type { OpenedBackend, OpenedStore } from './open.js'
 import type { SessionCounts } from './records.types.js'
-import { mongoCatalog } from './catalog/mongo.js'
-import { mysqlCatalog } from './catalog/mysql.js'
-import { postgresCatalog } from './catalog/postgres.js'
-import { redisCatalog } from './catalog/redis.js'
-import { sqliteCatalog } from './catalog/sqlite.js'
 import type { ZapoSessionCatalog } from './catalog/types.js'
 import { EMPTY_COUNTS, sortStrings } from './catalog/types.js'
 
@@ -22,33 +17,19 @@ export { EMPTY_COUNTS } from './catalog/types.js'
 
 /**
  * The catalog of one opened backend (its spec's prefix / table names are honoured). Given a
- * whole `OpenedStore`, the store's catalog (see `catalogForStore`). A `StoreSpec` as second
- * argument stands for its primary backend's spec.
+ * whole `OpenedStore`, the store's catalog (see `catalogForStore`). The second argument is
+ * accepted for older callers and must name the backend's own spec.
  */
 export function catalogFor(
     target: OpenedBackend | OpenedStore,
-    spec?: BackendSpec | StoreSpec
+    _spec?: BackendSpec | StoreSpec
 ): ZapoSessionCatalog {
     if ('primary' in target) return catalogForStore(target)
-    const backend = target
-    const backendSpec: BackendSpec =
-        spec === undefined ? backend.spec : 'primary' in spec ? backend.spec : spec
-    return catalogForBackend(backend, backendSpec)
+    return target.catalog()
 }
 
-export function catalogForBackend(backend: OpenedBackend, spec: BackendSpec): ZapoSessionCatalog {
-    switch (backend.kind) {
-        case 'sqlite':
-            return sqliteCatalog(backend, spec)
-        case 'postgres':
-            return postgresCatalog(backend, spec)
-        case 'mysql':
-            return mysqlCatalog(backend, spec)
-        case 'redis':
-            return redisCatalog(backend, spec)
-        case 'mongo':
-            return mongoCatalog(backend, spec)
-    }
+export function catalogForBackend(backend: OpenedBackend): ZapoSessionCatalog {
+    return backend.catalog()
 }
 
 /** Which catalog fields each durable domain owns (for stores that route domains to backends). */
@@ -70,7 +51,7 @@ export const COUNT_FIELDS: Readonly<Record<DurableDomain, readonly (keyof Sessio
  * union over those backends.
  */
 export function catalogForStore(store: OpenedStore): ZapoSessionCatalog {
-    const primary = catalogForBackend(store.primary, store.primary.spec)
+    const primary = catalogForBackend(store.primary)
     const domains = Object.keys(COUNT_FIELDS) as DurableDomain[]
     const backendOf = new Map<DurableDomain, OpenedBackend>(
         domains.map(d => [d, store.backendFor(d)])
@@ -80,7 +61,7 @@ export function catalogForStore(store: OpenedStore): ZapoSessionCatalog {
     const of = (domain: DurableDomain): ZapoSessionCatalog => {
         const backend = backendOf.get(domain)!
         let c = catalogs.get(backend)
-        if (!c) catalogs.set(backend, (c = catalogForBackend(backend, backend.spec)))
+        if (!c) catalogs.set(backend, (c = catalogForBackend(backend)))
         return c
     }
     const unique = (): ZapoSessionCatalog[] => [...new Set(domains.map(of))]
@@ -115,11 +96,6 @@ export function catalogForStore(store: OpenedStore): ZapoSessionCatalog {
             return out
         },
         nextPreKeyId: id => of('preKey').nextPreKeyId(id),
-        async sessionsSharingKeys(id) {
-            return sortStrings(
-                (await Promise.all(unique().map(c => c.sessionsSharingKeys(id)))).flat()
-            )
-        },
         preKeyIds: (id, n) => of('preKey').preKeyIds(id, n),
         sessionAddresses: (id, n) => of('session').sessionAddresses(id, n),
         identityAddresses: (id, n) => of('identity').identityAddresses(id, n),

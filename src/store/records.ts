@@ -20,11 +20,10 @@ import type {
     SignalSessionRecord
 } from 'zapo-js/signal'
 import { zapoProto, zapoSignal } from '../zapo-cjs.js'
-import type { DurableDomain, StoreDomain } from './address.js'
+import type { AnyDomain, DurableDomain, StoreDomain } from './address.js'
 import { DURABLE_DOMAINS } from './address.js'
-import { catalogForBackend } from './catalog.js'
-import { ZapoError } from '../errors.js'
-import type { OpenedStore } from './open.js'
+import { backendAdapter } from './backends/registry.js'
+import type { OpenedBackend, OpenedStore } from './open.js'
 import { putPreKeys } from './prekey-bulk.js'
 import type { SessionKeyLists } from './catalog/types.js'
 import type { RecordBatch, SessionCatalog, SessionCounts } from './records.types.js'
@@ -226,9 +225,10 @@ export async function readSignal(
 }
 
 /**
- * The Signal sessions at the given addresses, through the contract (null where none). On SQLite
- * (in process: no round trips) one keyed get per address: the package's batch getter matches the
- * addresses with an OR chain that SQLite evaluates against every row of the session, so a batch
+ * The Signal sessions at the given addresses, through the contract (null where none). On an
+ * in-process backend (SQLite: no round trips) one keyed get per address: the package's batch
+ * getter matches the addresses with an OR chain that SQLite evaluates against every row of the
+ * session, so a batch
  * costs the session's size times the batch's (about 10× the keyed gets for 1,000 sessions).
  * Elsewhere the batch getter (one query or pipeline per 250 addresses) is the cheapest.
  */
@@ -238,7 +238,8 @@ export async function getSessions(
     addresses: readonly SignalAddress[]
 ): Promise<readonly (SignalSessionRecord | null)[]> {
     const sessions = store.domain('session', sessionId)
-    if (store.backendFor('session').kind !== 'sqlite') return sessions.getSessionsBatch(addresses)
+    if (!backendAdapter(store.backendFor('session').kind).inProcess)
+        return sessions.getSessionsBatch(addresses)
     return Promise.all(addresses.map(address => sessions.getSession(address)))
 }
 
@@ -249,7 +250,7 @@ export async function getIdentities(
     addresses: readonly SignalAddress[]
 ): Promise<readonly (Uint8Array | null)[]> {
     const identities = store.domain('identity', sessionId)
-    if (store.backendFor('identity').kind !== 'sqlite')
+    if (!backendAdapter(store.backendFor('identity').kind).inProcess)
         return identities.getRemoteIdentities(addresses)
     return Promise.all(addresses.map(address => identities.getRemoteIdentity(address)))
 }
@@ -374,52 +375,37 @@ async function raisePreKeyCounter(
 }
 
 export interface ClearOptions {
-    /** durable domains to clear (default: all); archive domains in the list are ignored */
-    readonly domains?: readonly StoreDomain[]
-}
-
-/** Removes a session's records in the given durable domains (default: all) via each contract's `clear()`. */
-export async function clearSession(
-    store: OpenedStore,
-    sessionId: string,
-    domains: readonly StoreDomain[] | ClearOptions = DURABLE_DOMAINS
-): Promise<void> {
-    const list: readonly string[] = Array.isArray(domains)
-        ? domains
-        : ((domains as ClearOptions).domains ?? DURABLE_DOMAINS)
-    await refuseSharedKeys(
-        store,
-        sessionId,
-        DURABLE_DOMAINS.filter(d => list.includes(d))
-    )
-    // auth last: a session interrupted half-way still shows up (by its credentials) to be cleared again
-    const order = DURABLE_DOMAINS.filter(d => d !== 'auth' && list.includes(d))
-    for (const domain of order) await store.domain(domain, sessionId).clear()
-    if (list.includes('auth')) await store.domain('auth', sessionId).clear()
+    /** domains to clear (default: every durable domain) */
+    readonly domains?: readonly AnyDomain[]
 }
 
 /**
- * `@zapo-js/store-redis` clears a session by key pattern (`<type>:<sid>:*`), which also matches
- * every session whose id starts with `<sid>:`. Refuses before anything is deleted; `what` names
- * what is being cleared (default: the session).
+ * Removes a session's records in the given domains (default: every durable domain), each in the
+ * backend that holds it, by exact keys (the backend adapters' `clearSession`: never a key
+ * pattern), credentials last. Returns what a backend left alone because it is also another
+ * session's (Redis keys that read both ways).
  */
-export async function refuseSharedKeys(
+export async function clearSession(
     store: OpenedStore,
     sessionId: string,
-    domains: readonly StoreDomain[],
-    what = `session "${sessionId}"`
-): Promise<void> {
-    const backends = new Set(domains.map(d => store.backendFor(d)).filter(b => b.kind === 'redis'))
-    for (const backend of backends) {
-        const others = await catalogForBackend(backend, backend.spec).sessionsSharingKeys(sessionId)
-        if (others.length > 0) {
-            throw new ZapoError(
-                'USAGE',
-                `clearing ${what} in Redis would also delete the records of ${others.map(o => `"${o}"`).join(', ')} (the Redis store clears by key pattern): move or clear those sessions first`,
-                { sessionId, sharedWith: others, store: backend.spec.display }
-            )
-        }
+    domains: readonly AnyDomain[] | ClearOptions = DURABLE_DOMAINS
+): Promise<{ readonly shared: readonly string[] }> {
+    const list: readonly AnyDomain[] = Array.isArray(domains)
+        ? domains
+        : ((domains as ClearOptions).domains ?? DURABLE_DOMAINS)
+    const byBackend = new Map<OpenedBackend, AnyDomain[]>()
+    for (const domain of list) {
+        const backend = store.backendFor(domain)
+        byBackend.set(backend, [...(byBackend.get(backend) ?? []), domain])
     }
+    // the backend holding the credentials last: a session interrupted half-way still shows up
+    // (by its credentials) to be cleared again
+    const auth = store.backendFor('auth')
+    const order = [...byBackend.keys()].sort((a, b) => Number(a === auth) - Number(b === auth))
+    const shared: string[] = []
+    for (const backend of order)
+        shared.push(...(await backend.clearSession(sessionId, byBackend.get(backend)!)).shared)
+    return { shared }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -440,9 +426,18 @@ export async function countRecords(
 }
 
 export interface DomainDigest {
+    /** records (prekeys, sessions, …; the registration and the signed prekey count one each) */
     readonly count: number
+    /** over the records and the domain's properties */
     readonly sha256: string
 }
+
+/** Entries of `canonicalRecords` that are a domain's properties, not records. */
+const PROPERTY_KEYS: ReadonlySet<string> = new Set([
+    'signedPreKeyRotationTs',
+    'serverHasPreKeys',
+    'nextPreKeyId'
+])
 
 export type SessionDigest = Readonly<Partial<Record<DurableDomain, DomainDigest>>>
 
@@ -475,7 +470,9 @@ export function digestSessionRecords(): SessionDigester {
                 if (!m || m.size === 0) continue
                 const lines = [...m.keys()].sort().map(key => `${key}\n${m.get(key)}\n`)
                 out[domain] = {
-                    count: m.size,
+                    // records only, as the catalog and a migration plan count them; the domain's
+                    // properties (rotation time, prekey counter, server flag) are in the hash
+                    count: [...m.keys()].filter(key => !PROPERTY_KEYS.has(key)).length,
                     sha256: createHash('sha256').update(lines.join('')).digest('hex')
                 }
             }

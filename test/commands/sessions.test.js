@@ -13,7 +13,13 @@ import Database from 'better-sqlite3'
 import { catalogForStore } from '../../dist/store/catalog.js'
 import { readSessionRecords, writeSessionRecords } from '../../dist/store/records.js'
 import { assertOneErrorLine } from '../helpers/cli-assert.js'
-import { dropStore, makeSession, openTestStore, storeUrls } from '../helpers/fixtures.js'
+import {
+    corruptCredentials,
+    dropStore,
+    makeSession,
+    openTestStore,
+    storeUrls
+} from '../helpers/fixtures.js'
 import { runZapo } from '../helpers/run.js'
 import { LEAN_SHAPE, UNPAIRED_SHAPE } from '../helpers/shapes.js'
 
@@ -266,13 +272,7 @@ describe('zapo sessions list on empty and bad stores', () => {
         } finally {
             await store.close()
         }
-        // simulated disk / database corruption: bytes no protobuf decoder accepts, where the
-        // store keeps the ADV signed identity
-        const db = new Database(join(dir, 'c.sqlite'))
-        db.prepare(
-            "UPDATE auth_credentials SET signed_identity = x'ffffff0102' WHERE session_id = 'bad'"
-        ).run()
-        db.close()
+        await corruptCredentials(join(dir, 'c.sqlite'), 'bad')
         const list = await zapo(['sessions', 'list', '--json', '--store', url])
         assert.equal(list.code, 0, list.stderr)
         const byId = Object.fromEntries(JSON.parse(list.stdout).sessions.map(s => [s.id, s]))

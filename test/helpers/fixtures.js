@@ -9,7 +9,7 @@
  */
 
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir, userInfo } from 'node:os'
 import { dirname, join } from 'node:path'
 import { proto } from 'zapo-js'
@@ -56,9 +56,16 @@ export const DEFAULT_SHAPE = Object.freeze({
     privacyTokens: 2
 })
 
-/** Opens a store from a URL (test helper): `openTestStore(url, 'write')`. */
+/**
+ * Opens a store from a URL (test helper): `openTestStore(url, 'write')`. A SQLite store's
+ * directory is created first for writing (zapo refuses a missing one; a test's earlier
+ * `dropStore` may have removed it).
+ */
 export async function openTestStore(url, mode = 'write') {
-    return openStore(singleStore(parseStoreUrl(url, 'flag', process.cwd())), mode)
+    const spec = parseStoreUrl(url, 'flag', process.cwd())
+    if (spec.kind === 'sqlite' && mode === 'write')
+        mkdirSync(dirname(spec.target), { recursive: true })
+    return openStore(singleStore(spec), mode)
 }
 
 function concat(parts) {
@@ -342,6 +349,22 @@ export async function makeSession(store, sessionId, shape = {}) {
             appStateCollections: collections.length,
             privacyTokens: privacyTokenJids.length
         }
+    }
+}
+
+/**
+ * Simulated disk / database corruption of a SQLite store: bytes no protobuf decoder accepts,
+ * where the store keeps the session's ADV signed identity (its credentials no longer decode).
+ */
+export async function corruptCredentials(file, sessionId) {
+    const { default: Database } = await import('better-sqlite3')
+    const db = new Database(file)
+    try {
+        db.prepare(
+            "UPDATE auth_credentials SET signed_identity = x'ffffff0102' WHERE session_id = ?"
+        ).run(sessionId)
+    } finally {
+        db.close()
     }
 }
 

@@ -246,12 +246,13 @@ describe('catalog: reading a store without a schema creates nothing', () => {
             await conn.end()
             return rows.map(r => r.n)
         }
-        if (kind === 'redis')
-            return await openTestStore(fresh.redis, 'read').then(async s => {
-                const keys = await s.primary.handle.redis.keys(`zt${tag}:*`)
-                await s.close()
-                return keys
-            })
+        if (kind === 'redis') {
+            const { Redis } = await import('ioredis')
+            const redis = new Redis(spec.target)
+            const keys = await redis.keys(`zt${tag}:*`)
+            redis.disconnect()
+            return keys
+        }
         const { default: Database } = await import('better-sqlite3')
         const db = new Database(spec.target, { readonly: true })
         const names = db

@@ -11,12 +11,6 @@ export interface ZapoSessionCatalog extends SessionCatalog {
     /** the next one-time prekey id the store will hand out (its counter), null when it keeps none */
     nextPreKeyId(sessionId: string): Promise<number | null>
     /**
-     * Other sessions whose records the store package's own `clear()` of `sessionId` would also
-     * delete (Redis: clear() matches `<type>:<sid>:*`, which covers session ids starting with
-     * `<sid>:`). Empty on backends without that hazard.
-     */
-    sessionsSharingKeys(sessionId: string): Promise<readonly string[]>
-    /**
      * Every enumerable key of one session in one pass, where the backend can only enumerate by
      * walking its keyspace (Redis: one SCAN instead of one per domain). Absent elsewhere.
      */

@@ -13,19 +13,18 @@
 
 import type { Redis } from 'ioredis'
 import type { SignalAddress } from 'zapo-js/signal'
-import type { BackendSpec } from '../address.js'
-import type { SchemaState, SessionCounts } from '../records.types.js'
-import type { OpenedBackend } from '../open.js'
-import type { SessionKeyLists, ZapoSessionCatalog } from './types.js'
-import { EMPTY_COUNTS, sortStrings } from './types.js'
+import type { BackendSpec } from '../../address.js'
+import type { SchemaState, SessionCounts } from '../../records.types.js'
+import type { SessionKeyLists, ZapoSessionCatalog } from '../../catalog/types.js'
+import { EMPTY_COUNTS, sortStrings } from '../../catalog/types.js'
 
-const SCAN_COUNT = 1_000
+export const SCAN_COUNT = 1_000
 
-function escapeGlob(value: string): string {
+export function escapeGlob(value: string): string {
     return value.replace(/[*?[\]\\^]/g, ch => `\\${ch}`)
 }
 
-async function* scan(redis: Redis, pattern: string): AsyncIterable<readonly string[]> {
+export async function* scan(redis: Redis, pattern: string): AsyncIterable<readonly string[]> {
     let cursor = '0'
     do {
         const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT)
@@ -156,9 +155,7 @@ function keyDetail(
     return null
 }
 
-export function redisCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSessionCatalog {
-    if (backend.handle.kind !== 'redis') throw new Error('redisCatalog needs a redis backend')
-    const redis = backend.handle.redis
+export function redisCatalog(redis: Redis, spec: BackendSpec): ZapoSessionCatalog {
     const prefix = spec.keyPrefix ?? ''
     const k = (...parts: string[]): string => `${prefix}${parts.join(':')}`
 
@@ -356,20 +353,6 @@ export function redisCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
                 appStateCollections: sortStrings(lists.appStateCollections),
                 privacyTokenJids: sortStrings(lists.privacyTokenJids)
             }
-        },
-        async sessionsSharingKeys(sessionId) {
-            const others = new Set<string>()
-            for await (const keys of scan(
-                redis,
-                `${escapeGlob(prefix)}*${escapeGlob(sessionId)}:*`
-            )) {
-                for (const key of keys) {
-                    const hit = classify(key.slice(prefix.length))
-                    if (hit && hit.sid !== sessionId && hit.sid.startsWith(`${sessionId}:`))
-                        others.add(hit.sid)
-                }
-            }
-            return sortStrings(others)
         },
         async nextPreKeyId(sessionId) {
             const raw = await redis.hget(k('signal:meta', sessionId), 'next_prekey_id')

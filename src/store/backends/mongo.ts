@@ -1,17 +1,137 @@
 /**
- * MongoDB catalog over the collections of `@zapo-js/store-mongo` (`<collectionPrefix><name>`).
- * Per-session documents are keyed `_id: <sid>` (auth_credentials, signal_meta,
- * signal_registration, signal_signed_prekey) or `_id: { session_id, … }` (everything else).
- * Existence is checked with listCollections; reading never creates a collection or an index.
+ * MongoDB, through `@zapo-js/store-mongo` on a MongoClient the tool owns; collections are
+ * `<collectionPrefix><name>` in the URL's database. Per-session documents are keyed
+ * `_id: <sid>` (auth_credentials, signal_meta, signal_registration, signal_signed_prekey) or
+ * `_id: { session_id, … }` (everything else). Existence is checked with listCollections; reading
+ * never creates a collection or an index.
+ *
+ * No MongoDB server runs on the project's machines: this adapter is tested only where
+ * MONGODB_URI is set.
  */
 
-import type { Db, Document } from 'mongodb'
+import type { Db, Document, MongoClient } from 'mongodb'
 import type { SignalAddress } from 'zapo-js/signal'
 import type { BackendSpec } from '../address.js'
 import type { SchemaState } from '../records.types.js'
-import type { OpenedBackend } from '../open.js'
-import type { ZapoSessionCatalog } from './types.js'
-import { EMPTY_COUNTS, countsFromRows, sortStrings } from './types.js'
+import type { ZapoSessionCatalog } from '../catalog/types.js'
+import { EMPTY_COUNTS, countsFromRows, sortStrings } from '../catalog/types.js'
+import type { MigrationMark, MigrationMarks } from '../migration-marks.js'
+import { MARKS_TABLE, toMark } from '../migration-marks.js'
+import type {
+    ArchiveDomainKeys,
+    BackendAdapter,
+    DomainStores,
+    OpenedBackend,
+    StoreIdentity
+} from './types.js'
+import {
+    clearThroughContracts,
+    CONNECT_TIMEOUT_MS,
+    connectError,
+    loadStorePackage,
+    SERVER_BACKEND,
+    socketErrorClass
+} from './shared.js'
+import { SQL_ARCHIVE_TABLES } from './sql.js'
+
+export const mongoBackend: BackendAdapter<'mongo'> = {
+    kind: 'mongo',
+    title: 'MongoDB',
+    packageName: '@zapo-js/store-mongo',
+    driver: 'mongodb',
+    schemes: ['mongodb:', 'mongodb+srv:'],
+    names: ['mongo', 'mongodb'],
+    ...SERVER_BACKEND,
+    prefixOption: 'collectionPrefix',
+    envHint: 'MONGODB_URI',
+    fromEnv: env => {
+        const url = env.MONGODB_URI ?? env.MONGO_URL
+        return url ? { url } : null
+    },
+    open: openMongo,
+    patternClears: false,
+    classify: error => {
+        const err = error as { name?: unknown; code?: unknown; message?: unknown } | null
+        const name = typeof err?.name === 'string' ? err.name : ''
+        const socket = socketErrorClass(error)
+        if (socket !== null) return socket
+        if (err?.code === 18 || /Authentication failed/i.test(String(err?.message ?? '')))
+            return 'credentials'
+        if (err?.code === 13) return 'permission'
+        if (name === 'MongoServerSelectionError') return 'timeout'
+        if (/^Mongo(Network|NetworkTimeout|TopologyClosed|NotConnected)Error$/.test(name))
+            return 'lost'
+        if (name.startsWith('Mongo')) return 'driver'
+        return null
+    }
+}
+
+async function openMongo(spec: BackendSpec): Promise<OpenedBackend> {
+    const { MongoClient } = await import('mongodb')
+    const client = new MongoClient(spec.target, {
+        serverSelectionTimeoutMS: CONNECT_TIMEOUT_MS,
+        connectTimeoutMS: CONNECT_TIMEOUT_MS
+    })
+    let db: Db
+    try {
+        await client.connect()
+        db = client.db()
+        await db.command({ ping: 1 })
+    } catch (error) {
+        await client.close().catch(() => undefined)
+        throw connectError(spec, error, mongoBackend.classify(error))
+    }
+    const { createMongoStore } = loadStorePackage('@zapo-js/store-mongo')
+    const result = createMongoStore({
+        db,
+        ...(spec.collectionPrefix !== undefined ? { collectionPrefix: spec.collectionPrefix } : {})
+    })
+    const prefix = spec.collectionPrefix ?? ''
+    return {
+        spec,
+        kind: 'mongo',
+        stores: result.stores as unknown as DomainStores,
+        catalog: () => mongoCatalog(db, spec),
+        archiveKeys: domain => {
+            // the mongo package names its archive collections as the SQL packages name their tables
+            const { table, column } = SQL_ARCHIVE_TABLES[domain]
+            return mongoKeys(db, `${prefix}${table}`, column)
+        },
+        marks: () => mongoMarks(db, `${prefix}${MARKS_TABLE}`),
+        identity: () => identity(client, db, spec),
+        clearSession: (sessionId, domains) =>
+            clearThroughContracts(result.stores as unknown as DomainStores, sessionId, domains),
+        foreignObjects: async () => 0,
+        close: () => client.close()
+    }
+}
+
+/**
+ * What the server's `hello` reports: a replica set by its name (every member holds the same
+ * data), a single server by its process id (topologyVersion.processId, new at each start), else
+ * the host and port it calls itself. Then the database, then the collection prefix.
+ */
+async function identity(client: MongoClient, db: Db, spec: BackendSpec): Promise<StoreIdentity> {
+    const hello = (await client.db('admin').command({ hello: 1 })) as {
+        setName?: string
+        me?: string
+        topologyVersion?: { processId?: { toHexString?: () => string } }
+    }
+    const processId = hello.topologyVersion?.processId?.toHexString?.()
+    const [instance, basis] = hello.setName
+        ? [`rs:${hello.setName}`, 'replica set name']
+        : processId
+          ? [`process:${processId}`, 'process id']
+          : [`host:${hello.me ?? spec.target}`, 'host']
+    return {
+        kind: 'mongo',
+        instance,
+        scope: db.databaseName,
+        namespace: spec.collectionPrefix ?? '',
+        overlap: 'equal',
+        basis
+    }
+}
 
 const MONGO_DURABLE = Object.freeze([
     'auth_credentials',
@@ -47,9 +167,7 @@ function bytesOf(value: unknown): Uint8Array {
     throw new Error('catalog: expected binary _id part')
 }
 
-export function mongoCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSessionCatalog {
-    if (backend.handle.kind !== 'mongo') throw new Error('mongoCatalog needs a mongo backend')
-    const db: Db = backend.handle.db
+function mongoCatalog(db: Db, spec: BackendSpec): ZapoSessionCatalog {
     const prefix = spec.collectionPrefix ?? ''
     const name = (c: MongoCollection): string => `${prefix}${c}`
     const col = (c: MongoCollection) => db.collection(name(c))
@@ -168,7 +286,6 @@ export function mongoCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
             ])
             return countsFromRows(ids, rows)
         },
-        sessionsSharingKeys: async () => [],
         async nextPreKeyId(sessionId) {
             if (!(await present()).has('signal_meta')) return null
             const doc = await col('signal_meta').findOne({ _id: sessionId as never })
@@ -212,4 +329,84 @@ export function mongoCatalog(backend: OpenedBackend, spec: BackendSpec): ZapoSes
             pages('privacy_tokens', sessionId, ['jid'], pageSize, id => String(id.jid))
     }
     return catalog
+}
+
+function mongoKeys(db: Db, collection: string, column: string): ArchiveDomainKeys {
+    let present = false
+    const exists = async (): Promise<boolean> =>
+        (present ||=
+            (await db.listCollections({ name: collection }, { nameOnly: true }).toArray()).length >
+            0)
+    const keyPath = `_id.${column}`
+    return {
+        async countMany(ids) {
+            const out = new Map<string, number>()
+            if (ids.length === 0 || !(await exists())) return out
+            const rows = await db
+                .collection(collection)
+                .aggregate([
+                    { $match: { '_id.session_id': { $in: [...ids] } } },
+                    { $group: { _id: '$_id.session_id', n: { $sum: 1 } } }
+                ])
+                .toArray()
+            for (const row of rows) out.set(String(row._id), Number(row.n))
+            return out
+        },
+        async *keys(sessionId, pageSize) {
+            if (!(await exists())) return
+            let cursor: string | null = null
+            for (;;) {
+                const filter: Record<string, unknown> = { '_id.session_id': sessionId }
+                if (cursor !== null) filter[keyPath] = { $gt: cursor }
+                const docs = await db
+                    .collection(collection)
+                    .find(filter, { projection: { _id: 1 } })
+                    .sort({ [keyPath]: 1 })
+                    .limit(pageSize)
+                    .toArray()
+                if (docs.length === 0) return
+                const keys = docs.map(d =>
+                    String((d._id as unknown as Record<string, unknown>)[column])
+                )
+                yield keys
+                if (docs.length < pageSize) return
+                cursor = keys[keys.length - 1]!
+            }
+        }
+    }
+}
+
+function mongoMarks(db: Db, name: string): MigrationMarks {
+    interface MarkDoc {
+        _id: string
+        source: string
+        state: string
+        updatedAt: number
+    }
+    const collection = db.collection<MarkDoc>(name)
+    return {
+        readAll: async () => {
+            const out = new Map<string, MigrationMark>()
+            for await (const doc of collection.find({})) {
+                const mark = toMark({
+                    session_id: doc._id,
+                    source: doc.source,
+                    state: doc.state,
+                    updated_at: doc.updatedAt
+                })
+                if (mark) out.set(mark.sessionId, mark)
+            }
+            return out
+        },
+        write: async mark => {
+            await collection.updateOne(
+                { _id: mark.sessionId },
+                { $set: { source: mark.source, state: mark.state, updatedAt: mark.updatedAt } },
+                { upsert: true }
+            )
+        },
+        remove: async sessionId => {
+            await collection.deleteOne({ _id: sessionId })
+        }
+    }
 }

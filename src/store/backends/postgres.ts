@@ -1,0 +1,185 @@
+/**
+ * PostgreSQL, through `@zapo-js/store-postgres` on a pg Pool the tool owns. Tables are
+ * `<tablePrefix><name>` in the connection's current schema.
+ */
+
+import { userInfo } from 'node:os'
+import type { BackendSpec } from '../address.js'
+import type { BackendAdapter, DomainStores, OpenedBackend, StoreIdentity } from './types.js'
+import { CONNECT_TIMEOUT_MS, loadStorePackage, SERVER_BACKEND, socketErrorClass } from './shared.js'
+import type { SqlDialect } from './sql.js'
+import { columnsByTable, readyPool, sqlBackend } from './sql.js'
+
+export const postgresBackend: BackendAdapter<'postgres'> = {
+    kind: 'postgres',
+    title: 'PostgreSQL',
+    packageName: '@zapo-js/store-postgres',
+    driver: 'pg',
+    schemes: ['postgres:', 'postgresql:'],
+    names: ['postgres', 'postgresql', 'pg'],
+    ...SERVER_BACKEND,
+    prefixOption: 'tablePrefix',
+    envHint: 'DATABASE_URL (or PGHOST/PGDATABASE…)',
+    fromEnv: env => {
+        if (env.DATABASE_URL && /^postgres(ql)?:/i.test(env.DATABASE_URL))
+            return { url: env.DATABASE_URL }
+        if (env.POSTGRES_URL) return { url: env.POSTGRES_URL }
+        if (env.PGHOST || env.PGDATABASE || env.PGUSER || env.PGPORT || env.PGSERVICE) {
+            const display = `postgres://${env.PGUSER ? `${env.PGUSER}@` : ''}${env.PGHOST ?? 'localhost'}${env.PGPORT ? `:${env.PGPORT}` : ''}/${env.PGDATABASE ?? env.PGUSER ?? ''} (from PG* variables)`
+            return { spec: { kind: 'postgres', target: '', display } }
+        }
+        return null
+    },
+    open: openPostgres,
+    patternClears: false,
+    classify: error => {
+        const err = error as { code?: unknown; message?: unknown; name?: unknown } | null
+        const code = typeof err?.code === 'string' ? err.code : ''
+        const message = typeof err?.message === 'string' ? err.message : ''
+        const socket = socketErrorClass(error)
+        if (socket !== null) return socket
+        if (code === '28P01' || code === '28000' || /password authentication/i.test(message))
+            return 'credentials'
+        if (code === '3D000') return 'no-database'
+        if (code === '42501') return 'permission'
+        if (/timeout expired|connection timeout/i.test(message)) return 'timeout'
+        if (
+            /^(08|57P)/.test(code) ||
+            /Connection terminated|connection is closed|not queryable|connection error/i.test(
+                message
+            )
+        )
+            return 'lost'
+        // a SQLSTATE (five characters) is the server's answer; pg's own errors carry none
+        if (/^[0-9A-Z]{5}$/.test(code) || err?.name === 'DatabaseError') return 'driver'
+        return null
+    }
+}
+
+async function openPostgres(spec: BackendSpec): Promise<OpenedBackend> {
+    const pg = await import('pg')
+    const Pool = pg.default.Pool
+    const pool = new Pool({
+        ...(spec.target ? { connectionString: withDefaultUser(spec.target) } : {}),
+        ...(spec.target === '' && !process.env.PGUSER && !process.env.USER
+            ? { user: userInfo().username }
+            : {}),
+        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+        max: 4,
+        idleTimeoutMillis: 1_000,
+        allowExitOnIdle: true
+    })
+    pool.on('error', () => undefined)
+    // a checked-out client whose connection dies (server restart, terminated backend) emits
+    // 'error' too; its in-flight query rejects with the same error, which the caller handles
+    pool.on('connect', client => void client.on('error', () => undefined))
+    const dialect = postgresDialect(pool, spec)
+    await readyPool(pool, spec, dialect, postgresBackend.classify)
+    const { createPostgresStore } = loadStorePackage('@zapo-js/store-postgres')
+    const result = createPostgresStore({
+        pool,
+        ...(spec.tablePrefix !== undefined ? { tablePrefix: spec.tablePrefix } : {})
+    })
+    return sqlBackend({
+        spec,
+        stores: result.stores as unknown as DomainStores,
+        dialect,
+        identity: () => identity(pool, spec),
+        close: () => pool.end()
+    })
+}
+
+/** pg takes the user from the URL, PGUSER or USER; psql also falls back to the OS user, and so does zapo. */
+function withDefaultUser(target: string): string {
+    if (process.env.PGUSER || process.env.USER) return target
+    try {
+        const url = new URL(target)
+        if (url.username !== '' || url.searchParams.has('user')) return target
+        url.username = encodeURIComponent(userInfo().username)
+        return url.toString()
+    } catch {
+        return target
+    }
+}
+
+/**
+ * The cluster by its system identifier (pg_control_system(), executable by every role unless an
+ * administrator revoked it; a streaming replica shares its primary's, which is right: writing
+ * one changes the other), then the database and schema of the connection, then the table
+ * prefix. Without the system identifier: the server's own address and port as it reports them.
+ */
+async function identity(pool: import('pg').Pool, spec: BackendSpec): Promise<StoreIdentity> {
+    const { rows } = await pool.query<{ db: string; schema: string | null }>(
+        'SELECT current_database() AS db, current_schema() AS schema'
+    )
+    let instance: string
+    let basis: string
+    try {
+        const system = await pool.query<{ id: string }>(
+            'SELECT system_identifier::text AS id FROM pg_control_system()'
+        )
+        instance = `system:${system.rows[0]!.id}`
+        basis = 'system identifier'
+    } catch {
+        const server = await pool.query<{ addr: string | null; port: number | null }>(
+            'SELECT host(inet_server_addr()) AS addr, inet_server_port() AS port'
+        )
+        const row = server.rows[0]
+        // a Unix socket has no address: the data directory's socket is one server per machine
+        instance = `server:${row?.addr ?? 'local'}:${row?.port ?? ''}`
+        basis = 'server address'
+    }
+    return {
+        kind: 'postgres',
+        instance,
+        scope: `${rows[0]?.db ?? ''}.${rows[0]?.schema ?? ''}`,
+        namespace: spec.tablePrefix ?? '',
+        overlap: 'equal',
+        basis
+    }
+}
+
+function postgresDialect(pool: import('pg').Pool, spec: BackendSpec): SqlDialect {
+    const prefix = spec.tablePrefix ?? ''
+    const physical = (name: string): string => `${prefix}${name}`
+    const toDollar = (sql: string): string => {
+        let n = 0
+        return sql.replace(/\?/g, () => `$${++n}`)
+    }
+    return {
+        kind: 'postgres',
+        query: async (sql, params) => {
+            const result = await pool.query(toDollar(sql), params as unknown[])
+            return result.rows as Record<string, unknown>[]
+        },
+        execute: async (sql, params) => {
+            await pool.query(toDollar(sql), params as unknown[])
+        },
+        table: name => `"${physical(name)}"`,
+        physical,
+        existingTables: async names => {
+            const result = await pool.query<{ table_name: string }>(
+                `SELECT table_name FROM information_schema.tables
+                 WHERE table_schema = current_schema() AND table_name = ANY($1)`,
+                [names]
+            )
+            return new Set(result.rows.map(r => String(r.table_name)))
+        },
+        tableColumns: async names => {
+            const result = await pool.query<{ table_name: string; column_name: string }>(
+                `SELECT table_name, column_name FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = ANY($1)`,
+                [names]
+            )
+            return columnsByTable(result.rows)
+        },
+        quote: column => `"${column}"`,
+        uploadedTrue: 'uploaded',
+        where: prefix ? `with prefix "${prefix}"` : 'in the current schema',
+        marksTableDdl: ref =>
+            `CREATE TABLE IF NOT EXISTS ${ref} (session_id TEXT PRIMARY KEY, source TEXT NOT NULL, state TEXT NOT NULL, updated_at BIGINT NOT NULL)`,
+        marksUpsert: ref =>
+            `INSERT INTO ${ref} (session_id, source, state, updated_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (session_id) DO UPDATE SET source = EXCLUDED.source, state = EXCLUDED.state, updated_at = EXCLUDED.updated_at`
+    }
+}
