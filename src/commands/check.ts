@@ -54,15 +54,18 @@ export function register(program: Command): void {
         .description(
             'smoke-check a session (or every session) for CI and cron: credentials, pairing, key age, prekey stock, last login; --connect logs in once'
         )
-        .option('--session <id>', 'the session to check (or ZAPO_SESSION)')
-        .option('--all', 'check every session in the store')
+        .option(
+            '--session <id>',
+            'the session to check (default: ZAPO_SESSION, else every session)'
+        )
+        .option('--all', 'check every session in the store (the default without a session)')
         .option(
             '--shard <K/N>',
-            'with --all: only the sessions whose sha256(id) mod N equals K-1 (split a fleet across N runners)'
+            'only the sessions whose sha256(id) mod N equals K-1 (split a fleet across N runners)'
         )
         .option(
             '--concurrency <n>',
-            `with --all: sessions checked at once (default ${CHECK_DEFAULTS.concurrency})`
+            `sessions checked at once over a fleet (default ${CHECK_DEFAULTS.concurrency})`
         )
         .option(
             '--connect',
@@ -166,8 +169,12 @@ export async function prepare(flags: CheckFlags, ctx: CliContext): Promise<Prepa
     }
     if (flags.all && flags.session !== undefined)
         throw usageError('--all and --session exclude each other: pass one of them')
-    if (flags.shard !== undefined && !flags.all)
-        throw usageError("--shard needs --all: it splits the store's sessions across runners")
+    // no session named anywhere: every session, as --all
+    const named = flags.all ? null : ctx.optionalSessionId(flags.session)
+    if (flags.shard !== undefined && named !== null)
+        throw usageError(
+            `--shard splits the store's sessions across runners: it does not apply to one session (${flags.session !== undefined ? '--session' : 'ZAPO_SESSION or the config file'} names ${named})`
+        )
     if (!flags.connect) {
         for (const [flag, value] of [
             ['--timeout', flags.timeout],
@@ -182,9 +189,8 @@ export async function prepare(flags: CheckFlags, ctx: CliContext): Promise<Prepa
                 )
         }
     }
-    const sessions = flags.all
-        ? ({ all: true } as const)
-        : ({ all: false, sessionId: ctx.sessionId(flags.session) } as const)
+    const sessions =
+        named === null ? ({ all: true } as const) : ({ all: false, sessionId: named } as const)
     const thresholds: CheckThresholds = {
         maxSignedPreKeyAgeMs:
             flags.maxSignedPrekeyAge !== undefined

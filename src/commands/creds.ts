@@ -5,6 +5,7 @@ import type { CredsView } from '../ops/creds.js'
 import { printJson, printLine, REDACTED, toJsonValue, type Io, type Serialised } from '../output.js'
 import { palette } from '../ui/color.js'
 import { relativeTime } from '../ui/format.js'
+import { oneSession } from './session-choice.js'
 
 interface ShowFlags {
     readonly session?: string
@@ -19,7 +20,10 @@ export function register(program: Command): void {
         .description(
             'show the auth and Signal registration of a session, secrets redacted, with integrity checks'
         )
-        .option('--session <id>', 'the session (or ZAPO_SESSION)')
+        .option(
+            '--session <id>',
+            "the session (or ZAPO_SESSION; default: the store's only session)"
+        )
         .option('--reveal', 'also print the private keys and secrets (asks for confirmation)')
         .option('--yes', 'with --reveal: do not ask (required without a terminal or with --json)')
         .addHelpText(
@@ -29,7 +33,6 @@ export function register(program: Command): void {
         )
         .action(
             handle<ShowFlags>(async (flags, ctx) => {
-                const sessionId = ctx.sessionId(flags.session)
                 const store = ctx.storeSpec()
                 const reveal = flags.reveal === true
                 const asks = reveal && flags.yes !== true
@@ -41,6 +44,7 @@ export function register(program: Command): void {
                 }
                 if (flags.yes === true && !reveal)
                     throw usageError('--yes only applies to --reveal: add --reveal or drop --yes')
+                const sessionId = await oneSession(ctx, flags.session, store)
                 const { runCredsShow, withoutFullPublicKeys } = await import('../ops/creds.js')
                 const view = await runCredsShow({ store, sessionId })
                 if (prompts !== null) {
@@ -49,7 +53,7 @@ export function register(program: Command): void {
                     })
                     if (!ok)
                         throw new ZapoError(
-                            'CANCELLED',
+                            'DECLINED',
                             'not revealed: the private keys were not printed'
                         )
                 }

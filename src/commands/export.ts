@@ -18,6 +18,7 @@ import type { Encryption } from '../export/age.js'
 import type { InputFile } from '../export/files.js'
 import type { ExportCounts } from '../export/format.js'
 import type { ExportOptions, ExportResult } from '../ops/export.js'
+import { oneSession } from './session-choice.js'
 
 interface ExportFlags {
     readonly session?: readonly string[]
@@ -40,7 +41,7 @@ export function register(program: Command): void {
         .description('write the durable state of sessions to an age-encrypted, verifiable file')
         .option(
             '--session <id>',
-            'a session to export (repeatable; default ZAPO_SESSION / config)',
+            "a session to export (repeatable; default ZAPO_SESSION / config, else the store's only session)",
             collect
         )
         .option('-o, --output <file>', 'the file to write ("-" for stdout)')
@@ -180,9 +181,7 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
         )
     }
     const ids =
-        (flags.session ?? []).length > 0
-            ? flags.session!.map(id => validateSessionId(id))
-            : [ctx.sessionId(undefined)]
+        (flags.session ?? []).length > 0 ? flags.session!.map(id => validateSessionId(id)) : null
     const domains = parseExportDomains(flags.domains)
     const store = ctx.storeSpec()
     const { refuseExisting, refuseOwnInputs, storeInputs } = await import('../export/files.js')
@@ -198,10 +197,12 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
         refuseOwnInputs(flags.output, inputs)
         refuseExisting(flags.output, flags.force === true)
     }
+    // before the passphrase: the store's only session, or a picker / the ids in the error
+    const sessionIds = ids ?? [await oneSession(ctx, undefined, store)]
     const encryption = await exportEncryption(flags, ctx, toStdout)
     const options: ExportOptions = {
         store,
-        sessionIds: ids,
+        sessionIds,
         domains,
         encryption,
         armor: flags.armor === true,

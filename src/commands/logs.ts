@@ -38,10 +38,10 @@ export function register(program: Command): void {
         )
         .option(
             '--session <id>',
-            'a session to tail; repeat for several (or ZAPO_SESSION)',
+            'a session to tail; repeat for several (default: ZAPO_SESSION, else every paired session)',
             collect
         )
-        .option('--all', 'tail every paired session in the store')
+        .option('--all', 'tail every paired session in the store (the default without a session)')
         .option(
             '--type <types>',
             'only these event types, comma-separated (message,receipt,presence,chatstate,call,notification,group,…)',
@@ -97,7 +97,11 @@ async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
         ? 'all'
         : given.length > 0
           ? given.map(id => validateSessionId(id))
-          : [ctx.sessionId(undefined)]
+          : (() => {
+                // ZAPO_SESSION / the config file's session, else every paired session
+                const named = ctx.optionalSessionId(undefined)
+                return named === null ? 'all' : [named]
+            })()
     const asUsage = <T>(fn: () => T, flag: string): T => {
         try {
             return fn()

@@ -21,6 +21,7 @@ import {
     type DurableDomain
 } from '../store/address.js'
 import { palette } from '../ui/color.js'
+import { listIds } from './session-choice.js'
 import type {
     MigrateOptions,
     MigratePlan,
@@ -42,6 +43,7 @@ interface MigrateFlags {
     readonly verifyOnly?: boolean
     readonly deleteSource?: boolean
     readonly batchSize?: string
+    readonly yes?: boolean
 }
 
 const DEFAULT_BATCH = 500
@@ -60,8 +62,12 @@ export function register(program: Command): void {
             '--to <store>',
             'target store: URL, backend name or .sqlite path (schema created by the store package)'
         )
-        .option('--session <id>', 'a session to migrate (repeatable)', collect)
-        .option('--all', 'every session of the source')
+        .option(
+            '--session <id>',
+            'a session to migrate (repeatable; default: ZAPO_SESSION, else every session)',
+            collect
+        )
+        .option('--all', 'every session of the source (the default without a session)')
         .option(
             '--domains <list>',
             `comma-separated domains (default: ${DURABLE_DOMAINS.join(',')}; archive: ${ARCHIVE_DOMAINS.join(',')})`
@@ -82,9 +88,11 @@ export function register(program: Command): void {
             'after every session verified, delete the migrated sessions from the source'
         )
         .option('--batch-size <n>', `records per read/write batch (default ${DEFAULT_BATCH})`)
+        .option('-y, --yes', 'without --session or --all: go ahead without asking on a terminal')
         .addHelpText(
             'after',
             '\nExamples:\n' +
+                '  zapo migrate --from sqlite --to postgres                    (every session; asks on a terminal)\n' +
                 '  zapo migrate --from sqlite:./zapo.sqlite --to postgres://db/zapo --all\n' +
                 '  zapo migrate --from sqlite --to postgres --all --dry-run      (names resolve through DATABASE_URL, …)\n' +
                 '  zapo migrate --from postgres --to redis --session tenant-1 --verify-only\n' +
@@ -94,7 +102,12 @@ export function register(program: Command): void {
         .action(handle<MigrateFlags>(async (flags, ctx) => migrate(flags, ctx)))
 }
 
-export function parseMigrateFlags(flags: MigrateFlags, ctx: CliContext): MigrateOptions {
+export interface MigrateCommandOptions extends MigrateOptions {
+    /** no session was named anywhere: every session, the plan shown (and asked on a terminal) */
+    readonly everyByDefault: boolean
+}
+
+export function parseMigrateFlags(flags: MigrateFlags, ctx: CliContext): MigrateCommandOptions {
     if (!flags.from)
         throw usageError('no source store: pass --from STORE (a URL, backend name or .sqlite path)')
     if (!flags.to)
@@ -105,8 +118,9 @@ export function parseMigrateFlags(flags: MigrateFlags, ctx: CliContext): Migrate
     const ids = flags.session ?? []
     if (ids.length > 0 && flags.all)
         throw usageError('--session and --all exclude each other: pass one')
-    if (ids.length === 0 && !flags.all)
-        throw usageError('no sessions chosen: pass --session ID (repeatable) or --all')
+    // no session named anywhere (--session, ZAPO_SESSION, the config file): every session
+    const named = ids.length === 0 && !flags.all ? ctx.optionalSessionId(undefined) : null
+    const everyByDefault = ids.length === 0 && !flags.all && named === null
     if (flags.skipExisting && flags.overwrite)
         throw usageError('--skip-existing and --overwrite exclude each other: pass one')
     if (flags.dryRun && flags.verifyOnly)
@@ -117,7 +131,13 @@ export function parseMigrateFlags(flags: MigrateFlags, ctx: CliContext): Migrate
     return {
         from,
         to,
-        sessions: flags.all ? 'all' : ids.map(id => validateSessionId(id)),
+        sessions:
+            flags.all || everyByDefault
+                ? 'all'
+                : named !== null
+                  ? [named]
+                  : ids.map(id => validateSessionId(id)),
+        everyByDefault,
         domains: parseDomains(flags.domains, flags.archive === true),
         archive: parseArchiveDomains(flags.domains, flags.archive === true),
         mode: flags.dryRun ? 'dry-run' : flags.verifyOnly ? 'verify-only' : 'copy',
@@ -178,10 +198,11 @@ async function migrate(flags: MigrateFlags, ctx: CliContext): Promise<number> {
     try {
         result = await runMigrate(options, {
             signal,
-            onPlan: plan => {
+            onPlan: async plan => {
                 warnLive(io, plan)
                 if (options.mode === 'dry-run') return
                 if (!io.json) note(io, describePlan(plan))
+                if (options.everyByDefault && flags.yes !== true) await goAhead(io, plan)
             },
             onProgress: p => progress?.update(p),
             onSession: outcome => progress?.session(outcome)
@@ -204,6 +225,25 @@ async function migrate(flags: MigrateFlags, ctx: CliContext): Promise<number> {
     if (result.status === 'verify-failed' || result.status === 'cancelled')
         throw statusError(result)
     return 0
+}
+
+/**
+ * Every session by default: on a terminal the plan is shown and the user asked; without one the
+ * migration goes ahead (a script that wants one session names it).
+ */
+async function goAhead(io: Io, plan: MigratePlan): Promise<void> {
+    const { canPrompt, confirm } = await import('../ui/prompts.js')
+    if (!canPrompt(io) || plan.mode !== 'copy') return
+    const ids = plan.sessions.map(s => s.sessionId)
+    note(io, `sessions: ${listIds(ids)}`)
+    const ok = await confirm({
+        message: `Migrate ${ids.length === 1 ? 'this session' : `these ${ids.length} sessions`} to ${plan.to}?`
+    })
+    if (!ok)
+        throw new ZapoError(
+            'DECLINED',
+            'not migrated: nothing was written; name sessions with --session ID, or pass --yes'
+        )
 }
 
 function statusError(result: MigrateResult): ZapoError {

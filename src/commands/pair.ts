@@ -349,7 +349,7 @@ async function ask(
         initialValue: true
     })
     if (!ok)
-        throw new ZapoError('CANCELLED', 'cancelled: pass --store ADDRESS to choose another store')
+        throw new ZapoError('DECLINED', 'not paired: pass --store ADDRESS to choose another store')
     return {
         sessionId: validateSessionId(sessionId === '' ? suggestion : sessionId),
         phone: chosenPhone,

@@ -172,8 +172,8 @@ export interface MigrateResult {
 }
 
 export interface MigrateDeps {
-    /** called once the plan is known, before anything is written */
-    readonly onPlan?: (plan: MigratePlan) => void
+    /** called once the plan is known, before anything is written; a throw stops the run there */
+    readonly onPlan?: (plan: MigratePlan) => void | Promise<void>
     readonly onProgress?: (progress: MigrateProgress) => void
     /** a session finished (copied + verified, skipped, failed) */
     readonly onSession?: (outcome: SessionOutcome) => void
@@ -240,7 +240,7 @@ export async function runMigrate(
         const planCatalog = opened.dst ? catalogForStore(opened.dst) : null
         const planMarks = opened.dst ? migrationMarksFor(opened.dst.primary) : null
         const plan = await makePlan(options, opened.srcCatalog, src, planCatalog, planMarks, now())
-        deps.onPlan?.(plan)
+        await deps.onPlan?.(plan)
         if (options.mode === 'dry-run') return finish('planned', plan, [], started, now())
         if (options.mode === 'verify-only' && opened.dst === null) {
             throw new ZapoError(
