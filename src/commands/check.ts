@@ -117,7 +117,7 @@ export function register(program: Command): void {
 async function runCheckCommand(flags: CheckFlags, ctx: CliContext): Promise<number> {
     const options = await prepare(flags, ctx)
     const { runCheck } = await import('../ops/check.js')
-    const colors = palette(ctx.io.color)
+    const colors = palette(ctx.io.colorOut)
     if (options.connect) {
         const target = options.connect.server
             ? `the test server ${options.connect.server.url}`
@@ -255,7 +255,7 @@ export async function clientLogger(
     const { createClientLogger, parseLogLevel } = await import('../client/logger.js')
     const level = flag !== undefined ? parseLogLevel(flag) : ctx.io.debug ? 'debug' : 'silent'
     if (level === 'silent') return {}
-    return { logger: createClientLogger({ level, json: ctx.io.json, color: ctx.io.color }) }
+    return { logger: createClientLogger({ level, json: ctx.io.json, color: ctx.io.colorErr }) }
 }
 
 function parseCount(value: string, flag: string): number {

@@ -74,7 +74,7 @@ type RenderedView = Serialised<CredsView>
 type RenderedKey = RenderedView['credentials']['identityKey']
 
 function render(io: Io, v: RenderedView, reveal: boolean): void {
-    const p = palette(io.color)
+    const p = palette(io.colorOut)
     const out = (line = ''): void => printLine(io, line)
     const none = p.dim('—')
     const text = (value: string | null | undefined): string =>

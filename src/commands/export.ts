@@ -219,14 +219,14 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
     })
     const result: ExportResult = await runExport(options, {
         signal,
-        onWarning: line => note(io, palette(io.color).warn(`warning: ${line}`))
+        onWarning: line => note(io, palette(io.colorErr).warn(`warning: ${line}`))
     })
     if (io.json) {
         printJson(io, result)
         return 0
     }
     const say = toStdout ? (line: string) => note(io, line) : (line: string) => printLine(io, line)
-    printSummary(io, result, say)
+    printSummary(io, result, say, toStdout ? io.colorErr : io.colorOut)
     return 0
 }
 
@@ -267,8 +267,13 @@ export function describeCounts(counts: ExportCounts, domains: readonly DurableDo
     return parts.join(' · ')
 }
 
-function printSummary(io: Io, result: ExportResult, say: (line: string) => void): void {
-    const colors = palette(io.color)
+function printSummary(
+    io: Io,
+    result: ExportResult,
+    say: (line: string) => void,
+    color: boolean
+): void {
+    const colors = palette(color)
     const how =
         result.encryption === 'passphrase'
             ? 'passphrase'
@@ -287,7 +292,7 @@ function printSummary(io: Io, result: ExportResult, say: (line: string) => void)
     if (result.partial) {
         note(
             io,
-            colors.warn(
+            palette(io.colorErr).warn(
                 `partial export (${result.domains.join(', ')}): it cannot restore the other domains; see docs/export-format.md before relying on it`
             )
         )

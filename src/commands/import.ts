@@ -100,7 +100,7 @@ async function importCommand(file: string, flags: ImportFlags, ctx: CliContext):
     const input = await readInput(file)
     const name = fromStdin ? 'stdin' : file
 
-    const colors = palette(io.color)
+    const colors = palette(io.colorErr)
     const signal = claimInterrupts(io, {
         stopping: dryRun
             ? 'abandoning the dry run'
@@ -135,7 +135,7 @@ async function importCommand(file: string, flags: ImportFlags, ctx: CliContext):
 }
 
 function printSummary(io: Io, result: ImportResult): void {
-    const colors = palette(io.color)
+    const colors = palette(io.colorOut)
     const f = result.file
     const domains =
         f.domains.length === DURABLE_DOMAINS.length

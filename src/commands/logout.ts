@@ -85,7 +85,7 @@ async function runLogoutCommand(flags: LogoutFlags, ctx: CliContext): Promise<nu
     if (timeoutMs <= 0) throw usageError('--timeout must be longer than 0: use e.g. 30s')
     const server = ctx.server(flags)
     const store = ctx.storeSpec()
-    const c = palette(ctx.io.color)
+    const c = palette(ctx.io.colorOut)
     const [{ runLogout }, { clientLogger }] = await Promise.all([
         import('../ops/logout.js'),
         import('./check.js')

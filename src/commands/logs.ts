@@ -157,10 +157,10 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
     const logger = createClientLogger({
         level: logLevel,
         json: io.json,
-        color: io.color && Boolean(io.stderr.isTTY)
+        color: io.colorErr
     })
-    const p = palette(io.color && Boolean(io.stderr.isTTY))
-    const lineColor = io.color && Boolean(io.stdout.isTTY)
+    const p = palette(io.colorErr)
+    const lineColor = io.colorOut
     let formatter = eventLineFormatter(lineColor)
 
     const stopLine = (record: EventRecord) =>

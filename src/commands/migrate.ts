@@ -276,7 +276,7 @@ function statusError(result: MigrateResult): ZapoError {
 function warnLive(io: Io, plan: MigratePlan): void {
     const live = plan.sessions.filter(s => s.liveSince !== null && s.action !== 'skip')
     if (live.length === 0) return
-    const colors = palette(io.color)
+    const colors = palette(io.colorErr)
     const ids = live.map(s => s.sessionId)
     note(
         io,
@@ -313,7 +313,7 @@ const ACTION_TEXT: Readonly<Record<string, string>> = Object.freeze({
 })
 
 function printPlan(io: Io, plan: MigratePlan): void {
-    const colors = palette(io.color)
+    const colors = palette(io.colorOut)
     printLine(io, `plan: ${plan.from} → ${plan.to}`)
     printLine(io, `domains: ${plan.domains.join(', ')}`)
     const width = Math.max(7, ...plan.sessions.map(s => s.sessionId.length))
@@ -334,7 +334,7 @@ function printPlan(io: Io, plan: MigratePlan): void {
 }
 
 function printSummary(io: Io, result: MigrateResult): void {
-    const colors = palette(io.color)
+    const colors = palette(io.colorOut)
     const t = result.totals
     for (const s of result.sessions) {
         const mark =
@@ -428,7 +428,7 @@ class ProgressLine {
     private readonly tty: boolean
 
     constructor(private readonly io: Io) {
-        this.tty = Boolean(io.stderr.isTTY)
+        this.tty = io.cursor
     }
 
     update(p: MigrateProgress): void {

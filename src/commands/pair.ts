@@ -108,7 +108,7 @@ async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
         storeSpec = answers.storeSpec
     }
 
-    const p = palette(io.color)
+    const p = palette(io.colorErr)
     if (!io.json) {
         if (flags.sandbox) {
             note(
@@ -204,14 +204,15 @@ async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
         })
         return 0
     }
+    const o = palette(io.colorOut)
     printLine(
         io,
-        `${p.ok('paired')} session ${p.session(result.sessionId)} → ${p.path(result.store)}`
+        `${o.ok('paired')} session ${o.session(result.sessionId)} → ${o.path(result.store)}`
     )
-    printLine(io, `  JID       ${p.jid(result.meJid)}`)
-    printLine(io, `  LID       ${result.meLid ? p.jid(result.meLid) : p.dim('(none)')}`)
-    printLine(io, `  name      ${result.displayName ?? p.dim('(not sent yet)')}`)
-    printLine(io, `  platform  ${result.platform ?? p.dim('(unknown)')}`)
+    printLine(io, `  JID       ${o.jid(result.meJid)}`)
+    printLine(io, `  LID       ${result.meLid ? o.jid(result.meLid) : o.dim('(none)')}`)
+    printLine(io, `  name      ${result.displayName ?? o.dim('(not sent yet)')}`)
+    printLine(io, `  platform  ${result.platform ?? o.dim('(unknown)')}`)
     if (result.replaced) {
         note(
             io,
@@ -285,7 +286,7 @@ async function debugLogger(io: Io, session: string): Promise<import('zapo-js').L
     return createClientLogger({
         level: 'debug',
         json: io.json,
-        color: io.color,
+        color: io.colorErr,
         bindings: { session }
     })
 }
