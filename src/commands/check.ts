@@ -4,6 +4,7 @@
  */
 
 import type { Command } from 'commander'
+import { helpFooter, SHARED_OPTIONS, sharedOption } from './options.js'
 import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { parseDuration, parsePositiveInt } from '../context.js'
@@ -54,9 +55,11 @@ export function register(program: Command): void {
         .description(
             'smoke-check a session (or every session) for CI and cron: credentials, pairing, key age, prekey stock, last login; --connect logs in once'
         )
-        .option(
-            '--session <id>',
-            'the session to check (default: ZAPO_SESSION, else every session)'
+        .addOption(
+            sharedOption(
+                'session',
+                'the session to check (default: ZAPO_SESSION, else every session)'
+            )
         )
         .option('--all', 'check every session in the store (the default without a session)')
         .option(
@@ -71,22 +74,23 @@ export function register(program: Command): void {
             '--connect',
             'also log in once with the stored credentials, then disconnect (a running app with this session is kicked while it lasts)'
         )
-        .option(
-            '--timeout <duration>',
-            'with --connect: the login must finish within this (default 30s)'
+        .addOption(
+            sharedOption(
+                'timeout',
+                'with --connect: the login must finish within this (default 30s)'
+            )
         )
         .option(
             '--settle <duration>',
             'with --connect: stay logged in this long to catch an immediate refusal (default 2s)'
         )
-        .option(
-            '--server <url>',
-            'with --connect: a test server (zapo sandbox) instead of WhatsApp (or ZAPO_SERVER)'
+        .addOption(
+            sharedOption(
+                'server',
+                'with --connect: a test server (zapo sandbox) instead of WhatsApp (or ZAPO_SERVER)'
+            )
         )
-        .option(
-            '--server-root-ca <ca>',
-            "with --server: the test server's root CA as printed by zapo sandbox (or ZAPO_SERVER_ROOT_CA)"
-        )
+        .addOption(sharedOption('serverRootCa'))
         .option(
             '--max-signed-prekey-age <duration>',
             'fail when the signed prekey is older (default 30d; config check.maxSignedPreKeyAgeDays)'
@@ -100,16 +104,35 @@ export function register(program: Command): void {
             'fail when the last successful login is older (default 14d; config check.maxSinceLoginHours)'
         )
         .option('--strict', 'warnings fail the check too (exit 9)')
-        .option(
-            '--log-level <level>',
-            "with --connect: the client's own log lines on stderr (trace … error; default silent, debug with --debug)"
-        )
+        .addOption(sharedOption('logLevel', `with --connect: ${SHARED_OPTIONS.logLevel.help}`))
         .addHelpText(
             'after',
-            '\nExit codes: 0 every check passed; 3 no such session; 4 store unreachable; 5 inconsistent credentials;\n' +
-                '6 not paired; 8 login timed out; 9 a threshold failed; 10 logged out; 11 replaced; 12 banned/locked;\n' +
-                '13 client rejected; 14 could not connect; 20 server not trusted (--server-root-ca). With --all the most\n' +
-                'severe result wins (docs/check.md).'
+            helpFooter({
+                notes: [
+                    'Without --session every session of the store is checked, as with --all; then the most severe result wins (docs/check.md).'
+                ],
+                exitCodes: [
+                    'OK',
+                    'USAGE',
+                    'SESSION_NOT_FOUND',
+                    'STORE_UNAVAILABLE',
+                    'INTEGRITY',
+                    'NOT_PAIRED',
+                    'TIMEOUT',
+                    'CHECK_FAILED',
+                    'LOGGED_OUT',
+                    'REPLACED',
+                    'ACCOUNT_BLOCKED',
+                    'CLIENT_REJECTED',
+                    'CONNECTION_FAILED',
+                    'UNTRUSTED_SERVER'
+                ],
+                examples: [
+                    ['zapo check', 'every session, offline checks'],
+                    ['zapo check -s tenant-42 --connect --json', 'one session, with a real login'],
+                    ['zapo check --shard 1/4 --json', 'a quarter of the fleet']
+                ]
+            })
         )
         .action(handle<CheckFlags>(runCheckCommand))
 }

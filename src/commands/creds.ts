@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { sharedOption } from './options.js'
 import { handle } from '../cli.js'
 import { EXIT_CODES, usageError, ZapoError } from '../errors.js'
 import type { CredsView } from '../ops/creds.js'
@@ -20,12 +21,19 @@ export function register(program: Command): void {
         .description(
             'show the auth and Signal registration of a session, secrets redacted, with integrity checks'
         )
-        .option(
-            '--session <id>',
-            "the session (or ZAPO_SESSION; default: the store's only session)"
+        .addOption(
+            sharedOption(
+                'session',
+                "the session (or ZAPO_SESSION; default: the store's only session)"
+            )
         )
         .option('--reveal', 'also print the private keys and secrets (asks for confirmation)')
-        .option('--yes', 'with --reveal: do not ask (required without a terminal or with --json)')
+        .addOption(
+            sharedOption(
+                'yes',
+                'with --reveal: do not ask (required without a terminal or with --json)'
+            )
+        )
         .addHelpText(
             'after',
             '\nPublic keys are shown as fingerprints: the first 8 bytes of SHA-256 of the 32-byte key, in hex.\n' +

@@ -6,6 +6,7 @@
  */
 
 import type { Command } from 'commander'
+import { sharedOption } from './options.js'
 import { collect, handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { validateSessionId } from '../context.js'
@@ -39,10 +40,11 @@ export function register(program: Command): void {
     program
         .command('export')
         .description('write the durable state of sessions to an age-encrypted, verifiable file')
-        .option(
-            '--session <id>',
-            "a session to export (repeatable; default ZAPO_SESSION / config, else the store's only session)",
-            collect
+        .addOption(
+            sharedOption(
+                'sessions',
+                "a session to export (repeatable; default ZAPO_SESSION / config, else the store's only session)"
+            )
         )
         .option('-o, --output <file>', 'the file to write ("-" for stdout)')
         .option(
@@ -64,7 +66,7 @@ export function register(program: Command): void {
             collect
         )
         .option('--armor', 'ASCII-armored output (PEM-like text) instead of binary')
-        .option('--force', 'replace an existing output file')
+        .addOption(sharedOption('force', 'replace an existing output file'))
         .addHelpText(
             'after',
             '\nExamples:\n' +

@@ -5,6 +5,7 @@
  */
 
 import type { Command } from 'commander'
+import { sharedOption } from './options.js'
 import { collect, handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { validateSessionId } from '../context.js'
@@ -31,11 +32,13 @@ export function register(program: Command): void {
             'verify a `zapo export` file and write its sessions into a store, all or nothing'
         )
         .argument('<file>', 'the export file ("-" for stdin)')
-        .option(
-            '--session <id>',
-            "import the file's single session under this id (the old id must then never connect)"
+        .addOption(
+            sharedOption(
+                'session',
+                "import the file's single session under this id (the old id must then never connect)"
+            )
         )
-        .option('--force', 'replace a session the target store already holds')
+        .addOption(sharedOption('force', 'replace a session the target store already holds'))
         .option(
             '--dry-run',
             'decrypt and verify, show what the file holds, write nothing (no store needed)'

@@ -6,7 +6,8 @@
  */
 
 import type { Command } from 'commander'
-import { collect, handle } from '../cli.js'
+import { sharedOption } from './options.js'
+import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { parsePositiveInt, validateSessionId } from '../context.js'
 import { usageError, ZapoError } from '../errors.js'
@@ -62,10 +63,11 @@ export function register(program: Command): void {
             '--to <store>',
             'target store: URL, backend name or .sqlite path (schema created by the store package)'
         )
-        .option(
-            '--session <id>',
-            'a session to migrate (repeatable; default: ZAPO_SESSION, else every session)',
-            collect
+        .addOption(
+            sharedOption(
+                'sessions',
+                'a session to migrate (repeatable; default: ZAPO_SESSION, else every session)'
+            )
         )
         .option('--all', 'every session of the source (the default without a session)')
         .option(
@@ -88,7 +90,9 @@ export function register(program: Command): void {
             'after every session verified, delete the migrated sessions from the source'
         )
         .option('--batch-size <n>', `records per read/write batch (default ${DEFAULT_BATCH})`)
-        .option('-y, --yes', 'without --session or --all: go ahead without asking on a terminal')
+        .addOption(
+            sharedOption('yes', 'without --session or --all: go ahead without asking on a terminal')
+        )
         .addHelpText(
             'after',
             '\nExamples:\n' +

@@ -8,6 +8,7 @@
  */
 
 import type { Command } from 'commander'
+import { sharedOption } from './options.js'
 import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { validateSessionId } from '../context.js'
@@ -34,7 +35,7 @@ export function register(program: Command): void {
         .alias('ls')
         .description('list every session in the store: pairing, account and last login')
         .option('--wide', 'also LID, platform, signed prekey and the record counts per domain')
-        .option('-q, --quiet', 'only the session ids, one per line')
+        .addOption(sharedOption('quiet', 'only the session ids, one per line'))
         .addHelpText(
             'after',
             '\nOn a terminal: a table. Piped or redirected: tab-separated lines without a header or colour\n' +
@@ -54,7 +55,7 @@ export function register(program: Command): void {
         .description(
             "remove one session's stored state from the store, without contacting any server"
         )
-        .option('-y, --yes', 'do not ask (required without a terminal)')
+        .addOption(sharedOption('yes'))
         .addHelpText(
             'after',
             '\nFor a session whose server is gone (a sandbox) or whose device was already unlinked on the\n' +
