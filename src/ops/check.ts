@@ -27,7 +27,7 @@ import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
 import { checkCredentialIntegrity } from './integrity.js'
 import { readInstalledPackage } from './doctor.js'
 import { openForReading } from './read-store.js'
-import { probeLogin, type LoginProbeResult, type ServerOverride } from './login-probe.js'
+import { probeLogin, type LoginProbeResult, type ServerOverride } from '../client/login-probe.js'
 import { mapBounded } from '../util/concurrency.js'
 
 export { mapBounded }
