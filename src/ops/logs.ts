@@ -28,19 +28,14 @@ import {
 import type { ClientLogger } from '../client/logger.js'
 import { demoteBookkeeping, isSupersededConnect } from '../client/messages.js'
 import { SILENT_LOGGER } from '../client/silent-logger.js'
-import {
-    CLOSE_REASONS,
-    closeForFailure,
-    worstExit,
-    type CloseClassification
-} from '../client/reasons.js'
+import { CLOSE_REASONS, closeForFailure, type CloseClassification } from '../client/reasons.js'
 import {
     KEEP_STORE_ON_CLOSE,
     ReconnectPolicy,
     type ReconnectDecision,
     type ReconnectPolicyOptions
 } from '../client/reconnect.js'
-import { toError, ZapoError, type ZapoErrorCode } from '../errors.js'
+import { toError, worstExit, ZapoError, type ZapoErrorCode } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
 import type { OpenedStore } from '../store/open.js'
 import { sessionFailure } from '../store/failures.js'
