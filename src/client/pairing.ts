@@ -46,7 +46,7 @@ export interface PairingDeps {
 }
 
 /** How long a pairing code stays usable (zapo-js refuses a primary hello after 180 s). */
-export const PAIRING_CODE_TTL_MS = 180_000
+const PAIRING_CODE_TTL_MS = 180_000
 const DEFAULT_SETTLE_MS = 15_000
 const QR_EXPIRY_GRACE_MS = 3_000
 const SOCKET_WAIT_MS = 2_000

@@ -37,7 +37,7 @@ export interface ReconnectPolicyOptions {
     readonly now?: () => number
 }
 
-export const RECONNECT_DEFAULTS = Object.freeze({
+const RECONNECT_DEFAULTS = Object.freeze({
     baseMs: 1_000,
     capMs: 60_000,
     maxAttempts: Number.POSITIVE_INFINITY,

@@ -125,7 +125,7 @@ function thresholdPrecondition(probe: SessionProbe): string | null {
 }
 
 /** The offline checks, in the order they run and are reported. */
-export const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
+const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
     {
         name: 'credentials',
         run: async probe => {
@@ -385,7 +385,7 @@ export interface LibraryVersions {
 }
 
 /** The installed versions behind the store (NOTES: 1.x store packages over zapo-js 0.3 is a known mismatch). */
-export function libraryVersions(kind: StoreSpec['primary']['kind']): LibraryVersions {
+function libraryVersions(kind: StoreSpec['primary']['kind']): LibraryVersions {
     const storePackage = `@zapo-js/store-${kind}`
     const zapoJs = readInstalledPackage('zapo-js')?.version ?? null
     const pkg = readInstalledPackage(storePackage)
@@ -457,7 +457,7 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Pro
     }
 }
 
-export function summarize(reports: readonly SessionReport[]): FleetSummary {
+function summarize(reports: readonly SessionReport[]): FleetSummary {
     const byResult: Partial<Record<ZapoErrorCode, number>> = {}
     let worst: ZapoErrorCode = 'OK'
     for (const r of reports) {

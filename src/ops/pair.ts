@@ -48,8 +48,6 @@ export interface PairResult {
     readonly timings: { readonly pairedMs: number; readonly storedMs: number }
 }
 
-export const DEFAULT_PAIR_TIMEOUT_MS = 180_000
-
 /**
  * Normalises a phone number for the pairing-code flow: digits with the country code; '+',
  * spaces, dots, dashes and parentheses are accepted and stripped.
