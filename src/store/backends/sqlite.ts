@@ -22,7 +22,7 @@ import {
     statSync
 } from 'node:fs'
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
-import { usageError, ZapoError } from '../../errors.js'
+import { osProblem, usageError, ZapoError } from '../../errors.js'
 import type { BackendSpec, SpecSource } from '../address.js'
 import type {
     BackendAdapter,
@@ -205,6 +205,15 @@ function realPathOf(path: string): string {
 async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBackend> {
     const path = spec.target
     let probe: SqliteProbe | null = null
+    // a path that names something unreachable (a symlink loop, a file where a directory should
+    // be, a directory the user cannot enter) is said as such, not as "no SQLite store"
+    const unreachable = pathProblem(path)
+    if (unreachable !== null)
+        throw unavailable(
+            spec,
+            `cannot open ${path}: ${unreachable}`,
+            'check the path and its permissions'
+        )
     if (existsSync(path)) {
         if (!statSync(path).isFile())
             throw unavailable(spec, `${path} is not a file`, 'pass the path of a .sqlite file')
@@ -272,6 +281,17 @@ async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBack
         },
         close: async () => connection.close()
     })
+}
+
+/** Why `path` cannot be looked at (in words), or null when it exists or simply is not there. */
+function pathProblem(path: string): string | null {
+    try {
+        statSync(path)
+        return null
+    } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code
+        return code === 'ENOENT' ? null : osProblem(error)
+    }
 }
 
 /** The columns of the given tables that exist, by PRAGMA table_info (on any connection). */
