@@ -538,6 +538,7 @@ export function sqlBackend(parts: {
     readonly dialect: SqlDialect
     readonly identity: () => Promise<StoreIdentity>
     readonly foreignObjects?: () => Promise<number>
+    readonly idProblems?: OpenedBackend['idProblems']
     readonly close: () => Promise<void>
 }): OpenedBackend {
     const { spec, stores, dialect } = parts
@@ -551,6 +552,7 @@ export function sqlBackend(parts: {
         identity: parts.identity,
         clearSession: (sessionId, domains) => clearThroughContracts(stores, sessionId, domains),
         foreignObjects: parts.foreignObjects ?? (async () => 0),
+        ...(parts.idProblems ? { idProblems: parts.idProblems } : {}),
         close: parts.close
     }
 }
