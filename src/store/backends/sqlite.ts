@@ -148,10 +148,10 @@ function unwritable(spec: BackendSpec): ZapoError | null {
     try {
         accessSync(target, constants.W_OK)
         return null
-    } catch {
+    } catch (error) {
         return unavailable(
             spec,
-            `cannot write ${target}`,
+            `cannot write ${target}: ${osProblem(error)}`,
             'pick a writable --store or fix its permissions'
         )
     }
