@@ -125,7 +125,9 @@ async function migrateScenario(dir, kind) {
                     problems.push(`exit ${run.code}: ${run.stderr}`)
             }
             if ((await storeDigest(src)) !== before) problems.push('the source changed')
-            const again = await runZapo(args, { cwd: dir, env: ENV, timeoutMs: 60_000 })
+            const again = await runZapo(args, { cwd: dir, env: ENV, timeoutMs: 120_000 }).catch(
+                error => ({ code: null, stderr: String(error.message).split('\n')[0] })
+            )
             if (again.code !== 0) problems.push(`the rerun exited ${again.code}: ${again.stderr}`)
             // no partial session: after the rerun every session is the source's, record for record
             for (const id of ids) {

@@ -23,6 +23,7 @@ import {
     existsSync,
     mkdirSync,
     mkdtempSync,
+    readdirSync,
     readFileSync,
     rmSync,
     symlinkSync,
@@ -74,7 +75,7 @@ async function run(c, ctx) {
     const args = typeof c.args === 'function' ? c.args(ctx) : c.args
     const caseEnv = { ...env, ...(typeof c.env === 'function' ? c.env(ctx) : c.env) }
     const wrap = c.asNobody ? AS_NOBODY : []
-    return runZapo(args, { cwd: dir, env: caseEnv, wrap, timeoutMs: 30_000 })
+    return runZapo(args, { cwd: dir, env: caseEnv, wrap, timeoutMs: 90_000 })
 }
 
 function check(c, result) {
@@ -197,6 +198,22 @@ before(async () => {
     chmodSync(f('public.sqlite'), 0o644)
     writeFileSync(f('public-pass'), `${PASSPHRASE}\n`, { mode: 0o644 })
     chmodSync(f('public-pass'), 0o644)
+    // a WAL database with changes still in its -wal, in a directory only root can write
+    mkdirSync(f('walro'))
+    copyFileSync(f('main.sqlite'), f('walro/w.sqlite'))
+    const { default: Database } = await import('better-sqlite3')
+    const db = new Database(f('walro/w.sqlite'))
+    db.pragma('journal_mode = WAL')
+    db.pragma('wal_autocheckpoint = 0')
+    db.exec('CREATE TABLE pending (x)')
+    // copied while the connection is open: closing it would checkpoint the -wal away
+    mkdirSync(f('walro-ro'))
+    copyFileSync(f('walro/w.sqlite'), f('walro-ro/w.sqlite'))
+    copyFileSync(f('walro/w.sqlite-wal'), f('walro-ro/w.sqlite-wal'))
+    db.close()
+    chmodSync(f('walro-ro/w.sqlite'), 0o644)
+    chmodSync(f('walro-ro/w.sqlite-wal'), 0o644)
+    chmodSync(f('walro-ro'), 0o555)
     // sources for the cases that write an id the target cannot keep apart
     await seed(`sqlite:${f('caps.sqlite')}`, ['BETA'], SHAPE)
     await seed(`sqlite:${f('nested.sqlite')}`, ['alpha:b'], SHAPE)
@@ -958,6 +975,15 @@ group('sqlite', {
             code: 2,
             line: /permission denied/,
             notices: [/^warning: passphrase file/]
+        },
+        {
+            name: 'sqlite store: WAL changes pending in a directory the user cannot write',
+            asNobody: true,
+            args: ['--store', `sqlite:${f('walro-ro/w.sqlite')}`, 'sessions', 'list'],
+            code: 4,
+            line: /WAL database with changes still in its -wal/,
+            after: () =>
+                assert.deepEqual(readdirSync(f('walro-ro')).sort(), ['w.sqlite', 'w.sqlite-wal'])
         },
         {
             name: 'config: not JSON',

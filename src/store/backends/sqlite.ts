@@ -373,7 +373,7 @@ async function probeSqliteFile(spec: BackendSpec, mode: OpenMode): Promise<Sqlit
         db.prepare('SELECT name FROM sqlite_master LIMIT 1').all()
     } catch (error) {
         snapshot = mode === 'read' ? walSnapshot(spec, error) : null
-        if (snapshot === null) throw notSqlite(spec, error)
+        if (snapshot === null) throw walUnreadable(spec, error) ?? notSqlite(spec, error)
         db = new Database(snapshot)
     }
     try {
@@ -401,6 +401,28 @@ function notSqlite(spec: BackendSpec, error: unknown): ZapoError {
         spec,
         `${spec.target} is not a SQLite database (${(error as Error).message})`,
         'point --store at the zapo SQLite file'
+    )
+}
+
+/**
+ * Why SQLite could not open a WAL database whose directory is not writable (it must create the
+ * -shm file there) and whose -wal still holds changes (so no copy of the main file alone is the
+ * database), said as such; null for any other failure.
+ */
+function walUnreadable(spec: BackendSpec, error: unknown): ZapoError | null {
+    const code = (error as { code?: unknown } | null)?.code
+    if (typeof code !== 'string' || !/^SQLITE_(CANTOPEN|READONLY)/.test(code)) return null
+    const dir = dirname(spec.target)
+    try {
+        accessSync(dir, constants.W_OK)
+        return null
+    } catch {
+        // not writable: the case this is for
+    }
+    return unavailable(
+        spec,
+        `cannot read ${spec.target}: it is a WAL database with changes still in its -wal file, and SQLite must create its -shm file in ${dir}, which this user cannot write`,
+        'run zapo as a user who can write that directory, or have its owner checkpoint the database (PRAGMA wal_checkpoint(TRUNCATE))'
     )
 }
 
