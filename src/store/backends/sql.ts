@@ -533,6 +533,7 @@ export function sqlBackend(parts: {
     readonly dialect: SqlDialect
     readonly identity: () => Promise<StoreIdentity>
     readonly foreignObjects?: () => Promise<number>
+    readonly idProblems?: OpenedBackend['idProblems']
     readonly close: () => Promise<void>
 }): OpenedBackend {
     const { spec, stores, dialect } = parts
@@ -546,6 +547,7 @@ export function sqlBackend(parts: {
         identity: parts.identity,
         clearSession: (sessionId, domains) => clearThroughContracts(stores, sessionId, domains),
         foreignObjects: parts.foreignObjects ?? (async () => 0),
+        ...(parts.idProblems ? { idProblems: parts.idProblems } : {}),
         close: parts.close
     }
 }
