@@ -20,6 +20,7 @@ import type { Logger, WaAuthCredentials } from 'zapo-js'
 import { zapoProto } from '../zapo-cjs.js'
 import type { RegistrationInfo, SignedPreKeyRecord } from 'zapo-js/signal'
 import { EXIT_CODES, ZapoError, type ZapoErrorCode } from '../errors.js'
+import { lastLoginMs } from '../client/last-login.js'
 import type { StoreSpec } from '../store/address.js'
 import { sessionFailure } from '../store/failures.js'
 import type { OpenedStore } from '../store/open.js'
@@ -295,8 +296,8 @@ export const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
             const threshold = probe.thresholds.maxSinceLoginMs
             const why = thresholdPrecondition(probe)
             if (why) return named(name, result('skip', why, { threshold, unit: 'ms' }))
-            const ts = probe.credentials?.lastSuccessTs
-            if (typeof ts !== 'number' || !Number.isFinite(ts) || ts <= 0) {
+            const lastMs = lastLoginMs(probe.credentials)
+            if (lastMs === null) {
                 return named(
                     name,
                     result('warn', 'no successful login recorded in the credentials', {
@@ -305,7 +306,7 @@ export const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
                     })
                 )
             }
-            const age = Math.max(0, probe.now - ts * 1000)
+            const age = Math.max(0, probe.now - lastMs)
             const detail = `last successful login ${formatDuration(age)} ago (limit ${formatDuration(threshold)})`
             if (age > threshold) {
                 return named(

@@ -20,6 +20,7 @@
  */
 
 import { ZapoError } from '../errors.js'
+import { lastLoginMs } from '../client/last-login.js'
 import { identifyStore, storesOverlap } from '../store/identity.js'
 import { assertNewSessionIds } from '../store/session-ids.js'
 import type { DurableDomain, StoreSpec } from '../store/address.js'
@@ -451,9 +452,8 @@ async function lastSuccess(
 ): Promise<number | null> {
     try {
         const credentials = await src.domain('auth', sessionId).load()
-        const ts = credentials?.lastSuccessTs
-        if (typeof ts !== 'number' || !Number.isFinite(ts)) return null
-        const ms = ts < 1e12 ? ts * 1000 : ts
+        const ms = lastLoginMs(credentials)
+        if (ms === null) return null
         return nowMs - ms <= windowMs ? ms : null
     } catch {
         return null
