@@ -30,6 +30,10 @@ export function buildProgram(): Command {
         .option('--json', 'machine-readable output on stdout (one document, or NDJSON for streams)')
         .option('--no-color', 'no colour (also: NO_COLOR=1)')
         .option('--debug', 'show stack traces and debug logs')
+        .option(
+            '--wait <duration>',
+            'wait up to DURATION for a session another zapo run holds (default: exit 21 at once)'
+        )
         .showSuggestionAfterError(true)
         .showHelpAfterError('(run with --help for usage)')
         .exitOverride()

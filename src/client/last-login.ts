@@ -19,3 +19,20 @@ export function lastLoginMs(
     if (typeof ts !== 'number' || !Number.isFinite(ts) || ts <= 0) return null
     return ts < MS_FROM ? ts * 1000 : ts
 }
+
+/**
+ * A session whose last login is more recent than this looks live: an application is probably
+ * running it (zapo-js stamps the time at every login). `pair --force` and `import --force` refuse
+ * to replace it without --overwrite-live; `migrate` names it.
+ */
+export const LIVE_LOGIN_WINDOW_MS = 10 * 60_000
+
+/** The last login when it is within the live window at `now`, else null. */
+export function liveSince(
+    credentials: Pick<WaAuthCredentials, 'lastSuccessTs'> | null | undefined,
+    now: number,
+    windowMs = LIVE_LOGIN_WINDOW_MS
+): number | null {
+    const ms = lastLoginMs(credentials)
+    return ms !== null && now - ms <= windowMs ? ms : null
+}

@@ -21,6 +21,7 @@ import { zapoProto } from '../zapo-cjs.js'
 import type { RegistrationInfo, SignedPreKeyRecord } from 'zapo-js/signal'
 import { EXIT_CODES, ZapoError, type ZapoErrorCode } from '../errors.js'
 import { lastLoginMs } from '../client/last-login.js'
+import { takeLeases } from '../store/lease.js'
 import type { StoreSpec } from '../store/address.js'
 import { sessionFailure } from '../store/failures.js'
 import type { OpenedStore } from '../store/open.js'
@@ -64,6 +65,8 @@ export interface ConnectOptions {
     /** stay connected this long after the login to catch an immediate refusal (ms) */
     readonly settleMs: number
     readonly logger?: Logger
+    /** how long to wait for the session's lease when another zapo run holds it (ms) */
+    readonly waitMs?: number
 }
 
 /**
@@ -81,6 +84,7 @@ export const SEVERITY: readonly ZapoErrorCode[] = Object.freeze([
     'SESSION_NOT_FOUND',
     'NOT_PAIRED',
     'UNTRUSTED_SERVER',
+    'SESSION_BUSY',
     'CONNECTION_FAILED',
     'TIMEOUT',
     'CHECK_FAILED',
@@ -553,12 +557,37 @@ async function checkSession(
                     )
                 )
             } else {
-                deps.onConnect?.(sessionId)
-                const probe = await probeLogin(store, sessionId, {
-                    ...options.connect,
+                // one connection per device: the probe holds the session's lease while connected
+                const held = await takeLeases(store.primary, [sessionId], {
+                    command: 'check --connect',
+                    waitMs: options.connect.waitMs ?? 0,
                     ...(deps.signal ? { signal: deps.signal } : {})
+                }).catch((error: unknown) => {
+                    if (!(error instanceof ZapoError) || error.code !== 'SESSION_BUSY') throw error
+                    checks.push(
+                        named(
+                            'login',
+                            result('fail', `not attempted: ${error.message}`, {
+                                threshold: options.connect!.timeoutMs,
+                                unit: 'ms',
+                                code: 'SESSION_BUSY'
+                            })
+                        )
+                    )
+                    return null
                 })
-                checks.push(loginResult(probe, options.connect.timeoutMs))
+                if (held !== null) {
+                    try {
+                        deps.onConnect?.(sessionId)
+                        const probe = await probeLogin(store, sessionId, {
+                            ...options.connect,
+                            ...(deps.signal ? { signal: deps.signal } : {})
+                        })
+                        checks.push(loginResult(probe, options.connect.timeoutMs))
+                    } finally {
+                        await held.release()
+                    }
+                }
             }
         }
     } catch (error) {

@@ -24,6 +24,7 @@ import { hostname } from 'node:os'
 import { ZapoError } from '../errors.js'
 import { atForcedStop } from '../interrupt.js'
 import type { OpenedBackend } from './backends/types.js'
+import { LIVE_LOGIN_WINDOW_MS } from '../client/last-login.js'
 
 /** How long a lease lives without renewal; renewed every third of it. */
 export const LEASE_TTL_MS = 30_000
@@ -283,4 +284,25 @@ export function toLease(fields: Record<string, unknown> | null | undefined): Lea
         since: Number.isFinite(n(since)) ? n(since) : n(expires),
         expires: n(expires)
     }
+}
+
+/**
+ * Refuses to replace a session that looks live — its last login within the live window
+ * (client/last-login.ts) — unless `overwriteLive`: an application that runs it would write its
+ * own state over the replacement, or be kicked by it (exit 21).
+ */
+export function assertNotLive(
+    sessionId: string,
+    lastLogin: number | null,
+    options: { readonly overwriteLive: boolean; readonly command: string; readonly now?: number }
+): void {
+    if (lastLogin === null || options.overwriteLive) return
+    const now = options.now ?? Date.now()
+    if (now - lastLogin > LIVE_LOGIN_WINDOW_MS) return
+    const ago = Math.max(0, Math.round((now - lastLogin) / 1000))
+    throw new ZapoError(
+        'SESSION_BUSY',
+        `session "${sessionId}" looks live: it logged in ${ago} s ago (within ${LIVE_LOGIN_WINDOW_MS / 60_000} min), so an application may be running it and would write over or be kicked by what ${options.command} stores; stop that application, or pass --overwrite-live to replace it anyway`,
+        { sessionId, lastLoginAt: new Date(lastLogin).toISOString() }
+    )
 }
