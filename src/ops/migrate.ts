@@ -307,9 +307,10 @@ export async function runMigrate(
         const cancelled = deps.signal?.aborted === true
         if (cancelled) return finish('cancelled', plan, outcomes, started, now())
         if (failed.length > 0) return finish('verify-failed', plan, outcomes, started, now())
-        if (options.deleteSource && options.mode === 'copy') {
+        // (no source opened for writing: the plan had nothing to copy, verify or delete)
+        if (options.deleteSource && options.mode === 'copy' && opened.srcWritable !== null) {
             for (const held of opened.leases) await held.confirm()
-            const deleted = await runner.deleteSources(outcomes, opened.srcWritable!, opened.leases)
+            const deleted = await runner.deleteSources(outcomes, opened.srcWritable, opened.leases)
             if (deleted.some(o => o.verified === false))
                 return finish('verify-failed', plan, deleted, started, now())
             const final = finish(

@@ -94,11 +94,10 @@ function leasesOf(backend: OpenedBackend): SessionLeases {
 }
 
 /** The message naming the holder of a session's lease (exit 21). */
-export function busyError(sessionId: string, held: LeaseRecord, now = Date.now()): ZapoError {
-    const left = Math.max(0, Math.ceil((held.expires - now) / 1000))
+export function busyError(sessionId: string, held: LeaseRecord): ZapoError {
     return new ZapoError(
         'SESSION_BUSY',
-        `session "${sessionId}" is in use by ${describeHolder(held)} since ${new Date(held.since).toISOString()} (lease renewed, expires in ${left} s if its holder stops): wait for it to finish, or rerun with --wait DURATION`,
+        `session "${sessionId}" is in use by ${describeHolder(held)} since ${new Date(held.since).toISOString()}: wait for it to finish, or rerun with --wait DURATION`,
         {
             sessionId,
             holder: {

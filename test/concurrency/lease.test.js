@@ -14,7 +14,7 @@ import { DURABLE_DOMAINS } from '../../dist/store/address.js'
 import { dropStore, makeSession, openTestStore, storeUrls } from '../helpers/fixtures.js'
 
 const URLS = storeUrls()
-const KINDS = ['sqlite', 'postgres', 'redis']
+const KINDS = (process.env.ZAPO_LEASE_KINDS ?? 'sqlite,postgres,redis').split(',')
 
 for (const kind of KINDS) {
     describe(`leases on ${kind}`, () => {
