@@ -29,6 +29,7 @@ export const EXIT_CODES = Object.freeze({
     UNSUPPORTED_VERSION: 18,
     VERIFY_FAILED: 19,
     UNTRUSTED_SERVER: 20,
+    SESSION_BUSY: 21,
     CANCELLED: 130
 } as const)
 
@@ -58,6 +59,8 @@ export const EXIT_CODE_MEANINGS: Readonly<Record<ZapoErrorCode, string>> = Objec
     VERIFY_FAILED: 'verification found records that differ between source and target',
     UNTRUSTED_SERVER:
         "the server's certificate does not chain to the trusted root (--server-root-ca, or WhatsApp's own)",
+    SESSION_BUSY:
+        'another zapo run (or an application holding its lease) is using the session; --wait DURATION waits',
     CANCELLED: 'interrupted (Ctrl-C) or cancelled at a prompt'
 })
 
@@ -78,6 +81,7 @@ export const SEVERITY: readonly ZapoErrorCode[] = Object.freeze([
     'SESSION_NOT_FOUND',
     'NOT_PAIRED',
     'UNTRUSTED_SERVER',
+    'SESSION_BUSY',
     'CONNECTION_FAILED',
     'PAIRING_REFUSED',
     'DECRYPT_FAILED',

@@ -227,6 +227,7 @@ export async function prepare(flags: CheckFlags, ctx: CliContext): Promise<Prepa
               server: ctx.server(flags),
               timeoutMs,
               settleMs,
+              waitMs: ctx.waitMs ?? 0,
               ...(await clientLogger(ctx, flags.logLevel))
           }
         : null

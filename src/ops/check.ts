@@ -20,6 +20,8 @@ import type { Logger, WaAuthCredentials } from 'zapo-js'
 import { zapoProto } from '../zapo-cjs.js'
 import type { RegistrationInfo, SignedPreKeyRecord } from 'zapo-js/signal'
 import { EXIT_CODES, ZapoError, worstExit, type ZapoErrorCode } from '../errors.js'
+import { lastLoginMs } from '../client/last-login.js'
+import { takeLeases } from '../store/lease.js'
 import type { StoreSpec } from '../store/address.js'
 import { sessionFailure } from '../store/failures.js'
 import type { OpenedStore } from '../store/open.js'
@@ -63,6 +65,8 @@ export interface ConnectOptions {
     /** stay connected this long after the login to catch an immediate refusal (ms) */
     readonly settleMs: number
     readonly logger?: Logger
+    /** how long to wait for the session's lease when another zapo run holds it (ms) */
+    readonly waitMs?: number
 }
 
 /** Everything the checks look at, read once per session. */
@@ -268,8 +272,8 @@ const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
             const threshold = probe.thresholds.maxSinceLoginMs
             const why = thresholdPrecondition(probe)
             if (why) return named(name, result('skip', why, { threshold, unit: 'ms' }))
-            const ts = probe.credentials?.lastSuccessTs
-            if (typeof ts !== 'number' || !Number.isFinite(ts) || ts <= 0) {
+            const lastMs = lastLoginMs(probe.credentials)
+            if (lastMs === null) {
                 return named(
                     name,
                     result('warn', 'no successful login recorded in the credentials', {
@@ -278,7 +282,7 @@ const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
                     })
                 )
             }
-            const age = Math.max(0, probe.now - ts * 1000)
+            const age = Math.max(0, probe.now - lastMs)
             const detail = `last successful login ${formatDuration(age)} ago (limit ${formatDuration(threshold)})`
             if (age > threshold) {
                 return named(
@@ -525,12 +529,37 @@ async function checkSession(
                     )
                 )
             } else {
-                deps.onConnect?.(sessionId)
-                const probe = await probeLogin(store, sessionId, {
-                    ...options.connect,
+                // one connection per device: the probe holds the session's lease while connected
+                const held = await takeLeases(store.primary, [sessionId], {
+                    command: 'check --connect',
+                    waitMs: options.connect.waitMs ?? 0,
                     ...(deps.signal ? { signal: deps.signal } : {})
+                }).catch((error: unknown) => {
+                    if (!(error instanceof ZapoError) || error.code !== 'SESSION_BUSY') throw error
+                    checks.push(
+                        named(
+                            'login',
+                            result('fail', `not attempted: ${error.message}`, {
+                                threshold: options.connect!.timeoutMs,
+                                unit: 'ms',
+                                code: 'SESSION_BUSY'
+                            })
+                        )
+                    )
+                    return null
                 })
-                checks.push(loginResult(probe, options.connect.timeoutMs))
+                if (held !== null) {
+                    try {
+                        deps.onConnect?.(sessionId)
+                        const probe = await probeLogin(store, sessionId, {
+                            ...options.connect,
+                            ...(deps.signal ? { signal: deps.signal } : {})
+                        })
+                        checks.push(loginResult(probe, options.connect.timeoutMs))
+                    } finally {
+                        await held.release()
+                    }
+                }
             }
         }
     } catch (error) {

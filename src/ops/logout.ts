@@ -17,6 +17,7 @@
  * `clearSession`) and says so (`clearedBy: 'zapo'`).
  */
 
+import { takeLeases, type HeldLeases } from '../store/lease.js'
 import type { Logger, WaClient } from 'zapo-js'
 import { ZapoError, type ZapoErrorCode } from '../errors.js'
 import { DURABLE_DOMAINS, type AnyDomain, type StoreSpec } from '../store/address.js'
@@ -41,6 +42,8 @@ export interface LogoutOptions {
     /** for the login and for the server's answer to the removal (ms) */
     readonly timeoutMs: number
     readonly logger?: Logger
+    /** how long to wait for the session's lease when another zapo run holds it (ms) */
+    readonly waitMs?: number
 }
 
 export interface LogoutTarget {
@@ -92,7 +95,14 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
     const readable = await openForReading(options.store)
     const { store, catalog } = readable
     let client: WaClient | null = null
+    let held: HeldLeases | null = null
     try {
+        // one writer per session: nothing else writes it or connects as its device meanwhile
+        held = await takeLeases(store.primary, [options.sessionId], {
+            command: 'logout',
+            waitMs: options.waitMs ?? 0,
+            ...(deps.signal ? { signal: deps.signal } : {})
+        })
         // the catalog first: the store packages create their tables on first use of a contract
         const before = await catalog.counts(options.sessionId)
         const credentials = before.credentials
@@ -293,6 +303,7 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
         }
     } finally {
         if (client) await disconnectQuietly(client)
+        await held?.release()
         await readable.close()
     }
 }

@@ -55,6 +55,8 @@ import {
 
 export interface LogsOptions {
     readonly storeSpec: StoreSpec
+    /** how long to wait for sessions another zapo run holds (their leases), in ms */
+    readonly waitMs?: number
     /** session ids, or every paired session of the store */
     readonly sessions: readonly string[] | 'all'
     readonly server: WaServerOverride | null
@@ -111,6 +113,16 @@ export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<Log
 
     const { openStore } = await import('../store/open.js')
     const store = await openStore(options.storeSpec, 'write')
+    // one connection per device: the sessions' leases, all or none, for as long as logs runs
+    const { takeLeases } = await import('../store/lease.js')
+    const held = await takeLeases(store.primary, sessionIds, {
+        command: 'logs',
+        waitMs: options.waitMs ?? 0,
+        ...(deps.signal ? { signal: deps.signal } : {})
+    }).catch(async (error: unknown) => {
+        await store.close()
+        throw error
+    })
     const baseLogger: ClientLogger = deps.logger ?? SILENT
     const runners: SessionRunner[] = []
     let matched = 0
@@ -182,6 +194,7 @@ export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<Log
         deps.signal?.removeEventListener('abort', onAbort)
         finishing = true
         await Promise.all(runners.map(r => r.shutdown()))
+        await held.release()
         await store.close()
     }
 }
