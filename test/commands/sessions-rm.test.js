@@ -94,7 +94,7 @@ test('human output: what is removed and that a linked device stays on the phone;
     assert.equal(list.stdout, '')
 })
 
-test('on a terminal: it asks, and "no" exits 21 with the session unchanged', async t => {
+test('on a terminal: it asks, and "no" exits 22 with the session unchanged', async t => {
     const url = `sqlite:${join(cwd, 'tty.sqlite')}`
     await seed(url, ['asked'])
     const before = await storeDigest(url)
@@ -124,7 +124,7 @@ test('on a terminal: it asks, and "no" exits 21 with the session unchanged', asy
         })
     const declined = await run('n\r')
     if (declined.code === null) t.skip('no script(1) terminal')
-    assert.equal(declined.code, 21, declined.output)
+    assert.equal(declined.code, 22, declined.output)
     assert.match(declined.output, /not removed: asked is unchanged/)
     assert.equal(await storeDigest(url), before)
     const accepted = await run('y\r')

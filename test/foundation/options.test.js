@@ -53,7 +53,7 @@ test('exit codes named in help texts are the ones of the exit-code table', () =>
         let help = ''
         command.configureOutput({ writeOut: s => (help += s) })
         command.outputHelp()
-        const line = /Exit codes: ([\s\S]*?)\(zapo exit-codes/.exec(help)
+        const line = /Exit codes: ([\s\S]*?)\(zapo\s+exit-codes/.exec(help)
         if (!line) continue
         lines += 1
         for (const [, n, name] of line[1].matchAll(/(\d+)\s+([A-Z_]+)/g))
