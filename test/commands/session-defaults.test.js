@@ -99,3 +99,12 @@ test('a store without sessions: exit 3 saying how to pair one', async () => {
     assert.equal(result.code, 3, result.stderr)
     assertOneErrorLine(result, /no session in sqlite:.*empty\.sqlite: pair one/)
 })
+
+test('pair over a paired session is refused first: exit 7, nothing says "connecting"', async () => {
+    // no test server: were it to connect, it would try WhatsApp itself; the refusal comes first
+    const before = await storeDigest(url)
+    const result = await zapo(['pair', '--session', 'solo'])
+    assert.equal(result.code, 7, result.stderr)
+    assertOneErrorLine(result, /already paired as .*pass --force/)
+    assert.equal(await storeDigest(url), before)
+})
