@@ -36,7 +36,7 @@ import { catalogFor } from '../store/catalog.js'
 import { assertNewSessionIds } from '../store/session-ids.js'
 import { openStore, type OpenedStore } from '../store/open.js'
 import { assertNotLive, takeLeases, type HeldLeases } from '../store/lease.js'
-import { lastLoginMs } from '../client/last-login.js'
+import { lastLoginMs } from '../store/last-login.js'
 import {
     batchSizeOf,
     clearSession,

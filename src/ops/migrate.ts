@@ -20,7 +20,7 @@
  */
 
 import { ZapoError } from '../errors.js'
-import { LIVE_LOGIN_WINDOW_MS, liveSince } from '../client/last-login.js'
+import { LIVE_LOGIN_WINDOW_MS, liveSince } from '../store/last-login.js'
 import { identifyStore, storesOverlap } from '../store/identity.js'
 import { assertNewSessionIds } from '../store/session-ids.js'
 import type { DurableDomain, StoreSpec } from '../store/address.js'
