@@ -69,7 +69,7 @@ function upserted(baileys) {
         }))
 }
 
-test('Baileys decrypts 1:1 and group messages from simulated peers into real Signal sessions and sender keys, and the next ones continue them after it logs in again', async t => {
+test('Baileys decrypts 1:1 and group messages from simulated peers into real Signal sessions and sender keys, answers one, and the next ones continue them after it logs in again', async t => {
     const sandbox = await startTestSandbox(t)
     const dir = join(tempDir(t), 'auth')
     const alice = '15550001111'
@@ -128,6 +128,13 @@ test('Baileys decrypts 1:1 and group messages from simulated peers into real Sig
             [`${phone}@s.whatsapp.net`, true, ProtocolType.HISTORY_SYNC_NOTIFICATION]
         ]
     )
+    // Baileys answers alice in the same session; alice (the sandbox's peer) decrypts it
+    const atAlice = sandbox.waitFor('peer-message', m => m.peer === `${alice}@s.whatsapp.net`)
+    await first.sock().sendMessage(`${alice}@s.whatsapp.net`, { text: 'reply from baileys' })
+    const reply = await atAlice
+    assert.equal(reply.text, 'reply from baileys')
+    assert.equal(reply.from, first.jid)
+    assert.equal(reply.type, 'msg')
     await first.stop()
 
     // Baileys itself wrote the Signal state: sessions with both peers and the phone, bob's
@@ -157,8 +164,8 @@ test('Baileys decrypts 1:1 and group messages from simulated peers into real Sig
     await again.waitFor('connection.update', update => update.connection === 'open')
     assert.equal(logins.at(-1).jid, first.jid)
     const next = await sandbox.sendMessage({ to: first.jid, from: alice, text: 'second to you' })
-    // alice never got an answer, so Signal keeps the prekey header on the same session
-    assert.equal(next.deliveries[0].type, 'pkmsg')
+    // alice got Baileys's answer: her session ratchets on (no new prekey message)
+    assert.equal(next.deliveries[0].type, 'msg')
     const nextGroup = await sandbox.sendGroupMessage({
         to: first.jid,
         group,
