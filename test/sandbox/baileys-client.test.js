@@ -11,7 +11,7 @@ import { test } from 'node:test'
 import { proto } from 'zapo-js'
 
 import { pairBaileys, startBaileys } from '../helpers/baileys.js'
-import { pairWithQr, startTestSandbox, tempDir } from './helpers.js'
+import { controlRequest, nextEvent, pairWithQr, startTestSandbox, tempDir } from './helpers.js'
 
 test('a real Baileys client pairs by QR, logs in and uploads its prekeys; zapo-js pairs beside it', async t => {
     const sandbox = await startTestSandbox(t)
@@ -183,4 +183,35 @@ test('Baileys decrypts 1:1 and group messages from simulated peers into real Sig
     // still one session file per peer: the next messages did not start new sessions
     const after = readdirSync(dir).filter(name => name.startsWith('session-'))
     assert.deepEqual(after.sort(), files.filter(name => name.startsWith('session-')).sort())
+})
+
+test('POST /initial-sync: the phone protocol messages reach a zapo-js client too; a missing or unknown target is refused', async t => {
+    const sandbox = await startTestSandbox(t)
+    const zapo = await pairWithQr(t, sandbox, { path: join(tempDir(t), 'z.sqlite') })
+    const missing = await controlRequest(sandbox.controlUrl, '/initial-sync', {})
+    assert.deepEqual(missing, { status: 400, body: { error: 'missing "to"' } })
+    const unknown = await controlRequest(sandbox.controlUrl, '/initial-sync', {
+        to: '15550000000'
+    })
+    assert.equal(unknown.status, 409)
+    assert.match(unknown.body.error, /no paired device matches 15550000000/)
+
+    const phone = zapo.jid.split(':')[0]
+    const protocols = []
+    zapo.client.on('message_protocol', event => protocols.push(event))
+    const sync = await controlRequest(sandbox.controlUrl, '/initial-sync', { to: zapo.jid })
+    assert.equal(sync.status, 200)
+    assert.match(sync.body.appStateKeyId, /^[A-Za-z0-9+/]{8}$/)
+    assert.deepEqual(
+        sync.body.deliveries.map(d => [d.jid, d.keyShare, d.historySync, d.queued]),
+        [[zapo.jid, 'pkmsg', 'pkmsg', false]]
+    )
+    // then an ordinary message still arrives
+    const got = nextEvent(zapo.client, 'message', m => m.message?.conversation === 'after sync')
+    await sandbox.sendMessage({ to: zapo.jid, from: '15550003333', text: 'after sync' })
+    await got
+    assert.deepEqual(
+        protocols.map(event => event.rawNode.attrs.from),
+        [`${phone}@s.whatsapp.net`, `${phone}@s.whatsapp.net`]
+    )
 })
