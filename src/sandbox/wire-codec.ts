@@ -12,6 +12,9 @@ import type { BinaryNode } from 'zapo-js/transport'
 
 const inflateAsync = promisify(inflate)
 
+/** A compressed stanza may not inflate beyond this (a client cannot make the sandbox balloon). */
+export const MAX_INFLATED_STANZA = 16 * 1024 * 1024
+
 const TAG = Object.freeze({
     LIST_EMPTY: 0,
     DICTIONARY_0: 236,
@@ -78,7 +81,15 @@ export function createNodeCodec(tables: TokenTables): NodeCodec {
     const decodeStanza = async (bytes: Uint8Array): Promise<BinaryNode> => {
         if (bytes.length === 0) throw new Error('empty stanza')
         let body = bytes.subarray(1)
-        if (((bytes[0] ?? 0) & 2) !== 0) body = new Uint8Array(await inflateAsync(body))
+        if (((bytes[0] ?? 0) & 2) !== 0) {
+            body = new Uint8Array(
+                await inflateAsync(body, { maxOutputLength: MAX_INFLATED_STANZA }).catch(
+                    (error: Error) => {
+                        throw new Error(`compressed stanza does not inflate: ${error.message}`)
+                    }
+                )
+            )
+        }
         const reader = new Reader(body, tables)
         return reader.node()
     }

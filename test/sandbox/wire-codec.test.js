@@ -14,7 +14,7 @@ import { proto } from 'zapo-js'
 import { DICTIONARIES_V2, SINGLE_BYTE_TOKENS_V2 } from '../../dist/sandbox/dictionary-v2.js'
 import { createServerIdentity } from '../../dist/sandbox/noise.js'
 import { dialectFor } from '../../dist/sandbox/transport.js'
-import { createNodeCodec } from '../../dist/sandbox/wire-codec.js'
+import { MAX_INFLATED_STANZA, createNodeCodec } from '../../dist/sandbox/wire-codec.js'
 
 const require = createRequire(import.meta.url)
 const baileysTokens = require('baileys/lib/WABinary/constants.js')
@@ -87,6 +87,20 @@ test('a compressed stanza (flags byte 2, zlib) is inflated first', async () => {
     const plain = encodeBinaryNode(toBaileys(SAMPLES[1]))
     const compressed = Buffer.concat([Buffer.from([2]), deflateSync(plain.subarray(1))])
     assert.deepEqual(meaning(await v2.decodeStanza(compressed)), meaning(SAMPLES[1]))
+})
+
+test('a compressed stanza that inflates beyond the limit is refused, not inflated', async () => {
+    const { deflateSync } = await import('node:zlib')
+    const bomb = deflateSync(Buffer.alloc(MAX_INFLATED_STANZA + 1))
+    assert.ok(bomb.length < 64 * 1024)
+    await assert.rejects(
+        v2.decodeStanza(Buffer.concat([Buffer.from([2]), bomb])),
+        /compressed stanza does not inflate/
+    )
+    await assert.rejects(
+        v2.decodeStanza(Buffer.from([2, 1, 2, 3])),
+        /compressed stanza does not inflate/
+    )
 })
 
 test('truncated or unknown input is an error, never a node', async () => {
