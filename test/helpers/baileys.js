@@ -187,3 +187,77 @@ export async function pairBaileys(t, sandbox, dir, options = {}) {
     const device = await sandbox.waitForDevice(paired.jid)
     return { ...handle, jid: paired.jid, device }
 }
+
+/** Every message Baileys surfaced in `messages.upsert` so far, in a shape tests compare. */
+export function upserted(handle) {
+    return handle.events
+        .filter(entry => entry.event === 'messages.upsert')
+        .flatMap(entry => entry.data.messages)
+        .map(message => ({
+            chat: message.key.remoteJid,
+            participant: message.key.participant ?? null,
+            fromMe: message.key.fromMe,
+            text: message.message?.conversation ?? null,
+            protocol: message.message?.protocolMessage?.type ?? null
+        }))
+}
+
+/**
+ * A Baileys auth folder with real Signal state, as a migration test starts from: Baileys pairs
+ * against `sandbox`, the phone sends its initial sync, peer `alice` a 1:1 text and peer `bob` a
+ * text in `group`; once Baileys surfaced both, it answers alice (so her session has ratcheted on
+ * both sides), and stops. The folder then holds `session-<alice>.0.json`,
+ * `session-<bob>.0.json`, `session-<phone>.0.json`, `sender-key-<group>@g.us--<bob>--0.json`,
+ * the shared app-state key, the prekeys and `creds.json`. Keep `sandbox` running: the peers'
+ * next messages continue these sessions (docs/sandbox.md, "Keeping peers' state").
+ *
+ * Resolves `{jid, phone, alice, bob, group, sync, direct, grouped, reply, messages}`: the device,
+ * the peers' JIDs, what the sandbox calls returned, the peer's copy of Baileys's answer and
+ * every message Baileys surfaced.
+ */
+export async function baileysFolderWithMessages(
+    t,
+    sandbox,
+    dir,
+    { alice = '15550001111', bob = '15550002222', group = '120363000000000001' } = {}
+) {
+    const baileys = await pairBaileys(t, sandbox, dir)
+    const phone = baileys.jid.split(':')[0]
+    const aliceJid = `${alice}@s.whatsapp.net`
+    const bobJid = `${bob}@s.whatsapp.net`
+    const groupJid = `${group}@g.us`
+    // without the phone's initial sync Baileys 6.x surfaces no message on a fresh pairing
+    const sync = await sandbox.sendInitialSync({ to: baileys.jid })
+    const direct = await sandbox.sendMessage({
+        to: baileys.jid,
+        from: alice,
+        text: 'hello baileys'
+    })
+    const grouped = await sandbox.sendGroupMessage({
+        to: baileys.jid,
+        group,
+        from: bob,
+        text: 'hello group'
+    })
+    for (const text of ['hello baileys', 'hello group']) {
+        await baileys.waitFor('messages.upsert', ({ messages }) =>
+            messages.some(m => m.message?.conversation === text)
+        )
+    }
+    const atAlice = sandbox.waitFor('peer-message', m => m.peer === aliceJid)
+    await baileys.sock().sendMessage(aliceJid, { text: 'reply from baileys' })
+    const reply = await atAlice
+    await baileys.stop()
+    return {
+        jid: baileys.jid,
+        phone,
+        alice: aliceJid,
+        bob: bobJid,
+        group: groupJid,
+        sync,
+        direct,
+        grouped,
+        reply,
+        messages: upserted(baileys)
+    }
+}

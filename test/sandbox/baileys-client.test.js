@@ -10,7 +10,7 @@ import { test } from 'node:test'
 
 import { proto } from 'zapo-js'
 
-import { pairBaileys, startBaileys } from '../helpers/baileys.js'
+import { baileysFolderWithMessages, pairBaileys, startBaileys } from '../helpers/baileys.js'
 import { controlRequest, nextEvent, pairWithQr, startTestSandbox, tempDir } from './helpers.js'
 
 test('a real Baileys client pairs by QR, logs in and uploads its prekeys; zapo-js pairs beside it', async t => {
@@ -55,20 +55,6 @@ test('a real Baileys client pairs by QR, logs in and uploads its prekeys; zapo-j
 
 const ProtocolType = proto.Message.ProtocolMessage.Type
 
-/** The texts of every message Baileys surfaced so far, with where they came from. */
-function upserted(baileys) {
-    return baileys.events
-        .filter(entry => entry.event === 'messages.upsert')
-        .flatMap(entry => entry.data.messages)
-        .map(message => ({
-            chat: message.key.remoteJid,
-            participant: message.key.participant ?? null,
-            fromMe: message.key.fromMe,
-            text: message.message?.conversation ?? null,
-            protocol: message.message?.protocolMessage?.type ?? null
-        }))
-}
-
 test('Baileys decrypts 1:1 and group messages from simulated peers into real Signal sessions and sender keys, answers one, and the next ones continue them after it logs in again', async t => {
     const sandbox = await startTestSandbox(t)
     const dir = join(tempDir(t), 'auth')
@@ -76,33 +62,17 @@ test('Baileys decrypts 1:1 and group messages from simulated peers into real Sig
     const bob = '15550002222'
     const group = '120363000000000001'
 
-    const first = await pairBaileys(t, sandbox, dir)
-    const phone = first.jid.split(':')[0]
-    // the phone's initial sync: without it Baileys 6.x surfaces no message on a fresh pairing
-    const sync = await sandbox.sendInitialSync({ to: first.jid })
+    const first = await baileysFolderWithMessages(t, sandbox, dir, { alice, bob, group })
+    const phone = first.phone
+    const sync = first.sync
     assert.deepEqual(
         sync.deliveries.map(d => [d.jid, d.keyShare, d.queued]),
         [[first.jid, 'pkmsg', false]]
     )
-    const direct = await sandbox.sendMessage({ to: first.jid, from: alice, text: 'hello baileys' })
-    assert.equal(direct.deliveries[0].type, 'pkmsg')
-    const grouped = await sandbox.sendGroupMessage({
-        to: first.jid,
-        group,
-        from: bob,
-        text: 'hello group'
-    })
-    assert.equal(grouped.deliveries[0].distribution, 'pkmsg')
-
-    await first.waitFor('messages.upsert', ({ messages }) =>
-        messages.some(m => m.message?.conversation === 'hello group')
-    )
-    await first.waitFor('messages.upsert', ({ messages }) =>
-        messages.some(m => m.message?.conversation === 'hello baileys')
-    )
-    const seen = upserted(first)
+    assert.equal(first.direct.deliveries[0].type, 'pkmsg')
+    assert.equal(first.grouped.deliveries[0].distribution, 'pkmsg')
     assert.deepEqual(
-        seen.filter(m => m.text),
+        first.messages.filter(m => m.text),
         [
             {
                 chat: `${alice}@s.whatsapp.net`,
@@ -122,20 +92,16 @@ test('Baileys decrypts 1:1 and group messages from simulated peers into real Sig
     )
     // the phone's two protocol messages came from the account itself
     assert.deepEqual(
-        seen.filter(m => m.protocol).map(m => [m.chat, m.fromMe, m.protocol]),
+        first.messages.filter(m => m.protocol).map(m => [m.chat, m.fromMe, m.protocol]),
         [
             [`${phone}@s.whatsapp.net`, true, ProtocolType.APP_STATE_SYNC_KEY_SHARE],
             [`${phone}@s.whatsapp.net`, true, ProtocolType.HISTORY_SYNC_NOTIFICATION]
         ]
     )
-    // Baileys answers alice in the same session; alice (the sandbox's peer) decrypts it
-    const atAlice = sandbox.waitFor('peer-message', m => m.peer === `${alice}@s.whatsapp.net`)
-    await first.sock().sendMessage(`${alice}@s.whatsapp.net`, { text: 'reply from baileys' })
-    const reply = await atAlice
-    assert.equal(reply.text, 'reply from baileys')
-    assert.equal(reply.from, first.jid)
-    assert.equal(reply.type, 'msg')
-    await first.stop()
+    // Baileys answered alice in the same session; alice (the sandbox's peer) decrypted it
+    assert.equal(first.reply.text, 'reply from baileys')
+    assert.equal(first.reply.from, first.jid)
+    assert.equal(first.reply.type, 'msg')
 
     // Baileys itself wrote the Signal state: sessions with both peers and the phone, bob's
     // sender key for the group, the app-state key the phone shared
