@@ -10,7 +10,7 @@ import { test } from 'node:test'
 
 import { proto } from 'zapo-js'
 
-import { baileysFolderWithMessages, pairBaileys, startBaileys } from '../helpers/baileys.js'
+import { baileysFolderWithMessages, pairBaileys, startBaileys } from '../helpers/baileys-client.js'
 import { controlRequest, nextEvent, pairWithQr, startTestSandbox, tempDir } from './helpers.js'
 
 test('a real Baileys client pairs by QR, logs in and uploads its prekeys; zapo-js pairs beside it', async t => {
