@@ -128,7 +128,7 @@ export async function startBaileys(t, sandbox, dir, { scan = false, phone } = {}
     }
     open()
 
-    const waitFor = (event, predicate = () => true, timeoutMs = 20_000) => {
+    const waitFor = (event, predicate = () => true, timeoutMs = 45_000) => {
         const seen = events.find(entry => entry.event === event && predicate(entry.data))
         if (seen) return Promise.resolve(seen.data)
         return new Promise((resolve, reject) => {
@@ -180,7 +180,7 @@ export async function startBaileys(t, sandbox, dir, { scan = false, phone } = {}
  * again after the 515 and open. Resolves the `startBaileys` handle plus `jid`, the device JID.
  */
 export async function pairBaileys(t, sandbox, dir, options = {}) {
-    const pairing = sandbox.waitFor('paired', () => true, 20_000)
+    const pairing = sandbox.waitFor('paired', () => true, 45_000)
     const handle = await startBaileys(t, sandbox, dir, { ...options, scan: true })
     const paired = await pairing
     await handle.waitFor('connection.update', update => update.connection === 'open')
