@@ -180,12 +180,13 @@ export async function startBaileys(t, sandbox, dir, { scan = false, phone } = {}
  * again after the 515 and open. Resolves the `startBaileys` handle plus `jid`, the device JID.
  */
 export async function pairBaileys(t, sandbox, dir, options = {}) {
-    const pairing = sandbox.waitFor('paired', () => true, 45_000)
     const handle = await startBaileys(t, sandbox, dir, { ...options, scan: true })
-    const paired = await pairing
     await handle.waitFor('connection.update', update => update.connection === 'open')
-    const device = await sandbox.waitForDevice(paired.jid)
-    return { ...handle, jid: paired.jid, device }
+    // the JID the sandbox gave this client (other clients may pair on the same sandbox meanwhile)
+    const jid = handle.sock().user?.id
+    if (!jid) throw new Error('baileys: open without a JID')
+    const device = await sandbox.waitForDevice(jid)
+    return { ...handle, jid, device }
 }
 
 /** Every message Baileys surfaced in `messages.upsert` so far, in a shape tests compare. */
