@@ -38,8 +38,9 @@ export interface WireDialect {
     readonly decodeNode: (bytes: Uint8Array) => Promise<BinaryNode>
     /**
      * How long to wait after the handshake before the first stanza. Baileys 6.x switches its
-     * Noise state to transport keys without awaiting it after its finish message: a stanza that
-     * arrives before that is decrypted with handshake keys and breaks the connection.
+     * Noise state to transport keys without awaiting it after its finish message (two WebCrypto
+     * HKDF calls, slow on a loaded machine): a stanza that arrives before that is decrypted with
+     * handshake keys and breaks the connection. Over a real network the round trip does this.
      */
     readonly settleMs: number
 }
@@ -64,7 +65,7 @@ const WA_6_2: WireDialect = Object.freeze({
     prologue: new Uint8Array([87, 65, 6, 2]),
     encodeNode: V2_CODEC.encodeStanza,
     decodeNode: V2_CODEC.decodeStanza,
-    settleMs: 50
+    settleMs: 250
 })
 
 const DIALECTS: readonly WireDialect[] = Object.freeze([WA_6_3, WA_6_2])
