@@ -74,7 +74,7 @@ export interface ExportDeps {
 }
 
 /** A session whose last login is this recent may be running while it is exported. */
-export const LIVE_WINDOW_MS = 10 * 60_000
+const LIVE_WINDOW_MS = 10 * 60_000
 
 export interface ExportedSession {
     readonly id: string

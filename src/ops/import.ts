@@ -124,7 +124,7 @@ export interface ImportResult {
 }
 
 /** Decrypts, parses and verifies an export; shared by import and dry run. */
-export async function openExport(
+async function openExport(
     options: Pick<ImportOptions, 'input' | 'name' | 'identities' | 'passphrase'>
 ): Promise<{
     readonly info: AgeFileInfo

@@ -24,13 +24,14 @@ import { clearedByPattern } from '../store/open.js'
 import { clearSession } from '../store/records.js'
 import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
 import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
+import { isIqErrorAnswer, isTimeoutMessage } from '../client/messages.js'
 import {
     disconnectQuietly,
     probeLogin,
     withTimeout,
     type LoginProbeResult,
     type ServerOverride
-} from './login-probe.js'
+} from '../client/login-probe.js'
 import { openForReading } from './read-store.js'
 
 export interface LogoutOptions {
@@ -221,8 +222,8 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
                 loggedOut.cancel()
                 const message =
                     (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? ''
-                const timedOut = /timed out|timeout/i.test(message)
-                const answered = /iq failed \(/.test(message)
+                const timedOut = isTimeoutMessage(message)
+                const answered = isIqErrorAnswer(message)
                 if (!timedOut && !answered && attempt === 1) {
                     // the connection went away before the answer: after a 515 zapo-js logs in again by
                     // itself (then ask again on that connection); otherwise start a new login

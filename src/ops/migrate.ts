@@ -186,11 +186,11 @@ export interface MigrateDeps {
 const COPYING: readonly SessionAction[] = ['copy', 'resume', 'overwrite']
 
 export const DEFAULT_BATCH_SIZE = 500
-export const DEFAULT_CONCURRENCY = 4
-export const DEFAULT_LIVE_WINDOW_MS = 10 * 60_000
+const DEFAULT_CONCURRENCY = 4
+const DEFAULT_LIVE_WINDOW_MS = 10 * 60_000
 
 /** Records of each domain in SessionCounts terms. */
-export function recordsByDomain(
+function recordsByDomain(
     counts: SessionCounts,
     domains: readonly DurableDomain[]
 ): Partial<Record<DurableDomain, number>> {
@@ -907,7 +907,7 @@ async function warmUp(store: OpenedStore, domains: readonly DurableDomain[]): Pr
 }
 
 /** Domains where the target's catalog counts more (or other) records than were copied. */
-export function compareCounts(
+function compareCounts(
     copied: SessionCounts,
     target: SessionCounts,
     domains: readonly DurableDomain[],
@@ -934,7 +934,7 @@ export function compareCounts(
  * found in the target, was not migrated, whatever its (empty) digests say: a verification that
  * compares nothing with nothing never passes.
  */
-export function nothingCompared(
+function nothingCompared(
     planned: PlannedSession,
     source: Readonly<Record<string, DomainDigest>>,
     target: Readonly<Record<string, DomainDigest>>
@@ -957,7 +957,7 @@ export function nothingCompared(
  * Domains whose count or sha256 differ (a domain missing on one side counts as empty; a domain
  * holding only properties, count 0, still compares by its hash).
  */
-export function compareDigests(
+function compareDigests(
     source: Readonly<Record<string, DomainDigest>>,
     target: Readonly<Record<string, DomainDigest>>
 ): DigestMismatch[] {

@@ -83,6 +83,15 @@ export interface OpenedBackend {
      * zapo's: a number > 0 means "some other database".
      */
     foreignObjects(): Promise<number>
+    /**
+     * Why each of `sessionIds` must not be written, decided by the server (MySQL / MariaDB: ids
+     * equal under the session_id column's collation, `A` and `a`, `a` and `a `); absent where
+     * the adapter's `idProblem` decides alone
+     */
+    idProblems?(
+        sessionIds: readonly string[],
+        present: readonly string[]
+    ): Promise<ReadonlyMap<string, string>>
     close(): Promise<void>
 }
 
