@@ -41,7 +41,7 @@ import {
 } from '../client/reconnect.js'
 import { toError, ZapoError, type ZapoErrorCode } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
-import type { OpenedStore } from '../store/open.js'
+import { assertWritable, type OpenedStore } from '../store/open.js'
 import { sessionFailure } from '../store/failures.js'
 import {
     CLIENT_EVENT_TYPES,
@@ -117,6 +117,7 @@ const DEMOTED_LOG_MESSAGES: ReadonlySet<string> = new Set([
 ])
 
 export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<LogsResult> {
+    assertWritable(options.storeSpec, 'be connected from (a connected client writes its state)')
     const sessionIds = await resolveSessions(options.storeSpec, options.sessions)
     if (deps.signal?.aborted) return { ended: 'aborted', matched: 0, sessions: [], exit: 'OK' }
     deps.onConnecting?.(sessionIds)

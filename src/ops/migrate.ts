@@ -20,6 +20,7 @@
  */
 
 import { ZapoError } from '../errors.js'
+import { conversionNotes } from '../store/backends/foreign.js'
 import { identifyStore, storesOverlap } from '../store/identity.js'
 import { assertNewSessionIds } from '../store/session-ids.js'
 import type { DurableDomain, StoreSpec } from '../store/address.js'
@@ -27,7 +28,7 @@ import { catalogForStore, COUNT_FIELDS } from '../store/catalog.js'
 import type { MigrationMark, MigrationMarks } from '../store/migration-marks.js'
 import { migrationMarksFor } from '../store/migration-marks.js'
 import type { OpenedStore } from '../store/open.js'
-import { openStore, storeExists } from '../store/open.js'
+import { assertWritable, openStore, storeExists } from '../store/open.js'
 import { emptyCounts, readBackBatch, tallyBatch } from '../store/read-back.js'
 import {
     batchSizeOf,
@@ -95,6 +96,11 @@ export interface PlannedSession {
     readonly total: number
     /** last successful login (ms since epoch) when recent enough to look live */
     readonly liveSince: number | null
+    /**
+     * what the source holds for the session that has no zapo-js counterpart (a foreign store,
+     * store/backends/foreign.ts), one line each; empty for zapo stores
+     */
+    readonly notCarried: readonly string[]
 }
 
 export interface MigratePlan {
@@ -221,6 +227,9 @@ export async function runMigrate(
 ): Promise<MigrateResult> {
     const now = deps.now ?? Date.now
     const started = now()
+    if (options.mode === 'copy') assertWritable(options.to, 'be migrated into (migrate --to)')
+    if (options.deleteSource)
+        assertWritable(options.from, 'have sessions deleted (--delete-source)')
     await refuseSameStore(options)
     const src = await openStore(options.from, 'read').catch((error: unknown) => {
         if (error instanceof ZapoError && error.code === 'SESSION_NOT_FOUND') {
@@ -410,7 +419,9 @@ async function makePlan(
 
         let records: Partial<Record<StoreDomain, number>> = {}
         let liveSince: number | null = null
+        let notCarried: readonly string[] = []
         if (inSource) {
+            notCarried = (await conversionNotes(src.primary, sessionId)) ?? []
             const counts = allCounts.get(sessionId) ?? (await srcCatalog.counts(sessionId))
             records = recordsByDomain(counts, options.domains)
             if (archiveCounts !== null) {
@@ -426,7 +437,7 @@ async function makePlan(
         }
         const total = Object.values(records).reduce((n, v) => n + (v ?? 0), 0)
         if (COPYING.includes(action)) recordsToCopy += total
-        sessions.push({ sessionId, action, inTarget, mark, records, total, liveSince })
+        sessions.push({ sessionId, action, inTarget, mark, records, total, liveSince, notCarried })
     }
     return {
         from: source,

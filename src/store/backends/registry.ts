@@ -4,6 +4,7 @@
  * through this table.
  */
 
+import { baileysBackend } from './baileys/index.js'
 import { mongoBackend } from './mongo.js'
 import { mysqlBackend } from './mysql.js'
 import { postgresBackend } from './postgres.js'
@@ -16,7 +17,8 @@ export const BACKENDS = Object.freeze({
     postgres: postgresBackend,
     mysql: mysqlBackend,
     redis: redisBackend,
-    mongo: mongoBackend
+    mongo: mongoBackend,
+    baileys: baileysBackend
 })
 
 export type BackendKind = keyof typeof BACKENDS
