@@ -213,7 +213,8 @@ export async function makeBaileysFolder(dir, { peers: peerCount = 2, phone = '15
     })
 
     // app state, the way Baileys stores a key share and a synced collection
-    const keyId = randomBytes(6)
+    // a key id as WhatsApp issues them: two zero bytes, then the key epoch (small)
+    const keyId = Buffer.from([0, 0, 0, 0, 0, 1 + (randomBytes(1)[0] % 200)])
     await state.keys.set({
         'app-state-sync-key': {
             [keyId.toString('base64')]: baileys.proto.Message.AppStateSyncKeyData.fromObject({
