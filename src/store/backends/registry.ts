@@ -10,6 +10,7 @@ import { mysqlBackend } from './mysql.js'
 import { postgresBackend } from './postgres.js'
 import { redisBackend } from './redis/index.js'
 import { sqliteBackend } from './sqlite.js'
+import { whatsmeowBackend } from './whatsmeow/index.js'
 import type { BackendAdapter, DriverErrorClass } from './types.js'
 
 export const BACKENDS = Object.freeze({
@@ -18,7 +19,8 @@ export const BACKENDS = Object.freeze({
     mysql: mysqlBackend,
     redis: redisBackend,
     mongo: mongoBackend,
-    baileys: baileysBackend
+    baileys: baileysBackend,
+    whatsmeow: whatsmeowBackend
 })
 
 export type BackendKind = keyof typeof BACKENDS
