@@ -12,10 +12,12 @@
  *   account.peers[0].decrypt(envelope)   → what the account sent it
  */
 
+import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
+import { SenderKeyManager, SignalProtocol } from 'zapo-js/signal'
 import { makeSignedIdentity } from './fixtures.js'
 
 const require = createRequire(import.meta.url)
@@ -257,4 +259,45 @@ export function folderFingerprint(dir) {
     }
     walk('')
     return out
+}
+
+const text = bytes => Buffer.from(bytes).toString('utf8')
+
+/**
+ * Proves that the zapo store session `sessionId` (in the opened `store`) carries on the Signal
+ * state of `account` (a folder from `makeBaileysFolder`): zapo-js decrypts each peer's skipped
+ * and next message and its next group message, the peer decrypts zapo-js's reply, and the
+ * peer the account opened a session to decrypts zapo-js's first (prekey) message.
+ */
+export async function converse(store, sessionId, account) {
+    const signal = new SignalProtocol({
+        signal: store.domain('signal', sessionId),
+        preKey: store.domain('preKey', sessionId),
+        session: store.domain('session', sessionId),
+        identity: store.domain('identity', sessionId)
+    })
+    const senderKeys = new SenderKeyManager(store.domain('senderKey', sessionId))
+    for (const [i, peer] of account.peers.entries()) {
+        const address = { user: peer.user, server: 's.whatsapp.net', device: peer.device }
+        // a message the account skipped: libsignal-node kept its key as a seed
+        assert.equal(text(await signal.decryptMessage(address, peer.skipped)), `skipped ${i}`)
+        const next = await peer.encrypt(`after the move ${i}`)
+        assert.equal(text(await signal.decryptMessage(address, next)), `after the move ${i}`)
+        const reply = await signal.encryptMessage(address, Buffer.from(`zapo ${i}`))
+        assert.equal(reply.type, 'msg')
+        assert.equal(text(await peer.decrypt(reply)), `zapo ${i}`)
+        const groupMessage = await senderKeys.decryptGroupMessage({
+            groupId: GROUP_ID,
+            sender: address,
+            ciphertext: await peer.groupEncrypt(`group ${i}`)
+        })
+        assert.equal(text(groupMessage), `group ${i}`)
+    }
+    const quiet = account.quietPeer
+    const out = await signal.encryptMessage(
+        { user: quiet.user, server: 's.whatsapp.net', device: 0 },
+        Buffer.from('first words')
+    )
+    assert.equal(out.type, 'pkmsg')
+    assert.equal(text(await quiet.decrypt(out)), 'first words')
 }

@@ -11,15 +11,13 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { SenderKeyManager, SignalProtocol } from 'zapo-js/signal'
-import { folderFingerprint, GROUP_ID, makeBaileysFolder } from '../helpers/baileys.js'
+import { converse, folderFingerprint, makeBaileysFolder } from '../helpers/baileys.js'
 import { dropStore, openTestStore, storeUrls } from '../helpers/fixtures.js'
 import { CLEAN_ZAPO_ENV, runZapo } from '../helpers/run.js'
 
 const root = mkdtempSync(join(tmpdir(), 'zapo-baileys-'))
 const env = { ...CLEAN_ZAPO_ENV, ZAPO_PASSPHRASE: 'correct horse battery staple' }
 const zapo = args => runZapo(args, { cwd: root, env, timeoutMs: 60_000 })
-const text = bytes => Buffer.from(bytes).toString('utf8')
 const urls = storeUrls()
 
 after(async () => {
@@ -147,38 +145,7 @@ async function migrateAndTalk(name, url) {
 
     const store = await openTestStore(url, 'write')
     try {
-        const stores = {
-            signal: store.domain('signal', name),
-            preKey: store.domain('preKey', name),
-            session: store.domain('session', name),
-            identity: store.domain('identity', name)
-        }
-        const signal = new SignalProtocol(stores)
-        const senderKeys = new SenderKeyManager(store.domain('senderKey', name))
-        for (const [i, peer] of account.peers.entries()) {
-            const address = { user: peer.user, server: 's.whatsapp.net', device: peer.device }
-            // a message Baileys skipped: its key was kept as a seed, now expanded
-            assert.equal(text(await signal.decryptMessage(address, peer.skipped)), `skipped ${i}`)
-            const next = await peer.encrypt(`after the move ${i}`)
-            assert.equal(text(await signal.decryptMessage(address, next)), `after the move ${i}`)
-            const reply = await signal.encryptMessage(address, Buffer.from(`zapo ${i}`))
-            assert.equal(reply.type, 'msg')
-            assert.equal(text(await peer.decrypt(reply)), `zapo ${i}`)
-            const groupMessage = await senderKeys.decryptGroupMessage({
-                groupId: GROUP_ID,
-                sender: address,
-                ciphertext: await peer.groupEncrypt(`group ${i}`)
-            })
-            assert.equal(text(groupMessage), `group ${i}`)
-        }
-        // the session Baileys opened and no reply came on: still a prekey message
-        const quiet = account.quietPeer
-        const out = await signal.encryptMessage(
-            { user: quiet.user, server: 's.whatsapp.net', device: 0 },
-            Buffer.from('first words')
-        )
-        assert.equal(out.type, 'pkmsg')
-        assert.equal(text(await quiet.decrypt(out)), 'first words')
+        await converse(store, name, account)
     } finally {
         await store.close()
     }
