@@ -20,7 +20,7 @@
  */
 
 import { ZapoError } from '../errors.js'
-import { conversionNotes } from '../store/backends/foreign.js'
+import { conversionNotes, lastWrittenByForeign } from '../store/backends/foreign.js'
 import { identifyStore, storesOverlap } from '../store/identity.js'
 import { assertNewSessionIds } from '../store/session-ids.js'
 import type { DurableDomain, StoreSpec } from '../store/address.js'
@@ -463,8 +463,10 @@ async function lastSuccess(
     try {
         const credentials = await src.domain('auth', sessionId).load()
         const ts = credentials?.lastSuccessTs
-        if (typeof ts !== 'number' || !Number.isFinite(ts)) return null
-        const ms = ts < 1e12 ? ts * 1000 : ts
+        // a foreign store (a Baileys folder) tells when its app last wrote the session instead
+        const written = await lastWrittenByForeign(src.primary, sessionId)
+        if ((typeof ts !== 'number' || !Number.isFinite(ts)) && written === null) return null
+        const ms = Math.max(typeof ts === 'number' ? (ts < 1e12 ? ts * 1000 : ts) : 0, written ?? 0)
         return nowMs - ms <= windowMs ? ms : null
     } catch {
         return null

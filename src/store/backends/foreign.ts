@@ -54,6 +54,12 @@ export interface ForeignSession {
      * (lid-mapping-*.json): zapo-js 0.3 keeps none; …"): listed by migrate, never dropped silently
      */
     readonly notCarried: readonly string[]
+    /**
+     * when the other library last wrote the session, where the format tells (a Baileys folder:
+     * its creds.json and the folder itself); null when unknown. A recent time means the app may
+     * still be running: migrate warns as it does for a recent login.
+     */
+    readonly lastWrittenMs: number | null
 }
 
 export interface AddressedSession {
@@ -165,7 +171,8 @@ export function foreignBackend(
         },
         foreignObjects: async () => 0,
         close: () => source.close(),
-        notCarried: async sessionId => (await load(sessionId))?.notCarried ?? []
+        notCarried: async sessionId => (await load(sessionId))?.notCarried ?? [],
+        lastWritten: async sessionId => (await load(sessionId))?.lastWrittenMs ?? null
     }
 }
 
@@ -392,4 +399,14 @@ export async function conversionNotes(
 /** A foreign `OpenedBackend` also tells what of a session it could not carry over. */
 export interface ForeignOpened extends OpenedBackend {
     notCarried(sessionId: string): Promise<readonly string[]>
+    lastWritten(sessionId: string): Promise<number | null>
+}
+
+/** When the other library last wrote a session of a foreign backend; null elsewhere. */
+export async function lastWrittenByForeign(
+    backend: OpenedBackend,
+    sessionId: string
+): Promise<number | null> {
+    const lastWritten = (backend as Partial<ForeignOpened>).lastWritten
+    return lastWritten === undefined ? null : lastWritten(sessionId)
 }

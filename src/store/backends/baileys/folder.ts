@@ -621,6 +621,7 @@ export function loadBaileysSession(folder: string, sessionId: string): ForeignSe
         syncKeys,
         collections,
         privacyTokens,
-        notCarried: losses.list()
+        notCarried: losses.list(),
+        lastWrittenMs: Math.max(mtimeMs(folder, 'creds.json'), mtimeMs(folder, '.')) || null
     }
 }

@@ -62,13 +62,8 @@ export async function loadWhatsmeowDevice(
             `device ${jid} in ${where}: ${what} does not convert (${errorLine(error)}): the whatsmeow store is damaged; restore it from a backup`,
             { jid, store: where }
         )
-    const [device] = await query(
-        `SELECT jid, lid, registration_id, noise_key, identity_key, signed_pre_key, signed_pre_key_id,
-                signed_pre_key_sig, adv_key, adv_details, adv_account_sig, adv_account_sig_key,
-                adv_device_sig, platform, business_name, push_name
-           FROM whatsmeow_device WHERE jid = ?`,
-        [jid]
-    )
+    // every column: the schema versions zapo reads (v8 … v15) differ in the bookkeeping ones
+    const [device] = await query('SELECT * FROM whatsmeow_device WHERE jid = ?', [jid])
     if (device === undefined)
         throw new ZapoError('SESSION_NOT_FOUND', `no device ${jid} in ${where}`, { jid })
     const { X25519 } = zapoCrypto()
@@ -290,8 +285,23 @@ export async function loadWhatsmeowDevice(
         notCarried.push(
             `${lidMappings} LID mappings (whatsmeow_lid_map, shared by every device): zapo-js 0.3 keeps none; the server sends them again`
         )
-    if (typeof device.business_name === 'string' && device.business_name !== '')
-        notCarried.push('the business name of the device row')
+    const bookkeeping = [
+        'business_name',
+        'facebook_uuid',
+        'lid_migration_ts',
+        'companion_meta_nonce'
+    ].filter(
+        c =>
+            device[c] !== undefined &&
+            device[c] !== null &&
+            device[c] !== '' &&
+            device[c] !== 0 &&
+            device[c] !== '0'
+    )
+    if (bookkeeping.length > 0)
+        notCarried.push(
+            `device-row bookkeeping zapo-js keeps elsewhere or not at all: ${bookkeeping.join(', ')}`
+        )
 
     return {
         sessionId,
@@ -309,6 +319,7 @@ export async function loadWhatsmeowDevice(
         syncKeys,
         collections,
         privacyTokens,
-        notCarried
+        notCarried,
+        lastWrittenMs: null
     }
 }

@@ -121,6 +121,12 @@ async function sqliteReader(spec: BackendSpec): Promise<Reader> {
             `${path} does not exist: point whatsmeow: at the SQLite file whatsmeow's sqlstore writes`,
             { store: spec.display }
         )
+    if (!statSync(path).isFile())
+        throw new ZapoError(
+            'STORE_UNAVAILABLE',
+            `${path} is not a file: point whatsmeow: at the SQLite file whatsmeow's sqlstore writes`,
+            { store: spec.display }
+        )
     let wal = 0
     try {
         wal = statSync(`${path}-wal`).size
