@@ -116,6 +116,9 @@ async function runCheckCommand(flags: CheckFlags, ctx: CliContext): Promise<numb
     const { runCheck } = await import('../ops/check.js')
     const colors = palette(ctx.io.color)
     if (options.connect) {
+        // a read-only (foreign) store is refused before the notice that a login follows
+        const { assertWritable } = await import('../store/open.js')
+        assertWritable(options.store, 'be logged in from (check --connect)')
         const target = options.connect.server
             ? `the test server ${options.connect.server.url}`
             : 'WhatsApp'

@@ -24,7 +24,7 @@ import { lastLoginMs } from '../store/last-login.js'
 import { takeLeases } from '../store/lease.js'
 import type { StoreSpec } from '../store/address.js'
 import { sessionFailure } from '../store/failures.js'
-import type { OpenedStore } from '../store/open.js'
+import { assertWritable, type OpenedStore } from '../store/open.js'
 import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
 import { checkCredentialIntegrity } from './integrity.js'
 import { readInstalledPackage } from './doctor.js'
@@ -413,6 +413,9 @@ export function shardOf(sessionId: string, count: number): number {
 
 export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Promise<CheckReport> {
     const now = deps.now ?? Date.now
+    // a login writes the session's state (prekeys, the server's answers): offline checks only
+    if (options.connect !== null)
+        assertWritable(options.store, 'be logged in from (check --connect)')
     const readable = await openForReading(options.store)
     const { store, catalog } = readable
     try {
