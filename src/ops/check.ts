@@ -14,7 +14,6 @@
  * the stored state as it was. Only `zapo logout` removes a session's state.
  */
 
-import { createHash } from 'node:crypto'
 import { createRequire } from 'node:module'
 import type { Logger, WaAuthCredentials } from 'zapo-js'
 import { zapoProto } from '../zapo-cjs.js'
@@ -28,7 +27,8 @@ import { checkCredentialIntegrity } from './integrity.js'
 import { readInstalledPackage } from './doctor.js'
 import { openForReading } from './read-store.js'
 import { probeLogin, type LoginProbeResult, type ServerOverride } from './login-probe.js'
-import { mapBounded } from '../util/concurrency.js'
+import { mapBounded, startRate } from '../util/concurrency.js'
+import { inShard, shardOf, type Shard } from '../util/shard.js'
 
 export { mapBounded }
 
@@ -62,6 +62,8 @@ export interface ConnectOptions {
     readonly timeoutMs: number
     /** stay connected this long after the login to catch an immediate refusal (ms) */
     readonly settleMs: number
+    /** logins started per second at most (--rate), null for as fast as --concurrency allows */
+    readonly rate?: number | null
     readonly logger?: Logger
 }
 
@@ -360,8 +362,8 @@ export interface CheckOptions {
     readonly store: StoreSpec
     /** one session, or every session in the store */
     readonly sessions: { readonly all: true } | { readonly all: false; readonly sessionId: string }
-    /** only sessions with sha256(id) mod count == index - 1 */
-    readonly shard: { readonly index: number; readonly count: number } | null
+    /** only the sessions of this shard (src/util/shard.ts) */
+    readonly shard: Shard | null
     readonly concurrency: number
     readonly thresholds: CheckThresholds
     readonly connect: ConnectOptions | null
@@ -392,7 +394,7 @@ export interface CheckReport {
     readonly store: string
     readonly checkedAt: string
     readonly thresholds: CheckThresholds & { readonly connectTimeoutMs: number | null }
-    readonly shard: { readonly index: number; readonly count: number } | null
+    readonly shard: Shard | null
     /** sessions in the store before sharding (null when one session was named) */
     readonly storeSessions: number | null
     /** the installed zapo-js and the primary backend's store package, and whether its peer range holds */
@@ -428,11 +430,8 @@ export function libraryVersions(kind: StoreSpec['primary']['kind']): LibraryVers
     return { zapoJs, storePackage, storePackageVersion: pkg?.version ?? null, peerRange, satisfied }
 }
 
-/** The shard (1..count) a session id belongs to: first 8 bytes of SHA-256(id), big-endian, mod count, plus 1. */
-export function shardOf(sessionId: string, count: number): number {
-    const digest = createHash('sha256').update(sessionId, 'utf8').digest()
-    return Number(digest.readBigUInt64BE(0) % BigInt(count)) + 1
-}
+/** The shard (1..count) a session id belongs to: the one rule of src/util/shard.ts. */
+export { shardOf }
 
 export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Promise<CheckReport> {
     const now = deps.now ?? Date.now
@@ -453,9 +452,7 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Pro
                     }
                 )
             }
-            ids = options.shard
-                ? all.filter(id => shardOf(id, options.shard!.count) === options.shard!.index)
-                : all
+            ids = inShard(all, options.shard)
         } else {
             ids = [options.sessions.sessionId]
         }
@@ -463,6 +460,9 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Pro
         // instead of a catalog pass per session: over a fleet that was most of a check's queries
         // (a failure here is reported per session, where each session reads its own counts)
         const countsById = ids.length > 1 ? await catalog.countsMany(ids).catch(() => null) : null
+        // --rate: login starts spaced evenly, whatever --concurrency lets run at once
+        const loginSlot =
+            options.connect?.rate != null ? startRate(options.connect.rate, deps.signal) : null
         const reports = await mapBounded(ids, Math.max(1, options.concurrency), async id => {
             const report = await checkSession(
                 store,
@@ -471,7 +471,8 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Pro
                 options,
                 deps,
                 now,
-                countsById?.get(id)
+                countsById?.get(id),
+                loginSlot
             )
             deps.onSession?.(report)
             return report
@@ -521,7 +522,8 @@ async function checkSession(
     options: CheckOptions,
     deps: CheckDeps,
     now: () => number,
-    known?: SessionCounts
+    known?: SessionCounts,
+    loginSlot: (() => Promise<void>) | null = null
 ): Promise<SessionReport> {
     const started = now()
     const checks: CheckResult[] = []
@@ -565,6 +567,7 @@ async function checkSession(
                     )
                 )
             } else {
+                if (loginSlot !== null) await loginSlot()
                 deps.onConnect?.(sessionId)
                 const probe = await probeLogin(store, sessionId, {
                     ...options.connect,

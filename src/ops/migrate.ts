@@ -20,6 +20,7 @@
  */
 
 import { ZapoError } from '../errors.js'
+import { inShard, type Shard } from '../util/shard.js'
 import { identifyStore, storesOverlap } from '../store/identity.js'
 import { assertNewSessionIds } from '../store/session-ids.js'
 import type { DurableDomain, StoreSpec } from '../store/address.js'
@@ -71,6 +72,8 @@ export interface MigrateOptions {
     readonly concurrency?: number
     /** a session whose last successful login is newer than this is named as live */
     readonly liveWindowMs?: number
+    /** with sessions 'all': only the sessions of this shard (src/util/shard.ts) */
+    readonly shard?: Shard | null
 }
 
 /** What happens to one session. */
@@ -108,6 +111,8 @@ export interface MigratePlan {
     readonly recordsToCopy: number
     /** --delete-source was asked for */
     readonly deleteSource: boolean
+    /** the shard of the source's sessions this run took (--shard), null for all */
+    readonly shard: Shard | null
 }
 
 export interface MigrateProgress {
@@ -366,7 +371,7 @@ async function makePlan(
 
     let ids: readonly string[]
     if (options.sessions === 'all') {
-        ids = srcIds
+        ids = inShard(srcIds, options.shard ?? null)
     } else {
         const missing = options.sessions.filter(id => !srcSet.has(id) && !isMoved(ours(id)))
         if (missing.length > 0) {
@@ -435,7 +440,8 @@ async function makePlan(
         domains: [...options.domains, ...archive],
         sessions,
         recordsToCopy,
-        deleteSource: options.deleteSource
+        deleteSource: options.deleteSource,
+        shard: options.shard ?? null
     }
 }
 
