@@ -4,6 +4,7 @@
  */
 
 import type { Command } from 'commander'
+import { helpFooter, SHARED_OPTIONS, sharedOption } from './options.js'
 import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { parseDuration, parsePositiveInt } from '../context.js'
@@ -56,13 +57,18 @@ export function register(program: Command): void {
         .description(
             'smoke-check a session (or every session) for CI and cron: credentials, pairing, key age, prekey stock, last login; --connect logs in once'
         )
-        .option('--session <id>', 'the session to check (or ZAPO_SESSION)')
-        .option('--all', 'check every session in the store')
-    addShardOptions(command, 'with --all: ')
+        .addOption(
+            sharedOption(
+                'session',
+                'the session to check (default: ZAPO_SESSION, else every session)'
+            )
+        )
+        .option('--all', 'check every session in the store (the default without a session)')
+    addShardOptions(command, 'over every session: ')
     command
         .option(
             '--concurrency <n>',
-            `with --all: sessions checked at once (default ${CHECK_DEFAULTS.concurrency})`
+            `sessions checked at once over a fleet (default ${CHECK_DEFAULTS.concurrency})`
         )
         .option(
             '--rate <n>',
@@ -76,22 +82,23 @@ export function register(program: Command): void {
             '--connect',
             'also log in once with the stored credentials, then disconnect (a running app with this session is kicked while it lasts)'
         )
-        .option(
-            '--timeout <duration>',
-            'with --connect: the login must finish within this (default 30s)'
+        .addOption(
+            sharedOption(
+                'timeout',
+                'with --connect: the login must finish within this (default 30s)'
+            )
         )
         .option(
             '--settle <duration>',
             'with --connect: stay logged in this long to catch an immediate refusal (default 2s)'
         )
-        .option(
-            '--server <url>',
-            'with --connect: a test server (zapo sandbox) instead of WhatsApp (or ZAPO_SERVER)'
+        .addOption(
+            sharedOption(
+                'server',
+                'with --connect: a test server (zapo sandbox) instead of WhatsApp (or ZAPO_SERVER)'
+            )
         )
-        .option(
-            '--server-root-ca <ca>',
-            "with --server: the test server's root CA as printed by zapo sandbox (or ZAPO_SERVER_ROOT_CA)"
-        )
+        .addOption(sharedOption('serverRootCa'))
         .option(
             '--max-signed-prekey-age <duration>',
             'fail when the signed prekey is older (default 30d; config check.maxSignedPreKeyAgeDays)'
@@ -105,16 +112,36 @@ export function register(program: Command): void {
             'fail when the last successful login is older (default 14d; config check.maxSinceLoginHours)'
         )
         .option('--strict', 'warnings fail the check too (exit 9)')
-        .option(
-            '--log-level <level>',
-            "with --connect: the client's own log lines on stderr (trace … error; default silent, debug with --debug)"
-        )
+        .addOption(sharedOption('logLevel', `with --connect: ${SHARED_OPTIONS.logLevel.help}`))
         .addHelpText(
             'after',
-            '\nExit codes: 0 every check passed; 3 no such session; 4 store unreachable; 5 inconsistent credentials;\n' +
-                '6 not paired; 8 login timed out; 9 a threshold failed; 10 logged out; 11 replaced; 12 banned/locked;\n' +
-                '13 client rejected; 14 could not connect; 20 server not trusted (--server-root-ca). With --all the most\n' +
-                'severe result wins (docs/check.md).'
+            helpFooter({
+                notes: [
+                    'Without --session every session of the store is checked, as with --all; then the most severe result wins (docs/check.md).'
+                ],
+                exitCodes: [
+                    'OK',
+                    'SESSION_BUSY',
+                    'USAGE',
+                    'SESSION_NOT_FOUND',
+                    'STORE_UNAVAILABLE',
+                    'INTEGRITY',
+                    'NOT_PAIRED',
+                    'TIMEOUT',
+                    'CHECK_FAILED',
+                    'LOGGED_OUT',
+                    'REPLACED',
+                    'ACCOUNT_BLOCKED',
+                    'CLIENT_REJECTED',
+                    'CONNECTION_FAILED',
+                    'UNTRUSTED_SERVER'
+                ],
+                examples: [
+                    ['zapo check', 'every session, offline checks'],
+                    ['zapo check -s tenant-42 --connect --json', 'one session, with a real login'],
+                    ['zapo check --shard 1/4 --json', 'a quarter of the fleet']
+                ]
+            })
         )
         .action(handle<CheckFlags>(runCheckCommand))
 }
@@ -124,7 +151,7 @@ async function runCheckCommand(flags: CheckFlags, ctx: CliContext): Promise<numb
     const metrics = await metricsTarget(flags.metrics, options.store, ctx)
     const started = Date.now()
     const { runCheck } = await import('../ops/check.js')
-    const colors = palette(ctx.io.color)
+    const colors = palette(ctx.io.colorOut)
     if (options.connect) {
         // a read-only (foreign) store is refused before the notice that a login follows
         const { assertWritable } = await import('../store/open.js')
@@ -190,7 +217,14 @@ export async function prepare(flags: CheckFlags, ctx: CliContext): Promise<Prepa
     }
     if (flags.all && flags.session !== undefined)
         throw usageError('--all and --session exclude each other: pass one of them')
-    const shard = parseShardFlags(flags, flags.all ? null : '--all')
+    // no session named anywhere: every session, as --all
+    const named = flags.all ? null : ctx.optionalSessionId(flags.session)
+    const shard = parseShardFlags(
+        flags,
+        named === null
+            ? null
+            : `every session, not one (${flags.session !== undefined ? '--session' : 'ZAPO_SESSION or the config file'} names ${named})`
+    )
     if (!flags.connect) {
         for (const [flag, value] of [
             ['--timeout', flags.timeout],
@@ -206,9 +240,8 @@ export async function prepare(flags: CheckFlags, ctx: CliContext): Promise<Prepa
                 )
         }
     }
-    const sessions = flags.all
-        ? ({ all: true } as const)
-        : ({ all: false, sessionId: ctx.sessionId(flags.session) } as const)
+    const sessions =
+        named === null ? ({ all: true } as const) : ({ all: false, sessionId: named } as const)
     const thresholds: CheckThresholds = {
         maxSignedPreKeyAgeMs:
             flags.maxSignedPrekeyAge !== undefined
@@ -278,7 +311,7 @@ export async function clientLogger(
     ])
     const level = flag !== undefined ? parseLogLevel(flag) : ctx.io.debug ? 'debug' : 'silent'
     if (level === 'silent') return {}
-    return { logger: createClientLogger({ level, json: ctx.io.json, color: ctx.io.color }) }
+    return { logger: createClientLogger({ level, json: ctx.io.json, color: ctx.io.colorErr }) }
 }
 
 /** --rate N: logins started per second, a positive number up to 1000 (0.5 = one every 2 s). */

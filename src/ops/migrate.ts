@@ -187,8 +187,8 @@ export interface MigrateResult {
 }
 
 export interface MigrateDeps {
-    /** called once the plan is known, before anything is written */
-    readonly onPlan?: (plan: MigratePlan) => void
+    /** called once the plan is known, before anything is written; a throw stops the run there */
+    readonly onPlan?: (plan: MigratePlan) => void | Promise<void>
     readonly onProgress?: (progress: MigrateProgress) => void
     /** a session finished (copied + verified, skipped, failed) */
     readonly onSession?: (outcome: SessionOutcome) => void
@@ -268,7 +268,8 @@ export async function runMigrate(
         const planCatalog = opened.dst ? catalogForStore(opened.dst) : null
         const planMarks = opened.dst ? migrationMarksFor(opened.dst.primary) : null
         let plan = await makePlan(options, opened.srcCatalog, src, planCatalog, planMarks, now())
-        if (options.mode !== 'copy') deps.onPlan?.(plan)
+        // shown (and, on a terminal, confirmed) before anything is written
+        await deps.onPlan?.(plan)
         if (options.mode === 'dry-run') return finish('planned', plan, [], started, now())
         if (options.mode === 'verify-only' && opened.dst === null) {
             throw new ZapoError(
@@ -298,7 +299,6 @@ export async function runMigrate(
             // another live run is copying is never "resumed" here, and one it finished meanwhile
             // is seen as verified or moved
             plan = await planUnderLeases(options, deps, opened, plan, now)
-            deps.onPlan?.(plan)
         }
         const dst = opened.dst!
         const dstCatalog = catalogForStore(dst)

@@ -120,3 +120,13 @@ export async function runSessionsList(options: SessionsListOptions): Promise<Ses
         await readable.close()
     }
 }
+
+/** The ids of every session the store holds (none for a store without zapo data yet). */
+export async function listSessionIds(store: StoreSpec): Promise<readonly string[]> {
+    const readable = await openForReading(store)
+    try {
+        return readable.schema === 'missing' ? [] : await readable.catalog.listSessionIds()
+    } finally {
+        await readable.close()
+    }
+}
