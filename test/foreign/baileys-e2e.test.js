@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
+import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 
@@ -20,13 +20,6 @@ import { CLEAN_ZAPO_ENV, runZapo } from '../helpers/run.js'
 import { startTestSandbox, tempDir } from '../sandbox/helpers.js'
 
 const ENV = { ...CLEAN_ZAPO_ENV, ZAPO_PASSPHRASE: 'correct horse battery staple' }
-
-// Written on the baileys-sandbox branch before the `baileys:` store kind (the foreign branch)
-// reached main: skipped, saying so, until that store kind is built; from then on it runs.
-const BAILEYS_STORE = new URL('../../dist/store/backends/baileys/index.js', import.meta.url)
-const skip = existsSync(BAILEYS_STORE)
-    ? false
-    : 'the baileys: store kind is not in this build (src/store/backends/baileys/)'
 
 /** Every file of the folder: name, mode, size, mtime and SHA-256 of the bytes. */
 function fingerprint(dir) {
