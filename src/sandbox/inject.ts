@@ -233,7 +233,11 @@ export class Injector {
     ): Promise<SendInitialSyncResult> => {
         const { registry } = this.options
         const targets = this.targets(input.to)
-        const [keyId, keyData] = await Promise.all([randomBytesAsync(6), randomBytesAsync(32)])
+        // a key id as the phone issues them (`AAAAAFH7`): zero bytes, then a small key epoch in
+        // the last ones (zapo-js reads bytes 2-5 as the epoch; store-postgres keeps it in an INT)
+        const [epoch, keyData] = await Promise.all([randomBytesAsync(2), randomBytesAsync(32)])
+        const keyId = new Uint8Array(6)
+        keyId.set(epoch, 4)
         const now = Date.now()
         const keyShare = proto.Message.encode({
             protocolMessage: {
