@@ -17,10 +17,12 @@ import { palette } from '../ui/color.js'
 import type { Encryption } from '../export/age.js'
 import type { InputFile } from '../export/files.js'
 import type { ExportCounts } from '../export/format.js'
+import { addShardOptions, parseShardFlags, type ShardFlags } from '../util/shard.js'
 import type { ExportOptions, ExportResult } from '../ops/export.js'
 
-interface ExportFlags {
+interface ExportFlags extends ShardFlags {
     readonly session?: readonly string[]
+    readonly all?: boolean
     readonly output?: string
     readonly domains?: string
     readonly passphraseFile?: string
@@ -35,7 +37,7 @@ export const PASSPHRASE_ENV = 'ZAPO_PASSPHRASE'
 export const WORK_FACTOR_ENV = 'ZAPO_SCRYPT_WORK_FACTOR'
 
 export function register(program: Command): void {
-    program
+    const command = program
         .command('export')
         .description('write the durable state of sessions to an age-encrypted, verifiable file')
         .option(
@@ -43,6 +45,9 @@ export function register(program: Command): void {
             'a session to export (repeatable; default ZAPO_SESSION / config)',
             collect
         )
+        .option('--all', 'every session in the store, into one file')
+    addShardOptions(command, 'with --all: ')
+    command
         .option('-o, --output <file>', 'the file to write ("-" for stdout)')
         .option(
             '--domains <list>',
@@ -179,10 +184,14 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
             'refusing to write a binary file to the terminal: redirect stdout, pass -o FILE, or add --armor'
         )
     }
-    const ids =
-        (flags.session ?? []).length > 0
-            ? flags.session!.map(id => validateSessionId(id))
-            : [ctx.sessionId(undefined)]
+    if (flags.all && (flags.session ?? []).length > 0)
+        throw usageError('--all and --session exclude each other: pass one of them')
+    const shard = parseShardFlags(flags, flags.all ? null : '--all')
+    const ids = flags.all
+        ? []
+        : (flags.session ?? []).length > 0
+          ? flags.session!.map(id => validateSessionId(id))
+          : [ctx.sessionId(undefined)]
     const domains = parseExportDomains(flags.domains)
     const store = ctx.storeSpec()
     const { refuseExisting, refuseOwnInputs, storeInputs } = await import('../export/files.js')
@@ -202,6 +211,7 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
     const options: ExportOptions = {
         store,
         sessionIds: ids,
+        ...(flags.all ? { all: true, shard } : {}),
         domains,
         encryption,
         armor: flags.armor === true,

@@ -21,6 +21,7 @@ import {
     type DurableDomain
 } from '../store/address.js'
 import { palette } from '../ui/color.js'
+import { addShardOptions, parseShardFlags, type ShardFlags } from '../util/shard.js'
 import type {
     MigrateOptions,
     MigratePlan,
@@ -29,7 +30,7 @@ import type {
     SessionOutcome
 } from '../ops/migrate.js'
 
-interface MigrateFlags {
+interface MigrateFlags extends ShardFlags {
     readonly from?: string
     readonly to?: string
     readonly session?: readonly string[]
@@ -47,7 +48,7 @@ interface MigrateFlags {
 const DEFAULT_BATCH = 500
 
 export function register(program: Command): void {
-    program
+    const command = program
         .command('migrate')
         .description(
             'copy sessions between two stores (any backends), verify them, optionally delete the source'
@@ -62,6 +63,8 @@ export function register(program: Command): void {
         )
         .option('--session <id>', 'a session to migrate (repeatable)', collect)
         .option('--all', 'every session of the source')
+    addShardOptions(command, 'with --all: ')
+    command
         .option(
             '--domains <list>',
             `comma-separated domains (default: ${DURABLE_DOMAINS.join(',')}; archive: ${ARCHIVE_DOMAINS.join(',')})`
@@ -118,6 +121,7 @@ export function parseMigrateFlags(flags: MigrateFlags, ctx: CliContext): Migrate
         from,
         to,
         sessions: flags.all ? 'all' : ids.map(id => validateSessionId(id)),
+        shard: parseShardFlags(flags, flags.all ? null : '--all'),
         domains: parseDomains(flags.domains, flags.archive === true),
         archive: parseArchiveDomains(flags.domains, flags.archive === true),
         mode: flags.dryRun ? 'dry-run' : flags.verifyOnly ? 'verify-only' : 'copy',
@@ -366,6 +370,7 @@ export function summary(result: MigrateResult): Record<string, unknown> {
         to: result.plan.to,
         mode: result.plan.mode,
         domains: result.plan.domains,
+        shard: result.plan.shard,
         sessions: result.plan.sessions.map(p => {
             const o = outcomes.get(p.sessionId)
             return {

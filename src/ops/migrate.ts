@@ -22,6 +22,7 @@
 import { ZapoError } from '../errors.js'
 import { LIVE_LOGIN_WINDOW_MS, lastLoginMs, liveSince } from '../store/last-login.js'
 import { conversionNotes, lastWrittenByForeign } from '../store/backends/foreign.js'
+import { inShard, type Shard } from '../util/shard.js'
 import { identifyStore, storesOverlap } from '../store/identity.js'
 import { assertNewSessionIds } from '../store/session-ids.js'
 import type { DurableDomain, StoreSpec } from '../store/address.js'
@@ -76,6 +77,8 @@ export interface MigrateOptions {
     readonly liveWindowMs?: number
     /** how long to wait for sessions another zapo run holds (their leases); 0: exit 21 at once */
     readonly waitMs?: number
+    /** with sessions 'all': only the sessions of this shard (src/util/shard.ts) */
+    readonly shard?: Shard | null
 }
 
 /** What happens to one session. */
@@ -118,6 +121,8 @@ export interface MigratePlan {
     readonly recordsToCopy: number
     /** --delete-source was asked for */
     readonly deleteSource: boolean
+    /** the shard of the source's sessions this run took (--shard), null for all */
+    readonly shard: Shard | null
 }
 
 export interface MigrateProgress {
@@ -439,7 +444,7 @@ async function makePlan(
 
     let ids: readonly string[]
     if (options.sessions === 'all') {
-        ids = srcIds
+        ids = inShard(srcIds, options.shard ?? null)
     } else {
         const missing = options.sessions.filter(id => !srcSet.has(id) && !isMoved(ours(id)))
         if (missing.length > 0) {
@@ -510,7 +515,8 @@ async function makePlan(
         domains: [...options.domains, ...archive],
         sessions,
         recordsToCopy,
-        deleteSource: options.deleteSource
+        deleteSource: options.deleteSource,
+        shard: options.shard ?? null
     }
 }
 
