@@ -97,8 +97,10 @@ try {
     const addIdentity = db.prepare(
         'INSERT INTO whatsmeow_identity_keys (our_jid, their_id, identity) VALUES (?, ?, ?)'
     )
+    // the store already holds the sessions migrated from the Baileys folder: top it up to COUNT
+    const existing = db.prepare('SELECT COUNT(*) AS n FROM whatsmeow_sessions').get().n
     db.transaction(() => {
-        for (let i = 0; i < COUNT; i++) {
+        for (let i = 0; i < COUNT - existing; i++) {
             const theirId = `1777${String(i).padStart(7, '0')}:0`
             addSession.run(session.our_jid, theirId, session.session)
             addIdentity.run(session.our_jid, theirId, identity.identity)
