@@ -28,6 +28,7 @@ import { checkCredentialIntegrity } from './integrity.js'
 import { readInstalledPackage } from './doctor.js'
 import { openForReading } from './read-store.js'
 import { probeLogin, type LoginProbeResult, type ServerOverride } from '../client/login-probe.js'
+import { timestampMs } from '../client/timestamps.js'
 import { mapBounded } from '../util/concurrency.js'
 
 export { mapBounded }
@@ -268,8 +269,8 @@ const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
             const threshold = probe.thresholds.maxSinceLoginMs
             const why = thresholdPrecondition(probe)
             if (why) return named(name, result('skip', why, { threshold, unit: 'ms' }))
-            const ts = probe.credentials?.lastSuccessTs
-            if (typeof ts !== 'number' || !Number.isFinite(ts) || ts <= 0) {
+            const lastMs = timestampMs(probe.credentials?.lastSuccessTs)
+            if (lastMs === null) {
                 return named(
                     name,
                     result('warn', 'no successful login recorded in the credentials', {
@@ -278,7 +279,7 @@ const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
                     })
                 )
             }
-            const age = Math.max(0, probe.now - ts * 1000)
+            const age = Math.max(0, probe.now - lastMs)
             const detail = `last successful login ${formatDuration(age)} ago (limit ${formatDuration(threshold)})`
             if (age > threshold) {
                 return named(

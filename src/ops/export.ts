@@ -37,6 +37,7 @@ import { openStore, type OpenedStore } from '../store/open.js'
 import { readSessionRecords } from '../store/records.js'
 import type { SessionCatalog } from '../store/records.types.js'
 import { VERSION } from '../version.js'
+import { timestampMs } from '../client/timestamps.js'
 
 export type ExportTarget =
     | {
@@ -303,9 +304,7 @@ async function introFor(
         )
     }
     const credentials = counts.credentials ? await store.domain('auth', sessionId).load() : null
-    const ts = credentials?.lastSuccessTs
-    const lastSuccessMs =
-        typeof ts === 'number' && Number.isFinite(ts) ? (ts < 1e12 ? ts * 1000 : ts) : null
+    const lastSuccessMs = timestampMs(credentials?.lastSuccessTs)
     return {
         intro: {
             type: 'session',

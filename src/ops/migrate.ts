@@ -51,6 +51,7 @@ import {
 } from '../store/archive.js'
 import type { ArchiveCopyResult } from './migrate-archive.js'
 import { archiveLeftovers, copyArchiveSession, digestArchiveOf } from './migrate-archive.js'
+import { timestampMs } from '../client/timestamps.js'
 
 export type ExistingPolicy = 'refuse' | 'skip' | 'overwrite'
 export type MigrateMode = 'copy' | 'dry-run' | 'verify-only'
@@ -451,9 +452,8 @@ async function lastSuccess(
 ): Promise<number | null> {
     try {
         const credentials = await src.domain('auth', sessionId).load()
-        const ts = credentials?.lastSuccessTs
-        if (typeof ts !== 'number' || !Number.isFinite(ts)) return null
-        const ms = ts < 1e12 ? ts * 1000 : ts
+        const ms = timestampMs(credentials?.lastSuccessTs)
+        if (ms === null) return null
         return nowMs - ms <= windowMs ? ms : null
     } catch {
         return null
