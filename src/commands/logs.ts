@@ -113,6 +113,7 @@ async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
     const server = ctx.server(flags)
     const options: LogsOptions = {
         storeSpec: ctx.storeSpec(),
+        waitMs: ctx.waitMs,
         sessions,
         server,
         types: asUsage(() => parseEventTypes(flags.type ?? []), '--type'),

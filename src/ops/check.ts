@@ -20,15 +20,16 @@ import type { Logger, WaAuthCredentials } from 'zapo-js'
 import { zapoProto } from '../zapo-cjs.js'
 import type { RegistrationInfo, SignedPreKeyRecord } from 'zapo-js/signal'
 import { EXIT_CODES, ZapoError, worstExit, type ZapoErrorCode } from '../errors.js'
+import { lastLoginMs } from '../store/last-login.js'
+import { takeLeases } from '../store/lease.js'
 import type { StoreSpec } from '../store/address.js'
 import { sessionFailure } from '../store/failures.js'
-import type { OpenedStore } from '../store/open.js'
+import { assertWritable, type OpenedStore } from '../store/open.js'
 import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
 import { checkCredentialIntegrity } from './integrity.js'
 import { readInstalledPackage } from './doctor.js'
 import { openForReading } from './read-store.js'
 import { probeLogin, type LoginProbeResult, type ServerOverride } from '../client/login-probe.js'
-import { timestampMs } from '../client/timestamps.js'
 import { mapBounded } from '../util/concurrency.js'
 
 export { mapBounded }
@@ -64,6 +65,8 @@ export interface ConnectOptions {
     /** stay connected this long after the login to catch an immediate refusal (ms) */
     readonly settleMs: number
     readonly logger?: Logger
+    /** how long to wait for the session's lease when another zapo run holds it (ms) */
+    readonly waitMs?: number
 }
 
 /** Everything the checks look at, read once per session. */
@@ -269,7 +272,7 @@ const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
             const threshold = probe.thresholds.maxSinceLoginMs
             const why = thresholdPrecondition(probe)
             if (why) return named(name, result('skip', why, { threshold, unit: 'ms' }))
-            const lastMs = timestampMs(probe.credentials?.lastSuccessTs)
+            const lastMs = lastLoginMs(probe.credentials)
             if (lastMs === null) {
                 return named(
                     name,
@@ -410,6 +413,9 @@ export function shardOf(sessionId: string, count: number): number {
 
 export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Promise<CheckReport> {
     const now = deps.now ?? Date.now
+    // a login writes the session's state (prekeys, the server's answers): offline checks only
+    if (options.connect !== null)
+        assertWritable(options.store, 'be logged in from (check --connect)')
     const readable = await openForReading(options.store)
     const { store, catalog } = readable
     try {
@@ -526,12 +532,37 @@ async function checkSession(
                     )
                 )
             } else {
-                deps.onConnect?.(sessionId)
-                const probe = await probeLogin(store, sessionId, {
-                    ...options.connect,
+                // one connection per device: the probe holds the session's lease while connected
+                const held = await takeLeases(store.primary, [sessionId], {
+                    command: 'check --connect',
+                    waitMs: options.connect.waitMs ?? 0,
                     ...(deps.signal ? { signal: deps.signal } : {})
+                }).catch((error: unknown) => {
+                    if (!(error instanceof ZapoError) || error.code !== 'SESSION_BUSY') throw error
+                    checks.push(
+                        named(
+                            'login',
+                            result('fail', `not attempted: ${error.message}`, {
+                                threshold: options.connect!.timeoutMs,
+                                unit: 'ms',
+                                code: 'SESSION_BUSY'
+                            })
+                        )
+                    )
+                    return null
                 })
-                checks.push(loginResult(probe, options.connect.timeoutMs))
+                if (held !== null) {
+                    try {
+                        deps.onConnect?.(sessionId)
+                        const probe = await probeLogin(store, sessionId, {
+                            ...options.connect,
+                            ...(deps.signal ? { signal: deps.signal } : {})
+                        })
+                        checks.push(loginResult(probe, options.connect.timeoutMs))
+                    } finally {
+                        await held.release()
+                    }
+                }
             }
         }
     } catch (error) {

@@ -8,6 +8,7 @@
 
 import { createRequire } from 'node:module'
 import { ZapoError } from '../errors.js'
+import { lastLoginMs } from '../store/last-login.js'
 import { armorEncode, encryptStream, type Encryption } from '../export/age.js'
 import {
     refuseExisting,
@@ -37,7 +38,6 @@ import { openStore, type OpenedStore } from '../store/open.js'
 import { readSessionRecords } from '../store/records.js'
 import type { SessionCatalog } from '../store/records.types.js'
 import { VERSION } from '../version.js'
-import { timestampMs } from '../client/timestamps.js'
 
 export type ExportTarget =
     | {
@@ -304,7 +304,7 @@ async function introFor(
         )
     }
     const credentials = counts.credentials ? await store.domain('auth', sessionId).load() : null
-    const lastSuccessMs = timestampMs(credentials?.lastSuccessTs)
+    const lastSuccessMs = lastLoginMs(credentials)
     return {
         intro: {
             type: 'session',

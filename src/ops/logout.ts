@@ -17,10 +17,11 @@
  * `clearSession`) and says so (`clearedBy: 'zapo'`).
  */
 
+import { takeLeases, type HeldLeases } from '../store/lease.js'
 import type { Logger, WaClient } from 'zapo-js'
 import { ZapoError, type ZapoErrorCode } from '../errors.js'
 import { DURABLE_DOMAINS, type AnyDomain, type StoreSpec } from '../store/address.js'
-import { clearedByPattern } from '../store/open.js'
+import { assertWritable, clearedByPattern } from '../store/open.js'
 import { clearSession } from '../store/records.js'
 import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
 import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
@@ -41,6 +42,8 @@ export interface LogoutOptions {
     /** for the login and for the server's answer to the removal (ms) */
     readonly timeoutMs: number
     readonly logger?: Logger
+    /** how long to wait for the session's lease when another zapo run holds it (ms) */
+    readonly waitMs?: number
 }
 
 export interface LogoutTarget {
@@ -89,10 +92,18 @@ const STABLE_MS = 1_500
 
 export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promise<LogoutResult> {
     const progress = deps.onProgress ?? (() => undefined)
+    assertWritable(options.store, 'be logged out (logout wipes the session)')
     const readable = await openForReading(options.store)
     const { store, catalog } = readable
     let client: WaClient | null = null
+    let held: HeldLeases | null = null
     try {
+        // one writer per session: nothing else writes it or connects as its device meanwhile
+        held = await takeLeases(store.primary, [options.sessionId], {
+            command: 'logout',
+            waitMs: options.waitMs ?? 0,
+            ...(deps.signal ? { signal: deps.signal } : {})
+        })
         // the catalog first: the store packages create their tables on first use of a contract
         const before = await catalog.counts(options.sessionId)
         const credentials = before.credentials
@@ -293,6 +304,7 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
         }
     } finally {
         if (client) await disconnectQuietly(client)
+        await held?.release()
         await readable.close()
     }
 }

@@ -37,7 +37,7 @@ import {
 } from '../client/reconnect.js'
 import { toError, worstExit, ZapoError, type ZapoErrorCode } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
-import type { OpenedStore } from '../store/open.js'
+import { assertWritable, type OpenedStore } from '../store/open.js'
 import { sessionFailure } from '../store/failures.js'
 import {
     CLIENT_EVENT_TYPES,
@@ -55,6 +55,8 @@ import {
 
 export interface LogsOptions {
     readonly storeSpec: StoreSpec
+    /** how long to wait for sessions another zapo run holds (their leases), in ms */
+    readonly waitMs?: number
     /** session ids, or every paired session of the store */
     readonly sessions: readonly string[] | 'all'
     readonly server: WaServerOverride | null
@@ -105,12 +107,23 @@ export interface LogsResult {
 const SILENT: ClientLogger = Object.freeze({ ...SILENT_LOGGER, child: () => SILENT })
 
 export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<LogsResult> {
+    assertWritable(options.storeSpec, 'be connected from (a connected client writes its state)')
     const sessionIds = await resolveSessions(options.storeSpec, options.sessions)
     if (deps.signal?.aborted) return { ended: 'aborted', matched: 0, sessions: [], exit: 'OK' }
     deps.onConnecting?.(sessionIds)
 
     const { openStore } = await import('../store/open.js')
     const store = await openStore(options.storeSpec, 'write')
+    // one connection per device: the sessions' leases, all or none, for as long as logs runs
+    const { takeLeases } = await import('../store/lease.js')
+    const held = await takeLeases(store.primary, sessionIds, {
+        command: 'logs',
+        waitMs: options.waitMs ?? 0,
+        ...(deps.signal ? { signal: deps.signal } : {})
+    }).catch(async (error: unknown) => {
+        await store.close()
+        throw error
+    })
     const baseLogger: ClientLogger = deps.logger ?? SILENT
     const runners: SessionRunner[] = []
     let matched = 0
@@ -182,6 +195,7 @@ export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<Log
         deps.signal?.removeEventListener('abort', onAbort)
         finishing = true
         await Promise.all(runners.map(r => r.shutdown()))
+        await held.release()
         await store.close()
     }
 }

@@ -13,7 +13,9 @@
 
 import { ZapoError, toError, usageError } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
-import { openStore, unwritableStore, type OpenedStore } from '../store/open.js'
+import { openStore, storeExists, unwritableStore, type OpenedStore } from '../store/open.js'
+import { assertNotLive, takeLeases, type HeldLeases } from '../store/lease.js'
+import { lastLoginMs } from '../store/last-login.js'
 import type { RecordBatch } from '../store/records.types.js'
 import { credentialsOf } from '../client/pair-staging.js'
 import {
@@ -29,6 +31,10 @@ export interface PairOptions extends PairingOptions {
     readonly storeSpec: StoreSpec
     /** replace the credentials of an already paired session */
     readonly force: boolean
+    /** how long to wait for the session's lease when another zapo run holds it (ms) */
+    readonly waitMs?: number
+    /** with force: replace a session that logged in within the live window too */
+    readonly overwriteLive?: boolean
 }
 
 export type PairDeps = PairingDeps
@@ -78,7 +84,47 @@ export async function runPair(options: PairOptions, deps: PairDeps): Promise<Pai
     if (method.kind === 'phone') normalizePhone(method.phone)
     if (deps.signal?.aborted) throw pairingCancelled()
 
+    // one writer per session: the lease is held from the start when the store exists (a second
+    // pair exits 21 at once), else taken before the commit; the commit happens only if the
+    // session is still what it was when the pairing began
+    const leased: { store: OpenedStore | null; held: HeldLeases | null } = {
+        store: null,
+        held: null
+    }
+    const lease = async (): Promise<void> => {
+        if (leased.held !== null) return
+        leased.store ??= await openStore(options.storeSpec, 'write')
+        leased.held = await takeLeases(leased.store.primary, [sessionId], {
+            command: 'pair',
+            waitMs: options.waitMs ?? 0,
+            ...(deps.signal ? { signal: deps.signal } : {})
+        })
+    }
+    try {
+        if (storeExists(options.storeSpec) !== false) {
+            assertWritable(options.storeSpec)
+            await lease()
+        }
+        return await pairLeased(options, deps, lease, leased)
+    } finally {
+        await leased.held?.release()
+        await leased.store?.close()
+    }
+}
+
+async function pairLeased(
+    options: PairOptions,
+    deps: PairDeps,
+    lease: () => Promise<void>,
+    leased: { store: OpenedStore | null; held: HeldLeases | null }
+): Promise<PairResult> {
+    const { sessionId } = options
     const existing = await readExisting(options.storeSpec, sessionId)
+    if (existing.meJid !== null && options.force)
+        assertNotLive(sessionId, existing.lastLogin, {
+            overwriteLive: options.overwriteLive === true,
+            command: 'pair --force'
+        })
     if (existing.meJid !== null && !options.force) {
         throw new ZapoError(
             'EXISTS',
@@ -90,18 +136,28 @@ export async function runPair(options: PairOptions, deps: PairDeps): Promise<Pai
     deps.onProgress({ type: 'saving' })
     const started = Date.now()
     const credentials = credentialsOf(outcome.batches)
-    // the pairing took minutes: the session may have been paired by someone else meanwhile
+    // the pairing took minutes: under the lease, the session must still be what it was
+    try {
+        await lease()
+        await leased.held!.confirm()
+    } catch (error) {
+        if (!(error instanceof ZapoError) || error.code !== 'SESSION_BUSY') throw error
+        throw new ZapoError(
+            'SESSION_BUSY',
+            `${error.message.replace(/: (wait for it|stopped before).*$/, '')}: nothing was stored, and the new device ${credentials.meJid ?? ''} is linked on the phone without credentials anywhere; remove it there, then pair again when the session is free`,
+            { ...error.meta, unsaved: credentials.meJid ?? null }
+        )
+    }
     const now = await readExisting(options.storeSpec, sessionId)
-    if (now.meJid !== null && now.meJid !== existing.meJid && !options.force) {
+    if (now.meJid !== existing.meJid || now.hasState !== existing.hasState) {
         throw new ZapoError(
             'EXISTS',
-            `session "${sessionId}" was paired as ${now.meJid} by another process while this pairing ran: the new device ${credentials.meJid ?? ''} is linked on the phone but not stored; remove it there (or pair again with --force)`,
+            `session "${sessionId}" changed while this pairing ran (${now.meJid !== null ? `now paired as ${now.meJid}` : now.hasState ? 'now holds other state' : 'its state was removed'}), written by another process: nothing was stored, and the new device ${credentials.meJid ?? ''} is linked on the phone without credentials anywhere; remove it there, then pair again`,
             { session: sessionId, meJid: now.meJid, unsaved: credentials.meJid ?? null }
         )
     }
-    let store: OpenedStore | null = null
+    const store = leased.store!
     try {
-        store = await openStore(options.storeSpec, 'write')
         await commit(store, sessionId, outcome.batches, now.hasState)
     } catch (error) {
         const err = toError(error)
@@ -111,8 +167,6 @@ export async function runPair(options: PairOptions, deps: PairDeps): Promise<Pai
             { session: sessionId },
             { cause: err }
         )
-    } finally {
-        await store?.close()
     }
     return {
         sessionId,
@@ -136,14 +190,18 @@ export async function runPair(options: PairOptions, deps: PairDeps): Promise<Pai
 async function readExisting(
     spec: StoreSpec,
     sessionId: string
-): Promise<{ readonly meJid: string | null; readonly hasState: boolean }> {
+): Promise<{
+    readonly meJid: string | null
+    readonly hasState: boolean
+    readonly lastLogin: number | null
+}> {
     assertWritable(spec)
     let store: OpenedStore
     try {
         store = await openStore(spec, 'read')
     } catch (error) {
         if (error instanceof ZapoError && error.code === 'SESSION_NOT_FOUND')
-            return { meJid: null, hasState: false }
+            return { meJid: null, hasState: false, lastLogin: null }
         throw error
     }
     try {
@@ -154,13 +212,17 @@ async function readExisting(
         const { catalogForStore } = await import('../store/catalog.js')
         const catalog = catalogForStore(store)
         const schema = await catalog.schemaState()
-        if (schema.state === 'missing') return { meJid: null, hasState: false }
+        if (schema.state === 'missing') return { meJid: null, hasState: false, lastLogin: null }
         const counts = await catalog.counts(sessionId)
         const hasState = Object.values(counts).some(
             value => value === true || (typeof value === 'number' && value > 0)
         )
         const credentials = counts.credentials ? await store.domain('auth', sessionId).load() : null
-        return { meJid: credentials?.meJid ?? null, hasState: hasState || credentials !== null }
+        return {
+            meJid: credentials?.meJid ?? null,
+            hasState: hasState || credentials !== null,
+            lastLogin: lastLoginMs(credentials)
+        }
     } finally {
         await store.close()
     }

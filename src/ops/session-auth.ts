@@ -10,7 +10,6 @@ import type { ZapoError } from '../errors.js'
 import { sessionFailure } from '../store/failures.js'
 import type { SessionCounts } from '../store/records.types.js'
 import type { ReadableStore } from './read-store.js'
-import { timestampMs } from '../client/timestamps.js'
 
 /** The records `creds show`, `sessions list` and `check` read for a session. */
 export interface SessionAuthRecords {
@@ -52,8 +51,9 @@ export async function readSessionAuth(
 
 /** seconds or milliseconds since the epoch → ISO; zapo-js stores login times in seconds (the server's `t`). */
 export function toIso(value: number | null | undefined): string | null {
-    const ms = timestampMs(value)
-    return ms === null ? null : new Date(ms).toISOString()
+    if (value === null || value === undefined || !Number.isFinite(value) || value <= 0) return null
+    const ms = value < 1e12 ? value * 1000 : value
+    return new Date(ms).toISOString()
 }
 
 /**

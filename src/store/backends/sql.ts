@@ -23,6 +23,8 @@ import type {
     StoreIdentity
 } from './types.js'
 import { clearThroughContracts, connectError } from './shared.js'
+import { createTableIdempotently, sqlLeases } from './sql-lease.js'
+import { LEASES_TABLE } from '../lease.js'
 import { ZapoError } from '../../errors.js'
 
 /** The durable tables of the SQL store packages, by their logical (unprefixed) names. */
@@ -380,7 +382,9 @@ function sqlMarks(dialect: SqlDialect): MigrationMarks {
     // one CREATE per process: concurrent first writes would race in the database catalog
     let created: Promise<unknown> | null = null
     const ensure = async (): Promise<void> => {
-        created ??= dialect.execute(dialect.marksTableDdl(ref), []).catch(error => {
+        created ??= createTableIdempotently(dialect, physical, () =>
+            dialect.execute(dialect.marksTableDdl(ref), [])
+        ).catch(error => {
             created = null
             throw error
         })
@@ -433,7 +437,8 @@ const SQL_KEY_COLUMNS: Readonly<Record<string, readonly string[]>> = Object.free
     mailbox_threads: ['session_id', 'jid'],
     mailbox_contacts: ['session_id', 'jid'],
     wa_migrations: ['id'],
-    [MARKS_TABLE]: ['session_id', 'source', 'state', 'updated_at']
+    [MARKS_TABLE]: ['session_id', 'source', 'state', 'updated_at'],
+    [LEASES_TABLE]: ['session_id', 'token', 'expires']
 })
 
 /**
@@ -533,6 +538,7 @@ export function sqlBackend(parts: {
     readonly dialect: SqlDialect
     readonly identity: () => Promise<StoreIdentity>
     readonly foreignObjects?: () => Promise<number>
+    readonly idProblems?: OpenedBackend['idProblems']
     readonly close: () => Promise<void>
 }): OpenedBackend {
     const { spec, stores, dialect } = parts
@@ -543,9 +549,11 @@ export function sqlBackend(parts: {
         catalog: () => createSqlCatalog(dialect),
         archiveKeys: domain => sqlArchiveKeys(dialect, domain),
         marks: () => sqlMarks(dialect),
+        leases: () => sqlLeases(dialect),
         identity: parts.identity,
         clearSession: (sessionId, domains) => clearThroughContracts(stores, sessionId, domains),
         foreignObjects: parts.foreignObjects ?? (async () => 0),
+        ...(parts.idProblems ? { idProblems: parts.idProblems } : {}),
         close: parts.close
     }
 }
