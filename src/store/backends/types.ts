@@ -110,6 +110,7 @@ export type DriverErrorClass =
     | 'credentials'
     | 'no-database'
     | 'permission'
+    | 'disk-full'
     | 'lost'
     | 'driver'
 
