@@ -3,8 +3,8 @@
  *
  * Every failure a user can cause or meet is a `ZapoError` with a stable
  * `code`; the top-level catch in main.ts maps the code to the process exit
- * code through `EXIT_CODES`. The README's exit-code table is printed from the
- * same data (`zapo help exit-codes`).
+ * code through `EXIT_CODES`. The README's exit-code table and `zapo exit-codes`
+ * print the same data.
  */
 
 export const EXIT_CODES = Object.freeze({
@@ -29,12 +29,13 @@ export const EXIT_CODES = Object.freeze({
     UNSUPPORTED_VERSION: 18,
     VERIFY_FAILED: 19,
     UNTRUSTED_SERVER: 20,
+    SESSION_BUSY: 21,
     CANCELLED: 130
 } as const)
 
 export type ZapoErrorCode = keyof typeof EXIT_CODES
 
-/** What each exit code means; the README table and `zapo help exit-codes` print this. */
+/** What each exit code means; the README table and `zapo exit-codes` print this. */
 export const EXIT_CODE_MEANINGS: Readonly<Record<ZapoErrorCode, string>> = Object.freeze({
     OK: 'success: every requested step finished and every check passed',
     INTERNAL: 'unexpected internal error (rerun with --debug and report it)',
@@ -58,8 +59,50 @@ export const EXIT_CODE_MEANINGS: Readonly<Record<ZapoErrorCode, string>> = Objec
     VERIFY_FAILED: 'verification found records that differ between source and target',
     UNTRUSTED_SERVER:
         "the server's certificate does not chain to the trusted root (--server-root-ca, or WhatsApp's own)",
+    SESSION_BUSY:
+        'another zapo run (or an application holding its lease) is using the session; --wait DURATION waits',
     CANCELLED: 'interrupted (Ctrl-C) or cancelled at a prompt'
 })
+
+/**
+ * Every exit code, most severe first. A run with several outcomes (the sessions of `check
+ * --all`, of `logs --all`) exits with the most severe of them (`worstExit`): a banned account
+ * outranks a logged-out device, which outranks a transient connection failure.
+ */
+export const SEVERITY: readonly ZapoErrorCode[] = Object.freeze([
+    'INTERNAL',
+    'USAGE',
+    'STORE_UNAVAILABLE',
+    'INTEGRITY',
+    'ACCOUNT_BLOCKED',
+    'LOGGED_OUT',
+    'CLIENT_REJECTED',
+    'REPLACED',
+    'SESSION_NOT_FOUND',
+    'NOT_PAIRED',
+    'UNTRUSTED_SERVER',
+    'SESSION_BUSY',
+    'CONNECTION_FAILED',
+    'PAIRING_REFUSED',
+    'DECRYPT_FAILED',
+    'BAD_FILE',
+    'UNSUPPORTED_VERSION',
+    'VERIFY_FAILED',
+    'EXISTS',
+    'TIMEOUT',
+    'CHECK_FAILED',
+    'CANCELLED',
+    'OK'
+] as const)
+
+/** The most severe of some exit codes (OK when none). */
+export function worstExit(codes: Iterable<ZapoErrorCode>): ZapoErrorCode {
+    let worst: ZapoErrorCode = 'OK'
+    for (const code of codes) {
+        if (SEVERITY.indexOf(code) < SEVERITY.indexOf(worst)) worst = code
+    }
+    return worst
+}
 
 export class ZapoError extends Error {
     override readonly name = 'ZapoError'

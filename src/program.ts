@@ -31,6 +31,10 @@ export function buildProgram(): Command {
         .option('--json', 'machine-readable output on stdout (one document, or NDJSON for streams)')
         .option('--no-color', 'no colour (also: NO_COLOR=1)')
         .option('--debug', 'show stack traces and debug logs')
+        .option(
+            '--wait <duration>',
+            'wait up to DURATION for a session another zapo run holds (default: exit 21 at once)'
+        )
         .showSuggestionAfterError(true)
         .exitOverride()
         // a bad command line is one line, like every error: `zapo: <problem>; run … --help`

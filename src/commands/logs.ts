@@ -113,6 +113,7 @@ async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
     const server = ctx.server(flags)
     const options: LogsOptions = {
         storeSpec: ctx.storeSpec(),
+        waitMs: ctx.waitMs,
         sessions,
         server,
         types: asUsage(() => parseEventTypes(flags.type ?? []), '--type'),
@@ -146,7 +147,7 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
     const [{ runLogs }, { eventLineFormatter }, { createClientLogger }] = await Promise.all([
         import('../ops/logs.js'),
         import('../ui/event-line.js'),
-        import('../client/logger.js')
+        import('../ui/client-logger.js')
     ])
     const { io } = ctx
     // the clients' own log lines: stderr, pretty for people, pino JSON lines with --json

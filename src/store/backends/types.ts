@@ -7,8 +7,7 @@
  * driver probe and one classification of its driver's errors.
  *
  * The driver handle (connection, pool, client) never leaves the adapter: an `OpenedBackend`
- * closes over it and offers only the operations below. (A per-backend lease for issue 17 is one
- * more method here.)
+ * closes over it and offers only the operations below.
  */
 
 import type { WaStoreBackend } from 'zapo-js'
@@ -17,6 +16,7 @@ import type { BackendSpec, SpecSource } from '../address.js'
 import type { ZapoSessionCatalog } from '../catalog/types.js'
 import type { AnyDomain, ArchiveDomain } from '../domains.js'
 import type { MigrationMarks } from '../migration-marks.js'
+import type { SessionLeases } from '../lease.js'
 import type { BackendKind } from './registry.js'
 
 export type OpenMode = 'read' | 'write'
@@ -70,6 +70,8 @@ export interface OpenedBackend {
     archiveKeys(domain: ArchiveDomain): ArchiveDomainKeys
     /** the migration journal kept in this backend */
     marks(): MigrationMarks
+    /** the session leases kept in this backend (store/lease.ts); absent for stores zapo only reads */
+    leases?(): SessionLeases
     /** what this store is, as its server reports it */
     identity(): Promise<StoreIdentity>
     /**
@@ -141,6 +143,11 @@ export interface BackendAdapter<K extends string = string> {
     readonly inProcess: boolean
     /** the namespacing option this backend's addresses take, or null */
     readonly prefixOption: PrefixOption | null
+    /**
+     * a foreign format zapo only reads (baileys/, whatsmeow/): what it is, for the one-line
+     * refusal of every command that would write to it ("a Baileys auth folder")
+     */
+    readonly readOnly?: string
     /** the environment variables a bare name reads, for the "not configured" message */
     readonly envHint: string
     /** where a bare backend name points from the environment, or null */

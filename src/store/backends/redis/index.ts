@@ -8,6 +8,7 @@ import { usageError, type ZapoError } from '../../../errors.js'
 import type { BackendSpec } from '../../address.js'
 import type { MigrationMark, MigrationMarks } from '../../migration-marks.js'
 import { MARKS_REDIS_KEY, toMark } from '../../migration-marks.js'
+import { redisLeases } from './lease.js'
 import type { BackendAdapter, DomainStores, OpenedBackend, StoreIdentity } from '../types.js'
 import {
     CONNECT_TIMEOUT_MS,
@@ -164,6 +165,7 @@ async function openRedis(spec: BackendSpec): Promise<OpenedBackend> {
         catalog: () => redisCatalog(redis, spec),
         archiveKeys: domain => redisArchiveKeys(redis, prefix, domain),
         marks: () => redisMarks(redis, `${prefix}${MARKS_REDIS_KEY}`),
+        leases: () => redisLeases(redis, prefix),
         identity: () => identity(redis, spec, db),
         clearSession: async (sessionId, domains) => {
             const present = await redisCatalog(redis, spec).listSessionIds()
