@@ -201,7 +201,7 @@ before(async () => {
             '--passphrase-file',
             PASS
         ],
-        { cwd: dir, env }
+        { cwd: dir, env, timeoutMs: 120_000 }
     )
     assert.equal(made.code, 0, made.stderr)
     const bytes = readFileSync(exportFile)
