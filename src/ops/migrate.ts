@@ -20,6 +20,8 @@
  */
 
 import { ZapoError } from '../errors.js'
+import { classifyDriverError } from '../store/backends/registry.js'
+import { storeProblem } from '../store/failures.js'
 import { LIVE_LOGIN_WINDOW_MS, lastLoginMs, liveSince } from '../store/last-login.js'
 import { conversionNotes, lastWrittenByForeign } from '../store/backends/foreign.js'
 import { inShard, type Shard } from '../util/shard.js'
@@ -316,7 +318,12 @@ export async function runMigrate(
             now,
             started
         )
-        const outcomes = await runner.run()
+        const outcomes = await runner.run().catch((error: unknown) => {
+            // the target's schema or marks failed before any session's copy (a full disk, a
+            // server gone): the store's failure, said as one, not an internal error
+            if (error instanceof ZapoError || classifyDriverError(error) === null) throw error
+            throw copyFailed('', error, 0)
+        })
         const failed = outcomes.filter(o => o.verified === false)
         const cancelled = deps.signal?.aborted === true
         if (cancelled) return finish('cancelled', plan, outcomes, started, now())
@@ -991,10 +998,9 @@ class Runner {
  */
 function copyFailed(sessionId: string, error: unknown, done: number): ZapoError {
     if (error instanceof ZapoError) return error
-    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]
     return new ZapoError(
         'STORE_UNAVAILABLE',
-        `a store failed while migrating session ${sessionId} (${message}); ${done} session(s) finished before it. Fix the store and run the same command again: it resumes where this run stopped`,
+        `a store failed while migrating ${sessionId === '' ? 'before the first session' : `session ${sessionId}`} (${storeProblem(error)}); ${done} session(s) finished before it. Fix the store and run the same command again: it resumes where this run stopped`,
         { session: sessionId, finishedSessions: done },
         { cause: error }
     )

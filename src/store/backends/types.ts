@@ -112,6 +112,7 @@ export type DriverErrorClass =
     | 'credentials'
     | 'no-database'
     | 'permission'
+    | 'disk-full'
     | 'lost'
     | 'driver'
 
