@@ -116,6 +116,9 @@ async function runCheckCommand(flags: CheckFlags, ctx: CliContext): Promise<numb
     const { runCheck } = await import('../ops/check.js')
     const colors = palette(ctx.io.color)
     if (options.connect) {
+        // a read-only (foreign) store is refused before the notice that a login follows
+        const { assertWritable } = await import('../store/open.js')
+        assertWritable(options.store, 'be logged in from (check --connect)')
         const target = options.connect.server
             ? `the test server ${options.connect.server.url}`
             : 'WhatsApp'
@@ -247,7 +250,10 @@ export async function clientLogger(
     ctx: CliContext,
     flag: string | undefined
 ): Promise<{ logger?: import('zapo-js').Logger }> {
-    const { createClientLogger, parseLogLevel } = await import('../client/logger.js')
+    const [{ parseLogLevel }, { createClientLogger }] = await Promise.all([
+        import('../client/logger.js'),
+        import('../ui/client-logger.js')
+    ])
     const level = flag !== undefined ? parseLogLevel(flag) : ctx.io.debug ? 'debug' : 'silent'
     if (level === 'silent') return {}
     return { logger: createClientLogger({ level, json: ctx.io.json, color: ctx.io.color }) }

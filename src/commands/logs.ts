@@ -147,7 +147,7 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
     const [{ runLogs }, { eventLineFormatter }, { createClientLogger }] = await Promise.all([
         import('../ops/logs.js'),
         import('../ui/event-line.js'),
-        import('../client/logger.js')
+        import('../ui/client-logger.js')
     ])
     const { io } = ctx
     // the clients' own log lines: stderr, pretty for people, pino JSON lines with --json

@@ -288,7 +288,7 @@ async function createScreen(
 
 /** --debug: the client's logs on stderr (pretty, or JSON lines with --json), secrets redacted. */
 async function debugLogger(io: Io, session: string): Promise<import('zapo-js').Logger> {
-    const { createClientLogger } = await import('../client/logger.js')
+    const { createClientLogger } = await import('../ui/client-logger.js')
     return createClientLogger({
         level: 'debug',
         json: io.json,

@@ -6,7 +6,7 @@
  * store contracts and the catalog). Each check returns a status
  * (pass | warn | fail | skip), a value and its threshold; a failed check names
  * the error code it stands for, and a session's result is the most severe of
- * those codes (`SEVERITY`). `--connect` adds a real login through the
+ * those codes (`worstExit`, errors.ts). `--connect` adds a real login through the
  * library's client. Nothing here prints, prompts or exits.
  *
  * A check never removes anything: the login probe disables the library's
@@ -19,17 +19,17 @@ import { createRequire } from 'node:module'
 import type { Logger, WaAuthCredentials } from 'zapo-js'
 import { zapoProto } from '../zapo-cjs.js'
 import type { RegistrationInfo, SignedPreKeyRecord } from 'zapo-js/signal'
-import { EXIT_CODES, ZapoError, type ZapoErrorCode } from '../errors.js'
-import { lastLoginMs } from '../client/last-login.js'
+import { EXIT_CODES, ZapoError, worstExit, type ZapoErrorCode } from '../errors.js'
+import { lastLoginMs } from '../store/last-login.js'
 import { takeLeases } from '../store/lease.js'
 import type { StoreSpec } from '../store/address.js'
 import { sessionFailure } from '../store/failures.js'
-import type { OpenedStore } from '../store/open.js'
+import { assertWritable, type OpenedStore } from '../store/open.js'
 import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
 import { checkCredentialIntegrity } from './integrity.js'
 import { readInstalledPackage } from './doctor.js'
 import { openForReading } from './read-store.js'
-import { probeLogin, type LoginProbeResult, type ServerOverride } from './login-probe.js'
+import { probeLogin, type LoginProbeResult, type ServerOverride } from '../client/login-probe.js'
 import { mapBounded } from '../util/concurrency.js'
 
 export { mapBounded }
@@ -67,34 +67,6 @@ export interface ConnectOptions {
     readonly logger?: Logger
     /** how long to wait for the session's lease when another zapo run holds it (ms) */
     readonly waitMs?: number
-}
-
-/**
- * Severity of a session's result, most severe first. A fleet's exit code is
- * the exit code of its most severe session result.
- */
-export const SEVERITY: readonly ZapoErrorCode[] = Object.freeze([
-    'INTERNAL',
-    'STORE_UNAVAILABLE',
-    'INTEGRITY',
-    'LOGGED_OUT',
-    'ACCOUNT_BLOCKED',
-    'CLIENT_REJECTED',
-    'REPLACED',
-    'SESSION_NOT_FOUND',
-    'NOT_PAIRED',
-    'UNTRUSTED_SERVER',
-    'SESSION_BUSY',
-    'CONNECTION_FAILED',
-    'TIMEOUT',
-    'CHECK_FAILED',
-    'OK'
-] as const)
-
-export function moreSevere(a: ZapoErrorCode, b: ZapoErrorCode): ZapoErrorCode {
-    const ra = SEVERITY.indexOf(a)
-    const rb = SEVERITY.indexOf(b)
-    return (ra < 0 ? 0 : ra) <= (rb < 0 ? 0 : rb) ? a : b
 }
 
 /** Everything the checks look at, read once per session. */
@@ -157,7 +129,7 @@ function thresholdPrecondition(probe: SessionProbe): string | null {
 }
 
 /** The offline checks, in the order they run and are reported. */
-export const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
+const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
     {
         name: 'credentials',
         run: async probe => {
@@ -417,7 +389,7 @@ export interface LibraryVersions {
 }
 
 /** The installed versions behind the store (NOTES: 1.x store packages over zapo-js 0.3 is a known mismatch). */
-export function libraryVersions(kind: StoreSpec['primary']['kind']): LibraryVersions {
+function libraryVersions(kind: StoreSpec['primary']['kind']): LibraryVersions {
     const storePackage = `@zapo-js/store-${kind}`
     const zapoJs = readInstalledPackage('zapo-js')?.version ?? null
     const pkg = readInstalledPackage(storePackage)
@@ -441,6 +413,9 @@ export function shardOf(sessionId: string, count: number): number {
 
 export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Promise<CheckReport> {
     const now = deps.now ?? Date.now
+    // a login writes the session's state (prekeys, the server's answers): offline checks only
+    if (options.connect !== null)
+        assertWritable(options.store, 'be logged in from (check --connect)')
     const readable = await openForReading(options.store)
     const { store, catalog } = readable
     try {
@@ -489,12 +464,12 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Pro
     }
 }
 
-export function summarize(reports: readonly SessionReport[]): FleetSummary {
+function summarize(reports: readonly SessionReport[]): FleetSummary {
     const byResult: Partial<Record<ZapoErrorCode, number>> = {}
     let worst: ZapoErrorCode = 'OK'
     for (const r of reports) {
         byResult[r.result] = (byResult[r.result] ?? 0) + 1
-        worst = moreSevere(worst, r.result)
+        worst = worstExit([worst, r.result])
     }
     const ok = byResult.OK ?? 0
     return {
@@ -664,10 +639,10 @@ function finishReport(
     for (const c of checks) {
         if (c.status === 'fail') {
             failures.push(c.name)
-            worst = moreSevere(worst, c.code ?? 'CHECK_FAILED')
+            worst = worstExit([worst, c.code ?? 'CHECK_FAILED'])
         } else if (c.status === 'warn' && strict) {
             failures.push(c.name)
-            worst = moreSevere(worst, 'CHECK_FAILED')
+            worst = worstExit([worst, 'CHECK_FAILED'])
         }
     }
     return {

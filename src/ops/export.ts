@@ -8,7 +8,7 @@
 
 import { createRequire } from 'node:module'
 import { ZapoError } from '../errors.js'
-import { lastLoginMs } from '../client/last-login.js'
+import { lastLoginMs } from '../store/last-login.js'
 import { armorEncode, encryptStream, type Encryption } from '../export/age.js'
 import {
     refuseExisting,
@@ -75,7 +75,7 @@ export interface ExportDeps {
 }
 
 /** A session whose last login is this recent may be running while it is exported. */
-export const LIVE_WINDOW_MS = 10 * 60_000
+const LIVE_WINDOW_MS = 10 * 60_000
 
 export interface ExportedSession {
     readonly id: string

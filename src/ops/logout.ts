@@ -21,17 +21,18 @@ import { takeLeases, type HeldLeases } from '../store/lease.js'
 import type { Logger, WaClient } from 'zapo-js'
 import { ZapoError, type ZapoErrorCode } from '../errors.js'
 import { DURABLE_DOMAINS, type AnyDomain, type StoreSpec } from '../store/address.js'
-import { clearedByPattern } from '../store/open.js'
+import { assertWritable, clearedByPattern } from '../store/open.js'
 import { clearSession } from '../store/records.js'
 import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
 import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
+import { isIqErrorAnswer, isTimeoutMessage } from '../client/messages.js'
 import {
     disconnectQuietly,
     probeLogin,
     withTimeout,
     type LoginProbeResult,
     type ServerOverride
-} from './login-probe.js'
+} from '../client/login-probe.js'
 import { openForReading } from './read-store.js'
 
 export interface LogoutOptions {
@@ -91,6 +92,7 @@ const STABLE_MS = 1_500
 
 export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promise<LogoutResult> {
     const progress = deps.onProgress ?? (() => undefined)
+    assertWritable(options.store, 'be logged out (logout wipes the session)')
     const readable = await openForReading(options.store)
     const { store, catalog } = readable
     let client: WaClient | null = null
@@ -231,8 +233,8 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
                 loggedOut.cancel()
                 const message =
                     (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? ''
-                const timedOut = /timed out|timeout/i.test(message)
-                const answered = /iq failed \(/.test(message)
+                const timedOut = isTimeoutMessage(message)
+                const answered = isIqErrorAnswer(message)
                 if (!timedOut && !answered && attempt === 1) {
                     // the connection went away before the answer: after a 515 zapo-js logs in again by
                     // itself (then ask again on that connection); otherwise start a new login

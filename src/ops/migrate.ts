@@ -20,7 +20,8 @@
  */
 
 import { ZapoError } from '../errors.js'
-import { LIVE_LOGIN_WINDOW_MS, liveSince } from '../client/last-login.js'
+import { LIVE_LOGIN_WINDOW_MS, lastLoginMs, liveSince } from '../store/last-login.js'
+import { conversionNotes, lastWrittenByForeign } from '../store/backends/foreign.js'
 import { identifyStore, storesOverlap } from '../store/identity.js'
 import { assertNewSessionIds } from '../store/session-ids.js'
 import type { DurableDomain, StoreSpec } from '../store/address.js'
@@ -28,7 +29,7 @@ import { catalogForStore, COUNT_FIELDS } from '../store/catalog.js'
 import type { MigrationMark, MigrationMarks } from '../store/migration-marks.js'
 import { migrationMarksFor } from '../store/migration-marks.js'
 import type { OpenedStore } from '../store/open.js'
-import { openStore, storeExists } from '../store/open.js'
+import { assertWritable, openStore, storeExists } from '../store/open.js'
 import { takeLeases, type HeldLeases } from '../store/lease.js'
 import { emptyCounts, readBackBatch, tallyBatch } from '../store/read-back.js'
 import {
@@ -99,6 +100,11 @@ export interface PlannedSession {
     readonly total: number
     /** last successful login (ms since epoch) when recent enough to look live */
     readonly liveSince: number | null
+    /**
+     * what the source holds for the session that has no zapo-js counterpart (a foreign store,
+     * store/backends/foreign.ts), one line each; empty for zapo stores
+     */
+    readonly notCarried: readonly string[]
 }
 
 export interface MigratePlan {
@@ -194,7 +200,7 @@ export const DEFAULT_CONCURRENCY = 4
 export const DEFAULT_LIVE_WINDOW_MS = LIVE_LOGIN_WINDOW_MS
 
 /** Records of each domain in SessionCounts terms. */
-export function recordsByDomain(
+function recordsByDomain(
     counts: SessionCounts,
     domains: readonly DurableDomain[]
 ): Partial<Record<DurableDomain, number>> {
@@ -229,6 +235,9 @@ export async function runMigrate(
 ): Promise<MigrateResult> {
     const now = deps.now ?? Date.now
     const started = now()
+    if (options.mode === 'copy') assertWritable(options.to, 'be migrated into (migrate --to)')
+    if (options.deleteSource)
+        assertWritable(options.from, 'have sessions deleted (--delete-source)')
     await refuseSameStore(options)
     const src = await openStore(options.from, 'read').catch((error: unknown) => {
         if (error instanceof ZapoError && error.code === 'SESSION_NOT_FOUND') {
@@ -474,7 +483,9 @@ async function makePlan(
 
         let records: Partial<Record<StoreDomain, number>> = {}
         let liveSince: number | null = null
+        let notCarried: readonly string[] = []
         if (inSource) {
+            notCarried = (await conversionNotes(src.primary, sessionId)) ?? []
             const counts = allCounts.get(sessionId) ?? (await srcCatalog.counts(sessionId))
             records = recordsByDomain(counts, options.domains)
             if (archiveCounts !== null) {
@@ -490,7 +501,7 @@ async function makePlan(
         }
         const total = Object.values(records).reduce((n, v) => n + (v ?? 0), 0)
         if (COPYING.includes(action)) recordsToCopy += total
-        sessions.push({ sessionId, action, inTarget, mark, records, total, liveSince })
+        sessions.push({ sessionId, action, inTarget, mark, records, total, liveSince, notCarried })
     }
     return {
         from: source,
@@ -515,7 +526,11 @@ async function lastSuccess(
 ): Promise<number | null> {
     try {
         const credentials = await src.domain('auth', sessionId).load()
-        return liveSince(credentials, nowMs, windowMs)
+        // a foreign store (a Baileys folder) tells when its app last wrote the session instead
+        const written = await lastWrittenByForeign(src.primary, sessionId)
+        if (written === null) return liveSince(credentials, nowMs, windowMs)
+        const ms = Math.max(lastLoginMs(credentials) ?? 0, written)
+        return nowMs - ms <= windowMs ? ms : null
     } catch {
         return null
     }
@@ -1002,7 +1017,7 @@ async function warmUp(store: OpenedStore, domains: readonly DurableDomain[]): Pr
 }
 
 /** Domains where the target's catalog counts more (or other) records than were copied. */
-export function compareCounts(
+function compareCounts(
     copied: SessionCounts,
     target: SessionCounts,
     domains: readonly DurableDomain[],
@@ -1029,7 +1044,7 @@ export function compareCounts(
  * found in the target, was not migrated, whatever its (empty) digests say: a verification that
  * compares nothing with nothing never passes.
  */
-export function nothingCompared(
+function nothingCompared(
     planned: PlannedSession,
     source: Readonly<Record<string, DomainDigest>>,
     target: Readonly<Record<string, DomainDigest>>
@@ -1052,7 +1067,7 @@ export function nothingCompared(
  * Domains whose count or sha256 differ (a domain missing on one side counts as empty; a domain
  * holding only properties, count 0, still compares by its hash).
  */
-export function compareDigests(
+function compareDigests(
     source: Readonly<Record<string, DomainDigest>>,
     target: Readonly<Record<string, DomainDigest>>
 ): DigestMismatch[] {

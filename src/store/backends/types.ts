@@ -85,6 +85,15 @@ export interface OpenedBackend {
      * zapo's: a number > 0 means "some other database".
      */
     foreignObjects(): Promise<number>
+    /**
+     * Why each of `sessionIds` must not be written, decided by the server (MySQL / MariaDB: ids
+     * equal under the session_id column's collation, `A` and `a`, `a` and `a `); absent where
+     * the adapter's `idProblem` decides alone
+     */
+    idProblems?(
+        sessionIds: readonly string[],
+        present: readonly string[]
+    ): Promise<ReadonlyMap<string, string>>
     close(): Promise<void>
 }
 
@@ -133,6 +142,11 @@ export interface BackendAdapter<K extends string = string> {
     readonly inProcess: boolean
     /** the namespacing option this backend's addresses take, or null */
     readonly prefixOption: PrefixOption | null
+    /**
+     * a foreign format zapo only reads (baileys/, whatsmeow/): what it is, for the one-line
+     * refusal of every command that would write to it ("a Baileys auth folder")
+     */
+    readonly readOnly?: string
     /** the environment variables a bare name reads, for the "not configured" message */
     readonly envHint: string
     /** where a bare backend name points from the environment, or null */

@@ -127,6 +127,14 @@ async function openRedis(spec: BackendSpec): Promise<OpenedBackend> {
     redis.on('error', (error: unknown) => {
         socketError ??= error
     })
+    // ioredis says on the console.warn channel, raw, when the server needs no password but the
+    // URL carries one ("[WARN] … does not require a password"); the connection works and the
+    // password is simply unused: keep the library's line off zapo's stderr
+    const warn = console.warn
+    console.warn = (...args: unknown[]) => {
+        if (/^\[(WARN|ERROR)\] .*(password|'auth')/.test(String(args[0]))) return
+        warn(...args)
+    }
     try {
         await redis.connect()
         await redis.ping()
@@ -135,6 +143,8 @@ async function openRedis(spec: BackendSpec): Promise<OpenedBackend> {
         // ioredis rejects with "Connection is closed"; the cause is the socket error it emitted
         const cause = socketError ?? error
         throw connectError(spec, cause, redisBackend.classify(cause))
+    } finally {
+        console.warn = warn
     }
     try {
         await selectDb(redis, spec, db)
