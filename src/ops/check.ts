@@ -572,6 +572,7 @@ async function checkSession(
                         deps.onConnect?.(sessionId)
                         const probe = await probeLogin(store, sessionId, {
                             ...options.connect,
+                            holdMessages: true,
                             ...(deps.signal ? { signal: deps.signal } : {})
                         })
                         checks.push(loginResult(probe, options.connect.timeoutMs))
@@ -587,6 +588,12 @@ async function checkSession(
     return finishReport(sessionId, jid, checks, options.strict, now() - started)
 }
 
+/** What a probe did with the messages that arrived during its login (none were taken). */
+function heldLine(held: number): string {
+    if (held === 0) return ''
+    return `; ${held} incoming message${held === 1 ? '' : 's'} left unread and unacknowledged for the application (the server delivers ${held === 1 ? 'it' : 'them'} again at the next login)`
+}
+
 function loginResult(probe: LoginProbeResult, timeoutMs: number): CheckResult {
     const base = { threshold: timeoutMs, unit: 'ms' as const }
     switch (probe.status) {
@@ -595,7 +602,7 @@ function loginResult(probe: LoginProbeResult, timeoutMs: number): CheckResult {
                 'login',
                 result(
                     'pass',
-                    `logged in in ${formatDuration(probe.loginMs)}${probe.restarts > 0 ? ` (after ${probe.restarts} routine 515 restart)` : ''}, then disconnected`,
+                    `logged in in ${formatDuration(probe.loginMs)}${probe.restarts > 0 ? ` (after ${probe.restarts} routine 515 restart)` : ''}, then disconnected${heldLine(probe.heldMessages ?? 0)}`,
                     { ...base, value: probe.loginMs }
                 )
             )

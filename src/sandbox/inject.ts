@@ -446,6 +446,7 @@ export class Injector {
     private async deliver(device: DeviceRecord, node: BinaryNode): Promise<boolean> {
         const conn = device.connection
         if (conn && !conn.closed && !conn.offlineWaiting) {
+            if (node.tag === 'message' && node.attrs.id) conn.unacked.set(node.attrs.id, node)
             await conn.send(node)
             return false
         }

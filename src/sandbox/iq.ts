@@ -63,6 +63,10 @@ export class ClientStanzas {
             if (child(node, 'offline_batch')) await this.options.login.deliverOffline(conn)
             return
         }
+        if ((node.tag === 'receipt' || node.tag === 'ack') && node.attrs.id) {
+            // the client has the message: it is not delivered again
+            conn.unacked.delete(node.attrs.id)
+        }
         if (node.tag === 'receipt' || node.tag === 'notification' || node.tag === 'call') {
             if (node.attrs.id && node.tag === 'receipt') {
                 await conn.respond(ack(node, node.attrs.type ? { type: node.attrs.type } : {}))

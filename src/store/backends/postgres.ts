@@ -73,7 +73,8 @@ async function openPostgres(spec: BackendSpec): Promise<OpenedBackend> {
     // a checked-out client whose connection dies (server restart, terminated backend) emits
     // 'error' too; its in-flight query rejects with the same error, which the caller handles
     pool.on('connect', client => void client.on('error', () => undefined))
-    const migrations = migrationsOnce(pool, spec.tablePrefix ?? '')
+    // schema changes serialised between processes (leases), the migration check made once per run
+    const migrations = migrationsOnce(schemaSerialised(pool), spec.tablePrefix ?? '')
     const dialect = postgresDialect(pool, spec)
     await readyPool(pool, spec, dialect, postgresBackend.classify)
     const { createPostgresStore } = loadStorePackage('@zapo-js/store-postgres')
@@ -233,4 +234,76 @@ function postgresDialect(pool: import('pg').Pool, spec: BackendSpec): SqlDialect
             `INSERT INTO ${ref} (session_id, source, state, updated_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (session_id) DO UPDATE SET source = EXCLUDED.source, state = EXCLUDED.state, updated_at = EXCLUDED.updated_at`
     }
+}
+
+/** Statements that change the schema (the store package creates its tables on first use). */
+const SCHEMA_CHANGE = /^\s*(CREATE|ALTER)\s/i
+/** One lock per database for zapo's and the store package's schema changes. */
+const SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('zapo:schema'))"
+
+type QueryArgs = [unknown, unknown?]
+
+function sqlText(query: unknown): string {
+    if (typeof query === 'string') return query
+    const text = (query as { text?: unknown } | null)?.text
+    return typeof text === 'string' ? text : ''
+}
+
+/**
+ * The pool as the store package gets it: its schema changes (CREATE / ALTER … IF NOT EXISTS, run
+ * lazily by every process on first use) wait for one transaction-level advisory lock, so two
+ * processes creating the same tables at once run one after the other instead of failing on
+ * PostgreSQL's catalog (`duplicate key … pg_type_typname_nsp_index`). Other statements pass
+ * through untouched.
+ */
+function schemaSerialised(pool: import('pg').Pool): import('pg').Pool {
+    const wrapped = new WeakSet<object>()
+    const inTransaction = new WeakMap<object, boolean>()
+    const wrapClient = (client: import('pg').PoolClient): import('pg').PoolClient => {
+        if (wrapped.has(client)) return client
+        wrapped.add(client)
+        const query = client.query.bind(client) as (...args: QueryArgs) => Promise<unknown>
+        const serialised = async (...args: QueryArgs): Promise<unknown> => {
+            const text = sqlText(args[0])
+            if (/^\s*BEGIN\b/i.test(text)) inTransaction.set(client, true)
+            else if (/^\s*(COMMIT|ROLLBACK)\b/i.test(text)) inTransaction.set(client, false)
+            if (!SCHEMA_CHANGE.test(text)) return query(...args)
+            if (inTransaction.get(client) === true) {
+                await query(SCHEMA_LOCK)
+                return query(...args)
+            }
+            await query('BEGIN')
+            try {
+                await query(SCHEMA_LOCK)
+                const result = await query(...args)
+                await query('COMMIT')
+                return result
+            } catch (error) {
+                await query('ROLLBACK').catch(() => undefined)
+                throw error
+            }
+        }
+        ;(client as unknown as { query: unknown }).query = serialised
+        return client
+    }
+    return new Proxy(pool, {
+        get(target, prop) {
+            if (prop === 'connect') return async () => wrapClient(await target.connect())
+            if (prop === 'query')
+                return async (...args: QueryArgs) => {
+                    if (!SCHEMA_CHANGE.test(sqlText(args[0])))
+                        return (target.query as (...a: QueryArgs) => Promise<unknown>)(...args)
+                    const client = wrapClient(await target.connect())
+                    try {
+                        return await (client.query as (...a: QueryArgs) => Promise<unknown>)(
+                            ...args
+                        )
+                    } finally {
+                        client.release()
+                    }
+                }
+            const value: unknown = Reflect.get(target, prop, target)
+            return typeof value === 'function' ? (value as Function).bind(target) : value
+        }
+    })
 }
