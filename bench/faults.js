@@ -16,7 +16,13 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-import { calibrate, inject, SCENARIOS, seededRandom } from '../test/helpers/faults.js'
+import {
+    calibrate,
+    inject,
+    NEEDS_SANDBOX,
+    SCENARIOS,
+    seededRandom
+} from '../test/helpers/faults.js'
 import { pairWithQr, startTestSandbox } from '../test/sandbox/helpers.js'
 
 const COUNT = Number(process.env.BENCH_FAULTS ?? 30)
@@ -37,7 +43,7 @@ try {
         `fault injection: ${COUNT} per command, ${SIGNALS.join(' / ')} in turn, seed ${SEED}`
     )
     for (const name of names) {
-        const sandbox = name === 'logs' ? await startTestSandbox(t) : null
+        const sandbox = NEEDS_SANDBOX.includes(name) ? await startTestSandbox(t) : null
         const pairInto = async (path, sessionId) => {
             const handle = await pairWithQr(t, sandbox, { path, sessionId })
             await handle.cleanup()

@@ -18,7 +18,7 @@
 
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { usageError } from './errors.js'
+import { osProblem, usageError } from './errors.js'
 
 export const CONFIG_FILE_NAME = 'zapo.config.json'
 
@@ -70,7 +70,7 @@ export function loadConfig(explicitPath: string | undefined, cwd = process.cwd()
         const code = (error as NodeJS.ErrnoException).code
         if ((code === 'ENOENT' || code === 'ENOTDIR') && !named) return EMPTY_CONFIG
         throw usageError(
-            `cannot read config file ${path}: ${code ?? 'unreadable'}; fix the path given to --config or ZAPO_CONFIG`
+            `cannot read config file ${path}: ${osProblem(error)}; fix the path given to --config or ZAPO_CONFIG`
         )
     }
     let raw: unknown

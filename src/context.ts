@@ -17,6 +17,7 @@ export interface GlobalOptions {
     readonly json?: boolean
     readonly debug?: boolean
     readonly color?: boolean
+    readonly wait?: string
 }
 
 export interface CliContext {
@@ -24,6 +25,8 @@ export interface CliContext {
     readonly config: ZapoConfig
     readonly env: NodeJS.ProcessEnv
     readonly cwd: string
+    /** --wait: how long to wait for a session another zapo run holds (ms; 0: not at all) */
+    readonly waitMs: number
     /** the store named by --store / ZAPO_STORE / the config file / the embedded default */
     storeSpec(override?: string): StoreSpec
     /** the session named by the flag, ZAPO_SESSION or the config file; a usage error when none */
@@ -48,11 +51,13 @@ export function contextFor(command: Command): CliContext {
         if (value === null) return null
         return validateSessionId(value)
     }
+    const waitMs = globals.wait !== undefined ? parseDuration(globals.wait, '--wait') : 0
     return {
         io,
         config,
         env,
         cwd,
+        waitMs,
         storeSpec: override => resolveStoreSpec(override ?? globals.store, { config, env, cwd }),
         sessionId: (flag, flagName = '--session') => {
             const value = optionalSessionId(flag)

@@ -10,7 +10,15 @@
 
 import { CommanderError } from 'commander'
 import { commandStreamsJson, takeExitCode } from './cli.js'
-import { errorLine, EXIT_CODES, isZapoError, toError, ZapoError } from './errors.js'
+import {
+    errorLine,
+    EXIT_CODES,
+    isZapoError,
+    printable,
+    toError,
+    usageLine,
+    ZapoError
+} from './errors.js'
 import {
     installInterrupts,
     interruptAnnounced,
@@ -87,7 +95,7 @@ function exitCodeOf(error: unknown, flags: { readonly json: boolean; readonly de
                     error: {
                         code: 'USAGE',
                         exitCode: EXIT_CODES.USAGE,
-                        message: error.message.replace(/^error: /, '')
+                        message: usageLine(error.message)
                     }
                 }) + '\n'
             )
@@ -117,7 +125,9 @@ export function reportError(
     }
 ): number {
     const zapoError: ZapoError = isZapoError(error) ? error : internalError(error)
-    if (flags.quiet !== true) process.stderr.write(`zapo: ${zapoError.message}\n`)
+    // what the user typed (ids, paths, URLs) is echoed escaped and cut, never raw
+    const message = printable(zapoError.message)
+    if (flags.quiet !== true) process.stderr.write(`zapo: ${message}\n`)
     if (flags.debug) {
         const cause = (zapoError.cause ?? zapoError) as Error
         process.stderr.write(`${cause.stack ?? String(cause)}\n`)
@@ -128,7 +138,7 @@ export function reportError(
         const fields = {
             code: zapoError.code,
             exitCode: zapoError.exitCode,
-            message: zapoError.message,
+            message,
             meta: zapoError.meta
         }
         const doc = flags.stream ? { event: 'error', ...fields } : { error: fields }

@@ -17,6 +17,7 @@ import { register as registerExport } from './commands/export.js'
 import { register as registerImport } from './commands/import.js'
 import { register as registerMigrate } from './commands/migrate.js'
 import { register as registerSessions } from './commands/sessions.js'
+import { usageLine } from './errors.js'
 import { VERSION } from './version.js'
 
 export function buildProgram(): Command {
@@ -30,9 +31,17 @@ export function buildProgram(): Command {
         .option('--json', 'machine-readable output on stdout (one document, or NDJSON for streams)')
         .option('--no-color', 'no colour (also: NO_COLOR=1)')
         .option('--debug', 'show stack traces and debug logs')
+        .option(
+            '--wait <duration>',
+            'wait up to DURATION for a session another zapo run holds (default: exit 21 at once)'
+        )
         .showSuggestionAfterError(true)
-        .showHelpAfterError('(run with --help for usage)')
         .exitOverride()
+        // a bad command line is one line, like every error: `zapo: <problem>; run … --help`
+        .configureOutput({
+            outputError: (message, write) =>
+                write(`zapo: ${usageLine(message)}; run with --help for usage\n`)
+        })
         .configureHelp({ sortSubcommands: false, showGlobalOptions: true })
         .addHelpText(
             'after',

@@ -135,7 +135,7 @@ const NETWORK_HINT = Object.freeze({
 })
 
 /** One failed socket to `where.url`, from the error the socket met (null when none was seen). */
-export function socketFailure(where: Where, error: Error | null, timedOut = false): ConnectFailure {
+function socketFailure(where: Where, error: Error | null, timedOut = false): ConnectFailure {
     const { url } = where
     const code = (error as NodeJS.ErrnoException | null)?.code ?? ''
     if (code === 'ECONNREFUSED') {
@@ -178,7 +178,7 @@ export function socketFailure(where: Where, error: Error | null, timedOut = fals
 }
 
 /** The handshake stopped at the certificate chain (`WaNoiseCert.js` says why). */
-export function certificateFailure(where: Where, reason: string): ConnectFailure {
+function certificateFailure(where: Where, reason: string): ConnectFailure {
     return makeFailure(
         'untrusted',
         where,

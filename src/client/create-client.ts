@@ -1,5 +1,6 @@
 import { zapoRoot } from '../zapo-cjs.js'
-import type { Logger, WaClient, WaClientOptions, WaStore } from 'zapo-js'
+import type { Logger, WaClient, WaStore } from 'zapo-js'
+import type { WaClientOptions } from 'zapo-js/client'
 
 import { installTracedWebSocket } from './connect-failure.js'
 import { parseRootCa } from './root-ca.js'
@@ -10,25 +11,30 @@ export interface WaServerOverride {
     readonly rootCa: string
 }
 
+/**
+ * The client options the CLI may tune (timeouts, what a logout close clears, the device name):
+ * never `dangerous`, never `testHooks` (a --server override sets the test root CA itself).
+ */
+export type ClientTuning = Pick<
+    WaClientOptions,
+    | 'connectTimeoutMs'
+    | 'timeoutIntervalMs'
+    | 'iqTimeoutMs'
+    | 'keepAliveIntervalMs'
+    | 'deadSocketTimeoutMs'
+    | 'reconnectIntervalMs'
+    | 'deviceBrowser'
+    | 'deviceOsDisplayName'
+    | 'history'
+    | 'logoutStoreClear'
+>
+
 export interface CreateWaClientOptions {
     readonly store: WaStore
     readonly sessionId: string
     readonly server?: WaServerOverride | null
     readonly logger?: Logger
-    /** Extra client options for tests and tuning; never `dangerous`, never `testHooks`. */
-    readonly tuning?: Pick<
-        WaClientOptions,
-        | 'connectTimeoutMs'
-        | 'timeoutIntervalMs'
-        | 'iqTimeoutMs'
-        | 'keepAliveIntervalMs'
-        | 'deadSocketTimeoutMs'
-        | 'reconnectIntervalMs'
-        | 'deviceBrowser'
-        | 'deviceOsDisplayName'
-        | 'history'
-        | 'logoutStoreClear'
-    >
+    readonly tuning?: ClientTuning
 }
 
 /** The one place the CLI builds a `WaClient`. No `dangerous.*` option is ever set here. */

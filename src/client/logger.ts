@@ -1,8 +1,9 @@
 /**
- * The client's own log lines, and zapo's, through pino: pretty (pino-pretty) on stderr for
- * people, one JSON object per line on stderr with `--json`. The result implements zapo-js's
+ * The client's own log lines, and zapo's, through pino. The result implements zapo-js's
  * `Logger` (level, trace/debug/info/warn/error(message, context)) and is what createWaClient
- * gets as `logger`.
+ * gets as `logger`. Where the lines go and how they look (pretty for people, JSON lines with
+ * `--json`) is the UI's choice: ui/client-logger.ts builds the destination and calls
+ * `pinoClientLogger`.
  *
  * Context objects go through output.ts's serialiser before pino sees them: bytes become
  * base64, and every field named in SECRET_FIELDS is redacted whatever its depth, so no key
@@ -10,20 +11,11 @@
  */
 
 import pino from 'pino'
-import type { Writable } from 'node:stream'
 import type { Logger } from 'zapo-js'
 import { usageError } from '../errors.js'
 import { toJsonValue } from '../output.js'
-import { prettyLogStream } from '../ui/log-pretty.js'
 
-export const LOG_LEVELS = Object.freeze([
-    'trace',
-    'debug',
-    'info',
-    'warn',
-    'error',
-    'silent'
-] as const)
+const LOG_LEVELS = Object.freeze(['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const)
 export type LogLevelName = (typeof LOG_LEVELS)[number]
 type ZapoLogLevel = Logger['level']
 
@@ -37,40 +29,27 @@ export function parseLogLevel(value: string, flag = '--log-level'): LogLevelName
     return level as LogLevelName
 }
 
-export interface ClientLoggerOptions {
-    readonly level: LogLevelName
-    /** JSON lines instead of pretty ones */
-    readonly json: boolean
-    readonly color: boolean
-    /** fields on every line, e.g. { session: 't1' } */
-    readonly bindings?: Readonly<Record<string, string>>
-    /** where lines go (default: stderr); tests pass a stream */
-    readonly stream?: Writable
-}
-
 export interface ClientLogger extends Logger {
     /** the same sink with more bound fields (one per session) */
     child(bindings: Readonly<Record<string, string>>): ClientLogger
 }
 
-/** Builds the pino root and wraps it as a zapo-js Logger. */
-export function createClientLogger(options: ClientLoggerOptions): ClientLogger {
-    const destination: pino.DestinationStream = options.json
-        ? (options.stream ?? pino.destination({ dest: 2, sync: true }))
-        : (prettyLogStream({
-              color: options.color,
-              ...(options.stream ? { stream: options.stream } : {})
-          }) as pino.DestinationStream)
+/** A pino root writing to `destination`, wrapped as a zapo-js Logger. */
+export function pinoClientLogger(
+    destination: pino.DestinationStream,
+    level: LogLevelName,
+    bindings?: Readonly<Record<string, string>>
+): ClientLogger {
     const root = pino(
         {
-            level: options.level,
+            level,
             base: null,
             timestamp: pino.stdTimeFunctions.isoTime,
             formatters: { level: label => ({ level: label }) }
         },
         destination
     )
-    return adapt(options.bindings ? root.child(options.bindings) : root)
+    return adapt(bindings ? root.child(bindings) : root)
 }
 
 function adapt(log: pino.Logger): ClientLogger {

@@ -272,29 +272,3 @@ export function closeForFailure(event: {
         return { reason: CLOSE_REASONS.FAILURE_TEMP_BANNED, code: 402, isLogout: false }
     return null
 }
-
-/** Fatal exit codes from most to least severe: with many sessions, the worst one is the exit code. */
-export const FATAL_SEVERITY: readonly ZapoErrorCode[] = Object.freeze([
-    'ACCOUNT_BLOCKED',
-    'LOGGED_OUT',
-    'CLIENT_REJECTED',
-    'REPLACED',
-    'UNTRUSTED_SERVER',
-    'CONNECTION_FAILED'
-])
-
-/** The most severe of some exit codes (OK when none). */
-export function worstExit(codes: Iterable<ZapoErrorCode>): ZapoErrorCode {
-    let best: ZapoErrorCode = 'OK'
-    let bestRank = Number.POSITIVE_INFINITY
-    for (const code of codes) {
-        if (code === 'OK') continue
-        const index = FATAL_SEVERITY.indexOf(code)
-        const rank = index === -1 ? FATAL_SEVERITY.length : index
-        if (rank < bestRank) {
-            best = code
-            bestRank = rank
-        }
-    }
-    return best
-}

@@ -14,7 +14,7 @@
  * - attempts reset once a connection stayed open for `stableMs`
  */
 
-import type { WaClientOptions } from 'zapo-js'
+import type { WaLogoutStoreClearOptions } from 'zapo-js/client'
 import {
     classifyClose,
     CLOSE_REASONS,
@@ -37,7 +37,7 @@ export interface ReconnectPolicyOptions {
     readonly now?: () => number
 }
 
-export const RECONNECT_DEFAULTS = Object.freeze({
+const RECONNECT_DEFAULTS = Object.freeze({
     baseMs: 1_000,
     capMs: 60_000,
     maxAttempts: Number.POSITIVE_INFINITY,
@@ -182,7 +182,7 @@ export class ReconnectPolicy {
  * stay, the library logs in again with them, and fatal reasons leave the stale credentials in
  * place for `zapo pair` to overwrite or `zapo logout` to remove: watching never deletes data.
  */
-type StoreClearOptions = NonNullable<WaClientOptions['logoutStoreClear']>
+type StoreClearOptions = WaLogoutStoreClearOptions
 
 export const KEEP_STORE_ON_CLOSE: Readonly<Required<StoreClearOptions>> = Object.freeze({
     auth: false,

@@ -12,7 +12,7 @@ export interface NoiseRootCa {
 
 const ROOT_CA_PATTERN = /^(\d{1,10}):([A-Za-z0-9+/]+={0,2})$/
 
-export class RootCaFormatError extends Error {
+class RootCaFormatError extends Error {
     readonly code = 'E_ROOT_CA_FORMAT'
 
     constructor(message: string) {

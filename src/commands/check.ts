@@ -249,6 +249,7 @@ export async function prepare(flags: CheckFlags, ctx: CliContext): Promise<Prepa
               timeoutMs,
               settleMs,
               rate: flags.rate !== undefined ? parseRate(flags.rate) : null,
+              waitMs: ctx.waitMs ?? 0,
               ...(await clientLogger(ctx, flags.logLevel))
           }
         : null
@@ -268,7 +269,10 @@ export async function clientLogger(
     ctx: CliContext,
     flag: string | undefined
 ): Promise<{ logger?: import('zapo-js').Logger }> {
-    const { createClientLogger, parseLogLevel } = await import('../client/logger.js')
+    const [{ parseLogLevel }, { createClientLogger }] = await Promise.all([
+        import('../client/logger.js'),
+        import('../ui/client-logger.js')
+    ])
     const level = flag !== undefined ? parseLogLevel(flag) : ctx.io.debug ? 'debug' : 'silent'
     if (level === 'silent') return {}
     return { logger: createClientLogger({ level, json: ctx.io.json, color: ctx.io.color }) }

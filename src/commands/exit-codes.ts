@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { handle } from '../cli.js'
-import { EXIT_CODE_MEANINGS, EXIT_CODES, type ZapoErrorCode } from '../errors.js'
+import { EXIT_CODE_MEANINGS, EXIT_CODES, SEVERITY, type ZapoErrorCode } from '../errors.js'
 import { printJson, printLine } from '../output.js'
 
 export function register(program: Command): void {
@@ -15,7 +15,7 @@ export function register(program: Command): void {
                     meaning: EXIT_CODE_MEANINGS[code]
                 }))
                 if (ctx.io.json) {
-                    printJson(ctx.io, { exitCodes: rows })
+                    printJson(ctx.io, { exitCodes: rows, severity: SEVERITY })
                     return
                 }
                 for (const row of rows)
@@ -23,6 +23,10 @@ export function register(program: Command): void {
                         ctx.io,
                         `${String(row.exitCode).padStart(3)}  ${row.code.padEnd(20)} ${row.meaning}`
                     )
+                printLine(
+                    ctx.io,
+                    `\nseveral outcomes in one run (check --all, logs --all) exit with the most severe, most severe first: ${SEVERITY.map(code => EXIT_CODES[code]).join(', ')}`
+                )
             })
         )
 }

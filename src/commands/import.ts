@@ -19,6 +19,7 @@ import { describeCounts, PASSPHRASE_ENV } from './export.js'
 interface ImportFlags {
     readonly session?: string
     readonly force?: boolean
+    readonly overwriteLive?: boolean
     readonly dryRun?: boolean
     readonly identity?: readonly string[]
     readonly passphraseFile?: string
@@ -36,6 +37,10 @@ export function register(program: Command): void {
             "import the file's single session under this id (the old id must then never connect)"
         )
         .option('--force', 'replace a session the target store already holds')
+        .option(
+            '--overwrite-live',
+            'with --force: replace a session that logged in within the last 10 minutes (an application may be running it)'
+        )
         .option(
             '--dry-run',
             'decrypt and verify, show what the file holds, write nothing (no store needed)'
@@ -117,6 +122,8 @@ async function importCommand(file: string, flags: ImportFlags, ctx: CliContext):
             store,
             sessionId,
             force: flags.force === true,
+            overwriteLive: flags.overwriteLive === true,
+            waitMs: ctx.waitMs,
             dryRun,
             identities,
             passphrase

@@ -97,7 +97,7 @@ async function runLogoutCommand(flags: LogoutFlags, ctx: CliContext): Promise<nu
         forced: 'if the server had been asked to remove the device, run zapo logout again to remove its stored state'
     })
     const result = await runLogout(
-        { store, sessionId, server, timeoutMs, ...logging },
+        { store, sessionId, server, timeoutMs, waitMs: ctx.waitMs, ...logging },
         {
             confirm: async (target: LogoutTarget) => {
                 const where = server ? `the test server ${server.url}` : 'WhatsApp'

@@ -116,6 +116,7 @@ async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
     const server = ctx.server(flags)
     const options: LogsOptions = {
         storeSpec: ctx.storeSpec(),
+        waitMs: ctx.waitMs,
         sessions,
         shard: parseShardFlags(flags, flags.all ? null : '--all'),
         server,
@@ -150,7 +151,7 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
     const [{ runLogs }, { eventLineFormatter }, { createClientLogger }] = await Promise.all([
         import('../ops/logs.js'),
         import('../ui/event-line.js'),
-        import('../client/logger.js')
+        import('../ui/client-logger.js')
     ])
     const { io } = ctx
     // the clients' own log lines: stderr, pretty for people, pino JSON lines with --json

@@ -127,6 +127,7 @@ export function parseMigrateFlags(flags: MigrateFlags, ctx: CliContext): Migrate
         mode: flags.dryRun ? 'dry-run' : flags.verifyOnly ? 'verify-only' : 'copy',
         existing: flags.skipExisting ? 'skip' : flags.overwrite ? 'overwrite' : 'refuse',
         deleteSource: flags.deleteSource === true,
+        waitMs: ctx.waitMs,
         batchSize:
             flags.batchSize !== undefined
                 ? parsePositiveInt(flags.batchSize, '--batch-size')

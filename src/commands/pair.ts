@@ -20,6 +20,7 @@ interface PairFlags {
     readonly session?: string
     readonly phone?: string
     readonly force?: boolean
+    readonly overwriteLive?: boolean
     readonly timeout?: string
     readonly server?: string
     readonly serverRootCa?: string
@@ -45,6 +46,10 @@ export function register(program: Command): void {
         .option(
             '--force',
             'pair again over an already paired session (its old credentials are replaced)'
+        )
+        .option(
+            '--overwrite-live',
+            'with --force: replace a session that logged in within the last 10 minutes (an application may be running it)'
         )
         .option(
             '--timeout <duration>',
@@ -151,6 +156,8 @@ async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
                 sessionId,
                 method: phone !== null ? { kind: 'phone', phone } : { kind: 'qr' },
                 force: flags.force === true,
+                overwriteLive: flags.overwriteLive === true,
+                waitMs: ctx.waitMs,
                 timeoutMs,
                 server: sandboxPhone?.server ?? server
             },
@@ -281,7 +288,7 @@ async function createScreen(
 
 /** --debug: the client's logs on stderr (pretty, or JSON lines with --json), secrets redacted. */
 async function debugLogger(io: Io, session: string): Promise<import('zapo-js').Logger> {
-    const { createClientLogger } = await import('../client/logger.js')
+    const { createClientLogger } = await import('../ui/client-logger.js')
     return createClientLogger({
         level: 'debug',
         json: io.json,

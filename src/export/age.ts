@@ -21,7 +21,7 @@ const AGE_MAGIC = 'age-encryption.org/v1\n'
 const ARMOR_BEGIN = '-----BEGIN AGE ENCRYPTED FILE-----'
 
 /** The scrypt work factor age uses by default (log2 N); the reference CLI uses the same. */
-export const DEFAULT_SCRYPT_WORK_FACTOR = 18
+const DEFAULT_SCRYPT_WORK_FACTOR = 18
 
 function encrypterFor(encryption: Encryption): Encrypter {
     const encrypter = new Encrypter()

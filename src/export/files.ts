@@ -6,8 +6,8 @@
 
 import { randomBytes } from 'node:crypto'
 import {
-    existsSync,
     linkSync,
+    lstatSync,
     readdirSync,
     realpathSync,
     renameSync,
@@ -16,13 +16,36 @@ import {
 } from 'node:fs'
 import { open, readFile, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
-import { ZapoError, usageError } from '../errors.js'
+import { osProblem, ZapoError, usageError } from '../errors.js'
 import { atForcedStop } from '../interrupt.js'
 import type { StoreSpec } from '../store/address.js'
 
-/** Throws EXISTS when `path` exists and `force` is not set. */
+/**
+ * Throws EXISTS when something is at `path` (a dangling or looping symlink counts) and `force`
+ * is not set; refuses (USAGE) a directory, device or fifo there even with `force`.
+ */
 export function refuseExisting(path: string, force: boolean, flag = '--force'): void {
-    if (!force && existsSync(path)) {
+    let entry: import('node:fs').Stats
+    try {
+        entry = lstatSync(path)
+    } catch {
+        return
+    }
+    let kind = entry.isSymbolicLink() ? null : entry
+    if (kind === null) {
+        try {
+            kind = statSync(path)
+        } catch {
+            // a dangling or looping link: replacing it replaces the link
+        }
+    }
+    if (kind !== null && !kind.isFile()) {
+        throw usageError(
+            `${path} is ${kind.isDirectory() ? 'a directory' : 'not a regular file'}: pass the path of a file to write`,
+            { path }
+        )
+    }
+    if (!force) {
         throw new ZapoError(
             'EXISTS',
             `${path} already exists: choose another file name or pass ${flag} to replace it`,
@@ -124,6 +147,16 @@ function writeError(path: string, error: unknown): ZapoError {
         )
     if (code === 'EISDIR')
         return usageError(`cannot write ${path}: it is a directory; pass a file name`)
+    if (code === 'ENOSPC' || code === 'EDQUOT')
+        return usageError(
+            `cannot write ${path}: ${osProblem(error)}; free some space or choose another path`,
+            { path }
+        )
+    if (typeof (error as NodeJS.ErrnoException).syscall === 'string')
+        return usageError(`cannot write ${path}: ${osProblem(error)}; choose another path`, {
+            path,
+            errno: code
+        })
     return new ZapoError(
         'INTERNAL',
         `cannot write ${path} (${code}): ${(error as Error).message}`,
@@ -292,7 +325,7 @@ export async function readInput(
         if (code === 'ENOENT')
             throw usageError(`no such file: ${path}; check the path of the export`)
         if (code === 'EACCES') throw usageError(`cannot read ${path}: permission denied`)
-        throw error
+        throw usageError(`cannot read ${path}: ${osProblem(error)}; check the path of the export`)
     }
 }
 
@@ -305,7 +338,7 @@ export async function readSecretFile(path: string, what: string): Promise<string
         if (code === 'ENOENT') throw usageError(`${what} ${path} does not exist; check the path`)
         if (code === 'EACCES') throw usageError(`cannot read ${what} ${path}: permission denied`)
         if (code === 'EISDIR') throw usageError(`${what} ${path} is a directory; pass a file`)
-        throw error
+        throw usageError(`cannot read ${what} ${path}: ${osProblem(error)}; check the path`)
     }
 }
 

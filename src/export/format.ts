@@ -90,7 +90,7 @@ export function hasRecords(counts: SessionCounts): boolean {
 }
 
 /** The record kinds of each durable domain. */
-export const RECORD_KINDS = Object.freeze({
+const RECORD_KINDS = Object.freeze({
     auth: ['credentials'],
     signal: ['signal'],
     preKey: ['preKeyState', 'preKey'],
@@ -102,11 +102,6 @@ export const RECORD_KINDS = Object.freeze({
 } as const satisfies Record<DurableDomain, readonly string[]>)
 
 export type RecordKind = (typeof RECORD_KINDS)[DurableDomain][number]
-
-/** The file domain a RecordBatch belongs to (app-state collections travel with appState). */
-export function fileDomainOf(batch: RecordBatch): DurableDomain {
-    return batch.domain === 'appStateCollections' ? 'appState' : batch.domain
-}
 
 // ---------------------------------------------------------------------------------------------
 // canonical values
@@ -431,7 +426,7 @@ function checkKeyPair(value: unknown, what: string): void {
 }
 
 /** Decodes one record's data (already through decodeValue) for the store contracts; throws on a malformed record. */
-export function decodeRecord(kind: RecordKind, raw: unknown): unknown {
+function decodeRecord(kind: RecordKind, raw: unknown): unknown {
     const data = asObject(raw, kind)
     switch (kind) {
         case 'credentials': {
@@ -546,7 +541,7 @@ const KINDS_BY_DOMAIN: ReadonlyMap<string, ReadonlySet<string>> = new Map(
     Object.entries(RECORD_KINDS).map(([domain, kinds]) => [domain, new Set<string>(kinds)])
 )
 
-export function isRecordKind(domain: string, kind: unknown): kind is RecordKind {
+function isRecordKind(domain: string, kind: unknown): kind is RecordKind {
     return typeof kind === 'string' && KINDS_BY_DOMAIN.get(domain)?.has(kind) === true
 }
 

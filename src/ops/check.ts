@@ -6,7 +6,7 @@
  * store contracts and the catalog). Each check returns a status
  * (pass | warn | fail | skip), a value and its threshold; a failed check names
  * the error code it stands for, and a session's result is the most severe of
- * those codes (`SEVERITY`). `--connect` adds a real login through the
+ * those codes (`worstExit`, errors.ts). `--connect` adds a real login through the
  * library's client. Nothing here prints, prompts or exits.
  *
  * A check never removes anything: the login probe disables the library's
@@ -18,7 +18,9 @@ import { createRequire } from 'node:module'
 import type { Logger, WaAuthCredentials } from 'zapo-js'
 import { zapoProto } from '../zapo-cjs.js'
 import type { RegistrationInfo, SignedPreKeyRecord } from 'zapo-js/signal'
-import { EXIT_CODES, ZapoError, type ZapoErrorCode } from '../errors.js'
+import { EXIT_CODES, ZapoError, worstExit, type ZapoErrorCode } from '../errors.js'
+import { lastLoginMs } from '../client/last-login.js'
+import { takeLeases } from '../store/lease.js'
 import type { StoreSpec } from '../store/address.js'
 import { sessionFailure } from '../store/failures.js'
 import type { OpenedStore } from '../store/open.js'
@@ -26,7 +28,7 @@ import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
 import { checkCredentialIntegrity } from './integrity.js'
 import { readInstalledPackage } from './doctor.js'
 import { openForReading } from './read-store.js'
-import { probeLogin, type LoginProbeResult, type ServerOverride } from './login-probe.js'
+import { probeLogin, type LoginProbeResult, type ServerOverride } from '../client/login-probe.js'
 import { mapBounded, startRate } from '../util/concurrency.js'
 import { inShard, shardOf, type Shard } from '../util/shard.js'
 
@@ -65,33 +67,8 @@ export interface ConnectOptions {
     /** logins started per second at most (--rate), null for as fast as --concurrency allows */
     readonly rate?: number | null
     readonly logger?: Logger
-}
-
-/**
- * Severity of a session's result, most severe first. A fleet's exit code is
- * the exit code of its most severe session result.
- */
-export const SEVERITY: readonly ZapoErrorCode[] = Object.freeze([
-    'INTERNAL',
-    'STORE_UNAVAILABLE',
-    'INTEGRITY',
-    'LOGGED_OUT',
-    'ACCOUNT_BLOCKED',
-    'CLIENT_REJECTED',
-    'REPLACED',
-    'SESSION_NOT_FOUND',
-    'NOT_PAIRED',
-    'UNTRUSTED_SERVER',
-    'CONNECTION_FAILED',
-    'TIMEOUT',
-    'CHECK_FAILED',
-    'OK'
-] as const)
-
-export function moreSevere(a: ZapoErrorCode, b: ZapoErrorCode): ZapoErrorCode {
-    const ra = SEVERITY.indexOf(a)
-    const rb = SEVERITY.indexOf(b)
-    return (ra < 0 ? 0 : ra) <= (rb < 0 ? 0 : rb) ? a : b
+    /** how long to wait for the session's lease when another zapo run holds it (ms) */
+    readonly waitMs?: number
 }
 
 /** Everything the checks look at, read once per session. */
@@ -154,7 +131,7 @@ function thresholdPrecondition(probe: SessionProbe): string | null {
 }
 
 /** The offline checks, in the order they run and are reported. */
-export const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
+const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
     {
         name: 'credentials',
         run: async probe => {
@@ -297,8 +274,8 @@ export const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
             const threshold = probe.thresholds.maxSinceLoginMs
             const why = thresholdPrecondition(probe)
             if (why) return named(name, result('skip', why, { threshold, unit: 'ms' }))
-            const ts = probe.credentials?.lastSuccessTs
-            if (typeof ts !== 'number' || !Number.isFinite(ts) || ts <= 0) {
+            const lastMs = lastLoginMs(probe.credentials)
+            if (lastMs === null) {
                 return named(
                     name,
                     result('warn', 'no successful login recorded in the credentials', {
@@ -307,7 +284,7 @@ export const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
                     })
                 )
             }
-            const age = Math.max(0, probe.now - ts * 1000)
+            const age = Math.max(0, probe.now - lastMs)
             const detail = `last successful login ${formatDuration(age)} ago (limit ${formatDuration(threshold)})`
             if (age > threshold) {
                 return named(
@@ -414,7 +391,7 @@ export interface LibraryVersions {
 }
 
 /** The installed versions behind the store (NOTES: 1.x store packages over zapo-js 0.3 is a known mismatch). */
-export function libraryVersions(kind: StoreSpec['primary']['kind']): LibraryVersions {
+function libraryVersions(kind: StoreSpec['primary']['kind']): LibraryVersions {
     const storePackage = `@zapo-js/store-${kind}`
     const zapoJs = readInstalledPackage('zapo-js')?.version ?? null
     const pkg = readInstalledPackage(storePackage)
@@ -497,12 +474,12 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Pro
     }
 }
 
-export function summarize(reports: readonly SessionReport[]): FleetSummary {
+function summarize(reports: readonly SessionReport[]): FleetSummary {
     const byResult: Partial<Record<ZapoErrorCode, number>> = {}
     let worst: ZapoErrorCode = 'OK'
     for (const r of reports) {
         byResult[r.result] = (byResult[r.result] ?? 0) + 1
-        worst = moreSevere(worst, r.result)
+        worst = worstExit([worst, r.result])
     }
     const ok = byResult.OK ?? 0
     return {
@@ -568,12 +545,37 @@ async function checkSession(
                 )
             } else {
                 if (loginSlot !== null) await loginSlot()
-                deps.onConnect?.(sessionId)
-                const probe = await probeLogin(store, sessionId, {
-                    ...options.connect,
+                // one connection per device: the probe holds the session's lease while connected
+                const held = await takeLeases(store.primary, [sessionId], {
+                    command: 'check --connect',
+                    waitMs: options.connect.waitMs ?? 0,
                     ...(deps.signal ? { signal: deps.signal } : {})
+                }).catch((error: unknown) => {
+                    if (!(error instanceof ZapoError) || error.code !== 'SESSION_BUSY') throw error
+                    checks.push(
+                        named(
+                            'login',
+                            result('fail', `not attempted: ${error.message}`, {
+                                threshold: options.connect!.timeoutMs,
+                                unit: 'ms',
+                                code: 'SESSION_BUSY'
+                            })
+                        )
+                    )
+                    return null
                 })
-                checks.push(loginResult(probe, options.connect.timeoutMs))
+                if (held !== null) {
+                    try {
+                        deps.onConnect?.(sessionId)
+                        const probe = await probeLogin(store, sessionId, {
+                            ...options.connect,
+                            ...(deps.signal ? { signal: deps.signal } : {})
+                        })
+                        checks.push(loginResult(probe, options.connect.timeoutMs))
+                    } finally {
+                        await held.release()
+                    }
+                }
             }
         }
     } catch (error) {
@@ -643,10 +645,10 @@ function finishReport(
     for (const c of checks) {
         if (c.status === 'fail') {
             failures.push(c.name)
-            worst = moreSevere(worst, c.code ?? 'CHECK_FAILED')
+            worst = worstExit([worst, c.code ?? 'CHECK_FAILED'])
         } else if (c.status === 'warn' && strict) {
             failures.push(c.name)
-            worst = moreSevere(worst, 'CHECK_FAILED')
+            worst = worstExit([worst, 'CHECK_FAILED'])
         }
     }
     return {

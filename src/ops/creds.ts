@@ -21,6 +21,7 @@ import {
     type IntegrityReport
 } from './integrity.js'
 import { openForReading } from './read-store.js'
+import { lastLoginMs } from '../client/last-login.js'
 import { readSessionAuth, toIso, undecodable, type SessionAuthRecords } from './session-auth.js'
 
 export interface CredsShowOptions {
@@ -193,7 +194,7 @@ function buildView(
             displayName: c.meDisplayName ?? null,
             pushName: c.pushName ?? null,
             platform: c.platform ?? null,
-            lastLoginAt: toIso(c.lastSuccessTs),
+            lastLoginAt: toIso(lastLoginMs(c)),
             accountCreatedAt: toIso(c.accountCreationTs)
         },
         credentials: {

@@ -40,7 +40,7 @@ export interface DoctorCheck<S> {
 }
 
 /** Runs checks in order; a check that throws is a failure, never a crash of the whole run. */
-export async function runChecks<S>(
+async function runChecks<S>(
     checks: readonly DoctorCheck<S>[],
     state: S,
     onResult?: (result: DoctorResult) => void
@@ -118,7 +118,7 @@ export async function runDoctor(
  * own codes win (STORE_UNAVAILABLE, SESSION_NOT_FOUND for a missing file, …)
  * because they are the most specific; a broken installation is CHECK_FAILED.
  */
-export function exitCodeFor(checks: readonly DoctorResult[]): number {
+function exitCodeFor(checks: readonly DoctorResult[]): number {
     const failed = checks.filter(c => c.status === 'fail')
     if (failed.length === 0) return EXIT_CODES.OK
     const store = failed.find(c => c.name.startsWith('store:') && c.code !== undefined)

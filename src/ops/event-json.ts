@@ -18,7 +18,7 @@ import { EXIT_CODES } from '../errors.js'
 import { toJsonValue } from '../output.js'
 
 /** Types of events a session produces (the `--type` vocabulary). */
-export const EVENT_TYPES = Object.freeze([
+const EVENT_TYPES = Object.freeze([
     'message',
     'receipt',
     'presence',
@@ -45,7 +45,7 @@ export const EVENT_TYPES = Object.freeze([
 export type EventType = (typeof EVENT_TYPES)[number]
 
 /** The session's own lifecycle (and zapo's errors): shown whatever --chat/--from say, never counted by --count. */
-export const STATUS_TYPES: ReadonlySet<EventType> = new Set([
+const STATUS_TYPES: ReadonlySet<EventType> = new Set([
     'connection',
     'reconnect',
     'stopped',
@@ -265,9 +265,7 @@ function isLong(value: object): boolean {
 }
 
 /** The kind of a message's content: the first content field of the protobuf (conversation, imageMessage, …). */
-export function contentKind(
-    message: Readonly<Record<string, unknown>> | undefined
-): string | undefined {
+function contentKind(message: Readonly<Record<string, unknown>> | undefined): string | undefined {
     if (!message) return undefined
     for (const [key, value] of Object.entries(message)) {
         if (key === 'messageContextInfo' || value === null || value === undefined) continue
@@ -278,9 +276,7 @@ export function contentKind(
 }
 
 /** The human text of a message: conversation, extended text, or a caption. */
-export function messageText(
-    message: Readonly<Record<string, unknown>> | undefined
-): string | undefined {
+function messageText(message: Readonly<Record<string, unknown>> | undefined): string | undefined {
     if (!message) return undefined
     const m = unwrap(message)
     if (typeof m.conversation === 'string') return m.conversation

@@ -9,6 +9,7 @@
 import { createRequire } from 'node:module'
 import { ZapoError } from '../errors.js'
 import { inShard, type Shard } from '../util/shard.js'
+import { lastLoginMs } from '../client/last-login.js'
 import { armorEncode, encryptStream, type Encryption } from '../export/age.js'
 import {
     refuseExisting,
@@ -78,7 +79,7 @@ export interface ExportDeps {
 }
 
 /** A session whose last login is this recent may be running while it is exported. */
-export const LIVE_WINDOW_MS = 10 * 60_000
+const LIVE_WINDOW_MS = 10 * 60_000
 
 export interface ExportedSession {
     readonly id: string
@@ -319,9 +320,7 @@ async function introFor(
         )
     }
     const credentials = counts.credentials ? await store.domain('auth', sessionId).load() : null
-    const ts = credentials?.lastSuccessTs
-    const lastSuccessMs =
-        typeof ts === 'number' && Number.isFinite(ts) ? (ts < 1e12 ? ts * 1000 : ts) : null
+    const lastSuccessMs = lastLoginMs(credentials)
     return {
         intro: {
             type: 'session',

@@ -35,6 +35,8 @@ import { DURABLE_DOMAINS, type DurableDomain, type StoreSpec } from '../store/ad
 import { catalogFor } from '../store/catalog.js'
 import { assertNewSessionIds } from '../store/session-ids.js'
 import { openStore, type OpenedStore } from '../store/open.js'
+import { assertNotLive, takeLeases, type HeldLeases } from '../store/lease.js'
+import { lastLoginMs } from '../client/last-login.js'
 import {
     batchSizeOf,
     clearSession,
@@ -65,6 +67,10 @@ export interface ImportOptions {
     readonly passphrase: () => Promise<string | null>
     /** records per store write (default 500) */
     readonly batchSize?: number
+    /** how long to wait for sessions another zapo run holds (their leases), in ms */
+    readonly waitMs?: number
+    /** with force: replace sessions that logged in within the live window too */
+    readonly overwriteLive?: boolean
 }
 
 export interface ImportDeps {
@@ -124,7 +130,7 @@ export interface ImportResult {
 }
 
 /** Decrypts, parses and verifies an export; shared by import and dry run. */
-export async function openExport(
+async function openExport(
     options: Pick<ImportOptions, 'input' | 'name' | 'identities' | 'passphrase'>
 ): Promise<{
     readonly info: AgeFileInfo
@@ -260,8 +266,16 @@ export async function runImport(
     if (options.store === null) throw new ZapoError('USAGE', 'no target store: pass --store')
 
     const store = await openStore(options.store, 'write')
+    let held: HeldLeases | null = null
     try {
         checkpoint()
+        // one writer per session: the existence checks, the snapshot a rollback restores and the
+        // writes all happen under the leases of every target session
+        held = await takeLeases(store.primary, parsed.sessions.map(targetIdOf), {
+            command: 'import',
+            waitMs: options.waitMs ?? 0,
+            ...(deps.signal ? { signal: deps.signal } : {})
+        })
         const catalog = catalogFor(store)
         const replaced = await writeAll(store, catalog, parsed, plaintext, targetIdOf, options, {
             ...deps,
@@ -276,6 +290,7 @@ export async function runImport(
             durationMs: Math.round(performance.now() - started)
         }
     } finally {
+        await held?.release()
         await store.close()
     }
 }
@@ -331,6 +346,13 @@ async function writeAll(
             `session${ids.length > 1 ? 's' : ''} ${ids.map(id => `"${id}"`).join(', ')} already exist${ids.length > 1 ? '' : 's'} in ${store.spec.label}: pass --force to replace, or --session NEW to import under another id`,
             { sessions: ids, store: store.spec.label }
         )
+    }
+    for (const id of existing) {
+        const credentials = await store.domain('auth', id).load()
+        assertNotLive(id, lastLoginMs(credentials), {
+            overwriteLive: options.overwriteLive === true,
+            command: 'import --force'
+        })
     }
     await assertNewSessionIds(store, parsed.sessions.map(targetIdOf))
     const batchSize = options.batchSize ?? 500

@@ -56,7 +56,7 @@ export interface IntegrityInput {
     readonly signedPreKey: SignedPreKeyRecord | null
 }
 
-export const INTEGRITY_CHECKS = Object.freeze([
+const INTEGRITY_CHECKS = Object.freeze([
     'identity-key-pair',
     'noise-key-pair',
     'signed-prekey-key-pair',

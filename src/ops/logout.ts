@@ -17,6 +17,7 @@
  * `clearSession`) and says so (`clearedBy: 'zapo'`).
  */
 
+import { takeLeases, type HeldLeases } from '../store/lease.js'
 import type { Logger, WaClient } from 'zapo-js'
 import { ZapoError, type ZapoErrorCode } from '../errors.js'
 import { DURABLE_DOMAINS, type AnyDomain, type StoreSpec } from '../store/address.js'
@@ -24,13 +25,14 @@ import { clearedByPattern } from '../store/open.js'
 import { clearSession } from '../store/records.js'
 import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
 import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
+import { isIqErrorAnswer, isTimeoutMessage } from '../client/messages.js'
 import {
     disconnectQuietly,
     probeLogin,
     withTimeout,
     type LoginProbeResult,
     type ServerOverride
-} from './login-probe.js'
+} from '../client/login-probe.js'
 import { openForReading } from './read-store.js'
 
 export interface LogoutOptions {
@@ -40,6 +42,8 @@ export interface LogoutOptions {
     /** for the login and for the server's answer to the removal (ms) */
     readonly timeoutMs: number
     readonly logger?: Logger
+    /** how long to wait for the session's lease when another zapo run holds it (ms) */
+    readonly waitMs?: number
 }
 
 export interface LogoutTarget {
@@ -91,7 +95,14 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
     const readable = await openForReading(options.store)
     const { store, catalog } = readable
     let client: WaClient | null = null
+    let held: HeldLeases | null = null
     try {
+        // one writer per session: nothing else writes it or connects as its device meanwhile
+        held = await takeLeases(store.primary, [options.sessionId], {
+            command: 'logout',
+            waitMs: options.waitMs ?? 0,
+            ...(deps.signal ? { signal: deps.signal } : {})
+        })
         // the catalog first: the store packages create their tables on first use of a contract
         const before = await catalog.counts(options.sessionId)
         const credentials = before.credentials
@@ -221,8 +232,8 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
                 loggedOut.cancel()
                 const message =
                     (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? ''
-                const timedOut = /timed out|timeout/i.test(message)
-                const answered = /iq failed \(/.test(message)
+                const timedOut = isTimeoutMessage(message)
+                const answered = isIqErrorAnswer(message)
                 if (!timedOut && !answered && attempt === 1) {
                     // the connection went away before the answer: after a 515 zapo-js logs in again by
                     // itself (then ask again on that connection); otherwise start a new login
@@ -292,6 +303,7 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
         }
     } finally {
         if (client) await disconnectQuietly(client)
+        await held?.release()
         await readable.close()
     }
 }

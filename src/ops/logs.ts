@@ -22,24 +22,20 @@ import {
 } from '../client/connect-failure.js'
 import {
     createWaClient,
-    type CreateWaClientOptions,
+    type ClientTuning,
     type WaServerOverride
 } from '../client/create-client.js'
 import type { ClientLogger } from '../client/logger.js'
+import { demoteBookkeeping, isSupersededConnect } from '../client/messages.js'
 import { SILENT_LOGGER } from '../client/silent-logger.js'
-import {
-    CLOSE_REASONS,
-    closeForFailure,
-    worstExit,
-    type CloseClassification
-} from '../client/reasons.js'
+import { CLOSE_REASONS, closeForFailure, type CloseClassification } from '../client/reasons.js'
 import {
     KEEP_STORE_ON_CLOSE,
     ReconnectPolicy,
     type ReconnectDecision,
     type ReconnectPolicyOptions
 } from '../client/reconnect.js'
-import { toError, ZapoError, type ZapoErrorCode } from '../errors.js'
+import { toError, worstExit, ZapoError, type ZapoErrorCode } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
 import type { OpenedStore } from '../store/open.js'
 import { sessionFailure } from '../store/failures.js'
@@ -60,6 +56,8 @@ import { inShard, type Shard } from '../util/shard.js'
 
 export interface LogsOptions {
     readonly storeSpec: StoreSpec
+    /** how long to wait for sessions another zapo run holds (their leases), in ms */
+    readonly waitMs?: number
     /** session ids, or every paired session of the store */
     readonly sessions: readonly string[] | 'all'
     /** with sessions 'all': only the sessions of this shard (src/util/shard.ts) */
@@ -85,7 +83,7 @@ export interface LogsDeps {
     readonly policy?: ReconnectPolicyOptions
     /** the clients' log lines (one child per session); default: none */
     readonly logger?: ClientLogger
-    readonly tuning?: CreateWaClientOptions['tuning']
+    readonly tuning?: ClientTuning
 }
 
 export type LogsEnd = 'count' | 'timeout' | 'aborted' | 'sessions_ended'
@@ -111,14 +109,6 @@ export interface LogsResult {
 /** the shared silent logger, with the child() a ClientLogger has */
 const SILENT: ClientLogger = Object.freeze({ ...SILENT_LOGGER, child: () => SILENT })
 
-/** Library log lines that are bookkeeping for this command, shown at debug rather than warn. */
-const DEMOTED_LOG_MESSAGES: ReadonlySet<string> = new Set([
-    'clearing pending node queries',
-    // after a 515 zapo-js 0.3 has destroyed its write-behind (archive domains are not kept here)
-    'write-behind discarded pending write',
-    'auth client clearing stored credentials'
-])
-
 export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<LogsResult> {
     const sessionIds = await resolveSessions(
         options.storeSpec,
@@ -130,6 +120,16 @@ export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<Log
 
     const { openStore } = await import('../store/open.js')
     const store = await openStore(options.storeSpec, 'write')
+    // one connection per device: the sessions' leases, all or none, for as long as logs runs
+    const { takeLeases } = await import('../store/lease.js')
+    const held = await takeLeases(store.primary, sessionIds, {
+        command: 'logs',
+        waitMs: options.waitMs ?? 0,
+        ...(deps.signal ? { signal: deps.signal } : {})
+    }).catch(async (error: unknown) => {
+        await store.close()
+        throw error
+    })
     const baseLogger: ClientLogger = deps.logger ?? SILENT
     const runners: SessionRunner[] = []
     let matched = 0
@@ -172,14 +172,17 @@ export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<Log
                         sessionId,
                         server: options.server,
                         logger: watchConnect(
-                            demote(baseLogger.child({ session: sessionId }), () => finishing),
+                            demoteBookkeeping(
+                                baseLogger.child({ session: sessionId }),
+                                () => finishing
+                            ),
                             options.server,
                             watch
                         ),
                         tuning: {
                             ...(deps.tuning ?? {}),
                             logoutStoreClear: KEEP_STORE_ON_CLOSE
-                        } as CreateWaClientOptions['tuning']
+                        }
                     })
             })
             runners.push(runner)
@@ -198,6 +201,7 @@ export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<Log
         deps.signal?.removeEventListener('abort', onAbort)
         finishing = true
         await Promise.all(runners.map(r => r.shutdown()))
+        await held.release()
         await store.close()
     }
 }
@@ -211,21 +215,6 @@ function passes(record: EventRecord, options: LogsOptions): boolean {
     if (options.chat !== null && !jidMatches(record.chat, options.chat)) return false
     if (options.from !== null && !jidMatches(record.from, options.from)) return false
     return true
-}
-
-/**
- * Demotes the library's bookkeeping lines to debug, and every warning once the run is ending:
- * queries cut short by our own disconnect ("client disconnected") are its expected echo.
- */
-function demote(logger: ClientLogger, ending: () => boolean): ClientLogger {
-    const quiet = (message: string): boolean => ending() || DEMOTED_LOG_MESSAGES.has(message)
-    return {
-        ...logger,
-        warn: (message, context) =>
-            quiet(message) ? logger.debug(message, context) : logger.warn(message, context),
-        info: (message, context) =>
-            quiet(message) ? logger.debug(message, context) : logger.info(message, context)
-    }
 }
 
 interface ConnectionEventLike {
@@ -396,7 +385,7 @@ class SessionRunner {
         } catch (error) {
             if (this.stopped() || this.shuttingDown) return
             // the library's own restart (after a 515) took over this connect: not a failure
-            if (/superseded/i.test(toError(error).message)) return
+            if (isSupersededConnect(toError(error).message)) return
             const decision = this.policy.connectFailed(this.sessionId)
             const why = this.lastFailure ? failureLine(this.lastFailure) : toError(error).message
             this.lastFailure = null

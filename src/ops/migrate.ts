@@ -21,6 +21,7 @@
 
 import { ZapoError } from '../errors.js'
 import { inShard, type Shard } from '../util/shard.js'
+import { LIVE_LOGIN_WINDOW_MS, liveSince } from '../client/last-login.js'
 import { identifyStore, storesOverlap } from '../store/identity.js'
 import { assertNewSessionIds } from '../store/session-ids.js'
 import type { DurableDomain, StoreSpec } from '../store/address.js'
@@ -29,6 +30,7 @@ import type { MigrationMark, MigrationMarks } from '../store/migration-marks.js'
 import { migrationMarksFor } from '../store/migration-marks.js'
 import type { OpenedStore } from '../store/open.js'
 import { openStore, storeExists } from '../store/open.js'
+import { takeLeases, type HeldLeases } from '../store/lease.js'
 import { emptyCounts, readBackBatch, tallyBatch } from '../store/read-back.js'
 import {
     batchSizeOf,
@@ -74,6 +76,8 @@ export interface MigrateOptions {
     readonly liveWindowMs?: number
     /** with sessions 'all': only the sessions of this shard (src/util/shard.ts) */
     readonly shard?: Shard | null
+    /** how long to wait for sessions another zapo run holds (their leases); 0: exit 21 at once */
+    readonly waitMs?: number
 }
 
 /** What happens to one session. */
@@ -192,10 +196,10 @@ const COPYING: readonly SessionAction[] = ['copy', 'resume', 'overwrite']
 
 export const DEFAULT_BATCH_SIZE = 500
 export const DEFAULT_CONCURRENCY = 4
-export const DEFAULT_LIVE_WINDOW_MS = 10 * 60_000
+export const DEFAULT_LIVE_WINDOW_MS = LIVE_LOGIN_WINDOW_MS
 
 /** Records of each domain in SessionCounts terms. */
-export function recordsByDomain(
+function recordsByDomain(
     counts: SessionCounts,
     domains: readonly DurableDomain[]
 ): Partial<Record<DurableDomain, number>> {
@@ -218,6 +222,10 @@ interface Opened {
     readonly src: OpenedStore
     readonly srcCatalog: ZapoSessionCatalog
     dst: OpenedStore | null
+    /** the source opened for writing, holding its leases (--delete-source) */
+    srcWritable: OpenedStore | null
+    /** the leases this run holds, target first */
+    leases: HeldLeases[]
 }
 
 export async function runMigrate(
@@ -237,15 +245,21 @@ export async function runMigrate(
         }
         throw error
     })
-    const opened: Opened = { src, srcCatalog: catalogForStore(src), dst: null }
+    const opened: Opened = {
+        src,
+        srcCatalog: catalogForStore(src),
+        dst: null,
+        srcWritable: null,
+        leases: []
+    }
     try {
         // plan against what the target holds, read-only: a target that does not exist yet is
         // planned as empty, and created (or opened for writing) only once the plan stands
         opened.dst = storeExists(options.to) === false ? null : await openStore(options.to, 'read')
         const planCatalog = opened.dst ? catalogForStore(opened.dst) : null
         const planMarks = opened.dst ? migrationMarksFor(opened.dst.primary) : null
-        const plan = await makePlan(options, opened.srcCatalog, src, planCatalog, planMarks, now())
-        deps.onPlan?.(plan)
+        let plan = await makePlan(options, opened.srcCatalog, src, planCatalog, planMarks, now())
+        if (options.mode !== 'copy') deps.onPlan?.(plan)
         if (options.mode === 'dry-run') return finish('planned', plan, [], started, now())
         if (options.mode === 'verify-only' && opened.dst === null) {
             throw new ZapoError(
@@ -271,6 +285,11 @@ export async function runMigrate(
             await opened.dst?.close()
             opened.dst = null
             opened.dst = await openStore(options.to, 'write')
+            // one writer per session: the plan is made again under the leases, so a session
+            // another live run is copying is never "resumed" here, and one it finished meanwhile
+            // is seen as verified or moved
+            plan = await planUnderLeases(options, deps, opened, plan, now)
+            deps.onPlan?.(plan)
         }
         const dst = opened.dst!
         const dstCatalog = catalogForStore(dst)
@@ -293,8 +312,12 @@ export async function runMigrate(
         const cancelled = deps.signal?.aborted === true
         if (cancelled) return finish('cancelled', plan, outcomes, started, now())
         if (failed.length > 0) return finish('verify-failed', plan, outcomes, started, now())
-        if (options.deleteSource && options.mode === 'copy') {
-            const deleted = await runner.deleteSources(outcomes)
+        // (no source opened for writing: the plan had nothing to copy, verify or delete)
+        if (options.deleteSource && options.mode === 'copy' && opened.srcWritable !== null) {
+            for (const held of opened.leases) await held.confirm()
+            const deleted = await runner.deleteSources(outcomes, opened.srcWritable, opened.leases)
+            if (deleted.some(o => o.verified === false))
+                return finish('verify-failed', plan, deleted, started, now())
             const final = finish(
                 deps.signal?.aborted ? 'cancelled' : 'migrated',
                 plan,
@@ -312,9 +335,50 @@ export async function runMigrate(
             now()
         )
     } finally {
+        for (const held of opened.leases.reverse()) await held.release().catch(() => undefined)
+        await opened.srcWritable?.close()
         await opened.dst?.close()
         await src.close()
     }
+}
+
+/**
+ * Takes the leases of every session the run writes — in the target, and in the source too
+ * with --delete-source (all or none, target first) — then makes the plan again under them.
+ */
+async function planUnderLeases(
+    options: MigrateOptions,
+    deps: MigrateDeps,
+    opened: Opened,
+    first: MigratePlan,
+    now: () => number
+): Promise<MigratePlan> {
+    const dst = opened.dst!
+    const ids = first.sessions
+        .filter(s => s.action !== 'skip' && s.action !== 'refuse' && s.action !== 'moved')
+        .map(s => s.sessionId)
+    if (ids.length === 0) return first
+    const leaseOptions = {
+        command: 'migrate',
+        waitMs: options.waitMs ?? 0,
+        ...(deps.signal ? { signal: deps.signal } : {})
+    }
+    opened.leases.push(await takeLeases(dst.primary, ids, leaseOptions))
+    if (options.deleteSource) {
+        opened.srcWritable = await openStore(options.from, 'write')
+        opened.leases.push(await takeLeases(opened.srcWritable.primary, ids, leaseOptions))
+    }
+    const plan = await makePlan(
+        options,
+        opened.srcCatalog,
+        opened.src,
+        catalogForStore(dst),
+        migrationMarksFor(dst.primary),
+        now()
+    )
+    const refused = plan.sessions.filter(s => s.action === 'refuse')
+    if (refused.length > 0) throw existsError(refused, options.to.label)
+    return plan
 }
 
 /**
@@ -457,10 +521,7 @@ async function lastSuccess(
 ): Promise<number | null> {
     try {
         const credentials = await src.domain('auth', sessionId).load()
-        const ts = credentials?.lastSuccessTs
-        if (typeof ts !== 'number' || !Number.isFinite(ts)) return null
-        const ms = ts < 1e12 ? ts * 1000 : ts
-        return nowMs - ms <= windowMs ? ms : null
+        return liveSince(credentials, nowMs, windowMs)
     } catch {
         return null
     }
@@ -769,7 +830,11 @@ class Runner {
         if (this.archive.length === 0) return digest.result()
         const archive = await digestArchiveOf(
             store,
-            store === this.src ? this.srcArchive : this.dstArchive,
+            store === this.src
+                ? this.srcArchive
+                : store === this.dst
+                  ? this.dstArchive
+                  : archiveCatalogFor(store),
             sessionId,
             this.archive,
             this.options.batchSize,
@@ -835,40 +900,70 @@ class Runner {
         )
     }
 
-    /** Deletes the source of every verified session (the whole run verified). */
-    async deleteSources(outcomes: readonly SessionOutcome[]): Promise<SessionOutcome[]> {
-        const writable = await openStore(this.options.from, 'write')
+    /**
+     * Deletes the source of every verified session (the whole run verified), through `writable`
+     * (the source opened for writing, holding the sessions' leases). Right before each delete,
+     * under the lease, the source session is read again: one whose digest is no longer the one
+     * verified (an application wrote to it during the copy) is not deleted; its mark goes back
+     * to "copying" so the same command copies it again, and the run fails.
+     */
+    async deleteSources(
+        outcomes: readonly SessionOutcome[],
+        writable: OpenedStore,
+        leases: readonly HeldLeases[]
+    ): Promise<SessionOutcome[]> {
         const out: SessionOutcome[] = []
-        try {
-            for (const outcome of outcomes) {
-                if (this.aborted || outcome.verified !== true || outcome.sourceDeleted) {
-                    out.push(outcome)
-                    continue
-                }
-                const { sessionId } = outcome
-                await this.marks.write({
-                    sessionId,
-                    source: this.plan.from,
-                    state: 'deleting-source',
-                    updatedAt: this.now()
-                })
-                if (this.archive.length > 0) await clearArchive(writable, sessionId, this.archive)
-                await clearSession(writable, sessionId, { domains: this.options.domains })
-                await this.marks.write({
-                    sessionId,
-                    source: this.plan.from,
-                    state: 'moved',
-                    updatedAt: this.now()
-                })
-                this.advance('delete', sessionId, 0, 0, 0)
-                // what the source holds now, against what the plan counted there
-                const planned = this.plan.sessions.find(p => p.sessionId === sessionId)
-                const left = await this.recordsIn(writable, sessionId)
-                const removed = Math.max(0, (planned?.total ?? 0) - left)
-                out.push({ ...outcome, sourceDeleted: removed > 0, sourceRecordsDeleted: removed })
+        const writableCatalog = catalogForStore(writable)
+        for (const outcome of outcomes) {
+            if (this.aborted || outcome.verified !== true || outcome.sourceDeleted) {
+                out.push(outcome)
+                continue
             }
-        } finally {
-            await writable.close()
+            const { sessionId } = outcome
+            for (const held of leases) held.assertHeld()
+            const now = await this.digestOf(writable, writableCatalog, sessionId)
+            if (now === null) {
+                out.push(outcome)
+                continue
+            }
+            const changed = compareDigests(outcome.digests, now)
+            if (changed.length > 0) {
+                await this.marks.write({
+                    sessionId,
+                    source: this.plan.from,
+                    state: 'copying',
+                    updatedAt: this.now()
+                })
+                out.push({
+                    ...outcome,
+                    verified: false,
+                    mismatches: changed.map(m => ({
+                        ...m,
+                        extra: 'the source changed after it was copied and verified: it was not deleted; run the same command again to copy it again'
+                    }))
+                })
+                continue
+            }
+            await this.marks.write({
+                sessionId,
+                source: this.plan.from,
+                state: 'deleting-source',
+                updatedAt: this.now()
+            })
+            if (this.archive.length > 0) await clearArchive(writable, sessionId, this.archive)
+            await clearSession(writable, sessionId, { domains: this.options.domains })
+            await this.marks.write({
+                sessionId,
+                source: this.plan.from,
+                state: 'moved',
+                updatedAt: this.now()
+            })
+            this.advance('delete', sessionId, 0, 0, 0)
+            // what the source holds now, against what the plan counted there
+            const planned = this.plan.sessions.find(p => p.sessionId === sessionId)
+            const left = await this.recordsIn(writable, sessionId)
+            const removed = Math.max(0, (planned?.total ?? 0) - left)
+            out.push({ ...outcome, sourceDeleted: removed > 0, sourceRecordsDeleted: removed })
         }
         return out
     }
@@ -913,7 +1008,7 @@ async function warmUp(store: OpenedStore, domains: readonly DurableDomain[]): Pr
 }
 
 /** Domains where the target's catalog counts more (or other) records than were copied. */
-export function compareCounts(
+function compareCounts(
     copied: SessionCounts,
     target: SessionCounts,
     domains: readonly DurableDomain[],
@@ -940,7 +1035,7 @@ export function compareCounts(
  * found in the target, was not migrated, whatever its (empty) digests say: a verification that
  * compares nothing with nothing never passes.
  */
-export function nothingCompared(
+function nothingCompared(
     planned: PlannedSession,
     source: Readonly<Record<string, DomainDigest>>,
     target: Readonly<Record<string, DomainDigest>>
@@ -963,7 +1058,7 @@ export function nothingCompared(
  * Domains whose count or sha256 differ (a domain missing on one side counts as empty; a domain
  * holding only properties, count 0, still compares by its hash).
  */
-export function compareDigests(
+function compareDigests(
     source: Readonly<Record<string, DomainDigest>>,
     target: Readonly<Record<string, DomainDigest>>
 ): DigestMismatch[] {

@@ -2,7 +2,7 @@
  * `zapo pair`: links a new companion device to a phone by QR code or pairing code and stores
  * its credentials under one session id.
  *
- * The pairing client writes into a memory staging store (see pair-staging.ts); the real store
+ * The pairing client writes into a memory staging store (see client/pair-staging.ts); the real store
  * is only read (is the session already paired?) until the pairing has completed and the
  * post-pairing login has settled. Then the client disconnects (never logs out), and the
  * finished state is copied into the real store. Every other ending — timeout, cancel, a
@@ -11,46 +11,33 @@
  * Never prints, prompts or exits: progress goes to `deps.onProgress`, failures are ZapoErrors.
  */
 
-import type { Logger, WaAuthCredentials } from 'zapo-js'
-import type { WaClient } from 'zapo-js/client'
 import { ZapoError, toError, usageError } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
-import { openStore, unwritableStore, type OpenedStore } from '../store/open.js'
+import { openStore, storeExists, unwritableStore, type OpenedStore } from '../store/open.js'
+import { assertNotLive, takeLeases, type HeldLeases } from '../store/lease.js'
+import { lastLoginMs } from '../client/last-login.js'
 import type { RecordBatch } from '../store/records.types.js'
-import { classifyClose } from '../client/reasons.js'
-import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
-import { createStagingStore, credentialsOf } from './pair-staging.js'
-import { watchConnect, type ConnectFailure } from '../client/connect-failure.js'
+import { credentialsOf } from '../client/pair-staging.js'
+import {
+    pairIntoStaging,
+    pairingCancelled,
+    type PairingDeps,
+    type PairingOptions
+} from '../client/pairing.js'
 
-export type PairMethod =
-    { readonly kind: 'qr' } | { readonly kind: 'phone'; readonly phone: string }
+export type { PairMethod, PairProgress } from '../client/pairing.js'
 
-export interface PairOptions {
+export interface PairOptions extends PairingOptions {
     readonly storeSpec: StoreSpec
-    readonly sessionId: string
-    readonly method: PairMethod
     /** replace the credentials of an already paired session */
     readonly force: boolean
-    readonly timeoutMs: number
-    /** a test server (zapo sandbox): its URL and root CA; null = the production service */
-    readonly server: { readonly url: string; readonly rootCa: string } | null
-    /** longest wait, after the phone confirmed, for the post-pairing login to settle */
-    readonly settleMs?: number
+    /** how long to wait for the session's lease when another zapo run holds it (ms) */
+    readonly waitMs?: number
+    /** with force: replace a session that logged in within the live window too */
+    readonly overwriteLive?: boolean
 }
 
-export type PairProgress =
-    | { readonly type: 'connecting'; readonly server: string | null }
-    | { readonly type: 'qr'; readonly qr: string; readonly expiresInMs: number }
-    | { readonly type: 'pairing_code'; readonly code: string; readonly expiresInMs: number }
-    | { readonly type: 'scanned'; readonly meJid: string }
-    | { readonly type: 'saving' }
-
-export interface PairDeps {
-    readonly onProgress: (event: PairProgress) => void
-    /** aborting cancels the pairing (Ctrl-C): the store is left as it was */
-    readonly signal?: AbortSignal
-    readonly logger?: Logger
-}
+export type PairDeps = PairingDeps
 
 export interface PairResult {
     readonly sessionId: string
@@ -66,13 +53,6 @@ export interface PairResult {
     readonly settled: boolean
     readonly timings: { readonly pairedMs: number; readonly storedMs: number }
 }
-
-/** How long a pairing code stays usable (zapo-js refuses a primary hello after 180 s). */
-export const PAIRING_CODE_TTL_MS = 180_000
-export const DEFAULT_PAIR_TIMEOUT_MS = 180_000
-const DEFAULT_SETTLE_MS = 15_000
-const QR_EXPIRY_GRACE_MS = 3_000
-const SOCKET_WAIT_MS = 2_000
 
 /**
  * Normalises a phone number for the pairing-code flow: digits with the country code; '+',
@@ -98,39 +78,53 @@ export function normalizePhone(input: string): string {
     return stripped
 }
 
-/** What a refused or failed pairing is called, from a `<failure reason>` code. */
-function failureError(reason: number | undefined, during: 'pairing'): ZapoError {
-    const code = reason ?? 0
-    if (code === 503 || code === 500) {
-        return new ZapoError(
-            'CONNECTION_FAILED',
-            `the server is unavailable (${code}) during ${during}: try again in a few minutes`,
-            { reason: code }
-        )
-    }
-    if (code === 405 || code === 409) {
-        return new ZapoError(
-            'CLIENT_REJECTED',
-            `the server rejected this client (${code}): update zapo / zapo-js`,
-            { reason: code }
-        )
-    }
-    return new ZapoError(
-        'PAIRING_REFUSED',
-        `the pairing was refused (server failure ${code}): nothing was stored; run zapo pair again and confirm on the phone`,
-        {
-            reason: code
-        }
-    )
-}
-
 export async function runPair(options: PairOptions, deps: PairDeps): Promise<PairResult> {
     const { sessionId } = options
     const method = options.method
     if (method.kind === 'phone') normalizePhone(method.phone)
-    if (deps.signal?.aborted) throw cancelled()
+    if (deps.signal?.aborted) throw pairingCancelled()
 
+    // one writer per session: the lease is held from the start when the store exists (a second
+    // pair exits 21 at once), else taken before the commit; the commit happens only if the
+    // session is still what it was when the pairing began
+    const leased: { store: OpenedStore | null; held: HeldLeases | null } = {
+        store: null,
+        held: null
+    }
+    const lease = async (): Promise<void> => {
+        if (leased.held !== null) return
+        leased.store ??= await openStore(options.storeSpec, 'write')
+        leased.held = await takeLeases(leased.store.primary, [sessionId], {
+            command: 'pair',
+            waitMs: options.waitMs ?? 0,
+            ...(deps.signal ? { signal: deps.signal } : {})
+        })
+    }
+    try {
+        if (storeExists(options.storeSpec) !== false) {
+            assertWritable(options.storeSpec)
+            await lease()
+        }
+        return await pairLeased(options, deps, lease, leased)
+    } finally {
+        await leased.held?.release()
+        await leased.store?.close()
+    }
+}
+
+async function pairLeased(
+    options: PairOptions,
+    deps: PairDeps,
+    lease: () => Promise<void>,
+    leased: { store: OpenedStore | null; held: HeldLeases | null }
+): Promise<PairResult> {
+    const { sessionId } = options
     const existing = await readExisting(options.storeSpec, sessionId)
+    if (existing.meJid !== null && options.force)
+        assertNotLive(sessionId, existing.lastLogin, {
+            overwriteLive: options.overwriteLive === true,
+            command: 'pair --force'
+        })
     if (existing.meJid !== null && !options.force) {
         throw new ZapoError(
             'EXISTS',
@@ -142,18 +136,28 @@ export async function runPair(options: PairOptions, deps: PairDeps): Promise<Pai
     deps.onProgress({ type: 'saving' })
     const started = Date.now()
     const credentials = credentialsOf(outcome.batches)
-    // the pairing took minutes: the session may have been paired by someone else meanwhile
+    // the pairing took minutes: under the lease, the session must still be what it was
+    try {
+        await lease()
+        await leased.held!.confirm()
+    } catch (error) {
+        if (!(error instanceof ZapoError) || error.code !== 'SESSION_BUSY') throw error
+        throw new ZapoError(
+            'SESSION_BUSY',
+            `${error.message.replace(/: (wait for it|stopped before).*$/, '')}: nothing was stored, and the new device ${credentials.meJid ?? ''} is linked on the phone without credentials anywhere; remove it there, then pair again when the session is free`,
+            { ...error.meta, unsaved: credentials.meJid ?? null }
+        )
+    }
     const now = await readExisting(options.storeSpec, sessionId)
-    if (now.meJid !== null && now.meJid !== existing.meJid && !options.force) {
+    if (now.meJid !== existing.meJid || now.hasState !== existing.hasState) {
         throw new ZapoError(
             'EXISTS',
-            `session "${sessionId}" was paired as ${now.meJid} by another process while this pairing ran: the new device ${credentials.meJid ?? ''} is linked on the phone but not stored; remove it there (or pair again with --force)`,
+            `session "${sessionId}" changed while this pairing ran (${now.meJid !== null ? `now paired as ${now.meJid}` : now.hasState ? 'now holds other state' : 'its state was removed'}), written by another process: nothing was stored, and the new device ${credentials.meJid ?? ''} is linked on the phone without credentials anywhere; remove it there, then pair again`,
             { session: sessionId, meJid: now.meJid, unsaved: credentials.meJid ?? null }
         )
     }
-    let store: OpenedStore | null = null
+    const store = leased.store!
     try {
-        store = await openStore(options.storeSpec, 'write')
         await commit(store, sessionId, outcome.batches, now.hasState)
     } catch (error) {
         const err = toError(error)
@@ -163,8 +167,6 @@ export async function runPair(options: PairOptions, deps: PairDeps): Promise<Pai
             { session: sessionId },
             { cause: err }
         )
-    } finally {
-        await store?.close()
     }
     return {
         sessionId,
@@ -188,14 +190,18 @@ export async function runPair(options: PairOptions, deps: PairDeps): Promise<Pai
 async function readExisting(
     spec: StoreSpec,
     sessionId: string
-): Promise<{ readonly meJid: string | null; readonly hasState: boolean }> {
+): Promise<{
+    readonly meJid: string | null
+    readonly hasState: boolean
+    readonly lastLogin: number | null
+}> {
     assertWritable(spec)
     let store: OpenedStore
     try {
         store = await openStore(spec, 'read')
     } catch (error) {
         if (error instanceof ZapoError && error.code === 'SESSION_NOT_FOUND')
-            return { meJid: null, hasState: false }
+            return { meJid: null, hasState: false, lastLogin: null }
         throw error
     }
     try {
@@ -206,13 +212,17 @@ async function readExisting(
         const { catalogForStore } = await import('../store/catalog.js')
         const catalog = catalogForStore(store)
         const schema = await catalog.schemaState()
-        if (schema.state === 'missing') return { meJid: null, hasState: false }
+        if (schema.state === 'missing') return { meJid: null, hasState: false, lastLogin: null }
         const counts = await catalog.counts(sessionId)
         const hasState = Object.values(counts).some(
             value => value === true || (typeof value === 'number' && value > 0)
         )
         const credentials = counts.credentials ? await store.domain('auth', sessionId).load() : null
-        return { meJid: credentials?.meJid ?? null, hasState: hasState || credentials !== null }
+        return {
+            meJid: credentials?.meJid ?? null,
+            hasState: hasState || credentials !== null,
+            lastLogin: lastLoginMs(credentials)
+        }
     } finally {
         await store.close()
     }
@@ -263,283 +273,6 @@ async function commit(
             // the write error below is what the user needs to see
         }
         throw error
-    }
-}
-
-interface StagedOutcome {
-    readonly batches: readonly RecordBatch[]
-    readonly settled: boolean
-    readonly pairedMs: number
-}
-
-function cancelled(): ZapoError {
-    return new ZapoError('CANCELLED', 'pairing cancelled: nothing was stored')
-}
-
-async function pairIntoStaging(options: PairOptions, deps: PairDeps): Promise<StagedOutcome> {
-    const { sessionId, method } = options
-    const staging = await createStagingStore(sessionId)
-    let client: WaClient | null = null
-    let finished = false
-    // a refused socket or an untrusted certificate, reported as it happens (see below)
-    let connectFailed: (failure: ConnectFailure) => void = () => undefined
-    const timers = new Set<NodeJS.Timeout>()
-    const later = (ms: number, fn: () => void): void => {
-        const timer = setTimeout(() => {
-            timers.delete(timer)
-            fn()
-        }, ms)
-        timers.add(timer)
-    }
-    try {
-        const server = options.server
-        const { createWaClient } = await import('../client/create-client.js')
-        try {
-            client = createWaClient({
-                store: staging.store,
-                sessionId,
-                server,
-                logger: watchConnect(deps.logger ?? null, server, {
-                    onFailure: failure => connectFailed(failure)
-                }),
-                // zapo-js waits this long for a socket to open (then retries) and, after the server
-                // closed first, for a close handshake it never sees: keep a refused pairing from
-                // lingering 10 s after its result
-                tuning: {
-                    timeoutIntervalMs: Math.max(1_000, Math.min(options.timeoutMs, SOCKET_WAIT_MS)),
-                    // a 515 "reconnect now" right after pairing must not wipe the staged device
-                    logoutStoreClear: KEEP_STORE_ON_CLOSE
-                } as never
-            }) as WaClient
-        } catch (error) {
-            throw usageError(
-                `${toError(error).message}: check --server and --server-root-ca (zapo sandbox --json prints both)`
-            )
-        }
-        const active = client
-        deps.onProgress({ type: 'connecting', server: server?.url ?? null })
-
-        const started = Date.now()
-        let paired: WaAuthCredentials | null = null
-        let pairedAt = 0
-        let lastQrExpiresAt = 0
-        let codeRequested = false
-        let connected = false
-
-        const outcome = await new Promise<StagedOutcome>((resolve, reject) => {
-            const fail = (error: ZapoError): void => {
-                if (finished) return
-                finished = true
-                reject(error)
-            }
-            const succeed = async (settledInTime: boolean): Promise<void> => {
-                if (finished) return
-                finished = true
-                try {
-                    // flushes write-behind and closes the socket; the device stays linked
-                    await active.disconnect()
-                    resolve({
-                        batches: await staging.snapshot(),
-                        settled: settledInTime,
-                        pairedMs: pairedAt - started
-                    })
-                } catch (error) {
-                    reject(error)
-                }
-            }
-
-            const onAbort = (): void => {
-                if (paired) {
-                    // the phone already linked the device: finish saving rather than strand it
-                    void succeed(false)
-                    return
-                }
-                fail(cancelled())
-            }
-            deps.signal?.addEventListener('abort', onAbort, { once: true })
-            // zapo-js would retry a refused socket or an untrusted server until its connect
-            // timeout: before the phone confirmed, either ends the pairing at once
-            connectFailed = failure => {
-                if (paired) return
-                fail(
-                    new ZapoError(
-                        failure.code,
-                        `cannot pair: ${failure.summary}; nothing was stored: ${failure.hint}`,
-                        { server: failure.url, failure: failure.kind }
-                    )
-                )
-            }
-            later(options.timeoutMs, () => {
-                if (paired) return
-                if (!connected) {
-                    fail(
-                        new ZapoError(
-                            'CONNECTION_FAILED',
-                            `could not connect to ${server?.url ?? 'the WhatsApp service'} within ${Math.round(options.timeoutMs / 1000)}s (--timeout): check the network${server ? ', --server and --server-root-ca' : ''}`,
-                            { server: server?.url ?? null, timeoutMs: options.timeoutMs }
-                        )
-                    )
-                    return
-                }
-                fail(
-                    new ZapoError(
-                        'TIMEOUT',
-                        `no ${method.kind === 'qr' ? 'scan' : 'pairing code entry'} within ${Math.round(options.timeoutMs / 1000)}s (--timeout): nothing was stored; run zapo pair again`,
-                        { timeoutMs: options.timeoutMs }
-                    )
-                )
-            })
-
-            const requestCode = async (phone: string): Promise<void> => {
-                try {
-                    const code = await active.requestPairingCode(phone)
-                    if (finished) return
-                    deps.onProgress({
-                        type: 'pairing_code',
-                        code,
-                        expiresInMs: PAIRING_CODE_TTL_MS
-                    })
-                } catch (error) {
-                    if (finished) return
-                    const err = toError(error)
-                    if (/timed? ?out|timeout/i.test(err.message)) {
-                        fail(
-                            new ZapoError(
-                                'CONNECTION_FAILED',
-                                `the server did not answer the pairing-code request (${err.message}): check the connection and try again`,
-                                {},
-                                { cause: err }
-                            )
-                        )
-                        return
-                    }
-                    fail(
-                        new ZapoError(
-                            'PAIRING_REFUSED',
-                            `the server refused a pairing code for +${phone} (${err.message}): check the number (country code included) and that it has WhatsApp`,
-                            { phone },
-                            { cause: err }
-                        )
-                    )
-                }
-            }
-
-            active.on('auth_qr', ({ qr, ttlMs }) => {
-                connected = true
-                if (finished || paired) return
-                lastQrExpiresAt = Date.now() + ttlMs
-                if (method.kind === 'phone') {
-                    // the server has asked for manual pairing (pair-device): the code can be requested now
-                    if (!codeRequested) {
-                        codeRequested = true
-                        void requestCode(method.phone)
-                    }
-                    return
-                }
-                deps.onProgress({ type: 'qr', qr, expiresInMs: ttlMs })
-                later(ttlMs + QR_EXPIRY_GRACE_MS, () => {
-                    if (finished || paired || Date.now() < lastQrExpiresAt + QR_EXPIRY_GRACE_MS)
-                        return
-                    fail(
-                        new ZapoError(
-                            'TIMEOUT',
-                            'every QR code expired without a scan: nothing was stored; run zapo pair again',
-                            {}
-                        )
-                    )
-                })
-            })
-            active.on('auth_pairing_refresh', () => {
-                if (finished || paired || method.kind !== 'phone') return
-                void requestCode(method.phone)
-            })
-            active.on('auth_paired', ({ credentials }) => {
-                if (finished) return
-                paired = credentials
-                pairedAt = Date.now()
-                deps.onProgress({ type: 'scanned', meJid: credentials.meJid ?? '' })
-                const settleMs = options.settleMs ?? DEFAULT_SETTLE_MS
-                let settledInTime = false
-                void Promise.race([
-                    staging.settled.then(() => {
-                        settledInTime = true
-                    }),
-                    new Promise<void>(r => later(settleMs, r))
-                ]).then(() => succeed(settledInTime))
-            })
-            active.on('failure', event => {
-                if (paired) return
-                fail(failureError(event.failureReason, 'pairing'))
-            })
-            active.on('client_error', ({ error }) => {
-                if (paired || finished) return
-                if (
-                    /pair-success|companion_finish|primary_hello|pairing code|primary hello/i.test(
-                        error.message
-                    )
-                ) {
-                    fail(
-                        new ZapoError(
-                            'PAIRING_REFUSED',
-                            `the pairing failed (${error.message}): nothing was stored; run zapo pair again`,
-                            {},
-                            { cause: error }
-                        )
-                    )
-                }
-            })
-            active.on('connection', event => {
-                if (event.status === 'open') connected = true
-                if (event.status !== 'close' || finished) return
-                if (paired) {
-                    // after the phone confirmed: a 515 restart and transient drops are routine
-                    // (the client logs in again); only a fatal close undoes the pairing
-                    const close = classifyClose(event, sessionId)
-                    if (close.class === 'fatal') {
-                        fail(
-                            new ZapoError(
-                                'PAIRING_REFUSED',
-                                `the server ended the new device's first login (${close.summary}): nothing was stored; remove it on the phone and pair again`,
-                                { reason: event.reason }
-                            )
-                        )
-                    }
-                    return
-                }
-                if (String(event.reason).startsWith('failure_')) {
-                    fail(failureError(event.code ?? undefined, 'pairing'))
-                    return
-                }
-                fail(
-                    new ZapoError(
-                        'CONNECTION_FAILED',
-                        `the connection closed during pairing (${event.reason}): nothing was stored; check the network and run zapo pair again`,
-                        { reason: event.reason }
-                    )
-                )
-            })
-
-            active.connect().catch((error: unknown) => {
-                const err = toError(error)
-                fail(
-                    new ZapoError(
-                        'CONNECTION_FAILED',
-                        `cannot connect to ${server?.url ?? 'the WhatsApp service'} (${err.message.split('\n')[0]}): check the network${server ? ', --server and --server-root-ca' : ''}`,
-                        { server: server?.url ?? null },
-                        { cause: err }
-                    )
-                )
-            })
-        })
-        return outcome
-    } finally {
-        finished = true
-        for (const timer of timers) clearTimeout(timer)
-        if (client) {
-            client.removeAllListeners()
-            await client.disconnect().catch(() => undefined)
-        }
-        await staging.destroy().catch(() => undefined)
     }
 }
 

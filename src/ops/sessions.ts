@@ -12,6 +12,7 @@ import { errorLine } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
 import type { SessionCounts } from '../store/records.types.js'
 import { ambiguousSessionIds, type SessionIdProblem } from '../store/session-ids.js'
+import { lastLoginMs } from '../client/last-login.js'
 import { readSessionAuth, toIso, undecodable, type SessionAuthRecords } from './session-auth.js'
 import { openForReading } from './read-store.js'
 import { mapBounded } from '../util/concurrency.js'
@@ -95,7 +96,7 @@ export async function runSessionsList(options: SessionsListOptions): Promise<Ses
                 meLid: c?.meLid ?? null,
                 displayName: c?.meDisplayName ?? c?.pushName ?? null,
                 platform: c?.platform ?? null,
-                lastLoginAt: toIso(c?.lastSuccessTs),
+                lastLoginAt: toIso(lastLoginMs(c)),
                 // the signal domain's key is the current one (zapo-js rotates it there only)
                 signedPreKey:
                     records.signedPreKey !== null || c !== null

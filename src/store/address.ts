@@ -256,6 +256,13 @@ export function parseStoreUrl(value: string, source: SpecSource, cwd: string): B
         options[name] = v
         url.searchParams.delete(name)
     }
+    // table-name overrides are SQLite's: on a server they would reach the driver unnoticed
+    const override = [...url.searchParams.keys()].find(key => key.startsWith('table.'))
+    if (override !== undefined) {
+        throw usageError(
+            `${override} does not apply to ${kind} stores: table-name overrides are for sqlite only${adapter.prefixOption ? `; use ${adapter.prefixOption} to name a prefix` : ''}`
+        )
+    }
     adapter.normalizeUrl?.(url)
     const target = url.toString()
     return {

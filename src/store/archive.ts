@@ -100,7 +100,7 @@ function contactStore(store: OpenedStore, sessionId: string): WaContactStore {
 }
 
 /** Reads the records of one domain by their keys (absent keys are left out). */
-export async function readArchiveByKeys(
+async function readArchiveByKeys(
     store: OpenedStore,
     sessionId: string,
     domain: ArchiveDomain,
@@ -189,7 +189,7 @@ export async function readBackArchiveBatch(
     return readArchiveByKeys(store, sessionId, batch.domain, archiveKeysOf(batch))
 }
 
-export function archiveKeysOf(batch: ArchiveBatch): string[] {
+function archiveKeysOf(batch: ArchiveBatch): string[] {
     switch (batch.domain) {
         case 'messages':
             return batch.records.map(r => r.id)

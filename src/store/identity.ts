@@ -39,7 +39,7 @@ export function storesOverlap(a: StoreIdentity, b: StoreIdentity): boolean {
  * can tell (SQLite, whether the file exists or not), else by opening it read-only and asking
  * its server.
  */
-export async function identifyBackend(spec: BackendSpec): Promise<StoreIdentity> {
+async function identifyBackend(spec: BackendSpec): Promise<StoreIdentity> {
     const adapter = backendAdapter(spec.kind)
     if (adapter.identityOf) return adapter.identityOf(spec)
     const opened = await adapter.open(spec, 'read')

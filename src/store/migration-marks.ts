@@ -21,12 +21,7 @@
 
 import type { OpenedBackend } from './backends/types.js'
 
-export const MARK_STATES = Object.freeze([
-    'copying',
-    'verified',
-    'deleting-source',
-    'moved'
-] as const)
+const MARK_STATES = Object.freeze(['copying', 'verified', 'deleting-source', 'moved'] as const)
 export type MarkState = (typeof MARK_STATES)[number]
 
 export interface MigrationMark {

@@ -208,7 +208,7 @@ async function closeAll(backends: readonly OpenedBackend[]): Promise<void> {
     }
 }
 
-export async function openBackend(spec: BackendSpec, mode: OpenMode): Promise<OpenedBackend> {
+async function openBackend(spec: BackendSpec, mode: OpenMode): Promise<OpenedBackend> {
     return backendAdapter(spec.kind).open(spec, mode)
 }
 

@@ -50,7 +50,7 @@ const DEFAULT_BATCH_SIZE = 500
 const PREKEY_PAGE_MIN = 2_000
 
 /** The durable domain a batch belongs to (`appStateCollections` batches belong to `appState`). */
-export function batchDomain(batch: RecordBatch): DurableDomain {
+function batchDomain(batch: RecordBatch): DurableDomain {
     return batch.domain === 'appStateCollections' ? 'appState' : batch.domain
 }
 
@@ -439,8 +439,6 @@ const PROPERTY_KEYS: ReadonlySet<string> = new Set([
     'nextPreKeyId'
 ])
 
-export type SessionDigest = Readonly<Partial<Record<DurableDomain, DomainDigest>>>
-
 /** An incremental digest: `add(batch)` as batches arrive, `result()` at the end. */
 export interface SessionDigester {
     add(batch: RecordBatch): void
@@ -499,7 +497,7 @@ const addressKey = (a: SignalAddress): string =>
  * records (prekeys, sessions, identities, sender keys) as bytes, the rest as structured values
  * (canonical JSON).
  */
-export function canonicalRecords(batch: RecordBatch): [string, unknown][] {
+function canonicalRecords(batch: RecordBatch): [string, unknown][] {
     switch (batch.domain) {
         case 'auth':
             return [['credentials', canonicalCredentials(batch.credentials)]]

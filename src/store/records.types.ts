@@ -16,7 +16,6 @@ import type {
     SignalSessionRecord,
     SignedPreKeyRecord
 } from 'zapo-js/signal'
-import type { StoreDomain } from './address.js'
 
 /** Record counts of one session, per durable domain. */
 export interface SessionCounts {
@@ -106,5 +105,3 @@ export type RecordBatch =
           readonly domain: 'privacyToken'
           readonly records: readonly import('zapo-js/store').WaStoredPrivacyTokenRecord[]
       }
-
-export type RecordDomain = StoreDomain

@@ -4,7 +4,8 @@
  * or one nested in another at a ':', makes keys of one session read as another's (the backend
  * adapter's `idProblem`). Such ids are refused for new state (pair, import, migrate into the
  * store) with a usage error; ids already in a store stay readable, and `doctor` and `sessions
- * list` warn about them.
+ * list` warn about them. On MySQL / MariaDB the server decides: ids its collation holds equal
+ * (`A` and `a`) are one key there (the backend's `idProblems`).
  */
 
 import { usageError } from '../errors.js'
@@ -27,7 +28,7 @@ async function restricting(
     const backends = new Set([...ALL_DOMAINS].map(d => store.backendFor(d as AnyDomain)))
     const out: { backend: OpenedBackend; present: readonly string[] }[] = []
     for (const backend of backends) {
-        if (backendAdapter(backend.kind).idProblem === undefined) continue
+        if (backendAdapter(backend.kind).idProblem === undefined && !backend.idProblems) continue
         out.push({ backend, present: await backend.catalog().listSessionIds() })
     }
     return out
@@ -42,9 +43,11 @@ export async function assertNewSessionIds(
     sessionIds: readonly string[]
 ): Promise<void> {
     for (const { backend, present } of await restricting(store)) {
-        const problem = backendAdapter(backend.kind).idProblem!
+        const problem = backendAdapter(backend.kind).idProblem
+        const decided = (await backend.idProblems?.(sessionIds, present)) ?? new Map()
         for (const sessionId of sessionIds) {
-            const reason = problem(sessionId, [...present, ...sessionIds])
+            const reason =
+                decided.get(sessionId) ?? problem?.(sessionId, [...present, ...sessionIds]) ?? null
             if (reason === null) continue
             throw usageError(
                 `session id "${sessionId}" cannot be written to ${backend.spec.display}: ${reason}; choose another id`,
@@ -58,7 +61,8 @@ export async function assertNewSessionIds(
 export async function ambiguousSessionIds(store: OpenedStore): Promise<SessionIdProblem[]> {
     const out: SessionIdProblem[] = []
     for (const { backend, present } of await restricting(store)) {
-        const problem = backendAdapter(backend.kind).idProblem!
+        const problem = backendAdapter(backend.kind).idProblem
+        if (problem === undefined) continue
         for (const sessionId of present) {
             const reason = problem(sessionId, present)
             if (reason !== null) out.push({ sessionId, reason, store: backend.spec.display })

@@ -1,6 +1,6 @@
 /**
  * The human rendering of log lines: pino-pretty writing synchronously to a stream (stderr).
- * Only the UI layer imports pino-pretty; src/client/logger.ts asks for a stream here.
+ * Only the UI layer imports pino-pretty; ui/client-logger.ts asks for a stream here.
  */
 
 import pretty from 'pino-pretty'

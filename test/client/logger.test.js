@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
 import { test } from 'node:test'
 
-import { createClientLogger, parseLogLevel } from '../../dist/client/logger.js'
+import { parseLogLevel } from '../../dist/client/logger.js'
+import { createClientLogger } from '../../dist/ui/client-logger.js'
 
 function sink() {
     const chunks = []

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { WA_DISCONNECT_REASONS } from 'zapo-js'
-import { classifyClose, CLOSE_REASONS, worstExit } from '../../dist/client/reasons.js'
+import { classifyClose, CLOSE_REASONS } from '../../dist/client/reasons.js'
+import { worstExit } from '../../dist/errors.js'
 import { EXIT_CODES } from '../../dist/errors.js'
 
 const close = (reason, code = null, isLogout = false) => ({

@@ -339,3 +339,37 @@ test('zapo logs: banned, locked, temp_banned on the live connection stop the tai
         await assertKept(path, id, jids[id], before)
     }
 })
+
+test('one severity order: a banned account and a logged-out device in one run exit 12 under both check --all --connect and logs --all', async t => {
+    // the same mix of outcomes must exit the same way whichever command meets it (errors.ts
+    // SEVERITY); check once ranked LOGGED_OUT (10) above ACCOUNT_BLOCKED (12), logs the other way
+    const ids = ['mix-logged-out', 'mix-banned']
+    const { sandbox, path, jids, zapo } = await setup(t, ids)
+    const refuse = () => {
+        sandbox.refuseNextLogin(jids['mix-logged-out'], 'not_authorized')
+        sandbox.refuseNextLogin(jids['mix-banned'], 'banned')
+    }
+    const before = {}
+    for (const id of ids) before[id] = await stored(path, id)
+
+    refuse()
+    const check = await zapo('check', ['--all', '--connect', '--json'])
+    assert.equal(check.code, 12, check.stdout + check.stderr)
+    const report = parseReport(check)
+    const results = Object.fromEntries(report.sessions.map(s => [s.sessionId, s.result]))
+    assert.deepEqual(results, { 'mix-logged-out': 'LOGGED_OUT', 'mix-banned': 'ACCOUNT_BLOCKED' })
+
+    refuse()
+    const logs = await zapo('logs', ['--all', '--json'])
+    assert.equal(logs.code, 12, logs.stdout + logs.stderr)
+    const stops = logs.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map(line => JSON.parse(line))
+        .filter(r => r.type === 'stopped')
+    assert.deepEqual(Object.fromEntries(stops.map(r => [r.session, r.exit])), {
+        'mix-logged-out': 'LOGGED_OUT',
+        'mix-banned': 'ACCOUNT_BLOCKED'
+    })
+    for (const id of ids) await assertKept(path, id, jids[id], before[id])
+})

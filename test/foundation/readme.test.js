@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import test from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { EXIT_CODE_MEANINGS, EXIT_CODES } from '../../dist/errors.js'
+import { EXIT_CODE_MEANINGS, EXIT_CODES, SEVERITY, worstExit } from '../../dist/errors.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const readme = readFileSync(root + 'README.md', 'utf8')
@@ -23,6 +23,24 @@ test('the README exit-code table is the one zapo uses', () => {
         meaning: EXIT_CODE_MEANINGS[code]
     }))
     assert.deepEqual(rows, expected)
+})
+
+test('the README severity order is the one table, and it ranks every exit code once', () => {
+    assert.deepEqual([...SEVERITY].sort(), Object.keys(EXIT_CODES).sort())
+    assert.equal(new Set(SEVERITY).size, SEVERITY.length)
+    const block = readme.split('<!-- severity:start -->')[1].split('<!-- severity:end -->')[0]
+    const listed = block
+        .split(',')
+        .map(item => item.trim())
+        .filter(Boolean)
+    assert.deepEqual(
+        listed,
+        SEVERITY.map(code => `${code} (${EXIT_CODES[code]})`)
+    )
+    // a banned account outranks a logged-out device, whatever the order they come in
+    assert.equal(worstExit(['LOGGED_OUT', 'ACCOUNT_BLOCKED']), 'ACCOUNT_BLOCKED')
+    assert.equal(worstExit(['ACCOUNT_BLOCKED', 'LOGGED_OUT']), 'ACCOUNT_BLOCKED')
+    assert.equal(worstExit([]), 'OK')
 })
 
 test('every zapo command the README shows exists', () => {

@@ -49,7 +49,9 @@ test('--json turns a usage error into one JSON error document on stdout', () => 
 test('exit-codes lists the table, as JSON too', () => {
     const result = spawnSync(process.execPath, [bin, 'exit-codes', '--json'], { encoding: 'utf8' })
     assert.equal(result.status, 0)
-    const { exitCodes } = JSON.parse(result.stdout)
+    const { exitCodes, severity } = JSON.parse(result.stdout)
+    assert.deepEqual(severity.slice(4, 6), ['ACCOUNT_BLOCKED', 'LOGGED_OUT'])
+    assert.equal(severity.length, exitCodes.length)
     const byCode = Object.fromEntries(exitCodes.map(row => [row.code, row.exitCode]))
     assert.equal(byCode.USAGE, 2)
     assert.equal(byCode.SESSION_NOT_FOUND, 3)

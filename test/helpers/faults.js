@@ -101,6 +101,49 @@ function killedBySignal(run) {
         : []
 }
 
+/** A seeded SQLite source migrated (`--all`) to a fresh PostgreSQL or Redis store. */
+async function migrateScenario(dir, kind) {
+    const src = `sqlite:${join(dir, `migrate-${kind}-src.sqlite`)}`
+    const ids = ['m1', 'm2', 'm3']
+    await seed(src, ids, { preKeys: 300, signalSessions: 20, identities: 20 })
+    const dst = storeUrls()[kind]
+    const before = await storeDigest(src)
+    const wanted = {}
+    for (const id of ids) wanted[id] = (await digestOf(src, id)).digests
+    const args = ['migrate', '--from', src, '--to', dst, '--all', '--batch-size', '50', '--json']
+    return {
+        args,
+        env: {},
+        windowMs: [100, 3_000],
+        reset: () => dropStore(dst),
+        cleanup: () => dropStore(dst),
+        async check(run) {
+            const problems = [...killedBySignal(run)]
+            if (run.sent !== 'SIGKILL') {
+                problems.push(...stderrProblems(run))
+                if (run.code !== 0 && run.code !== 130)
+                    problems.push(`exit ${run.code}: ${run.stderr}`)
+            }
+            if ((await storeDigest(src)) !== before) problems.push('the source changed')
+            const again = await runZapo(args, { cwd: dir, env: ENV, timeoutMs: 120_000 }).catch(
+                error => ({ code: null, stderr: String(error.message).split('\n')[0] })
+            )
+            if (again.code !== 0) problems.push(`the rerun exited ${again.code}: ${again.stderr}`)
+            // no partial session: after the rerun every session is the source's, record for record
+            for (const id of ids) {
+                const got = (await digestOf(dst, id)).digests
+                if (JSON.stringify(got) !== JSON.stringify(wanted[id]))
+                    problems.push(`session ${id} in the target is not the source's`)
+            }
+            if (tempFiles(dir).length > 0) problems.push(`stray files: ${tempFiles(dir)}`)
+            return problems
+        }
+    }
+}
+
+/** The scenarios that connect: they get a sandbox (`sandbox`, `pairInto`). */
+export const NEEDS_SANDBOX = Object.freeze(['logs', 'logout'])
+
 /** The scenarios, by command. `prepare` once; then per injection `reset`, run, `check`. */
 export const SCENARIOS = Object.freeze({
     /** 3 sessions from SQLite to a passphrase file */
@@ -274,39 +317,70 @@ export const SCENARIOS = Object.freeze({
     },
 
     /** migrate --all from SQLite to PostgreSQL; the rerun must complete it */
-    migrate: async ({ dir }) => {
-        const src = `sqlite:${join(dir, 'migrate-src.sqlite')}`
-        await seed(src, ['m1', 'm2', 'm3'], { preKeys: 300, signalSessions: 20, identities: 20 })
-        const dst = storeUrls().postgres
-        const before = await storeDigest(src)
+    migrate: ({ dir }) => migrateScenario(dir, 'postgres'),
+
+    /** migrate --all from SQLite to Redis (exact keys, a pipeline per batch); the rerun completes it */
+    'migrate-redis': ({ dir }) => migrateScenario(dir, 'redis'),
+
+    /**
+     * logout of a session paired against a sandbox, beside another session in the same SQLite
+     * file. SIGINT / SIGTERM before the removal was asked: nothing removed, the device still
+     * linked (exit 130); after: the logout finishes (exit 0). After SIGKILL the documented
+     * recovery is rerunning the logout. Never: the state deleted while the device stays linked,
+     * or the other session touched.
+     */
+    logout: async ({ dir, sandbox, pairInto }) => {
+        const path = join(dir, 'logout.sqlite')
+        const url = `sqlite:${path}`
+        const pristine = join(dir, 'logout-pristine.sqlite')
+        rmSync(pristine, { force: true })
+        await seed(`sqlite:${pristine}`, ['other'])
+        const otherBefore = await digestOf(`sqlite:${pristine}`, 'other')
+        let jid = null
+        let paired = null
         const args = [
-            'migrate',
-            '--from',
-            src,
-            '--to',
-            dst,
-            '--all',
-            '--batch-size',
-            '50',
-            '--json'
+            ...['--store', url, 'logout', '--session', 'o1', '--yes', '--json'],
+            ...['--server', sandbox.url, '--server-root-ca', sandbox.rootCa]
         ]
+        const linked = () => sandbox.devices().some(d => d.jid === jid)
+        const o1Records = async () => Object.keys((await digestOf(url, 'o1')).digests).length
+        const progress =
+            /^zapo: (logging out|connecting|logged in|asking|the server|removed|waiting|reconnect)/
         return {
             args,
             env: {},
-            windowMs: [100, 3_000],
-            reset: () => dropStore(dst),
-            cleanup: () => dropStore(dst),
+            // from 300 ms: before that, on a loaded machine, Node may not have reached bin/zapo.js
+            // (a signal then has its default effect: docs/interrupts.md)
+            windowMs: [300, 3_000],
+            // every injection logs out a device of its own: pair a fresh one
+            async reset() {
+                for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true })
+                copyFileSync(pristine, path)
+                jid = await pairInto(path, 'o1')
+                paired = await storeDigest(url)
+            },
             async check(run) {
                 const problems = [...killedBySignal(run)]
                 if (run.sent !== 'SIGKILL') {
-                    problems.push(...stderrProblems(run))
+                    problems.push(...stderrProblems(run, [progress]))
                     if (run.code !== 0 && run.code !== 130)
                         problems.push(`exit ${run.code}: ${run.stderr}`)
+                    if (run.code === 130 && (!linked() || (await storeDigest(url)) !== paired))
+                        problems.push('exit 130 but the device was removed or the store changed')
+                } else if ((await o1Records()) > 0 || linked()) {
+                    // killed: whatever is left, the documented recovery is logging out again
+                    const again = await runZapo(args, { cwd: dir, env: ENV })
+                    if (again.code !== 0)
+                        problems.push(`the rerun exited ${again.code}: ${again.stderr}`)
                 }
-                if ((await storeDigest(src)) !== before) problems.push('the source changed')
-                const again = await runZapo(args, { cwd: dir, env: ENV, timeoutMs: 60_000 })
-                if (again.code !== 0)
-                    problems.push(`the rerun exited ${again.code}: ${again.stderr}`)
+                const done = run.sent !== 'SIGKILL' && run.code === 130
+                if (!done) {
+                    if (linked()) problems.push('the device is still linked')
+                    if ((await o1Records()) > 0) problems.push('o1 still holds records')
+                }
+                if (JSON.stringify(await digestOf(url, 'other')) !== JSON.stringify(otherBefore))
+                    problems.push('the other session changed')
+                if (tempFiles(dir).length > 0) problems.push(`stray files: ${tempFiles(dir)}`)
                 return problems
             }
         }

@@ -1,6 +1,7 @@
 /**
  * Spawns the built `zapo` binary the way a CI job runs it: no TTY, NO_COLOR=1, piped stdio.
- * `runZapo(args, { cwd, env, input, timeoutMs }) → Promise<{ code, stdout, stderr }>`
+ * `runZapo(args, { cwd, env, input, timeoutMs, wrap }) → Promise<{ code, stdout, stderr }>`
+ * (`wrap`: a command that runs node, e.g. `['setpriv', '--reuid=65534', …]` to run as another user)
  * (`code` is the exit code, or null with `signal` set when the child was killed).
  */
 
@@ -20,13 +21,17 @@ export const CLEAN_ZAPO_ENV = Object.freeze({
 })
 export const ZAPO_BIN = join(REPO_ROOT, 'bin', 'zapo.js')
 
-export function runZapo(args, { cwd = process.cwd(), env = {}, input, timeoutMs = 30_000 } = {}) {
+export function runZapo(
+    args,
+    { cwd = process.cwd(), env = {}, input, timeoutMs = 30_000, wrap = [] } = {}
+) {
     return new Promise((resolve, reject) => {
         const childEnv = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', ...env }
         // a test passes `undefined` to remove an inherited variable (e.g. ZAPO_STORE)
         for (const [key, value] of Object.entries(childEnv))
             if (value === undefined) delete childEnv[key]
-        const child = spawn(process.execPath, [ZAPO_BIN, ...args], {
+        const command = [...wrap, process.execPath, ZAPO_BIN, ...args]
+        const child = spawn(command[0], command.slice(1), {
             cwd,
             env: childEnv,
             stdio: ['pipe', 'pipe', 'pipe']

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
 import { tempDir } from '../helpers/export.js'
-import { inject, SCENARIOS, seededRandom } from '../helpers/faults.js'
+import { inject, NEEDS_SANDBOX, SCENARIOS, seededRandom } from '../helpers/faults.js'
 import { pairWithQr, startTestSandbox } from '../sandbox/helpers.js'
 
 const SEED = Number(process.env.ZAPO_FAULT_SEED ?? 20_250_611)
@@ -18,7 +18,7 @@ const PER_COMMAND = 2
 for (const name of Object.keys(SCENARIOS)) {
     test(`${name}: SIGINT and SIGTERM at seeded moments (seed ${SEED})`, async t => {
         const dir = tempDir(t)
-        const sandbox = name === 'logs' ? await startTestSandbox(t) : null
+        const sandbox = NEEDS_SANDBOX.includes(name) ? await startTestSandbox(t) : null
         const pairInto = async (path, sessionId) => {
             const handle = await pairWithQr(t, sandbox, { path, sessionId })
             await handle.cleanup()

@@ -16,7 +16,7 @@ import {
     SignalProtocol
 } from 'zapo-js/signal'
 
-import { createStagingStore, credentialsOf } from '../../dist/ops/pair-staging.js'
+import { createStagingStore, credentialsOf } from '../../dist/client/pair-staging.js'
 import { normalizePhone, runPair } from '../../dist/ops/pair.js'
 import { startSandbox } from '../../dist/sandbox/index.js'
 import { parseStoreUrl, singleStore } from '../../dist/store/address.js'

@@ -17,6 +17,7 @@ import type { ZapoSessionCatalog } from '../catalog/types.js'
 import { EMPTY_COUNTS, countsFromRows, sortStrings } from '../catalog/types.js'
 import type { MigrationMark, MigrationMarks } from '../migration-marks.js'
 import { MARKS_TABLE, toMark } from '../migration-marks.js'
+import { LEASES_TABLE, toLease, type LeaseRecord, type SessionLeases } from '../lease.js'
 import type {
     ArchiveDomainKeys,
     BackendAdapter,
@@ -98,6 +99,7 @@ async function openMongo(spec: BackendSpec): Promise<OpenedBackend> {
             return mongoKeys(db, `${prefix}${table}`, column)
         },
         marks: () => mongoMarks(db, `${prefix}${MARKS_TABLE}`),
+        leases: () => mongoLeases(db, `${prefix}${LEASES_TABLE}`),
         identity: () => identity(client, db, spec),
         clearSession: (sessionId, domains) =>
             clearThroughContracts(result.stores as unknown as DomainStores, sessionId, domains),
@@ -407,6 +409,52 @@ function mongoMarks(db: Db, name: string): MigrationMarks {
         },
         remove: async sessionId => {
             await collection.deleteOne({ _id: sessionId })
+        }
+    }
+}
+
+/**
+ * Session leases in MongoDB (store/lease.ts): one document per leased session in
+ * `<collectionPrefix>zapo_session_leases`, `_id` the session id. Taking is an upsert whose filter
+ * matches only an expired lease: on a live one the upsert collides with the existing `_id`
+ * (duplicate key), which means "held". Renewal and release match the token.
+ */
+function mongoLeases(db: Db, name: string): SessionLeases {
+    interface LeaseDoc extends Omit<LeaseRecord, never> {
+        _id: string
+    }
+    const collection = db.collection<LeaseDoc>(name)
+    const current = async (sessionId: string): Promise<LeaseRecord | null> =>
+        toLease((await collection.findOne({ _id: sessionId })) as Record<string, unknown> | null)
+    return {
+        take: async (sessionId, lease, now) => {
+            for (;;) {
+                try {
+                    await collection.updateOne(
+                        { _id: sessionId, expires: { $lt: now } },
+                        { $set: { ...lease } },
+                        { upsert: true }
+                    )
+                } catch (error) {
+                    if ((error as { code?: unknown }).code !== 11000) throw error
+                }
+                const held = await current(sessionId)
+                if (held !== null) return held.token === lease.token ? null : held
+            }
+        },
+        renew: async (sessionId, token, expires) => {
+            const result = await collection.updateOne(
+                { _id: sessionId, token },
+                { $set: { expires } }
+            )
+            return result.matchedCount === 1
+        },
+        release: async (sessionId, token) => {
+            await collection.deleteOne({ _id: sessionId, token })
+        },
+        read: async (sessionId, now) => {
+            const held = await current(sessionId)
+            return held !== null && held.expires >= now ? held : null
         }
     }
 }

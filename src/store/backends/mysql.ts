@@ -77,6 +77,7 @@ async function openMysql(spec: BackendSpec): Promise<OpenedBackend> {
         stores: result.stores as unknown as DomainStores,
         dialect,
         identity: () => identity(pool, spec),
+        idProblems: (ids, present) => collationTwins(dialect, ids, present),
         close: () => pool.end()
     })
 }
@@ -121,6 +122,50 @@ async function identity(pool: Pool, spec: BackendSpec): Promise<StoreIdentity> {
         overlap: 'equal',
         basis
     }
+}
+
+/**
+ * New ids the session_id column's collation cannot tell from another id (present or new): a
+ * case-insensitive collation makes `A` and `a` one key, PAD SPACE makes `a` and `a ` one, an
+ * accent-insensitive one `é` and `e` — writing one would overwrite the other's rows. The server
+ * decides, with the collation of the column (or, before the tables exist, the one a new
+ * utf8mb4 table gets).
+ */
+async function collationTwins(
+    dialect: SqlDialect,
+    ids: readonly string[],
+    present: readonly string[]
+): Promise<ReadonlyMap<string, string>> {
+    const out = new Map<string, string>()
+    if (ids.length === 0) return out
+    const [column] = await dialect.query(
+        `SELECT collation_name AS c FROM information_schema.columns
+         WHERE table_schema = DATABASE() AND table_name = ? AND column_name = 'session_id'`,
+        [dialect.physical('auth_credentials')]
+    )
+    const [fallback] = column
+        ? [column]
+        : await dialect.query("SELECT COLLATION(CONVERT('' USING utf8mb4)) AS c", [])
+    const collation = String(column?.c ?? fallback?.c ?? '')
+    if (!/^[A-Za-z0-9_]+$/.test(collation)) return out
+    const others = [...new Set([...present, ...ids])]
+    const list = (n: number): string =>
+        Array.from({ length: n }, () => 'SELECT CONVERT(? USING utf8mb4) AS id').join(' UNION ALL ')
+    const rows = await dialect.query(
+        `SELECT a.id AS id, b.id AS other FROM (${list(ids.length)}) a JOIN (${list(others.length)}) b
+         ON a.id COLLATE ${collation} = b.id COLLATE ${collation}
+         AND CAST(a.id AS BINARY) <> CAST(b.id AS BINARY)`,
+        [...ids, ...others]
+    )
+    for (const row of rows) {
+        const id = String(row.id)
+        if (out.has(id)) continue
+        out.set(
+            id,
+            `the store's collation (${collation}) makes it the same key as "${String(row.other)}"`
+        )
+    }
+    return out
 }
 
 function mysqlDialect(pool: Pool, spec: BackendSpec): SqlDialect {

@@ -23,10 +23,12 @@ import type {
     StoreIdentity
 } from './types.js'
 import { clearThroughContracts, connectError } from './shared.js'
+import { createTableIdempotently, sqlLeases } from './sql-lease.js'
+import { LEASES_TABLE } from '../lease.js'
 import { ZapoError } from '../../errors.js'
 
 /** The durable tables of the SQL store packages, by their logical (unprefixed) names. */
-export const SQL_DURABLE_TABLES = Object.freeze([
+const SQL_DURABLE_TABLES = Object.freeze([
     'auth_credentials',
     'signal_meta',
     'signal_registration',
@@ -101,7 +103,7 @@ export interface SqlDialect {
 
 const IN_CHUNK = 500
 
-export function createSqlCatalog(dialect: SqlDialect): ZapoSessionCatalog {
+function createSqlCatalog(dialect: SqlDialect): ZapoSessionCatalog {
     let present: ReadonlySet<SqlTable> | null = null
     const presentTables = async (): Promise<ReadonlySet<SqlTable>> => {
         if (present !== null && present.size === SQL_DURABLE_TABLES.length) return present
@@ -321,22 +323,17 @@ export function createSqlCatalog(dialect: SqlDialect): ZapoSessionCatalog {
     return catalog
 }
 
-export function toBytes(value: unknown): Uint8Array {
+function toBytes(value: unknown): Uint8Array {
     if (value instanceof Uint8Array) return new Uint8Array(value)
     if (value instanceof ArrayBuffer) return new Uint8Array(value.slice(0))
     if (typeof value === 'string') return new Uint8Array(Buffer.from(value, 'binary'))
     throw new Error('catalog: expected binary column')
 }
 
-/** `LIKE`-escapes a prefix (`_` and `%` are wildcards). */
-export function likePrefix(prefix: string): string {
-    return `${prefix.replace(/[\\%_]/g, ch => `\\${ch}`)}%`
-}
-
 const ARCHIVE_IN_CHUNK = 500
 
 /** Key enumeration of one archive domain in a SQL backend (its table may not exist yet). */
-export function sqlArchiveKeys(dialect: SqlDialect, domain: ArchiveDomain): ArchiveDomainKeys {
+function sqlArchiveKeys(dialect: SqlDialect, domain: ArchiveDomain): ArchiveDomainKeys {
     const { table, column } = SQL_ARCHIVE_TABLES[domain]
     const ref = dialect.table(table)
     let present = false
@@ -379,13 +376,15 @@ export function sqlArchiveKeys(dialect: SqlDialect, domain: ArchiveDomain): Arch
  * The migration marks in a SQL backend: table `<tablePrefix>zapo_migrate_marks` (SQLite: never
  * renamed by table-name overrides). Reading never creates it.
  */
-export function sqlMarks(dialect: SqlDialect): MigrationMarks {
+function sqlMarks(dialect: SqlDialect): MigrationMarks {
     const ref = dialect.table(MARKS_TABLE)
     const physical = dialect.physical(MARKS_TABLE)
     // one CREATE per process: concurrent first writes would race in the database catalog
     let created: Promise<unknown> | null = null
     const ensure = async (): Promise<void> => {
-        created ??= dialect.execute(dialect.marksTableDdl(ref), []).catch(error => {
+        created ??= createTableIdempotently(dialect, physical, () =>
+            dialect.execute(dialect.marksTableDdl(ref), [])
+        ).catch(error => {
             created = null
             throw error
         })
@@ -420,7 +419,7 @@ export function sqlMarks(dialect: SqlDialect): MigrationMarks {
  * the session id and the record's key (what every query of the packages and the catalog
  * names). Columns the packages add or drop between versions are not required.
  */
-export const SQL_KEY_COLUMNS: Readonly<Record<string, readonly string[]>> = Object.freeze({
+const SQL_KEY_COLUMNS: Readonly<Record<string, readonly string[]>> = Object.freeze({
     auth_credentials: ['session_id', 'noise_pub_key', 'identity_pub_key'],
     signal_meta: ['session_id', 'next_prekey_id'],
     signal_registration: ['session_id', 'registration_id'],
@@ -438,7 +437,8 @@ export const SQL_KEY_COLUMNS: Readonly<Record<string, readonly string[]>> = Obje
     mailbox_threads: ['session_id', 'jid'],
     mailbox_contacts: ['session_id', 'jid'],
     wa_migrations: ['id'],
-    [MARKS_TABLE]: ['session_id', 'source', 'state', 'updated_at']
+    [MARKS_TABLE]: ['session_id', 'source', 'state', 'updated_at'],
+    [LEASES_TABLE]: ['session_id', 'token', 'expires']
 })
 
 /**
@@ -446,7 +446,7 @@ export const SQL_KEY_COLUMNS: Readonly<Record<string, readonly string[]>> = Obje
  * application's table), or null. `columns` maps physical table names (as the database lists
  * them; compared case-insensitively) to their column names.
  */
-export function foreignTable(
+function foreignTable(
     columns: ReadonlyMap<string, ReadonlySet<string>>,
     physical: (name: string) => string
 ): { readonly table: string; readonly missing: readonly string[] } | null {
@@ -538,6 +538,7 @@ export function sqlBackend(parts: {
     readonly dialect: SqlDialect
     readonly identity: () => Promise<StoreIdentity>
     readonly foreignObjects?: () => Promise<number>
+    readonly idProblems?: OpenedBackend['idProblems']
     readonly close: () => Promise<void>
 }): OpenedBackend {
     const { spec, stores, dialect } = parts
@@ -548,9 +549,11 @@ export function sqlBackend(parts: {
         catalog: () => createSqlCatalog(dialect),
         archiveKeys: domain => sqlArchiveKeys(dialect, domain),
         marks: () => sqlMarks(dialect),
+        leases: () => sqlLeases(dialect),
         identity: parts.identity,
         clearSession: (sessionId, domains) => clearThroughContracts(stores, sessionId, domains),
         foreignObjects: parts.foreignObjects ?? (async () => 0),
+        ...(parts.idProblems ? { idProblems: parts.idProblems } : {}),
         close: parts.close
     }
 }

@@ -22,7 +22,7 @@ import {
     statSync
 } from 'node:fs'
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
-import { usageError, ZapoError } from '../../errors.js'
+import { osProblem, usageError, ZapoError } from '../../errors.js'
 import type { BackendSpec, SpecSource } from '../address.js'
 import type {
     BackendAdapter,
@@ -148,10 +148,10 @@ function unwritable(spec: BackendSpec): ZapoError | null {
     try {
         accessSync(target, constants.W_OK)
         return null
-    } catch {
+    } catch (error) {
         return unavailable(
             spec,
-            `cannot write ${target}`,
+            `cannot write ${target}: ${osProblem(error)}`,
             'pick a writable --store or fix its permissions'
         )
     }
@@ -205,6 +205,15 @@ function realPathOf(path: string): string {
 async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBackend> {
     const path = spec.target
     let probe: SqliteProbe | null = null
+    // a path that names something unreachable (a symlink loop, a file where a directory should
+    // be, a directory the user cannot enter) is said as such, not as "no SQLite store"
+    const unreachable = pathProblem(path)
+    if (unreachable !== null)
+        throw unavailable(
+            spec,
+            `cannot open ${path}: ${unreachable}`,
+            'check the path and its permissions'
+        )
     if (existsSync(path)) {
         if (!statSync(path).isFile())
             throw unavailable(spec, `${path} is not a file`, 'pass the path of a .sqlite file')
@@ -272,6 +281,17 @@ async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBack
         },
         close: async () => connection.close()
     })
+}
+
+/** Why `path` cannot be looked at (in words), or null when it exists or simply is not there. */
+function pathProblem(path: string): string | null {
+    try {
+        statSync(path)
+        return null
+    } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code
+        return code === 'ENOENT' ? null : osProblem(error)
+    }
 }
 
 /** The columns of the given tables that exist, by PRAGMA table_info (on any connection). */
@@ -353,7 +373,7 @@ async function probeSqliteFile(spec: BackendSpec, mode: OpenMode): Promise<Sqlit
         db.prepare('SELECT name FROM sqlite_master LIMIT 1').all()
     } catch (error) {
         snapshot = mode === 'read' ? walSnapshot(spec, error) : null
-        if (snapshot === null) throw notSqlite(spec, error)
+        if (snapshot === null) throw walUnreadable(spec, error) ?? notSqlite(spec, error)
         db = new Database(snapshot)
     }
     try {
@@ -381,6 +401,28 @@ function notSqlite(spec: BackendSpec, error: unknown): ZapoError {
         spec,
         `${spec.target} is not a SQLite database (${(error as Error).message})`,
         'point --store at the zapo SQLite file'
+    )
+}
+
+/**
+ * Why SQLite could not open a WAL database whose directory is not writable (it must create the
+ * -shm file there) and whose -wal still holds changes (so no copy of the main file alone is the
+ * database), said as such; null for any other failure.
+ */
+function walUnreadable(spec: BackendSpec, error: unknown): ZapoError | null {
+    const code = (error as { code?: unknown } | null)?.code
+    if (typeof code !== 'string' || !/^SQLITE_(CANTOPEN|READONLY)/.test(code)) return null
+    const dir = dirname(spec.target)
+    try {
+        accessSync(dir, constants.W_OK)
+        return null
+    } catch {
+        // not writable: the case this is for
+    }
+    return unavailable(
+        spec,
+        `cannot read ${spec.target}: it is a WAL database with changes still in its -wal file, and SQLite must create its -shm file in ${dir}, which this user cannot write`,
+        'run zapo as a user who can write that directory, or have its owner checkpoint the database (PRAGMA wal_checkpoint(TRUNCATE))'
     )
 }
 

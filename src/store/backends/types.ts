@@ -7,8 +7,7 @@
  * driver probe and one classification of its driver's errors.
  *
  * The driver handle (connection, pool, client) never leaves the adapter: an `OpenedBackend`
- * closes over it and offers only the operations below. (A per-backend lease for issue 17 is one
- * more method here.)
+ * closes over it and offers only the operations below.
  */
 
 import type { WaStoreBackend } from 'zapo-js'
@@ -17,6 +16,7 @@ import type { BackendSpec, SpecSource } from '../address.js'
 import type { ZapoSessionCatalog } from '../catalog/types.js'
 import type { AnyDomain, ArchiveDomain } from '../domains.js'
 import type { MigrationMarks } from '../migration-marks.js'
+import type { SessionLeases } from '../lease.js'
 import type { BackendKind } from './registry.js'
 
 export type OpenMode = 'read' | 'write'
@@ -70,6 +70,8 @@ export interface OpenedBackend {
     archiveKeys(domain: ArchiveDomain): ArchiveDomainKeys
     /** the migration journal kept in this backend */
     marks(): MigrationMarks
+    /** the session leases kept in this backend (store/lease.ts); absent for stores zapo only reads */
+    leases?(): SessionLeases
     /** what this store is, as its server reports it */
     identity(): Promise<StoreIdentity>
     /**
@@ -83,6 +85,15 @@ export interface OpenedBackend {
      * zapo's: a number > 0 means "some other database".
      */
     foreignObjects(): Promise<number>
+    /**
+     * Why each of `sessionIds` must not be written, decided by the server (MySQL / MariaDB: ids
+     * equal under the session_id column's collation, `A` and `a`, `a` and `a `); absent where
+     * the adapter's `idProblem` decides alone
+     */
+    idProblems?(
+        sessionIds: readonly string[],
+        present: readonly string[]
+    ): Promise<ReadonlyMap<string, string>>
     close(): Promise<void>
 }
 

@@ -8,6 +8,7 @@ import { usageError, type ZapoError } from '../../../errors.js'
 import type { BackendSpec } from '../../address.js'
 import type { MigrationMark, MigrationMarks } from '../../migration-marks.js'
 import { MARKS_REDIS_KEY, toMark } from '../../migration-marks.js'
+import { redisLeases } from './lease.js'
 import type { BackendAdapter, DomainStores, OpenedBackend, StoreIdentity } from '../types.js'
 import {
     CONNECT_TIMEOUT_MS,
@@ -126,6 +127,14 @@ async function openRedis(spec: BackendSpec): Promise<OpenedBackend> {
     redis.on('error', (error: unknown) => {
         socketError ??= error
     })
+    // ioredis says on the console.warn channel, raw, when the server needs no password but the
+    // URL carries one ("[WARN] … does not require a password"); the connection works and the
+    // password is simply unused: keep the library's line off zapo's stderr
+    const warn = console.warn
+    console.warn = (...args: unknown[]) => {
+        if (/^\[(WARN|ERROR)\] .*(password|'auth')/.test(String(args[0]))) return
+        warn(...args)
+    }
     try {
         await redis.connect()
         await redis.ping()
@@ -134,6 +143,8 @@ async function openRedis(spec: BackendSpec): Promise<OpenedBackend> {
         // ioredis rejects with "Connection is closed"; the cause is the socket error it emitted
         const cause = socketError ?? error
         throw connectError(spec, cause, redisBackend.classify(cause))
+    } finally {
+        console.warn = warn
     }
     try {
         await selectDb(redis, spec, db)
@@ -154,6 +165,7 @@ async function openRedis(spec: BackendSpec): Promise<OpenedBackend> {
         catalog: () => redisCatalog(redis, spec),
         archiveKeys: domain => redisArchiveKeys(redis, prefix, domain),
         marks: () => redisMarks(redis, `${prefix}${MARKS_REDIS_KEY}`),
+        leases: () => redisLeases(redis, prefix),
         identity: () => identity(redis, spec, db),
         clearSession: async (sessionId, domains) => {
             const present = await redisCatalog(redis, spec).listSessionIds()

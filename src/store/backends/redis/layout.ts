@@ -54,7 +54,7 @@ export interface KeyFamily {
 const NONE: Tail = { parts: 0 }
 const one = (extra: Omit<Tail, 'parts'> = {}): Tail => ({ parts: 1, ...extra })
 
-export const REDIS_FAMILIES: readonly KeyFamily[] = Object.freeze([
+const REDIS_FAMILIES: readonly KeyFamily[] = Object.freeze([
     // durable
     { head: 'auth', domain: 'auth', tail: NONE },
     { head: 'auth', domain: 'auth', tail: one({ names: AUTH_FIELDS }) },
@@ -109,7 +109,7 @@ const ZAPO_KEYS = Object.freeze(['zapo:migrate:marks'])
  * (`idx`, `ids`, `avail`, `grp`, `set`, `key`, `col`, `meta`, `reg`, `spk`, `pk`, `sess`, …),
  * every sub-key name (`noise_priv_key`, `pub`, `data`, `hash`, …) and zapo's own key's words.
  */
-export const RESERVED_SEGMENTS: ReadonlySet<string> = new Set([
+const RESERVED_SEGMENTS: ReadonlySet<string> = new Set([
     ...REDIS_FAMILIES.flatMap(f => f.head.split(':')),
     ...REDIS_FAMILIES.flatMap(f => [...(f.tail.names ?? []), ...(f.tail.suffixes ?? [])]),
     ...ZAPO_KEYS.flatMap(k => k.split(':'))

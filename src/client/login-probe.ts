@@ -12,16 +12,17 @@
  * 401/403/406, 516, device removed, and even on a 515). `zapo logout` passes its own gate.
  */
 
-import type { Logger, WaClient, WaClientOptions } from 'zapo-js'
-import { failureLine, watchConnect } from '../client/connect-failure.js'
-import { createWaClient } from '../client/create-client.js'
+import type { Logger, WaClient } from 'zapo-js'
+import type { WaLogoutStoreClearOptions } from 'zapo-js/client'
+import { failureLine, watchConnect } from './connect-failure.js'
+import { createWaClient, type ClientTuning } from './create-client.js'
 import {
     classifyClose,
     closeForFailure,
     type CloseClassification,
     type CloseEventLike
-} from '../client/reasons.js'
-import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
+} from './reasons.js'
+import { KEEP_STORE_ON_CLOSE } from './reconnect.js'
 import type { ZapoErrorCode } from '../errors.js'
 import type { OpenedStore } from '../store/open.js'
 
@@ -40,7 +41,7 @@ export interface LoginProbeOptions {
      * the library's clean-up on a logout answer (zapo-js `logoutStoreClear`): everything kept by
      * default; `zapo logout` passes its own object and opens it once the server confirmed
      */
-    readonly storeClear?: NonNullable<WaClientOptions['logoutStoreClear']>
+    readonly storeClear?: WaLogoutStoreClearOptions
     /** keep the client connected and return it (the caller disconnects) */
     readonly keepOpen?: boolean
     /** aborting (Ctrl-C) disconnects and ends the probe with status 'cancelled' */
@@ -94,7 +95,7 @@ export async function probeLogin(
         }
     })
     const waStore = await store.createWaStore()
-    const tuning: Partial<WaClientOptions> = {
+    const tuning: ClientTuning = {
         // zapo-js waits this long for a socket to open and, after a server-side close, for the
         // close handshake it never sees (10 s by default): keep a refused probe from lingering
         timeoutIntervalMs: Math.max(1_000, Math.min(options.timeoutMs, SOCKET_WAIT_MS)),
@@ -105,7 +106,7 @@ export async function probeLogin(
         sessionId,
         server: options.server,
         logger,
-        tuning: tuning as never
+        tuning
     })
 
     const started = Date.now()

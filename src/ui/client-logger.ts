@@ -1,0 +1,32 @@
+/**
+ * Where the client's log lines go and how they look: pretty (pino-pretty) on stderr for people,
+ * one pino JSON object per line on stderr with `--json`. The logger itself is
+ * client/logger.ts's; this module only picks its destination.
+ */
+
+import pino from 'pino'
+import type { Writable } from 'node:stream'
+
+import { pinoClientLogger, type ClientLogger, type LogLevelName } from '../client/logger.js'
+import { prettyLogStream } from './log-pretty.js'
+
+export interface ClientLoggerOptions {
+    readonly level: LogLevelName
+    /** JSON lines instead of pretty ones */
+    readonly json: boolean
+    readonly color: boolean
+    /** fields on every line, e.g. { session: 't1' } */
+    readonly bindings?: Readonly<Record<string, string>>
+    /** where lines go (default: stderr); tests pass a stream */
+    readonly stream?: Writable
+}
+
+export function createClientLogger(options: ClientLoggerOptions): ClientLogger {
+    const destination: pino.DestinationStream = options.json
+        ? (options.stream ?? pino.destination({ dest: 2, sync: true }))
+        : (prettyLogStream({
+              color: options.color,
+              ...(options.stream ? { stream: options.stream } : {})
+          }) as pino.DestinationStream)
+    return pinoClientLogger(destination, options.level, options.bindings)
+}
