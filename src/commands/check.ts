@@ -126,6 +126,9 @@ async function runCheckCommand(flags: CheckFlags, ctx: CliContext): Promise<numb
     const { runCheck } = await import('../ops/check.js')
     const colors = palette(ctx.io.color)
     if (options.connect) {
+        // a read-only (foreign) store is refused before the notice that a login follows
+        const { assertWritable } = await import('../store/open.js')
+        assertWritable(options.store, 'be logged in from (check --connect)')
         const target = options.connect.server
             ? `the test server ${options.connect.server.url}`
             : 'WhatsApp'
@@ -248,8 +251,8 @@ export async function prepare(flags: CheckFlags, ctx: CliContext): Promise<Prepa
               server: ctx.server(flags),
               timeoutMs,
               settleMs,
-              rate: flags.rate !== undefined ? parseRate(flags.rate) : null,
               waitMs: ctx.waitMs ?? 0,
+              rate: flags.rate !== undefined ? parseRate(flags.rate) : null,
               ...(await clientLogger(ctx, flags.logLevel))
           }
         : null

@@ -291,6 +291,8 @@ function printPlan(io: Io, plan: MigratePlan): void {
         )
         const detail = plan.domains.map(d => `${d} ${s.records[d] ?? 0}`).join(', ')
         printLine(io, colors.dim(`${''.padEnd(width)}  ${''.padStart(8)}  ${detail}`))
+        for (const line of s.notCarried)
+            printLine(io, `${''.padEnd(width)}  ${''.padStart(8)}  not carried: ${line}`)
     }
     printLine(
         io,
@@ -322,6 +324,10 @@ function printSummary(io: Io, result: MigrateResult): void {
                 `  ${m.domain}: source ${m.source?.count ?? 0} (${m.source?.sha256.slice(0, 12) ?? '-'}), target ${m.target?.count ?? 0} (${m.target?.sha256.slice(0, 12) ?? '-'})`
             )
         }
+    }
+    for (const p of result.plan.sessions.filter(p => p.notCarried.length > 0)) {
+        printLine(io, colors.warn(`${p.sessionId}: not carried over (no zapo-js counterpart):`))
+        for (const line of p.notCarried) printLine(io, `  ${line}`)
     }
     for (const s of result.plan.sessions.filter(p => p.action === 'skip')) {
         printLine(io, `${colors.session(s.sessionId)}  ${ACTION_TEXT.skip}`)
@@ -373,6 +379,7 @@ export function summary(result: MigrateResult): Record<string, unknown> {
                 inTarget: p.inTarget,
                 live: p.liveSince !== null,
                 records: p.records,
+                notCarried: p.notCarried,
                 copied: o?.copied ?? 0,
                 verified: o?.verified ?? null,
                 sourceDeleted: o?.sourceDeleted ?? false,

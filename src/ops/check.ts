@@ -19,11 +19,11 @@ import type { Logger, WaAuthCredentials } from 'zapo-js'
 import { zapoProto } from '../zapo-cjs.js'
 import type { RegistrationInfo, SignedPreKeyRecord } from 'zapo-js/signal'
 import { EXIT_CODES, ZapoError, worstExit, type ZapoErrorCode } from '../errors.js'
-import { lastLoginMs } from '../client/last-login.js'
+import { lastLoginMs } from '../store/last-login.js'
 import { takeLeases } from '../store/lease.js'
 import type { StoreSpec } from '../store/address.js'
 import { sessionFailure } from '../store/failures.js'
-import type { OpenedStore } from '../store/open.js'
+import { assertWritable, type OpenedStore } from '../store/open.js'
 import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
 import { checkCredentialIntegrity } from './integrity.js'
 import { readInstalledPackage } from './doctor.js'
@@ -412,6 +412,9 @@ export { shardOf }
 
 export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Promise<CheckReport> {
     const now = deps.now ?? Date.now
+    // a login writes the session's state (prekeys, the server's answers): offline checks only
+    if (options.connect !== null)
+        assertWritable(options.store, 'be logged in from (check --connect)')
     const readable = await openForReading(options.store)
     const { store, catalog } = readable
     try {

@@ -8,8 +8,8 @@
 
 import { createRequire } from 'node:module'
 import { ZapoError } from '../errors.js'
+import { lastLoginMs } from '../store/last-login.js'
 import { inShard, type Shard } from '../util/shard.js'
-import { lastLoginMs } from '../client/last-login.js'
 import { armorEncode, encryptStream, type Encryption } from '../export/age.js'
 import {
     refuseExisting,

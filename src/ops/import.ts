@@ -34,9 +34,9 @@ import {
 import { DURABLE_DOMAINS, type DurableDomain, type StoreSpec } from '../store/address.js'
 import { catalogFor } from '../store/catalog.js'
 import { assertNewSessionIds } from '../store/session-ids.js'
-import { openStore, type OpenedStore } from '../store/open.js'
+import { assertWritable, openStore, type OpenedStore } from '../store/open.js'
 import { assertNotLive, takeLeases, type HeldLeases } from '../store/lease.js'
-import { lastLoginMs } from '../client/last-login.js'
+import { lastLoginMs } from '../store/last-login.js'
 import {
     batchSizeOf,
     clearSession,
@@ -165,6 +165,7 @@ export async function runImport(
     options: ImportOptions,
     deps: ImportDeps = {}
 ): Promise<ImportResult> {
+    if (options.store !== null) assertWritable(options.store, 'be imported into')
     const started = performance.now()
     const warnings: string[] = []
     const warn = (line: string): void => {

@@ -37,7 +37,7 @@ import {
 } from '../client/reconnect.js'
 import { toError, worstExit, ZapoError, type ZapoErrorCode } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
-import type { OpenedStore } from '../store/open.js'
+import { assertWritable, type OpenedStore } from '../store/open.js'
 import { sessionFailure } from '../store/failures.js'
 import {
     CLIENT_EVENT_TYPES,
@@ -110,6 +110,7 @@ export interface LogsResult {
 const SILENT: ClientLogger = Object.freeze({ ...SILENT_LOGGER, child: () => SILENT })
 
 export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<LogsResult> {
+    assertWritable(options.storeSpec, 'be connected from (a connected client writes its state)')
     const sessionIds = await resolveSessions(
         options.storeSpec,
         options.sessions,

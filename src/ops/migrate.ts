@@ -20,8 +20,9 @@
  */
 
 import { ZapoError } from '../errors.js'
+import { LIVE_LOGIN_WINDOW_MS, lastLoginMs, liveSince } from '../store/last-login.js'
+import { conversionNotes, lastWrittenByForeign } from '../store/backends/foreign.js'
 import { inShard, type Shard } from '../util/shard.js'
-import { LIVE_LOGIN_WINDOW_MS, liveSince } from '../client/last-login.js'
 import { identifyStore, storesOverlap } from '../store/identity.js'
 import { assertNewSessionIds } from '../store/session-ids.js'
 import type { DurableDomain, StoreSpec } from '../store/address.js'
@@ -29,7 +30,7 @@ import { catalogForStore, COUNT_FIELDS } from '../store/catalog.js'
 import type { MigrationMark, MigrationMarks } from '../store/migration-marks.js'
 import { migrationMarksFor } from '../store/migration-marks.js'
 import type { OpenedStore } from '../store/open.js'
-import { openStore, storeExists } from '../store/open.js'
+import { assertWritable, openStore, storeExists } from '../store/open.js'
 import { takeLeases, type HeldLeases } from '../store/lease.js'
 import { emptyCounts, readBackBatch, tallyBatch } from '../store/read-back.js'
 import {
@@ -74,10 +75,10 @@ export interface MigrateOptions {
     readonly concurrency?: number
     /** a session whose last successful login is newer than this is named as live */
     readonly liveWindowMs?: number
-    /** with sessions 'all': only the sessions of this shard (src/util/shard.ts) */
-    readonly shard?: Shard | null
     /** how long to wait for sessions another zapo run holds (their leases); 0: exit 21 at once */
     readonly waitMs?: number
+    /** with sessions 'all': only the sessions of this shard (src/util/shard.ts) */
+    readonly shard?: Shard | null
 }
 
 /** What happens to one session. */
@@ -102,6 +103,11 @@ export interface PlannedSession {
     readonly total: number
     /** last successful login (ms since epoch) when recent enough to look live */
     readonly liveSince: number | null
+    /**
+     * what the source holds for the session that has no zapo-js counterpart (a foreign store,
+     * store/backends/foreign.ts), one line each; empty for zapo stores
+     */
+    readonly notCarried: readonly string[]
 }
 
 export interface MigratePlan {
@@ -234,6 +240,9 @@ export async function runMigrate(
 ): Promise<MigrateResult> {
     const now = deps.now ?? Date.now
     const started = now()
+    if (options.mode === 'copy') assertWritable(options.to, 'be migrated into (migrate --to)')
+    if (options.deleteSource)
+        assertWritable(options.from, 'have sessions deleted (--delete-source)')
     await refuseSameStore(options)
     const src = await openStore(options.from, 'read').catch((error: unknown) => {
         if (error instanceof ZapoError && error.code === 'SESSION_NOT_FOUND') {
@@ -479,7 +488,9 @@ async function makePlan(
 
         let records: Partial<Record<StoreDomain, number>> = {}
         let liveSince: number | null = null
+        let notCarried: readonly string[] = []
         if (inSource) {
+            notCarried = (await conversionNotes(src.primary, sessionId)) ?? []
             const counts = allCounts.get(sessionId) ?? (await srcCatalog.counts(sessionId))
             records = recordsByDomain(counts, options.domains)
             if (archiveCounts !== null) {
@@ -495,7 +506,7 @@ async function makePlan(
         }
         const total = Object.values(records).reduce((n, v) => n + (v ?? 0), 0)
         if (COPYING.includes(action)) recordsToCopy += total
-        sessions.push({ sessionId, action, inTarget, mark, records, total, liveSince })
+        sessions.push({ sessionId, action, inTarget, mark, records, total, liveSince, notCarried })
     }
     return {
         from: source,
@@ -521,7 +532,11 @@ async function lastSuccess(
 ): Promise<number | null> {
     try {
         const credentials = await src.domain('auth', sessionId).load()
-        return liveSince(credentials, nowMs, windowMs)
+        // a foreign store (a Baileys folder) tells when its app last wrote the session instead
+        const written = await lastWrittenByForeign(src.primary, sessionId)
+        if (written === null) return liveSince(credentials, nowMs, windowMs)
+        const ms = Math.max(lastLoginMs(credentials) ?? 0, written)
+        return nowMs - ms <= windowMs ? ms : null
     } catch {
         return null
     }

@@ -24,7 +24,7 @@ import { hostname } from 'node:os'
 import { ZapoError } from '../errors.js'
 import { atForcedStop } from '../interrupt.js'
 import type { OpenedBackend } from './backends/types.js'
-import { LIVE_LOGIN_WINDOW_MS } from '../client/last-login.js'
+import { LIVE_LOGIN_WINDOW_MS } from './last-login.js'
 
 /** How long a lease lives without renewal; renewed every third of it. */
 export const LEASE_TTL_MS = 30_000
@@ -287,7 +287,7 @@ export function toLease(fields: Record<string, unknown> | null | undefined): Lea
 
 /**
  * Refuses to replace a session that looks live — its last login within the live window
- * (client/last-login.ts) — unless `overwriteLive`: an application that runs it would write its
+ * (store/last-login.ts) — unless `overwriteLive`: an application that runs it would write its
  * own state over the replacement, or be kicked by it (exit 21).
  */
 export function assertNotLive(
