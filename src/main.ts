@@ -27,7 +27,7 @@ import {
     type ForcedStop
 } from './interrupt.js'
 import { stringifyJson } from './output.js'
-import { buildProgram } from './program.js'
+import { buildProgram, startScreen } from './program.js'
 
 /** How long a forced stop gives the last-resort clean-ups (temporary files, stores) in all. */
 export const FORCED_STOP_BUDGET_MS = 500
@@ -66,6 +66,11 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
     const held = options.heldSignals?.[0]
     if (held !== undefined) await forcedStop({ signal: held, claim: null })
 
+    if (argv.length <= 2) {
+        // `zapo` alone: a short start screen instead of the full help
+        process.stdout.write(startScreen())
+        process.exit(0)
+    }
     const program = buildProgram()
     const failure = await program.parseAsync(argv as string[]).then(
         () => null,

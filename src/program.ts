@@ -18,14 +18,15 @@ import { register as registerImport } from './commands/import.js'
 import { register as registerMigrate } from './commands/migrate.js'
 import { register as registerSessions } from './commands/sessions.js'
 import { usageLine } from './errors.js'
-import { VERSION } from './version.js'
+import { versionLine } from './version.js'
+import { usageError } from './errors.js'
 
 export function buildProgram(): Command {
     const program = new Command('zapo')
         .description(
             'Operate zapo-js WhatsApp sessions: pair, inspect, export, migrate, watch and check them.'
         )
-        .version(VERSION, '-V, --version', 'print the zapo version')
+        .version(versionLine(), '-V, --version', 'print the zapo and zapo-js versions')
         .option('--store <address>', 'store: URL, backend name or .sqlite path (or ZAPO_STORE)')
         .option('--config <path>', 'config file (default: ./zapo.config.json, or ZAPO_CONFIG)')
         .option('--json', 'machine-readable output on stdout (one document, or NDJSON for streams)')
@@ -61,5 +62,34 @@ export function buildProgram(): Command {
     registerLogout(program)
     registerSandbox(program)
     registerExitCodes(program)
+    // `zapo version` is what people type first: point at the flag (commander would suggest
+    // `sessions`)
+    program
+        .command('version', { hidden: true })
+        .allowUnknownOption()
+        .action(() => {
+            throw usageError('there is no zapo version command: use zapo --version')
+        })
     return program
+}
+
+/** `zapo` alone: what it is and the first commands to try, in fewer than 24 rows. */
+export function startScreen(): string {
+    return [
+        versionLine(),
+        'Pair, inspect, export, migrate, watch and check zapo-js WhatsApp sessions.',
+        '',
+        'Start here:',
+        '  zapo pair --sandbox --session demo     try pairing without a phone',
+        '  zapo pair --session tenant-42          link a device (QR in the terminal)',
+        '  zapo sessions list                     what the store holds',
+        '  zapo check --json                      smoke-check every session',
+        '  zapo logs                              tail every session live',
+        '  zapo migrate --from sqlite --to postgres',
+        '  zapo doctor                            versions, drivers, the store',
+        '',
+        'Store: --store ADDRESS, ZAPO_STORE or zapo.config.json; default ./zapo.sqlite',
+        'All commands: zapo --help    One command: zapo COMMAND --help',
+        ''
+    ].join('\n')
 }

@@ -12,7 +12,9 @@ import type { CliContext } from '../context.js'
 import { parsePositiveInt, validateSessionId } from '../context.js'
 import { usageError, ZapoError } from '../errors.js'
 import { claimInterrupts } from '../interrupt.js'
-import { note, printJson, printLine, type Io } from '../output.js'
+import { note, printJson, printLine, stderrColumns, type Io } from '../output.js'
+import { fit } from '../ui/format.js'
+import { formatDuration } from '../util/duration.js'
 import {
     ARCHIVE_DOMAINS,
     DURABLE_DOMAINS,
@@ -386,7 +388,7 @@ function printSummary(io: Io, result: MigrateResult): void {
                 : 'migrated and verified'
     printLine(
         io,
-        `${verb}: ${t.verifiedSessions}/${t.sessions - t.skippedSessions} session(s) verified, ${t.copiedRecords} records copied in ${(result.durationMs / 1000).toFixed(1)}s` +
+        `${verb}: ${t.verifiedSessions}/${t.sessions - t.skippedSessions} session(s) verified, ${t.copiedRecords} records copied in ${formatDuration(result.durationMs)}` +
             (t.copiedRecords > 0 ? ` (${result.recordsPerSecond} records/s)` : '') +
             (t.skippedSessions ? `, ${t.skippedSessions} skipped` : '') +
             sourceText(result)
@@ -449,13 +451,14 @@ class ProgressLine {
     }
 
     update(p: MigrateProgress): void {
+        const now = Date.now()
         const text = formatProgress(p)
         if (this.tty) {
-            this.io.stderr.write(`\r\x1b[2K${text}`)
+            // one terminal line, never wrapped: a wrapped line cannot be redrawn in place
+            this.io.stderr.write(`\r\x1b[2K${fit(text, stderrColumns(this.io) - 1)}`)
             this.drawn = true
             return
         }
-        const now = Date.now()
         if (now - this.lastPlain < 2_000) return
         this.lastPlain = now
         note(this.io, text)
@@ -478,16 +481,15 @@ class ProgressLine {
     }
 }
 
+/** No ETA is shown before the copy has run this long (a rate needs some batches behind it). */
+const ETA_AFTER_MS = 2_000
+
 export function formatProgress(p: MigrateProgress): string {
     const pct = p.total > 0 ? Math.min(100, Math.floor((p.done * 100) / p.total)) : 100
-    const eta = p.etaMs === null ? '' : `, ETA ${formatDuration(p.etaMs)}`
+    // an ETA from the first batch or two is noise: none until the rate has run a while
+    const eta =
+        p.etaMs === null || p.elapsedMs < ETA_AFTER_MS ? '' : `, ETA ${formatDuration(p.etaMs)}`
     const session = p.sessionTotal > 0 ? ` (${p.sessionDone}/${p.sessionTotal})` : ''
-    return `${p.phase} ${p.sessionId}${session} | ${p.done}/${p.total} records (${pct}%), sessions ${p.sessionsDone}/${p.sessionsTotal}, ${Math.round(p.rate)} rec/s${eta}`
-}
-
-function formatDuration(ms: number): string {
-    const s = Math.round(ms / 1000)
-    if (s < 60) return `${s}s`
-    if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
-    return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
+    // the session id last: a line cut to the terminal's width loses the end of a long id first
+    return `${p.phase} ${p.done}/${p.total} records (${pct}%), sessions ${p.sessionsDone}/${p.sessionsTotal}, ${Math.round(p.rate)} rec/s${eta} | ${p.sessionId}${session}`
 }

@@ -14,6 +14,7 @@
  * the stored state as it was. Only `zapo logout` removes a session's state.
  */
 
+import { formatDuration } from '../util/duration.js'
 import { createRequire } from 'node:module'
 import type { Logger, WaAuthCredentials } from 'zapo-js'
 import { zapoProto } from '../zapo-cjs.js'
@@ -314,14 +315,7 @@ function pairingTimeMs(credentials: WaAuthCredentials | null): number | null {
     }
 }
 
-export function formatDuration(ms: number): string {
-    const abs = Math.abs(ms)
-    if (abs < 1_000) return `${Math.round(ms)}ms`
-    if (abs < 60_000) return `${(ms / 1_000).toFixed(1)}s`
-    if (abs < 3_600_000) return `${Math.round(ms / 60_000)}m`
-    if (abs < 2 * 86_400_000) return `${(ms / 3_600_000).toFixed(1)}h`
-    return `${(ms / 86_400_000).toFixed(1)}d`
-}
+export { formatDuration }
 
 export interface SessionReport {
     readonly sessionId: string

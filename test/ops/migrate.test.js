@@ -210,8 +210,8 @@ test('flag parsing: domains, exclusive flags, bare backend names through the env
     )
 })
 
-test('formatProgress shows records, sessions, rate and ETA', () => {
-    const line = formatProgress({
+test('formatProgress shows records, sessions, rate and ETA (none before 2 s), the session last', () => {
+    const progress = {
         phase: 'copy',
         sessionId: 'tenant-1',
         sessionDone: 500,
@@ -223,9 +223,14 @@ test('formatProgress shows records, sessions, rate and ETA', () => {
         elapsedMs: 2_000,
         rate: 7_000,
         etaMs: 125_000
-    })
+    }
     assert.equal(
-        line,
-        'copy tenant-1 (500/2800) | 14000/28000 records (50%), sessions 4/10, 7000 rec/s, ETA 2m05s'
+        formatProgress(progress),
+        'copy 14000/28000 records (50%), sessions 4/10, 7000 rec/s, ETA 2m | tenant-1 (500/2800)'
+    )
+    assert.equal(
+        formatProgress({ ...progress, elapsedMs: 300 }),
+        'copy 14000/28000 records (50%), sessions 4/10, 7000 rec/s | tenant-1 (500/2800)',
+        'no ETA from the first few hundred milliseconds'
     )
 })
