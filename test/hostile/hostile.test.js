@@ -187,7 +187,7 @@ const busy = createServer()
 before(async () => {
     await new Promise(resolve => busy.listen(0, '127.0.0.1', resolve))
     busyPort = busy.address().port
-    await seed(SQLITE, ['alpha', 'beta', 'bad'], SHAPE)
+    await seed(SQLITE, ['alpha', 'beta', 'gamma', 'bad'], SHAPE)
     await corruptCredentials(f('main.sqlite'), 'bad')
     const made = await runZapo(
         [
@@ -656,14 +656,14 @@ const common = (label, more = {}) => [
         code: 3
     },
     {
-        name: `${label} logout: refused port`,
-        args: c => ['--store', c.url, 'logout', '--session', 'alpha', '--yes', ...NOWHERE],
+        name: `${label} logout: refused port (gamma: a session no other case leases)`,
+        args: c => ['--store', c.url, 'logout', '--session', 'gamma', '--yes', ...NOWHERE],
         code: 14,
         notices: [/^zapo: (connecting|logging out)/]
     },
     {
-        name: `${label} pair: existing session without --force`,
-        args: c => ['--store', c.url, 'pair', '--session', 'alpha', ...NOWHERE],
+        name: `${label} pair: existing session without --force (beta: other cases lease alpha meanwhile)`,
+        args: c => ['--store', c.url, 'pair', '--session', 'beta', ...NOWHERE],
         code: 7
     },
     {
@@ -1149,7 +1149,7 @@ group('sqlite', {
 /** A seeded server store: alpha and beta, and an export of alpha (the file the SQLite group made). */
 async function seedServer(url) {
     await dropStore(url).catch(() => undefined)
-    await seed(url, ['alpha', 'beta'], SHAPE)
+    await seed(url, ['alpha', 'beta', 'gamma'], SHAPE)
 }
 
 /** The same server spelled with `localhost` instead of 127.0.0.1. */
