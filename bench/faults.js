@@ -1,10 +1,10 @@
 // Bench: fault injection into every long-running command (docs/interrupts.md). Each command —
-// export, import, pair --sandbox, migrate (SQLite → PostgreSQL), logs — runs once plainly (its
-// length on this machine bounds the moments), then gets SIGINT, SIGTERM and SIGKILL in turn at
-// seeded random moments; after SIGKILL the documented recovery runs (rerun the
-// export, import --force, pair --force, rerun the migration). Each injection is then checked as
-// test/interrupt/interrupts.test.js checks it: exit code, one line on stderr, no temporary or
-// partial file, the source unchanged, the rerun completing.
+// export, import, pair --sandbox, migrate (SQLite → PostgreSQL, SQLite → Redis), logout, logs —
+// runs once plainly (its length on this machine bounds the moments), then gets SIGINT, SIGTERM
+// and SIGKILL in turn at seeded random moments; after SIGKILL the documented recovery runs
+// (rerun the export, import --force, pair --force, rerun the migration, rerun the logout). Each
+// injection is then checked as test/interrupt/interrupts.test.js checks it: exit code, one line
+// on stderr, no temporary or partial file, the source unchanged, the rerun completing.
 //
 //   node bench/faults.js                       (30 injections per command)
 //   BENCH_FAULTS=60 ZAPO_FAULT_SEED=7 node bench/faults.js export migrate

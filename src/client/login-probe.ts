@@ -46,6 +46,11 @@ export interface LoginProbeOptions {
     readonly keepOpen?: boolean
     /** aborting (Ctrl-C) disconnects and ends the probe with status 'cancelled' */
     readonly signal?: AbortSignal
+    /**
+     * leave incoming messages to the application: they are neither decrypted nor acknowledged
+     * (so the server delivers them again at the next login) and only counted
+     */
+    readonly holdMessages?: boolean
 }
 
 export type LoginProbeResult =
@@ -54,6 +59,8 @@ export type LoginProbeResult =
           readonly loginMs: number
           readonly restarts: number
           readonly client: WaClient | null
+          /** messages that arrived and were left unacknowledged (holdMessages) */
+          readonly heldMessages?: number
       }
     | {
           readonly status: 'refused'
@@ -109,6 +116,20 @@ export async function probeLogin(
         tuning
     })
 
+    // zapo-js 0.3 decrypts an incoming <message>, advances its Signal session and acknowledges it
+    // in the handler of the tag; a handler put before it that claims the node stops all three,
+    // and the server, never acknowledged, delivers the message again at the next login
+    let heldMessages = 0
+    if (options.holdMessages) {
+        client.registerIncomingHandler({
+            tag: 'message',
+            prepend: true,
+            handler: async () => {
+                heldMessages += 1
+                return true
+            }
+        })
+    }
     const started = Date.now()
     let loginAt: number | null = null
     let restarts = 0
@@ -181,7 +202,13 @@ export async function probeLogin(
     // after <success>: wait `settleMs` for an immediate refusal, then report the login time
     const waitLogin = setInterval(() => {
         if (loginAt !== null && Date.now() - loginAt >= options.settleMs) {
-            finish({ status: 'ok', loginMs: loginAt - started, restarts, client: null })
+            finish({
+                status: 'ok',
+                loginMs: loginAt - started,
+                restarts,
+                client: null,
+                heldMessages
+            })
         }
     }, 25)
 
@@ -199,7 +226,7 @@ export async function probeLogin(
     options.signal?.removeEventListener('abort', onAbort)
     if (result.status === 'ok' && options.keepOpen) return { ...result, client }
     await disconnectQuietly(client)
-    if (result.status === 'ok') result = { ...result, client: null }
+    if (result.status === 'ok') result = { ...result, client: null, heldMessages }
     return result
 }
 

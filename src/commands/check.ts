@@ -10,14 +10,14 @@ import type { CliContext } from '../context.js'
 import { parseDuration, parsePositiveInt } from '../context.js'
 import { EXIT_CODES, usageError } from '../errors.js'
 import { claimInterrupts } from '../interrupt.js'
-import { note, printJson, printLine } from '../output.js'
+import { note, printJson, printLine, type Io } from '../output.js'
 import { palette, type Palette } from '../ui/color.js'
+import { addShardOptions, parseShard, parseShardFlags, type ShardFlags } from '../util/shard.js'
 import type { CheckReport, CheckResult, CheckThresholds, SessionReport } from '../ops/check.js'
 
-interface CheckFlags {
+interface CheckFlags extends ShardFlags {
     readonly session?: string
     readonly all?: boolean
-    readonly shard?: string
     readonly concurrency?: string
     readonly connect?: boolean
     readonly timeout?: string
@@ -29,6 +29,8 @@ interface CheckFlags {
     readonly maxSinceLogin?: string
     readonly strict?: boolean
     readonly logLevel?: string
+    readonly metrics?: string
+    readonly rate?: string
 }
 
 /** The keys of the config file's `check` object (all optional, numbers). */
@@ -50,7 +52,7 @@ export const CHECK_DEFAULTS = Object.freeze({
 } as const)
 
 export function register(program: Command): void {
-    program
+    const command = program
         .command('check')
         .description(
             'smoke-check a session (or every session) for CI and cron: credentials, pairing, key age, prekey stock, last login; --connect logs in once'
@@ -62,13 +64,19 @@ export function register(program: Command): void {
             )
         )
         .option('--all', 'check every session in the store (the default without a session)')
-        .option(
-            '--shard <K/N>',
-            'only the sessions whose sha256(id) mod N equals K-1 (split a fleet across N runners)'
-        )
+    addShardOptions(command, 'over every session: ')
+    command
         .option(
             '--concurrency <n>',
             `sessions checked at once over a fleet (default ${CHECK_DEFAULTS.concurrency})`
+        )
+        .option(
+            '--rate <n>',
+            'with --connect: start at most N logins per second (e.g. 2, or 0.5 for one every 2s)'
+        )
+        .option(
+            '--metrics <file>',
+            'also write the results in the Prometheus text format to FILE, replaced atomically ("-": stdout; docs/fleet.md)'
         )
         .option(
             '--connect',
@@ -113,6 +121,7 @@ export function register(program: Command): void {
                 ],
                 exitCodes: [
                     'OK',
+                    'SESSION_BUSY',
                     'USAGE',
                     'SESSION_NOT_FOUND',
                     'STORE_UNAVAILABLE',
@@ -139,9 +148,14 @@ export function register(program: Command): void {
 
 async function runCheckCommand(flags: CheckFlags, ctx: CliContext): Promise<number> {
     const options = await prepare(flags, ctx)
+    const metrics = await metricsTarget(flags.metrics, options.store, ctx)
+    const started = Date.now()
     const { runCheck } = await import('../ops/check.js')
     const colors = palette(ctx.io.colorOut)
     if (options.connect) {
+        // a read-only (foreign) store is refused before the notice that a login follows
+        const { assertWritable } = await import('../store/open.js')
+        assertWritable(options.store, 'be logged in from (check --connect)')
         const target = options.connect.server
             ? `the test server ${options.connect.server.url}`
             : 'WhatsApp'
@@ -157,10 +171,21 @@ async function runCheckCommand(flags: CheckFlags, ctx: CliContext): Promise<numb
         ? claimInterrupts(ctx.io, { stopping: 'disconnecting the login checks' })
         : undefined
     const report = await runCheck(options, signal ? { signal } : {})
+    if (metrics !== null) {
+        const { checkMetricsText } = await import('../ops/check-metrics.js')
+        const finishedAt = Date.now()
+        const text = await checkMetricsText(report, {
+            durationMs: finishedAt - started,
+            finishedAt
+        })
+        await metrics.write(text)
+    }
+    // with --metrics -, the metrics are the result on stdout and the report goes to stderr
+    const shown = metrics?.stdout ? { ...ctx.io, stdout: ctx.io.stderr } : ctx.io
     if (ctx.io.json) {
         printJson(ctx.io, report)
     } else {
-        render(report, options.sessions.all, ctx, colors)
+        render(report, options.sessions.all, shown, colors)
     }
     const lib = report.library
     if (lib.satisfied === false && !ctx.io.json) {
@@ -194,17 +219,20 @@ export async function prepare(flags: CheckFlags, ctx: CliContext): Promise<Prepa
         throw usageError('--all and --session exclude each other: pass one of them')
     // no session named anywhere: every session, as --all
     const named = flags.all ? null : ctx.optionalSessionId(flags.session)
-    if (flags.shard !== undefined && named !== null)
-        throw usageError(
-            `--shard splits the store's sessions across runners: it does not apply to one session (${flags.session !== undefined ? '--session' : 'ZAPO_SESSION or the config file'} names ${named})`
-        )
+    const shard = parseShardFlags(
+        flags,
+        named === null
+            ? null
+            : `every session, not one (${flags.session !== undefined ? '--session' : 'ZAPO_SESSION or the config file'} names ${named})`
+    )
     if (!flags.connect) {
         for (const [flag, value] of [
             ['--timeout', flags.timeout],
             ['--settle', flags.settle],
             ['--server', flags.server],
             ['--server-root-ca', flags.serverRootCa],
-            ['--log-level', flags.logLevel]
+            ['--log-level', flags.logLevel],
+            ['--rate', flags.rate]
         ] as const) {
             if (value !== undefined)
                 throw usageError(
@@ -257,13 +285,14 @@ export async function prepare(flags: CheckFlags, ctx: CliContext): Promise<Prepa
               timeoutMs,
               settleMs,
               waitMs: ctx.waitMs ?? 0,
+              rate: flags.rate !== undefined ? parseRate(flags.rate) : null,
               ...(await clientLogger(ctx, flags.logLevel))
           }
         : null
     return {
         store: ctx.storeSpec(),
         sessions,
-        shard: flags.shard !== undefined ? parseShard(flags.shard) : null,
+        shard,
         concurrency,
         thresholds,
         connect,
@@ -285,27 +314,83 @@ export async function clientLogger(
     return { logger: createClientLogger({ level, json: ctx.io.json, color: ctx.io.colorErr }) }
 }
 
+/** --rate N: logins started per second, a positive number up to 1000 (0.5 = one every 2 s). */
+export function parseRate(value: string): number {
+    const n = /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : NaN
+    if (!(n > 0 && n <= 1000))
+        throw usageError(
+            `--rate "${value}" must be a number of logins per second above 0 and at most 1000 (e.g. 2, or 0.5 for one every 2s)`
+        )
+    return n
+}
+
+/**
+ * Where --metrics writes: stdout for "-", else a file replaced atomically (temporary file, then
+ * rename) with mode 0644 so that node_exporter can read it. Checked before the run: a directory
+ * that does not exist, or a path that is the store's own file, is a usage error up front.
+ */
+async function metricsTarget(
+    value: string | undefined,
+    store: PreparedOptions['store'],
+    ctx: CliContext
+): Promise<{ readonly stdout: boolean; write(text: string): Promise<void> } | null> {
+    if (value === undefined) return null
+    if (value === '') throw usageError('--metrics needs a file (or "-" for stdout)')
+    if (value === '-') {
+        if (ctx.io.json)
+            throw usageError(
+                '--json and --metrics - both write to stdout: pass --metrics FILE to keep the JSON report'
+            )
+        return {
+            stdout: true,
+            write: async text => {
+                ctx.io.stdout.write(text)
+            }
+        }
+    }
+    const { dirname, join, resolve } = await import('node:path')
+    const { statSync } = await import('node:fs')
+    const path = resolve(ctx.cwd, value)
+    const { refuseOwnInputs, storeInputs, writeFileAtomic } = await import('../export/files.js')
+    let dir: import('node:fs').Stats | undefined
+    try {
+        dir = statSync(dirname(path))
+    } catch {
+        dir = undefined
+    }
+    if (!dir?.isDirectory())
+        throw usageError(
+            `--metrics ${value}: the directory ${dirname(path)} does not exist: create it or pass another path`
+        )
+    if (statSync(path, { throwIfNoEntry: false })?.isDirectory())
+        throw usageError(
+            `--metrics ${value} is a directory: name the file to write (e.g. ${join(value, 'zapo.prom')})`
+        )
+    const inputs = storeInputs(store)
+    refuseOwnInputs(path, inputs)
+    return {
+        stdout: false,
+        write: async text => {
+            const bytes = new TextEncoder().encode(text)
+            await writeFileAtomic(
+                path,
+                (async function* () {
+                    yield bytes
+                })(),
+                { force: true, inputs, mode: 0o644 }
+            )
+        }
+    }
+}
+
 function parseCount(value: string, flag: string): number {
     if (!/^\d+$/.test(value.trim()))
         throw usageError(`${flag} "${value}" must be a whole number (0 or more)`)
     return Number(value)
 }
 
-/** "K/N" with 1 ≤ K ≤ N. */
-export function parseShard(value: string): { readonly index: number; readonly count: number } {
-    const match = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(value)
-    if (!match)
-        throw usageError(
-            `--shard "${value}" is not K/N: use e.g. --shard 1/4 (this runner takes the first of 4 parts)`
-        )
-    const index = Number(match[1])
-    const count = Number(match[2])
-    if (count < 1 || count > 1_000_000)
-        throw usageError(`--shard "${value}": N must be between 1 and 1000000`)
-    if (index < 1 || index > count)
-        throw usageError(`--shard "${value}": K must be between 1 and ${count}`)
-    return { index, count }
-}
+/** "K/N" with 1 ≤ K ≤ N (the one parser: src/util/shard.ts). */
+export { parseShard }
 
 // ---------------------------------------------------------------------------------------------
 // rendering (human mode)
@@ -328,8 +413,7 @@ function mark(status: CheckResult['status'], c: Palette): string {
             : c.dim(m)
 }
 
-function render(report: CheckReport, fleet: boolean, ctx: CliContext, c: Palette): void {
-    const io = ctx.io
+function render(report: CheckReport, fleet: boolean, io: Io, c: Palette): void {
     if (!fleet) {
         const s = report.sessions[0]
         if (!s) return

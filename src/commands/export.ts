@@ -18,11 +18,13 @@ import { palette } from '../ui/color.js'
 import type { Encryption } from '../export/age.js'
 import type { InputFile } from '../export/files.js'
 import type { ExportCounts } from '../export/format.js'
+import { addShardOptions, parseShardFlags, type ShardFlags } from '../util/shard.js'
 import type { ExportOptions, ExportResult } from '../ops/export.js'
 import { oneSession } from './session-choice.js'
 
-interface ExportFlags {
+interface ExportFlags extends ShardFlags {
     readonly session?: readonly string[]
+    readonly all?: boolean
     readonly output?: string
     readonly domains?: string
     readonly passphraseFile?: string
@@ -37,7 +39,7 @@ export const PASSPHRASE_ENV = 'ZAPO_PASSPHRASE'
 export const WORK_FACTOR_ENV = 'ZAPO_SCRYPT_WORK_FACTOR'
 
 export function register(program: Command): void {
-    program
+    const command = program
         .command('export')
         .description('write the durable state of sessions to an age-encrypted, verifiable file')
         .addOption(
@@ -46,6 +48,9 @@ export function register(program: Command): void {
                 "a session to export (repeatable; default ZAPO_SESSION / config, else the store's only session)"
             )
         )
+        .option('--all', 'every session in the store, into one file')
+    addShardOptions(command, 'with --all: ')
+    command
         .option('-o, --output <file>', 'the file to write ("-" for stdout)')
         .option(
             '--domains <list>',
@@ -182,8 +187,14 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
             'refusing to write a binary file to the terminal: redirect stdout, pass -o FILE, or add --armor'
         )
     }
-    const ids =
-        (flags.session ?? []).length > 0 ? flags.session!.map(id => validateSessionId(id)) : null
+    if (flags.all && (flags.session ?? []).length > 0)
+        throw usageError('--all and --session exclude each other: pass one of them')
+    const shard = parseShardFlags(flags, flags.all ? null : '--all')
+    const ids = flags.all
+        ? []
+        : (flags.session ?? []).length > 0
+          ? flags.session!.map(id => validateSessionId(id))
+          : null
     const domains = parseExportDomains(flags.domains)
     const store = ctx.storeSpec()
     const { refuseExisting, refuseOwnInputs, storeInputs } = await import('../export/files.js')
@@ -205,6 +216,7 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
     const options: ExportOptions = {
         store,
         sessionIds,
+        ...(flags.all ? { all: true, shard } : {}),
         domains,
         encryption,
         armor: flags.armor === true,

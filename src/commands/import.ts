@@ -76,6 +76,10 @@ export function register(program: Command): void {
 async function importCommand(file: string, flags: ImportFlags, ctx: CliContext): Promise<number> {
     const io = ctx.io
     if (file === '') throw usageError('no file given: zapo import FILE')
+    if (flags.overwriteLive && !flags.force)
+        throw usageError(
+            '--overwrite-live only applies with --force: pass both to replace a live session'
+        )
     const sessionId = flags.session !== undefined ? validateSessionId(flags.session) : null
     const dryRun = flags.dryRun === true
     const store = dryRun ? null : ctx.storeSpec()

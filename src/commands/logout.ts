@@ -65,6 +65,7 @@ export function register(program: Command): void {
                 ],
                 exitCodes: [
                     'OK',
+                    'SESSION_BUSY',
                     'USAGE',
                     'SESSION_NOT_FOUND',
                     'NOT_PAIRED',

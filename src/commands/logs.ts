@@ -13,11 +13,12 @@ import { EXIT_CODES, usageError } from '../errors.js'
 import { claimInterrupts } from '../interrupt.js'
 import { note } from '../output.js'
 import { palette } from '../ui/color.js'
+import { addShardOptions, parseShardFlags, type ShardFlags } from '../util/shard.js'
 import type { LogsOptions } from '../ops/logs.js'
 import type { EventRecord } from '../ops/event-json.js'
 import type { LogLevelName } from '../client/logger.js'
 
-interface LogsFlags {
+interface LogsFlags extends ShardFlags {
     readonly session?: readonly string[]
     readonly all?: boolean
     readonly type?: readonly string[]
@@ -32,7 +33,7 @@ interface LogsFlags {
 }
 
 export function register(program: Command): void {
-    program
+    const command = program
         .command('logs')
         .description(
             'tail the live events of one or many paired sessions (messages, receipts, presence, groups, calls, …)'
@@ -44,6 +45,8 @@ export function register(program: Command): void {
             )
         )
         .option('--all', 'tail every paired session in the store (the default without a session)')
+    addShardOptions(command, 'over every session: ')
+    command
         .option(
             '--type <types>',
             'only these event types, comma-separated (message,receipt,presence,chatstate,call,notification,group,…)',
@@ -72,6 +75,7 @@ export function register(program: Command): void {
                 ],
                 exitCodes: [
                     'OK',
+                    'SESSION_BUSY',
                     'USAGE',
                     'SESSION_NOT_FOUND',
                     'STORE_UNAVAILABLE',
@@ -131,6 +135,7 @@ async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
         storeSpec: ctx.storeSpec(),
         waitMs: ctx.waitMs,
         sessions,
+        shard: parseShardFlags(flags, sessions === 'all' ? null : '--all'),
         server,
         types: asUsage(() => parseEventTypes(flags.type ?? []), '--type'),
         chat:

@@ -24,6 +24,7 @@ import {
     type DurableDomain
 } from '../store/address.js'
 import { palette } from '../ui/color.js'
+import { addShardOptions, parseShardFlags, type ShardFlags } from '../util/shard.js'
 import { listIds } from './session-choice.js'
 import type {
     MigrateOptions,
@@ -33,7 +34,7 @@ import type {
     SessionOutcome
 } from '../ops/migrate.js'
 
-interface MigrateFlags {
+interface MigrateFlags extends ShardFlags {
     readonly from?: string
     readonly to?: string
     readonly session?: readonly string[]
@@ -52,7 +53,7 @@ interface MigrateFlags {
 const DEFAULT_BATCH = 500
 
 export function register(program: Command): void {
-    program
+    const command = program
         .command('migrate')
         .description(
             'copy sessions between two stores (any backends), verify them, optionally delete the source'
@@ -72,6 +73,8 @@ export function register(program: Command): void {
             )
         )
         .option('--all', 'every session of the source (the default without a session)')
+    addShardOptions(command, 'over every session: ')
+    command
         .option(
             '--domains <list>',
             `comma-separated domains (default: ${DURABLE_DOMAINS.join(',')}; archive: ${ARCHIVE_DOMAINS.join(',')})`
@@ -144,6 +147,7 @@ export function parseMigrateFlags(flags: MigrateFlags, ctx: CliContext): Migrate
                   ? [named]
                   : ids.map(id => validateSessionId(id)),
         everyByDefault,
+        shard: parseShardFlags(flags, flags.all || everyByDefault ? null : '--all'),
         domains: parseDomains(flags.domains, flags.archive === true),
         archive: parseArchiveDomains(flags.domains, flags.archive === true),
         mode: flags.dryRun ? 'dry-run' : flags.verifyOnly ? 'verify-only' : 'copy',
@@ -333,6 +337,8 @@ function printPlan(io: Io, plan: MigratePlan): void {
         )
         const detail = plan.domains.map(d => `${d} ${s.records[d] ?? 0}`).join(', ')
         printLine(io, colors.dim(`${''.padEnd(width)}  ${''.padStart(8)}  ${detail}`))
+        for (const line of s.notCarried)
+            printLine(io, `${''.padEnd(width)}  ${''.padStart(8)}  not carried: ${line}`)
     }
     printLine(
         io,
@@ -364,6 +370,10 @@ function printSummary(io: Io, result: MigrateResult): void {
                 `  ${m.domain}: source ${m.source?.count ?? 0} (${m.source?.sha256.slice(0, 12) ?? '-'}), target ${m.target?.count ?? 0} (${m.target?.sha256.slice(0, 12) ?? '-'})`
             )
         }
+    }
+    for (const p of result.plan.sessions.filter(p => p.notCarried.length > 0)) {
+        printLine(io, colors.warn(`${p.sessionId}: not carried over (no zapo-js counterpart):`))
+        for (const line of p.notCarried) printLine(io, `  ${line}`)
     }
     for (const s of result.plan.sessions.filter(p => p.action === 'skip')) {
         printLine(io, `${colors.session(s.sessionId)}  ${ACTION_TEXT.skip}`)
@@ -406,6 +416,7 @@ export function summary(result: MigrateResult): Record<string, unknown> {
         to: result.plan.to,
         mode: result.plan.mode,
         domains: result.plan.domains,
+        shard: result.plan.shard,
         sessions: result.plan.sessions.map(p => {
             const o = outcomes.get(p.sessionId)
             return {
@@ -414,6 +425,7 @@ export function summary(result: MigrateResult): Record<string, unknown> {
                 inTarget: p.inTarget,
                 live: p.liveSince !== null,
                 records: p.records,
+                notCarried: p.notCarried,
                 copied: o?.copied ?? 0,
                 verified: o?.verified ?? null,
                 sourceDeleted: o?.sourceDeleted ?? false,

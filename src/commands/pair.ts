@@ -75,6 +75,7 @@ export function register(program: Command): void {
                 ],
                 exitCodes: [
                     'OK',
+                    'SESSION_BUSY',
                     'USAGE',
                     'EXISTS',
                     'TIMEOUT',
@@ -100,6 +101,10 @@ export function register(program: Command): void {
 
 async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
     const io = ctx.io
+    if (flags.overwriteLive && !flags.force)
+        throw usageError(
+            '--overwrite-live only applies with --force: pass both to replace a live session'
+        )
     const timeoutMs = parseDuration(flags.timeout ?? DEFAULT_TIMEOUT, '--timeout')
     if (timeoutMs < 1_000)
         throw usageError(`--timeout ${flags.timeout} is too short: give at least 1s (e.g. 3m)`)

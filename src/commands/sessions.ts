@@ -19,7 +19,7 @@ import type { SessionCounts } from '../store/records.types.js'
 import { palette } from '../ui/color.js'
 import { relativeTime, renderTable, shortDuration, type TableColumn } from '../ui/format.js'
 
-interface ListFlags {
+interface ListFlags extends ShardFlags {
     readonly wide?: boolean
     readonly quiet?: boolean
 }
@@ -27,10 +27,11 @@ interface ListFlags {
 interface RmFlags {
     readonly yes?: boolean
 }
+import { addShardOptions, parseShardFlags, type ShardFlags } from '../util/shard.js'
 
 export function register(program: Command): void {
     const sessions = program.command('sessions').description('the sessions a store holds')
-    sessions
+    const list = sessions
         .command('list')
         .alias('ls')
         .description('list every session in the store: pairing, account and last login')
@@ -47,7 +48,7 @@ export function register(program: Command): void {
                 "  zapo sessions list | awk -F'\\t' '$2 == \"yes\" {print $1}'\n" +
                 '  zapo sessions list -q | xargs -n1 zapo check --session'
         )
-        .action(handle<ListFlags>(listCommand))
+    addShardOptions(list).action(handle<ListFlags>(listCommand))
     sessions
         .command('rm')
         .alias('remove')
@@ -71,10 +72,16 @@ export function register(program: Command): void {
 
 async function listCommand(flags: ListFlags, ctx: CliContext): Promise<void> {
     const store = ctx.storeSpec()
+    const shard = parseShardFlags(flags)
     const { runSessionsList } = await import('../ops/sessions.js')
-    const result = await runSessionsList({ store })
+    const result = await runSessionsList({ store, shard })
     const io = ctx.io
-    if (result.sessions.length === 0) {
+    if (result.sessions.length === 0 && shard !== null) {
+        note(
+            io,
+            `zapo: shard ${shard.index}/${shard.count} holds none of the sessions in ${store.label}`
+        )
+    } else if (result.sessions.length === 0) {
         note(
             io,
             `no sessions in ${store.label}${result.schema === 'missing' ? ' (no zapo data there yet)' : ''}; pair one with zapo pair --session ID`
@@ -99,7 +106,11 @@ async function listCommand(flags: ListFlags, ctx: CliContext): Promise<void> {
         )
     }
     if (io.json) {
-        printJson(io, { store: result.store, sessions: result.sessions })
+        printJson(io, {
+            store: result.store,
+            ...(shard !== null ? { shard } : {}),
+            sessions: result.sessions
+        })
         return
     }
     if (flags.quiet) {

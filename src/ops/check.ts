@@ -15,23 +15,23 @@
  */
 
 import { formatDuration } from '../util/duration.js'
-import { createHash } from 'node:crypto'
 import { createRequire } from 'node:module'
 import type { Logger, WaAuthCredentials } from 'zapo-js'
 import { zapoProto } from '../zapo-cjs.js'
 import type { RegistrationInfo, SignedPreKeyRecord } from 'zapo-js/signal'
 import { EXIT_CODES, ZapoError, worstExit, type ZapoErrorCode } from '../errors.js'
-import { lastLoginMs } from '../client/last-login.js'
+import { lastLoginMs } from '../store/last-login.js'
 import { takeLeases } from '../store/lease.js'
 import type { StoreSpec } from '../store/address.js'
 import { sessionFailure } from '../store/failures.js'
-import type { OpenedStore } from '../store/open.js'
+import { assertWritable, type OpenedStore } from '../store/open.js'
 import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
 import { checkCredentialIntegrity } from './integrity.js'
 import { readInstalledPackage } from './doctor.js'
 import { openForReading } from './read-store.js'
 import { probeLogin, type LoginProbeResult, type ServerOverride } from '../client/login-probe.js'
-import { mapBounded } from '../util/concurrency.js'
+import { mapBounded, startRate } from '../util/concurrency.js'
+import { inShard, shardOf, type Shard } from '../util/shard.js'
 
 export { mapBounded }
 
@@ -65,6 +65,8 @@ export interface ConnectOptions {
     readonly timeoutMs: number
     /** stay connected this long after the login to catch an immediate refusal (ms) */
     readonly settleMs: number
+    /** logins started per second at most (--rate), null for as fast as --concurrency allows */
+    readonly rate?: number | null
     readonly logger?: Logger
     /** how long to wait for the session's lease when another zapo run holds it (ms) */
     readonly waitMs?: number
@@ -331,8 +333,8 @@ export interface CheckOptions {
     readonly store: StoreSpec
     /** one session, or every session in the store */
     readonly sessions: { readonly all: true } | { readonly all: false; readonly sessionId: string }
-    /** only sessions with sha256(id) mod count == index - 1 */
-    readonly shard: { readonly index: number; readonly count: number } | null
+    /** only the sessions of this shard (src/util/shard.ts) */
+    readonly shard: Shard | null
     readonly concurrency: number
     readonly thresholds: CheckThresholds
     readonly connect: ConnectOptions | null
@@ -363,7 +365,7 @@ export interface CheckReport {
     readonly store: string
     readonly checkedAt: string
     readonly thresholds: CheckThresholds & { readonly connectTimeoutMs: number | null }
-    readonly shard: { readonly index: number; readonly count: number } | null
+    readonly shard: Shard | null
     /** sessions in the store before sharding (null when one session was named) */
     readonly storeSessions: number | null
     /** the installed zapo-js and the primary backend's store package, and whether its peer range holds */
@@ -399,14 +401,14 @@ function libraryVersions(kind: StoreSpec['primary']['kind']): LibraryVersions {
     return { zapoJs, storePackage, storePackageVersion: pkg?.version ?? null, peerRange, satisfied }
 }
 
-/** The shard (1..count) a session id belongs to: first 8 bytes of SHA-256(id), big-endian, mod count, plus 1. */
-export function shardOf(sessionId: string, count: number): number {
-    const digest = createHash('sha256').update(sessionId, 'utf8').digest()
-    return Number(digest.readBigUInt64BE(0) % BigInt(count)) + 1
-}
+/** The shard (1..count) a session id belongs to: the one rule of src/util/shard.ts. */
+export { shardOf }
 
 export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Promise<CheckReport> {
     const now = deps.now ?? Date.now
+    // a login writes the session's state (prekeys, the server's answers): offline checks only
+    if (options.connect !== null)
+        assertWritable(options.store, 'be logged in from (check --connect)')
     const readable = await openForReading(options.store)
     const { store, catalog } = readable
     try {
@@ -424,14 +426,28 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Pro
                     }
                 )
             }
-            ids = options.shard
-                ? all.filter(id => shardOf(id, options.shard!.count) === options.shard!.index)
-                : all
+            ids = inShard(all, options.shard)
         } else {
             ids = [options.sessions.sessionId]
         }
+        // every session's counts in one pass per table (one query per table and 500 sessions)
+        // instead of a catalog pass per session: over a fleet that was most of a check's queries
+        // (a failure here is reported per session, where each session reads its own counts)
+        const countsById = ids.length > 1 ? await catalog.countsMany(ids).catch(() => null) : null
+        // --rate: login starts spaced evenly, whatever --concurrency lets run at once
+        const loginSlot =
+            options.connect?.rate != null ? startRate(options.connect.rate, deps.signal) : null
         const reports = await mapBounded(ids, Math.max(1, options.concurrency), async id => {
-            const report = await checkSession(store, catalog, id, options, deps, now)
+            const report = await checkSession(
+                store,
+                catalog,
+                id,
+                options,
+                deps,
+                now,
+                countsById?.get(id),
+                loginSlot
+            )
             deps.onSession?.(report)
             return report
         })
@@ -479,7 +495,9 @@ async function checkSession(
     sessionId: string,
     options: CheckOptions,
     deps: CheckDeps,
-    now: () => number
+    now: () => number,
+    known?: SessionCounts,
+    loginSlot: (() => Promise<void>) | null = null
 ): Promise<SessionReport> {
     const started = now()
     const checks: CheckResult[] = []
@@ -487,7 +505,7 @@ async function checkSession(
     try {
         // the catalog first: a store contract is only used where the catalog saw records, because
         // the store packages create their tables on first use (a check writes nothing)
-        const counts = await catalog.counts(sessionId)
+        const counts = known ?? (await catalog.counts(sessionId))
         const signal = store.domain('signal', sessionId)
         const hasSignal = counts.registration || counts.signedPreKey
         const credentials = counts.credentials ? await store.domain('auth', sessionId).load() : null
@@ -523,6 +541,7 @@ async function checkSession(
                     )
                 )
             } else {
+                if (loginSlot !== null) await loginSlot()
                 // one connection per device: the probe holds the session's lease while connected
                 const held = await takeLeases(store.primary, [sessionId], {
                     command: 'check --connect',
@@ -547,6 +566,7 @@ async function checkSession(
                         deps.onConnect?.(sessionId)
                         const probe = await probeLogin(store, sessionId, {
                             ...options.connect,
+                            holdMessages: true,
                             ...(deps.signal ? { signal: deps.signal } : {})
                         })
                         checks.push(loginResult(probe, options.connect.timeoutMs))
@@ -562,6 +582,12 @@ async function checkSession(
     return finishReport(sessionId, jid, checks, options.strict, now() - started)
 }
 
+/** What a probe did with the messages that arrived during its login (none were taken). */
+function heldLine(held: number): string {
+    if (held === 0) return ''
+    return `; ${held} incoming message${held === 1 ? '' : 's'} left unread and unacknowledged for the application (the server delivers ${held === 1 ? 'it' : 'them'} again at the next login)`
+}
+
 function loginResult(probe: LoginProbeResult, timeoutMs: number): CheckResult {
     const base = { threshold: timeoutMs, unit: 'ms' as const }
     switch (probe.status) {
@@ -570,7 +596,7 @@ function loginResult(probe: LoginProbeResult, timeoutMs: number): CheckResult {
                 'login',
                 result(
                     'pass',
-                    `logged in in ${formatDuration(probe.loginMs)}${probe.restarts > 0 ? ` (after ${probe.restarts} routine 515 restart)` : ''}, then disconnected`,
+                    `logged in in ${formatDuration(probe.loginMs)}${probe.restarts > 0 ? ` (after ${probe.restarts} routine 515 restart)` : ''}, then disconnected${heldLine(probe.heldMessages ?? 0)}`,
                     { ...base, value: probe.loginMs }
                 )
             )

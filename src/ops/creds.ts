@@ -21,7 +21,7 @@ import {
     type IntegrityReport
 } from './integrity.js'
 import { openForReading } from './read-store.js'
-import { lastLoginMs } from '../client/last-login.js'
+import { lastLoginMs } from '../store/last-login.js'
 import { readSessionAuth, toIso, undecodable, type SessionAuthRecords } from './session-auth.js'
 
 export interface CredsShowOptions {

@@ -130,7 +130,9 @@ function exitCodeFor(checks: readonly DoctorResult[]): number {
 
 /** The store package and driver of every backend (store/backends/registry.ts). */
 const STORE_PACKAGES = Object.freeze(
-    allBackends().map(b => ({ name: b.packageName, driver: b.driver, kind: b.kind }))
+    allBackends()
+        .filter(b => b.readOnly === undefined)
+        .map(b => ({ name: b.packageName, driver: b.driver, kind: b.kind }))
 )
 
 /** What a missing zapo-js export breaks, by the store-package file that calls it. */

@@ -33,10 +33,11 @@ import {
 } from '../export/format.js'
 import { DURABLE_DOMAINS, type DurableDomain, type StoreSpec } from '../store/address.js'
 import { catalogFor } from '../store/catalog.js'
+import { failureKind, storeProblem } from '../store/failures.js'
 import { assertNewSessionIds } from '../store/session-ids.js'
-import { openStore, type OpenedStore } from '../store/open.js'
+import { assertWritable, openStore, type OpenedStore } from '../store/open.js'
 import { assertNotLive, takeLeases, type HeldLeases } from '../store/lease.js'
-import { lastLoginMs } from '../client/last-login.js'
+import { lastLoginMs } from '../store/last-login.js'
 import {
     batchSizeOf,
     clearSession,
@@ -165,6 +166,7 @@ export async function runImport(
     options: ImportOptions,
     deps: ImportDeps = {}
 ): Promise<ImportResult> {
+    if (options.store !== null) assertWritable(options.store, 'be imported into')
     const started = performance.now()
     const warnings: string[] = []
     const warn = (line: string): void => {
@@ -379,14 +381,23 @@ async function writeAll(
         }
     } catch (error) {
         const failures = await rollback(store, touched)
+        // a store that failed under the import (a full disk, a server gone) is the store's fault
+        const code = failureKind(error) === 'store' ? 'STORE_UNAVAILABLE' : 'INTERNAL'
         if (failures.length > 0) {
             throw new ZapoError(
-                'INTERNAL',
-                `import failed (${(error as Error).message}) and rolling back failed too (${failures.join('; ')}): sessions ${touched.map(t => `"${t.id}"`).join(', ')} in ${store.spec.label} may be incomplete; re-run the import with --force`,
-                { sessions: touched.map(t => t.id) },
+                code,
+                `import failed (${storeProblem(error)}) and rolling back failed too: sessions ${touched.map(t => `"${t.id}"`).join(', ')} in ${store.spec.label} may be incomplete; fix the store and re-run the import with --force`,
+                { sessions: touched.map(t => t.id), rollbackFailures: failures },
                 { cause: error }
             )
         }
+        if (code === 'STORE_UNAVAILABLE' && !(error instanceof ZapoError))
+            throw new ZapoError(
+                code,
+                `import failed (${storeProblem(error)}); nothing of it is left in ${store.spec.label}: fix the store and run the import again`,
+                { sessions: touched.map(t => t.id) },
+                { cause: error }
+            )
         throw error
     }
     return existing

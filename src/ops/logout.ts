@@ -21,7 +21,7 @@ import { takeLeases, type HeldLeases } from '../store/lease.js'
 import type { Logger, WaClient } from 'zapo-js'
 import { ZapoError, type ZapoErrorCode } from '../errors.js'
 import { DURABLE_DOMAINS, type AnyDomain, type StoreSpec } from '../store/address.js'
-import { clearedByPattern } from '../store/open.js'
+import { assertWritable, clearedByPattern } from '../store/open.js'
 import { clearSession } from '../store/records.js'
 import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
 import { KEEP_STORE_ON_CLOSE } from '../client/reconnect.js'
@@ -92,6 +92,7 @@ const STABLE_MS = 1_500
 
 export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promise<LogoutResult> {
     const progress = deps.onProgress ?? (() => undefined)
+    assertWritable(options.store, 'be logged out (logout wipes the session)')
     const readable = await openForReading(options.store)
     const { store, catalog } = readable
     let client: WaClient | null = null

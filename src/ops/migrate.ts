@@ -20,7 +20,11 @@
  */
 
 import { ZapoError } from '../errors.js'
-import { LIVE_LOGIN_WINDOW_MS, liveSince } from '../client/last-login.js'
+import { classifyDriverError } from '../store/backends/registry.js'
+import { storeProblem } from '../store/failures.js'
+import { LIVE_LOGIN_WINDOW_MS, lastLoginMs, liveSince } from '../store/last-login.js'
+import { conversionNotes, lastWrittenByForeign } from '../store/backends/foreign.js'
+import { inShard, type Shard } from '../util/shard.js'
 import { identifyStore, storesOverlap } from '../store/identity.js'
 import { assertNewSessionIds } from '../store/session-ids.js'
 import type { DurableDomain, StoreSpec } from '../store/address.js'
@@ -28,7 +32,7 @@ import { catalogForStore, COUNT_FIELDS } from '../store/catalog.js'
 import type { MigrationMark, MigrationMarks } from '../store/migration-marks.js'
 import { migrationMarksFor } from '../store/migration-marks.js'
 import type { OpenedStore } from '../store/open.js'
-import { openStore, storeExists } from '../store/open.js'
+import { assertWritable, openStore, storeExists } from '../store/open.js'
 import { takeLeases, type HeldLeases } from '../store/lease.js'
 import { emptyCounts, readBackBatch, tallyBatch } from '../store/read-back.js'
 import {
@@ -75,6 +79,8 @@ export interface MigrateOptions {
     readonly liveWindowMs?: number
     /** how long to wait for sessions another zapo run holds (their leases); 0: exit 21 at once */
     readonly waitMs?: number
+    /** with sessions 'all': only the sessions of this shard (src/util/shard.ts) */
+    readonly shard?: Shard | null
 }
 
 /** What happens to one session. */
@@ -99,6 +105,11 @@ export interface PlannedSession {
     readonly total: number
     /** last successful login (ms since epoch) when recent enough to look live */
     readonly liveSince: number | null
+    /**
+     * what the source holds for the session that has no zapo-js counterpart (a foreign store,
+     * store/backends/foreign.ts), one line each; empty for zapo stores
+     */
+    readonly notCarried: readonly string[]
 }
 
 export interface MigratePlan {
@@ -112,6 +123,8 @@ export interface MigratePlan {
     readonly recordsToCopy: number
     /** --delete-source was asked for */
     readonly deleteSource: boolean
+    /** the shard of the source's sessions this run took (--shard), null for all */
+    readonly shard: Shard | null
 }
 
 export interface MigrateProgress {
@@ -229,6 +242,9 @@ export async function runMigrate(
 ): Promise<MigrateResult> {
     const now = deps.now ?? Date.now
     const started = now()
+    if (options.mode === 'copy') assertWritable(options.to, 'be migrated into (migrate --to)')
+    if (options.deleteSource)
+        assertWritable(options.from, 'have sessions deleted (--delete-source)')
     await refuseSameStore(options)
     const src = await openStore(options.from, 'read').catch((error: unknown) => {
         if (error instanceof ZapoError && error.code === 'SESSION_NOT_FOUND') {
@@ -254,7 +270,8 @@ export async function runMigrate(
         const planCatalog = opened.dst ? catalogForStore(opened.dst) : null
         const planMarks = opened.dst ? migrationMarksFor(opened.dst.primary) : null
         let plan = await makePlan(options, opened.srcCatalog, src, planCatalog, planMarks, now())
-        if (options.mode !== 'copy') await deps.onPlan?.(plan)
+        // shown (and, on a terminal, confirmed) before anything is written
+        await deps.onPlan?.(plan)
         if (options.mode === 'dry-run') return finish('planned', plan, [], started, now())
         if (options.mode === 'verify-only' && opened.dst === null) {
             throw new ZapoError(
@@ -284,7 +301,6 @@ export async function runMigrate(
             // another live run is copying is never "resumed" here, and one it finished meanwhile
             // is seen as verified or moved
             plan = await planUnderLeases(options, deps, opened, plan, now)
-            await deps.onPlan?.(plan)
         }
         const dst = opened.dst!
         const dstCatalog = catalogForStore(dst)
@@ -302,7 +318,12 @@ export async function runMigrate(
             now,
             started
         )
-        const outcomes = await runner.run()
+        const outcomes = await runner.run().catch((error: unknown) => {
+            // the target's schema or marks failed before any session's copy (a full disk, a
+            // server gone): the store's failure, said as one, not an internal error
+            if (error instanceof ZapoError || classifyDriverError(error) === null) throw error
+            throw copyFailed('', error, 0)
+        })
         const failed = outcomes.filter(o => o.verified === false)
         const cancelled = deps.signal?.aborted === true
         if (cancelled) return finish('cancelled', plan, outcomes, started, now())
@@ -430,7 +451,7 @@ async function makePlan(
 
     let ids: readonly string[]
     if (options.sessions === 'all') {
-        ids = srcIds
+        ids = inShard(srcIds, options.shard ?? null)
     } else {
         const missing = options.sessions.filter(id => !srcSet.has(id) && !isMoved(ours(id)))
         if (missing.length > 0) {
@@ -474,7 +495,9 @@ async function makePlan(
 
         let records: Partial<Record<StoreDomain, number>> = {}
         let liveSince: number | null = null
+        let notCarried: readonly string[] = []
         if (inSource) {
+            notCarried = (await conversionNotes(src.primary, sessionId)) ?? []
             const counts = allCounts.get(sessionId) ?? (await srcCatalog.counts(sessionId))
             records = recordsByDomain(counts, options.domains)
             if (archiveCounts !== null) {
@@ -490,7 +513,7 @@ async function makePlan(
         }
         const total = Object.values(records).reduce((n, v) => n + (v ?? 0), 0)
         if (COPYING.includes(action)) recordsToCopy += total
-        sessions.push({ sessionId, action, inTarget, mark, records, total, liveSince })
+        sessions.push({ sessionId, action, inTarget, mark, records, total, liveSince, notCarried })
     }
     return {
         from: source,
@@ -499,7 +522,8 @@ async function makePlan(
         domains: [...options.domains, ...archive],
         sessions,
         recordsToCopy,
-        deleteSource: options.deleteSource
+        deleteSource: options.deleteSource,
+        shard: options.shard ?? null
     }
 }
 
@@ -515,7 +539,11 @@ async function lastSuccess(
 ): Promise<number | null> {
     try {
         const credentials = await src.domain('auth', sessionId).load()
-        return liveSince(credentials, nowMs, windowMs)
+        // a foreign store (a Baileys folder) tells when its app last wrote the session instead
+        const written = await lastWrittenByForeign(src.primary, sessionId)
+        if (written === null) return liveSince(credentials, nowMs, windowMs)
+        const ms = Math.max(lastLoginMs(credentials) ?? 0, written)
+        return nowMs - ms <= windowMs ? ms : null
     } catch {
         return null
     }
@@ -970,10 +998,9 @@ class Runner {
  */
 function copyFailed(sessionId: string, error: unknown, done: number): ZapoError {
     if (error instanceof ZapoError) return error
-    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]
     return new ZapoError(
         'STORE_UNAVAILABLE',
-        `a store failed while migrating session ${sessionId} (${message}); ${done} session(s) finished before it. Fix the store and run the same command again: it resumes where this run stopped`,
+        `a store failed while migrating ${sessionId === '' ? 'before the first session' : `session ${sessionId}`} (${storeProblem(error)}); ${done} session(s) finished before it. Fix the store and run the same command again: it resumes where this run stopped`,
         { session: sessionId, finishedSessions: done },
         { cause: error }
     )

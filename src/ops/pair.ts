@@ -15,7 +15,7 @@ import { ZapoError, toError, usageError } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
 import { openStore, storeExists, unwritableStore, type OpenedStore } from '../store/open.js'
 import { assertNotLive, takeLeases, type HeldLeases } from '../store/lease.js'
-import { lastLoginMs } from '../client/last-login.js'
+import { lastLoginMs } from '../store/last-login.js'
 import type { RecordBatch } from '../store/records.types.js'
 import { credentialsOf } from '../client/pair-staging.js'
 import {

@@ -92,6 +92,12 @@ export class Connection {
     ending = false
     /** true between the offline preview and the client's batch request */
     offlineWaiting = false
+    /**
+     * `<message>` stanzas sent and not yet acknowledged by the client (a receipt or an ack with
+     * their id), by id: queued again for the next login when the connection closes, as the
+     * service does
+     */
+    readonly unacked = new Map<string, BinaryNode>()
     /** the Noise transport and the wire dialect, once the handshake is done */
     private wire: { readonly transport: NoiseTransport; readonly dialect: WireDialect } | null =
         null

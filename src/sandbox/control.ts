@@ -207,6 +207,10 @@ const ROUTES: Readonly<Record<string, Route>> = Object.freeze({
             })
         }
     },
+    '/initial-sync': {
+        method: 'POST',
+        handle: (api, body) => api.sendInitialSync({ to: str(body, 'to') as string })
+    },
     '/presence': {
         method: 'POST',
         handle: async (api, body) => {

@@ -36,6 +36,8 @@ export type { SandboxEvents } from './events.js'
 export type {
     SendGroupMessageInput,
     SendGroupMessageResult,
+    SendInitialSyncInput,
+    SendInitialSyncResult,
     SendMessageInput,
     SendMessageResult
 } from './inject.js'
@@ -76,6 +78,7 @@ export interface SandboxApi {
     readonly peerMessages: PeerDirectory['peerMessages']
     readonly sendMessage: Injector['sendMessage']
     readonly sendGroupMessage: Injector['sendGroupMessage']
+    readonly sendInitialSync: Injector['sendInitialSync']
     readonly sendPresence: Injector['sendPresence']
     readonly sendChatstate: Injector['sendChatstate']
     readonly sendReceipt: Injector['sendReceipt']
@@ -169,6 +172,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
         peerMessages: peers.peerMessages,
         sendMessage: inject.sendMessage,
         sendGroupMessage: inject.sendGroupMessage,
+        sendInitialSync: inject.sendInitialSync,
         sendPresence: inject.sendPresence,
         sendChatstate: inject.sendChatstate,
         sendReceipt: inject.sendReceipt,

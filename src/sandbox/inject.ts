@@ -4,10 +4,12 @@
  * events and call offers. A stanza for a device that is offline (or not done with its offline
  * queue) is queued and delivered at its next login.
  */
+import { proto } from 'zapo-js'
+import { randomBytesAsync } from 'zapo-js/crypto'
 import type { BinaryNode } from 'zapo-js/transport'
 
 import type { DeviceRecord, DeviceRegistry } from './registry.js'
-import { HOST_DOMAIN, normalizeUserJid, nowSeconds, randomHex } from './nodes.js'
+import { HOST_DOMAIN, concat, normalizeUserJid, nowSeconds, randomHex, uintBytes } from './nodes.js'
 import type { PeerDirectory } from './peers.js'
 
 /** How long a message waits for a target device to upload its prekeys. */
@@ -50,6 +52,22 @@ export interface SendGroupMessageResult {
     readonly deliveries: readonly {
         readonly jid: string
         readonly distribution: 'pkmsg' | 'msg' | null
+        readonly queued: boolean
+    }[]
+}
+
+export interface SendInitialSyncInput {
+    /** The companion(s): a device JID, an account JID or a bare phone number. */
+    readonly to: string
+}
+
+export interface SendInitialSyncResult {
+    /** the app-state sync key id shared (base64), the same for every device of the call */
+    readonly appStateKeyId: string
+    readonly deliveries: readonly {
+        readonly jid: string
+        readonly keyShare: 'pkmsg' | 'msg'
+        readonly historySync: 'pkmsg' | 'msg'
         readonly queued: boolean
     }[]
 }
@@ -114,6 +132,9 @@ export interface InjectorOptions {
 }
 
 export class Injector {
+    /** the last app-state sync key epoch each account's phone shared */
+    private readonly keyEpochs = new Map<string, number>()
+
     constructor(private readonly options: InjectorOptions) {}
 
     /** An encrypted 1:1 text from peer `from` to every device `to` names. */
@@ -199,6 +220,102 @@ export class Injector {
             deliveries.push({ jid: device.jid, distribution: distribution?.type ?? null, queued })
         }
         return { id, deliveries }
+    }
+
+    /**
+     * What the account's phone (its primary device, device 0) sends a companion after linking:
+     * an app-state sync key share, then a history-sync notification, each a `protocolMessage`
+     * Signal-encrypted by the phone in its own 1:1 session with the companion (`category=peer`).
+     * Baileys 6.x surfaces no `messages.upsert` on a fresh pairing until both arrived (and it
+     * synced the app state, which the sandbox answers with empty collections). The notification
+     * is of type NON_BLOCKING_DATA and names no blob (the sandbox serves no media): it announces
+     * history without any to download.
+     */
+    readonly sendInitialSync = async (
+        input: SendInitialSyncInput
+    ): Promise<SendInitialSyncResult> => {
+        const { registry } = this.options
+        const targets = this.targets(input.to)
+        // a key id is 2 bytes, then the key's epoch as a 32-bit number the phone counts up (1, 2,
+        // …): stores keep the epoch in a 32-bit signed column, a random one would not fit there
+        const account = targets[0]?.account.phone ?? ''
+        const epoch = (this.keyEpochs.get(account) ?? 0) + 1
+        this.keyEpochs.set(account, epoch)
+        const keyId = concat([new Uint8Array([0, 0]), uintBytes(4, epoch)])
+        const keyData = await randomBytesAsync(32)
+        const now = Date.now()
+        const keyShare = proto.Message.encode({
+            protocolMessage: {
+                type: proto.Message.ProtocolMessage.Type.APP_STATE_SYNC_KEY_SHARE,
+                appStateSyncKeyShare: {
+                    keys: [
+                        {
+                            keyId: { keyId },
+                            keyData: {
+                                keyData,
+                                fingerprint: { rawId: 1, currentIndex: 0, deviceIndexes: [0] },
+                                timestamp: now
+                            }
+                        }
+                    ]
+                }
+            }
+        }).finish()
+        const history = proto.Message.encode({
+            protocolMessage: {
+                type: proto.Message.ProtocolMessage.Type.HISTORY_SYNC_NOTIFICATION,
+                historySyncNotification: {
+                    syncType: proto.HistorySync.HistorySyncType.NON_BLOCKING_DATA,
+                    chunkOrder: 0,
+                    progress: 100,
+                    fileLength: 0
+                }
+            }
+        }).finish()
+        const deliveries: {
+            jid: string
+            keyShare: 'pkmsg' | 'msg'
+            historySync: 'pkmsg' | 'msg'
+            queued: boolean
+        }[] = []
+        for (const device of targets) {
+            await registry.waitForKeys(device, KEYS_WAIT_MS)
+            const primaryJid = device.account.jid
+            // the phone's Signal identity is the account key it signs companions with
+            const primary = await this.options.peers.peerFor(primaryJid, device.account.identity)
+            const bundle = () => registry.keyBundle(device)
+            let queued = false
+            const types: ('pkmsg' | 'msg')[] = []
+            for (const bytes of [keyShare, history]) {
+                const envelope = await primary.encrypt(device.jid, bundle, bytes)
+                types.push(envelope.type)
+                const node: BinaryNode = {
+                    tag: 'message',
+                    attrs: {
+                        id: `3EB0${await randomHex(8)}`,
+                        from: primaryJid,
+                        type: 'text',
+                        category: 'peer',
+                        t: nowSeconds()
+                    },
+                    content: [
+                        {
+                            tag: 'enc',
+                            attrs: { v: '2', type: envelope.type },
+                            content: envelope.ciphertext
+                        }
+                    ]
+                }
+                queued = (await this.deliver(device, node)) || queued
+            }
+            deliveries.push({
+                jid: device.jid,
+                keyShare: types[0] ?? 'pkmsg',
+                historySync: types[1] ?? 'msg',
+                queued
+            })
+        }
+        return { appStateKeyId: Buffer.from(keyId).toString('base64'), deliveries }
     }
 
     /** `<presence>` (`available` / `unavailable`). */
@@ -329,6 +446,7 @@ export class Injector {
     private async deliver(device: DeviceRecord, node: BinaryNode): Promise<boolean> {
         const conn = device.connection
         if (conn && !conn.closed && !conn.offlineWaiting) {
+            if (node.tag === 'message' && node.attrs.id) conn.unacked.set(node.attrs.id, node)
             await conn.send(node)
             return false
         }

@@ -63,6 +63,10 @@ export class ClientStanzas {
             if (child(node, 'offline_batch')) await this.options.login.deliverOffline(conn)
             return
         }
+        if ((node.tag === 'receipt' || node.tag === 'ack') && node.attrs.id) {
+            // the client has the message: it is not delivered again
+            conn.unacked.delete(node.attrs.id)
+        }
         if (node.tag === 'receipt' || node.tag === 'notification' || node.tag === 'call') {
             if (node.attrs.id && node.tag === 'receipt') {
                 await conn.respond(ack(node, node.attrs.type ? { type: node.attrs.type } : {}))
@@ -101,6 +105,27 @@ export class ClientStanzas {
                     }
                 ])
             )
+            return
+        }
+        if (xmlns === 'w' && first?.tag === 'props') {
+            // the newer props query (Baileys 6.x): no experiment flags on the sandbox
+            await conn.respond(
+                iqResult(node, [
+                    { tag: 'props', attrs: { protocol: '2', hash: 'sandbox', refresh: '86400' } }
+                ])
+            )
+            return
+        }
+        if (xmlns === 'blocklist' && node.attrs.type === 'get') {
+            await conn.respond(iqResult(node, [{ tag: 'list', attrs: {} }]))
+            return
+        }
+        if (xmlns === 'privacy' && node.attrs.type === 'get' && first?.tag === 'privacy') {
+            await conn.respond(iqResult(node, [{ tag: 'privacy', attrs: {} }]))
+            return
+        }
+        if (xmlns === 'w:sync:app:state' && first?.tag === 'sync') {
+            await conn.respond(iqResult(node, [appStateAnswer(first)]))
             return
         }
         if (xmlns === 'usync' && first?.tag === 'usync') {
@@ -299,6 +324,24 @@ export class ClientStanzas {
                 }
             ]
         }
+    }
+}
+
+/**
+ * The answer to an app-state sync: every collection asked for is empty at the version the client
+ * has (no snapshot, no patches). The sandbox keeps no app state; a client that syncs from scratch
+ * ends up with empty collections, as on an account that never changed a setting.
+ */
+function appStateAnswer(sync: BinaryNode): BinaryNode {
+    return {
+        tag: 'sync',
+        attrs: {},
+        content: children(sync)
+            .filter(entry => entry.tag === 'collection' && entry.attrs.name)
+            .map(entry => ({
+                tag: 'collection',
+                attrs: { name: entry.attrs.name ?? '', version: entry.attrs.version ?? '0' }
+            }))
     }
 }
 

@@ -87,6 +87,11 @@ export class Login {
         device.connection = conn
         device.logins += 1
         conn.device = device
+        // messages the client never acknowledged are delivered again at its next login
+        conn.onClosed(() => {
+            device.offline.unshift(...conn.unacked.values())
+            conn.unacked.clear()
+        })
         await conn.send({
             tag: 'success',
             attrs: {
@@ -136,6 +141,7 @@ export class Login {
         conn.offlineWaiting = false
         const queued = device.offline.splice(0)
         for (const node of queued) {
+            if (node.tag === 'message' && node.attrs.id) conn.unacked.set(node.attrs.id, node)
             await conn.send({ ...node, attrs: { ...node.attrs, offline: '1' } })
         }
         await conn.send({

@@ -41,16 +41,23 @@ export const HandshakeMode = Object.freeze({
 } as const)
 export type HandshakeMode = (typeof HandshakeMode)[keyof typeof HandshakeMode]
 
+/**
+ * The root's serial, as the intermediate certificate names it (`issuerSerial`). The production root
+ * has serial 0, and Baileys 6.x checks exactly that and nothing else of the chain; zapo-js checks
+ * the serial against the trusted root's and both signatures, so one chain serves both clients.
+ */
+export const ROOT_SERIAL = 0
+
 /** Generates the root, an intermediate, and the server static key with its leaf certificate. */
 export async function createServerIdentity(): Promise<ServerIdentity> {
-    const [root, intermediate, staticKeyPair, rootSerial] = await Promise.all([
+    const [root, intermediate, staticKeyPair, intermediateSerial] = await Promise.all([
         X25519.generateKeyPair(),
         X25519.generateKeyPair(),
         X25519.generateKeyPair(),
         randomIntAsync(1, 0xffff)
     ])
+    const rootSerial = ROOT_SERIAL
     const nowSeconds = Math.floor(Date.now() / 1000)
-    const intermediateSerial = rootSerial + 1
     const intermediateDetails = proto.CertChain.NoiseCertificate.Details.encode({
         serial: intermediateSerial,
         issuerSerial: rootSerial,

@@ -106,9 +106,14 @@ export class SimulatedPeer {
         this.protocol = new SignalProtocol(stores)
     }
 
-    static async create(jid: string): Promise<SimulatedPeer> {
+    /** `identity`: the peer's identity key pair (an account's phone uses the account key). */
+    static async create(
+        jid: string,
+        identity: { readonly pubKey: Uint8Array; readonly privKey: Uint8Array } | null = null
+    ): Promise<SimulatedPeer> {
         const signal = new WaSignalMemoryStore()
-        const registration = await generateRegistrationInfo()
+        const generated = await generateRegistrationInfo()
+        const registration = identity ? { ...generated, identityKeyPair: identity } : generated
         await signal.setRegistrationInfo(registration)
         await signal.setSignedPreKey(
             await generateSignedPreKey(1, registration.identityKeyPair.privKey)
@@ -256,10 +261,14 @@ export class PeerDirectory {
         private readonly options: { readonly events: SandboxEmitter; readonly logger: Logger }
     ) {}
 
-    peerFor(jid: string): Promise<SimulatedPeer> {
+    /** The peer of `jid`, made on first use (with `identity` when given then). */
+    peerFor(
+        jid: string,
+        identity: { readonly pubKey: Uint8Array; readonly privKey: Uint8Array } | null = null
+    ): Promise<SimulatedPeer> {
         let peer = this.peers.get(jid)
         if (!peer) {
-            peer = SimulatedPeer.create(jid)
+            peer = SimulatedPeer.create(jid, identity)
             this.peers.set(jid, peer)
         }
         return peer

@@ -5,8 +5,8 @@
  * its handshake payload carries.
  *
  * What a connection speaks on the wire (the prologue hashed into its handshake, the binary node
- * codec) is its WireDialect, chosen from the connection header it sent (`dialectFor`). There is
- * one today, zapo-js's; another client family is one more entry there.
+ * codec) is its WireDialect, chosen from the connection header it sent (`dialectFor`): `WA 6 3`
+ * (zapo-js, WhatsApp Web: token dictionary version 3) or `WA 6 2` (Baileys 6.x: version 2).
  */
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server as HttpServer } from 'node:http'
@@ -19,11 +19,13 @@ import { decodeBinaryNodeStanza, encodeBinaryNodeStanza } from 'zapo-js/transpor
 import type { BinaryNode } from 'zapo-js/transport'
 
 import { Connection } from './connection.js'
+import { DICTIONARIES_V2, SINGLE_BYTE_TOKENS_V2 } from './dictionary-v2.js'
 import type { SandboxEmitter } from './events.js'
-import { readUint, toNumber } from './nodes.js'
+import { delay, readUint, toNumber } from './nodes.js'
 import { createServerIdentity, respondToHandshake } from './noise.js'
 import type { HandshakeResult, ServerIdentity } from './noise.js'
 import type { RegistrationData } from './registry.js'
+import { createNodeCodec } from './wire-codec.js'
 
 export const CHAT_PATH = '/ws/chat'
 
@@ -34,6 +36,13 @@ export interface WireDialect {
     readonly prologue: Uint8Array
     readonly encodeNode: (node: BinaryNode) => Uint8Array
     readonly decodeNode: (bytes: Uint8Array) => Promise<BinaryNode>
+    /**
+     * How long to wait after the handshake before the first stanza. Baileys 6.x switches its
+     * Noise state to transport keys without awaiting it after its finish message (two WebCrypto
+     * HKDF calls, slow on a loaded machine): a stanza that arrives before that is decrypted with
+     * handshake keys and breaks the connection. Over a real network the round trip does this.
+     */
+    readonly settleMs: number
 }
 
 /** zapo-js (and WhatsApp Web): header `WA 6 3`, token dictionary version 3. */
@@ -41,12 +50,38 @@ const WA_6_3: WireDialect = Object.freeze({
     name: 'wa-6-3',
     prologue: new Uint8Array([87, 65, 6, 3]),
     encodeNode: encodeBinaryNodeStanza,
-    decodeNode: decodeBinaryNodeStanza
+    decodeNode: decodeBinaryNodeStanza,
+    settleMs: 0
 })
 
-/** The dialect of a connection, from the 4-byte header it sent (`WA`, version, dictionary). */
-export function dialectFor(_header: Uint8Array): WireDialect {
-    return WA_6_3
+const V2_CODEC = createNodeCodec({
+    singleByte: SINGLE_BYTE_TOKENS_V2,
+    dictionaries: DICTIONARIES_V2
+})
+
+/** Baileys 6.x: header `WA 6 2`, token dictionary version 2. */
+const WA_6_2: WireDialect = Object.freeze({
+    name: 'wa-6-2',
+    prologue: new Uint8Array([87, 65, 6, 2]),
+    encodeNode: V2_CODEC.encodeStanza,
+    decodeNode: V2_CODEC.decodeStanza,
+    settleMs: 250
+})
+
+const DIALECTS: readonly WireDialect[] = Object.freeze([WA_6_3, WA_6_2])
+
+/**
+ * The dialect of a connection, from the 4-byte header it sent (`WA`, protocol version, token
+ * dictionary version); null for a header no known client sends (the connection is refused).
+ */
+export function dialectFor(header: Uint8Array): WireDialect | null {
+    return (
+        DIALECTS.find(
+            dialect =>
+                header.length === dialect.prologue.length &&
+                dialect.prologue.every((byte, i) => header[i] === byte)
+        ) ?? null
+    )
 }
 
 /** An established connection of a registered device: it logs in. */
@@ -169,7 +204,13 @@ export class Transport {
         if (!identity) return
         try {
             const first = await conn.nextHandshakeFrame()
-            const dialect = dialectFor(conn.header ?? new Uint8Array(0))
+            const header = conn.header ?? new Uint8Array(0)
+            const dialect = dialectFor(header)
+            if (!dialect) {
+                throw new Error(
+                    `unsupported connection header ${Buffer.from(header).toString('hex')}`
+                )
+            }
             const result = await respondToHandshake(
                 identity,
                 dialect.prologue,
@@ -179,6 +220,7 @@ export class Transport {
             )
             conn.mode = result.mode
             conn.setTransport(result.transport, dialect)
+            if (dialect.settleMs > 0) await delay(dialect.settleMs)
             const login = loginHello(result)
             if (login) await this.options.handlers.login(conn, login)
             else await this.options.handlers.register(conn, registrationOf(result))

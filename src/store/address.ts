@@ -55,6 +55,8 @@ export interface BackendSpec {
     readonly keyPrefix?: string
     readonly collectionPrefix?: string
     readonly tableNames?: Readonly<Record<string, string>>
+    /** a foreign single-session store's session id (`baileys:DIR?session=ID`) */
+    readonly sessionName?: string
     /** where the address came from, for messages */
     readonly source: SpecSource
 }

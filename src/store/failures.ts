@@ -50,3 +50,8 @@ export function sessionFailure(error: unknown, context: FailureContext): ZapoErr
         { cause: error }
     )
 }
+
+/** A store's failure in words for a one-line message ("the disk is full", else its first line). */
+export function storeProblem(error: unknown): string {
+    return classifyDriverError(error) === 'disk-full' ? 'the disk is full' : errorLine(error)
+}

@@ -24,7 +24,7 @@ import { hostname } from 'node:os'
 import { ZapoError } from '../errors.js'
 import { atForcedStop } from '../interrupt.js'
 import type { OpenedBackend } from './backends/types.js'
-import { LIVE_LOGIN_WINDOW_MS } from '../client/last-login.js'
+import { LIVE_LOGIN_WINDOW_MS } from './last-login.js'
 
 /** How long a lease lives without renewal; renewed every third of it. */
 export const LEASE_TTL_MS = 30_000
@@ -157,6 +157,7 @@ export async function takeLeases(
         host: hostname(),
         pid: process.pid
     }
+    const freed = new Set<string>()
     for (;;) {
         const now = Date.now()
         const lease: LeaseRecord = { ...base, since: now, expires: now + ttl }
@@ -177,11 +178,31 @@ export async function takeLeases(
         }
         if (blocked === null) return hold(leases, ids, lease, ttl)
         await releaseAll(leases, taken, base.token)
+        if (!freed.has(blocked.held.token) && deadHolder(blocked.held)) {
+            freed.add(blocked.held.token)
+            // left by a process of this host that no longer runs (kill -9, a crash): free now,
+            // by its token (a lease someone else took since is left alone)
+            await leases.release(blocked.id, blocked.held.token)
+            continue
+        }
         if (options.signal?.aborted) throw cancelledWaiting(blocked.id)
         const left = deadline - Date.now()
         if (left <= 0) throw busyError(blocked.id, blocked.held)
         await sleep(Math.min(left, Math.max(100, Math.min(1_000, ttl / 10))), options.signal)
         if (options.signal?.aborted) throw cancelledWaiting(blocked.id)
+    }
+}
+
+/** A lease held by a process of this host that is gone (`kill -9`, a crash). */
+function deadHolder(held: LeaseRecord): boolean {
+    if (held.host !== hostname() || !Number.isInteger(held.pid) || held.pid <= 0) return false
+    if (held.pid === process.pid) return false
+    try {
+        process.kill(held.pid, 0)
+        return false
+    } catch (error) {
+        // EPERM: it runs, as another user
+        return (error as { code?: unknown }).code === 'ESRCH'
     }
 }
 
@@ -287,7 +308,7 @@ export function toLease(fields: Record<string, unknown> | null | undefined): Lea
 
 /**
  * Refuses to replace a session that looks live — its last login within the live window
- * (client/last-login.ts) — unless `overwriteLive`: an application that runs it would write its
+ * (store/last-login.ts) — unless `overwriteLive`: an application that runs it would write its
  * own state over the replacement, or be kicked by it (exit 21).
  */
 export function assertNotLive(

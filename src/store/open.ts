@@ -40,6 +40,7 @@ export interface OpenedStore {
 }
 
 export async function openStore(spec: StoreSpec, mode: OpenMode): Promise<OpenedStore> {
+    if (mode === 'write') assertWritable(spec, 'be written')
     const opened: OpenedBackend[] = []
     try {
         const primary = await openBackend(spec.primary, mode)
@@ -231,6 +232,24 @@ export function unwritableStore(spec: StoreSpec): ZapoError | null {
         if (problem !== null) return problem
     }
     return null
+}
+
+/**
+ * Refuses (exit 2, before anything is opened) a store zapo only reads — a foreign format such as
+ * `baileys:` — for a command that would write to it; `action` completes "it cannot …".
+ */
+export function assertWritable(spec: StoreSpec, action: string): void {
+    for (const backend of [spec.primary, ...Object.values(spec.backends)]) {
+        const adapter = backendAdapter(backend.kind)
+        if (adapter.readOnly === undefined) continue
+        const problem = adapter.unwritable(backend)
+        if (problem === null) continue
+        throw new ZapoError(
+            problem.code,
+            problem.message.replace(/it cannot be written/, `it cannot ${action}`),
+            problem.meta
+        )
+    }
 }
 
 /**

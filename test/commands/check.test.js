@@ -163,6 +163,12 @@ describe('zapo check --session: one outcome per exit code', { concurrency: true 
                 ...stale.credentials,
                 lastSuccessTs: Math.floor(Date.now() / 1000) - 20 * 86_400
             })
+            // the same age written in milliseconds (other tools and versions do): the same verdict
+            const staleMs = await makeSession(s, 'stale-ms', HEALTHY)
+            await s.domain('auth', 'stale-ms').save({
+                ...staleMs.credentials,
+                lastSuccessTs: Date.now() - 20 * 86_400_000
+            })
             const norotation = await makeSession(s, 'no-rotation', HEALTHY)
             await s.domain('signal', 'no-rotation').setSignedPreKeyRotationTs(null)
             assert.ok(norotation)
@@ -274,6 +280,25 @@ describe('zapo check --session: one outcome per exit code', { concurrency: true 
             '21d'
         ])
         assert.equal(relaxed.code, 0, relaxed.stdout)
+    })
+
+    test('a last login stored in milliseconds is read as such (one timestamp rule): 20 days old → 9', async () => {
+        const result = await zapo([
+            '--store',
+            store.url,
+            'check',
+            '--session',
+            'stale-ms',
+            '--json'
+        ])
+        assert.equal(result.code, 9, result.stdout + result.stderr)
+        const session = parseReport(result).sessions[0]
+        assert.deepEqual(session.failures, ['since-login'])
+        const login = byName(session, 'since-login')
+        assert.ok(
+            login.value >= 20 * 86_400_000 - 60_000 && login.value < 21 * 86_400_000,
+            String(login.value)
+        )
     })
 
     test('no rotation time stored: the pairing time is used and said so (a warning; --strict fails it)', async () => {

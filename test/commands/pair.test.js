@@ -542,12 +542,25 @@ describe('zapo pair', { concurrency: 4 }, () => {
         assert.match(refused.stderr, /stays listed on the phone until you remove it there/)
         assert.equal(await storeDigest(url), pairedDigest)
 
+        // the session logged in seconds ago: --force alone refuses it as live (21), nothing changes
+        const live = await runZapo(
+            ['pair', '--force', '--session', 'p1', '--store', url, ...serverArgs(sandbox)],
+            { cwd }
+        )
+        assert.equal(live.code, 21, live.stderr)
+        assert.match(
+            live.stderr,
+            /session "p1" looks live: it logged in \d+ s ago.*--overwrite-live/
+        )
+        assert.equal(await storeDigest(url), pairedDigest)
+
         // --force but the new pairing does not complete: the old device's state survives
         const failed = await runZapo(
             [
                 'pair',
                 '--json',
                 '--force',
+                '--overwrite-live',
                 '--session',
                 'p1',
                 '--store',
@@ -576,7 +589,7 @@ describe('zapo pair', { concurrency: 4 }, () => {
             url,
             sessionId: 'p1',
             cwd,
-            extra: ['--force']
+            extra: ['--force', '--overwrite-live']
         })
         assert.notEqual(secondJid, firstJid)
         assert.equal(events.at(-1).meJid, secondJid)

@@ -131,6 +131,34 @@ for (const kind of KINDS) {
             }
         })
 
+        test('a lease left by a dead process of this host is free at once', async () => {
+            const a = await openTestStore(url, 'write')
+            try {
+                const now = Date.now()
+                const dead = {
+                    token: 'killed-token',
+                    command: 'zapo import',
+                    host: hostname(),
+                    pid: 2 ** 22 + 12_345, // above Linux's pid_max: never a running process
+                    since: now,
+                    expires: now + 30_000
+                }
+                assert.equal(await a.primary.leases().take('k1', dead, now), null)
+                const mine = await takeLeases(a.primary, ['k1'], { command: 'import' })
+                assert.equal((await readLease(a.primary, 'k1')).token, mine.lease.token)
+                await mine.release()
+                // a live process of this host (this one, another token) is waited for
+                const alive = { ...dead, token: 'alive-token', pid: process.ppid }
+                assert.equal(await a.primary.leases().take('k2', alive, now), null)
+                await assert.rejects(takeLeases(a.primary, ['k2'], { command: 'import' }), {
+                    code: 'SESSION_BUSY'
+                })
+                await a.primary.leases().release('k2', 'alive-token')
+            } finally {
+                await a.close()
+            }
+        })
+
         test('first use by several processes at once: one table, one holder, no store fault', async () => {
             const fresh = storeUrls()[kind]
             const stores = await Promise.all([1, 2, 3, 4].map(() => openTestStore(fresh, 'write')))

@@ -104,6 +104,29 @@ test('zapo-js internals (deep imports, heuristics on its messages) stay in src/c
     assert.deepEqual(offenders, [])
 })
 
+test('zapo-js values come through src/zapo-cjs.ts (its CommonJS build, loaded once), never an ESM import, outside the sandbox', () => {
+    // `import type` is erased; a value import or an `await import()` would load the ESM build
+    // beside the CommonJS one the store packages load
+    const value =
+        /^import\s+(?!type\b)[^'"]*?\bfrom\s+['"](zapo-js(?:\/[^'"]*)?)['"]|(?<!typeof\s)\bimport\(\s*['"](zapo-js(?:\/[^'"]*)?)['"]\s*\)(?!\s*\.)/gm
+    const offenders = []
+    for (const path of sourceFiles()) {
+        const file = srcName(path)
+        if (folderOf(file) === 'sandbox') continue
+        const text = readFileSync(path, 'utf8')
+        for (const match of text.matchAll(value)) {
+            const line = text.slice(0, match.index).split('\n').length
+            offenders.push(`${file}:${line} → ${match[1] ?? match[2]}`)
+        }
+    }
+    assert.deepEqual(offenders, [])
+    // not vacuous: the sandbox's own value import is seen
+    assert.ok(
+        [...readFileSync(join(SRC, 'sandbox/noise.ts'), 'utf8').matchAll(value)].length > 0,
+        'the pattern sees a value import'
+    )
+})
+
 test('the heuristic finder catches the shapes it is meant to (the ones once in ops/)', () => {
     const samples = [
         'if (/superseded/i.test(toError(error).message)) return',

@@ -21,10 +21,24 @@ function canonical(value) {
 /** zapo's session lease table: created by the first command that takes a lease, empty after it. */
 const LEASES_TABLE = 'zapo_session_leases'
 
-function digestTables(all) {
+/** zapo's Redis lease keys: `<keyPrefix>zapo:lease:<sessionId>`. */
+const LEASE_KEY = 'zapo:lease:'
+
+// `ignoreLeases`: leave leases out whole (a test whose commands run side by side sees the
+// leases of those still running); by default only an empty lease table is no state
+function digestTables(all, ignoringLeases = false) {
     const hash = createHash('sha256')
     // an empty lease table is no state (a lease a command left behind still changes the digest)
-    const tables = all.filter(([name, rows]) => !(name.endsWith(LEASES_TABLE) && rows.length === 0))
+    const tables = all
+        .filter(
+            ([name, rows]) =>
+                !(name.endsWith(LEASES_TABLE) && (rows.length === 0 || ignoringLeases))
+        )
+        .map(([name, rows]) =>
+            name === 'keys' && ignoringLeases
+                ? [name, rows.filter(row => !String(row.key).includes(LEASE_KEY))]
+                : [name, rows]
+        )
     for (const [name, rows] of [...tables].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
         const lines = rows
             .map(row => JSON.stringify(Object.entries(row).map(([k, v]) => [k, canonical(v)])))
@@ -34,7 +48,7 @@ function digestTables(all) {
     return hash.digest('hex')
 }
 
-export async function storeDigest(url) {
+export async function storeDigest(url, { ignoreLeases = false } = {}) {
     const spec = parseStoreUrl(url, 'flag', process.cwd())
     switch (spec.kind) {
         case 'sqlite': {
@@ -46,7 +60,8 @@ export async function storeDigest(url) {
                     .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
                     .all()
                 return digestTables(
-                    names.map(({ name }) => [name, db.prepare(`SELECT * FROM "${name}"`).all()])
+                    names.map(({ name }) => [name, db.prepare(`SELECT * FROM "${name}"`).all()]),
+                    ignoreLeases
                 )
             } finally {
                 db.close()
@@ -63,7 +78,7 @@ export async function storeDigest(url) {
                 const tables = []
                 for (const { table_name: name } of rows)
                     tables.push([name, (await pool.query(`SELECT * FROM "${name}"`)).rows])
-                return digestTables(tables)
+                return digestTables(tables, ignoreLeases)
             } finally {
                 await pool.end()
             }
@@ -79,7 +94,7 @@ export async function storeDigest(url) {
                 const tables = []
                 for (const { name } of rows)
                     tables.push([name, (await conn.query(`SELECT * FROM \`${name}\``))[0]])
-                return digestTables(tables)
+                return digestTables(tables, ignoreLeases)
             } finally {
                 await conn.end()
             }
@@ -100,7 +115,7 @@ export async function storeDigest(url) {
                 const rows = []
                 for (const key of keys.sort())
                     rows.push({ key, value: await redisValue(redis, key) })
-                return digestTables([['keys', rows]])
+                return digestTables([['keys', rows]], ignoreLeases)
             } finally {
                 redis.disconnect()
             }
@@ -119,7 +134,7 @@ export async function storeDigest(url) {
                     const docs = await db.collection(name).find({}).toArray()
                     tables.push([name, docs.map(d => ({ doc: JSON.stringify(d) }))])
                 }
-                return digestTables(tables)
+                return digestTables(tables, ignoreLeases)
             } finally {
                 await client.close()
             }

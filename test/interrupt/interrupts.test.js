@@ -1,6 +1,6 @@
 /**
  * Every long-running command interrupted (docs/interrupts.md): export, import, pair --sandbox,
- * migrate (SQLite → PostgreSQL) and logs get SIGINT and SIGTERM at seeded random moments; each
+ * migrate (SQLite → PostgreSQL and → Redis), logout and logs get SIGINT and SIGTERM at seeded random moments; each
  * run must end with its documented exit code and one line on stderr, leave no temporary or
  * partial file, leave its source as it was, and (migrate) be completed by a rerun.
  * ZAPO_FAULT_SEED picks another seed; bench/faults.js runs many more, with SIGKILL too.

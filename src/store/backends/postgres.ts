@@ -73,11 +73,13 @@ async function openPostgres(spec: BackendSpec): Promise<OpenedBackend> {
     // a checked-out client whose connection dies (server restart, terminated backend) emits
     // 'error' too; its in-flight query rejects with the same error, which the caller handles
     pool.on('connect', client => void client.on('error', () => undefined))
+    // schema changes serialised between processes (leases), the migration check made once per run
+    const migrations = migrationsOnce(schemaSerialised(pool), spec.tablePrefix ?? '')
     const dialect = postgresDialect(pool, spec)
     await readyPool(pool, spec, dialect, postgresBackend.classify)
     const { createPostgresStore } = loadStorePackage('@zapo-js/store-postgres')
     const result = createPostgresStore({
-        pool,
+        pool: migrations,
         ...(spec.tablePrefix !== undefined ? { tablePrefix: spec.tablePrefix } : {})
     })
     return sqlBackend({
@@ -87,6 +89,56 @@ async function openPostgres(spec: BackendSpec): Promise<OpenedBackend> {
         identity: () => identity(pool, spec),
         close: () => pool.end()
     })
+}
+
+/**
+ * The pool as the store package sees it: the same pool, except that its migration check (the
+ * package runs `CREATE TABLE IF NOT EXISTS "<prefix>_migrations"` and reads that table on the first
+ * query of every store object, and it builds one per session and domain) reaches the server once
+ * per run instead of twice per session and domain: over 10,000 sessions that was half of all
+ * queries of `sessions list`, and the DDL takes a catalog lock. The list of applied migrations is
+ * read again after the package records a new one.
+ */
+function migrationsOnce(pool: import('pg').Pool, prefix: string): import('pg').Pool {
+    const table = `"${prefix}_migrations"`
+    const create = `CREATE TABLE IF NOT EXISTS ${table}`
+    const select = `SELECT name FROM ${table}`
+    let created: Promise<unknown> | null = null
+    let applied: Promise<unknown> | null = null
+    pool.on('connect', client => {
+        const query = client.query.bind(client) as (...args: unknown[]) => unknown
+        ;(client as unknown as { query: unknown }).query = (...args: unknown[]) => {
+            const text = typeof args[0] === 'string' ? args[0] : ''
+            if (text.includes(`INSERT INTO ${table}`)) applied = null
+            return query(...args)
+        }
+    })
+    const query = (...args: unknown[]): unknown => {
+        const text = typeof args[0] === 'string' ? args[0].trim() : null
+        if (text !== null && args.length === 1) {
+            if (text.startsWith(create)) {
+                created ??= pool.query(args[0] as string)
+                return created.catch((error: unknown) => {
+                    created = null
+                    throw error
+                })
+            }
+            if (text === select) {
+                applied ??= pool.query(select)
+                return applied.catch((error: unknown) => {
+                    applied = null
+                    throw error
+                })
+            }
+        }
+        return (pool.query as (...a: unknown[]) => unknown)(...args)
+    }
+    return {
+        query,
+        connect: (...args: unknown[]) => (pool.connect as (...a: unknown[]) => unknown)(...args),
+        on: (...args: unknown[]) => (pool.on as (...a: unknown[]) => unknown)(...args),
+        end: () => pool.end()
+    } as unknown as import('pg').Pool
 }
 
 /** pg takes the user from the URL, PGUSER or USER; psql also falls back to the OS user, and so does zapo. */
@@ -182,4 +234,76 @@ function postgresDialect(pool: import('pg').Pool, spec: BackendSpec): SqlDialect
             `INSERT INTO ${ref} (session_id, source, state, updated_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (session_id) DO UPDATE SET source = EXCLUDED.source, state = EXCLUDED.state, updated_at = EXCLUDED.updated_at`
     }
+}
+
+/** Statements that change the schema (the store package creates its tables on first use). */
+const SCHEMA_CHANGE = /^\s*(CREATE|ALTER)\s/i
+/** One lock per database for zapo's and the store package's schema changes. */
+const SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('zapo:schema'))"
+
+type QueryArgs = [unknown, unknown?]
+
+function sqlText(query: unknown): string {
+    if (typeof query === 'string') return query
+    const text = (query as { text?: unknown } | null)?.text
+    return typeof text === 'string' ? text : ''
+}
+
+/**
+ * The pool as the store package gets it: its schema changes (CREATE / ALTER … IF NOT EXISTS, run
+ * lazily by every process on first use) wait for one transaction-level advisory lock, so two
+ * processes creating the same tables at once run one after the other instead of failing on
+ * PostgreSQL's catalog (`duplicate key … pg_type_typname_nsp_index`). Other statements pass
+ * through untouched.
+ */
+function schemaSerialised(pool: import('pg').Pool): import('pg').Pool {
+    const wrapped = new WeakSet<object>()
+    const inTransaction = new WeakMap<object, boolean>()
+    const wrapClient = (client: import('pg').PoolClient): import('pg').PoolClient => {
+        if (wrapped.has(client)) return client
+        wrapped.add(client)
+        const query = client.query.bind(client) as (...args: QueryArgs) => Promise<unknown>
+        const serialised = async (...args: QueryArgs): Promise<unknown> => {
+            const text = sqlText(args[0])
+            if (/^\s*BEGIN\b/i.test(text)) inTransaction.set(client, true)
+            else if (/^\s*(COMMIT|ROLLBACK)\b/i.test(text)) inTransaction.set(client, false)
+            if (!SCHEMA_CHANGE.test(text)) return query(...args)
+            if (inTransaction.get(client) === true) {
+                await query(SCHEMA_LOCK)
+                return query(...args)
+            }
+            await query('BEGIN')
+            try {
+                await query(SCHEMA_LOCK)
+                const result = await query(...args)
+                await query('COMMIT')
+                return result
+            } catch (error) {
+                await query('ROLLBACK').catch(() => undefined)
+                throw error
+            }
+        }
+        ;(client as unknown as { query: unknown }).query = serialised
+        return client
+    }
+    return new Proxy(pool, {
+        get(target, prop) {
+            if (prop === 'connect') return async () => wrapClient(await target.connect())
+            if (prop === 'query')
+                return async (...args: QueryArgs) => {
+                    if (!SCHEMA_CHANGE.test(sqlText(args[0])))
+                        return (target.query as (...a: QueryArgs) => Promise<unknown>)(...args)
+                    const client = wrapClient(await target.connect())
+                    try {
+                        return await (client.query as (...a: QueryArgs) => Promise<unknown>)(
+                            ...args
+                        )
+                    } finally {
+                        client.release()
+                    }
+                }
+            const value: unknown = Reflect.get(target, prop, target)
+            return typeof value === 'function' ? (value as Function).bind(target) : value
+        }
+    })
 }

@@ -4,11 +4,13 @@
  * through this table.
  */
 
+import { baileysBackend } from './baileys/index.js'
 import { mongoBackend } from './mongo.js'
 import { mysqlBackend } from './mysql.js'
 import { postgresBackend } from './postgres.js'
 import { redisBackend } from './redis/index.js'
 import { sqliteBackend } from './sqlite.js'
+import { whatsmeowBackend } from './whatsmeow/index.js'
 import type { BackendAdapter, DriverErrorClass } from './types.js'
 
 export const BACKENDS = Object.freeze({
@@ -16,7 +18,9 @@ export const BACKENDS = Object.freeze({
     postgres: postgresBackend,
     mysql: mysqlBackend,
     redis: redisBackend,
-    mongo: mongoBackend
+    mongo: mongoBackend,
+    baileys: baileysBackend,
+    whatsmeow: whatsmeowBackend
 })
 
 export type BackendKind = keyof typeof BACKENDS

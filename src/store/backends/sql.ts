@@ -542,11 +542,14 @@ export function sqlBackend(parts: {
     readonly close: () => Promise<void>
 }): OpenedBackend {
     const { spec, stores, dialect } = parts
+    // one catalog per opened backend: it remembers which tables exist, and callers ask for it
+    // per batch (prekey counters, read-back); a fresh one re-read information_schema each time
+    let catalog: ZapoSessionCatalog | null = null
     return {
         spec,
         kind: dialect.kind,
         stores,
-        catalog: () => createSqlCatalog(dialect),
+        catalog: () => (catalog ??= createSqlCatalog(dialect)),
         archiveKeys: domain => sqlArchiveKeys(dialect, domain),
         marks: () => sqlMarks(dialect),
         leases: () => sqlLeases(dialect),

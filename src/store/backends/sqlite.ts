@@ -18,6 +18,7 @@ import {
     existsSync,
     openSync,
     readFileSync,
+    rmSync,
     realpathSync,
     statSync
 } from 'node:fs'
@@ -74,6 +75,7 @@ export const sqliteBackend: BackendAdapter<'sqlite'> = {
         if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_PERM'))
             return 'permission'
         if (code.startsWith('SQLITE_READONLY')) return 'permission'
+        if (code === 'SQLITE_FULL') return 'disk-full'
         return 'driver'
     }
 }
@@ -205,6 +207,7 @@ function realPathOf(path: string): string {
 async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBackend> {
     const path = spec.target
     let probe: SqliteProbe | null = null
+    let created = false
     // a path that names something unreachable (a symlink loop, a file where a directory should
     // be, a directory the user cannot enter) is said as such, not as "no SQLite store"
     const unreachable = pathProblem(path)
@@ -235,6 +238,7 @@ async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBack
         try {
             // the file holds private keys: create it readable by its owner only
             closeSync(openSync(path, 'wx', 0o600))
+            created = true
         } catch (error) {
             const code = (error as NodeJS.ErrnoException).code
             if (code !== 'EEXIST')
@@ -260,6 +264,14 @@ async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBack
             ...(spec.tableNames ? { tableNames: spec.tableNames as never } : {})
         })
     } catch (error) {
+        // a store this call created and could not set up is not left behind (empty)
+        if (created) rmSync(path, { force: true })
+        if (sqliteBackend.classify(error) === 'disk-full')
+            throw unavailable(
+                spec,
+                `cannot write ${path}: the disk is full`,
+                'free some space and run the command again'
+            )
         throw unavailable(
             spec,
             `cannot open ${path}: ${(error as Error).message}`,

@@ -112,6 +112,7 @@ export type DriverErrorClass =
     | 'credentials'
     | 'no-database'
     | 'permission'
+    | 'disk-full'
     | 'lost'
     | 'driver'
 
@@ -142,6 +143,11 @@ export interface BackendAdapter<K extends string = string> {
     readonly inProcess: boolean
     /** the namespacing option this backend's addresses take, or null */
     readonly prefixOption: PrefixOption | null
+    /**
+     * a foreign format zapo only reads (baileys/, whatsmeow/): what it is, for the one-line
+     * refusal of every command that would write to it ("a Baileys auth folder")
+     */
+    readonly readOnly?: string
     /** the environment variables a bare name reads, for the "not configured" message */
     readonly envHint: string
     /** where a bare backend name points from the environment, or null */

@@ -1,5 +1,5 @@
 /**
- * One reader of a session's last login (src/client/last-login.ts): seconds (what zapo-js 0.3
+ * One reader of a session's last login (src/store/last-login.ts): seconds (what zapo-js 0.3
  * stores) and milliseconds read alike by check, sessions list and creds show.
  */
 
@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { lastLoginMs } from '../../dist/client/last-login.js'
+import { lastLoginMs } from '../../dist/store/last-login.js'
 import { dropStore, makeSession, openTestStore, storeUrls } from '../helpers/fixtures.js'
 import { CLEAN_ZAPO_ENV, runZapo } from '../helpers/run.js'
 
