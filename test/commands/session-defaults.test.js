@@ -88,7 +88,7 @@ test('several sessions and no terminal: creds show and export exit 2 naming the 
     assert.ok(JSON.parse(shard.stdout).sessions.length <= 2)
     const oneShard = await zapo(['check', '--shard', '1/2', '--session', 'solo'])
     assert.equal(oneShard.code, 2)
-    assertOneErrorLine(oneShard, /--shard .* does not apply to one session/)
+    assertOneErrorLine(oneShard, /--shard needs every session, not one/)
 })
 
 test('a store without sessions: exit 3 saying how to pair one', async () => {
