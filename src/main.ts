@@ -27,6 +27,7 @@ import {
     type ForcedStop
 } from './interrupt.js'
 import { stringifyJson } from './output.js'
+import { wrapProse } from './ui/format.js'
 import { buildProgram, startScreen } from './program.js'
 
 /** How long a forced stop gives the last-resort clean-ups (temporary files, stores) in all. */
@@ -132,7 +133,12 @@ export function reportError(
     const zapoError: ZapoError = isZapoError(error) ? error : internalError(error)
     // what the user typed (ids, paths, URLs) is echoed escaped and cut, never raw
     const message = printable(zapoError.message)
-    if (flags.quiet !== true) process.stderr.write(`zapo: ${message}\n`)
+    if (flags.quiet !== true) {
+        // on a terminal: wrapped at word boundaries, continuation lines indented
+        const columns = process.stderr.isTTY ? process.stderr.columns : 0
+        const line = `zapo: ${message}`
+        process.stderr.write(`${columns > 0 ? wrapProse(line, columns - 1) : line}\n`)
+    }
     if (flags.debug) {
         const cause = (zapoError.cause ?? zapoError) as Error
         process.stderr.write(`${cause.stack ?? String(cause)}\n`)

@@ -10,6 +10,7 @@
  */
 
 import type { Writable } from 'node:stream'
+import { wrapProse } from './ui/format.js'
 
 export interface Io {
     readonly stdout: Writable & { readonly isTTY?: boolean }
@@ -178,6 +179,7 @@ export function printLine(io: Io, line = ''): void {
     io.stdout.write(line + '\n')
 }
 
+/** A line for people on stderr; on a terminal, wrapped at word boundaries with a hanging indent. */
 export function note(io: Io, line: string): void {
-    io.stderr.write(line + '\n')
+    io.stderr.write((io.stderr.isTTY ? wrapProse(line, stderrColumns(io) - 1) : line) + '\n')
 }

@@ -133,6 +133,31 @@ async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
     }
 
     const p = palette(io.colorErr)
+    // the decisive question first: a paired session is refused (or, on a terminal, its
+    // replacement confirmed) before anything says "connecting"
+    let force = flags.force === true
+    if (!force) {
+        const { readExisting } = await import('../ops/pair.js')
+        const existing = await readExisting(storeSpec, sessionId)
+        if (existing.meJid !== null) {
+            const prompts = await import('../ui/prompts.js')
+            if (!prompts.canPrompt(io))
+                throw new ZapoError(
+                    'EXISTS',
+                    `session "${sessionId}" is already paired as ${existing.meJid}: pass --force to pair it again (the old linked device stays listed on the phone until you remove it there; its credentials in this store are replaced)`,
+                    { session: sessionId, meJid: existing.meJid }
+                )
+            note(
+                io,
+                `session ${p.session(sessionId)} is paired as ${p.jid(existing.meJid)} in ${storeSpec.label}`
+            )
+            const ok = await prompts.confirm({
+                message: `Replace it? The old device stays listed on the phone until you remove it there.`
+            })
+            if (!ok) throw new ZapoError('DECLINED', `not paired: ${sessionId} is unchanged`)
+            force = true
+        }
+    }
     if (!io.json) {
         if (flags.sandbox) {
             note(
@@ -174,7 +199,7 @@ async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
                 storeSpec,
                 sessionId,
                 method: phone !== null ? { kind: 'phone', phone } : { kind: 'qr' },
-                force: flags.force === true,
+                force,
                 overwriteLive: flags.overwriteLive === true,
                 waitMs: ctx.waitMs,
                 timeoutMs,

@@ -187,7 +187,7 @@ async function pairLeased(
  * that does not exist, or a schema that is not there, means nothing. (Opening for writing
  * creates files and tables, which an unfinished pairing must not leave behind.)
  */
-async function readExisting(
+export async function readExisting(
     spec: StoreSpec,
     sessionId: string
 ): Promise<{

@@ -88,7 +88,7 @@ test('several sessions and no terminal: creds show and export exit 2 naming the 
     assert.ok(JSON.parse(shard.stdout).sessions.length <= 2)
     const oneShard = await zapo(['check', '--shard', '1/2', '--session', 'solo'])
     assert.equal(oneShard.code, 2)
-    assertOneErrorLine(oneShard, /--shard .* does not apply to one session/)
+    assertOneErrorLine(oneShard, /--shard needs every session, not one/)
 })
 
 test('a store without sessions: exit 3 saying how to pair one', async () => {
@@ -98,4 +98,13 @@ test('a store without sessions: exit 3 saying how to pair one', async () => {
     const result = await zapo(['--store', empty, 'creds', 'show'])
     assert.equal(result.code, 3, result.stderr)
     assertOneErrorLine(result, /no session in sqlite:.*empty\.sqlite: pair one/)
+})
+
+test('pair over a paired session is refused first: exit 7, nothing says "connecting"', async () => {
+    // no test server: were it to connect, it would try WhatsApp itself; the refusal comes first
+    const before = await storeDigest(url)
+    const result = await zapo(['pair', '--session', 'solo'])
+    assert.equal(result.code, 7, result.stderr)
+    assertOneErrorLine(result, /already paired as .*pass --force/)
+    assert.equal(await storeDigest(url), before)
 })
