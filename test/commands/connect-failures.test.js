@@ -215,6 +215,7 @@ test('zapo logs after a login: the server going away is transient, the session b
         [],
         'the session did not stop'
     )
-    // zapo-js's own lines about the refused attempts stay visible while it retries
-    assert.match(stderr, /socket open (error|failed)/)
+    // zapo-js's own lines about the refused attempts stay hidden unless --log-level/--debug
+    // asks for them (zapo prints no line of its own for a drop yet: issue 13, logs for people)
+    assert.doesNotMatch(stderr, /socket open (error|failed)/)
 })

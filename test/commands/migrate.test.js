@@ -493,8 +493,9 @@ test('usage errors name the flag', async t => {
         ['migrate', '--from', 'sqlite:x.sqlite', '--to', 'sqlite:y.sqlite'],
         { cwd: dir }
     )
-    assert.equal(none.code, 2)
-    assert.match(none.stderr, /--session ID .*--all/)
+    // no session named: every session of the source (issue 16), so the missing source is the error
+    assert.equal(none.code, 3)
+    assert.match(none.stderr, /x\.sqlite does not exist/)
     const both = await runZapo(
         [
             'migrate',

@@ -745,8 +745,18 @@ const common = (label, more = {}) => [
         code: 2
     },
     {
-        name: `${label} migrate: neither --session nor --all`,
-        args: c => ['migrate', '--from', c.url, '--to', `sqlite:${f(`${label}-mig.sqlite`)}`],
+        // (neither flag means every session since issue 16; both at once is the usage error)
+        name: `${label} migrate: --session and --all together`,
+        args: c => [
+            'migrate',
+            '--from',
+            c.url,
+            '--to',
+            `sqlite:${f(`${label}-mig.sqlite`)}`,
+            '--all',
+            '--session',
+            'nobody'
+        ],
         code: 2
     },
     ...(more.cases ?? [])
