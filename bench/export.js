@@ -14,7 +14,7 @@
 // --dry-run` runs (CPU from /proc/self/stat, Linux only).
 
 import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -179,11 +179,63 @@ async function main() {
         )
         if (impR.result.sessions[0].counts.signalSessions !== SIGNAL_SESSIONS)
             throw new Error('the import lost Signal sessions')
+        await standaloneImports(dir, fileR, identity)
     } finally {
         rmSync(dir, { recursive: true, force: true })
         for (const url of [src, dstA, dstB]) await dropStore(url).catch(() => undefined)
     }
 }
+
+/**
+ * `zapo import` of the big file as a user runs it: the built binary on its own, into a fresh
+ * SQLite and a fresh PostgreSQL store, wall time and peak RSS (from /usr/bin/time). Goals:
+ * under 1 s excluding the KDF (a recipient file has none), under 250 MB peak RSS.
+ */
+async function standaloneImports(dir, file, identity) {
+    const key = join(dir, 'bench-key.txt')
+    writeFileSync(key, `${identity}\n`, { mode: 0o600 })
+    if (process.env.BENCH_KEEP_FILE) {
+        // for profiling the import on its own: the file and its identity
+        copyFileSync(file, process.env.BENCH_KEEP_FILE)
+        copyFileSync(key, `${process.env.BENCH_KEEP_FILE}.key`)
+    }
+    console.log('')
+    console.log('  standalone zapo import of that file (the binary, start-up included):')
+    for (const kind of ['sqlite', 'postgres']) {
+        const url = storeUrls()[kind]
+        try {
+            const start = performance.now()
+            const run = spawnSync(
+                '/usr/bin/time',
+                [
+                    '-f',
+                    '%M',
+                    process.execPath,
+                    BIN,
+                    'import',
+                    file,
+                    '--identity',
+                    key,
+                    '--store',
+                    url
+                ],
+                { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } }
+            )
+            const wall = Math.round(performance.now() - start)
+            const lines = run.stderr.trim().split('\n')
+            const peakMb = Math.round(Number(lines.pop()) / 1024)
+            if (run.status !== 0) throw new Error(`zapo import into ${kind}: ${lines.join('\n')}`)
+            console.log(
+                `    into ${kind.padEnd(8)} ${String(wall).padStart(5)} ms wall (goal < 1000 ms), peak RSS ${peakMb} MB (goal < 250 MB)`
+            )
+            standalone[kind] = { ms: wall, peakMb }
+        } finally {
+            await dropStore(url).catch(() => undefined)
+        }
+    }
+}
+
+const standalone = {}
 
 /** CPU time (ms) of this process's waited-for children, or null off Linux. */
 function childrenCpuMs() {
@@ -244,3 +296,4 @@ async function perInvocation() {
 
 await main()
 await perInvocation()
+console.log('\n' + JSON.stringify({ bench: 'export', standaloneImport: standalone }))

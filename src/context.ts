@@ -47,7 +47,8 @@ export function contextFor(command: Command): CliContext {
     const env = process.env
     const cwd = process.cwd()
     const optionalSessionId = (flag: string | undefined): string | null => {
-        const value = flag ?? env.ZAPO_SESSION ?? config.session ?? null
+        // an empty ZAPO_SESSION is unset
+        const value = flag ?? (env.ZAPO_SESSION || undefined) ?? config.session ?? null
         if (value === null) return null
         return validateSessionId(value)
     }

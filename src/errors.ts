@@ -30,6 +30,7 @@ export const EXIT_CODES = Object.freeze({
     VERIFY_FAILED: 19,
     UNTRUSTED_SERVER: 20,
     SESSION_BUSY: 21,
+    DECLINED: 22,
     CANCELLED: 130
 } as const)
 
@@ -61,7 +62,8 @@ export const EXIT_CODE_MEANINGS: Readonly<Record<ZapoErrorCode, string>> = Objec
         "the server's certificate does not chain to the trusted root (--server-root-ca, or WhatsApp's own)",
     SESSION_BUSY:
         'another zapo run (or an application holding its lease) is using the session; --wait DURATION waits',
-    CANCELLED: 'interrupted (Ctrl-C) or cancelled at a prompt'
+    DECLINED: 'the answer to a confirmation was no; nothing was changed',
+    CANCELLED: 'interrupted (Ctrl-C, or Escape at a prompt)'
 })
 
 /**
@@ -91,6 +93,7 @@ export const SEVERITY: readonly ZapoErrorCode[] = Object.freeze([
     'EXISTS',
     'TIMEOUT',
     'CHECK_FAILED',
+    'DECLINED',
     'CANCELLED',
     'OK'
 ] as const)

@@ -17,8 +17,14 @@ export interface Io {
     readonly stdinIsTTY: boolean
     /** true when the user asked for machine-readable output */
     readonly json: boolean
-    /** true when colour may be used on stderr/stdout (TTY, no NO_COLOR, no --no-color) */
+    /** colour is allowed at all (no --no-color, NO_COLOR, FORCE_COLOR=0 or TERM=dumb) and one stream is a terminal */
     readonly color: boolean
+    /** colour in what goes to stdout: allowed, and stdout is a terminal (a file or pipe gets none) */
+    readonly colorOut: boolean
+    /** colour in what goes to stderr: allowed, and stderr is a terminal */
+    readonly colorErr: boolean
+    /** stderr is a terminal that moves its cursor (not TERM=dumb): redrawn lines and frames */
+    readonly cursor: boolean
     readonly debug: boolean
 }
 
@@ -27,21 +33,32 @@ export function processIo(flags: {
     readonly color?: boolean
     readonly debug?: boolean
 }): Io {
-    const noColorEnv = process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== ''
-    const color =
+    const env = process.env
+    const dumb = env.TERM === 'dumb'
+    const allowed =
         flags.color !== false &&
-        !noColorEnv &&
-        process.env.TERM !== 'dumb' &&
-        Boolean(process.stdout.isTTY || process.stderr.isTTY) &&
-        process.env.FORCE_COLOR !== '0'
+        !(env.NO_COLOR !== undefined && env.NO_COLOR !== '') &&
+        !dumb &&
+        env.FORCE_COLOR !== '0'
+    const colorOut = allowed && Boolean(process.stdout.isTTY)
+    const colorErr = allowed && Boolean(process.stderr.isTTY)
     return {
         stdout: process.stdout,
         stderr: process.stderr,
         stdinIsTTY: Boolean(process.stdin.isTTY),
         json: flags.json === true,
-        color,
+        color: colorOut || colorErr,
+        colorOut,
+        colorErr,
+        cursor: Boolean(process.stderr.isTTY) && !dumb,
         debug: flags.debug === true
     }
+}
+
+/** The width of the terminal on stderr (80 when it is not one). */
+export function stderrColumns(io: Io): number {
+    const columns = (io.stderr as { readonly columns?: number }).columns
+    return typeof columns === 'number' && columns > 0 ? columns : 80
 }
 
 /** Field names whose values are secrets: redacted unless the caller explicitly reveals. */

@@ -19,7 +19,8 @@ const LOG_LEVELS = Object.freeze(['trace', 'debug', 'info', 'warn', 'error', 'si
 export type LogLevelName = (typeof LOG_LEVELS)[number]
 type ZapoLogLevel = Logger['level']
 
-export const DEFAULT_LOG_LEVEL: LogLevelName = 'warn'
+/** The library's own log lines are shown only when asked for (--log-level, --debug). */
+export const DEFAULT_LOG_LEVEL: LogLevelName = 'silent'
 
 export function parseLogLevel(value: string, flag = '--log-level'): LogLevelName {
     const level = value.trim().toLowerCase()

@@ -4,19 +4,20 @@
  */
 
 import type { Command } from 'commander'
+import { helpFooter, SHARED_OPTIONS, sharedOption } from './options.js'
 import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { parseDuration, parsePositiveInt } from '../context.js'
 import { EXIT_CODES, usageError } from '../errors.js'
 import { claimInterrupts } from '../interrupt.js'
-import { note, printJson, printLine } from '../output.js'
+import { note, printJson, printLine, type Io } from '../output.js'
 import { palette, type Palette } from '../ui/color.js'
+import { addShardOptions, parseShard, parseShardFlags, type ShardFlags } from '../util/shard.js'
 import type { CheckReport, CheckResult, CheckThresholds, SessionReport } from '../ops/check.js'
 
-interface CheckFlags {
+interface CheckFlags extends ShardFlags {
     readonly session?: string
     readonly all?: boolean
-    readonly shard?: string
     readonly concurrency?: string
     readonly connect?: boolean
     readonly timeout?: string
@@ -28,6 +29,8 @@ interface CheckFlags {
     readonly maxSinceLogin?: string
     readonly strict?: boolean
     readonly logLevel?: string
+    readonly metrics?: string
+    readonly rate?: string
 }
 
 /** The keys of the config file's `check` object (all optional, numbers). */
@@ -49,41 +52,53 @@ export const CHECK_DEFAULTS = Object.freeze({
 } as const)
 
 export function register(program: Command): void {
-    program
+    const command = program
         .command('check')
         .description(
             'smoke-check a session (or every session) for CI and cron: credentials, pairing, key age, prekey stock, last login; --connect logs in once'
         )
-        .option('--session <id>', 'the session to check (or ZAPO_SESSION)')
-        .option('--all', 'check every session in the store')
-        .option(
-            '--shard <K/N>',
-            'with --all: only the sessions whose sha256(id) mod N equals K-1 (split a fleet across N runners)'
+        .addOption(
+            sharedOption(
+                'session',
+                'the session to check (default: ZAPO_SESSION, else every session)'
+            )
         )
+        .option('--all', 'check every session in the store (the default without a session)')
+    addShardOptions(command, 'over every session: ')
+    command
         .option(
             '--concurrency <n>',
-            `with --all: sessions checked at once (default ${CHECK_DEFAULTS.concurrency})`
+            `sessions checked at once over a fleet (default ${CHECK_DEFAULTS.concurrency})`
+        )
+        .option(
+            '--rate <n>',
+            'with --connect: start at most N logins per second (e.g. 2, or 0.5 for one every 2s)'
+        )
+        .option(
+            '--metrics <file>',
+            'also write the results in the Prometheus text format to FILE, replaced atomically ("-": stdout; docs/fleet.md)'
         )
         .option(
             '--connect',
             'also log in once with the stored credentials, then disconnect (a running app with this session is kicked while it lasts)'
         )
-        .option(
-            '--timeout <duration>',
-            'with --connect: the login must finish within this (default 30s)'
+        .addOption(
+            sharedOption(
+                'timeout',
+                'with --connect: the login must finish within this (default 30s)'
+            )
         )
         .option(
             '--settle <duration>',
             'with --connect: stay logged in this long to catch an immediate refusal (default 2s)'
         )
-        .option(
-            '--server <url>',
-            'with --connect: a test server (zapo sandbox) instead of WhatsApp (or ZAPO_SERVER)'
+        .addOption(
+            sharedOption(
+                'server',
+                'with --connect: a test server (zapo sandbox) instead of WhatsApp (or ZAPO_SERVER)'
+            )
         )
-        .option(
-            '--server-root-ca <ca>',
-            "with --server: the test server's root CA as printed by zapo sandbox (or ZAPO_SERVER_ROOT_CA)"
-        )
+        .addOption(sharedOption('serverRootCa'))
         .option(
             '--max-signed-prekey-age <duration>',
             'fail when the signed prekey is older (default 30d; config check.maxSignedPreKeyAgeDays)'
@@ -97,24 +112,46 @@ export function register(program: Command): void {
             'fail when the last successful login is older (default 14d; config check.maxSinceLoginHours)'
         )
         .option('--strict', 'warnings fail the check too (exit 9)')
-        .option(
-            '--log-level <level>',
-            "with --connect: the client's own log lines on stderr (trace … error; default silent, debug with --debug)"
-        )
+        .addOption(sharedOption('logLevel', `with --connect: ${SHARED_OPTIONS.logLevel.help}`))
         .addHelpText(
             'after',
-            '\nExit codes: 0 every check passed; 3 no such session; 4 store unreachable; 5 inconsistent credentials;\n' +
-                '6 not paired; 8 login timed out; 9 a threshold failed; 10 logged out; 11 replaced; 12 banned/locked;\n' +
-                '13 client rejected; 14 could not connect; 20 server not trusted (--server-root-ca). With --all the most\n' +
-                'severe result wins (docs/check.md).'
+            helpFooter({
+                notes: [
+                    'Without --session every session of the store is checked, as with --all; then the most severe result wins (docs/check.md).'
+                ],
+                exitCodes: [
+                    'OK',
+                    'SESSION_BUSY',
+                    'USAGE',
+                    'SESSION_NOT_FOUND',
+                    'STORE_UNAVAILABLE',
+                    'INTEGRITY',
+                    'NOT_PAIRED',
+                    'TIMEOUT',
+                    'CHECK_FAILED',
+                    'LOGGED_OUT',
+                    'REPLACED',
+                    'ACCOUNT_BLOCKED',
+                    'CLIENT_REJECTED',
+                    'CONNECTION_FAILED',
+                    'UNTRUSTED_SERVER'
+                ],
+                examples: [
+                    ['zapo check', 'every session, offline checks'],
+                    ['zapo check -s tenant-42 --connect --json', 'one session, with a real login'],
+                    ['zapo check --shard 1/4 --json', 'a quarter of the fleet']
+                ]
+            })
         )
         .action(handle<CheckFlags>(runCheckCommand))
 }
 
 async function runCheckCommand(flags: CheckFlags, ctx: CliContext): Promise<number> {
     const options = await prepare(flags, ctx)
+    const metrics = await metricsTarget(flags.metrics, options.store, ctx)
+    const started = Date.now()
     const { runCheck } = await import('../ops/check.js')
-    const colors = palette(ctx.io.color)
+    const colors = palette(ctx.io.colorOut)
     if (options.connect) {
         // a read-only (foreign) store is refused before the notice that a login follows
         const { assertWritable } = await import('../store/open.js')
@@ -134,10 +171,21 @@ async function runCheckCommand(flags: CheckFlags, ctx: CliContext): Promise<numb
         ? claimInterrupts(ctx.io, { stopping: 'disconnecting the login checks' })
         : undefined
     const report = await runCheck(options, signal ? { signal } : {})
+    if (metrics !== null) {
+        const { checkMetricsText } = await import('../ops/check-metrics.js')
+        const finishedAt = Date.now()
+        const text = await checkMetricsText(report, {
+            durationMs: finishedAt - started,
+            finishedAt
+        })
+        await metrics.write(text)
+    }
+    // with --metrics -, the metrics are the result on stdout and the report goes to stderr
+    const shown = metrics?.stdout ? { ...ctx.io, stdout: ctx.io.stderr } : ctx.io
     if (ctx.io.json) {
         printJson(ctx.io, report)
     } else {
-        render(report, options.sessions.all, ctx, colors)
+        render(report, options.sessions.all, shown, colors)
     }
     const lib = report.library
     if (lib.satisfied === false && !ctx.io.json) {
@@ -169,15 +217,22 @@ export async function prepare(flags: CheckFlags, ctx: CliContext): Promise<Prepa
     }
     if (flags.all && flags.session !== undefined)
         throw usageError('--all and --session exclude each other: pass one of them')
-    if (flags.shard !== undefined && !flags.all)
-        throw usageError("--shard needs --all: it splits the store's sessions across runners")
+    // no session named anywhere: every session, as --all
+    const named = flags.all ? null : ctx.optionalSessionId(flags.session)
+    const shard = parseShardFlags(
+        flags,
+        named === null
+            ? null
+            : `every session, not one (${flags.session !== undefined ? '--session' : 'ZAPO_SESSION or the config file'} names ${named})`
+    )
     if (!flags.connect) {
         for (const [flag, value] of [
             ['--timeout', flags.timeout],
             ['--settle', flags.settle],
             ['--server', flags.server],
             ['--server-root-ca', flags.serverRootCa],
-            ['--log-level', flags.logLevel]
+            ['--log-level', flags.logLevel],
+            ['--rate', flags.rate]
         ] as const) {
             if (value !== undefined)
                 throw usageError(
@@ -185,9 +240,8 @@ export async function prepare(flags: CheckFlags, ctx: CliContext): Promise<Prepa
                 )
         }
     }
-    const sessions = flags.all
-        ? ({ all: true } as const)
-        : ({ all: false, sessionId: ctx.sessionId(flags.session) } as const)
+    const sessions =
+        named === null ? ({ all: true } as const) : ({ all: false, sessionId: named } as const)
     const thresholds: CheckThresholds = {
         maxSignedPreKeyAgeMs:
             flags.maxSignedPrekeyAge !== undefined
@@ -231,13 +285,14 @@ export async function prepare(flags: CheckFlags, ctx: CliContext): Promise<Prepa
               timeoutMs,
               settleMs,
               waitMs: ctx.waitMs ?? 0,
+              rate: flags.rate !== undefined ? parseRate(flags.rate) : null,
               ...(await clientLogger(ctx, flags.logLevel))
           }
         : null
     return {
         store: ctx.storeSpec(),
         sessions,
-        shard: flags.shard !== undefined ? parseShard(flags.shard) : null,
+        shard,
         concurrency,
         thresholds,
         connect,
@@ -256,7 +311,76 @@ export async function clientLogger(
     ])
     const level = flag !== undefined ? parseLogLevel(flag) : ctx.io.debug ? 'debug' : 'silent'
     if (level === 'silent') return {}
-    return { logger: createClientLogger({ level, json: ctx.io.json, color: ctx.io.color }) }
+    return { logger: createClientLogger({ level, json: ctx.io.json, color: ctx.io.colorErr }) }
+}
+
+/** --rate N: logins started per second, a positive number up to 1000 (0.5 = one every 2 s). */
+export function parseRate(value: string): number {
+    const n = /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : NaN
+    if (!(n > 0 && n <= 1000))
+        throw usageError(
+            `--rate "${value}" must be a number of logins per second above 0 and at most 1000 (e.g. 2, or 0.5 for one every 2s)`
+        )
+    return n
+}
+
+/**
+ * Where --metrics writes: stdout for "-", else a file replaced atomically (temporary file, then
+ * rename) with mode 0644 so that node_exporter can read it. Checked before the run: a directory
+ * that does not exist, or a path that is the store's own file, is a usage error up front.
+ */
+async function metricsTarget(
+    value: string | undefined,
+    store: PreparedOptions['store'],
+    ctx: CliContext
+): Promise<{ readonly stdout: boolean; write(text: string): Promise<void> } | null> {
+    if (value === undefined) return null
+    if (value === '') throw usageError('--metrics needs a file (or "-" for stdout)')
+    if (value === '-') {
+        if (ctx.io.json)
+            throw usageError(
+                '--json and --metrics - both write to stdout: pass --metrics FILE to keep the JSON report'
+            )
+        return {
+            stdout: true,
+            write: async text => {
+                ctx.io.stdout.write(text)
+            }
+        }
+    }
+    const { dirname, join, resolve } = await import('node:path')
+    const { statSync } = await import('node:fs')
+    const path = resolve(ctx.cwd, value)
+    const { refuseOwnInputs, storeInputs, writeFileAtomic } = await import('../export/files.js')
+    let dir: import('node:fs').Stats | undefined
+    try {
+        dir = statSync(dirname(path))
+    } catch {
+        dir = undefined
+    }
+    if (!dir?.isDirectory())
+        throw usageError(
+            `--metrics ${value}: the directory ${dirname(path)} does not exist: create it or pass another path`
+        )
+    if (statSync(path, { throwIfNoEntry: false })?.isDirectory())
+        throw usageError(
+            `--metrics ${value} is a directory: name the file to write (e.g. ${join(value, 'zapo.prom')})`
+        )
+    const inputs = storeInputs(store)
+    refuseOwnInputs(path, inputs)
+    return {
+        stdout: false,
+        write: async text => {
+            const bytes = new TextEncoder().encode(text)
+            await writeFileAtomic(
+                path,
+                (async function* () {
+                    yield bytes
+                })(),
+                { force: true, inputs, mode: 0o644 }
+            )
+        }
+    }
 }
 
 function parseCount(value: string, flag: string): number {
@@ -265,21 +389,8 @@ function parseCount(value: string, flag: string): number {
     return Number(value)
 }
 
-/** "K/N" with 1 ≤ K ≤ N. */
-export function parseShard(value: string): { readonly index: number; readonly count: number } {
-    const match = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(value)
-    if (!match)
-        throw usageError(
-            `--shard "${value}" is not K/N: use e.g. --shard 1/4 (this runner takes the first of 4 parts)`
-        )
-    const index = Number(match[1])
-    const count = Number(match[2])
-    if (count < 1 || count > 1_000_000)
-        throw usageError(`--shard "${value}": N must be between 1 and 1000000`)
-    if (index < 1 || index > count)
-        throw usageError(`--shard "${value}": K must be between 1 and ${count}`)
-    return { index, count }
-}
+/** "K/N" with 1 ≤ K ≤ N (the one parser: src/util/shard.ts). */
+export { parseShard }
 
 // ---------------------------------------------------------------------------------------------
 // rendering (human mode)
@@ -302,8 +413,7 @@ function mark(status: CheckResult['status'], c: Palette): string {
             : c.dim(m)
 }
 
-function render(report: CheckReport, fleet: boolean, ctx: CliContext, c: Palette): void {
-    const io = ctx.io
+function render(report: CheckReport, fleet: boolean, io: Io, c: Palette): void {
     if (!fleet) {
         const s = report.sessions[0]
         if (!s) return

@@ -1,10 +1,12 @@
 import type { Command } from 'commander'
+import { sharedOption } from './options.js'
 import { handle } from '../cli.js'
 import { EXIT_CODES, usageError, ZapoError } from '../errors.js'
 import type { CredsView } from '../ops/creds.js'
 import { printJson, printLine, REDACTED, toJsonValue, type Io, type Serialised } from '../output.js'
 import { palette } from '../ui/color.js'
 import { relativeTime } from '../ui/format.js'
+import { oneSession } from './session-choice.js'
 
 interface ShowFlags {
     readonly session?: string
@@ -19,9 +21,19 @@ export function register(program: Command): void {
         .description(
             'show the auth and Signal registration of a session, secrets redacted, with integrity checks'
         )
-        .option('--session <id>', 'the session (or ZAPO_SESSION)')
+        .addOption(
+            sharedOption(
+                'session',
+                "the session (or ZAPO_SESSION; default: the store's only session)"
+            )
+        )
         .option('--reveal', 'also print the private keys and secrets (asks for confirmation)')
-        .option('--yes', 'with --reveal: do not ask (required without a terminal or with --json)')
+        .addOption(
+            sharedOption(
+                'yes',
+                'with --reveal: do not ask (required without a terminal or with --json)'
+            )
+        )
         .addHelpText(
             'after',
             '\nPublic keys are shown as fingerprints: the first 8 bytes of SHA-256 of the 32-byte key, in hex.\n' +
@@ -29,7 +41,6 @@ export function register(program: Command): void {
         )
         .action(
             handle<ShowFlags>(async (flags, ctx) => {
-                const sessionId = ctx.sessionId(flags.session)
                 const store = ctx.storeSpec()
                 const reveal = flags.reveal === true
                 const asks = reveal && flags.yes !== true
@@ -41,6 +52,7 @@ export function register(program: Command): void {
                 }
                 if (flags.yes === true && !reveal)
                     throw usageError('--yes only applies to --reveal: add --reveal or drop --yes')
+                const sessionId = await oneSession(ctx, flags.session, store)
                 const { runCredsShow, withoutFullPublicKeys } = await import('../ops/creds.js')
                 const view = await runCredsShow({ store, sessionId })
                 if (prompts !== null) {
@@ -49,7 +61,7 @@ export function register(program: Command): void {
                     })
                     if (!ok)
                         throw new ZapoError(
-                            'CANCELLED',
+                            'DECLINED',
                             'not revealed: the private keys were not printed'
                         )
                 }
@@ -70,7 +82,7 @@ type RenderedView = Serialised<CredsView>
 type RenderedKey = RenderedView['credentials']['identityKey']
 
 function render(io: Io, v: RenderedView, reveal: boolean): void {
-    const p = palette(io.color)
+    const p = palette(io.colorOut)
     const out = (line = ''): void => printLine(io, line)
     const none = p.dim('—')
     const text = (value: string | null | undefined): string =>

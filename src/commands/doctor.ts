@@ -28,7 +28,7 @@ export function register(program: Command): void {
                     printJson(ctx.io, report)
                     return report.exitCode
                 }
-                const p = palette(ctx.io.color)
+                const p = palette(ctx.io.colorOut)
                 const width = Math.max(...report.checks.map(c => c.name.length))
                 const mark = {
                     ok: p.ok('ok  '),

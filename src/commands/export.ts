@@ -6,6 +6,7 @@
  */
 
 import type { Command } from 'commander'
+import { sharedOption } from './options.js'
 import { collect, handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { validateSessionId } from '../context.js'
@@ -17,10 +18,13 @@ import { palette } from '../ui/color.js'
 import type { Encryption } from '../export/age.js'
 import type { InputFile } from '../export/files.js'
 import type { ExportCounts } from '../export/format.js'
+import { addShardOptions, parseShardFlags, type ShardFlags } from '../util/shard.js'
 import type { ExportOptions, ExportResult } from '../ops/export.js'
+import { oneSession } from './session-choice.js'
 
-interface ExportFlags {
+interface ExportFlags extends ShardFlags {
     readonly session?: readonly string[]
+    readonly all?: boolean
     readonly output?: string
     readonly domains?: string
     readonly passphraseFile?: string
@@ -35,14 +39,18 @@ export const PASSPHRASE_ENV = 'ZAPO_PASSPHRASE'
 export const WORK_FACTOR_ENV = 'ZAPO_SCRYPT_WORK_FACTOR'
 
 export function register(program: Command): void {
-    program
+    const command = program
         .command('export')
         .description('write the durable state of sessions to an age-encrypted, verifiable file')
-        .option(
-            '--session <id>',
-            'a session to export (repeatable; default ZAPO_SESSION / config)',
-            collect
+        .addOption(
+            sharedOption(
+                'sessions',
+                "a session to export (repeatable; default ZAPO_SESSION / config, else the store's only session)"
+            )
         )
+        .option('--all', 'every session in the store, into one file')
+    addShardOptions(command, 'with --all: ')
+    command
         .option('-o, --output <file>', 'the file to write ("-" for stdout)')
         .option(
             '--domains <list>',
@@ -63,7 +71,7 @@ export function register(program: Command): void {
             collect
         )
         .option('--armor', 'ASCII-armored output (PEM-like text) instead of binary')
-        .option('--force', 'replace an existing output file')
+        .addOption(sharedOption('force', 'replace an existing output file'))
         .addHelpText(
             'after',
             '\nExamples:\n' +
@@ -179,10 +187,14 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
             'refusing to write a binary file to the terminal: redirect stdout, pass -o FILE, or add --armor'
         )
     }
-    const ids =
-        (flags.session ?? []).length > 0
-            ? flags.session!.map(id => validateSessionId(id))
-            : [ctx.sessionId(undefined)]
+    if (flags.all && (flags.session ?? []).length > 0)
+        throw usageError('--all and --session exclude each other: pass one of them')
+    const shard = parseShardFlags(flags, flags.all ? null : '--all')
+    const ids = flags.all
+        ? []
+        : (flags.session ?? []).length > 0
+          ? flags.session!.map(id => validateSessionId(id))
+          : null
     const domains = parseExportDomains(flags.domains)
     const store = ctx.storeSpec()
     const { refuseExisting, refuseOwnInputs, storeInputs } = await import('../export/files.js')
@@ -198,10 +210,13 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
         refuseOwnInputs(flags.output, inputs)
         refuseExisting(flags.output, flags.force === true)
     }
+    // before the passphrase: the store's only session, or a picker / the ids in the error
+    const sessionIds = ids ?? [await oneSession(ctx, undefined, store)]
     const encryption = await exportEncryption(flags, ctx, toStdout)
     const options: ExportOptions = {
         store,
-        sessionIds: ids,
+        sessionIds,
+        ...(flags.all ? { all: true, shard } : {}),
         domains,
         encryption,
         armor: flags.armor === true,
@@ -218,14 +233,14 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
     })
     const result: ExportResult = await runExport(options, {
         signal,
-        onWarning: line => note(io, palette(io.color).warn(`warning: ${line}`))
+        onWarning: line => note(io, palette(io.colorErr).warn(`warning: ${line}`))
     })
     if (io.json) {
         printJson(io, result)
         return 0
     }
     const say = toStdout ? (line: string) => note(io, line) : (line: string) => printLine(io, line)
-    printSummary(io, result, say)
+    printSummary(io, result, say, toStdout ? io.colorErr : io.colorOut)
     return 0
 }
 
@@ -266,8 +281,13 @@ export function describeCounts(counts: ExportCounts, domains: readonly DurableDo
     return parts.join(' · ')
 }
 
-function printSummary(io: Io, result: ExportResult, say: (line: string) => void): void {
-    const colors = palette(io.color)
+function printSummary(
+    io: Io,
+    result: ExportResult,
+    say: (line: string) => void,
+    color: boolean
+): void {
+    const colors = palette(color)
     const how =
         result.encryption === 'passphrase'
             ? 'passphrase'
@@ -286,7 +306,7 @@ function printSummary(io: Io, result: ExportResult, say: (line: string) => void)
     if (result.partial) {
         note(
             io,
-            colors.warn(
+            palette(io.colorErr).warn(
                 `partial export (${result.domains.join(', ')}): it cannot restore the other domains; see docs/export-format.md before relying on it`
             )
         )

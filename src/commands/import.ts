@@ -5,6 +5,7 @@
  */
 
 import type { Command } from 'commander'
+import { sharedOption } from './options.js'
 import { collect, handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { validateSessionId } from '../context.js'
@@ -32,11 +33,13 @@ export function register(program: Command): void {
             'verify a `zapo export` file and write its sessions into a store, all or nothing'
         )
         .argument('<file>', 'the export file ("-" for stdin)')
-        .option(
-            '--session <id>',
-            "import the file's single session under this id (the old id must then never connect)"
+        .addOption(
+            sharedOption(
+                'session',
+                "import the file's single session under this id (the old id must then never connect)"
+            )
         )
-        .option('--force', 'replace a session the target store already holds')
+        .addOption(sharedOption('force', 'replace a session the target store already holds'))
         .option(
             '--overwrite-live',
             'with --force: replace a session that logged in within the last 10 minutes (an application may be running it)'
@@ -109,7 +112,7 @@ async function importCommand(file: string, flags: ImportFlags, ctx: CliContext):
     const input = await readInput(file)
     const name = fromStdin ? 'stdin' : file
 
-    const colors = palette(io.color)
+    const colors = palette(io.colorErr)
     const signal = claimInterrupts(io, {
         stopping: dryRun
             ? 'abandoning the dry run'
@@ -146,7 +149,7 @@ async function importCommand(file: string, flags: ImportFlags, ctx: CliContext):
 }
 
 function printSummary(io: Io, result: ImportResult): void {
-    const colors = palette(io.color)
+    const colors = palette(io.colorOut)
     const f = result.file
     const domains =
         f.domains.length === DURABLE_DOMAINS.length

@@ -4,6 +4,7 @@
  */
 
 import type { Command } from 'commander'
+import { helpFooter, sharedOption } from './options.js'
 import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { parseDuration } from '../context.js'
@@ -46,27 +47,41 @@ export function register(program: Command): void {
         .description(
             "unlink a session's device through the server (it leaves the phone's linked devices) and remove its stored state"
         )
-        .option('--session <id>', 'the session to log out (or ZAPO_SESSION)')
-        .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
-        .option('--timeout <duration>', "for the login and for the server's answer (default 30s)")
-        .option(
-            '--server <url>',
-            'a test server (zapo sandbox) instead of WhatsApp (or ZAPO_SERVER)'
+        .addOption(
+            sharedOption('session', 'the session to log out (or ZAPO_SESSION; never a default)')
         )
-        .option(
-            '--server-root-ca <ca>',
-            "with --server: the test server's root CA as printed by zapo sandbox (or ZAPO_SERVER_ROOT_CA)"
+        .addOption(sharedOption('yes'))
+        .addOption(
+            sharedOption('timeout', "for the login and for the server's answer (default 30s)")
         )
-        .option(
-            '--log-level <level>',
-            "the client's own log lines on stderr (trace … error; default silent, debug with --debug)"
-        )
+        .addOption(sharedOption('server'))
+        .addOption(sharedOption('serverRootCa'))
+        .addOption(sharedOption('logLevel'))
         .addHelpText(
             'after',
-            '\nNothing is removed when the server cannot be reached (exit 14): the device would stay linked on the phone.\n' +
-                'Exit codes: 0 logged out; 2 no --yes without a terminal; 3 no such session; 6 not paired (nothing to unlink);\n' +
-                '8 the server did not confirm in time; 11 replaced by a running app; 14 could not connect; 19 records left behind;\n' +
-                '20 server not trusted (--server-root-ca).'
+            helpFooter({
+                notes: [
+                    'Nothing is removed when the server cannot be reached (exit 14): the device would stay linked on the phone. To drop a session whose server is gone, use zapo sessions rm.'
+                ],
+                exitCodes: [
+                    'OK',
+                    'SESSION_BUSY',
+                    'USAGE',
+                    'SESSION_NOT_FOUND',
+                    'NOT_PAIRED',
+                    'TIMEOUT',
+                    'REPLACED',
+                    'CONNECTION_FAILED',
+                    'VERIFY_FAILED',
+                    'UNTRUSTED_SERVER',
+                    'DECLINED',
+                    'CANCELLED'
+                ],
+                examples: [
+                    ['zapo logout -s tenant-42'],
+                    ['zapo logout -s tenant-42 --yes --json', 'in a script']
+                ]
+            })
         )
         .action(handle<LogoutFlags>(runLogoutCommand))
 }
@@ -85,7 +100,7 @@ async function runLogoutCommand(flags: LogoutFlags, ctx: CliContext): Promise<nu
     if (timeoutMs <= 0) throw usageError('--timeout must be longer than 0: use e.g. 30s')
     const server = ctx.server(flags)
     const store = ctx.storeSpec()
-    const c = palette(ctx.io.color)
+    const c = palette(ctx.io.colorOut)
     const [{ runLogout }, { clientLogger }] = await Promise.all([
         import('../ops/logout.js'),
         import('./check.js')

@@ -6,17 +6,19 @@
 
 import type { Command } from 'commander'
 import { collect, handle } from '../cli.js'
+import { helpFooter, sharedOption } from './options.js'
 import type { CliContext } from '../context.js'
 import { parseDuration, parsePositiveInt, validateSessionId } from '../context.js'
 import { EXIT_CODES, usageError } from '../errors.js'
 import { claimInterrupts } from '../interrupt.js'
 import { note } from '../output.js'
 import { palette } from '../ui/color.js'
+import { addShardOptions, parseShardFlags, type ShardFlags } from '../util/shard.js'
 import type { LogsOptions } from '../ops/logs.js'
 import type { EventRecord } from '../ops/event-json.js'
 import type { LogLevelName } from '../client/logger.js'
 
-interface LogsFlags {
+interface LogsFlags extends ShardFlags {
     readonly session?: readonly string[]
     readonly all?: boolean
     readonly type?: readonly string[]
@@ -31,17 +33,20 @@ interface LogsFlags {
 }
 
 export function register(program: Command): void {
-    program
+    const command = program
         .command('logs')
         .description(
             'tail the live events of one or many paired sessions (messages, receipts, presence, groups, calls, …)'
         )
-        .option(
-            '--session <id>',
-            'a session to tail; repeat for several (or ZAPO_SESSION)',
-            collect
+        .addOption(
+            sharedOption(
+                'sessions',
+                'a session to tail; repeat for several (default: ZAPO_SESSION, else every paired session)'
+            )
         )
-        .option('--all', 'tail every paired session in the store')
+        .option('--all', 'tail every paired session in the store (the default without a session)')
+    addShardOptions(command, 'over every session: ')
+    command
         .option(
             '--type <types>',
             'only these event types, comma-separated (message,receipt,presence,chatstate,call,notification,group,…)',
@@ -56,28 +61,39 @@ export function register(program: Command): void {
             '--count <n>',
             'stop after N matching events (status lines such as connection, reconnect, error are not counted)'
         )
-        .option('--timeout <duration>', 'stop after this long, with exit 0 (e.g. 30s, 5m)')
+        .addOption(sharedOption('timeout', 'stop after this long, with exit 0 (e.g. 30s, 5m)'))
         .option('--raw', 'with --json: add the raw binary node of each stanza as "raw"')
-        .option(
-            '--log-level <level>',
-            "the client's own log lines on stderr: trace, debug, info, warn, error, silent (default warn)"
-        )
-        .option(
-            '--server <url>',
-            'a test server (zapo sandbox) instead of WhatsApp (or ZAPO_SERVER)'
-        )
-        .option(
-            '--server-root-ca <ca>',
-            "with --server: the test server's root CA as printed by zapo sandbox (or ZAPO_SERVER_ROOT_CA)"
-        )
+        .addOption(sharedOption('logLevel'))
+        .addOption(sharedOption('server'))
+        .addOption(sharedOption('serverRootCa'))
         .addHelpText(
             'after',
-            '\nConnecting kicks an app running the same session while this runs (one connection per device).\n' +
-                'Ctrl-C or SIGTERM disconnects (the device stays linked) and exits 0; a second Ctrl-C exits at once (130).\n' +
-                'Exit codes when every session stopped by itself: 10 logged out, 11 replaced, 12 banned/locked,\n' +
-                '13 client rejected, 14 refused or unknown host before the first login, 20 server not trusted\n' +
-                '(--server-root-ca); the most severe wins. Transient failures are retried with backoff, without end.\n' +
-                'JSON schema and reconnect policy: docs/logs.md'
+            helpFooter({
+                notes: [
+                    'Connecting kicks an app running the same session while this runs (one connection per device). Ctrl-C or SIGTERM disconnects (the device stays linked) and exits 0; a second Ctrl-C exits at once (130).',
+                    'When every session stopped by itself the most severe reason wins; transient failures are retried with backoff, without end. JSON schema and reconnect policy: docs/logs.md'
+                ],
+                exitCodes: [
+                    'OK',
+                    'SESSION_BUSY',
+                    'USAGE',
+                    'SESSION_NOT_FOUND',
+                    'STORE_UNAVAILABLE',
+                    'NOT_PAIRED',
+                    'LOGGED_OUT',
+                    'REPLACED',
+                    'ACCOUNT_BLOCKED',
+                    'CLIENT_REJECTED',
+                    'CONNECTION_FAILED',
+                    'UNTRUSTED_SERVER',
+                    'CANCELLED'
+                ],
+                examples: [
+                    ['zapo logs', 'every paired session, lines for people'],
+                    ['zapo logs -s tenant-42 --json', 'one session, NDJSON'],
+                    ['zapo logs --type message --count 10', 'the next ten messages']
+                ]
+            })
         )
         .action(handle<LogsFlags>(runLogsCommand))
 }
@@ -97,7 +113,11 @@ async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
         ? 'all'
         : given.length > 0
           ? given.map(id => validateSessionId(id))
-          : [ctx.sessionId(undefined)]
+          : (() => {
+                // ZAPO_SESSION / the config file's session, else every paired session
+                const named = ctx.optionalSessionId(undefined)
+                return named === null ? 'all' : [named]
+            })()
     const asUsage = <T>(fn: () => T, flag: string): T => {
         try {
             return fn()
@@ -115,6 +135,7 @@ async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
         storeSpec: ctx.storeSpec(),
         waitMs: ctx.waitMs,
         sessions,
+        shard: parseShardFlags(flags, sessions === 'all' ? null : '--all'),
         server,
         types: asUsage(() => parseEventTypes(flags.type ?? []), '--type'),
         chat:
@@ -154,10 +175,10 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
     const logger = createClientLogger({
         level: logLevel,
         json: io.json,
-        color: io.color && Boolean(io.stderr.isTTY)
+        color: io.colorErr
     })
-    const p = palette(io.color && Boolean(io.stderr.isTTY))
-    const lineColor = io.color && Boolean(io.stdout.isTTY)
+    const p = palette(io.colorErr)
+    const lineColor = io.colorOut
     let formatter = eventLineFormatter(lineColor)
 
     const stopLine = (record: EventRecord) =>

@@ -6,7 +6,8 @@
  */
 
 import type { Command } from 'commander'
-import { collect, handle } from '../cli.js'
+import { sharedOption } from './options.js'
+import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { parsePositiveInt, validateSessionId } from '../context.js'
 import { usageError, ZapoError } from '../errors.js'
@@ -21,6 +22,8 @@ import {
     type DurableDomain
 } from '../store/address.js'
 import { palette } from '../ui/color.js'
+import { addShardOptions, parseShardFlags, type ShardFlags } from '../util/shard.js'
+import { listIds } from './session-choice.js'
 import type {
     MigrateOptions,
     MigratePlan,
@@ -29,7 +32,7 @@ import type {
     SessionOutcome
 } from '../ops/migrate.js'
 
-interface MigrateFlags {
+interface MigrateFlags extends ShardFlags {
     readonly from?: string
     readonly to?: string
     readonly session?: readonly string[]
@@ -42,12 +45,13 @@ interface MigrateFlags {
     readonly verifyOnly?: boolean
     readonly deleteSource?: boolean
     readonly batchSize?: string
+    readonly yes?: boolean
 }
 
 const DEFAULT_BATCH = 500
 
 export function register(program: Command): void {
-    program
+    const command = program
         .command('migrate')
         .description(
             'copy sessions between two stores (any backends), verify them, optionally delete the source'
@@ -60,8 +64,15 @@ export function register(program: Command): void {
             '--to <store>',
             'target store: URL, backend name or .sqlite path (schema created by the store package)'
         )
-        .option('--session <id>', 'a session to migrate (repeatable)', collect)
-        .option('--all', 'every session of the source')
+        .addOption(
+            sharedOption(
+                'sessions',
+                'a session to migrate (repeatable; default: ZAPO_SESSION, else every session)'
+            )
+        )
+        .option('--all', 'every session of the source (the default without a session)')
+    addShardOptions(command, 'over every session: ')
+    command
         .option(
             '--domains <list>',
             `comma-separated domains (default: ${DURABLE_DOMAINS.join(',')}; archive: ${ARCHIVE_DOMAINS.join(',')})`
@@ -82,9 +93,13 @@ export function register(program: Command): void {
             'after every session verified, delete the migrated sessions from the source'
         )
         .option('--batch-size <n>', `records per read/write batch (default ${DEFAULT_BATCH})`)
+        .addOption(
+            sharedOption('yes', 'without --session or --all: go ahead without asking on a terminal')
+        )
         .addHelpText(
             'after',
             '\nExamples:\n' +
+                '  zapo migrate --from sqlite --to postgres                    (every session; asks on a terminal)\n' +
                 '  zapo migrate --from sqlite:./zapo.sqlite --to postgres://db/zapo --all\n' +
                 '  zapo migrate --from sqlite --to postgres --all --dry-run      (names resolve through DATABASE_URL, …)\n' +
                 '  zapo migrate --from postgres --to redis --session tenant-1 --verify-only\n' +
@@ -94,7 +109,12 @@ export function register(program: Command): void {
         .action(handle<MigrateFlags>(async (flags, ctx) => migrate(flags, ctx)))
 }
 
-export function parseMigrateFlags(flags: MigrateFlags, ctx: CliContext): MigrateOptions {
+export interface MigrateCommandOptions extends MigrateOptions {
+    /** no session was named anywhere: every session, the plan shown (and asked on a terminal) */
+    readonly everyByDefault: boolean
+}
+
+export function parseMigrateFlags(flags: MigrateFlags, ctx: CliContext): MigrateCommandOptions {
     if (!flags.from)
         throw usageError('no source store: pass --from STORE (a URL, backend name or .sqlite path)')
     if (!flags.to)
@@ -105,8 +125,9 @@ export function parseMigrateFlags(flags: MigrateFlags, ctx: CliContext): Migrate
     const ids = flags.session ?? []
     if (ids.length > 0 && flags.all)
         throw usageError('--session and --all exclude each other: pass one')
-    if (ids.length === 0 && !flags.all)
-        throw usageError('no sessions chosen: pass --session ID (repeatable) or --all')
+    // no session named anywhere (--session, ZAPO_SESSION, the config file): every session
+    const named = ids.length === 0 && !flags.all ? ctx.optionalSessionId(undefined) : null
+    const everyByDefault = ids.length === 0 && !flags.all && named === null
     if (flags.skipExisting && flags.overwrite)
         throw usageError('--skip-existing and --overwrite exclude each other: pass one')
     if (flags.dryRun && flags.verifyOnly)
@@ -117,7 +138,14 @@ export function parseMigrateFlags(flags: MigrateFlags, ctx: CliContext): Migrate
     return {
         from,
         to,
-        sessions: flags.all ? 'all' : ids.map(id => validateSessionId(id)),
+        sessions:
+            flags.all || everyByDefault
+                ? 'all'
+                : named !== null
+                  ? [named]
+                  : ids.map(id => validateSessionId(id)),
+        everyByDefault,
+        shard: parseShardFlags(flags, flags.all || everyByDefault ? null : '--all'),
         domains: parseDomains(flags.domains, flags.archive === true),
         archive: parseArchiveDomains(flags.domains, flags.archive === true),
         mode: flags.dryRun ? 'dry-run' : flags.verifyOnly ? 'verify-only' : 'copy',
@@ -179,10 +207,11 @@ async function migrate(flags: MigrateFlags, ctx: CliContext): Promise<number> {
     try {
         result = await runMigrate(options, {
             signal,
-            onPlan: plan => {
+            onPlan: async plan => {
                 warnLive(io, plan)
                 if (options.mode === 'dry-run') return
                 if (!io.json) note(io, describePlan(plan))
+                if (options.everyByDefault && flags.yes !== true) await goAhead(io, plan)
             },
             onProgress: p => progress?.update(p),
             onSession: outcome => progress?.session(outcome)
@@ -205,6 +234,25 @@ async function migrate(flags: MigrateFlags, ctx: CliContext): Promise<number> {
     if (result.status === 'verify-failed' || result.status === 'cancelled')
         throw statusError(result)
     return 0
+}
+
+/**
+ * Every session by default: on a terminal the plan is shown and the user asked; without one the
+ * migration goes ahead (a script that wants one session names it).
+ */
+async function goAhead(io: Io, plan: MigratePlan): Promise<void> {
+    const { canPrompt, confirm } = await import('../ui/prompts.js')
+    if (!canPrompt(io) || plan.mode !== 'copy') return
+    const ids = plan.sessions.map(s => s.sessionId)
+    note(io, `sessions: ${listIds(ids)}`)
+    const ok = await confirm({
+        message: `Migrate ${ids.length === 1 ? 'this session' : `these ${ids.length} sessions`} to ${plan.to}?`
+    })
+    if (!ok)
+        throw new ZapoError(
+            'DECLINED',
+            'not migrated: nothing was written; name sessions with --session ID, or pass --yes'
+        )
 }
 
 function statusError(result: MigrateResult): ZapoError {
@@ -237,7 +285,7 @@ function statusError(result: MigrateResult): ZapoError {
 function warnLive(io: Io, plan: MigratePlan): void {
     const live = plan.sessions.filter(s => s.liveSince !== null && s.action !== 'skip')
     if (live.length === 0) return
-    const colors = palette(io.color)
+    const colors = palette(io.colorErr)
     const ids = live.map(s => s.sessionId)
     note(
         io,
@@ -274,7 +322,7 @@ const ACTION_TEXT: Readonly<Record<string, string>> = Object.freeze({
 })
 
 function printPlan(io: Io, plan: MigratePlan): void {
-    const colors = palette(io.color)
+    const colors = palette(io.colorOut)
     printLine(io, `plan: ${plan.from} → ${plan.to}`)
     printLine(io, `domains: ${plan.domains.join(', ')}`)
     const width = Math.max(7, ...plan.sessions.map(s => s.sessionId.length))
@@ -297,7 +345,7 @@ function printPlan(io: Io, plan: MigratePlan): void {
 }
 
 function printSummary(io: Io, result: MigrateResult): void {
-    const colors = palette(io.color)
+    const colors = palette(io.colorOut)
     const t = result.totals
     for (const s of result.sessions) {
         const mark =
@@ -366,6 +414,7 @@ export function summary(result: MigrateResult): Record<string, unknown> {
         to: result.plan.to,
         mode: result.plan.mode,
         domains: result.plan.domains,
+        shard: result.plan.shard,
         sessions: result.plan.sessions.map(p => {
             const o = outcomes.get(p.sessionId)
             return {
@@ -396,7 +445,7 @@ class ProgressLine {
     private readonly tty: boolean
 
     constructor(private readonly io: Io) {
-        this.tty = Boolean(io.stderr.isTTY)
+        this.tty = io.cursor
     }
 
     update(p: MigrateProgress): void {

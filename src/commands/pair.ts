@@ -14,6 +14,7 @@ import { note, printJsonLine, printLine, type Io } from '../output.js'
 import { palette } from '../ui/color.js'
 import type { CliContext } from '../context.js'
 import { parseDuration } from '../context.js'
+import { helpFooter, sharedOption } from './options.js'
 import type { StoreSpec } from '../store/address.js'
 
 interface PairFlags {
@@ -35,51 +36,65 @@ export function register(program: Command): void {
         .description(
             'link a new device: scan a QR code in the terminal (or enter a pairing code with --phone) and store its credentials'
         )
-        .option(
-            '--session <id>',
-            'the session id to store the device under (or ZAPO_SESSION); asked for on a terminal'
+        .addOption(
+            sharedOption(
+                'session',
+                'the session id to store the device under (or ZAPO_SESSION); asked for on a terminal'
+            )
         )
         .option(
             '--phone <number>',
             'pair with an 8-character code for this phone number (country code included, e.g. +1 555 010 0000)'
         )
-        .option(
-            '--force',
-            'pair again over an already paired session (its old credentials are replaced)'
+        .addOption(
+            sharedOption(
+                'force',
+                'pair again over an already paired session (its old credentials are replaced)'
+            )
         )
         .option(
             '--overwrite-live',
             'with --force: replace a session that logged in within the last 10 minutes (an application may be running it)'
         )
-        .option(
-            '--timeout <duration>',
-            'give up when the pairing has not completed by then',
-            DEFAULT_TIMEOUT
+        .addOption(
+            sharedOption('timeout', 'give up when the pairing has not completed by then').default(
+                DEFAULT_TIMEOUT
+            )
         )
-        .option(
-            '--server <url>',
-            'connect to a test server (zapo sandbox) instead of WhatsApp (or ZAPO_SERVER)'
-        )
-        .option(
-            '--server-root-ca <value>',
-            "the test server's root, as printed by zapo sandbox --json (or ZAPO_SERVER_ROOT_CA)"
-        )
+        .addOption(sharedOption('server'))
+        .addOption(sharedOption('serverRootCa'))
         .option(
             '--sandbox',
             'pair against an in-process sandbox that scans the code by itself: try the whole flow without a phone'
         )
         .addHelpText(
             'after',
-            '\nExamples:\n' +
-                '  zapo pair --sandbox --session demo             try it without a phone\n' +
-                '  zapo pair --session tenant-42                  QR code in the terminal\n' +
-                '  zapo pair --session tenant-42 --phone +4915…   pairing code\n' +
-                '  zapo pair --session t1 --json --server ws://127.0.0.1:7300/ws/chat --server-root-ca 0:…\n' +
-                '\nNothing is written to the store until the phone has confirmed: a timeout, Ctrl-C, a dropped\n' +
-                'connection or a refused pairing leave it exactly as it was.\n' +
-                'Exit codes: 0 paired, 2 usage, 7 already paired (use --force), 8 timeout, 14 connection failed,\n' +
-                '15 pairing refused, 20 server not trusted (--server-root-ca), 130 cancelled.\n' +
-                'With --json, stdout is NDJSON: qr, pairing_code, paired, error.'
+            helpFooter({
+                notes: [
+                    'Nothing is written to the store until the phone has confirmed: a timeout, Ctrl-C, a dropped connection or a refused pairing leave it exactly as it was. With --json, stdout is NDJSON: qr, pairing_code, paired, error.'
+                ],
+                exitCodes: [
+                    'OK',
+                    'SESSION_BUSY',
+                    'USAGE',
+                    'EXISTS',
+                    'TIMEOUT',
+                    'CONNECTION_FAILED',
+                    'PAIRING_REFUSED',
+                    'UNTRUSTED_SERVER',
+                    'DECLINED',
+                    'CANCELLED'
+                ],
+                examples: [
+                    ['zapo pair --sandbox --session demo', 'try it without a phone'],
+                    ['zapo pair --session tenant-42', 'QR code in the terminal'],
+                    ['zapo pair -s tenant-42 --phone +15550100000', 'pairing code instead'],
+                    [
+                        'zapo pair -s t1 --server "$ZAPO_SERVER" --server-root-ca "$ZAPO_SERVER_ROOT_CA"',
+                        'a sandbox'
+                    ]
+                ]
+            })
         )
         .action(handle<PairFlags>(pairCommand, { ndjson: true }))
 }
@@ -117,7 +132,7 @@ async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
         storeSpec = answers.storeSpec
     }
 
-    const p = palette(io.color)
+    const p = palette(io.colorErr)
     if (!io.json) {
         if (flags.sandbox) {
             note(
@@ -215,14 +230,15 @@ async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
         })
         return 0
     }
+    const o = palette(io.colorOut)
     printLine(
         io,
-        `${p.ok('paired')} session ${p.session(result.sessionId)} → ${p.path(result.store)}`
+        `${o.ok('paired')} session ${o.session(result.sessionId)} → ${o.path(result.store)}`
     )
-    printLine(io, `  JID       ${p.jid(result.meJid)}`)
-    printLine(io, `  LID       ${result.meLid ? p.jid(result.meLid) : p.dim('(none)')}`)
-    printLine(io, `  name      ${result.displayName ?? p.dim('(not sent yet)')}`)
-    printLine(io, `  platform  ${result.platform ?? p.dim('(unknown)')}`)
+    printLine(io, `  JID       ${o.jid(result.meJid)}`)
+    printLine(io, `  LID       ${result.meLid ? o.jid(result.meLid) : o.dim('(none)')}`)
+    printLine(io, `  name      ${result.displayName ?? o.dim('(not sent yet)')}`)
+    printLine(io, `  platform  ${result.platform ?? o.dim('(unknown)')}`)
     if (result.replaced) {
         note(
             io,
@@ -296,7 +312,7 @@ async function debugLogger(io: Io, session: string): Promise<import('zapo-js').L
     return createClientLogger({
         level: 'debug',
         json: io.json,
-        color: io.color,
+        color: io.colorErr,
         bindings: { session }
     })
 }
@@ -360,7 +376,7 @@ async function ask(
         initialValue: true
     })
     if (!ok)
-        throw new ZapoError('CANCELLED', 'cancelled: pass --store ADDRESS to choose another store')
+        throw new ZapoError('DECLINED', 'not paired: pass --store ADDRESS to choose another store')
     return {
         sessionId: validateSessionId(sessionId === '' ? suggestion : sessionId),
         phone: chosenPhone,

@@ -1,126 +1,232 @@
+/**
+ * `zapo sessions list` and `zapo sessions rm`.
+ *
+ * list: a compact table for people on a terminal (`--wide` adds the record counts), header-less
+ * tab-separated lines without colour when stdout is a file or a pipe, ids only with `-q`, one
+ * JSON document with `--json`. rm: removes one session's stored state without contacting a
+ * server (src/ops/sessions-rm.ts does the one write).
+ */
+
 import type { Command } from 'commander'
+import { sharedOption } from './options.js'
 import { handle } from '../cli.js'
-import { note, printJson, printLine } from '../output.js'
+import type { CliContext } from '../context.js'
+import { validateSessionId } from '../context.js'
+import { usageError, ZapoError } from '../errors.js'
+import { note, printJson, printLine, type Io } from '../output.js'
+import type { SessionSummary } from '../ops/sessions.js'
 import type { SessionCounts } from '../store/records.types.js'
 import { palette } from '../ui/color.js'
-import { relativeTime, renderTable, shortDuration } from '../ui/format.js'
+import { relativeTime, renderTable, shortDuration, type TableColumn } from '../ui/format.js'
+
+interface ListFlags extends ShardFlags {
+    readonly wide?: boolean
+    readonly quiet?: boolean
+}
+
+interface RmFlags {
+    readonly yes?: boolean
+}
+import { addShardOptions, parseShardFlags, type ShardFlags } from '../util/shard.js'
 
 export function register(program: Command): void {
     const sessions = program.command('sessions').description('the sessions a store holds')
-    sessions
+    const list = sessions
         .command('list')
         .alias('ls')
-        .description(
-            'list every session in the store: pairing, account, last login, signed prekey and record counts'
-        )
+        .description('list every session in the store: pairing, account and last login')
+        .option('--wide', 'also LID, platform, signed prekey and the record counts per domain')
+        .addOption(sharedOption('quiet', 'only the session ids, one per line'))
         .addHelpText(
             'after',
-            '\nJSON: { store, sessions: [{ id, paired, meJid, meLid, displayName, platform, lastLoginAt,\n' +
-                '        signedPreKey: { keyId, rotatedAt }, counts: { … } }] }  (see docs/sessions.md)'
+            '\nOn a terminal: a table. Piped or redirected: tab-separated lines without a header or colour\n' +
+                '(id, paired, jid, lid, name, platform, last login (ISO 8601 UTC), signed prekey id; --wide adds\n' +
+                'the counts). JSON: { store, sessions: [{ id, paired, meJid, … counts }] } (docs/sessions.md).\n' +
+                '\nExamples:\n' +
+                '  zapo sessions list\n' +
+                '  zapo sessions list --wide --store postgres\n' +
+                "  zapo sessions list | awk -F'\\t' '$2 == \"yes\" {print $1}'\n" +
+                '  zapo sessions list -q | xargs -n1 zapo check --session'
         )
-        .action(
-            handle(async (_flags, ctx) => {
-                const store = ctx.storeSpec()
-                const { runSessionsList } = await import('../ops/sessions.js')
-                const result = await runSessionsList({ store })
-                const p = palette(ctx.io.color)
-                if (result.sessions.length === 0) {
-                    note(
-                        ctx.io,
-                        `no sessions in ${store.label}${result.schema === 'missing' ? ' (no zapo data there yet)' : ''}; pair one with zapo pair --session ID`
-                    )
-                }
-                const broken = result.sessions.filter(s => s.problem !== null)
-                if (broken.length > 0) {
-                    note(
-                        ctx.io,
-                        `zapo: ${broken.length} session${broken.length === 1 ? '' : 's'} with unreadable credentials (${broken
-                            .slice(0, 3)
-                            .map(s => s.id)
-                            .join(
-                                ', '
-                            )}${broken.length > 3 ? ', …' : ''}); zapo creds show --session ID says more`
-                    )
-                }
-                for (const problem of result.ambiguousIds) {
-                    note(
-                        ctx.io,
-                        `zapo: warning: session "${problem.sessionId}" in ${problem.store}: ${problem.reason}; zapo deletes it by exact keys only; give it another id (zapo export, then zapo import --session NEW) before other tools clear it by pattern`
-                    )
-                }
-                if (ctx.io.json) {
-                    printJson(ctx.io, { store: result.store, sessions: result.sessions })
-                    return
-                }
-                if (result.sessions.length === 0) return
-                type Row = (typeof result.sessions)[number]
-                const now = Date.now()
-                const lines = renderTable<Row>(
-                    result.sessions,
-                    [
-                        { header: 'SESSION', value: s => p.session(s.id), max: 22 },
-                        {
-                            header: 'PAIRED',
-                            value: s =>
-                                s.problem !== null
-                                    ? p.error('corrupt')
-                                    : s.paired
-                                      ? p.ok('yes')
-                                      : s.counts.credentials
-                                        ? p.warn('no')
-                                        : p.error('no creds')
-                        },
-                        {
-                            header: 'PHONE',
-                            value: s => (s.meJid ? p.jid(jidUser(s.meJid)) : p.dim('—')),
-                            max: 18
-                        },
-                        { header: 'NAME', value: s => s.displayName ?? p.dim('—'), max: 14 },
-                        { header: 'PLATFORM', value: s => s.platform ?? p.dim('—'), max: 9 },
-                        {
-                            header: 'LAST LOGIN',
-                            value: s =>
-                                s.lastLoginAt
-                                    ? relativeTime(Date.parse(s.lastLoginAt), now)
-                                    : p.dim('never')
-                        },
-                        {
-                            header: 'SIGNED PREKEY',
-                            value: s =>
-                                s.signedPreKey === null
-                                    ? p.error('missing')
-                                    : `#${s.signedPreKey.keyId}${s.signedPreKey.rotatedAt ? ` ${shortDuration(now - Date.parse(s.signedPreKey.rotatedAt))} old` : ''}`
-                        }
-                    ],
-                    { header: p.dim }
-                )
-                printLine(ctx.io, lines[0])
-                result.sessions.forEach((s, i) => {
-                    printLine(ctx.io, lines[i + 1])
-                    const lid = s.meLid ? `lid ${jidUser(s.meLid)}  ` : ''
-                    printLine(ctx.io, p.dim(`  ${lid}${compactCounts(s.counts)}`))
-                    if (s.problem !== null) printLine(ctx.io, `  ${p.error(s.problem)}`)
-                })
-                printLine(ctx.io, '')
-                const count = result.sessions.length
-                printLine(
-                    ctx.io,
-                    `${count} session${count === 1 ? '' : 's'} in ${p.path(result.store)}`
-                )
-                printLine(
-                    ctx.io,
-                    p.dim(
-                        'pk uploaded/total prekeys · sess Signal sessions · id identities · sk sender keys/distributions'
-                    )
-                )
-                printLine(
-                    ctx.io,
-                    p.dim(
-                        'as app-state sync keys/collections · pt privacy tokens · --json for full JIDs and times'
-                    )
-                )
-            })
+    addShardOptions(list).action(handle<ListFlags>(listCommand))
+    sessions
+        .command('rm')
+        .alias('remove')
+        .argument('<id>', 'the session to remove (never a default: spell it out)')
+        .description(
+            "remove one session's stored state from the store, without contacting any server"
         )
+        .addOption(sharedOption('yes'))
+        .addHelpText(
+            'after',
+            '\nFor a session whose server is gone (a sandbox) or whose device was already unlinked on the\n' +
+                'phone. A device that is still linked stays listed on the phone: unlink it there, or use\n' +
+                'zapo logout instead, which asks the server. Records are deleted by their exact keys;\n' +
+                'an interrupted removal is finished by running it again.\n' +
+                '\nExamples:\n' +
+                '  zapo sessions rm demo\n' +
+                '  zapo sessions rm tenant-42 --store postgres --yes'
+        )
+        .action(handle<RmFlags>(rmCommand))
+}
+
+async function listCommand(flags: ListFlags, ctx: CliContext): Promise<void> {
+    const store = ctx.storeSpec()
+    const shard = parseShardFlags(flags)
+    const { runSessionsList } = await import('../ops/sessions.js')
+    const result = await runSessionsList({ store, shard })
+    const io = ctx.io
+    if (result.sessions.length === 0 && shard !== null) {
+        note(
+            io,
+            `zapo: shard ${shard.index}/${shard.count} holds none of the sessions in ${store.label}`
+        )
+    } else if (result.sessions.length === 0) {
+        note(
+            io,
+            `no sessions in ${store.label}${result.schema === 'missing' ? ' (no zapo data there yet)' : ''}; pair one with zapo pair --session ID`
+        )
+    }
+    const broken = result.sessions.filter(s => s.problem !== null)
+    if (broken.length > 0) {
+        note(
+            io,
+            `zapo: ${broken.length} session${broken.length === 1 ? '' : 's'} with unreadable credentials (${broken
+                .slice(0, 3)
+                .map(s => s.id)
+                .join(
+                    ', '
+                )}${broken.length > 3 ? ', …' : ''}); zapo creds show --session ID says more`
+        )
+    }
+    for (const problem of result.ambiguousIds) {
+        note(
+            io,
+            `zapo: warning: session "${problem.sessionId}" in ${problem.store}: ${problem.reason}; zapo deletes it by exact keys only; give it another id (zapo export, then zapo import --session NEW) before other tools clear it by pattern`
+        )
+    }
+    if (io.json) {
+        printJson(io, {
+            store: result.store,
+            ...(shard !== null ? { shard } : {}),
+            sessions: result.sessions
+        })
+        return
+    }
+    if (flags.quiet) {
+        for (const s of result.sessions) printLine(io, s.id)
+        return
+    }
+    if (result.sessions.length === 0) return
+    if (!io.stdout.isTTY) {
+        for (const s of result.sessions) printLine(io, tsvLine(s, flags.wide === true))
+        return
+    }
+    printTable(io, result.store, result.sessions, flags.wide === true)
+}
+
+/** Paired state in one word, the same in the table and the TSV. */
+function pairedWord(s: SessionSummary): string {
+    return s.problem !== null
+        ? 'corrupt'
+        : s.paired
+          ? 'yes'
+          : s.counts.credentials
+            ? 'no'
+            : 'no-creds'
+}
+
+const COUNT_COLUMNS: readonly (readonly [string, (c: SessionCounts) => string])[] = [
+    ['PREKEYS', c => `${c.preKeysUploaded}/${c.preKeys}`],
+    ['SESS', c => String(c.signalSessions)],
+    ['IDENT', c => String(c.identities)],
+    ['SENDERKEYS', c => `${c.senderKeys}/${c.senderKeyDistributions}`],
+    ['APPSTATE', c => `${c.appStateSyncKeys}/${c.appStateCollections}`],
+    ['TOKENS', c => String(c.privacyTokens)]
+]
+
+function tsvLine(s: SessionSummary, wide: boolean): string {
+    const c = s.counts
+    const cells = [
+        s.id,
+        pairedWord(s),
+        s.meJid ?? '',
+        s.meLid ?? '',
+        s.displayName ?? '',
+        s.platform ?? '',
+        s.lastLoginAt ?? '',
+        s.signedPreKey ? String(s.signedPreKey.keyId) : '',
+        ...(wide
+            ? [
+                  c.preKeysUploaded,
+                  c.preKeys,
+                  c.signalSessions,
+                  c.identities,
+                  c.senderKeys,
+                  c.senderKeyDistributions,
+                  c.appStateSyncKeys,
+                  c.appStateCollections,
+                  c.privacyTokens
+              ].map(String)
+            : [])
+    ]
+    // a tab or newline inside a name would shift the columns
+    return cells.map(cell => cell.replace(/[\t\n\r]/g, ' ')).join('\t')
+}
+
+function printTable(
+    io: Io,
+    storeLabel: string,
+    sessions: readonly SessionSummary[],
+    wide: boolean
+): void {
+    const p = palette(io.colorOut)
+    const now = Date.now()
+    const columns: TableColumn<SessionSummary>[] = [
+        { header: 'SESSION', value: s => p.session(s.id) },
+        {
+            header: 'PAIRED',
+            value: s => {
+                const word = pairedWord(s)
+                return word === 'yes' ? p.ok(word) : word === 'no' ? p.warn(word) : p.error(word)
+            }
+        },
+        { header: 'PHONE', value: s => (s.meJid ? p.jid(jidUser(s.meJid)) : p.dim('—')), max: 18 },
+        { header: 'NAME', value: s => s.displayName ?? p.dim('—'), max: 14 },
+        {
+            header: 'LAST LOGIN',
+            value: s =>
+                s.lastLoginAt ? relativeTime(Date.parse(s.lastLoginAt), now) : p.dim('never')
+        }
+    ]
+    if (wide) {
+        columns.push(
+            { header: 'LID', value: s => (s.meLid ? jidUser(s.meLid) : p.dim('—')), max: 18 },
+            { header: 'PLATFORM', value: s => s.platform ?? p.dim('—'), max: 9 },
+            {
+                header: 'SIGNED PREKEY',
+                value: s =>
+                    s.signedPreKey === null
+                        ? p.error('missing')
+                        : `#${s.signedPreKey.keyId}${s.signedPreKey.rotatedAt ? ` ${shortDuration(now - Date.parse(s.signedPreKey.rotatedAt))} old` : ''}`
+            },
+            ...COUNT_COLUMNS.map(([header, value]) => ({
+                header,
+                value: (s: SessionSummary) => value(s.counts),
+                align: 'right' as const
+            }))
+        )
+    }
+    for (const line of renderTable(sessions, columns, { header: p.dim })) printLine(io, line)
+    for (const s of sessions)
+        if (s.problem !== null) printLine(io, `${p.session(s.id)}: ${p.error(s.problem)}`)
+    const count = sessions.length
+    printLine(
+        io,
+        p.dim(
+            `${count} session${count === 1 ? '' : 's'} in ${storeLabel}${wide ? '' : ' (--wide for record counts)'}`
+        )
+    )
 }
 
 /** "15551234567:12" from "15551234567:12@s.whatsapp.net". */
@@ -129,14 +235,76 @@ function jidUser(jid: string): string {
     return at < 0 ? jid : jid.slice(0, at)
 }
 
-/** The counts in one short line: "pk 10/30  sess 5  id 5  sk 2/2  as 2/1  pt 2". */
-export function compactCounts(c: SessionCounts): string {
-    return [
-        `pk ${c.preKeysUploaded}/${c.preKeys}`,
-        `sess ${c.signalSessions}`,
-        `id ${c.identities}`,
-        `sk ${c.senderKeys}/${c.senderKeyDistributions}`,
-        `as ${c.appStateSyncKeys}/${c.appStateCollections}`,
-        `pt ${c.privacyTokens}`
-    ].join('  ')
+/** Records per domain in words, for people: "30 prekeys (10 uploaded), 5 sessions, …". */
+export function describeSessionCounts(c: SessionCounts): string {
+    const parts = [
+        c.credentials ? 'credentials' : '',
+        c.registration || c.signedPreKey ? 'Signal registration' : '',
+        c.preKeys > 0 ? `${c.preKeys} prekeys` : '',
+        c.signalSessions > 0 ? `${c.signalSessions} Signal sessions` : '',
+        c.identities > 0 ? `${c.identities} identities` : '',
+        c.senderKeys + c.senderKeyDistributions > 0
+            ? `${c.senderKeys + c.senderKeyDistributions} sender keys`
+            : '',
+        c.appStateSyncKeys + c.appStateCollections > 0
+            ? `${c.appStateSyncKeys + c.appStateCollections} app-state records`
+            : '',
+        c.privacyTokens > 0 ? `${c.privacyTokens} privacy tokens` : ''
+    ].filter(Boolean)
+    return parts.length > 0 ? parts.join(', ') : 'nothing'
+}
+
+async function rmCommand(flags: RmFlags, ctx: CliContext, args: readonly string[]): Promise<void> {
+    const sessionId = validateSessionId(args[0] ?? '')
+    const io = ctx.io
+    const store = ctx.storeSpec()
+    const { canPrompt, confirm } = await import('../ui/prompts.js')
+    const asks = flags.yes !== true
+    if (asks && !canPrompt(io)) {
+        throw usageError(
+            `zapo sessions rm deletes stored credentials and needs confirmation: pass --yes (no terminal to ask on${io.json ? ', or --json' : ''})`
+        )
+    }
+    const { previewSessionRemoval, removeSession, isEmpty } = await import('../ops/sessions-rm.js')
+    const preview = await previewSessionRemoval(store, sessionId)
+    const e = palette(io.colorErr)
+    if (!io.json) {
+        note(
+            io,
+            `zapo: removing ${e.session(sessionId)}${preview.meJid ? ` (${e.jid(preview.meJid)})` : ''} from ${store.label}: ${describeSessionCounts(preview.counts)}`
+        )
+        if (preview.meJid)
+            note(
+                io,
+                e.warn(
+                    'zapo: no server is contacted: if the device is still linked it stays listed on the phone (Linked devices); zapo logout unlinks it instead'
+                )
+            )
+    }
+    if (asks) {
+        const ok = await confirm({ message: `Remove ${sessionId} from ${store.label}?` })
+        if (!ok) throw new ZapoError('DECLINED', `not removed: ${sessionId} is unchanged`)
+    }
+    const removal = await removeSession(store, sessionId)
+    if (io.json) {
+        printJson(io, removal)
+        return
+    }
+    const p = palette(io.colorOut)
+    printLine(
+        io,
+        `${p.ok('removed')} ${p.session(sessionId)} from ${store.label}: ${describeSessionCounts(removal.before)}`
+    )
+    if (!isEmpty(removal.after))
+        note(
+            io,
+            e.warn(
+                `zapo: records were written meanwhile (${describeSessionCounts(removal.after)}): something is using the session; stop it and run zapo sessions rm ${sessionId} again`
+            )
+        )
+    if (removal.shared.length > 0)
+        note(
+            io,
+            `zapo: ${removal.shared.length} key(s) left alone: they also belong to another session (docs/stores.md)`
+        )
 }

@@ -174,6 +174,8 @@ export interface AtomicWriteOptions {
     readonly checkpoint?: () => void
     /** files the output must never replace, checked again at the commit (see refuseOwnInputs) */
     readonly inputs?: readonly InputFile[]
+    /** the file's mode (default 0600: exports hold secrets; metrics files are 0644) */
+    readonly mode?: number
 }
 
 /**
@@ -201,7 +203,7 @@ export async function writeFileAtomic(
     const forget = atForcedStop(() => rmSync(temp, { force: true }))
     let handle: import('node:fs/promises').FileHandle
     try {
-        handle = await open(temp, 'wx', 0o600)
+        handle = await open(temp, 'wx', options.mode ?? 0o600)
     } catch (error) {
         forget()
         throw writeError(target, error)

@@ -14,7 +14,6 @@
  * the stored state as it was. Only `zapo logout` removes a session's state.
  */
 
-import { createHash } from 'node:crypto'
 import { createRequire } from 'node:module'
 import type { Logger, WaAuthCredentials } from 'zapo-js'
 import { zapoProto } from '../zapo-cjs.js'
@@ -30,7 +29,8 @@ import { checkCredentialIntegrity } from './integrity.js'
 import { readInstalledPackage } from './doctor.js'
 import { openForReading } from './read-store.js'
 import { probeLogin, type LoginProbeResult, type ServerOverride } from '../client/login-probe.js'
-import { mapBounded } from '../util/concurrency.js'
+import { mapBounded, startRate } from '../util/concurrency.js'
+import { inShard, shardOf, type Shard } from '../util/shard.js'
 
 export { mapBounded }
 
@@ -64,6 +64,8 @@ export interface ConnectOptions {
     readonly timeoutMs: number
     /** stay connected this long after the login to catch an immediate refusal (ms) */
     readonly settleMs: number
+    /** logins started per second at most (--rate), null for as fast as --concurrency allows */
+    readonly rate?: number | null
     readonly logger?: Logger
     /** how long to wait for the session's lease when another zapo run holds it (ms) */
     readonly waitMs?: number
@@ -337,8 +339,8 @@ export interface CheckOptions {
     readonly store: StoreSpec
     /** one session, or every session in the store */
     readonly sessions: { readonly all: true } | { readonly all: false; readonly sessionId: string }
-    /** only sessions with sha256(id) mod count == index - 1 */
-    readonly shard: { readonly index: number; readonly count: number } | null
+    /** only the sessions of this shard (src/util/shard.ts) */
+    readonly shard: Shard | null
     readonly concurrency: number
     readonly thresholds: CheckThresholds
     readonly connect: ConnectOptions | null
@@ -369,7 +371,7 @@ export interface CheckReport {
     readonly store: string
     readonly checkedAt: string
     readonly thresholds: CheckThresholds & { readonly connectTimeoutMs: number | null }
-    readonly shard: { readonly index: number; readonly count: number } | null
+    readonly shard: Shard | null
     /** sessions in the store before sharding (null when one session was named) */
     readonly storeSessions: number | null
     /** the installed zapo-js and the primary backend's store package, and whether its peer range holds */
@@ -405,11 +407,8 @@ function libraryVersions(kind: StoreSpec['primary']['kind']): LibraryVersions {
     return { zapoJs, storePackage, storePackageVersion: pkg?.version ?? null, peerRange, satisfied }
 }
 
-/** The shard (1..count) a session id belongs to: first 8 bytes of SHA-256(id), big-endian, mod count, plus 1. */
-export function shardOf(sessionId: string, count: number): number {
-    const digest = createHash('sha256').update(sessionId, 'utf8').digest()
-    return Number(digest.readBigUInt64BE(0) % BigInt(count)) + 1
-}
+/** The shard (1..count) a session id belongs to: the one rule of src/util/shard.ts. */
+export { shardOf }
 
 export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Promise<CheckReport> {
     const now = deps.now ?? Date.now
@@ -433,14 +432,28 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Pro
                     }
                 )
             }
-            ids = options.shard
-                ? all.filter(id => shardOf(id, options.shard!.count) === options.shard!.index)
-                : all
+            ids = inShard(all, options.shard)
         } else {
             ids = [options.sessions.sessionId]
         }
+        // every session's counts in one pass per table (one query per table and 500 sessions)
+        // instead of a catalog pass per session: over a fleet that was most of a check's queries
+        // (a failure here is reported per session, where each session reads its own counts)
+        const countsById = ids.length > 1 ? await catalog.countsMany(ids).catch(() => null) : null
+        // --rate: login starts spaced evenly, whatever --concurrency lets run at once
+        const loginSlot =
+            options.connect?.rate != null ? startRate(options.connect.rate, deps.signal) : null
         const reports = await mapBounded(ids, Math.max(1, options.concurrency), async id => {
-            const report = await checkSession(store, catalog, id, options, deps, now)
+            const report = await checkSession(
+                store,
+                catalog,
+                id,
+                options,
+                deps,
+                now,
+                countsById?.get(id),
+                loginSlot
+            )
             deps.onSession?.(report)
             return report
         })
@@ -488,7 +501,9 @@ async function checkSession(
     sessionId: string,
     options: CheckOptions,
     deps: CheckDeps,
-    now: () => number
+    now: () => number,
+    known?: SessionCounts,
+    loginSlot: (() => Promise<void>) | null = null
 ): Promise<SessionReport> {
     const started = now()
     const checks: CheckResult[] = []
@@ -496,7 +511,7 @@ async function checkSession(
     try {
         // the catalog first: a store contract is only used where the catalog saw records, because
         // the store packages create their tables on first use (a check writes nothing)
-        const counts = await catalog.counts(sessionId)
+        const counts = known ?? (await catalog.counts(sessionId))
         const signal = store.domain('signal', sessionId)
         const hasSignal = counts.registration || counts.signedPreKey
         const credentials = counts.credentials ? await store.domain('auth', sessionId).load() : null
@@ -532,6 +547,7 @@ async function checkSession(
                     )
                 )
             } else {
+                if (loginSlot !== null) await loginSlot()
                 // one connection per device: the probe holds the session's lease while connected
                 const held = await takeLeases(store.primary, [sessionId], {
                     command: 'check --connect',

@@ -9,6 +9,7 @@
 import { createRequire } from 'node:module'
 import { ZapoError } from '../errors.js'
 import { lastLoginMs } from '../store/last-login.js'
+import { inShard, type Shard } from '../util/shard.js'
 import { armorEncode, encryptStream, type Encryption } from '../export/age.js'
 import {
     refuseExisting,
@@ -52,6 +53,9 @@ export type ExportTarget =
 export interface ExportOptions {
     readonly store: StoreSpec
     readonly sessionIds: readonly string[]
+    /** every session of the store (of `shard`, when given) instead of `sessionIds` */
+    readonly all?: boolean
+    readonly shard?: Shard | null
     /** the durable domains to export (all by default) */
     readonly domains?: readonly DurableDomain[]
     readonly encryption: Encryption
@@ -125,8 +129,8 @@ export async function runExport(
             'USAGE',
             'no domain to export: --domains needs at least one of ' + DURABLE_DOMAINS.join(', ')
         )
-    const sessionIds = [...new Set(options.sessionIds)]
-    if (sessionIds.length === 0)
+    const sessionIds = options.all === true ? [] : [...new Set(options.sessionIds)]
+    if (sessionIds.length === 0 && options.all !== true)
         throw new ZapoError('USAGE', 'no session to export: pass --session ID')
     const target = options.target
     const inputs =
@@ -145,6 +149,18 @@ export async function runExport(
     try {
         checkpoint()
         const catalog = catalogFor(store)
+        if (options.all === true) {
+            const every = await catalog.listSessionIds()
+            sessionIds.push(...inShard(every, options.shard ?? null))
+            if (sessionIds.length === 0)
+                throw new ZapoError(
+                    'SESSION_NOT_FOUND',
+                    options.shard
+                        ? `shard ${options.shard.index}/${options.shard.count} holds none of the ${every.length} sessions in ${options.store.label}: nothing to export (choose fewer shards than sessions)`
+                        : `the store ${options.store.label} holds no sessions: nothing to export`,
+                    { store: options.store.label, shard: options.shard ?? null }
+                )
+        }
         const intros = new Map<string, SessionIntro>()
         const nowMs = (deps.now?.() ?? new Date()).getTime()
         for (const sessionId of sessionIds) {

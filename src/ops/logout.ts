@@ -54,7 +54,7 @@ export interface LogoutTarget {
 }
 
 export interface LogoutDeps {
-    /** asked once the session is known to be paired, before anything connects; false stops with CANCELLED */
+    /** asked once the session is known to be paired, before anything connects; false stops with DECLINED */
     readonly confirm: (target: LogoutTarget) => Promise<boolean>
     /** progress lines for stderr */
     readonly onProgress?: (line: string) => void
@@ -140,7 +140,7 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
                 counts: before
             }))
         ) {
-            throw new ZapoError('CANCELLED', 'logout not confirmed; nothing was changed')
+            throw new ZapoError('DECLINED', 'logout not confirmed; nothing was changed')
         }
         const interrupted = (): ZapoError =>
             new ZapoError(

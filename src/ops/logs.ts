@@ -52,6 +52,7 @@ import {
     type EventRecord,
     type EventType
 } from './event-json.js'
+import { inShard, type Shard } from '../util/shard.js'
 
 export interface LogsOptions {
     readonly storeSpec: StoreSpec
@@ -59,6 +60,8 @@ export interface LogsOptions {
     readonly waitMs?: number
     /** session ids, or every paired session of the store */
     readonly sessions: readonly string[] | 'all'
+    /** with sessions 'all': only the sessions of this shard (src/util/shard.ts) */
+    readonly shard?: Shard | null
     readonly server: WaServerOverride | null
     /** null: every type except the opt-in ones */
     readonly types: ReadonlySet<EventType> | null
@@ -108,7 +111,11 @@ const SILENT: ClientLogger = Object.freeze({ ...SILENT_LOGGER, child: () => SILE
 
 export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<LogsResult> {
     assertWritable(options.storeSpec, 'be connected from (a connected client writes its state)')
-    const sessionIds = await resolveSessions(options.storeSpec, options.sessions)
+    const sessionIds = await resolveSessions(
+        options.storeSpec,
+        options.sessions,
+        options.shard ?? null
+    )
     if (deps.signal?.aborted) return { ended: 'aborted', matched: 0, sessions: [], exit: 'OK' }
     deps.onConnecting?.(sessionIds)
 
@@ -438,7 +445,8 @@ function bounded(promise: Promise<void>, ms: number): Promise<void> {
 /** The sessions to tail, refused before anything connects when one is missing or unpaired. */
 async function resolveSessions(
     spec: StoreSpec,
-    wanted: readonly string[] | 'all'
+    wanted: readonly string[] | 'all',
+    shard: Shard | null
 ): Promise<readonly string[]> {
     const { openForReading } = await import('./read-store.js')
     const readable = await openForReading(spec)
@@ -448,12 +456,15 @@ async function resolveSessions(
         if (wanted === 'all') {
             const ids = readable.schema === 'missing' ? [] : await catalog.listSessionIds()
             const paired: string[] = []
-            for (const id of ids) if ((await pairedState(store, id)) === 'paired') paired.push(id)
+            for (const id of inShard(ids, shard))
+                if ((await pairedState(store, id)) === 'paired') paired.push(id)
             if (paired.length === 0) {
                 throw new ZapoError(
                     'SESSION_NOT_FOUND',
-                    `no paired session in ${where}: pair one first (zapo pair --session ID)`,
-                    { store: where }
+                    shard !== null
+                        ? `no paired session of shard ${shard.index}/${shard.count} in ${where} (the store holds ${ids.length} sessions in all)`
+                        : `no paired session in ${where}: pair one first (zapo pair --session ID)`,
+                    { store: where, shard }
                 )
             }
             return paired

@@ -22,6 +22,7 @@
 import { ZapoError } from '../errors.js'
 import { LIVE_LOGIN_WINDOW_MS, lastLoginMs, liveSince } from '../store/last-login.js'
 import { conversionNotes, lastWrittenByForeign } from '../store/backends/foreign.js'
+import { inShard, type Shard } from '../util/shard.js'
 import { identifyStore, storesOverlap } from '../store/identity.js'
 import { assertNewSessionIds } from '../store/session-ids.js'
 import type { DurableDomain, StoreSpec } from '../store/address.js'
@@ -76,6 +77,8 @@ export interface MigrateOptions {
     readonly liveWindowMs?: number
     /** how long to wait for sessions another zapo run holds (their leases); 0: exit 21 at once */
     readonly waitMs?: number
+    /** with sessions 'all': only the sessions of this shard (src/util/shard.ts) */
+    readonly shard?: Shard | null
 }
 
 /** What happens to one session. */
@@ -118,6 +121,8 @@ export interface MigratePlan {
     readonly recordsToCopy: number
     /** --delete-source was asked for */
     readonly deleteSource: boolean
+    /** the shard of the source's sessions this run took (--shard), null for all */
+    readonly shard: Shard | null
 }
 
 export interface MigrateProgress {
@@ -182,8 +187,8 @@ export interface MigrateResult {
 }
 
 export interface MigrateDeps {
-    /** called once the plan is known, before anything is written */
-    readonly onPlan?: (plan: MigratePlan) => void
+    /** called once the plan is known, before anything is written; a throw stops the run there */
+    readonly onPlan?: (plan: MigratePlan) => void | Promise<void>
     readonly onProgress?: (progress: MigrateProgress) => void
     /** a session finished (copied + verified, skipped, failed) */
     readonly onSession?: (outcome: SessionOutcome) => void
@@ -263,7 +268,8 @@ export async function runMigrate(
         const planCatalog = opened.dst ? catalogForStore(opened.dst) : null
         const planMarks = opened.dst ? migrationMarksFor(opened.dst.primary) : null
         let plan = await makePlan(options, opened.srcCatalog, src, planCatalog, planMarks, now())
-        if (options.mode !== 'copy') deps.onPlan?.(plan)
+        // shown (and, on a terminal, confirmed) before anything is written
+        await deps.onPlan?.(plan)
         if (options.mode === 'dry-run') return finish('planned', plan, [], started, now())
         if (options.mode === 'verify-only' && opened.dst === null) {
             throw new ZapoError(
@@ -293,7 +299,6 @@ export async function runMigrate(
             // another live run is copying is never "resumed" here, and one it finished meanwhile
             // is seen as verified or moved
             plan = await planUnderLeases(options, deps, opened, plan, now)
-            deps.onPlan?.(plan)
         }
         const dst = opened.dst!
         const dstCatalog = catalogForStore(dst)
@@ -439,7 +444,7 @@ async function makePlan(
 
     let ids: readonly string[]
     if (options.sessions === 'all') {
-        ids = srcIds
+        ids = inShard(srcIds, options.shard ?? null)
     } else {
         const missing = options.sessions.filter(id => !srcSet.has(id) && !isMoved(ours(id)))
         if (missing.length > 0) {
@@ -510,7 +515,8 @@ async function makePlan(
         domains: [...options.domains, ...archive],
         sessions,
         recordsToCopy,
-        deleteSource: options.deleteSource
+        deleteSource: options.deleteSource,
+        shard: options.shard ?? null
     }
 }
 

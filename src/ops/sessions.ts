@@ -16,11 +16,14 @@ import { lastLoginMs } from '../store/last-login.js'
 import { readSessionAuth, toIso, undecodable, type SessionAuthRecords } from './session-auth.js'
 import { openForReading } from './read-store.js'
 import { mapBounded } from '../util/concurrency.js'
+import { inShard, type Shard } from '../util/shard.js'
 
 export interface SessionsListOptions {
     readonly store: StoreSpec
     /** how many sessions' credentials are read at once (default 8) */
     readonly concurrency?: number
+    /** only the sessions of this shard (src/util/shard.ts) */
+    readonly shard?: Shard | null
 }
 
 export interface SessionSummary {
@@ -67,7 +70,7 @@ export async function runSessionsList(options: SessionsListOptions): Promise<Ses
     try {
         if (readable.schema === 'missing')
             return { store: options.store.label, schema: 'missing', sessions: [], ambiguousIds: [] }
-        const ids = await readable.catalog.listSessionIds()
+        const ids = inShard(await readable.catalog.listSessionIds(), options.shard ?? null)
         const countsById = await readable.catalog.countsMany(ids)
         const sessions = await mapBounded(ids, options.concurrency ?? 8, async id => {
             const counts = countsById.get(id) ?? (await readable.catalog.counts(id))
@@ -113,6 +116,16 @@ export async function runSessionsList(options: SessionsListOptions): Promise<Ses
             sessions,
             ambiguousIds: await ambiguousSessionIds(readable.store)
         }
+    } finally {
+        await readable.close()
+    }
+}
+
+/** The ids of every session the store holds (none for a store without zapo data yet). */
+export async function listSessionIds(store: StoreSpec): Promise<readonly string[]> {
+    const readable = await openForReading(store)
+    try {
+        return readable.schema === 'missing' ? [] : await readable.catalog.listSessionIds()
     } finally {
         await readable.close()
     }

@@ -9,7 +9,7 @@ import { randomBytesAsync } from 'zapo-js/crypto'
 import type { BinaryNode } from 'zapo-js/transport'
 
 import type { DeviceRecord, DeviceRegistry } from './registry.js'
-import { HOST_DOMAIN, normalizeUserJid, nowSeconds, randomHex } from './nodes.js'
+import { HOST_DOMAIN, concat, normalizeUserJid, nowSeconds, randomHex, uintBytes } from './nodes.js'
 import type { PeerDirectory } from './peers.js'
 
 /** How long a message waits for a target device to upload its prekeys. */
@@ -132,6 +132,9 @@ export interface InjectorOptions {
 }
 
 export class Injector {
+    /** the last app-state sync key epoch each account's phone shared */
+    private readonly keyEpochs = new Map<string, number>()
+
     constructor(private readonly options: InjectorOptions) {}
 
     /** An encrypted 1:1 text from peer `from` to every device `to` names. */
@@ -233,7 +236,13 @@ export class Injector {
     ): Promise<SendInitialSyncResult> => {
         const { registry } = this.options
         const targets = this.targets(input.to)
-        const [keyId, keyData] = await Promise.all([randomBytesAsync(6), randomBytesAsync(32)])
+        // a key id is 2 bytes, then the key's epoch as a 32-bit number the phone counts up (1, 2,
+        // …): stores keep the epoch in a 32-bit signed column, a random one would not fit there
+        const account = targets[0]?.account.phone ?? ''
+        const epoch = (this.keyEpochs.get(account) ?? 0) + 1
+        this.keyEpochs.set(account, epoch)
+        const keyId = concat([new Uint8Array([0, 0]), uintBytes(4, epoch)])
+        const keyData = await randomBytesAsync(32)
         const now = Date.now()
         const keyShare = proto.Message.encode({
             protocolMessage: {

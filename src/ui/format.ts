@@ -1,20 +1,46 @@
 /**
  * Small text helpers for human output: relative times, aligned key/value
  * blocks, plain tables and lines cut to the terminal width (so an in-place redraw never meets a
- * wrapped line). Width is measured without ANSI colour codes.
+ * wrapped line). Width is measured by string-width (colour codes take no columns), prose is
+ * wrapped by wrap-ansi.
  */
+
+import stringWidth from 'string-width'
+import wrapAnsi from 'wrap-ansi'
 
 const ANSI = /\u001b\[[0-9;]*m/g
 
+/** Columns a text takes on a terminal (colour codes take none, wide characters two). */
 export function visibleLength(text: string): number {
-    return text.replace(ANSI, '').length
+    return stringWidth(text)
 }
 
 /** Cuts a line to `width` visible characters (colour codes do not count), ending it with '…'. */
 export function fit(line: string, width: number): string {
-    const visible = [...line.replace(ANSI, '')]
-    if (visible.length <= width) return line
-    return visible.slice(0, Math.max(0, width - 1)).join('') + '…'
+    if (stringWidth(line) <= width) return line
+    let out = ''
+    for (const ch of line.replace(ANSI, '')) {
+        if (stringWidth(out + ch) > width - 1) break
+        out += ch
+    }
+    return out + '…'
+}
+
+/**
+ * Prose wrapped at word boundaries to `width` columns, every line after the first indented by
+ * `indent` spaces (a hanging indent), so a wrapped message still reads as one item.
+ */
+export function wrapProse(text: string, width: number, indent = 2): string {
+    const pad = ' '.repeat(indent)
+    return text
+        .split('\n')
+        .map(paragraph =>
+            wrapAnsi(paragraph, Math.max(20, width - indent), { trim: true })
+                .split('\n')
+                .map((line, i) => (i === 0 ? line : pad + line))
+                .join('\n')
+        )
+        .join('\n')
 }
 
 export function padEnd(text: string, width: number): string {

@@ -78,8 +78,8 @@ export function createPairingCodeScreen(
     options: { readonly session: string; readonly phone: string }
 ): PairingCodeScreen {
     const stream = io.stderr as NodeJS.WriteStream
-    const tty = Boolean(stream.isTTY)
-    const p = palette(io.color)
+    const tty = io.cursor
+    const p = palette(io.colorErr)
     let ticker: NodeJS.Timeout | null = null
     let expiresAt = 0
     let statusText = ''

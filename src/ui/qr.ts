@@ -21,7 +21,7 @@ export interface QrScreen {
     show(qr: string, expiresInMs: number): void
     /** a status line under the instructions (e.g. "scanned: saving") */
     status(text: string): void
-    /** stops the countdown and leaves the last frame on screen */
+    /** stops the countdown and clears the frame from the terminal */
     stop(): void
 }
 
@@ -48,8 +48,8 @@ function formatRemaining(ms: number): string {
 
 export function createQrScreen(io: Io, options: QrScreenOptions): QrScreen {
     const stream = io.stderr as NodeJS.WriteStream
-    const tty = Boolean(stream.isTTY)
-    const p = palette(io.color)
+    const tty = io.cursor
+    const p = palette(io.colorErr)
     let qrLines: string[] = []
     let expiresAt = 0
     let statusText = ''
@@ -167,7 +167,8 @@ export function createQrScreen(io: Io, options: QrScreenOptions): QrScreen {
             stopTicker()
             stream.off('resize', onResize)
             if (tty && drawnHeight > 0) {
-                stream.write('\n')
+                // the code is no use any more: clear its frame (what follows starts in its place)
+                stream.write(`\r${drawnHeight > 1 ? `\x1b[${drawnHeight - 1}A` : ''}\x1b[J`)
                 drawnHeight = 0
             }
         }

@@ -353,14 +353,14 @@ describe('zapo creds show', () => {
         )
     })
 
-    test('--reveal on a terminal asks first: yes prints the keys, no prints nothing secret (exit 130)', async t => {
+    test('--reveal on a terminal asks first: yes prints the keys, no prints nothing secret (exit 22, declined)', async t => {
         if (spawnSync('script', ['--version']).status !== 0) {
             t.skip('no script(1) to give zapo a terminal')
             return
         }
         for (const [answer, code] of [
             ['y', 0],
-            ['n', 130]
+            ['n', 22]
         ]) {
             const result = await onTerminal(
                 ['creds', 'show', '--session', 'alpha', '--store', url, '--reveal'],

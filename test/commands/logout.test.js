@@ -412,8 +412,8 @@ test('on a terminal it names the session and its JID and asks; "no" removes noth
         for (const key of keys) tmux('send-keys', '-t', name, key)
         return waitFor(/EXIT=\d+/, 'the end of the run')
     }
-    const declined = await run('no', ['Enter']) // the default answer is No
-    assert.match(declined, /EXIT=130/)
+    const declined = await run('no', ['Enter']) // the default answer is No: declined (22), not cancelled (130)
+    assert.match(declined, /EXIT=22/)
     assert.deepEqual(await countsOf(url, 'tty-tenant'), made.counts, 'nothing removed after "no"')
     const accepted = await run('yes', ['y', 'Enter'])
     assert.match(accepted, /EXIT=0/, accepted)

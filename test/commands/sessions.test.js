@@ -157,31 +157,44 @@ describe('zapo sessions list over every backend', () => {
         }
     })
 
-    test('the human table fits 100 columns and shows each session', async () => {
-        const result = await zapo(['sessions', 'ls', '--store', urls.postgres])
+    test('piped: header-less tab-separated lines, no colour; -q ids only; --wide adds the counts', async () => {
+        const result = await zapo(['sessions', 'ls', '--store', urls.postgres], {
+            env: { ...env, NO_COLOR: undefined, FORCE_COLOR: undefined }
+        })
         assert.equal(result.code, 0, result.stderr)
-        const lines = result.stdout.split('\n')
-        for (const line of lines)
-            assert.ok(line.length <= 100, `line longer than 100 columns: ${line}`)
-        assert.match(
-            lines[0],
-            /^SESSION\s+PAIRED\s+PHONE\s+NAME\s+PLATFORM\s+LAST LOGIN\s+SIGNED PREKEY$/
+        assert.doesNotMatch(result.stdout, /\x1b\[/, 'no escape codes in a pipe')
+        const rows = result.stdout
+            .trimEnd()
+            .split('\n')
+            .map(l => l.split('\t'))
+        assert.deepEqual(
+            rows.map(r => r[0]),
+            ['alpha', 'beta', 'gamma-unpaired'],
+            'no header line: the first field of every line is an id'
         )
-        const alphaLine = lines.find(l => l.startsWith('alpha '))
-        assert.ok(alphaLine, result.stdout)
-        assert.match(alphaLine, /\byes\b/)
-        assert.ok(alphaLine.includes(made.alpha.credentials.meJid.split('@')[0]))
-        assert.match(alphaLine, /1h ago/)
-        assert.match(alphaLine, /#1 2d old/)
-        const gammaLine = lines.find(l => l.startsWith('gamma-unpaired '))
-        assert.match(gammaLine, /\bno\b.*\bnever\b/)
+        const alpha = rows[0]
+        assert.equal(alpha.length, 8)
+        assert.equal(alpha[1], 'yes')
+        assert.equal(alpha[2], made.alpha.credentials.meJid)
+        assert.equal(alpha[6], new Date(made.alpha.credentials.lastSuccessTs * 1000).toISOString())
+        assert.equal(alpha[7], String(made.alpha.credentials.signedPreKey.keyId))
+        assert.deepEqual(rows[2].slice(1, 3), ['no', ''])
+
+        const wide = await zapo(['sessions', 'ls', '--wide', '--store', urls.postgres])
         const c = made.alpha.counts
-        assert.ok(
-            result.stdout.includes(
-                `pk ${c.preKeysUploaded}/${c.preKeys}  sess ${c.signalSessions}  id ${c.identities}`
-            )
-        )
-        assert.match(result.stdout, /3 sessions in postgres:/)
+        assert.deepEqual(wide.stdout.split('\n')[0].split('\t').slice(8).map(Number), [
+            c.preKeysUploaded,
+            c.preKeys,
+            c.signalSessions,
+            c.identities,
+            c.senderKeys,
+            c.senderKeyDistributions,
+            c.appStateSyncKeys,
+            c.appStateCollections,
+            c.privacyTokens
+        ])
+        const quiet = await zapo(['sessions', 'list', '-q', '--store', urls.postgres])
+        assert.equal(quiet.stdout, 'alpha\nbeta\ngamma-unpaired\n')
     })
 })
 

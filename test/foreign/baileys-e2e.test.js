@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
+import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 
@@ -20,13 +20,6 @@ import { CLEAN_ZAPO_ENV, runZapo } from '../helpers/run.js'
 import { startTestSandbox, tempDir } from '../sandbox/helpers.js'
 
 const ENV = { ...CLEAN_ZAPO_ENV, ZAPO_PASSPHRASE: 'correct horse battery staple' }
-
-// Written on the baileys-sandbox branch before the `baileys:` store kind (the foreign branch)
-// reached main: skipped, saying so, until that store kind is built; from then on it runs.
-const BAILEYS_STORE = new URL('../../dist/store/backends/baileys/index.js', import.meta.url)
-const skip = existsSync(BAILEYS_STORE)
-    ? false
-    : 'the baileys: store kind is not in this build (src/store/backends/baileys/)'
 
 /** Every file of the folder: name, mode, size, mtime and SHA-256 of the bytes. */
 function fingerprint(dir) {
@@ -130,49 +123,41 @@ async function moveAndReceive(t, sandbox, { kind, url }) {
     assert.deepEqual(fingerprint(dir), before, 'the Baileys folder is byte-identical')
 }
 
-test(
-    'Baileys pairs and receives; migrate to SQLite, PostgreSQL and Redis; zapo logs decrypts the next messages in the same sessions',
-    { skip },
-    async t => {
-        const sandbox = await startTestSandbox(t)
-        const urls = storeUrls()
-        for (const kind of ['sqlite', 'postgres', 'redis']) {
-            t.after(() => dropStore(urls[kind]))
-            await t.test(kind, t2 => moveAndReceive(t2, sandbox, { kind, url: urls[kind] }))
-        }
+test('Baileys pairs and receives; migrate to SQLite, PostgreSQL and Redis; zapo logs decrypts the next messages in the same sessions', async t => {
+    const sandbox = await startTestSandbox(t)
+    const urls = storeUrls()
+    for (const kind of ['sqlite', 'postgres', 'redis']) {
+        t.after(() => dropStore(urls[kind]))
+        await t.test(kind, t2 => moveAndReceive(t2, sandbox, { kind, url: urls[kind] }))
     }
-)
+})
 
-test(
-    'export of a Baileys session, import of that file: the same device in a zapo store',
-    { skip },
-    async t => {
-        const sandbox = await startTestSandbox(t)
-        const work = tempDir(t)
-        const dir = join(work, 'exported')
-        const moved = await baileysFolderWithMessages(t, sandbox, dir)
-        const before = fingerprint(dir)
-        const zapo = args => runZapo(args, { cwd: work, env: ENV, timeoutMs: 60_000 })
-        const file = join(work, 'exported.age')
-        const exported = await zapo([
-            'export',
-            '--session',
-            'exported',
-            '--store',
-            `baileys:${dir}`,
-            '-o',
-            file
-        ])
-        assert.equal(exported.code, 0, exported.stderr)
-        const target = `sqlite:${join(work, 'imported.sqlite')}`
-        const imported = await zapo(['import', file, '--store', target])
-        assert.equal(imported.code, 0, imported.stderr)
-        const list = await zapo(['sessions', 'list', '--store', target, '--json'])
-        assert.equal(list.code, 0, list.stderr)
-        const [session] = JSON.parse(list.stdout).sessions
-        assert.equal(session.id, 'exported')
-        assert.equal(session.meJid, moved.jid)
-        assert.ok(session.counts.signalSessions >= 3)
-        assert.deepEqual(fingerprint(dir), before, 'the Baileys folder is byte-identical')
-    }
-)
+test('export of a Baileys session, import of that file: the same device in a zapo store', async t => {
+    const sandbox = await startTestSandbox(t)
+    const work = tempDir(t)
+    const dir = join(work, 'exported')
+    const moved = await baileysFolderWithMessages(t, sandbox, dir)
+    const before = fingerprint(dir)
+    const zapo = args => runZapo(args, { cwd: work, env: ENV, timeoutMs: 60_000 })
+    const file = join(work, 'exported.age')
+    const exported = await zapo([
+        'export',
+        '--session',
+        'exported',
+        '--store',
+        `baileys:${dir}`,
+        '-o',
+        file
+    ])
+    assert.equal(exported.code, 0, exported.stderr)
+    const target = `sqlite:${join(work, 'imported.sqlite')}`
+    const imported = await zapo(['import', file, '--store', target])
+    assert.equal(imported.code, 0, imported.stderr)
+    const list = await zapo(['sessions', 'list', '--store', target, '--json'])
+    assert.equal(list.code, 0, list.stderr)
+    const [session] = JSON.parse(list.stdout).sessions
+    assert.equal(session.id, 'exported')
+    assert.equal(session.meJid, moved.jid)
+    assert.ok(session.counts.signalSessions >= 3)
+    assert.deepEqual(fingerprint(dir), before, 'the Baileys folder is byte-identical')
+})

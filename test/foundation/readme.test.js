@@ -91,3 +91,152 @@ test('every flag the README passes to a zapo command is one that command takes',
     }
     assert.deepEqual(problems, [], `README flags zapo does not take: ${problems.join(', ')}`)
 })
+
+/** The README's opening block: the lines a new user copies first. */
+function openingLines() {
+    const block = /```\n([\s\S]*?)```/.exec(readme)[1]
+    return block
+        .split('\n')
+        .map(line => line.replace(/#.*$/, '').trim())
+        .filter(line => line !== '')
+}
+
+test('the README opens with the four lines of issue 16', () => {
+    assert.deepEqual(openingLines(), [
+        'zapo pair --session tenant-42',
+        'zapo migrate --from sqlite --to postgres',
+        'zapo logs --json',
+        'zapo check --json'
+    ])
+})
+
+test('each opening line works as written: sandbox through ZAPO_SERVER, sqlite = ./zapo.sqlite, postgres = DATABASE_URL', async t => {
+    const { spawn } = await import('node:child_process')
+    const { mkdtempSync, rmSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const { runZapo, ZAPO_BIN, CLEAN_ZAPO_ENV } = await import('../helpers/run.js')
+    const { storeUrls, dropStore } = await import('../helpers/fixtures.js')
+    const { digestOf } = await import('../helpers/export.js')
+    const { startTestSandbox } = await import('../sandbox/helpers.js')
+
+    const sandbox = await startTestSandbox(t)
+    const cwd = mkdtempSync(join(tmpdir(), 'zapo-readme-'))
+    const postgres = storeUrls().postgres
+    t.after(async () => {
+        await dropStore(postgres)
+        rmSync(cwd, { recursive: true, force: true })
+    })
+    const env = {
+        ...CLEAN_ZAPO_ENV,
+        ZAPO_SERVER: sandbox.url,
+        ZAPO_SERVER_ROOT_CA: sandbox.rootCa,
+        DATABASE_URL: postgres,
+        PGHOST: undefined,
+        PGDATABASE: undefined
+    }
+    const [pair, migrate, logs, check] = openingLines().map(line => line.split(/\s+/).slice(1))
+
+    // zapo pair --session tenant-42: no terminal, so the QR is printed once with its text; the
+    // sandbox's phone scans that text
+    const paired = new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, [ZAPO_BIN, ...pair], {
+            cwd,
+            env: Object.fromEntries(
+                Object.entries({ ...process.env, NO_COLOR: '1', ...env }).filter(
+                    ([, v]) => v !== undefined
+                )
+            ),
+            stdio: ['ignore', 'pipe', 'pipe']
+        })
+        let stdout = ''
+        let stderr = ''
+        let scanned = false
+        const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+        child.stdout.setEncoding('utf8').on('data', c => (stdout += c))
+        child.stderr.setEncoding('utf8').on('data', c => {
+            stderr += c
+            const qr = /^([^\s,]+(?:,[A-Za-z0-9+/=]+){3,4})$/m.exec(stderr)
+            if (qr && !scanned) {
+                scanned = true
+                sandbox.scan(qr[1]).catch(reject)
+            }
+        })
+        child.on('error', reject)
+        child.on('close', code => {
+            clearTimeout(timer)
+            resolve({ code, stdout, stderr })
+        })
+    })
+    const p = await paired
+    assert.equal(p.code, 0, p.stderr)
+    assert.match(p.stdout, /paired session tenant-42 → sqlite:.*zapo\.sqlite/)
+
+    // zapo migrate --from sqlite --to postgres: every session (the only one), no terminal to ask on
+    const m = await runZapo(migrate, { cwd, env, timeoutMs: 60_000 })
+    assert.equal(m.code, 0, m.stderr)
+    assert.match(m.stderr, /migrating 1 session\(s\) from sqlite:.*zapo\.sqlite to postgres/)
+    const sqlite = `sqlite:${join(cwd, 'zapo.sqlite')}`
+    const [source, target] = await Promise.all([
+        digestOf(sqlite, 'tenant-42'),
+        digestOf(postgres, 'tenant-42')
+    ])
+    assert.ok(source.counts.credentials, 'the source holds the paired credentials')
+    assert.deepEqual(target.digests, source.digests, 'postgres holds the same records')
+
+    // zapo logs --json: every session of ./zapo.sqlite, named on stderr; a message arrives
+    const child = spawn(process.execPath, [ZAPO_BIN, ...logs], {
+        cwd,
+        env: Object.fromEntries(
+            Object.entries({ ...process.env, NO_COLOR: '1', ...env }).filter(
+                ([, v]) => v !== undefined
+            )
+        ),
+        stdio: ['ignore', 'pipe', 'pipe']
+    })
+    t.after(() => child.exitCode === null && child.kill('SIGKILL'))
+    let out = ''
+    let err = ''
+    child.stderr.setEncoding('utf8').on('data', c => (err += c))
+    const ended = new Promise(resolve => child.on('close', code => resolve(code)))
+    const until = predicate =>
+        new Promise((resolve, reject) => {
+            const timer = setTimeout(
+                () => reject(new Error(`no such line\nstdout:\n${out}\nstderr:\n${err}`)),
+                20_000
+            )
+            const look = () => {
+                const line = out
+                    .split('\n')
+                    .filter(l => l.startsWith('{'))
+                    .map(l => JSON.parse(l))
+                    .find(predicate)
+                if (line) {
+                    clearTimeout(timer)
+                    child.stdout.off('data', look)
+                    resolve(line)
+                }
+            }
+            child.stdout.on('data', look)
+            look()
+        })
+    child.stdout.setEncoding('utf8').on('data', c => (out += c))
+    await until(r => r.type === 'connection' && r.status === 'open' && r.session === 'tenant-42')
+    assert.match(err, /connecting session tenant-42 to the test server/)
+    const meJid = /JID\s+(\S+)/.exec(p.stdout)[1]
+    await sandbox.waitForDevice(meJid)
+    await sandbox.sendMessage({ to: meJid, from: '15559990000@s.whatsapp.net', text: 'readme' })
+    const message = await until(r => r.type === 'message')
+    assert.equal(message.text, 'readme')
+    child.kill('SIGINT')
+    assert.equal(await ended, 0, err)
+
+    // zapo check --json: every session, one JSON document, exit 0
+    const c = await runZapo(check, { cwd, env, timeoutMs: 60_000 })
+    assert.equal(c.code, 0, c.stderr + c.stdout)
+    const report = JSON.parse(c.stdout)
+    assert.deepEqual(
+        report.sessions.map(s => [s.sessionId, s.result]),
+        [['tenant-42', 'OK']]
+    )
+})

@@ -151,7 +151,8 @@ test('flag parsing: domains, exclusive flags, bare backend names through the env
             DATABASE_URL: 'postgres://db.example/zapo',
             REDIS_URL: 'redis://cache.example:6379'
         },
-        cwd: '/srv/app'
+        cwd: '/srv/app',
+        optionalSessionId: () => null
     }
     const parsed = parseMigrateFlags({ from: 'sqlite', to: 'postgres', all: true }, ctx)
     assert.equal(parsed.from.primary.target, '/srv/app/zapo.sqlite')
@@ -171,10 +172,18 @@ test('flag parsing: domains, exclusive flags, bare backend names through the env
         'dry-run'
     )
     assert.throws(() => parseMigrateFlags({ to: 'postgres', all: true }, ctx), /--from STORE/)
-    assert.throws(
-        () => parseMigrateFlags({ from: 'sqlite', to: 'postgres' }, ctx),
-        /--session ID .*--all/
+    // no session named anywhere: every session, and the command shows the plan first
+    const every = parseMigrateFlags({ from: 'sqlite', to: 'postgres' }, ctx)
+    assert.equal(every.sessions, 'all')
+    assert.equal(every.everyByDefault, true)
+    assert.equal(parsed.everyByDefault, false, '--all is not a default')
+    // ZAPO_SESSION / the config file's session wins over that default
+    const named = parseMigrateFlags(
+        { from: 'sqlite', to: 'postgres' },
+        { ...ctx, optionalSessionId: () => 'tenant-7' }
     )
+    assert.deepEqual(named.sessions, ['tenant-7'])
+    assert.equal(named.everyByDefault, false)
     assert.throws(
         () => parseMigrateFlags({ from: 'sqlite', to: 'postgres', all: true, session: ['x'] }, ctx),
         /exclude/

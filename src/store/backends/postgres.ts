@@ -73,11 +73,13 @@ async function openPostgres(spec: BackendSpec): Promise<OpenedBackend> {
     // a checked-out client whose connection dies (server restart, terminated backend) emits
     // 'error' too; its in-flight query rejects with the same error, which the caller handles
     pool.on('connect', client => void client.on('error', () => undefined))
+    // schema changes serialised across processes, the migration check once per run
+    const migrations = migrationsOnce(schemaSerialised(pool), spec.tablePrefix ?? '')
     const dialect = postgresDialect(pool, spec)
     await readyPool(pool, spec, dialect, postgresBackend.classify)
     const { createPostgresStore } = loadStorePackage('@zapo-js/store-postgres')
     const result = createPostgresStore({
-        pool: schemaSerialised(pool),
+        pool: migrations,
         ...(spec.tablePrefix !== undefined ? { tablePrefix: spec.tablePrefix } : {})
     })
     return sqlBackend({
@@ -87,6 +89,56 @@ async function openPostgres(spec: BackendSpec): Promise<OpenedBackend> {
         identity: () => identity(pool, spec),
         close: () => pool.end()
     })
+}
+
+/**
+ * The pool as the store package sees it: the same pool, except that its migration check (the
+ * package runs `CREATE TABLE IF NOT EXISTS "<prefix>_migrations"` and reads that table on the first
+ * query of every store object, and it builds one per session and domain) reaches the server once
+ * per run instead of twice per session and domain: over 10,000 sessions that was half of all
+ * queries of `sessions list`, and the DDL takes a catalog lock. The list of applied migrations is
+ * read again after the package records a new one.
+ */
+function migrationsOnce(pool: import('pg').Pool, prefix: string): import('pg').Pool {
+    const table = `"${prefix}_migrations"`
+    const create = `CREATE TABLE IF NOT EXISTS ${table}`
+    const select = `SELECT name FROM ${table}`
+    let created: Promise<unknown> | null = null
+    let applied: Promise<unknown> | null = null
+    pool.on('connect', client => {
+        const query = client.query.bind(client) as (...args: unknown[]) => unknown
+        ;(client as unknown as { query: unknown }).query = (...args: unknown[]) => {
+            const text = typeof args[0] === 'string' ? args[0] : ''
+            if (text.includes(`INSERT INTO ${table}`)) applied = null
+            return query(...args)
+        }
+    })
+    const query = (...args: unknown[]): unknown => {
+        const text = typeof args[0] === 'string' ? args[0].trim() : null
+        if (text !== null && args.length === 1) {
+            if (text.startsWith(create)) {
+                created ??= pool.query(args[0] as string)
+                return created.catch((error: unknown) => {
+                    created = null
+                    throw error
+                })
+            }
+            if (text === select) {
+                applied ??= pool.query(select)
+                return applied.catch((error: unknown) => {
+                    applied = null
+                    throw error
+                })
+            }
+        }
+        return (pool.query as (...a: unknown[]) => unknown)(...args)
+    }
+    return {
+        query,
+        connect: (...args: unknown[]) => (pool.connect as (...a: unknown[]) => unknown)(...args),
+        on: (...args: unknown[]) => (pool.on as (...a: unknown[]) => unknown)(...args),
+        end: () => pool.end()
+    } as unknown as import('pg').Pool
 }
 
 /** pg takes the user from the URL, PGUSER or USER; psql also falls back to the OS user, and so does zapo. */

@@ -1,0 +1,103 @@
+/**
+ * `zapo sessions rm ID`: removes one session's durable state from a store without contacting any
+ * server (a session paired against a sandbox that is gone, a device already unlinked on the
+ * phone). Read first (`previewSessionRemoval`), then the one write (`removeSession`): every
+ * durable domain cleared by the store layer's exact keys (`clearSession`, credentials last, so
+ * an interrupted removal still lists the session and a rerun finishes it).
+ */
+
+import { ZapoError } from '../errors.js'
+import type { StoreSpec } from '../store/address.js'
+import type { ZapoSessionCatalog } from '../store/catalog.js'
+import type { OpenedStore } from '../store/open.js'
+import type { SessionCounts } from '../store/records.types.js'
+import { openForReading } from './read-store.js'
+
+export interface SessionRemovalPreview {
+    readonly store: string
+    readonly sessionId: string
+    /** the device the credentials name, null when it never paired (or has no credentials) */
+    readonly meJid: string | null
+    readonly counts: SessionCounts
+}
+
+export interface SessionRemoval {
+    readonly store: string
+    readonly sessionId: string
+    readonly meJid: string | null
+    readonly before: SessionCounts
+    readonly after: SessionCounts
+    /** keys a Redis store left alone because another session's keys read the same way */
+    readonly shared: readonly string[]
+}
+
+/** What `removeSession` would remove; SESSION_NOT_FOUND when the store holds nothing of it. */
+export async function previewSessionRemoval(
+    spec: StoreSpec,
+    sessionId: string
+): Promise<SessionRemovalPreview> {
+    const readable = await openForReading(spec)
+    try {
+        const missing = readable.schema === 'missing'
+        return await preview(readable.store, readable.catalog, missing, spec, sessionId)
+    } finally {
+        await readable.close()
+    }
+}
+
+async function preview(
+    store: OpenedStore,
+    catalog: ZapoSessionCatalog,
+    schemaMissing: boolean,
+    spec: StoreSpec,
+    sessionId: string
+): Promise<SessionRemovalPreview> {
+    const counts = schemaMissing ? null : await catalog.counts(sessionId)
+    if (counts === null || isEmpty(counts)) {
+        throw new ZapoError(
+            'SESSION_NOT_FOUND',
+            `no session "${sessionId}" in ${spec.label}: nothing to remove (zapo sessions list shows what it holds)`,
+            { sessionId, store: spec.label }
+        )
+    }
+    const credentials = counts.credentials ? await store.domain('auth', sessionId).load() : null
+    const meJid =
+        typeof credentials?.meJid === 'string' && credentials.meJid !== ''
+            ? credentials.meJid
+            : null
+    return { store: spec.label, sessionId, meJid, counts }
+}
+
+/**
+ * The one write of `sessions rm`: clears every durable domain of `sessionId` by exact keys and
+ * reports the counts before and after. A session that is gone by now is SESSION_NOT_FOUND.
+ */
+export async function removeSession(spec: StoreSpec, sessionId: string): Promise<SessionRemoval> {
+    const [{ openStore }, { catalogForStore }, { clearSession }] = await Promise.all([
+        import('../store/open.js'),
+        import('../store/catalog.js'),
+        import('../store/records.js')
+    ])
+    const store = await openStore(spec, 'write')
+    try {
+        const catalog = catalogForStore(store)
+        const missing = (await catalog.schemaState()).state === 'missing'
+        const before = await preview(store, catalog, missing, spec, sessionId)
+        const { shared } = await clearSession(store, sessionId)
+        const after = await catalog.counts(sessionId)
+        return {
+            store: spec.label,
+            sessionId,
+            meJid: before.meJid,
+            before: before.counts,
+            after,
+            shared
+        }
+    } finally {
+        await store.close()
+    }
+}
+
+export function isEmpty(counts: SessionCounts): boolean {
+    return Object.values(counts).every(v => v === false || v === 0)
+}
