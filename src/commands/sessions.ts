@@ -285,7 +285,7 @@ async function rmCommand(flags: RmFlags, ctx: CliContext, args: readonly string[
         const ok = await confirm({ message: `Remove ${sessionId} from ${store.label}?` })
         if (!ok) throw new ZapoError('DECLINED', `not removed: ${sessionId} is unchanged`)
     }
-    const removal = await removeSession(store, sessionId)
+    const removal = await removeSession(store, sessionId, { waitMs: ctx.waitMs })
     if (io.json) {
         printJson(io, removal)
         return

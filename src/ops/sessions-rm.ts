@@ -72,14 +72,26 @@ async function preview(
  * The one write of `sessions rm`: clears every durable domain of `sessionId` by exact keys and
  * reports the counts before and after. A session that is gone by now is SESSION_NOT_FOUND.
  */
-export async function removeSession(spec: StoreSpec, sessionId: string): Promise<SessionRemoval> {
-    const [{ openStore }, { catalogForStore }, { clearSession }] = await Promise.all([
-        import('../store/open.js'),
-        import('../store/catalog.js'),
-        import('../store/records.js')
-    ])
+export async function removeSession(
+    spec: StoreSpec,
+    sessionId: string,
+    options: { readonly waitMs?: number } = {}
+): Promise<SessionRemoval> {
+    const [{ openStore }, { catalogForStore }, { clearSession }, { takeLeases }] =
+        await Promise.all([
+            import('../store/open.js'),
+            import('../store/catalog.js'),
+            import('../store/records.js'),
+            import('../store/lease.js')
+        ])
     const store = await openStore(spec, 'write')
+    let held: Awaited<ReturnType<typeof takeLeases>> | null = null
     try {
+        // one writer per session: nothing else writes it or connects as its device meanwhile
+        held = await takeLeases(store.primary, [sessionId], {
+            command: 'sessions rm',
+            waitMs: options.waitMs ?? 0
+        })
         const catalog = catalogForStore(store)
         const missing = (await catalog.schemaState()).state === 'missing'
         const before = await preview(store, catalog, missing, spec, sessionId)
@@ -94,6 +106,7 @@ export async function removeSession(spec: StoreSpec, sessionId: string): Promise
             shared
         }
     } finally {
+        await held?.release()
         await store.close()
     }
 }

@@ -70,6 +70,21 @@ describe('busy and live sessions on the command line', () => {
         }
     })
 
+    test('sessions rm of a held session: exit 21, the session stays', async () => {
+        const s = await openTestStore(store, 'write')
+        const held = await takeLeases(s.primary, ['x'], { command: 'logs' })
+        try {
+            const result = await zapo(['sessions', 'rm', 'x', '--yes'])
+            assert.equal(result.code, 21, result.stderr)
+            assert.match(result.stderr, /^zapo: session "x" is in use by `zapo logs` on host /m)
+            const list = await zapo(['sessions', 'list', '--json'])
+            assert.ok(JSON.parse(list.stdout).sessions.some(x => x.id === 'x'))
+        } finally {
+            await held.release()
+            await s.close()
+        }
+    })
+
     test('--wait waits for the holder, then goes on; too short a wait still exits 21', async () => {
         const s = await openTestStore(store, 'write')
         const held = await takeLeases(s.primary, ['x'], { command: 'logs' })

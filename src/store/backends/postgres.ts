@@ -73,7 +73,7 @@ async function openPostgres(spec: BackendSpec): Promise<OpenedBackend> {
     // a checked-out client whose connection dies (server restart, terminated backend) emits
     // 'error' too; its in-flight query rejects with the same error, which the caller handles
     pool.on('connect', client => void client.on('error', () => undefined))
-    // schema changes serialised between processes (leases), the migration check made once per run
+    // schema changes serialised across processes, the migration check once per run
     const migrations = migrationsOnce(schemaSerialised(pool), spec.tablePrefix ?? '')
     const dialect = postgresDialect(pool, spec)
     await readyPool(pool, spec, dialect, postgresBackend.classify)
