@@ -178,8 +178,11 @@ export async function takeLeases(
         }
         if (blocked === null) return hold(leases, ids, lease, ttl)
         await releaseAll(leases, taken, base.token)
-        if (!freed.has(blocked.held.token) && deadHolder(blocked.held)) {
-            freed.add(blocked.held.token)
+        // one dead holder may have left several sessions' leases under its one token: each is
+        // freed once, by session and token
+        const stale = `${blocked.id}\u0000${blocked.held.token}`
+        if (!freed.has(stale) && deadHolder(blocked.held)) {
+            freed.add(stale)
             // left by a process of this host that no longer runs (kill -9, a crash): free now,
             // by its token (a lease someone else took since is left alone)
             await leases.release(blocked.id, blocked.held.token)
