@@ -163,6 +163,8 @@ export function sqliteRows(url) {
         const out = {}
         for (const { name } of tables) {
             const rows = db.prepare(`SELECT * FROM "${name}"`).all()
+            // the lease table a run creates on first use, empty again once it released its lease
+            if (name.endsWith('zapo_session_leases') && rows.length === 0) continue
             out[name] =
                 createHash('sha256')
                     .update(
