@@ -62,13 +62,26 @@ for (const { target: targetKind, domains, decrypts } of CASES) {
         await origin.client.sendMessage(PEER, { conversation: 'reply from the device' })
         assert.equal((await atPeer).text, 'reply from the device')
         const second = nextEvent(origin.client, 'message')
-        const sent2 = await sandbox.sendMessage({ to: origin.jid, from: PEER, text: 'ratcheting' })
+        // the sandbox delivers a message again until the device acknowledges it: the original
+        // stops only once it has (else the imported copy is handed 'ratcheting' a second time)
+        const acked = sandbox.waitFor(
+            'client-stanza',
+            e => ['receipt', 'ack'].includes(e.node.tag) && e.node.attrs?.id === 'RATCHET0001',
+            40_000
+        )
+        const sent2 = await sandbox.sendMessage({
+            to: origin.jid,
+            from: PEER,
+            text: 'ratcheting',
+            id: 'RATCHET0001'
+        })
         assert.equal(
             sent2.deliveries[0].type,
             'msg',
             'the peer now ratchets on the established session'
         )
         assert.equal((await second).message.conversation, 'ratcheting')
+        await acked
         // the original stops before the copy runs anywhere else (one connection per device)
         await origin.cleanup()
 
