@@ -270,8 +270,8 @@ export async function runMigrate(
         const planCatalog = opened.dst ? catalogForStore(opened.dst) : null
         const planMarks = opened.dst ? migrationMarksFor(opened.dst.primary) : null
         let plan = await makePlan(options, opened.srcCatalog, src, planCatalog, planMarks, now())
-        // shown (and, on a terminal, confirmed) before anything is written
-        await deps.onPlan?.(plan)
+        // a copy shows (and, on a terminal, confirms) the plan made again under the leases
+        if (options.mode !== 'copy') await deps.onPlan?.(plan)
         if (options.mode === 'dry-run') return finish('planned', plan, [], started, now())
         if (options.mode === 'verify-only' && opened.dst === null) {
             throw new ZapoError(
@@ -301,6 +301,7 @@ export async function runMigrate(
             // another live run is copying is never "resumed" here, and one it finished meanwhile
             // is seen as verified or moved
             plan = await planUnderLeases(options, deps, opened, plan, now)
+            await deps.onPlan?.(plan)
         }
         const dst = opened.dst!
         const dstCatalog = catalogForStore(dst)
