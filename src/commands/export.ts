@@ -208,6 +208,16 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
     if (!toStdout) {
         // fail before asking for a passphrase
         refuseOwnInputs(flags.output, inputs)
+        const { foreignFolderHolding } = await import('../store/identity.js')
+        const { resolve } = await import('node:path')
+        const folder = foreignFolderHolding(
+            [store.primary, ...Object.values(store.backends)],
+            resolve(ctx.cwd, flags.output)
+        )
+        if (folder !== null)
+            throw usageError(
+                `-o ${flags.output} lies inside the Baileys folder ${folder} being exported: nothing is ever written into a foreign store's folder; write the file elsewhere`
+            )
         refuseExisting(flags.output, flags.force === true)
     }
     // before the passphrase: the store's only session, or a picker / the ids in the error

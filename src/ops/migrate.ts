@@ -26,6 +26,7 @@ import { LIVE_LOGIN_WINDOW_MS, lastLoginMs, liveSince } from '../store/last-logi
 import { conversionNotes, lastWrittenByForeign } from '../store/backends/foreign.js'
 import { inShard, type Shard } from '../util/shard.js'
 import { identifyStore, storesOverlap } from '../store/identity.js'
+import { foreignFolderHolding } from '../store/identity.js'
 import { assertNewSessionIds } from '../store/session-ids.js'
 import type { DurableDomain, StoreSpec } from '../store/address.js'
 import { catalogForStore, COUNT_FIELDS } from '../store/catalog.js'
@@ -405,6 +406,17 @@ async function planUnderLeases(
  * without writing to them.
  */
 async function refuseSameStore(options: MigrateOptions): Promise<void> {
+    const sourceBackends = [options.from.primary, ...Object.values(options.from.backends)]
+    for (const target of [options.to.primary, ...Object.values(options.to.backends)]) {
+        if (target.kind !== 'sqlite') continue
+        const folder = foreignFolderHolding(sourceBackends, target.target)
+        if (folder !== null)
+            throw new ZapoError(
+                'USAGE',
+                `--to ${options.to.label} lies inside the Baileys folder ${folder} that --from reads: nothing is ever written into a foreign store's folder; pass a path outside it`,
+                { from: options.from.label, to: options.to.label }
+            )
+    }
     const sources = await identifyStore(options.from)
     const targets = await identifyStore(options.to)
     for (const a of sources) {

@@ -57,3 +57,6 @@ export async function identifyStore(spec: StoreSpec): Promise<StoreIdentity[]> {
         out.push(await identifyBackend(backend))
     return out
 }
+
+/** A file path inside a Baileys folder of a store (nothing is written there): the folder, or null. */
+export { foreignFolderHolding } from './backends/baileys/index.js'

@@ -164,3 +164,30 @@ describe('nothing writes to a Baileys folder', () => {
         })
     }
 })
+
+describe('nothing is written into a Baileys folder', () => {
+    test('a migrate target or an export file inside the folder (spelled through ..): exit 2, folder untouched', async () => {
+        const dir = variant('inside-target', () => undefined)
+        const print = folderFingerprint(dir)
+        const migrate = await zapo([
+            'migrate',
+            '--from',
+            `baileys:${dir}`,
+            '--to',
+            `sqlite:${join(dir, '..', 'inside-target', 'zapo.sqlite')}`,
+            '--all'
+        ])
+        assert.equal(migrate.code, 2, migrate.stderr)
+        assertOneErrorLine(migrate, /lies inside the Baileys folder .*: nothing is ever written/)
+        const exported = await zapo([
+            'export',
+            '--store',
+            `baileys:${dir}`,
+            '-o',
+            join(dir, 'state.age')
+        ])
+        assert.equal(exported.code, 2, exported.stderr)
+        assertOneErrorLine(exported, /lies inside the Baileys folder .*: nothing is ever written/)
+        assert.deepEqual(folderFingerprint(dir), print, 'the folder is untouched')
+    })
+})

@@ -11,8 +11,8 @@
  * refused before it starts (`unwritable`).
  */
 
-import { existsSync, readdirSync, statSync } from 'node:fs'
-import { basename, isAbsolute, join, resolve } from 'node:path'
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs'
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path'
 import { usageError, ZapoError } from '../../../errors.js'
 import type { BackendSpec, SpecSource } from '../../address.js'
 import type { ForeignSource } from '../foreign.js'
@@ -208,4 +208,37 @@ function folderIdentity(spec: BackendSpec): StoreIdentity {
         overlap: 'equal',
         basis: 'folder (device and inode)'
     }
+}
+
+/**
+ * The Baileys folder of `store` that `path` (a file zapo would write: a SQLite target, an export)
+ * lies in, or null: nothing is ever written into a foreign folder, so such a path is refused.
+ * Both sides are compared by their real paths, so `./auth/../auth/x` and a symlink count too.
+ */
+export function foreignFolderHolding(
+    backends: readonly BackendSpec[],
+    path: string
+): string | null {
+    const real = (p: string): string => {
+        const rest: string[] = []
+        let at = resolve(p)
+        for (;;) {
+            try {
+                return join(realpathSync(at), ...rest.reverse())
+            } catch {
+                const parent = dirname(at)
+                if (parent === at) return resolve(p)
+                rest.push(basename(at))
+                at = parent
+            }
+        }
+    }
+    const file = real(path)
+    for (const backend of backends) {
+        if (backend.kind !== 'baileys') continue
+        const folder = real(backend.target)
+        if (file === folder || file.startsWith(folder.endsWith(sep) ? folder : folder + sep))
+            return backend.target
+    }
+    return null
 }
