@@ -216,7 +216,7 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
         )
         if (folder !== null)
             throw usageError(
-                `-o ${flags.output} lies inside the Baileys folder ${folder} being exported: nothing is ever written into a foreign store's folder; write the file elsewhere`
+                `-o ${flags.output} would write into the foreign store ${folder} being exported: nothing is ever written to a foreign store; write the file elsewhere`
             )
         refuseExisting(flags.output, flags.force === true)
     }

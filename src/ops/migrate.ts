@@ -413,7 +413,7 @@ async function refuseSameStore(options: MigrateOptions): Promise<void> {
         if (folder !== null)
             throw new ZapoError(
                 'USAGE',
-                `--to ${options.to.label} lies inside the Baileys folder ${folder} that --from reads: nothing is ever written into a foreign store's folder; pass a path outside it`,
+                `--to ${options.to.label} would write into the foreign store ${folder} that --from reads: nothing is ever written to a foreign store; pass a path outside it`,
                 { from: options.from.label, to: options.to.label }
             )
     }

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict'
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import Database from 'better-sqlite3'
 import { converse, folderFingerprint, makeBaileysFolder } from '../helpers/baileys.js'
@@ -187,6 +187,20 @@ describe('bad whatsmeow stores: one line, a code from the table, nothing written
     test('a damaged Signal session: exit 5', async () => {
         const file = variant('damaged.db', "UPDATE whatsmeow_sessions SET session = x'0a0302'")
         await refused(file, 5, /does not convert/)
+    })
+    test('--to the whatsmeow file itself (spelled through ..): exit 2, the file untouched', async () => {
+        const before = folderFingerprint(root)['good.db']
+        const r = await zapo([
+            'migrate',
+            '--from',
+            `whatsmeow:${good}`,
+            '--to',
+            `sqlite:${join(root, '..', basename(root), 'good.db')}`,
+            '--all'
+        ])
+        assert.equal(r.code, 2, r.stderr)
+        assertOneErrorLine(r, /would write into the foreign store .*: nothing is ever written/)
+        assert.equal(folderFingerprint(root)['good.db'], before)
     })
     test('a file that does not exist: exit 3', async () => {
         const r = await zapo(['sessions', 'list', '--store', `whatsmeow:${join(root, 'none.db')}`])

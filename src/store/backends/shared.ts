@@ -5,7 +5,9 @@
  */
 
 import { timingSafeEqual } from 'node:crypto'
+import { realpathSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { basename, dirname, join } from 'node:path'
 import { ZapoError } from '../../errors.js'
 import type { BackendSpec } from '../address.js'
 import type { AnyDomain } from '../domains.js'
@@ -170,3 +172,19 @@ export const SERVER_BACKEND: Pick<
         return Promise.resolve({ ok: true, detail: '' })
     }
 })
+
+/** The real path of a file that may not exist: its nearest existing ancestor resolved, then the rest. */
+export function realPathOf(path: string): string {
+    const rest: string[] = []
+    let at = path
+    for (;;) {
+        try {
+            return join(realpathSync(at), ...rest.reverse())
+        } catch {
+            const parent = dirname(at)
+            if (parent === at) return path
+            rest.push(basename(at))
+            at = parent
+        }
+    }
+}

@@ -19,10 +19,9 @@ import {
     openSync,
     readFileSync,
     rmSync,
-    realpathSync,
     statSync
 } from 'node:fs'
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
+import { dirname, isAbsolute, resolve } from 'node:path'
 import { osProblem, usageError, ZapoError } from '../../errors.js'
 import type { BackendSpec, SpecSource } from '../address.js'
 import type {
@@ -32,7 +31,7 @@ import type {
     OpenedBackend,
     StoreIdentity
 } from './types.js'
-import { loadStorePackage, requireDriver, unavailable } from './shared.js'
+import { loadStorePackage, realPathOf, requireDriver, unavailable } from './shared.js'
 import type { SqlDialect } from './sql.js'
 import { assertZapoSchema, layoutTables, SQL_TABLES, sqlBackend } from './sql.js'
 
@@ -185,22 +184,6 @@ function fileIdentity(spec: BackendSpec): StoreIdentity {
         return { ...base, instance: `inode:${stat.dev}:${stat.ino}`, basis: 'device and inode' }
     } catch {
         return { ...base, instance: `path:${realPathOf(spec.target)}`, basis: 'real path' }
-    }
-}
-
-/** The real path of a file that may not exist: its nearest existing ancestor resolved, then the rest. */
-function realPathOf(path: string): string {
-    const rest: string[] = []
-    let at = path
-    for (;;) {
-        try {
-            return join(realpathSync(at), ...rest.reverse())
-        } catch {
-            const parent = dirname(at)
-            if (parent === at) return path
-            rest.push(basename(at))
-            at = parent
-        }
     }
 }
 

@@ -11,12 +11,13 @@
  * refused before it starts (`unwritable`).
  */
 
-import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs'
-import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path'
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { basename, isAbsolute, join, resolve, sep } from 'node:path'
 import { usageError, ZapoError } from '../../../errors.js'
 import type { BackendSpec, SpecSource } from '../../address.js'
 import type { ForeignSource } from '../foreign.js'
 import { foreignBackend, readOnlyRefusal } from '../foreign.js'
+import { realPathOf } from '../shared.js'
 import type { BackendAdapter, StoreIdentity } from '../types.js'
 import { isBaileysFile, loadBaileysSession } from './folder.js'
 
@@ -211,33 +212,25 @@ function folderIdentity(spec: BackendSpec): StoreIdentity {
 }
 
 /**
- * The Baileys folder of `store` that `path` (a file zapo would write: a SQLite target, an export)
- * lies in, or null: nothing is ever written into a foreign folder, so such a path is refused.
- * Both sides are compared by their real paths, so `./auth/../auth/x` and a symlink count too.
+ * The foreign source among `backends` that `path` (a file zapo would write: a SQLite target, an
+ * export) would write into, or null: a Baileys folder holding it, or the whatsmeow SQLite file
+ * itself. Nothing is ever written to a foreign store, so such a path is refused. Both sides are
+ * compared by their real paths, so `./auth/../auth/x` and a symlink count too.
  */
 export function foreignFolderHolding(
     backends: readonly BackendSpec[],
     path: string
 ): string | null {
-    const real = (p: string): string => {
-        const rest: string[] = []
-        let at = resolve(p)
-        for (;;) {
-            try {
-                return join(realpathSync(at), ...rest.reverse())
-            } catch {
-                const parent = dirname(at)
-                if (parent === at) return resolve(p)
-                rest.push(basename(at))
-                at = parent
-            }
-        }
-    }
-    const file = real(path)
+    const file = realPathOf(resolve(path))
     for (const backend of backends) {
-        if (backend.kind !== 'baileys') continue
-        const folder = real(backend.target)
-        if (file === folder || file.startsWith(folder.endsWith(sep) ? folder : folder + sep))
+        if (backend.kind !== 'baileys' && backend.kind !== 'whatsmeow') continue
+        if (backend.kind === 'whatsmeow' && backend.target.includes('://')) continue
+        const source = realPathOf(resolve(backend.target))
+        if (file === source) return backend.target
+        if (
+            backend.kind === 'baileys' &&
+            file.startsWith(source.endsWith(sep) ? source : source + sep)
+        )
             return backend.target
     }
     return null
