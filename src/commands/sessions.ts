@@ -258,15 +258,35 @@ async function rmCommand(flags: RmFlags, ctx: CliContext, args: readonly string[
     const sessionId = validateSessionId(args[0] ?? '')
     const io = ctx.io
     const store = ctx.storeSpec()
-    const { canPrompt, confirm } = await import('../ui/prompts.js')
+    const { canPrompt } = await import('../ui/prompts.js')
     const asks = flags.yes !== true
     if (asks && !canPrompt(io)) {
         throw usageError(
             `zapo sessions rm deletes stored credentials and needs confirmation: pass --yes (no terminal to ask on${io.json ? ', or --json' : ''})`
         )
     }
-    const { previewSessionRemoval, removeSession, isEmpty } = await import('../ops/sessions-rm.js')
-    const preview = await previewSessionRemoval(store, sessionId)
+    const { beginSessionRemoval, isEmpty } = await import('../ops/sessions-rm.js')
+    // the lease first: what is shown (and asked about) is what is removed
+    const pending = await beginSessionRemoval(store, sessionId, { waitMs: ctx.waitMs })
+    try {
+        await confirmAndRemove(pending, flags, ctx, sessionId, isEmpty)
+    } finally {
+        await pending.release()
+    }
+}
+
+async function confirmAndRemove(
+    pending: import('../ops/sessions-rm.js').PendingRemoval,
+    flags: RmFlags,
+    ctx: CliContext,
+    sessionId: string,
+    isEmpty: (counts: import('../store/records.types.js').SessionCounts) => boolean
+): Promise<void> {
+    const io = ctx.io
+    const store = ctx.storeSpec()
+    const { confirm } = await import('../ui/prompts.js')
+    const asks = flags.yes !== true
+    const preview = pending.preview
     const e = palette(io.colorErr)
     if (!io.json) {
         note(
@@ -285,7 +305,7 @@ async function rmCommand(flags: RmFlags, ctx: CliContext, args: readonly string[
         const ok = await confirm({ message: `Remove ${sessionId} from ${store.label}?` })
         if (!ok) throw new ZapoError('DECLINED', `not removed: ${sessionId} is unchanged`)
     }
-    const removal = await removeSession(store, sessionId, { waitMs: ctx.waitMs })
+    const removal = await pending.remove()
     if (io.json) {
         printJson(io, removal)
         return
