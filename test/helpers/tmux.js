@@ -120,7 +120,12 @@ export function openTerminal(t, { cwd, columns = 80, rows = 24, env = {} }) {
     return term
 }
 
-/** Lines of a capture longer than the width (a capture never holds more than a row per line). */
+/**
+ * Lines of a joined capture (`term.joined()`) longer than the width, leaving out the command
+ * lines the test typed (they start with the prompt, `$ `).
+ */
 export function overlongLines(text, columns) {
-    return text.split('\n').filter(line => [...line].length > columns)
+    return text
+        .split('\n')
+        .filter(line => !line.startsWith('$ ') && [...line].length > columns)
 }
