@@ -96,6 +96,13 @@ export function openTerminal(t, { cwd, columns = 80, rows = 24, env = {} }) {
             tmux('send-keys', '-t', name, '-l', `${line}; echo EXIT=$?`)
             tmux('send-keys', '-t', name, 'Enter')
         },
+        /** clears the screen and the scrollback: what follows starts a fresh history */
+        clear: async () => {
+            tmux('send-keys', '-t', name, '-l', 'clear')
+            tmux('send-keys', '-t', name, 'Enter')
+            await term.waitFor(text => text.trim() === '$', 'a cleared screen')
+            tmux('clear-history', '-t', name)
+        },
         /** waits until the screen (or, with `{ history: true }`, the history) matches */
         waitFor: async (pattern, what, { timeoutMs = 40_000, history = false } = {}) => {
             const read = history ? term.history : term.screen
@@ -125,7 +132,5 @@ export function openTerminal(t, { cwd, columns = 80, rows = 24, env = {} }) {
  * lines the test typed (they start with the prompt, `$ `).
  */
 export function overlongLines(text, columns) {
-    return text
-        .split('\n')
-        .filter(line => !line.startsWith('$ ') && [...line].length > columns)
+    return text.split('\n').filter(line => !line.startsWith('$ ') && [...line].length > columns)
 }
