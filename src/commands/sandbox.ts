@@ -184,7 +184,13 @@ export async function runSandboxCommand(
                 if (shownQr.has(event.connectionId)) return
                 shownQr.add(event.connectionId)
             }
-            log(ui.sandboxLogLine(name, event, { color: io.colorErr, columns: columns() }))
+            log(
+                ui.sandboxLogLine(name, event, {
+                    color: io.colorErr,
+                    columns: columns(),
+                    pasting: input?.isTTY === true
+                })
+            )
         }
         sandbox.on(name, listener as never)
         return { name, listener }

@@ -88,10 +88,16 @@ const conn = (event: SandboxEvent): string =>
 export function sandboxLogLine(
     name: string,
     event: SandboxEvent,
-    options: { readonly color: boolean; readonly columns: number; readonly at?: Date }
+    options: {
+        readonly color: boolean
+        readonly columns: number
+        readonly at?: Date
+        /** a person can paste into the sandbox (its input is a terminal): say so */
+        readonly pasting?: boolean
+    }
 ): string | null {
     const p = palette(options.color)
-    const text = describe(name, event, p)
+    const text = describe(name, event, p, options.pasting === true)
     if (text === null) return null
     const width = Math.max(20, options.columns - 1)
     const line = `${p.dim(localClock(options.at))}  ${text.label.padEnd(NAME_WIDTH)}  ${text.detail}`
@@ -112,18 +118,19 @@ export function sandboxNoteLine(
 function describe(
     name: string,
     event: SandboxEvent,
-    p: Palette
+    p: Palette,
+    pasting: boolean
 ): { readonly label: string; readonly detail: string } | null {
     switch (name) {
         case 'qr':
             return {
                 label: 'qr',
-                detail: `${conn(event)} waits for a scan: paste its QR string here`
+                detail: `${conn(event)} waits for a scan${pasting ? ': paste its QR string here' : ''}`
             }
         case 'pairing-code':
             return {
                 label: 'code',
-                detail: `${conn(event)} asked for a pairing code for +${str(event.phone)}: type the code here`
+                detail: `${conn(event)} asked for a pairing code for +${str(event.phone)}${pasting ? ': type the code here' : ''}`
             }
         case 'paired':
             return {
