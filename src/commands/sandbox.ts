@@ -321,9 +321,9 @@ export function register(program: Command): void {
                 ],
                 exitCodes: ['OK', 'USAGE'],
                 examples: [
-                    ['zapo sandbox', 'then paste its export line into another terminal'],
-                    ['zapo pair --session demo', 'there; paste the QR string it shows here'],
-                    ['zapo sandbox --json > sandbox.jsonl', 'for scripts: docs/sandbox.md']
+                    ['zapo sandbox', 'then paste its export line elsewhere'],
+                    ['zapo pair --session demo', 'there: paste its QR string back here'],
+                    ['zapo sandbox --json > sandbox.jsonl', 'for scripts (docs/sandbox.md)']
                 ]
             })
         )
