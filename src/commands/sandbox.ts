@@ -227,8 +227,8 @@ const PAIRING_CODE = /^[A-Z0-9]{4}-?[A-Z0-9]{4}$/i
  * One scan per line of `input`: a QR string (`ref,noise,identity,adv[,platform]`), a `zapo pair
  * --json` line carrying one (`{"event":"qr","qr":…}`) or a pairing code (`{"event":
  * "pairing_code",…}`, or typed). Other lines, and `zapo pair --json`'s other events, are passed
- * over. A terminal in the background (`zapo sandbox &`) is not read: the kernel would stop the
- * process at the first read.
+ * over. Sent to the background of an interactive shell (`zapo sandbox &`) it keeps running
+ * (test/commands/sandbox-terminal.test.js).
  */
 function readScans(
     input: NodeJS.ReadableStream & { readonly isTTY?: boolean },
@@ -236,10 +236,6 @@ function readScans(
     opts: SandboxCommandOptions,
     report: (label: string, detail: string) => void
 ): { close(): void } {
-    const ignoreTtin = () => undefined
-    // reading a terminal from the background raises SIGTTIN, which would stop the process:
-    // ignored, the read fails with EIO instead and the input is left alone
-    if (input.isTTY) process.on('SIGTTIN', ignoreTtin)
     const lines = createInterface({ input, terminal: false })
     lines.on('error', () => lines.close())
     ;(input as NodeJS.ReadableStream).on('error', () => lines.close())
@@ -280,7 +276,6 @@ function readScans(
     return {
         close: () => {
             lines.close()
-            if (input.isTTY) process.off('SIGTTIN', ignoreTtin)
             ;(input as { destroy?: () => void }).destroy?.()
         }
     }

@@ -231,4 +231,19 @@ describe('zapo sandbox and zapo pair in terminals', { concurrency: 2 }, () => {
         assert.match(log, /^\d\d:\d\d:\d\d {2}paired {4}/m)
         assert.match(log, /^\d\d:\d\d:\d\d {2}login {5}/m)
     })
+
+    test('a sandbox sent to the background of an interactive shell keeps running (its terminal input is left alone)', async t => {
+        if (!tmuxAvailable()) return t.skip('tmux is not installed (apt-get install tmux)')
+        const cwd = tempDir(t)
+        const term = openTerminal(t, { cwd, columns: 80, rows: 24 })
+        term.run(
+            `set -m; ${zapoCommand(['sandbox'])} > bg.txt & sleep 2; echo "STATE=$(ps -o stat= -p $!)"; kill $!; wait $!`
+        )
+        const text = await term.waitFor(/^STATE=\S+/m, 'the state of the background job', {
+            history: true
+        })
+        const [, state] = /^STATE=(\S+)/m.exec(text)
+        assert.doesNotMatch(state, /T/, `the background sandbox was stopped (${state})`)
+        assert.match(readFileSync(join(cwd, 'bg.txt'), 'utf8'), /^export ZAPO_SERVER=/m)
+    })
 })
