@@ -225,3 +225,49 @@ test('zapo sandbox reads QR strings on its input (a zapo pair --json line too) a
         for (const l of log) assert.ok(l.length < 80, `wider than 80: ${l}`)
     }
 })
+
+test('zapo sandbox: a pairing code typed on its input (dash, lower case) is entered by its phone', async t => {
+    const capture = captureIo(false)
+    const input = new PassThrough()
+    const stop = new AbortController()
+    let ready
+    const readyInfo = new Promise(resolve => (ready = resolve))
+    const running = runSandboxCommand(
+        { host: '127.0.0.1', port: 0, autoScanMs: null, json: false },
+        capture.io,
+        { signal: stop.signal, onReady: ready, input }
+    )
+    t.after(async () => {
+        stop.abort()
+        await running
+    })
+    const info = await readyInfo
+    const store = openSqliteStore(join(tempDir(t), 'state.sqlite'))
+    const client = createWaClient({
+        store,
+        sessionId: 'code',
+        server: { url: info.url, rootCa: info.rootCa },
+        logger: SILENT_LOGGER
+    })
+    t.after(async () => {
+        await client.disconnect().catch(() => undefined)
+        await store.destroy()
+    })
+    const firstQr = nextEvent(client, 'auth_qr')
+    await client.connect()
+    await firstQr
+    const paired = nextEvent(client, 'auth_paired')
+    const code = await client.requestPairingCode('+1 555 0123 456')
+    input.write(`${code.slice(0, 4).toLowerCase()}-${code.slice(4).toLowerCase()}\n`)
+    const { credentials } = await paired
+    assert.match(credentials.meJid, /^15550123456:\d+@s\.whatsapp\.net$/)
+    // the sandbox logs the pairing once the companion signed it
+    for (let i = 0; i < 100 && !/ by code/.test(capture.err()); i += 1)
+        await new Promise(resolve => setTimeout(resolve, 50))
+    const log = capture.err()
+    assert.match(
+        log,
+        /^\d\d:\d\d:\d\d {2}code {8}#\d+ asked for a pairing code for \+15550123456$/m
+    )
+    assert.match(log, /^\d\d:\d\d:\d\d {2}paired {6}15550123456:\d+@s\.whatsapp\.net by code/m)
+})
