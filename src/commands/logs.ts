@@ -171,21 +171,39 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
         import('../ui/client-logger.js')
     ])
     const { io } = ctx
-    // the clients' own log lines: stderr, pretty for people, pino JSON lines with --json
+    // a session column only when several sessions (or every one, --all) are tailed
+    const sessionColumn = options.sessions === 'all' || new Set(options.sessions).size > 1
+    let sessionWidth = 0
+    // the clients' own log lines (only with --log-level / --debug): stderr, in the same line
+    // format as the events for people, pino JSON lines with --json
     const logger = createClientLogger({
         level: logLevel,
         json: io.json,
-        color: io.colorErr
+        color: io.colorErr,
+        sessionColumn,
+        sessionWidth: () => sessionWidth
     })
     const p = palette(io.colorErr)
-    const lineColor = io.colorOut
-    let formatter = eventLineFormatter(lineColor)
+    const stdout = io.stdout as { readonly isTTY?: boolean; readonly columns?: number }
+    const formatter = eventLineFormatter(io.colorOut, {
+        sessionColumn,
+        sessionWidth: () => sessionWidth,
+        // on a terminal long lines wrap under the summary; a file or pipe gets one line a record
+        width: () =>
+            stdout.isTTY && typeof stdout.columns === 'number' && stdout.columns > 0
+                ? stdout.columns
+                : null,
+        // protocol bulletins (ib.offline after every login) when asked for: --type notification
+        // or --debug; --json always has them
+        bulletins: io.debug || options.types?.has('notification') === true,
+        reconnectLines: options.types === null || options.types.has('reconnect')
+    })
 
     const stopLine = (record: EventRecord) =>
         note(
             io,
             p.error(
-                `zapo: ${record.session}: ${String(record.summary)} (${String(record.reason)}${typeof record.code === 'number' ? ` ${record.code}` : ''}): ${String(record.hint)}`
+                `zapo: ${record.session}: ${String(record.summary)}${typeof record.code === 'number' ? ` (${record.code})` : ''}: ${String(record.hint)}`
             )
         )
     const onRecord = (record: EventRecord) => {
@@ -193,9 +211,10 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
         if (io.json) {
             // records are already JSON-ready (bytes base64, secrets redacted) by event-json.ts
             io.stdout.write(JSON.stringify(record) + '\n')
-        } else if (record.type !== 'stopped') {
-            io.stdout.write(formatter.format(record) + '\n')
+            return
         }
+        const line = formatter.format(record)
+        if (line !== null) io.stdout.write(line + '\n')
     }
 
     const result = await runLogs(options, {
@@ -204,9 +223,7 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
         signal,
         onConnecting: ids => {
             // sessions in one column: pad to the longest id (up to 24)
-            formatter = eventLineFormatter(lineColor, {
-                sessionWidth: Math.min(24, Math.max(0, ...ids.map(id => id.length)))
-            })
+            sessionWidth = Math.min(24, Math.max(0, ...ids.map(id => id.length)))
             const who =
                 ids.length === 1
                     ? `session ${ids[0]}`
