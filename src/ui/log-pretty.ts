@@ -42,7 +42,7 @@ export function prettyLogStream(options: PrettyLogStreamOptions): NodeJS.Writabl
         sync: true,
         ignore: 'time,level,pid,hostname',
         hideObject: true,
-        singleLine: true,
+        // one line a record: the message format is the whole line (no object after it)
         messageFormat: (log, messageKey) => {
             const level = String(log.level ?? 'info')
             const time =
