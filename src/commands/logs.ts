@@ -181,18 +181,15 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
         json: io.json,
         color: io.colorErr,
         sessionColumn,
-        sessionWidth: () => sessionWidth
+        sessionWidth: () => sessionWidth,
+        width: () => terminalWidth(io.stderr)
     })
     const p = palette(io.colorErr)
-    const stdout = io.stdout as { readonly isTTY?: boolean; readonly columns?: number }
     const formatter = eventLineFormatter(io.colorOut, {
         sessionColumn,
         sessionWidth: () => sessionWidth,
         // on a terminal long lines wrap under the summary; a file or pipe gets one line a record
-        width: () =>
-            stdout.isTTY && typeof stdout.columns === 'number' && stdout.columns > 0
-                ? stdout.columns
-                : null,
+        width: () => terminalWidth(io.stdout),
         // protocol bulletins (ib.offline after every login) when asked for: --type notification
         // or --debug; --json always has them
         bulletins: io.debug || options.types?.has('notification') === true,
@@ -240,4 +237,12 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
     if (!io.json && result.ended === 'timeout')
         note(io, p.dim(`zapo: --timeout reached after ${result.matched} event(s)`))
     return EXIT_CODES[result.exit]
+}
+
+/** The width of a stream that is a terminal (read at each line: it follows a resize); null otherwise. */
+function terminalWidth(stream: unknown): number | null {
+    const tty = stream as { readonly isTTY?: boolean; readonly columns?: number }
+    return tty.isTTY === true && typeof tty.columns === 'number' && tty.columns > 0
+        ? tty.columns
+        : null
 }

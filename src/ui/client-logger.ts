@@ -19,6 +19,8 @@ export interface ClientLoggerOptions {
     /** people's lines show the session binding in a column (default true) */
     readonly sessionColumn?: boolean
     readonly sessionWidth?: () => number
+    /** people's lines wrap to this width (the terminal's), read at each line; null: none */
+    readonly width?: () => number | null
     /** fields on every line, e.g. { session: 't1' } */
     readonly bindings?: Readonly<Record<string, string>>
     /** where lines go (default: stderr); tests pass a stream */
@@ -34,6 +36,7 @@ export function createClientLogger(options: ClientLoggerOptions): ClientLogger {
                   ? { sessionColumn: options.sessionColumn }
                   : {}),
               ...(options.sessionWidth !== undefined ? { sessionWidth: options.sessionWidth } : {}),
+              ...(options.width !== undefined ? { width: options.width } : {}),
               ...(options.stream ? { stream: options.stream } : {})
           }) as pino.DestinationStream)
     return pinoClientLogger(destination, options.level, options.bindings)

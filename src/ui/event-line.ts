@@ -113,7 +113,7 @@ function shown(record: EventRecord, options: EventLineOptions): boolean {
 }
 
 /** `prefix  rest`, the rest wrapped at word boundaries to `width`, continuation lines under it. */
-function wrapUnder(prefix: string, rest: string, width: number): string {
+export function wrapUnder(prefix: string, rest: string, width: number): string {
     const indent = visibleLength(prefix) + 2
     const room = width - indent
     if (rest === '') return prefix.trimEnd()

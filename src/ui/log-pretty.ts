@@ -13,7 +13,7 @@ import pretty from 'pino-pretty'
 import type { Writable } from 'node:stream'
 
 import { palette } from './color.js'
-import { localTime } from './event-line.js'
+import { localTime, wrapUnder } from './event-line.js'
 
 export interface PrettyLogStreamOptions {
     readonly color: boolean
@@ -21,6 +21,8 @@ export interface PrettyLogStreamOptions {
     readonly sessionColumn?: boolean
     /** pad the session column to this width (read at each line: known once sessions are) */
     readonly sessionWidth?: () => number
+    /** the terminal's width, read at each line: long lines wrap under the message; null: none */
+    readonly width?: () => number | null
     /** file descriptor to write to (default 2, stderr) */
     readonly fd?: number
     /** write into this stream instead of the descriptor (tests) */
@@ -55,17 +57,21 @@ export function prettyLogStream(options: PrettyLogStreamOptions): NodeJS.Writabl
                         `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`
                 )
                 .join(' ')
-            return [
+            const prefix = [
                 p.dim(localTime(time)),
                 ...(options.sessionColumn === false || session === ''
                     ? []
                     : [p.session(session.padEnd(options.sessionWidth?.() ?? 0))]),
-                tone(level)(level.padEnd(LEVEL_WIDTH)),
+                tone(level)(level.padEnd(LEVEL_WIDTH))
+            ].join('  ')
+            const rest = [
                 String(log[messageKey] ?? ''),
                 context.length > CONTEXT_LIMIT ? `${context.slice(0, CONTEXT_LIMIT - 1)}…` : context
             ]
                 .filter(part => part !== '')
                 .join('  ')
+            const width = options.width?.() ?? null
+            return width === null ? `${prefix}  ${rest}` : wrapUnder(prefix, rest, width)
         }
     })
 }
