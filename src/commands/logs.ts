@@ -89,9 +89,12 @@ export function register(program: Command): void {
                     'CANCELLED'
                 ],
                 examples: [
-                    ['zapo logs', 'every paired session, lines for people'],
+                    ['zapo logs', 'every paired session, for people'],
                     ['zapo logs -s tenant-42 --json', 'one session, NDJSON'],
-                    ['zapo logs --type message --count 10', 'the next ten messages']
+                    ['zapo logs --type message --count 10', 'the next ten messages'],
+                    ['zapo logs --type notification', 'notifications, with bulletins'],
+                    ['zapo logs --log-level info', "also zapo-js's own log lines"],
+                    ['zapo logs --timeout 10m > events.txt', 'ten minutes of lines into a file']
                 ]
             })
         )
@@ -171,8 +174,10 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
         import('../ui/client-logger.js')
     ])
     const { io } = ctx
-    // a session column only when several sessions (or every one, --all) are tailed
-    const sessionColumn = options.sessions === 'all' || new Set(options.sessions).size > 1
+    // a session column when several sessions are tailed, or every one is asked for (--all)
+    let several =
+        flags.all === true || (options.sessions !== 'all' && new Set(options.sessions).size > 1)
+    const sessionColumn = (): boolean => several
     let sessionWidth = 0
     // the clients' own log lines (only with --log-level / --debug): stderr, in the same line
     // format as the events for people, pino JSON lines with --json
@@ -220,6 +225,7 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
         signal,
         onConnecting: ids => {
             // sessions in one column: pad to the longest id (up to 24)
+            several = flags.all === true || ids.length > 1
             sessionWidth = Math.min(24, Math.max(0, ...ids.map(id => id.length)))
             const who =
                 ids.length === 1

@@ -17,7 +17,7 @@ export interface ClientLoggerOptions {
     readonly json: boolean
     readonly color: boolean
     /** people's lines show the session binding in a column (default true) */
-    readonly sessionColumn?: boolean
+    readonly sessionColumn?: boolean | (() => boolean)
     readonly sessionWidth?: () => number
     /** people's lines wrap to this width (the terminal's), read at each line; null: none */
     readonly width?: () => number | null

@@ -39,8 +39,8 @@ const COLOUR_OF: Readonly<Record<string, string>> = Object.freeze({
 })
 
 export interface EventLineOptions {
-    /** a session column (when several sessions are tailed); default true */
-    readonly sessionColumn?: boolean
+    /** a session column (when several sessions are tailed); default true; a function: read at each line */
+    readonly sessionColumn?: boolean | (() => boolean)
     /** pad the session column to this width (the longest id; a function: read at each line) */
     readonly sessionWidth?: number | (() => number)
     /**
@@ -72,7 +72,10 @@ export function eventLineFormatter(
     options: EventLineOptions = {}
 ): EventLineFormatter {
     const p = palette(color)
-    const sessionColumn = options.sessionColumn ?? true
+    const sessionColumn = (): boolean =>
+        typeof options.sessionColumn === 'function'
+            ? options.sessionColumn()
+            : (options.sessionColumn ?? true)
     const sessionWidth = (): number =>
         typeof options.sessionWidth === 'function'
             ? options.sessionWidth()
@@ -83,7 +86,7 @@ export function eventLineFormatter(
             if (!shown(record, options)) return null
             const prefix = [
                 p.dim(localTime(record.ts, now())),
-                ...(sessionColumn ? [p.session(record.session.padEnd(sessionWidth()))] : []),
+                ...(sessionColumn() ? [p.session(record.session.padEnd(sessionWidth()))] : []),
                 p.event(COLOUR_OF[record.type] ?? record.type, record.type.padEnd(TYPE_WIDTH))
             ].join('  ')
             const rest = [whoOf(record, p), summaryOf(record, p, now())]

@@ -18,7 +18,7 @@ import { localTime, wrapUnder } from './event-line.js'
 export interface PrettyLogStreamOptions {
     readonly color: boolean
     /** a session column (the `session` binding), as the event lines have one; default true */
-    readonly sessionColumn?: boolean
+    readonly sessionColumn?: boolean | (() => boolean)
     /** pad the session column to this width (read at each line: known once sessions are) */
     readonly sessionWidth?: () => number
     /** the terminal's width, read at each line: long lines wrap under the message; null: none */
@@ -59,7 +59,9 @@ export function prettyLogStream(options: PrettyLogStreamOptions): NodeJS.Writabl
                 .join(' ')
             const prefix = [
                 p.dim(localTime(time)),
-                ...(options.sessionColumn === false || session === ''
+                ...((typeof options.sessionColumn === 'function'
+                    ? !options.sessionColumn()
+                    : options.sessionColumn === false) || session === ''
                     ? []
                     : [p.session(session.padEnd(options.sessionWidth?.() ?? 0))]),
                 tone(level)(level.padEnd(LEVEL_WIDTH))

@@ -6,10 +6,11 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { createServer } from 'node:net'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 
-import { REPO_ROOT, runZapo, ZAPO_BIN } from '../helpers/run.js'
+import { CLEAN_ZAPO_ENV, REPO_ROOT, runZapo, ZAPO_BIN } from '../helpers/run.js'
 import { isStatusRecord } from '../../dist/ops/event-json.js'
 import { openStore } from '../../dist/store/open.js'
 import { parseStoreUrl, singleStore } from '../../dist/store/address.js'
@@ -683,4 +684,58 @@ test('piping into head -n 1 ends quietly', async t => {
     assert.equal(stdout.trim().split('\n').length, 1)
     assert.equal(JSON.parse(stdout).text, 'first')
     assert.doesNotMatch(stderr, /EPIPE|Error|at /)
+})
+
+test('the examples of `zapo logs --help` work as pasted (a store with tenant-42, a test server in the environment)', async t => {
+    const sandbox = await startTestSandbox(t)
+    const dir = tempDir(t)
+    const jid = await pairInto(t, sandbox, join(dir, 'zapo.sqlite'), 'tenant-42')
+    // `zapo` on the PATH is this build
+    const bin = join(dir, 'bin')
+    mkdirSync(bin)
+    writeFileSync(join(bin, 'zapo'), `#!/bin/sh\nexec '${process.execPath}' '${ZAPO_BIN}' "$@"\n`, {
+        mode: 0o755
+    })
+    const help = await runZapo(['logs', '--help'])
+    const examples = help.stdout
+        .slice(help.stdout.indexOf('Examples:'))
+        .split('\n')
+        .map(line => /^ {2}(zapo logs.*?)(?: +#.*)?$/.exec(line)?.[1])
+        .filter(Boolean)
+    assert.ok(examples.length >= 5, help.stdout)
+    for (const example of examples) {
+        // `exec`: the shell becomes zapo (the shim execs node), which gets the Ctrl-C itself
+        const child = spawn('sh', ['-c', `exec ${example}`], {
+            cwd: dir,
+            detached: true,
+            env: {
+                ...process.env,
+                ...Object.fromEntries(Object.keys(CLEAN_ZAPO_ENV).map(k => [k, ''])),
+                PATH: `${bin}:${process.env.PATH}`,
+                ZAPO_SERVER: sandbox.url,
+                ZAPO_SERVER_ROOT_CA: sandbox.rootCa,
+                NO_COLOR: '1'
+            },
+            stdio: ['ignore', 'pipe', 'pipe']
+        })
+        let stdout = ''
+        let stderr = ''
+        child.stdout.on('data', c => (stdout += c))
+        child.stderr.on('data', c => (stderr += c))
+        const done = new Promise(resolve => child.on('close', code => resolve(code)))
+        t.after(() => child.exitCode === null && process.kill(-child.pid, 'SIGKILL'))
+        await sandbox.waitFor('login', e => e.jid === jid, 20_000)
+        await sandbox.waitForDevice(jid)
+        await new Promise(resolve => setTimeout(resolve, 300))
+        child.kill('SIGINT')
+        const code = await done
+        assert.equal(code, 0, `${example}\n${stderr}`)
+        const out = example.includes('> events.txt')
+            ? readFileSync(join(dir, 'events.txt'), 'utf8')
+            : stdout
+        if (example.includes('--json')) assert.match(out, /"type":"connection","status":"open"/)
+        else if (!example.includes('--type')) assert.match(out, /connection +connected/, example)
+        if (example.includes('--log-level info'))
+            assert.match(stderr, /^\d\d:\d\d:\d\d {2}info {10}wa client connect start/m, stderr)
+    }
 })
