@@ -201,13 +201,22 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
         reconnectLines: options.types === null || options.types.has('reconnect')
     })
 
-    const stopLine = (record: EventRecord) =>
+    // why a session ended, on stderr: its code for people, zapo-js's reason name beside it with
+    // --json (the name the `stopped` record carries)
+    const stopLine = (record: EventRecord) => {
+        const code = typeof record.code === 'number' ? record.code : null
+        const why = io.json
+            ? ` (${String(record.reason)}${code !== null ? ` ${code}` : ''})`
+            : code !== null
+              ? ` (${code})`
+              : ''
         note(
             io,
             p.error(
-                `zapo: ${record.session}: ${String(record.summary)}${typeof record.code === 'number' ? ` (${record.code})` : ''}: ${String(record.hint)}`
+                `zapo: ${record.session}: ${String(record.summary)}${why}: ${String(record.hint)}`
             )
         )
+    }
     const onRecord = (record: EventRecord) => {
         if (record.type === 'stopped') stopLine(record)
         if (io.json) {

@@ -551,7 +551,7 @@ for (const [fault, exit, reason, pattern] of [
         'force_logout',
         10,
         'stream_error_force_logout',
-        /^zapo: t1: the server logged the device out \(516\): re-pair the device: zapo pair --session t1$/
+        /^zapo: t1: the server logged the device out \(stream_error_force_logout 516\): re-pair the device: zapo pair --session t1$/
     ],
     ['not_authorized', 10, 'failure_not_authorized', /not authorised.*zapo pair --session t1/],
     [
@@ -738,4 +738,29 @@ test('the examples of `zapo logs --help` work as pasted (a store with tenant-42,
         if (example.includes('--log-level info'))
             assert.match(stderr, /^\d\d:\d\d:\d\d {2}info {10}wa client connect start/m, stderr)
     }
+})
+
+test('human mode: a fatal close reads as words on both streams (no protocol names)', async t => {
+    const { sandbox, jids, base } = await setup(t)
+    const run = tail(t, [...base, '--session', 't1'])
+    await run.waitFor(line => / +connection +connected$/.test(line))
+    await sandbox.waitForDevice(jids.t1)
+    await sandbox.fault(jids.t1, 'replaced')
+    const { code, stderr, lines } = await run.done
+    assert.equal(code, 11, stderr)
+    assert.ok(
+        lines.some(l =>
+            /^\d\d:\d\d:\d\d +connection +connection closed: replaced by another connection$/.test(
+                l
+            )
+        ),
+        lines.join('\n')
+    )
+    const stop = stderr.split('\n').filter(l => l.startsWith('zapo: t1:'))
+    assert.deepEqual(stop.length, 1, stderr)
+    assert.match(
+        stop[0],
+        /^zapo: t1: replaced by another connection with the same credentials: stop the other app/
+    )
+    assert.doesNotMatch(stderr + lines.join('\n'), /stream_error|\[fatal\]/)
 })
