@@ -101,12 +101,12 @@ export function register(program: Command): void {
         .action(handle<LogsFlags>(runLogsCommand))
 }
 
-interface Prepared {
+export interface Prepared {
     readonly options: LogsOptions
     readonly logLevel: LogLevelName
 }
 
-async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
+export async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
     const [{ parseEventTypes, normalizeJidFlag }, { parseLogLevel, DEFAULT_LOG_LEVEL }] =
         await Promise.all([import('../ops/event-json.js'), import('../client/logger.js')])
     const given = flags.session ?? []
