@@ -13,12 +13,12 @@
  */
 
 import { palette, type Palette } from './color.js'
+import { localTime } from './event-line.js'
 import { fit } from './format.js'
 
-/** Local wall-clock time, HH:MM:SS: the one time style of the sandbox log. */
-export function localClock(at: Date = new Date()): string {
-    const pad = (n: number) => String(n).padStart(2, '0')
-    return `${pad(at.getHours())}:${pad(at.getMinutes())}:${pad(at.getSeconds())}`
+/** Local wall-clock time, HH:MM:SS: zapo's one time style for people (event-line.ts). */
+function localClock(at: Date = new Date()): string {
+    return localTime(at.getTime())
 }
 
 /** A value single-quoted for sh (embedded quotes escaped): pasted, it is one word, verbatim. */
