@@ -94,7 +94,8 @@ export function createQrScreen(io: Io, options: QrScreenOptions): QrScreen {
         const width = columns - 1
         return [
             fit(
-                `${p.warn('test server')} ${options.server ?? ''} ${p.dim('(not WhatsApp)')}`,
+                // a URL is named as the test server it is; a label ("in-process sandbox") as is
+                `${(options.server ?? '').includes('://') ? `${p.warn('test server')} ` : ''}${options.server ?? ''} ${p.dim('(not WhatsApp)')}`,
                 width
             ),
             fit(
