@@ -246,4 +246,33 @@ describe('zapo sandbox and zapo pair in terminals', { concurrency: 2 }, () => {
         assert.doesNotMatch(state, /T/, `the background sandbox was stopped (${state})`)
         assert.match(readFileSync(join(cwd, 'bg.txt'), 'utf8'), /^export ZAPO_SERVER=/m)
     })
+
+    test('pairing code at 80×24: zapo pair --phone shows it, typed into the sandbox terminal it pairs', async t => {
+        if (!tmuxAvailable()) return t.skip('tmux is not installed (apt-get install tmux)')
+        const cwd = tempDir(t)
+        const url = `sqlite:${join(cwd, 'code.sqlite')}`
+        const { term: sandbox, screen } = await sandboxTerminal(t, { cwd, columns: 80, rows: 24 })
+        const pair = openTerminal(t, { cwd, columns: 80, rows: 24 })
+        paste(pair, exportCommand(screen))
+        await pair.clear()
+        pair.run(
+            zapoCommand(['pair', '-s', 'bycode', '--store', url, '--phone', '+1 555 010 0000'])
+        )
+        const shown = await pair.waitFor(/^ {2}([1-9A-Z]{4}-[1-9A-Z]{4})$/m, 'the pairing code')
+        assert.match(shown, /type the code\s+into the terminal running zapo sandbox/)
+        assert.doesNotMatch(shown, /On the phone: WhatsApp/)
+        await sandbox.waitFor(
+            /code {8}#\d+ asked for a pairing code for \+15550100000: type/,
+            'the code line'
+        )
+        const [, code] = /^ {2}([1-9A-Z]{4}-[1-9A-Z]{4})$/m.exec(shown)
+        paste(sandbox, [code])
+        assert.equal(await pair.exitCode(), 0, pair.history())
+        assert.match(await meJidOf(url, 'bycode'), /^15550100000:\d+@s\.whatsapp\.net$/)
+        await sandbox.waitFor(
+            /paired {6}15550100000:\d+@s\.whatsapp\.net by code/,
+            'the paired line'
+        )
+        assert.deepEqual(overlongLines(pair.joined(), 80), [])
+    })
 })
