@@ -237,7 +237,7 @@ describe('zapo sandbox and zapo pair in terminals', { concurrency: 2 }, () => {
         const cwd = tempDir(t)
         const term = openTerminal(t, { cwd, columns: 80, rows: 24 })
         term.run(
-            `set -m; ${zapoCommand(['sandbox'])} > bg.txt & sleep 2; echo "STATE=$(ps -o stat= -p $!)"; kill $!; wait $!`
+            `set -m; ${zapoCommand(['sandbox'])} > bg.txt & until grep -q '^export' bg.txt; do sleep 0.2; done; sleep 1; echo "STATE=$(ps -o stat= -p $!)"; kill $!; wait $!`
         )
         const text = await term.waitFor(/^STATE=\S+/m, 'the state of the background job', {
             history: true
