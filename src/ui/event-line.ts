@@ -10,7 +10,7 @@
  */
 
 import { formatReconnect } from '../client/reconnect.js'
-import type { EventRecord } from '../ops/event-json.js'
+import type { EventRecord } from '../client/event-json.js'
 import { palette, type Palette } from './color.js'
 
 const TYPE_WIDTH = 12

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 
 import { REPO_ROOT, runZapo, ZAPO_BIN } from '../helpers/run.js'
-import { isStatusRecord } from '../../dist/ops/event-json.js'
+import { isStatusRecord } from '../../dist/client/event-json.js'
 import { openStore } from '../../dist/store/open.js'
 import { parseStoreUrl, singleStore } from '../../dist/store/address.js'
 import { pairWithQr, startTestSandbox, tempDir, newClient, nextEvent } from '../sandbox/helpers.js'

@@ -10,7 +10,7 @@ import {
     reconnectRecord,
     stoppedRecord,
     toEventRecord
-} from '../../dist/ops/event-json.js'
+} from '../../dist/client/event-json.js'
 import { classifyClose } from '../../dist/client/reasons.js'
 import { eventLineFormatter } from '../../dist/ui/event-line.js'
 
