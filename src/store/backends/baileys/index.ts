@@ -17,8 +17,8 @@ import { usageError, ZapoError } from '../../../errors.js'
 import type { BackendSpec, SpecSource } from '../../address.js'
 import type { ForeignSource } from '../foreign.js'
 import { foreignBackend, readOnlyRefusal } from '../foreign.js'
-import { realPathOf } from '../shared.js'
-import type { BackendAdapter, StoreIdentity } from '../types.js'
+import { pathIdentity, realPathOf } from '../shared.js'
+import type { BackendAdapter } from '../types.js'
 import { isBaileysFile, loadBaileysSession } from './folder.js'
 
 const TITLE = 'a Baileys auth folder'
@@ -48,7 +48,7 @@ export const baileysBackend: BackendAdapter<'baileys'> = {
     },
     exists: spec => existsSync(spec.target),
     unwritable: spec => readOnlyRefusal(spec, TITLE, 'be written'),
-    identityOf: spec => folderIdentity(spec),
+    identityOf: spec => pathIdentity('baileys', spec.target, { what: 'folder' }),
     probeDriver: async () => ({ ok: true, detail: '' }),
     classify: () => null,
     patternClears: false
@@ -188,26 +188,8 @@ function openFolder(spec: BackendSpec): ForeignSource {
             const folder = sessions.get(sessionId)
             return folder === undefined ? null : loadBaileysSession(folder, sessionId)
         },
-        identity: async () => folderIdentity(spec),
+        identity: async () => pathIdentity('baileys', spec.target, { what: 'folder' }),
         close: async () => {}
-    }
-}
-
-function folderIdentity(spec: BackendSpec): StoreIdentity {
-    let instance = `path:${spec.target}`
-    try {
-        const st = statSync(spec.target)
-        instance = `${st.dev}:${st.ino}`
-    } catch {
-        // a folder that does not exist yet is named by its path
-    }
-    return {
-        kind: 'baileys',
-        instance,
-        scope: '',
-        namespace: '',
-        overlap: 'equal',
-        basis: 'folder (device and inode)'
     }
 }
 

@@ -15,7 +15,13 @@ import { usageError, ZapoError } from '../../../errors.js'
 import type { BackendSpec, SpecSource } from '../../address.js'
 import type { ForeignSource } from '../foreign.js'
 import { foreignBackend, readOnlyRefusal } from '../foreign.js'
-import { connectError, CONNECT_TIMEOUT_MS, requireDriver, socketErrorClass } from '../shared.js'
+import {
+    connectError,
+    CONNECT_TIMEOUT_MS,
+    pathIdentity,
+    requireDriver,
+    socketErrorClass
+} from '../shared.js'
 import type { BackendAdapter, StoreIdentity } from '../types.js'
 import { loadWhatsmeowDevice, sessionIdOf, type Query } from './device.js'
 
@@ -49,8 +55,7 @@ export const whatsmeowBackend: BackendAdapter<'whatsmeow'> = {
     },
     exists: spec => (spec.target.startsWith(PG_PREFIX) ? null : existsSync(spec.target)),
     unwritable: spec => readOnlyRefusal(spec, TITLE, 'be written'),
-    identityOf: spec =>
-        spec.target.startsWith(PG_PREFIX) ? urlIdentity(spec) : fileIdentity(spec),
+    identityOf: spec => identityOf(spec),
     probeDriver: async () => ({ ok: true, detail: '' }),
     classify: () => null,
     patternClears: false
@@ -273,8 +278,7 @@ async function openWhatsmeow(spec: BackendSpec): Promise<ForeignSource> {
                     ? null
                     : loadWhatsmeowDevice(reader.query, jid, sessionId, spec.display)
             },
-            identity: async () =>
-                spec.target.startsWith(PG_PREFIX) ? urlIdentity(spec) : fileIdentity(spec),
+            identity: async () => identityOf(spec),
             close: () => reader.close()
         }
     } catch (error) {
@@ -283,22 +287,11 @@ async function openWhatsmeow(spec: BackendSpec): Promise<ForeignSource> {
     }
 }
 
-function fileIdentity(spec: BackendSpec): StoreIdentity {
-    let instance = `path:${spec.target}`
-    try {
-        const st = statSync(spec.target)
-        instance = `${st.dev}:${st.ino}`
-    } catch {
-        // a file that does not exist is named by its path
-    }
-    return {
-        kind: 'whatsmeow',
-        instance,
-        scope: '',
-        namespace: '',
-        overlap: 'equal',
-        basis: 'file (device and inode)'
-    }
+/** The PostgreSQL server and database, or the file (shared.ts, pathIdentity). */
+function identityOf(spec: BackendSpec): StoreIdentity {
+    return spec.target.startsWith(PG_PREFIX)
+        ? urlIdentity(spec)
+        : pathIdentity('whatsmeow', spec.target, { what: 'file' })
 }
 
 function urlIdentity(spec: BackendSpec): StoreIdentity {
