@@ -13,12 +13,12 @@ import { validateSessionId } from '../context.js'
 import { usageError } from '../errors.js'
 import { claimInterrupts } from '../interrupt.js'
 import { note, printJson, printLine, type Io } from '../output.js'
-import { DURABLE_DOMAINS, type DurableDomain } from '../store/address.js'
+import { DURABLE_DOMAINS, type DurableDomain, type StoreSpec } from '../store/address.js'
 import { palette } from '../ui/color.js'
 import type { Encryption } from '../export/age.js'
 import type { InputFile } from '../export/files.js'
 import type { ExportCounts } from '../export/format.js'
-import { addShardOptions, parseShardFlags, type ShardFlags } from '../util/shard.js'
+import { addShardOptions, parseShardFlags, type Shard, type ShardFlags } from '../util/shard.js'
 import type { ExportOptions, ExportResult } from '../ops/export.js'
 import { oneSession } from './session-choice.js'
 
@@ -173,7 +173,26 @@ export async function exportEncryption(
     return withFactor(second)
 }
 
-async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<number> {
+export interface ExportCommandOptions {
+    readonly store: StoreSpec
+    /** the file to write, or null for stdout (-o -) */
+    readonly output: string | null
+    /** the sessions named with --session, or null: the store's only session (or a picker) */
+    readonly sessionIds: readonly string[] | null
+    readonly all: boolean
+    readonly shard: Shard | null
+    readonly domains: DurableDomain[]
+    readonly armor: boolean
+    readonly force: boolean
+    /** the files the export must never overwrite: the store's, the passphrase and recipients files */
+    readonly inputs: readonly InputFile[]
+}
+
+/**
+ * Flags → typed options. A target that is one of the inputs, lies in a foreign store being read,
+ * or exists without --force is refused here, before a passphrase is asked for.
+ */
+export async function prepare(flags: ExportFlags, ctx: CliContext): Promise<ExportCommandOptions> {
     const io = ctx.io
     if (flags.output === undefined || flags.output === '')
         throw usageError('no output file: pass -o FILE (or -o - for stdout)')
@@ -190,7 +209,7 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
     if (flags.all && (flags.session ?? []).length > 0)
         throw usageError('--all and --session exclude each other: pass one of them')
     const shard = parseShardFlags(flags, flags.all ? null : '--all')
-    const ids = flags.all
+    const sessionIds = flags.all
         ? []
         : (flags.session ?? []).length > 0
           ? flags.session!.map(id => validateSessionId(id))
@@ -220,19 +239,38 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
             )
         refuseExisting(flags.output, flags.force === true)
     }
+    return {
+        store,
+        output: toStdout ? null : flags.output,
+        sessionIds,
+        all: flags.all === true,
+        shard,
+        domains,
+        armor: flags.armor === true,
+        force: flags.force === true,
+        inputs
+    }
+}
+
+async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<number> {
+    const io = ctx.io
+    const prepared = await prepare(flags, ctx)
+    const { store, output } = prepared
+    const toStdout = output === null
     // before the passphrase: the store's only session, or a picker / the ids in the error
-    const sessionIds = ids ?? [await oneSession(ctx, undefined, store)]
+    const sessionIds = prepared.sessionIds ?? [await oneSession(ctx, undefined, store)]
     const encryption = await exportEncryption(flags, ctx, toStdout)
     const options: ExportOptions = {
         store,
         sessionIds,
-        ...(flags.all ? { all: true, shard } : {}),
-        domains,
+        ...(prepared.all ? { all: true, shard: prepared.shard } : {}),
+        domains: prepared.domains,
         encryption,
-        armor: flags.armor === true,
-        target: toStdout
-            ? { kind: 'stream', write: chunk => writeStdout(io, chunk) }
-            : { kind: 'file', path: flags.output, force: flags.force === true, inputs }
+        armor: prepared.armor,
+        target:
+            output === null
+                ? { kind: 'stream', write: chunk => writeStdout(io, chunk) }
+                : { kind: 'file', path: output, force: prepared.force, inputs: prepared.inputs }
     }
     const { runExport } = await import('../ops/export.js')
     const signal = claimInterrupts(io, {

@@ -12,7 +12,7 @@ import { EXIT_CODES, usageError } from '../errors.js'
 import { claimInterrupts } from '../interrupt.js'
 import { note, printJson, printLine } from '../output.js'
 import { palette } from '../ui/color.js'
-import type { LogoutResult, LogoutTarget } from '../ops/logout.js'
+import type { LogoutOptions, LogoutResult, LogoutTarget } from '../ops/logout.js'
 
 interface LogoutFlags {
     readonly session?: string
@@ -86,10 +86,16 @@ export function register(program: Command): void {
         .action(handle<LogoutFlags>(runLogoutCommand))
 }
 
-async function runLogoutCommand(flags: LogoutFlags, ctx: CliContext): Promise<number> {
+export interface LogoutCommandOptions extends LogoutOptions {
+    /** --yes: no confirmation (without a terminal it is required) */
+    readonly yes: boolean
+}
+
+/** Flags → typed options. Never a default session; without --yes a terminal to ask on. */
+export async function prepare(flags: LogoutFlags, ctx: CliContext): Promise<LogoutCommandOptions> {
     const sessionId = ctx.sessionId(flags.session)
     const yes = flags.yes === true
-    const { canPrompt, confirm } = await import('../ui/prompts.js')
+    const { canPrompt } = await import('../ui/prompts.js')
     if (!yes && !canPrompt(ctx.io)) {
         throw usageError(
             `logout unlinks ${sessionId} for good and needs a confirmation: pass --yes (there is no terminal to ask on)`
@@ -100,36 +106,40 @@ async function runLogoutCommand(flags: LogoutFlags, ctx: CliContext): Promise<nu
     if (timeoutMs <= 0) throw usageError('--timeout must be longer than 0: use e.g. 30s')
     const server = ctx.server(flags)
     const store = ctx.storeSpec()
-    const c = palette(ctx.io.colorOut)
-    const [{ runLogout }, { clientLogger }] = await Promise.all([
-        import('../ops/logout.js'),
-        import('./check.js')
-    ])
+    const { clientLogger } = await import('./check.js')
     const logging = await clientLogger(ctx, flags.logLevel)
+    return { store, sessionId, server, timeoutMs, waitMs: ctx.waitMs, ...logging, yes }
+}
+
+async function runLogoutCommand(flags: LogoutFlags, ctx: CliContext): Promise<number> {
+    const { yes, ...options } = await prepare(flags, ctx)
+    const { server } = options
+    const c = palette(ctx.io.colorOut)
+    const [{ runLogout }, { confirm }] = await Promise.all([
+        import('../ops/logout.js'),
+        import('../ui/prompts.js')
+    ])
     const signal = claimInterrupts(ctx.io, {
         stopping:
             'disconnecting; nothing is removed unless the server was already asked to remove the device (then the logout finishes)',
         forced: 'if the server had been asked to remove the device, run zapo logout again to remove its stored state'
     })
-    const result = await runLogout(
-        { store, sessionId, server, timeoutMs, waitMs: ctx.waitMs, ...logging },
-        {
-            confirm: async (target: LogoutTarget) => {
-                const where = server ? `the test server ${server.url}` : 'WhatsApp'
-                note(
-                    ctx.io,
-                    `zapo: logging out ${target.sessionId} (${target.jid}) in ${target.store} through ${where}: the device leaves the phone's linked devices and its stored state is removed; an app running with this session is disconnected`
-                )
-                if (yes) return true
-                return confirm({
-                    message: `Log out ${target.sessionId} (${target.jid}) for good?`,
-                    initialValue: false
-                })
-            },
-            onProgress: line => note(ctx.io, `zapo: ${line}`),
-            signal
-        }
-    )
+    const result = await runLogout(options, {
+        confirm: async (target: LogoutTarget) => {
+            const where = server ? `the test server ${server.url}` : 'WhatsApp'
+            note(
+                ctx.io,
+                `zapo: logging out ${target.sessionId} (${target.jid}) in ${target.store} through ${where}: the device leaves the phone's linked devices and its stored state is removed; an app running with this session is disconnected`
+            )
+            if (yes) return true
+            return confirm({
+                message: `Log out ${target.sessionId} (${target.jid}) for good?`,
+                initialValue: false
+            })
+        },
+        onProgress: line => note(ctx.io, `zapo: ${line}`),
+        signal
+    })
     if (ctx.io.json) {
         printJson(ctx.io, { ...result, exitCode: EXIT_CODES[result.result] })
     } else {

@@ -114,9 +114,12 @@ export function register(program: Command): void {
 export interface MigrateCommandOptions extends MigrateOptions {
     /** no session was named anywhere: every session, the plan shown (and asked on a terminal) */
     readonly everyByDefault: boolean
+    /** --yes: every session by default without asking on a terminal */
+    readonly yes: boolean
 }
 
-export function parseMigrateFlags(flags: MigrateFlags, ctx: CliContext): MigrateCommandOptions {
+/** Flags → typed options (exported for tests of the option parsing). */
+export function prepare(flags: MigrateFlags, ctx: CliContext): MigrateCommandOptions {
     if (!flags.from)
         throw usageError('no source store: pass --from STORE (a URL, backend name or .sqlite path)')
     if (!flags.to)
@@ -147,6 +150,7 @@ export function parseMigrateFlags(flags: MigrateFlags, ctx: CliContext): Migrate
                   ? [named]
                   : ids.map(id => validateSessionId(id)),
         everyByDefault,
+        yes: flags.yes === true,
         shard: parseShardFlags(flags, flags.all || everyByDefault ? null : '--all'),
         domains: parseDomains(flags.domains, flags.archive === true),
         archive: parseArchiveDomains(flags.domains, flags.archive === true),
@@ -197,7 +201,7 @@ export function parseArchiveDomains(value: string | undefined, archive: boolean)
 }
 
 async function migrate(flags: MigrateFlags, ctx: CliContext): Promise<number> {
-    const options = parseMigrateFlags(flags, ctx)
+    const options = prepare(flags, ctx)
     const io = ctx.io
     const signal = claimInterrupts(io, {
         stopping: 'finishing the current batch; run the same command again to resume',
@@ -213,7 +217,7 @@ async function migrate(flags: MigrateFlags, ctx: CliContext): Promise<number> {
                 warnLive(io, plan)
                 if (options.mode === 'dry-run') return
                 if (!io.json) note(io, describePlan(plan))
-                if (options.everyByDefault && flags.yes !== true) await goAhead(io, plan)
+                if (options.everyByDefault && !options.yes) await goAhead(io, plan)
             },
             onProgress: p => progress?.update(p),
             onSession: outcome => progress?.session(outcome)

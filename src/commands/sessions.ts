@@ -18,6 +18,8 @@ import type { SessionSummary } from '../ops/sessions.js'
 import type { SessionCounts } from '../store/records.types.js'
 import { palette } from '../ui/color.js'
 import { relativeTime, renderTable, shortDuration, type TableColumn } from '../ui/format.js'
+import type { StoreSpec } from '../store/address.js'
+import { addShardOptions, parseShardFlags, type Shard, type ShardFlags } from '../util/shard.js'
 
 interface ListFlags extends ShardFlags {
     readonly wide?: boolean
@@ -27,7 +29,27 @@ interface ListFlags extends ShardFlags {
 interface RmFlags {
     readonly yes?: boolean
 }
-import { addShardOptions, parseShardFlags, type ShardFlags } from '../util/shard.js'
+
+/** The flags of either subcommand, told apart by `command` (rm's <id> argument rides along). */
+export type SessionsFlags =
+    | ({ readonly command: 'list' } & ListFlags)
+    | ({ readonly command: 'rm'; readonly id: string } & RmFlags)
+
+export type SessionsOptions =
+    | {
+          readonly command: 'list'
+          readonly store: StoreSpec
+          readonly shard: Shard | null
+          readonly wide: boolean
+          readonly quiet: boolean
+      }
+    | {
+          readonly command: 'rm'
+          readonly store: StoreSpec
+          readonly sessionId: string
+          /** no --yes: ask on the terminal first */
+          readonly confirm: boolean
+      }
 
 export function register(program: Command): void {
     const sessions = program.command('sessions').description('the sessions a store holds')
@@ -48,7 +70,9 @@ export function register(program: Command): void {
                 "  zapo sessions list | awk -F'\\t' '$2 == \"yes\" {print $1}'\n" +
                 '  zapo sessions list -q | xargs -n1 zapo check --session'
         )
-    addShardOptions(list).action(handle<ListFlags>(listCommand))
+    addShardOptions(list).action(
+        handle<ListFlags>(async (flags, ctx) => run({ ...flags, command: 'list' }, ctx))
+    )
     sessions
         .command('rm')
         .alias('remove')
@@ -67,12 +91,48 @@ export function register(program: Command): void {
                 '  zapo sessions rm demo\n' +
                 '  zapo sessions rm tenant-42 --store postgres --yes'
         )
-        .action(handle<RmFlags>(rmCommand))
+        .action(
+            handle<RmFlags>(async (flags, ctx, args) =>
+                run({ ...flags, command: 'rm', id: args[0] ?? '' }, ctx)
+            )
+        )
 }
 
-async function listCommand(flags: ListFlags, ctx: CliContext): Promise<void> {
+/** Flags → typed options; rm never has a default session and, without --yes, needs a terminal. */
+export async function prepare(flags: SessionsFlags, ctx: CliContext): Promise<SessionsOptions> {
+    if (flags.command === 'list') {
+        const store = ctx.storeSpec()
+        return {
+            command: 'list',
+            store,
+            shard: parseShardFlags(flags),
+            wide: flags.wide === true,
+            quiet: flags.quiet === true
+        }
+    }
+    const sessionId = validateSessionId(flags.id)
     const store = ctx.storeSpec()
-    const shard = parseShardFlags(flags)
+    const confirm = flags.yes !== true
+    if (confirm) {
+        const { canPrompt } = await import('../ui/prompts.js')
+        if (!canPrompt(ctx.io))
+            throw usageError(
+                `zapo sessions rm deletes stored credentials and needs confirmation: pass --yes (no terminal to ask on${ctx.io.json ? ', or --json' : ''})`
+            )
+    }
+    return { command: 'rm', store, sessionId, confirm }
+}
+
+async function run(flags: SessionsFlags, ctx: CliContext): Promise<void> {
+    const options = await prepare(flags, ctx)
+    return options.command === 'list' ? listCommand(options, ctx) : rmCommand(options, ctx)
+}
+
+async function listCommand(
+    options: Extract<SessionsOptions, { command: 'list' }>,
+    ctx: CliContext
+): Promise<void> {
+    const { store, shard } = options
     const { runSessionsList } = await import('../ops/sessions.js')
     const result = await runSessionsList({ store, shard })
     const io = ctx.io
@@ -113,16 +173,16 @@ async function listCommand(flags: ListFlags, ctx: CliContext): Promise<void> {
         })
         return
     }
-    if (flags.quiet) {
+    if (options.quiet) {
         for (const s of result.sessions) printLine(io, s.id)
         return
     }
     if (result.sessions.length === 0) return
     if (!io.stdout.isTTY) {
-        for (const s of result.sessions) printLine(io, tsvLine(s, flags.wide === true))
+        for (const s of result.sessions) printLine(io, tsvLine(s, options.wide))
         return
     }
-    printTable(io, result.store, result.sessions, flags.wide === true)
+    printTable(io, result.store, result.sessions, options.wide)
 }
 
 /** Paired state in one word, the same in the table and the TSV. */
@@ -254,17 +314,12 @@ export function describeSessionCounts(c: SessionCounts): string {
     return parts.length > 0 ? parts.join(', ') : 'nothing'
 }
 
-async function rmCommand(flags: RmFlags, ctx: CliContext, args: readonly string[]): Promise<void> {
-    const sessionId = validateSessionId(args[0] ?? '')
+async function rmCommand(
+    options: Extract<SessionsOptions, { command: 'rm' }>,
+    ctx: CliContext
+): Promise<void> {
+    const { store, sessionId } = options
     const io = ctx.io
-    const store = ctx.storeSpec()
-    const { canPrompt, confirm } = await import('../ui/prompts.js')
-    const asks = flags.yes !== true
-    if (asks && !canPrompt(io)) {
-        throw usageError(
-            `zapo sessions rm deletes stored credentials and needs confirmation: pass --yes (no terminal to ask on${io.json ? ', or --json' : ''})`
-        )
-    }
     const { previewSessionRemoval, removeSession, isEmpty } = await import('../ops/sessions-rm.js')
     const preview = await previewSessionRemoval(store, sessionId)
     const e = palette(io.colorErr)
@@ -281,7 +336,8 @@ async function rmCommand(flags: RmFlags, ctx: CliContext, args: readonly string[
                 )
             )
     }
-    if (asks) {
+    if (options.confirm) {
+        const { confirm } = await import('../ui/prompts.js')
         const ok = await confirm({ message: `Remove ${sessionId} from ${store.label}?` })
         if (!ok) throw new ZapoError('DECLINED', `not removed: ${sessionId} is unchanged`)
     }
