@@ -21,6 +21,7 @@ import {
     type CloseClassification,
     type CloseEventLike
 } from './reasons.js'
+import { formatDuration } from '../util/duration.js'
 
 export interface ReconnectPolicyOptions {
     /** first backoff step (default 1 s) */
@@ -204,10 +205,7 @@ export const KEEP_STORE_ON_CLOSE: Readonly<Required<StoreClearOptions>> = Object
 
 /** "4s", "1.5s", "250ms", "now": how the delay reads in a human line. */
 export function formatDelay(ms: number): string {
-    if (ms <= 0) return 'now'
-    if (ms < 1_000) return `${ms}ms`
-    const seconds = ms / 1_000
-    return `${Number.isInteger(seconds) || seconds >= 10 ? Math.round(seconds) : seconds.toFixed(1)}s`
+    return ms <= 0 ? 'now' : formatDuration(ms)
 }
 
 /** The human line of a reconnect decision: `reconnecting in 4s (attempt 3): stream_error_other`. */

@@ -17,7 +17,8 @@ import { note, printJson, printLine, type Io } from '../output.js'
 import type { SessionSummary } from '../ops/sessions.js'
 import type { SessionCounts } from '../store/records.types.js'
 import { palette } from '../ui/color.js'
-import { relativeTime, renderTable, shortDuration, type TableColumn } from '../ui/format.js'
+import { relativeTime, renderTable, type TableColumn } from '../ui/format.js'
+import { formatDuration } from '../util/duration.js'
 import type { StoreSpec } from '../store/address.js'
 import { addShardOptions, parseShardFlags, type Shard, type ShardFlags } from '../util/shard.js'
 
@@ -268,7 +269,7 @@ function printTable(
                 value: s =>
                     s.signedPreKey === null
                         ? p.error('missing')
-                        : `#${s.signedPreKey.keyId}${s.signedPreKey.rotatedAt ? ` ${shortDuration(now - Date.parse(s.signedPreKey.rotatedAt))} old` : ''}`
+                        : `#${s.signedPreKey.keyId}${s.signedPreKey.rotatedAt ? ` ${formatDuration(Math.max(0, now - Date.parse(s.signedPreKey.rotatedAt)))} old` : ''}`
             },
             ...COUNT_COLUMNS.map(([header, value]) => ({
                 header,
