@@ -15,9 +15,10 @@ import { claimInterrupts } from '../interrupt.js'
 import { note, printJson, printLine, type Io } from '../output.js'
 import { DURABLE_DOMAINS, type DurableDomain, type StoreSpec } from '../store/address.js'
 import { palette } from '../ui/color.js'
+import { describeCounts } from '../ui/counts.js'
+import { formatBytes } from '../ui/format.js'
 import type { Encryption } from '../export/age.js'
 import type { InputFile } from '../export/files.js'
-import type { ExportCounts } from '../export/format.js'
 import { addShardOptions, parseShardFlags, type Shard, type ShardFlags } from '../util/shard.js'
 import type { ExportOptions, ExportResult } from '../ops/export.js'
 import { oneSession } from './session-choice.js'
@@ -296,37 +297,6 @@ function writeStdout(io: Io, chunk: Uint8Array): Promise<void> {
     return new Promise((resolve, reject) => {
         io.stdout.write(chunk, error => (error ? reject(error) : resolve()))
     })
-}
-
-export function formatBytes(bytes: number): string {
-    if (bytes < 1024) return `${bytes} B`
-    if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} kB`
-    return `${(bytes / 1024 / 1024).toFixed(1)} MB`
-}
-
-export function describeCounts(counts: ExportCounts, domains: readonly DurableDomain[]): string {
-    const parts: string[] = []
-    const has = (d: DurableDomain): boolean => domains.includes(d)
-    if (has('auth')) parts.push(counts.credentials ? 'credentials' : 'no credentials')
-    if (has('signal'))
-        parts.push(
-            counts.registration
-                ? `registration${counts.signedPreKey ? ' + signed prekey' : ''}`
-                : 'no registration'
-        )
-    if (has('preKey')) parts.push(`${counts.preKeys} prekeys (${counts.preKeysUploaded} uploaded)`)
-    if (has('session')) parts.push(`${counts.signalSessions} signal sessions`)
-    if (has('identity')) parts.push(`${counts.identities} identities`)
-    if (has('senderKey'))
-        parts.push(
-            `${counts.senderKeys} sender keys, ${counts.senderKeyDistributions} distributions`
-        )
-    if (has('appState'))
-        parts.push(
-            `${counts.appStateSyncKeys} app-state keys, ${counts.appStateCollections} collections`
-        )
-    if (has('privacyToken')) parts.push(`${counts.privacyTokens} privacy tokens`)
-    return parts.join(' · ')
 }
 
 function printSummary(

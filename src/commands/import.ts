@@ -14,8 +14,9 @@ import { claimInterrupts } from '../interrupt.js'
 import { note, printJson, printLine, type Io } from '../output.js'
 import { DURABLE_DOMAINS } from '../store/address.js'
 import { palette } from '../ui/color.js'
+import { describeCounts } from '../ui/counts.js'
 import type { ImportOptions, ImportResult } from '../ops/import.js'
-import { describeCounts, PASSPHRASE_ENV } from './export.js'
+import { PASSPHRASE_ENV } from './export.js'
 
 interface ImportFlags {
     readonly session?: string

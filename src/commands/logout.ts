@@ -12,6 +12,7 @@ import { EXIT_CODES, usageError } from '../errors.js'
 import { claimInterrupts } from '../interrupt.js'
 import { note, printJson, printLine } from '../output.js'
 import { palette } from '../ui/color.js'
+import { countTable } from '../ui/counts.js'
 import type { LogoutOptions, LogoutResult, LogoutTarget } from '../ops/logout.js'
 
 interface LogoutFlags {
@@ -24,22 +25,6 @@ interface LogoutFlags {
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000
-
-/** The count fields in the order they are reported, with the durable domain that holds each. */
-const COUNT_ROWS = Object.freeze([
-    ['credentials', 'auth'],
-    ['registration', 'signal'],
-    ['signedPreKey', 'signal'],
-    ['preKeys', 'preKey'],
-    ['preKeysUploaded', 'preKey'],
-    ['signalSessions', 'session'],
-    ['identities', 'identity'],
-    ['senderKeys', 'senderKey'],
-    ['senderKeyDistributions', 'senderKey'],
-    ['appStateSyncKeys', 'appState'],
-    ['appStateCollections', 'appState'],
-    ['privacyTokens', 'privacyToken']
-] as const)
 
 export function register(program: Command): void {
     program
@@ -170,19 +155,11 @@ function render(result: LogoutResult, ctx: CliContext, c: ReturnType<typeof pale
               ? 'zapo removed its stored state (the server kept the stream open)'
               : 'nothing was removed'
     printLine(io, `logged out ${who}: ${how}; ${by}`)
-    printLine(
-        io,
-        `  ${'records'.padEnd(24)} ${'domain'.padEnd(13)} ${'before'.padStart(7)} ${'after'.padStart(7)}`
-    )
-    for (const [field, domain] of COUNT_ROWS) {
-        const b = Number(result.before[field])
-        const a = Number(result.after[field])
-        if (b === 0 && a === 0) continue
-        printLine(
-            io,
-            `  ${field.padEnd(24)} ${domain.padEnd(13)} ${String(b).padStart(7)} ${String(a).padStart(7)}`
-        )
-    }
+    for (const line of countTable([
+        ['before', result.before],
+        ['after', result.after]
+    ]))
+        printLine(io, line)
     if (result.remaining.length > 0) {
         printLine(
             io,

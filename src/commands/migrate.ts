@@ -12,8 +12,9 @@ import type { CliContext } from '../context.js'
 import { parsePositiveInt, validateSessionId } from '../context.js'
 import { usageError, ZapoError } from '../errors.js'
 import { claimInterrupts } from '../interrupt.js'
-import { note, printJson, printLine, stderrColumns, type Io } from '../output.js'
-import { fit } from '../ui/format.js'
+import { note, printJson, printLine, type Io } from '../output.js'
+import { describeDomainRecords } from '../ui/counts.js'
+import { ProgressLine } from '../ui/progress.js'
 import { formatDuration } from '../util/duration.js'
 import {
     ARCHIVE_DOMAINS,
@@ -219,8 +220,8 @@ async function migrate(flags: MigrateFlags, ctx: CliContext): Promise<number> {
                 if (!io.json) note(io, describePlan(plan))
                 if (options.everyByDefault && !options.yes) await goAhead(io, plan)
             },
-            onProgress: p => progress?.update(p),
-            onSession: outcome => progress?.session(outcome)
+            onProgress: p => progress?.update(formatProgress(p)),
+            onSession: outcome => progress?.step(() => outcomeLine(outcome))
         })
     } finally {
         progress?.clear()
@@ -339,7 +340,7 @@ function printPlan(io: Io, plan: MigratePlan): void {
             io,
             `${colors.session(s.sessionId.padEnd(width))}  ${String(s.total).padStart(8)}  ${s.action === 'refuse' ? colors.warn(action) : action}${s.liveSince !== null ? colors.warn(' (looks live)') : ''}`
         )
-        const detail = plan.domains.map(d => `${d} ${s.records[d] ?? 0}`).join(', ')
+        const detail = describeDomainRecords(s.records, plan.domains)
         printLine(io, colors.dim(`${''.padEnd(width)}  ${''.padStart(8)}  ${detail}`))
         for (const line of s.notCarried)
             printLine(io, `${''.padEnd(width)}  ${''.padStart(8)}  not carried: ${line}`)
@@ -444,45 +445,9 @@ export function summary(result: MigrateResult): Record<string, unknown> {
     }
 }
 
-/** Progress on stderr: one redrawn line on a TTY, a plain line every few seconds otherwise. */
-class ProgressLine {
-    private lastPlain = 0
-    private drawn = false
-    private readonly tty: boolean
-
-    constructor(private readonly io: Io) {
-        this.tty = io.cursor
-    }
-
-    update(p: MigrateProgress): void {
-        const now = Date.now()
-        const text = formatProgress(p)
-        if (this.tty) {
-            // one terminal line, never wrapped: a wrapped line cannot be redrawn in place
-            this.io.stderr.write(`\r\x1b[2K${fit(text, stderrColumns(this.io) - 1)}`)
-            this.drawn = true
-            return
-        }
-        if (now - this.lastPlain < 2_000) return
-        this.lastPlain = now
-        note(this.io, text)
-    }
-
-    session(outcome: SessionOutcome): void {
-        if (this.tty) {
-            this.clear()
-            return
-        }
-        note(
-            this.io,
-            `session ${outcome.sessionId}: ${outcome.copied} records copied, ${outcome.verified === true ? 'verified' : outcome.verified === false ? 'MISMATCH' : 'not verified'}`
-        )
-    }
-
-    clear(): void {
-        if (this.tty && this.drawn) this.io.stderr.write('\r\x1b[2K')
-        this.drawn = false
-    }
+/** A session's line when it finished (without a terminal; on one the progress line clears). */
+function outcomeLine(outcome: SessionOutcome): string {
+    return `session ${outcome.sessionId}: ${outcome.copied} records copied, ${outcome.verified === true ? 'verified' : outcome.verified === false ? 'MISMATCH' : 'not verified'}`
 }
 
 /** No ETA is shown before the copy has run this long (a rate needs some batches behind it). */

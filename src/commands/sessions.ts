@@ -15,8 +15,8 @@ import { validateSessionId } from '../context.js'
 import { usageError, ZapoError } from '../errors.js'
 import { note, printJson, printLine, type Io } from '../output.js'
 import type { SessionSummary } from '../ops/sessions.js'
-import type { SessionCounts } from '../store/records.types.js'
 import { palette } from '../ui/color.js'
+import { COUNT_COLUMNS, describeCounts } from '../ui/counts.js'
 import { relativeTime, renderTable, type TableColumn } from '../ui/format.js'
 import { formatDuration } from '../util/duration.js'
 import type { StoreSpec } from '../store/address.js'
@@ -197,15 +197,6 @@ function pairedWord(s: SessionSummary): string {
             : 'no-creds'
 }
 
-const COUNT_COLUMNS: readonly (readonly [string, (c: SessionCounts) => string])[] = [
-    ['PREKEYS', c => `${c.preKeysUploaded}/${c.preKeys}`],
-    ['SESS', c => String(c.signalSessions)],
-    ['IDENT', c => String(c.identities)],
-    ['SENDERKEYS', c => `${c.senderKeys}/${c.senderKeyDistributions}`],
-    ['APPSTATE', c => `${c.appStateSyncKeys}/${c.appStateCollections}`],
-    ['TOKENS', c => String(c.privacyTokens)]
-]
-
 function tsvLine(s: SessionSummary, wide: boolean): string {
     const c = s.counts
     const cells = [
@@ -296,25 +287,6 @@ function jidUser(jid: string): string {
     return at < 0 ? jid : jid.slice(0, at)
 }
 
-/** Records per domain in words, for people: "30 prekeys (10 uploaded), 5 sessions, …". */
-export function describeSessionCounts(c: SessionCounts): string {
-    const parts = [
-        c.credentials ? 'credentials' : '',
-        c.registration || c.signedPreKey ? 'Signal registration' : '',
-        c.preKeys > 0 ? `${c.preKeys} prekeys` : '',
-        c.signalSessions > 0 ? `${c.signalSessions} Signal sessions` : '',
-        c.identities > 0 ? `${c.identities} identities` : '',
-        c.senderKeys + c.senderKeyDistributions > 0
-            ? `${c.senderKeys + c.senderKeyDistributions} sender keys`
-            : '',
-        c.appStateSyncKeys + c.appStateCollections > 0
-            ? `${c.appStateSyncKeys + c.appStateCollections} app-state records`
-            : '',
-        c.privacyTokens > 0 ? `${c.privacyTokens} privacy tokens` : ''
-    ].filter(Boolean)
-    return parts.length > 0 ? parts.join(', ') : 'nothing'
-}
-
 async function rmCommand(
     options: Extract<SessionsOptions, { command: 'rm' }>,
     ctx: CliContext
@@ -327,7 +299,7 @@ async function rmCommand(
     if (!io.json) {
         note(
             io,
-            `zapo: removing ${e.session(sessionId)}${preview.meJid ? ` (${e.jid(preview.meJid)})` : ''} from ${store.label}: ${describeSessionCounts(preview.counts)}`
+            `zapo: removing ${e.session(sessionId)}${preview.meJid ? ` (${e.jid(preview.meJid)})` : ''} from ${store.label}: ${describeCounts(preview.counts)}`
         )
         if (preview.meJid)
             note(
@@ -350,13 +322,13 @@ async function rmCommand(
     const p = palette(io.colorOut)
     printLine(
         io,
-        `${p.ok('removed')} ${p.session(sessionId)} from ${store.label}: ${describeSessionCounts(removal.before)}`
+        `${p.ok('removed')} ${p.session(sessionId)} from ${store.label}: ${describeCounts(removal.before)}`
     )
     if (!isEmpty(removal.after))
         note(
             io,
             e.warn(
-                `zapo: records were written meanwhile (${describeSessionCounts(removal.after)}): something is using the session; stop it and run zapo sessions rm ${sessionId} again`
+                `zapo: records were written meanwhile (${describeCounts(removal.after)}): something is using the session; stop it and run zapo sessions rm ${sessionId} again`
             )
         )
     if (removal.shared.length > 0)

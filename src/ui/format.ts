@@ -61,6 +61,13 @@ export function relativeTime(thenMs: number, nowMs: number = Date.now()): string
     return delta < 0 ? `in ${text}` : `${text} ago`
 }
 
+/** "512 B", "3.4 kB", "1.2 MB": a size for people (1 kB = 1024 bytes). */
+export function formatBytes(bytes: number): string {
+    if (bytes < 1024) return `${bytes} B`
+    if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} kB`
+    return `${(bytes / 1024 / 1024).toFixed(1)} MB`
+}
+
 /** Lines of "label  value" with the labels padded to one width. */
 export function keyValueLines(
     rows: readonly (readonly [string, string])[],
