@@ -4,7 +4,7 @@
  */
 
 import type { Command } from 'commander'
-import { sharedOption } from './options.js'
+import { assertCanConfirm, sharedOption } from './options.js'
 import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { EXIT_CODES, usageError, ZapoError } from '../errors.js'
@@ -63,13 +63,7 @@ export async function prepare(flags: ShowFlags, ctx: CliContext): Promise<CredsS
     const store = ctx.storeSpec()
     const reveal = flags.reveal === true
     const confirm = reveal && flags.yes !== true
-    if (confirm) {
-        const { canPrompt } = await import('../ui/prompts.js')
-        if (!canPrompt(ctx.io))
-            throw usageError(
-                `--reveal prints private keys and needs confirmation: pass --yes as well (no terminal to ask on${ctx.io.json ? ', or --json' : ''})`
-            )
-    }
+    if (confirm) await assertCanConfirm(ctx.io, '--reveal prints private keys')
     if (flags.yes === true && !reveal)
         throw usageError('--yes only applies to --reveal: add --reveal or drop --yes')
     return { store, session: flags.session, reveal, confirm }

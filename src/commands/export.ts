@@ -6,7 +6,7 @@
  */
 
 import type { Command } from 'commander'
-import { sharedOption } from './options.js'
+import { parseDomainList, sharedOption } from './options.js'
 import { collect, handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { validateSessionId } from '../context.js'
@@ -86,21 +86,10 @@ export function register(program: Command): void {
 }
 
 export function parseExportDomains(value: string | undefined): DurableDomain[] {
-    if (value === undefined) return [...DURABLE_DOMAINS]
-    const chosen = value
-        .split(',')
-        .map(d => d.trim())
-        .filter(d => d !== '')
-    if (chosen.length === 0)
-        throw usageError(`--domains is empty: pass some of ${DURABLE_DOMAINS.join(', ')}`)
-    for (const domain of chosen) {
-        if (!(DURABLE_DOMAINS as readonly string[]).includes(domain)) {
-            throw usageError(
-                `unknown domain "${domain}" in --domains: use ${DURABLE_DOMAINS.join(', ')}`
-            )
-        }
-    }
-    return DURABLE_DOMAINS.filter(d => chosen.includes(d))
+    const chosen = parseDomainList(value, DURABLE_DOMAINS)
+    return chosen === undefined
+        ? [...DURABLE_DOMAINS]
+        : DURABLE_DOMAINS.filter(d => chosen.includes(d))
 }
 
 export function parseWorkFactor(env: NodeJS.ProcessEnv): number | undefined {

@@ -4,7 +4,7 @@
  */
 
 import type { Command } from 'commander'
-import { helpFooter, sharedOption } from './options.js'
+import { assertCanConfirm, helpFooter, sharedOption } from './options.js'
 import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { parseDuration } from '../context.js'
@@ -80,12 +80,7 @@ export interface LogoutCommandOptions extends LogoutOptions {
 export async function prepare(flags: LogoutFlags, ctx: CliContext): Promise<LogoutCommandOptions> {
     const sessionId = ctx.sessionId(flags.session)
     const yes = flags.yes === true
-    const { canPrompt } = await import('../ui/prompts.js')
-    if (!yes && !canPrompt(ctx.io)) {
-        throw usageError(
-            `logout unlinks ${sessionId} for good and needs a confirmation: pass --yes (there is no terminal to ask on)`
-        )
-    }
+    if (!yes) await assertCanConfirm(ctx.io, `logout unlinks ${sessionId} for good`)
     const timeoutMs =
         flags.timeout !== undefined ? parseDuration(flags.timeout, '--timeout') : DEFAULT_TIMEOUT_MS
     if (timeoutMs <= 0) throw usageError('--timeout must be longer than 0: use e.g. 30s')

@@ -6,7 +6,7 @@
  */
 
 import type { Command } from 'commander'
-import { sharedOption } from './options.js'
+import { parseDomainList, sharedOption } from './options.js'
 import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { parsePositiveInt, validateSessionId } from '../context.js'
@@ -168,30 +168,11 @@ export function prepare(flags: MigrateFlags, ctx: CliContext): MigrateCommandOpt
 
 /** The durable domains to copy (all by default); archive domains are picked by parseArchiveDomains. */
 export function parseDomains(value: string | undefined, _archive = false): DurableDomain[] {
-    const durable: readonly string[] = DURABLE_DOMAINS
-    const archived: readonly string[] = ARCHIVE_DOMAINS
-    let chosen: string[]
-    if (value === undefined) {
-        chosen = [...DURABLE_DOMAINS]
-    } else {
-        chosen = value
-            .split(',')
-            .map(d => d.trim())
-            .filter(d => d !== '')
-        if (chosen.length === 0)
-            throw usageError(
-                `--domains is empty: pass some of ${[...durable, ...archived].join(', ')}`
-            )
-        for (const domain of chosen) {
-            if (!durable.includes(domain) && !archived.includes(domain)) {
-                throw usageError(
-                    `unknown domain "${domain}" in --domains: use ${[...durable, ...archived].join(', ')}`
-                )
-            }
-        }
-    }
+    const chosen = parseDomainList(value, [...DURABLE_DOMAINS, ...ARCHIVE_DOMAINS])
     // report in the canonical order, each once
-    return DURABLE_DOMAINS.filter(d => chosen.includes(d))
+    return chosen === undefined
+        ? [...DURABLE_DOMAINS]
+        : DURABLE_DOMAINS.filter(d => chosen.includes(d))
 }
 
 /** The archive domains to copy: all with --archive, else those named in --domains (default none). */

@@ -8,11 +8,11 @@
  */
 
 import type { Command } from 'commander'
-import { sharedOption } from './options.js'
+import { assertCanConfirm, sharedOption } from './options.js'
 import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { validateSessionId } from '../context.js'
-import { usageError, ZapoError } from '../errors.js'
+import { ZapoError } from '../errors.js'
 import { note, printJson, printLine, type Io } from '../output.js'
 import type { SessionSummary } from '../ops/sessions.js'
 import { palette } from '../ui/color.js'
@@ -114,13 +114,7 @@ export async function prepare(flags: SessionsFlags, ctx: CliContext): Promise<Se
     const sessionId = validateSessionId(flags.id)
     const store = ctx.storeSpec()
     const confirm = flags.yes !== true
-    if (confirm) {
-        const { canPrompt } = await import('../ui/prompts.js')
-        if (!canPrompt(ctx.io))
-            throw usageError(
-                `zapo sessions rm deletes stored credentials and needs confirmation: pass --yes (no terminal to ask on${ctx.io.json ? ', or --json' : ''})`
-            )
-    }
+    if (confirm) await assertCanConfirm(ctx.io, 'zapo sessions rm deletes stored credentials')
     return { command: 'rm', store, sessionId, confirm }
 }
 

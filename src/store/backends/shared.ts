@@ -8,7 +8,7 @@ import { timingSafeEqual } from 'node:crypto'
 import { realpathSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { basename, dirname, join } from 'node:path'
-import { ZapoError } from '../../errors.js'
+import { usageError, ZapoError } from '../../errors.js'
 import type { BackendSpec } from '../address.js'
 import type { AnyDomain } from '../domains.js'
 import type { BackendKind } from './registry.js'
@@ -229,5 +229,25 @@ export function pathIdentity(
         }
     } catch {
         return { ...base, instance: `path:${realPathOf(path)}`, basis: basis('real path') }
+    }
+}
+
+/** A file or folder address (what follows `sqlite:`, `baileys:`, …) split at its first '?'. */
+export function splitQuery(rest: string): { readonly head: string; readonly query: string } {
+    const q = rest.indexOf('?')
+    return q >= 0 ? { head: rest.slice(0, q), query: rest.slice(q + 1) } : { head: rest, query: '' }
+}
+
+/**
+ * The path of a file or folder address: the `//` of `sqlite:///abs/path` dropped, percent-escapes
+ * decoded (a malformed one is a usage error naming `what` and the address `rest`). Relative
+ * paths stay relative: the caller resolves them against the working directory.
+ */
+export function addressPath(head: string, rest: string, what: string): string {
+    const raw = head.startsWith('//') ? head.slice(2) : head
+    try {
+        return decodeURIComponent(raw)
+    } catch {
+        throw usageError(`malformed ${what} "${rest}": fix its percent-escapes`)
     }
 }

@@ -31,7 +31,14 @@ import type {
     OpenedBackend,
     StoreIdentity
 } from './types.js'
-import { loadStorePackage, pathIdentity, requireDriver, unavailable } from './shared.js'
+import {
+    addressPath,
+    loadStorePackage,
+    pathIdentity,
+    requireDriver,
+    splitQuery,
+    unavailable
+} from './shared.js'
 import type { SqlDialect } from './sql.js'
 import { assertZapoSchema, layoutTables, SQL_TABLES, sqlBackend } from './sql.js'
 
@@ -80,19 +87,8 @@ export const sqliteBackend: BackendAdapter<'sqlite'> = {
 }
 
 function sqliteSpec(rest: string, source: SpecSource, cwd: string): BackendSpec {
-    let pathPart = rest
-    let query = ''
-    const q = rest.indexOf('?')
-    if (q >= 0) {
-        pathPart = rest.slice(0, q)
-        query = rest.slice(q + 1)
-    }
-    if (pathPart.startsWith('//')) pathPart = pathPart.slice(2) // sqlite:///abs/path → /abs/path
-    try {
-        pathPart = decodeURIComponent(pathPart)
-    } catch {
-        throw usageError(`malformed SQLite path "${rest}": fix its percent-escapes`)
-    }
+    const { head, query } = splitQuery(rest)
+    const pathPart = addressPath(head, rest, 'SQLite path') // sqlite:///abs/path → /abs/path
     if (pathPart === '') throw usageError('SQLite store has no path: use sqlite:./zapo.sqlite')
     if (pathPart === ':memory:')
         throw usageError(

@@ -17,7 +17,7 @@ import { usageError, ZapoError } from '../../../errors.js'
 import type { BackendSpec, SpecSource } from '../../address.js'
 import type { ForeignSource } from '../foreign.js'
 import { foreignBackend, readOnlyRefusal } from '../foreign.js'
-import { pathIdentity, realPathOf } from '../shared.js'
+import { addressPath, pathIdentity, realPathOf, splitQuery } from '../shared.js'
 import type { BackendAdapter } from '../types.js'
 import { isBaileysFile, loadBaileysSession } from './folder.js'
 
@@ -55,19 +55,8 @@ export const baileysBackend: BackendAdapter<'baileys'> = {
 }
 
 function baileysSpec(rest: string, source: SpecSource, cwd: string): BackendSpec {
-    let pathPart = rest
-    let query = ''
-    const q = rest.indexOf('?')
-    if (q >= 0) {
-        pathPart = rest.slice(0, q)
-        query = rest.slice(q + 1)
-    }
-    if (pathPart.startsWith('//')) pathPart = pathPart.slice(2)
-    try {
-        pathPart = decodeURIComponent(pathPart)
-    } catch {
-        throw usageError(`malformed Baileys folder "${rest}": fix its percent-escapes`)
-    }
+    const { head, query } = splitQuery(rest)
+    const pathPart = addressPath(head, rest, 'Baileys folder')
     if (pathPart === '')
         throw usageError('Baileys store has no folder: use baileys:./auth_info_baileys')
     const path = isAbsolute(pathPart) ? pathPart : resolve(cwd, pathPart)

@@ -18,8 +18,10 @@ import { foreignBackend, readOnlyRefusal } from '../foreign.js'
 import {
     connectError,
     CONNECT_TIMEOUT_MS,
+    addressPath,
     pathIdentity,
     requireDriver,
+    splitQuery,
     socketErrorClass
 } from '../shared.js'
 import type { BackendAdapter, StoreIdentity } from '../types.js'
@@ -63,9 +65,8 @@ export const whatsmeowBackend: BackendAdapter<'whatsmeow'> = {
 
 /** `rest` follows `whatsmeow:` (a path) or `whatsmeow+postgres:` (`//user@host/db`). */
 function whatsmeowSpec(rest: string, source: SpecSource, cwd: string): BackendSpec {
-    const q = rest.indexOf('?')
-    const head = q >= 0 ? rest.slice(0, q) : rest
-    const params = new URLSearchParams(q >= 0 ? rest.slice(q + 1) : '')
+    const { head, query } = splitQuery(rest)
+    const params = new URLSearchParams(query)
     const sessionName = params.get('session') ?? undefined
     params.delete('session')
     if (sessionName !== undefined && !SESSION_ID.test(sessionName))
@@ -97,12 +98,7 @@ function whatsmeowSpec(rest: string, source: SpecSource, cwd: string): BackendSp
         throw usageError(
             `unknown whatsmeow store option "${[...params.keys()][0]}": the only option is ?session=<id>`
         )
-    let path = head.startsWith('//') ? head.slice(2) : head
-    try {
-        path = decodeURIComponent(path)
-    } catch {
-        throw usageError(`malformed whatsmeow path "${rest}": fix its percent-escapes`)
-    }
+    const path = addressPath(head, rest, 'whatsmeow path')
     if (path === '') throw usageError('whatsmeow store has no path: use whatsmeow:./whatsmeow.db')
     const target = isAbsolute(path) ? path : resolve(cwd, path)
     return {
