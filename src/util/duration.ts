@@ -1,8 +1,9 @@
 /**
  * The one way zapo writes a duration for people: "250ms", "1.5s", "42s", "4m", "2.5h", "36h",
  * "3.5d", "30d". One decimal below 10 of a unit (minutes are always whole), never a trailing
- * ".0". Used by check's details, migrate's progress and summary, the reconnect delays of logs,
- * the validity of a QR or pairing code, relative times ("3m ago") and the live-session refusals.
+ * ".0". Used by check's details, migrate's progress and summary, the reconnect delays and
+ * downtimes of logs, the validity of a QR or pairing code, relative times ("3m ago") and the
+ * live-session refusals.
  */
 export function formatDuration(ms: number): string {
     const abs = Math.abs(ms)

@@ -8,7 +8,6 @@ import assert from 'node:assert/strict'
 import test from 'node:test'
 import { formatCountdown, formatDuration } from '../../dist/util/duration.js'
 import { relativeTime } from '../../dist/ui/format.js'
-import { formatDelay } from '../../dist/client/reconnect.js'
 
 test('formatDuration: one decimal below 10 of a unit, whole minutes, never ".0"', () => {
     const cases = [
@@ -41,7 +40,7 @@ test('formatCountdown is a clock: minutes and two-digit seconds, rounded up, nev
     assert.equal(formatCountdown(-5), '0:00')
 })
 
-test('relative times and reconnect delays read as the one duration', () => {
+test('relative times read as the one duration', () => {
     const now = 1_700_000_000_000
     assert.equal(relativeTime(now - 180_000, now), '3m ago')
     assert.equal(relativeTime(now - 9_000_000, now), '2.5h ago')
