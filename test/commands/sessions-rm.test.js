@@ -47,7 +47,7 @@ for (const backend of ['sqlite', 'postgres', 'redis']) {
 
         const refused = await zapo(['--store', url, 'sessions', 'rm', 'gone'])
         assert.equal(refused.code, 2)
-        assertOneErrorLine(refused, /needs confirmation: pass --yes/)
+        assertOneErrorLine(refused, /needs a confirmation: pass --yes/)
         assert.equal(await storeDigest(url), before, 'nothing removed without --yes')
 
         const removed = await zapo(['--store', url, 'sessions', 'rm', 'gone', '--yes', '--json'])
