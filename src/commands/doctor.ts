@@ -1,7 +1,14 @@
+/**
+ * `zapo doctor`: the machine (Node, zapo-js, store packages and drivers, WebSocket) and the
+ * store. Flags become typed options here; the checks are src/ops/doctor.ts.
+ */
+
 import type { Command } from 'commander'
 import { handle } from '../cli.js'
-import { printJson, printLine } from '../output.js'
+import type { CliContext } from '../context.js'
+import { printJson, printLine, type Io } from '../output.js'
 import { palette } from '../ui/color.js'
+import type { DoctorOptions, DoctorReport } from '../ops/doctor.js'
 
 interface DoctorFlags {
     readonly storeCheck?: boolean
@@ -21,38 +28,38 @@ export function register(program: Command): void {
         )
         .action(
             handle<DoctorFlags>(async (flags, ctx) => {
-                const store = flags.storeCheck === false ? null : ctx.storeSpec()
+                const options = prepare(flags, ctx)
                 const { runDoctor } = await import('../ops/doctor.js')
-                const report = await runDoctor({ store })
-                if (ctx.io.json) {
-                    printJson(ctx.io, report)
-                    return report.exitCode
-                }
-                const p = palette(ctx.io.colorOut)
-                const width = Math.max(...report.checks.map(c => c.name.length))
-                const mark = {
-                    ok: p.ok('ok  '),
-                    warn: p.warn('warn'),
-                    fail: p.error('FAIL')
-                } as const
-                const indent = ' '.repeat(4 + 2 + width + 2)
-                for (const check of report.checks) {
-                    const [first, ...more] = check.detail.split('\n')
-                    const style = check.status === 'ok' ? (t: string) => t : p.strong
-                    printLine(
-                        ctx.io,
-                        `${mark[check.status]}  ${check.name.padEnd(width)}  ${style(first ?? '')}`
-                    )
-                    for (const line of more) printLine(ctx.io, `${indent}${style(line)}`)
-                }
-                const { ok, warn, fail } = report.summary
-                const summary = `${ok} ok, ${warn} warning${warn === 1 ? '' : 's'}, ${fail} failed`
-                printLine(ctx.io, '')
-                printLine(
-                    ctx.io,
-                    fail > 0 ? p.error(summary) : warn > 0 ? p.warn(summary) : p.ok(summary)
-                )
+                const report = await runDoctor(options)
+                if (ctx.io.json) printJson(ctx.io, report)
+                else render(ctx.io, report)
                 return report.exitCode
             })
         )
+}
+
+/** Flags → typed options: the store to check, or none with --no-store-check. */
+export function prepare(flags: DoctorFlags, ctx: CliContext): DoctorOptions {
+    return { store: flags.storeCheck === false ? null : ctx.storeSpec() }
+}
+
+function render(io: Io, report: DoctorReport): void {
+    const p = palette(io.colorOut)
+    const width = Math.max(...report.checks.map(c => c.name.length))
+    const mark = {
+        ok: p.ok('ok  '),
+        warn: p.warn('warn'),
+        fail: p.error('FAIL')
+    } as const
+    const indent = ' '.repeat(4 + 2 + width + 2)
+    for (const check of report.checks) {
+        const [first, ...more] = check.detail.split('\n')
+        const style = check.status === 'ok' ? (t: string) => t : p.strong
+        printLine(io, `${mark[check.status]}  ${check.name.padEnd(width)}  ${style(first ?? '')}`)
+        for (const line of more) printLine(io, `${indent}${style(line)}`)
+    }
+    const { ok, warn, fail } = report.summary
+    const summary = `${ok} ok, ${warn} warning${warn === 1 ? '' : 's'}, ${fail} failed`
+    printLine(io, '')
+    printLine(io, fail > 0 ? p.error(summary) : warn > 0 ? p.warn(summary) : p.ok(summary))
 }
