@@ -15,7 +15,14 @@ import type { Logger } from 'zapo-js'
 import { usageError } from '../errors.js'
 import { toJsonValue } from '../output.js'
 
-const LOG_LEVELS = Object.freeze(['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const)
+export const LOG_LEVELS = Object.freeze([
+    'trace',
+    'debug',
+    'info',
+    'warn',
+    'error',
+    'silent'
+] as const)
 export type LogLevelName = (typeof LOG_LEVELS)[number]
 type ZapoLogLevel = Logger['level']
 
