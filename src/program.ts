@@ -6,6 +6,7 @@
 
 import { Command } from 'commander'
 import { register as registerCompletion } from './commands/completion.js'
+import { register as registerConfig } from './commands/config.js'
 import { register as registerCreds } from './commands/creds.js'
 import { register as registerDoctor } from './commands/doctor.js'
 import { register as registerCheck } from './commands/check.js'
@@ -62,6 +63,7 @@ export function buildProgram(): Command {
     registerCheck(program)
     registerLogout(program)
     registerSandbox(program)
+    registerConfig(program)
     registerExitCodes(program)
     registerCompletion(program)
     // `zapo version` is what people type first: point at the flag (commander would suggest

@@ -305,11 +305,11 @@ export async function clientLogger(
     ctx: CliContext,
     flag: string | undefined
 ): Promise<{ logger?: import('zapo-js').Logger }> {
-    const [{ parseLogLevel }, { createClientLogger }] = await Promise.all([
+    const [{ resolveLogLevel }, { createClientLogger }] = await Promise.all([
         import('../client/logger.js'),
         import('../ui/client-logger.js')
     ])
-    const level = flag !== undefined ? parseLogLevel(flag) : ctx.io.debug ? 'debug' : 'silent'
+    const level = resolveLogLevel(flag, ctx.io.debug).value
     if (level === 'silent') return {}
     return { logger: createClientLogger({ level, json: ctx.io.json, color: ctx.io.colorErr }) }
 }

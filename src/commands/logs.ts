@@ -104,7 +104,7 @@ interface Prepared {
 }
 
 async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
-    const [{ parseEventTypes, normalizeJidFlag }, { parseLogLevel, DEFAULT_LOG_LEVEL }] =
+    const [{ parseEventTypes, normalizeJidFlag }, { resolveLogLevel }] =
         await Promise.all([import('../ops/event-json.js'), import('../client/logger.js')])
     const given = flags.session ?? []
     if (flags.all && given.length > 0)
@@ -150,12 +150,7 @@ async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
         timeoutMs,
         raw: flags.raw === true
     }
-    const logLevel =
-        flags.logLevel !== undefined
-            ? parseLogLevel(flags.logLevel)
-            : ctx.io.debug
-              ? 'debug'
-              : DEFAULT_LOG_LEVEL
+    const logLevel = resolveLogLevel(flags.logLevel, ctx.io.debug).value
     return { options, logLevel }
 }
 

@@ -50,7 +50,7 @@ export const sqliteBackend: BackendAdapter<'sqlite'> = {
     inProcess: true,
     prefixOption: null,
     envHint: 'ZAPO_SQLITE',
-    fromEnv: env => (env.ZAPO_SQLITE ? { url: env.ZAPO_SQLITE } : null),
+    fromEnv: env => (env.ZAPO_SQLITE ? { url: env.ZAPO_SQLITE, variable: 'ZAPO_SQLITE' } : null),
     fallback: cwd => {
         const path = resolve(cwd, DEFAULT_SQLITE_FILE)
         return { kind: 'sqlite', target: path, display: `sqlite:${path}`, source: 'default' }
