@@ -8,6 +8,7 @@ import type { Command } from 'commander'
 import { DEFAULT_ORIGIN, loadConfig, type Origin, type ZapoConfig } from './config.js'
 import { parseRootCa } from './client/root-ca.js'
 import { usageError } from './errors.js'
+import { recordHintFlags } from './hints.js'
 import { processIo, type Io } from './output.js'
 import { resolveStoreSpec, type StoreSpec } from './store/address.js'
 
@@ -77,7 +78,16 @@ function firstSet(
 }
 
 export function contextFor(command: Command): CliContext {
-    const globals = command.optsWithGlobals<GlobalOptions>()
+    const globals = command.optsWithGlobals<
+        GlobalOptions & { readonly server?: string; readonly serverRootCa?: string }
+    >()
+    // suggested commands carry the flags that decide where they act (hints.ts)
+    recordHintFlags({
+        store: globals.store,
+        config: globals.config,
+        server: globals.server,
+        serverRootCa: globals.serverRootCa
+    })
     const io = processIo(globals)
     const config = loadConfig(globals.config)
     const env = process.env

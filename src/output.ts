@@ -72,6 +72,17 @@ export function stdoutColumns(io: Io): number {
     return typeof columns === 'number' && columns > 0 ? columns : 80
 }
 
+/** Replaces the password of a URL with "***" so the URL can be printed. */
+export function redactUrl(value: string): string {
+    try {
+        const url = new URL(value)
+        if (url.password) url.password = '***'
+        return url.toString()
+    } catch {
+        return value.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:***@')
+    }
+}
+
 /** Field names whose values are secrets: redacted unless the caller explicitly reveals. */
 export const SECRET_FIELDS: ReadonlySet<string> = new Set([
     'privKey',

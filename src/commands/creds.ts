@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { zapoCommand } from '../hints.js'
 import { sharedOption } from './options.js'
 import { handle } from '../cli.js'
 import { EXIT_CODES, usageError, ZapoError } from '../errors.js'
@@ -110,7 +111,12 @@ function render(io: Io, v: RenderedView, reveal: boolean): void {
 
     section(`Session ${p.session(v.sessionId)}`, [
         ['store', p.path(v.store)],
-        ['paired', v.paired ? p.ok('yes') : p.warn('no (run zapo pair to link it)')],
+        [
+            'paired',
+            v.paired
+                ? p.ok('yes')
+                : p.warn(`no (${zapoCommand('pair', '--session', v.sessionId)} links it)`)
+        ],
         ['me JID', v.account.meJid ? p.jid(v.account.meJid) : none],
         ['me LID', v.account.meLid ? p.jid(v.account.meLid) : none],
         ['display name', text(v.account.displayName)],

@@ -3,6 +3,7 @@
  * removed from the store. The only command that may call `logout()` (src/ops/logout.ts).
  */
 
+import { zapoCommand } from '../hints.js'
 import type { Command } from 'commander'
 import { helpFooter, sharedOption } from './options.js'
 import { handle } from '../cli.js'
@@ -109,7 +110,7 @@ async function runLogoutCommand(flags: LogoutFlags, ctx: CliContext): Promise<nu
     const signal = claimInterrupts(ctx.io, {
         stopping:
             'disconnecting; nothing is removed unless the server was already asked to remove the device (then the logout finishes)',
-        forced: 'if the server had been asked to remove the device, run zapo logout again to remove its stored state'
+        forced: `if the server had been asked to remove the device, run ${zapoCommand('logout', '--session', sessionId)} again to remove its stored state`
     })
     const result = await runLogout(
         { store, sessionId, server, timeoutMs, waitMs: ctx.waitMs, ...logging },
@@ -146,7 +147,7 @@ function render(result: LogoutResult, ctx: CliContext, c: ReturnType<typeof pale
             io,
             `${who} is not paired: no device is linked on a phone, so there is nothing to log out; nothing was removed`
         )
-        printLine(io, c.dim(`(pair it with zapo pair --session ${result.sessionId})`))
+        printLine(io, c.dim(`(pair it with ${zapoCommand('pair', '--session', result.sessionId)})`))
         return
     }
     const how =
@@ -177,7 +178,7 @@ function render(result: LogoutResult, ctx: CliContext, c: ReturnType<typeof pale
         printLine(
             io,
             c.error(
-                `records left behind: ${result.remaining.join(', ')}; inspect them with zapo creds show --session ${result.sessionId}`
+                `records left behind: ${result.remaining.join(', ')}; inspect them with ${zapoCommand('creds', 'show', '--session', result.sessionId)}`
             )
         )
     }

@@ -13,6 +13,7 @@
  * zapo-js at run time.
  */
 
+import { zapoCommand } from '../hints.js'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { basename, dirname, join } from 'node:path'
@@ -581,7 +582,7 @@ async function checkStoreSessions(state: DoctorState): Promise<Omit<DoctorResult
     if (ids.length === 0)
         return {
             status: 'info',
-            detail: 'no sessions yet (zapo pair --session ID adds one)',
+            detail: `no sessions yet (${zapoCommand('pair', '--session', 'ID')} adds one)`,
             data: { sessions: 0 }
         }
     const detail = `${ids.length} session${ids.length === 1 ? '' : 's'}`

@@ -22,6 +22,7 @@
 
 import type { BackendConfigEntry, Origin, ZapoConfig } from '../config.js'
 import { usageError } from '../errors.js'
+import { redactUrl } from '../output.js'
 import type { BackendKind } from './backends/registry.js'
 import { allBackends, BACKENDS } from './backends/registry.js'
 import type { PrefixOption } from './backends/types.js'
@@ -331,13 +332,4 @@ function describeOptions(options: {
     return parts.length === 0 ? '' : ` (${parts.join(', ')})`
 }
 
-/** Replaces the password of a URL with "***" so the URL can be printed. */
-export function redactUrl(value: string): string {
-    try {
-        const url = new URL(value)
-        if (url.password) url.password = '***'
-        return url.toString()
-    } catch {
-        return value.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:***@')
-    }
-}
+export { redactUrl }

@@ -11,6 +11,7 @@
  * physical names as parameters (which are not rewritten).
  */
 
+import { zapoCommand } from '../../hints.js'
 import {
     accessSync,
     closeSync,
@@ -208,7 +209,7 @@ async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBack
         if (mode === 'read') {
             throw new ZapoError(
                 'SESSION_NOT_FOUND',
-                `no SQLite store at ${path}: pair a session first (zapo pair) or pass --store`,
+                `no SQLite store at ${path}: pair a session first (${zapoCommand('pair', '--session', 'ID')}) or pass --store`,
                 {
                     store: spec.display
                 }
