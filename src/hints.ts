@@ -31,7 +31,13 @@ export function recordHintFlags(flags: HintFlags): void {
  * for any other command must not carry them (test/foundation/hints.test.js compares this with
  * the program's own definitions).
  */
-export const SERVER_COMMANDS: ReadonlySet<string> = new Set(['pair', 'logs', 'check', 'logout', 'config'])
+export const SERVER_COMMANDS: ReadonlySet<string> = new Set([
+    'pair',
+    'logs',
+    'check',
+    'logout',
+    'config'
+])
 
 /** Commands that name their stores with their own flags (`--from`, `--to`), never `--store`. */
 const OWN_STORE_FLAGS: ReadonlySet<string> = new Set(['migrate', 'sandbox'])

@@ -104,8 +104,10 @@ interface Prepared {
 }
 
 async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
-    const [{ parseEventTypes, normalizeJidFlag }, { resolveLogLevel }] =
-        await Promise.all([import('../ops/event-json.js'), import('../client/logger.js')])
+    const [{ parseEventTypes, normalizeJidFlag }, { resolveLogLevel }] = await Promise.all([
+        import('../ops/event-json.js'),
+        import('../client/logger.js')
+    ])
     const given = flags.session ?? []
     if (flags.all && given.length > 0)
         throw usageError('--all and --session exclude each other: pass one of them')
