@@ -10,7 +10,8 @@ import type { CliContext } from '../context.js'
 import { parseDuration, parsePositiveInt } from '../context.js'
 import { EXIT_CODES, usageError } from '../errors.js'
 import { claimInterrupts } from '../interrupt.js'
-import { note, printJson, printLine, type Io } from '../output.js'
+import { note, printJson, printLine, stdoutColumns, type Io } from '../output.js'
+import { wrapLine } from '../ui/format.js'
 import { palette, type Palette } from '../ui/color.js'
 import { addShardOptions, parseShard, parseShardFlags, type ShardFlags } from '../util/shard.js'
 import type { CheckReport, CheckResult, CheckThresholds, SessionReport } from '../ops/check.js'
@@ -413,7 +414,13 @@ function mark(status: CheckResult['status'], c: Palette): string {
             : c.dim(m)
 }
 
+/** Where a check line's detail starts: "  ✓ " and the name column (checkLines). */
+const DETAIL_COLUMN = 2 + 1 + 1 + 34 + 1
+
 function render(report: CheckReport, fleet: boolean, io: Io, c: Palette): void {
+    // on a terminal a long detail wraps at word boundaries under the detail column
+    const columns = stdoutColumns(io)
+    const checkLine = (line: string): void => printLine(io, wrapLine(line, columns, DETAIL_COLUMN))
     if (!fleet) {
         const s = report.sessions[0]
         if (!s) return
@@ -421,8 +428,8 @@ function render(report: CheckReport, fleet: boolean, io: Io, c: Palette): void {
             io,
             `session ${c.session(s.sessionId)}${s.jid ? ` (${c.jid(s.jid)})` : ''} in ${c.path(report.store)}`
         )
-        for (const line of checkLines(s, c, true)) printLine(io, line)
-        printLine(io, verdict(s, c))
+        for (const line of checkLines(s, c, true)) checkLine(line)
+        printLine(io, wrapLine(verdict(s, c), columns, 2))
         return
     }
     for (const s of report.sessions) {
@@ -430,7 +437,7 @@ function render(report: CheckReport, fleet: boolean, io: Io, c: Palette): void {
             s.result === 'OK' ? c.ok('OK') : c.error(s.result)
         }`
         printLine(io, head)
-        for (const line of checkLines(s, c, false)) printLine(io, line)
+        for (const line of checkLines(s, c, false)) checkLine(line)
     }
     const sum = report.summary
     const parts = Object.entries(sum.byResult)

@@ -4,9 +4,17 @@ import { sharedOption } from './options.js'
 import { handle } from '../cli.js'
 import { EXIT_CODES, usageError, ZapoError } from '../errors.js'
 import type { CredsView } from '../ops/creds.js'
-import { printJson, printLine, REDACTED, toJsonValue, type Io, type Serialised } from '../output.js'
+import {
+    printJson,
+    printLine,
+    REDACTED,
+    stdoutColumns,
+    toJsonValue,
+    type Io,
+    type Serialised
+} from '../output.js'
 import { palette } from '../ui/color.js'
-import { relativeTime } from '../ui/format.js'
+import { relativeTime, wrapLine } from '../ui/format.js'
 import { oneSession } from './session-choice.js'
 
 interface ShowFlags {
@@ -98,13 +106,17 @@ function render(io: Io, v: RenderedView, reveal: boolean): void {
             ? `${p.strong(k.fingerprint)}\npublic  ${k.pubKey}\nprivate ${secret(k.privKey)}`
             : `${p.strong(k.fingerprint)}  private ${secret(k.privKey)}`
     const c = v.credentials
+    // on a terminal a long value wraps at word boundaries under its own column (keys, which have
+    // no spaces, are never cut)
+    const columns = stdoutColumns(io)
     const section = (title: string, rows: readonly (readonly [string, string])[]): void => {
         out(p.strong(title))
         const width = Math.max(...rows.map(([label]) => label.length))
         for (const [label, value] of rows) {
             const [first, ...more] = value.split('\n')
-            out(`  ${label.padEnd(width)}  ${first}`)
-            for (const line of more) out(`  ${' '.repeat(width)}    ${line}`)
+            out(wrapLine(`  ${label.padEnd(width)}  ${first}`, columns, 2 + width + 2))
+            for (const line of more)
+                out(wrapLine(`  ${' '.repeat(width)}    ${line}`, columns, 2 + width + 4))
         }
         out()
     }

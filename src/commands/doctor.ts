@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { handle } from '../cli.js'
 import { printJson, printLine, stdoutColumns } from '../output.js'
 import { palette } from '../ui/color.js'
-import { wrapProse } from '../ui/format.js'
+import { wrapLine } from '../ui/format.js'
 
 interface DoctorFlags {
     readonly storeCheck?: boolean
@@ -43,7 +43,7 @@ export function register(program: Command): void {
                 const hang = 4 + 2 + width + 2
                 const indent = ' '.repeat(hang)
                 const fitted = (line: string, extra = 0): string =>
-                    columns > 0 ? wrapProse(line, columns - 1, hang + extra) : line
+                    wrapLine(line, columns, hang + extra)
                 for (const check of report.checks) {
                     const [first, ...more] = check.detail.split('\n')
                     const style =

@@ -43,6 +43,15 @@ export function wrapProse(text: string, width: number, indent = 2): string {
         .join('\n')
 }
 
+/**
+ * One line of a stdout summary on a terminal `columns` wide: wrapped at word boundaries, its
+ * continuation lines indented by `indent` so they sit under the value column; unchanged when
+ * `columns` is 0 (a file or pipe: one line per item, for grep and awk).
+ */
+export function wrapLine(line: string, columns: number, indent: number): string {
+    return columns > 0 ? wrapProse(line, columns - 1, indent) : line
+}
+
 export function padEnd(text: string, width: number): string {
     const pad = width - visibleLength(text)
     return pad > 0 ? text + ' '.repeat(pad) : text
