@@ -426,7 +426,11 @@ function render(report: CheckReport, fleet: boolean, io: Io, c: Palette): void {
         if (!s) return
         printLine(
             io,
-            `session ${c.session(s.sessionId)}${s.jid ? ` (${c.jid(s.jid)})` : ''} in ${c.path(report.store)}`
+            wrapLine(
+                `session ${c.session(s.sessionId)}${s.jid ? ` (${c.jid(s.jid)})` : ''} in ${c.path(report.store)}`,
+                columns,
+                2
+            )
         )
         for (const line of checkLines(s, c, true)) checkLine(line)
         printLine(io, wrapLine(verdict(s, c), columns, 2))

@@ -204,13 +204,21 @@ function render(io: Io, v: RenderedView, reveal: boolean): void {
         status === 'pass' ? p.ok('ok  ') : status === 'fail' ? p.error('FAIL') : p.dim('skip')
     for (const ch of checks)
         out(
-            `  ${mark(ch.status)}  ${ch.name.padEnd(width)}  ${ch.status === 'fail' ? p.strong(ch.detail) : p.dim(ch.detail)}`
+            wrapLine(
+                `  ${mark(ch.status)}  ${ch.name.padEnd(width)}  ${ch.status === 'fail' ? p.strong(ch.detail) : p.dim(ch.detail)}`,
+                columns,
+                2 + 4 + 2 + width + 2
+            )
         )
     if (!reveal) {
         out()
         out(
-            p.dim(
-                'Secrets are redacted; zapo creds show --reveal prints them after a confirmation.'
+            wrapLine(
+                p.dim(
+                    'Secrets are redacted; zapo creds show --reveal prints them after a confirmation.'
+                ),
+                columns,
+                0
             )
         )
     }
