@@ -218,7 +218,7 @@ function render(io: Io, v: RenderedView, reveal: boolean): void {
                     'Secrets are redacted; zapo creds show --reveal prints them after a confirmation.'
                 ),
                 columns,
-                0
+                2
             )
         )
     }

@@ -89,6 +89,15 @@ describe(
                 assert.equal(shown.code, piped.code, piped.stderr)
                 for (const line of shown.lines)
                     assert.ok(line.length < 80, `${line.length} columns: ${line}`)
+                // each line starts an item of the piped output, or hangs indented under one
+                const pipedLines = piped.stdout.split('\n')
+                for (const line of shown.lines) {
+                    if (line === '' || (/^\s/.test(line) && !pipedLines.includes(line))) continue
+                    assert.ok(
+                        pipedLines.some(p => p.startsWith(line.trimEnd())),
+                        `neither an item nor indented: ${line}`
+                    )
+                }
                 // the same words in the same order: nothing lost, no word cut in two
                 assert.deepEqual(words(shown.lines.join('\n')), words(piped.stdout))
                 if (name !== 'config' && name !== 'creds show')
