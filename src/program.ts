@@ -91,8 +91,10 @@ export function startScreen(): string {
         '  zapo logs                              tail every session live',
         '  zapo migrate --from sqlite --to postgres',
         '  zapo doctor                            versions, drivers, the store',
+        '  zapo config                            the store and session used here',
         '',
         'Store: --store ADDRESS, ZAPO_STORE or zapo.config.json; default ./zapo.sqlite',
+        'Tab completion: eval "$(zapo completion bash)" (or zsh, fish; see the README)',
         'All commands: zapo --help    One command: zapo COMMAND --help',
         ''
     ].join('\n')
