@@ -492,8 +492,9 @@ end
 
 function __zapo_sessions
     set -l walked (__zapo_walk)
+    set -e walked[1]
     set -l bin (commandline -opc)[1]
-    $bin __complete sessions $walked[2..-1] 2>/dev/null </dev/null
+    $bin __complete sessions $walked 2>/dev/null </dev/null
 end
 
 ${lines.join('\n')}
