@@ -13,7 +13,7 @@ import { parsePositiveInt, validateSessionId } from '../context.js'
 import { usageError, ZapoError } from '../errors.js'
 import { claimInterrupts } from '../interrupt.js'
 import { note, printJson, printLine, stderrColumns, type Io } from '../output.js'
-import { fit } from '../ui/format.js'
+import { fit, visibleLength, wrapProse } from '../ui/format.js'
 import { formatDuration } from '../util/duration.js'
 import {
     ARCHIVE_DOMAINS,
@@ -349,6 +349,17 @@ function printPlan(io: Io, plan: MigratePlan): void {
 function printSummary(io: Io, result: MigrateResult): void {
     const colors = palette(io.colorOut)
     const t = result.totals
+    // on a terminal every line fits its width: a long session id gets a line of its own
+    const columns = (io.stdout as { readonly columns?: number }).columns
+    const width = io.stdout.isTTY && columns ? columns - 1 : Number.POSITIVE_INFINITY
+    const idThen = (id: string, detail: string): void => {
+        const line = `${colors.session(id)}  ${detail}`
+        if (visibleLength(line) <= width) printLine(io, line)
+        else {
+            printLine(io, colors.session(id))
+            printLine(io, `  ${detail}`)
+        }
+    }
     for (const s of result.sessions) {
         const mark =
             s.verified === true
@@ -356,9 +367,9 @@ function printSummary(io: Io, result: MigrateResult): void {
                 : s.verified === false
                   ? colors.error('MISMATCH')
                   : colors.dim('not verified')
-        printLine(
-            io,
-            `${colors.session(s.sessionId)}  ${ACTION_TEXT[s.action] ?? s.action}  ${s.copied} copied  ${mark}${s.sourceDeleted ? '  source deleted' : ''}`
+        idThen(
+            s.sessionId,
+            `${ACTION_TEXT[s.action] ?? s.action}  ${s.copied} copied  ${mark}${s.sourceDeleted ? '  source deleted' : ''}`
         )
         for (const m of s.mismatches) {
             if (m.extra !== undefined) {
@@ -376,7 +387,7 @@ function printSummary(io: Io, result: MigrateResult): void {
         for (const line of p.notCarried) printLine(io, `  ${line}`)
     }
     for (const s of result.plan.sessions.filter(p => p.action === 'skip')) {
-        printLine(io, `${colors.session(s.sessionId)}  ${ACTION_TEXT.skip}`)
+        idThen(s.sessionId, ACTION_TEXT.skip ?? 'skip')
     }
     const verb =
         result.status === 'verified'
@@ -386,13 +397,12 @@ function printSummary(io: Io, result: MigrateResult): void {
               : result.status === 'verify-failed'
                 ? 'verification FAILED'
                 : 'migrated and verified'
-    printLine(
-        io,
+    const total =
         `${verb}: ${t.verifiedSessions}/${t.sessions - t.skippedSessions} session(s) verified, ${t.copiedRecords} records copied in ${formatDuration(result.durationMs)}` +
-            (t.copiedRecords > 0 ? ` (${result.recordsPerSecond} records/s)` : '') +
-            (t.skippedSessions ? `, ${t.skippedSessions} skipped` : '') +
-            sourceText(result)
-    )
+        (t.copiedRecords > 0 ? ` (${result.recordsPerSecond} records/s)` : '') +
+        (t.skippedSessions ? `, ${t.skippedSessions} skipped` : '') +
+        sourceText(result)
+    printLine(io, width === Number.POSITIVE_INFINITY ? total : wrapProse(total, width))
 }
 
 /** What --delete-source did, said as it is: how much it deleted, or that it deleted nothing. */

@@ -201,6 +201,11 @@ export function errorRecord(session: string, message: string, now?: () => number
     return makeRecord(session, 'error', { message }, undefined, now)
 }
 
+/** Adds how long the connection was down (ms) to the open `connection` record that ends it. */
+export function withDowntime(record: EventRecord, downMs: number): EventRecord {
+    return { ...record, downMs: Math.max(0, Math.round(downMs)) }
+}
+
 /** Adds the policy's class to a close `connection` record. */
 export function withClass(record: EventRecord, classification: CloseClassification): EventRecord {
     return { ...record, class: classification.class }

@@ -75,7 +75,12 @@ export interface PairingCodeScreen {
 
 export function createPairingCodeScreen(
     io: Io,
-    options: { readonly session: string; readonly phone: string }
+    options: {
+        readonly session: string
+        readonly phone: string
+        /** a test server: its phone is not in anyone's hand, the code goes to its terminal */
+        readonly server?: string | null
+    }
 ): PairingCodeScreen {
     const stream = io.stderr as NodeJS.WriteStream
     const tty = io.cursor
@@ -111,8 +116,15 @@ export function createPairingCodeScreen(
                 '',
                 `  ${p.strong(groupPairingCode(code))}`,
                 '',
-                '  On the phone: WhatsApp › Settings › Linked devices › Link a device',
-                '  › "Link with phone number instead", then type the code above.',
+                ...(options.server
+                    ? [
+                          `  ${p.warn(options.server)} ${p.dim('(not WhatsApp)')}: type the code`,
+                          '  into the terminal running zapo sandbox.'
+                      ]
+                    : [
+                          '  On the phone: WhatsApp › Settings › Linked devices › Link a device',
+                          '  › "Link with phone number instead", then type the code above.'
+                      ]),
                 '',
                 tty ? validity() : `  valid for ${Math.round(expiresInMs / 1000)}s`
             ]

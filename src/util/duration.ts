@@ -1,7 +1,7 @@
 /**
  * The one way zapo writes a duration for people: "250ms", "1.5s", "4m", "2.5h", "3.0d". Used by
- * check's details, migrate's progress and summary (countdowns such as the QR's "0:42" and the
- * reconnect delays of logs keep their own short forms).
+ * check's details, migrate's progress and summary, the reconnect delays and downtimes of logs
+ * (countdowns such as the QR's "0:42" keep their own short form).
  */
 export function formatDuration(ms: number): string {
     const abs = Math.abs(ms)
