@@ -45,9 +45,13 @@ const OWN_STORE_FLAGS: ReadonlySet<string> = new Set(['migrate', 'sandbox'])
 /** Characters a POSIX shell takes literally in an unquoted word. */
 const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/
 
-/** A word a POSIX shell reads back as it is: bare when safe, else in single quotes. */
-export function shellQuote(word: string): string {
-    if (word !== '' && SAFE_WORD.test(word)) return word
+/**
+ * A word a POSIX shell reads back as it is: bare when safe, else in single quotes (embedded
+ * quotes escaped); `always` quotes even a safe word (a value pasted after `NAME=`, which reads
+ * the same either way, looks like one value). The one shell-quoting helper.
+ */
+export function shellQuote(word: string, options: { readonly always?: boolean } = {}): string {
+    if (options.always !== true && word !== '' && SAFE_WORD.test(word)) return word
     return `'${word.replace(/'/g, `'\\''`)}'`
 }
 
@@ -67,5 +71,5 @@ export function zapoCommand(...words: readonly string[]): string {
         if (recorded.server !== undefined) out.push('--server', recorded.server)
         if (recorded.serverRootCa !== undefined) out.push('--server-root-ca', recorded.serverRootCa)
     }
-    return ['zapo', ...out.map(shellQuote)].join(' ')
+    return ['zapo', ...out.map(word => shellQuote(word))].join(' ')
 }
