@@ -10,7 +10,7 @@ import type { Argument, Command, Option } from 'commander'
 import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { usageError } from '../errors.js'
-import { examplesHelp } from './options.js'
+import { helpFooter } from './options.js'
 
 export const SHELLS = Object.freeze(['bash', 'zsh', 'fish'] as const)
 export type Shell = (typeof SHELLS)[number]
@@ -542,9 +542,12 @@ export function register(program: Command): void {
         .description('print a shell completion script (commands, flags, session ids)')
         .addHelpText(
             'after',
-            '\nSession ids are read from the store named on the line (--store, --config, migrate --from)\n' +
-                'or the configured one, when you press Tab; an unreachable store completes nothing.\n\n' +
-                examplesHelp([
+            helpFooter({
+                notes: [
+                    'Session ids are read from the store named on the line (--store, --config, migrate --from) or the configured one, when you press Tab; an unreachable store completes nothing.'
+                ],
+                exitCodes: ['OK', 'USAGE'],
+                examples: [
                     ['eval "$(zapo completion bash)"', 'bash, this shell'],
                     [
                         'zapo completion bash > ~/.local/share/bash-completion/completions/zapo',
@@ -552,7 +555,8 @@ export function register(program: Command): void {
                     ],
                     ['source <(zapo completion zsh)', 'zsh, this shell'],
                     ['zapo completion fish > ~/.config/fish/completions/zapo.fish', 'fish']
-                ])
+                ]
+            })
         )
         .action(
             handle<CompletionFlags>(async (flags, ctx, args, command) => {

@@ -13,7 +13,7 @@ import type { CliContext } from '../context.js'
 import { printJson, printLine } from '../output.js'
 import { palette } from '../ui/color.js'
 import { padEnd } from '../ui/format.js'
-import { examplesHelp, exitCodesHelp, sharedOption } from './options.js'
+import { helpFooter, sharedOption } from './options.js'
 
 interface ConfigFlags {
     readonly session?: string
@@ -142,15 +142,16 @@ export function register(program: Command): void {
         .addOption(sharedOption('logLevel'))
         .addHelpText(
             'after',
-            '\nEach value comes from the first of: a flag, an environment variable (ZAPO_STORE,\n' +
-                'ZAPO_SESSION, ZAPO_SERVER, ZAPO_SERVER_ROOT_CA), the config file, the default. Passwords\n' +
-                'in store URLs are redacted. Nothing is opened or contacted.\n' +
-                exitCodesHelp(['OK', 'USAGE']) +
-                '\n\n' +
-                examplesHelp([
+            helpFooter({
+                notes: [
+                    'Each value comes from the first of: a flag, an environment variable (ZAPO_STORE, ZAPO_SESSION, ZAPO_SERVER, ZAPO_SERVER_ROOT_CA), the config file, the default. Passwords in store URLs are redacted. Nothing is opened or contacted.'
+                ],
+                exitCodes: ['OK', 'USAGE'],
+                examples: [
                     ['zapo config', 'what this directory uses'],
                     ['zapo config --store postgres --json', 'where "postgres" points']
-                ])
+                ]
+            })
         )
         .action(
             handle<ConfigFlags>(async (flags, ctx) => {
