@@ -188,8 +188,9 @@ async function runCheckCommand(flags: CheckFlags, ctx: CliContext): Promise<numb
     } else {
         render(report, options.sessions.all, shown, colors)
     }
+    // a mismatch zapo works around (doctor's info line): said only with --debug, always in JSON
     const lib = report.library
-    if (lib.satisfied === false && !ctx.io.json) {
+    if (lib.satisfied === false && !ctx.io.json && ctx.io.debug) {
         note(
             ctx.io,
             `zapo: note: ${lib.storePackage} ${lib.storePackageVersion} declares peer zapo-js ${lib.peerRange}, installed zapo-js ${lib.zapoJs} does not satisfy it (zapo doctor lists what that breaks)`
