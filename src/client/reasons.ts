@@ -14,6 +14,7 @@
  * The classification is pure data: no zapo-js import, so tests and light modules can use it.
  */
 
+import { zapoCommand } from '../hints.js'
 import type { ZapoErrorCode } from '../errors.js'
 
 export type ReasonClass = 'routine' | 'transient' | 'fatal' | 'expected'
@@ -271,7 +272,14 @@ export function classifyClose(
         RULES_BY_REASON[event.reason] ??
         (code !== null ? RULES_BY_CODE[code] : undefined) ??
         (event.isLogout === true ? UNKNOWN_LOGOUT : UNKNOWN_TRANSIENT)
-    const hint = rule.hint.replace('<session>', sessionId ?? '<session>')
+    // a known session: the re-pair command, with this run's --store and server, works pasted
+    const hint =
+        sessionId === null
+            ? rule.hint
+            : rule.hint.replace(
+                  'zapo pair --session <session>',
+                  zapoCommand('pair', '--session', sessionId)
+              )
     return Object.freeze({
         class: rule.class,
         reason: event.reason,

@@ -4,15 +4,24 @@
  */
 
 import type { Command } from 'commander'
+import { zapoCommand } from '../hints.js'
 import { assertCanConfirm, sharedOption } from './options.js'
 import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { EXIT_CODES, usageError, ZapoError } from '../errors.js'
 import type { CredsView } from '../ops/creds.js'
 import type { StoreSpec } from '../store/address.js'
-import { printJson, printLine, REDACTED, toJsonValue, type Io, type Serialised } from '../output.js'
+import {
+    printJson,
+    printLine,
+    REDACTED,
+    stdoutColumns,
+    toJsonValue,
+    type Io,
+    type Serialised
+} from '../output.js'
 import { palette } from '../ui/color.js'
-import { relativeTime } from '../ui/format.js'
+import { relativeTime, wrapLine } from '../ui/format.js'
 import { oneSession } from './session-choice.js'
 
 interface ShowFlags {
@@ -108,20 +117,29 @@ function render(io: Io, v: RenderedView, reveal: boolean): void {
             ? `${p.strong(k.fingerprint)}\npublic  ${k.pubKey}\nprivate ${secret(k.privKey)}`
             : `${p.strong(k.fingerprint)}  private ${secret(k.privKey)}`
     const c = v.credentials
+    // on a terminal a long value wraps at word boundaries under its own column (keys, which have
+    // no spaces, are never cut)
+    const columns = stdoutColumns(io)
     const section = (title: string, rows: readonly (readonly [string, string])[]): void => {
         out(p.strong(title))
         const width = Math.max(...rows.map(([label]) => label.length))
         for (const [label, value] of rows) {
             const [first, ...more] = value.split('\n')
-            out(`  ${label.padEnd(width)}  ${first}`)
-            for (const line of more) out(`  ${' '.repeat(width)}    ${line}`)
+            out(wrapLine(`  ${label.padEnd(width)}  ${first}`, columns, 2 + width + 2))
+            for (const line of more)
+                out(wrapLine(`  ${' '.repeat(width)}    ${line}`, columns, 2 + width + 4))
         }
         out()
     }
 
     section(`Session ${p.session(v.sessionId)}`, [
         ['store', p.path(v.store)],
-        ['paired', v.paired ? p.ok('yes') : p.warn('no (run zapo pair to link it)')],
+        [
+            'paired',
+            v.paired
+                ? p.ok('yes')
+                : p.warn(`no (${zapoCommand('pair', '--session', v.sessionId)} links it)`)
+        ],
         ['me JID', v.account.meJid ? p.jid(v.account.meJid) : none],
         ['me LID', v.account.meLid ? p.jid(v.account.meLid) : none],
         ['display name', text(v.account.displayName)],
@@ -197,13 +215,21 @@ function render(io: Io, v: RenderedView, reveal: boolean): void {
         status === 'pass' ? p.ok('ok  ') : status === 'fail' ? p.error('FAIL') : p.dim('skip')
     for (const ch of checks)
         out(
-            `  ${mark(ch.status)}  ${ch.name.padEnd(width)}  ${ch.status === 'fail' ? p.strong(ch.detail) : p.dim(ch.detail)}`
+            wrapLine(
+                `  ${mark(ch.status)}  ${ch.name.padEnd(width)}  ${ch.status === 'fail' ? p.strong(ch.detail) : p.dim(ch.detail)}`,
+                columns,
+                2 + 4 + 2 + width + 2
+            )
         )
     if (!reveal) {
         out()
         out(
-            p.dim(
-                'Secrets are redacted; zapo creds show --reveal prints them after a confirmation.'
+            wrapLine(
+                p.dim(
+                    'Secrets are redacted; zapo creds show --reveal prints them after a confirmation.'
+                ),
+                columns,
+                2
             )
         )
     }

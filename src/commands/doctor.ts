@@ -6,8 +6,9 @@
 import type { Command } from 'commander'
 import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
-import { printJson, printLine, type Io } from '../output.js'
+import { printJson, printLine, stdoutColumns, type Io } from '../output.js'
 import { palette } from '../ui/color.js'
+import { wrapLine } from '../ui/format.js'
 import type { DoctorOptions, DoctorReport } from '../ops/doctor.js'
 
 interface DoctorFlags {
@@ -24,7 +25,8 @@ export function register(program: Command): void {
         .addHelpText(
             'after',
             '\nThe store is --store / ZAPO_STORE / the config file / ./zapo.sqlite. Exit 0 when nothing failed;\n' +
-                'warnings (such as the zapo-js 0.3 / store 1.x peer mismatch zapo works around) do not fail.'
+                'warnings do not fail. Problems zapo works around (the zapo-js 0.3 / store 1.x peer\n' +
+                'mismatch) and a store not created yet are info lines.'
         )
         .action(
             handle<DoctorFlags>(async (flags, ctx) => {
@@ -48,18 +50,28 @@ function render(io: Io, report: DoctorReport): void {
     const width = Math.max(...report.checks.map(c => c.name.length))
     const mark = {
         ok: p.ok('ok  '),
+        info: p.dim('info'),
         warn: p.warn('warn'),
         fail: p.error('FAIL')
     } as const
-    const indent = ' '.repeat(4 + 2 + width + 2)
+    // on a terminal a long detail wraps at word boundaries under its own column
+    const columns = stdoutColumns(io)
+    const hang = 4 + 2 + width + 2
+    const indent = ' '.repeat(hang)
+    const fitted = (line: string, extra = 0): string => wrapLine(line, columns, hang + extra)
     for (const check of report.checks) {
         const [first, ...more] = check.detail.split('\n')
-        const style = check.status === 'ok' ? (t: string) => t : p.strong
-        printLine(io, `${mark[check.status]}  ${check.name.padEnd(width)}  ${style(first ?? '')}`)
-        for (const line of more) printLine(io, `${indent}${style(line)}`)
+        const style = check.status === 'ok' || check.status === 'info' ? (t: string) => t : p.strong
+        printLine(
+            io,
+            fitted(`${mark[check.status]}  ${check.name.padEnd(width)}  ${style(first ?? '')}`)
+        )
+        // a "- item" line hangs under its text, not under its dash
+        for (const line of more)
+            printLine(io, fitted(`${indent}${style(line)}`, line.startsWith('- ') ? 2 : 0))
     }
-    const { ok, warn, fail } = report.summary
-    const summary = `${ok} ok, ${warn} warning${warn === 1 ? '' : 's'}, ${fail} failed`
+    const { ok, info, warn, fail } = report.summary
+    const summary = `${ok} ok, ${info} info, ${warn} warning${warn === 1 ? '' : 's'}, ${fail} failed`
     printLine(io, '')
     printLine(io, fail > 0 ? p.error(summary) : warn > 0 ? p.warn(summary) : p.ok(summary))
 }

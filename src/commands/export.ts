@@ -12,7 +12,8 @@ import type { CliContext } from '../context.js'
 import { validateSessionId } from '../context.js'
 import { usageError } from '../errors.js'
 import { claimInterrupts } from '../interrupt.js'
-import { note, printJson, printLine, type Io } from '../output.js'
+import { note, printJson, printLine, stdoutColumns, type Io } from '../output.js'
+import { wrapLine } from '../ui/format.js'
 import { DURABLE_DOMAINS, type DurableDomain, type StoreSpec } from '../store/address.js'
 import { palette } from '../ui/color.js'
 import { describeCounts } from '../ui/counts.js'
@@ -277,7 +278,11 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
         printJson(io, result)
         return 0
     }
-    const say = toStdout ? (line: string) => note(io, line) : (line: string) => printLine(io, line)
+    // the summary goes to stderr when the export itself goes to stdout; on a terminal it wraps
+    // at word boundaries, continuation lines under their item
+    const say = toStdout
+        ? (line: string) => note(io, line)
+        : (line: string, indent = 2) => printLine(io, wrapLine(line, stdoutColumns(io), indent))
     printSummary(io, result, say, toStdout ? io.colorErr : io.colorOut)
     return 0
 }
@@ -291,7 +296,7 @@ function writeStdout(io: Io, chunk: Uint8Array): Promise<void> {
 function printSummary(
     io: Io,
     result: ExportResult,
-    say: (line: string) => void,
+    say: (line: string, indent?: number) => void,
     color: boolean
 ): void {
     const colors = palette(color)
@@ -308,7 +313,7 @@ function printSummary(
         say(
             `  ${colors.session(s.id)}  ${s.meJid !== null ? colors.jid(s.meJid) : colors.dim('not paired')}`
         )
-        say(`    ${describeCounts(s.counts, result.domains)}`)
+        say(`    ${describeCounts(s.counts, result.domains)}`, 4)
     }
     if (result.partial) {
         note(

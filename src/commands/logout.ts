@@ -3,6 +3,7 @@
  * removed from the store. The only command that may call `logout()` (src/ops/logout.ts).
  */
 
+import { zapoCommand } from '../hints.js'
 import type { Command } from 'commander'
 import { assertCanConfirm, helpFooter, sharedOption } from './options.js'
 import { handle } from '../cli.js'
@@ -102,7 +103,7 @@ async function runLogoutCommand(flags: LogoutFlags, ctx: CliContext): Promise<nu
     const signal = claimInterrupts(ctx.io, {
         stopping:
             'disconnecting; nothing is removed unless the server was already asked to remove the device (then the logout finishes)',
-        forced: 'if the server had been asked to remove the device, run zapo logout again to remove its stored state'
+        forced: `if the server had been asked to remove the device, run ${zapoCommand('logout', '--session', options.sessionId)} again to remove its stored state`
     })
     const result = await runLogout(options, {
         confirm: async (target: LogoutTarget) => {
@@ -136,7 +137,7 @@ function render(result: LogoutResult, ctx: CliContext, c: ReturnType<typeof pale
             io,
             `${who} is not paired: no device is linked on a phone, so there is nothing to log out; nothing was removed`
         )
-        printLine(io, c.dim(`(pair it with zapo pair --session ${result.sessionId})`))
+        printLine(io, c.dim(`(pair it with ${zapoCommand('pair', '--session', result.sessionId)})`))
         return
     }
     const how =
@@ -159,7 +160,7 @@ function render(result: LogoutResult, ctx: CliContext, c: ReturnType<typeof pale
         printLine(
             io,
             c.error(
-                `records left behind: ${result.remaining.join(', ')}; inspect them with zapo creds show --session ${result.sessionId}`
+                `records left behind: ${result.remaining.join(', ')}; inspect them with ${zapoCommand('creds', 'show', '--session', result.sessionId)}`
             )
         )
     }

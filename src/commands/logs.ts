@@ -107,8 +107,10 @@ export interface Prepared {
 }
 
 export async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
-    const [{ parseEventTypes, normalizeJidFlag }, { parseLogLevel, DEFAULT_LOG_LEVEL }] =
-        await Promise.all([import('../client/event-json.js'), import('../client/logger.js')])
+    const [{ parseEventTypes, normalizeJidFlag }, { resolveLogLevel }] = await Promise.all([
+        import('../client/event-json.js'),
+        import('../client/logger.js')
+    ])
     const given = flags.session ?? []
     if (flags.all && given.length > 0)
         throw usageError('--all and --session exclude each other: pass one of them')
@@ -153,12 +155,7 @@ export async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepar
         timeoutMs,
         raw: flags.raw === true
     }
-    const logLevel =
-        flags.logLevel !== undefined
-            ? parseLogLevel(flags.logLevel)
-            : ctx.io.debug
-              ? 'debug'
-              : DEFAULT_LOG_LEVEL
+    const logLevel = resolveLogLevel(flags.logLevel, ctx.io.debug).value
     return { options, logLevel }
 }
 

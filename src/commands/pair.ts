@@ -6,6 +6,7 @@
  * else; the drawing is left out. Without a TTY nothing is ever prompted.
  */
 
+import { zapoCommand } from '../hints.js'
 import type { Command } from 'commander'
 import { handle } from '../cli.js'
 import { usageError, ZapoError } from '../errors.js'
@@ -198,7 +199,7 @@ async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
     const signal = claimInterrupts(io, {
         stopping:
             'cancelling the pairing; nothing is stored unless the phone has already confirmed',
-        forced: 'nothing was stored unless the phone had confirmed: check with zapo sessions list, and remove a device the phone lists but the store lacks'
+        forced: `nothing was stored unless the phone had confirmed: check with ${zapoCommand('sessions', 'list')}, and remove a device the phone lists but the store lacks`
     })
     let result: Awaited<ReturnType<typeof runPair>>
     try {
@@ -293,7 +294,7 @@ async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
     note(
         io,
         p.dim(
-            `disconnected (the device stays linked). Next: zapo creds show --session ${result.sessionId}`
+            `disconnected (the device stays linked). Next: ${zapoCommand('creds', 'show', '--session', result.sessionId)}`
         )
     )
     return 0

@@ -7,6 +7,7 @@
  * server (src/ops/sessions-rm.ts does the one write).
  */
 
+import { zapoCommand } from '../hints.js'
 import type { Command } from 'commander'
 import { assertCanConfirm, sharedOption } from './options.js'
 import { handle } from '../cli.js'
@@ -139,7 +140,7 @@ async function listCommand(
     } else if (result.sessions.length === 0) {
         note(
             io,
-            `no sessions in ${store.label}${result.schema === 'missing' ? ' (no zapo data there yet)' : ''}; pair one with zapo pair --session ID`
+            `no sessions in ${store.label}${result.schema === 'missing' ? ' (no zapo data there yet)' : ''}; pair one with ${zapoCommand('pair', '--session', 'ID')}`
         )
     }
     const broken = result.sessions.filter(s => s.problem !== null)
@@ -151,7 +152,7 @@ async function listCommand(
                 .map(s => s.id)
                 .join(
                     ', '
-                )}${broken.length > 3 ? ', …' : ''}); zapo creds show --session ID says more`
+                )}${broken.length > 3 ? ', …' : ''}); ${zapoCommand('creds', 'show', '--session', 'ID')} says more`
         )
     }
     for (const problem of result.ambiguousIds) {
@@ -322,7 +323,7 @@ async function rmCommand(
         note(
             io,
             e.warn(
-                `zapo: records were written meanwhile (${describeCounts(removal.after)}): something is using the session; stop it and run zapo sessions rm ${sessionId} again`
+                `zapo: records were written meanwhile (${describeCounts(removal.after)}): something is using the session; stop it and run ${zapoCommand('sessions', 'rm', sessionId)} again`
             )
         )
     if (removal.shared.length > 0)

@@ -6,6 +6,7 @@
  * --armor, whose encoder needs the whole binary file).
  */
 
+import { zapoCommand } from '../hints.js'
 import { createRequire } from 'node:module'
 import { ZapoError } from '../errors.js'
 import { lastLoginMs } from '../store/last-login.js'
@@ -313,7 +314,7 @@ async function introFor(
     if (!hasRecords(counts)) {
         throw new ZapoError(
             'SESSION_NOT_FOUND',
-            `session "${sessionId}" holds no records in ${store.spec.label}: check the id (zapo sessions list) or --store`,
+            `session "${sessionId}" holds no records in ${store.spec.label}: check the id (${zapoCommand('sessions', 'list')}) or --store`,
             {
                 sessionId,
                 store: store.spec.label

@@ -12,6 +12,7 @@
  * Never prints, prompts or exits: the command renders the records.
  */
 
+import { zapoCommand } from '../hints.js'
 import type { WaClient } from 'zapo-js'
 import {
     failureClassification,
@@ -527,7 +528,7 @@ async function resolveSessions(
                     'SESSION_NOT_FOUND',
                     shard !== null
                         ? `no paired session of shard ${shard.index}/${shard.count} in ${where} (the store holds ${ids.length} sessions in all)`
-                        : `no paired session in ${where}: pair one first (zapo pair --session ID)`,
+                        : `no paired session in ${where}: pair one first (${zapoCommand('pair', '--session', 'ID')})`,
                     { store: where, shard }
                 )
             }
@@ -538,7 +539,7 @@ async function resolveSessions(
             if (state === 'missing') {
                 throw new ZapoError(
                     'SESSION_NOT_FOUND',
-                    `no session "${id}" in ${where}: pair it first (zapo pair --session ${id}) or pass the right --store`,
+                    `no session "${id}" in ${where}: pair it first (${zapoCommand('pair', '--session', id)}) or pass the right --store`,
                     {
                         session: id,
                         store: where
@@ -548,7 +549,7 @@ async function resolveSessions(
             if (state === 'unpaired') {
                 throw new ZapoError(
                     'NOT_PAIRED',
-                    `session "${id}" in ${where} is not paired: run zapo pair --session ${id}`,
+                    `session "${id}" in ${where} is not paired: run ${zapoCommand('pair', '--session', id)}`,
                     { session: id, store: where }
                 )
             }

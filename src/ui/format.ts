@@ -44,6 +44,27 @@ export function wrapProse(text: string, width: number, indent = 2): string {
         .join('\n')
 }
 
+/**
+ * One line of a stdout summary on a terminal `columns` wide: wrapped at word boundaries, its
+ * continuation lines indented by `indent` so they sit under the value column; unchanged when
+ * `columns` is 0 (a file or pipe: one line per item, for grep and awk).
+ */
+export function wrapLine(line: string, columns: number, indent: number): string {
+    if (columns <= 0) return line
+    const width = columns - 1
+    if (stringWidth(line) <= width) return line
+    // the first line keeps its own leading spaces and the full width; the rest hangs under the
+    // value column
+    const [first = '', ...more] = wrapAnsi(line, width, { trim: false }).split('\n')
+    if (more.length === 0) return line
+    const rest = more.map(part => part.trim()).join(' ')
+    const pad = ' '.repeat(indent)
+    const body = wrapAnsi(rest, Math.max(20, width - indent), { trim: true })
+        .split('\n')
+        .map(part => pad + part)
+    return [first.trimEnd(), ...body].join('\n')
+}
+
 export function padEnd(text: string, width: number): string {
     const pad = width - visibleLength(text)
     return pad > 0 ? text + ' '.repeat(pad) : text

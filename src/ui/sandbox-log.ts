@@ -12,6 +12,7 @@
  * types stay in src/sandbox/).
  */
 
+import { shellQuote } from '../hints.js'
 import { palette, type Palette } from './color.js'
 import { localTime } from './event-line.js'
 import { fit } from './format.js'
@@ -21,10 +22,8 @@ function localClock(at: Date = new Date()): string {
     return localTime(at.getTime())
 }
 
-/** A value single-quoted for sh (embedded quotes escaped): pasted, it is one word, verbatim. */
-export function shellQuote(value: string): string {
-    return `'${value.replace(/'/g, `'\\''`)}'`
-}
+/** A value single-quoted for sh: pasted, it is one word, verbatim (hints.ts, the one quoting). */
+const quoted = (value: string): string => shellQuote(value, { always: true })
 
 /**
  * `export ZAPO_SERVER=… ZAPO_SERVER_ROOT_CA=…`: pasted into a shell, the connecting commands use
@@ -35,8 +34,8 @@ export function exportLines(
     server: { readonly url: string; readonly rootCa: string },
     columns: number = Number.POSITIVE_INFINITY
 ): string[] {
-    const url = `ZAPO_SERVER=${shellQuote(server.url)}`
-    const rootCa = `ZAPO_SERVER_ROOT_CA=${shellQuote(server.rootCa)}`
+    const url = `ZAPO_SERVER=${quoted(server.url)}`
+    const rootCa = `ZAPO_SERVER_ROOT_CA=${quoted(server.rootCa)}`
     const one = `export ${url} ${rootCa}`
     return one.length < columns ? [one] : [`export ${url} \\`, `  ${rootCa}`]
 }

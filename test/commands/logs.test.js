@@ -551,7 +551,7 @@ for (const [fault, exit, reason, pattern] of [
         'force_logout',
         10,
         'stream_error_force_logout',
-        /^zapo: t1: the server logged the device out \(stream_error_force_logout 516\): re-pair the device: zapo pair --session t1$/
+        /^zapo: t1: the server logged the device out \(stream_error_force_logout 516\): re-pair the device: zapo pair --session t1 --store sqlite:\S+ --server ws:\/\/\S+ --server-root-ca \S+$/
     ],
     ['not_authorized', 10, 'failure_not_authorized', /not authorised.*zapo pair --session t1/],
     [

@@ -11,6 +11,7 @@
  * physical names as parameters (which are not rewritten).
  */
 
+import { zapoCommand } from '../../hints.js'
 import {
     accessSync,
     closeSync,
@@ -57,7 +58,7 @@ export const sqliteBackend: BackendAdapter<'sqlite'> = {
     inProcess: true,
     prefixOption: null,
     envHint: 'ZAPO_SQLITE',
-    fromEnv: env => (env.ZAPO_SQLITE ? { url: env.ZAPO_SQLITE } : null),
+    fromEnv: env => (env.ZAPO_SQLITE ? { url: env.ZAPO_SQLITE, variable: 'ZAPO_SQLITE' } : null),
     fallback: cwd => {
         const path = resolve(cwd, DEFAULT_SQLITE_FILE)
         return { kind: 'sqlite', target: path, display: `sqlite:${path}`, source: 'default' }
@@ -196,7 +197,7 @@ async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBack
         if (mode === 'read') {
             throw new ZapoError(
                 'SESSION_NOT_FOUND',
-                `no SQLite store at ${path}: pair a session first (zapo pair) or pass --store`,
+                `no SQLite store at ${path}: pair a session first (${zapoCommand('pair', '--session', 'ID')}) or pass --store`,
                 {
                     store: spec.display
                 }

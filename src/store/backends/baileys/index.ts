@@ -37,7 +37,8 @@ export const baileysBackend: BackendAdapter<'baileys'> = {
     prefixOption: null,
     envHint: 'ZAPO_BAILEYS',
     readOnly: TITLE,
-    fromEnv: env => (env.ZAPO_BAILEYS ? { url: `baileys:${env.ZAPO_BAILEYS}` } : null),
+    fromEnv: env =>
+        env.ZAPO_BAILEYS ? { url: `baileys:${env.ZAPO_BAILEYS}`, variable: 'ZAPO_BAILEYS' } : null,
     parseAddress: baileysSpec,
     open: async (spec, mode) => {
         if (mode === 'write') throw readOnlyRefusal(spec, TITLE, 'be written')

@@ -46,7 +46,10 @@ export const whatsmeowBackend: BackendAdapter<'whatsmeow'> = {
     prefixOption: null,
     envHint: 'ZAPO_WHATSMEOW',
     readOnly: TITLE,
-    fromEnv: env => (env.ZAPO_WHATSMEOW ? { url: `whatsmeow:${env.ZAPO_WHATSMEOW}` } : null),
+    fromEnv: env =>
+        env.ZAPO_WHATSMEOW
+            ? { url: `whatsmeow:${env.ZAPO_WHATSMEOW}`, variable: 'ZAPO_WHATSMEOW' }
+            : null,
     parseAddress: whatsmeowSpec,
     open: async (spec, mode) => {
         if (mode === 'write') throw readOnlyRefusal(spec, TITLE, 'be written')
