@@ -22,6 +22,32 @@ import { osProblem, usageError } from './errors.js'
 
 export const CONFIG_FILE_NAME = 'zapo.config.json'
 
+/**
+ * Where a setting came from: a flag, an environment variable, a key of the config file, or the
+ * built-in default. The resolvers (context.ts, store/address.ts, client/logger.ts) return it
+ * beside the value; `zapo config` shows it.
+ */
+export type Origin =
+    | { readonly source: 'flag'; readonly name: string }
+    | { readonly source: 'env'; readonly name: string }
+    | { readonly source: 'config'; readonly path: string; readonly key: string }
+    | { readonly source: 'default' }
+
+export const DEFAULT_ORIGIN: Origin = Object.freeze({ source: 'default' })
+
+/** "--store", "ZAPO_STORE", "/srv/zapo.config.json: store", "default". */
+export function describeOrigin(origin: Origin): string {
+    switch (origin.source) {
+        case 'flag':
+        case 'env':
+            return origin.name
+        case 'config':
+            return `${origin.path}: ${origin.key}`
+        case 'default':
+            return 'default'
+    }
+}
+
 export interface BackendConfigObject {
     readonly url: string
     readonly tablePrefix?: string
@@ -35,6 +61,8 @@ export type BackendConfigEntry = string | BackendConfigObject
 export interface ZapoConfig {
     /** absolute path of the file the config came from, or null when none was found */
     readonly path: string | null
+    /** what named the file: --config, ZAPO_CONFIG, or the default ./zapo.config.json */
+    readonly origin?: Origin
     readonly store?: string
     readonly session?: string
     readonly backends: Readonly<Record<string, BackendConfigEntry>>
@@ -62,6 +90,12 @@ const KNOWN_KEYS = new Set([
  */
 export function loadConfig(explicitPath: string | undefined, cwd = process.cwd()): ZapoConfig {
     const named = explicitPath ?? process.env.ZAPO_CONFIG
+    const origin: Origin =
+        explicitPath !== undefined
+            ? { source: 'flag', name: '--config' }
+            : named
+              ? { source: 'env', name: 'ZAPO_CONFIG' }
+              : DEFAULT_ORIGIN
     const path = resolve(cwd, named && named !== '' ? named : CONFIG_FILE_NAME)
     let text: string
     try {
@@ -82,7 +116,7 @@ export function loadConfig(explicitPath: string | undefined, cwd = process.cwd()
             `config file ${path} is not valid JSON (${detail}); fix the file or pass --config with another one`
         )
     }
-    return validateConfig(raw, path)
+    return { ...validateConfig(raw, path), origin }
 }
 
 function validateConfig(raw: unknown, path: string): ZapoConfig {

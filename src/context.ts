@@ -5,9 +5,10 @@
  */
 
 import type { Command } from 'commander'
-import { loadConfig, type ZapoConfig } from './config.js'
+import { DEFAULT_ORIGIN, loadConfig, type Origin, type ZapoConfig } from './config.js'
 import { parseRootCa } from './client/root-ca.js'
 import { usageError } from './errors.js'
+import { recordHintFlags } from './hints.js'
 import { processIo, type Io } from './output.js'
 import { resolveStoreSpec, type StoreSpec } from './store/address.js'
 
@@ -33,24 +34,103 @@ export interface CliContext {
     sessionId(flag: string | undefined, flagName?: string): string
     /** like sessionId, but null when none is given anywhere */
     optionalSessionId(flag: string | undefined): string | null
+    /** the session as optionalSessionId resolves it, and where it came from */
+    sessionSetting(flag: string | undefined, flagName?: string): Setting<string | null>
     /** the test-server override from --server/--server-root-ca, ZAPO_SERVER/ZAPO_SERVER_ROOT_CA or the config file */
     server(flags: {
         readonly server?: string
         readonly serverRootCa?: string
     }): { readonly url: string; readonly rootCa: string } | null
+    /** the server as server() resolves (and checks) it, and where its URL and root CA came from */
+    serverSetting(flags: { readonly server?: string; readonly serverRootCa?: string }): {
+        readonly value: { readonly url: string; readonly rootCa: string } | null
+        readonly urlOrigin: Origin
+        readonly rootCaOrigin: Origin
+    }
+}
+
+/** A resolved setting and where it came from. */
+export interface Setting<T> {
+    readonly value: T
+    readonly origin: Origin
+}
+
+/**
+ * The first of flag, environment variable, config-file key that is set (an empty environment
+ * variable is unset), with its origin. The one precedence rule of the shared settings.
+ */
+function firstSet(
+    flag: { readonly value: string | undefined; readonly name: string },
+    env: { readonly value: string | undefined; readonly name: string },
+    file: { readonly value: string | undefined; readonly key: string },
+    config: ZapoConfig
+): Setting<string | null> {
+    if (flag.value !== undefined)
+        return { value: flag.value, origin: { source: 'flag', name: flag.name } }
+    if (env.value !== undefined && env.value !== '')
+        return { value: env.value, origin: { source: 'env', name: env.name } }
+    if (file.value !== undefined)
+        return {
+            value: file.value,
+            origin: { source: 'config', path: config.path ?? 'the config file', key: file.key }
+        }
+    return { value: null, origin: DEFAULT_ORIGIN }
 }
 
 export function contextFor(command: Command): CliContext {
-    const globals = command.optsWithGlobals<GlobalOptions>()
+    const globals = command.optsWithGlobals<
+        GlobalOptions & { readonly server?: string; readonly serverRootCa?: string }
+    >()
+    // suggested commands carry the flags that decide where they act (hints.ts)
+    recordHintFlags({
+        store: globals.store,
+        config: globals.config,
+        server: globals.server,
+        serverRootCa: globals.serverRootCa
+    })
     const io = processIo(globals)
     const config = loadConfig(globals.config)
     const env = process.env
     const cwd = process.cwd()
-    const optionalSessionId = (flag: string | undefined): string | null => {
-        // an empty ZAPO_SESSION is unset
-        const value = flag ?? (env.ZAPO_SESSION || undefined) ?? config.session ?? null
-        if (value === null) return null
-        return validateSessionId(value)
+    const sessionSetting = (
+        flag: string | undefined,
+        flagName = '--session'
+    ): Setting<string | null> => {
+        const found = firstSet(
+            { value: flag, name: flagName },
+            { value: env.ZAPO_SESSION, name: 'ZAPO_SESSION' },
+            { value: config.session, key: 'session' },
+            config
+        )
+        return found.value === null ? found : { ...found, value: validateSessionId(found.value) }
+    }
+    const optionalSessionId = (flag: string | undefined): string | null =>
+        sessionSetting(flag).value
+    const serverSetting = (flags: {
+        readonly server?: string
+        readonly serverRootCa?: string
+    }): {
+        readonly value: { readonly url: string; readonly rootCa: string } | null
+        readonly urlOrigin: Origin
+        readonly rootCaOrigin: Origin
+    } => {
+        const url = firstSet(
+            { value: flags.server, name: '--server' },
+            { value: env.ZAPO_SERVER, name: 'ZAPO_SERVER' },
+            { value: config.server?.url, key: 'server.url' },
+            config
+        )
+        const rootCa = firstSet(
+            { value: flags.serverRootCa, name: '--server-root-ca' },
+            { value: env.ZAPO_SERVER_ROOT_CA, name: 'ZAPO_SERVER_ROOT_CA' },
+            { value: config.server?.rootCa, key: 'server.rootCa' },
+            config
+        )
+        return {
+            value: checkServer(url.value ?? undefined, rootCa.value ?? undefined),
+            urlOrigin: url.origin,
+            rootCaOrigin: rootCa.origin
+        }
     }
     const waitMs = globals.wait !== undefined ? parseDuration(globals.wait, '--wait') : 0
     return {
@@ -67,29 +147,35 @@ export function contextFor(command: Command): CliContext {
             return value
         },
         optionalSessionId,
-        server: flags => {
-            const url = flags.server ?? env.ZAPO_SERVER ?? config.server?.url
-            const rootCa = flags.serverRootCa ?? env.ZAPO_SERVER_ROOT_CA ?? config.server?.rootCa
-            if (url === undefined && rootCa === undefined) return null
-            if (url === undefined)
-                throw usageError('--server-root-ca needs --server URL (or ZAPO_SERVER) as well')
-            if (rootCa === undefined) {
-                throw usageError(
-                    '--server needs --server-root-ca VALUE (or ZAPO_SERVER_ROOT_CA): a test server is trusted only through its own root'
-                )
-            }
-            if (!/^wss?:\/\//i.test(url))
-                throw usageError(
-                    `--server "${url}" is not a WebSocket URL: use ws://host:port/… or wss://…`
-                )
-            try {
-                parseRootCa(rootCa)
-            } catch (error) {
-                throw usageError(`--server-root-ca: ${(error as Error).message}`)
-            }
-            return { url, rootCa }
-        }
+        sessionSetting,
+        server: flags => serverSetting(flags).value,
+        serverSetting
     }
+}
+
+/** A test-server override is both a WebSocket URL and that server's root CA, or neither. */
+function checkServer(
+    url: string | undefined,
+    rootCa: string | undefined
+): { readonly url: string; readonly rootCa: string } | null {
+    if (url === undefined && rootCa === undefined) return null
+    if (url === undefined)
+        throw usageError('--server-root-ca needs --server URL (or ZAPO_SERVER) as well')
+    if (rootCa === undefined) {
+        throw usageError(
+            '--server needs --server-root-ca VALUE (or ZAPO_SERVER_ROOT_CA): a test server is trusted only through its own root'
+        )
+    }
+    if (!/^wss?:\/\//i.test(url))
+        throw usageError(
+            `--server "${url}" is not a WebSocket URL: use ws://host:port/… or wss://…`
+        )
+    try {
+        parseRootCa(rootCa)
+    } catch (error) {
+        throw usageError(`--server-root-ca: ${(error as Error).message}`)
+    }
+    return { url, rootCa }
 }
 
 const SESSION_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/

@@ -62,6 +62,27 @@ export function stderrColumns(io: Io): number {
     return typeof columns === 'number' && columns > 0 ? columns : 80
 }
 
+/**
+ * The width to wrap prose on stdout to: the terminal's columns when stdout is one, 0 (do not
+ * wrap: a file or pipe gets one line per item) otherwise.
+ */
+export function stdoutColumns(io: Io): number {
+    if (io.stdout.isTTY !== true) return 0
+    const columns = (io.stdout as { readonly columns?: number }).columns
+    return typeof columns === 'number' && columns > 0 ? columns : 80
+}
+
+/** Replaces the password of a URL with "***" so the URL can be printed. */
+export function redactUrl(value: string): string {
+    try {
+        const url = new URL(value)
+        if (url.password) url.password = '***'
+        return url.toString()
+    } catch {
+        return value.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:***@')
+    }
+}
+
 /** Field names whose values are secrets: redacted unless the caller explicitly reveals. */
 export const SECRET_FIELDS: ReadonlySet<string> = new Set([
     'privKey',

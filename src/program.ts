@@ -5,6 +5,8 @@
  */
 
 import { Command } from 'commander'
+import { register as registerCompletion } from './commands/completion.js'
+import { register as registerConfig } from './commands/config.js'
 import { register as registerCreds } from './commands/creds.js'
 import { register as registerDoctor } from './commands/doctor.js'
 import { register as registerCheck } from './commands/check.js'
@@ -61,7 +63,9 @@ export function buildProgram(): Command {
     registerCheck(program)
     registerLogout(program)
     registerSandbox(program)
+    registerConfig(program)
     registerExitCodes(program)
+    registerCompletion(program)
     // `zapo version` is what people type first: point at the flag (commander would suggest
     // `sessions`)
     program
@@ -87,8 +91,10 @@ export function startScreen(): string {
         '  zapo logs                              tail every session live',
         '  zapo migrate --from sqlite --to postgres',
         '  zapo doctor                            versions, drivers, the store',
+        '  zapo config                            the store and session used here',
         '',
         'Store: --store ADDRESS, ZAPO_STORE or zapo.config.json; default ./zapo.sqlite',
+        'Tab completion: eval "$(zapo completion bash)" (or zsh, fish; see the README)',
         'All commands: zapo --help    One command: zapo COMMAND --help',
         ''
     ].join('\n')

@@ -209,10 +209,24 @@ export interface ConnectWatch {
     /** a socket opened (the server at least answered) */
     readonly onSocketOpen?: () => void
     /**
+     * an open connection's socket went away without a close reason from the server (no
+     * `connection` event): zapo-js's transport reconnects by itself after `reconnectAfterMs`
+     */
+    readonly onDropped?: (drop: SocketDrop) => void
+    /** the server accepted a login (`<success>`): also the end of a transport reconnect */
+    readonly onLoggedIn?: () => void
+    /**
      * whether zapo-js's own lines about a reported failure go to debug (default: always, the
      * caller tells the failure in its own words); false keeps them at their level
      */
     readonly quiet?: () => boolean
+}
+
+/** A socket that went away under an open connection, as zapo-js's transport reports it. */
+export interface SocketDrop {
+    /** the WebSocket close code (1006: closed without a close frame) */
+    readonly code: number | null
+    readonly reconnectAfterMs: number | null
 }
 
 /** How long a failed handshake's socket may take to close before the failure is told anyway. */
@@ -290,6 +304,15 @@ export function watchConnect(
             case 'socket runtime closed':
                 reportUntrusted()
                 return false
+            case 'socket closed, scheduling reconnect':
+                watch.onDropped?.({
+                    code: finite(context?.code),
+                    reconnectAfterMs: finite(context?.reconnectAfterMs)
+                })
+                return false
+            case 'received success node':
+                watch.onLoggedIn?.()
+                return false
             default:
                 if (message.startsWith('socket open success')) opened = url
                 if (
@@ -316,6 +339,10 @@ export function watchConnect(
         warn: at('warn'),
         error: at('error')
     }
+}
+
+function finite(value: unknown): number | null {
+    return typeof value === 'number' && Number.isFinite(value) ? value : null
 }
 
 /** One line for people: what failed and where, then what to do. */

@@ -12,15 +12,37 @@
 
 import pino from 'pino'
 import type { Logger } from 'zapo-js'
+import type { Origin } from '../config.js'
 import { usageError } from '../errors.js'
 import { toJsonValue } from '../output.js'
 
-const LOG_LEVELS = Object.freeze(['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const)
+export const LOG_LEVELS = Object.freeze([
+    'trace',
+    'debug',
+    'info',
+    'warn',
+    'error',
+    'silent'
+] as const)
 export type LogLevelName = (typeof LOG_LEVELS)[number]
 type ZapoLogLevel = Logger['level']
 
 /** The library's own log lines are shown only when asked for (--log-level, --debug). */
 export const DEFAULT_LOG_LEVEL: LogLevelName = 'silent'
+
+/**
+ * The client library's log level: --log-level LEVEL, else debug with --debug, else none. The one
+ * rule for every command that connects (logs, check --connect, logout) and for `zapo config`.
+ */
+export function resolveLogLevel(
+    flag: string | undefined,
+    debug: boolean
+): { readonly value: LogLevelName; readonly origin: Origin } {
+    if (flag !== undefined)
+        return { value: parseLogLevel(flag), origin: { source: 'flag', name: '--log-level' } }
+    if (debug) return { value: 'debug', origin: { source: 'flag', name: '--debug' } }
+    return { value: DEFAULT_LOG_LEVEL, origin: { source: 'default' } }
+}
 
 export function parseLogLevel(value: string, flag = '--log-level'): LogLevelName {
     const level = value.trim().toLowerCase()

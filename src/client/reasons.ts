@@ -14,6 +14,7 @@
  * The classification is pure data: no zapo-js import, so tests and light modules can use it.
  */
 
+import { zapoCommand } from '../hints.js'
 import type { ZapoErrorCode } from '../errors.js'
 
 export type ReasonClass = 'routine' | 'transient' | 'fatal' | 'expected'
@@ -67,6 +68,8 @@ export const CLOSE_REASONS = Object.freeze({
 } as const)
 
 interface Rule {
+    /** the reason in a few words for a log line ("server asked to reconnect"); the code follows it */
+    readonly label: string
     readonly class: ReasonClass
     readonly exit: ZapoErrorCode
     readonly summary: string
@@ -77,120 +80,140 @@ const REPAIR = 're-pair the device: zapo pair --session <session>'
 
 const RULES_BY_REASON: Readonly<Record<string, Rule>> = Object.freeze({
     client_disconnected: {
+        label: 'disconnected by zapo',
         class: 'expected',
         exit: 'OK',
         summary: 'disconnected by zapo',
         hint: 'nothing to do'
     },
     stream_error_force_login: {
+        label: 'server asked to reconnect',
         class: 'routine',
         exit: 'CONNECTION_FAILED',
         summary: 'the server asked for a reconnect',
         hint: 'routine: reconnecting with the stored credentials'
     },
     stream_error_replaced: {
+        label: 'replaced by another connection',
         class: 'fatal',
         exit: 'REPLACED',
         summary: 'replaced by another connection with the same credentials',
         hint: 'stop the other app or zapo process using this session, then run this again'
     },
     stream_error_device_removed: {
+        label: 'device removed on the phone',
         class: 'fatal',
         exit: 'LOGGED_OUT',
         summary: 'the device was removed from the phone’s linked devices',
         hint: REPAIR
     },
     stream_error_force_logout: {
+        label: 'logged out by the server',
         class: 'fatal',
         exit: 'LOGGED_OUT',
         summary: 'the server logged the device out',
         hint: REPAIR
     },
     failure_not_authorized: {
+        label: 'logged out on the phone',
         class: 'fatal',
         exit: 'LOGGED_OUT',
         summary: 'the server no longer accepts these credentials (not authorised)',
         hint: REPAIR
     },
     primary_identity_key_change: {
+        label: 'the phone’s identity key changed',
         class: 'fatal',
         exit: 'LOGGED_OUT',
         summary: 'the account’s primary identity key changed',
         hint: REPAIR
     },
     failure_banned: {
+        label: 'account banned',
         class: 'fatal',
         exit: 'ACCOUNT_BLOCKED',
         summary: 'the account is banned',
         hint: 'the account cannot connect; do not retry from this tool'
     },
     failure_locked: {
+        label: 'account locked',
         class: 'fatal',
         exit: 'ACCOUNT_BLOCKED',
         summary: 'the account is locked',
         hint: 'unlock the account on the phone, then re-pair: zapo pair --session <session>'
     },
     failure_client_too_old: {
+        label: 'client too old',
         class: 'fatal',
         exit: 'CLIENT_REJECTED',
         summary: 'the server rejected the client as too old',
         hint: 'upgrade zapo-js (zapo doctor shows the installed version)'
     },
     failure_bad_user_agent: {
+        label: 'user agent refused',
         class: 'fatal',
         exit: 'CLIENT_REJECTED',
         summary: 'the server rejected the client’s user agent',
         hint: 'check the device/browser settings the client announces, or upgrade zapo-js'
     },
     failure_service_unavailable: {
+        label: 'service unavailable',
         class: 'transient',
         exit: 'CONNECTION_FAILED',
         summary: 'the service is unavailable',
         hint: 'backing off, then reconnecting'
     },
     stream_error_ack: {
+        label: 'stream error (ack)',
         class: 'transient',
         exit: 'CONNECTION_FAILED',
         summary: 'stream error (ack)',
         hint: 'backing off, then reconnecting'
     },
     stream_error_xml_not_well_formed: {
+        label: 'stream error (bad XML)',
         class: 'transient',
         exit: 'CONNECTION_FAILED',
         summary: 'stream error (xml not well formed)',
         hint: 'backing off, then reconnecting'
     },
     stream_error_other: {
+        label: 'stream error',
         class: 'transient',
         exit: 'CONNECTION_FAILED',
         summary: 'stream error',
         hint: 'backing off, then reconnecting'
     },
     comms_stopped: {
+        label: 'connection stopped',
         class: 'transient',
         exit: 'CONNECTION_FAILED',
         summary: 'the connection stopped',
         hint: 'backing off, then reconnecting'
     },
     connect_failed: {
+        label: 'could not connect',
         class: 'transient',
         exit: 'CONNECTION_FAILED',
         summary: 'could not connect',
         hint: 'check the network (or --server); backing off, then retrying'
     },
     credentials_missing: {
+        label: 'stored credentials gone',
         class: 'fatal',
         exit: 'LOGGED_OUT',
         summary: 'the stored credentials are gone (the client started a new pairing)',
         hint: REPAIR
     },
     socket_closed: {
+        label: 'socket closed',
         class: 'transient',
         exit: 'CONNECTION_FAILED',
         summary: 'the socket closed',
         hint: 'backing off, then reconnecting'
     },
     failure_temp_banned: {
+        label: 'account temporarily banned',
         class: 'fatal',
         exit: 'ACCOUNT_BLOCKED',
         summary: 'the account is temporarily banned',
@@ -209,6 +232,7 @@ const RULES_BY_CODE: Readonly<Record<number, Rule>> = Object.freeze({
     406: RULES_BY_REASON.failure_banned as Rule,
     409: RULES_BY_REASON.failure_bad_user_agent as Rule,
     500: {
+        label: 'server error',
         class: 'transient',
         exit: 'CONNECTION_FAILED',
         summary: 'internal server error',
@@ -218,6 +242,7 @@ const RULES_BY_CODE: Readonly<Record<number, Rule>> = Object.freeze({
 })
 
 const UNKNOWN_LOGOUT: Rule = {
+    label: 'logged out',
     class: 'fatal',
     exit: 'LOGGED_OUT',
     summary: 'the server logged the device out',
@@ -225,6 +250,7 @@ const UNKNOWN_LOGOUT: Rule = {
 }
 
 const UNKNOWN_TRANSIENT: Rule = {
+    label: 'connection closed',
     class: 'transient',
     exit: 'CONNECTION_FAILED',
     summary: 'the connection closed',
@@ -246,7 +272,14 @@ export function classifyClose(
         RULES_BY_REASON[event.reason] ??
         (code !== null ? RULES_BY_CODE[code] : undefined) ??
         (event.isLogout === true ? UNKNOWN_LOGOUT : UNKNOWN_TRANSIENT)
-    const hint = rule.hint.replace('<session>', sessionId ?? '<session>')
+    // a known session: the re-pair command, with this run's --store and server, works pasted
+    const hint =
+        sessionId === null
+            ? rule.hint
+            : rule.hint.replace(
+                  'zapo pair --session <session>',
+                  zapoCommand('pair', '--session', sessionId)
+              )
     return Object.freeze({
         class: rule.class,
         reason: event.reason,
@@ -255,6 +288,25 @@ export function classifyClose(
         summary: rule.summary,
         hint
     })
+}
+
+/**
+ * A close reason in a few words, with its code: "server asked to reconnect (515)", "logged out on
+ * the phone (401)". For people only: `--json` keeps zapo-js's names (`stream_error_force_login`).
+ */
+export function describeReason(reason: string, code: number | null = null): string {
+    const rule = RULES_BY_REASON[reason] ?? (code !== null ? RULES_BY_CODE[code] : undefined)
+    const label = rule?.label ?? reason.replace(/_/g, ' ')
+    return code !== null ? `${label} (${code})` : label
+}
+
+/** A `<failure reason=N>` stanza (a refused login) for people: "login failed: service unavailable (503)". */
+export function describeFailure(failureReason: number | null): string {
+    if (failureReason === null) return 'login failed'
+    const rule = RULES_BY_CODE[failureReason]
+    return rule
+        ? `login failed: ${rule.label} (${failureReason})`
+        : `login failed (reason ${failureReason})`
 }
 
 /**

@@ -201,24 +201,3 @@ export const KEEP_STORE_ON_CLOSE: Readonly<Required<StoreClearOptions>> = Object
     contacts: false,
     privacyToken: false
 })
-
-/** "4s", "1.5s", "250ms", "now": how the delay reads in a human line. */
-export function formatDelay(ms: number): string {
-    if (ms <= 0) return 'now'
-    if (ms < 1_000) return `${ms}ms`
-    const seconds = ms / 1_000
-    return `${Number.isInteger(seconds) || seconds >= 10 ? Math.round(seconds) : seconds.toFixed(1)}s`
-}
-
-/** The human line of a reconnect decision: `reconnecting in 4s (attempt 3): stream_error_other`. */
-export function formatReconnect(decision: {
-    readonly attempt: number
-    readonly delayMs: number
-    readonly reason: string
-}): string {
-    const when =
-        decision.delayMs <= 0
-            ? 'reconnecting now'
-            : `reconnecting in ${formatDelay(decision.delayMs)}`
-    return `${when} (attempt ${decision.attempt}): ${decision.reason}`
-}

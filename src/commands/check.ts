@@ -10,7 +10,8 @@ import type { CliContext } from '../context.js'
 import { parseDuration, parsePositiveInt } from '../context.js'
 import { EXIT_CODES, usageError } from '../errors.js'
 import { claimInterrupts } from '../interrupt.js'
-import { note, printJson, printLine, type Io } from '../output.js'
+import { note, printJson, printLine, stdoutColumns, type Io } from '../output.js'
+import { wrapLine } from '../ui/format.js'
 import { palette, type Palette } from '../ui/color.js'
 import { addShardOptions, parseShard, parseShardFlags, type ShardFlags } from '../util/shard.js'
 import type { CheckReport, CheckResult, CheckThresholds, SessionReport } from '../ops/check.js'
@@ -187,8 +188,9 @@ async function runCheckCommand(flags: CheckFlags, ctx: CliContext): Promise<numb
     } else {
         render(report, options.sessions.all, shown, colors)
     }
+    // a mismatch zapo works around (doctor's info line): said only with --debug, always in JSON
     const lib = report.library
-    if (lib.satisfied === false && !ctx.io.json) {
+    if (lib.satisfied === false && !ctx.io.json && ctx.io.debug) {
         note(
             ctx.io,
             `zapo: note: ${lib.storePackage} ${lib.storePackageVersion} declares peer zapo-js ${lib.peerRange}, installed zapo-js ${lib.zapoJs} does not satisfy it (zapo doctor lists what that breaks)`
@@ -305,11 +307,11 @@ export async function clientLogger(
     ctx: CliContext,
     flag: string | undefined
 ): Promise<{ logger?: import('zapo-js').Logger }> {
-    const [{ parseLogLevel }, { createClientLogger }] = await Promise.all([
+    const [{ resolveLogLevel }, { createClientLogger }] = await Promise.all([
         import('../client/logger.js'),
         import('../ui/client-logger.js')
     ])
-    const level = flag !== undefined ? parseLogLevel(flag) : ctx.io.debug ? 'debug' : 'silent'
+    const level = resolveLogLevel(flag, ctx.io.debug).value
     if (level === 'silent') return {}
     return { logger: createClientLogger({ level, json: ctx.io.json, color: ctx.io.colorErr }) }
 }
@@ -413,16 +415,26 @@ function mark(status: CheckResult['status'], c: Palette): string {
             : c.dim(m)
 }
 
+/** Where a check line's detail starts: "  ✓ " and the name column (checkLines). */
+const DETAIL_COLUMN = 2 + 1 + 1 + 34 + 1
+
 function render(report: CheckReport, fleet: boolean, io: Io, c: Palette): void {
+    // on a terminal a long detail wraps at word boundaries under the detail column
+    const columns = stdoutColumns(io)
+    const checkLine = (line: string): void => printLine(io, wrapLine(line, columns, DETAIL_COLUMN))
     if (!fleet) {
         const s = report.sessions[0]
         if (!s) return
         printLine(
             io,
-            `session ${c.session(s.sessionId)}${s.jid ? ` (${c.jid(s.jid)})` : ''} in ${c.path(report.store)}`
+            wrapLine(
+                `session ${c.session(s.sessionId)}${s.jid ? ` (${c.jid(s.jid)})` : ''} in ${c.path(report.store)}`,
+                columns,
+                2
+            )
         )
-        for (const line of checkLines(s, c, true)) printLine(io, line)
-        printLine(io, verdict(s, c))
+        for (const line of checkLines(s, c, true)) checkLine(line)
+        printLine(io, wrapLine(verdict(s, c), columns, 2))
         return
     }
     for (const s of report.sessions) {
@@ -430,7 +442,7 @@ function render(report: CheckReport, fleet: boolean, io: Io, c: Palette): void {
             s.result === 'OK' ? c.ok('OK') : c.error(s.result)
         }`
         printLine(io, head)
-        for (const line of checkLines(s, c, false)) printLine(io, line)
+        for (const line of checkLines(s, c, false)) checkLine(line)
     }
     const sum = report.summary
     const parts = Object.entries(sum.byResult)

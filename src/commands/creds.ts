@@ -1,11 +1,27 @@
+/**
+ * `zapo creds show`: a session's stored credentials, secrets redacted unless --reveal (asked for
+ * on a terminal). Flags become typed options here; the reading is src/ops/creds.ts.
+ */
+
 import type { Command } from 'commander'
-import { sharedOption } from './options.js'
+import { zapoCommand } from '../hints.js'
+import { assertCanConfirm, sharedOption } from './options.js'
 import { handle } from '../cli.js'
+import type { CliContext } from '../context.js'
 import { EXIT_CODES, usageError, ZapoError } from '../errors.js'
 import type { CredsView } from '../ops/creds.js'
-import { printJson, printLine, REDACTED, toJsonValue, type Io, type Serialised } from '../output.js'
+import type { StoreSpec } from '../store/address.js'
+import {
+    printJson,
+    printLine,
+    REDACTED,
+    stdoutColumns,
+    toJsonValue,
+    type Io,
+    type Serialised
+} from '../output.js'
 import { palette } from '../ui/color.js'
-import { relativeTime } from '../ui/format.js'
+import { relativeTime, wrapLine } from '../ui/format.js'
 import { oneSession } from './session-choice.js'
 
 interface ShowFlags {
@@ -39,42 +55,46 @@ export function register(program: Command): void {
             '\nPublic keys are shown as fingerprints: the first 8 bytes of SHA-256 of the 32-byte key, in hex.\n' +
                 'Exit 0 when every integrity check passes, 5 when one fails, 3 when the session is not in the store.'
         )
-        .action(
-            handle<ShowFlags>(async (flags, ctx) => {
-                const store = ctx.storeSpec()
-                const reveal = flags.reveal === true
-                const asks = reveal && flags.yes !== true
-                const prompts = asks ? await import('../ui/prompts.js') : null
-                if (prompts !== null && !prompts.canPrompt(ctx.io)) {
-                    throw usageError(
-                        `--reveal prints private keys and needs confirmation: pass --yes as well (no terminal to ask on${ctx.io.json ? ', or --json' : ''})`
-                    )
-                }
-                if (flags.yes === true && !reveal)
-                    throw usageError('--yes only applies to --reveal: add --reveal or drop --yes')
-                const sessionId = await oneSession(ctx, flags.session, store)
-                const { runCredsShow, withoutFullPublicKeys } = await import('../ops/creds.js')
-                const view = await runCredsShow({ store, sessionId })
-                if (prompts !== null) {
-                    const ok = await prompts.confirm({
-                        message: `Print the private keys of session "${sessionId}" on this screen? Anyone who sees them can impersonate the device.`
-                    })
-                    if (!ok)
-                        throw new ZapoError(
-                            'DECLINED',
-                            'not revealed: the private keys were not printed'
-                        )
-                }
-                const shown = reveal ? view : withoutFullPublicKeys(view)
-                const code = view.integrity.ok ? EXIT_CODES.OK : EXIT_CODES.INTEGRITY
-                if (ctx.io.json) {
-                    printJson(ctx.io, shown, { reveal })
-                    return code
-                }
-                render(ctx.io, toJsonValue(shown, { reveal }) as RenderedView, reveal)
-                return code
-            })
-        )
+        .action(handle<ShowFlags>(showCommand))
+}
+
+export interface CredsShowCommandOptions {
+    readonly store: StoreSpec
+    /** --session (else ZAPO_SESSION, the config file, the store's only session or a picker) */
+    readonly session: string | undefined
+    readonly reveal: boolean
+    /** --reveal without --yes: ask before printing the private keys */
+    readonly confirm: boolean
+}
+
+/** Flags → typed options; --reveal without --yes needs a terminal to ask on. */
+export async function prepare(flags: ShowFlags, ctx: CliContext): Promise<CredsShowCommandOptions> {
+    const store = ctx.storeSpec()
+    const reveal = flags.reveal === true
+    const confirm = reveal && flags.yes !== true
+    if (confirm) await assertCanConfirm(ctx.io, '--reveal prints private keys')
+    if (flags.yes === true && !reveal)
+        throw usageError('--yes only applies to --reveal: add --reveal or drop --yes')
+    return { store, session: flags.session, reveal, confirm }
+}
+
+async function showCommand(flags: ShowFlags, ctx: CliContext): Promise<number> {
+    const { store, session, reveal, confirm } = await prepare(flags, ctx)
+    const sessionId = await oneSession(ctx, session, store)
+    const { runCredsShow, withoutFullPublicKeys } = await import('../ops/creds.js')
+    const view = await runCredsShow({ store, sessionId })
+    if (confirm) {
+        const prompts = await import('../ui/prompts.js')
+        const ok = await prompts.confirm({
+            message: `Print the private keys of session "${sessionId}" on this screen? Anyone who sees them can impersonate the device.`
+        })
+        if (!ok) throw new ZapoError('DECLINED', 'not revealed: the private keys were not printed')
+    }
+    const shown = reveal ? view : withoutFullPublicKeys(view)
+    const code = view.integrity.ok ? EXIT_CODES.OK : EXIT_CODES.INTEGRITY
+    if (ctx.io.json) printJson(ctx.io, shown, { reveal })
+    else render(ctx.io, toJsonValue(shown, { reveal }) as RenderedView, reveal)
+    return code
 }
 
 /** The view after the serialiser: bytes are base64, secrets "[redacted]" unless revealed. */
@@ -97,20 +117,29 @@ function render(io: Io, v: RenderedView, reveal: boolean): void {
             ? `${p.strong(k.fingerprint)}\npublic  ${k.pubKey}\nprivate ${secret(k.privKey)}`
             : `${p.strong(k.fingerprint)}  private ${secret(k.privKey)}`
     const c = v.credentials
+    // on a terminal a long value wraps at word boundaries under its own column (keys, which have
+    // no spaces, are never cut)
+    const columns = stdoutColumns(io)
     const section = (title: string, rows: readonly (readonly [string, string])[]): void => {
         out(p.strong(title))
         const width = Math.max(...rows.map(([label]) => label.length))
         for (const [label, value] of rows) {
             const [first, ...more] = value.split('\n')
-            out(`  ${label.padEnd(width)}  ${first}`)
-            for (const line of more) out(`  ${' '.repeat(width)}    ${line}`)
+            out(wrapLine(`  ${label.padEnd(width)}  ${first}`, columns, 2 + width + 2))
+            for (const line of more)
+                out(wrapLine(`  ${' '.repeat(width)}    ${line}`, columns, 2 + width + 4))
         }
         out()
     }
 
     section(`Session ${p.session(v.sessionId)}`, [
         ['store', p.path(v.store)],
-        ['paired', v.paired ? p.ok('yes') : p.warn('no (run zapo pair to link it)')],
+        [
+            'paired',
+            v.paired
+                ? p.ok('yes')
+                : p.warn(`no (${zapoCommand('pair', '--session', v.sessionId)} links it)`)
+        ],
         ['me JID', v.account.meJid ? p.jid(v.account.meJid) : none],
         ['me LID', v.account.meLid ? p.jid(v.account.meLid) : none],
         ['display name', text(v.account.displayName)],
@@ -186,13 +215,21 @@ function render(io: Io, v: RenderedView, reveal: boolean): void {
         status === 'pass' ? p.ok('ok  ') : status === 'fail' ? p.error('FAIL') : p.dim('skip')
     for (const ch of checks)
         out(
-            `  ${mark(ch.status)}  ${ch.name.padEnd(width)}  ${ch.status === 'fail' ? p.strong(ch.detail) : p.dim(ch.detail)}`
+            wrapLine(
+                `  ${mark(ch.status)}  ${ch.name.padEnd(width)}  ${ch.status === 'fail' ? p.strong(ch.detail) : p.dim(ch.detail)}`,
+                columns,
+                2 + 4 + 2 + width + 2
+            )
         )
     if (!reveal) {
         out()
         out(
-            p.dim(
-                'Secrets are redacted; zapo creds show --reveal prints them after a confirmation.'
+            wrapLine(
+                p.dim(
+                    'Secrets are redacted; zapo creds show --reveal prints them after a confirmation.'
+                ),
+                columns,
+                2
             )
         )
     }

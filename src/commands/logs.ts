@@ -15,7 +15,7 @@ import { note } from '../output.js'
 import { palette } from '../ui/color.js'
 import { addShardOptions, parseShardFlags, type ShardFlags } from '../util/shard.js'
 import type { LogsOptions } from '../ops/logs.js'
-import type { EventRecord } from '../ops/event-json.js'
+import type { EventRecord } from '../client/event-json.js'
 import type { LogLevelName } from '../client/logger.js'
 
 interface LogsFlags extends ShardFlags {
@@ -89,23 +89,28 @@ export function register(program: Command): void {
                     'CANCELLED'
                 ],
                 examples: [
-                    ['zapo logs', 'every paired session, lines for people'],
+                    ['zapo logs', 'every paired session, for people'],
                     ['zapo logs -s tenant-42 --json', 'one session, NDJSON'],
-                    ['zapo logs --type message --count 10', 'the next ten messages']
+                    ['zapo logs --type message --count 10', 'the next ten messages'],
+                    ['zapo logs --type notification', 'notifications, with bulletins'],
+                    ['zapo logs --log-level info', "also zapo-js's own log lines"],
+                    ['zapo logs --timeout 10m > events.txt', 'ten minutes of lines into a file']
                 ]
             })
         )
         .action(handle<LogsFlags>(runLogsCommand))
 }
 
-interface Prepared {
+export interface Prepared {
     readonly options: LogsOptions
     readonly logLevel: LogLevelName
 }
 
-async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
-    const [{ parseEventTypes, normalizeJidFlag }, { parseLogLevel, DEFAULT_LOG_LEVEL }] =
-        await Promise.all([import('../ops/event-json.js'), import('../client/logger.js')])
+export async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
+    const [{ parseEventTypes, normalizeJidFlag }, { resolveLogLevel }] = await Promise.all([
+        import('../client/event-json.js'),
+        import('../client/logger.js')
+    ])
     const given = flags.session ?? []
     if (flags.all && given.length > 0)
         throw usageError('--all and --session exclude each other: pass one of them')
@@ -150,12 +155,7 @@ async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
         timeoutMs,
         raw: flags.raw === true
     }
-    const logLevel =
-        flags.logLevel !== undefined
-            ? parseLogLevel(flags.logLevel)
-            : ctx.io.debug
-              ? 'debug'
-              : DEFAULT_LOG_LEVEL
+    const logLevel = resolveLogLevel(flags.logLevel, ctx.io.debug).value
     return { options, logLevel }
 }
 
@@ -171,31 +171,58 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
         import('../ui/client-logger.js')
     ])
     const { io } = ctx
-    // the clients' own log lines: stderr, pretty for people, pino JSON lines with --json
+    // a session column when several sessions are tailed, or every one is asked for (--all)
+    let several =
+        flags.all === true || (options.sessions !== 'all' && new Set(options.sessions).size > 1)
+    const sessionColumn = (): boolean => several
+    let sessionWidth = 0
+    // the clients' own log lines (only with --log-level / --debug): stderr, in the same line
+    // format as the events for people, pino JSON lines with --json
     const logger = createClientLogger({
         level: logLevel,
         json: io.json,
-        color: io.colorErr
+        color: io.colorErr,
+        sessionColumn,
+        sessionWidth: () => sessionWidth,
+        width: () => terminalWidth(io.stderr)
     })
     const p = palette(io.colorErr)
-    const lineColor = io.colorOut
-    let formatter = eventLineFormatter(lineColor)
+    const formatter = eventLineFormatter(io.colorOut, {
+        sessionColumn,
+        sessionWidth: () => sessionWidth,
+        // on a terminal long lines wrap under the summary; a file or pipe gets one line a record
+        width: () => terminalWidth(io.stdout),
+        // protocol bulletins (ib.offline after every login) when asked for: --type notification
+        // or --debug; --json always has them
+        bulletins: io.debug || options.types?.has('notification') === true,
+        reconnectLines: options.types === null || options.types.has('reconnect')
+    })
 
-    const stopLine = (record: EventRecord) =>
+    // why a session ended, on stderr: its code for people, zapo-js's reason name beside it with
+    // --json (the name the `stopped` record carries)
+    const stopLine = (record: EventRecord) => {
+        const code = typeof record.code === 'number' ? record.code : null
+        const why = io.json
+            ? ` (${String(record.reason)}${code !== null ? ` ${code}` : ''})`
+            : code !== null
+              ? ` (${code})`
+              : ''
         note(
             io,
             p.error(
-                `zapo: ${record.session}: ${String(record.summary)} (${String(record.reason)}${typeof record.code === 'number' ? ` ${record.code}` : ''}): ${String(record.hint)}`
+                `zapo: ${record.session}: ${String(record.summary)}${why}: ${String(record.hint)}`
             )
         )
+    }
     const onRecord = (record: EventRecord) => {
         if (record.type === 'stopped') stopLine(record)
         if (io.json) {
-            // records are already JSON-ready (bytes base64, secrets redacted) by event-json.ts
+            // records are already JSON-ready (bytes base64, secrets redacted) by client/event-json.ts
             io.stdout.write(JSON.stringify(record) + '\n')
-        } else if (record.type !== 'stopped') {
-            io.stdout.write(formatter.format(record) + '\n')
+            return
         }
+        const line = formatter.format(record)
+        if (line !== null) io.stdout.write(line + '\n')
     }
 
     const result = await runLogs(options, {
@@ -204,9 +231,8 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
         signal,
         onConnecting: ids => {
             // sessions in one column: pad to the longest id (up to 24)
-            formatter = eventLineFormatter(lineColor, {
-                sessionWidth: Math.min(24, Math.max(0, ...ids.map(id => id.length)))
-            })
+            several = flags.all === true || ids.length > 1
+            sessionWidth = Math.min(24, Math.max(0, ...ids.map(id => id.length)))
             const who =
                 ids.length === 1
                     ? `session ${ids[0]}`
@@ -223,4 +249,12 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
     if (!io.json && result.ended === 'timeout')
         note(io, p.dim(`zapo: --timeout reached after ${result.matched} event(s)`))
     return EXIT_CODES[result.exit]
+}
+
+/** The width of a stream that is a terminal (read at each line: it follows a resize); null otherwise. */
+function terminalWidth(stream: unknown): number | null {
+    const tty = stream as { readonly isTTY?: boolean; readonly columns?: number }
+    return tty.isTTY === true && typeof tty.columns === 'number' && tty.columns > 0
+        ? tty.columns
+        : null
 }

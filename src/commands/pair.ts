@@ -6,6 +6,7 @@
  * else; the drawing is left out. Without a TTY nothing is ever prompted.
  */
 
+import { zapoCommand } from '../hints.js'
 import type { Command } from 'commander'
 import { handle } from '../cli.js'
 import { usageError, ZapoError } from '../errors.js'
@@ -99,8 +100,19 @@ export function register(program: Command): void {
         .action(handle<PairFlags>(pairCommand, { ndjson: true }))
 }
 
-async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
-    const io = ctx.io
+/** What the flags say, checked: everything that needs no store and no prompt. */
+export interface PreparedPair {
+    readonly timeoutMs: number
+    /** a test server (--server / ZAPO_SERVER / config), null for WhatsApp or --sandbox */
+    readonly server: ReturnType<CliContext['server']>
+    readonly phone: string | null
+    readonly sandbox: boolean
+    readonly force: boolean
+    readonly overwriteLive: boolean
+}
+
+/** flags → typed options (the thin-commands shape: prepare, then run). */
+export async function prepare(flags: PairFlags, ctx: CliContext): Promise<PreparedPair> {
     if (flags.overwriteLive && !flags.force)
         throw usageError(
             '--overwrite-live only applies with --force: pass both to replace a live session'
@@ -113,11 +125,26 @@ async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
             '--sandbox starts its own server: drop --server / --server-root-ca, or drop --sandbox'
         )
     }
-    const server = flags.sandbox ? null : ctx.server(flags)
-    const { normalizePhone, runPair } = await import('../ops/pair.js')
-    let phone = flags.phone !== undefined ? normalizePhone(flags.phone) : null
+    const { normalizePhone } = await import('../ops/pair.js')
+    return {
+        timeoutMs,
+        server: flags.sandbox ? null : ctx.server(flags),
+        phone: flags.phone !== undefined ? normalizePhone(flags.phone) : null,
+        sandbox: flags.sandbox === true,
+        force: flags.force === true,
+        overwriteLive: flags.overwriteLive === true
+    }
+}
+
+async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
+    const io = ctx.io
+    const prepared = await prepare(flags, ctx)
+    const { timeoutMs, server } = prepared
+    const { runPair } = await import('../ops/pair.js')
+    let phone = prepared.phone
     let storeSpec = ctx.storeSpec()
     let sessionId = ctx.optionalSessionId(flags.session)
+    let replaceConfirmed = false
 
     if (sessionId === null) {
         const { canPrompt } = await import('../ui/prompts.js')
@@ -126,38 +153,19 @@ async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
                 'no session given: pass --session ID (or set ZAPO_SESSION); zapo pair only asks on a terminal'
             )
         }
-        const answers = await ask(ctx, storeSpec, phone)
+        const answers = await ask(ctx, storeSpec, phone, flags.force === true)
         sessionId = answers.sessionId
         phone = answers.phone
         storeSpec = answers.storeSpec
+        replaceConfirmed = answers.replace
     }
 
     const p = palette(io.colorErr)
     // the decisive question first: a paired session is refused (or, on a terminal, its
-    // replacement confirmed) before anything says "connecting"
-    let force = flags.force === true
-    if (!force) {
-        const { readExisting } = await import('../ops/pair.js')
-        const existing = await readExisting(storeSpec, sessionId)
-        if (existing.meJid !== null) {
-            const prompts = await import('../ui/prompts.js')
-            if (!prompts.canPrompt(io))
-                throw new ZapoError(
-                    'EXISTS',
-                    `session "${sessionId}" is already paired as ${existing.meJid}: pass --force to pair it again (the old linked device stays listed on the phone until you remove it there; its credentials in this store are replaced)`,
-                    { session: sessionId, meJid: existing.meJid }
-                )
-            note(
-                io,
-                `session ${p.session(sessionId)} is paired as ${p.jid(existing.meJid)} in ${storeSpec.label}`
-            )
-            const ok = await prompts.confirm({
-                message: `Replace it? The old device stays listed on the phone until you remove it there.`
-            })
-            if (!ok) throw new ZapoError('DECLINED', `not paired: ${sessionId} is unchanged`)
-            force = true
-        }
-    }
+    // replacement confirmed) before anything says "connecting" (the wizard asked it already,
+    // right after the session id)
+    const force =
+        flags.force === true || replaceConfirmed || (await mayReplace(ctx, storeSpec, sessionId))
     if (!io.json) {
         if (flags.sandbox) {
             note(
@@ -185,12 +193,13 @@ async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
     const screen = await createScreen(io, {
         session: sessionId,
         phone,
-        server: flags.sandbox ? 'in-process sandbox' : (server?.url ?? null)
+        server: flags.sandbox ? 'in-process sandbox' : (server?.url ?? null),
+        ...(flags.sandbox ? { hint: 'Its phone scans this QR string by itself in a moment:' } : {})
     })
     const signal = claimInterrupts(io, {
         stopping:
             'cancelling the pairing; nothing is stored unless the phone has already confirmed',
-        forced: 'nothing was stored unless the phone had confirmed: check with zapo sessions list, and remove a device the phone lists but the store lacks'
+        forced: `nothing was stored unless the phone had confirmed: check with ${zapoCommand('sessions', 'list')}, and remove a device the phone lists but the store lacks`
     })
     let result: Awaited<ReturnType<typeof runPair>>
     try {
@@ -285,7 +294,7 @@ async function pairCommand(flags: PairFlags, ctx: CliContext): Promise<number> {
     note(
         io,
         p.dim(
-            `disconnected (the device stays linked). Next: zapo creds show --session ${result.sessionId}`
+            `disconnected (the device stays linked). Next: ${zapoCommand('creds', 'show', '--session', result.sessionId)}`
         )
     )
     return 0
@@ -305,6 +314,7 @@ async function createScreen(
         readonly session: string
         readonly phone: string | null
         readonly server: string | null
+        readonly hint?: string
     }
 ): Promise<Screen | null> {
     if (io.json) return null
@@ -312,7 +322,9 @@ async function createScreen(
         const { createPairingCodeScreen } = await import('../ui/pairing-code.js')
         const screen = createPairingCodeScreen(io, {
             session: options.session,
-            phone: options.phone
+            phone: options.phone,
+            // --sandbox types the code by itself: the phone's steps are as good as any
+            server: options.hint === undefined ? options.server : null
         })
         return {
             showQr: () => undefined,
@@ -322,7 +334,11 @@ async function createScreen(
         }
     }
     const { createQrScreen } = await import('../ui/qr.js')
-    const screen = createQrScreen(io, { session: options.session, server: options.server })
+    const screen = createQrScreen(io, {
+        session: options.session,
+        server: options.server,
+        ...(options.hint !== undefined ? { hint: options.hint } : {})
+    })
     return {
         showQr: (qr, ms) => screen.show(qr, ms),
         showCode: () => undefined,
@@ -346,11 +362,14 @@ async function debugLogger(io: Io, session: string): Promise<import('zapo-js').L
 async function ask(
     ctx: CliContext,
     storeSpec: StoreSpec,
-    phone: string | null
+    phone: string | null,
+    force: boolean
 ): Promise<{
     readonly sessionId: string
     readonly phone: string | null
     readonly storeSpec: StoreSpec
+    /** the session was paired and the user said to replace it */
+    readonly replace: boolean
 }> {
     const prompts = await import('../ui/prompts.js')
     const { suggestSessionId, normalizePhone } = await import('../ops/pair.js')
@@ -370,6 +389,9 @@ async function ask(
             }
         }
     })
+    const chosenId = validateSessionId(sessionId === '' ? suggestion : sessionId)
+    // asked now, before the method: a "no" must not come after three more questions
+    const replace = !force && (await mayReplace(ctx, storeSpec, chosenId))
     let chosenPhone = phone
     if (chosenPhone === null) {
         const method = await prompts.select<'qr' | 'phone'>({
@@ -402,9 +424,36 @@ async function ask(
     })
     if (!ok)
         throw new ZapoError('DECLINED', 'not paired: pass --store ADDRESS to choose another store')
-    return {
-        sessionId: validateSessionId(sessionId === '' ? suggestion : sessionId),
-        phone: chosenPhone,
-        storeSpec
-    }
+    return { sessionId: chosenId, phone: chosenPhone, storeSpec, replace }
+}
+
+/**
+ * Whether pairing may replace what the session holds: false when it is not paired; when it is,
+ * on a terminal the user is asked "Replace it?" (No by default: exit 22, unchanged), elsewhere
+ * it is refused (exit 7, pass --force). Reads the store only; nothing connects before this.
+ */
+async function mayReplace(
+    ctx: CliContext,
+    storeSpec: StoreSpec,
+    sessionId: string
+): Promise<boolean> {
+    const io = ctx.io
+    const { readExisting } = await import('../ops/pair.js')
+    const existing = await readExisting(storeSpec, sessionId)
+    if (existing.meJid === null) return false
+    const prompts = await import('../ui/prompts.js')
+    if (!prompts.canPrompt(io))
+        throw new ZapoError(
+            'EXISTS',
+            `session "${sessionId}" is already paired as ${existing.meJid}: pass --force to pair it again (the old linked device stays listed on the phone until you remove it there; its credentials in this store are replaced)`,
+            { session: sessionId, meJid: existing.meJid }
+        )
+    const p = palette(io.colorErr)
+    note(
+        io,
+        `session ${p.session(sessionId)} is already paired as ${p.jid(existing.meJid)} in ${storeSpec.label}; a new pairing replaces its credentials (the old device stays listed on the phone until you remove it there)`
+    )
+    const ok = await prompts.confirm({ message: 'Replace it?' })
+    if (!ok) throw new ZapoError('DECLINED', `not paired: ${sessionId} is unchanged`)
+    return true
 }

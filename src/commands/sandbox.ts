@@ -6,13 +6,17 @@
  * SIGTERM (src/interrupt.ts) or the given AbortSignal, then closes every connection and resolves
  * with exit code 0.
  */
+import { createInterface } from 'node:readline'
+
 import type { Command } from 'commander'
 
 import { handle } from '../cli.js'
+import type { CliContext } from '../context.js'
 import { errorLine, usageError, ZapoError } from '../errors.js'
 import { claimInterrupts } from '../interrupt.js'
-import { note, printJsonLine, printLine } from '../output.js'
+import { note, printJsonLine, printLine, stderrColumns } from '../output.js'
 import type { Io } from '../output.js'
+import { helpFooter } from './options.js'
 
 export interface SandboxCommandOptions {
     readonly host: string
@@ -26,6 +30,11 @@ export interface SandboxCommandHooks {
     readonly signal?: AbortSignal
     /** Called once the sandbox listens, with what the first JSON line carries. */
     readonly onReady?: (info: SandboxReadyInfo) => void
+    /**
+     * Lines to scan (QR strings, `zapo pair --json` lines, pairing codes): the command passes
+     * its standard input.
+     */
+    readonly input?: NodeJS.ReadableStream & { readonly isTTY?: boolean }
 }
 
 export interface SandboxReadyInfo {
@@ -36,13 +45,20 @@ export interface SandboxReadyInfo {
     readonly port: number
 }
 
+/** Events in --json (one NDJSON line each) and, those that matter to people, in the human log. */
 const SANDBOX_EVENTS = [
     'connection',
     'qr',
     'pairing-code',
     'paired',
+    'pairing-failed',
     'login',
-    'disconnect'
+    'login-refused',
+    'disconnect',
+    'fault',
+    'message',
+    'peer-message',
+    'device-removed'
 ] as const
 
 export function parsePort(value: string): number {
@@ -107,6 +123,7 @@ export async function runSandboxCommand(
     hooks: SandboxCommandHooks = {}
 ): Promise<number> {
     const { isLoopbackHost, startSandbox } = await import('../sandbox/index.js')
+    const ui = await import('../ui/sandbox-log.js')
     let sandbox
     try {
         sandbox = await startSandbox({
@@ -124,23 +141,22 @@ export async function runSandboxCommand(
         host: sandbox.host,
         port: sandbox.port
     }
+    const input = hooks.input ?? null
+    const columns = () => stderrColumns(io)
     if (opts.json) {
         printJsonLine(io, info)
+        // for the person watching a CI log or a terminal: stdout stays NDJSON
+        note(io, ui.exportLines(info)[0]!)
     } else {
-        printLine(io, `zapo sandbox listening (a local protocol server; nothing reaches WhatsApp)`)
-        printLine(io, `  --server          ${info.url}`)
-        printLine(io, `  --server-root-ca  ${info.rootCa}`)
-        printLine(
-            io,
-            `  control API       ${info.controlUrl}  (loopback only, see docs/sandbox.md)`
+        const width = io.stdout.isTTY
+            ? ((io.stdout as { readonly columns?: number }).columns ?? 80)
+            : Number.POSITIVE_INFINITY
+        const lines = ui.startScreen(
+            { ...info, autoScanMs: opts.autoScanMs, readsInput: input?.isTTY === true },
+            io.colorOut,
+            width
         )
-        if (opts.autoScanMs !== null) {
-            printLine(
-                io,
-                `  auto scan         ${opts.autoScanMs} ms after a QR is handed to POST /scan`
-            )
-        }
-        printLine(io, `Stop with Ctrl-C.`)
+        for (const line of lines) printLine(io, line)
     }
     if (!isLoopbackHost(opts.host)) {
         note(
@@ -152,33 +168,133 @@ export async function runSandboxCommand(
     }
     hooks.onReady?.(info)
 
+    // the human log: one timed line per event that matters to a person (stderr)
+    const shownQr = new Set<unknown>()
+    const log = (line: string | null) => {
+        if (line !== null) io.stderr.write(line + '\n')
+    }
     const listeners = SANDBOX_EVENTS.map(name => {
         const listener = (event: Readonly<Record<string, unknown>>) => {
             if (opts.json) {
                 printJsonLine(io, { event: name, ...event })
-            } else if (name === 'paired' || name === 'login' || name === 'disconnect') {
-                const jid = typeof event.jid === 'string' ? event.jid : '(unpaired)'
-                note(io, `${name}: ${jid}`)
+                return
             }
+            if (name === 'qr') {
+                // a QR rotation is not news: one line per connection that waits for a scan
+                if (shownQr.has(event.connectionId)) return
+                shownQr.add(event.connectionId)
+            }
+            log(
+                ui.sandboxLogLine(name, event, {
+                    color: io.colorErr,
+                    columns: columns(),
+                    pasting: input?.isTTY === true
+                })
+            )
         }
-        sandbox.on(name, listener)
+        sandbox.on(name, listener as never)
         return { name, listener }
     })
+
+    // what is typed or piped in: QR strings, `zapo pair --json` lines, pairing codes
+    const reader =
+        input === null
+            ? null
+            : readScans(input, sandbox, opts, (label, detail) => {
+                  const line = ui.sandboxNoteLine(label, detail, {
+                      color: io.colorErr,
+                      columns: columns()
+                  })
+                  if (opts.json) printJsonLine(io, { event: 'input', result: label, detail })
+                  else log(line)
+              })
 
     // the first Ctrl-C / SIGTERM (or the hook's signal) closes the sandbox; a second quits at once
     const interrupted = claimInterrupts(io, { stopping: 'closing the sandbox' })
     const stop = hooks.signal ? AbortSignal.any([interrupted, hooks.signal]) : interrupted
     if (!stop.aborted)
         await new Promise<void>(resolve => stop.addEventListener('abort', () => resolve()))
-    for (const { name, listener } of listeners) sandbox.off(name, listener)
+    reader?.close()
+    for (const { name, listener } of listeners) sandbox.off(name, listener as never)
     await sandbox.close()
     return 0
+}
+
+/** A pairing code as the companion shows it: 8 letters and digits, maybe split by a dash. */
+const PAIRING_CODE = /^[A-Z0-9]{4}-?[A-Z0-9]{4}$/i
+
+/**
+ * One scan per line of `input`: a QR string (`ref,noise,identity,adv[,platform]`), a `zapo pair
+ * --json` line carrying one (`{"event":"qr","qr":…}`) or a pairing code (`{"event":
+ * "pairing_code",…}`, or typed). Other lines, and `zapo pair --json`'s other events, are passed
+ * over. Sent to the background of an interactive shell (`zapo sandbox &`) it keeps running
+ * (test/commands/sandbox-terminal.test.js).
+ */
+function readScans(
+    input: NodeJS.ReadableStream & { readonly isTTY?: boolean },
+    sandbox: Awaited<ReturnType<typeof import('../sandbox/index.js').startSandbox>>,
+    opts: SandboxCommandOptions,
+    report: (label: string, detail: string) => void
+): { close(): void } {
+    const lines = createInterface({ input, terminal: false })
+    lines.on('error', () => lines.close())
+    ;(input as NodeJS.ReadableStream).on('error', () => lines.close())
+    const scan = (qr: string): void => {
+        const scanned = opts.autoScanMs !== null ? sandbox.presentQr(qr) : sandbox.scan(qr)
+        scanned.then(
+            result => {
+                if (result.status === 'refused') report('refused', 'the scan was refused')
+            },
+            (error: unknown) => report('not scanned', errorLine(error))
+        )
+    }
+    const enterCode = (code: string): void => {
+        sandbox
+            .enterPairingCode(code.replace('-', '').toUpperCase())
+            .catch((error: unknown) => report('not entered', errorLine(error)))
+    }
+    lines.on('line', raw => {
+        const line = raw.trim()
+        if (line === '') return
+        if (line.startsWith('{')) {
+            let event: { event?: unknown; qr?: unknown; code?: unknown }
+            try {
+                event = JSON.parse(line) as typeof event
+            } catch {
+                report('ignored', 'a line that is not JSON, a QR string or a pairing code')
+                return
+            }
+            if (event.event === 'qr' && typeof event.qr === 'string') scan(event.qr)
+            else if (event.event === 'pairing_code' && typeof event.code === 'string')
+                enterCode(event.code)
+            return
+        }
+        if (PAIRING_CODE.test(line)) enterCode(line)
+        else if (line.split(',').length >= 4) scan(line)
+        else report('ignored', 'not a QR string or a pairing code')
+    })
+    return {
+        close: () => {
+            lines.close()
+            ;(input as { destroy?: () => void }).destroy?.()
+        }
+    }
 }
 
 interface SandboxFlags {
     readonly host?: string
     readonly port?: string
     readonly autoScan?: string
+}
+
+/** flags → typed options (the thin-commands shape: prepare, then run). */
+export function prepare(flags: SandboxFlags, ctx: CliContext): SandboxCommandOptions {
+    return {
+        host: flags.host ?? '127.0.0.1',
+        port: parsePort(flags.port ?? '0'),
+        autoScanMs: flags.autoScan === undefined ? null : parseAutoScanMs(flags.autoScan),
+        json: ctx.io.json
+    }
 }
 
 /** One-line registration for src/program.ts: `registerSandbox(program)`. */
@@ -188,19 +304,27 @@ export function register(program: Command): void {
         .description('run a local WhatsApp Web protocol server for offline pairing and smoke tests')
         .option('--host <host>', 'interface for the protocol endpoint', '127.0.0.1')
         .option('--port <n>', 'port for the protocol endpoint (0: any free port)', '0')
-        .option('--auto-scan <ms>', 'scan QRs handed to the control API after this delay')
+        .option(
+            '--auto-scan <ms>',
+            'scan the QRs handed over (stdin, POST /scan with "delayed") after this delay'
+        )
+        .addHelpText(
+            'after',
+            helpFooter({
+                notes: [
+                    'It prints an export line that points zapo at it (ZAPO_SERVER, ZAPO_SERVER_ROOT_CA), then one line per pairing, login, fault and message. Its phone scans what it reads on standard input: a QR string or a pairing code pasted from zapo pair, or zapo pair --json lines piped in. With --json, stdout is NDJSON: {url, rootCa, controlUrl, host, port}, then one line per event.'
+                ],
+                exitCodes: ['OK', 'USAGE'],
+                examples: [
+                    ['zapo sandbox', 'then paste its export line elsewhere'],
+                    ['zapo pair --session demo', 'there: paste its QR string back here'],
+                    ['zapo sandbox --json > sandbox.jsonl', 'for scripts (docs/sandbox.md)']
+                ]
+            })
+        )
         .action(
             handle<SandboxFlags>(async (flags, ctx) =>
-                runSandboxCommand(
-                    {
-                        host: flags.host ?? '127.0.0.1',
-                        port: parsePort(flags.port ?? '0'),
-                        autoScanMs:
-                            flags.autoScan === undefined ? null : parseAutoScanMs(flags.autoScan),
-                        json: ctx.io.json
-                    },
-                    ctx.io
-                )
+                runSandboxCommand(prepare(flags, ctx), ctx.io, { input: process.stdin })
             )
         )
 }

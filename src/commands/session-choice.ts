@@ -9,6 +9,7 @@
  * - commands that unlink or remove (logout, sessions rm) never default.
  */
 
+import { zapoCommand } from '../hints.js'
 import type { CliContext } from '../context.js'
 import { usageError, ZapoError } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
@@ -37,7 +38,7 @@ export async function oneSession(
     if (ids.length === 0) {
         throw new ZapoError(
             'SESSION_NOT_FOUND',
-            `no session in ${store.label}: pair one (zapo pair --session ID) or pass --store`,
+            `no session in ${store.label}: pair one (${zapoCommand('pair', '--session', 'ID')}) or pass --store`,
             { store: store.label }
         )
     }

@@ -14,6 +14,7 @@
  * the stored state as it was. Only `zapo logout` removes a session's state.
  */
 
+import { zapoCommand } from '../hints.js'
 import { formatDuration } from '../util/duration.js'
 import { createRequire } from 'node:module'
 import type { Logger, WaAuthCredentials } from 'zapo-js'
@@ -168,10 +169,14 @@ const SESSION_CHECKS: readonly SessionCheck[] = Object.freeze([
             }
             return named(
                 'paired',
-                result('fail', 'the credentials are not paired with a phone: run zapo pair', {
-                    value: false,
-                    code: 'NOT_PAIRED'
-                })
+                result(
+                    'fail',
+                    `the credentials are not paired with a phone: run ${zapoCommand('pair', '--session', probe.sessionId)}`,
+                    {
+                        value: false,
+                        code: 'NOT_PAIRED'
+                    }
+                )
             )
         }
     },
@@ -315,8 +320,6 @@ function pairingTimeMs(credentials: WaAuthCredentials | null): number | null {
     }
 }
 
-export { formatDuration }
-
 export interface SessionReport {
     readonly sessionId: string
     readonly jid: string | null
@@ -420,7 +423,7 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Pro
             if (all.length === 0) {
                 throw new ZapoError(
                     'SESSION_NOT_FOUND',
-                    `the store ${options.store.label} holds no sessions: pair one (zapo pair) or fix --store`,
+                    `the store ${options.store.label} holds no sessions: pair one (${zapoCommand('pair', '--session', 'ID')}) or fix --store`,
                     {
                         store: options.store.label
                     }

@@ -9,6 +9,7 @@
  * `publicKeyFingerprint`); with reveal, in full as well.
  */
 
+import { zapoCommand } from '../hints.js'
 import type { WaAuthCredentials } from 'zapo-js'
 import { ZapoError } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
@@ -126,7 +127,7 @@ export async function runCredsShow(options: CredsShowOptions): Promise<CredsView
 function notFound(options: CredsShowOptions): ZapoError {
     return new ZapoError(
         'SESSION_NOT_FOUND',
-        `no session "${options.sessionId}" in ${options.store.label}; list what it holds with zapo sessions list`,
+        `no session "${options.sessionId}" in ${options.store.label}; list what it holds with ${zapoCommand('sessions', 'list')}`,
         { sessionId: options.sessionId, store: options.store.label }
     )
 }

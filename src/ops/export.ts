@@ -6,6 +6,7 @@
  * --armor, whose encoder needs the whole binary file).
  */
 
+import { zapoCommand } from '../hints.js'
 import { createRequire } from 'node:module'
 import { ZapoError } from '../errors.js'
 import { lastLoginMs } from '../store/last-login.js'
@@ -39,6 +40,7 @@ import { openStore, type OpenedStore } from '../store/open.js'
 import { readSessionRecords } from '../store/records.js'
 import type { SessionCatalog } from '../store/records.types.js'
 import { VERSION } from '../version.js'
+import { formatDuration } from '../util/duration.js'
 
 export type ExportTarget =
     | {
@@ -169,7 +171,7 @@ export async function runExport(
             intros.set(sessionId, intro)
             if (lastSuccessMs !== null && nowMs - lastSuccessMs <= LIVE_WINDOW_MS) {
                 deps.onWarning?.(
-                    `session "${sessionId}" logged in ${Math.max(0, Math.round((nowMs - lastSuccessMs) / 60_000))} min ago and may be running: stop it first, or what it changes during and after the export is not in the file; never run it and its import at the same time`
+                    `session "${sessionId}" logged in ${formatDuration(Math.max(0, nowMs - lastSuccessMs))} ago and may be running: stop it first, or what it changes during and after the export is not in the file; never run it and its import at the same time`
                 )
             }
         }
@@ -312,7 +314,7 @@ async function introFor(
     if (!hasRecords(counts)) {
         throw new ZapoError(
             'SESSION_NOT_FOUND',
-            `session "${sessionId}" holds no records in ${store.spec.label}: check the id (zapo sessions list) or --store`,
+            `session "${sessionId}" holds no records in ${store.spec.label}: check the id (${zapoCommand('sessions', 'list')}) or --store`,
             {
                 sessionId,
                 store: store.spec.label

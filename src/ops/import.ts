@@ -19,6 +19,7 @@
  * (digests) with what the file holds.
  */
 
+import { zapoCommand } from '../hints.js'
 import { ZapoError } from '../errors.js'
 import { decryptAge, inspectAgeFile, type AgeFileInfo } from '../export/age.js'
 import {
@@ -466,7 +467,7 @@ async function verifySession(
     if (differing.length > 0) {
         throw new ZapoError(
             'VERIFY_FAILED',
-            `session "${id}" reads back differently from the export in ${differing.join(', ')}: the import was rolled back; check the target store (zapo doctor) and retry`,
+            `session "${id}" reads back differently from the export in ${differing.join(', ')}: the import was rolled back; check the target store (${zapoCommand('doctor')}) and retry`,
             { sessionId: id, domains: differing }
         )
     }

@@ -17,6 +17,7 @@
  * `clearSession`) and says so (`clearedBy: 'zapo'`).
  */
 
+import { zapoCommand } from '../hints.js'
 import { takeLeases, type HeldLeases } from '../store/lease.js'
 import type { Logger, WaClient } from 'zapo-js'
 import { ZapoError, type ZapoErrorCode } from '../errors.js'
@@ -112,7 +113,7 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
         if (!credentials) {
             throw new ZapoError(
                 'SESSION_NOT_FOUND',
-                `no session "${options.sessionId}" in ${options.store.label}: check --session and --store (zapo sessions list shows what the store holds)`,
+                `no session "${options.sessionId}" in ${options.store.label}: check --session and --store (${zapoCommand('sessions', 'list')} shows what the store holds)`,
                 { sessionId: options.sessionId, store: options.store.label }
             )
         }
@@ -252,10 +253,10 @@ export async function runLogout(options: LogoutOptions, deps: LogoutDeps): Promi
                 throw new ZapoError(
                     timedOut ? 'TIMEOUT' : 'CONNECTION_FAILED',
                     timedOut
-                        ? `the server did not confirm the removal of ${jid} within ${options.timeoutMs} ms; nothing was removed locally; check the phone's linked devices and run zapo logout again`
+                        ? `the server did not confirm the removal of ${jid} within ${options.timeoutMs} ms; nothing was removed locally; check the phone's linked devices and run ${zapoCommand('logout', '--session', options.sessionId)} again`
                         : answered
-                          ? `the server refused to remove ${jid} (${message}); nothing was removed locally; check the phone's linked devices and run zapo logout again`
-                          : `the connection dropped twice before the server answered the removal of ${jid} (${message}); nothing was removed locally; run zapo logout again`,
+                          ? `the server refused to remove ${jid} (${message}); nothing was removed locally; check the phone's linked devices and run ${zapoCommand('logout', '--session', options.sessionId)} again`
+                          : `the connection dropped twice before the server answered the removal of ${jid} (${message}); nothing was removed locally; run ${zapoCommand('logout', '--session', options.sessionId)} again`,
                     { sessionId: options.sessionId, jid }
                 )
             }

@@ -2,7 +2,7 @@
  * `zapo logs`: tail the live events of one or many paired sessions.
  *
  * One WaClient per session, all on one opened store. Each client's events become records
- * (event-json.ts), pass the filters and go to `onRecord` as they happen. Each session owns a
+ * (client/event-json.ts), pass the filters and go to `onRecord` as they happen. Each session owns a
  * ReconnectPolicy: 515 reconnects at once, transient closes back off, a fatal close stops that
  * session (the others go on). The run ends when --count matching events were seen, --timeout
  * passed, the caller aborts (Ctrl-C), or every session stopped by itself.
@@ -12,13 +12,15 @@
  * Never prints, prompts or exits: the command renders the records.
  */
 
+import { zapoCommand } from '../hints.js'
 import type { WaClient } from 'zapo-js'
 import {
     failureClassification,
     failureLine,
     watchConnect,
     type ConnectFailure,
-    type ConnectWatch
+    type ConnectWatch,
+    type SocketDrop
 } from '../client/connect-failure.js'
 import {
     createWaClient,
@@ -28,7 +30,12 @@ import {
 import type { ClientLogger } from '../client/logger.js'
 import { demoteBookkeeping, isSupersededConnect } from '../client/messages.js'
 import { SILENT_LOGGER } from '../client/silent-logger.js'
-import { CLOSE_REASONS, closeForFailure, type CloseClassification } from '../client/reasons.js'
+import {
+    classifyClose,
+    CLOSE_REASONS,
+    closeForFailure,
+    type CloseClassification
+} from '../client/reasons.js'
 import {
     KEEP_STORE_ON_CLOSE,
     ReconnectPolicy,
@@ -49,9 +56,10 @@ import {
     stoppedRecord,
     toEventRecord,
     withClass,
+    withDowntime,
     type EventRecord,
     type EventType
-} from './event-json.js'
+} from '../client/event-json.js'
 import { inShard, type Shard } from '../util/shard.js'
 
 export interface LogsOptions {
@@ -256,6 +264,10 @@ class SessionRunner {
     private everOpened = false
     /** why the last connection attempt failed, for the error record of a failed connect() */
     private lastFailure: ConnectFailure | null = null
+    /** when the open connection was lost (a close, or a dropped socket), until the next login */
+    private lostAt: number | null = null
+    /** socket drops zapo-js's transport is reconnecting from (0: none under way) */
+    private drops = 0
 
     constructor(
         readonly sessionId: string,
@@ -287,7 +299,9 @@ class SessionRunner {
             onFailure: failure => this.onConnectFailure(failure),
             // before the first login a failure stops the session with its own line; later the
             // library's lines show it while the session backs off
-            quiet: () => !this.everOpened
+            quiet: () => !this.everOpened,
+            onDropped: drop => this.onDropped(drop),
+            onLoggedIn: () => this.onTransportResumed()
         })
         this.client = client
         for (const name of Object.keys(CLIENT_EVENT_TYPES)) {
@@ -332,18 +346,69 @@ class SessionRunner {
             // our connect() joining the library's own restart reports a second open: show one
             const already = this.policy.state === 'open'
             this.policy.opened()
-            if (!already) this.forward('connection', event)
+            this.drops = 0
+            if (!already) this.emitOpen(event)
             return
         }
         if (this.policy.state === 'stopped') return
         const decision = this.policy.closed(event, this.sessionId)
         if (decision.action === 'none') return
+        this.lostAt ??= Date.now()
         const record = toEventRecord(this.sessionId, 'connection', event, { raw: false })
         if (record) {
             this.records += 1
             this.deps.emit(withClass(record, decision.classification))
         }
         this.act(decision)
+    }
+
+    /** A login: `connection` open, with how long the connection was down when it had been lost. */
+    private emitOpen(
+        event: ConnectionEventLike | { readonly status: 'open'; readonly reason: string }
+    ): void {
+        const record = toEventRecord(this.sessionId, 'connection', event, { raw: false })
+        if (record === null) return
+        const lostAt = this.lostAt
+        this.lostAt = null
+        this.records += 1
+        this.deps.emit(lostAt === null ? record : withDowntime(record, Date.now() - lostAt))
+    }
+
+    /**
+     * The socket of an open connection went away without a close reason (no `connection` event):
+     * zapo-js's transport reconnects by itself. Told as a transient close and a reconnect, so a
+     * drop reads like any other lost connection; the login that ends it is `onTransportResumed`.
+     */
+    private onDropped(drop: SocketDrop): void {
+        if (this.stopped() || this.shuttingDown || this.policy.state !== 'open') return
+        this.lostAt ??= Date.now()
+        this.drops += 1
+        const close = {
+            status: 'close',
+            reason: CLOSE_REASONS.SOCKET_CLOSED,
+            code: drop.code,
+            isLogout: false
+        }
+        const classification = classifyClose(close, this.sessionId)
+        const record = toEventRecord(this.sessionId, 'connection', close, { raw: false })
+        if (record) {
+            this.records += 1
+            this.deps.emit(withClass(record, classification))
+        }
+        this.deps.emit(
+            reconnectRecord(this.sessionId, {
+                attempt: this.drops,
+                delayMs: drop.reconnectAfterMs ?? 0,
+                classification
+            })
+        )
+    }
+
+    /** A login after a dropped socket: zapo-js emits no `connection` open for it. */
+    private onTransportResumed(): void {
+        if (this.drops === 0 || this.stopped() || this.shuttingDown) return
+        this.drops = 0
+        this.emitOpen({ status: 'open', reason: 'reconnected' })
     }
 
     /**
@@ -472,7 +537,7 @@ async function resolveSessions(
                     'SESSION_NOT_FOUND',
                     shard !== null
                         ? `no paired session of shard ${shard.index}/${shard.count} in ${where} (the store holds ${ids.length} sessions in all)`
-                        : `no paired session in ${where}: pair one first (zapo pair --session ID)`,
+                        : `no paired session in ${where}: pair one first (${zapoCommand('pair', '--session', 'ID')})`,
                     { store: where, shard }
                 )
             }
@@ -483,7 +548,7 @@ async function resolveSessions(
             if (state === 'missing') {
                 throw new ZapoError(
                     'SESSION_NOT_FOUND',
-                    `no session "${id}" in ${where}: pair it first (zapo pair --session ${id}) or pass the right --store`,
+                    `no session "${id}" in ${where}: pair it first (${zapoCommand('pair', '--session', id)}) or pass the right --store`,
                     {
                         session: id,
                         store: where
@@ -493,7 +558,7 @@ async function resolveSessions(
             if (state === 'unpaired') {
                 throw new ZapoError(
                     'NOT_PAIRED',
-                    `session "${id}" in ${where} is not paired: run zapo pair --session ${id}`,
+                    `session "${id}" in ${where} is not paired: run ${zapoCommand('pair', '--session', id)}`,
                     { session: id, store: where }
                 )
             }

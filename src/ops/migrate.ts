@@ -19,6 +19,7 @@
  * and returns a result (or throws a ZapoError).
  */
 
+import { zapoCommand } from '../hints.js'
 import { ZapoError } from '../errors.js'
 import { classifyDriverError } from '../store/backends/registry.js'
 import { storeProblem } from '../store/failures.js'
@@ -470,7 +471,7 @@ async function makePlan(
         if (missing.length > 0) {
             throw new ZapoError(
                 'SESSION_NOT_FOUND',
-                `no session ${missing.map(id => `"${id}"`).join(', ')} in ${source}: check the id (zapo sessions list --store …) or use --all`,
+                `no session ${missing.map(id => `"${id}"`).join(', ')} in ${source}: check the id (${zapoCommand('sessions', 'list', '--store', options.from.primary.display)}) or use --all`,
                 { sessions: missing, store: source }
             )
         }

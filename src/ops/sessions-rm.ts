@@ -7,6 +7,7 @@
  * lists the session and a rerun finishes it).
  */
 
+import { zapoCommand } from '../hints.js'
 import { ZapoError } from '../errors.js'
 import type { StoreSpec } from '../store/address.js'
 import type { ZapoSessionCatalog } from '../store/catalog.js'
@@ -57,7 +58,7 @@ async function preview(
     if (counts === null || isEmpty(counts)) {
         throw new ZapoError(
             'SESSION_NOT_FOUND',
-            `no session "${sessionId}" in ${spec.label}: nothing to remove (zapo sessions list shows what it holds)`,
+            `no session "${sessionId}" in ${spec.label}: nothing to remove (${zapoCommand('sessions', 'list')} shows what it holds)`,
             { sessionId, store: spec.label }
         )
     }

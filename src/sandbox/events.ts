@@ -25,6 +25,10 @@ export interface SandboxEvents {
     'peer-message': PeerMessage
     /** a companion unlinked itself (`WaClient.logout()`: `<remove-companion-device>`) */
     'device-removed': { jid: string; reason: string | null; connectionId: number }
+    /** a fault acted on the live connections of `target` (`fault()` / `POST /fault`) */
+    fault: { target: string; kind: FaultKind }
+    /** a simulated peer sent a text to a device (`sendMessage` / `sendGroupMessage`) */
+    message: { to: string; from: string; id: string; group: string | null }
     /** a login answered with `<failure reason=…>` because of `refuseNextLogin` */
     'login-refused': { jid: string; connectionId: number; kind: FaultKind; reason: number }
 }

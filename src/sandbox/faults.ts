@@ -8,6 +8,7 @@ import type { Logger } from 'zapo-js'
 import type { BinaryNode } from 'zapo-js/transport'
 
 import type { Connection } from './connection.js'
+import type { SandboxEmitter } from './events.js'
 import type { DeviceRegistry } from './registry.js'
 
 export const FaultKind = Object.freeze({
@@ -90,6 +91,7 @@ export interface FaultsOptions {
     readonly logger: Logger
     /** the live connections, for a target given as a connection id */
     readonly connections: () => Iterable<Connection>
+    readonly events?: SandboxEmitter
 }
 
 export class Faults {
@@ -112,6 +114,7 @@ export class Faults {
         }
         const conns = this.resolveConnections(target)
         if (conns.length === 0) throw new Error(`no live connection for ${target}`)
+        this.options.events?.emit('fault', { target, kind: parsed })
         await Promise.all(
             conns.map(conn => this.apply(conn, parsed, options.ms ?? DEFAULT_LATE_MS))
         )

@@ -23,6 +23,7 @@ import type { ControlServer } from './control.js'
 import { SandboxEmitter } from './events.js'
 import { Faults } from './faults.js'
 import { Injector } from './inject.js'
+import type { SendGroupMessageInput, SendMessageInput } from './inject.js'
 import { ClientStanzas } from './iq.js'
 import { Login } from './login.js'
 import { noopLogger } from './nodes.js'
@@ -161,7 +162,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
     })
     const stanzas = new ClientStanzas({ events, registry, peers, pairing, login, logger })
     const inject = new Injector({ registry, peers, stanzaId })
-    const faults = new Faults({ registry, logger, connections })
+    const faults = new Faults({ registry, logger, connections, events })
     const api: SandboxApi = Object.freeze({
         scan: pairing.scan,
         presentQr: pairing.presentQr,
@@ -170,8 +171,21 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
         devices: registry.devices,
         waitForDevice: registry.waitForDevice,
         peerMessages: peers.peerMessages,
-        sendMessage: inject.sendMessage,
-        sendGroupMessage: inject.sendGroupMessage,
+        sendMessage: async (input: SendMessageInput) => {
+            const sent = await inject.sendMessage(input)
+            events.emit('message', { to: input.to, from: input.from, id: sent.id, group: null })
+            return sent
+        },
+        sendGroupMessage: async (input: SendGroupMessageInput) => {
+            const sent = await inject.sendGroupMessage(input)
+            events.emit('message', {
+                to: input.to,
+                from: input.from,
+                id: sent.id,
+                group: input.group
+            })
+            return sent
+        },
         sendInitialSync: inject.sendInitialSync,
         sendPresence: inject.sendPresence,
         sendChatstate: inject.sendChatstate,

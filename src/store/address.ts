@@ -20,8 +20,9 @@
  * This module is pure: no I/O beyond reading the environment it is given.
  */
 
-import type { BackendConfigEntry, ZapoConfig } from '../config.js'
+import type { BackendConfigEntry, Origin, ZapoConfig } from '../config.js'
 import { usageError } from '../errors.js'
+import { redactUrl } from '../output.js'
 import type { BackendKind } from './backends/registry.js'
 import { allBackends, BACKENDS } from './backends/registry.js'
 import type { PrefixOption } from './backends/types.js'
@@ -59,6 +60,11 @@ export interface BackendSpec {
     readonly sessionName?: string
     /** where the address came from, for messages */
     readonly source: SpecSource
+    /**
+     * how a bare backend name became this address: the environment variable, the config file's
+     * `backends.<name>` entry, or the embedded default (for `zapo config`)
+     */
+    readonly via?: string
 }
 
 /** A store as the tool sees it: the primary backend plus optional per-domain routing. */
@@ -70,6 +76,10 @@ export interface StoreSpec {
     readonly domains: Readonly<Partial<Record<AnyDomain, string>>>
     /** short text for messages: the primary's display form, plus the routing when there is one */
     readonly label: string
+    /** what named the store (--store, ZAPO_STORE, the config file's `store`, the default) */
+    readonly origin?: Origin
+    /** the address as it was given (a password in it redacted); absent for the default */
+    readonly given?: string
 }
 
 const BARE_NAMES: Readonly<Record<string, BackendKind>> = Object.freeze(
@@ -105,13 +115,31 @@ export interface ResolveContext {
  * Resolves the store for a command: `--store` (or ZAPO_STORE), else the
  * config file's `store` with its domain mapping, else the embedded default.
  */
-export function resolveStoreSpec(flag: string | undefined, ctx: ResolveContext): StoreSpec {
-    if (flag !== undefined && flag !== '') return singleStore(resolveBackend(flag, 'flag', ctx))
+export function resolveStoreSpec(
+    flag: string | undefined,
+    ctx: ResolveContext,
+    flagName = '--store'
+): StoreSpec {
+    if (flag !== undefined && flag !== '')
+        return {
+            ...singleStore(resolveBackend(flag, 'flag', ctx)),
+            origin: { source: 'flag', name: flagName },
+            given: redactUrl(flag)
+        }
     const fromEnv = ctx.env.ZAPO_STORE
-    if (fromEnv) return singleStore(resolveBackend(fromEnv, 'env', ctx))
+    if (fromEnv)
+        return {
+            ...singleStore(resolveBackend(fromEnv, 'env', ctx)),
+            origin: { source: 'env', name: 'ZAPO_STORE' },
+            given: redactUrl(fromEnv)
+        }
     const primary = ctx.config.store
         ? resolveBackend(ctx.config.store, 'config', ctx)
         : defaultSqlite(ctx)
+    const origin: Origin =
+        ctx.config.store && ctx.config.path !== null
+            ? { source: 'config', path: ctx.config.path, key: 'store' }
+            : { source: 'default' }
     const domains: Partial<Record<AnyDomain, string>> = {}
     const backends: Record<string, BackendSpec> = {}
     for (const [domain, name] of Object.entries(ctx.config.domains)) {
@@ -131,7 +159,14 @@ export function resolveStoreSpec(flag: string | undefined, ctx: ResolveContext):
         routed.length === 0
             ? primary.display
             : `${primary.display} (+ ${routed.map(([d, n]) => `${d}→${backends[n!]!.display}`).join(', ')})`
-    return { primary, backends, domains, label }
+    return {
+        primary,
+        backends,
+        domains,
+        label,
+        origin,
+        ...(ctx.config.store ? { given: redactUrl(ctx.config.store) } : {})
+    }
 }
 
 export function singleStore(primary: BackendSpec): StoreSpec {
@@ -155,21 +190,33 @@ export function resolveBackend(
 }
 
 function resolveBareName(name: string, kind: BackendKind, ctx: ResolveContext): BackendSpec {
-    const configured = ctx.config.backends[name] ?? findConfiguredKind(ctx.config.backends, kind)
-    if (configured !== undefined) return fromConfigEntry(configured, ctx)
+    const configuredName =
+        ctx.config.backends[name] !== undefined
+            ? name
+            : findConfiguredName(ctx.config.backends, kind)
+    if (configuredName !== undefined)
+        return {
+            ...fromConfigEntry(ctx.config.backends[configuredName]!, ctx),
+            via: `${ctx.config.path ?? 'the config file'}: backends.${configuredName}`
+        }
     const adapter = BACKENDS[kind]
     const found = adapter.fromEnv(ctx.env)
-    if (found === null) return adapter.fallback?.(ctx.cwd) ?? missingBackend(name, adapter.envHint)
-    if ('spec' in found) return { ...found.spec, source: 'env' }
-    return parseStoreUrl(found.url, 'env', ctx.cwd)
+    if (found === null) {
+        const fallback = adapter.fallback?.(ctx.cwd)
+        if (fallback === undefined) return missingBackend(name, adapter.envHint)
+        return { ...fallback, via: 'the embedded default' }
+    }
+    const via = found.variable ?? adapter.envHint
+    if ('spec' in found) return { ...found.spec, source: 'env', via }
+    return { ...parseStoreUrl(found.url, 'env', ctx.cwd), via }
 }
 
-function findConfiguredKind(
+function findConfiguredName(
     backends: Readonly<Record<string, BackendConfigEntry>>,
     kind: BackendKind
-): BackendConfigEntry | undefined {
-    for (const [name, entry] of Object.entries(backends)) {
-        if (BARE_NAMES[name.toLowerCase()] === kind) return entry
+): string | undefined {
+    for (const name of Object.keys(backends)) {
+        if (BARE_NAMES[name.toLowerCase()] === kind) return name
     }
     return undefined
 }
@@ -285,13 +332,4 @@ function describeOptions(options: {
     return parts.length === 0 ? '' : ` (${parts.join(', ')})`
 }
 
-/** Replaces the password of a URL with "***" so the URL can be printed. */
-export function redactUrl(value: string): string {
-    try {
-        const url = new URL(value)
-        if (url.password) url.password = '***'
-        return url.toString()
-    } catch {
-        return value.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:***@')
-    }
-}
+export { redactUrl }

@@ -1,20 +1,34 @@
 /**
- * One line per event for people: time, session, type, who, and a short summary.
+ * One line per event for people: time, session (when several are tailed), type, who, and a
+ * short summary in words.
  *
- *     14:02:11.043  t1  message   Bob <15559990000@s.whatsapp.net>  "see you at 6"
- *     14:02:12.310  t1  receipt   15559990000@s.whatsapp.net  read 3EB0…
- *     14:02:15.000  t1  reconnect  reconnecting in 4s (attempt 3): stream_error_other
+ *     14:02:11  message       Bob <15559990000@s.whatsapp.net>  "see you at 6"
+ *     14:02:12  receipt       15559990000@s.whatsapp.net  read 3EB0…
+ *     14:02:15  reconnect     connection lost: server asked to reconnect (515) — reconnecting now
+ *     14:02:15  connection    reconnected after 68ms
  *
- * Colour per event type through the palette (off when not a TTY, NO_COLOR or --no-color).
- * The line is built from the same record as the JSON output, so both always agree.
+ * The words are for people: close reasons through client/reasons.ts ("logged out on the phone
+ * (401)"), durations through util/duration.ts, times as local HH:MM:SS (localTime below, the one
+ * style of every time shown here). `--json` keeps the protocol names and ISO UTC times: the line
+ * is built from the same record, so both always agree on what happened.
+ *
+ * On a terminal a long line wraps at word boundaries under the summary column (a hanging indent)
+ * instead of running past the width; a file or pipe gets one line per record. Colour per event
+ * type through the palette (off when not a TTY, NO_COLOR or --no-color).
  */
 
-import { formatReconnect } from '../client/reconnect.js'
-import type { EventRecord } from '../ops/event-json.js'
+import wrapAnsi from 'wrap-ansi'
+
+import { describeFailure, describeReason } from '../client/reasons.js'
+import type { EventRecord } from '../client/event-json.js'
+import { formatDuration } from '../util/duration.js'
 import { palette, type Palette } from './color.js'
+import { visibleLength } from './format.js'
 
 const TYPE_WIDTH = 12
 const TEXT_LIMIT = 200
+/** below this many columns for the summary, wrapping would make more noise than it saves */
+const MIN_SUMMARY_WIDTH = 20
 
 const COLOUR_OF: Readonly<Record<string, string>> = Object.freeze({
     group: 'group',
@@ -24,40 +38,119 @@ const COLOUR_OF: Readonly<Record<string, string>> = Object.freeze({
     stanza_error: 'error'
 })
 
+export interface EventLineOptions {
+    /** a session column (when several sessions are tailed); default true; a function: read at each line */
+    readonly sessionColumn?: boolean | (() => boolean)
+    /** pad the session column to this width (the longest id; a function: read at each line) */
+    readonly sessionWidth?: number | (() => number)
+    /**
+     * the terminal's width, read at each line (a resized terminal takes effect at once); null or
+     * absent: no wrapping (a file or a pipe)
+     */
+    readonly width?: () => number | null
+    /**
+     * the server's protocol bulletins (`ib.offline` after every login, …: notifications classified
+     * `info_bulletin`) are shown; default false (--json always has them)
+     */
+    readonly bulletins?: boolean
+    /**
+     * a `reconnect` line follows every close that is not fatal: the close itself is not shown,
+     * the reconnect line says why ("connection lost: … — reconnecting in 2.0s"); default false
+     */
+    readonly reconnectLines?: boolean
+    /** "now" for the date part of times shown (tests); default Date.now */
+    readonly now?: () => number
+}
+
 export interface EventLineFormatter {
-    format(record: EventRecord): string
+    /** the line(s) for a record, without the final newline; null when it is not shown to people */
+    format(record: EventRecord): string | null
 }
 
 export function eventLineFormatter(
     color: boolean,
-    options: { readonly sessionWidth?: number } = {}
+    options: EventLineOptions = {}
 ): EventLineFormatter {
     const p = palette(color)
-    const sessionWidth = options.sessionWidth ?? 0
+    const sessionColumn = (): boolean =>
+        typeof options.sessionColumn === 'function'
+            ? options.sessionColumn()
+            : (options.sessionColumn ?? true)
+    const sessionWidth = (): number =>
+        typeof options.sessionWidth === 'function'
+            ? options.sessionWidth()
+            : (options.sessionWidth ?? 0)
+    const now = options.now ?? Date.now
     return {
         format: record => {
-            const time = p.dim(clock(record.ts))
-            const session = p.session(record.session.padEnd(sessionWidth))
-            const type = p.event(
-                COLOUR_OF[record.type] ?? record.type,
-                record.type.padEnd(TYPE_WIDTH)
-            )
-            const who = whoOf(record, p)
-            const summary = summaryOf(record, p)
-            return [time, session, type, who, summary].filter(part => part !== '').join('  ')
+            if (!shown(record, options)) return null
+            const prefix = [
+                p.dim(localTime(record.ts, now())),
+                ...(sessionColumn() ? [p.session(record.session.padEnd(sessionWidth()))] : []),
+                p.event(COLOUR_OF[record.type] ?? record.type, record.type.padEnd(TYPE_WIDTH))
+            ].join('  ')
+            const rest = [whoOf(record, p), summaryOf(record, p, now())]
+                .filter(part => part !== '')
+                .join('  ')
+            const line = rest === '' ? prefix.trimEnd() : `${prefix}  ${rest}`
+            const width = options.width?.() ?? null
+            return width === null ? line : wrapUnder(prefix, rest, width)
         }
     }
 }
 
-function clock(ts: string): string {
-    const date = new Date(ts)
-    if (Number.isNaN(date.getTime())) return ts
-    const pad = (n: number, w = 2) => String(n).padStart(w, '0')
-    return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`
+/** Whether people see a record at all (`--json` shows every record). */
+function shown(record: EventRecord, options: EventLineOptions): boolean {
+    if (record.type === 'notification' && record.classification === 'info_bulletin')
+        return options.bulletins === true
+    // the end of a session is told once, on stderr, by the command
+    if (record.type === 'stopped') return false
+    if (
+        record.type === 'connection' &&
+        record.status === 'close' &&
+        options.reconnectLines === true &&
+        (record.class === 'routine' || record.class === 'transient')
+    )
+        return false
+    return true
 }
+
+/** `prefix  rest`, the rest wrapped at word boundaries to `width`, continuation lines under it. */
+export function wrapUnder(prefix: string, rest: string, width: number): string {
+    const indent = visibleLength(prefix) + 2
+    const room = width - indent
+    if (rest === '') return prefix.trimEnd()
+    if (room < MIN_SUMMARY_WIDTH)
+        return wrapAnsi(`${prefix}  ${rest}`, width, { hard: true, trim: true })
+    const pad = ' '.repeat(indent)
+    return wrapAnsi(rest, room, { hard: true, trim: true })
+        .split('\n')
+        .map((line, i) => (i === 0 ? `${prefix}  ${line}` : pad + line))
+        .join('\n')
+}
+
+const pad2 = (n: number): string => String(n).padStart(2, '0')
+
+/**
+ * A time for people: local `HH:MM:SS`, with the local date in front when it is not today
+ * (`2026-11-27 18:02:11`). Every time a human line shows (the line's own, a presence's last
+ * seen, a call's, …) is written this way; `--json` keeps ISO-8601 UTC.
+ */
+export function localTime(value: string | number, nowMs: number = Date.now()): string {
+    const date = new Date(value)
+    if (Number.isNaN(date.getTime())) return String(value)
+    const clock = `${pad2(date.getHours())}:${pad2(date.getMinutes())}:${pad2(date.getSeconds())}`
+    const day = (d: Date) => `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}`
+    const today = day(new Date(nowMs))
+    return day(date) === today ? clock : `${day(date)} ${clock}`
+}
+
+const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/
 
 const s = (value: unknown): string | undefined =>
     typeof value === 'string' && value !== '' ? value : undefined
+const n = (value: unknown): number | null =>
+    typeof value === 'number' && Number.isFinite(value) ? value : null
 
 function whoOf(record: EventRecord, p: Palette): string {
     const from = s(record.from)
@@ -81,7 +174,10 @@ function quote(text: string): string {
     )
 }
 
-function summaryOf(r: EventRecord, p: Palette): string {
+const words = (...parts: (string | undefined | false)[]): string =>
+    parts.filter((part): part is string => typeof part === 'string' && part !== '').join(' ')
+
+function summaryOf(r: EventRecord, p: Palette, nowMs: number): string {
     switch (r.type) {
         case 'message': {
             const text = s(r.text)
@@ -93,73 +189,104 @@ function summaryOf(r: EventRecord, p: Palette): string {
             return kind ? `[${kind}]` : p.dim('[no content]')
         }
         case 'receipt':
-            return [s(r.receipt) ?? 'delivery', s(r.id)].filter(Boolean).join(' ')
-        case 'presence':
-            return [s(r.presence), r.lastSeen ? `(last seen ${String(r.lastSeen)})` : undefined]
-                .filter(Boolean)
-                .join(' ')
+            return words(s(r.receipt) ?? 'delivery', s(r.id))
+        case 'presence': {
+            const last = s(r.lastSeen)
+            return words(
+                s(r.presence),
+                last !== undefined &&
+                    `(last seen ${ISO_UTC.test(last) ? localTime(last, nowMs) : last})`
+            )
+        }
         case 'chatstate':
             return s(r.state) ?? ''
         case 'call':
-            return [
+            return words(
                 s(r.call),
                 r.video === true ? 'video' : r.video === false ? 'voice' : undefined,
                 s(r.callId)
-            ]
-                .filter(Boolean)
-                .join(' ')
+            )
         case 'notification':
-            return [
+            return words(
                 s(r.notification) ?? 'notification',
-                s(r.classification) && r.classification !== 'core'
-                    ? `(${String(r.classification)})`
-                    : undefined
-            ]
-                .filter(Boolean)
-                .join(' ')
+                s(r.classification) !== undefined &&
+                    r.classification !== 'core' &&
+                    `(${String(r.classification)})`
+            )
         case 'group': {
             const participants = Array.isArray(r.participants)
                 ? (r.participants as { jid?: string; phoneJid?: string }[])
                       .map(x => x.jid ?? x.phoneJid ?? '?')
                       .join(', ')
                 : ''
-            const subject = s(r.subject) ? quote(String(r.subject)) : ''
-            return [s(r.action), participants, subject].filter(Boolean).join(' ')
+            return words(s(r.action), participants, s(r.subject) && quote(String(r.subject)))
         }
         case 'connection': {
-            if (r.status === 'open')
-                return p.ok(`open${r.isNewLogin === true ? ' (new login)' : ''}`)
-            const code = typeof r.code === 'number' ? ` ${r.code}` : ''
-            return `closed: ${String(r.reason)}${code}${r.class ? ` [${String(r.class)}]` : ''}`
+            if (r.status === 'open') {
+                const down = n(r.downMs)
+                if (down !== null) return p.ok(`reconnected after ${formatDuration(down)}`)
+                return p.ok(r.isNewLogin === true ? 'connected (new login)' : 'connected')
+            }
+            const why = describeReason(String(r.reason), n(r.code))
+            return r.class === 'fatal'
+                ? p.error(`connection closed: ${why}`)
+                : `connection lost: ${why}`
         }
-        case 'reconnect':
+        case 'reconnect': {
+            const delay = n(r.delayMs) ?? 0
+            const attempt = n(r.attempt) ?? 1
             return p.warn(
-                formatReconnect({
-                    attempt: typeof r.attempt === 'number' ? r.attempt : 0,
-                    delayMs: typeof r.delayMs === 'number' ? r.delayMs : 0,
-                    reason: String(r.reason)
-                })
+                `connection lost: ${describeReason(String(r.reason), n(r.code))} — ${
+                    delay <= 0 ? 'reconnecting now' : `reconnecting in ${formatDuration(delay)}`
+                }${attempt > 1 ? ` (attempt ${attempt})` : ''}`
+            )
+        }
+        case 'failure':
+            return p.error(
+                words(
+                    describeFailure(n(r.failureReason)),
+                    s(r.failureMessage) && `(${String(r.failureMessage)})`
+                )
+            )
+        case 'offline_resume':
+            return words(
+                'offline messages',
+                s(r.status),
+                n(r.totalStanzas) !== null && `(${String(r.totalStanzas)} stanzas)`
+            )
+        case 'history_sync':
+            return words(
+                'history sync',
+                s(r.syncType),
+                n(r.messagesCount) !== null && `${String(r.messagesCount)} messages`,
+                n(r.progress) !== null && `${String(r.progress)}%`
             )
         case 'stopped':
             return p.error(
-                `stopped: ${String(r.summary)} (${String(r.reason)}${typeof r.code === 'number' ? ` ${r.code}` : ''}): ${String(r.hint)}`
+                `stopped: ${String(r.summary)}${typeof r.code === 'number' ? ` (${r.code})` : ''}: ${String(r.hint)}`
             )
         case 'error':
             return p.error(String(r.message))
         default:
-            return compact(r)
+            return compact(r, nowMs)
     }
 }
 
 const BASE_KEYS = new Set(['ts', 'session', 'type', 'from', 'chat', 'pushName', 'raw'])
 
-function compact(record: EventRecord): string {
-    const rest: Record<string, unknown> = {}
-    for (const [key, value] of Object.entries(record)) if (!BASE_KEYS.has(key)) rest[key] = value
-    const text = JSON.stringify(rest)
-    return text === '{}'
-        ? ''
-        : text.length > TEXT_LIMIT
-          ? `${text.slice(0, TEXT_LIMIT - 1)}…`
-          : text
+/** The other fields as `key=value`, times in the local style, cut to TEXT_LIMIT. */
+function compact(record: EventRecord, nowMs: number): string {
+    const parts: string[] = []
+    for (const [key, value] of Object.entries(record)) {
+        if (BASE_KEYS.has(key) || value === undefined) continue
+        const shownValue =
+            typeof value === 'string'
+                ? ISO_UTC.test(value)
+                    ? localTime(value, nowMs)
+                    : value
+                : JSON.stringify(value)
+        parts.push(`${key}=${shownValue}`)
+    }
+    const text = parts.join(' ')
+    return text.length > TEXT_LIMIT ? `${text.slice(0, TEXT_LIMIT - 1)}…` : text
 }

@@ -7,6 +7,11 @@
  * version 8 code (49 modules): with its quiet zone it needs 26 rows, so on a terminal with
  * fewer rows the top of the block scrolls away (the instructions say to enlarge the window).
  *
+ * Against a test server (`--server`) no phone can scan the drawing, only the server's own
+ * phone can, and it needs the QR string: the frame shows that string on a line of its own to
+ * paste into `zapo sandbox` (or POST to its /scan), no drawing. A string longer than the width
+ * wraps; the frame counts the rows it takes, so the redraw in place still lands on its top.
+ *
  * Without a TTY nothing is animated: each code is printed once, drawing and raw text, so a log
  * or a pipe gets one entry per rotation.
  */
@@ -14,7 +19,8 @@
 import qrcode from 'qrcode-terminal'
 import type { Io } from '../output.js'
 import { palette } from './color.js'
-import { fit } from './format.js'
+import { fit, visibleLength } from './format.js'
+import { formatCountdown, formatDuration } from '../util/duration.js'
 
 export interface QrScreen {
     /** shows a new code, replacing the previous one */
@@ -28,6 +34,8 @@ export interface QrScreen {
 export interface QrScreenOptions {
     readonly session: string
     readonly server: string | null
+    /** with a server: what to do with the QR string (the line above it) */
+    readonly hint?: string
 }
 
 /** The QR as text lines, small form (half-block characters). */
@@ -39,18 +47,12 @@ export function renderQr(text: string): string[] {
     return out.split('\n').filter(line => line.length > 0)
 }
 
-function formatRemaining(ms: number): string {
-    const total = Math.max(0, Math.ceil(ms / 1000))
-    const minutes = Math.floor(total / 60)
-    const seconds = total % 60
-    return `${minutes}:${String(seconds).padStart(2, '0')}`
-}
-
 export function createQrScreen(io: Io, options: QrScreenOptions): QrScreen {
     const stream = io.stderr as NodeJS.WriteStream
     const tty = io.cursor
     const p = palette(io.colorErr)
     let qrLines: string[] = []
+    let qrText = ''
     let expiresAt = 0
     let statusText = ''
     let drawnHeight = 0
@@ -67,7 +69,7 @@ export function createQrScreen(io: Io, options: QrScreenOptions): QrScreen {
             '3. Link a device',
             '4. Scan this code',
             '',
-            `${remaining > 0 ? `valid for ${p.strong(formatRemaining(remaining))}` : p.warn('expired: wait for a new one')}`,
+            `${remaining > 0 ? `valid for ${p.strong(formatCountdown(remaining))}` : p.warn('expired: wait for a new one')}`,
             `code #${rotations}`,
             ...((stream.rows ?? 100) <= qrLines.length
                 ? [p.warn(`enlarge to ${qrLines.length + 1}+ rows`)]
@@ -80,7 +82,37 @@ export function createQrScreen(io: Io, options: QrScreenOptions): QrScreen {
         ]
     }
 
+    /** a test server: the QR string to hand to its phone, and the state, no drawing */
+    const textFrame = (columns: number): string[] => {
+        const remaining = expiresAt - Date.now()
+        const width = columns - 1
+        return [
+            fit(
+                // a URL is named as the test server it is; a label ("in-process sandbox") as is
+                `${(options.server ?? '').includes('://') ? `${p.warn('test server')} ` : ''}${options.server ?? ''} ${p.dim('(not WhatsApp)')}`,
+                width
+            ),
+            fit(
+                options.hint ?? 'Paste this QR string into the terminal running zapo sandbox:',
+                width
+            ),
+            '',
+            qrText,
+            '',
+            fit(
+                `session ${p.session(options.session)} · code #${rotations} · ${remaining > 0 ? `valid for ${p.strong(formatCountdown(remaining))}` : p.warn('expired: wait for a new one')}`,
+                width
+            ),
+            fit(statusText ? statusText : p.dim('Ctrl-C cancels'), width)
+        ]
+    }
+
+    /** rows a line takes on the terminal (a long QR string wraps) */
+    const rowsOf = (lines: readonly string[], columns: number): number =>
+        lines.reduce((n, line) => n + Math.max(1, Math.ceil(visibleLength(line) / columns)), 0)
+
     const frame = (): string[] => {
+        if (options.server !== null) return textFrame(stream.columns ?? 80)
         const side = instructions()
         const columns = stream.columns ?? 80
         const qrWidth = qrLines.reduce((n, l) => Math.max(n, [...l].length), 0)
@@ -99,6 +131,16 @@ export function createQrScreen(io: Io, options: QrScreenOptions): QrScreen {
 
     const draw = (): void => {
         const lines = frame()
+        if (options.server !== null) {
+            // back to the top of the previous frame, clear everything below, write it anew
+            const columns = stream.columns ?? 80
+            let out =
+                drawnHeight > 0 ? `\r${drawnHeight > 1 ? `\x1b[${drawnHeight - 1}A` : ''}` : ''
+            out += `\x1b[J${lines.join('\n')}`
+            stream.write(out)
+            drawnHeight = rowsOf(lines, columns)
+            return
+        }
         const rows = stream.rows ?? Number.POSITIVE_INFINITY
         if (lines.length >= rows) {
             // taller than the screen: overwrite it from the top, line by line, without ever
@@ -140,11 +182,12 @@ export function createQrScreen(io: Io, options: QrScreenOptions): QrScreen {
     return {
         show(qr, expiresInMs) {
             rotations += 1
-            qrLines = renderQr(qr)
+            qrText = qr
+            qrLines = options.server !== null && tty ? [] : renderQr(qr)
             expiresAt = Date.now() + expiresInMs
             if (!tty) {
                 stream.write(
-                    `\nQR code #${rotations} for session ${options.session}, valid ${Math.round(expiresInMs / 1000)}s ` +
+                    `\nQR code #${rotations} for session ${options.session}, valid ${formatDuration(expiresInMs)} ` +
                         '(WhatsApp › Settings › Linked devices › Link a device):\n' +
                         qrLines.join('\n') +
                         `\n${qr}\n`

@@ -43,19 +43,42 @@ test('JSON lines: level filter, session binding, bytes as base64, secrets redact
     assert.ok(!out.text().includes('AQI='), 'the private key bytes never appear')
 })
 
-test('pretty lines for people go through pino-pretty, redacted the same way', () => {
+test("lines for people are in zapo's line format (time, session, level, message, key=value), redacted the same way", () => {
     const out = sink()
     const logger = createClientLogger({
         level: 'debug',
         json: false,
         color: false,
-        stream: out.stream
+        stream: out.stream,
+        sessionWidth: () => 4
     })
     logger.debug('socket open start', { url: 'ws://x', privKey: new Uint8Array([7]) })
-    const text = out.text()
-    assert.match(text, /DEBUG.*socket open start/)
-    assert.match(text, /\[redacted\]/)
-    assert.ok(!text.includes('Bw=='))
+    logger.child({ session: 't1' }).warn('received stream:error with code', { code: 515 })
+    const lines = out.text().split('\n')
+    assert.equal(lines.length, 3, out.text())
+    assert.equal(lines[2], '', 'every line ends with a newline')
+    assert.match(
+        lines[0],
+        /^\d\d:\d\d:\d\d {2}debug {9}socket open start {2}url=ws:\/\/x privKey=\[redacted\]$/
+    )
+    assert.match(
+        lines[1],
+        /^\d\d:\d\d:\d\d {2}t1 {4}warn {10}received stream:error with code {2}code=515$/
+    )
+    assert.ok(!out.text().includes('Bw=='))
+    assert.doesNotMatch(out.text(), /WARN|DEBUG|\[\d\d:/, "not pino-pretty's own format")
+
+    const single = sink()
+    createClientLogger({
+        level: 'warn',
+        json: false,
+        color: false,
+        stream: single.stream,
+        sessionColumn: false
+    })
+        .child({ session: 't1' })
+        .warn('one session', {})
+    assert.match(single.text(), /^\d\d:\d\d:\d\d {2}warn {10}one session\n$/)
 })
 
 test('silent logs nothing; bad levels are usage errors', () => {

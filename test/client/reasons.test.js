@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { WA_DISCONNECT_REASONS } from 'zapo-js'
-import { classifyClose, CLOSE_REASONS } from '../../dist/client/reasons.js'
+import {
+    classifyClose,
+    CLOSE_REASONS,
+    describeFailure,
+    describeReason
+} from '../../dist/client/reasons.js'
 import { worstExit } from '../../dist/errors.js'
 import { EXIT_CODES } from '../../dist/errors.js'
 
@@ -82,4 +87,21 @@ test('worstExit ranks blocked over logged out over rejected over replaced', () =
     assert.equal(worstExit(['OK', 'REPLACED', 'LOGGED_OUT']), 'LOGGED_OUT')
     assert.equal(worstExit(['CLIENT_REJECTED', 'ACCOUNT_BLOCKED', 'REPLACED']), 'ACCOUNT_BLOCKED')
     assert.equal(worstExit(['CONNECTION_FAILED', 'REPLACED']), 'REPLACED')
+})
+
+test('every close reason reads as words for people, with its code (one table)', () => {
+    assert.equal(describeReason('stream_error_force_login', 515), 'server asked to reconnect (515)')
+    assert.equal(describeReason('failure_not_authorized', 401), 'logged out on the phone (401)')
+    assert.equal(describeReason('failure_service_unavailable', 503), 'service unavailable (503)')
+    assert.equal(describeReason('stream_error_replaced'), 'replaced by another connection')
+    assert.equal(describeReason('socket_closed', 1006), 'socket closed (1006)')
+    // a reason zapo-js does not name, known by its code; an unknown one as it came
+    assert.equal(describeReason('something_new', 500), 'server error (500)')
+    assert.equal(describeReason('something_new'), 'something new')
+    for (const reason of Object.values(CLOSE_REASONS))
+        assert.doesNotMatch(describeReason(reason), /_/, `${reason} has words`)
+    assert.equal(describeFailure(503), 'login failed: service unavailable (503)')
+    assert.equal(describeFailure(402), 'login failed: account temporarily banned (402)')
+    assert.equal(describeFailure(999), 'login failed (reason 999)')
+    assert.equal(describeFailure(null), 'login failed')
 })

@@ -1,11 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import {
-    formatDelay,
-    formatReconnect,
-    KEEP_STORE_ON_CLOSE,
-    ReconnectPolicy
-} from '../../dist/client/reconnect.js'
+import { KEEP_STORE_ON_CLOSE, ReconnectPolicy } from '../../dist/client/reconnect.js'
 
 const close = (reason, code = null, isLogout = false) => ({
     status: 'close',
@@ -120,23 +115,4 @@ test('maxAttempts gives up with CONNECTION_FAILED', () => {
 test('KEEP_STORE_ON_CLOSE clears nothing', () => {
     assert.ok(Object.values(KEEP_STORE_ON_CLOSE).length >= 15)
     assert.ok(Object.values(KEEP_STORE_ON_CLOSE).every(v => v === false))
-})
-
-test('formatDelay', () => {
-    assert.equal(formatDelay(0), 'now')
-    assert.equal(formatDelay(250), '250ms')
-    assert.equal(formatDelay(1_500), '1.5s')
-    assert.equal(formatDelay(4_000), '4s')
-    assert.equal(formatDelay(12_345), '12s')
-})
-
-test('formatReconnect', () => {
-    assert.equal(
-        formatReconnect({ attempt: 3, delayMs: 4_000, reason: 'stream_error_other' }),
-        'reconnecting in 4s (attempt 3): stream_error_other'
-    )
-    assert.equal(
-        formatReconnect({ attempt: 1, delayMs: 0, reason: 'stream_error_force_login' }),
-        'reconnecting now (attempt 1): stream_error_force_login'
-    )
 })

@@ -137,11 +137,9 @@ describe(
                 result.stdout,
                 /3 sessions: 1 ok, 2 failed \(INTEGRITY 1, NOT_PAIRED 1\); worst INTEGRITY → exit 5\n$/
             )
-            // stderr: at most the installed-version note (zapo-js 0.3 under 1.x store packages), never a result
-            assert.match(
-                result.stderr,
-                /^(zapo: note: @zapo-js\/store-sqlite \S+ declares peer zapo-js \S+, installed zapo-js \S+ does not satisfy it \(zapo doctor lists what that breaks\)\n)?$/
-            )
+            // stderr: nothing; the installed-version mismatch zapo works around is no warning
+            // (--debug says it; JSON carries it as `library`)
+            assert.equal(result.stderr, '')
         })
     }
 )
@@ -646,7 +644,7 @@ describe('zapo check --connect against the sandbox', () => {
         assert.ok(Date.now() - started < 10_000, "gave up at the timeout, not the library's own")
         const login = byName(parseReport(result).sessions[0], 'login')
         assert.equal(login.code, 'TIMEOUT')
-        assert.match(login.detail, /no login within 1\.0s/)
+        assert.match(login.detail, /no login within 1s/)
     })
 
     test('nothing listens at the server address → 14', async () => {

@@ -216,6 +216,10 @@ test('zapo logs after a login: the server going away is transient, the session b
         'the session did not stop'
     )
     // zapo-js's own lines about the refused attempts stay hidden unless --log-level/--debug
-    // asks for them (zapo prints no line of its own for a drop yet: issue 13, logs for people)
+    // asks for them; zapo tells the lost connection in its own records
     assert.doesNotMatch(stderr, /socket open (error|failed)/)
+    const lost = records.find(r => r.type === 'connection' && r.status === 'close')
+    assert.equal(lost?.reason, 'socket_closed', JSON.stringify(records))
+    assert.equal(lost.class, 'transient')
+    assert.ok(records.some(r => r.type === 'reconnect' && r.reason === 'socket_closed'))
 })

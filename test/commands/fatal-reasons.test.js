@@ -205,7 +205,13 @@ test('zapo check --connect: a refused login exits 12 (banned, locked, temporaril
             )
             assert.match(login.detail, c.hint)
             if (c.kind === 'locked')
-                assert.match(login.detail, new RegExp(`zapo pair --session ${id}$`))
+                // the re-pair command carries this run's store and server: it works pasted
+                assert.match(
+                    login.detail,
+                    new RegExp(
+                        `zapo pair --session ${id} --store sqlite:\\S+ --server ws://\\S+ --server-root-ca \\S+$`
+                    )
+                )
             assert.deepEqual(
                 [seen.refused, seen.logins],
                 [1, 0],

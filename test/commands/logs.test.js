@@ -6,11 +6,12 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { createServer } from 'node:net'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 
-import { REPO_ROOT, runZapo, ZAPO_BIN } from '../helpers/run.js'
-import { isStatusRecord } from '../../dist/ops/event-json.js'
+import { CLEAN_ZAPO_ENV, REPO_ROOT, runZapo, ZAPO_BIN } from '../helpers/run.js'
+import { isStatusRecord } from '../../dist/client/event-json.js'
 import { openStore } from '../../dist/store/open.js'
 import { parseStoreUrl, singleStore } from '../../dist/store/address.js'
 import { pairWithQr, startTestSandbox, tempDir, newClient, nextEvent } from '../sandbox/helpers.js'
@@ -333,11 +334,11 @@ test('filters: --type, --from, --chat; --count counts only matching events', asy
     )
 })
 
-test('--timeout stops with exit 0; human lines carry time, session, type and summary', async t => {
+test('--timeout stops with exit 0; human lines carry time, type and summary (no session column for one session)', async t => {
     const { sandbox, jids, base } = await setup(t)
     const started = Date.now()
     const run = tail(t, [...base, '--session', 't1', '--timeout', '3s'])
-    await run.waitFor(line => / t1 +connection +open/.test(line))
+    await run.waitFor(line => /^\d\d:\d\d:\d\d +connection +connected$/.test(line))
     await sandbox.waitForDevice(jids.t1)
     await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'hi there', pushName: 'Bob' })
     await sandbox.sendReceipt({ to: jids.t1, from: PEER, id: 'R9', type: 'read' })
@@ -346,17 +347,17 @@ test('--timeout stops with exit 0; human lines carry time, session, type and sum
     assert.ok(Date.now() - started >= 3_000)
     assert.ok(
         lines.some(l =>
-            /^\d\d:\d\d:\d\d\.\d{3} +t1 +message +Bob <15559990000@s\.whatsapp\.net> +"hi there"$/.test(
-                l
-            )
+            /^\d\d:\d\d:\d\d +message +Bob <15559990000@s\.whatsapp\.net> +"hi there"$/.test(l)
         ),
         lines.join('\n')
     )
     assert.ok(
-        lines.some(l => /t1 +receipt +15559990000@s\.whatsapp\.net +read R9$/.test(l)),
+        lines.some(l => /^\d\d:\d\d:\d\d +receipt +15559990000@s\.whatsapp\.net +read R9$/.test(l)),
         lines.join('\n')
     )
     assert.ok(!lines.some(l => l.includes('\u001b[')), 'no colour when not a TTY')
+    assert.ok(!lines.some(l => /ib\.offline|info_bulletin/.test(l)), 'protocol bulletins hidden')
+    assert.ok(!lines.some(l => / t1 /.test(l)), 'no session column')
 })
 
 test('refuses a missing session (3) and an unpaired one (6) with a pointer to zapo pair', async t => {
@@ -454,31 +455,33 @@ test('515 reconnects at once and keeps tailing; the credentials stay (no re-pair
     const { code, stderr } = await run.done
     assert.equal(code, 0, stderr)
     assert.ok(!run.json().some(r => r.type === 'stopped'))
+    const reopened = run.json().filter(r => r.type === 'connection' && r.status === 'open')[1]
+    assert.ok(Number.isInteger(reopened.downMs) && reopened.downMs >= 0, JSON.stringify(reopened))
     const after = await storedCredentials(path, 't1')
     assert.equal(after.meJid, before.meJid)
 })
 
-test('503: the backoff is visible (human line), then it reconnects and keeps tailing', async t => {
+test('503: the backoff is visible in words (human lines), then it reconnects and keeps tailing', async t => {
     const { sandbox, jids, base } = await setup(t)
     const run = tail(t, [...base, '--session', 't1'])
-    await run.waitFor(line => / t1 +connection +open/.test(line))
+    await run.waitFor(line => / +connection +connected$/.test(line))
     await sandbox.waitForDevice(jids.t1)
     await sandbox.fault(jids.t1, 'service_unavailable')
-    const line = await run.waitFor(
-        l => /reconnect/.test(l) && /\(attempt 1\): failure_service_unavailable$/.test(l)
-    )
+    const line = await run.waitFor(l => / +reconnect +connection lost: /.test(l))
     assert.match(
         line,
-        /t1 +reconnect +reconnecting (now|in \d+(ms|\.\ds|s)) \(attempt 1\): failure_service_unavailable/
+        /^\d\d:\d\d:\d\d +reconnect +connection lost: service unavailable \(503\) — reconnecting (now|in \d+(ms|\.\ds))$/
     )
     assert.ok(
         run.lines.some(l =>
-            /t1 +connection +closed: failure_service_unavailable 503 \[transient\]/.test(l)
+            /^\d\d:\d\d:\d\d +failure +login failed: service unavailable \(503\)$/.test(l)
         ),
         run.lines.join('\n')
     )
     await run.waitFor(
-        l => / t1 +connection +open/.test(l) && run.lines.indexOf(l) > run.lines.indexOf(line)
+        l =>
+            /^\d\d:\d\d:\d\d +connection +reconnected after [\d.]+(ms|s)$/.test(l) &&
+            run.lines.indexOf(l) > run.lines.indexOf(line)
     )
     await sandbox.waitForDevice(jids.t1)
     await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'back again' })
@@ -486,22 +489,50 @@ test('503: the backoff is visible (human line), then it reconnects and keeps tai
     run.child.kill('SIGTERM')
     const { code } = await run.done
     assert.equal(code, 0)
+    // protocol names stay in --json: people get words
+    assert.ok(
+        !run.lines.some(l => /failure_service_unavailable|failureReason|\[transient\]/.test(l)),
+        run.lines.join('\n')
+    )
 })
 
-test('a dropped socket is resumed by the transport and the tail goes on', async t => {
+test('a dropped socket is resumed by the transport and the tail goes on: close, reconnect and open records with downMs', async t => {
     const { sandbox, jids, base } = await setup(t)
-    const run = tail(t, [...base, '--session', 't1', '--json', '--type', 'message,stopped'])
-    await sandbox.waitForDevice(jids.t1)
+    const run = tail(t, [...base, '--session', 't1', '--json'])
+    await connected(run, sandbox, 't1', jids.t1)
     const logins = sandbox.devices().find(d => d.jid === jids.t1).logins
+    const dropped = Date.now()
     await sandbox.fault(jids.t1, 'drop')
     await waitForLogin(sandbox, jids.t1, logins + 1)
     await sandbox.waitForDevice(jids.t1)
     await sandbox.sendMessage({ to: jids.t1, from: PEER, text: 'after the drop' })
     await run.waitFor(r => r.type === 'message' && r.text === 'after the drop')
+    const resumedBy = Date.now()
     run.child.kill('SIGINT')
     const { code, stderr } = await run.done
     assert.equal(code, 0, stderr)
-    assert.ok(!run.json().some(r => r.type === 'stopped'))
+    const records = run.json()
+    assert.ok(!records.some(r => r.type === 'stopped'))
+    const close = records.find(r => r.type === 'connection' && r.status === 'close')
+    assert.deepEqual(
+        [close?.reason, close?.code, close?.class, close?.isLogout],
+        ['socket_closed', 1006, 'transient', false],
+        JSON.stringify(records)
+    )
+    const reconnect = records.find(r => r.type === 'reconnect')
+    assert.deepEqual(
+        [reconnect?.reason, reconnect?.class, reconnect?.attempt, reconnect?.delayMs],
+        ['socket_closed', 'transient', 1, 2_000],
+        'the transport reconnects by itself after its own interval (2 s)'
+    )
+    const opens = records.filter(r => r.type === 'connection' && r.status === 'open')
+    assert.equal(opens.length, 2, JSON.stringify(records))
+    assert.equal(opens[0].downMs, undefined, 'the first login was not a reconnect')
+    assert.ok(
+        opens[1].downMs >= 1_500 && opens[1].downMs <= resumedBy - dropped,
+        `downMs ${opens[1].downMs}`
+    )
+    assert.ok(records.indexOf(close) < records.indexOf(opens[1]))
 })
 
 async function waitForLogin(sandbox, jid, logins, ms = 20_000) {
@@ -520,7 +551,7 @@ for (const [fault, exit, reason, pattern] of [
         'force_logout',
         10,
         'stream_error_force_logout',
-        /^zapo: t1: the server logged the device out \(stream_error_force_logout 516\): re-pair the device: zapo pair --session t1$/
+        /^zapo: t1: the server logged the device out \(stream_error_force_logout 516\): re-pair the device: zapo pair --session t1 --store sqlite:\S+ --server ws:\/\/\S+ --server-root-ca \S+$/
     ],
     ['not_authorized', 10, 'failure_not_authorized', /not authorised.*zapo pair --session t1/],
     [
@@ -704,4 +735,83 @@ test('a lease lost while tailing (expired, then taken by another writer) stops e
     } finally {
         await after.close()
     }
+})
+
+test('the examples of `zapo logs --help` work as pasted (a store with tenant-42, a test server in the environment)', async t => {
+    const sandbox = await startTestSandbox(t)
+    const dir = tempDir(t)
+    const jid = await pairInto(t, sandbox, join(dir, 'zapo.sqlite'), 'tenant-42')
+    // `zapo` on the PATH is this build
+    const bin = join(dir, 'bin')
+    mkdirSync(bin)
+    writeFileSync(join(bin, 'zapo'), `#!/bin/sh\nexec '${process.execPath}' '${ZAPO_BIN}' "$@"\n`, {
+        mode: 0o755
+    })
+    const help = await runZapo(['logs', '--help'])
+    const examples = help.stdout
+        .slice(help.stdout.indexOf('Examples:'))
+        .split('\n')
+        .map(line => /^ {2}(zapo logs.*?)(?: +#.*)?$/.exec(line)?.[1])
+        .filter(Boolean)
+    assert.ok(examples.length >= 5, help.stdout)
+    for (const example of examples) {
+        // `exec`: the shell becomes zapo (the shim execs node), which gets the Ctrl-C itself
+        const child = spawn('sh', ['-c', `exec ${example}`], {
+            cwd: dir,
+            detached: true,
+            env: {
+                ...process.env,
+                ...Object.fromEntries(Object.keys(CLEAN_ZAPO_ENV).map(k => [k, ''])),
+                PATH: `${bin}:${process.env.PATH}`,
+                ZAPO_SERVER: sandbox.url,
+                ZAPO_SERVER_ROOT_CA: sandbox.rootCa,
+                NO_COLOR: '1'
+            },
+            stdio: ['ignore', 'pipe', 'pipe']
+        })
+        let stdout = ''
+        let stderr = ''
+        child.stdout.on('data', c => (stdout += c))
+        child.stderr.on('data', c => (stderr += c))
+        const done = new Promise(resolve => child.on('close', code => resolve(code)))
+        t.after(() => child.exitCode === null && process.kill(-child.pid, 'SIGKILL'))
+        await sandbox.waitFor('login', e => e.jid === jid, 20_000)
+        await sandbox.waitForDevice(jid)
+        await new Promise(resolve => setTimeout(resolve, 300))
+        child.kill('SIGINT')
+        const code = await done
+        assert.equal(code, 0, `${example}\n${stderr}`)
+        const out = example.includes('> events.txt')
+            ? readFileSync(join(dir, 'events.txt'), 'utf8')
+            : stdout
+        if (example.includes('--json')) assert.match(out, /"type":"connection","status":"open"/)
+        else if (!example.includes('--type')) assert.match(out, /connection +connected/, example)
+        if (example.includes('--log-level info'))
+            assert.match(stderr, /^\d\d:\d\d:\d\d {2}info {10}wa client connect start/m, stderr)
+    }
+})
+
+test('human mode: a fatal close reads as words on both streams (no protocol names)', async t => {
+    const { sandbox, jids, base } = await setup(t)
+    const run = tail(t, [...base, '--session', 't1'])
+    await run.waitFor(line => / +connection +connected$/.test(line))
+    await sandbox.waitForDevice(jids.t1)
+    await sandbox.fault(jids.t1, 'replaced')
+    const { code, stderr, lines } = await run.done
+    assert.equal(code, 11, stderr)
+    assert.ok(
+        lines.some(l =>
+            /^\d\d:\d\d:\d\d +connection +connection closed: replaced by another connection$/.test(
+                l
+            )
+        ),
+        lines.join('\n')
+    )
+    const stop = stderr.split('\n').filter(l => l.startsWith('zapo: t1:'))
+    assert.deepEqual(stop.length, 1, stderr)
+    assert.match(
+        stop[0],
+        /^zapo: t1: replaced by another connection with the same credentials: stop the other app/
+    )
+    assert.doesNotMatch(stderr + lines.join('\n'), /stream_error|\[fatal\]/)
 })

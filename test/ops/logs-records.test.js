@@ -9,10 +9,11 @@ import {
     protoToPlain,
     reconnectRecord,
     stoppedRecord,
-    toEventRecord
-} from '../../dist/ops/event-json.js'
+    toEventRecord,
+    withClass
+} from '../../dist/client/event-json.js'
 import { classifyClose } from '../../dist/client/reasons.js'
-import { eventLineFormatter } from '../../dist/ui/event-line.js'
+import { eventLineFormatter, localTime } from '../../dist/ui/event-line.js'
 
 const now = () => Date.parse('2026-01-02T03:04:05.678Z')
 
@@ -220,24 +221,13 @@ test('human lines: time, session, type, who, summary; colour only when enabled',
         kind: 'conversation',
         text: 'hi\nthere'
     }
-    const plain = eventLineFormatter(false).format(record)
-    assert.match(
-        plain,
-        /^\d\d:\d\d:05\.678  t1  message {6} Bob <1555@s\.whatsapp\.net>  "hi there"$/
-    )
+    const plain = eventLineFormatter(false, { now }).format(record)
+    assert.match(plain, /^\d\d:\d\d:05  t1  message {6} Bob <1555@s\.whatsapp\.net>  "hi there"$/)
     assert.ok(!plain.includes('\u001b['))
-    assert.ok(eventLineFormatter(true).format(record).includes('\u001b['))
-    const reconnect = eventLineFormatter(false).format({
-        ts: record.ts,
-        session: 't1',
-        type: 'reconnect',
-        attempt: 3,
-        delayMs: 4000,
-        reason: 'stream_error_other',
-        class: 'transient'
-    })
-    assert.match(reconnect, /reconnecting in 4s \(attempt 3\): stream_error_other$/)
-    const group = eventLineFormatter(false).format({
+    assert.ok(eventLineFormatter(true, { now }).format(record).includes('\u001b['))
+    const one = eventLineFormatter(false, { now, sessionColumn: false }).format(record)
+    assert.match(one, /^\d\d:\d\d:05  message {6} Bob/, 'no session column for one session')
+    const group = eventLineFormatter(false, { now }).format({
         ts: record.ts,
         session: 't1',
         type: 'group',
@@ -247,4 +237,162 @@ test('human lines: time, session, type, who, summary; colour only when enabled',
         participants: [{ jid: 'p@s.whatsapp.net' }]
     })
     assert.match(group, /a@s\.whatsapp\.net in g@g\.us  add p@s\.whatsapp\.net$/)
+})
+
+test('human lines tell the connection in words; --json records keep the protocol names', () => {
+    const f = eventLineFormatter(false, { now, sessionColumn: false, reconnectLines: true })
+    const at = { ts: '2026-01-02T03:04:05.678Z', session: 't1' }
+    const close = withClass(
+        toEventRecord(
+            't1',
+            'connection',
+            { status: 'close', reason: 'stream_error_force_login', code: 515, isLogout: true },
+            { raw: false, now }
+        ),
+        classifyClose({ reason: 'stream_error_force_login', code: 515 })
+    )
+    assert.equal(close.reason, 'stream_error_force_login', 'JSON keeps the zapo-js name')
+    assert.equal(f.format(close), null, 'a retried close is told by its reconnect line')
+    const reconnect = reconnectRecord(
+        't1',
+        { attempt: 1, delayMs: 0, classification: classifyClose(close) },
+        now
+    )
+    assert.match(
+        f.format(reconnect),
+        /^\d\d:\d\d:05  reconnect {5}connection lost: server asked to reconnect \(515\) — reconnecting now$/
+    )
+    assert.match(
+        f.format({
+            ...at,
+            type: 'reconnect',
+            attempt: 3,
+            delayMs: 4_000,
+            reason: 'socket_closed',
+            code: 1006,
+            class: 'transient'
+        }),
+        /connection lost: socket closed \(1006\) — reconnecting in 4s \(attempt 3\)$/
+    )
+    assert.match(
+        f.format({ ...at, type: 'connection', status: 'open', downMs: 2_130 }),
+        /connection {4}reconnected after 2\.1s$/
+    )
+    assert.match(
+        f.format({ ...at, type: 'connection', status: 'open' }),
+        /connection {4}connected$/
+    )
+    const fatal = {
+        ...at,
+        type: 'connection',
+        status: 'close',
+        reason: 'failure_not_authorized',
+        code: 401,
+        class: 'fatal'
+    }
+    assert.match(
+        f.format(fatal),
+        /connection {4}connection closed: logged out on the phone \(401\)$/
+    )
+    // without reconnect lines (--type connection) a retried close is shown on its own
+    const alone = eventLineFormatter(false, { now, sessionColumn: false })
+    assert.match(
+        alone.format(close),
+        /connection {4}connection lost: server asked to reconnect \(515\)$/
+    )
+    assert.match(
+        f.format(toEventRecord('t1', 'failure', { failureReason: 503 }, { raw: false, now })),
+        /failure {7}login failed: service unavailable \(503\)$/
+    )
+    assert.match(
+        f.format({ ...at, type: 'failure', failureReason: 999 }),
+        /login failed \(reason 999\)$/
+    )
+    assert.equal(
+        f.format({ ...at, type: 'stopped', reason: 'x' }),
+        null,
+        'stopped is told on stderr'
+    )
+})
+
+test('protocol bulletins are hidden from people unless asked for', () => {
+    const bulletin = toEventRecord(
+        't1',
+        'notification',
+        { notificationType: 'ib.offline', classification: 'info_bulletin', details: { count: 0 } },
+        { raw: false, now }
+    )
+    assert.equal(bulletin.notification, 'ib.offline', 'the record (--json) has it')
+    assert.equal(eventLineFormatter(false, { now }).format(bulletin), null)
+    assert.match(
+        eventLineFormatter(false, { now, bulletins: true }).format(bulletin),
+        /notification  ib\.offline \(info_bulletin\)$/
+    )
+})
+
+test('one time style for people: local HH:MM:SS, the date in front when not today', () => {
+    const today = new Date(now())
+    const iso = new Date(
+        today.getFullYear(),
+        today.getMonth(),
+        today.getDate(),
+        7,
+        8,
+        9
+    ).toISOString()
+    assert.equal(localTime(iso, now()), '07:08:09')
+    const before = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 3, 23, 0, 1)
+    const day = `${before.getFullYear()}-${String(before.getMonth() + 1).padStart(2, '0')}-${String(before.getDate()).padStart(2, '0')}`
+    assert.equal(localTime(before.toISOString(), now()), `${day} 23:00:01`)
+    const f = eventLineFormatter(false, { now, sessionColumn: false })
+    const presence = f.format({
+        ts: iso,
+        session: 't1',
+        type: 'presence',
+        from: 'a@s.whatsapp.net',
+        presence: 'unavailable',
+        lastSeen: iso
+    })
+    assert.equal(
+        presence,
+        '07:08:09  presence      a@s.whatsapp.net  unavailable (last seen 07:08:09)'
+    )
+    const other = f.format({
+        ts: iso,
+        session: 't1',
+        type: 'takeover_notice',
+        attemptAt: iso,
+        newDeviceName: 'X'
+    })
+    assert.equal(other, '07:08:09  takeover_notice  attemptAt=07:08:09 newDeviceName=X')
+    assert.doesNotMatch(other, /Z\b|T\d\d:/)
+})
+
+test('on a terminal a long line wraps at word boundaries under the summary, never past the width', () => {
+    for (const width of [80, 120]) {
+        const f = eventLineFormatter(false, { now, sessionColumn: false, width: () => width })
+        const text = Array.from({ length: 25 }, (_, i) => `word${i}`).join(' ')
+        const out = f.format({
+            ts: '2026-01-02T03:04:05.678Z',
+            session: 't1',
+            type: 'message',
+            from: '15559990000@s.whatsapp.net',
+            pushName: 'Bob',
+            text
+        })
+        const lines = out.split('\n')
+        assert.ok(lines.length > 1)
+        for (const line of lines) assert.ok(line.length <= width, `${line.length} > ${width}`)
+        for (const line of lines.slice(1)) assert.match(line, /^ {24}\S/, 'hanging indent')
+        // no word is cut: the words read back in order
+        assert.ok(lines.join(' ').replace(/\s+/g, ' ').includes(text))
+    }
+    // without a width (a file, a pipe) one line a record
+    const flat = eventLineFormatter(false, { now }).format({
+        ts: '2026-01-02T03:04:05.678Z',
+        session: 't1',
+        type: 'message',
+        text: 'x '.repeat(100)
+    })
+    assert.equal(flat.split('\n').length, 1)
 })

@@ -112,7 +112,7 @@ test('zapo sandbox (human mode) warns when bound to a non-loopback host and stop
     await readyInfo
     stop.abort()
     assert.equal(await running, 0)
-    assert.match(capture.out(), /--server-root-ca\s+\d+:/)
+    assert.match(capture.out(), /^export ZAPO_SERVER='ws:[^']+' ZAPO_SERVER_ROOT_CA='\d+:[^']+'$/m)
     assert.match(capture.err(), /warning: .*0\.0\.0\.0/)
 })
 
@@ -146,4 +146,128 @@ test('control interface rejects bad requests with a JSON error', async t => {
         from: '15550000001'
     })
     assert.equal(noDevice.status, 409)
+})
+
+/** A paired, logged-in client against a running `zapo sandbox` command; pairs through `input`. */
+async function clientThroughInput(t, info, input, line) {
+    const path = join(tempDir(t), 'state.sqlite')
+    const store = openSqliteStore(path)
+    const client = createWaClient({
+        store,
+        sessionId: 'typed',
+        server: { url: info.url, rootCa: info.rootCa },
+        logger: SILENT_LOGGER
+    })
+    t.after(async () => {
+        await client.disconnect().catch(() => undefined)
+        await store.destroy()
+    })
+    client.once('auth_qr', ({ qr }) => input.write(line(qr) + '\n'))
+    const paired = nextEvent(client, 'auth_paired')
+    await client.connect()
+    return { client, jid: (await paired).credentials.meJid }
+}
+
+test('zapo sandbox reads QR strings on its input (a zapo pair --json line too) and logs each step with its time', async t => {
+    for (const [json, line] of [
+        [false, qr => qr],
+        [true, qr => JSON.stringify({ event: 'qr', qr, expiresInMs: 60_000 })]
+    ]) {
+        const capture = captureIo(json)
+        const input = new PassThrough()
+        const stop = new AbortController()
+        let ready
+        const readyInfo = new Promise(resolve => (ready = resolve))
+        const running = runSandboxCommand(
+            { host: '127.0.0.1', port: 0, autoScanMs: null, json },
+            capture.io,
+            { signal: stop.signal, onReady: ready, input }
+        )
+        const info = await readyInfo
+        input.write('neither a QR nor a code\n')
+        const { jid } = await clientThroughInput(t, info, input, line)
+        for (let i = 0; i < 100; i += 1) {
+            const { devices } = await (await fetch(info.controlUrl + '/devices')).json()
+            if (devices.some(d => d.jid === jid && d.connected && d.preKeyCount > 0)) break
+            await new Promise(resolve => setTimeout(resolve, 50))
+        }
+        await controlPost(info.controlUrl, '/message', { to: jid, from: '15550002222', text: 'hi' })
+        await controlPost(info.controlUrl, '/fault', { device: jid, kind: 'drop' })
+        await new Promise(resolve => setTimeout(resolve, 100))
+        stop.abort()
+        assert.equal(await running, 0)
+        if (json) {
+            const events = capture
+                .out()
+                .trim()
+                .split('\n')
+                .slice(1)
+                .map(l => JSON.parse(l))
+            const names = events.map(e => e.event)
+            for (const name of ['qr', 'paired', 'login', 'message', 'fault', 'input'])
+                assert.ok(names.includes(name), `${name} in ${names}`)
+            assert.deepEqual(
+                events.find(e => e.event === 'fault'),
+                { event: 'fault', target: jid, kind: 'drop' }
+            )
+            assert.match(capture.err(), /^export ZAPO_SERVER=/m, 'the export line on stderr')
+            continue
+        }
+        const log = capture.err().trim().split('\n')
+        const labelled = label =>
+            log.find(l => new RegExp(`^\\d\\d:\\d\\d:\\d\\d  ${label} `).test(l))
+        assert.match(labelled('qr'), /#\d+ waits for a scan/)
+        assert.match(labelled('paired'), new RegExp(`${jid} by QR`))
+        assert.match(labelled('login'), new RegExp(jid))
+        assert.match(labelled('message'), new RegExp(`15550002222 → ${jid}`))
+        assert.match(labelled('fault'), new RegExp(`drop → ${jid}`))
+        assert.match(labelled('ignored'), /not a QR string or a pairing code/)
+        for (const l of log) assert.ok(l.length < 80, `wider than 80: ${l}`)
+    }
+})
+
+test('zapo sandbox: a pairing code typed on its input (dash, lower case) is entered by its phone', async t => {
+    const capture = captureIo(false)
+    const input = new PassThrough()
+    const stop = new AbortController()
+    let ready
+    const readyInfo = new Promise(resolve => (ready = resolve))
+    const running = runSandboxCommand(
+        { host: '127.0.0.1', port: 0, autoScanMs: null, json: false },
+        capture.io,
+        { signal: stop.signal, onReady: ready, input }
+    )
+    t.after(async () => {
+        stop.abort()
+        await running
+    })
+    const info = await readyInfo
+    const store = openSqliteStore(join(tempDir(t), 'state.sqlite'))
+    const client = createWaClient({
+        store,
+        sessionId: 'code',
+        server: { url: info.url, rootCa: info.rootCa },
+        logger: SILENT_LOGGER
+    })
+    t.after(async () => {
+        await client.disconnect().catch(() => undefined)
+        await store.destroy()
+    })
+    const firstQr = nextEvent(client, 'auth_qr')
+    await client.connect()
+    await firstQr
+    const paired = nextEvent(client, 'auth_paired')
+    const code = await client.requestPairingCode('+1 555 0123 456')
+    input.write(`${code.slice(0, 4).toLowerCase()}-${code.slice(4).toLowerCase()}\n`)
+    const { credentials } = await paired
+    assert.match(credentials.meJid, /^15550123456:\d+@s\.whatsapp\.net$/)
+    // the sandbox logs the pairing once the companion signed it
+    for (let i = 0; i < 100 && !/ by code/.test(capture.err()); i += 1)
+        await new Promise(resolve => setTimeout(resolve, 50))
+    const log = capture.err()
+    assert.match(
+        log,
+        /^\d\d:\d\d:\d\d {2}code {8}#\d+ asked for a pairing code for \+15550123456$/m
+    )
+    assert.match(log, /^\d\d:\d\d:\d\d {2}paired {6}15550123456:\d+@s\.whatsapp\.net by code/m)
 })

@@ -10,6 +10,7 @@
  * times (catalog counts, then the records, then the digests).
  */
 
+import { zapoCommand } from '../../hints.js'
 import type { WaAuthCredentials } from 'zapo-js'
 import type { WaAppStateSyncKey } from 'zapo-js/appstate'
 import type { WaStoredPrivacyTokenRecord } from 'zapo-js/store'
@@ -99,7 +100,7 @@ export function addressKey(address: SignalAddress): string {
  */
 export function readOnlyRefusal(spec: BackendSpec, title: string, action: string): ZapoError {
     return usageError(
-        `${spec.display} is ${title}, which zapo only reads: it cannot ${action}; migrate it into a zapo store first (zapo migrate --from ${spec.display} --to sqlite:./zapo.sqlite --all)`,
+        `${spec.display} is ${title}, which zapo only reads: it cannot ${action}; migrate it into a zapo store first (${zapoCommand('migrate', '--from', spec.display, '--to', 'sqlite:./zapo.sqlite', '--all')})`,
         { store: spec.display, backend: spec.kind, readOnly: true }
     )
 }

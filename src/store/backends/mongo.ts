@@ -46,8 +46,9 @@ export const mongoBackend: BackendAdapter<'mongo'> = {
     prefixOption: 'collectionPrefix',
     envHint: 'MONGODB_URI',
     fromEnv: env => {
-        const url = env.MONGODB_URI ?? env.MONGO_URL
-        return url ? { url } : null
+        if (env.MONGODB_URI) return { url: env.MONGODB_URI, variable: 'MONGODB_URI' }
+        if (env.MONGO_URL) return { url: env.MONGO_URL, variable: 'MONGO_URL' }
+        return null
     },
     open: openMongo,
     patternClears: false,

@@ -22,13 +22,11 @@ export const mysqlBackend: BackendAdapter<'mysql'> = {
     prefixOption: 'tablePrefix',
     envHint: 'MYSQL_URL',
     fromEnv: env => {
-        const url =
-            env.MYSQL_URL ??
-            env.MARIADB_URL ??
-            (env.DATABASE_URL && /^(mysql|mariadb):/i.test(env.DATABASE_URL)
-                ? env.DATABASE_URL
-                : undefined)
-        return url ? { url } : null
+        if (env.MYSQL_URL) return { url: env.MYSQL_URL, variable: 'MYSQL_URL' }
+        if (env.MARIADB_URL) return { url: env.MARIADB_URL, variable: 'MARIADB_URL' }
+        if (env.DATABASE_URL && /^(mysql|mariadb):/i.test(env.DATABASE_URL))
+            return { url: env.DATABASE_URL, variable: 'DATABASE_URL' }
+        return null
     },
     normalizeUrl: url => {
         if (url.protocol === 'mariadb:') url.protocol = 'mysql:'

@@ -22,11 +22,11 @@ export const postgresBackend: BackendAdapter<'postgres'> = {
     envHint: 'DATABASE_URL (or PGHOST/PGDATABASE…)',
     fromEnv: env => {
         if (env.DATABASE_URL && /^postgres(ql)?:/i.test(env.DATABASE_URL))
-            return { url: env.DATABASE_URL }
-        if (env.POSTGRES_URL) return { url: env.POSTGRES_URL }
+            return { url: env.DATABASE_URL, variable: 'DATABASE_URL' }
+        if (env.POSTGRES_URL) return { url: env.POSTGRES_URL, variable: 'POSTGRES_URL' }
         if (env.PGHOST || env.PGDATABASE || env.PGUSER || env.PGPORT || env.PGSERVICE) {
             const display = `postgres://${env.PGUSER ? `${env.PGUSER}@` : ''}${env.PGHOST ?? 'localhost'}${env.PGPORT ? `:${env.PGPORT}` : ''}/${env.PGDATABASE ?? env.PGUSER ?? ''} (from PG* variables)`
-            return { spec: { kind: 'postgres', target: '', display } }
+            return { spec: { kind: 'postgres', target: '', display }, variable: 'PG* variables' }
         }
         return null
     },

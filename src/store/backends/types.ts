@@ -117,8 +117,11 @@ export type DriverErrorClass =
     | 'driver'
 
 /** What a bare backend name resolves to from the environment. */
+/** An address found in the environment, and the variable(s) it came from (for `zapo config`). */
 export type EnvAddress =
-    { readonly url: string } | { readonly spec: Omit<BackendSpec, 'source'> } | null
+    | { readonly url: string; readonly variable?: string }
+    | { readonly spec: Omit<BackendSpec, 'source'>; readonly variable?: string }
+    | null
 
 export interface DriverProbe {
     readonly ok: boolean

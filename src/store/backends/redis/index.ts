@@ -32,7 +32,7 @@ export const redisBackend: BackendAdapter<'redis'> = {
     ...SERVER_BACKEND,
     prefixOption: 'keyPrefix',
     envHint: 'REDIS_URL',
-    fromEnv: env => (env.REDIS_URL ? { url: env.REDIS_URL } : null),
+    fromEnv: env => (env.REDIS_URL ? { url: env.REDIS_URL, variable: 'REDIS_URL' } : null),
     normalizeUrl: url => void dbNumber(url),
     open: openRedis,
     patternClears: true,

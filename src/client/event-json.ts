@@ -13,7 +13,7 @@
  * Fields are only ever added; a field that is unknown for an event is left out, not null.
  */
 
-import type { CloseClassification } from '../client/reasons.js'
+import type { CloseClassification } from './reasons.js'
 import { EXIT_CODES } from '../errors.js'
 import { toJsonValue } from '../output.js'
 
@@ -199,6 +199,11 @@ export function stoppedRecord(
 /** A failure of zapo's own (e.g. `connect()` threw), as an `error` record. */
 export function errorRecord(session: string, message: string, now?: () => number): EventRecord {
     return makeRecord(session, 'error', { message }, undefined, now)
+}
+
+/** Adds how long the connection was down (ms) to the open `connection` record that ends it. */
+export function withDowntime(record: EventRecord, downMs: number): EventRecord {
+    return { ...record, downMs: Math.max(0, Math.round(downMs)) }
 }
 
 /** Adds the policy's class to a close `connection` record. */
