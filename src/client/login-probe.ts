@@ -86,7 +86,7 @@ const SOCKET_WAIT_MS = 2_000
 
 /** Connects `sessionId` from `store` once; never throws for a network or server outcome. */
 export async function probeLogin(
-    store: OpenedStore,
+    store: Pick<OpenedStore, 'createWaStore'>,
     sessionId: string,
     options: LoginProbeOptions
 ): Promise<LoginProbeResult> {

@@ -9,6 +9,7 @@
 
 import type { Logger, WaAuthCredentials } from 'zapo-js'
 import type { WaClient } from 'zapo-js/client'
+import type { WaStore } from 'zapo-js/store'
 
 import { ZapoError, toError, usageError } from '../errors.js'
 import type { RecordBatch } from '../store/records.types.js'
@@ -82,7 +83,18 @@ export interface StagedPairing {
     readonly batches: readonly RecordBatch[]
     readonly settled: boolean
     readonly pairedMs: number
+    /**
+     * Unlinks the device this pairing linked, from its staged credentials (it logs in and calls
+     * `logout()`, as `zapo logout` does): for a pairing that cannot be stored. Never throws.
+     */
+    unlink(timeoutMs: number): Promise<UnlinkOutcome>
+    /** drops the staging store (once the result is stored, or unlinked) */
+    dispose(): Promise<void>
 }
+
+/** What unlinking a staged device came to: removed by the server, or why not. */
+export type UnlinkOutcome =
+    { readonly status: 'unlinked' } | { readonly status: 'failed'; readonly detail: string }
 
 /** The error of a pairing cancelled before the phone linked the device. */
 export function pairingCancelled(): ZapoError {
@@ -104,6 +116,8 @@ export async function pairIntoStaging(
     const staging = await createStagingStore(sessionId)
     let client: WaClient | null = null
     let finished = false
+    // the caller owns the staging store once the pairing succeeded (StagedPairing.dispose)
+    let handedOver = false
     // a refused socket or an untrusted certificate, reported as it happens (see below)
     let connectFailed: (failure: ConnectFailure) => void = () => undefined
     const timers = new Set<NodeJS.Timeout>()
@@ -161,10 +175,19 @@ export async function pairIntoStaging(
                 try {
                     // flushes write-behind and closes the socket; the device stays linked
                     await active.disconnect()
+                    const batches = await staging.snapshot()
+                    handedOver = true
                     resolve({
-                        batches: await staging.snapshot(),
+                        batches,
                         settled: settledInTime,
-                        pairedMs: pairedAt - started
+                        pairedMs: pairedAt - started,
+                        unlink: timeoutMs =>
+                            unlinkStaged(staging.store, sessionId, {
+                                server,
+                                timeoutMs,
+                                ...(deps.logger ? { logger: deps.logger } : {})
+                            }),
+                        dispose: () => staging.destroy().catch(() => undefined)
                     })
                 } catch (error) {
                     reject(error)
@@ -358,6 +381,53 @@ export async function pairIntoStaging(
             client.removeAllListeners()
             await client.disconnect().catch(() => undefined)
         }
-        await staging.destroy().catch(() => undefined)
+        if (!handedOver) await staging.destroy().catch(() => undefined)
+    }
+}
+
+/**
+ * Logs the staged device in once more and asks the server to remove it (`WaClient.logout()`,
+ * the call `zapo logout` makes), so that a pairing that cannot be stored leaves no linked device
+ * behind on the phone. The staging store is memory: whatever the library clears on the way out
+ * is nobody's state. Resolves 'unlinked' once the server answered the removal.
+ */
+async function unlinkStaged(
+    store: WaStore,
+    sessionId: string,
+    options: {
+        readonly server: PairingOptions['server']
+        readonly timeoutMs: number
+        readonly logger?: Logger
+    }
+): Promise<UnlinkOutcome> {
+    const { disconnectQuietly, probeLogin, withTimeout } = await import('./login-probe.js')
+    try {
+        const login = await probeLogin({ createWaStore: async () => store }, sessionId, {
+            server: options.server,
+            timeoutMs: options.timeoutMs,
+            // a routine 515 right after the login is followed before the removal is asked for
+            settleMs: 1_000,
+            keepOpen: true,
+            ...(options.logger ? { logger: options.logger } : {})
+        })
+        if (login.status === 'refused' && login.code === 'LOGGED_OUT') return { status: 'unlinked' }
+        if (login.status !== 'ok' || login.client === null) {
+            const detail =
+                login.status === 'refused'
+                    ? login.reason
+                    : login.status === 'timeout' || login.status === 'failed'
+                      ? login.detail
+                      : login.status
+            return { status: 'failed', detail }
+        }
+        const client = login.client
+        try {
+            await withTimeout(client.logout(), options.timeoutMs)
+            return { status: 'unlinked' }
+        } finally {
+            await disconnectQuietly(client)
+        }
+    } catch (error) {
+        return { status: 'failed', detail: toError(error).message.split('\n')[0] ?? '' }
     }
 }

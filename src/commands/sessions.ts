@@ -286,10 +286,27 @@ async function rmCommand(
     options: Extract<SessionsOptions, { command: 'rm' }>,
     ctx: CliContext
 ): Promise<void> {
+    const { beginSessionRemoval } = await import('../ops/sessions-rm.js')
+    // the lease first: what is shown (and asked about) is what is removed
+    const pending = await beginSessionRemoval(options.store, options.sessionId, {
+        waitMs: ctx.waitMs
+    })
+    try {
+        await confirmAndRemove(pending, options, ctx)
+    } finally {
+        await pending.release()
+    }
+}
+
+async function confirmAndRemove(
+    pending: import('../ops/sessions-rm.js').PendingRemoval,
+    options: Extract<SessionsOptions, { command: 'rm' }>,
+    ctx: CliContext
+): Promise<void> {
     const { store, sessionId } = options
     const io = ctx.io
-    const { previewSessionRemoval, removeSession, isEmpty } = await import('../ops/sessions-rm.js')
-    const preview = await previewSessionRemoval(store, sessionId)
+    const { isEmpty } = await import('../ops/sessions-rm.js')
+    const preview = pending.preview
     const e = palette(io.colorErr)
     if (!io.json) {
         note(
@@ -309,7 +326,7 @@ async function rmCommand(
         const ok = await confirm({ message: `Remove ${sessionId} from ${store.label}?` })
         if (!ok) throw new ZapoError('DECLINED', `not removed: ${sessionId} is unchanged`)
     }
-    const removal = await removeSession(store, sessionId, { waitMs: ctx.waitMs })
+    const removal = await pending.remove()
     if (io.json) {
         printJson(io, removal)
         return

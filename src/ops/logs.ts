@@ -94,7 +94,7 @@ export interface LogsDeps {
     readonly tuning?: ClientTuning
 }
 
-export type LogsEnd = 'count' | 'timeout' | 'aborted' | 'sessions_ended'
+export type LogsEnd = 'count' | 'timeout' | 'aborted' | 'sessions_ended' | 'lease_lost'
 
 export interface SessionOutcome {
     readonly sessionId: string
@@ -161,6 +161,13 @@ export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<Log
 
     const onAbort = () => finish('aborted')
     deps.signal?.addEventListener('abort', onAbort, { once: true })
+    // the leases are renewed while this runs; one found lost (it expired while this process
+    // stalled, and another writer took it) stops every session before it writes more
+    let leaseLost: ZapoError | null = null
+    const forgetLost = held.onLost(error => {
+        leaseLost = error
+        finish('lease_lost')
+    })
     const timer =
         options.timeoutMs !== null ? setTimeout(() => finish('timeout'), options.timeoutMs) : null
 
@@ -199,6 +206,7 @@ export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<Log
         for (const runner of runners) runner.start()
         const end = await ended
         await Promise.all(runners.map(r => r.shutdown()))
+        if (leaseLost !== null) throw leaseLost
         const outcomes = runners.map(r => r.outcome())
         const exit =
             end === 'sessions_ended'
@@ -208,6 +216,7 @@ export async function runLogs(options: LogsOptions, deps: LogsDeps): Promise<Log
     } finally {
         if (timer) clearTimeout(timer)
         deps.signal?.removeEventListener('abort', onAbort)
+        forgetLost()
         finishing = true
         await Promise.all(runners.map(r => r.shutdown()))
         await held.release()

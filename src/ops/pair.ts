@@ -22,7 +22,8 @@ import {
     pairIntoStaging,
     pairingCancelled,
     type PairingDeps,
-    type PairingOptions
+    type PairingOptions,
+    type StagedPairing
 } from '../client/pairing.js'
 
 export type { PairMethod, PairProgress } from '../client/pairing.js'
@@ -133,6 +134,46 @@ async function pairLeased(
         )
     }
     const outcome = await pairIntoStaging(options, deps)
+    try {
+        return await storePairing(options, deps, existing, outcome, lease, leased)
+    } finally {
+        await outcome.dispose()
+    }
+}
+
+/** How long unlinking a device that could not be stored may take (its login and logout). */
+const UNLINK_TIMEOUT_MS = 20_000
+
+/**
+ * A pairing that cannot be stored must not strand its device on the phone: it is logged out with
+ * its own staged credentials (as `zapo logout` does). Says what became of it, for the message.
+ */
+async function unlinkUnstored(
+    outcome: StagedPairing,
+    jid: string,
+    timeoutMs: number
+): Promise<{ readonly unlinked: boolean; readonly line: string }> {
+    const result = await outcome.unlink(Math.min(timeoutMs, UNLINK_TIMEOUT_MS))
+    if (result.status === 'unlinked')
+        return {
+            unlinked: true,
+            line: `nothing was stored, and the new device ${jid} was unlinked from the phone again (logged out with its own credentials)`
+        }
+    return {
+        unlinked: false,
+        line: `nothing was stored, and unlinking the new device ${jid} failed (${result.detail}): it is linked on the phone without credentials anywhere; remove it there`
+    }
+}
+
+async function storePairing(
+    options: PairOptions,
+    deps: PairDeps,
+    existing: Awaited<ReturnType<typeof readExisting>>,
+    outcome: StagedPairing,
+    lease: () => Promise<void>,
+    leased: { store: OpenedStore | null; held: HeldLeases | null }
+): Promise<PairResult> {
+    const { sessionId } = options
     deps.onProgress({ type: 'saving' })
     const started = Date.now()
     const credentials = credentialsOf(outcome.batches)
@@ -142,18 +183,25 @@ async function pairLeased(
         await leased.held!.confirm()
     } catch (error) {
         if (!(error instanceof ZapoError) || error.code !== 'SESSION_BUSY') throw error
+        const unlink = await unlinkUnstored(outcome, credentials.meJid ?? '', options.timeoutMs)
         throw new ZapoError(
             'SESSION_BUSY',
-            `${error.message.replace(/: (wait for it|stopped before).*$/, '')}: nothing was stored, and the new device ${credentials.meJid ?? ''} is linked on the phone without credentials anywhere; remove it there, then pair again when the session is free`,
-            { ...error.meta, unsaved: credentials.meJid ?? null }
+            `${error.message.replace(/: (wait for it|stopped before).*$/, '')}: ${unlink.line}; pair again when the session is free`,
+            { ...error.meta, unsaved: credentials.meJid ?? null, unlinked: unlink.unlinked }
         )
     }
     const now = await readExisting(options.storeSpec, sessionId)
     if (now.meJid !== existing.meJid || now.hasState !== existing.hasState) {
+        const unlink = await unlinkUnstored(outcome, credentials.meJid ?? '', options.timeoutMs)
         throw new ZapoError(
             'EXISTS',
-            `session "${sessionId}" changed while this pairing ran (${now.meJid !== null ? `now paired as ${now.meJid}` : now.hasState ? 'now holds other state' : 'its state was removed'}), written by another process: nothing was stored, and the new device ${credentials.meJid ?? ''} is linked on the phone without credentials anywhere; remove it there, then pair again`,
-            { session: sessionId, meJid: now.meJid, unsaved: credentials.meJid ?? null }
+            `session "${sessionId}" changed while this pairing ran (${now.meJid !== null ? `now paired as ${now.meJid}` : now.hasState ? 'now holds other state' : 'its state was removed'}), written by another process: ${unlink.line}; then pair again`,
+            {
+                session: sessionId,
+                meJid: now.meJid,
+                unsaved: credentials.meJid ?? null,
+                unlinked: unlink.unlinked
+            }
         )
     }
     const store = leased.store!

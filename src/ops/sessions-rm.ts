@@ -1,9 +1,10 @@
 /**
  * `zapo sessions rm ID`: removes one session's durable state from a store without contacting any
  * server (a session paired against a sandbox that is gone, a device already unlinked on the
- * phone). Read first (`previewSessionRemoval`), then the one write (`removeSession`): every
- * durable domain cleared by the store layer's exact keys (`clearSession`, credentials last, so
- * an interrupted removal still lists the session and a rerun finishes it).
+ * phone). The session's lease first, then what it holds is read under it and shown
+ * (`beginSessionRemoval`), then the one write (`remove()`): every durable domain cleared by the
+ * store layer's exact keys (`clearSession`, credentials last, so an interrupted removal still
+ * lists the session and a rerun finishes it).
  */
 
 import { zapoCommand } from '../hints.js'
@@ -69,15 +70,28 @@ async function preview(
     return { store: spec.label, sessionId, meJid, counts }
 }
 
+/** A removal under way: the session's lease is held, and `preview` was read under it. */
+export interface PendingRemoval {
+    readonly preview: SessionRemovalPreview
+    /** clears the session (still under the lease) and releases it */
+    remove(): Promise<SessionRemoval>
+    /** releases the lease without removing anything (declined); later calls do nothing */
+    release(): Promise<void>
+}
+
 /**
- * The one write of `sessions rm`: clears every durable domain of `sessionId` by exact keys and
- * reports the counts before and after. A session that is gone by now is SESSION_NOT_FOUND.
+ * Takes the session's lease, then reads what `remove()` will clear — so what is shown and asked
+ * about is what is removed: no other zapo run writes the session between the two. A store or
+ * session that does not exist is SESSION_NOT_FOUND before anything is opened for writing (nor
+ * created); a session another zapo run holds is SESSION_BUSY (exit 21) naming it.
  */
-export async function removeSession(
+export async function beginSessionRemoval(
     spec: StoreSpec,
     sessionId: string,
-    options: { readonly waitMs?: number } = {}
-): Promise<SessionRemoval> {
+    options: { readonly waitMs?: number; readonly signal?: AbortSignal } = {}
+): Promise<PendingRemoval> {
+    // nothing to remove: said without creating a file, a schema or a lease
+    await previewSessionRemoval(spec, sessionId)
     const [{ openStore }, { catalogForStore }, { clearSession }, { takeLeases }] =
         await Promise.all([
             import('../store/open.js'),
@@ -87,29 +101,63 @@ export async function removeSession(
         ])
     const store = await openStore(spec, 'write')
     let held: Awaited<ReturnType<typeof takeLeases>> | null = null
+    let done = false
+    const release = async (): Promise<void> => {
+        if (done) return
+        done = true
+        await held?.release()
+        await store.close()
+    }
     try {
         // one writer per session: nothing else writes it or connects as its device meanwhile
         held = await takeLeases(store.primary, [sessionId], {
             command: 'sessions rm',
-            waitMs: options.waitMs ?? 0
+            waitMs: options.waitMs ?? 0,
+            ...(options.signal ? { signal: options.signal } : {})
         })
         const catalog = catalogForStore(store)
         const missing = (await catalog.schemaState()).state === 'missing'
-        const before = await preview(store, catalog, missing, spec, sessionId)
-        const { shared } = await clearSession(store, sessionId)
-        const after = await catalog.counts(sessionId)
+        const shown = await preview(store, catalog, missing, spec, sessionId)
+        const lease = held
         return {
-            store: spec.label,
-            sessionId,
-            meJid: before.meJid,
-            before: before.counts,
-            after,
-            shared
+            preview: shown,
+            release,
+            remove: async () => {
+                try {
+                    // a confirmation may have taken a while: the lease must still be ours
+                    await lease.confirm()
+                    const { shared } = await clearSession(store, sessionId)
+                    const after = await catalog.counts(sessionId)
+                    return {
+                        store: spec.label,
+                        sessionId,
+                        meJid: shown.meJid,
+                        before: shown.counts,
+                        after,
+                        shared
+                    }
+                } finally {
+                    await release()
+                }
+            }
         }
-    } finally {
-        await held?.release()
-        await store.close()
+    } catch (error) {
+        await release()
+        throw error
     }
+}
+
+/**
+ * `sessions rm` without a confirmation in between: takes the lease, reads, clears, releases.
+ * A session that is gone by now is SESSION_NOT_FOUND.
+ */
+export async function removeSession(
+    spec: StoreSpec,
+    sessionId: string,
+    options: { readonly waitMs?: number } = {}
+): Promise<SessionRemoval> {
+    const pending = await beginSessionRemoval(spec, sessionId, options)
+    return pending.remove()
 }
 
 export function isEmpty(counts: SessionCounts): boolean {

@@ -81,6 +81,12 @@ export interface HeldLeases {
     confirm(): Promise<void>
     /** releases every lease (once; later calls do nothing) */
     release(): Promise<void>
+    /**
+     * Calls `listener` once, when a renewal finds a lease no longer this run's (taken by another
+     * holder after it expired, or expired while the store did not answer), with the SESSION_BUSY
+     * error naming the holder now in place. Returns a function that removes the listener.
+     */
+    onLost(listener: (error: ZapoError) => void): () => void
 }
 
 function leasesOf(backend: OpenedBackend): SessionLeases {
@@ -117,7 +123,22 @@ function describeHolder(held: LeaseRecord): string {
     return `${command} on host ${held.host} (pid ${held.pid})`
 }
 
-function lostError(sessionId: string): ZapoError {
+function lostError(sessionId: string, holder: LeaseRecord | null = null): ZapoError {
+    if (holder !== null)
+        return new ZapoError(
+            'SESSION_BUSY',
+            `the lease of session "${sessionId}" was taken by ${describeHolder(holder)} since ${new Date(holder.since).toISOString()} (it expired while this run stalled): stopped before writing more; rerun when the session is free`,
+            {
+                sessionId,
+                holder: {
+                    command: holder.command,
+                    host: holder.host,
+                    pid: holder.pid,
+                    since: new Date(holder.since).toISOString(),
+                    expires: new Date(holder.expires).toISOString()
+                }
+            }
+        )
     return new ZapoError(
         'SESSION_BUSY',
         `the lease of session "${sessionId}" expired while this run stalled and may now be another writer's: stopped before writing more; rerun when the session is free`,
@@ -231,9 +252,20 @@ function hold(
     ttl: number
 ): HeldLeases {
     let lost: string | null = null
+    let lostWith: ZapoError | null = null
     let released = false
+    const listeners = new Set<(error: ZapoError) => void>()
     // the last renewal that succeeded for every session: past its expiry the leases are gone
     let validUntil = first.expires
+    const markLost = async (id: string, ask: boolean): Promise<void> => {
+        lost = id
+        // who holds it now, for the message (a store that does not answer names nobody)
+        const holder = ask ? await leases.read(id, Date.now()).catch(() => null) : null
+        lostWith = lostError(id, holder !== null && holder.token !== first.token ? holder : null)
+        if (released) return
+        for (const listener of [...listeners]) listener(lostWith)
+        listeners.clear()
+    }
     const renew = async (): Promise<void> => {
         const expires = Date.now() + ttl
         for (const id of ids) {
@@ -243,10 +275,10 @@ function hold(
                 ok = await leases.renew(id, first.token, expires)
             } catch {
                 // the store did not answer: the lease stands until validUntil
-                if (Date.now() > validUntil) lost = id
+                if (Date.now() > validUntil) await markLost(id, false)
                 return
             }
-            if (!ok) lost = id
+            if (!ok) await markLost(id, true)
         }
         if (lost === null) validUntil = expires
     }
@@ -269,7 +301,7 @@ function hold(
     const forget = atForcedStop(release)
     const assertHeld = (): void => {
         if (lost === null && Date.now() > validUntil) lost = ids[0] ?? null
-        if (lost !== null) throw lostError(lost)
+        if (lost !== null) throw lostWith ?? lostError(lost)
     }
     return {
         sessionIds: ids,
@@ -280,7 +312,11 @@ function hold(
             await renewing
             assertHeld()
         },
-        release
+        release,
+        onLost: listener => {
+            listeners.add(listener)
+            return () => listeners.delete(listener)
+        }
     }
 }
 

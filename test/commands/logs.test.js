@@ -686,6 +686,57 @@ test('piping into head -n 1 ends quietly', async t => {
     assert.doesNotMatch(stderr, /EPIPE|Error|at /)
 })
 
+test('a lease lost while tailing (expired, then taken by another writer) stops every session with exit 21 naming the holder', async t => {
+    const { sandbox, path, jids, base } = await setup(t)
+    const run = tail(t, [...base, '--session', 't1', '--json'], { timeoutMs: 60_000 })
+    await connected(run, sandbox, 't1', jids.t1)
+    // what a stalled holder meets: its lease lapsed and another writer took it (here the row
+    // is handed over directly; the next renewal, within 10 s, finds it gone)
+    const store = await openStore(
+        singleStore(parseStoreUrl(`sqlite:${path}`, 'flag', REPO_ROOT)),
+        'write'
+    )
+    const since = Date.now()
+    try {
+        const leases = store.primary.leases()
+        const mine = await leases.read('t1', Date.now())
+        assert.match(mine.command, /^zapo logs$/)
+        await leases.release('t1', mine.token)
+        const other = {
+            token: 'another-writer',
+            command: 'zapo import',
+            host: 'ops-2',
+            pid: 4242,
+            since,
+            expires: since + 120_000
+        }
+        assert.equal(await leases.take('t1', other, Date.now()), null)
+    } finally {
+        await store.close()
+    }
+    const { code, stderr } = await run.done
+    assert.equal(code, 21, stderr)
+    assert.match(
+        stderr,
+        new RegExp(
+            `^zapo: the lease of session "t1" was taken by \`zapo import\` on host ops-2 \\(pid 4242\\) since ${new Date(since).toISOString().replace(/[.]/g, '\\.')} .*stopped before writing more`,
+            'm'
+        )
+    )
+    const device = sandbox.devices().find(d => d.jid === jids.t1)
+    assert.equal(device.connected, false, 'disconnected when the lease was lost')
+    // the other writer's lease is left in place
+    const after = await openStore(
+        singleStore(parseStoreUrl(`sqlite:${path}`, 'flag', REPO_ROOT)),
+        'read'
+    )
+    try {
+        assert.equal((await after.primary.leases().read('t1', Date.now())).token, 'another-writer')
+    } finally {
+        await after.close()
+    }
+})
+
 test('the examples of `zapo logs --help` work as pasted (a store with tenant-42, a test server in the environment)', async t => {
     const sandbox = await startTestSandbox(t)
     const dir = tempDir(t)

@@ -18,6 +18,7 @@ import { dropStore, makeSession, openTestStore, storeUrls } from '../helpers/fix
 import { runZapo, ZAPO_BIN } from '../helpers/run.js'
 import { storeDigest } from '../helpers/store-digest.js'
 import { controlPost } from '../sandbox/helpers.js'
+import { takeLeases } from '../../dist/store/lease.js'
 import { openTerminal, overlongLines, tmuxAvailable, zapoCommand } from '../helpers/tmux.js'
 
 function tempDir(t) {
@@ -597,6 +598,84 @@ describe('zapo pair', { concurrency: 4 }, () => {
         const after = await storedCredentials(url, 'p1')
         assert.equal(after.credentials.meJid, secondJid)
         assert.equal(after.counts.preKeys, 812, 'no prekey of the old device left')
+    })
+
+    test('the session changed while pairing ran: exit 7, nothing stored, and the new device is unlinked from the phone (gone from the sandbox registry)', async t => {
+        const sandbox = await sandboxFor(t)
+        const cwd = tempDir(t)
+        // no store yet: the lease is taken only at the commit, so another writer can get in
+        const url = `sqlite:${join(cwd, 'changed.sqlite')}`
+        const run = spawnPair(
+            t,
+            ['--json', '--session', 'p1', '--store', url, ...serverArgs(sandbox)],
+            { cwd }
+        )
+        const qr = await run.nextEvent(e => e.event === 'qr')
+        // another process pairs the same session meanwhile (written straight into the store)
+        const other = await openTestStore(url, 'write')
+        const written = (await makeSession(other, 'p1', { preKeys: 3, uploaded: 2 })).credentials
+            .meJid
+        await other.close()
+        const writtenDigest = await storeDigest(url)
+        const removed = sandbox.waitFor('device-removed', undefined, 60_000)
+        const scan = await sandbox.scan(qr.qr)
+        assert.equal(scan.status, 'paired')
+        const result = await run.done
+        assert.equal(result.code, 7, result.stderr)
+        const error = run.lines().at(-1)
+        assert.equal(error.code, 'EXISTS')
+        assert.match(
+            result.stderr,
+            new RegExp(
+                `session "p1" changed while this pairing ran \\(now paired as ${written.replace(/[.]/g, '\\.')}\\).*nothing was stored, and the new device ${scan.jid.replace(/[.]/g, '\\.')} was unlinked from the phone again`
+            )
+        )
+        assert.equal((await removed).jid, scan.jid)
+        assert.deepEqual(
+            sandbox.devices().filter(d => d.jid === scan.jid),
+            [],
+            'the new device is still in the sandbox registry'
+        )
+        // the other writer's session is untouched
+        assert.equal(await storeDigest(url), writtenDigest)
+        assert.equal((await storedCredentials(url, 'p1')).credentials.meJid, written)
+    })
+
+    test('the session leased by another zapo run when pairing ends: exit 21 naming it, nothing stored, the new device unlinked', async t => {
+        const sandbox = await sandboxFor(t)
+        const cwd = tempDir(t)
+        const url = `sqlite:${join(cwd, 'leased.sqlite')}`
+        const run = spawnPair(
+            t,
+            ['--json', '--session', 'p1', '--store', url, ...serverArgs(sandbox)],
+            { cwd }
+        )
+        const qr = await run.nextEvent(e => e.event === 'qr')
+        // another zapo run (here: this process, as `zapo import`) takes the session meanwhile
+        const other = await openTestStore(url, 'write')
+        const lease = await takeLeases(other.primary, ['p1'], { command: 'import' })
+        try {
+            const removed = sandbox.waitFor('device-removed', undefined, 60_000)
+            const scan = await sandbox.scan(qr.qr)
+            assert.equal(scan.status, 'paired')
+            const result = await run.done
+            assert.equal(result.code, 21, result.stderr)
+            assert.match(
+                result.stderr,
+                new RegExp(
+                    `session "p1" is in use by \`zapo import\` on host .*nothing was stored, and the new device ${scan.jid.replace(/[.]/g, '\\.')} was unlinked from the phone again`
+                )
+            )
+            assert.equal((await removed).jid, scan.jid)
+            assert.deepEqual(
+                sandbox.devices().filter(d => d.jid === scan.jid),
+                []
+            )
+            assert.equal((await storedCredentials(url, 'p1')).credentials, null)
+        } finally {
+            await lease.release()
+            await other.close()
+        }
     })
 
     test('after the phone confirmed: a 515 restart is routine (stored, exit 0); a removed device is not (exit 15, nothing stored)', async t => {

@@ -12,6 +12,7 @@ import { after, test } from 'node:test'
 import { assertOneErrorLine } from '../helpers/cli-assert.js'
 import { digestOf } from '../helpers/export.js'
 import { dropStore, makeSession, openTestStore, storeUrls } from '../helpers/fixtures.js'
+import { readLease, takeLeases } from '../../dist/store/lease.js'
 import { CLEAN_ZAPO_ENV, REPO_ROOT, runZapo } from '../helpers/run.js'
 import { LEAN_SHAPE } from '../helpers/shapes.js'
 import { storeDigest } from '../helpers/store-digest.js'
@@ -98,6 +99,7 @@ test('on a terminal: it asks, and "no" exits 22 with the session unchanged', asy
     const url = `sqlite:${join(cwd, 'tty.sqlite')}`
     await seed(url, ['asked'])
     const before = await storeDigest(url)
+    const leases = []
     const run = answer =>
         new Promise((resolve, reject) => {
             const command = `stty cols 100 rows 30; node '${join(REPO_ROOT, 'bin', 'zapo.js')}' --store '${url}' sessions rm asked`
@@ -113,7 +115,10 @@ test('on a terminal: it asks, and "no" exits 22 with the session unchanged', asy
                 output += chunk
                 if (!answered && /Remove asked from/.test(output)) {
                     answered = true
-                    child.stdin.write(answer)
+                    // while it asks, the session's lease is held (taken before the preview)
+                    leaseWhileAsking(url, 'asked')
+                        .then(lease => leases.push(lease))
+                        .finally(() => child.stdin.write(answer))
                 }
             })
             child.on('error', reject)
@@ -130,4 +135,42 @@ test('on a terminal: it asks, and "no" exits 22 with the session unchanged', asy
     const accepted = await run('y\r')
     assert.equal(accepted.code, 0, accepted.output)
     assert.match(accepted.output, /removed asked/)
+    assert.deepEqual(
+        leases.map(l => l?.command),
+        ['zapo sessions rm', 'zapo sessions rm'],
+        'the lease is held while the prompt asks'
+    )
+    assert.equal(await leaseWhileAsking(url, 'asked'), null, 'released at the end')
+})
+
+async function leaseWhileAsking(url, sessionId) {
+    const store = await openTestStore(url, 'read')
+    try {
+        return await readLease(store.primary, sessionId)
+    } finally {
+        await store.close()
+    }
+}
+
+test('the lease comes first: a session another zapo run holds is refused (21) before anything is shown', async () => {
+    const url = `sqlite:${join(cwd, 'busy.sqlite')}`
+    await seed(url, ['held'])
+    const other = await openTestStore(url, 'write')
+    const lease = await takeLeases(other.primary, ['held'], { command: 'import' })
+    const before = await storeDigest(url)
+    try {
+        const busy = await zapo(['--store', url, 'sessions', 'rm', 'held', '--yes'])
+        assert.equal(busy.code, 21, busy.stderr)
+        assertOneErrorLine(busy, /^zapo: session "held" is in use by `zapo import` on host /)
+        assert.doesNotMatch(busy.stderr, /removing held/, 'no preview before the lease')
+        assert.equal(busy.stdout, '')
+        assert.equal(await storeDigest(url), before)
+    } finally {
+        await lease.release()
+        await other.close()
+    }
+    const removed = await zapo(['--store', url, 'sessions', 'rm', 'held', '--yes'])
+    assert.equal(removed.code, 0, removed.stderr)
+    assert.match(removed.stderr, /^zapo: removing held \(\S+\) from /m)
+    assert.match(removed.stdout, /^removed held from /m)
 })

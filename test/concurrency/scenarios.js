@@ -72,24 +72,43 @@ function assertLoser(result, label) {
     assert.match(result.stderr, BUSY_LINE, `${label}: ${result.stderr}`)
 }
 
-/** Two runs of `a` and `b`, `b` started `delayMs` after `a`. */
-async function race(a, b, delayMs, cwd) {
-    const first = runZapo(a, { cwd, env: ENV, timeoutMs: 120_000 })
+/**
+ * Two runs of `a` and `b`, `b` started `delayMs` after `a`; both are recorded in `runs` (args,
+ * exit code, stdout, stderr) for the failure message.
+ */
+async function race(a, b, delayMs, cwd, runs) {
+    const start = (args, label) =>
+        runZapo(args, { cwd, env: ENV, timeoutMs: 120_000 }).then(result => {
+            runs.push({ args, label, ...result })
+            return result
+        })
+    const first = start(a, 'first')
     await new Promise(resolve => setTimeout(resolve, delayMs))
-    const second = runZapo(b, { cwd, env: ENV, timeoutMs: 120_000 })
+    const second = start(b, `second, ${delayMs} ms later`)
     return Promise.all([first, second])
+}
+
+/** What each run of a scenario printed, in the order they ended. */
+function transcript(runs) {
+    return runs
+        .map(
+            r =>
+                `--- ${r.label}: zapo ${r.args.join(' ')} (exit ${r.code}${r.signal ? `, ${r.signal}` : ''})\n` +
+                `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`
+        )
+        .join('\n')
 }
 
 const SCENARIOS = {
     /** cron + operator: two identical `migrate --all --delete-source` */
-    'migrate-twice': async ({ kind, random, cwd }) => {
+    'migrate-twice': async ({ kind, random, cwd, runs }) => {
         const src = storeUrls()[kind]
         const dst = storeUrls()[kind]
         try {
             const made = await seed(src, IDS)
             const args = ['migrate', '--from', src, '--to', dst, '--all', '--delete-source']
             const delayMs = Math.floor(random() * 1_500)
-            const results = await race(args, args, delayMs, cwd)
+            const results = await race(args, args, delayMs, cwd, runs)
             const [inSrc, inDst] = [await listed(src, cwd), await listed(dst, cwd)]
             for (const id of IDS)
                 assert.ok(
@@ -118,7 +137,7 @@ const SCENARIOS = {
     },
 
     /** `import --force X` into the source while `migrate --all --delete-source` runs */
-    'import-during-migrate': async ({ kind, random, cwd }) => {
+    'import-during-migrate': async ({ kind, random, cwd, runs }) => {
         const src = storeUrls()[kind]
         const dst = storeUrls()[kind]
         const other = storeUrls().sqlite
@@ -150,8 +169,8 @@ const SCENARIOS = {
             const delayMs = Math.floor(random() * 1_500)
             const [m, i] =
                 random() < 0.5
-                    ? await race(migrate, imp, delayMs, cwd)
-                    : (await race(imp, migrate, delayMs, cwd)).reverse()
+                    ? await race(migrate, imp, delayMs, cwd, runs)
+                    : (await race(imp, migrate, delayMs, cwd, runs)).reverse()
             assert.ok([0, 21].includes(m.code), `migrate: ${m.code} ${m.stderr}`)
             assert.ok([0, 21].includes(i.code), `import: ${i.code} ${i.stderr}`)
             if (m.code === 21) assertLoser(m, 'migrate')
@@ -180,8 +199,13 @@ export const SCENARIO_NAMES = Object.freeze(Object.keys(SCENARIOS))
 
 export async function runScenario(name, kind, seed) {
     const cwd = mkdtempSync(join(tmpdir(), 'zapo-race-cwd-'))
+    const runs = []
     try {
-        return await SCENARIOS[name]({ kind, random: seededRandom(seed), cwd })
+        return await SCENARIOS[name]({ kind, random: seededRandom(seed), cwd, runs })
+    } catch (error) {
+        // both runs' output, whatever the failed assertion quoted of it
+        if (error instanceof Error && runs.length > 0) error.message += `\n${transcript(runs)}`
+        throw error
     } finally {
         rmSync(cwd, { recursive: true, force: true })
     }

@@ -74,8 +74,10 @@ async function openPostgres(spec: BackendSpec): Promise<OpenedBackend> {
     // 'error' too; its in-flight query rejects with the same error, which the caller handles
     pool.on('connect', client => void client.on('error', () => undefined))
     // schema changes serialised across processes, the migration check once per run
-    const migrations = migrationsOnce(schemaSerialised(pool), spec.tablePrefix ?? '')
-    const dialect = postgresDialect(pool, spec)
+    // zapo's own tables (marks, leases) are created under the same lock as the package's
+    const serialised = schemaSerialised(pool)
+    const migrations = migrationsOnce(serialised, spec.tablePrefix ?? '')
+    const dialect = postgresDialect(serialised, spec)
     await readyPool(pool, spec, dialect, postgresBackend.classify)
     const { createPostgresStore } = loadStorePackage('@zapo-js/store-postgres')
     const result = createPostgresStore({
@@ -263,11 +265,7 @@ function schemaSerialised(pool: import('pg').Pool): import('pg').Pool {
         if (wrapped.has(client)) return client
         wrapped.add(client)
         const query = client.query.bind(client) as (...args: QueryArgs) => Promise<unknown>
-        const serialised = async (...args: QueryArgs): Promise<unknown> => {
-            const text = sqlText(args[0])
-            if (/^\s*BEGIN\b/i.test(text)) inTransaction.set(client, true)
-            else if (/^\s*(COMMIT|ROLLBACK)\b/i.test(text)) inTransaction.set(client, false)
-            if (!SCHEMA_CHANGE.test(text)) return query(...args)
+        const locked = async (...args: QueryArgs): Promise<unknown> => {
             if (inTransaction.get(client) === true) {
                 await query(SCHEMA_LOCK)
                 return query(...args)
@@ -282,6 +280,24 @@ function schemaSerialised(pool: import('pg').Pool): import('pg').Pool {
                 await query('ROLLBACK').catch(() => undefined)
                 throw error
             }
+        }
+        // the client stays wrapped when it goes back to the pool, and pg's own pool.query calls
+        // it with a callback: a schema change answers that callback only once it is committed
+        // (answered at the CREATE, the caller's next statement on another connection could run
+        // before the COMMIT and find no table)
+        const serialised = (...args: unknown[]): unknown => {
+            const text = sqlText(args[0])
+            if (/^\s*BEGIN\b/i.test(text)) inTransaction.set(client, true)
+            else if (/^\s*(COMMIT|ROLLBACK)\b/i.test(text)) inTransaction.set(client, false)
+            if (!SCHEMA_CHANGE.test(text)) return (query as (...a: unknown[]) => unknown)(...args)
+            const last = args[args.length - 1]
+            if (typeof last !== 'function') return locked(...(args as QueryArgs))
+            const callback = last as (error: unknown, result?: unknown) => void
+            locked(...(args.slice(0, -1) as QueryArgs)).then(
+                result => callback(null, result),
+                (error: unknown) => callback(error)
+            )
+            return undefined
         }
         ;(client as unknown as { query: unknown }).query = serialised
         return client
