@@ -35,7 +35,7 @@ import { migrationMarksFor } from '../store/migration-marks.js'
 import type { OpenedStore } from '../store/open.js'
 import { assertWritable, openStore, storeExists } from '../store/open.js'
 import { takeLeases, type HeldLeases } from '../store/lease.js'
-import { emptyCounts, readBackBatch, tallyBatch } from '../store/read-back.js'
+import { emptyCounts, readBackBatch, sessionReadBack, tallyBatch } from '../store/read-back.js'
 import {
     batchSizeOf,
     clearSession,
@@ -735,13 +735,16 @@ class Runner {
             verifying = null
             if (pending !== null) await pending
         }
+        const readBack = sessionReadBack(this.dst, sessionId, this.options.batchSize)
         const put = async (batch: RecordBatch): Promise<void> => {
             await writeSessionRecords(this.dst, sessionId, batch)
             await settle()
-            verifying = readBackBatch(this.dst, sessionId, batch).then(back => {
-                if (back !== null) targetDigest.add(back)
-            })
-            verifying.catch(() => undefined)
+            if (!readBack.defer(batch)) {
+                verifying = readBackBatch(this.dst, sessionId, batch).then(back => {
+                    if (back !== null) targetDigest.add(back)
+                })
+                verifying.catch(() => undefined)
+            }
             const n = batchSizeOf(batch)
             copied += n
             this.advance('copy', sessionId, copied, planned.total, n)
@@ -779,6 +782,7 @@ class Runner {
             }
             // every other record is read back before the credentials are written
             await settle()
+            await readBack.finish(targetDigest)
             if (authBatch !== null) {
                 if (this.aborted) return null
                 await put(authBatch)

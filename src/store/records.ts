@@ -25,7 +25,7 @@ import { DURABLE_DOMAINS } from './address.js'
 import { backendAdapter } from './backends/registry.js'
 import type { OpenedBackend, OpenedStore } from './open.js'
 import { putPreKeys } from './prekey-bulk.js'
-import type { SessionKeyLists } from './catalog/types.js'
+import type { SessionKeyLists, StoredRecord } from './catalog/types.js'
 import type { RecordBatch, SessionCatalog, SessionCounts } from './records.types.js'
 
 export type { RecordBatch } from './records.types.js'
@@ -442,6 +442,11 @@ const PROPERTY_KEYS: ReadonlySet<string> = new Set([
 /** An incremental digest: `add(batch)` as batches arrive, `result()` at the end. */
 export interface SessionDigester {
     add(batch: RecordBatch): void
+    /**
+     * Adds Signal sessions or remote identities as a store stored them (see
+     * `ZapoSessionCatalog.storedRecords`): the same entries `add` makes of the decoded records.
+     */
+    addStored(domain: 'session' | 'identity', records: readonly StoredRecord[]): void
     result(): Record<string, DomainDigest>
 }
 
@@ -460,6 +465,9 @@ export function digestSessionRecords(): SessionDigester {
     return {
         add(batch) {
             for (const [key, value] of canonicalRecords(batch)) put(batchDomain(batch), key, value)
+        },
+        addStored(domain, records) {
+            for (const r of records) put(domain, `${domain}:${addressKey(r.address)}`, r.bytes)
         },
         result() {
             const out: Record<string, DomainDigest> = {}
