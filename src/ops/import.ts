@@ -41,6 +41,7 @@ import { lastLoginMs } from '../store/last-login.js'
 import {
     batchSizeOf,
     clearSession,
+    digestSession,
     digestSessionRecords,
     readSessionRecords,
     writeSessionRecords
@@ -455,11 +456,8 @@ async function verifySession(
         session.preKeyState
     ))
         expected.add(batch)
-    const actual = digestSessionRecords()
-    for await (const batch of readSessionRecords(store, catalog, id, { domains, batchSize }))
-        actual.add(batch)
     const want = expected.result()
-    const got = actual.result()
+    const got = await digestSession(store, catalog, id, { domains, batchSize })
     const differing = [...new Set([...Object.keys(want), ...Object.keys(got)])].filter(
         domain => JSON.stringify(want[domain] ?? null) !== JSON.stringify(got[domain] ?? null)
     )

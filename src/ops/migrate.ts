@@ -710,7 +710,6 @@ class Runner {
 
     private async copy(planned: PlannedSession, t0: number): Promise<SessionOutcome | null> {
         const { sessionId } = planned
-        const domains = this.options.domains
         await this.marks.write({
             sessionId,
             source: this.plan.from,
@@ -719,7 +718,31 @@ class Runner {
         })
         if (planned.action !== 'copy' && this.archive.length > 0)
             await clearArchive(this.dst, sessionId, this.archive)
-        if (planned.action !== 'copy') await clearSession(this.dst, sessionId, { domains })
+        // the session's writes in one transaction where the target has them (PostgreSQL): a few
+        // commits instead of one per statement, and a copy that fails leaves nothing half-written
+        // (archive copies write through this.dst, so those sessions go without)
+        const tx = this.archive.length === 0 ? await this.dst.sessionTransaction() : null
+        const dst = tx?.store ?? this.dst
+        let committed = false
+        try {
+            return await this.copyInto(planned, t0, dst, async () => {
+                if (tx !== null) await tx.commit()
+                committed = true
+            })
+        } finally {
+            if (tx !== null && !committed) await tx.rollback()
+        }
+    }
+
+    private async copyInto(
+        planned: PlannedSession,
+        t0: number,
+        dst: OpenedStore,
+        commit: () => Promise<void>
+    ): Promise<SessionOutcome | null> {
+        const { sessionId } = planned
+        const domains = this.options.domains
+        if (planned.action !== 'copy') await clearSession(dst, sessionId, { domains })
 
         // verification runs along: every written batch is read back from the target by its keys
         const sourceDigest = digestSessionRecords()
@@ -735,12 +758,12 @@ class Runner {
             verifying = null
             if (pending !== null) await pending
         }
-        const readBack = sessionReadBack(this.dst, sessionId, this.options.batchSize)
+        const readBack = sessionReadBack(dst, sessionId, this.options.batchSize)
         const put = async (batch: RecordBatch): Promise<void> => {
-            await writeSessionRecords(this.dst, sessionId, batch)
+            await writeSessionRecords(dst, sessionId, batch)
             await settle()
             if (!readBack.defer(batch)) {
-                verifying = readBackBatch(this.dst, sessionId, batch).then(back => {
+                verifying = readBackBatch(dst, sessionId, batch).then(back => {
                     if (back !== null) targetDigest.add(back)
                 })
                 verifying.catch(() => undefined)
@@ -791,6 +814,8 @@ class Runner {
         } finally {
             await iterator.return?.()
         }
+        if (this.aborted) return null
+        await commit()
         if (this.aborted) return null
         const source = { ...sourceDigest.result(), ...archived?.source }
         const target = { ...targetDigest.result(), ...archived?.target }

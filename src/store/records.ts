@@ -23,6 +23,7 @@ import { zapoProto, zapoSignal } from '../zapo-cjs.js'
 import type { AnyDomain, DurableDomain, StoreDomain } from './address.js'
 import { DURABLE_DOMAINS } from './address.js'
 import { backendAdapter } from './backends/registry.js'
+import { catalogFor } from './catalog.js'
 import type { OpenedBackend, OpenedStore } from './open.js'
 import { putPreKeys } from './prekey-bulk.js'
 import type { SessionKeyLists, StoredRecord } from './catalog/types.js'
@@ -485,6 +486,37 @@ export function digestSessionRecords(): SessionDigester {
             return out
         }
     }
+}
+
+/**
+ * A session's digest as it is in `store`: Signal sessions and remote identities read as stored
+ * where the backend's catalog offers it (`storedRecords`: one range read per page instead of a
+ * key enumeration plus keyed batch reads), every other domain through `readSessionRecords`.
+ * Equal to digesting `readSessionRecords` over the same domains.
+ */
+export async function digestSession(
+    store: OpenedStore,
+    catalog: SessionCatalog,
+    sessionId: string,
+    options: ReadOptions = {}
+): Promise<Record<string, DomainDigest>> {
+    const digester = digestSessionRecords()
+    const domains = new Set<string>(options.domains ?? DURABLE_DOMAINS)
+    const pageSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE)
+    const stored: ('session' | 'identity')[] = []
+    for (const domain of ['session', 'identity'] as const) {
+        const own = catalogFor(store.backendFor(domain))
+        if (!domains.has(domain) || own.storedRecords === undefined) continue
+        stored.push(domain)
+        domains.delete(domain)
+        for await (const page of own.storedRecords(domain, sessionId, pageSize))
+            digester.addStored(domain, page)
+    }
+    const rest =
+        stored.length === 0 ? options : { ...options, domains: [...domains] as StoreDomain[] }
+    for await (const batch of readSessionRecords(store, catalog, sessionId, rest))
+        digester.add(batch)
+    return digester.result()
 }
 
 /** Per-domain `{ count, sha256 }` over the given batches (order-independent). */

@@ -263,6 +263,27 @@ function createSqlCatalog(dialect: SqlDialect): ZapoSessionCatalog {
             ])
             return countsFromRows(ids, rows)
         },
+        async signedPreKeyRotations(sessionIds) {
+            const out = new Map<string, number | null>()
+            const ids = [...new Set(sessionIds)]
+            if (!(await has('signal_meta'))) return out
+            for (let at = 0; at < ids.length; at += IN_CHUNK) {
+                const chunk = ids.slice(at, at + IN_CHUNK)
+                const rows = await dialect.query(
+                    `SELECT session_id, signed_prekey_rotation_ts FROM ${dialect.table('signal_meta')}
+                     WHERE session_id IN (${chunk.map(() => '?').join(', ')})`,
+                    chunk
+                )
+                for (const row of rows) {
+                    const ts = row.signed_prekey_rotation_ts
+                    out.set(
+                        String(row.session_id),
+                        ts === null || ts === undefined ? null : Number(ts)
+                    )
+                }
+            }
+            return out
+        },
         async nextPreKeyId(sessionId) {
             if (!(await has('signal_meta'))) return null
             const rows = await dialect.query(
@@ -570,6 +591,7 @@ export function sqlBackend(parts: {
     readonly identity: () => Promise<StoreIdentity>
     readonly foreignObjects?: () => Promise<number>
     readonly idProblems?: OpenedBackend['idProblems']
+    readonly sessionTransaction?: OpenedBackend['sessionTransaction']
     readonly close: () => Promise<void>
 }): OpenedBackend {
     const { spec, stores, dialect } = parts
@@ -588,6 +610,7 @@ export function sqlBackend(parts: {
         clearSession: (sessionId, domains) => clearThroughContracts(stores, sessionId, domains),
         foreignObjects: parts.foreignObjects ?? (async () => 0),
         ...(parts.idProblems ? { idProblems: parts.idProblems } : {}),
+        ...(parts.sessionTransaction ? { sessionTransaction: parts.sessionTransaction } : {}),
         close: parts.close
     }
 }

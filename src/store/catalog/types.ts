@@ -22,6 +22,15 @@ export interface ZapoSessionCatalog extends SessionCatalog {
      * decode (PostgreSQL, MySQL), a migration verifies a written domain by these instead of
      * reading every record back by key. Absent elsewhere.
      */
+    /**
+     * Each session's signed-prekey rotation time (ms, null when never stamped or no meta row),
+     * in one query per few hundred sessions. The contract's getter costs a write transaction
+     * per session on PostgreSQL and MySQL (the store package first inserts the meta row).
+     * Absent where the backend has no such table.
+     */
+    signedPreKeyRotations?(
+        sessionIds: readonly string[]
+    ): Promise<ReadonlyMap<string, number | null>>
     storedRecords?(
         domain: 'session' | 'identity',
         sessionId: string,
