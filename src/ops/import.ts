@@ -376,9 +376,25 @@ async function writeAll(
             }
             deps.checkpoint()
             touched.push({ id, snapshot })
-            if (snapshot !== null) await clearSession(store, id, { domains: DURABLE_DOMAINS })
-            await writeSession(store, id, session, plaintext, batchSize, deps)
-            await verifySession(store, catalog, id, session, plaintext, batchSize)
+            // one transaction per session where the store has them (PostgreSQL): its statements
+            // commit together once it read back right, and a failure inside leaves it as it was
+            const tx = await store.sessionTransaction()
+            const into = tx?.store ?? store
+            try {
+                if (snapshot !== null) await clearSession(into, id, { domains: DURABLE_DOMAINS })
+                await writeSession(into, id, session, plaintext, batchSize, deps)
+                await verifySession(
+                    into,
+                    tx !== null ? catalogFor(into) : catalog,
+                    id,
+                    session,
+                    plaintext,
+                    batchSize
+                )
+                await tx?.commit()
+            } finally {
+                await tx?.rollback()
+            }
         }
     } catch (error) {
         const failures = await rollback(store, touched)
