@@ -8,7 +8,9 @@
 // Env: BENCH_SESSIONS, BENCH_SIGNAL_SESSIONS, BENCH_IDENTITIES, BENCH_PREKEYS, BENCH_PAIRS
 // (comma list of sqlite-postgres, postgres-redis, …), BENCH_BATCH (migrate --batch-size),
 // BENCH_NODE_ARGS (node flags for the migrating child, e.g. `--cpu-prof --cpu-prof-dir=prof`),
-// BENCH_CONCURRENCY (sessions copied at once), BENCH_DIST (the build the child runs, default ../dist).
+// BENCH_CONCURRENCY (sessions copied at once), BENCH_DIST (the build the child runs, default ../dist),
+// BENCH_BASELINE_DIST (another build, e.g. main's, migrated the same way in the same run into a
+// fresh target: its limitRatio is printed next to zapo's, `baselineLimitRatio` in the JSON).
 // The migration itself runs in a child process (the built zapo, its ops module) so its RSS is
 // its own; it prints RSS after 25 %, 50 % and 100 % of the sessions.
 //
@@ -57,6 +59,7 @@ async function main() {
         const a = storeUrls()
         const b = storeUrls()
         const c = storeUrls()
+        const base = storeUrls()
         const srcUrl = a[fromKind]
         const ceilingUrl = b[toKind]
         const dstUrl = c[toKind]
@@ -121,6 +124,21 @@ async function main() {
             )
             const limitRate = Math.min(ceilingRate, readRate)
             const limitRatio = limitRate / rate
+            let baselineLimitRatio = null
+            if (process.env.BENCH_BASELINE_DIST) {
+                const b = await runChild({
+                    from: srcUrl,
+                    to: base[toKind],
+                    batchSize,
+                    sessions,
+                    dist: process.env.BENCH_BASELINE_DIST
+                })
+                const bRate = (b.copied * 1000) / b.durationMs
+                baselineLimitRatio = +(limitRate / bRate).toFixed(2)
+                console.log(
+                    `  baseline (${process.env.BENCH_BASELINE_DIST}): ${b.copied} records in ${(b.durationMs / 1000).toFixed(2)}s = ${Math.round(bRate)} records/s, limitRatio ${baselineLimitRatio} (${(b.cpuMs / 1000).toFixed(2)}s of CPU)`
+                )
+            }
             console.log(
                 `    ${(ceilingRate / rate).toFixed(2)}× the ceiling's time; limitRatio ${limitRatio.toFixed(2)} (zapo's time ÷ the slower floor's: ${readRate < ceilingRate ? 'the source read' : 'the target write'}; goal ≤ 1.3)`
             )
@@ -133,6 +151,7 @@ async function main() {
                 sourceReadRate: Math.round(readRate),
                 rate: Math.round(rate),
                 limitRatio: +limitRatio.toFixed(2),
+                ...(baselineLimitRatio !== null ? { baselineLimitRatio } : {}),
                 ceilingRatio: +(ceilingRate / rate).toFixed(2),
                 cpuMs: Math.round(result.cpuMs),
                 peakMb: result.peakMb,
@@ -142,6 +161,7 @@ async function main() {
             await dropStore(srcUrl).catch(() => undefined)
             await dropStore(ceilingUrl).catch(() => undefined)
             await dropStore(dstUrl).catch(() => undefined)
+            if (base[toKind]) await dropStore(base[toKind]).catch(() => undefined)
         }
     }
     console.log(
@@ -255,8 +275,10 @@ function runChild(args, mode = '--child') {
     })
 }
 
-async function child({ from, to, batchSize, sessions }) {
-    const { runMigrate } = await import((process.env.BENCH_DIST ?? '../dist') + '/ops/migrate.js')
+async function child({ from, to, batchSize, sessions, dist }) {
+    const { runMigrate } = await import(
+        (dist ?? process.env.BENCH_DIST ?? '../dist') + '/ops/migrate.js'
+    )
     const { parseStoreUrl, singleStore } = await import('../dist/store/address.js')
     const { DURABLE_DOMAINS } = await import('../dist/store/address.js')
     const marks = new Set([Math.ceil(sessions / 4), Math.ceil(sessions / 2), sessions])

@@ -30,6 +30,7 @@ import type { SessionCatalog, SessionCounts } from '../store/records.types.js'
 import { checkCredentialIntegrity } from './integrity.js'
 import { readInstalledPackage } from './doctor.js'
 import { openForReading } from './read-store.js'
+import { signedPreKeyRotations } from './session-auth.js'
 import { probeLogin, type LoginProbeResult, type ServerOverride } from '../client/login-probe.js'
 import { mapBounded, startRate } from '../util/concurrency.js'
 import { inShard, shardOf, type Shard } from '../util/shard.js'
@@ -437,6 +438,10 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Pro
         // instead of a catalog pass per session: over a fleet that was most of a check's queries
         // (a failure here is reported per session, where each session reads its own counts)
         const countsById = ids.length > 1 ? await catalog.countsMany(ids).catch(() => null) : null
+        // and every signed-prekey rotation time in one pass (the contract's getter is a write
+        // transaction per session on PostgreSQL and MySQL)
+        const rotations =
+            ids.length > 1 ? await signedPreKeyRotations(readable, ids).catch(() => null) : null
         // --rate: login starts spaced evenly, whatever --concurrency lets run at once
         const loginSlot =
             options.connect?.rate != null ? startRate(options.connect.rate, deps.signal) : null
@@ -449,7 +454,8 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Pro
                 deps,
                 now,
                 countsById?.get(id),
-                loginSlot
+                loginSlot,
+                rotations === null ? undefined : (rotations.get(id) ?? null)
             )
             deps.onSession?.(report)
             return report
@@ -500,7 +506,8 @@ async function checkSession(
     deps: CheckDeps,
     now: () => number,
     known?: SessionCounts,
-    loginSlot: (() => Promise<void>) | null = null
+    loginSlot: (() => Promise<void>) | null = null,
+    knownRotationTs?: number | null
 ): Promise<SessionReport> {
     const started = now()
     const checks: CheckResult[] = []
@@ -511,10 +518,18 @@ async function checkSession(
         const counts = known ?? (await catalog.counts(sessionId))
         const signal = store.domain('signal', sessionId)
         const hasSignal = counts.registration || counts.signedPreKey
-        const credentials = counts.credentials ? await store.domain('auth', sessionId).load() : null
-        const registration = counts.registration ? await signal.getRegistrationInfo() : null
-        const signedPreKey = counts.signedPreKey ? await signal.getSignedPreKey() : null
-        const signedPreKeyRotationTs = hasSignal ? await signal.getSignedPreKeyRotationTs() : null
+        const [credentials, registration, signedPreKey, signedPreKeyRotationTs] = await Promise.all(
+            [
+                counts.credentials ? store.domain('auth', sessionId).load() : null,
+                counts.registration ? signal.getRegistrationInfo() : null,
+                counts.signedPreKey ? signal.getSignedPreKey() : null,
+                !hasSignal
+                    ? null
+                    : knownRotationTs !== undefined
+                      ? knownRotationTs
+                      : signal.getSignedPreKeyRotationTs()
+            ]
+        )
         jid = credentials?.meJid ?? null
         for (const check of SESSION_CHECKS) {
             const probe: SessionProbe = {

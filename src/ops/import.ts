@@ -42,6 +42,7 @@ import { lastLoginMs } from '../store/last-login.js'
 import {
     batchSizeOf,
     clearSession,
+    digestSession,
     digestSessionRecords,
     readSessionRecords,
     writeSessionRecords
@@ -376,9 +377,25 @@ async function writeAll(
             }
             deps.checkpoint()
             touched.push({ id, snapshot })
-            if (snapshot !== null) await clearSession(store, id, { domains: DURABLE_DOMAINS })
-            await writeSession(store, id, session, plaintext, batchSize, deps)
-            await verifySession(store, catalog, id, session, plaintext, batchSize)
+            // one transaction per session where the store has them (PostgreSQL): its statements
+            // commit together once it read back right, and a failure inside leaves it as it was
+            const tx = await store.sessionTransaction()
+            const into = tx?.store ?? store
+            try {
+                if (snapshot !== null) await clearSession(into, id, { domains: DURABLE_DOMAINS })
+                await writeSession(into, id, session, plaintext, batchSize, deps)
+                await verifySession(
+                    into,
+                    tx !== null ? catalogFor(into) : catalog,
+                    id,
+                    session,
+                    plaintext,
+                    batchSize
+                )
+                await tx?.commit()
+            } finally {
+                await tx?.rollback()
+            }
         }
     } catch (error) {
         const failures = await rollback(store, touched)
@@ -456,11 +473,8 @@ async function verifySession(
         session.preKeyState
     ))
         expected.add(batch)
-    const actual = digestSessionRecords()
-    for await (const batch of readSessionRecords(store, catalog, id, { domains, batchSize }))
-        actual.add(batch)
     const want = expected.result()
-    const got = actual.result()
+    const got = await digestSession(store, catalog, id, { domains, batchSize })
     const differing = [...new Set([...Object.keys(want), ...Object.keys(got)])].filter(
         domain => JSON.stringify(want[domain] ?? null) !== JSON.stringify(got[domain] ?? null)
     )

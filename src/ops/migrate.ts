@@ -36,7 +36,7 @@ import { migrationMarksFor } from '../store/migration-marks.js'
 import type { OpenedStore } from '../store/open.js'
 import { assertWritable, openStore, storeExists } from '../store/open.js'
 import { takeLeases, type HeldLeases } from '../store/lease.js'
-import { emptyCounts, readBackBatch, tallyBatch } from '../store/read-back.js'
+import { emptyCounts, readBackBatch, sessionReadBack, tallyBatch } from '../store/read-back.js'
 import {
     batchSizeOf,
     clearSession,
@@ -711,7 +711,6 @@ class Runner {
 
     private async copy(planned: PlannedSession, t0: number): Promise<SessionOutcome | null> {
         const { sessionId } = planned
-        const domains = this.options.domains
         await this.marks.write({
             sessionId,
             source: this.plan.from,
@@ -720,7 +719,31 @@ class Runner {
         })
         if (planned.action !== 'copy' && this.archive.length > 0)
             await clearArchive(this.dst, sessionId, this.archive)
-        if (planned.action !== 'copy') await clearSession(this.dst, sessionId, { domains })
+        // the session's writes in one transaction where the target has them (PostgreSQL): a few
+        // commits instead of one per statement, and a copy that fails leaves nothing half-written
+        // (archive copies write through this.dst, so those sessions go without)
+        const tx = this.archive.length === 0 ? await this.dst.sessionTransaction() : null
+        const dst = tx?.store ?? this.dst
+        let committed = false
+        try {
+            return await this.copyInto(planned, t0, dst, async () => {
+                if (tx !== null) await tx.commit()
+                committed = true
+            })
+        } finally {
+            if (tx !== null && !committed) await tx.rollback()
+        }
+    }
+
+    private async copyInto(
+        planned: PlannedSession,
+        t0: number,
+        dst: OpenedStore,
+        commit: () => Promise<void>
+    ): Promise<SessionOutcome | null> {
+        const { sessionId } = planned
+        const domains = this.options.domains
+        if (planned.action !== 'copy') await clearSession(dst, sessionId, { domains })
 
         // verification runs along: every written batch is read back from the target by its keys
         const sourceDigest = digestSessionRecords()
@@ -736,13 +759,16 @@ class Runner {
             verifying = null
             if (pending !== null) await pending
         }
+        const readBack = sessionReadBack(dst, sessionId, this.options.batchSize)
         const put = async (batch: RecordBatch): Promise<void> => {
-            await writeSessionRecords(this.dst, sessionId, batch)
+            await writeSessionRecords(dst, sessionId, batch)
             await settle()
-            verifying = readBackBatch(this.dst, sessionId, batch).then(back => {
-                if (back !== null) targetDigest.add(back)
-            })
-            verifying.catch(() => undefined)
+            if (!readBack.defer(batch)) {
+                verifying = readBackBatch(dst, sessionId, batch).then(back => {
+                    if (back !== null) targetDigest.add(back)
+                })
+                verifying.catch(() => undefined)
+            }
             const n = batchSizeOf(batch)
             copied += n
             this.advance('copy', sessionId, copied, planned.total, n)
@@ -780,6 +806,7 @@ class Runner {
             }
             // every other record is read back before the credentials are written
             await settle()
+            await readBack.finish(targetDigest)
             if (authBatch !== null) {
                 if (this.aborted) return null
                 await put(authBatch)
@@ -788,6 +815,8 @@ class Runner {
         } finally {
             await iterator.return?.()
         }
+        if (this.aborted) return null
+        await commit()
         if (this.aborted) return null
         const source = { ...sourceDigest.result(), ...archived?.source }
         const target = { ...targetDigest.result(), ...archived?.target }

@@ -29,7 +29,11 @@ export async function readSessionAuth(
     readable: ReadableStore,
     sessionId: string,
     counts?: SessionCounts,
-    options: { readonly registration?: boolean } = {}
+    options: {
+        readonly registration?: boolean
+        /** the rotation time when the caller read it already (catalog.signedPreKeyRotations) */
+        readonly signedPreKeyRotationTs?: number | null
+    } = {}
 ): Promise<SessionAuthRecords> {
     const c = counts ?? (await readable.catalog.counts(sessionId))
     const credentials = c.credentials ? await readable.store.domain('auth', sessionId).load() : null
@@ -43,10 +47,25 @@ export async function readSessionAuth(
                   ? signal.getRegistrationInfo()
                   : Promise.resolve(null),
               c.signedPreKey ? signal.getSignedPreKey() : Promise.resolve(null),
-              signal.getSignedPreKeyRotationTs()
+              options.signedPreKeyRotationTs !== undefined
+                  ? Promise.resolve(options.signedPreKeyRotationTs)
+                  : signal.getSignedPreKeyRotationTs()
           ])
         : [null, null, null]
     return { credentials, registration, signedPreKey, signedPreKeyRotationTs }
+}
+
+/**
+ * Every listed session's signed-prekey rotation time in one pass, where the catalog of the
+ * backend holding the signal domain reads it (SQL); null when it must be read per session.
+ */
+export async function signedPreKeyRotations(
+    readable: ReadableStore,
+    sessionIds: readonly string[]
+): Promise<ReadonlyMap<string, number | null> | null> {
+    const catalog = readable.store.backendFor('signal').catalog()
+    if (catalog.signedPreKeyRotations === undefined || sessionIds.length === 0) return null
+    return catalog.signedPreKeyRotations(sessionIds)
 }
 
 /** seconds or milliseconds since the epoch → ISO; zapo-js stores login times in seconds (the server's `t`). */

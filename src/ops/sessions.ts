@@ -13,7 +13,13 @@ import type { StoreSpec } from '../store/address.js'
 import type { SessionCounts } from '../store/records.types.js'
 import { ambiguousSessionIds, type SessionIdProblem } from '../store/session-ids.js'
 import { lastLoginMs } from '../store/last-login.js'
-import { readSessionAuth, toIso, undecodable, type SessionAuthRecords } from './session-auth.js'
+import {
+    readSessionAuth,
+    signedPreKeyRotations,
+    toIso,
+    undecodable,
+    type SessionAuthRecords
+} from './session-auth.js'
 import { openForReading } from './read-store.js'
 import { mapBounded } from '../util/concurrency.js'
 import { inShard, type Shard } from '../util/shard.js'
@@ -72,11 +78,17 @@ export async function runSessionsList(options: SessionsListOptions): Promise<Ses
             return { store: options.store.label, schema: 'missing', sessions: [], ambiguousIds: [] }
         const ids = inShard(await readable.catalog.listSessionIds(), options.shard ?? null)
         const countsById = await readable.catalog.countsMany(ids)
+        const rotations = await signedPreKeyRotations(readable, ids)
         const sessions = await mapBounded(ids, options.concurrency ?? 8, async id => {
             const counts = countsById.get(id) ?? (await readable.catalog.counts(id))
             let records: SessionAuthRecords
             try {
-                records = await readSessionAuth(readable, id, counts, { registration: false })
+                records = await readSessionAuth(readable, id, counts, {
+                    registration: false,
+                    ...(rotations !== null
+                        ? { signedPreKeyRotationTs: rotations.get(id) ?? null }
+                        : {})
+                })
             } catch (error) {
                 const problem = undecodable(error, id, options.store.label)
                 // a lost connection ends the listing; a corrupt record is reported with its session

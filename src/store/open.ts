@@ -18,7 +18,13 @@ import { failureKind, sessionFailure } from './failures.js'
 import type { AnyDomain, BackendSpec, StoreDomain, StoreSpec } from './address.js'
 import { ARCHIVE_DOMAINS, DURABLE_DOMAINS } from './address.js'
 import { backendAdapter } from './backends/registry.js'
-import type { DomainStores, OpenedBackend, OpenMode, StoreIdentity } from './backends/types.js'
+import type {
+    BackendTransaction,
+    DomainStores,
+    OpenedBackend,
+    OpenMode,
+    StoreIdentity
+} from './backends/types.js'
 import { sameStore, storesOverlap } from './identity.js'
 
 export type { DomainStores, OpenedBackend, OpenMode } from './backends/types.js'
@@ -36,7 +42,20 @@ export interface OpenedStore {
      * (default), in the store, or not kept at all — `none` suits clients that only watch)
      */
     createWaStore(options?: { readonly archive?: 'memory' | 'store' | 'none' }): Promise<WaStore>
+    /**
+     * A view of this store in which every backend that can (`OpenedBackend.sessionTransaction`:
+     * PostgreSQL) runs in one transaction, for writing one session; null when none can. Commit
+     * or roll back the result; until then its writes are seen through the view only.
+     */
+    sessionTransaction(): Promise<StoreTransaction | null>
     close(): Promise<void>
+}
+
+export interface StoreTransaction {
+    readonly store: OpenedStore
+    /** commits every backend's transaction, the one holding the credentials last */
+    commit(): Promise<void>
+    rollback(): Promise<void>
 }
 
 export async function openStore(spec: StoreSpec, mode: OpenMode): Promise<OpenedStore> {
@@ -53,18 +72,56 @@ export async function openStore(spec: StoreSpec, mode: OpenMode): Promise<Opened
         let closed = false
         // a forced stop (a second Ctrl-C) closes it too: SQLite then leaves no -wal/-shm behind
         const forget = atForcedStop(() => closeAll(opened))
-        return {
+        const domainOf =
+            (backendOf: (domain: AnyDomain) => OpenedBackend): OpenedStore['domain'] =>
+            (domain, sessionId) =>
+                guardReads(
+                    backendOf(domain).stores[domain](sessionId),
+                    sessionId,
+                    spec.label,
+                    domain === 'auth' ? 'credentials' : 'records'
+                ) as never
+        const store: OpenedStore = {
             spec,
             mode,
             primary,
             backendFor,
-            domain: (domain, sessionId) =>
-                guardReads(
-                    backendFor(domain).stores[domain](sessionId),
-                    sessionId,
-                    spec.label,
-                    domain === 'auth' ? 'credentials' : 'records'
-                ) as never,
+            domain: domainOf(backendFor),
+            sessionTransaction: async () => {
+                const backends = [...new Set([primary, ...opened])]
+                const begun = new Map<OpenedBackend, BackendTransaction>()
+                try {
+                    for (const backend of backends) {
+                        const tx = await backend.sessionTransaction?.()
+                        if (tx) begun.set(backend, tx)
+                    }
+                } catch (error) {
+                    await Promise.all([...begun.values()].map(tx => tx.rollback()))
+                    throw error
+                }
+                if (begun.size === 0) return null
+                const swap = (backend: OpenedBackend): OpenedBackend =>
+                    begun.get(backend)?.backend ?? backend
+                const viewFor = (domain: AnyDomain): OpenedBackend => swap(backendFor(domain))
+                const auth = begun.get(backendFor('auth'))
+                return {
+                    store: {
+                        ...store,
+                        primary: swap(primary),
+                        backendFor: viewFor,
+                        domain: domainOf(viewFor),
+                        sessionTransaction: async () => null,
+                        close: async () => undefined
+                    },
+                    commit: async () => {
+                        for (const tx of begun.values()) if (tx !== auth) await tx.commit()
+                        if (auth) await auth.commit()
+                    },
+                    rollback: async () => {
+                        await Promise.all([...begun.values()].map(tx => tx.rollback()))
+                    }
+                }
+            },
             createWaStore: async options => {
                 const { createStore } = zapoRoot()
                 const backends: Record<string, WaStoreBackend> = {}
@@ -104,6 +161,7 @@ export async function openStore(spec: StoreSpec, mode: OpenMode): Promise<Opened
                 await closeAll(opened)
             }
         }
+        return store
     } catch (error) {
         await closeAll(opened)
         throw error

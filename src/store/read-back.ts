@@ -14,7 +14,7 @@ import type { WaAppStateSyncKey } from 'zapo-js/appstate'
 import { catalogFor } from './catalog.js'
 import { EMPTY_COUNTS } from './catalog/types.js'
 import type { OpenedStore } from './open.js'
-import { getIdentities, getSessions, readSignal } from './records.js'
+import { getIdentities, getSessions, readSignal, type SessionDigester } from './records.js'
 import type { RecordBatch, SessionCounts } from './records.types.js'
 
 export async function readBackBatch(
@@ -117,6 +117,46 @@ export async function readBackBatch(
             const tokens = store.domain('privacyToken', sessionId)
             const found = await Promise.all(batch.records.map(r => tokens.getByJid(r.jid)))
             return { domain: 'privacyToken', records: found.filter(r => r !== null) }
+        }
+    }
+}
+
+/**
+ * The read-back of one session being copied into `store`. Signal sessions and remote identities
+ * written to a backend whose catalog reads them as stored (`storedRecords`: PostgreSQL, MySQL)
+ * are read back once, after the session's other batches, by range reads over the session's
+ * rows, and digested as the store package's own bytes: the contracts' batch getters match the
+ * addresses with an OR chain that costs PostgreSQL more than writing the records did. That read
+ * sees every row the target holds for the session, so a record left over or missing is a count
+ * mismatch as before. Every other batch is read back by its keys (`readBackBatch`).
+ */
+export interface SessionReadBack {
+    /** true when the batch's read-back is left to `finish` (then do not `readBackBatch` it) */
+    defer(batch: RecordBatch): boolean
+    /** reads back the deferred domains into the target's digest */
+    finish(digester: SessionDigester): Promise<void>
+}
+
+export function sessionReadBack(
+    store: OpenedStore,
+    sessionId: string,
+    pageSize: number
+): SessionReadBack {
+    const deferred = new Set<'session' | 'identity'>()
+    return {
+        defer(batch) {
+            if (batch.domain !== 'session' && batch.domain !== 'identity') return false
+            if (catalogFor(store.backendFor(batch.domain)).storedRecords === undefined) return false
+            deferred.add(batch.domain)
+            return true
+        },
+        async finish(digester) {
+            for (const domain of deferred) {
+                const catalog = catalogFor(store.backendFor(domain))
+                for await (const page of catalog.storedRecords!(domain, sessionId, pageSize))
+                    digester.addStored(domain, page)
+            }
+            deferred.clear()
         }
     }
 }

@@ -23,9 +23,10 @@ import { zapoProto, zapoSignal } from '../zapo-cjs.js'
 import type { AnyDomain, DurableDomain, StoreDomain } from './address.js'
 import { DURABLE_DOMAINS } from './address.js'
 import { backendAdapter } from './backends/registry.js'
+import { catalogFor } from './catalog.js'
 import type { OpenedBackend, OpenedStore } from './open.js'
 import { putPreKeys } from './prekey-bulk.js'
-import type { SessionKeyLists } from './catalog/types.js'
+import type { SessionKeyLists, StoredRecord } from './catalog/types.js'
 import type { RecordBatch, SessionCatalog, SessionCounts } from './records.types.js'
 
 export type { RecordBatch } from './records.types.js'
@@ -442,6 +443,11 @@ const PROPERTY_KEYS: ReadonlySet<string> = new Set([
 /** An incremental digest: `add(batch)` as batches arrive, `result()` at the end. */
 export interface SessionDigester {
     add(batch: RecordBatch): void
+    /**
+     * Adds Signal sessions or remote identities as a store stored them (see
+     * `ZapoSessionCatalog.storedRecords`): the same entries `add` makes of the decoded records.
+     */
+    addStored(domain: 'session' | 'identity', records: readonly StoredRecord[]): void
     result(): Record<string, DomainDigest>
 }
 
@@ -461,6 +467,9 @@ export function digestSessionRecords(): SessionDigester {
         add(batch) {
             for (const [key, value] of canonicalRecords(batch)) put(batchDomain(batch), key, value)
         },
+        addStored(domain, records) {
+            for (const r of records) put(domain, `${domain}:${addressKey(r.address)}`, r.bytes)
+        },
         result() {
             const out: Record<string, DomainDigest> = {}
             for (const domain of DURABLE_DOMAINS) {
@@ -477,6 +486,37 @@ export function digestSessionRecords(): SessionDigester {
             return out
         }
     }
+}
+
+/**
+ * A session's digest as it is in `store`: Signal sessions and remote identities read as stored
+ * where the backend's catalog offers it (`storedRecords`: one range read per page instead of a
+ * key enumeration plus keyed batch reads), every other domain through `readSessionRecords`.
+ * Equal to digesting `readSessionRecords` over the same domains.
+ */
+export async function digestSession(
+    store: OpenedStore,
+    catalog: SessionCatalog,
+    sessionId: string,
+    options: ReadOptions = {}
+): Promise<Record<string, DomainDigest>> {
+    const digester = digestSessionRecords()
+    const domains = new Set<string>(options.domains ?? DURABLE_DOMAINS)
+    const pageSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE)
+    const stored: ('session' | 'identity')[] = []
+    for (const domain of ['session', 'identity'] as const) {
+        const own = catalogFor(store.backendFor(domain))
+        if (!domains.has(domain) || own.storedRecords === undefined) continue
+        stored.push(domain)
+        domains.delete(domain)
+        for await (const page of own.storedRecords(domain, sessionId, pageSize))
+            digester.addStored(domain, page)
+    }
+    const rest =
+        stored.length === 0 ? options : { ...options, domains: [...domains] as StoreDomain[] }
+    for await (const batch of readSessionRecords(store, catalog, sessionId, rest))
+        digester.add(batch)
+    return digester.result()
 }
 
 /** Per-domain `{ count, sha256 }` over the given batches (order-independent). */

@@ -315,7 +315,54 @@ test('--verify-only passes on a migrated store and finds a tampered record (exit
 
 const BIG = { preKeys: 600, uploaded: 500, signalSessions: 2, identities: 1500 }
 
-test('kill -9 in the middle of a copy: the same command again finishes, verified, no duplicates', async t => {
+test('kill -9 in the middle of a copy into MySQL: the same command again finishes, verified, no duplicates', async t => {
+    const urls = urlsFor(t)
+    const dir = cwd(t)
+    const fixtures = await seed(urls.sqlite, ['k1', 'k2', 'k3'], BIG)
+    const args = [
+        'migrate',
+        '--from',
+        urls.sqlite,
+        '--to',
+        urls.mysql,
+        '--all',
+        '--batch-size',
+        '100'
+    ]
+    const killed = await runAndKill(args, { cwd: dir, signal: 'SIGKILL' })
+    assert.equal(
+        killed.signal,
+        'SIGKILL',
+        `the copy finished before it could be killed: ${killed.stderr}`
+    )
+    // something, but not everything, arrived
+    const partial = await sessionIds(urls.mysql)
+    assert.ok(partial.length >= 1, 'the killed run wrote something')
+
+    const rerun = await runZapo([...args, '--json'], { cwd: dir, timeoutMs: 60_000 })
+    assert.equal(rerun.code, 0, rerun.stderr)
+    const out = json(rerun)
+    assert.equal(out.status, 'migrated')
+    assert.ok(
+        out.sessions.every(s => s.verified === true),
+        JSON.stringify(out.sessions.map(s => [s.sessionId, s.action, s.verified]))
+    )
+    assert.ok(
+        out.sessions.some(s => s.action === 'resume'),
+        'the interrupted session is resumed, not refused as pre-existing'
+    )
+    await assertSameSessions(urls.sqlite, urls.mysql, fixtures)
+
+    // and again: nothing left to copy, everything re-verified
+    const third = await runZapo([...args, '--json'], { cwd: dir, timeoutMs: 60_000 })
+    assert.equal(third.code, 0, third.stderr)
+    assert.ok(json(third).sessions.every(s => s.action === 'reverify' && s.verified === true))
+    assert.equal(json(third).totals.copiedRecords, 0)
+})
+
+// PostgreSQL: a session is written in one transaction, so a killed copy leaves whole sessions
+// (verified ones) or nothing of a session, never part of one
+test('kill -9 in the middle of a copy into PostgreSQL: no session half-written; the same command again finishes', async t => {
     const urls = urlsFor(t)
     const dir = cwd(t)
     const fixtures = await seed(urls.sqlite, ['k1', 'k2', 'k3'], BIG)
@@ -335,9 +382,25 @@ test('kill -9 in the middle of a copy: the same command again finishes, verified
         'SIGKILL',
         `the copy finished before it could be killed: ${killed.stderr}`
     )
-    // something, but not everything, arrived
-    const partial = await sessionIds(urls.postgres)
-    assert.ok(partial.length >= 1, 'the killed run wrote something')
+    const arrived = await sessionIds(urls.postgres)
+    assert.ok(arrived.length < 3, 'the kill came before the last session committed')
+    for (const id of arrived)
+        assert.deepEqual(await counts(urls.postgres, id), await counts(urls.sqlite, id), id)
+    // the rows of the session in flight were rolled back with its transaction
+    const spec = parseStoreUrl(urls.postgres, 'flag', process.cwd())
+    const { default: pg } = await import('pg')
+    const pool = new pg.Pool({ connectionString: spec.target, max: 1 })
+    const rows = await pool
+        .query(`SELECT DISTINCT session_id FROM "${spec.tablePrefix}signal_identity"`)
+        .then(
+            r => r.rows.map(row => row.session_id).sort(),
+            error => {
+                if (error.code === '42P01') return [] // no table yet
+                throw error
+            }
+        )
+        .finally(() => pool.end())
+    assert.deepEqual(rows, [...arrived].sort(), 'no identities of a session left half-copied')
 
     const rerun = await runZapo([...args, '--json'], { cwd: dir, timeoutMs: 60_000 })
     assert.equal(rerun.code, 0, rerun.stderr)
@@ -347,17 +410,7 @@ test('kill -9 in the middle of a copy: the same command again finishes, verified
         out.sessions.every(s => s.verified === true),
         JSON.stringify(out.sessions.map(s => [s.sessionId, s.action, s.verified]))
     )
-    assert.ok(
-        out.sessions.some(s => s.action === 'resume'),
-        'the interrupted session is resumed, not refused as pre-existing'
-    )
     await assertSameSessions(urls.sqlite, urls.postgres, fixtures)
-
-    // and again: nothing left to copy, everything re-verified
-    const third = await runZapo([...args, '--json'], { cwd: dir, timeoutMs: 60_000 })
-    assert.equal(third.code, 0, third.stderr)
-    assert.ok(json(third).sessions.every(s => s.action === 'reverify' && s.verified === true))
-    assert.equal(json(third).totals.copiedRecords, 0)
 })
 
 test('Ctrl-C stops after the current batch with exit 130; the rerun completes', async t => {

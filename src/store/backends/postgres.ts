@@ -5,7 +5,13 @@
 
 import { userInfo } from 'node:os'
 import type { BackendSpec } from '../address.js'
-import type { BackendAdapter, DomainStores, OpenedBackend, StoreIdentity } from './types.js'
+import type {
+    BackendAdapter,
+    BackendTransaction,
+    DomainStores,
+    OpenedBackend,
+    StoreIdentity
+} from './types.js'
 import { CONNECT_TIMEOUT_MS, loadStorePackage, SERVER_BACKEND, socketErrorClass } from './shared.js'
 import type { SqlDialect } from './sql.js'
 import { columnsByTable, readyPool, sqlBackend } from './sql.js'
@@ -65,7 +71,9 @@ async function openPostgres(spec: BackendSpec): Promise<OpenedBackend> {
             ? { user: userInfo().username }
             : {}),
         connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-        max: 4,
+        // one connection more than a migration's sessions in flight (each may hold one in its
+        // session transaction) for the journal, leases and catalog reads beside them
+        max: 5,
         idleTimeoutMillis: 1_000,
         allowExitOnIdle: true
     })
@@ -80,18 +88,124 @@ async function openPostgres(spec: BackendSpec): Promise<OpenedBackend> {
     const dialect = postgresDialect(serialised, spec)
     await readyPool(pool, spec, dialect, postgresBackend.classify)
     const { createPostgresStore } = loadStorePackage('@zapo-js/store-postgres')
-    const result = createPostgresStore({
-        pool: migrations,
-        ...(spec.tablePrefix !== undefined ? { tablePrefix: spec.tablePrefix } : {})
-    })
+    const storesOn = (on: import('pg').Pool): DomainStores =>
+        createPostgresStore({
+            pool: on,
+            ...(spec.tablePrefix !== undefined ? { tablePrefix: spec.tablePrefix } : {})
+        }).stores as unknown as DomainStores
+    // which tables exist, once all of them do (a session transaction's catalog asks first)
+    const present = new Set<string>()
+    const allTables = async (
+        names: readonly string[],
+        on: SqlDialect
+    ): Promise<ReadonlySet<string>> => {
+        if (names.every(n => present.has(n))) return new Set(names)
+        const found = await on.existingTables(names)
+        if (found.size === names.length) for (const n of found) present.add(n)
+        return found
+    }
+    const sessionTransaction = async (): Promise<BackendTransaction> => {
+        const client = await serialised.connect()
+        try {
+            await client.query('BEGIN')
+        } catch (error) {
+            client.release(error as Error)
+            throw error
+        }
+        const bound = oneTransaction(client, migrations)
+        const boundDialect = postgresDialect(bound, spec)
+        let spent = false
+        return {
+            backend: sqlBackend({
+                spec,
+                stores: storesOn(bound),
+                dialect: {
+                    ...boundDialect,
+                    existingTables: names => allTables(names, boundDialect)
+                },
+                identity: () => identity(pool, spec),
+                close: async () => undefined
+            }),
+            commit: async () => {
+                if (spent) throw new Error('postgres: session transaction already ended')
+                spent = true
+                try {
+                    // COMMIT of a transaction an error aborted answers ROLLBACK, not an error
+                    const result = await client.query('COMMIT')
+                    if (result.command !== 'COMMIT')
+                        throw new Error('postgres: the session transaction was rolled back')
+                } catch (error) {
+                    client.release(error as Error)
+                    throw error
+                }
+                client.release()
+            },
+            rollback: async () => {
+                if (spent) return
+                spent = true
+                try {
+                    await client.query('ROLLBACK')
+                    client.release()
+                } catch (error) {
+                    client.release(error as Error)
+                }
+            }
+        }
+    }
     return sqlBackend({
         spec,
-        stores: result.stores as unknown as DomainStores,
+        stores: storesOn(migrations),
         dialect,
         identity: () => identity(pool, spec),
+        sessionTransaction,
         close: () => pool.end()
     })
 }
+
+/**
+ * The pool as the store package gets it inside a session transaction: every statement runs on
+ * the one connection, the package's own transactions (BEGIN … COMMIT around a batch write) are
+ * part of the outer one (their BEGIN and COMMIT are not sent; a failure inside one fails the
+ * whole session, which is rolled back), and its migration check is answered as on the pool
+ * (`migrationsOnce`).
+ */
+function oneTransaction(
+    client: import('pg').PoolClient,
+    pool: import('pg').Pool
+): import('pg').Pool {
+    const send = client.query.bind(client) as (...args: QueryArgs) => Promise<unknown>
+    // one statement at a time (pg queues overlapping queries on a client itself, but warns)
+    let last: Promise<unknown> = Promise.resolve()
+    const run = (...args: QueryArgs): Promise<unknown> => {
+        const result = last.then(
+            () => send(...args),
+            () => send(...args)
+        )
+        last = result.catch(() => undefined)
+        return result
+    }
+    const query = (...args: QueryArgs): Promise<unknown> => {
+        const text = sqlText(args[0])
+        if (args.length === 1 && MIGRATION_CHECK.test(text))
+            return (pool.query as (...a: QueryArgs) => Promise<unknown>)(...args)
+        const control = TRANSACTION_CONTROL.exec(text)
+        if (control !== null)
+            return Promise.resolve({ command: control[1]!.toUpperCase(), rows: [], rowCount: null })
+        return run(...args)
+    }
+    const inner = { query, release: () => undefined }
+    return {
+        query,
+        connect: async () => inner,
+        on: () => undefined,
+        end: async () => undefined
+    } as unknown as import('pg').Pool
+}
+
+/** The store package's migration check (`ensurePgMigrations`): answered once per run. */
+const MIGRATION_CHECK = /^\s*(CREATE TABLE IF NOT EXISTS|SELECT name FROM)\s+"[^"]*_migrations"/
+/** What the store package sends around a batch write. */
+const TRANSACTION_CONTROL = /^\s*(BEGIN|COMMIT|ROLLBACK)\s*;?\s*$/i
 
 /**
  * The pool as the store package sees it: the same pool, except that its migration check (the

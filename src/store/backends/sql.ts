@@ -9,7 +9,7 @@
 
 import type { SignalAddress } from 'zapo-js/signal'
 import type { SchemaState } from '../records.types.js'
-import type { ZapoSessionCatalog } from '../catalog/types.js'
+import type { StoredRecord, ZapoSessionCatalog } from '../catalog/types.js'
 import { EMPTY_COUNTS, countsFromRows, sortStrings } from '../catalog/types.js'
 import type { ArchiveDomain } from '../domains.js'
 import type { MigrationMark, MigrationMarks } from '../migration-marks.js'
@@ -143,16 +143,18 @@ function createSqlCatalog(dialect: SqlDialect): ZapoSessionCatalog {
         columns: readonly string[],
         pageSize: number,
         toItem: (row: Record<string, unknown>) => T,
-        cursorOf: (item: T) => readonly unknown[]
+        cursorOf: (item: T) => readonly unknown[],
+        extra: readonly string[] = []
     ): AsyncIterable<readonly T[]> {
         if (!(await has(table))) return
         const cols = columns.map(q)
         const tuple = cols.length === 1 ? cols[0]! : `(${cols.join(', ')})`
         const marks = cols.length === 1 ? '?' : `(${cols.map(() => '?').join(', ')})`
+        const selected = [...cols, ...extra.map(q)].join(', ')
         let cursor: readonly unknown[] | null = null
         for (;;) {
             const rows = await dialect.query(
-                `SELECT ${cols.join(', ')} FROM ${dialect.table(table)}
+                `SELECT ${selected} FROM ${dialect.table(table)}
                  WHERE session_id = ?${cursor ? ` AND ${tuple} > ${marks}` : ''}
                  ORDER BY ${cols.join(', ')} LIMIT ?`,
                 [sessionId, ...(cursor ?? []), pageSize]
@@ -171,8 +173,37 @@ function createSqlCatalog(dialect: SqlDialect): ZapoSessionCatalog {
         device: Number(row.device)
     })
 
+    const storedRecords = (
+        domain: 'session' | 'identity',
+        sessionId: string,
+        pageSize: number
+    ): AsyncIterable<readonly StoredRecord[]> => {
+        const [table, column] =
+            domain === 'session'
+                ? (['signal_session', 'record'] as const)
+                : (['signal_identity', 'identity_key'] as const)
+        return pages(
+            table,
+            sessionId,
+            ['user', 'server', 'device'],
+            pageSize,
+            (row): StoredRecord => {
+                const value = row[column]
+                return {
+                    address: toAddress(row),
+                    bytes: value instanceof Uint8Array ? value : toBytes(value)
+                }
+            },
+            r => [r.address.user, r.address.server, r.address.device],
+            [column]
+        )
+    }
+
     const catalog: ZapoSessionCatalog = {
         kind: dialect.kind,
+        // store-sqlite decodes a stored identity (decodeSignalRemoteIdentity): its bytes are not
+        // what the contract returns, and an in-process read by key costs no round trip anyway
+        ...(dialect.kind === 'sqlite' ? {} : { storedRecords }),
         async schemaState() {
             const existing = await presentTables()
             if (existing.size === 0) {
@@ -231,6 +262,27 @@ function createSqlCatalog(dialect: SqlDialect): ZapoSessionCatalog {
                 countBy('privacy_tokens', ids)
             ])
             return countsFromRows(ids, rows)
+        },
+        async signedPreKeyRotations(sessionIds) {
+            const out = new Map<string, number | null>()
+            const ids = [...new Set(sessionIds)]
+            if (!(await has('signal_meta'))) return out
+            for (let at = 0; at < ids.length; at += IN_CHUNK) {
+                const chunk = ids.slice(at, at + IN_CHUNK)
+                const rows = await dialect.query(
+                    `SELECT session_id, signed_prekey_rotation_ts FROM ${dialect.table('signal_meta')}
+                     WHERE session_id IN (${chunk.map(() => '?').join(', ')})`,
+                    chunk
+                )
+                for (const row of rows) {
+                    const ts = row.signed_prekey_rotation_ts
+                    out.set(
+                        String(row.session_id),
+                        ts === null || ts === undefined ? null : Number(ts)
+                    )
+                }
+            }
+            return out
         },
         async nextPreKeyId(sessionId) {
             if (!(await has('signal_meta'))) return null
@@ -539,6 +591,7 @@ export function sqlBackend(parts: {
     readonly identity: () => Promise<StoreIdentity>
     readonly foreignObjects?: () => Promise<number>
     readonly idProblems?: OpenedBackend['idProblems']
+    readonly sessionTransaction?: OpenedBackend['sessionTransaction']
     readonly close: () => Promise<void>
 }): OpenedBackend {
     const { spec, stores, dialect } = parts
@@ -557,6 +610,7 @@ export function sqlBackend(parts: {
         clearSession: (sessionId, domains) => clearThroughContracts(stores, sessionId, domains),
         foreignObjects: parts.foreignObjects ?? (async () => 0),
         ...(parts.idProblems ? { idProblems: parts.idProblems } : {}),
+        ...(parts.sessionTransaction ? { sessionTransaction: parts.sessionTransaction } : {}),
         close: parts.close
     }
 }

@@ -94,7 +94,22 @@ export interface OpenedBackend {
         sessionIds: readonly string[],
         present: readonly string[]
     ): Promise<ReadonlyMap<string, string>>
+    /**
+     * A view of this backend whose domain stores and catalog run on one connection inside one
+     * transaction (PostgreSQL), for writing one session at once: a few dozen statements commit
+     * together instead of one by one, and a session whose copy fails leaves nothing behind.
+     * Absent where the backend has none.
+     */
+    sessionTransaction?(): Promise<BackendTransaction>
     close(): Promise<void>
+}
+
+/** See `OpenedBackend.sessionTransaction`. After `commit` or `rollback` the view is spent. */
+export interface BackendTransaction {
+    readonly backend: OpenedBackend
+    commit(): Promise<void>
+    /** never throws: a connection that cannot roll back is discarded (the server rolls back) */
+    rollback(): Promise<void>
 }
 
 export interface ClearReport {

@@ -15,6 +15,33 @@ export interface ZapoSessionCatalog extends SessionCatalog {
      * walking its keyspace (Redis: one SCAN instead of one per domain). Absent elsewhere.
      */
     sessionKeys?(sessionId: string): Promise<SessionKeyLists>
+    /**
+     * A session's Signal sessions or remote identities as the store package stored them (its own
+     * encoding: `encodeSignalSessionRecord`, the identity key's bytes), in pages by address,
+     * one range read per page. Where the stored bytes are exactly what the contract's getters
+     * decode (PostgreSQL, MySQL), a migration verifies a written domain by these instead of
+     * reading every record back by key. Absent elsewhere.
+     */
+    /**
+     * Each session's signed-prekey rotation time (ms, null when never stamped or no meta row),
+     * in one query per few hundred sessions. The contract's getter costs a write transaction
+     * per session on PostgreSQL and MySQL (the store package first inserts the meta row).
+     * Absent where the backend has no such table.
+     */
+    signedPreKeyRotations?(
+        sessionIds: readonly string[]
+    ): Promise<ReadonlyMap<string, number | null>>
+    storedRecords?(
+        domain: 'session' | 'identity',
+        sessionId: string,
+        pageSize: number
+    ): AsyncIterable<readonly StoredRecord[]>
+}
+
+/** One record as stored: its address and the bytes of its record column. */
+export interface StoredRecord {
+    readonly address: SignalAddress
+    readonly bytes: Uint8Array
 }
 
 /** A session's keys, sorted (see `ZapoSessionCatalog.sessionKeys`). */
