@@ -1,5 +1,6 @@
 /**
- * `zapo logout`: the only place in the tool that calls `WaClient.logout()`.
+ * `zapo logout`: the one place that unlinks a stored session with `WaClient.logout()` (the other
+ * caller, client/pairing.ts, only removes a device its own pairing linked and could not store).
  *
  * Order: read the session (credentials, JID, record counts) → ask the caller to confirm →
  * log in with the stored credentials → `logout()` (the server removes the companion device)
