@@ -8,7 +8,8 @@ import { helpFooter, SHARED_OPTIONS, sharedOption } from './options.js'
 import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { parseDuration, parsePositiveInt } from '../context.js'
-import { EXIT_CODES, usageError } from '../errors.js'
+import { EXIT_CODES, printable, usageError } from '../errors.js'
+import { zapoCommand } from '../hints.js'
 import { claimInterrupts } from '../interrupt.js'
 import { note, printJson, printLine, stdoutColumns, type Io } from '../output.js'
 import { wrapLine } from '../ui/format.js'
@@ -194,6 +195,19 @@ async function runCheckCommand(flags: CheckFlags, ctx: CliContext): Promise<numb
         note(
             ctx.io,
             `zapo: note: ${lib.storePackage} ${lib.storePackageVersion} declares peer zapo-js ${lib.peerRange}, installed zapo-js ${lib.zapoJs} does not satisfy it (zapo doctor lists what that breaks)`
+        )
+    }
+    // a named session the store does not hold: the report shows the failed check, and the one
+    // error line on stderr says where to look (as creds show does)
+    const missing = options.sessions.all
+        ? undefined
+        : report.sessions.find(s =>
+              s.checks.some(c => c.name === 'credentials' && c.code === 'SESSION_NOT_FOUND')
+          )
+    if (missing && !ctx.io.json) {
+        note(
+            ctx.io,
+            `zapo: no credentials for session "${printable(missing.sessionId)}" in ${report.store}; list what it holds with ${zapoCommand('sessions', 'list')}`
         )
     }
     if (report.shard && report.sessions.length === 0) {

@@ -334,7 +334,8 @@ const common = (label, more = {}) => [
     {
         name: `${label} check: unknown session`,
         args: c => ['--store', c.url, 'check', '--session', 'nobody-here'],
-        code: 3
+        code: 3,
+        line: /no credentials for session "nobody-here" in .*zapo sessions list --store/
     },
     {
         name: `${label} check: --min-prekeys -5`,
