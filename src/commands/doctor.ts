@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import { handle } from '../cli.js'
 import { printJson, printLine } from '../output.js'
 import { palette } from '../ui/color.js'
+import { helpFooter } from './options.js'
 
 interface DoctorFlags {
     readonly storeCheck?: boolean
@@ -16,8 +17,12 @@ export function register(program: Command): void {
         .option('--no-store-check', 'check the machine only, not the store')
         .addHelpText(
             'after',
-            '\nThe store is --store / ZAPO_STORE / the config file / ./zapo.sqlite. Exit 0 when nothing failed;\n' +
-                'warnings (such as the zapo-js 0.3 / store 1.x peer mismatch zapo works around) do not fail.'
+            helpFooter({
+                notes: [
+                    'The store is --store / ZAPO_STORE / the config file / ./zapo.sqlite. Exit 0 when nothing failed; warnings do not fail.'
+                ],
+                examples: [['zapo doctor'], ['zapo doctor --store postgres --json']]
+            })
         )
         .action(
             handle<DoctorFlags>(async (flags, ctx) => {
