@@ -62,6 +62,12 @@ export function stderrColumns(io: Io): number {
     return typeof columns === 'number' && columns > 0 ? columns : 80
 }
 
+/** The width of stdout when it is a terminal (read at each call: it follows a resize); null when piped. */
+export function stdoutColumns(io: Io): number | null {
+    const columns = (io.stdout as { readonly columns?: number }).columns
+    return io.stdout.isTTY === true && typeof columns === 'number' && columns > 0 ? columns : null
+}
+
 /** Field names whose values are secrets: redacted unless the caller explicitly reveals. */
 export const SECRET_FIELDS: ReadonlySet<string> = new Set([
     'privKey',

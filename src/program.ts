@@ -17,6 +17,7 @@ import { register as registerExport } from './commands/export.js'
 import { register as registerImport } from './commands/import.js'
 import { register as registerMigrate } from './commands/migrate.js'
 import { register as registerSessions } from './commands/sessions.js'
+import { helpFooter } from './commands/options.js'
 import { usageLine } from './errors.js'
 import { versionLine } from './version.js'
 import { usageError } from './errors.js'
@@ -46,8 +47,17 @@ export function buildProgram(): Command {
         .configureHelp({ sortSubcommands: false, showGlobalOptions: true })
         .addHelpText(
             'after',
-            '\nStores: sqlite:./file.sqlite | postgres://… | mysql://… | redis://… | mongodb://… | sqlite|postgres|mysql|redis|mongo\n' +
-                'Default store: ./zapo.sqlite in the working directory. Exit codes: zapo exit-codes'
+            helpFooter({
+                notes: [
+                    'Stores: sqlite:./file.sqlite | postgres://… | mysql://… | redis://… | mongodb://… or a backend name (sqlite, postgres, mysql, redis, mongo). Default store: ./zapo.sqlite in the working directory. Exit codes: zapo exit-codes'
+                ],
+                examples: [
+                    ['zapo pair --sandbox --session demo', 'try pairing without a phone'],
+                    ['zapo sessions list', 'what the store holds'],
+                    ['zapo check --json', 'smoke-check every session'],
+                    ['zapo pair --help', 'one command in detail']
+                ]
+            })
         )
 
     registerPair(program)

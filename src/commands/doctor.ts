@@ -1,7 +1,8 @@
 import type { Command } from 'commander'
 import { handle } from '../cli.js'
-import { printJson, printLine } from '../output.js'
+import { printJson, printLine, stdoutColumns } from '../output.js'
 import { palette } from '../ui/color.js'
+import { wrapProse } from '../ui/format.js'
 import { helpFooter } from './options.js'
 
 interface DoctorFlags {
@@ -41,14 +42,25 @@ export function register(program: Command): void {
                     fail: p.error('FAIL')
                 } as const
                 const indent = ' '.repeat(4 + 2 + width + 2)
+                // on a terminal a detail wraps at word boundaries under its own column; piped,
+                // each stays one line for grep
+                const columns = stdoutColumns(ctx.io)
+                const wrap = (line: string): string[] =>
+                    columns === null
+                        ? [line]
+                        : wrapProse(line, columns - 1, indent.length)
+                              .split('\n')
+                              .map((l, i) => (i === 0 ? l : l.slice(indent.length)))
                 for (const check of report.checks) {
-                    const [first, ...more] = check.detail.split('\n')
+                    const [first = '', ...more] = check.detail.split('\n').map(wrap)
                     const style = check.status === 'ok' ? (t: string) => t : p.strong
+                    const [head = '', ...rest] = first
                     printLine(
                         ctx.io,
-                        `${mark[check.status]}  ${check.name.padEnd(width)}  ${style(first ?? '')}`
+                        `${mark[check.status]}  ${check.name.padEnd(width)}  ${style(head)}`
                     )
-                    for (const line of more) printLine(ctx.io, `${indent}${style(line)}`)
+                    for (const line of [...rest, ...more.flat()])
+                        printLine(ctx.io, `${indent}${style(line)}`)
                 }
                 const { ok, warn, fail } = report.summary
                 const summary = `${ok} ok, ${warn} warning${warn === 1 ? '' : 's'}, ${fail} failed`
