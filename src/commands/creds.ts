@@ -3,9 +3,17 @@ import { helpFooter, sharedOption } from './options.js'
 import { handle } from '../cli.js'
 import { EXIT_CODES, usageError, ZapoError } from '../errors.js'
 import type { CredsView } from '../ops/creds.js'
-import { printJson, printLine, REDACTED, toJsonValue, type Io, type Serialised } from '../output.js'
+import {
+    printJson,
+    printLine,
+    REDACTED,
+    stdoutColumns,
+    toJsonValue,
+    type Io,
+    type Serialised
+} from '../output.js'
 import { palette } from '../ui/color.js'
-import { relativeTime } from '../ui/format.js'
+import { hangingLines, relativeTime } from '../ui/format.js'
 import { oneSession } from './session-choice.js'
 
 interface ShowFlags {
@@ -92,6 +100,8 @@ type RenderedKey = RenderedView['credentials']['identityKey']
 function render(io: Io, v: RenderedView, reveal: boolean): void {
     const p = palette(io.colorOut)
     const out = (line = ''): void => printLine(io, line)
+    // on a terminal long values wrap under their column; piped, each stays one line
+    const columns = stdoutColumns(io)
     const none = p.dim('—')
     const text = (value: string | null | undefined): string =>
         value === null || value === undefined || value === '' ? none : value
@@ -109,9 +119,10 @@ function render(io: Io, v: RenderedView, reveal: boolean): void {
         out(p.strong(title))
         const width = Math.max(...rows.map(([label]) => label.length))
         for (const [label, value] of rows) {
-            const [first, ...more] = value.split('\n')
-            out(`  ${label.padEnd(width)}  ${first}`)
-            for (const line of more) out(`  ${' '.repeat(width)}    ${line}`)
+            const [first = '', ...more] = value.split('\n')
+            for (const line of hangingLines(`  ${label.padEnd(width)}  `, first, columns)) out(line)
+            for (const line of more)
+                for (const l of hangingLines(`  ${' '.repeat(width)}    `, line, columns)) out(l)
         }
         out()
     }
@@ -193,9 +204,12 @@ function render(io: Io, v: RenderedView, reveal: boolean): void {
     const mark = (status: string): string =>
         status === 'pass' ? p.ok('ok  ') : status === 'fail' ? p.error('FAIL') : p.dim('skip')
     for (const ch of checks)
-        out(
-            `  ${mark(ch.status)}  ${ch.name.padEnd(width)}  ${ch.status === 'fail' ? p.strong(ch.detail) : p.dim(ch.detail)}`
-        )
+        for (const line of hangingLines(
+            `  ${mark(ch.status)}  ${ch.name.padEnd(width)}  `,
+            ch.status === 'fail' ? p.strong(ch.detail) : p.dim(ch.detail),
+            columns
+        ))
+            out(line)
     if (!reveal) {
         out()
         out(

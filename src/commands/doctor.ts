@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { handle } from '../cli.js'
 import { printJson, printLine, stdoutColumns } from '../output.js'
 import { palette } from '../ui/color.js'
-import { wrapProse } from '../ui/format.js'
+import { hangingLines } from '../ui/format.js'
 import { helpFooter } from './options.js'
 
 interface DoctorFlags {
@@ -42,25 +42,20 @@ export function register(program: Command): void {
                     fail: p.error('FAIL')
                 } as const
                 const indent = ' '.repeat(4 + 2 + width + 2)
-                // on a terminal a detail wraps at word boundaries under its own column; piped,
-                // each stays one line for grep
+                // on a terminal a detail wraps under its own column; piped, each stays one line
                 const columns = stdoutColumns(ctx.io)
-                const wrap = (line: string): string[] =>
-                    columns === null
-                        ? [line]
-                        : wrapProse(line, columns - 1, indent.length)
-                              .split('\n')
-                              .map((l, i) => (i === 0 ? l : l.slice(indent.length)))
                 for (const check of report.checks) {
-                    const [first = '', ...more] = check.detail.split('\n').map(wrap)
+                    const [first = '', ...more] = check.detail.split('\n')
                     const style = check.status === 'ok' ? (t: string) => t : p.strong
-                    const [head = '', ...rest] = first
-                    printLine(
-                        ctx.io,
-                        `${mark[check.status]}  ${check.name.padEnd(width)}  ${style(head)}`
-                    )
-                    for (const line of [...rest, ...more.flat()])
-                        printLine(ctx.io, `${indent}${style(line)}`)
+                    const lines = [
+                        ...hangingLines(
+                            `${mark[check.status]}  ${check.name.padEnd(width)}  `,
+                            style(first),
+                            columns
+                        ),
+                        ...more.flatMap(line => hangingLines(indent, style(line), columns))
+                    ]
+                    for (const line of lines) printLine(ctx.io, line)
                 }
                 const { ok, warn, fail } = report.summary
                 const summary = `${ok} ok, ${warn} warning${warn === 1 ? '' : 's'}, ${fail} failed`

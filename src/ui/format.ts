@@ -43,6 +43,21 @@ export function wrapProse(text: string, width: number, indent = 2): string {
         .join('\n')
 }
 
+/**
+ * A labelled line on a terminal of `width` columns: `prefix` (a mark, a name column) then
+ * `detail` wrapped at word boundaries, its continuation lines indented under the detail's first
+ * character. `width` null (piped, a file): one line, unwrapped, so grep still finds it whole.
+ */
+export function hangingLines(prefix: string, detail: string, width: number | null): string[] {
+    const indent = visibleLength(prefix)
+    if (width === null) return [prefix + detail]
+    const pad = ' '.repeat(indent)
+    const room = Math.max(20, width - 1 - indent)
+    return wrapAnsi(detail, room, { trim: true, hard: false })
+        .split('\n')
+        .map((line, i) => (i === 0 ? prefix : pad) + line)
+}
+
 export function padEnd(text: string, width: number): string {
     const pad = width - visibleLength(text)
     return pad > 0 ? text + ' '.repeat(pad) : text
