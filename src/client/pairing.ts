@@ -17,6 +17,7 @@ import { isPairingFailureMessage, isTimeoutMessage } from './messages.js'
 import { createStagingStore } from './pair-staging.js'
 import { classifyClose } from './reasons.js'
 import { KEEP_STORE_ON_CLOSE } from './reconnect.js'
+import { formatDuration } from '../util/duration.js'
 
 export type PairMethod =
     { readonly kind: 'qr' } | { readonly kind: 'phone'; readonly phone: string }
@@ -197,7 +198,7 @@ export async function pairIntoStaging(
                     fail(
                         new ZapoError(
                             'CONNECTION_FAILED',
-                            `could not connect to ${server?.url ?? 'the WhatsApp service'} within ${Math.round(options.timeoutMs / 1000)}s (--timeout): check the network${server ? ', --server and --server-root-ca' : ''}`,
+                            `could not connect to ${server?.url ?? 'the WhatsApp service'} within ${formatDuration(options.timeoutMs)} (--timeout): check the network${server ? ', --server and --server-root-ca' : ''}`,
                             { server: server?.url ?? null, timeoutMs: options.timeoutMs }
                         )
                     )
@@ -206,7 +207,7 @@ export async function pairIntoStaging(
                 fail(
                     new ZapoError(
                         'TIMEOUT',
-                        `no ${method.kind === 'qr' ? 'scan' : 'pairing code entry'} within ${Math.round(options.timeoutMs / 1000)}s (--timeout): nothing was stored; run zapo pair again`,
+                        `no ${method.kind === 'qr' ? 'scan' : 'pairing code entry'} within ${formatDuration(options.timeoutMs)} (--timeout): nothing was stored; run zapo pair again`,
                         { timeoutMs: options.timeoutMs }
                     )
                 )

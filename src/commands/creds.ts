@@ -1,8 +1,15 @@
+/**
+ * `zapo creds show`: a session's stored credentials, secrets redacted unless --reveal (asked for
+ * on a terminal). Flags become typed options here; the reading is src/ops/creds.ts.
+ */
+
 import type { Command } from 'commander'
-import { helpFooter, sharedOption } from './options.js'
+import { assertCanConfirm, helpFooter, sharedOption } from './options.js'
 import { handle } from '../cli.js'
+import type { CliContext } from '../context.js'
 import { EXIT_CODES, usageError, ZapoError } from '../errors.js'
 import type { CredsView } from '../ops/creds.js'
+import type { StoreSpec } from '../store/address.js'
 import {
     printJson,
     printLine,
@@ -55,42 +62,46 @@ export function register(program: Command): void {
                 ]
             })
         )
-        .action(
-            handle<ShowFlags>(async (flags, ctx) => {
-                const store = ctx.storeSpec()
-                const reveal = flags.reveal === true
-                const asks = reveal && flags.yes !== true
-                const prompts = asks ? await import('../ui/prompts.js') : null
-                if (prompts !== null && !prompts.canPrompt(ctx.io)) {
-                    throw usageError(
-                        `--reveal prints private keys and needs confirmation: pass --yes as well (no terminal to ask on${ctx.io.json ? ', or --json' : ''})`
-                    )
-                }
-                if (flags.yes === true && !reveal)
-                    throw usageError('--yes only applies to --reveal: add --reveal or drop --yes')
-                const sessionId = await oneSession(ctx, flags.session, store)
-                const { runCredsShow, withoutFullPublicKeys } = await import('../ops/creds.js')
-                const view = await runCredsShow({ store, sessionId })
-                if (prompts !== null) {
-                    const ok = await prompts.confirm({
-                        message: `Print the private keys of session "${sessionId}" on this screen? Anyone who sees them can impersonate the device.`
-                    })
-                    if (!ok)
-                        throw new ZapoError(
-                            'DECLINED',
-                            'not revealed: the private keys were not printed'
-                        )
-                }
-                const shown = reveal ? view : withoutFullPublicKeys(view)
-                const code = view.integrity.ok ? EXIT_CODES.OK : EXIT_CODES.INTEGRITY
-                if (ctx.io.json) {
-                    printJson(ctx.io, shown, { reveal })
-                    return code
-                }
-                render(ctx.io, toJsonValue(shown, { reveal }) as RenderedView, reveal)
-                return code
-            })
-        )
+        .action(handle<ShowFlags>(showCommand))
+}
+
+export interface CredsShowCommandOptions {
+    readonly store: StoreSpec
+    /** --session (else ZAPO_SESSION, the config file, the store's only session or a picker) */
+    readonly session: string | undefined
+    readonly reveal: boolean
+    /** --reveal without --yes: ask before printing the private keys */
+    readonly confirm: boolean
+}
+
+/** Flags → typed options; --reveal without --yes needs a terminal to ask on. */
+export async function prepare(flags: ShowFlags, ctx: CliContext): Promise<CredsShowCommandOptions> {
+    const store = ctx.storeSpec()
+    const reveal = flags.reveal === true
+    const confirm = reveal && flags.yes !== true
+    if (confirm) await assertCanConfirm(ctx.io, '--reveal prints private keys')
+    if (flags.yes === true && !reveal)
+        throw usageError('--yes only applies to --reveal: add --reveal or drop --yes')
+    return { store, session: flags.session, reveal, confirm }
+}
+
+async function showCommand(flags: ShowFlags, ctx: CliContext): Promise<number> {
+    const { store, session, reveal, confirm } = await prepare(flags, ctx)
+    const sessionId = await oneSession(ctx, session, store)
+    const { runCredsShow, withoutFullPublicKeys } = await import('../ops/creds.js')
+    const view = await runCredsShow({ store, sessionId })
+    if (confirm) {
+        const prompts = await import('../ui/prompts.js')
+        const ok = await prompts.confirm({
+            message: `Print the private keys of session "${sessionId}" on this screen? Anyone who sees them can impersonate the device.`
+        })
+        if (!ok) throw new ZapoError('DECLINED', 'not revealed: the private keys were not printed')
+    }
+    const shown = reveal ? view : withoutFullPublicKeys(view)
+    const code = view.integrity.ok ? EXIT_CODES.OK : EXIT_CODES.INTEGRITY
+    if (ctx.io.json) printJson(ctx.io, shown, { reveal })
+    else render(ctx.io, toJsonValue(shown, { reveal }) as RenderedView, reveal)
+    return code
 }
 
 /** The view after the serialiser: bytes are base64, secrets "[redacted]" unless revealed. */

@@ -6,19 +6,20 @@
  */
 
 import type { Command } from 'commander'
-import { helpFooter, sharedOption } from './options.js'
+import { helpFooter, parseDomainList, sharedOption } from './options.js'
 import { collect, handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { validateSessionId } from '../context.js'
 import { usageError } from '../errors.js'
 import { claimInterrupts } from '../interrupt.js'
 import { note, printJson, printLine, type Io } from '../output.js'
-import { DURABLE_DOMAINS, type DurableDomain } from '../store/address.js'
+import { DURABLE_DOMAINS, type DurableDomain, type StoreSpec } from '../store/address.js'
 import { palette } from '../ui/color.js'
+import { describeCounts } from '../ui/counts.js'
+import { formatBytes } from '../ui/format.js'
 import type { Encryption } from '../export/age.js'
 import type { InputFile } from '../export/files.js'
-import type { ExportCounts } from '../export/format.js'
-import { addShardOptions, parseShardFlags, type ShardFlags } from '../util/shard.js'
+import { addShardOptions, parseShardFlags, type Shard, type ShardFlags } from '../util/shard.js'
 import type { ExportOptions, ExportResult } from '../ops/export.js'
 import { oneSession } from './session-choice.js'
 
@@ -92,21 +93,10 @@ export function register(program: Command): void {
 }
 
 export function parseExportDomains(value: string | undefined): DurableDomain[] {
-    if (value === undefined) return [...DURABLE_DOMAINS]
-    const chosen = value
-        .split(',')
-        .map(d => d.trim())
-        .filter(d => d !== '')
-    if (chosen.length === 0)
-        throw usageError(`--domains is empty: pass some of ${DURABLE_DOMAINS.join(', ')}`)
-    for (const domain of chosen) {
-        if (!(DURABLE_DOMAINS as readonly string[]).includes(domain)) {
-            throw usageError(
-                `unknown domain "${domain}" in --domains: use ${DURABLE_DOMAINS.join(', ')}`
-            )
-        }
-    }
-    return DURABLE_DOMAINS.filter(d => chosen.includes(d))
+    const chosen = parseDomainList(value, DURABLE_DOMAINS)
+    return chosen === undefined
+        ? [...DURABLE_DOMAINS]
+        : DURABLE_DOMAINS.filter(d => chosen.includes(d))
 }
 
 export function parseWorkFactor(env: NodeJS.ProcessEnv): number | undefined {
@@ -180,7 +170,26 @@ export async function exportEncryption(
     return withFactor(second)
 }
 
-async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<number> {
+export interface ExportCommandOptions {
+    readonly store: StoreSpec
+    /** the file to write, or null for stdout (-o -) */
+    readonly output: string | null
+    /** the sessions named with --session, or null: the store's only session (or a picker) */
+    readonly sessionIds: readonly string[] | null
+    readonly all: boolean
+    readonly shard: Shard | null
+    readonly domains: DurableDomain[]
+    readonly armor: boolean
+    readonly force: boolean
+    /** the files the export must never overwrite: the store's, the passphrase and recipients files */
+    readonly inputs: readonly InputFile[]
+}
+
+/**
+ * Flags → typed options. A target that is one of the inputs, lies in a foreign store being read,
+ * or exists without --force is refused here, before a passphrase is asked for.
+ */
+export async function prepare(flags: ExportFlags, ctx: CliContext): Promise<ExportCommandOptions> {
     const io = ctx.io
     if (flags.output === undefined || flags.output === '')
         throw usageError('no output file: pass -o FILE (or -o - for stdout)')
@@ -197,7 +206,7 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
     if (flags.all && (flags.session ?? []).length > 0)
         throw usageError('--all and --session exclude each other: pass one of them')
     const shard = parseShardFlags(flags, flags.all ? null : '--all')
-    const ids = flags.all
+    const sessionIds = flags.all
         ? []
         : (flags.session ?? []).length > 0
           ? flags.session!.map(id => validateSessionId(id))
@@ -227,19 +236,38 @@ async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<numbe
             )
         refuseExisting(flags.output, flags.force === true)
     }
+    return {
+        store,
+        output: toStdout ? null : flags.output,
+        sessionIds,
+        all: flags.all === true,
+        shard,
+        domains,
+        armor: flags.armor === true,
+        force: flags.force === true,
+        inputs
+    }
+}
+
+async function exportCommand(flags: ExportFlags, ctx: CliContext): Promise<number> {
+    const io = ctx.io
+    const prepared = await prepare(flags, ctx)
+    const { store, output } = prepared
+    const toStdout = output === null
     // before the passphrase: the store's only session, or a picker / the ids in the error
-    const sessionIds = ids ?? [await oneSession(ctx, undefined, store)]
+    const sessionIds = prepared.sessionIds ?? [await oneSession(ctx, undefined, store)]
     const encryption = await exportEncryption(flags, ctx, toStdout)
     const options: ExportOptions = {
         store,
         sessionIds,
-        ...(flags.all ? { all: true, shard } : {}),
-        domains,
+        ...(prepared.all ? { all: true, shard: prepared.shard } : {}),
+        domains: prepared.domains,
         encryption,
-        armor: flags.armor === true,
-        target: toStdout
-            ? { kind: 'stream', write: chunk => writeStdout(io, chunk) }
-            : { kind: 'file', path: flags.output, force: flags.force === true, inputs }
+        armor: prepared.armor,
+        target:
+            output === null
+                ? { kind: 'stream', write: chunk => writeStdout(io, chunk) }
+                : { kind: 'file', path: output, force: prepared.force, inputs: prepared.inputs }
     }
     const { runExport } = await import('../ops/export.js')
     const signal = claimInterrupts(io, {
@@ -265,37 +293,6 @@ function writeStdout(io: Io, chunk: Uint8Array): Promise<void> {
     return new Promise((resolve, reject) => {
         io.stdout.write(chunk, error => (error ? reject(error) : resolve()))
     })
-}
-
-export function formatBytes(bytes: number): string {
-    if (bytes < 1024) return `${bytes} B`
-    if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} kB`
-    return `${(bytes / 1024 / 1024).toFixed(1)} MB`
-}
-
-export function describeCounts(counts: ExportCounts, domains: readonly DurableDomain[]): string {
-    const parts: string[] = []
-    const has = (d: DurableDomain): boolean => domains.includes(d)
-    if (has('auth')) parts.push(counts.credentials ? 'credentials' : 'no credentials')
-    if (has('signal'))
-        parts.push(
-            counts.registration
-                ? `registration${counts.signedPreKey ? ' + signed prekey' : ''}`
-                : 'no registration'
-        )
-    if (has('preKey')) parts.push(`${counts.preKeys} prekeys (${counts.preKeysUploaded} uploaded)`)
-    if (has('session')) parts.push(`${counts.signalSessions} signal sessions`)
-    if (has('identity')) parts.push(`${counts.identities} identities`)
-    if (has('senderKey'))
-        parts.push(
-            `${counts.senderKeys} sender keys, ${counts.senderKeyDistributions} distributions`
-        )
-    if (has('appState'))
-        parts.push(
-            `${counts.appStateSyncKeys} app-state keys, ${counts.appStateCollections} collections`
-        )
-    if (has('privacyToken')) parts.push(`${counts.privacyTokens} privacy tokens`)
-    return parts.join(' · ')
 }
 
 function printSummary(

@@ -14,8 +14,9 @@ import { claimInterrupts } from '../interrupt.js'
 import { note, printJson, printLine, type Io } from '../output.js'
 import { DURABLE_DOMAINS } from '../store/address.js'
 import { palette } from '../ui/color.js'
-import type { ImportResult } from '../ops/import.js'
-import { describeCounts, PASSPHRASE_ENV } from './export.js'
+import { describeCounts } from '../ui/counts.js'
+import type { ImportOptions, ImportResult } from '../ops/import.js'
+import { PASSPHRASE_ENV } from './export.js'
 
 interface ImportFlags {
     readonly session?: string
@@ -77,8 +78,21 @@ export function register(program: Command): void {
         )
 }
 
-async function importCommand(file: string, flags: ImportFlags, ctx: CliContext): Promise<number> {
+export interface ImportCommandOptions extends Omit<ImportOptions, 'input' | 'name'> {
+    /** the export file, "-" for stdin */
+    readonly file: string
+}
+
+/**
+ * Flags (and the FILE argument) → typed options: the identity files are read here; the
+ * passphrase is asked for (or read) only when the file turns out to need one.
+ */
+export async function prepare(
+    flags: ImportFlags & { readonly file: string },
+    ctx: CliContext
+): Promise<ImportCommandOptions> {
     const io = ctx.io
+    const { file } = flags
     if (file === '') throw usageError('no file given: zapo import FILE')
     if (flags.overwriteLive && !flags.force)
         throw usageError(
@@ -87,7 +101,7 @@ async function importCommand(file: string, flags: ImportFlags, ctx: CliContext):
     const sessionId = flags.session !== undefined ? validateSessionId(flags.session) : null
     const dryRun = flags.dryRun === true
     const store = dryRun ? null : ctx.storeSpec()
-    const { looseModeWarning, readInput, readSecretFile, readPassphraseFile } =
+    const { looseModeWarning, readSecretFile, readPassphraseFile } =
         await import('../export/files.js')
     const { parseIdentityFile } = await import('../export/age.js')
     const identities: string[] = []
@@ -113,32 +127,37 @@ async function importCommand(file: string, flags: ImportFlags, ctx: CliContext):
             validate: value => (value.length === 0 ? 'the passphrase cannot be empty' : undefined)
         })
     }
-    const input = await readInput(file)
-    const name = fromStdin ? 'stdin' : file
+    return {
+        file,
+        store,
+        sessionId,
+        force: flags.force === true,
+        overwriteLive: flags.overwriteLive === true,
+        waitMs: ctx.waitMs,
+        dryRun,
+        identities,
+        passphrase
+    }
+}
 
+async function importCommand(file: string, flags: ImportFlags, ctx: CliContext): Promise<number> {
+    const io = ctx.io
+    const { file: path, ...options } = await prepare({ ...flags, file }, ctx)
+    const { readInput } = await import('../export/files.js')
+    const input = await readInput(path)
+    const name = path === '-' ? 'stdin' : path
     const colors = palette(io.colorErr)
     const signal = claimInterrupts(io, {
-        stopping: dryRun
+        stopping: options.dryRun
             ? 'abandoning the dry run'
             : 'removing what this import wrote; the target store is left as it was',
-        forced: dryRun
+        forced: options.dryRun
             ? 'nothing was written'
             : 'if the import had started writing, the target holds part of it (credentials are written last, so no client logs in with it): rerun the same zapo import with --force to complete it'
     })
     const { runImport } = await import('../ops/import.js')
     const result: ImportResult = await runImport(
-        {
-            input,
-            name,
-            store,
-            sessionId,
-            force: flags.force === true,
-            overwriteLive: flags.overwriteLive === true,
-            waitMs: ctx.waitMs,
-            dryRun,
-            identities,
-            passphrase
-        },
+        { ...options, input, name },
         {
             signal,
             onWarning: line => note(io, colors.warn(`warning: ${line}`))

@@ -4,7 +4,7 @@
  */
 
 import type { Command } from 'commander'
-import { helpFooter, sharedOption } from './options.js'
+import { assertCanConfirm, helpFooter, sharedOption } from './options.js'
 import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { parseDuration } from '../context.js'
@@ -12,7 +12,8 @@ import { EXIT_CODES, usageError } from '../errors.js'
 import { claimInterrupts } from '../interrupt.js'
 import { note, printJson, printLine } from '../output.js'
 import { palette } from '../ui/color.js'
-import type { LogoutResult, LogoutTarget } from '../ops/logout.js'
+import { countTable } from '../ui/counts.js'
+import type { LogoutOptions, LogoutResult, LogoutTarget } from '../ops/logout.js'
 
 interface LogoutFlags {
     readonly session?: string
@@ -24,22 +25,6 @@ interface LogoutFlags {
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000
-
-/** The count fields in the order they are reported, with the durable domain that holds each. */
-const COUNT_ROWS = Object.freeze([
-    ['credentials', 'auth'],
-    ['registration', 'signal'],
-    ['signedPreKey', 'signal'],
-    ['preKeys', 'preKey'],
-    ['preKeysUploaded', 'preKey'],
-    ['signalSessions', 'session'],
-    ['identities', 'identity'],
-    ['senderKeys', 'senderKey'],
-    ['senderKeyDistributions', 'senderKey'],
-    ['appStateSyncKeys', 'appState'],
-    ['appStateCollections', 'appState'],
-    ['privacyTokens', 'privacyToken']
-] as const)
 
 export function register(program: Command): void {
     program
@@ -86,50 +71,55 @@ export function register(program: Command): void {
         .action(handle<LogoutFlags>(runLogoutCommand))
 }
 
-async function runLogoutCommand(flags: LogoutFlags, ctx: CliContext): Promise<number> {
+export interface LogoutCommandOptions extends LogoutOptions {
+    /** --yes: no confirmation (without a terminal it is required) */
+    readonly yes: boolean
+}
+
+/** Flags → typed options. Never a default session; without --yes a terminal to ask on. */
+export async function prepare(flags: LogoutFlags, ctx: CliContext): Promise<LogoutCommandOptions> {
     const sessionId = ctx.sessionId(flags.session)
     const yes = flags.yes === true
-    const { canPrompt, confirm } = await import('../ui/prompts.js')
-    if (!yes && !canPrompt(ctx.io)) {
-        throw usageError(
-            `logout unlinks ${sessionId} for good and needs a confirmation: pass --yes (there is no terminal to ask on)`
-        )
-    }
+    if (!yes) await assertCanConfirm(ctx.io, `logout unlinks ${sessionId} for good`)
     const timeoutMs =
         flags.timeout !== undefined ? parseDuration(flags.timeout, '--timeout') : DEFAULT_TIMEOUT_MS
     if (timeoutMs <= 0) throw usageError('--timeout must be longer than 0: use e.g. 30s')
     const server = ctx.server(flags)
     const store = ctx.storeSpec()
-    const c = palette(ctx.io.colorOut)
-    const [{ runLogout }, { clientLogger }] = await Promise.all([
-        import('../ops/logout.js'),
-        import('./check.js')
-    ])
+    const { clientLogger } = await import('./check.js')
     const logging = await clientLogger(ctx, flags.logLevel)
+    return { store, sessionId, server, timeoutMs, waitMs: ctx.waitMs, ...logging, yes }
+}
+
+async function runLogoutCommand(flags: LogoutFlags, ctx: CliContext): Promise<number> {
+    const { yes, ...options } = await prepare(flags, ctx)
+    const { server } = options
+    const c = palette(ctx.io.colorOut)
+    const [{ runLogout }, { confirm }] = await Promise.all([
+        import('../ops/logout.js'),
+        import('../ui/prompts.js')
+    ])
     const signal = claimInterrupts(ctx.io, {
         stopping:
             'disconnecting; nothing is removed unless the server was already asked to remove the device (then the logout finishes)',
         forced: 'if the server had been asked to remove the device, run zapo logout again to remove its stored state'
     })
-    const result = await runLogout(
-        { store, sessionId, server, timeoutMs, waitMs: ctx.waitMs, ...logging },
-        {
-            confirm: async (target: LogoutTarget) => {
-                const where = server ? `the test server ${server.url}` : 'WhatsApp'
-                note(
-                    ctx.io,
-                    `zapo: logging out ${target.sessionId} (${target.jid}) in ${target.store} through ${where}: the device leaves the phone's linked devices and its stored state is removed; an app running with this session is disconnected`
-                )
-                if (yes) return true
-                return confirm({
-                    message: `Log out ${target.sessionId} (${target.jid}) for good?`,
-                    initialValue: false
-                })
-            },
-            onProgress: line => note(ctx.io, `zapo: ${line}`),
-            signal
-        }
-    )
+    const result = await runLogout(options, {
+        confirm: async (target: LogoutTarget) => {
+            const where = server ? `the test server ${server.url}` : 'WhatsApp'
+            note(
+                ctx.io,
+                `zapo: logging out ${target.sessionId} (${target.jid}) in ${target.store} through ${where}: the device leaves the phone's linked devices and its stored state is removed; an app running with this session is disconnected`
+            )
+            if (yes) return true
+            return confirm({
+                message: `Log out ${target.sessionId} (${target.jid}) for good?`,
+                initialValue: false
+            })
+        },
+        onProgress: line => note(ctx.io, `zapo: ${line}`),
+        signal
+    })
     if (ctx.io.json) {
         printJson(ctx.io, { ...result, exitCode: EXIT_CODES[result.result] })
     } else {
@@ -160,19 +150,11 @@ function render(result: LogoutResult, ctx: CliContext, c: ReturnType<typeof pale
               ? 'zapo removed its stored state (the server kept the stream open)'
               : 'nothing was removed'
     printLine(io, `logged out ${who}: ${how}; ${by}`)
-    printLine(
-        io,
-        `  ${'records'.padEnd(24)} ${'domain'.padEnd(13)} ${'before'.padStart(7)} ${'after'.padStart(7)}`
-    )
-    for (const [field, domain] of COUNT_ROWS) {
-        const b = Number(result.before[field])
-        const a = Number(result.after[field])
-        if (b === 0 && a === 0) continue
-        printLine(
-            io,
-            `  ${field.padEnd(24)} ${domain.padEnd(13)} ${String(b).padStart(7)} ${String(a).padStart(7)}`
-        )
-    }
+    for (const line of countTable([
+        ['before', result.before],
+        ['after', result.after]
+    ]))
+        printLine(io, line)
     if (result.remaining.length > 0) {
         printLine(
             io,

@@ -15,7 +15,7 @@ import { note } from '../output.js'
 import { palette } from '../ui/color.js'
 import { addShardOptions, parseShardFlags, type ShardFlags } from '../util/shard.js'
 import type { LogsOptions } from '../ops/logs.js'
-import type { EventRecord } from '../ops/event-json.js'
+import type { EventRecord } from '../client/event-json.js'
 import type { LogLevelName } from '../client/logger.js'
 
 interface LogsFlags extends ShardFlags {
@@ -108,7 +108,7 @@ export interface Prepared {
 
 export async function prepare(flags: LogsFlags, ctx: CliContext): Promise<Prepared> {
     const [{ parseEventTypes, normalizeJidFlag }, { parseLogLevel, DEFAULT_LOG_LEVEL }] =
-        await Promise.all([import('../ops/event-json.js'), import('../client/logger.js')])
+        await Promise.all([import('../client/event-json.js'), import('../client/logger.js')])
     const given = flags.session ?? []
     if (flags.all && given.length > 0)
         throw usageError('--all and --session exclude each other: pass one of them')
@@ -220,7 +220,7 @@ async function runLogsCommand(flags: LogsFlags, ctx: CliContext): Promise<number
     const onRecord = (record: EventRecord) => {
         if (record.type === 'stopped') stopLine(record)
         if (io.json) {
-            // records are already JSON-ready (bytes base64, secrets redacted) by event-json.ts
+            // records are already JSON-ready (bytes base64, secrets redacted) by client/event-json.ts
             io.stdout.write(JSON.stringify(record) + '\n')
             return
         }

@@ -6,14 +6,16 @@
  */
 
 import type { Command } from 'commander'
-import { helpFooter, sharedOption } from './options.js'
+import { helpFooter, parseDomainList, sharedOption } from './options.js'
 import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { parsePositiveInt, validateSessionId } from '../context.js'
 import { usageError, ZapoError } from '../errors.js'
 import { claimInterrupts } from '../interrupt.js'
-import { note, printJson, printLine, stderrColumns, type Io } from '../output.js'
-import { fit, visibleLength, wrapProse } from '../ui/format.js'
+import { note, printJson, printLine, type Io } from '../output.js'
+import { visibleLength, wrapProse } from '../ui/format.js'
+import { describeDomainRecords } from '../ui/counts.js'
+import { ProgressLine } from '../ui/progress.js'
 import { formatDuration } from '../util/duration.js'
 import {
     ARCHIVE_DOMAINS,
@@ -122,9 +124,12 @@ export function register(program: Command): void {
 export interface MigrateCommandOptions extends MigrateOptions {
     /** no session was named anywhere: every session, the plan shown (and asked on a terminal) */
     readonly everyByDefault: boolean
+    /** --yes: every session by default without asking on a terminal */
+    readonly yes: boolean
 }
 
-export function parseMigrateFlags(flags: MigrateFlags, ctx: CliContext): MigrateCommandOptions {
+/** Flags → typed options (exported for tests of the option parsing). */
+export function prepare(flags: MigrateFlags, ctx: CliContext): MigrateCommandOptions {
     if (!flags.from)
         throw usageError('no source store: pass --from STORE (a URL, backend name or .sqlite path)')
     if (!flags.to)
@@ -155,6 +160,7 @@ export function parseMigrateFlags(flags: MigrateFlags, ctx: CliContext): Migrate
                   ? [named]
                   : ids.map(id => validateSessionId(id)),
         everyByDefault,
+        yes: flags.yes === true,
         shard: parseShardFlags(flags, flags.all || everyByDefault ? null : '--all'),
         domains: parseDomains(flags.domains, flags.archive === true),
         archive: parseArchiveDomains(flags.domains, flags.archive === true),
@@ -171,30 +177,11 @@ export function parseMigrateFlags(flags: MigrateFlags, ctx: CliContext): Migrate
 
 /** The durable domains to copy (all by default); archive domains are picked by parseArchiveDomains. */
 export function parseDomains(value: string | undefined, _archive = false): DurableDomain[] {
-    const durable: readonly string[] = DURABLE_DOMAINS
-    const archived: readonly string[] = ARCHIVE_DOMAINS
-    let chosen: string[]
-    if (value === undefined) {
-        chosen = [...DURABLE_DOMAINS]
-    } else {
-        chosen = value
-            .split(',')
-            .map(d => d.trim())
-            .filter(d => d !== '')
-        if (chosen.length === 0)
-            throw usageError(
-                `--domains is empty: pass some of ${[...durable, ...archived].join(', ')}`
-            )
-        for (const domain of chosen) {
-            if (!durable.includes(domain) && !archived.includes(domain)) {
-                throw usageError(
-                    `unknown domain "${domain}" in --domains: use ${[...durable, ...archived].join(', ')}`
-                )
-            }
-        }
-    }
+    const chosen = parseDomainList(value, [...DURABLE_DOMAINS, ...ARCHIVE_DOMAINS])
     // report in the canonical order, each once
-    return DURABLE_DOMAINS.filter(d => chosen.includes(d))
+    return chosen === undefined
+        ? [...DURABLE_DOMAINS]
+        : DURABLE_DOMAINS.filter(d => chosen.includes(d))
 }
 
 /** The archive domains to copy: all with --archive, else those named in --domains (default none). */
@@ -205,7 +192,7 @@ export function parseArchiveDomains(value: string | undefined, archive: boolean)
 }
 
 async function migrate(flags: MigrateFlags, ctx: CliContext): Promise<number> {
-    const options = parseMigrateFlags(flags, ctx)
+    const options = prepare(flags, ctx)
     const io = ctx.io
     const signal = claimInterrupts(io, {
         stopping: 'finishing the current batch; run the same command again to resume',
@@ -221,10 +208,10 @@ async function migrate(flags: MigrateFlags, ctx: CliContext): Promise<number> {
                 warnLive(io, plan)
                 if (options.mode === 'dry-run') return
                 if (!io.json) note(io, describePlan(plan))
-                if (options.everyByDefault && flags.yes !== true) await goAhead(io, plan)
+                if (options.everyByDefault && !options.yes) await goAhead(io, plan)
             },
-            onProgress: p => progress?.update(p),
-            onSession: outcome => progress?.session(outcome)
+            onProgress: p => progress?.update(formatProgress(p)),
+            onSession: outcome => progress?.step(() => outcomeLine(outcome))
         })
     } finally {
         progress?.clear()
@@ -343,7 +330,7 @@ function printPlan(io: Io, plan: MigratePlan): void {
             io,
             `${colors.session(s.sessionId.padEnd(width))}  ${String(s.total).padStart(8)}  ${s.action === 'refuse' ? colors.warn(action) : action}${s.liveSince !== null ? colors.warn(' (looks live)') : ''}`
         )
-        const detail = plan.domains.map(d => `${d} ${s.records[d] ?? 0}`).join(', ')
+        const detail = describeDomainRecords(s.records, plan.domains)
         printLine(io, colors.dim(`${''.padEnd(width)}  ${''.padStart(8)}  ${detail}`))
         for (const line of s.notCarried)
             printLine(io, `${''.padEnd(width)}  ${''.padStart(8)}  not carried: ${line}`)
@@ -458,45 +445,9 @@ export function summary(result: MigrateResult): Record<string, unknown> {
     }
 }
 
-/** Progress on stderr: one redrawn line on a TTY, a plain line every few seconds otherwise. */
-class ProgressLine {
-    private lastPlain = 0
-    private drawn = false
-    private readonly tty: boolean
-
-    constructor(private readonly io: Io) {
-        this.tty = io.cursor
-    }
-
-    update(p: MigrateProgress): void {
-        const now = Date.now()
-        const text = formatProgress(p)
-        if (this.tty) {
-            // one terminal line, never wrapped: a wrapped line cannot be redrawn in place
-            this.io.stderr.write(`\r\x1b[2K${fit(text, stderrColumns(this.io) - 1)}`)
-            this.drawn = true
-            return
-        }
-        if (now - this.lastPlain < 2_000) return
-        this.lastPlain = now
-        note(this.io, text)
-    }
-
-    session(outcome: SessionOutcome): void {
-        if (this.tty) {
-            this.clear()
-            return
-        }
-        note(
-            this.io,
-            `session ${outcome.sessionId}: ${outcome.copied} records copied, ${outcome.verified === true ? 'verified' : outcome.verified === false ? 'MISMATCH' : 'not verified'}`
-        )
-    }
-
-    clear(): void {
-        if (this.tty && this.drawn) this.io.stderr.write('\r\x1b[2K')
-        this.drawn = false
-    }
+/** A session's line when it finished (without a terminal; on one the progress line clears). */
+function outcomeLine(outcome: SessionOutcome): string {
+    return `session ${outcome.sessionId}: ${outcome.copied} records copied, ${outcome.verified === true ? 'verified' : outcome.verified === false ? 'MISMATCH' : 'not verified'}`
 }
 
 /** No ETA is shown before the copy has run this long (a rate needs some batches behind it). */

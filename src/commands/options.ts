@@ -7,7 +7,8 @@
  */
 
 import { Option } from 'commander'
-import { EXIT_CODES, type ZapoErrorCode } from '../errors.js'
+import { EXIT_CODES, usageError, type ZapoErrorCode } from '../errors.js'
+import type { Io } from '../output.js'
 import { collect } from '../cli.js'
 import { wrapProse } from '../ui/format.js'
 
@@ -93,4 +94,38 @@ export function helpFooter(parts: {
         if (parts.examples) blocks.push(examplesHelp(parts.examples))
         return `\n${blocks.join('\n\n')}`
     }
+}
+
+/**
+ * The --yes rule: a command that asks before it acts needs a terminal to ask on, else --yes.
+ * `what` says what it does ("logout unlinks tenant-42 for good"); the usage error adds the rest.
+ */
+export async function assertCanConfirm(io: Io, what: string): Promise<void> {
+    const { canPrompt } = await import('../ui/prompts.js')
+    if (!canPrompt(io))
+        throw usageError(
+            `${what} and needs a confirmation: pass --yes (there is no terminal to ask on${io.json ? ', or --json' : ''})`
+        )
+}
+
+/**
+ * A --domains list: names separated by commas, each one of `allowed` (an empty list or an
+ * unknown name is a usage error naming them all); undefined when the flag was not given.
+ */
+export function parseDomainList(
+    value: string | undefined,
+    allowed: readonly string[]
+): string[] | undefined {
+    if (value === undefined) return undefined
+    const chosen = value
+        .split(',')
+        .map(d => d.trim())
+        .filter(d => d !== '')
+    if (chosen.length === 0)
+        throw usageError(`--domains is empty: pass some of ${allowed.join(', ')}`)
+    for (const domain of chosen) {
+        if (!allowed.includes(domain))
+            throw usageError(`unknown domain "${domain}" in --domains: use ${allowed.join(', ')}`)
+    }
+    return chosen
 }

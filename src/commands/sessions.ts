@@ -8,16 +8,19 @@
  */
 
 import type { Command } from 'commander'
-import { helpFooter, sharedOption } from './options.js'
+import { assertCanConfirm, helpFooter, sharedOption } from './options.js'
 import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { validateSessionId } from '../context.js'
-import { usageError, ZapoError } from '../errors.js'
+import { ZapoError } from '../errors.js'
 import { note, printJson, printLine, type Io } from '../output.js'
 import type { SessionSummary } from '../ops/sessions.js'
-import type { SessionCounts } from '../store/records.types.js'
 import { palette } from '../ui/color.js'
-import { relativeTime, renderTable, shortDuration, type TableColumn } from '../ui/format.js'
+import { COUNT_COLUMNS, describeCounts } from '../ui/counts.js'
+import { relativeTime, renderTable, type TableColumn } from '../ui/format.js'
+import { formatDuration } from '../util/duration.js'
+import type { StoreSpec } from '../store/address.js'
+import { addShardOptions, parseShardFlags, type Shard, type ShardFlags } from '../util/shard.js'
 
 interface ListFlags extends ShardFlags {
     readonly wide?: boolean
@@ -27,7 +30,27 @@ interface ListFlags extends ShardFlags {
 interface RmFlags {
     readonly yes?: boolean
 }
-import { addShardOptions, parseShardFlags, type ShardFlags } from '../util/shard.js'
+
+/** The flags of either subcommand, told apart by `command` (rm's <id> argument rides along). */
+export type SessionsFlags =
+    | ({ readonly command: 'list' } & ListFlags)
+    | ({ readonly command: 'rm'; readonly id: string } & RmFlags)
+
+export type SessionsOptions =
+    | {
+          readonly command: 'list'
+          readonly store: StoreSpec
+          readonly shard: Shard | null
+          readonly wide: boolean
+          readonly quiet: boolean
+      }
+    | {
+          readonly command: 'rm'
+          readonly store: StoreSpec
+          readonly sessionId: string
+          /** no --yes: ask on the terminal first */
+          readonly confirm: boolean
+      }
 
 export function register(program: Command): void {
     const sessions = program.command('sessions').description('the sessions a store holds')
@@ -51,7 +74,9 @@ export function register(program: Command): void {
                 ]
             })
         )
-    addShardOptions(list).action(handle<ListFlags>(listCommand))
+    addShardOptions(list).action(
+        handle<ListFlags>(async (flags, ctx) => run({ ...flags, command: 'list' }, ctx))
+    )
     sessions
         .command('rm')
         .alias('remove')
@@ -72,12 +97,42 @@ export function register(program: Command): void {
                 ]
             })
         )
-        .action(handle<RmFlags>(rmCommand))
+        .action(
+            handle<RmFlags>(async (flags, ctx, args) =>
+                run({ ...flags, command: 'rm', id: args[0] ?? '' }, ctx)
+            )
+        )
 }
 
-async function listCommand(flags: ListFlags, ctx: CliContext): Promise<void> {
+/** Flags → typed options; rm never has a default session and, without --yes, needs a terminal. */
+export async function prepare(flags: SessionsFlags, ctx: CliContext): Promise<SessionsOptions> {
+    if (flags.command === 'list') {
+        const store = ctx.storeSpec()
+        return {
+            command: 'list',
+            store,
+            shard: parseShardFlags(flags),
+            wide: flags.wide === true,
+            quiet: flags.quiet === true
+        }
+    }
+    const sessionId = validateSessionId(flags.id)
     const store = ctx.storeSpec()
-    const shard = parseShardFlags(flags)
+    const confirm = flags.yes !== true
+    if (confirm) await assertCanConfirm(ctx.io, 'zapo sessions rm deletes stored credentials')
+    return { command: 'rm', store, sessionId, confirm }
+}
+
+async function run(flags: SessionsFlags, ctx: CliContext): Promise<void> {
+    const options = await prepare(flags, ctx)
+    return options.command === 'list' ? listCommand(options, ctx) : rmCommand(options, ctx)
+}
+
+async function listCommand(
+    options: Extract<SessionsOptions, { command: 'list' }>,
+    ctx: CliContext
+): Promise<void> {
+    const { store, shard } = options
     const { runSessionsList } = await import('../ops/sessions.js')
     const result = await runSessionsList({ store, shard })
     const io = ctx.io
@@ -118,16 +173,16 @@ async function listCommand(flags: ListFlags, ctx: CliContext): Promise<void> {
         })
         return
     }
-    if (flags.quiet) {
+    if (options.quiet) {
         for (const s of result.sessions) printLine(io, s.id)
         return
     }
     if (result.sessions.length === 0) return
     if (!io.stdout.isTTY) {
-        for (const s of result.sessions) printLine(io, tsvLine(s, flags.wide === true))
+        for (const s of result.sessions) printLine(io, tsvLine(s, options.wide))
         return
     }
-    printTable(io, result.store, result.sessions, flags.wide === true)
+    printTable(io, result.store, result.sessions, options.wide)
 }
 
 /** Paired state in one word, the same in the table and the TSV. */
@@ -140,15 +195,6 @@ function pairedWord(s: SessionSummary): string {
             ? 'no'
             : 'no-creds'
 }
-
-const COUNT_COLUMNS: readonly (readonly [string, (c: SessionCounts) => string])[] = [
-    ['PREKEYS', c => `${c.preKeysUploaded}/${c.preKeys}`],
-    ['SESS', c => String(c.signalSessions)],
-    ['IDENT', c => String(c.identities)],
-    ['SENDERKEYS', c => `${c.senderKeys}/${c.senderKeyDistributions}`],
-    ['APPSTATE', c => `${c.appStateSyncKeys}/${c.appStateCollections}`],
-    ['TOKENS', c => String(c.privacyTokens)]
-]
 
 function tsvLine(s: SessionSummary, wide: boolean): string {
     const c = s.counts
@@ -213,7 +259,7 @@ function printTable(
                 value: s =>
                     s.signedPreKey === null
                         ? p.error('missing')
-                        : `#${s.signedPreKey.keyId}${s.signedPreKey.rotatedAt ? ` ${shortDuration(now - Date.parse(s.signedPreKey.rotatedAt))} old` : ''}`
+                        : `#${s.signedPreKey.keyId}${s.signedPreKey.rotatedAt ? ` ${formatDuration(Math.max(0, now - Date.parse(s.signedPreKey.rotatedAt)))} old` : ''}`
             },
             ...COUNT_COLUMNS.map(([header, value]) => ({
                 header,
@@ -240,43 +286,19 @@ function jidUser(jid: string): string {
     return at < 0 ? jid : jid.slice(0, at)
 }
 
-/** Records per domain in words, for people: "30 prekeys (10 uploaded), 5 sessions, …". */
-export function describeSessionCounts(c: SessionCounts): string {
-    const parts = [
-        c.credentials ? 'credentials' : '',
-        c.registration || c.signedPreKey ? 'Signal registration' : '',
-        c.preKeys > 0 ? `${c.preKeys} prekeys` : '',
-        c.signalSessions > 0 ? `${c.signalSessions} Signal sessions` : '',
-        c.identities > 0 ? `${c.identities} identities` : '',
-        c.senderKeys + c.senderKeyDistributions > 0
-            ? `${c.senderKeys + c.senderKeyDistributions} sender keys`
-            : '',
-        c.appStateSyncKeys + c.appStateCollections > 0
-            ? `${c.appStateSyncKeys + c.appStateCollections} app-state records`
-            : '',
-        c.privacyTokens > 0 ? `${c.privacyTokens} privacy tokens` : ''
-    ].filter(Boolean)
-    return parts.length > 0 ? parts.join(', ') : 'nothing'
-}
-
-async function rmCommand(flags: RmFlags, ctx: CliContext, args: readonly string[]): Promise<void> {
-    const sessionId = validateSessionId(args[0] ?? '')
+async function rmCommand(
+    options: Extract<SessionsOptions, { command: 'rm' }>,
+    ctx: CliContext
+): Promise<void> {
+    const { store, sessionId } = options
     const io = ctx.io
-    const store = ctx.storeSpec()
-    const { canPrompt, confirm } = await import('../ui/prompts.js')
-    const asks = flags.yes !== true
-    if (asks && !canPrompt(io)) {
-        throw usageError(
-            `zapo sessions rm deletes stored credentials and needs confirmation: pass --yes (no terminal to ask on${io.json ? ', or --json' : ''})`
-        )
-    }
     const { previewSessionRemoval, removeSession, isEmpty } = await import('../ops/sessions-rm.js')
     const preview = await previewSessionRemoval(store, sessionId)
     const e = palette(io.colorErr)
     if (!io.json) {
         note(
             io,
-            `zapo: removing ${e.session(sessionId)}${preview.meJid ? ` (${e.jid(preview.meJid)})` : ''} from ${store.label}: ${describeSessionCounts(preview.counts)}`
+            `zapo: removing ${e.session(sessionId)}${preview.meJid ? ` (${e.jid(preview.meJid)})` : ''} from ${store.label}: ${describeCounts(preview.counts)}`
         )
         if (preview.meJid)
             note(
@@ -286,7 +308,8 @@ async function rmCommand(flags: RmFlags, ctx: CliContext, args: readonly string[
                 )
             )
     }
-    if (asks) {
+    if (options.confirm) {
+        const { confirm } = await import('../ui/prompts.js')
         const ok = await confirm({ message: `Remove ${sessionId} from ${store.label}?` })
         if (!ok) throw new ZapoError('DECLINED', `not removed: ${sessionId} is unchanged`)
     }
@@ -298,13 +321,13 @@ async function rmCommand(flags: RmFlags, ctx: CliContext, args: readonly string[
     const p = palette(io.colorOut)
     printLine(
         io,
-        `${p.ok('removed')} ${p.session(sessionId)} from ${store.label}: ${describeSessionCounts(removal.before)}`
+        `${p.ok('removed')} ${p.session(sessionId)} from ${store.label}: ${describeCounts(removal.before)}`
     )
     if (!isEmpty(removal.after))
         note(
             io,
             e.warn(
-                `zapo: records were written meanwhile (${describeSessionCounts(removal.after)}): something is using the session; stop it and run zapo sessions rm ${sessionId} again`
+                `zapo: records were written meanwhile (${describeCounts(removal.after)}): something is using the session; stop it and run zapo sessions rm ${sessionId} again`
             )
         )
     if (removal.shared.length > 0)

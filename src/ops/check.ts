@@ -315,8 +315,6 @@ function pairingTimeMs(credentials: WaAuthCredentials | null): number | null {
     }
 }
 
-export { formatDuration }
-
 export interface SessionReport {
     readonly sessionId: string
     readonly jid: string | null

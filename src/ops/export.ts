@@ -39,6 +39,7 @@ import { openStore, type OpenedStore } from '../store/open.js'
 import { readSessionRecords } from '../store/records.js'
 import type { SessionCatalog } from '../store/records.types.js'
 import { VERSION } from '../version.js'
+import { formatDuration } from '../util/duration.js'
 
 export type ExportTarget =
     | {
@@ -169,7 +170,7 @@ export async function runExport(
             intros.set(sessionId, intro)
             if (lastSuccessMs !== null && nowMs - lastSuccessMs <= LIVE_WINDOW_MS) {
                 deps.onWarning?.(
-                    `session "${sessionId}" logged in ${Math.max(0, Math.round((nowMs - lastSuccessMs) / 60_000))} min ago and may be running: stop it first, or what it changes during and after the export is not in the file; never run it and its import at the same time`
+                    `session "${sessionId}" logged in ${formatDuration(Math.max(0, nowMs - lastSuccessMs))} ago and may be running: stop it first, or what it changes during and after the export is not in the file; never run it and its import at the same time`
                 )
             }
         }

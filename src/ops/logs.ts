@@ -2,7 +2,7 @@
  * `zapo logs`: tail the live events of one or many paired sessions.
  *
  * One WaClient per session, all on one opened store. Each client's events become records
- * (event-json.ts), pass the filters and go to `onRecord` as they happen. Each session owns a
+ * (client/event-json.ts), pass the filters and go to `onRecord` as they happen. Each session owns a
  * ReconnectPolicy: 515 reconnects at once, transient closes back off, a fatal close stops that
  * session (the others go on). The run ends when --count matching events were seen, --timeout
  * passed, the caller aborts (Ctrl-C), or every session stopped by itself.
@@ -58,7 +58,7 @@ import {
     withDowntime,
     type EventRecord,
     type EventType
-} from './event-json.js'
+} from '../client/event-json.js'
 import { inShard, type Shard } from '../util/shard.js'
 
 export interface LogsOptions {

@@ -11,9 +11,11 @@ import type { OpenedBackend, OpenedStore } from './open.js'
 import type { SessionCounts } from './records.types.js'
 import type { ZapoSessionCatalog } from './catalog/types.js'
 import { EMPTY_COUNTS, sortStrings } from './catalog/types.js'
+import { COUNT_FIELDS } from './domains.js'
 
 export type { ZapoSessionCatalog } from './catalog/types.js'
 export { EMPTY_COUNTS } from './catalog/types.js'
+export { COUNT_FIELDS } from './domains.js'
 
 /**
  * The catalog of one opened backend (its spec's prefix / table names are honoured). Given a
@@ -31,19 +33,6 @@ export function catalogFor(
 export function catalogForBackend(backend: OpenedBackend): ZapoSessionCatalog {
     return backend.catalog()
 }
-
-/** Which catalog fields each durable domain owns (for stores that route domains to backends). */
-export const COUNT_FIELDS: Readonly<Record<DurableDomain, readonly (keyof SessionCounts)[]>> =
-    Object.freeze({
-        auth: ['credentials'],
-        signal: ['registration', 'signedPreKey'],
-        preKey: ['preKeys', 'preKeysUploaded'],
-        session: ['signalSessions'],
-        identity: ['identities'],
-        senderKey: ['senderKeys', 'senderKeyDistributions'],
-        appState: ['appStateSyncKeys', 'appStateCollections'],
-        privacyToken: ['privacyTokens']
-    })
 
 /**
  * The catalog of a whole opened store. With no per-domain routing it is the primary's catalog;

@@ -4,6 +4,8 @@
  * the store grammar, which imports them.
  */
 
+import type { SessionCounts } from './records.types.js'
+
 /** The durable domains of a session, in the order the tool reports them. */
 export const DURABLE_DOMAINS = Object.freeze([
     'auth',
@@ -16,6 +18,19 @@ export const DURABLE_DOMAINS = Object.freeze([
     'privacyToken'
 ] as const)
 export type DurableDomain = (typeof DURABLE_DOMAINS)[number]
+
+/** Which catalog fields each durable domain owns, in the order the tool reports them. */
+export const COUNT_FIELDS: Readonly<Record<DurableDomain, readonly (keyof SessionCounts)[]>> =
+    Object.freeze({
+        auth: ['credentials'],
+        signal: ['registration', 'signedPreKey'],
+        preKey: ['preKeys', 'preKeysUploaded'],
+        session: ['signalSessions'],
+        identity: ['identities'],
+        senderKey: ['senderKeys', 'senderKeyDistributions'],
+        appState: ['appStateSyncKeys', 'appStateCollections'],
+        privacyToken: ['privacyTokens']
+    })
 
 export const ARCHIVE_DOMAINS = Object.freeze(['messages', 'threads', 'contacts'] as const)
 export type ArchiveDomain = (typeof ARCHIVE_DOMAINS)[number]

@@ -25,6 +25,7 @@ import { ZapoError } from '../errors.js'
 import { atForcedStop } from '../interrupt.js'
 import type { OpenedBackend } from './backends/types.js'
 import { LIVE_LOGIN_WINDOW_MS } from './last-login.js'
+import { formatDuration } from '../util/duration.js'
 
 /** How long a lease lives without renewal; renewed every third of it. */
 export const LEASE_TTL_MS = 30_000
@@ -322,10 +323,10 @@ export function assertNotLive(
     if (lastLogin === null || options.overwriteLive) return
     const now = options.now ?? Date.now()
     if (now - lastLogin > LIVE_LOGIN_WINDOW_MS) return
-    const ago = Math.max(0, Math.round((now - lastLogin) / 1000))
+    const ago = formatDuration(Math.max(0, now - lastLogin))
     throw new ZapoError(
         'SESSION_BUSY',
-        `session "${sessionId}" looks live: it logged in ${ago} s ago (within ${LIVE_LOGIN_WINDOW_MS / 60_000} min), so an application may be running it and would write over or be kicked by what ${options.command} stores; stop that application, or pass --overwrite-live to replace it anyway`,
+        `session "${sessionId}" looks live: it logged in ${ago} ago (within ${formatDuration(LIVE_LOGIN_WINDOW_MS)}), so an application may be running it and would write over or be kicked by what ${options.command} stores; stop that application, or pass --overwrite-live to replace it anyway`,
         { sessionId, lastLoginAt: new Date(lastLogin).toISOString() }
     )
 }

@@ -20,7 +20,7 @@
 import wrapAnsi from 'wrap-ansi'
 
 import { describeFailure, describeReason } from '../client/reasons.js'
-import type { EventRecord } from '../ops/event-json.js'
+import type { EventRecord } from '../client/event-json.js'
 import { formatDuration } from '../util/duration.js'
 import { palette, type Palette } from './color.js'
 import { visibleLength } from './format.js'

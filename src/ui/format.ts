@@ -7,6 +7,7 @@
 
 import stringWidth from 'string-width'
 import wrapAnsi from 'wrap-ansi'
+import { formatDuration } from '../util/duration.js'
 
 const ANSI = /\u001b\[[0-9;]*m/g
 
@@ -68,23 +69,18 @@ export function padStart(text: string, width: number): string {
     return pad > 0 ? ' '.repeat(pad) + text : text
 }
 
-/** "3m ago", "2h ago", "5d ago", "in 4m" (for clocks that run ahead). */
+/** "3m ago", "2.5h ago", "5d ago", "in 4m" (for clocks that run ahead); the duration is util/duration.ts. */
 export function relativeTime(thenMs: number, nowMs: number = Date.now()): string {
     const delta = nowMs - thenMs
-    const future = delta < 0
-    const s = Math.abs(delta) / 1000
-    let text: string
-    if (s < 45) text = `${Math.round(s)}s`
-    else if (s < 45 * 60) text = `${Math.round(s / 60)}m`
-    else if (s < 36 * 3600) text = `${Math.round(s / 3600)}h`
-    else if (s < 365 * 86_400) text = `${Math.round(s / 86_400)}d`
-    else text = `${(s / (365 * 86_400)).toFixed(1)}y`
-    return future ? `in ${text}` : `${text} ago`
+    const text = formatDuration(Math.abs(delta))
+    return delta < 0 ? `in ${text}` : `${text} ago`
 }
 
-/** "1.5d", "3h": a duration without "ago", for ages. */
-export function shortDuration(ms: number): string {
-    return relativeTime(0, Math.max(0, ms)).replace(/ ago$/, '')
+/** "512 B", "3.4 kB", "1.2 MB": a size for people (1 kB = 1024 bytes). */
+export function formatBytes(bytes: number): string {
+    if (bytes < 1024) return `${bytes} B`
+    if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} kB`
+    return `${(bytes / 1024 / 1024).toFixed(1)} MB`
 }
 
 /** Lines of "label  value" with the labels padded to one width. */

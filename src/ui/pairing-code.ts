@@ -7,6 +7,7 @@
 import type { Io } from '../output.js'
 import { palette } from './color.js'
 import { fit } from './format.js'
+import { formatCountdown, formatDuration } from '../util/duration.js'
 
 /** 4×5 glyphs of the pairing-code alphabet (Crockford base32: no 0, I, O, U). */
 const GLYPHS: Readonly<Record<string, readonly string[]>> = Object.freeze({
@@ -62,11 +63,6 @@ export function renderPairingCode(code: string): string[] {
     return rows.map(row => '  ' + row.trimEnd())
 }
 
-function formatRemaining(ms: number): string {
-    const total = Math.max(0, Math.ceil(ms / 1000))
-    return `${Math.floor(total / 60)}:${String(total % 60).padStart(2, '0')}`
-}
-
 export interface PairingCodeScreen {
     show(code: string, expiresInMs: number): void
     status(text: string): void
@@ -93,7 +89,7 @@ export function createPairingCodeScreen(
         const remaining = expiresAt - Date.now()
         const head =
             remaining > 0
-                ? `valid for ${p.strong(formatRemaining(remaining))}`
+                ? `valid for ${p.strong(formatCountdown(remaining))}`
                 : p.warn('expired: run zapo pair again')
         return fit(
             `  ${head}   ${statusText || p.dim('Ctrl-C cancels')}`,
@@ -126,7 +122,7 @@ export function createPairingCodeScreen(
                           '  › "Link with phone number instead", then type the code above.'
                       ]),
                 '',
-                tty ? validity() : `  valid for ${Math.round(expiresInMs / 1000)}s`
+                tty ? validity() : `  valid for ${formatDuration(expiresInMs)}`
             ]
             stream.write(lines.join('\n') + '\n')
             if (tty && !ticker) {

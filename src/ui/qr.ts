@@ -20,6 +20,7 @@ import qrcode from 'qrcode-terminal'
 import type { Io } from '../output.js'
 import { palette } from './color.js'
 import { fit, visibleLength } from './format.js'
+import { formatCountdown, formatDuration } from '../util/duration.js'
 
 export interface QrScreen {
     /** shows a new code, replacing the previous one */
@@ -46,13 +47,6 @@ export function renderQr(text: string): string[] {
     return out.split('\n').filter(line => line.length > 0)
 }
 
-function formatRemaining(ms: number): string {
-    const total = Math.max(0, Math.ceil(ms / 1000))
-    const minutes = Math.floor(total / 60)
-    const seconds = total % 60
-    return `${minutes}:${String(seconds).padStart(2, '0')}`
-}
-
 export function createQrScreen(io: Io, options: QrScreenOptions): QrScreen {
     const stream = io.stderr as NodeJS.WriteStream
     const tty = io.cursor
@@ -75,7 +69,7 @@ export function createQrScreen(io: Io, options: QrScreenOptions): QrScreen {
             '3. Link a device',
             '4. Scan this code',
             '',
-            `${remaining > 0 ? `valid for ${p.strong(formatRemaining(remaining))}` : p.warn('expired: wait for a new one')}`,
+            `${remaining > 0 ? `valid for ${p.strong(formatCountdown(remaining))}` : p.warn('expired: wait for a new one')}`,
             `code #${rotations}`,
             ...((stream.rows ?? 100) <= qrLines.length
                 ? [p.warn(`enlarge to ${qrLines.length + 1}+ rows`)]
@@ -106,7 +100,7 @@ export function createQrScreen(io: Io, options: QrScreenOptions): QrScreen {
             qrText,
             '',
             fit(
-                `session ${p.session(options.session)} · code #${rotations} · ${remaining > 0 ? `valid for ${p.strong(formatRemaining(remaining))}` : p.warn('expired: wait for a new one')}`,
+                `session ${p.session(options.session)} · code #${rotations} · ${remaining > 0 ? `valid for ${p.strong(formatCountdown(remaining))}` : p.warn('expired: wait for a new one')}`,
                 width
             ),
             fit(statusText ? statusText : p.dim('Ctrl-C cancels'), width)
@@ -193,7 +187,7 @@ export function createQrScreen(io: Io, options: QrScreenOptions): QrScreen {
             expiresAt = Date.now() + expiresInMs
             if (!tty) {
                 stream.write(
-                    `\nQR code #${rotations} for session ${options.session}, valid ${Math.round(expiresInMs / 1000)}s ` +
+                    `\nQR code #${rotations} for session ${options.session}, valid ${formatDuration(expiresInMs)} ` +
                         '(WhatsApp › Settings › Linked devices › Link a device):\n' +
                         qrLines.join('\n') +
                         `\n${qr}\n`

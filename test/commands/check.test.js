@@ -646,7 +646,7 @@ describe('zapo check --connect against the sandbox', () => {
         assert.ok(Date.now() - started < 10_000, "gave up at the timeout, not the library's own")
         const login = byName(parseReport(result).sessions[0], 'login')
         assert.equal(login.code, 'TIMEOUT')
-        assert.match(login.detail, /no login within 1\.0s/)
+        assert.match(login.detail, /no login within 1s/)
     })
 
     test('nothing listens at the server address → 14', async () => {

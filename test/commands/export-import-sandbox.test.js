@@ -105,7 +105,7 @@ for (const { target: targetKind, domains, decrypts } of CASES) {
         assert.equal(exported.code, 0, exported.stderr)
         assert.match(
             exported.stderr,
-            /logged in \d+ min ago and may be running/,
+            /logged in [\d.]+(ms|s|m|h) ago and may be running/,
             'a session that just logged in gets a warning'
         )
         const summary = JSON.parse(exported.stdout)

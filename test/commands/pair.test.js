@@ -551,7 +551,7 @@ describe('zapo pair', { concurrency: 4 }, () => {
         assert.equal(live.code, 21, live.stderr)
         assert.match(
             live.stderr,
-            /session "p1" looks live: it logged in \d+ s ago.*--overwrite-live/
+            /session "p1" looks live: it logged in [\d.]+(ms|s|m) ago.*--overwrite-live/
         )
         assert.equal(await storeDigest(url), pairedDigest)
 

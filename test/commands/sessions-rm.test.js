@@ -47,7 +47,7 @@ for (const backend of ['sqlite', 'postgres', 'redis']) {
 
         const refused = await zapo(['--store', url, 'sessions', 'rm', 'gone'])
         assert.equal(refused.code, 2)
-        assertOneErrorLine(refused, /needs confirmation: pass --yes/)
+        assertOneErrorLine(refused, /needs a confirmation: pass --yes/)
         assert.equal(await storeDigest(url), before, 'nothing removed without --yes')
 
         const removed = await zapo(['--store', url, 'sessions', 'rm', 'gone', '--yes', '--json'])
@@ -86,7 +86,7 @@ test('human output: what is removed and that a linked device stays on the phone;
     assert.equal(result.code, 0, result.stderr)
     assert.match(
         result.stdout,
-        /^removed only from sqlite:.*: credentials, Signal registration, \d+ prekeys/
+        /^removed only from sqlite:.*: credentials · registration \+ signed prekey · \d+ prekeys \(\d+ uploaded\)/
     )
     assert.match(result.stderr, /removing only \(\d+:\d+@s\.whatsapp\.net\)/)
     assert.match(result.stderr, /stays listed on the phone/)

@@ -117,7 +117,7 @@ describe('busy and live sessions on the command line', () => {
         assert.equal(refused.code, 21, refused.stderr)
         assert.match(
             refused.stderr,
-            /\nzapo: session "live" looks live: it logged in \d+ s ago \(within 10 min\).*--overwrite-live to replace it anyway\n$/
+            /\nzapo: session "live" looks live: it logged in [\d.]+(ms|s|m) ago \(within 10m\).*--overwrite-live to replace it anyway\n$/
         )
         const forced = await zapo([
             'import',

@@ -11,7 +11,7 @@ import {
     stoppedRecord,
     toEventRecord,
     withClass
-} from '../../dist/ops/event-json.js'
+} from '../../dist/client/event-json.js'
 import { classifyClose } from '../../dist/client/reasons.js'
 import { eventLineFormatter, localTime } from '../../dist/ui/event-line.js'
 
@@ -272,7 +272,7 @@ test('human lines tell the connection in words; --json records keep the protocol
             code: 1006,
             class: 'transient'
         }),
-        /connection lost: socket closed \(1006\) — reconnecting in 4\.0s \(attempt 3\)$/
+        /connection lost: socket closed \(1006\) — reconnecting in 4s \(attempt 3\)$/
     )
     assert.match(
         f.format({ ...at, type: 'connection', status: 'open', downMs: 2_130 }),

@@ -13,7 +13,7 @@ import {
     formatProgress,
     parseArchiveDomains,
     parseDomains,
-    parseMigrateFlags
+    prepare
 } from '../../dist/commands/migrate.js'
 import { DURABLE_DOMAINS, parseStoreUrl, singleStore } from '../../dist/store/address.js'
 import { migrationMarksFor } from '../../dist/store/migration-marks.js'
@@ -154,58 +154,53 @@ test('flag parsing: domains, exclusive flags, bare backend names through the env
         cwd: '/srv/app',
         optionalSessionId: () => null
     }
-    const parsed = parseMigrateFlags({ from: 'sqlite', to: 'postgres', all: true }, ctx)
+    const parsed = prepare({ from: 'sqlite', to: 'postgres', all: true }, ctx)
     assert.equal(parsed.from.primary.target, '/srv/app/zapo.sqlite')
     assert.equal(parsed.to.primary.kind, 'postgres')
     assert.equal(parsed.sessions, 'all')
     assert.equal(parsed.mode, 'copy')
     assert.equal(parsed.existing, 'refuse')
     assert.equal(
-        parseMigrateFlags(
-            { from: 'redis', to: 'sqlite', session: ['a', 'b'], overwrite: true },
-            ctx
-        ).existing,
+        prepare({ from: 'redis', to: 'sqlite', session: ['a', 'b'], overwrite: true }, ctx)
+            .existing,
         'overwrite'
     )
     assert.equal(
-        parseMigrateFlags({ from: 'redis', to: 'sqlite', all: true, dryRun: true }, ctx).mode,
+        prepare({ from: 'redis', to: 'sqlite', all: true, dryRun: true }, ctx).mode,
         'dry-run'
     )
-    assert.throws(() => parseMigrateFlags({ to: 'postgres', all: true }, ctx), /--from STORE/)
+    assert.throws(() => prepare({ to: 'postgres', all: true }, ctx), /--from STORE/)
     // no session named anywhere: every session, and the command shows the plan first
-    const every = parseMigrateFlags({ from: 'sqlite', to: 'postgres' }, ctx)
+    const every = prepare({ from: 'sqlite', to: 'postgres' }, ctx)
     assert.equal(every.sessions, 'all')
     assert.equal(every.everyByDefault, true)
     assert.equal(parsed.everyByDefault, false, '--all is not a default')
     // ZAPO_SESSION / the config file's session wins over that default
-    const named = parseMigrateFlags(
+    const named = prepare(
         { from: 'sqlite', to: 'postgres' },
         { ...ctx, optionalSessionId: () => 'tenant-7' }
     )
     assert.deepEqual(named.sessions, ['tenant-7'])
     assert.equal(named.everyByDefault, false)
     assert.throws(
-        () => parseMigrateFlags({ from: 'sqlite', to: 'postgres', all: true, session: ['x'] }, ctx),
+        () => prepare({ from: 'sqlite', to: 'postgres', all: true, session: ['x'] }, ctx),
         /exclude/
     )
     assert.throws(
         () =>
-            parseMigrateFlags(
+            prepare(
                 { from: 'sqlite', to: 'postgres', all: true, deleteSource: true, dryRun: true },
                 ctx
             ),
         /--delete-source/
     )
+    assert.throws(() => prepare({ from: 'sqlite', to: 'mysql', all: true }, ctx), /MYSQL_URL/)
     assert.throws(
-        () => parseMigrateFlags({ from: 'sqlite', to: 'mysql', all: true }, ctx),
-        /MYSQL_URL/
-    )
-    assert.throws(
-        () => parseMigrateFlags({ from: 'sqlite', to: 'postgres', session: ['bad id'] }, ctx),
+        () => prepare({ from: 'sqlite', to: 'postgres', session: ['bad id'] }, ctx),
         /invalid session id/
     )
     assert.throws(
-        () => parseMigrateFlags({ from: 'sqlite', to: 'postgres', all: true, batchSize: '0' }, ctx),
+        () => prepare({ from: 'sqlite', to: 'postgres', all: true, batchSize: '0' }, ctx),
         /--batch-size/
     )
 })

@@ -5,13 +5,20 @@
  */
 
 import { timingSafeEqual } from 'node:crypto'
-import { realpathSync } from 'node:fs'
+import { realpathSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { basename, dirname, join } from 'node:path'
-import { ZapoError } from '../../errors.js'
+import { usageError, ZapoError } from '../../errors.js'
 import type { BackendSpec } from '../address.js'
 import type { AnyDomain } from '../domains.js'
-import type { BackendAdapter, ClearReport, DomainStores, DriverErrorClass } from './types.js'
+import type { BackendKind } from './registry.js'
+import type {
+    BackendAdapter,
+    ClearReport,
+    DomainStores,
+    DriverErrorClass,
+    StoreIdentity
+} from './types.js'
 
 export const CONNECT_TIMEOUT_MS = 5_000
 
@@ -186,5 +193,61 @@ export function realPathOf(path: string): string {
             rest.push(basename(at))
             at = parent
         }
+    }
+}
+
+/**
+ * The identity of a store that is a file or a folder (SQLite, a whatsmeow file, a Baileys
+ * folder), whatever path names it (`data/./m.sqlite`, `data//m.sqlite`, a symlink, a hard link):
+ * its device and inode; one that does not exist yet, its real path (that of its nearest existing
+ * ancestor, then the rest). `what` names the thing in the basis ("file", "folder"; none for
+ * SQLite, whose kind says it).
+ */
+export function pathIdentity(
+    kind: BackendKind,
+    path: string,
+    options: {
+        readonly what?: string
+        readonly namespace?: string
+        readonly overlap?: StoreIdentity['overlap']
+    } = {}
+): StoreIdentity {
+    const base = {
+        kind,
+        scope: '',
+        namespace: options.namespace ?? '',
+        overlap: options.overlap ?? 'equal'
+    }
+    const basis = (how: string): string =>
+        options.what !== undefined ? `${options.what} (${how})` : how
+    try {
+        const stat = statSync(path)
+        return {
+            ...base,
+            instance: `inode:${stat.dev}:${stat.ino}`,
+            basis: basis('device and inode')
+        }
+    } catch {
+        return { ...base, instance: `path:${realPathOf(path)}`, basis: basis('real path') }
+    }
+}
+
+/** A file or folder address (what follows `sqlite:`, `baileys:`, …) split at its first '?'. */
+export function splitQuery(rest: string): { readonly head: string; readonly query: string } {
+    const q = rest.indexOf('?')
+    return q >= 0 ? { head: rest.slice(0, q), query: rest.slice(q + 1) } : { head: rest, query: '' }
+}
+
+/**
+ * The path of a file or folder address: the `//` of `sqlite:///abs/path` dropped, percent-escapes
+ * decoded (a malformed one is a usage error naming `what` and the address `rest`). Relative
+ * paths stay relative: the caller resolves them against the working directory.
+ */
+export function addressPath(head: string, rest: string, what: string): string {
+    const raw = head.startsWith('//') ? head.slice(2) : head
+    try {
+        return decodeURIComponent(raw)
+    } catch {
+        throw usageError(`malformed ${what} "${rest}": fix its percent-escapes`)
     }
 }

@@ -31,7 +31,14 @@ import type {
     OpenedBackend,
     StoreIdentity
 } from './types.js'
-import { loadStorePackage, realPathOf, requireDriver, unavailable } from './shared.js'
+import {
+    addressPath,
+    loadStorePackage,
+    pathIdentity,
+    requireDriver,
+    splitQuery,
+    unavailable
+} from './shared.js'
 import type { SqlDialect } from './sql.js'
 import { assertZapoSchema, layoutTables, SQL_TABLES, sqlBackend } from './sql.js'
 
@@ -80,19 +87,8 @@ export const sqliteBackend: BackendAdapter<'sqlite'> = {
 }
 
 function sqliteSpec(rest: string, source: SpecSource, cwd: string): BackendSpec {
-    let pathPart = rest
-    let query = ''
-    const q = rest.indexOf('?')
-    if (q >= 0) {
-        pathPart = rest.slice(0, q)
-        query = rest.slice(q + 1)
-    }
-    if (pathPart.startsWith('//')) pathPart = pathPart.slice(2) // sqlite:///abs/path → /abs/path
-    try {
-        pathPart = decodeURIComponent(pathPart)
-    } catch {
-        throw usageError(`malformed SQLite path "${rest}": fix its percent-escapes`)
-    }
+    const { head, query } = splitQuery(rest)
+    const pathPart = addressPath(head, rest, 'SQLite path') // sqlite:///abs/path → /abs/path
     if (pathPart === '') throw usageError('SQLite store has no path: use sqlite:./zapo.sqlite')
     if (pathPart === ':memory:')
         throw usageError(
@@ -168,23 +164,15 @@ function missingDirectory(spec: BackendSpec): ZapoError | null {
 }
 
 /**
- * The file itself, whatever path names it (`data/./m.sqlite`, `data//m.sqlite`, a symlink, a
- * hard link): its device and inode; a file that does not exist yet, the real path of its
- * directory (or of its nearest existing ancestor) and its name. Table-name overrides rename
- * some tables and share the others: any two addresses of one file overlap.
+ * The file itself (shared.ts, pathIdentity). Table-name overrides rename some tables and share
+ * the others: any two addresses of one file overlap.
  */
 function fileIdentity(spec: BackendSpec): StoreIdentity {
     const namespace = Object.entries(spec.tableNames ?? {})
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .map(([k, v]) => `${k}=${v}`)
         .join(',')
-    const base = { kind: 'sqlite' as const, scope: '', namespace, overlap: 'always' as const }
-    try {
-        const stat = statSync(spec.target)
-        return { ...base, instance: `inode:${stat.dev}:${stat.ino}`, basis: 'device and inode' }
-    } catch {
-        return { ...base, instance: `path:${realPathOf(spec.target)}`, basis: 'real path' }
-    }
+    return pathIdentity('sqlite', spec.target, { namespace, overlap: 'always' })
 }
 
 async function openSqlite(spec: BackendSpec, mode: OpenMode): Promise<OpenedBackend> {

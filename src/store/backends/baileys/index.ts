@@ -17,8 +17,8 @@ import { usageError, ZapoError } from '../../../errors.js'
 import type { BackendSpec, SpecSource } from '../../address.js'
 import type { ForeignSource } from '../foreign.js'
 import { foreignBackend, readOnlyRefusal } from '../foreign.js'
-import { realPathOf } from '../shared.js'
-import type { BackendAdapter, StoreIdentity } from '../types.js'
+import { addressPath, pathIdentity, realPathOf, splitQuery } from '../shared.js'
+import type { BackendAdapter } from '../types.js'
 import { isBaileysFile, loadBaileysSession } from './folder.js'
 
 const TITLE = 'a Baileys auth folder'
@@ -48,26 +48,15 @@ export const baileysBackend: BackendAdapter<'baileys'> = {
     },
     exists: spec => existsSync(spec.target),
     unwritable: spec => readOnlyRefusal(spec, TITLE, 'be written'),
-    identityOf: spec => folderIdentity(spec),
+    identityOf: spec => pathIdentity('baileys', spec.target, { what: 'folder' }),
     probeDriver: async () => ({ ok: true, detail: '' }),
     classify: () => null,
     patternClears: false
 }
 
 function baileysSpec(rest: string, source: SpecSource, cwd: string): BackendSpec {
-    let pathPart = rest
-    let query = ''
-    const q = rest.indexOf('?')
-    if (q >= 0) {
-        pathPart = rest.slice(0, q)
-        query = rest.slice(q + 1)
-    }
-    if (pathPart.startsWith('//')) pathPart = pathPart.slice(2)
-    try {
-        pathPart = decodeURIComponent(pathPart)
-    } catch {
-        throw usageError(`malformed Baileys folder "${rest}": fix its percent-escapes`)
-    }
+    const { head, query } = splitQuery(rest)
+    const pathPart = addressPath(head, rest, 'Baileys folder')
     if (pathPart === '')
         throw usageError('Baileys store has no folder: use baileys:./auth_info_baileys')
     const path = isAbsolute(pathPart) ? pathPart : resolve(cwd, pathPart)
@@ -188,26 +177,8 @@ function openFolder(spec: BackendSpec): ForeignSource {
             const folder = sessions.get(sessionId)
             return folder === undefined ? null : loadBaileysSession(folder, sessionId)
         },
-        identity: async () => folderIdentity(spec),
+        identity: async () => pathIdentity('baileys', spec.target, { what: 'folder' }),
         close: async () => {}
-    }
-}
-
-function folderIdentity(spec: BackendSpec): StoreIdentity {
-    let instance = `path:${spec.target}`
-    try {
-        const st = statSync(spec.target)
-        instance = `${st.dev}:${st.ino}`
-    } catch {
-        // a folder that does not exist yet is named by its path
-    }
-    return {
-        kind: 'baileys',
-        instance,
-        scope: '',
-        namespace: '',
-        overlap: 'equal',
-        basis: 'folder (device and inode)'
     }
 }
 

@@ -15,7 +15,15 @@ import { usageError, ZapoError } from '../../../errors.js'
 import type { BackendSpec, SpecSource } from '../../address.js'
 import type { ForeignSource } from '../foreign.js'
 import { foreignBackend, readOnlyRefusal } from '../foreign.js'
-import { connectError, CONNECT_TIMEOUT_MS, requireDriver, socketErrorClass } from '../shared.js'
+import {
+    connectError,
+    CONNECT_TIMEOUT_MS,
+    addressPath,
+    pathIdentity,
+    requireDriver,
+    splitQuery,
+    socketErrorClass
+} from '../shared.js'
 import type { BackendAdapter, StoreIdentity } from '../types.js'
 import { loadWhatsmeowDevice, sessionIdOf, type Query } from './device.js'
 
@@ -49,8 +57,7 @@ export const whatsmeowBackend: BackendAdapter<'whatsmeow'> = {
     },
     exists: spec => (spec.target.startsWith(PG_PREFIX) ? null : existsSync(spec.target)),
     unwritable: spec => readOnlyRefusal(spec, TITLE, 'be written'),
-    identityOf: spec =>
-        spec.target.startsWith(PG_PREFIX) ? urlIdentity(spec) : fileIdentity(spec),
+    identityOf: spec => identityOf(spec),
     probeDriver: async () => ({ ok: true, detail: '' }),
     classify: () => null,
     patternClears: false
@@ -58,9 +65,8 @@ export const whatsmeowBackend: BackendAdapter<'whatsmeow'> = {
 
 /** `rest` follows `whatsmeow:` (a path) or `whatsmeow+postgres:` (`//user@host/db`). */
 function whatsmeowSpec(rest: string, source: SpecSource, cwd: string): BackendSpec {
-    const q = rest.indexOf('?')
-    const head = q >= 0 ? rest.slice(0, q) : rest
-    const params = new URLSearchParams(q >= 0 ? rest.slice(q + 1) : '')
+    const { head, query } = splitQuery(rest)
+    const params = new URLSearchParams(query)
     const sessionName = params.get('session') ?? undefined
     params.delete('session')
     if (sessionName !== undefined && !SESSION_ID.test(sessionName))
@@ -92,12 +98,7 @@ function whatsmeowSpec(rest: string, source: SpecSource, cwd: string): BackendSp
         throw usageError(
             `unknown whatsmeow store option "${[...params.keys()][0]}": the only option is ?session=<id>`
         )
-    let path = head.startsWith('//') ? head.slice(2) : head
-    try {
-        path = decodeURIComponent(path)
-    } catch {
-        throw usageError(`malformed whatsmeow path "${rest}": fix its percent-escapes`)
-    }
+    const path = addressPath(head, rest, 'whatsmeow path')
     if (path === '') throw usageError('whatsmeow store has no path: use whatsmeow:./whatsmeow.db')
     const target = isAbsolute(path) ? path : resolve(cwd, path)
     return {
@@ -273,8 +274,7 @@ async function openWhatsmeow(spec: BackendSpec): Promise<ForeignSource> {
                     ? null
                     : loadWhatsmeowDevice(reader.query, jid, sessionId, spec.display)
             },
-            identity: async () =>
-                spec.target.startsWith(PG_PREFIX) ? urlIdentity(spec) : fileIdentity(spec),
+            identity: async () => identityOf(spec),
             close: () => reader.close()
         }
     } catch (error) {
@@ -283,22 +283,11 @@ async function openWhatsmeow(spec: BackendSpec): Promise<ForeignSource> {
     }
 }
 
-function fileIdentity(spec: BackendSpec): StoreIdentity {
-    let instance = `path:${spec.target}`
-    try {
-        const st = statSync(spec.target)
-        instance = `${st.dev}:${st.ino}`
-    } catch {
-        // a file that does not exist is named by its path
-    }
-    return {
-        kind: 'whatsmeow',
-        instance,
-        scope: '',
-        namespace: '',
-        overlap: 'equal',
-        basis: 'file (device and inode)'
-    }
+/** The PostgreSQL server and database, or the file (shared.ts, pathIdentity). */
+function identityOf(spec: BackendSpec): StoreIdentity {
+    return spec.target.startsWith(PG_PREFIX)
+        ? urlIdentity(spec)
+        : pathIdentity('whatsmeow', spec.target, { what: 'file' })
 }
 
 function urlIdentity(spec: BackendSpec): StoreIdentity {

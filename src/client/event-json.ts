@@ -13,7 +13,7 @@
  * Fields are only ever added; a field that is unknown for an event is left out, not null.
  */
 
-import type { CloseClassification } from '../client/reasons.js'
+import type { CloseClassification } from './reasons.js'
 import { EXIT_CODES } from '../errors.js'
 import { toJsonValue } from '../output.js'
 
