@@ -19,6 +19,7 @@ import { register as registerMigrate } from './commands/migrate.js'
 import { register as registerSessions } from './commands/sessions.js'
 import { helpFooter } from './commands/options.js'
 import { usageLine } from './errors.js'
+import { wrapProse } from './ui/format.js'
 import { versionLine } from './version.js'
 import { usageError } from './errors.js'
 
@@ -41,8 +42,12 @@ export function buildProgram(): Command {
         .exitOverride()
         // a bad command line is one line, like every error: `zapo: <problem>; run … --help`
         .configureOutput({
-            outputError: (message, write) =>
-                write(`zapo: ${usageLine(message)}; run with --help for usage\n`)
+            outputError: (message, write) => {
+                // wrapped at word boundaries on a terminal, like every error line (main.ts)
+                const line = `zapo: ${usageLine(message)}; run with --help for usage`
+                const columns = process.stderr.isTTY ? process.stderr.columns : 0
+                write(`${columns > 0 ? wrapProse(line, columns - 1) : line}\n`)
+            }
         })
         .configureHelp({ sortSubcommands: false, showGlobalOptions: true })
         .addHelpText(
