@@ -229,6 +229,8 @@ export function usageLine(message: string): string {
             .map(part => part.trim())
             .filter(Boolean)
             .join(' ')
+            // commander ends some messages with a full stop; a `; run with --help` follows
+            .replace(/\.$/, '')
     )
 }
 

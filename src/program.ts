@@ -19,7 +19,9 @@ import { register as registerExport } from './commands/export.js'
 import { register as registerImport } from './commands/import.js'
 import { register as registerMigrate } from './commands/migrate.js'
 import { register as registerSessions } from './commands/sessions.js'
+import { helpFooter } from './commands/options.js'
 import { usageLine } from './errors.js'
+import { wrapProse } from './ui/format.js'
 import { versionLine } from './version.js'
 import { usageError } from './errors.js'
 
@@ -42,14 +44,27 @@ export function buildProgram(): Command {
         .exitOverride()
         // a bad command line is one line, like every error: `zapo: <problem>; run … --help`
         .configureOutput({
-            outputError: (message, write) =>
-                write(`zapo: ${usageLine(message)}; run with --help for usage\n`)
+            outputError: (message, write) => {
+                // wrapped at word boundaries on a terminal, like every error line (main.ts)
+                const line = `zapo: ${usageLine(message)}; run with --help for usage`
+                const columns = process.stderr.isTTY ? process.stderr.columns : 0
+                write(`${columns > 0 ? wrapProse(line, columns - 1) : line}\n`)
+            }
         })
         .configureHelp({ sortSubcommands: false, showGlobalOptions: true })
         .addHelpText(
             'after',
-            '\nStores: sqlite:./file.sqlite | postgres://… | mysql://… | redis://… | mongodb://… | sqlite|postgres|mysql|redis|mongo\n' +
-                'Default store: ./zapo.sqlite in the working directory. Exit codes: zapo exit-codes'
+            helpFooter({
+                notes: [
+                    'Stores: sqlite:./file.sqlite | postgres://… | mysql://… | redis://… | mongodb://… or a backend name (sqlite, postgres, mysql, redis, mongo). Default store: ./zapo.sqlite in the working directory. Exit codes: zapo exit-codes'
+                ],
+                examples: [
+                    ['zapo pair --sandbox --session demo', 'try pairing without a phone'],
+                    ['zapo sessions list', 'what the store holds'],
+                    ['zapo check --json', 'smoke-check every session'],
+                    ['zapo pair --help', 'one command in detail']
+                ]
+            })
         )
 
     registerPair(program)

@@ -5,7 +5,7 @@
 
 import type { Command } from 'commander'
 import { zapoCommand } from '../hints.js'
-import { assertCanConfirm, sharedOption } from './options.js'
+import { assertCanConfirm, helpFooter, sharedOption } from './options.js'
 import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { EXIT_CODES, usageError, ZapoError } from '../errors.js'
@@ -52,8 +52,16 @@ export function register(program: Command): void {
         )
         .addHelpText(
             'after',
-            '\nPublic keys are shown as fingerprints: the first 8 bytes of SHA-256 of the 32-byte key, in hex.\n' +
-                'Exit 0 when every integrity check passes, 5 when one fails, 3 when the session is not in the store.'
+            helpFooter({
+                notes: [
+                    'Public keys are shown as fingerprints: the first 8 bytes of SHA-256 of the 32-byte key, in hex. Exit 0 when every integrity check passes, 5 when one fails, 3 when the session is not in the store.'
+                ],
+                examples: [
+                    ['zapo creds show', 'the only session of ./zapo.sqlite'],
+                    ['zapo creds show -s tenant-42 --json'],
+                    ['zapo creds show -s tenant-42 --reveal', 'private keys too (asks first)']
+                ]
+            })
         )
         .action(handle<ShowFlags>(showCommand))
 }

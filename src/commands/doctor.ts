@@ -9,6 +9,7 @@ import type { CliContext } from '../context.js'
 import { printJson, printLine, stdoutColumns, type Io } from '../output.js'
 import { palette } from '../ui/color.js'
 import { wrapLine } from '../ui/format.js'
+import { helpFooter } from './options.js'
 import type { DoctorOptions, DoctorReport } from '../ops/doctor.js'
 
 interface DoctorFlags {
@@ -24,9 +25,12 @@ export function register(program: Command): void {
         .option('--no-store-check', 'check the machine only, not the store')
         .addHelpText(
             'after',
-            '\nThe store is --store / ZAPO_STORE / the config file / ./zapo.sqlite. Exit 0 when nothing failed;\n' +
-                'warnings do not fail. Problems zapo works around (the zapo-js 0.3 / store 1.x peer\n' +
-                'mismatch) and a store not created yet are info lines.'
+            helpFooter({
+                notes: [
+                    'The store is --store / ZAPO_STORE / the config file / ./zapo.sqlite. Exit 0 when nothing failed; warnings do not fail. Problems zapo works around (the zapo-js 0.3 / store 1.x peer mismatch) and a store not created yet are info lines.'
+                ],
+                examples: [['zapo doctor'], ['zapo doctor --store postgres --json']]
+            })
         )
         .action(
             handle<DoctorFlags>(async (flags, ctx) => {

@@ -6,7 +6,7 @@
  */
 
 import type { Command } from 'commander'
-import { parseDomainList, sharedOption } from './options.js'
+import { helpFooter, parseDomainList, sharedOption } from './options.js'
 import { collect, handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { validateSessionId } from '../context.js'
@@ -56,7 +56,7 @@ export function register(program: Command): void {
         .option('-o, --output <file>', 'the file to write ("-" for stdout)')
         .option(
             '--domains <list>',
-            `comma-separated durable domains (default: all: ${DURABLE_DOMAINS.join(',')})`
+            `comma-separated durable domains (default: all: ${DURABLE_DOMAINS.join(', ')})`
         )
         .option(
             '--passphrase-file <file>',
@@ -76,12 +76,19 @@ export function register(program: Command): void {
         .addOption(sharedOption('force', 'replace an existing output file'))
         .addHelpText(
             'after',
-            '\nExamples:\n' +
-                '  zapo export --session tenant-42 -o t42.age                       (asks for a passphrase twice)\n' +
-                `  ${PASSPHRASE_ENV}=… zapo export --session a --session b -o ab.age\n` +
-                '  zapo export --session tenant-42 --recipient age1… --armor -o - | ssh host zapo import - --identity key.txt\n' +
-                'The passphrase is never taken from the command line. Files are created with mode 0600.\n' +
-                'Format and what a partial (--domains) export restores: docs/export-format.md'
+            helpFooter({
+                notes: [
+                    'The passphrase is never taken from the command line. Files are created with mode 0600. Format and what a partial (--domains) export restores: docs/export-format.md'
+                ],
+                examples: [
+                    ['zapo export -s tenant-42 -o t42.age', 'asks for a passphrase twice'],
+                    [`${PASSPHRASE_ENV}=… zapo export -s a -s b -o ab.age`],
+                    [
+                        'zapo export -s tenant-42 --recipient age1… --armor -o - \\\n      | ssh host zapo import - --identity key.txt',
+                        'to another host'
+                    ]
+                ]
+            })
         )
         .action(handle<ExportFlags>(async (flags, ctx) => exportCommand(flags, ctx)))
 }

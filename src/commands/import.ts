@@ -5,7 +5,7 @@
  */
 
 import type { Command } from 'commander'
-import { sharedOption } from './options.js'
+import { helpFooter, sharedOption } from './options.js'
 import { collect, handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { validateSessionId } from '../context.js'
@@ -60,12 +60,16 @@ export function register(program: Command): void {
         )
         .addHelpText(
             'after',
-            '\nExamples:\n' +
-                '  zapo import t42.age --store postgres://db/zapo                  (asks for the passphrase)\n' +
-                '  zapo import t42.age --dry-run --passphrase-file pass.txt\n' +
-                '  zapo import t42.age --identity key.txt --session tenant-42b --store redis://…\n' +
-                'Nothing is written unless the whole file decrypts, verifies and passes the credential checks;\n' +
-                'a failure while writing removes what was written. Format: docs/export-format.md'
+            helpFooter({
+                notes: [
+                    'Nothing is written unless the whole file decrypts, verifies and passes the credential checks; a failure while writing removes what was written. Format: docs/export-format.md'
+                ],
+                examples: [
+                    ['zapo import t42.age --store postgres://db/zapo', 'asks for the passphrase'],
+                    ['zapo import t42.age --dry-run --passphrase-file pass.txt'],
+                    ['zapo import t42.age --identity key.txt -s tenant-42b --store redis://…']
+                ]
+            })
         )
         .action(
             handle<ImportFlags>(async (flags, ctx, args) =>

@@ -49,7 +49,7 @@ export function register(program: Command): void {
     command
         .option(
             '--type <types>',
-            'only these event types, comma-separated (message,receipt,presence,chatstate,call,notification,group,…)',
+            'only these event types, comma-separated (message, receipt, presence, chatstate, call, notification, group, …)',
             collect
         )
         .option('--chat <jid>', 'only events of this chat (a JID, or a phone number)')

@@ -6,7 +6,7 @@
  */
 
 import type { Command } from 'commander'
-import { parseDomainList, sharedOption } from './options.js'
+import { helpFooter, parseDomainList, sharedOption } from './options.js'
 import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { parsePositiveInt, validateSessionId } from '../context.js'
@@ -79,7 +79,7 @@ export function register(program: Command): void {
     command
         .option(
             '--domains <list>',
-            `comma-separated domains (default: ${DURABLE_DOMAINS.join(',')}; archive: ${ARCHIVE_DOMAINS.join(',')})`
+            `comma-separated domains (default: ${DURABLE_DOMAINS.join(', ')}; archive: ${ARCHIVE_DOMAINS.join(', ')})`
         )
         .option(
             '--archive',
@@ -102,13 +102,21 @@ export function register(program: Command): void {
         )
         .addHelpText(
             'after',
-            '\nExamples:\n' +
-                '  zapo migrate --from sqlite --to postgres                    (every session; asks on a terminal)\n' +
-                '  zapo migrate --from sqlite:./zapo.sqlite --to postgres://db/zapo --all\n' +
-                '  zapo migrate --from sqlite --to postgres --all --dry-run      (names resolve through DATABASE_URL, …)\n' +
-                '  zapo migrate --from postgres --to redis --session tenant-1 --verify-only\n' +
-                '  zapo migrate --from sqlite --to postgres --all --archive          (messages, threads, contacts too)\n' +
-                'An interrupted run (Ctrl-C, kill -9, lost connection) is completed by running the same command again.'
+            helpFooter({
+                notes: [
+                    'An interrupted run (Ctrl-C, kill -9, lost connection) is completed by running the same command again. Backend names resolve through DATABASE_URL, REDIS_URL, …'
+                ],
+                examples: [
+                    ['zapo migrate --from sqlite --to postgres', 'every session; asks first'],
+                    ['zapo migrate --from sqlite:./zapo.sqlite --to postgres://db/zapo --all'],
+                    ['zapo migrate --from sqlite --to postgres --all --dry-run'],
+                    ['zapo migrate --from postgres --to redis -s tenant-1 --verify-only'],
+                    [
+                        'zapo migrate --from sqlite --to postgres --all --archive',
+                        'messages, threads, contacts too'
+                    ]
+                ]
+            })
         )
         .action(handle<MigrateFlags>(async (flags, ctx) => migrate(flags, ctx)))
 }

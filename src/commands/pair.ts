@@ -91,7 +91,7 @@ export function register(program: Command): void {
                     ['zapo pair --session tenant-42', 'QR code in the terminal'],
                     ['zapo pair -s tenant-42 --phone +15550100000', 'pairing code instead'],
                     [
-                        'zapo pair -s t1 --server "$ZAPO_SERVER" --server-root-ca "$ZAPO_SERVER_ROOT_CA"',
+                        'zapo pair -s t1 --server "$ZAPO_SERVER" \\\n      --server-root-ca "$ZAPO_SERVER_ROOT_CA"',
                         'a sandbox'
                     ]
                 ]

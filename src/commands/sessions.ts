@@ -9,7 +9,7 @@
 
 import { zapoCommand } from '../hints.js'
 import type { Command } from 'commander'
-import { assertCanConfirm, sharedOption } from './options.js'
+import { assertCanConfirm, helpFooter, sharedOption } from './options.js'
 import { handle } from '../cli.js'
 import type { CliContext } from '../context.js'
 import { validateSessionId } from '../context.js'
@@ -63,14 +63,17 @@ export function register(program: Command): void {
         .addOption(sharedOption('quiet', 'only the session ids, one per line'))
         .addHelpText(
             'after',
-            '\nOn a terminal: a table. Piped or redirected: tab-separated lines without a header or colour\n' +
-                '(id, paired, jid, lid, name, platform, last login (ISO 8601 UTC), signed prekey id; --wide adds\n' +
-                'the counts). JSON: { store, sessions: [{ id, paired, meJid, … counts }] } (docs/sessions.md).\n' +
-                '\nExamples:\n' +
-                '  zapo sessions list\n' +
-                '  zapo sessions list --wide --store postgres\n' +
-                "  zapo sessions list | awk -F'\\t' '$2 == \"yes\" {print $1}'\n" +
-                '  zapo sessions list -q | xargs -n1 zapo check --session'
+            helpFooter({
+                notes: [
+                    'On a terminal: a table. Piped or redirected: tab-separated lines without a header or colour (id, paired, jid, lid, name, platform, last login (ISO 8601 UTC), signed prekey id; --wide adds the counts). JSON: { store, sessions: [{ id, paired, meJid, … counts }] } (docs/sessions.md).'
+                ],
+                examples: [
+                    ['zapo sessions list'],
+                    ['zapo sessions list --wide --store postgres'],
+                    ["zapo sessions list | awk -F'\\t' '$2 == \"yes\" {print $1}'"],
+                    ['zapo sessions list -q | xargs -n1 zapo check --session']
+                ]
+            })
         )
     addShardOptions(list).action(
         handle<ListFlags>(async (flags, ctx) => run({ ...flags, command: 'list' }, ctx))
@@ -85,13 +88,15 @@ export function register(program: Command): void {
         .addOption(sharedOption('yes'))
         .addHelpText(
             'after',
-            '\nFor a session whose server is gone (a sandbox) or whose device was already unlinked on the\n' +
-                'phone. A device that is still linked stays listed on the phone: unlink it there, or use\n' +
-                'zapo logout instead, which asks the server. Records are deleted by their exact keys;\n' +
-                'an interrupted removal is finished by running it again.\n' +
-                '\nExamples:\n' +
-                '  zapo sessions rm demo\n' +
-                '  zapo sessions rm tenant-42 --store postgres --yes'
+            helpFooter({
+                notes: [
+                    'For a session whose server is gone (a sandbox) or whose device was already unlinked on the phone. A device that is still linked stays listed on the phone: unlink it there, or use zapo logout instead, which asks the server. Records are deleted by their exact keys; an interrupted removal is finished by running it again.'
+                ],
+                examples: [
+                    ['zapo sessions rm demo'],
+                    ['zapo sessions rm tenant-42 --store postgres --yes']
+                ]
+            })
         )
         .action(
             handle<RmFlags>(async (flags, ctx, args) =>

@@ -25,12 +25,39 @@ function settle<T>(value: T | symbol): T {
     return value as T
 }
 
+/**
+ * Waits for a clack prompt, or for its input to end: Ctrl-D closes clack's reader without an
+ * answer, nothing is left to wake the process, and Node would end it with its own exit code 13
+ * (a top-level await that never settled; 13 is CLIENT_REJECTED in zapo's table) and no word.
+ * The process draining while a prompt waits is that end of input: a cancel, said in one line.
+ */
+async function answer<T>(prompt: Promise<T | symbol>): Promise<T> {
+    let onDrain = (): void => undefined
+    const drained = new Promise<never>((_, reject) => {
+        onDrain = () => {
+            clack.cancel('no answer')
+            reject(
+                new ZapoError(
+                    'CANCELLED',
+                    'no answer: the input ended (Ctrl-D) at the prompt; nothing was changed'
+                )
+            )
+        }
+        process.once('beforeExit', onDrain)
+    })
+    try {
+        return settle(await Promise.race([prompt, drained]))
+    } finally {
+        process.off('beforeExit', onDrain)
+    }
+}
+
 export async function confirm(options: {
     readonly message: string
     readonly initialValue?: boolean
 }): Promise<boolean> {
-    return settle(
-        await clack.confirm({
+    return answer(
+        clack.confirm({
             message: options.message,
             initialValue: options.initialValue ?? false
         })
@@ -43,8 +70,8 @@ export async function text(options: {
     readonly defaultValue?: string
     readonly validate?: (value: string) => string | undefined
 }): Promise<string> {
-    return settle(
-        await clack.text({
+    return answer(
+        clack.text({
             message: options.message,
             ...(options.placeholder !== undefined ? { placeholder: options.placeholder } : {}),
             ...(options.defaultValue !== undefined ? { defaultValue: options.defaultValue } : {}),
@@ -57,8 +84,8 @@ export async function password(options: {
     readonly message: string
     readonly validate?: (value: string) => string | undefined
 }): Promise<string> {
-    return settle(
-        await clack.password({
+    return answer(
+        clack.password({
             message: options.message,
             ...(options.validate !== undefined ? { validate: options.validate } : {})
         })
@@ -81,8 +108,8 @@ export async function select<V extends string>(options: {
         label: c.label,
         ...(c.hint !== undefined ? { hint: c.hint } : {})
     }))
-    return settle(
-        await clack.select<V>({
+    return answer(
+        clack.select<V>({
             message: options.message,
             options: choices as never,
             ...(options.initialValue !== undefined ? { initialValue: options.initialValue } : {})
