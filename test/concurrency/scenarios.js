@@ -109,16 +109,16 @@ function assertLoser(result, label) {
 
 /**
  * Two runs of `a` and `b`, `b` started `delayMs` after `a`; both are recorded in `runs` (args,
- * exit code, stdout, stderr) for the failure message.
+ * exit code, stdout, stderr) for the failure message. `wrapFirst`: a command the first run is
+ * started under (runZapo's `wrap`, e.g. coreutils `timeout` to interrupt it).
  */
 async function race(a, b, delayMs, cwd, runs, { wrapFirst = [] } = {}) {
-    const start = (args, label, wrap = []) => {
-        return runZapo(args, { cwd, env: ENV, timeoutMs: 120_000, wrap }).then(result => {
+    const start = (args, label, wrap = []) =>
+        runZapo(args, { cwd, env: ENV, timeoutMs: 120_000, wrap }).then(result => {
             const run = { args, label, ...result }
             runs.push(run)
             return run
         })
-    }
     const first = start(a, 'first', wrapFirst)
     await new Promise(resolve => setTimeout(resolve, delayMs))
     const second = start(b, `second, ${delayMs} ms later`)
