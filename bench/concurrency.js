@@ -10,7 +10,8 @@
 //
 // --runs N (or BENCH_RUNS, default 20), --seed N (or ZAPO_RACE_SEED, default 1700), --scenario
 // NAME (repeatable; default every scenario), then the backends (default all three).
-// Prints runs, failures and the exit-code pairs seen per scenario and backend, and for a failed
+// Prints runs, failures and the exit-code pairs seen per scenario and backend (with the seeded
+// variant, e.g. pair-twice fresh/force, migrate-interrupted SIGINT/SIGKILL), and for a failed
 // run what both zapo runs printed; the last line is JSON. Exits 1 when a run failed.
 
 import { parseArgs } from 'node:util'
@@ -51,8 +52,8 @@ for (const kind of kinds) {
         for (let i = 0; i < RUNS; i++) {
             row.runs += 1
             try {
-                const { codes } = await runScenario(name, kind, SEED + i)
-                const key = codes.join('/')
+                const { codes, variant } = await runScenario(name, kind, SEED + i)
+                const key = variant ? `${variant} ${codes.join('/')}` : codes.join('/')
                 row.outcomes[key] = (row.outcomes[key] ?? 0) + 1
             } catch (error) {
                 row.failures += 1
