@@ -273,6 +273,10 @@ export async function runImport(
     let held: HeldLeases | null = null
     try {
         checkpoint()
+        // ids the store cannot keep apart from another session's are refused before any lease:
+        // the refusal needs no lock, and another run on the colliding id must not turn it into a
+        // busy session (checked again under the leases, before the first write)
+        await assertNewSessionIds(store, parsed.sessions.map(targetIdOf))
         // one writer per session: the existence checks, the snapshot a rollback restores and the
         // writes all happen under the leases of every target session
         held = await takeLeases(store.primary, parsed.sessions.map(targetIdOf), {

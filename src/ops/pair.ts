@@ -104,6 +104,11 @@ export async function runPair(options: PairOptions, deps: PairDeps): Promise<Pai
     try {
         if (storeExists(options.storeSpec) !== false) {
             assertWritable(options.storeSpec)
+            // an id the store cannot keep apart from another session's is refused before the
+            // lease (the refusal needs no lock; pairLeased checks again before a phone is asked)
+            leased.store = await openStore(options.storeSpec, 'write')
+            const { assertNewSessionIds } = await import('../store/session-ids.js')
+            await assertNewSessionIds(leased.store, [sessionId])
             await lease()
         }
         return await pairLeased(options, deps, lease, leased)

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
 import { tempDir } from '../helpers/export.js'
-import { inject, NEEDS_SANDBOX, SCENARIOS, seededRandom } from '../helpers/faults.js'
+import { calibrate, inject, NEEDS_SANDBOX, SCENARIOS, seededRandom } from '../helpers/faults.js'
 import { pairWithQr, startTestSandbox } from '../sandbox/helpers.js'
 
 const SEED = Number(process.env.ZAPO_FAULT_SEED ?? 20_250_611)
@@ -26,6 +26,9 @@ for (const name of Object.keys(SCENARIOS)) {
         }
         const scenario = await SCENARIOS[name]({ dir, sandbox, pairInto })
         if (scenario.cleanup) t.after(scenario.cleanup)
+        // the window is this machine's: a plain run first, so the seeded moments fall while the
+        // command works (an idle machine finishes a migrate before a fixed window's later moments)
+        assert.deepEqual(await calibrate(scenario, { cwd: dir }), [], 'the plain run succeeds')
         const random = seededRandom(SEED + name.length)
         const results = await inject(scenario, {
             count: PER_COMMAND,
