@@ -105,17 +105,19 @@ export function busyError(sessionId: string, held: LeaseRecord): ZapoError {
     return new ZapoError(
         'SESSION_BUSY',
         `session "${sessionId}" is in use by ${describeHolder(held)} since ${new Date(held.since).toISOString()}: wait for it to finish, or rerun with --wait DURATION`,
-        {
-            sessionId,
-            holder: {
-                command: held.command,
-                host: held.host,
-                pid: held.pid,
-                since: new Date(held.since).toISOString(),
-                expires: new Date(held.expires).toISOString()
-            }
-        }
+        { sessionId, holder: holderDetails(held) }
     )
+}
+
+/** The holder as an error's details carry it (JSON: times as ISO strings). */
+function holderDetails(held: LeaseRecord): Record<string, string | number> {
+    return {
+        command: held.command,
+        host: held.host,
+        pid: held.pid,
+        since: new Date(held.since).toISOString(),
+        expires: new Date(held.expires).toISOString()
+    }
 }
 
 function describeHolder(held: LeaseRecord): string {
@@ -128,16 +130,7 @@ function lostError(sessionId: string, holder: LeaseRecord | null = null): ZapoEr
         return new ZapoError(
             'SESSION_BUSY',
             `the lease of session "${sessionId}" was taken by ${describeHolder(holder)} since ${new Date(holder.since).toISOString()} (it expired while this run stalled): stopped before writing more; rerun when the session is free`,
-            {
-                sessionId,
-                holder: {
-                    command: holder.command,
-                    host: holder.host,
-                    pid: holder.pid,
-                    since: new Date(holder.since).toISOString(),
-                    expires: new Date(holder.expires).toISOString()
-                }
-            }
+            { sessionId, holder: holderDetails(holder) }
         )
     return new ZapoError(
         'SESSION_BUSY',
